@@ -1,0 +1,1 @@
+"""ROS-free core: numpy in, dataclasses out."""

@@ -1,0 +1,90 @@
+"""The pipeline's settings: one frozen dataclass per part, grouped in PipelineConfig.
+
+Defaults here must match config/spatial_memory.yaml (a test checks that they do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import BadInputError
+
+
+@dataclass(frozen=True)
+class TagConfig:
+    """AprilTag 36h11 item identity."""
+
+    tag_size_m: float = 0.16  # black-border edge length; wrong size scales every tag position
+    items: dict[str, int] = field(default_factory=dict)  # item name -> tag id; others are tag_<id>
+
+    def name_for(self, tag_id: int) -> str:
+        for name, tid in self.items.items():
+            if tid == tag_id:
+                return name
+        return f"tag_{tag_id}"
+
+
+@dataclass(frozen=True)
+class ChangeConfig:
+    """Classical change baseline (static camera)."""
+
+    threshold: float = 30.0  # grey-level difference (0..255) that counts as change; lower = more noise
+    stable_frames: int = 20  # frames a pixel must stay put before it becomes the new reference
+    min_blob_area_px: int = 150  # smaller moving blobs are not turned into dynamic detections
+    motion_reset_fraction: float = 0.5  # fraction of changed pixels that means "the view moved": reset
+    pose_reset_translation_m: float = 0.05  # camera pose moves more than this -> reset the reference
+    pose_reset_rotation_deg: float = 2.0  # ... or rotates more than this
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Frame-to-frame association (scipy linear_sum_assignment on 1 - IoU)."""
+
+    min_iou: float = 0.1  # below this a detection never matches a track
+    min_hits: int = 3  # matched frames before a track is confirmed; higher = fewer false tracks
+    max_age_s: float = 2.0  # a track unmatched this long is deleted (LOST before that)
+    velocity_smoothing: float = 0.5  # EMA weight of the newest velocity estimate
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """Item memory (usual / current / displaced) and its store."""
+
+    db_path: str = "spatial_memory.db"  # SQLite file; "" or ":memory:" keeps nothing on disk
+    place_radius_m: float = 0.3  # observations closer than this to a place belong to it
+    displaced_distance_m: float = 0.5  # current farther than this from usual -> displaced
+    max_dwell_gap_s: float = 300.0  # longest unobserved gap still counted as dwell at one place
+    max_places_per_item: int = 16  # least-dwelt places beyond this are forgotten (bounded memory)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    tags: TagConfig = field(default_factory=TagConfig)
+    change: ChangeConfig = field(default_factory=ChangeConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+
+    def validate(self) -> PipelineConfig:
+        """Raise BadInputError naming the setting to change; return self."""
+        checks = [
+            (self.tags.tag_size_m > 0, "tag_size_m must be > 0"),
+            (0 < self.change.threshold < 255, "change.threshold must be in (0, 255)"),
+            (self.change.stable_frames >= 1, "change.stable_frames must be >= 1"),
+            (self.change.min_blob_area_px >= 1, "change.min_blob_area_px must be >= 1"),
+            (0 < self.change.motion_reset_fraction <= 1, "change.motion_reset_fraction must be in (0, 1]"),
+            (0 <= self.tracker.min_iou < 1, "tracker.min_iou must be in [0, 1)"),
+            (self.tracker.min_hits >= 1, "tracker.min_hits must be >= 1"),
+            (self.tracker.max_age_s > 0, "tracker.max_age_s must be > 0"),
+            (0 < self.tracker.velocity_smoothing <= 1, "tracker.velocity_smoothing must be in (0, 1]"),
+            (self.memory.place_radius_m > 0, "memory.place_radius_m must be > 0"),
+            (self.memory.displaced_distance_m > 0, "memory.displaced_distance_m must be > 0"),
+            (self.memory.max_dwell_gap_s > 0, "memory.max_dwell_gap_s must be > 0"),
+            (self.memory.max_places_per_item >= 1, "memory.max_places_per_item must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise BadInputError(message)
+        ids = list(self.tags.items.values())
+        if len(ids) != len(set(ids)):
+            raise BadInputError(f"items maps two names to one tag id: {self.tags.items}")
+        return self
