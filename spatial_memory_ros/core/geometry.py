@@ -1,0 +1,53 @@
+"""Rigid transforms as (4, 4) matrices; quaternions (x, y, z, w) as in ROS.
+
+scipy's Rotation does the quaternion work so that normalisation and slerp are not hand-written.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+
+def make_transform(translation: np.ndarray, quaternion: np.ndarray) -> np.ndarray:
+    """(3,) m + (4,) xyzw -> (4, 4). The quaternion is normalised; a zero quaternion raises ValueError."""
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat(np.asarray(quaternion, dtype=np.float64)).as_matrix()
+    T[:3, 3] = np.asarray(translation, dtype=np.float64)
+    return T
+
+
+def split_transform(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(4, 4) -> ((3,) translation m, (4,) quaternion xyzw)."""
+    return T[:3, 3].copy(), Rotation.from_matrix(T[:3, :3]).as_quat()
+
+
+def invert(T: np.ndarray) -> np.ndarray:
+    """Inverse of a rigid transform, without a general matrix inverse."""
+    R = T[:3, :3]
+    out = np.eye(4)
+    out[:3, :3] = R.T
+    out[:3, 3] = -R.T @ T[:3, 3]
+    return out
+
+
+def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply T to (N, 3) points; returns (N, 3)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    return pts @ T[:3, :3].T + T[:3, 3]
+
+
+def interpolate(T0: np.ndarray, T1: np.ndarray, alpha: float) -> np.ndarray:
+    """Pose between T0 (alpha=0) and T1 (alpha=1): linear translation, slerp rotation."""
+    rots = Rotation.from_matrix(np.stack([T0[:3, :3], T1[:3, :3]]))
+    out = np.eye(4)
+    out[:3, :3] = Slerp([0.0, 1.0], rots)([float(alpha)]).as_matrix()[0]
+    out[:3, 3] = (1.0 - alpha) * T0[:3, 3] + alpha * T1[:3, 3]
+    return out
+
+
+def pose_delta(T0: np.ndarray, T1: np.ndarray) -> tuple[float, float]:
+    """(translation m, rotation deg) between two poses."""
+    D = invert(T0) @ T1
+    angle = float(np.degrees(np.linalg.norm(Rotation.from_matrix(D[:3, :3]).as_rotvec())))
+    return float(np.linalg.norm(D[:3, 3])), angle
