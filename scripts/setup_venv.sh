@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# One set-up path for a machine without ROS: a .venv with pinned ROS 2 Kilted wheels, torch, OpenCV,
+# our interfaces built into it, and this package installed editable. Safe to re-run (it skips what is done).
+#
+#   bash scripts/setup_venv.sh            # runtime + test tools
+#   bash scripts/setup_venv.sh --data     # also Debian's opencv-doc / visp-images-data (real test images)
+#
+# Where a ROS 2 install is sourced (ROS_DISTRO set), use colcon instead: see README "With a ROS 2 install".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=${SPATIAL_MEMORY_VENV:-$ROOT/.venv}
+PY=${PYTHON:-python3}
+WITH_DATA=0
+for arg in "$@"; do
+  case "$arg" in
+    --data) WITH_DATA=1 ;;
+    *) echo "usage: $0 [--data]" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '\n== %s\n' "$*"; }
+
+if [ -n "${ROS_DISTRO:-}" ]; then
+  echo "note: ROS_DISTRO=$ROS_DISTRO is set; this script still builds an isolated .venv." >&2
+  echo "      For a ROS workspace build see README (colcon build)." >&2
+fi
+
+if [ "$WITH_DATA" = 1 ]; then
+  # Real images for tests/benchmarks; optional: tests that need them skip with a reason when absent.
+  pkgs="opencv-doc visp-images-data"
+  if ! dpkg -s $pkgs >/dev/null 2>&1; then
+    log "installing Debian test data ($pkgs)"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+    if command -v apt-get >/dev/null; then
+      ($SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $pkgs) \
+        || echo "warning: could not install $pkgs; tests on real images will be skipped" >&2
+    fi
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+VPY=$VENV/bin/python
+
+log "installing pinned Python packages"
+# torch first and by exact version: an unpinned torch would pull a multi-GB CUDA build.
+"$VPY" -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v "is ignored: it is neither" || true
+"$VPY" -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v "is ignored: it is neither" || true
+"$VPY" -m pip check >/dev/null || { "$VPY" -m pip check; exit 1; }
+
+# The wheels' exported CMake targets name the wheel builder's Python include dirs; point them at ours.
+log "fixing include paths in the wheels' CMake exports"
+"$VPY" - "$VENV" <<'PYEOF'
+import pathlib, re, sys, sysconfig
+import numpy
+venv = pathlib.Path(sys.argv[1])
+inc, npinc = sysconfig.get_paths()["include"], numpy.get_include()
+n = 0
+for f in (venv / "share").rglob("*.cmake"):
+    text = f.read_text()
+    if "/opt/python/" not in text:
+        continue
+    text = re.sub(r"/opt/python/[^;\"]*?/site-packages/numpy/_core/include", npinc, text)
+    text = re.sub(r"/opt/python/[^;\"]*?/include/python3\.\d+", inc, text)
+    f.write_text(text)
+    n += 1
+print(f"rewrote {n} files")
+PYEOF
+
+build_pkg() {  # build_pkg SRC_DIR BUILD_DIR [cmake args...]
+  local src=$1 bld=$2; shift 2
+  AMENT_PREFIX_PATH=$VENV CMAKE_PREFIX_PATH=$VENV cmake -S "$src" -B "$bld" -DCMAKE_INSTALL_PREFIX="$VENV" \
+    -DPython3_EXECUTABLE="$VPY" -DBUILD_TESTING=OFF -Wno-dev "$@" >"$bld.log" 2>&1 \
+    && AMENT_PREFIX_PATH=$VENV cmake --build "$bld" -j"$(nproc)" >>"$bld.log" 2>&1 \
+    && cmake --install "$bld" >>"$bld.log" 2>&1 \
+    || { tail -40 "$bld.log"; echo "build of $src failed; full log: $bld.log" >&2; return 1; }
+}
+mkdir -p build
+
+if ! "$VPY" -c "from tf2_msgs.msg import TFMessage" 2>/dev/null; then
+  log "building the tf2_msgs/TFMessage stand-in (no tf2_msgs installed)"
+  build_pkg tools/tf2_msgs build/tf2_msgs
+fi
+
+log "building spatial_memory interfaces and node into $VENV"
+build_pkg . build/spatial_memory -DSPATIAL_MEMORY_INSTALL_PYTHON_MODULE=OFF
+
+log "installing spatial_memory_ros (editable)"
+"$VPY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 \
+  | grep -v "is ignored: it is neither" || true
+
+log "verifying imports"
+"$VPY" - <<'PYEOF'
+import cv2, numpy, scipy, torch, rclpy
+from rclpy.executors import MultiThreadedExecutor
+from sensor_msgs.msg import Image
+from tf2_msgs.msg import TFMessage
+from spatial_memory.msg import Track, TrackArray, ItemLocation
+from spatial_memory.srv import LocateItem, ListItems
+import spatial_memory_ros
+assert hasattr(cv2, "aruco"), "OpenCV without the aruco module"
+print(f"ok: rclpy, torch {torch.__version__} (cuda={torch.cuda.is_available()}), OpenCV {cv2.__version__}, "
+      f"numpy {numpy.__version__}, spatial_memory interfaces")
+PYEOF
+test -x "$VENV/lib/spatial_memory/spatial_memory_node"
+echo "setup done: $VENV"
