@@ -1,0 +1,65 @@
+"""TransformBuffer: the /tf listener's core, without ROS."""
+
+import numpy as np
+import pytest
+
+from spatial_memory_ros.core.geometry import make_transform, split_transform
+from spatial_memory_ros.core.tf_buffer import TransformBuffer, TransformUnavailable
+
+
+def _T(x: float, yaw_deg: float = 0.0) -> np.ndarray:
+    half = np.radians(yaw_deg) / 2
+    return make_transform([x, 0.0, 0.0], [0.0, 0.0, np.sin(half), np.cos(half)])
+
+
+def test_chain_static_and_dynamic_interpolated() -> None:
+    buf = TransformBuffer()
+    buf.add("map", "odom", 0.0, _T(1.0), static=True)
+    buf.add("odom", "base", 10.0, _T(0.0), static=False)
+    buf.add("odom", "base", 11.0, _T(2.0, 90.0), static=False)
+    buf.add("base", "camera", 0.0, _T(0.5), static=True)
+    T = buf.lookup("map", "camera", 10.5)
+    t, q = split_transform(T)
+    # map<-odom (+1 x), odom<-base halfway (+1 x, yaw 45), base<-camera (+0.5 along rotated x)
+    expected = np.array([2.0 + 0.5 * np.cos(np.radians(45)), 0.5 * np.sin(np.radians(45)), 0.0])
+    assert np.allclose(t, expected, atol=1e-9)
+    assert np.isclose(abs(q[2]), np.sin(np.radians(22.5)), atol=1e-9)
+
+
+def test_inverse_direction_and_siblings() -> None:
+    buf = TransformBuffer()
+    buf.add("map", "a", 0.0, _T(1.0), static=True)
+    buf.add("map", "b", 0.0, _T(3.0), static=True)
+    assert np.allclose(buf.lookup("a", "b", 5.0)[:3, 3], [2.0, 0.0, 0.0])
+    assert np.allclose(buf.lookup("b", "map", 5.0)[:3, 3], [-3.0, 0.0, 0.0])
+    assert np.allclose(buf.lookup("map", "map", 5.0), np.eye(4))
+
+
+@pytest.mark.parametrize(
+    ("stamp", "ok"), [(9.96, True), (9.9, False), (12.04, True), (12.2, False), (11.0, True)]
+)
+def test_time_bounds(stamp: float, ok: bool) -> None:
+    buf = TransformBuffer(extrapolation_s=0.05)
+    buf.add("map", "cam", 10.0, _T(0.0), static=False)
+    buf.add("map", "cam", 12.0, _T(2.0), static=False)
+    if ok:
+        buf.lookup("map", "cam", stamp)
+    else:
+        with pytest.raises(TransformUnavailable, match="no transform 'map' <- 'cam'"):
+            buf.lookup("map", "cam", stamp)
+
+
+def test_unconnected_and_cache_expiry() -> None:
+    buf = TransformBuffer(cache_s=1.0)
+    buf.add("map", "cam", 0.0, _T(0.0), static=False)
+    buf.add("odom", "base", 0.0, _T(0.0), static=False)
+    with pytest.raises(TransformUnavailable, match="not connected"):
+        buf.lookup("map", "base", 0.0)
+    buf.add("map", "cam", 5.0, _T(1.0), static=False)
+    with pytest.raises(TransformUnavailable):
+        buf.lookup("map", "cam", 0.5)  # dropped from the cache
+
+
+def test_rejects_self_parent() -> None:
+    with pytest.raises(TransformUnavailable):
+        TransformBuffer().add("map", "map", 0.0, np.eye(4), static=True)
