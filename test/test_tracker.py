@@ -1,0 +1,241 @@
+"""Tracker: ids, states, ageing, velocity and item identity on small synthetic box sequences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spatial_memory_ros.core.config import TrackerConfig
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.tracker import Tracker, box_iou
+from spatial_memory_ros.core.types import Detection, PositionSource, TrackState
+
+DT = 0.1  # s between frames
+
+
+def det(x: float, y: float, size: float = 40.0, item: str = "", label: str = "", **kw) -> Detection:
+    return Detection(
+        box=np.array([x, y, x + size, y + size]),
+        label=label or ("item" if item else "object"),
+        score=kw.pop("score", 0.9),
+        item=item,
+        **kw,
+    )
+
+
+def by_id(tracks: list) -> dict:
+    return {t.track_id: t for t in tracks}
+
+
+def test_box_iou() -> None:
+    a = np.array([[0, 0, 10, 10], [0, 0, 0, 0]])
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    np.testing.assert_allclose(box_iou(a, b), [[1.0, 50 / 150, 0.0], [0.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("speed", [5.0, 10.0, 20.0])
+@pytest.mark.parametrize("dy", [0.0, 15.0])
+def test_ids_stable_when_two_boxes_cross(speed: float, dy: float) -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    ids_a, ids_b = set(), set()
+    for k in range(40):
+        xa, xb = 20 + speed * k, 20 + speed * 39 - speed * k  # they pass each other half way
+        a, b = det(xa, 100), det(xb, 100 + dy)
+        tracks = tracker.update([a, b], k * DT)
+        assert len(tracks) == 2
+        for t in tracks:
+            if np.allclose(t.box, a.box) and not np.allclose(a.box, b.box):
+                ids_a.add(t.track_id)
+            elif np.allclose(t.box, b.box) and not np.allclose(a.box, b.box):
+                ids_b.add(t.track_id)
+    assert len(ids_a) == 1 and len(ids_b) == 1 and ids_a != ids_b
+
+
+@pytest.mark.parametrize("min_hits", [1, 2, 3, 5])
+def test_tentative_until_min_hits(min_hits: int) -> None:
+    tracker = Tracker(TrackerConfig(min_hits=min_hits))
+    for k in range(6):
+        (track,) = tracker.update([det(100 + k, 100)], k * DT)
+        expected = TrackState.CONFIRMED if k + 1 >= min_hits else TrackState.TENTATIVE
+        assert track.state == expected, k
+        assert track.track_id == 1
+
+
+def test_tentative_track_deleted_on_first_miss() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=3))
+    tracker.update([det(100, 100)], 0.0)
+    tracker.update([det(100, 100)], DT)
+    assert tracker.update([], 2 * DT) == []
+    (track,) = tracker.update([det(100, 100)], 3 * DT)
+    assert track.track_id == 2 and track.state == TrackState.TENTATIVE
+
+
+# Frame periods exact in binary, so no rounding lands a frame on either side of the boundary.
+@pytest.mark.parametrize("max_age_s, frame_dt", [(0.5, 0.125), (2.0, 0.25), (1.0, 0.0625)])
+def test_lost_then_deleted_after_max_age(max_age_s: float, frame_dt: float) -> None:
+    tracker = Tracker(TrackerConfig(min_hits=2, max_age_s=max_age_s))
+    tracker.update([det(100, 100)], 0.0)
+    (track,) = tracker.update([det(100, 100)], frame_dt)
+    last_seen = track.last_seen
+    k = 2
+    while True:
+        stamp = k * frame_dt
+        tracks = tracker.update([], stamp)
+        if stamp - last_seen > max_age_s:
+            assert tracks == []
+            break
+        (track,) = tracks
+        assert track.state == TrackState.LOST and track.track_id == 1
+        assert track.last_seen == last_seen
+        assert track.confidence <= 0.9
+        k += 1
+    assert k * frame_dt - last_seen <= max_age_s + frame_dt  # deleted on the first frame past it
+
+
+@pytest.mark.parametrize("misses", [1, 3])
+def test_rematch_after_short_miss_keeps_id(misses: int) -> None:
+    tracker = Tracker(TrackerConfig(min_hits=2, max_age_s=1.0))
+    stamp = 0.0
+    for _ in range(3):
+        tracker.update([det(100, 100)], stamp)
+        stamp += DT
+    for _ in range(misses):
+        assert tracker.update([], stamp)[0].state == TrackState.LOST
+        stamp += DT
+    (track,) = tracker.update([det(102, 101)], stamp)
+    assert track.track_id == 1 and track.state == TrackState.CONFIRMED and track.last_seen == stamp
+
+
+def test_lost_box_moves_on_with_velocity() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1, velocity_smoothing=1.0))
+    for k in range(3):
+        tracker.update([det(100 + 10 * k, 100)], k * DT)  # 100 px/s to the right
+    (track,) = tracker.update([], 3 * DT)
+    assert track.state == TrackState.LOST
+    np.testing.assert_allclose(track.box, [130, 100, 170, 140], atol=1e-6)
+    # ... and a detection where the object now is picks the track up again.
+    (track,) = tracker.update([det(150, 100)], 5 * DT)
+    assert track.track_id == 1 and track.state == TrackState.CONFIRMED
+
+
+@pytest.mark.parametrize("velocity", [(0.5, 0.0, 0.0), (-0.2, 0.3, 0.1)])
+@pytest.mark.parametrize("smoothing", [0.2, 1.0])
+def test_velocity_of_constant_velocity_object(velocity: tuple, smoothing: float) -> None:
+    v = np.array(velocity)
+    p0 = np.array([1.0, 2.0, 0.5])
+    tracker = Tracker(TrackerConfig(min_hits=1, velocity_smoothing=smoothing))
+    (track,) = tracker.update([det(100, 100, position=p0, position_source=PositionSource.DEPTH)], 0.0)
+    np.testing.assert_array_equal(track.velocity, np.zeros(3))  # unknown after one position
+    for k in range(1, 10):
+        p = p0 + v * k * DT
+        (track,) = tracker.update(
+            [det(100 + k, 100, position=p, position_source=PositionSource.DEPTH)], k * DT
+        )
+    np.testing.assert_allclose(track.velocity, v, atol=1e-9)
+    np.testing.assert_allclose(track.position, p0 + v * 9 * DT)
+    assert track.position_source == PositionSource.DEPTH
+
+
+def test_velocity_smoothing_damps_a_step() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1, velocity_smoothing=0.5))
+    positions = [np.zeros(3), np.zeros(3), np.array([0.1, 0.0, 0.0])]  # one 1 m/s step over 0.1 s
+    for k, p in enumerate(positions):
+        (track,) = tracker.update([det(100, 100, position=p)], k * DT)
+    np.testing.assert_allclose(track.velocity, [0.5, 0.0, 0.0])
+
+
+def test_no_position_gives_zero_velocity() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    for k in range(4):
+        (track,) = tracker.update([det(100 + 5 * k, 100)], k * DT)
+    assert track.position is None and track.position_source == PositionSource.NONE
+    np.testing.assert_array_equal(track.velocity, np.zeros(3))
+
+
+def test_confidence_is_smoothed_score() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    (track,) = tracker.update([det(100, 100, score=1.0)], 0.0)
+    assert track.confidence == pytest.approx(1.0)
+    for k in range(1, 30):
+        (track,) = tracker.update([det(100, 100, score=0.2)], k * DT)
+    assert track.confidence == pytest.approx(0.2, abs=1e-3)
+
+
+def test_items_keep_identity_when_boxes_swap() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    tracks = tracker.update([det(100, 100, item="mug"), det(300, 100, item="keys")], 0.0)
+    ids = {t.item: t.track_id for t in tracks}
+    # The two items swap places between frames: IoU alone would swap the ids.
+    tracks = tracker.update([det(300, 100, item="mug"), det(100, 100, item="keys")], DT)
+    assert {t.item: t.track_id for t in tracks} == ids
+    assert all(t.state == TrackState.CONFIRMED for t in tracks)
+
+
+def test_item_rematches_its_track_with_no_overlap() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1, max_age_s=5.0))
+    tracker.update([det(100, 100, item="mug")], 0.0)
+    assert tracker.update([], DT)[0].state == TrackState.LOST
+    (track,) = tracker.update([det(500, 400, item="mug")], 2 * DT)  # moved far while unseen
+    assert track.track_id == 1 and track.state == TrackState.CONFIRMED
+
+
+@pytest.mark.parametrize(
+    "second",
+    [det(100, 100, item="keys"), det(100, 100), det(100, 100, label="person")],
+    ids=["other-item", "unnamed", "other-label"],
+)
+def test_detection_never_matches_a_track_of_another_identity(second: Detection) -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    tracker.update([det(100, 100, item="mug")], 0.0)
+    tracks = tracker.update([second], DT)  # same box, different identity
+    assert len(tracks) == 2
+    old, new = tracks
+    assert old.item == "mug" and old.state == TrackState.LOST
+    assert new.track_id == 2 and new.item == second.item and new.label == second.label
+
+
+def test_duplicate_item_in_one_frame_keeps_best() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    tracks = tracker.update([det(100, 100, item="mug", score=0.3), det(300, 100, item="mug", score=0.8)], 0.0)
+    assert len(tracks) == 1 and tracks[0].box[0] == 300
+
+
+def test_ids_per_instance_and_reset() -> None:
+    a, b = Tracker(TrackerConfig(min_hits=1)), Tracker(TrackerConfig(min_hits=1))
+    a.update([det(0, 0), det(100, 100)], 0.0)
+    assert [t.track_id for t in b.update([det(0, 0)], 0.0)] == [1]
+    a.reset()
+    assert a.update([], 1.0) == []
+    assert [t.track_id for t in a.update([det(0, 0)], 1.1)] == [1]
+
+
+def test_time_going_backwards_clears_tracks() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    tracker.update([det(0, 0)], 10.0)
+    (track,) = tracker.update([det(0, 0)], 1.0)
+    assert track.track_id == 1 and track.first_seen == 1.0
+
+
+def test_sorted_by_id_including_lost() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    tracker.update([det(0, 0), det(200, 0), det(400, 0)], 0.0)
+    tracks = tracker.update([det(0, 0), det(400, 0)], DT)
+    assert [t.track_id for t in tracks] == [1, 2, 3]
+    assert [t.state for t in tracks] == [TrackState.CONFIRMED, TrackState.LOST, TrackState.CONFIRMED]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Detection(box=np.array([0.0, 0.0, 10.0]), label="object", score=1.0),
+        Detection(box=np.array([0.0, 0.0, np.nan, 10.0]), label="object", score=1.0),
+        Detection(box=np.array([10.0, 0.0, 0.0, 10.0]), label="object", score=1.0),
+        Detection(box=np.array([0.0, 0.0, 10.0, 10.0]), label="object", score=1.0, position=np.zeros(2)),
+    ],
+    ids=["short-box", "nan-box", "inverted-box", "2d-position"],
+)
+def test_bad_detection_raises(bad: Detection) -> None:
+    with pytest.raises(BadInputError):
+        Tracker(TrackerConfig()).update([bad], 0.0)
+    with pytest.raises(BadInputError):
+        Tracker(TrackerConfig()).update([], float("nan"))
