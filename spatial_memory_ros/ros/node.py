@@ -1,0 +1,288 @@
+"""spatial_memory_node: a thin adapter between ROS topics/services and core.pipeline.Pipeline.
+
+Threading: images, camera_info and depth only fill "newest" slots (input group); a timer at rate_hz
+takes the newest image and runs the pipeline (processing group), so a slow step never queues frames;
+services run in their own reentrant group and answer while a frame is being processed (the item memory
+has its own lock). ``_process_lock`` serialises frame processing with reset.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Any
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, Image
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
+
+from spatial_memory.msg import TrackArray
+from spatial_memory.srv import ListItems, LocateItem
+from spatial_memory_ros.core.errors import BadInputError, SpatialMemoryError, UnknownItemError
+from spatial_memory_ros.core.pipeline import Pipeline
+from spatial_memory_ros.core.tf_buffer import TransformUnavailable
+from spatial_memory_ros.core.types import CameraIntrinsics, Frame, FrameResult
+
+from . import conversions as conv
+from .markers import MarkerBuilder
+from .params import declare_parameters, read_settings, validate_live
+from .pose_source import make_pose_source
+
+_THROTTLE_S = 5.0
+
+
+def resolve_device(requested: str) -> str:
+    """auto -> cuda when torch sees a GPU, else cpu. Raises BadInputError for cuda without a GPU."""
+    try:
+        import torch
+
+        has_cuda = bool(torch.cuda.is_available())
+    except ImportError:
+        has_cuda = False
+    if requested == "cuda" and not has_cuda:
+        raise BadInputError("device=cuda but no CUDA device is available; use device:=auto or cpu")
+    return "cuda" if requested == "cuda" or (requested == "auto" and has_cuda) else "cpu"
+
+
+class SpatialMemoryNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("spatial_memory", **kwargs)
+        declare_parameters(self)
+        self.settings = read_settings(self)
+        self.device = resolve_device(self.settings.device)
+        self.get_logger().info(f"device: {self.device} (requested {self.settings.device})")
+        self._rate_hz = self.settings.rate_hz
+        self._debug = self.settings.publish_debug_image
+        self._depth_max_dt = self.settings.depth_max_dt_s
+
+        self.pipeline = Pipeline.open(self.settings.pipeline)
+        self._process_lock = threading.Lock()
+        self._slot_lock = threading.Lock()
+        self._latest_image: Image | None = None
+        self._intrinsics: CameraIntrinsics | None = None
+        self._depths: collections.deque[Image] = collections.deque(maxlen=5)
+        self.frames_processed = 0
+        self.frames_dropped = 0
+        self._markers = MarkerBuilder(self.settings.map_frame, self.settings.marker_lifetime_s)
+
+        input_group = MutuallyExclusiveCallbackGroup()
+        process_group = MutuallyExclusiveCallbackGroup()
+        service_group = ReentrantCallbackGroup()
+        self.pose_source = make_pose_source(self, self.settings.pose_source, self.settings.fixed_transform)
+        self.get_logger().info(f"camera pose from: {self.pose_source.name}")
+
+        # Keep-last 1: a slow pipeline step always gets the newest frame, never a backlog.
+        camera_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=1, reliability=qos_profile_sensor_data.reliability,
+            durability=qos_profile_sensor_data.durability,
+        )
+        overrides = QoSOverridingOptions.with_default_policies()
+        self.create_subscription(Image, "image", self._on_image, camera_qos, callback_group=input_group,
+                                 qos_overriding_options=overrides)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, camera_qos,
+                                 callback_group=input_group, qos_overriding_options=overrides)
+        self.create_subscription(Image, "depth", self._on_depth, QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=5, reliability=qos_profile_sensor_data.reliability),
+            callback_group=input_group, qos_overriding_options=overrides)
+
+        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.tracks_pub = self.create_publisher(TrackArray, "tracks", out_qos, qos_overriding_options=overrides)
+        self.mask_pub = self.create_publisher(Image, "change_mask", out_qos, qos_overriding_options=overrides)
+        self.markers_pub = self.create_publisher(MarkerArray, "markers", out_qos, qos_overriding_options=overrides)
+        self.debug_pub = self.create_publisher(Image, "debug_image", out_qos, qos_overriding_options=overrides)
+
+        self.create_service(LocateItem, "locate_item", self._on_locate, callback_group=service_group)
+        self.create_service(ListItems, "list_items", self._on_list, callback_group=service_group)
+        self.create_service(Trigger, "save_memory", self._on_save, callback_group=service_group)
+        self.create_service(Trigger, "reset_memory", self._on_reset, callback_group=service_group)
+
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self._timer = self.create_timer(1.0 / self._rate_hz, self._on_timer, callback_group=process_group)
+        self.get_logger().info(
+            f"ready: items={self.settings.pipeline.tags.items or '{}'} "
+            f"db={self.settings.pipeline.memory.db_path or ':memory:'} rate={self._rate_hz} Hz"
+        )
+
+    # ---- parameters -------------------------------------------------------------------------------
+    def _validate_parameters(self, params: list[rclpy.parameter.Parameter]) -> SetParametersResult:
+        new = {p.name: p.value for p in params}
+        try:
+            validate_live(new.get("rate_hz", self._rate_hz), new.get("marker_lifetime_s", 1.0),
+                          new.get("depth_max_dt_s", self._depth_max_dt))
+        except BadInputError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        # Applied here because the values are plain attributes read each frame; nothing can fail now.
+        if "rate_hz" in new:
+            self._rate_hz = float(new["rate_hz"])
+            self._timer.timer_period_ns = int(1e9 / self._rate_hz)
+        if "publish_debug_image" in new:
+            self._debug = bool(new["publish_debug_image"])
+        if "marker_lifetime_s" in new:
+            self._markers.lifetime_s = float(new["marker_lifetime_s"])
+        if "depth_max_dt_s" in new:
+            self._depth_max_dt = float(new["depth_max_dt_s"])
+        return SetParametersResult(successful=True)
+
+    # ---- inputs -----------------------------------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        with self._slot_lock:
+            self._latest_image = msg
+
+    def _on_depth(self, msg: Image) -> None:
+        with self._slot_lock:
+            self._depths.append(msg)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            intrinsics = conv.camera_info_to_intrinsics(msg)
+        except BadInputError as exc:
+            self._warn(f"ignoring camera_info: {exc}")
+            return
+        with self._slot_lock:
+            self._intrinsics = intrinsics
+
+    def _warn(self, text: str) -> None:
+        self.get_logger().warning(text, throttle_duration_sec=_THROTTLE_S)
+
+    def _drop(self, text: str) -> None:
+        self.frames_dropped += 1
+        self.get_logger().error(f"dropped frame: {text}", throttle_duration_sec=_THROTTLE_S)
+
+    # ---- processing -------------------------------------------------------------------------------
+    def _on_timer(self) -> None:
+        with self._slot_lock:
+            msg, self._latest_image = self._latest_image, None
+            intrinsics = self._intrinsics
+            depths = list(self._depths)
+        if msg is not None:
+            self.process(msg, intrinsics, depths)
+
+    def _matching_depth(self, msg: Image, depths: list[Image], shape: tuple[int, int]) -> np.ndarray | None:
+        t = conv.stamp_to_sec(msg.header.stamp)
+        best = min(depths, key=lambda d: abs(conv.stamp_to_sec(d.header.stamp) - t), default=None)
+        if best is None or abs(conv.stamp_to_sec(best.header.stamp) - t) > self._depth_max_dt:
+            return None
+        try:
+            depth = conv.depth_to_metres(best)
+        except BadInputError as exc:
+            self._warn(f"ignoring depth image: {exc}")
+            return None
+        if depth.shape != shape:
+            self._warn(f"ignoring depth image: size {depth.shape[::-1]} differs from the image {shape[::-1]}")
+            return None
+        return depth
+
+    def process(self, msg: Image, intrinsics: CameraIntrinsics | None, depths: list[Image]) -> None:
+        """Run one image through the pipeline and publish; bad input is logged and the frame dropped."""
+        try:
+            image = conv.image_to_bgr(msg)
+        except BadInputError as exc:
+            self._drop(f"bad image on {self.resolve_topic_name('image')}: {exc}")
+            return
+        if intrinsics is None:
+            self._drop(f"no valid camera_info received yet on {self.resolve_topic_name('camera_info')}")
+            return
+        if (intrinsics.width, intrinsics.height) != (image.shape[1], image.shape[0]):
+            self._drop(f"camera_info is {intrinsics.width}x{intrinsics.height} but the image is "
+                       f"{image.shape[1]}x{image.shape[0]}")
+            return
+        camera_frame = self.settings.camera_frame or msg.header.frame_id
+        if not camera_frame and self.pose_source.name != "fixed":
+            self._drop("image header has no frame_id (set camera_frame)")
+            return
+        try:
+            T_map_cam = self.pose_source.lookup(self.settings.map_frame, camera_frame, msg.header.stamp)
+        except TransformUnavailable as exc:
+            self._drop(f"no camera pose {self.settings.map_frame} <- {camera_frame}: {exc}")
+            return
+        depth = self._matching_depth(msg, depths, image.shape[:2])
+        frame = Frame(image=image, stamp=conv.stamp_to_sec(msg.header.stamp), intrinsics=intrinsics,
+                      T_map_cam=T_map_cam, depth=depth)
+        try:
+            with self._process_lock:
+                result = self.pipeline.update(frame)
+        except BadInputError as exc:
+            self._drop(str(exc))
+            return
+        self.frames_processed += 1
+        self._publish(msg, image, result)
+
+    def _publish(self, msg: Image, image: np.ndarray, result: FrameResult) -> None:
+        tracks = TrackArray()
+        tracks.header = conv.header(self.settings.map_frame, msg.header.stamp)
+        tracks.tracks = [conv.track_to_msg(t) for t in result.tracks]
+        self.tracks_pub.publish(tracks)
+        self.mask_pub.publish(conv.bgr_to_image(result.change_mask, msg.header))
+        answers = self.pipeline.list_items()
+        self.markers_pub.publish(self._markers.build(result.tracks, answers, msg.header.stamp))
+        if self._debug:
+            from spatial_memory_ros.viz import annotate
+
+            self.debug_pub.publish(conv.bgr_to_image(annotate(image, result), msg.header))
+
+    # ---- services ---------------------------------------------------------------------------------
+    def _on_locate(self, request: LocateItem.Request, response: LocateItem.Response) -> LocateItem.Response:
+        try:
+            answer = self.pipeline.locate(request.item.strip())
+        except (UnknownItemError, BadInputError) as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        conv.fill_locate_response(response, answer, self.settings.map_frame)
+        return response
+
+    def _on_list(self, request: ListItems.Request, response: ListItems.Response) -> ListItems.Response:
+        answers = self.pipeline.list_items()
+        response.items = [conv.answer_to_status(a, self.settings.map_frame) for a in answers]
+        response.success, response.message = True, f"{len(answers)} items"
+        return response
+
+    def _on_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            self.pipeline.save()
+        except SpatialMemoryError as exc:
+            response.success, response.message = False, f"save failed: {exc}"
+            return response
+        response.success = True
+        response.message = f"memory saved to {self.settings.pipeline.memory.db_path or '(in RAM only)'}"
+        return response
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._process_lock:
+            self.pipeline.reset()
+        response.success, response.message = True, "memory, tracks and change reference cleared"
+        self.get_logger().info("memory reset by service call")
+        return response
+
+    def close(self) -> None:
+        with self._process_lock:
+            self.pipeline.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node: SpatialMemoryNode | None = None
+    code = 0
+    try:
+        node = SpatialMemoryNode()
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except SpatialMemoryError as exc:  # bad configuration or an unusable store: say why and exit
+        rclpy.logging.get_logger("spatial_memory").fatal(f"cannot start: {exc}")
+        code = 1
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code

@@ -1,0 +1,141 @@
+"""Every node parameter, declared in one block with a description, read into one frozen settings object.
+
+Defaults come from the core's config dataclasses (pipeline) and from NodeDefaults (node-only), and are
+repeated in config/spatial_memory.yaml; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.node import Node
+
+from spatial_memory_ros.core.config import (
+    ChangeConfig,
+    MemoryConfig,
+    PipelineConfig,
+    TagConfig,
+    TrackerConfig,
+)
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.settings_io import parse_items
+
+from .pose_source import POSE_SOURCES
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    device: str = "auto"
+    rate_hz: float = 10.0
+    map_frame: str = "map"
+    camera_frame: str = ""
+    pose_source: str = "tf"
+    fixed_transform: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    depth_max_dt_s: float = 0.05
+    publish_debug_image: bool = False
+    marker_lifetime_s: float = 1.0
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+
+# name -> (description, read_only). Live-changeable ones are those the node re-reads every frame.
+_NODE_PARAMS: dict[str, tuple[str, bool]] = {
+    "device": ("Inference device: auto (CUDA when available), cpu or cuda.", True),
+    "rate_hz": ("Maximum frames processed per second; always the newest frame is taken.", False),
+    "map_frame": ("Fixed frame for tracks, item locations and markers.", True),
+    "camera_frame": ("Overrides the image header's frame_id for the pose lookup when non-empty.", True),
+    "pose_source": ("tf (tf2_ros if installed, else a /tf listener), tf2_ros, tf_topics or fixed.", True),
+    "fixed_transform": ("map <- camera optical frame [x, y, z, qx, qy, qz, qw] (m) for pose_source=fixed.", True),
+    "depth_max_dt_s": ("Largest stamp difference (s) for a depth image to count as aligned to a colour image.",
+                       False),
+    "publish_debug_image": ("Publish the annotated bgr8 image on debug_image (costs CPU).", False),
+    "marker_lifetime_s": ("Lifetime (s) of every RViz marker; stale markers vanish after it.", False),
+}
+
+_PIPELINE_SECTIONS: dict[str, type] = {
+    "change": ChangeConfig, "tracker": TrackerConfig, "memory": MemoryConfig,
+}
+
+_PIPELINE_DESCRIPTIONS = {
+    "tag_size_m": "AprilTag 36h11 edge length (m, black border); wrong values scale every item position.",
+    "items": 'Item names for tag ids, as ["mug=3", "pallet_A=17"]; unmapped tags are reported as tag_<id>.',
+    "change.threshold": "Grey-level difference (0..255) that counts as change; lower finds more, and more noise.",
+    "change.stable_frames": "Frames a pixel must stay put before it becomes part of the reference scene.",
+    "change.min_blob_area_px": "Smallest moving blob (px) turned into a dynamic-object detection.",
+    "change.motion_reset_fraction": "Fraction of changed pixels taken to mean the view moved: reset.",
+    "change.pose_reset_translation_m": "Camera translation (m) that resets the change reference.",
+    "change.pose_reset_rotation_deg": "Camera rotation (deg) that resets the change reference.",
+    "tracker.min_iou": "Minimum box IoU for a detection to continue a track.",
+    "tracker.min_hits": "Matches before a track is confirmed (and may update item memory).",
+    "tracker.max_age_s": "Seconds a track may go unmatched (state LOST) before it is deleted.",
+    "tracker.velocity_smoothing": "EMA weight (0..1] of the newest velocity estimate.",
+    "memory.db_path": "SQLite file of the item memory; survives restarts. Empty keeps it in RAM only.",
+    "memory.place_radius_m": "Observations within this distance (m) of a place belong to it.",
+    "memory.displaced_distance_m": "An item farther than this (m) from its usual place is displaced.",
+    "memory.max_dwell_gap_s": "Longest unobserved gap (s) still counted as time spent at one place.",
+    "memory.max_places_per_item": "Places remembered per item; the least-dwelt beyond this are forgotten.",
+}
+
+
+def pipeline_defaults() -> dict[str, Any]:
+    """Flat name -> default for every pipeline parameter (items excluded: it has no default)."""
+    out: dict[str, Any] = {"tag_size_m": TagConfig().tag_size_m}
+    for section, cls in _PIPELINE_SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            out[f"{section}.{f.name}"] = getattr(cls(), f.name)
+    return out
+
+
+def node_defaults() -> dict[str, Any]:
+    d = NodeSettings()
+    return {name: (list(v) if isinstance(v := getattr(d, name), tuple) else v) for name in _NODE_PARAMS}
+
+
+def declare_parameters(node: Node) -> None:
+    """Declare every parameter once, with its description; pipeline ones are read-only (restart to change)."""
+    for name, default in node_defaults().items():
+        description, read_only = _NODE_PARAMS[name]
+        node.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=read_only))
+    for name, default in pipeline_defaults().items():
+        node.declare_parameter(
+            name, default, ParameterDescriptor(description=_PIPELINE_DESCRIPTIONS[name], read_only=True)
+        )
+    node.declare_parameter(
+        "items", [""],
+        ParameterDescriptor(description=_PIPELINE_DESCRIPTIONS["items"], read_only=True,
+                            type=ParameterType.PARAMETER_STRING_ARRAY),
+    )
+
+
+def read_settings(node: Node) -> NodeSettings:
+    """Build and validate NodeSettings from the declared parameters; raises BadInputError."""
+    get = lambda name: node.get_parameter(name).value  # noqa: E731
+    sections: dict[str, Any] = {}
+    for section, cls in _PIPELINE_SECTIONS.items():
+        sections[section] = cls(**{f.name: get(f"{section}.{f.name}") for f in dataclasses.fields(cls)})
+    items = parse_items([s for s in (get("items") or []) if s])
+    pipeline = PipelineConfig(tags=TagConfig(tag_size_m=get("tag_size_m"), items=items), **sections).validate()
+    settings = NodeSettings(
+        **{name: get(name) for name in _NODE_PARAMS if name != "fixed_transform"},
+        fixed_transform=tuple(get("fixed_transform")),
+        pipeline=pipeline,
+    )
+    validate_live(settings.rate_hz, settings.marker_lifetime_s, settings.depth_max_dt_s)
+    if settings.device not in ("auto", "cpu", "cuda"):
+        raise BadInputError(f"device must be auto, cpu or cuda, got {settings.device!r}")
+    if settings.pose_source not in POSE_SOURCES:
+        raise BadInputError(f"pose_source must be one of {POSE_SOURCES}, got {settings.pose_source!r}")
+    if not settings.map_frame:
+        raise BadInputError("map_frame must not be empty")
+    return settings
+
+
+def validate_live(rate_hz: float, marker_lifetime_s: float, depth_max_dt_s: float) -> None:
+    if not 0 < rate_hz <= 100:
+        raise BadInputError(f"rate_hz must be in (0, 100], got {rate_hz}")
+    if marker_lifetime_s <= 0:
+        raise BadInputError(f"marker_lifetime_s must be > 0, got {marker_lifetime_s}")
+    if depth_max_dt_s < 0:
+        raise BadInputError(f"depth_max_dt_s must be >= 0, got {depth_max_dt_s}")

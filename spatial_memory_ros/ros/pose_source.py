@@ -1,0 +1,134 @@
+"""Where the camera is: one interface over tf2_ros, a plain /tf listener, or a fixed transform.
+
+``make_pose_source`` picks the implementation; the node only ever calls ``lookup``.
+- ``tf2_ros``: the real tf2 buffer and listener (any normal ROS 2 install).
+- ``tf_topics``: our own subscriber on /tf and /tf_static feeding core.tf_buffer.TransformBuffer, for
+  pip-wheel installs where tf2_ros does not exist (needs a tf2_msgs interface; setup builds one).
+- ``fixed``: a static camera with a transform given as a parameter.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.geometry import make_transform
+from spatial_memory_ros.core.tf_buffer import TransformBuffer, TransformUnavailable
+
+from .conversions import stamp_to_sec, transform_to_matrix
+
+POSE_SOURCES = ("tf", "tf2_ros", "tf_topics", "fixed")
+
+
+class PoseSource(Protocol):
+    name: str
+
+    def lookup(self, target: str, source: str, stamp: Time) -> np.ndarray:
+        """T_target_source (4, 4) at the stamp; raises TransformUnavailable."""
+        ...
+
+
+class FixedPoseSource:
+    """A static camera: the same map <- camera transform at every stamp, whatever the frame names."""
+
+    name = "fixed"
+
+    def __init__(self, xyz_qxyzw: Sequence[float]) -> None:
+        values = [float(v) for v in xyz_qxyzw]
+        if len(values) != 7:
+            raise BadInputError(f"fixed_transform needs 7 numbers [x, y, z, qx, qy, qz, qw], got {len(values)}")
+        try:
+            self._T = make_transform(values[:3], values[3:])
+        except ValueError as exc:  # zero quaternion
+            raise BadInputError(f"fixed_transform has an invalid quaternion: {exc}") from exc
+
+    def lookup(self, target: str, source: str, stamp: Time) -> np.ndarray:
+        return self._T.copy()
+
+
+class TopicPoseSource:
+    """Subscribes to /tf and /tf_static itself (no tf2_ros needed)."""
+
+    name = "tf_topics"
+
+    def __init__(self, node: Node, *, cache_s: float = 10.0) -> None:
+        from tf2_msgs.msg import TFMessage  # our stand-in on pip installs, the real one elsewhere
+
+        self._buffer = TransformBuffer(cache_s=cache_s)
+        self._lock = threading.Lock()
+        group = MutuallyExclusiveCallbackGroup()
+        dynamic_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        static_qos = QoSProfile(
+            depth=100, history=HistoryPolicy.KEEP_LAST,
+            reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        node.create_subscription(TFMessage, "/tf", lambda m: self._on_tf(m, False), dynamic_qos,
+                                 callback_group=group)
+        node.create_subscription(TFMessage, "/tf_static", lambda m: self._on_tf(m, True), static_qos,
+                                 callback_group=group)
+        self._logger = node.get_logger()
+
+    def _on_tf(self, msg: object, static: bool) -> None:
+        for tf in msg.transforms:  # type: ignore[attr-defined]
+            try:
+                T = transform_to_matrix(tf)
+                with self._lock:
+                    self._buffer.add(tf.header.frame_id, tf.child_frame_id, stamp_to_sec(tf.header.stamp), T,
+                                     static=static)
+            except (ValueError, TransformUnavailable) as exc:
+                self._logger.warning(f"ignoring bad transform {tf.header.frame_id} <- {tf.child_frame_id}: {exc}",
+                                     throttle_duration_sec=5.0)
+
+    def lookup(self, target: str, source: str, stamp: Time) -> np.ndarray:
+        with self._lock:
+            return self._buffer.lookup(target, source, stamp_to_sec(stamp))
+
+
+class Tf2RosPoseSource:
+    """The real tf2_ros buffer; used wherever tf2_ros is importable."""
+
+    name = "tf2_ros"
+
+    def __init__(self, node: Node) -> None:
+        import tf2_ros
+
+        self._tf2 = tf2_ros
+        self._buffer = tf2_ros.Buffer()
+        self._listener = tf2_ros.TransformListener(self._buffer, node, spin_thread=False)
+
+    def lookup(self, target: str, source: str, stamp: Time) -> np.ndarray:
+        from rclpy.time import Time as RclpyTime
+
+        try:
+            tf = self._buffer.lookup_transform(target, source, RclpyTime.from_msg(stamp))
+        except (self._tf2.LookupException, self._tf2.ConnectivityException,
+                self._tf2.ExtrapolationException) as exc:
+            raise TransformUnavailable(str(exc)) from exc
+        return transform_to_matrix(tf)
+
+
+def tf2_ros_available() -> bool:
+    try:
+        import tf2_ros  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_pose_source(node: Node, mode: str, fixed_transform: Sequence[float]) -> PoseSource:
+    """mode: "tf" (tf2_ros when importable, else our /tf listener), "tf2_ros", "tf_topics" or "fixed"."""
+    if mode not in POSE_SOURCES:
+        raise BadInputError(f"pose_source must be one of {POSE_SOURCES}, got {mode!r}")
+    if mode == "fixed":
+        return FixedPoseSource(fixed_transform)
+    if mode == "tf2_ros" or (mode == "tf" and tf2_ros_available()):
+        return Tf2RosPoseSource(node)
+    return TopicPoseSource(node)
