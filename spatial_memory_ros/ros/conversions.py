@@ -13,9 +13,9 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, PoseStamped, TransformStamped, Vector3
 from sensor_msgs.msg import CameraInfo, Image
+from spatial_memory.msg import ItemLocation, ItemStatus, Track
 from std_msgs.msg import Header
 
-from spatial_memory.msg import ItemLocation, ItemStatus, Track
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.geometry import make_transform
 from spatial_memory_ros.core.types import CameraIntrinsics, ItemAnswer, TrackInfo

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -21,11 +22,11 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
+from spatial_memory.msg import TrackArray
+from spatial_memory.srv import ListItems, LocateItem
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from spatial_memory.msg import TrackArray
-from spatial_memory.srv import ListItems, LocateItem
 from spatial_memory_ros.core.errors import BadInputError, SpatialMemoryError, UnknownItemError
 from spatial_memory_ros.core.pipeline import Pipeline
 from spatial_memory_ros.core.tf_buffer import TransformUnavailable
@@ -71,6 +72,7 @@ class SpatialMemoryNode(Node):
         self._depths: collections.deque[Image] = collections.deque(maxlen=5)
         self.frames_processed = 0
         self.frames_dropped = 0
+        self._last_logged: dict[str, tuple[float, int]] = {}
         self._markers = MarkerBuilder(self.settings.map_frame, self.settings.marker_lifetime_s)
 
         input_group = MutuallyExclusiveCallbackGroup()
@@ -144,17 +146,30 @@ class SpatialMemoryNode(Node):
         try:
             intrinsics = conv.camera_info_to_intrinsics(msg)
         except BadInputError as exc:
-            self._warn(f"ignoring camera_info: {exc}")
+            self._warn("camera_info", f"ignoring camera_info: {exc}")
             return
         with self._slot_lock:
             self._intrinsics = intrinsics
 
-    def _warn(self, text: str) -> None:
-        self.get_logger().warning(text, throttle_duration_sec=_THROTTLE_S)
+    def _throttled(self, key: str, text: str, *, error: bool) -> None:
+        """Log at most once per _THROTTLE_S per kind of problem (rclpy throttles per call site, which
+        would let one kind of bad input hide every other kind)."""
+        now = time.monotonic()
+        last, suppressed = self._last_logged.get(key, (-np.inf, 0))
+        if now - last < _THROTTLE_S:
+            self._last_logged[key] = (last, suppressed + 1)
+            return
+        if suppressed:
+            text += f" ({suppressed} more like this suppressed)"
+        self._last_logged[key] = (now, 0)
+        (self.get_logger().error if error else self.get_logger().warning)(text)
 
-    def _drop(self, text: str) -> None:
+    def _warn(self, key: str, text: str) -> None:
+        self._throttled(key, text, error=False)
+
+    def _drop(self, key: str, text: str) -> None:
         self.frames_dropped += 1
-        self.get_logger().error(f"dropped frame: {text}", throttle_duration_sec=_THROTTLE_S)
+        self._throttled(key, f"dropped frame: {text}", error=True)
 
     # ---- processing -------------------------------------------------------------------------------
     def _on_timer(self) -> None:
@@ -173,10 +188,11 @@ class SpatialMemoryNode(Node):
         try:
             depth = conv.depth_to_metres(best)
         except BadInputError as exc:
-            self._warn(f"ignoring depth image: {exc}")
+            self._warn("depth", f"ignoring depth image: {exc}")
             return None
         if depth.shape != shape:
-            self._warn(f"ignoring depth image: size {depth.shape[::-1]} differs from the image {shape[::-1]}")
+            self._warn("depth_size",
+                       f"ignoring depth image: size {depth.shape[::-1]} differs from the image {shape[::-1]}")
             return None
         return depth
 
@@ -185,23 +201,25 @@ class SpatialMemoryNode(Node):
         try:
             image = conv.image_to_bgr(msg)
         except BadInputError as exc:
-            self._drop(f"bad image on {self.resolve_topic_name('image')}: {exc}")
+            # keyed by the kind of fault, so that a flood of one kind never hides another
+            self._drop(f"image:{str(exc).split()[0]}", f"bad image on {self.resolve_topic_name('image')}: {exc}")
             return
         if intrinsics is None:
-            self._drop(f"no valid camera_info received yet on {self.resolve_topic_name('camera_info')}")
+            topic = self.resolve_topic_name("camera_info")
+            self._drop("no_camera_info", f"no valid camera_info received yet on {topic}")
             return
         if (intrinsics.width, intrinsics.height) != (image.shape[1], image.shape[0]):
-            self._drop(f"camera_info is {intrinsics.width}x{intrinsics.height} but the image is "
-                       f"{image.shape[1]}x{image.shape[0]}")
+            self._drop("camera_info_size", f"camera_info is {intrinsics.width}x{intrinsics.height} but the "
+                       f"image is {image.shape[1]}x{image.shape[0]}")
             return
         camera_frame = self.settings.camera_frame or msg.header.frame_id
         if not camera_frame and self.pose_source.name != "fixed":
-            self._drop("image header has no frame_id (set camera_frame)")
+            self._drop("frame_id", "image header has no frame_id (set camera_frame)")
             return
         try:
             T_map_cam = self.pose_source.lookup(self.settings.map_frame, camera_frame, msg.header.stamp)
         except TransformUnavailable as exc:
-            self._drop(f"no camera pose {self.settings.map_frame} <- {camera_frame}: {exc}")
+            self._drop("pose", f"no camera pose {self.settings.map_frame} <- {camera_frame}: {exc}")
             return
         depth = self._matching_depth(msg, depths, image.shape[:2])
         frame = Frame(image=image, stamp=conv.stamp_to_sec(msg.header.stamp), intrinsics=intrinsics,
@@ -210,7 +228,7 @@ class SpatialMemoryNode(Node):
             with self._process_lock:
                 result = self.pipeline.update(frame)
         except BadInputError as exc:
-            self._drop(str(exc))
+            self._drop("pipeline", str(exc))
             return
         self.frames_processed += 1
         self._publish(msg, image, result)
