@@ -1,0 +1,352 @@
+"""SQLite persistence for item memory: one transaction per frame; an unusable file is never overwritten.
+
+Durability: WAL journal with ``synchronous=NORMAL``. A commit is durable once ``commit()`` returns as far as a
+process kill (kill -9, OOM killer, crash) is concerned, because the WAL frames are already in the OS page
+cache; only an OS crash or power loss can lose the last few commits, and even then the file stays consistent
+(the previous committed state). That is our requirement; ``synchronous=FULL`` would add an fsync per frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+
+import numpy as np
+
+from .errors import BadInputError, CorruptStoreError, SpatialMemoryError
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_POSE = ("x", "y", "z", "qx", "qy", "qz", "qw")
+_ITEM_COLUMNS = ("item", "next_place_id", *_POSE, "stamp", "confidence", "place_id")
+_PLACE_COLUMNS = ("item", "place_id", *_POSE, "dwell_s", "observations", "first_seen", "last_seen")
+_TABLES = {"schema_version": ("version",), "items": _ITEM_COLUMNS, "places": _PLACE_COLUMNS}
+
+# One script, one transaction: a kill during creation leaves an empty file, never half a schema.
+_CREATE = f"""
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS items (       -- one row per item: its last confirmed observation
+    item TEXT PRIMARY KEY,
+    next_place_id INTEGER NOT NULL,      -- per-item id counter, so ids are never reused
+    x REAL NOT NULL, y REAL NOT NULL, z REAL NOT NULL,                        -- m, map frame
+    qx REAL NOT NULL, qy REAL NOT NULL, qz REAL NOT NULL, qw REAL NOT NULL,   -- map frame
+    stamp REAL NOT NULL,                 -- s
+    confidence REAL NOT NULL,            -- 0..1
+    place_id INTEGER NOT NULL            -- the place this observation was assigned to
+);
+CREATE TABLE IF NOT EXISTS places (      -- the places an item has been at
+    item TEXT NOT NULL,
+    place_id INTEGER NOT NULL,
+    x REAL NOT NULL, y REAL NOT NULL, z REAL NOT NULL,                        -- centre, m, map frame
+    qx REAL NOT NULL, qy REAL NOT NULL, qz REAL NOT NULL, qw REAL NOT NULL,   -- mean orientation
+    dwell_s REAL NOT NULL,               -- s observed at this place
+    observations INTEGER NOT NULL,
+    first_seen REAL NOT NULL,            -- s
+    last_seen REAL NOT NULL,             -- s
+    PRIMARY KEY (item, place_id)
+) WITHOUT ROWID;
+INSERT INTO schema_version SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM schema_version);
+COMMIT;
+"""
+
+# Error codes that mean "the bytes are not a sound database"; anything else (permissions, locks, I/O) is
+# not the file's fault and must not get it moved aside.
+_CORRUPT_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+@dataclass(eq=False)  # numpy fields: == would be ambiguous
+class PlaceRecord:
+    """One place an item has been at: a dwell-weighted cluster of its observations."""
+
+    place_id: int
+    position: np.ndarray  # (3,) m, map frame: capped running mean of the observations
+    orientation: np.ndarray  # (4,) quaternion xyzw, map frame: capped running mean
+    dwell_s: float  # s the item was observed staying here
+    observations: int
+    first_seen: float  # s
+    last_seen: float  # s
+
+
+@dataclass(eq=False)  # numpy fields: == would be ambiguous
+class LastObservation:
+    """An item's last confirmed observation ("current")."""
+
+    position: np.ndarray  # (3,) m, map frame
+    orientation: np.ndarray  # (4,) quaternion xyzw, map frame
+    stamp: float  # s
+    confidence: float  # 0..1
+    place_id: int  # the PlaceRecord it was assigned to
+
+
+@dataclass(eq=False)  # numpy fields: == would be ambiguous
+class ItemState:
+    """Everything item memory knows about one item; what the store saves and restores."""
+
+    item: str
+    places: list[PlaceRecord]
+    current: LastObservation
+    next_place_id: int  # id for the next new place
+
+
+class MemoryStore:
+    """Item memory on disk (or in memory for ``":memory:"`` / ``""``).
+
+    Not thread-safe: use from one thread at a time. It may be created in one thread and used in another;
+    the caller serialises access with its own lock.
+
+    If the file is not a database, fails ``PRAGMA quick_check`` or holds another schema (or only a -wal is
+    left without its database), then with ``on_corrupt="move_aside"`` it is renamed, with its -wal/-shm, to
+    ``<path>.corrupt-<UTC time>``, an ERROR is logged, ``moved_aside_to`` is set and an empty store is
+    started; with ``on_corrupt="raise"`` CorruptStoreError is raised and the file is left as it was.
+    A missing parent directory is created.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, on_corrupt: Literal["move_aside", "raise"] = "move_aside"
+    ) -> None:
+        if on_corrupt not in ("move_aside", "raise"):
+            raise ValueError(f"on_corrupt must be 'move_aside' or 'raise', not {on_corrupt!r}")
+        self.path: Path | None = None if os.fspath(path) in ("", ":memory:") else Path(path)
+        self.moved_aside_to: Path | None = None
+        if self.path is None:
+            self._conn: sqlite3.Connection | None = sqlite3.connect(
+                ":memory:", isolation_level=None, check_same_thread=False
+            )
+        else:
+            self._conn = self._open_file(self.path, on_corrupt)
+        try:
+            self._conn.executescript(_CREATE)
+        except sqlite3.Error as exc:
+            self.close()
+            raise CorruptStoreError(f"cannot initialise spatial memory store {self.path}: {exc}") from exc
+
+    # ---- opening -----------------------------------------------------------------------------------------
+
+    def _open_file(self, path: Path, on_corrupt: str) -> sqlite3.Connection:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        problem = None
+        if path.exists():
+            problem = _check_file(path)
+        elif _sidecars(path)[0].exists():
+            problem = "a -wal file without its database"  # SQLite would replay it into the new file
+        if problem is not None:
+            if on_corrupt == "raise":
+                raise CorruptStoreError(
+                    f"spatial memory store {path} is unusable ({problem}); it was left untouched. "
+                    f"Move or delete it to start an empty memory, or open with on_corrupt='move_aside'."
+                )
+            self.moved_aside_to = _move_aside(path)
+            logger.error(
+                "spatial memory store %s is unusable (%s); moved it aside to %s; starting empty",
+                path,
+                problem,
+                self.moved_aside_to,
+            )
+        try:
+            conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # durable against a process kill; see module docstring
+        except sqlite3.Error as exc:
+            raise CorruptStoreError(f"cannot open spatial memory store {path}: {exc}") from exc
+        return conn
+
+    # ---- public API --------------------------------------------------------------------------------------
+
+    def load(self) -> dict[str, ItemState]:
+        """Every item's state, as last committed; fresh objects the caller may mutate."""
+        conn = self._connection()
+        try:
+            places: dict[str, list[PlaceRecord]] = {}
+            cols = ", ".join(_PLACE_COLUMNS)
+            for r in conn.execute(f"SELECT {cols} FROM places ORDER BY item, place_id"):
+                places.setdefault(r[0], []).append(
+                    PlaceRecord(
+                        place_id=int(r[1]),
+                        position=np.array(r[2:5], dtype=np.float64),
+                        orientation=np.array(r[5:9], dtype=np.float64),
+                        dwell_s=float(r[9]),
+                        observations=int(r[10]),
+                        first_seen=float(r[11]),
+                        last_seen=float(r[12]),
+                    )
+                )
+            states: dict[str, ItemState] = {}
+            for r in conn.execute(f"SELECT {', '.join(_ITEM_COLUMNS)} FROM items ORDER BY item"):
+                current = LastObservation(
+                    position=np.array(r[2:5], dtype=np.float64),
+                    orientation=np.array(r[5:9], dtype=np.float64),
+                    stamp=float(r[9]),
+                    confidence=float(r[10]),
+                    place_id=int(r[11]),
+                )
+                states[r[0]] = ItemState(r[0], places.get(r[0], []), current, int(r[1]))
+        except sqlite3.Error as exc:
+            raise CorruptStoreError(f"cannot read spatial memory store {self.path}: {exc}") from exc
+        return states
+
+    def commit(self, states: Iterable[ItemState]) -> None:
+        """Write these items' full states (replacing what was stored for them) in one transaction.
+
+        A kill at any point leaves either all of them or none of them on disk.
+        """
+        states = list(states)
+        # Converted before BEGIN, so a bad value cannot leave a transaction open.
+        item_rows = [_item_row(s) for s in states]
+        place_rows = [_place_row(s.item, p) for s in states for p in s.places]
+        names = [(s.item,) for s in states]
+        if not names:
+            return
+        with self._transaction() as conn:
+            conn.executemany(f"INSERT OR REPLACE INTO items VALUES ({_marks(_ITEM_COLUMNS)})", item_rows)
+            conn.executemany("DELETE FROM places WHERE item = ?", names)
+            conn.executemany(f"INSERT INTO places VALUES ({_marks(_PLACE_COLUMNS)})", place_rows)
+
+    def reset(self) -> None:
+        """Forget every item (the schema stays)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM places")
+            conn.execute("DELETE FROM items")
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file and truncate it, so the .db alone holds everything."""
+        try:
+            self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            raise SpatialMemoryError(f"cannot checkpoint spatial memory store {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the database (idempotent). SQLite checkpoints and removes the WAL on the last close."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ---- helpers -----------------------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise SpatialMemoryError(f"spatial memory store {self.path or ':memory:'} is closed")
+        return self._conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            raise SpatialMemoryError(f"cannot write spatial memory store {self.path}: {exc}") from exc
+
+
+def _item_row(s: ItemState) -> tuple[object, ...]:
+    c = s.current
+    pose = (*_floats(c.position, 3), *_floats(c.orientation, 4))
+    return (s.item, int(s.next_place_id), *pose, float(c.stamp), float(c.confidence), int(c.place_id))
+
+
+def _place_row(item: str, p: PlaceRecord) -> tuple[object, ...]:
+    pose = (*_floats(p.position, 3), *_floats(p.orientation, 4))
+    stats = (float(p.dwell_s), int(p.observations), float(p.first_seen), float(p.last_seen))
+    return (item, int(p.place_id), *pose, *stats)
+
+
+def _floats(values: np.ndarray, n: int) -> list[float]:
+    out = [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
+    if len(out) != n:
+        raise BadInputError(f"expected {n} values, got {len(out)}")
+    return out
+
+
+def _marks(columns: tuple[str, ...]) -> str:
+    return ", ".join("?" * len(columns))
+
+
+def _sidecars(path: Path) -> list[Path]:
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+
+
+def _check_file(path: Path) -> str | None:
+    """Why ``path`` is not a usable store, or None. Read-only: the database file is not modified."""
+    existed = {p for p in _sidecars(path) if p.exists()}
+    conn = None
+    try:
+        # mode=ro: a read-write connection would replay a WAL into a file we may be asked to leave untouched.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+        problem = None if rows == ["ok"] else "quick_check: " + "; ".join(map(str, rows[:3]))
+        if problem is None:
+            problem = _schema_problem(conn)
+    except sqlite3.DatabaseError as exc:
+        if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF not in _CORRUPT_CODES:
+            raise CorruptStoreError(f"cannot open spatial memory store {path}: {exc}") from exc
+        problem = str(exc)
+    finally:
+        if conn is not None:
+            conn.close()
+    if problem is not None:
+        # A read-only open of a WAL-mode file creates empty -wal/-shm files; remove only the ones we made.
+        for p in _sidecars(path):
+            if p not in existed:
+                p.unlink(missing_ok=True)
+    return problem
+
+
+def _schema_problem(conn: sqlite3.Connection) -> str | None:
+    query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    tables = {r[0] for r in conn.execute(query)}
+    if not tables:
+        return None  # an empty database (e.g. a zero-byte file): ours to initialise
+    if tables != set(_TABLES):
+        return f"foreign schema: tables {sorted(tables)}, expected {sorted(_TABLES)}"
+    for name, expected in _TABLES.items():
+        columns = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({name})"))
+        if columns != expected:
+            return f"foreign schema: table {name} has columns {columns}"
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
+    if versions != [SCHEMA_VERSION]:
+        return f"schema version {versions}, this code reads version {SCHEMA_VERSION}"
+    return None
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename ``path`` and its -wal/-shm to ``<path>.corrupt-<UTC time>``; never overwrites a file."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    n = 0
+    while True:
+        dest = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n else ""))
+        if not any(p.exists() for p in [dest, *_sidecars(dest)]):
+            break
+        n += 1
+    # Sidecars first: a kill between renames must not leave a WAL next to an empty new database.
+    for src, dst in zip(_sidecars(path), _sidecars(dest), strict=True):
+        if src.exists():
+            src.rename(dst)
+    if path.exists():  # absent when only an orphaned -wal was found
+        path.rename(dest)
+    return dest
