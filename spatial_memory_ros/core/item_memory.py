@@ -1,0 +1,252 @@
+"""Where each item usually is, where it is now, and whether it has been displaced.
+
+Each item keeps a few places (clusters of its observations, place_radius_m wide). A place earns dwell time
+while the item is seen staying at it, so "usual" is where the item spent the most time over the long run:
+an hour on the desk outweighs five minutes on the sofa, however often the sofa was observed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+import numpy as np
+
+from .config import MemoryConfig, PipelineConfig
+from .errors import BadInputError, UnknownItemError
+from .store import ItemState, LastObservation, MemoryStore, PlaceRecord
+from .types import ItemAnswer, ItemLocation, ItemObservation
+
+logger = logging.getLogger(__name__)
+
+_MAX_NAMES_IN_ERROR = 10
+
+
+class ItemMemory:
+    """Dwell-weighted item places, restored from and committed to an optional MemoryStore.
+
+    Not thread-safe: the caller serialises access. ``close()`` also closes the store.
+
+    Args:
+        config: radii, displacement distance, dwell gap cap and place bound.
+        store: persistence; None keeps everything in memory only.
+        centre_weight_cap: a place centre is a running mean of its observations, but an observation never
+            weighs less than 1/(cap+1): with a large cap the centre is steadier against noise, with a small
+            one it follows faster when the item is put back slightly differently. Counted in observations,
+            so the drift time scales with the observation rate (500 at 10 Hz: about a minute).
+    """
+
+    def __init__(
+        self, config: MemoryConfig, store: MemoryStore | None = None, *, centre_weight_cap: int = 500
+    ) -> None:
+        PipelineConfig(memory=config).validate()  # the memory checks live there, once
+        if centre_weight_cap < 1:
+            raise BadInputError("centre_weight_cap must be >= 1")
+        self._config = config
+        self._store = store
+        self._centre_weight_cap = centre_weight_cap
+        self._items: dict[str, ItemState] = {}
+        self._dirty: set[str] = set()  # changed in memory but not yet committed (a commit failed)
+        for name, state in (store.load() if store is not None else {}).items():
+            if state.places:
+                self._items[name] = state
+            else:
+                logger.warning("stored item %r has no places; ignoring it", name)
+
+    @property
+    def store(self) -> MemoryStore | None:
+        """The store given at construction (e.g. to read ``moved_aside_to``), or None."""
+        return self._store
+
+    # ---- updates ---------------------------------------------------------------------------------------
+
+    def observe(self, observations: Sequence[ItemObservation]) -> None:
+        """Add confirmed observations (positions m map frame, stamps s), then commit them in one transaction.
+
+        The whole batch is validated first, so a bad observation raises BadInputError and changes nothing.
+        """
+        checked = [_checked(o) for o in observations]
+        for name, position, orientation, stamp, confidence in checked:
+            self._apply(name, position, orientation, stamp, confidence)
+            self._dirty.add(name)
+        self._flush()
+
+    def _apply(
+        self, name: str, position: np.ndarray, orientation: np.ndarray, stamp: float, confidence: float
+    ) -> None:
+        state = self._items.get(name)
+        if state is None:
+            first = _new_place(0, position, orientation, stamp)
+            current = LastObservation(position, orientation, stamp, confidence, first.place_id)
+            self._items[name] = ItemState(name, [first], current, next_place_id=1)
+            return
+        place = self._nearest_place(state, position)
+        if place is None:
+            place = _new_place(state.next_place_id, position, orientation, stamp)
+            state.places.append(place)
+            state.next_place_id += 1
+        else:
+            alpha = 1.0 / (min(place.observations, self._centre_weight_cap) + 1)
+            place.position = place.position + alpha * (position - place.position)
+            place.orientation = _blend_quaternions(place.orientation, orientation, alpha)
+            place.observations += 1
+            place.first_seen = min(place.first_seen, stamp)
+            place.last_seen = max(place.last_seen, stamp)
+            if state.current.place_id == place.place_id:
+                # Time between two sightings at one place counts as staying there, up to the gap cap (the
+                # robot may have looked away for hours). Stamps going backwards add nothing.
+                gap = stamp - state.current.stamp
+                place.dwell_s += min(max(gap, 0.0), self._config.max_dwell_gap_s)
+        state.current = LastObservation(position, orientation, stamp, confidence, place.place_id)
+        self._forget_extra_places(state)
+
+    def _nearest_place(self, state: ItemState, position: np.ndarray) -> PlaceRecord | None:
+        distances = [float(np.linalg.norm(p.position - position)) for p in state.places]
+        best = int(np.argmin(distances))
+        return state.places[best] if distances[best] <= self._config.place_radius_m else None
+
+    def _forget_extra_places(self, state: ItemState) -> None:
+        # The place the item is at now is never forgotten, even though a new place has no dwell yet.
+        while len(state.places) > self._config.max_places_per_item:
+            candidates = [p for p in state.places if p.place_id != state.current.place_id]
+            victim = min(candidates, key=lambda p: (p.dwell_s, p.observations, p.last_seen))
+            state.places = [p for p in state.places if p.place_id != victim.place_id]
+
+    def _flush(self) -> None:
+        if self._store is None or not self._dirty:
+            return
+        self._store.commit([self._items[name] for name in sorted(self._dirty) if name in self._items])
+        self._dirty.clear()  # only after success: a failed commit is retried with the next one
+
+    def reset(self) -> None:
+        """Forget every item, in memory and in the store."""
+        self._items.clear()
+        self._dirty.clear()
+        if self._store is not None:
+            self._store.reset()
+
+    def save(self) -> None:
+        """Make the store's file self-contained (WAL checkpoint); commits are durable without it."""
+        if self._store is not None:
+            self._flush()
+            self._store.checkpoint()
+
+    def close(self) -> None:
+        """Commit anything pending and close the store."""
+        if self._store is not None:
+            try:
+                self._flush()
+            finally:
+                self._store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ---- queries ---------------------------------------------------------------------------------------
+
+    def items(self) -> list[str]:
+        """Names of every item ever observed (since the last reset), sorted."""
+        return sorted(self._items)
+
+    def list_all(self) -> list[ItemAnswer]:
+        """``locate`` for every item, sorted by name."""
+        return [self.locate(name) for name in self.items()]
+
+    def locate(self, item: str) -> ItemAnswer:
+        """Usual place (most dwell), current observation, and whether it is displaced from usual.
+
+        Confidence of a place is its share of the item's total dwell (of its observations while no place has
+        dwell yet). Raises BadInputError for an empty name and UnknownItemError for an unseen item.
+        """
+        name = item.strip()
+        if not name:
+            raise BadInputError("item name is empty")
+        state = self._items.get(name)
+        if state is None:
+            raise UnknownItemError(self._unknown_message(name))
+        ranked = sorted(state.places, key=lambda p: (-p.dwell_s, -p.observations, p.place_id))
+        total_dwell = sum(p.dwell_s for p in ranked)
+        total_obs = sum(p.observations for p in ranked)
+
+        def share(p: PlaceRecord) -> float:
+            if total_dwell > 0:
+                return p.dwell_s / total_dwell
+            return p.observations / total_obs if total_obs > 0 else 1.0 / len(ranked)
+
+        def location(p: PlaceRecord) -> ItemLocation:
+            return ItemLocation(
+                position=p.position.copy(),
+                orientation=p.orientation.copy(),
+                confidence=share(p),
+                last_seen=p.last_seen,
+                observations=p.observations,
+                dwell_s=p.dwell_s,
+            )
+
+        c = state.current
+        at = next((p for p in state.places if p.place_id == c.place_id), None)
+        current = ItemLocation(
+            position=c.position.copy(),
+            orientation=c.orientation.copy(),
+            confidence=c.confidence,
+            last_seen=c.stamp,
+            observations=at.observations if at is not None else 0,
+            dwell_s=at.dwell_s if at is not None else 0.0,
+        )
+        usual = location(ranked[0])
+        distance = float(np.linalg.norm(current.position - usual.position))
+        return ItemAnswer(
+            item=name,
+            usual=usual,
+            current=current,
+            displaced=distance > self._config.displaced_distance_m,
+            distance_m=distance,
+            alternatives=[location(p) for p in ranked[1:]],
+        )
+
+    def _unknown_message(self, name: str) -> str:
+        known = self.items()
+        if not known:
+            return f"unknown item {name!r}: no items have been seen yet"
+        shown = ", ".join(known[:_MAX_NAMES_IN_ERROR])
+        more = f" (and {len(known) - _MAX_NAMES_IN_ERROR} more)" if len(known) > _MAX_NAMES_IN_ERROR else ""
+        return f"unknown item {name!r}; known items: {shown}{more}"
+
+
+def _checked(obs: ItemObservation) -> tuple[str, np.ndarray, np.ndarray, float, float]:
+    """Validated (name, (3,) position m, (4,) unit quaternion, stamp s, confidence) or BadInputError."""
+    name = obs.item.strip()
+    if not name:
+        raise BadInputError("observation has an empty item name")
+    position = np.asarray(obs.position, dtype=np.float64).reshape(-1)
+    if position.shape != (3,) or not np.all(np.isfinite(position)):
+        raise BadInputError(f"observation of {name!r}: position must be 3 finite numbers, got {obs.position}")
+    q = np.asarray(obs.orientation, dtype=np.float64).reshape(-1)
+    norm = float(np.linalg.norm(q)) if q.shape == (4,) else math.nan
+    if not (math.isfinite(norm) and norm > 1e-9):
+        raise BadInputError(f"observation of {name!r}: orientation must be a non-zero quaternion xyzw")
+    if not math.isfinite(obs.stamp):
+        raise BadInputError(f"observation of {name!r}: stamp must be finite, got {obs.stamp}")
+    if not 0.0 <= obs.confidence <= 1.0:
+        raise BadInputError(f"observation of {name!r}: confidence must be in [0, 1], got {obs.confidence}")
+    return name, position.copy(), q / norm, float(obs.stamp), float(obs.confidence)
+
+
+def _new_place(place_id: int, position: np.ndarray, orientation: np.ndarray, stamp: float) -> PlaceRecord:
+    return PlaceRecord(place_id, position.copy(), orientation.copy(), 0.0, 1, stamp, stamp)
+
+
+def _blend_quaternions(q_old: np.ndarray, q_new: np.ndarray, alpha: float) -> np.ndarray:
+    """Normalised linear blend (a close approximation of the mean for nearby orientations)."""
+    if float(np.dot(q_old, q_new)) < 0.0:  # q and -q are one rotation: blend on the same hemisphere
+        q_new = -q_new
+    q = (1.0 - alpha) * q_old + alpha * q_new
+    return q / np.linalg.norm(q)

@@ -1,0 +1,272 @@
+"""ItemMemory: dwell-weighted usual place, current observation, displacement, persistence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from spatial_memory_ros.core.config import MemoryConfig
+from spatial_memory_ros.core.errors import BadInputError, SpatialMemoryError, UnknownItemError
+from spatial_memory_ros.core.item_memory import ItemMemory
+from spatial_memory_ros.core.store import MemoryStore
+from spatial_memory_ros.core.types import ItemAnswer, ItemObservation
+
+CONFIG = MemoryConfig(
+    db_path="", place_radius_m=0.3, displaced_distance_m=0.5, max_dwell_gap_s=300.0, max_places_per_item=16
+)
+A = (0.0, 0.0, 0.0)
+B = (2.0, 0.0, 0.0)
+
+
+Point = tuple[float, float, float]
+
+
+def obs(x: float | Point, t: float, item: str = "mug", conf: float = 1.0) -> ItemObservation:
+    position = np.array(x if isinstance(x, tuple) else (x, 0.0, 0.0), dtype=np.float64)
+    return ItemObservation(item=item, position=position, stamp=t, confidence=conf)
+
+
+def stay(at: Point, start: float, duration: float, every: float = 10.0) -> list[ItemObservation]:
+    """Observations of the mug at one spot every ``every`` s from ``start`` for ``duration`` s (inclusive)."""
+    return [obs(at, start + k * every) for k in range(int(duration // every) + 1)]
+
+
+def n_places(answer: ItemAnswer) -> int:
+    return 1 + len(answer.alternatives)
+
+
+@pytest.fixture(params=["no_store", "memory_store"])
+def memory(request: pytest.FixtureRequest) -> Iterator[ItemMemory]:
+    store = MemoryStore(":memory:") if request.param == "memory_store" else None
+    mem = ItemMemory(CONFIG, store)
+    yield mem
+    mem.close()
+
+
+def test_short_displacement_does_not_move_usual(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=3600.0))  # one hour at A
+    memory.observe(stay(B, start=3610.0, duration=300.0))  # then five minutes at B
+
+    answer = memory.locate("mug")
+    np.testing.assert_allclose(answer.usual.position, A, atol=1e-9)
+    np.testing.assert_allclose(answer.current.position, B, atol=1e-9)
+    assert answer.displaced
+    assert answer.distance_m == pytest.approx(2.0)
+    assert answer.usual.dwell_s == pytest.approx(3600.0)
+    assert answer.current.dwell_s == pytest.approx(300.0)  # the first sighting at B adds no dwell
+    assert answer.current.last_seen == pytest.approx(3910.0)
+    assert answer.usual.confidence == pytest.approx(3600.0 / 3900.0)
+    assert [alt.dwell_s for alt in answer.alternatives] == pytest.approx([300.0])
+
+    memory.observe([obs(A, 3920.0)])  # put back
+    answer = memory.locate("mug")
+    assert not answer.displaced
+    np.testing.assert_allclose(answer.current.position, A, atol=1e-9)
+    np.testing.assert_allclose(answer.usual.position, A, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("gap", "dwell"),
+    [(10.0, 10.0), (299.0, 299.0), (300.0, 300.0), (10_000.0, 300.0), (0.0, 0.0), (-5.0, 0.0)],
+)
+def test_dwell_gap_is_capped_and_never_negative(memory: ItemMemory, gap: float, dwell: float) -> None:
+    memory.observe([obs(A, 100.0)])
+    memory.observe([obs(A, 100.0 + gap)])
+    answer = memory.locate("mug")
+    assert answer.usual.dwell_s == pytest.approx(dwell)
+    assert answer.usual.observations == 2
+
+
+def test_moving_between_places_adds_no_dwell_to_either(memory: ItemMemory) -> None:
+    memory.observe([obs(A, 0.0), obs(B, 10.0), obs(A, 20.0)])
+    answer = memory.locate("mug")
+    assert answer.usual.dwell_s == 0.0 and answer.alternatives[0].dwell_s == 0.0
+    # no dwell anywhere: ties go to more observations, confidence is the observation share
+    np.testing.assert_allclose(answer.usual.position, A, atol=1e-9)
+    assert answer.usual.confidence == pytest.approx(2 / 3)
+    assert answer.alternatives[0].confidence == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize(("offset", "places"), [(0.0, 1), (0.2, 1), (0.29, 1), (0.31, 2), (1.0, 2)])
+def test_place_merging_within_radius(memory: ItemMemory, offset: float, places: int) -> None:
+    memory.observe([obs(0.0, 0.0), obs(offset, 10.0)])
+    answer = memory.locate("mug")
+    assert n_places(answer) == places
+    if places == 1:
+        np.testing.assert_allclose(answer.usual.position, (offset / 2, 0.0, 0.0), atol=1e-9)  # running mean
+
+
+@pytest.mark.parametrize(("cap", "drifts"), [(10, True), (100_000, False)])
+def test_weight_cap_lets_a_place_drift_to_where_the_item_is_put_back(cap: int, drifts: bool) -> None:
+    memory = ItemMemory(CONFIG, centre_weight_cap=cap)
+    memory.observe([obs(0.0, float(t)) for t in range(1000)])
+    memory.observe([obs(0.2, float(t)) for t in range(1000, 1200)])  # put back 20 cm off
+    answer = memory.locate("mug")
+    assert n_places(answer) == 1
+    assert (answer.usual.position[0] > 0.19) == drifts
+
+
+def test_single_observation() -> None:
+    memory = ItemMemory(CONFIG)
+    memory.observe([obs(B, 5.0, conf=0.7)])
+    answer = memory.locate("mug")
+    assert answer.usual.confidence == 1.0
+    assert answer.current.confidence == pytest.approx(0.7)
+    assert answer.alternatives == []
+    assert not answer.displaced and answer.distance_m == 0.0
+    assert answer.current.observations == 1 and answer.current.dwell_s == 0.0
+
+
+def test_number_of_places_is_bounded_and_least_dwell_is_forgotten() -> None:
+    memory = ItemMemory(replace(CONFIG, max_places_per_item=3))
+    t = 0.0
+    dwell_by_x = {1.0: 50.0, 2.0: 500.0, 3.0: 20.0, 4.0: 200.0, 5.0: 100.0}
+    for x, dwell in dwell_by_x.items():
+        memory.observe(stay((x, 0.0, 0.0), start=t, duration=dwell))
+        t += dwell + 10.0
+    memory.observe([obs(6.0, t)])  # a brand-new place with no dwell yet is kept: the item is there now
+
+    answer = memory.locate("mug")
+    assert n_places(answer) == 3
+    xs = [answer.usual.position[0]] + [alt.position[0] for alt in answer.alternatives]
+    assert xs == pytest.approx([2.0, 4.0, 6.0])
+    assert answer.current.position[0] == 6.0 and answer.current.dwell_s == 0.0
+
+
+def test_alternatives_ranked_by_dwell_with_dwell_share(memory: ItemMemory) -> None:
+    t = 0.0
+    for x, dwell in [(1.0, 100.0), (2.0, 300.0), (3.0, 50.0), (4.0, 150.0)]:
+        memory.observe(stay((x, 0.0, 0.0), start=t, duration=dwell))
+        t += dwell + 10.0
+    answer = memory.locate("mug")
+    assert answer.usual.position[0] == pytest.approx(2.0)
+    assert [alt.position[0] for alt in answer.alternatives] == pytest.approx([4.0, 1.0, 3.0])
+    assert [alt.dwell_s for alt in answer.alternatives] == pytest.approx([150.0, 100.0, 50.0])
+    assert answer.usual.confidence == pytest.approx(300.0 / 600.0)
+    assert [alt.confidence for alt in answer.alternatives] == pytest.approx([0.25, 100 / 600, 50 / 600])
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t\n"])
+def test_empty_name_is_bad_input(memory: ItemMemory, name: str) -> None:
+    with pytest.raises(BadInputError, match="item name is empty"):
+        memory.locate(name)
+
+
+def test_unknown_item_lists_known_items(memory: ItemMemory) -> None:
+    with pytest.raises(UnknownItemError, match="no items have been seen"):
+        memory.locate("mug")
+    memory.observe([obs(A, 0.0, item="mug"), obs(B, 0.0, item="keys")])
+    with pytest.raises(UnknownItemError, match="'wallet'; known items: keys, mug$"):
+        memory.locate("wallet")
+
+
+def test_unknown_item_message_is_truncated(memory: ItemMemory) -> None:
+    memory.observe([obs(A, 0.0, item=f"item{k:02d}") for k in range(25)])
+    with pytest.raises(UnknownItemError) as info:
+        memory.locate("wallet")
+    message = str(info.value)
+    assert "item00, item01" in message and "item09" in message and "item10" not in message
+    assert message.endswith("(and 15 more)")
+
+
+def test_items_and_list_all(memory: ItemMemory) -> None:
+    memory.observe([obs(A, 0.0, item="mug"), obs(B, 0.0, item="keys"), obs(A, 1.0, item=" mug ")])
+    assert memory.items() == ["keys", "mug"]
+    assert [a.item for a in memory.list_all()] == ["keys", "mug"]
+    assert memory.locate(" mug ").usual.observations == 2
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ItemObservation("mug", np.array([np.nan, 0.0, 0.0]), 1.0),
+        ItemObservation("mug", np.array([0.0, 0.0]), 1.0),
+        ItemObservation("mug", np.zeros(3), float("inf")),
+        ItemObservation("mug", np.zeros(3), 1.0, confidence=1.5),
+        ItemObservation("mug", np.zeros(3), 1.0, orientation=np.zeros(4)),
+        ItemObservation(" ", np.zeros(3), 1.0),
+    ],
+)
+def test_bad_observation_rejects_the_whole_batch(memory: ItemMemory, bad: ItemObservation) -> None:
+    with pytest.raises(BadInputError):
+        memory.observe([obs(A, 0.0, item="keys"), bad])
+    assert memory.items() == []
+
+
+def _assert_same_answers(a: list[ItemAnswer], b: list[ItemAnswer]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert (x.item, x.displaced, x.distance_m) == (y.item, y.displaced, pytest.approx(y.distance_m))
+        places_x, places_y = [x.usual, x.current, *x.alternatives], [y.usual, y.current, *y.alternatives]
+        for lx, ly in zip(places_x, places_y, strict=True):
+            np.testing.assert_allclose(lx.position, ly.position)
+            np.testing.assert_allclose(lx.orientation, ly.orientation)
+            assert (lx.confidence, lx.last_seen, lx.observations, lx.dwell_s) == (
+                pytest.approx(ly.confidence),
+                ly.last_seen,
+                ly.observations,
+                pytest.approx(ly.dwell_s),
+            )
+
+
+def test_usual_place_survives_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    with ItemMemory(CONFIG, MemoryStore(db)) as yesterday:
+        yesterday.observe(stay(A, start=0.0, duration=3600.0))
+        yesterday.observe(stay(B, start=3610.0, duration=300.0))
+        yesterday.observe([obs(A, 4000.0, item="keys"), obs((0.1, 0.0, 0.0), 4000.0, item="keys", conf=0.5)])
+        before = yesterday.list_all()
+
+    with ItemMemory(CONFIG, MemoryStore(db)) as today:
+        _assert_same_answers(today.list_all(), before)
+        today.observe([obs(B, 3920.0)])  # still at B: dwell keeps accumulating at the restored place
+        answer = today.locate("mug")
+        assert answer.current.dwell_s == pytest.approx(310.0)
+        np.testing.assert_allclose(answer.usual.position, A, atol=1e-9)
+        assert n_places(answer) == 2  # place ids survived the restart: no duplicate place at B
+
+
+def test_failed_commit_is_retried_with_the_next_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "memory.db"
+    memory = ItemMemory(CONFIG, MemoryStore(db))
+    store = memory.store
+    assert store is not None
+
+    def failing_commit(states: object) -> None:
+        raise SpatialMemoryError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "commit", failing_commit)
+        with pytest.raises(SpatialMemoryError, match="disk full"):
+            memory.observe([obs(A, 0.0, item="mug")])
+    memory.observe([obs(B, 1.0, item="keys")])  # commits keys and the mug left over from the failed call
+    memory.close()
+    with ItemMemory(CONFIG, MemoryStore(db)) as reopened:
+        assert reopened.items() == ["keys", "mug"]
+
+
+@pytest.mark.parametrize(
+    "bad", [{"place_radius_m": 0.0}, {"max_places_per_item": 0}, {"max_dwell_gap_s": -1.0}]
+)
+def test_bad_config_is_rejected(bad: dict[str, Any]) -> None:
+    with pytest.raises(BadInputError, match=next(iter(bad))):
+        ItemMemory(replace(CONFIG, **bad))
+
+
+def test_reset_clears_memory_and_store(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        memory.observe([obs(A, 0.0), obs(B, 0.0, item="keys")])
+        memory.reset()
+        assert memory.items() == []
+        with pytest.raises(UnknownItemError):
+            memory.locate("mug")
+        memory.observe([obs(B, 1.0, item="wallet")])
+        memory.save()
+    with ItemMemory(CONFIG, MemoryStore(db)) as reopened:
+        assert reopened.items() == ["wallet"]
