@@ -1,0 +1,325 @@
+"""MemoryStore: round trips, atomic commits, corrupt files, and durability against kill -9."""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spatial_memory_ros.core.errors import CorruptStoreError, SpatialMemoryError
+from spatial_memory_ros.core.store import ItemState, LastObservation, MemoryStore, PlaceRecord
+
+REPO = Path(__file__).resolve().parents[1]
+PLACE_FIELDS = ("place_id", "position", "orientation", "dwell_s", "observations", "first_seen", "last_seen")
+GARBAGE = b"this is not a database\x00\xff" * 300
+
+
+def state(item: str, n_places: int = 2, stamp: float = 10.0) -> ItemState:
+    places = [
+        PlaceRecord(
+            place_id=k,
+            position=np.array([k, 2.0 * k, 0.5]),
+            orientation=np.array([0.0, 0.0, np.sin(0.1 * k), np.cos(0.1 * k)]),
+            dwell_s=100.0 * k,
+            observations=3 + k,
+            first_seen=float(k),
+            last_seen=stamp,
+        )
+        for k in range(n_places)
+    ]
+    current = LastObservation(np.array([0.1, 0.2, 0.3]), np.array([0, 0, 0, 1.0]), stamp, 0.9, n_places - 1)
+    return ItemState(item, places, current, next_place_id=n_places + 5)
+
+
+def assert_same_state(a: ItemState, b: ItemState) -> None:
+    assert (a.item, a.next_place_id, len(a.places)) == (b.item, b.next_place_id, len(b.places))
+    for field in ("position", "orientation", "stamp", "confidence", "place_id"):
+        np.testing.assert_array_equal(getattr(a.current, field), getattr(b.current, field))
+    for pa, pb in zip(a.places, b.places, strict=True):
+        for field in PLACE_FIELDS:
+            np.testing.assert_array_equal(getattr(pa, field), getattr(pb, field))
+
+
+def filled_db(path: Path) -> Path:
+    with MemoryStore(path) as store:
+        store.commit([state(f"item{k}", n_places=8) for k in range(40)])
+    return path  # closed: the WAL is folded into the main file
+
+
+@pytest.mark.parametrize("path", ["", ":memory:"])
+def test_in_memory_store(path: str) -> None:
+    with MemoryStore(path) as store:
+        assert store.path is None and store.moved_aside_to is None
+        store.commit([state("mug")])
+        assert_same_state(store.load()["mug"], state("mug"))
+        store.checkpoint()
+
+
+def test_round_trip_across_reopen_and_missing_parent_dir(tmp_path: Path) -> None:
+    db = tmp_path / "a" / "b" / "memory.db"
+    with MemoryStore(db) as store:
+        store.commit([state("mug"), state("keys", n_places=1)])
+        store.commit([state("mug", n_places=3, stamp=20.0)])  # replaces mug's places, keeps keys
+    with MemoryStore(str(db)) as store:
+        loaded = store.load()
+    assert sorted(loaded) == ["keys", "mug"]
+    assert_same_state(loaded["mug"], state("mug", n_places=3, stamp=20.0))
+    assert_same_state(loaded["keys"], state("keys", n_places=1))
+
+
+def test_forgotten_places_are_deleted(tmp_path: Path) -> None:
+    with MemoryStore(tmp_path / "m.db") as store:
+        store.commit([state("mug", n_places=4)])
+        fewer = state("mug", n_places=4)
+        fewer.places = fewer.places[2:]
+        store.commit([fewer])
+        assert [p.place_id for p in store.load()["mug"].places] == [2, 3]
+
+
+def test_wal_mode_and_checkpoint(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with MemoryStore(db) as store:
+        store.commit([state("mug")])
+        with closing(sqlite3.connect(db)) as other:
+            assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        wal = db.with_name("m.db-wal")
+        assert wal.stat().st_size > 0
+        store.checkpoint()
+        assert wal.stat().st_size == 0
+
+
+def test_commit_is_all_or_nothing() -> None:
+    with MemoryStore(":memory:") as store:
+        store.commit([state("mug")])
+        broken = state("keys", stamp=float("nan"))  # SQLite stores NaN as NULL: violates NOT NULL mid-write
+        with pytest.raises(SpatialMemoryError, match="cannot write"):
+            store.commit([state("mug", n_places=5, stamp=99.0), broken])
+        loaded = store.load()
+        assert list(loaded) == ["mug"]
+        assert_same_state(loaded["mug"], state("mug"))
+        store.commit([state("wallet")])  # still usable: no transaction left open
+        assert sorted(store.load()) == ["mug", "wallet"]
+
+
+def test_reset(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with MemoryStore(db) as store:
+        store.commit([state("mug"), state("keys")])
+        store.reset()
+        assert store.load() == {}
+    with MemoryStore(db, on_corrupt="raise") as store:
+        assert store.load() == {}
+
+
+def test_closed_store_raises() -> None:
+    store = MemoryStore(":memory:")
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(SpatialMemoryError, match="closed"):
+        store.load()
+
+
+def test_created_in_one_thread_used_in_another(tmp_path: Path) -> None:
+    store = MemoryStore(tmp_path / "m.db")
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            store.commit([state("mug")])
+            store.load()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread to fail the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    store.close()
+    assert errors == []
+
+
+def test_zero_byte_file_is_an_empty_database(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    db.touch()
+    with MemoryStore(db, on_corrupt="raise") as store:
+        assert store.load() == {} and store.moved_aside_to is None
+
+
+def _truncated(path: Path, keep: float) -> bytes:
+    data = filled_db(path).read_bytes()
+    return data[: int(len(data) * keep)]
+
+
+def _foreign(path: Path, sql: str) -> bytes:
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.executescript(sql)
+    return path.read_bytes()
+
+
+def _future_version(path: Path) -> bytes:
+    filled_db(path)
+    return _foreign(path, "UPDATE schema_version SET version = 99;")
+
+
+BAD_FILES = {
+    "garbage": lambda p: GARBAGE,
+    "truncated_header": lambda p: _truncated(p, 0.01),
+    "truncated_half": lambda p: _truncated(p, 0.5),
+    "foreign_schema": lambda p: _foreign(p, "CREATE TABLE notes (id INTEGER, text TEXT);"),
+    "future_version": _future_version,
+}
+
+
+def _write_bad(path: Path, kind: str) -> bytes:
+    content = BAD_FILES[kind](path)
+    for side in path.parent.glob(path.name + "*"):
+        side.unlink()
+    path.write_bytes(content)
+    return content
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_bad_file_is_moved_aside(tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "memory.db"
+    content = _write_bad(db, kind)
+    with caplog.at_level(logging.ERROR, logger="spatial_memory_ros.core.store"):
+        store = MemoryStore(db)
+    moved = store.moved_aside_to
+    assert moved is not None and moved.name.startswith("memory.db.corrupt-") and moved.name.endswith("Z")
+    assert moved.read_bytes() == content
+    assert [r.levelno for r in caplog.records] == [logging.ERROR]
+    assert str(db) in caplog.text and str(moved) in caplog.text
+    # the fresh store works and survives a reopen
+    store.commit([state("mug")])
+    store.close()
+    with MemoryStore(db, on_corrupt="raise") as reopened:
+        assert list(reopened.load()) == ["mug"]
+    assert moved.read_bytes() == content
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_bad_file_raises_and_is_left_untouched(tmp_path: Path, kind: str) -> None:
+    db = tmp_path / "memory.db"
+    content = _write_bad(db, kind)
+    mtime = db.stat().st_mtime_ns
+    with pytest.raises(CorruptStoreError) as info:
+        MemoryStore(db, on_corrupt="raise")
+    assert str(db) in str(info.value) and "delete" in str(info.value)
+    assert db.read_bytes() == content and db.stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memory.db"]  # no renames, no -wal/-shm left
+
+
+def test_unopenable_path_is_not_moved_aside(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    db.mkdir()  # not a database's fault: permissions, a directory, a lock
+    with pytest.raises(CorruptStoreError, match="cannot open"):
+        MemoryStore(db)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memory.db"] and db.is_dir()
+
+
+def test_moving_aside_never_overwrites(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    moved = []
+    for k in range(3):  # within one second: the timestamps collide
+        db.write_bytes(GARBAGE + bytes([k]))
+        with MemoryStore(db) as store:
+            moved.append(store.moved_aside_to)
+        db.unlink()
+    assert len(set(moved)) == 3
+    assert [p.read_bytes()[-1] for p in moved if p is not None] == [0, 1, 2]
+
+
+def test_wal_is_moved_with_its_database(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    db.write_bytes(GARBAGE)
+    db.with_name("memory.db-wal").write_bytes(b"wal bytes")
+    with MemoryStore(db) as store:
+        moved = store.moved_aside_to
+    assert moved is not None
+    assert moved.with_name(moved.name + "-wal").read_bytes() == b"wal bytes"
+
+
+@pytest.mark.parametrize("on_corrupt", ["move_aside", "raise"])
+def test_orphaned_wal_is_not_replayed_into_a_new_database(tmp_path: Path, on_corrupt: str) -> None:
+    db = tmp_path / "memory.db"
+    wal = db.with_name("memory.db-wal")
+    wal.write_bytes(b"wal bytes")
+    if on_corrupt == "raise":
+        with pytest.raises(CorruptStoreError, match="-wal file without its database"):
+            MemoryStore(db, on_corrupt="raise")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["memory.db-wal"]
+        return
+    with MemoryStore(db) as store:
+        moved = store.moved_aside_to
+        assert store.load() == {}
+    assert moved is not None and moved.with_name(moved.name + "-wal").read_bytes() == b"wal bytes"
+
+
+# The child records each committed call on stdout; everything it reported must survive kill -9.
+CHILD = """
+import sys
+import numpy as np
+from spatial_memory_ros.core.config import MemoryConfig
+from spatial_memory_ros.core.item_memory import ItemMemory
+from spatial_memory_ros.core.store import MemoryStore
+from spatial_memory_ros.core.types import ItemObservation
+memory = ItemMemory(MemoryConfig(), MemoryStore(sys.argv[1], on_corrupt="raise"))
+i = int(memory.locate("counter").current.last_seen) + 1 if memory.items() else 0
+while True:
+    memory.observe([ItemObservation("counter", np.zeros(3), float(i)),
+                    ItemObservation(f"n{i}", np.array([float(i), 0.0, 0.0]), float(i))])
+    print(i, flush=True)
+    i += 1
+"""
+
+
+def _run_and_kill(db: Path, commits: int) -> int:
+    """Start the child, wait for ``commits`` reported commits, SIGKILL it; the last index it reported."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert child.stdout is not None
+    out, deadline = b"", time.monotonic() + 20.0
+    try:
+        while out.count(b"\n") < commits:
+            assert time.monotonic() < deadline, "child did not report its commits in time"
+            ready, _, _ = select.select([child.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(child.stdout.fileno(), 65536)
+                assert chunk, f"child exited early: {child.stderr.read().decode() if child.stderr else ''}"
+                out += chunk
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10.0)
+        child.stdout.close()
+        if child.stderr is not None:
+            child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+    return int(out[: out.rindex(b"\n")].rsplit(b"\n", 1)[-1])
+
+
+def test_kill_9_keeps_every_reported_commit(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    for round_ in range(3):
+        reported = _run_and_kill(db, commits=150)
+        with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            assert conn.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+        with MemoryStore(db, on_corrupt="raise") as store:
+            states = store.load()
+        numbered = sorted(int(name[1:]) for name in states if name.startswith("n"))
+        assert numbered == list(range(len(numbered))), "a commit went missing"
+        assert numbered[-1] >= reported >= 150 * (round_ + 1) - 1
+        # both observations of a call are in one transaction: never one without the other
+        assert states["counter"].current.stamp == numbered[-1]
+        assert states["counter"].places[0].observations == numbered[-1] + 1
