@@ -1,0 +1,97 @@
+"""Bad input over real DDS: each gets a clear logged error or response message, the node keeps serving.
+
+This run uses pose_source=fixed (a static camera given as a parameter); the end-to-end test uses /tf.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
+from tag_scene import make_intrinsics, pose, render_scene
+from test_node_integration import CAMERA_FRAME, Camera, camera_info, locate
+
+from sensor_msgs.msg import Image
+from spatial_memory.msg import Track, TrackArray
+from spatial_memory.srv import ListItems
+
+from spatial_memory_ros.core.geometry import split_transform
+from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp
+
+pytestmark = pytest.mark.timeout(120)
+
+INTR = make_intrinsics()
+T_MAP_CAM = top_down_camera(2.0)
+
+
+def _image(encoding: str, width: int, height: int, step: int, data: bytes) -> Image:
+    msg = Image()
+    msg.header = header(CAMERA_FRAME, sec_to_stamp(time.time()))
+    msg.encoding, msg.width, msg.height, msg.step, msg.data = encoding, width, height, step, data
+    return msg
+
+
+def _wait_log(node: NodeProcess, drv: Driver, text: str) -> None:
+    assert drv.spin_until(lambda: text in node.output(), 10), f"{text!r} never logged:\n{node.output()}"
+
+
+def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> None:
+    t, q = split_transform(T_MAP_CAM)
+    domain = fresh_domain()
+    node = NodeProcess(domain, tmp_path / "node.log", {
+        "memory.db_path": str(tmp_path / "m.db"), "pose_source": "fixed",
+        "fixed_transform": [*map(float, t), *map(float, q)],
+    })
+    drv = Driver(domain)
+    try:
+        cam = Camera(drv)
+        cam.wait_for_node()
+        tracks = drv.collect(TrackArray, "tracks")
+        scene = render_scene(INTR, [(3, pose((0, 0, 0), (0.3, -0.2, 2.0)))], 0.16, background=150)
+
+        cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(time.time()))))
+        _wait_log(node, drv, "no valid camera_info received yet")
+
+        stamp = sec_to_stamp(time.time())
+        cam.info_pub.publish(camera_info(stamp))
+        drv.spin_until(lambda: False, 0.5)
+        bad = [
+            (_image("yuv422", 4, 4, 8, bytes(32)), "unsupported encoding 'yuv422'"),
+            (_image("bgr8", 640, 480, 100, bytes(100 * 480)), "step 100 < width*channels*bytes"),
+            (_image("bgr8", 0, 0, 0, b""), "empty image"),
+            (_image("bgr8", 640, 480, 1920, bytes(1920 * 10)), "data has 19200 bytes"),
+            (_image("mono8", 320, 240, 320, bytes(320 * 240)), "camera_info is 640x480 but the image is 320x240"),
+        ]
+        for msg, expected in bad:
+            cam.image_pub.publish(msg)
+            _wait_log(node, drv, expected)
+
+        # NaN depth aligned with a valid image: the frame is processed, depth simply gives no position.
+        for _ in range(6):
+            stamp = sec_to_stamp(time.time())
+            depth = np.full((INTR.height, INTR.width), np.nan, np.float32)
+            dmsg = _image("32FC1", INTR.width, INTR.height, INTR.width * 4, depth.tobytes())
+            dmsg.header.stamp = stamp
+            cam.depth_pub.publish(dmsg)
+            cam.info_pub.publish(camera_info(stamp))
+            cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, stamp)))
+            drv.spin_until(lambda: False, 0.15)
+        assert drv.spin_until(lambda: any(t.item == "mug" and t.state == Track.STATE_CONFIRMED
+                                          for arr in tracks for t in arr.tracks), 10), node.output()
+
+        unknown = locate(drv, "unicorn")
+        assert not unknown.success and "unicorn" in unknown.message
+        empty = locate(drv, "   ")
+        assert not empty.success and "empty" in empty.message
+
+        assert node.alive()
+        listed = drv.call(ListItems, "list_items", ListItems.Request())
+        assert listed.success and [s.item for s in listed.items] == ["mug"]
+        mug = locate(drv, "mug")
+        assert mug.success and abs(mug.current.pose.pose.position.x - 0.3) < 0.05
+    finally:
+        drv.close()
+        assert node.stop() == 0, node.output()

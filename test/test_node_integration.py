@@ -1,0 +1,219 @@
+"""The node as its own OS process, driven over real DDS: tracks, masks, markers, locate_item, restarts.
+
+Scene: a camera 2 m above the floor looking straight down (map <- base_link on /tf, base_link <-
+camera_optical on /tf_static). The "mug" (tag 3) lies at A for ~4 s, then at B for ~1.5 s, while a
+dark blob (a person) walks through. Expected: usual = A, current = B, displaced.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
+from tag_scene import make_intrinsics, pose, render_scene
+
+from geometry_msgs.msg import TransformStamped
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from spatial_memory.msg import Track, TrackArray
+from spatial_memory.srv import ListItems, LocateItem
+from tf2_msgs.msg import TFMessage
+from visualization_msgs.msg import Marker, MarkerArray
+
+from spatial_memory_ros.core.geometry import invert
+from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp
+
+pytestmark = pytest.mark.timeout(180)
+
+HEIGHT_M = 2.0
+TAG_SIZE_M = 0.16  # as in config/spatial_memory.yaml
+A = np.array([0.5, 0.3, 0.0])
+B = np.array([-0.5, -0.3, 0.0])
+CAMERA_FRAME = "camera_optical"
+INTR = make_intrinsics()
+T_MAP_CAM = top_down_camera(HEIGHT_M)
+
+
+def render(tag_at: np.ndarray | None, person_x: float | None) -> np.ndarray:
+    tags = []
+    if tag_at is not None:
+        p_cam = invert(T_MAP_CAM) @ np.append(tag_at, 1.0)
+        tags.append((3, pose((0.0, 0.0, 0.0), tuple(p_cam[:3]))))  # lying flat, facing the camera
+    image = render_scene(INTR, tags, TAG_SIZE_M, background=150)
+    if person_x is not None:
+        x = int(person_x)
+        cv2.rectangle(image, (x, 330), (x + 50, 460), (40, 40, 90), -1)
+    return image
+
+
+def camera_info(stamp: object) -> CameraInfo:
+    msg = CameraInfo()
+    msg.header = header(CAMERA_FRAME, stamp)
+    msg.width, msg.height = INTR.width, INTR.height
+    msg.k = [INTR.fx, 0.0, INTR.cx, 0.0, INTR.fy, INTR.cy, 0.0, 0.0, 1.0]
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    return msg
+
+
+def transform(parent: str, child: str, T: np.ndarray, stamp: object) -> TransformStamped:
+    from scipy.spatial.transform import Rotation
+
+    msg = TransformStamped()
+    msg.header = header(parent, stamp)
+    msg.child_frame_id = child
+    t, q = T[:3, 3], Rotation.from_matrix(T[:3, :3]).as_quat()
+    msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = map(float, t)
+    r = msg.transform.rotation
+    r.x, r.y, r.z, r.w = map(float, q)
+    return msg
+
+
+class Camera:
+    """Publishes camera_info, /tf, /tf_static and images like a camera driver + robot would."""
+
+    def __init__(self, drv: Driver) -> None:
+        self.drv = drv
+        node = drv.node
+        self.image_pub = node.create_publisher(Image, "image", 10)
+        self.info_pub = node.create_publisher(CameraInfo, "camera_info", 10)
+        self.depth_pub = node.create_publisher(Image, "depth", 10)
+        self.tf_pub = node.create_publisher(TFMessage, "/tf", 100)
+        static_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.tf_static_pub = node.create_publisher(TFMessage, "/tf_static", static_qos)
+        self.t0 = time.time()
+
+    def wait_for_node(self, timeout: float = 40.0) -> None:
+        assert self.drv.spin_until(lambda: self.image_pub.get_subscription_count() > 0, timeout), \
+            "the node never subscribed to image"
+
+    def publish_static_tf(self) -> None:
+        # base_link at the origin, camera looking down from HEIGHT_M: split over a static and a dynamic link.
+        self.tf_static_pub.publish(TFMessage(transforms=[
+            transform("base_link", CAMERA_FRAME, T_MAP_CAM, sec_to_stamp(0.0))]))
+
+    def frame(self, image: np.ndarray, *, with_tf: bool = True, spin_s: float = 0.1) -> object:
+        stamp = sec_to_stamp(time.time())
+        if with_tf:
+            self.tf_pub.publish(TFMessage(transforms=[transform("map", "base_link", np.eye(4), stamp)]))
+        self.info_pub.publish(camera_info(stamp))
+        self.image_pub.publish(bgr_to_image(image, header(CAMERA_FRAME, stamp)))
+        end = time.monotonic() + spin_s
+        self.drv.spin_until(lambda: time.monotonic() > end, spin_s + 1)
+        return stamp
+
+
+def locate(drv: Driver, item: str) -> LocateItem.Response:
+    return drv.call(LocateItem, "locate_item", LocateItem.Request(item=item))
+
+
+def xyz(loc: object) -> np.ndarray:
+    p = loc.pose.pose.position  # type: ignore[attr-defined]
+    return np.array([p.x, p.y, p.z])
+
+
+def test_end_to_end_then_restart(tmp_path: Path) -> None:
+    domain, db = fresh_domain(), tmp_path / "memory.db"
+    node = NodeProcess(domain, tmp_path / "node.log", {"memory.db_path": str(db)})
+    drv = Driver(domain)
+    try:
+        tracks = drv.collect(TrackArray, "tracks")
+        masks = drv.collect(Image, "change_mask")
+        markers = drv.collect(MarkerArray, "markers")
+        cam = Camera(drv)
+        cam.wait_for_node()
+        cam.frame(render(A, None), with_tf=False, spin_s=0.5)  # no TF yet: must be dropped, not crash
+        cam.publish_static_tf()
+        stamps = []
+        for i in range(40):
+            stamps.append(cam.frame(render(A, 40 + 14 * i if 5 <= i < 40 else None)))
+        for _ in range(15):
+            stamps.append(cam.frame(render(B, None)))
+        assert drv.spin_until(lambda: len(tracks) >= 20), f"too few TrackArrays: {len(tracks)}\n{node.output()}"
+
+        mug = [t for arr in tracks for t in arr.tracks if t.item == "mug" and t.state == Track.STATE_CONFIRMED]
+        assert mug, "no confirmed mug track"
+        assert all(arr.header.frame_id == "map" for arr in tracks)
+        last = mug[-1]
+        assert last.position_source == Track.POSITION_TAG
+        assert np.linalg.norm(np.array([last.position.x, last.position.y, last.position.z]) - B) < 0.05
+        dynamic = [t for arr in tracks for t in arr.tracks if t.is_dynamic]
+        assert dynamic, "the walking blob never became a dynamic track"
+
+        sent = {(s.sec, s.nanosec) for s in stamps}
+        assert masks and all(m.width == INTR.width and m.height == INTR.height and m.encoding == "mono8"
+                             for m in masks)
+        assert all(m.header.frame_id == CAMERA_FRAME and (m.header.stamp.sec, m.header.stamp.nanosec) in sent
+                   for m in masks)
+        assert any(np.frombuffer(bytes(m.data), np.uint8).max() == 255 for m in masks), "no change ever marked"
+
+        namespaces = {(m.ns, m.action) for arr in markers for m in arr.markers}
+        assert {("usual", Marker.ADD), ("current", Marker.ADD), ("displaced", Marker.ADD)} <= namespaces
+        assert all(m.lifetime.sec + m.lifetime.nanosec > 0 for arr in markers for m in arr.markers)
+
+        answer = locate(drv, "mug")
+        assert answer.success, answer.message
+        assert np.linalg.norm(xyz(answer.usual) - A) < 0.05
+        assert np.linalg.norm(xyz(answer.current) - B) < 0.05
+        assert answer.displaced and answer.usual.pose.header.frame_id == "map"
+        assert answer.usual.dwell_s > answer.current.dwell_s > 0
+        assert "no camera pose" in node.output()
+    finally:
+        drv.close()
+        code = node.stop(signal.SIGINT)
+    assert code == 0, node.output()
+
+    # Restart on the same database: yesterday's memory is still there, without any new frame.
+    node = NodeProcess(domain, tmp_path / "node2.log", {"memory.db_path": str(db)})
+    drv = Driver(domain)
+    try:
+        answer = locate(drv, "mug")
+        assert answer.success, answer.message
+        assert np.linalg.norm(xyz(answer.usual) - A) < 0.05
+        assert np.linalg.norm(xyz(answer.current) - B) < 0.05
+        listed = drv.call(ListItems, "list_items", ListItems.Request())
+        assert [s.item for s in listed.items] == ["mug"]
+    finally:
+        drv.close()
+        assert node.stop() == 0, node.output()
+
+
+def test_kill_9_mid_stream_loses_nothing_committed(tmp_path: Path) -> None:
+    domain, db = fresh_domain(), tmp_path / "memory.db"
+    node = NodeProcess(domain, tmp_path / "node.log", {"memory.db_path": str(db)})
+    drv = Driver(domain)
+    try:
+        cam = Camera(drv)
+        cam.wait_for_node()
+        cam.publish_static_tf()
+        for _ in range(25):
+            cam.frame(render(A, None))
+        before = locate(drv, "mug")
+        assert before.success, before.message
+        for _ in range(5):  # keep streaming, then kill while frames are still arriving
+            cam.frame(render(A, None), spin_s=0.03)
+        node.proc.send_signal(signal.SIGKILL)
+        node.proc.wait(10)
+    finally:
+        drv.close()
+        node.stop()
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+
+    node = NodeProcess(domain, tmp_path / "node2.log", {"memory.db_path": str(db)})
+    drv = Driver(domain)
+    try:
+        after = locate(drv, "mug")
+        assert after.success, after.message
+        assert after.current.observations >= before.current.observations
+        assert np.linalg.norm(xyz(after.usual) - A) < 0.05
+    finally:
+        drv.close()
+        assert node.stop() == 0, node.output()
