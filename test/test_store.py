@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from spatial_memory_ros.core.errors import CorruptStoreError, SpatialMemoryError
-from spatial_memory_ros.core.store import ItemState, LastObservation, MemoryStore, PlaceRecord
+from spatial_memory_ros.core.store import ItemState, LastObservation, MemoryStore, PlaceRecord, _is_corruption
 
 REPO = Path(__file__).resolve().parents[1]
 PLACE_FIELDS = ("place_id", "position", "orientation", "dwell_s", "observations", "first_seen", "last_seen")
@@ -225,6 +225,17 @@ def test_unopenable_path_is_not_moved_aside(tmp_path: Path) -> None:
     with pytest.raises(CorruptStoreError, match="cannot open"):
         MemoryStore(db)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memory.db"] and db.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("error", "corrupt"),
+    [
+        (sqlite3.DatabaseError("file is not a database"), True),  # as Python 3.10 raises them: no error code
+        (sqlite3.OperationalError("unable to open database file"), False),
+    ],
+)
+def test_corruption_is_told_apart_without_error_codes(error: sqlite3.DatabaseError, corrupt: bool) -> None:
+    assert _is_corruption(error) == corrupt
 
 
 def test_moving_aside_never_overwrites(tmp_path: Path) -> None:

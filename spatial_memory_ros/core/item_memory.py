@@ -11,7 +11,6 @@ import logging
 import math
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Self
 
 import numpy as np
 
@@ -142,7 +141,7 @@ class ItemMemory:
             finally:
                 self._store.close()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> ItemMemory:
         return self
 
     def __exit__(

@@ -14,10 +14,10 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
 import numpy as np
 
@@ -60,9 +60,9 @@ INSERT INTO schema_version SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
 COMMIT;
 """
 
-# Error codes that mean "the bytes are not a sound database"; anything else (permissions, locks, I/O) is
-# not the file's fault and must not get it moved aside.
-_CORRUPT_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+# SQLITE_CORRUPT, SQLITE_NOTADB: "the bytes are not a sound database". Anything else (permissions, locks,
+# I/O) is not the file's fault and must not get it moved aside. (Literals: sqlite3 names them from 3.11.)
+_CORRUPT_CODES = (11, 26)
 
 
 @dataclass(eq=False)  # numpy fields: == would be ambiguous
@@ -231,7 +231,7 @@ class MemoryStore:
             self._conn.close()
             self._conn = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> MemoryStore:
         return self
 
     def __exit__(
@@ -303,7 +303,7 @@ def _check_file(path: Path) -> str | None:
         if problem is None:
             problem = _schema_problem(conn)
     except sqlite3.DatabaseError as exc:
-        if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF not in _CORRUPT_CODES:
+        if not _is_corruption(exc):
             raise CorruptStoreError(f"cannot open spatial memory store {path}: {exc}") from exc
         problem = str(exc)
     finally:
@@ -315,6 +315,13 @@ def _check_file(path: Path) -> str | None:
             if p not in existed:
                 p.unlink(missing_ok=True)
     return problem
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is None:  # 3.10: corruption is a plain DatabaseError; open, lock and I/O errors are subclasses
+        return type(exc) is sqlite3.DatabaseError
+    return code & 0xFF in _CORRUPT_CODES
 
 
 def _schema_problem(conn: sqlite3.Connection) -> str | None:
@@ -336,7 +343,7 @@ def _schema_problem(conn: sqlite3.Connection) -> str | None:
 
 def _move_aside(path: Path) -> Path:
     """Rename ``path`` and its -wal/-shm to ``<path>.corrupt-<UTC time>``; never overwrites a file."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     n = 0
     while True:
         dest = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n else ""))
