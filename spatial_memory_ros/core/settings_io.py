@@ -1,0 +1,206 @@
+"""Read a PipelineConfig from the node's parameter YAML, so the offline tools and the node share one file.
+
+Accepted layouts (they can be mixed in one file):
+- the ROS parameter-file wrapper ``<node or /**>: {ros__parameters: {...}}`` or a plain mapping;
+- flat dotted keys (``change.threshold: 25``) and nested maps (``change: {threshold: 25}``);
+- tag settings at the top level (``tag_size_m``, ``items``) as the node declares them, or under ``tags.``.
+
+``items`` is a string array ``["mug=3", "pallet_A=17"]`` because ROS parameters cannot hold maps; a
+``{name: id}`` map is accepted too. Unknown keys raise BadInputError naming them, so a typo never
+silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import PipelineConfig
+from .errors import BadInputError
+
+# AprilTag 36h11 has ids 0..586; any other id can never be detected, so it is a typo.
+TAG36H11_IDS = 587
+
+# Keys a ROS parameter file may carry that say nothing about the pipeline.
+_ROS_STANDARD_KEYS = frozenset({"use_sim_time"})
+
+_SECTIONS = [f.name for f in dataclasses.fields(PipelineConfig)]  # "tags", "change", ...
+_ALIASES = {"tag_size_m": "tags.tag_size_m", "items": "tags.items"}
+
+
+def _field_types() -> dict[str, type]:
+    """Dotted key -> declared type, e.g. "change.threshold" -> float."""
+    hints = typing.get_type_hints(PipelineConfig)
+    out: dict[str, type] = {}
+    for section, cls in hints.items():
+        for name, tp in typing.get_type_hints(cls).items():
+            out[f"{section}.{name}"] = tp
+    return out
+
+
+_FIELD_TYPES = _field_types()
+_TYPE_WORDS = {float: "a number", int: "an integer", str: "a string"}
+
+
+def parse_items(items: Sequence[str] | Mapping[str, int | str] | str) -> dict[str, int]:
+    """Item names -> AprilTag ids from ``["mug=3", ...]``, ``{"mug": 3}`` or ``"mug=3,pallet_A=17"``.
+
+    Blank entries are skipped: ROS cannot infer the type of an empty list, so an empty string array is
+    conventionally written ``[""]``. Raises BadInputError for malformed entries, ids outside 0..586 and
+    names or ids used twice.
+    """
+    pairs: list[tuple[str, Any, str]] = []  # (name, raw id, entry as written, for messages)
+    if isinstance(items, str):
+        items = items.split(",")
+    if isinstance(items, Mapping):
+        pairs = [(str(k).strip(), v, f"{k}: {v}") for k, v in items.items()]
+    elif isinstance(items, Sequence):
+        for entry in items:
+            if not isinstance(entry, str):
+                raise BadInputError(f"items entry {entry!r} must be a string 'name=id'")
+            if not entry.strip():
+                continue
+            name, sep, raw = entry.partition("=")
+            if not sep or "=" in raw:
+                raise BadInputError(f"items entry {entry!r} must look like 'name=id', e.g. 'mug=3'")
+            pairs.append((name.strip(), raw.strip(), entry))
+    else:
+        raise BadInputError(f"items must be a list of 'name=id' strings or a map, not {type(items).__name__}")
+
+    out: dict[str, int] = {}
+    for name, raw, entry in pairs:
+        if not name:
+            raise BadInputError(f"items entry {entry!r} has no item name")
+        tag_id = _as_tag_id(raw, entry)
+        if name in out:
+            raise BadInputError(f"item {name!r} is given twice in items")
+        if tag_id in out.values():
+            other = next(n for n, t in out.items() if t == tag_id)
+            raise BadInputError(f"items maps both {other!r} and {name!r} to tag id {tag_id}")
+        out[name] = tag_id
+    return out
+
+
+def _as_tag_id(raw: Any, entry: str) -> int:
+    if isinstance(raw, bool):  # bool is an int subclass; `mug: yes` is a typo, not tag 1
+        raise BadInputError(f"items entry {entry!r}: the tag id must be an integer")
+    if isinstance(raw, int):
+        tag_id = raw
+    elif isinstance(raw, str) and raw.isdigit():
+        tag_id = int(raw)
+    else:
+        raise BadInputError(f"items entry {entry!r}: the tag id must be a non-negative integer")
+    if not 0 <= tag_id < TAG36H11_IDS:
+        raise BadInputError(f"items entry {entry!r}: AprilTag 36h11 ids are 0..{TAG36H11_IDS - 1}")
+    return tag_id
+
+
+def load_pipeline_config(path: str | Path, *, ignore_keys: Collection[str] = ()) -> PipelineConfig:
+    """Read and validate a PipelineConfig from a YAML file; settings not in the file keep their defaults.
+
+    ignore_keys: dotted keys to accept and skip (e.g. the node's topic names), so one parameter file
+    can serve both the node and the offline tools. Raises BadInputError naming the file for a missing or
+    unparsable file, unknown keys or bad values.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInputError(f"no config file at {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError(f"cannot read config file {path}: {e}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise BadInputError(f"config file {path} is not valid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise BadInputError(f"config file {path} must hold a mapping of settings")
+    try:
+        return config_from_params(_unwrap_ros(data), ignore_keys=ignore_keys)
+    except BadInputError as e:
+        raise BadInputError(f"{path}: {e}") from None
+
+
+def config_from_params(params: Mapping[str, Any], *, ignore_keys: Collection[str] = ()) -> PipelineConfig:
+    """Build a validated PipelineConfig from flat dotted and/or nested settings (no ROS wrapper).
+
+    Also what the node needs: its declared parameters arrive as flat dotted names.
+    """
+    flat = _flatten(params)
+    skip = set(ignore_keys) | _ROS_STANDARD_KEYS
+    unknown = sorted(k for k in flat if k not in _FIELD_TYPES and k not in _ALIASES and k not in skip)
+    if unknown:
+        known = sorted(set(_FIELD_TYPES) - {"tags.tag_size_m", "tags.items"} | set(_ALIASES))
+        raise BadInputError(f"unknown settings: {', '.join(unknown)} (known: {', '.join(known)})")
+
+    values: dict[str, dict[str, Any]] = {section: {} for section in _SECTIONS}
+    for key, raw in flat.items():
+        if key in skip:
+            continue
+        dotted = _ALIASES.get(key, key)
+        section, name = dotted.split(".", 1)
+        if name in values[section]:
+            raise BadInputError(f"setting {dotted} is given twice (as {key} and another spelling)")
+        values[section][name] = _coerce(dotted, raw)
+
+    default = PipelineConfig()
+    sections = {s: dataclasses.replace(getattr(default, s), **v) for s, v in values.items()}
+    return PipelineConfig(**sections).validate()
+
+
+def _unwrap_ros(data: dict[Any, Any]) -> dict[Any, Any]:
+    """Return the ros__parameters block of a ROS parameter file, or the mapping itself."""
+    wrapped = {k: v for k, v in data.items() if isinstance(v, dict) and "ros__parameters" in v}
+    if not wrapped:
+        return data
+    if len(wrapped) != len(data) or len(wrapped) > 1:
+        raise BadInputError(
+            f"expected one '<node>: ros__parameters:' section, found top-level keys {sorted(map(str, data))}"
+        )
+    (node, block), = wrapped.items()
+    extra = sorted(str(k) for k in block if k != "ros__parameters")
+    if extra:
+        raise BadInputError(f"unexpected keys beside ros__parameters under {node!r}: {', '.join(extra)}")
+    params = block["ros__parameters"]
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise BadInputError(f"ros__parameters under {node!r} must be a mapping")
+    return params
+
+
+def _flatten(params: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        key = f"{prefix}{k}"
+        # An items map is a value, not a section to descend into.
+        if isinstance(v, Mapping) and _ALIASES.get(key, key) != "tags.items":
+            nested = _flatten(v, f"{key}.")
+        else:
+            nested = {key: v}
+        for nk, nv in nested.items():
+            if nk in out:
+                raise BadInputError(f"setting {nk} is given twice")
+            out[nk] = nv
+    return out
+
+
+def _coerce(key: str, raw: Any) -> Any:
+    tp = _FIELD_TYPES[key]
+    if key == "tags.items":
+        if raw is None:
+            return {}
+        return parse_items(raw)
+    if not isinstance(raw, bool) and raw is not None:  # YAML `yes`/`~` are never a number or a path here
+        if tp is float and isinstance(raw, (int, float)):
+            return float(raw)
+        if tp in (int, str) and isinstance(raw, tp):
+            return raw
+    raise BadInputError(f"{key} must be {_TYPE_WORDS[tp]}, got {raw!r}")

@@ -1,0 +1,132 @@
+"""settings_io: the node's parameter YAML -> PipelineConfig, and the items 'name=id' list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spatial_memory_ros.core.config import PipelineConfig, TagConfig
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.settings_io import config_from_params, load_pipeline_config, parse_items
+
+
+def load(tmp_path: Path, text: str, **kwargs) -> PipelineConfig:
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return load_pipeline_config(path, **kwargs)
+
+
+def test_ros_parameter_file_with_flat_dotted_keys(tmp_path: Path) -> None:
+    config = load(tmp_path, """
+/**:
+  ros__parameters:
+    use_sim_time: false
+    tag_size_m: 0.1
+    items: ["mug=3", "pallet_A=17"]
+    change.threshold: 25
+    tracker.min_hits: 5
+    memory.db_path: /tmp/mem.db
+""")
+    assert config.tags.tag_size_m == 0.1
+    assert config.tags.items == {"mug": 3, "pallet_A": 17}
+    assert config.change.threshold == 25.0 and isinstance(config.change.threshold, float)
+    assert config.tracker.min_hits == 5
+    assert config.memory.db_path == "/tmp/mem.db"
+    assert config.change.stable_frames == PipelineConfig().change.stable_frames  # untouched -> default
+
+
+def test_nested_maps_plain_mapping_and_items_map(tmp_path: Path) -> None:
+    config = load(tmp_path, """
+tags:
+  tag_size_m: 0.2
+  items: {mug: 3}
+change: {threshold: 40.5, stable_frames: 7}
+memory:
+  place_radius_m: 0.25
+""")
+    assert config.tags == TagConfig(tag_size_m=0.2, items={"mug": 3})
+    assert (config.change.threshold, config.change.stable_frames) == (40.5, 7)
+    assert config.memory.place_radius_m == 0.25
+
+
+def test_a_named_node_section_and_empty_files(tmp_path: Path) -> None:
+    named = load(tmp_path, "spatial_memory:\n  ros__parameters:\n    tracker.min_iou: 0.3\n")
+    assert named.tracker.min_iou == 0.3
+    assert load(tmp_path, "") == PipelineConfig()
+    assert load(tmp_path, "/**:\n  ros__parameters:\n") == PipelineConfig()
+    assert load(tmp_path, 'items: [""]\n').tags.items == {}  # how ROS files spell an empty string array
+
+
+def test_unknown_keys_are_named(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match=r"params.yaml: unknown settings: change.treshold, foo") as e:
+        load(tmp_path, "/**:\n  ros__parameters:\n    change.treshold: 3\n    foo: 1\n")
+    assert "change.threshold" in str(e.value)  # the known keys are listed to spot the typo
+    config = load(tmp_path, "image_topic: camera/image\nchange.threshold: 3\n", ignore_keys={"image_topic"})
+    assert config.change.threshold == 3.0
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("tracker.min_hits: 2.5\n", "tracker.min_hits must be an integer"),
+        ("change.threshold: yes\n", "change.threshold must be a number"),
+        ("memory.db_path: 3\n", "memory.db_path must be a string"),
+        ("change.threshold: 300\n", r"change.threshold must be in \(0, 255\)"),  # PipelineConfig.validate
+        ("change.threshold: 3\nchange: {threshold: 4}\n", "change.threshold is given twice"),
+        ("tag_size_m: 0.1\ntags: {tag_size_m: 0.2}\n", "tags.tag_size_m is given twice"),
+        ("a:\n  ros__parameters: {}\nb:\n  ros__parameters: {}\n", "one '<node>: ros__parameters:' section"),
+        ("- 1\n- 2\n", "must hold a mapping"),
+        ("change: [unclosed\n", "not valid YAML"),
+        ("items: [mug]\n", "'mug' must look like 'name=id'"),
+    ],
+)
+def test_bad_files(tmp_path: Path, text: str, match: str) -> None:
+    with pytest.raises(BadInputError, match=match):
+        load(tmp_path, text)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="no config file at"):
+        load_pipeline_config(tmp_path / "nope.yaml")
+
+
+def test_config_from_params_is_what_the_node_passes() -> None:
+    config = config_from_params({"tag_size_m": 0.05, "items": ["a=1"], "memory.displaced_distance_m": 1.0})
+    assert (config.tags.tag_size_m, config.tags.items) == (0.05, {"a": 1})
+    assert config.memory.displaced_distance_m == 1.0
+
+
+@pytest.mark.parametrize(
+    "items, expected",
+    [
+        (["mug=3", "pallet_A=17"], {"mug": 3, "pallet_A": 17}),
+        ([" mug = 3 ", ""], {"mug": 3}),
+        ({"mug": 3, "box": "4"}, {"mug": 3, "box": 4}),
+        ("mug=3,pallet_A=17", {"mug": 3, "pallet_A": 17}),
+        ([], {}),
+    ],
+)
+def test_parse_items(items, expected: dict[str, int]) -> None:
+    assert parse_items(items) == expected
+
+
+@pytest.mark.parametrize(
+    "items, match",
+    [
+        (["mug"], "must look like 'name=id'"),
+        (["mug=3=4"], "must look like 'name=id'"),
+        (["=3"], "no item name"),
+        (["mug=three"], "tag id must be a non-negative integer"),
+        (["mug=-1"], "non-negative integer"),
+        (["mug=587"], r"ids are 0..586"),
+        ({"mug": True}, "must be an integer"),
+        (["mug=3", "mug=4"], "'mug' is given twice"),
+        (["mug=3", "cup=3"], "both 'mug' and 'cup' to tag id 3"),
+        ([3], "must be a string"),
+        (3, "must be a list"),
+    ],
+)
+def test_parse_items_errors(items, match: str) -> None:
+    with pytest.raises(BadInputError, match=match):
+        parse_items(items)
