@@ -1,0 +1,61 @@
+"""Offline inputs and outputs: recorded frames in, MOTChallenge / PNG / JSON results out. No ROS here.
+
+Readers yield core.types.Frame; ``open_input`` picks one from the path (a folder is a TUM RGB-D layout,
+a file is a video).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from ..core.errors import BadInputError
+from ..core.types import Frame
+
+# Called with (0-based frame index, error) for a frame that could not be read; None = raise instead.
+OnBadFrame = Callable[[int, BadInputError], None]
+
+
+class FrameSource(Protocol):
+    """A recorded sequence of frames."""
+
+    @property
+    def map_frame(self) -> str:
+        """What the map frame is for this input, in words (stated in items.json)."""
+        ...
+
+    def __len__(self) -> int:
+        """Number of frames (from the container for videos, so possibly an estimate; 0 if unknown)."""
+        ...
+
+    def frames(
+        self, on_bad: OnBadFrame | None = None, *, limit: int | None = None
+    ) -> Iterator[tuple[int, Frame]]:
+        """(0-based index in the input, frame) for each readable frame among the first `limit`, in order."""
+        ...
+
+
+def open_input(
+    path: str | Path,
+    *,
+    fps: float | None = None,
+    camera_yaml: str | Path | None = None,
+    depth_units_per_m: float = 1000.0,
+) -> FrameSource:
+    """A folder -> TumReader, a file -> VideoReader. BadInputError if the path does not exist.
+
+    fps applies to videos only; depth_units_per_m to TUM folders only (see TumReader).
+    """
+    path = Path(path)
+    if path.is_dir():
+        if fps is not None:
+            raise BadInputError(f"{path} is a TUM folder: its stamps come from the file names; drop --fps")
+        from .tum import TumReader
+
+        return TumReader(path, camera_yaml=camera_yaml, depth_units_per_m=depth_units_per_m)
+    if path.is_file():
+        from .video import VideoReader
+
+        return VideoReader(path, fps=fps, camera_yaml=camera_yaml)
+    raise BadInputError(f"no input at {path} (expected a video file or a TUM RGB-D folder)")

@@ -1,0 +1,137 @@
+"""Result writers: MOTChallenge tracks.txt, change-mask PNGs and items.json.
+
+answer_to_dict is the one ItemAnswer -> JSON conversion, shared by items.json and `locate --json`, so an
+offline answer has the same fields as the LocateItem service (ItemAnswer's, plus the frame id).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..core.errors import BadInputError
+from ..core.types import ItemAnswer, ItemLocation, TrackInfo, TrackState
+
+MAP_FRAME_ID = "map"
+
+
+def location_to_dict(location: ItemLocation) -> dict[str, Any]:
+    """position (m) and orientation (x, y, z, w) in the map frame; last_seen and dwell_s in s."""
+    return {
+        "position": _floats(location.position),
+        "orientation": _floats(location.orientation),
+        "confidence": _float(location.confidence),
+        "last_seen": _float(location.last_seen),
+        "observations": int(location.observations),
+        "dwell_s": _float(location.dwell_s),
+    }
+
+
+def answer_to_dict(answer: ItemAnswer) -> dict[str, Any]:
+    """A JSON-ready dict of the answer; non-finite numbers become null (JSON has no NaN)."""
+    return {
+        "item": answer.item,
+        "frame_id": MAP_FRAME_ID,
+        "usual": location_to_dict(answer.usual),
+        "current": location_to_dict(answer.current),
+        "displaced": bool(answer.displaced),
+        "distance_m": _float(answer.distance_m),
+        "alternatives": [location_to_dict(a) for a in answer.alternatives],
+    }
+
+
+def items_to_dict(answers: Iterable[ItemAnswer], *, map_frame: str | None = None) -> dict[str, Any]:
+    """The items.json document: every answer, sorted by item name.
+
+    map_frame: what the map frame is for this input, in words (e.g. "static camera: map frame = camera
+    optical frame"); left out when unknown, as for a database read back on its own.
+    """
+    doc: dict[str, Any] = {"frame_id": MAP_FRAME_ID}
+    if map_frame is not None:
+        doc["map_frame"] = map_frame
+    doc["units"] = {"position": "m", "time": "s", "orientation": "quaternion x, y, z, w"}
+    doc["items"] = [answer_to_dict(a) for a in sorted(answers, key=lambda a: a.item)]
+    return doc
+
+
+def write_items_json(
+    path: str | Path, answers: Iterable[ItemAnswer], *, map_frame: str | None = None
+) -> None:
+    text = json.dumps(items_to_dict(answers, map_frame=map_frame), indent=2, allow_nan=False)
+    Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def mot_rows(frame_number: int, tracks: Iterable[TrackInfo]) -> list[str]:
+    """MOTChallenge rows "frame,id,bb_left,bb_top,bb_width,bb_height,conf,x,y,z" for one frame.
+
+    frame_number is 1-based (MOTChallenge). Only CONFIRMED tracks are written: tentative ones are not
+    yet claimed by the tracker and lost ones only have a predicted box, so neither should be scored.
+    x, y, z are the track's map-frame position (m), or -1 when it has none.
+    """
+    rows = []
+    for t in sorted(tracks, key=lambda t: t.track_id):
+        if t.state != TrackState.CONFIRMED:
+            continue
+        x1, y1, x2, y2 = (float(v) for v in t.box)
+        if t.position is not None and np.isfinite(t.position).all():
+            xyz = ",".join(f"{v:.3f}" for v in t.position)
+        else:
+            xyz = "-1,-1,-1"
+        rows.append(f"{frame_number},{t.track_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
+                    f"{t.confidence:.3f},{xyz}")
+    return rows
+
+
+class MotWriter:
+    """Streams tracks.txt, one frame at a time, so a long run never holds every track in memory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._file = self.path.open("w", encoding="utf-8")
+        self.rows_written = 0
+
+    def write(self, frame_number: int, tracks: Sequence[TrackInfo]) -> None:
+        for row in mot_rows(frame_number, tracks):
+            self._file.write(row + "\n")
+            self.rows_written += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> MotWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def change_mask_path(folder: str | Path, frame_number: int) -> Path:
+    """folder/NNNNNN.png, numbered like tracks.txt (1-based) so a mask lines up with its rows."""
+    return Path(folder) / f"{frame_number:06d}.png"
+
+
+def write_change_mask(folder: str | Path, frame_number: int, mask: np.ndarray) -> Path:
+    """Write a (H, W) uint8 mask (255 = changed) as a PNG; returns its path."""
+    if mask.dtype != np.uint8 or mask.ndim != 2:
+        raise BadInputError(f"change mask must be (H, W) uint8, got {mask.dtype} {mask.shape}")
+    path = change_mask_path(folder, frame_number)
+    if not cv2.imwrite(str(path), mask):
+        raise OSError(f"cannot write {path}")
+    return path
+
+
+def _float(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    return [_float(v) for v in np.asarray(values, dtype=np.float64).ravel()]
