@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -27,7 +28,8 @@ _MAX_NAMES_IN_ERROR = 10
 class ItemMemory:
     """Dwell-weighted item places, restored from and committed to an optional MemoryStore.
 
-    Not thread-safe: the caller serialises access. ``close()`` also closes the store.
+    Thread-safe: every public method holds one re-entrant lock, so the node's services can query while the
+    processing thread observes. ``close()`` also closes the store.
 
     Args:
         config: radii, displacement distance, dwell gap cap and place bound.
@@ -47,6 +49,7 @@ class ItemMemory:
         self._config = config
         self._store = store
         self._centre_weight_cap = centre_weight_cap
+        self._lock = threading.RLock()
         self._items: dict[str, ItemState] = {}
         self._dirty: set[str] = set()  # changed in memory but not yet committed (a commit failed)
         for name, state in (store.load() if store is not None else {}).items():
@@ -67,11 +70,12 @@ class ItemMemory:
 
         The whole batch is validated first, so a bad observation raises BadInputError and changes nothing.
         """
-        checked = [_checked(o) for o in observations]
-        for name, position, orientation, stamp, confidence in checked:
-            self._apply(name, position, orientation, stamp, confidence)
-            self._dirty.add(name)
-        self._flush()
+        with self._lock:
+            checked = [_checked(o) for o in observations]
+            for name, position, orientation, stamp, confidence in checked:
+                self._apply(name, position, orientation, stamp, confidence)
+                self._dirty.add(name)
+            self._flush()
 
     def _apply(
         self, name: str, position: np.ndarray, orientation: np.ndarray, stamp: float, confidence: float
@@ -122,24 +126,27 @@ class ItemMemory:
 
     def reset(self) -> None:
         """Forget every item, in memory and in the store."""
-        self._items.clear()
-        self._dirty.clear()
-        if self._store is not None:
-            self._store.reset()
+        with self._lock:
+            self._items.clear()
+            self._dirty.clear()
+            if self._store is not None:
+                self._store.reset()
 
     def save(self) -> None:
         """Make the store's file self-contained (WAL checkpoint); commits are durable without it."""
-        if self._store is not None:
-            self._flush()
-            self._store.checkpoint()
+        with self._lock:
+            if self._store is not None:
+                self._flush()
+                self._store.checkpoint()
 
     def close(self) -> None:
         """Commit anything pending and close the store."""
-        if self._store is not None:
-            try:
-                self._flush()
-            finally:
-                self._store.close()
+        with self._lock:
+            if self._store is not None:
+                try:
+                    self._flush()
+                finally:
+                    self._store.close()
 
     def __enter__(self) -> ItemMemory:
         return self
@@ -153,11 +160,13 @@ class ItemMemory:
 
     def items(self) -> list[str]:
         """Names of every item ever observed (since the last reset), sorted."""
-        return sorted(self._items)
+        with self._lock:
+            return sorted(self._items)
 
     def list_all(self) -> list[ItemAnswer]:
         """``locate`` for every item, sorted by name."""
-        return [self.locate(name) for name in self.items()]
+        with self._lock:
+            return [self.locate(name) for name in self.items()]
 
     def locate(self, item: str) -> ItemAnswer:
         """Usual place (most dwell), current observation, and whether it is displaced from usual.
@@ -165,51 +174,52 @@ class ItemMemory:
         Confidence of a place is its share of the item's total dwell (of its observations while no place has
         dwell yet). Raises BadInputError for an empty name and UnknownItemError for an unseen item.
         """
-        name = item.strip()
-        if not name:
-            raise BadInputError("item name is empty")
-        state = self._items.get(name)
-        if state is None:
-            raise UnknownItemError(self._unknown_message(name))
-        ranked = sorted(state.places, key=lambda p: (-p.dwell_s, -p.observations, p.place_id))
-        total_dwell = sum(p.dwell_s for p in ranked)
-        total_obs = sum(p.observations for p in ranked)
+        with self._lock:
+            name = item.strip()
+            if not name:
+                raise BadInputError("item name is empty")
+            state = self._items.get(name)
+            if state is None:
+                raise UnknownItemError(self._unknown_message(name))
+            ranked = sorted(state.places, key=lambda p: (-p.dwell_s, -p.observations, p.place_id))
+            total_dwell = sum(p.dwell_s for p in ranked)
+            total_obs = sum(p.observations for p in ranked)
 
-        def share(p: PlaceRecord) -> float:
-            if total_dwell > 0:
-                return p.dwell_s / total_dwell
-            return p.observations / total_obs if total_obs > 0 else 1.0 / len(ranked)
+            def share(p: PlaceRecord) -> float:
+                if total_dwell > 0:
+                    return p.dwell_s / total_dwell
+                return p.observations / total_obs if total_obs > 0 else 1.0 / len(ranked)
 
-        def location(p: PlaceRecord) -> ItemLocation:
-            return ItemLocation(
-                position=p.position.copy(),
-                orientation=p.orientation.copy(),
-                confidence=share(p),
-                last_seen=p.last_seen,
-                observations=p.observations,
-                dwell_s=p.dwell_s,
+            def location(p: PlaceRecord) -> ItemLocation:
+                return ItemLocation(
+                    position=p.position.copy(),
+                    orientation=p.orientation.copy(),
+                    confidence=share(p),
+                    last_seen=p.last_seen,
+                    observations=p.observations,
+                    dwell_s=p.dwell_s,
+                )
+
+            c = state.current
+            at = next((p for p in state.places if p.place_id == c.place_id), None)
+            current = ItemLocation(
+                position=c.position.copy(),
+                orientation=c.orientation.copy(),
+                confidence=c.confidence,
+                last_seen=c.stamp,
+                observations=at.observations if at is not None else 0,
+                dwell_s=at.dwell_s if at is not None else 0.0,
             )
-
-        c = state.current
-        at = next((p for p in state.places if p.place_id == c.place_id), None)
-        current = ItemLocation(
-            position=c.position.copy(),
-            orientation=c.orientation.copy(),
-            confidence=c.confidence,
-            last_seen=c.stamp,
-            observations=at.observations if at is not None else 0,
-            dwell_s=at.dwell_s if at is not None else 0.0,
-        )
-        usual = location(ranked[0])
-        distance = float(np.linalg.norm(current.position - usual.position))
-        return ItemAnswer(
-            item=name,
-            usual=usual,
-            current=current,
-            displaced=distance > self._config.displaced_distance_m,
-            distance_m=distance,
-            alternatives=[location(p) for p in ranked[1:]],
-        )
+            usual = location(ranked[0])
+            distance = float(np.linalg.norm(current.position - usual.position))
+            return ItemAnswer(
+                item=name,
+                usual=usual,
+                current=current,
+                displaced=distance > self._config.displaced_distance_m,
+                distance_m=distance,
+                alternatives=[location(p) for p in ranked[1:]],
+            )
 
     def _unknown_message(self, name: str) -> str:
         known = self.items()

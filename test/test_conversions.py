@@ -1,0 +1,111 @@
+"""Message conversions on hand-built messages (the cv_bridge replacement and our own messages)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not installed")
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+
+from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
+from spatial_memory_ros.core.types import (  # noqa: E402
+    ItemAnswer,
+    ItemLocation,
+    PositionSource,
+    TrackInfo,
+    TrackState,
+)
+from spatial_memory_ros.ros import conversions as conv  # noqa: E402
+
+
+def _msg(encoding: str, arr: np.ndarray, pad: int = 0, bigendian: bool = False) -> Image:
+    h, w = arr.shape[:2]
+    rows = arr.astype(arr.dtype.newbyteorder(">") if bigendian else arr.dtype).reshape(h, -1).view(np.uint8)
+    rows = np.hstack([rows, np.zeros((h, pad), np.uint8)])
+    return Image(height=h, width=w, encoding=encoding, is_bigendian=int(bigendian), step=rows.shape[1],
+                 data=rows.tobytes())
+
+
+@pytest.mark.parametrize("pad", [0, 7])
+def test_colour_encodings_round_trip(pad: int) -> None:
+    rng = np.random.default_rng(0)
+    bgr = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    assert np.array_equal(conv.image_to_bgr(_msg("bgr8", bgr, pad)), bgr)
+    assert np.array_equal(conv.image_to_bgr(_msg("rgb8", bgr[:, :, ::-1].copy(), pad)), bgr)
+    grey = bgr[:, :, 0].copy()
+    assert np.array_equal(conv.image_to_bgr(_msg("mono8", grey, pad)), np.dstack([grey] * 3))
+    back = conv.image_to_bgr(conv.bgr_to_image(bgr, conv.header("cam", conv.sec_to_stamp(1.5))))
+    assert np.array_equal(back, bgr)
+
+
+@pytest.mark.parametrize(
+    ("msg", "match"),
+    [
+        (Image(height=2, width=2, encoding="yuv422", step=4, data=bytes(8)), "unsupported encoding"),
+        (Image(height=0, width=0, encoding="bgr8", step=0, data=b""), "empty image"),
+        (Image(height=2, width=4, encoding="bgr8", step=8, data=bytes(16)), "step 8 < "),
+        (Image(height=4, width=4, encoding="bgr8", step=12, data=bytes(20)), "data has 20 bytes"),
+    ],
+)
+def test_bad_images_raise_clear_errors(msg: Image, match: str) -> None:
+    with pytest.raises(BadInputError, match=match):
+        conv.image_to_bgr(msg)
+
+
+@pytest.mark.parametrize("bigendian", [False, True])
+def test_depth_16uc1_mm_and_32fc1_m(bigendian: bool) -> None:
+    mm = np.array([[0, 1000], [2500, 65535]], np.uint16)
+    d = conv.depth_to_metres(_msg("16UC1", mm, bigendian=bigendian))
+    assert np.isnan(d[0, 0]) and d[0, 1] == pytest.approx(1.0) and d[1, 0] == pytest.approx(2.5)
+    m = np.array([[np.nan, 1.25], [-1.0, np.inf]], np.float32)
+    d = conv.depth_to_metres(_msg("32FC1", m, bigendian=bigendian))
+    assert d[0, 1] == pytest.approx(1.25) and np.isnan(d[0, 0]) and np.isnan(d[1, 0]) and np.isnan(d[1, 1])
+    with pytest.raises(BadInputError, match="depth encoding"):
+        conv.depth_to_metres(_msg("bgr8", np.zeros((2, 2, 3), np.uint8)))
+
+
+def test_camera_info() -> None:
+    info = CameraInfo(width=640, height=480, k=[500.0, 0, 320, 0, 510.0, 240, 0, 0, 1], d=[0.1, 0, 0, 0, 0])
+    intr = conv.camera_info_to_intrinsics(info)
+    assert (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height) == (500, 510, 320, 240, 640, 480)
+    assert intr.distortion[0] == pytest.approx(0.1)
+    with pytest.raises(BadInputError, match="no calibration"):
+        conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480))
+
+
+@pytest.mark.parametrize("t", [0.0, 1.5, 1_700_000_000.123456789, 12.999999999])
+def test_stamps_round_trip(t: float) -> None:
+    stamp = conv.sec_to_stamp(t)
+    assert 0 <= stamp.nanosec < 1_000_000_000
+    assert conv.stamp_to_sec(stamp) == pytest.approx(t, abs=2e-6)
+
+
+def _location(x: float) -> ItemLocation:
+    return ItemLocation(position=np.array([x, 2.0, 0.0]), orientation=np.array([0, 0, 0, 1.0]), confidence=0.7,
+                        last_seen=10.5, observations=4, dwell_s=30.0)
+
+
+def test_track_and_answer_messages() -> None:
+    track = TrackInfo(track_id=7, label="item", item="mug", state=TrackState.CONFIRMED, is_dynamic=False,
+                      confidence=0.9, box=np.array([10.0, 20.0, 50.0, 80.0]), position=np.array([1.0, 2.0, 0.5]),
+                      velocity=np.array([0.1, 0.0, 0.0]), first_seen=1.0, last_seen=2.5,
+                      position_source=PositionSource.TAG)
+    msg = conv.track_to_msg(track)
+    assert (msg.id, msg.item, msg.state, msg.position_source) == (7, "mug", msg.STATE_CONFIRMED, msg.POSITION_TAG)
+    assert (msg.x_min, msg.y_min, msg.width, msg.height) == (10, 20, 40, 60)
+    assert (msg.position.x, msg.velocity.x, msg.last_seen.sec, msg.last_seen.nanosec) == (1.0, 0.1, 2, 500_000_000)
+    unknown = conv.track_to_msg(TrackInfo(**{**track.__dict__, "position": None}))
+    assert unknown.position_source == unknown.POSITION_NONE and unknown.position.x == 0.0
+
+    answer = ItemAnswer(item="mug", usual=_location(1.0), current=_location(3.0), displaced=True, distance_m=2.0,
+                        alternatives=[_location(5.0)])
+    status = conv.answer_to_status(answer, "map")
+    assert status.usual.pose.header.frame_id == "map" and status.current.pose.pose.position.x == 3.0
+    assert status.displaced and status.usual.observations == 4 and status.usual.dwell_s == 30.0
+    from spatial_memory.srv import LocateItem
+
+    response = LocateItem.Response()
+    conv.fill_locate_response(response, answer, "map")
+    assert response.success and "displaced by 2.00 m" in response.message
+    assert [a.pose.pose.position.x for a in response.alternatives] == [5.0]
