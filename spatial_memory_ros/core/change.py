@@ -1,0 +1,210 @@
+"""The classical change baseline: background reference, frame difference, no learning.
+
+Everything works on a slightly blurred grey image, after fitting a global gain and offset between the
+two images being compared, so that a light being switched on or off is not a change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .config import ChangeConfig
+from .errors import BadInputError
+from .geometry import pose_delta
+
+_BLUR_KSIZE = (5, 5)  # suppresses sensor noise and sub-pixel jitter before differencing
+_BACKGROUND_RATE = 0.05  # per-frame blend of unchanged pixels into the reference (slow light drift)
+_FIT_STRIDE = 4  # the gain/offset fit uses every 4th pixel in each direction: plenty, 16x cheaper
+_FIT_ITERATIONS = 2  # line refits on the pixels that agree with the robust start (changes are outliers)
+_MIN_GRADIENT = 2.0  # grey levels across _FIT_STRIDE px: weaker gradients are noise, no gain in them
+_GAIN_RANGE = (0.2, 5.0)  # a fitted gain outside this is not a light change; clamp it
+_OPEN_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))  # drops isolated noisy pixels
+_CLOSE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))  # joins the edges of a moving blob
+
+
+@dataclass(frozen=True)
+class ChangeOutput:
+    """What changed in one frame."""
+
+    mask: np.ndarray  # (H, W) uint8, 255 = differs from the learned background, 0 = unchanged
+    motion_boxes: list[np.ndarray]  # each (4,) x1, y1, x2, y2 px (x2/y2 exclusive): moving blobs
+    camera_moved: bool  # the reference was reset this frame; mask and motion_boxes are empty
+
+
+class ChangeDetector:
+    """Background-difference change mask and frame-difference motion blobs, for a STATIC camera.
+
+    The detector keeps a reference image of the scene. A pixel is changed when it differs from the
+    reference by more than ``threshold`` grey levels, after the global brightness of the frame is
+    matched to the reference (gain and offset fitted on the pixels that agree). A changed pixel that
+    then stays put for ``stable_frames`` frames is absorbed into the reference: an object put down
+    becomes background after a while, and so does the hole a removed object leaves. Unchanged pixels
+    follow slow lighting drift. Motion blobs are connected regions that differ from the previous
+    frame, joined with the changed regions they touch (so a uniform object is one blob, not its two
+    edges); those of at least ``min_blob_area_px`` pixels are returned as boxes.
+
+    When the camera moves, the mask means nothing: every pixel differs from a reference taken from
+    another viewpoint. So when the camera pose (if given) has moved more than
+    ``pose_reset_translation_m`` / ``pose_reset_rotation_deg`` from where the reference was taken, or
+    when more than ``motion_reset_fraction`` of the pixels change at once (a move without a pose, or a
+    scene cut), the reference is reset to the current frame and the output is an all-zero mask, no
+    motion boxes and ``camera_moved=True``. From then on the detector reports changes relative to the
+    new view: it cannot tell what changed while the camera was moving. Without a pose, a pan across
+    plain walls may change too few pixels to be noticed and show up as a large change instead, so
+    give the pose when there is one. A change of image size resets the detector the same way. The
+    first frame only sets the reference: empty mask, ``camera_moved=False``.
+    """
+
+    def __init__(self, config: ChangeConfig) -> None:
+        self.config = config
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the reference; the next frame becomes the new one."""
+        self._reference: np.ndarray | None = None  # (H, W) float32, blurred grey
+        self._previous: np.ndarray | None = None  # (H, W) float32, blurred grey
+        self._stable_count: np.ndarray | None = None  # (H, W) int32 frames changed and still
+        self._reference_pose: np.ndarray | None = None  # (4, 4) T_map_cam when the reference was taken
+
+    def update(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None) -> ChangeOutput:
+        """One frame: (H, W, 3) BGR or (H, W) grey uint8; T_map_cam (4, 4) if the camera pose is known."""
+        gray = _prepare(image_bgr)
+        pose = _checked_pose(T_map_cam)
+        if self._reference is None or self._reference.shape != gray.shape:
+            size_changed = self._reference is not None
+            self._restart(gray, pose)
+            return self._empty(gray.shape, camera_moved=size_changed)
+        if pose is not None and self._reference_pose is not None:
+            moved_m, turned_deg = pose_delta(self._reference_pose, pose)
+            if (
+                moved_m > self.config.pose_reset_translation_m
+                or turned_deg > self.config.pose_reset_rotation_deg
+            ):
+                self._restart(gray, pose)
+                return self._empty(gray.shape, camera_moved=True)
+        elif pose is not None:
+            self._reference_pose = pose  # the pose arrived after the reference: adopt it
+        assert self._previous is not None and self._stable_count is not None
+
+        thr = self.config.threshold
+        residual, gain, offset = _photometric_residual(gray, self._reference, thr)
+        changed = residual > thr  # (H, W) bool
+        moving = _photometric_residual(gray, self._previous, thr)[0] > thr  # (H, W) bool
+        if max(changed.mean(), moving.mean()) > self.config.motion_reset_fraction:
+            self._restart(gray, pose)
+            return self._empty(gray.shape, camera_moved=True)
+
+        # Current values expressed in the reference's brightness, so absorbed and blended pixels
+        # stay consistent with the rest of the reference.
+        in_reference_light = (gray - np.float32(offset)) / np.float32(gain)
+        self._stable_count = (self._stable_count + 1) * (changed & ~moving)  # resets where not still
+        absorb = self._stable_count >= self.config.stable_frames
+        np.copyto(self._reference, in_reference_light, where=absorb)
+        self._stable_count[absorb] = 0
+        unchanged = (~changed).astype(np.uint8)
+        cv2.accumulateWeighted(in_reference_light, self._reference, _BACKGROUND_RATE, mask=unchanged)
+        self._previous = gray
+
+        changed &= ~absorb  # absorbed this frame: it is background from now on
+        mask = cv2.morphologyEx(changed.astype(np.uint8) * 255, cv2.MORPH_OPEN, _OPEN_KERNEL)
+        return ChangeOutput(mask=mask, motion_boxes=self._motion_boxes(moving, mask), camera_moved=False)
+
+    def _motion_boxes(self, moving: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+        """Boxes of connected moving regions of at least min_blob_area_px pixels, largest first.
+
+        moving: (H, W) bool, differs from the previous frame; mask: (H, W) uint8 change mask.
+        """
+        # Frame differencing only lights up the leading and trailing edges of a uniform object, which
+        # split into two blobs once it is wider than the closing kernel. The change mask holds the
+        # whole object where it is now, so a changed region that touches motion is added to it.
+        n, labels = cv2.connectedComponents(mask, connectivity=8)
+        touched = np.zeros(n, dtype=bool)
+        touched[labels[cv2.dilate(moving.astype(np.uint8), _OPEN_KERNEL) > 0]] = True
+        touched[0] = False  # label 0 is the unchanged background
+        region = moving | touched[labels]
+        blobs = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_CLOSE, _CLOSE_KERNEL)
+        n, _labels, stats, _centroids = cv2.connectedComponentsWithStats(blobs, connectivity=8)
+        boxes = []
+        for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1:  # label 0 is the background
+            x, y, w, h, area = stats[i]
+            if area >= self.config.min_blob_area_px:
+                boxes.append(np.array([x, y, x + w, y + h], dtype=np.float64))
+        return boxes
+
+    def _restart(self, gray: np.ndarray, pose: np.ndarray | None) -> None:
+        self._reference = gray.copy()
+        self._previous = gray
+        self._stable_count = np.zeros(gray.shape, dtype=np.int32)
+        self._reference_pose = pose
+
+    @staticmethod
+    def _empty(shape: tuple[int, ...], camera_moved: bool) -> ChangeOutput:
+        return ChangeOutput(mask=np.zeros(shape, dtype=np.uint8), motion_boxes=[], camera_moved=camera_moved)
+
+
+def _prepare(image: np.ndarray) -> np.ndarray:
+    """Validated uint8 (H, W, 3) BGR or (H, W) grey -> (H, W) float32 blurred grey."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise BadInputError(
+            f"image must be a uint8 numpy array, got {getattr(image, 'dtype', type(image).__name__)}"
+        )
+    if image.ndim == 3 and image.shape[2] == 3 and image.size > 0:
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    elif image.ndim == 2 and image.size > 0:
+        gray = image
+    else:
+        raise BadInputError(
+            f"image must be a non-empty (H, W, 3) BGR or (H, W) grey, got shape {image.shape}"
+        )
+    return cv2.GaussianBlur(gray.astype(np.float32), _BLUR_KSIZE, 0)
+
+
+def _checked_pose(T: np.ndarray | None) -> np.ndarray | None:
+    if T is None:
+        return None
+    T = np.asarray(T, dtype=np.float64)
+    if T.shape != (4, 4) or not np.isfinite(T).all():
+        raise BadInputError(f"T_map_cam must be a finite (4, 4) matrix, got shape {T.shape}")
+    return T
+
+
+def _photometric_residual(
+    current: np.ndarray, base: np.ndarray, threshold: float
+) -> tuple[np.ndarray, float, float]:
+    """|current - (gain * base + offset)| (H, W), with gain and offset fitted robustly; and (gain, offset).
+
+    A least-squares fit on all pixels would explain a change of view away (uncorrelated images fit
+    best with gain ~ 0 and offset = the mean). So the start is robust and view-sensitive: a light's
+    gain scales image gradients, so gain = the median per-pixel ratio of gradient magnitudes, and
+    offset = the median difference. Line fits on the pixels within threshold then refine it, which a
+    changed region (up to about half the image) does not pull towards itself.
+    """
+    c_img = current[::_FIT_STRIDE, ::_FIT_STRIDE].astype(np.float64)
+    b_img = base[::_FIT_STRIDE, ::_FIT_STRIDE].astype(np.float64)
+    grad_c = np.concatenate([np.abs(np.diff(c_img, axis=0)).ravel(), np.abs(np.diff(c_img, axis=1)).ravel()])
+    grad_b = np.concatenate([np.abs(np.diff(b_img, axis=0)).ravel(), np.abs(np.diff(b_img, axis=1)).ravel()])
+    c, b = c_img.ravel(), b_img.ravel()
+    # Clipped pixels do not follow a gain: a brighter light saturates them.
+    usable = (c > 2) & (c < 253) & (b > 2) & (b < 253)
+    if usable.sum() < 16:
+        return np.abs(current - base), 1.0, 0.0
+    # Per-pixel gradient ratios: a changed region (ratio ~0 or large) is outvoted by the rest up to
+    # half the image, and a change of view gives unrelated gradients whose ratio has median ~1.
+    textured = grad_b > _MIN_GRADIENT
+    gain = float(np.median(grad_c[textured] / grad_b[textured])) if textured.sum() >= 16 else 1.0
+    gain = float(np.clip(gain, *_GAIN_RANGE))
+    offset = float(np.median(c[usable] - gain * b[usable]))
+    for _ in range(_FIT_ITERATIONS):
+        inliers = usable & (np.abs(c - (gain * b + offset)) < threshold)
+        if inliers.sum() < 16:
+            break
+        bi, ci = b[inliers], c[inliers]
+        b_mean, c_mean = bi.mean(), ci.mean()
+        var = ((bi - b_mean) ** 2).mean()
+        if var > 1.0:  # a textureless view cannot separate gain from offset: keep the gain
+            gain = float(np.clip(((bi - b_mean) * (ci - c_mean)).mean() / var, *_GAIN_RANGE))
+        offset = float(c_mean - gain * b_mean)
+    return np.abs(current - np.float32(gain) * base - np.float32(offset)), gain, offset
