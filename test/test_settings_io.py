@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+import yaml
 
 from spatial_memory_ros.core.config import PipelineConfig, TagConfig
 from spatial_memory_ros.core.errors import BadInputError
-from spatial_memory_ros.core.settings_io import config_from_params, load_pipeline_config, parse_items
+from spatial_memory_ros.core.settings_io import (
+    NODE_ONLY_KEYS,
+    config_from_params,
+    load_pipeline_config,
+    parse_items,
+)
+
+NODE_YAML = Path(__file__).resolve().parents[1] / "config" / "spatial_memory.yaml"
 
 
 def load(tmp_path: Path, text: str, **kwargs) -> PipelineConfig:
@@ -56,6 +65,20 @@ def test_a_named_node_section_and_empty_files(tmp_path: Path) -> None:
     assert load(tmp_path, "") == PipelineConfig()
     assert load(tmp_path, "/**:\n  ros__parameters:\n") == PipelineConfig()
     assert load(tmp_path, 'items: [""]\n').tags.items == {}  # how ROS files spell an empty string array
+
+
+def test_the_node_parameter_file_loads_as_it_is() -> None:
+    """`run --config config/spatial_memory.yaml` must work: the node's own keys are skipped, not refused."""
+    params = yaml.safe_load(NODE_YAML.read_text())["/**"]["ros__parameters"]
+    config = load_pipeline_config(NODE_YAML)
+    assert config.tags.items == parse_items(params["items"])
+    assert config.memory.db_path == params["memory.db_path"]
+
+
+def test_node_only_keys_match_the_node() -> None:
+    params = pytest.importorskip("spatial_memory_ros.ros.params", reason="needs rclpy")
+    node_fields = {f.name for f in dataclasses.fields(params.NodeSettings)} - {"pipeline"}
+    assert node_fields | {"use_sim_time"} == NODE_ONLY_KEYS
 
 
 def test_unknown_keys_are_named(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ Accepted layouts (they can be mixed in one file):
 - tag settings at the top level (``tag_size_m``, ``items``) as the node declares them, or under ``tags.``.
 
 ``items`` is a string array ``["mug=3", "pallet_A=17"]`` because ROS parameters cannot hold maps; a
-``{name: id}`` map is accepted too. Unknown keys raise BadInputError naming them, so a typo never
-silently falls back to a default.
+``{name: id}`` map is accepted too. The node's own parameters (NODE_ONLY_KEYS) are skipped, so the
+offline tools read config/spatial_memory.yaml as it is; any other unknown key raises BadInputError
+naming it, so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ from .errors import BadInputError
 # AprilTag 36h11 has ids 0..586; any other id can never be detected, so it is a typo.
 TAG36H11_IDS = 587
 
-# Keys a ROS parameter file may carry that say nothing about the pipeline.
-_ROS_STANDARD_KEYS = frozenset({"use_sim_time"})
+# Parameters of the ROS node that are not pipeline settings: ros/params.py NodeSettings (which imports
+# rclpy, so cannot be asked from here; test_settings_io keeps the two in step), plus ROS's own.
+NODE_ONLY_KEYS = frozenset({
+    "device", "rate_hz", "map_frame", "camera_frame", "pose_source", "fixed_transform", "depth_max_dt_s",
+    "publish_debug_image", "marker_lifetime_s", "use_sim_time",
+})
 
 _SECTIONS = [f.name for f in dataclasses.fields(PipelineConfig)]  # "tags", "change", ...
 _ALIASES = {"tag_size_m": "tags.tag_size_m", "items": "tags.items"}
@@ -100,11 +105,13 @@ def _as_tag_id(raw: Any, entry: str) -> int:
     return tag_id
 
 
-def load_pipeline_config(path: str | Path, *, ignore_keys: Collection[str] = ()) -> PipelineConfig:
+def load_pipeline_config(
+    path: str | Path, *, ignore_keys: Collection[str] = NODE_ONLY_KEYS
+) -> PipelineConfig:
     """Read and validate a PipelineConfig from a YAML file; settings not in the file keep their defaults.
 
-    ignore_keys: dotted keys to accept and skip (e.g. the node's topic names), so one parameter file
-    can serve both the node and the offline tools. Raises BadInputError naming the file for a missing or
+    ignore_keys: keys to accept and skip (by default the node's own parameters), so one parameter file
+    serves both the node and the offline tools. Raises BadInputError naming the file for a missing or
     unparsable file, unknown keys or bad values.
     """
     path = Path(path)
@@ -128,13 +135,15 @@ def load_pipeline_config(path: str | Path, *, ignore_keys: Collection[str] = ())
         raise BadInputError(f"{path}: {e}") from None
 
 
-def config_from_params(params: Mapping[str, Any], *, ignore_keys: Collection[str] = ()) -> PipelineConfig:
+def config_from_params(
+    params: Mapping[str, Any], *, ignore_keys: Collection[str] = NODE_ONLY_KEYS
+) -> PipelineConfig:
     """Build a validated PipelineConfig from flat dotted and/or nested settings (no ROS wrapper).
 
     Also what the node needs: its declared parameters arrive as flat dotted names.
     """
     flat = _flatten(params)
-    skip = set(ignore_keys) | _ROS_STANDARD_KEYS
+    skip = set(ignore_keys)
     unknown = sorted(k for k in flat if k not in _FIELD_TYPES and k not in _ALIASES and k not in skip)
     if unknown:
         known = sorted(set(_FIELD_TYPES) - {"tags.tag_size_m", "tags.items"} | set(_ALIASES))
