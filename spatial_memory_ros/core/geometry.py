@@ -6,10 +6,11 @@ scipy's Rotation does the quaternion work so that normalisation and slerp are no
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.spatial.transform import Rotation, Slerp
 
 
-def make_transform(translation: np.ndarray, quaternion: np.ndarray) -> np.ndarray:
+def make_transform(translation: ArrayLike, quaternion: ArrayLike) -> np.ndarray:
     """(3,) m + (4,) xyzw -> (4, 4). The quaternion is normalised; a zero quaternion raises ValueError."""
     T = np.eye(4)
     T[:3, :3] = Rotation.from_quat(np.asarray(quaternion, dtype=np.float64)).as_matrix()
@@ -31,7 +32,7 @@ def invert(T: np.ndarray) -> np.ndarray:
     return out
 
 
-def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
+def transform_points(T: np.ndarray, points: ArrayLike) -> np.ndarray:
     """Apply T to (N, 3) points; returns (N, 3)."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     return pts @ T[:3, :3].T + T[:3, 3]
