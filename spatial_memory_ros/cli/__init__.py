@@ -1,0 +1,1 @@
+"""The `spatial-memory` command line (no ROS needed): see ``spatial-memory --help``."""

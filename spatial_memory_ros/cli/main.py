@@ -1,0 +1,200 @@
+"""`spatial-memory`: the demo, offline runs on recordings, and queries of a saved memory. No ROS needed.
+
+Each subcommand is an ``_add_<name>`` function that declares its arguments and sets ``handler``; the
+handlers import what they need lazily, so a quick ``locate`` never loads the pipeline and its models.
+Expected failures (SpatialMemoryError, missing or unwritable files) print one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from ..core.config import PipelineConfig
+from ..core.errors import SpatialMemoryError
+
+PROG = "spatial-memory"
+EXIT_ERROR = 2  # as argparse uses for usage errors
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(sub)
+    _add_run(sub)
+    _add_locate(sub)
+    _add_list(sub)
+    # Future: `bench` (accuracy and speed on recorded sequences) registers here as _add_bench(sub), with
+    # its implementation in its own module, imported lazily by its handler like the ones below.
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; returns the process exit code (0 ok, 2 error, 130 interrupted)."""
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help or a usage error: argparse has already printed why
+        return e.code if isinstance(e.code, int) else EXIT_ERROR
+    try:
+        return int(args.handler(args))
+    except BrokenPipeError:  # `locate --json | head`: the reader left, which is not an error of ours
+        _silence_stdout()
+        return 0
+    except (SpatialMemoryError, OSError) as e:  # OSError: a missing input, an unwritable --out, ...
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+# ---- demo ------------------------------------------------------------------------------------------------
+
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="simulate a scene and write the same outputs as `run`")
+    p.add_argument("--out", type=Path, default=Path("spatial_memory_demo"), help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the simulated scene")
+    p.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return int(run_demo(args.out, seed=args.seed))
+
+
+# ---- run -------------------------------------------------------------------------------------------------
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="process a recording: tracks.txt, change_masks/, items.json, memory.db",
+        description="Process every frame of a video or a TUM RGB-D folder. OUT/memory.db is extended if it "
+        "exists, so successive runs build one memory; the other outputs are rewritten.",
+    )
+    p.add_argument("input", type=Path, metavar="INPUT", help="video file, or folder in the TUM RGB-D layout")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    p.add_argument("--config", type=Path, help="parameter YAML, e.g. config/spatial_memory.yaml")
+    p.add_argument("--items", help="item names for tag ids, 'mug=3,pallet_A=17' (replaces the config's)")
+    p.add_argument("--tag-size", type=float, metavar="M", help="tag black-border edge length, m")
+    p.add_argument("--camera", type=Path, metavar="YAML",
+                   help="ROS camera_info YAML (videos have no intrinsics without it; overrides a TUM "
+                   "folder's camera.yaml)")
+    p.add_argument("--max-frames", type=_positive_int, metavar="N", help="only the first N input frames")
+    p.add_argument("--fps", type=float, help="video frame rate for the stamps (overrides the file's)")
+    p.add_argument("--depth-scale", type=float, default=1000.0, metavar="UNITS",
+                   help="TUM depth PNG value of one metre: 1000 = mm (default), 5000 for the TUM downloads")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..core.settings_io import parse_items
+    from .run import format_summary, run_offline
+
+    config = _load_config(args.config)
+    tags = config.tags
+    if args.items is not None:
+        tags = dataclasses.replace(tags, items=parse_items(args.items))
+    if args.tag_size is not None:
+        tags = dataclasses.replace(tags, tag_size_m=args.tag_size)
+    config = dataclasses.replace(config, tags=tags)
+    summary = run_offline(
+        args.input, args.out, config.validate(), fps=args.fps, camera_yaml=args.camera,
+        max_frames=args.max_frames, depth_units_per_m=args.depth_scale,
+    )
+    print(format_summary(summary))
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    if summary.frames == 0:
+        reason = f"; first error: {summary.first_error}" if summary.first_error else ""
+        print(f"{PROG}: error: no frame of {args.input} could be processed{reason}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+# ---- locate / list ---------------------------------------------------------------------------------------
+
+
+def _add_db_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", type=Path, required=True, help="memory database written by `run` or the node")
+    p.add_argument("--config", type=Path,
+                   help="parameter YAML the memory was built with (its displaced_distance_m decides "
+                   "'displaced')")
+    p.add_argument("--json", action="store_true", help="print JSON (the fields of the LocateItem service)")
+
+
+def _add_locate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("locate", help="where is ITEM usually, where is it now")
+    p.add_argument("item", metavar="ITEM", help="item name (or tag_<id> for a tag without a name)")
+    _add_db_arguments(p)
+    p.set_defaults(handler=_locate)
+
+
+def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("list", help="every item in the memory")
+    _add_db_arguments(p)
+    p.set_defaults(handler=_list)
+
+
+def _locate(args: argparse.Namespace) -> int:
+    from ..io.outputs import answer_to_dict
+    from .query import format_answer, open_memory
+
+    with open_memory(args.db, _load_config(args.config).memory) as memory:
+        answer = memory.locate(args.item)
+    print(json.dumps(answer_to_dict(answer), indent=2) if args.json else format_answer(answer))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ..io.outputs import items_to_dict
+    from .query import format_items, open_memory
+
+    with open_memory(args.db, _load_config(args.config).memory) as memory:
+        answers = memory.list_all()
+    print(json.dumps(items_to_dict(answers), indent=2) if args.json else format_items(answers, args.db))
+    return 0
+
+
+# ---- shared ----------------------------------------------------------------------------------------------
+
+
+def _load_config(path: Path | None) -> PipelineConfig:
+    if path is None:
+        return PipelineConfig()
+    from ..core.settings_io import load_pipeline_config
+
+    return load_pipeline_config(path)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (e.g. captured by a test)
+        pass
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

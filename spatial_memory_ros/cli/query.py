@@ -1,0 +1,77 @@
+"""`spatial-memory locate` / `list`: read a saved memory without ever changing where the file is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..core.config import MemoryConfig
+from ..core.errors import BadInputError
+from ..core.item_memory import ItemMemory
+from ..core.store import MemoryStore
+from ..core.types import ItemAnswer, ItemLocation
+
+# Stamps above this are wall-clock (ROS time, TUM); below, seconds since the start of a recording.
+_EPOCH_STAMP_MIN = 1e9
+
+
+def open_memory(db: str | Path, config: MemoryConfig) -> ItemMemory:
+    """ItemMemory over an existing database file.
+
+    BadInputError if there is no file (it is not created: a typo must not yield an empty memory);
+    CorruptStoreError if it is unusable, and the file is left where it is (an offline query must never
+    move a user's file aside, unlike the node, which has to keep running).
+    """
+    db = Path(db)
+    if not db.is_file():
+        raise BadInputError(f"no memory database at {db}")
+    store = MemoryStore(db, on_corrupt="raise")
+    try:
+        return ItemMemory(config, store)
+    except BaseException:
+        store.close()
+        raise
+
+
+def format_answer(answer: ItemAnswer) -> str:
+    """A few readable lines: current, usual, displaced, alternatives (map frame, m)."""
+    lines = [
+        f"{answer.item} (map frame, m)",
+        f"  current  {_location(answer.current)}",
+        f"  usual    {_location(answer.usual)}",
+    ]
+    if answer.displaced:
+        lines.append(f"  DISPLACED: {answer.distance_m:.2f} m from its usual place")
+    else:
+        lines.append(f"  at its usual place ({answer.distance_m:.2f} m away)")
+    if answer.alternatives:
+        lines.append("  also found at:")
+        lines += [f"           {_location(a)}" for a in answer.alternatives]
+    return "\n".join(lines)
+
+
+def format_items(answers: Sequence[ItemAnswer], db: str | Path) -> str:
+    """One line per item: where it is now and whether that is its usual place."""
+    if not answers:
+        return f"no items in {db}"
+    width = max(len(a.item) for a in answers)
+    lines = [f"{len(answers)} items in {db} (map frame, m)"]
+    for a in answers:
+        x, y, z = a.current.position
+        status = f"DISPLACED {a.distance_m:.2f} m" if a.displaced else "usual place"
+        lines.append(f"  {a.item:<{width}}  now ({x:+.3f}, {y:+.3f}, {z:+.3f})  {status:<18}  "
+                     f"last seen {_when(a.current.last_seen)}")
+    return "\n".join(lines)
+
+
+def _location(loc: ItemLocation) -> str:
+    x, y, z = loc.position
+    return (f"({x:+.3f}, {y:+.3f}, {z:+.3f})  confidence {loc.confidence:.2f}  "
+            f"last seen {_when(loc.last_seen)}  {loc.observations} obs, {loc.dwell_s:.1f} s there")
+
+
+def _when(stamp: float) -> str:
+    if stamp >= _EPOCH_STAMP_MIN:
+        return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{stamp:.2f} s"

@@ -1,0 +1,145 @@
+"""`spatial-memory run`: every frame of a recording through the Pipeline, results written to a folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from tqdm import tqdm
+
+from ..core.config import PipelineConfig
+from ..core.errors import BadInputError
+from ..core.types import Frame, FrameResult, ItemAnswer, TrackState
+from ..io import open_input
+from ..io.outputs import MotWriter, write_change_mask, write_items_json
+
+# Bad frames are all counted, but only the first few are printed: a wholly unreadable input would
+# otherwise bury the summary.
+MAX_BAD_FRAMES_SHOWN = 10
+
+
+class PipelineLike(Protocol):
+    """The part of core.pipeline.Pipeline that `run` uses (so tests can pass a stand-in)."""
+
+    def update(self, frame: Frame) -> FrameResult: ...
+
+    def list_items(self) -> list[ItemAnswer]: ...
+
+    def save(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    out_dir: Path
+    frames: int  # processed by the pipeline
+    bad_frames: int  # unreadable or rejected by the pipeline, skipped
+    first_error: str  # the first bad frame's reason, "" if none
+    tracks: int  # distinct confirmed track ids
+    observations: int  # item observations committed to memory
+    items: list[ItemAnswer]
+    extended_memory: bool  # memory.db existed and was added to
+    interrupted: bool  # stopped by Ctrl-C; outputs hold the frames done so far
+    elapsed_s: float
+
+
+def run_offline(
+    input_path: str | Path,
+    out_dir: str | Path,
+    config: PipelineConfig,
+    *,
+    fps: float | None = None,
+    camera_yaml: str | Path | None = None,
+    max_frames: int | None = None,
+    depth_units_per_m: float = 1000.0,
+    open_pipeline: Callable[[PipelineConfig], PipelineLike] | None = None,
+) -> RunSummary:
+    """Process input_path into out_dir: tracks.txt, change_masks/NNNNNN.png, items.json, memory.db.
+
+    config.memory.db_path is replaced by out_dir/memory.db. Frames the reader cannot read or the pipeline
+    rejects (BadInputError) are counted, reported on stderr and skipped. Frame numbers in the outputs are
+    1-based positions in the input, so skipped frames leave gaps rather than shifting later ones.
+    open_pipeline: defaults to core.pipeline.Pipeline.open.
+    """
+    out_dir = Path(out_dir)
+    source = open_input(input_path, fps=fps, camera_yaml=camera_yaml, depth_units_per_m=depth_units_per_m)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    masks_dir = out_dir / "change_masks"
+    masks_dir.mkdir(exist_ok=True)
+    for stale in masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):  # from a longer earlier run
+        stale.unlink()
+    db_path = out_dir / "memory.db"
+    extended = db_path.exists()
+    config = dataclasses.replace(config, memory=dataclasses.replace(config.memory, db_path=str(db_path)))
+    if open_pipeline is None:
+        from ..core.pipeline import Pipeline
+
+        open_pipeline = Pipeline.open
+
+    bad: list[str] = []
+
+    def on_bad(index: int, error: BadInputError) -> None:
+        bad.append(str(error))
+        if len(bad) <= MAX_BAD_FRAMES_SHOWN:
+            tqdm.write(f"skipping frame {index + 1}: {error}", file=sys.stderr)
+        if len(bad) == MAX_BAD_FRAMES_SHOWN:
+            tqdm.write("further bad frames are counted but not shown", file=sys.stderr)
+
+    total = len(source) or None
+    if max_frames is not None and total is not None:
+        total = min(total, max_frames)
+    frames = observations = 0
+    track_ids: set[int] = set()
+    interrupted = False
+    start = time.monotonic()
+    pipeline = open_pipeline(config)
+    try:
+        with MotWriter(out_dir / "tracks.txt") as mot, tqdm(total=total, unit="frame", disable=None) as bar:
+            try:
+                for index, frame in source.frames(on_bad, limit=max_frames):
+                    bar.update(index + 1 - bar.n)  # skipped frames count as done too
+                    try:
+                        result = pipeline.update(frame)
+                    except BadInputError as e:
+                        on_bad(index, e)
+                        continue
+                    frames += 1
+                    observations += len(result.observations)
+                    track_ids.update(t.track_id for t in result.tracks if t.state == TrackState.CONFIRMED)
+                    mot.write(index + 1, result.tracks)
+                    write_change_mask(masks_dir, index + 1, result.change_mask)
+            except KeyboardInterrupt:  # keep what was done: the outputs below are still written
+                interrupted = True
+        items = pipeline.list_items()
+        write_items_json(out_dir / "items.json", items, map_frame=source.map_frame)
+        pipeline.save()
+    finally:
+        pipeline.close()
+    return RunSummary(
+        out_dir=out_dir, frames=frames, bad_frames=len(bad), first_error=bad[0] if bad else "",
+        tracks=len(track_ids), observations=observations, items=items, extended_memory=extended,
+        interrupted=interrupted, elapsed_s=time.monotonic() - start,
+    )
+
+
+def format_summary(s: RunSummary) -> str:
+    rate = s.frames / s.elapsed_s if s.elapsed_s > 0 else 0.0
+    lines = [
+        f"{'interrupted after' if s.interrupted else 'processed'} {s.frames} frames in {s.elapsed_s:.1f} s "
+        f"({rate:.1f} frames/s); {s.bad_frames} bad frames skipped",
+        f"{s.tracks} confirmed tracks, {s.observations} item observations, {len(s.items)} items "
+        f"({sum(a.displaced for a in s.items)} displaced)",
+    ]
+    for a in s.items:
+        x, y, z = a.current.position
+        where = f"DISPLACED {a.distance_m:.2f} m from usual" if a.displaced else "at its usual place"
+        lines.append(f"  {a.item}: now at ({x:+.3f}, {y:+.3f}, {z:+.3f}) m, {where}")
+    memory = "memory.db (extended the existing memory)" if s.extended_memory else "memory.db"
+    lines.append(f"wrote {s.out_dir}/: tracks.txt, change_masks/, items.json, {memory}")
+    return "\n".join(lines)

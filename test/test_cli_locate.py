@@ -1,0 +1,123 @@
+"""`spatial-memory locate` / `list` on a saved memory: answers, JSON, and files left untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tum_scene import TAG_Z_M, write_tum_folder
+
+from spatial_memory_ros.cli.main import main
+from spatial_memory_ros.core.config import MemoryConfig
+from spatial_memory_ros.core.item_memory import ItemMemory
+from spatial_memory_ros.core.store import MemoryStore
+from spatial_memory_ros.core.types import ItemObservation
+from spatial_memory_ros.io.outputs import answer_to_dict
+
+HAVE_PIPELINE = importlib.util.find_spec("spatial_memory_ros.core.pipeline") is not None
+
+
+def observe(memory: ItemMemory, item: str, at: tuple[float, float, float], start: float, n: int) -> None:
+    """n sightings of item at `at`, 10 s apart from `start` (s)."""
+    memory.observe([ItemObservation(item, np.array(at), stamp=start + 10.0 * k) for k in range(n)])
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A memory where the mug lived on the desk (0, 0, 0) for 100 s and was just moved to (2, 0, 0)."""
+    path = tmp_path / "memory.db"
+    with ItemMemory(MemoryConfig(db_path=str(path)), MemoryStore(path)) as memory:
+        observe(memory, "mug", (0.0, 0.0, 0.0), 0.0, 11)
+        observe(memory, "mug", (2.0, 0.0, 0.0), 110.0, 2)
+        observe(memory, "box", (1.0, 1.0, 0.0), 0.0, 3)
+    return path
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_locate_prints_a_readable_answer(db: Path, capsys) -> None:
+    assert main(["locate", "mug", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("mug (map frame, m)")
+    assert "current  (+2.000, +0.000, +0.000)" in out
+    assert "usual    (+0.000, +0.000, +0.000)" in out
+    assert "DISPLACED: 2.00 m from its usual place" in out
+    assert "also found at:" in out  # the new place is an alternative to the usual one
+
+
+def test_locate_json_is_the_answer_dict(db: Path, capsys) -> None:
+    assert main(["locate", "mug", "--db", str(db), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    with ItemMemory(MemoryConfig(), MemoryStore(db, on_corrupt="raise")) as memory:
+        expected = answer_to_dict(memory.locate("mug"))
+    assert printed == json.loads(json.dumps(expected))
+    assert printed["displaced"] is True and printed["current"]["position"] == [2.0, 0.0, 0.0]
+
+
+def test_locate_uses_the_configured_displacement_distance(db: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "params.yaml").write_text("memory.displaced_distance_m: 5.0\n")
+    assert main(["locate", "mug", "--db", str(db), "--json", "--config", str(tmp_path / "params.yaml")]) == 0
+    assert json.loads(capsys.readouterr().out)["displaced"] is False
+
+
+def test_list(db: Path, capsys) -> None:
+    assert main(["list", "--db", str(db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"2 items in {db} (map frame, m)"
+    assert lines[1].split()[0] == "box" and "usual place" in lines[1]
+    assert lines[2].split()[0] == "mug" and "DISPLACED 2.00 m" in lines[2]
+    assert main(["list", "--db", str(db), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["frame_id"] == "map" and [i["item"] for i in doc["items"]] == ["box", "mug"]
+
+
+def test_unknown_item_exits_2_listing_known_items(db: Path, capsys) -> None:
+    before = digest(db)
+    assert main(["locate", "cup", "--db", str(db)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == "spatial-memory: error: unknown item 'cup'; known items: box, mug"
+    assert main(["locate", " ", "--db", str(db)]) == 2
+    assert "item name is empty" in capsys.readouterr().err
+    assert digest(db) == before  # a query writes nothing
+
+
+def test_missing_db_exits_2_and_is_not_created(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "sub" / "memory.db"
+    assert main(["locate", "mug", "--db", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == f"spatial-memory: error: no memory database at {missing}"
+    assert main(["list", "--db", str(missing)]) == 2
+    assert not missing.exists() and not missing.parent.exists()
+
+
+def test_corrupt_db_exits_2_and_is_left_where_it_is(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "memory.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    before = digest(bad)
+    assert main(["locate", "mug", "--db", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ["memory.db"]  # never moved aside
+    assert digest(bad) == before
+
+
+@pytest.mark.skipif(not HAVE_PIPELINE, reason="core.pipeline not written yet")
+def test_locate_on_a_db_written_by_run(tmp_path: Path, capsys) -> None:
+    write_tum_folder(tmp_path / "seq", n_frames=8, moving=False)
+    assert main(["run", str(tmp_path / "seq"), "--out", str(tmp_path / "out"), "--items", "mug=3"]) == 0
+    items_json = json.loads((tmp_path / "out" / "items.json").read_text())
+    capsys.readouterr()
+
+    assert main(["locate", "mug", "--db", str(tmp_path / "out" / "memory.db"), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(answer["current"]["position"], [0.0, 0.0, TAG_Z_M], atol=0.02)
+    assert answer == items_json["items"][0]  # the offline answer has one shape wherever it is printed
+
+    assert main(["locate", "tag_5", "--db", str(tmp_path / "out" / "memory.db")]) == 2
+    assert "known items: mug" in capsys.readouterr().err

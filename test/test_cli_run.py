@@ -1,0 +1,243 @@
+"""`spatial-memory run`: outputs, bad-frame handling and error exits; end to end once Pipeline exists."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import types
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from test_io import write_video
+from tum_scene import INTRINSICS, TAG_Z_M, stamp_name, write_tum_folder
+
+from spatial_memory_ros.cli.main import main
+from spatial_memory_ros.cli.run import run_offline
+from spatial_memory_ros.core.config import PipelineConfig
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.types import (
+    Frame,
+    FrameResult,
+    ItemAnswer,
+    ItemLocation,
+    ItemObservation,
+    TrackInfo,
+    TrackState,
+)
+from spatial_memory_ros.io.camera_yaml import save_camera_yaml
+
+HAVE_PIPELINE = importlib.util.find_spec("spatial_memory_ros.core.pipeline") is not None
+
+
+class FakePipeline:
+    """Stand-in for core.pipeline.Pipeline: one confirmed and one tentative track per frame."""
+
+    def __init__(self, config: PipelineConfig, reject: int | None = None, explode: int | None = None):
+        self.config = config
+        self.reject, self.explode = reject, explode  # 1-based call numbers that raise
+        self.calls = self.accepted = 0
+        self.saved = self.closed = False
+
+    def update(self, frame: Frame) -> FrameResult:
+        self.calls += 1
+        if self.calls == self.reject:
+            raise BadInputError("image is all black")
+        if self.calls == self.explode:
+            raise RuntimeError("bug")
+        self.accepted += 1
+        box = np.array([10.0, 20.0, 30.0, 60.0])
+        tracks = [
+            TrackInfo(track_id=4, label="item", item="mug", state=TrackState.CONFIRMED, is_dynamic=False,
+                      confidence=0.9, box=box, position=np.array([0.0, 0.0, 0.6]), velocity=np.zeros(3),
+                      first_seen=0.0, last_seen=frame.stamp),
+            TrackInfo(track_id=5, label="object", item="", state=TrackState.TENTATIVE, is_dynamic=True,
+                      confidence=0.3, box=box, position=None, velocity=np.zeros(3), first_seen=0.0,
+                      last_seen=frame.stamp),
+        ]
+        mask = np.zeros(frame.image.shape[:2], np.uint8)
+        obs = [ItemObservation(item="mug", position=np.array([0.0, 0.0, 0.6]), stamp=frame.stamp)]
+        return FrameResult(stamp=frame.stamp, tracks=tracks, change_mask=mask, tags=[], observations=obs,
+                           camera_moved=False)
+
+    def list_items(self) -> list[ItemAnswer]:
+        here = ItemLocation(position=np.array([0.0, 0.0, 0.6]), orientation=np.array([0.0, 0.0, 0.0, 1.0]),
+                            confidence=1.0, last_seen=1.0, observations=self.accepted, dwell_s=0.5)
+        return [ItemAnswer(item="mug", usual=here, current=here, displaced=False, distance_m=0.0,
+                           alternatives=[])]
+
+    def save(self) -> None:
+        self.saved = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def read_mot(path: Path) -> np.ndarray:
+    return np.loadtxt(path, delimiter=",", ndmin=2)
+
+
+def test_run_writes_every_output_and_skips_bad_frames(tmp_path: Path, capsys) -> None:
+    stamps = write_tum_folder(tmp_path / "seq")
+    (tmp_path / "seq" / "rgb" / stamp_name(stamps[1])).write_bytes(b"")  # unreadable: frame 2
+    made: list[FakePipeline] = []
+
+    def open_pipeline(config: PipelineConfig) -> FakePipeline:
+        made.append(FakePipeline(config, reject=3))  # 3rd frame given to it = input frame 4
+        return made[0]
+
+    summary = run_offline(tmp_path / "seq", tmp_path / "out", PipelineConfig(), open_pipeline=open_pipeline)
+    out = tmp_path / "out"
+    pipeline = made[0]
+    assert pipeline.config.memory.db_path == str(out / "memory.db")
+    assert pipeline.saved and pipeline.closed
+
+    assert (summary.frames, summary.bad_frames, summary.tracks, summary.observations) == (4, 2, 1, 4)
+    assert stamp_name(stamps[1]) in summary.first_error
+    err = capsys.readouterr().err
+    assert "skipping frame 2" in err and "skipping frame 4: image is all black" in err
+
+    mot = read_mot(out / "tracks.txt")  # confirmed tracks only; frame numbers are input positions, 1-based
+    assert mot[:, 0].tolist() == [1, 3, 5, 6] and set(mot[:, 1]) == {4}
+    np.testing.assert_allclose(mot[0, 2:], [10, 20, 20, 40, 0.9, 0.0, 0.0, 0.6])
+    masks = sorted(p.name for p in (out / "change_masks").iterdir())
+    assert masks == ["000001.png", "000003.png", "000005.png", "000006.png"]
+    assert cv2.imread(str(out / "change_masks" / masks[0]), cv2.IMREAD_UNCHANGED).shape == (240, 320)
+    doc = json.loads((out / "items.json").read_text())
+    assert doc["frame_id"] == "map" and "groundtruth" in doc["map_frame"]
+    assert [i["item"] for i in doc["items"]] == ["mug"] and doc["items"][0]["current"]["observations"] == 4
+
+
+def test_run_limits_frames_and_replaces_stale_masks(tmp_path: Path) -> None:
+    write_tum_folder(tmp_path / "seq")
+    (tmp_path / "out" / "change_masks").mkdir(parents=True)
+    (tmp_path / "out" / "change_masks" / "000099.png").write_bytes(b"old")
+    (tmp_path / "out" / "change_masks" / "notes.txt").write_text("mine")
+    summary = run_offline(tmp_path / "seq", tmp_path / "out", PipelineConfig(), max_frames=2,
+                          open_pipeline=FakePipeline)
+    assert summary.frames == 2
+    assert sorted(p.name for p in (tmp_path / "out" / "change_masks").iterdir()) == [
+        "000001.png", "000002.png", "notes.txt"]  # only our own numbered masks are replaced
+
+
+def test_run_closes_the_pipeline_on_an_unexpected_error(tmp_path: Path) -> None:
+    write_tum_folder(tmp_path / "seq")
+    made: list[FakePipeline] = []
+
+    def open_pipeline(config: PipelineConfig) -> FakePipeline:
+        made.append(FakePipeline(config, explode=2))
+        return made[0]
+
+    with pytest.raises(RuntimeError, match="bug"):  # a bug is not a bad frame: it must surface
+        run_offline(tmp_path / "seq", tmp_path / "out", PipelineConfig(), open_pipeline=open_pipeline)
+    assert made[0].closed
+
+
+@pytest.fixture
+def fake_pipeline_module(monkeypatch: pytest.MonkeyPatch) -> list[FakePipeline]:
+    """Make `main(["run", ...])` use FakePipeline; returns the pipelines it opened."""
+    made: list[FakePipeline] = []
+
+    def open_(config: PipelineConfig) -> FakePipeline:
+        made.append(FakePipeline(config))
+        return made[-1]
+
+    module = types.ModuleType("spatial_memory_ros.core.pipeline")
+    module.Pipeline = types.SimpleNamespace(open=open_)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "spatial_memory_ros.core.pipeline", module)
+    return made
+
+
+def test_main_run_applies_cli_settings_and_prints_a_summary(
+    tmp_path: Path, capsys, fake_pipeline_module: list[FakePipeline]
+) -> None:
+    write_tum_folder(tmp_path / "seq")
+    (tmp_path / "params.yaml").write_text(
+        "/**:\n  ros__parameters:\n    tracker.min_hits: 1\n    items: [a=1]\n"
+        "    rate_hz: 5.0\n"  # a node-only key: skipped
+    )
+    code = main(["run", str(tmp_path / "seq"), "--out", str(tmp_path / "out"), "--config",
+                 str(tmp_path / "params.yaml"), "--items", "mug=3,box=7", "--tag-size", "0.1"])
+    assert code == 0
+    config = fake_pipeline_module[0].config
+    assert config.tags.items == {"mug": 3, "box": 7} and config.tags.tag_size_m == 0.1
+    assert config.tracker.min_hits == 1
+    out = capsys.readouterr().out
+    assert "processed 6 frames" in out and "mug" in out and "items.json" in out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--items", "mug"], "'mug' must look like 'name=id'"),
+        (["--tag-size", "-1"], "tag_size_m must be > 0"),
+        (["--fps", "30"], "drop --fps"),
+        (["--config", "missing.yaml"], "no config file at missing.yaml"),
+        (["--camera", "missing.yaml"], "no camera calibration file at missing.yaml"),
+    ],
+)
+def test_main_run_bad_settings_exit_2_without_traceback(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, fake_pipeline_module, extra: list[str],
+    message: str,
+) -> None:
+    write_tum_folder(tmp_path / "seq")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "seq", "--out", "out", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_main_run_missing_input_and_usage_errors(tmp_path: Path, capsys) -> None:
+    assert main(["run", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "out")]) == 2
+    assert f"no input at {tmp_path / 'nope.mp4'}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing is created for an input that is not there
+    assert main(["run", "x", "--out", "o", "--max-frames", "0"]) == 2  # argparse usage error
+    assert main(["run", "x"]) == 2  # --out is required
+    assert main(["--help"]) == 0
+
+
+def test_main_run_reports_when_no_frame_could_be_processed(
+    tmp_path: Path, capsys, fake_pipeline_module
+) -> None:
+    stamps = write_tum_folder(tmp_path / "seq", n_frames=2)
+    for t in stamps:
+        (tmp_path / "seq" / "rgb" / stamp_name(t)).write_bytes(b"")
+    assert main(["run", str(tmp_path / "seq"), "--out", str(tmp_path / "out")]) == 2
+    assert "no frame of" in capsys.readouterr().err
+
+
+# ---- end to end with the real Pipeline -------------------------------------------------------------------
+
+needs_pipeline = pytest.mark.skipif(not HAVE_PIPELINE, reason="core.pipeline not written yet")
+
+
+def assert_outputs(out: Path, expected_mug: np.ndarray) -> None:
+    mot = read_mot(out / "tracks.txt")
+    assert len(mot) > 0 and mot.shape[1] == 10
+    assert (mot[:, 0] >= 1).all() and (mot[:, 4] > 0).all() and (mot[:, 5] > 0).all()
+    assert len(list((out / "change_masks").glob("*.png"))) > 0
+    assert (out / "memory.db").is_file()
+    doc = json.loads((out / "items.json").read_text())
+    mug = {i["item"]: i for i in doc["items"]}["mug"]
+    np.testing.assert_allclose(mug["current"]["position"], expected_mug, atol=0.02)
+    assert mug["displaced"] is False
+
+
+@needs_pipeline
+def test_end_to_end_tum_folder(tmp_path: Path, capsys) -> None:
+    write_tum_folder(tmp_path / "seq", n_frames=8, moving=False)  # camera at the map origin
+    code = main(["run", str(tmp_path / "seq"), "--out", str(tmp_path / "out"), "--items", "mug=3"])
+    assert code == 0, capsys.readouterr().err
+    assert_outputs(tmp_path / "out", np.array([0.0, 0.0, TAG_Z_M]))
+
+
+@needs_pipeline
+def test_end_to_end_video(tmp_path: Path, capsys) -> None:
+    write_video(tmp_path / "v.avi", n=8)
+    save_camera_yaml(INTRINSICS, tmp_path / "camera.yaml")
+    code = main(["run", str(tmp_path / "v.avi"), "--out", str(tmp_path / "out"), "--items", "mug=3",
+                 "--camera", str(tmp_path / "camera.yaml")])
+    assert code == 0, capsys.readouterr().err
+    assert_outputs(tmp_path / "out", np.array([0.0, 0.0, TAG_Z_M]))  # static video: map = camera frame
