@@ -132,6 +132,7 @@ def test_velocity_of_constant_velocity_object(velocity: tuple, smoothing: float)
             [det(100 + k, 100, position=p, position_source=PositionSource.DEPTH)], k * DT
         )
     np.testing.assert_allclose(track.velocity, v, atol=1e-9)
+    assert track.position is not None
     np.testing.assert_allclose(track.position, p0 + v * 9 * DT)
     assert track.position_source == PositionSource.DEPTH
 

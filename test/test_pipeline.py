@@ -1,0 +1,216 @@
+"""Pipeline end to end on a small rendered sequence: tags on a textured wall seen by a fixed camera."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from tag_scene import make_intrinsics, pose, render_scene
+
+from spatial_memory_ros.core.config import MemoryConfig, PipelineConfig, TagConfig, TrackerConfig
+from spatial_memory_ros.core.errors import BadInputError, UnknownItemError
+from spatial_memory_ros.core.geometry import transform_points
+from spatial_memory_ros.core.item_memory import ItemMemory
+from spatial_memory_ros.core.pipeline import Pipeline
+from spatial_memory_ros.core.types import CameraIntrinsics, Frame, PositionSource, TrackState
+
+TAG_SIZE = 0.16
+INTR = make_intrinsics(320, 240, f=300.0)
+T_MAP_CAM = pose((10.0, -20.0, 30.0), (1.0, 2.0, 0.5))  # any rigid transform will do
+MUG, KEYS, STRAY = 3, 7, 11
+MUG_A = (-0.4, 0.0, 1.2)  # camera frame, m
+MUG_B = (0.45, 0.15, 1.2)  # 0.86 m from A: more than displaced_distance_m
+KEYS_AT = (0.05, -0.25, 1.3)
+STRAY_AT = (0.1, 0.3, 1.0)
+
+
+def config(min_hits: int = 3, max_age_s: float = 2.0) -> PipelineConfig:
+    return PipelineConfig(
+        tags=TagConfig(tag_size_m=TAG_SIZE, items={"mug": MUG, "keys": KEYS}),
+        tracker=TrackerConfig(min_hits=min_hits, max_age_s=max_age_s),
+        memory=MemoryConfig(db_path=":memory:"),
+    )
+
+
+def map_point(p_cam: tuple[float, float, float]) -> np.ndarray:
+    return transform_points(T_MAP_CAM, np.array(p_cam))[0]
+
+
+def wall() -> np.ndarray:
+    coarse = np.random.default_rng(0).uniform(60, 190, (INTR.height // 10, INTR.width // 10))
+    return (
+        cv2.resize(coarse, (INTR.width, INTR.height), interpolation=cv2.INTER_CUBIC)
+        .clip(0, 255)
+        .astype(np.uint8)
+    )
+
+
+_RENDERS: dict[tuple, np.ndarray] = {}
+
+
+def image_of(tags: dict[int, tuple[float, float, float]]) -> np.ndarray:
+    """(H, W, 3) uint8 of the wall with tags {id: camera-frame position}, facing the camera; cached."""
+    key = tuple(sorted(tags.items()))
+    if key not in _RENDERS:
+        scene = [(tag_id, pose((0.0, 0.0, 0.0), p)) for tag_id, p in tags.items()]
+        _RENDERS[key] = render_scene(INTR, scene, TAG_SIZE, background=wall())
+    return _RENDERS[key]
+
+
+def frame_of(
+    tags: dict[int, tuple[float, float, float]],
+    stamp: float,
+    rng: np.random.Generator,
+    **kw: object,
+) -> Frame:
+    noisy = image_of(tags).astype(np.int16) + rng.integers(-2, 3, (INTR.height, INTR.width, 1))
+    fields: dict = {"intrinsics": INTR, "T_map_cam": T_MAP_CAM}
+    fields.update(kw)
+    return Frame(image=noisy.clip(0, 255).astype(np.uint8), stamp=stamp, **fields)
+
+
+def test_item_seen_moved_current_follows_usual_stays() -> None:
+    rng = np.random.default_rng(0)
+    pipeline = Pipeline.open(config(min_hits=3, max_age_s=5.0))
+    stamp = 0.0
+    committed: list[str] = []
+    # Phase 1: the mug and keys sit still for 30 s (1 frame/s); a stray tag flashes once.
+    for k in range(30):
+        tags = {MUG: MUG_A, KEYS: KEYS_AT}
+        if k == 10:
+            tags[STRAY] = STRAY_AT
+        result = pipeline.update(frame_of(tags, stamp, rng))
+        assert sorted(t.tag_id for t in result.tags) == sorted(tags)
+        assert not result.camera_moved and result.change_mask.shape == (INTR.height, INTR.width)
+        committed += [o.item for o in result.observations]
+        if k < 2:  # TENTATIVE until min_hits = 3 matched frames: nothing reaches the memory
+            assert result.observations == []
+        else:
+            assert sorted(o.item for o in result.observations) == ["keys", "mug"]
+        stamp += 1.0
+    assert "tag_11" not in committed  # one sighting never becomes an observation
+    with pytest.raises(UnknownItemError):
+        pipeline.locate("tag_11")
+
+    answer = pipeline.locate("mug")
+    assert np.linalg.norm(answer.current.position - map_point(MUG_A)) < 0.02
+    assert np.linalg.norm(answer.usual.position - map_point(MUG_A)) < 0.02
+    assert not answer.displaced
+    mug_track = next(t for t in result.tracks if t.item == "mug")
+    assert mug_track.state == TrackState.CONFIRMED and mug_track.position_source == PositionSource.TAG
+    assert mug_track.label == "item" and not mug_track.is_dynamic
+
+    # Carried away: out of sight for two frames, then put down at B for five.
+    for _ in range(2):
+        result = pipeline.update(frame_of({KEYS: KEYS_AT}, stamp, rng))
+        assert [o.item for o in result.observations] == ["keys"]
+        assert next(t for t in result.tracks if t.item == "mug").state == TrackState.LOST
+        stamp += 1.0
+    for _ in range(5):
+        result = pipeline.update(frame_of({MUG: MUG_B, KEYS: KEYS_AT}, stamp, rng))
+        assert sorted(o.item for o in result.observations) == ["keys", "mug"]
+        stamp += 1.0
+    new_mug_track = next(t for t in result.tracks if t.item == "mug")
+    assert new_mug_track.track_id == mug_track.track_id  # the tag id is the identity
+
+    answer = pipeline.locate("mug")
+    assert np.linalg.norm(answer.current.position - map_point(MUG_B)) < 0.02
+    assert np.linalg.norm(answer.usual.position - map_point(MUG_A)) < 0.02  # 30 s at A beat 5 s at B
+    assert answer.displaced
+    assert answer.distance_m == pytest.approx(np.linalg.norm(map_point(MUG_B) - map_point(MUG_A)), abs=0.03)
+    assert not pipeline.locate("keys").displaced
+    assert [a.item for a in pipeline.list_items()] == ["keys", "mug"]
+    pipeline.close()
+
+
+@pytest.mark.parametrize("missing", ["intrinsics", "T_map_cam"])
+def test_without_pose_or_intrinsics_nothing_is_committed(missing: str) -> None:
+    rng = np.random.default_rng(1)
+    pipeline = Pipeline(config(min_hits=1), ItemMemory(MemoryConfig(db_path="")))
+    for k in range(4):
+        result = pipeline.update(frame_of({MUG: MUG_A}, float(k), rng, **{missing: None}))
+        assert [t.tag_id for t in result.tags] == [MUG]
+        assert result.observations == []
+        (track,) = result.tracks
+        assert track.item == "mug" and track.position is None and track.position_source == PositionSource.NONE
+    assert pipeline.list_items() == []
+
+
+def test_moving_object_gets_a_depth_position() -> None:
+    rng = np.random.default_rng(2)
+    pipeline = Pipeline(config(min_hits=2), ItemMemory(MemoryConfig(db_path="")))
+    depth = np.full((INTR.height, INTR.width), 3.0, np.float32)
+    depth[:5] = np.nan  # invalid pixels are ignored
+    base = image_of({})
+    for k in range(3):  # the empty scene first: the baseline needs a reference without the object
+        pipeline.update(Frame(image=base, stamp=0.1 * k, intrinsics=INTR, T_map_cam=T_MAP_CAM, depth=depth))
+    for k in range(3, 11):
+        x = 60 + 6 * k
+        image = base.copy()
+        image[100:140, x : x + 40] = (230, 230, 230)
+        image = (image + rng.integers(0, 3, image.shape)).astype(np.uint8)  # sensor noise
+        d = depth.copy()
+        d[100:140, x : x + 40] = 2.0
+        result = pipeline.update(
+            Frame(image=image, stamp=0.1 * k, intrinsics=INTR, T_map_cam=T_MAP_CAM, depth=d)
+        )
+    (track,) = [t for t in result.tracks if t.state == TrackState.CONFIRMED]
+    assert track.label == "object" and track.is_dynamic and track.position_source == PositionSource.DEPTH
+    assert track.item == ""
+    u, v = x + 19.5, 119.5  # the square's centre now
+    truth = map_point(((u - INTR.cx) / INTR.fx * 2.0, (v - INTR.cy) / INTR.fy * 2.0, 2.0))
+    assert np.linalg.norm(track.position - truth) < 0.05  # the blob box lags by a frame's motion
+    v_true = T_MAP_CAM[:3, :3] @ np.array([6 / 0.1 * 2.0 / INTR.fx, 0.0, 0.0])  # 60 px/s at 2 m: 0.4 m/s
+    assert np.linalg.norm(track.velocity - v_true) < 0.05
+    assert result.observations == []  # dynamic blobs never reach the item memory
+
+
+def test_motion_of_a_tag_is_not_a_second_object() -> None:
+    rng = np.random.default_rng(3)
+    pipeline = Pipeline(config(min_hits=1), ItemMemory(MemoryConfig(db_path="")))
+    for k in range(6):
+        result = pipeline.update(frame_of({MUG: (-0.2 + 0.01 * k, 0.0, 1.2)}, 0.1 * k, rng))
+        assert [t.item for t in result.tracks] == ["mug"], k
+
+
+def test_open_persists_and_reset_forgets(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    cfg = PipelineConfig(
+        tags=TagConfig(tag_size_m=TAG_SIZE, items={"mug": MUG}),
+        tracker=TrackerConfig(min_hits=1),
+        memory=MemoryConfig(db_path=str(tmp_path / "memory.db")),
+    )
+    with Pipeline.open(cfg) as pipeline:
+        for k in range(3):
+            pipeline.update(frame_of({MUG: MUG_A}, float(k), rng))
+        pipeline.save()
+    with Pipeline.open(cfg) as pipeline:
+        assert np.linalg.norm(pipeline.locate("mug").current.position - map_point(MUG_A)) < 0.02
+        pipeline.reset()
+        assert pipeline.list_items() == []
+        result = pipeline.update(frame_of({MUG: MUG_A}, 10.0, rng))
+        assert [t.track_id for t in result.tracks] == [1] and not result.change_mask.any()
+
+
+def _bad_frames() -> list[tuple[str, Frame]]:
+    good = np.zeros((INTR.height, INTR.width, 3), np.uint8)
+    small = CameraIntrinsics(fx=300.0, fy=300.0, cx=79.5, cy=59.5, width=160, height=120)
+    return [
+        ("float image", Frame(image=good.astype(np.float32), stamp=0.0)),
+        ("grey image", Frame(image=good[:, :, 0], stamp=0.0)),
+        ("empty image", Frame(image=good[:0], stamp=0.0)),
+        ("nan stamp", Frame(image=good, stamp=float("nan"))),
+        ("depth shape", Frame(image=good, stamp=0.0, depth=np.zeros((10, 10), np.float32))),
+        ("depth uint16", Frame(image=good, stamp=0.0, depth=np.zeros(good.shape[:2], np.uint16))),
+        ("intrinsics size", Frame(image=good, stamp=0.0, intrinsics=small)),
+        ("pose shape", Frame(image=good, stamp=0.0, T_map_cam=np.eye(3))),
+    ]
+
+
+@pytest.mark.parametrize("name, frame", _bad_frames(), ids=[n for n, _ in _bad_frames()])
+def test_bad_frame_raises(name: str, frame: Frame) -> None:
+    pipeline = Pipeline(config(), ItemMemory(MemoryConfig(db_path="")))
+    with pytest.raises(BadInputError):
+        pipeline.update(frame)
