@@ -138,10 +138,8 @@ def load_pipeline_config(
 def config_from_params(
     params: Mapping[str, Any], *, ignore_keys: Collection[str] = NODE_ONLY_KEYS
 ) -> PipelineConfig:
-    """Build a validated PipelineConfig from flat dotted and/or nested settings (no ROS wrapper).
-
-    Also what the node needs: its declared parameters arrive as flat dotted names.
-    """
+    """Build a validated PipelineConfig from flat dotted and/or nested settings (no ROS wrapper), e.g.
+    ``{"tag_size_m": 0.1, "items": ["mug=3"], "change.threshold": 25}``; see load_pipeline_config."""
     flat = _flatten(params)
     skip = set(ignore_keys)
     unknown = sorted(k for k in flat if k not in _FIELD_TYPES and k not in _ALIASES and k not in skip)
@@ -156,7 +154,7 @@ def config_from_params(
         dotted = _ALIASES.get(key, key)
         section, name = dotted.split(".", 1)
         if name in values[section]:
-            raise BadInputError(f"setting {dotted} is given twice (as {key} and another spelling)")
+            raise BadInputError(f"setting {dotted} is given twice (once as {key})")
         values[section][name] = _coerce(dotted, raw)
 
     default = PipelineConfig()

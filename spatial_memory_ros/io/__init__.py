@@ -47,6 +47,7 @@ def open_input(
 
     fps applies to videos only; depth_units_per_m to TUM folders only (see TumReader).
     """
+    # The readers are imported here, not at the top: they import OnBadFrame from this module.
     path = Path(path)
     if path.is_dir():
         if fps is not None:
