@@ -57,6 +57,43 @@ def test_several_tags_sorted_and_gray_input() -> None:
     assert [d.tag_id for d in detector.detect(gray, intr)] == [3, 12]
 
 
+def test_tag_at_the_image_border() -> None:
+    intr = make_intrinsics()
+    # 8 px from the top-left corner: the quiet zone is cut, and so is the refinement window.
+    T = pose((0.0, 0.0, 5.0), (-0.44, -0.306, 1.0))
+    (det,) = TagDetector(TAG_SIZE).detect(render_scene(intr, [(21, T)], TAG_SIZE), intr)
+    assert det.box[0] < 15 and det.box[1] < 15
+    assert np.abs(det.corners - project_corners(T, TAG_SIZE, intr)).max() < 0.25
+    assert det.T_cam_tag is not None and np.linalg.norm(det.T_cam_tag[:3, 3] - T[:3, 3]) < 0.01
+
+
+@pytest.mark.parametrize("t", [(-0.44, -0.306, 1.0), (0.2, 0.1, 1.0), (0.0, 0.0, 2.0)])
+def test_fronto_parallel_pose_off_centre(t: tuple) -> None:
+    """IPPE alone misses these by 3.6, 1.0 and 0.4 degrees (OpenCV 5.0); the pose must still be right."""
+    intr = make_intrinsics()
+    T = pose((0.0, 0.0, 0.0), t)
+    (det,) = TagDetector(TAG_SIZE).detect(render_scene(intr, [(4, T)], TAG_SIZE), intr)
+    assert det.T_cam_tag is not None
+    assert rotation_error_deg(det.T_cam_tag[:3, :3], T[:3, :3]) < 0.2
+    assert np.linalg.norm(det.T_cam_tag[:3, 3] - T[:3, 3]) < 0.005
+    assert det.reprojection_error_px < 0.1
+
+
+class _FindsNothing:
+    def detectMarkers(self, image: np.ndarray) -> tuple:  # noqa: N802 - OpenCV's name
+        return (), None, ()
+
+
+def test_rough_corners_kept_when_refinement_finds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    intr = make_intrinsics()
+    T = pose((20.0, 10.0, 0.0), (0.05, 0.0, 1.0))
+    detector = TagDetector(TAG_SIZE)
+    monkeypatch.setattr(detector, "_refiner", _FindsNothing())
+    (det,) = detector.detect(render_scene(intr, [(2, T)], TAG_SIZE), intr)
+    assert np.abs(det.corners - project_corners(T, TAG_SIZE, intr)).max() < 0.5
+    assert det.T_cam_tag is not None and np.linalg.norm(det.T_cam_tag[:3, 3] - T[:3, 3]) < 0.02
+
+
 def test_without_intrinsics_no_pose() -> None:
     intr = make_intrinsics()
     image = render_scene(intr, [(5, pose((10, 0, 0), (0, 0, 1.0)))], TAG_SIZE)

@@ -20,7 +20,8 @@ _CELLS = 8  # 6x6 data bits + one black border cell on each side
 # (0.5, 0.5) (AprilRobotics/apriltag#121); intrinsics and everything else here put them at (0, 0).
 # Measured on exact synthetic renders: corners come out +0.45..0.5 px in x and y without this shift.
 _APRILTAG_PIXEL_CENTRE = 0.5
-_FALLBACK_ERROR_PX = 2.0  # an IPPE pose this far off its own corners is a failure, not noise
+_WINDOW_MARGIN = 0.5  # refinement window: the tag's box grown by half its size on each side ...
+_MIN_WINDOW_MARGIN_PX = 10.0  # ... but by at least this
 
 
 def _dictionary() -> cv2.aruco.Dictionary:
@@ -79,11 +80,17 @@ class TagDetector:
         if not tag_size_m > 0:
             raise BadInputError(f"tag_size_m must be > 0, got {tag_size_m}")
         self.tag_size_m = float(tag_size_m)
-        params = cv2.aruco.DetectorParameters()
-        # The AprilTag refinement fits the border edges and is the most accurate of aruco's options;
-        # pose accuracy depends on the corners more than on anything else.
-        params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_APRILTAG
-        self._detector = cv2.aruco.ArucoDetector(_dictionary(), params)
+        # CORNER_REFINE_APRILTAG fits the border edges and gives the most accurate corners, which
+        # matter more to the pose than anything else; but it runs AprilTag's whole quad detector over
+        # the image (~125 ms for 640x480 on 2 cores, against ~12 ms for aruco's contour detector). So
+        # the fast detector finds the tags and the AprilTag one runs only in a window around each:
+        # the same corners (< 0.05 px apart on the synthetic scenes) and about the same recall.
+        fast = cv2.aruco.DetectorParameters()
+        fast.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX  # kept if the window finds nothing
+        self._finder = cv2.aruco.ArucoDetector(_dictionary(), fast)
+        precise = cv2.aruco.DetectorParameters()
+        precise.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_APRILTAG
+        self._refiner = cv2.aruco.ArucoDetector(_dictionary(), precise)
         self._object_points = tag_object_points(self.tag_size_m)  # (4, 3)
 
     def detect(self, image: np.ndarray, intrinsics: CameraIntrinsics | None = None) -> list[TagDetection]:
@@ -92,33 +99,59 @@ class TagDetector:
         Without intrinsics the detections carry corners only (T_cam_tag None, error nan).
         """
         gray = to_gray(image)
-        corners, ids, _rejected = self._detector.detectMarkers(gray)
+        corners, ids, _rejected = self._finder.detectMarkers(gray)
         if ids is None or len(ids) == 0:
             return []
         out = []
         for tag_corners, tag_id in zip(corners, ids.reshape(-1)):
-            c = np.asarray(tag_corners, dtype=np.float64).reshape(4, 2) - _APRILTAG_PIXEL_CENTRE  # (4, 2) px
+            rough = np.asarray(tag_corners, dtype=np.float64).reshape(4, 2)  # (4, 2) px
+            c = self._refine(gray, int(tag_id), rough)
             T, err = self._pose(c, intrinsics) if intrinsics is not None else (None, float("nan"))
             out.append(TagDetection(tag_id=int(tag_id), corners=c, T_cam_tag=T, reprojection_error_px=err))
         out.sort(key=lambda d: d.tag_id)
         return out
 
+    def _refine(self, gray: np.ndarray, tag_id: int, rough: np.ndarray) -> np.ndarray:
+        """(4, 2) AprilTag-refined corners of one tag, from a window around its rough corners (4, 2)."""
+        h, w = gray.shape
+        lo, hi = rough.min(axis=0), rough.max(axis=0)
+        margin = max(
+            _WINDOW_MARGIN * float((hi - lo).max()), _MIN_WINDOW_MARGIN_PX
+        )  # the quiet zone and more
+        x1, y1 = max(int(lo[0] - margin), 0), max(int(lo[1] - margin), 0)
+        x2, y2 = min(int(hi[0] + margin) + 1, w), min(int(hi[1] + margin) + 1, h)
+        corners, ids, _ = self._refiner.detectMarkers(np.ascontiguousarray(gray[y1:y2, x1:x2]))
+        best = None
+        for c, i in zip(corners, ids.reshape(-1) if ids is not None else []):
+            if int(i) != tag_id:
+                continue
+            c = np.asarray(c, dtype=np.float64).reshape(4, 2) + (
+                x1 - _APRILTAG_PIXEL_CENTRE,
+                y1 - _APRILTAG_PIXEL_CENTRE,
+            )
+            if best is None or np.abs(c - rough).sum() < np.abs(best - rough).sum():
+                best = c  # a neighbour with the same id in the window is another tag: take the closer
+        return rough if best is None else best
+
     def _pose(self, corners: np.ndarray, intrinsics: CameraIntrinsics) -> tuple[np.ndarray | None, float]:
         """T_cam_tag (4, 4) and mean corner reprojection error (px); (None, nan) if PnP fails."""
         K, dist = intrinsics.K, intrinsics.dist_coeffs
-        n, rvecs, tvecs, _ = cv2.solvePnPGeneric(
-            self._object_points, corners, K, dist, flags=cv2.SOLVEPNP_IPPE_SQUARE
-        )
+        obj = self._object_points
+        n, rvecs, tvecs, _ = cv2.solvePnPGeneric(obj, corners, K, dist, flags=cv2.SOLVEPNP_IPPE_SQUARE)
         candidates = [self._scored(r, t, corners, K, dist) for r, t in zip(rvecs[:n], tvecs[:n])]
-        if not candidates or min(c[0] for c in candidates) > _FALLBACK_ERROR_PX:
-            # IPPE returns the identity rotation for an exactly fronto-parallel square (OpenCV 5.0,
-            # seen on synthetic renders); SQPnP has no such degenerate case.
-            ok, r, t = cv2.solvePnP(self._object_points, corners, K, dist, flags=cv2.SOLVEPNP_SQPNP)
-            if ok:
-                candidates.append(self._scored(r, t, corners, K, dist))
+        # IPPE is poorly conditioned near fronto-parallel: for an exactly square image it returns the
+        # identity rotation, and a few degrees off it misses its own corners by a pixel or more
+        # (OpenCV 5.0, seen on synthetic renders). SQPnP has no such case; the best of all is polished.
+        ok, r, t = cv2.solvePnP(obj, corners, K, dist, flags=cv2.SOLVEPNP_SQPNP)
+        if ok:
+            candidates.append(self._scored(r, t, corners, K, dist))
         if not candidates:
             return None, float("nan")
         err, rvec, tvec = min(candidates, key=lambda c: c[0])
+        r, t = cv2.solvePnPRefineLM(obj, corners, K, dist, rvec.copy(), tvec.copy())
+        polished = self._scored(r, t, corners, K, dist)
+        if polished[0] < err:
+            err, rvec, tvec = polished
         T = np.eye(4)
         T[:3, :3], _ = cv2.Rodrigues(rvec)
         T[:3, 3] = tvec.reshape(3)
