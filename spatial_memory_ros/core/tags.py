@@ -115,9 +115,8 @@ class TagDetector:
         """(4, 2) AprilTag-refined corners of one tag, from a window around its rough corners (4, 2)."""
         h, w = gray.shape
         lo, hi = rough.min(axis=0), rough.max(axis=0)
-        margin = max(
-            _WINDOW_MARGIN * float((hi - lo).max()), _MIN_WINDOW_MARGIN_PX
-        )  # the quiet zone and more
+        # The window must hold the quiet zone (one cell, 1/8 of the tag) for the border to be found.
+        margin = max(_WINDOW_MARGIN * float((hi - lo).max()), _MIN_WINDOW_MARGIN_PX)
         x1, y1 = max(int(lo[0] - margin), 0), max(int(lo[1] - margin), 0)
         x2, y2 = min(int(hi[0] + margin) + 1, w), min(int(hi[1] + margin) + 1, h)
         corners, ids, _ = self._refiner.detectMarkers(np.ascontiguousarray(gray[y1:y2, x1:x2]))
@@ -125,10 +124,8 @@ class TagDetector:
         for c, i in zip(corners, ids.reshape(-1) if ids is not None else []):
             if int(i) != tag_id:
                 continue
-            c = np.asarray(c, dtype=np.float64).reshape(4, 2) + (
-                x1 - _APRILTAG_PIXEL_CENTRE,
-                y1 - _APRILTAG_PIXEL_CENTRE,
-            )
+            offset = np.array([x1, y1], dtype=np.float64) - _APRILTAG_PIXEL_CENTRE  # window -> image
+            c = np.asarray(c, dtype=np.float64).reshape(4, 2) + offset
             if best is None or np.abs(c - rough).sum() < np.abs(best - rough).sum():
                 best = c  # a neighbour with the same id in the window is another tag: take the closer
         return rough if best is None else best
