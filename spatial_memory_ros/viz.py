@@ -34,15 +34,20 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
 def overlay_mask(
     image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = MASK_COLOR, alpha: float = 0.45
 ) -> np.ndarray:
-    """Tint the pixels where mask (H, W) is non-zero, and outline the regions."""
-    on = mask > 0
-    if on.any():
-        tint = np.empty_like(image)
+    """Tint the pixels where mask (H, W) is non-zero (alpha 0: outline only), and outline the regions."""
+    on = (mask > 0).astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(on)  # blending only the masked box keeps this cheap for small changes
+    if w == 0 or h == 0:
+        return image
+    if alpha > 0:
+        roi = image[y : y + h, x : x + w]
+        tint = np.empty_like(roi)
         tint[:] = color
-        blended = cv2.addWeighted(image, 1.0 - alpha, tint, alpha, 0.0)
-        image[on] = blended[on]
-        contours, _ = cv2.findContours(on.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(image, contours, -1, color, 1, cv2.LINE_AA)
+        np.copyto(
+            roi, cv2.addWeighted(roi, 1.0 - alpha, tint, alpha, 0.0), where=on[y : y + h, x : x + w, None] > 0
+        )
+    contours, _ = cv2.findContours(on, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(image, contours, -1, color, 1, cv2.LINE_AA)
     return image
 
 
@@ -89,12 +94,15 @@ def draw_tracks(
 
     Confirmed tracks are drawn in their colour, lost ones thin and grey; tentative ones only on request.
     """
+    H, W = image.shape[:2]
     for t in tracks:
         if t.state == TrackState.TENTATIVE and not show_tentative:
             continue
         lost = t.state == TrackState.LOST
         color = LOST_COLOR if lost else track_color(t.track_id)
         x1, y1, x2, y2 = (int(round(v)) for v in t.box)
+        if x2 <= 0 or y2 <= 0 or x1 >= W or y1 >= H:  # a lost track's prediction may have left the view
+            continue
         cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), color, 1 if lost else 2)
         text = f"{t.track_id} {t.item or t.label}"
         if t.position is not None and not t.is_dynamic:

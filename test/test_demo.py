@@ -1,0 +1,78 @@
+"""`spatial-memory demo` end to end on a reduced scene, and the annotation helpers it shares with the node."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from spatial_memory_ros.core.types import FrameResult, TagDetection, TrackInfo, TrackState
+from spatial_memory_ros.sim import make_scene
+from spatial_memory_ros.viz import annotate, contact_sheet
+
+pytest.importorskip("spatial_memory_ros.core.pipeline", reason="the core Pipeline is not there yet")
+
+from spatial_memory_ros.cli.demo import run_demo  # noqa: E402  (after the skip: it needs the Pipeline)
+
+
+def test_demo_answers_usual_home_and_current_truth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 480 x 360 keeps the far tags readable (3 px per cell) at about a quarter of the full demo's work.
+    assert run_demo(tmp_path, seed=0, width=480, height=360, video=False) == 0
+    out = capsys.readouterr().out
+    assert "track" in out and "true home" in out
+    doc = json.loads((tmp_path / "items.json").read_text())
+    answers = {a["item"]: a for a in doc["items"]}
+    last = list(make_scene("demo", seed=0, width=480, height=360))[-1]  # the truth at the end
+    assert set(answers) == set(last.truth.items) == {"mug", "box", "pallet_A"}
+    for name, truth in last.truth.items.items():
+        a = answers[name]
+        assert np.linalg.norm(np.array(a["usual"]["position"][:2]) - truth.home[:2]) < 0.1, name
+        assert np.linalg.norm(np.array(a["current"]["position"][:2]) - truth.position[:2]) < 0.1, name
+    assert (
+        answers["box"]["displaced"] and not answers["mug"]["displaced"]
+    )  # the mug came back, the box did not
+    sheet = cv2.imread(str(tmp_path / "contact_sheet.png"))
+    assert sheet is not None and sheet.shape[0] > 300 and sheet.shape[1] > 1000
+    assert len(list((tmp_path / "change_masks").glob("*.png"))) == 200
+    assert (tmp_path / "tracks.txt").stat().st_size > 0
+
+
+def test_demo_writes_a_readable_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_demo(tmp_path, width=320, height=240, duration_s=1.0) == 0
+    capsys.readouterr()
+    cap = cv2.VideoCapture(str(tmp_path / "demo.avi"))
+    ok, img = cap.read()
+    cap.release()
+    assert ok and img.shape == (240, 320, 3)
+
+
+def test_annotate_draws_on_a_copy() -> None:
+    image = np.full((120, 160, 3), 128, np.uint8)
+    mask = np.zeros((120, 160), np.uint8)
+    mask[10:30, 10:30] = 255
+    corners = np.array([[60.0, 60.0], [80.0, 60.0], [80.0, 80.0], [60.0, 80.0]])
+    track = TrackInfo(
+        1,
+        "item",
+        "mug",
+        TrackState.CONFIRMED,
+        False,
+        1.0,
+        np.array([58.0, 58.0, 82.0, 82.0]),
+        np.array([1.0, 2.0, 0.0]),
+        np.zeros(3),
+        0.0,
+        1.0,
+    )
+    result = FrameResult(1.0, [track], mask, [TagDetection(3, corners, None, float("nan"))], [], False)
+    out = annotate(image, result, names={3: "mug"}, caption="hello")
+    assert np.all(image == 128) and out.shape == image.shape
+    assert out[20, 20, 2] > out[20, 20, 0]  # red tint on the change
+    assert not np.array_equal(out[55:85, 55:85], image[55:85, 55:85])  # tag and track drawn
+    sheet = contact_sheet([out, out, out], 2, cell_width=80)
+    assert sheet.shape == (2 * 60 + 3 * 4, 2 * 80 + 3 * 4, 3)
