@@ -116,6 +116,7 @@ def test_scripted_move_marks_old_and_new_place_only() -> None:
             assert np.allclose(a.position, [-0.6, 0.8, 0.0]) and a.on_floor and a.visible_px > 500
         elif t < 2.5:
             assert not a.on_floor and a.box is None and a.visible_px == 0 and a.carrier == 0
+            assert np.isnan(a.position).all()
         else:
             assert np.allclose(a.position, [to[0], to[1], 0.0]) and a.on_floor and a.box is not None
         assert np.allclose(f.truth.items["b"].position, [0.6, 0.8, 0.0])

@@ -171,12 +171,10 @@ def _agent_vertices(track: AgentTrack, xy: np.ndarray, yaw: float) -> np.ndarray
     if spec.shape == "cylinder":
         a = np.linspace(0, 2 * math.pi, 12, endpoint=False)
         ring = spec.size[0] * np.column_stack([np.cos(a), np.sin(a)])
-    elif spec.shape == "box":
+    else:  # "box" (build_script accepts no other shape)
         hl, hw = spec.size[0] / 2, spec.size[1] / 2
         c, s = math.cos(yaw), math.sin(yaw)
         ring = np.array([[hl, hw], [-hl, hw], [-hl, -hw], [hl, -hw]]) @ np.array([[c, s], [-s, c]])
-    else:
-        raise ValueError(f"agent {spec.name!r}: shape must be 'cylinder' or 'box', not {spec.shape!r}")
     ring = ring + xy
     n = len(ring)
     return np.column_stack([np.vstack([ring, ring]), np.r_[np.zeros(n), np.full(n, spec.size[2])]])

@@ -43,7 +43,7 @@ from .truth import ChangeTruth
 
 @dataclass(frozen=True)
 class AgentTruth:
-    agent_id: int  # >= 1, its value in instance_mask; unique over the whole sequence
+    agent_id: int  # 1..65535, its value in instance_mask; unique over the whole sequence
     name: str
     kind: str  # "person", "forklift", ...
     box: np.ndarray  # (4,) px, projected hull clipped to the image (occlusion by other agents ignored)
@@ -56,7 +56,8 @@ class AgentTruth:
 class ItemTruth:
     name: str
     tag_id: int
-    position: np.ndarray  # (3,) m map: board centre on the floor, or in the carrier's hands (z > 0)
+    position: np.ndarray  # (3,) m map: board centre on the floor, in the carrier's hands (z > 0), or NaN
+    # while moved by no visible agent (MoveSpec.carrier None)
     orientation: np.ndarray  # (4,) xyzw map, tag frame (z up when on the floor)
     home: np.ndarray  # (3,) m map, the preset's home pose of the item
     on_floor: bool  # False while carried
@@ -158,7 +159,7 @@ class SimScene:
                 for a in agents
                 if a.box is not None and agent_px_count[a.track.agent_id] > 0
             )
-            boxes = self._placement_boxes(H_img_tex @ r.grid.A_tex_map)
+            boxes = self._placement_boxes(H_img_tex @ r.grid.A_tex_map, current)
             items = {
                 it.name: self._item_truth(i, t, states[i], boxes, label_px) for i, it in enumerate(p.items)
             }
@@ -175,41 +176,36 @@ class SimScene:
             )
             yield SimFrame(k, t, img, depth, T, self.intrinsics, ft)
 
-    def _placement_boxes(self, H_img_map: np.ndarray) -> list[np.ndarray | None]:
-        """Image box (4,) of every placement's board, clipped; None where out of view or behind."""
+    def _placement_boxes(self, H_img_map: np.ndarray, placements: tuple[int, ...]) -> dict[int, np.ndarray]:
+        """Image box (4,) of each given placement's board, clipped; left out where out of view or behind."""
         if self._corners_h is None:
             c = np.stack(self.renderer.corners)  # (P, 4, 2)
             self._corners_h = np.concatenate([c, np.ones((*c.shape[:2], 1))], axis=2)
-        q = self._corners_h @ H_img_map.T  # (P, 4, 3); q_z is the camera z of each corner
+        q = self._corners_h[list(placements)] @ H_img_map.T  # (N, 4, 3); q_z is each corner's camera z
         w, h = self.preset.width, self.preset.height
-        out: list[np.ndarray | None] = []
-        for pc in q:
-            box = None
+        out: dict[int, np.ndarray] = {}
+        for p, pc in zip(placements, q):
             if np.all(pc[:, 2] > 0):
                 uv = pc[:, :2] / pc[:, 2:3]
                 lo, hi = np.maximum(uv.min(axis=0), 0), np.minimum(uv.max(axis=0), (w, h))
-                box = np.array([lo[0], lo[1], hi[0], hi[1]]) if np.all(hi > lo) else None
-            out.append(box)
+                if np.all(hi > lo):
+                    out[p] = np.array([lo[0], lo[1], hi[0], hi[1]])
         return out
 
     def _item_truth(
-        self, i: int, t: float, state: tuple[int, int], boxes: list[np.ndarray | None], label_px: np.ndarray
+        self, i: int, t: float, state: tuple[int, int], boxes: dict[int, np.ndarray], label_px: np.ndarray
     ) -> ItemTruth:
         spec = self.preset.items[i]
         pl, carrier = state
         home = np.array([spec.home[0], spec.home[1], 0.0])
         if pl >= 0:
-            pose = self.script.placements[pl].pose
-            pos, yaw, box, visible = (
-                np.array([pose[0], pose[1], 0.0]),
-                pose[2],
-                boxes[pl],
-                int(label_px[pl + 1]),
-            )
-        else:
-            track = self.script.agents[carrier - 1] if carrier else None
-            xy, yaw, _ = track.state(t) if track else (home[:2], spec.home[2], None)
-            pos, box, visible = np.array([xy[0], xy[1], CARRY_HEIGHT_M if track else 0.0]), None, 0
+            x, y, yaw = self.script.placements[pl].pose
+            pos, box, visible = np.array([x, y, 0.0]), boxes.get(pl), int(label_px[pl + 1])
+        elif carrier:  # in the carrier's hands
+            xy, yaw, _ = self.script.agents[carrier - 1].state(t)
+            pos, box, visible = np.array([xy[0], xy[1], CARRY_HEIGHT_M]), None, 0
+        else:  # moved by nobody visible: nowhere, until it is put down
+            pos, yaw, box, visible = np.full(3, np.nan), 0.0, None, 0
         quat = np.array([0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)])
         return ItemTruth(spec.name, spec.tag_id, pos, quat, home, pl >= 0, carrier, box, visible)
 

@@ -107,6 +107,8 @@ def build_script(preset: ScenePreset, rng: np.random.Generator) -> SceneScript:
     agents: list[AgentTrack] = []
 
     def add_agent(spec: AgentSpec, keys: list[tuple[float, float, float]]) -> int:
+        if spec.shape not in ("cylinder", "box"):
+            raise ValueError(f"agent {spec.name!r}: shape must be 'cylinder' or 'box', not {spec.shape!r}")
         k = np.asarray(keys, dtype=np.float64)
         if len(k) < 2 or np.any(np.diff(k[:, 0]) < 0):
             raise ValueError(f"agent {spec.name!r} needs >= 2 key frames in time order")

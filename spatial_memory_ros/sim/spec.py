@@ -136,7 +136,9 @@ class NuisanceSpec:
     dark_gain: float = 0.45
     drift_amplitude: float = 0.0  # slow sinusoidal gain drift (0.05 = +-5 %)
     drift_period_s: float = 120.0
-    exposure: float = 0.5  # fraction of the frame period the shutter is open: blur = exposure * motion
+    # Fraction of the frame period the shutter is open: blur = exposure * the camera's image motion
+    # (a patrol camera's; agents are drawn sharp).
+    exposure: float = 0.5
     max_blur_px: int = 15
 
 
