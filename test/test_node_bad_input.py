@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
-from tag_scene import make_intrinsics, pose, render_scene
-from test_node_integration import CAMERA_FRAME, Camera, camera_info, locate
+from tag_scene import pose, render_scene
+from test_node_integration import CAMERA_FRAME, HEIGHT_M, INTR, Camera, camera_info, locate
 
 from sensor_msgs.msg import Image
 from spatial_memory.msg import Track, TrackArray
@@ -23,8 +23,7 @@ from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stam
 
 pytestmark = pytest.mark.timeout(120)
 
-INTR = make_intrinsics()
-T_MAP_CAM = top_down_camera(2.0)
+T_MAP_CAM = top_down_camera(HEIGHT_M)
 
 
 def _image(encoding: str, width: int, height: int, step: int, data: bytes) -> Image:
@@ -50,7 +49,7 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
         cam = Camera(drv)
         cam.wait_for_node()
         tracks = drv.collect(TrackArray, "tracks")
-        scene = render_scene(INTR, [(3, pose((0, 0, 0), (0.3, -0.2, 2.0)))], 0.16, background=150)
+        scene = render_scene(INTR, [(3, pose((0, 0, 0), (0.3, -0.2, HEIGHT_M)))], 0.16, background=150)
 
         cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(time.time()))))
         _wait_log(node, drv, "no valid camera_info received yet")
@@ -63,7 +62,7 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
             (_image("bgr8", 640, 480, 100, bytes(100 * 480)), "step 100 < width*channels*bytes"),
             (_image("bgr8", 0, 0, 0, b""), "empty image"),
             (_image("bgr8", 640, 480, 1920, bytes(1920 * 10)), "data has 19200 bytes"),
-            (_image("mono8", 320, 240, 320, bytes(320 * 240)), "camera_info is 640x480 but the image is 320x240"),
+            (_image("mono8", 160, 120, 160, bytes(160 * 120)), "camera_info is 320x240 but the image is 160x120"),
         ]
         for msg, expected in bad:
             cam.image_pub.publish(msg)

@@ -23,7 +23,9 @@ from spatial_memory_ros.core.types import ItemLocation as CoreLocation
 
 # encoding -> (channels, dtype) of what we accept on the colour topic
 _COLOUR_ENCODINGS = {"bgr8": 3, "rgb8": 3, "mono8": 1}
-_DEPTH_ENCODINGS: dict[str, np.dtype] = {"16UC1": np.dtype(np.uint16), "mono16": np.dtype(np.uint16), "32FC1": np.dtype(np.float32)}
+_DEPTH_ENCODINGS: dict[str, np.dtype] = {
+    "16UC1": np.dtype(np.uint16), "mono16": np.dtype(np.uint16), "32FC1": np.dtype(np.float32),
+}
 
 
 def stamp_to_sec(stamp: Time) -> float:

@@ -1,8 +1,10 @@
 """spatial_memory_node: a thin adapter between ROS topics/services and core.pipeline.Pipeline.
 
-Threading: images, camera_info and depth only fill "newest" slots (input group); a timer at rate_hz
-takes the newest image and runs the pipeline (processing group), so a slow step never queues frames;
-services run in their own reentrant group and answer while a frame is being processed (the item memory
+Threading: images, camera_info and depth callbacks only fill "newest" slots; one worker thread (not an
+executor callback) takes the newest image at most rate_hz times a second and runs the pipeline, so a slow
+step never queues frames. Keeping the long step out of the executor matters: rclpy's MultiThreadedExecutor
+busy-waits on a ready entity whose callback group is occupied, which starved /tf and the camera topics.
+Services run in their own reentrant group and answer while a frame is being processed (the item memory
 has its own lock). ``_process_lock`` serialises frame processing with reset.
 """
 
@@ -63,6 +65,7 @@ class SpatialMemoryNode(Node):
         self._rate_hz = self.settings.rate_hz
         self._debug = self.settings.publish_debug_image
         self._depth_max_dt = self.settings.depth_max_dt_s
+        self._tf_timeout = self.settings.tf_timeout_s
 
         self.pipeline = Pipeline.open(self.settings.pipeline)
         self._process_lock = threading.Lock()
@@ -76,7 +79,6 @@ class SpatialMemoryNode(Node):
         self._markers = MarkerBuilder(self.settings.map_frame, self.settings.marker_lifetime_s)
 
         input_group = MutuallyExclusiveCallbackGroup()
-        process_group = MutuallyExclusiveCallbackGroup()
         service_group = ReentrantCallbackGroup()
         self.pose_source = make_pose_source(self, self.settings.pose_source, self.settings.fixed_transform)
         self.get_logger().info(f"camera pose from: {self.pose_source.name}")
@@ -107,7 +109,10 @@ class SpatialMemoryNode(Node):
         self.create_service(Trigger, "reset_memory", self._on_reset, callback_group=service_group)
 
         self.add_on_set_parameters_callback(self._validate_parameters)
-        self._timer = self.create_timer(1.0 / self._rate_hz, self._on_timer, callback_group=process_group)
+        self._frame_ready = threading.Event()
+        self._stopping = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="spatial_memory_pipeline", daemon=True)
+        self._worker.start()
         self.get_logger().info(
             f"ready: items={self.settings.pipeline.tags.items or '{}'} "
             f"db={self.settings.pipeline.memory.db_path or ':memory:'} rate={self._rate_hz} Hz"
@@ -118,17 +123,18 @@ class SpatialMemoryNode(Node):
         new = {p.name: p.value for p in params}
         try:
             validate_live(new.get("rate_hz", self._rate_hz), new.get("marker_lifetime_s", 1.0),
-                          new.get("depth_max_dt_s", self._depth_max_dt))
+                          new.get("depth_max_dt_s", self._depth_max_dt), new.get("tf_timeout_s", self._tf_timeout))
         except BadInputError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         # Applied here because the values are plain attributes read each frame; nothing can fail now.
         if "rate_hz" in new:
-            self._rate_hz = float(new["rate_hz"])
-            self._timer.timer_period_ns = int(1e9 / self._rate_hz)
+            self._rate_hz = float(new["rate_hz"])  # the worker reads it before each wait
         if "publish_debug_image" in new:
             self._debug = bool(new["publish_debug_image"])
         if "marker_lifetime_s" in new:
             self._markers.lifetime_s = float(new["marker_lifetime_s"])
+        if "tf_timeout_s" in new:
+            self._tf_timeout = float(new["tf_timeout_s"])
         if "depth_max_dt_s" in new:
             self._depth_max_dt = float(new["depth_max_dt_s"])
         return SetParametersResult(successful=True)
@@ -137,6 +143,7 @@ class SpatialMemoryNode(Node):
     def _on_image(self, msg: Image) -> None:
         with self._slot_lock:
             self._latest_image = msg
+        self._frame_ready.set()
 
     def _on_depth(self, msg: Image) -> None:
         with self._slot_lock:
@@ -172,13 +179,20 @@ class SpatialMemoryNode(Node):
         self._throttled(key, f"dropped frame: {text}", error=True)
 
     # ---- processing -------------------------------------------------------------------------------
-    def _on_timer(self) -> None:
-        with self._slot_lock:
-            msg, self._latest_image = self._latest_image, None
-            intrinsics = self._intrinsics
-            depths = list(self._depths)
-        if msg is not None:
-            self.process(msg, intrinsics, depths)
+    def _work(self) -> None:
+        """Worker loop: newest frame, at most rate_hz per second, until close()."""
+        while not self._stopping.is_set():
+            if not self._frame_ready.wait(timeout=0.2):
+                continue
+            started = time.monotonic()
+            with self._slot_lock:
+                self._frame_ready.clear()
+                msg, self._latest_image = self._latest_image, None
+                intrinsics = self._intrinsics
+                depths = list(self._depths)
+            if msg is not None:
+                self.process(msg, intrinsics, depths)
+            self._stopping.wait(max(0.0, started + 1.0 / self._rate_hz - time.monotonic()))
 
     def _matching_depth(self, msg: Image, depths: list[Image], shape: tuple[int, int]) -> np.ndarray | None:
         t = conv.stamp_to_sec(msg.header.stamp)
@@ -217,7 +231,8 @@ class SpatialMemoryNode(Node):
             self._drop("frame_id", "image header has no frame_id (set camera_frame)")
             return
         try:
-            T_map_cam = self.pose_source.lookup(self.settings.map_frame, camera_frame, msg.header.stamp)
+            T_map_cam = self.pose_source.lookup(self.settings.map_frame, camera_frame, msg.header.stamp,
+                                                self._tf_timeout)
         except TransformUnavailable as exc:
             self._drop("pose", f"no camera pose {self.settings.map_frame} <- {camera_frame}: {exc}")
             return
@@ -280,6 +295,11 @@ class SpatialMemoryNode(Node):
         return response
 
     def close(self) -> None:
+        """Stop the worker after its current frame, then commit and close the memory."""
+        self._stopping.set()
+        if self._worker.is_alive():
+            self._worker.join(timeout=10.0)
+        self.pose_source.close()
         with self._process_lock:
             self.pipeline.close()
 

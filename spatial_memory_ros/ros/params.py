@@ -34,6 +34,7 @@ class NodeSettings:
     camera_frame: str = ""
     pose_source: str = "tf"
     fixed_transform: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    tf_timeout_s: float = 0.2
     depth_max_dt_s: float = 0.05
     publish_debug_image: bool = False
     marker_lifetime_s: float = 1.0
@@ -48,6 +49,7 @@ _NODE_PARAMS: dict[str, tuple[str, bool]] = {
     "camera_frame": ("Overrides the image header's frame_id for the pose lookup when non-empty.", True),
     "pose_source": ("tf (tf2_ros if installed, else a /tf listener), tf2_ros, tf_topics or fixed.", True),
     "fixed_transform": ("map <- camera optical frame [x, y, z, qx, qy, qz, qw] (m) for pose_source=fixed.", True),
+    "tf_timeout_s": ("Longest wait (s) for the camera pose at an image stamp before the frame is dropped.", False),
     "depth_max_dt_s": ("Largest stamp difference (s) for a depth image to count as aligned to a colour image.",
                        False),
     "publish_debug_image": ("Publish the annotated bgr8 image on debug_image (costs CPU).", False),
@@ -122,7 +124,7 @@ def read_settings(node: Node) -> NodeSettings:
         fixed_transform=tuple(get("fixed_transform")),
         pipeline=pipeline,
     )
-    validate_live(settings.rate_hz, settings.marker_lifetime_s, settings.depth_max_dt_s)
+    validate_live(settings.rate_hz, settings.marker_lifetime_s, settings.depth_max_dt_s, settings.tf_timeout_s)
     if settings.device not in ("auto", "cpu", "cuda"):
         raise BadInputError(f"device must be auto, cpu or cuda, got {settings.device!r}")
     if settings.pose_source not in POSE_SOURCES:
@@ -132,10 +134,12 @@ def read_settings(node: Node) -> NodeSettings:
     return settings
 
 
-def validate_live(rate_hz: float, marker_lifetime_s: float, depth_max_dt_s: float) -> None:
+def validate_live(rate_hz: float, marker_lifetime_s: float, depth_max_dt_s: float, tf_timeout_s: float) -> None:
     if not 0 < rate_hz <= 100:
         raise BadInputError(f"rate_hz must be in (0, 100], got {rate_hz}")
     if marker_lifetime_s <= 0:
         raise BadInputError(f"marker_lifetime_s must be > 0, got {marker_lifetime_s}")
+    if not 0 <= tf_timeout_s <= 5:
+        raise BadInputError(f"tf_timeout_s must be in [0, 5], got {tf_timeout_s}")
     if depth_max_dt_s < 0:
         raise BadInputError(f"depth_max_dt_s must be >= 0, got {depth_max_dt_s}")

@@ -9,13 +9,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
+import rclpy
 from builtin_interfaces.msg import Time
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -31,8 +35,12 @@ POSE_SOURCES = ("tf", "tf2_ros", "tf_topics", "fixed")
 class PoseSource(Protocol):
     name: str
 
-    def lookup(self, target: str, source: str, stamp: Time) -> np.ndarray:
-        """T_target_source (4, 4) at the stamp; raises TransformUnavailable."""
+    def lookup(self, target: str, source: str, stamp: Time, timeout_s: float = 0.0) -> np.ndarray:
+        """T_target_source (4, 4) at the stamp, waiting up to timeout_s for it; raises TransformUnavailable."""
+        ...
+
+    def close(self) -> None:
+        """Release threads and subscriptions."""
         ...
 
 
@@ -50,12 +58,19 @@ class FixedPoseSource:
         except ValueError as exc:  # zero quaternion
             raise BadInputError(f"fixed_transform has an invalid quaternion: {exc}") from exc
 
-    def lookup(self, target: str, source: str, stamp: Time) -> np.ndarray:
+    def lookup(self, target: str, source: str, stamp: Time, timeout_s: float = 0.0) -> np.ndarray:
         return self._T.copy()
+
+    def close(self) -> None:
+        pass
 
 
 class TopicPoseSource:
-    """Subscribes to /tf and /tf_static itself (no tf2_ros needed)."""
+    """Subscribes to /tf and /tf_static itself (no tf2_ros needed).
+
+    Like tf2_ros.TransformListener(spin_thread=True) it uses its own node and executor thread: /tf is
+    high-rate, and behind the main executor's camera and service traffic it fell seconds behind.
+    """
 
     name = "tf_topics"
 
@@ -63,18 +78,35 @@ class TopicPoseSource:
         from tf2_msgs.msg import TFMessage  # our stand-in on pip installs, the real one elsewhere
 
         self._buffer = TransformBuffer(cache_s=cache_s)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified on every new transform, for lookups that wait
+        self._node = rclpy.create_node(
+            f"{node.get_name()}_tf_listener", namespace=node.get_namespace(), context=node.context,
+            start_parameter_services=False, enable_rosout=False,
+        )
+        self._executor = SingleThreadedExecutor(context=node.context)
+        self._executor.add_node(self._node)
         group = MutuallyExclusiveCallbackGroup()
         dynamic_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         static_qos = QoSProfile(
             depth=100, history=HistoryPolicy.KEEP_LAST,
             reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
         )
-        node.create_subscription(TFMessage, "/tf", lambda m: self._on_tf(m, False), dynamic_qos,
-                                 callback_group=group)
-        node.create_subscription(TFMessage, "/tf_static", lambda m: self._on_tf(m, True), static_qos,
-                                 callback_group=group)
+        self._node.create_subscription(TFMessage, "/tf", lambda m: self._on_tf(m, False), dynamic_qos,
+                                       callback_group=group)
+        self._node.create_subscription(TFMessage, "/tf_static", lambda m: self._on_tf(m, True), static_qos,
+                                       callback_group=group)
         self._logger = node.get_logger()
+        self._thread = threading.Thread(target=self._spin, name="tf_listener", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        with contextlib.suppress(ExternalShutdownException):  # the context was shut down: normal exit
+            self._executor.spin()
+
+    def close(self) -> None:
+        self._executor.shutdown(timeout_sec=2.0)
+        self._thread.join(timeout=2.0)
+        self._node.destroy_node()
 
     def _on_tf(self, msg: object, static: bool) -> None:
         for tf in msg.transforms:  # type: ignore[attr-defined]
@@ -83,13 +115,23 @@ class TopicPoseSource:
                 with self._lock:
                     self._buffer.add(tf.header.frame_id, tf.child_frame_id, stamp_to_sec(tf.header.stamp), T,
                                      static=static)
+                    self._lock.notify_all()
             except (ValueError, TransformUnavailable) as exc:
                 self._logger.warning(f"ignoring bad transform {tf.header.frame_id} <- {tf.child_frame_id}: {exc}",
                                      throttle_duration_sec=5.0)
 
-    def lookup(self, target: str, source: str, stamp: Time) -> np.ndarray:
+    def lookup(self, target: str, source: str, stamp: Time, timeout_s: float = 0.0) -> np.ndarray:
+        deadline = time.monotonic() + timeout_s
+        t = stamp_to_sec(stamp)
         with self._lock:
-            return self._buffer.lookup(target, source, stamp_to_sec(stamp))
+            while True:
+                try:
+                    return self._buffer.lookup(target, source, t)
+                except TransformUnavailable:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise
+                    self._lock.wait(remaining)
 
 
 class Tf2RosPoseSource:
@@ -102,17 +144,22 @@ class Tf2RosPoseSource:
 
         self._tf2 = tf2_ros
         self._buffer = tf2_ros.Buffer()
-        self._listener = tf2_ros.TransformListener(self._buffer, node, spin_thread=False)
+        self._listener = tf2_ros.TransformListener(self._buffer, node, spin_thread=True)
 
-    def lookup(self, target: str, source: str, stamp: Time) -> np.ndarray:
+    def lookup(self, target: str, source: str, stamp: Time, timeout_s: float = 0.0) -> np.ndarray:
+        from rclpy.duration import Duration
         from rclpy.time import Time as RclpyTime
 
         try:
-            tf = self._buffer.lookup_transform(target, source, RclpyTime.from_msg(stamp))
+            tf = self._buffer.lookup_transform(target, source, RclpyTime.from_msg(stamp),
+                                               timeout=Duration(seconds=timeout_s))
         except (self._tf2.LookupException, self._tf2.ConnectivityException,
                 self._tf2.ExtrapolationException) as exc:
             raise TransformUnavailable(str(exc)) from exc
         return transform_to_matrix(tf)
+
+    def close(self) -> None:
+        self._listener.unregister()
 
 
 def tf2_ros_available() -> bool:
