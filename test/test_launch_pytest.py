@@ -14,12 +14,12 @@ import pytest
 launch_pytest = pytest.importorskip(
     "launch_pytest", reason="launch_pytest is not installed (no pip wheel; it comes with a ROS 2 install)"
 )
-import launch  # noqa: E402
 import rclpy  # noqa: E402
 from ament_index_python.packages import get_package_share_directory  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
-
 from spatial_memory.srv import ListItems  # noqa: E402
+
+import launch  # noqa: E402
 
 
 @launch_pytest.fixture

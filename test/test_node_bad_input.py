@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
-from tag_scene import pose, render_scene
-from test_node_integration import CAMERA_FRAME, HEIGHT_M, INTR, Camera, camera_info, locate
-
 from sensor_msgs.msg import Image
 from spatial_memory.msg import Track, TrackArray
 from spatial_memory.srv import ListItems
+from tag_scene import pose, render_scene
+from test_node_integration import CAMERA_FRAME, HEIGHT_M, INTR, Camera, camera_info, locate
 
 from spatial_memory_ros.core.geometry import split_transform
 from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp

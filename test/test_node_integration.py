@@ -15,14 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
-from tag_scene import make_intrinsics, pose, render_scene
-
 from geometry_msgs.msg import TransformStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
 from sensor_msgs.msg import CameraInfo, Image
 from spatial_memory.msg import Track, TrackArray
 from spatial_memory.srv import ListItems, LocateItem
+from tag_scene import make_intrinsics, pose, render_scene
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
