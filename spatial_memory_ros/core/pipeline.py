@@ -6,11 +6,12 @@ ROS-free: the node converts messages to a Frame, calls update(), and converts th
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from .change import ChangeDetector
+from .change import ChangeDetector, ChangeOutput
 from .config import PipelineConfig
 from .errors import BadInputError
 from .geometry import split_transform, transform_points
@@ -40,6 +41,14 @@ _TAG_OVERLAP = 0.5
 _TAG_BLOB_AREA_RATIO = 4.0
 
 
+class ChangeBackend(Protocol):
+    """What the pipeline needs from a change detector: the classical ChangeDetector, or a learned one."""
+
+    def update(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None) -> ChangeOutput: ...
+
+    def reset(self) -> None: ...
+
+
 class Pipeline:
     """Frames in, tracks + change mask + item memory updates out.
 
@@ -53,11 +62,12 @@ class Pipeline:
     other threads meanwhile (ItemMemory holds its own lock).
     """
 
-    def __init__(self, config: PipelineConfig, memory: ItemMemory) -> None:
+    def __init__(self, config: PipelineConfig, memory: ItemMemory, *, change: ChangeBackend | None = None) -> None:
+        """change: the change backend; None = the classical ChangeDetector(config.change)."""
         self.config = config.validate()
         self.memory = memory
         self._tags = TagDetector(config.tags.tag_size_m)
-        self._change = ChangeDetector(config.change)
+        self._change: ChangeBackend = change if change is not None else ChangeDetector(config.change)
         self._tracker = Tracker(config.tracker)
 
     @classmethod
