@@ -1,0 +1,1 @@
+"""The dynamic-scene benchmark: ground truth vs methods, metrics, baselines (no ROS)."""
