@@ -5,6 +5,7 @@ This run uses pose_source=fixed (a static camera given as a parameter); the end-
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
 from sensor_msgs.msg import Image
 from spatial_memory.msg import Track, TrackArray
 from spatial_memory.srv import ListItems
+from std_srvs.srv import Trigger
 from tag_scene import pose, render_scene
 from test_node_integration import CAMERA_FRAME, HEIGHT_M, INTR, Camera, camera_info, locate
 
@@ -39,15 +41,21 @@ def _wait_log(node: NodeProcess, drv: Driver, text: str) -> None:
 def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> None:
     t, q = split_transform(T_MAP_CAM)
     domain = fresh_domain()
+    db = tmp_path / "m.db"
+    db.write_bytes(b"this is not an SQLite database" * 100)  # yesterday's file, corrupted
     node = NodeProcess(domain, tmp_path / "node.log", {
-        "memory.db_path": str(tmp_path / "m.db"), "pose_source": "fixed",
-        "fixed_transform": [*map(float, t), *map(float, q)],
+        "memory.db_path": str(db), "pose_source": "fixed",
+        "fixed_transform": [*map(float, t), *map(float, q)], "publish_debug_image": True,
     })
     drv = Driver(domain)
     try:
         cam = Camera(drv)
         cam.wait_for_node()
         tracks = drv.collect(TrackArray, "tracks")
+        debug = drv.collect(Image, "debug_image")
+        _wait_log(node, drv, "was moved aside to")
+        aside = [p for p in tmp_path.iterdir() if p.name.startswith("m.db.corrupt-")]
+        assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not an SQLite database")
         scene = render_scene(INTR, [(3, pose((0, 0, 0), (0.3, -0.2, HEIGHT_M)))], 0.16, background=150)
 
         cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(time.time()))))
@@ -90,6 +98,18 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
         assert listed.success and [s.item for s in listed.items] == ["mug"]
         mug = locate(drv, "mug")
         assert mug.success and abs(mug.current.pose.pose.position.x - 0.3) < 0.05
+        assert debug and all(d.encoding == "bgr8" and (d.width, d.height) == (INTR.width, INTR.height)
+                             and d.header.frame_id == CAMERA_FRAME for d in debug)
+
+        saved = drv.call(Trigger, "save_memory", Trigger.Request())
+        assert saved.success and str(db) in saved.message
+        with sqlite3.connect(db) as con:  # after save the main file alone holds the memory
+            assert con.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        reset = drv.call(Trigger, "reset_memory", Trigger.Request())
+        assert reset.success
+        assert drv.call(ListItems, "list_items", ListItems.Request()).items == []
+        gone = locate(drv, "mug")
+        assert not gone.success and "mug" in gone.message
     finally:
         drv.close()
         assert node.stop() == 0, node.output()

@@ -68,6 +68,13 @@ class SpatialMemoryNode(Node):
         self._tf_timeout = self.settings.tf_timeout_s
 
         self.pipeline = Pipeline.open(self.settings.pipeline)
+        store = self.pipeline.memory.store
+        if store is not None and store.moved_aside_to is not None:
+            # The core logs through Python logging, which a ROS user may not see: say it here too.
+            self.get_logger().error(
+                f"memory database {store.path} could not be opened (corrupt or foreign); it was moved aside to "
+                f"{store.moved_aside_to} and an empty memory was started. Nothing was overwritten."
+            )
         self._process_lock = threading.Lock()
         self._slot_lock = threading.Lock()
         self._latest_image: Image | None = None

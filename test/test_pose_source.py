@@ -1,0 +1,74 @@
+"""The one pose-source interface: which implementation `make_pose_source` picks, and the /tf listener."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not installed")
+from geometry_msgs.msg import TransformStamped  # noqa: E402
+from ros_support import fresh_domain  # noqa: E402
+
+from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
+from spatial_memory_ros.core.tf_buffer import TransformUnavailable  # noqa: E402
+from spatial_memory_ros.ros import pose_source as ps  # noqa: E402
+from spatial_memory_ros.ros.conversions import sec_to_stamp  # noqa: E402
+
+
+@pytest.fixture
+def node():  # type: ignore[no-untyped-def]
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    n = rclpy.create_node("pose_probe", context=context)
+    yield n
+    n.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
+def test_fixed_source_and_its_validation(node) -> None:  # type: ignore[no-untyped-def]
+    src = ps.make_pose_source(node, "fixed", [1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0])
+    assert src.name == "fixed"
+    assert np.allclose(src.lookup("map", "anything", sec_to_stamp(5.0))[:3, 3], [1, 2, 3])
+    with pytest.raises(BadInputError, match="7 numbers"):
+        ps.make_pose_source(node, "fixed", [0.0, 0.0])
+    with pytest.raises(BadInputError, match="quaternion"):
+        ps.make_pose_source(node, "fixed", [0.0] * 7)
+    with pytest.raises(BadInputError, match="pose_source must be one of"):
+        ps.make_pose_source(node, "gps", [])
+
+
+def test_tf_picks_tf2_ros_only_where_installed(node) -> None:  # type: ignore[no-untyped-def]
+    src = ps.make_pose_source(node, "tf", [])
+    try:
+        assert src.name == ("tf2_ros" if ps.tf2_ros_available() else "tf_topics")
+    finally:
+        src.close()
+
+
+def test_topic_listener_waits_for_a_late_transform(node) -> None:  # type: ignore[no-untyped-def]
+    from tf2_msgs.msg import TFMessage
+
+    src = ps.TopicPoseSource(node)
+    try:
+        with pytest.raises(TransformUnavailable):
+            src.lookup("map", "cam", sec_to_stamp(10.0))
+        pub = node.create_publisher(TFMessage, "/tf", 10)
+        tf = TransformStamped()
+        tf.header.frame_id, tf.child_frame_id = "map", "cam"
+        tf.header.stamp = sec_to_stamp(10.0)
+        tf.transform.translation.x, tf.transform.rotation.w = 4.0, 1.0
+
+        def publish_later() -> None:
+            time.sleep(0.3)
+            for _ in range(20):  # the listener's subscription may still be matching
+                pub.publish(TFMessage(transforms=[tf]))
+                time.sleep(0.1)
+
+        threading.Thread(target=publish_later, daemon=True).start()
+        T = src.lookup("map", "cam", sec_to_stamp(10.0), timeout_s=5.0)
+        assert T[0, 3] == pytest.approx(4.0)
+    finally:
+        src.close()
