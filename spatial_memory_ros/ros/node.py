@@ -20,6 +20,7 @@ import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -198,7 +199,12 @@ class SpatialMemoryNode(Node):
                 intrinsics = self._intrinsics
                 depths = list(self._depths)
             if msg is not None:
-                self.process(msg, intrinsics, depths)
+                try:
+                    self.process(msg, intrinsics, depths)
+                except (_rclpy.RCLError, _rclpy.InvalidHandle):
+                    if rclpy.ok(context=self.context):
+                        raise
+                    return  # Ctrl-C / SIGTERM shut the context down under a frame: stop quietly
             self._stopping.wait(max(0.0, started + 1.0 / self._rate_hz - time.monotonic()))
 
     def _matching_depth(self, msg: Image, depths: list[Image], shape: tuple[int, int]) -> np.ndarray | None:
