@@ -80,6 +80,11 @@ class TagDetector:
         if not tag_size_m > 0:
             raise BadInputError(f"tag_size_m must be > 0, got {tag_size_m}")
         self.tag_size_m = float(tag_size_m)
+        if not hasattr(cv2.aruco, "ArucoDetector"):  # Debian/Ubuntu python3-opencv 4.6 has the old API only
+            raise BadInputError(
+                f"OpenCV {cv2.__version__} lacks cv2.aruco.ArucoDetector (needs >= 4.7): "
+                "pip install 'opencv-python-headless>=4.8' (see README)"
+            )
         # CORNER_REFINE_APRILTAG fits the border edges and gives the most accurate corners, which
         # matter more to the pose than anything else; but it runs AprilTag's whole quad detector over
         # the image (~125 ms for 640x480 on 2 cores, against ~12 ms for aruco's contour detector). So
