@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .errors import BadInputError
 
 
@@ -57,12 +59,50 @@ class MemoryConfig:
     max_places_per_item: int = 16  # least-dwelt places beyond this are forgotten (bounded memory)
 
 
+DETECTOR_BACKENDS = ("apriltag", "coco", "onnx")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Which detector finds things in each frame (spatial_memory_ros.detect), and what its classes mean.
+
+    A class in item_classes becomes an item named after the class ("cup"): one item per class name, so two
+    cups in view are one item (the higher score wins); use tags to tell them apart. A class in
+    dynamic_classes moves on its own (people). Classes in neither list are dropped.
+    """
+
+    backend: str = "apriltag"  # apriltag | coco (SSD-MobileNetV2, cv2.dnn) | onnx (YOLO-style, onnxruntime)
+    apriltag_items: bool = True  # coco/onnx: detect AprilTags as well, so tagged items keep their identity
+    model_path: str = ""  # onnx: the .onnx file (required)
+    labels_path: str = ""  # onnx: class names, one per line, in output order; "" = the 80 COCO classes
+    score_threshold: float = 0.5  # lower finds more, and more false detections
+    nms_iou: float = 0.45  # onnx: boxes of one class overlapping more than this are one detection
+    item_classes: tuple[str, ...] = ("cup", "bottle", "book", "laptop", "remote", "cell phone")
+    dynamic_classes: tuple[str, ...] = ("person",)
+
+
+@dataclass(frozen=True)
+class LiftingConfig:
+    """How a detection's box becomes a map-frame point when it has no tag pose.
+
+    Aligned depth first (median depth in the box's central part, along the box-centre ray); without
+    depth, the ground plane: the ray through the box's bottom centre (where a person or an object
+    touches the floor) meets the horizontal plane z = plane_height_m of the map frame.
+    """
+
+    ground_plane: bool = True  # off: detections without depth or tag stay unpositioned
+    plane_height_m: float = 0.0  # map-frame height of the supporting plane (floor 0; a table ~0.75)
+    max_range_m: float = 20.0  # ground hits farther than this are dropped: near the horizon 1 px is metres
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     tags: TagConfig = field(default_factory=TagConfig)
     change: ChangeConfig = field(default_factory=ChangeConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    lifting: LiftingConfig = field(default_factory=LiftingConfig)
 
     def validate(self) -> PipelineConfig:
         """Raise BadInputError naming the setting to change; return self."""
@@ -80,6 +120,16 @@ class PipelineConfig:
             (self.memory.displaced_distance_m > 0, "memory.displaced_distance_m must be > 0"),
             (self.memory.max_dwell_gap_s > 0, "memory.max_dwell_gap_s must be > 0"),
             (self.memory.max_places_per_item >= 1, "memory.max_places_per_item must be >= 1"),
+            (self.detector.backend in DETECTOR_BACKENDS,
+             f"detector.backend must be one of {', '.join(DETECTOR_BACKENDS)}, got {self.detector.backend!r}"),
+            (self.detector.backend != "onnx" or bool(self.detector.model_path),
+             "detector.backend onnx needs detector.model_path (a YOLO-style .onnx file)"),
+            (0 < self.detector.score_threshold <= 1, "detector.score_threshold must be in (0, 1]"),
+            (0 < self.detector.nms_iou <= 1, "detector.nms_iou must be in (0, 1]"),
+            (not set(self.detector.item_classes) & set(self.detector.dynamic_classes),
+             "a class cannot be in both detector.item_classes and detector.dynamic_classes"),
+            (np.isfinite(self.lifting.plane_height_m), "lifting.plane_height_m must be finite"),
+            (self.lifting.max_range_m > 0, "lifting.max_range_m must be > 0"),
         ]
         for ok, message in checks:
             if not ok:

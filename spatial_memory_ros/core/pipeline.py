@@ -1,4 +1,4 @@
-"""The whole core for one camera: tags + change baseline -> tracker -> item memory.
+"""The whole core for one camera: detectors + change baseline -> 3D lifting -> tracker -> item memory.
 
 ROS-free: the node converts messages to a Frame, calls update(), and converts the FrameResult back.
 """
@@ -8,37 +8,36 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol
 
-import cv2
 import numpy as np
 
+from ..detect.apriltag import AprilTagDetector
+from ..detect.base import ObjectDetector
+from ..detect.factory import make_detector
 from .change import ChangeDetector, ChangeOutput
 from .config import PipelineConfig
 from .errors import BadInputError
-from .geometry import split_transform, transform_points
 from .item_memory import ItemMemory
+from .lifting import lift
 from .store import MemoryStore
-from .tags import TagDetector
 from .tracker import Tracker
 from .types import (
-    CameraIntrinsics,
     Detection,
     Frame,
     FrameResult,
     ItemAnswer,
     ItemObservation,
     PositionSource,
-    TagDetection,
     TrackInfo,
     TrackState,
 )
 
-_TAG_ERROR_SCALE_PX = 2.0  # tag score = exp(-reprojection error / this): a poor pose fit is less trusted
+MOTION_LABEL = "object"
 _MOTION_SCORE = 0.5  # a frame-difference blob has no confidence of its own
-# A moving blob that is mostly a tag's box (most of the blob in the tag, or most of the tag in a blob
-# at most _TAG_BLOB_AREA_RATIO times its size) is that tag's item moving: its track already says so.
+# A moving blob that is mostly a detection's box (most of the blob in the box, or most of the box in a
+# blob at most _BLOB_AREA_RATIO times its size) is that detection moving: its track already says so.
 # A much larger blob holding a tag (a person carrying the item) stays a dynamic object of its own.
-_TAG_OVERLAP = 0.5
-_TAG_BLOB_AREA_RATIO = 4.0
+_OVERLAP = 0.5
+_BLOB_AREA_RATIO = 4.0
 
 
 class ChangeBackend(Protocol):
@@ -52,31 +51,55 @@ class ChangeBackend(Protocol):
 class Pipeline:
     """Frames in, tracks + change mask + item memory updates out.
 
-    Per frame: AprilTags give identified items (map-frame pose = T_map_cam @ T_cam_tag when both the
-    intrinsics and the camera pose are known); the change baseline gives a change mask and moving
-    blobs (positioned from the depth image when there is one); the tracker associates both. Only
-    CONFIRMED item tracks matched in this frame are committed to memory, with this frame's tag pose,
-    so a single spurious detection never moves an item's ``current`` place.
+    Per frame:
+    - AprilTags (backend apriltag, or detector.apriltag_items with the others) give identified items,
+      map pose = T_map_cam @ T_cam_tag when both the intrinsics and the camera pose are known (TAG);
+    - the coco / onnx backend gives class detections: item classes are items named after the class,
+      dynamic classes (people) are dynamic, both positioned by core.lifting (DEPTH, else GROUND_PLANE);
+    - the change baseline gives a change mask and moving blobs; a blob that a detection already
+      explains is dropped, the others become dynamic "object" detections, lifted the same way;
+    - the tracker associates all of them. Only CONFIRMED item tracks matched in this frame, with a
+      position, are committed to memory, so a single spurious detection never moves ``current``.
+
+    AprilTags stay on beside a class detector by default because a tag names one physical thing,
+    whereas a class name covers every cup in the room; the ~12 ms they cost on 640x480 is small next to
+    the network's.
 
     update() must be called from one thread at a time; locate() and list_items() may be called from
     other threads meanwhile (ItemMemory holds its own lock).
     """
 
-    def __init__(self, config: PipelineConfig, memory: ItemMemory, *, change: ChangeBackend | None = None) -> None:
-        """change: the change backend; None = the classical ChangeDetector(config.change)."""
+    def __init__(
+        self,
+        config: PipelineConfig,
+        memory: ItemMemory,
+        *,
+        change: ChangeBackend | None = None,
+        detector: ObjectDetector | None = None,
+        device: str = "auto",
+    ) -> None:
+        """change: the change backend; None = the classical ChangeDetector(config.change).
+        detector: the class detector; None = make_detector(config.detector, device=device) for the coco
+        and onnx backends, none for apriltag. device: auto | cpu | cuda, for a backend that can use a GPU.
+        """
         self.config = config.validate()
         self.memory = memory
-        self._tags = TagDetector(config.tags.tag_size_m)
+        backend = config.detector.backend
+        use_tags = backend == "apriltag" or config.detector.apriltag_items
+        self._tags = AprilTagDetector(config.tags) if use_tags else None
+        if detector is None and backend != "apriltag":
+            detector = make_detector(config.detector, config.tags, device=device)
+        self._objects = detector
         self._change: ChangeBackend = change if change is not None else ChangeDetector(config.change)
         self._tracker = Tracker(config.tracker)
 
     @classmethod
-    def open(cls, config: PipelineConfig) -> Pipeline:
+    def open(cls, config: PipelineConfig, *, device: str = "auto") -> Pipeline:
         """A pipeline whose memory lives in config.memory.db_path ("" or ":memory:": in RAM only)."""
         config.validate()
         store = MemoryStore(config.memory.db_path)
         try:
-            return cls(config, ItemMemory(config.memory, store))
+            return cls(config, ItemMemory(config.memory, store), device=device)
         except BaseException:
             store.close()  # do not leave the database open behind a failed start
             raise
@@ -85,28 +108,19 @@ class Pipeline:
         """Process one frame; raises BadInputError (and changes nothing) for a malformed frame."""
         _validate(frame)
         stamp = float(frame.stamp)
-        intr, T_map_cam = frame.intrinsics, frame.T_map_cam
+        lifting = self.config.lifting
 
-        tags = self._tags.detect(frame.image, intr)
-        detections = [self._tag_detection(tag, T_map_cam) for tag in tags]
-        change = self._change.update(frame.image, T_map_cam)
-        tag_boxes = np.array([tag.box for tag in tags]).reshape(-1, 4)  # (T, 4)
+        tags = self._tags.detect_tags(frame) if self._tags is not None else []
+        detections = [self._tags.to_detection(tag, frame.T_map_cam) for tag in tags] if self._tags else []
+        if self._objects is not None:
+            detections += [lift(d, frame, lifting) for d in self._objects.detect(frame)]
+        change = self._change.update(frame.image, frame.T_map_cam)
+        known_boxes = np.array([d.box for d in detections]).reshape(-1, 4)  # (D, 4)
         for box in change.motion_boxes:
-            if _is_tag_motion(box, tag_boxes):
+            if _is_explained(box, known_boxes):
                 continue
-            position = None
-            if frame.depth is not None and intr is not None and T_map_cam is not None:
-                position = _depth_position(box, frame.depth, intr, T_map_cam)
-            detections.append(
-                Detection(
-                    box=box,
-                    label="object",
-                    score=_MOTION_SCORE,
-                    position=position,
-                    is_dynamic=True,
-                    position_source=PositionSource.DEPTH if position is not None else PositionSource.NONE,
-                )
-            )
+            blob = Detection(box=box, label=MOTION_LABEL, score=_MOTION_SCORE, is_dynamic=True)
+            detections.append(lift(blob, frame, lifting))
 
         tracks = self._tracker.update(detections, stamp)
         observations = _confirmed_observations(tracks, detections, stamp)
@@ -119,24 +133,7 @@ class Pipeline:
             tags=tags,
             observations=observations,
             camera_moved=change.camera_moved,
-        )
-
-    def _tag_detection(self, tag: TagDetection, T_map_cam: np.ndarray | None) -> Detection:
-        position = orientation = None
-        score = 1.0  # a decoded 36h11 id is reliable (Hamming distance 11); only the pose can be poor
-        if tag.T_cam_tag is not None:
-            score = float(np.exp(-tag.reprojection_error_px / _TAG_ERROR_SCALE_PX))
-            if T_map_cam is not None:
-                position, orientation = split_transform(T_map_cam @ tag.T_cam_tag)
-        return Detection(
-            box=tag.box,
-            label="item",
-            score=score,
-            item=self.config.tags.name_for(tag.tag_id),
-            position=position,
-            orientation=orientation,
-            is_dynamic=False,
-            position_source=PositionSource.TAG if position is not None else PositionSource.NONE,
+            detections=detections,
         )
 
     def locate(self, item: str) -> ItemAnswer:
@@ -203,45 +200,24 @@ def _validate(frame: Frame) -> None:
             raise BadInputError(f"frame.depth shape {depth.shape} does not match the image ({h}, {w})")
 
 
-def _is_tag_motion(box: np.ndarray, tag_boxes: np.ndarray) -> bool:
-    """Whether a motion blob's box (4,) is explained by one of the tag boxes (T, 4)."""
-    if len(tag_boxes) == 0:
+def _is_explained(box: np.ndarray, boxes: np.ndarray) -> bool:
+    """Whether a motion blob's box (4,) is one of the detection boxes (D, 4) moving."""
+    if len(boxes) == 0:
         return False
-    iw = np.clip(np.minimum(box[2], tag_boxes[:, 2]) - np.maximum(box[0], tag_boxes[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], tag_boxes[:, 3]) - np.maximum(box[1], tag_boxes[:, 1]), 0, None)
-    inter = iw * ih  # (T,)
+    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = iw * ih  # (D,)
     box_area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-9)
-    tag_area = np.maximum((tag_boxes[:, 2] - tag_boxes[:, 0]) * (tag_boxes[:, 3] - tag_boxes[:, 1]), 1e-9)
-    blob_in_tag = inter / box_area > _TAG_OVERLAP
-    tag_in_small_blob = (inter / tag_area > _TAG_OVERLAP) & (box_area <= _TAG_BLOB_AREA_RATIO * tag_area)
-    return bool((blob_in_tag | tag_in_small_blob).any())
-
-
-def _depth_position(
-    box: np.ndarray, depth: np.ndarray, intr: CameraIntrinsics, T_map_cam: np.ndarray
-) -> np.ndarray | None:
-    """(3,) map-frame point (m) at the box centre and the median valid depth inside the box, or None."""
-    h, w = depth.shape
-    x1, y1 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
-    x2, y2 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
-    patch = depth[y1:y2, x1:x2]
-    valid = patch[np.isfinite(patch) & (patch > 0)]
-    if valid.size == 0:
-        return None
-    z = float(np.median(valid))
-    u, v = (box[0] + box[2] - 1) / 2.0, (box[1] + box[3] - 1) / 2.0  # centre, pixel-centre coordinates
-    if len(intr.distortion) > 0:
-        xy = cv2.undistortPoints(np.array([[[u, v]]], dtype=np.float64), intr.K, intr.dist_coeffs).reshape(2)
-    else:
-        xy = np.array([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy])
-    p_cam = np.array([xy[0] * z, xy[1] * z, z])
-    return transform_points(T_map_cam, p_cam)[0]
+    det_area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
+    blob_in_det = inter / box_area > _OVERLAP
+    det_in_small_blob = (inter / det_area > _OVERLAP) & (box_area <= _BLOB_AREA_RATIO * det_area)
+    return bool((blob_in_det | det_in_small_blob).any())
 
 
 def _confirmed_observations(
     tracks: list[TrackInfo], detections: list[Detection], stamp: float
 ) -> list[ItemObservation]:
-    """One observation per CONFIRMED item track matched in this frame and positioned by its tag."""
+    """One observation per CONFIRMED item track matched in this frame and positioned (tag, depth or plane)."""
     best: dict[str, Detection] = {}  # the tracker keeps the highest-score detection of an item too
     for det in detections:
         if det.item and (det.item not in best or det.score > best[det.item].score):
@@ -251,15 +227,17 @@ def _confirmed_observations(
         if track.state != TrackState.CONFIRMED or track.last_seen != stamp or track.item not in best:
             continue
         det = best[track.item]
-        if det.position is None or det.position_source != PositionSource.TAG or det.orientation is None:
+        if det.position is None or det.position_source == PositionSource.NONE:
             continue
+        # A class detection has no orientation: the identity says "unknown" as ItemObservation's default.
+        orientation = det.orientation if det.orientation is not None else np.array([0.0, 0.0, 0.0, 1.0])
         observations.append(
             ItemObservation(
                 item=track.item,
                 position=det.position,
                 stamp=stamp,
                 confidence=track.confidence,
-                orientation=det.orientation,
+                orientation=orientation,
             )
         )
     return observations

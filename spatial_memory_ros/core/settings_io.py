@@ -49,7 +49,10 @@ def _field_types() -> dict[str, type]:
 
 
 _FIELD_TYPES = _field_types()
-_TYPE_WORDS = {float: "a number", int: "an integer", str: "a string"}
+_STR_LIST = tuple[str, ...]  # class-name lists (detector.item_classes, ...), written as YAML string lists
+_TYPE_WORDS: dict[Any, str] = {
+    float: "a number", int: "an integer", str: "a string", bool: "true or false", _STR_LIST: "a list of strings",
+}
 
 
 def parse_items(items: Sequence[str] | Mapping[str, int | str] | str) -> dict[str, int]:
@@ -205,6 +208,10 @@ def _coerce(key: str, raw: Any) -> Any:
         if raw is None:
             return {}
         return parse_items(raw)
+    if tp is bool and isinstance(raw, bool):
+        return raw
+    if tp == _STR_LIST and isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+        return tuple(x.strip() for x in raw if x.strip())  # [""] is how ROS files spell an empty list
     if not isinstance(raw, bool) and raw is not None:  # YAML `yes`/`~` are never a number or a path here
         if tp is float and isinstance(raw, (int, float)):
             return float(raw)

@@ -71,6 +71,7 @@ class PositionSource(IntEnum):
     NONE = 0
     TAG = 1
     DEPTH = 2
+    GROUND_PLANE = 3  # box bottom-centre ray meets the plane z = lifting.plane_height_m (no depth)
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,9 @@ class Detection:
     """Tracker input: one thing seen in one frame."""
 
     box: np.ndarray  # (4,) px
-    label: str  # class, e.g. "item" for tags, "object" for moving blobs
+    label: str  # class: "item" for tags, "object" for moving blobs, else the detector's class name
     score: float  # 0..1
-    item: str = ""  # item name when identified (tags), else ""
+    item: str = ""  # item name when identified (a tag, or an item class such as "cup"), else ""
     position: np.ndarray | None = None  # (3,) m, map frame; None if unknown
     orientation: np.ndarray | None = None  # (4,) quaternion in map frame, if known
     is_dynamic: bool = False
@@ -159,3 +160,4 @@ class FrameResult:
     tags: list[TagDetection]
     observations: list[ItemObservation]  # item observations committed this frame
     camera_moved: bool  # the change baseline was reset because the view changed
+    detections: list[Detection] = field(default_factory=list)  # this frame's tracker input, lifted

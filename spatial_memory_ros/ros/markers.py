@@ -1,6 +1,7 @@
 """RViz markers (visualization_msgs/MarkerArray) for tracks and item memory. No plugin needed.
 
-Namespaces, so each can be toggled in RViz: ``tracks`` (spheres + text at each positioned track),
+Namespaces, so each can be toggled in RViz: ``tracks`` (spheres + text at each positioned track, the text
+ending in how the position was measured: ``[tag]``, ``[depth]`` or ``[ground plane]``),
 ``usual`` (green cylinders), ``current`` (blue cubes), ``displaced`` (red arrows usual -> current) and
 ``item_labels``. Every marker has a lifetime, so markers of a stopped node or a dead track vanish.
 """
@@ -15,7 +16,7 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from spatial_memory_ros.core.types import ItemAnswer, TrackInfo, TrackState
+from spatial_memory_ros.core.types import ItemAnswer, PositionSource, TrackInfo, TrackState
 
 _TRACK_COLOURS = {
     TrackState.TENTATIVE: ColorRGBA(r=1.0, g=1.0, b=0.0, a=0.6),
@@ -26,6 +27,13 @@ _USUAL = ColorRGBA(r=0.1, g=0.8, b=0.2, a=0.8)
 _CURRENT = ColorRGBA(r=0.2, g=0.4, b=1.0, a=0.9)
 _DISPLACED = ColorRGBA(r=1.0, g=0.1, b=0.1, a=1.0)
 _TEXT = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+# How each track's position was measured, shown in its label so a wrong assumption is visible in RViz.
+POSITION_WORDS = {
+    PositionSource.NONE: "",
+    PositionSource.TAG: "tag",
+    PositionSource.DEPTH: "depth",
+    PositionSource.GROUND_PLANE: "ground plane",
+}
 
 
 def _duration(seconds: float) -> Duration:
@@ -69,7 +77,7 @@ class MarkerBuilder:
             text = self._marker("tracks", 1_000_000 + t.track_id, Marker.TEXT_VIEW_FACING, stamp, _TEXT)
             text.pose.position = _point(t.position, 0.3)
             text.scale.z = 0.15
-            text.text = f"#{t.track_id} {t.item or t.label}"
+            text.text = f"#{t.track_id} {t.item or t.label} [{POSITION_WORDS[t.position_source]}]"
             out.markers += [sphere, text]
         for a in answers:
             i = self._item_id(a.item)

@@ -15,6 +15,8 @@ from rclpy.node import Node
 
 from spatial_memory_ros.core.config import (
     ChangeConfig,
+    DetectorConfig,
+    LiftingConfig,
     MemoryConfig,
     PipelineConfig,
     TagConfig,
@@ -58,6 +60,7 @@ _NODE_PARAMS: dict[str, tuple[str, bool]] = {
 
 _PIPELINE_SECTIONS: dict[str, type] = {
     "change": ChangeConfig, "tracker": TrackerConfig, "memory": MemoryConfig,
+    "detector": DetectorConfig, "lifting": LiftingConfig,
 }
 
 _PIPELINE_DESCRIPTIONS = {
@@ -78,6 +81,18 @@ _PIPELINE_DESCRIPTIONS = {
     "memory.displaced_distance_m": "An item farther than this (m) from its usual place is displaced.",
     "memory.max_dwell_gap_s": "Longest unobserved gap (s) still counted as time spent at one place.",
     "memory.max_places_per_item": "Places remembered per item; the least-dwelt beyond this are forgotten.",
+    "detector.backend": "apriltag (tags only), coco (SSD-MobileNetV2 from a wheel, cv2.dnn) or onnx (a YOLO-style "
+                        "model on onnxruntime, CUDA when available).",
+    "detector.apriltag_items": "With coco/onnx, detect AprilTags too, so tagged items keep their tag identity.",
+    "detector.model_path": "onnx backend: the YOLO-style .onnx file (layout: spatial_memory_ros/detect/onnx_yolo.py).",
+    "detector.labels_path": "onnx backend: class names, one per line, in output order; empty = the 80 COCO classes.",
+    "detector.score_threshold": "Detections scoring below this (0..1] are dropped; lower finds more, and more noise.",
+    "detector.nms_iou": "onnx backend: boxes of one class overlapping more than this IoU are one detection.",
+    "detector.item_classes": 'Classes tracked as items named after the class (e.g. "cup"); [""] for none.',
+    "detector.dynamic_classes": 'Classes that move on their own (e.g. "person"); [""] for none. Others are dropped.',
+    "lifting.ground_plane": "Without depth, place a detection where its box's bottom-centre ray meets the plane.",
+    "lifting.plane_height_m": "Map-frame height (m) of that supporting plane: 0 for the floor.",
+    "lifting.max_range_m": "Ground-plane hits farther than this (m) from the camera are dropped (near the horizon).",
 }
 
 
@@ -86,7 +101,8 @@ def pipeline_defaults() -> dict[str, Any]:
     out: dict[str, Any] = {"tag_size_m": TagConfig().tag_size_m}
     for section, cls in _PIPELINE_SECTIONS.items():
         for f in dataclasses.fields(cls):
-            out[f"{section}.{f.name}"] = getattr(cls(), f.name)
+            value = getattr(cls(), f.name)
+            out[f"{section}.{f.name}"] = list(value) if isinstance(value, tuple) else value
     return out
 
 
@@ -101,9 +117,10 @@ def declare_parameters(node: Node) -> None:
         description, read_only = _NODE_PARAMS[name]
         node.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=read_only))
     for name, default in pipeline_defaults().items():
-        node.declare_parameter(
-            name, default, ParameterDescriptor(description=_PIPELINE_DESCRIPTIONS[name], read_only=True)
-        )
+        descriptor = ParameterDescriptor(description=_PIPELINE_DESCRIPTIONS[name], read_only=True)
+        if isinstance(default, list):  # so that [""] (ROS's spelling of an empty list) is accepted
+            descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
+        node.declare_parameter(name, default, descriptor)
     node.declare_parameter(
         "items", [""],
         ParameterDescriptor(description=_PIPELINE_DESCRIPTIONS["items"], read_only=True,
@@ -116,7 +133,11 @@ def read_settings(node: Node) -> NodeSettings:
     get = lambda name: node.get_parameter(name).value  # noqa: E731
     sections: dict[str, Any] = {}
     for section, cls in _PIPELINE_SECTIONS.items():
-        sections[section] = cls(**{f.name: get(f"{section}.{f.name}") for f in dataclasses.fields(cls)})
+        values = {f.name: get(f"{section}.{f.name}") for f in dataclasses.fields(cls)}
+        for name, value in values.items():
+            if isinstance(value, (list, tuple)):  # string arrays: class-name lists, blanks skipped
+                values[name] = tuple(str(v).strip() for v in value if str(v).strip())
+        sections[section] = cls(**values)
     items = parse_items([s for s in (get("items") or []) if s])
     pipeline = PipelineConfig(tags=TagConfig(tag_size_m=get("tag_size_m"), items=items), **sections).validate()
     settings = NodeSettings(

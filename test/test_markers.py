@@ -1,0 +1,35 @@
+"""Track markers say how each position was measured; Track.msg's constants mirror PositionSource."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not installed")
+from builtin_interfaces.msg import Time  # noqa: E402
+
+from spatial_memory_ros.core.types import PositionSource, TrackInfo, TrackState  # noqa: E402
+from spatial_memory_ros.ros.markers import MarkerBuilder  # noqa: E402
+
+
+def _track(track_id: int, source: PositionSource) -> TrackInfo:
+    return TrackInfo(track_id=track_id, label="person", item="", state=TrackState.CONFIRMED, is_dynamic=True,
+                     confidence=0.9, box=np.array([0.0, 0.0, 10.0, 20.0]), position=np.array([1.0, 2.0, 0.0]),
+                     velocity=np.zeros(3), first_seen=0.0, last_seen=1.0, position_source=source)
+
+
+def test_track_text_names_the_position_source() -> None:
+    sources = [PositionSource.TAG, PositionSource.DEPTH, PositionSource.GROUND_PLANE]
+    tracks = [_track(i + 1, s) for i, s in enumerate(sources)]
+    markers = MarkerBuilder("map", 1.0).build(tracks, [], Time()).markers
+    texts = sorted(m.text for m in markers if m.text)
+    assert texts == ["#1 person [tag]", "#2 person [depth]", "#3 person [ground plane]"]
+
+
+def test_msg_constants_mirror_position_source() -> None:
+    from spatial_memory.msg import Track
+
+    if not hasattr(Track, "POSITION_GROUND_PLANE"):
+        pytest.skip("installed interfaces predate POSITION_GROUND_PLANE: re-run scripts/setup_venv.sh")
+    for source in PositionSource:
+        assert getattr(Track, f"POSITION_{source.name}") == int(source)
