@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_locate(sub)
     _add_list(sub)
+    _add_evaluate(sub)
     # Future: `bench` (accuracy and speed on recorded sequences) registers here as _add_bench(sub), with
     # its implementation in its own module, imported lazily by its handler like the ones below.
     return parser
@@ -163,6 +164,39 @@ def _list(args: argparse.Namespace) -> int:
     with open_memory(args.db, _load_config(args.config).memory) as memory:
         answers = memory.list_all()
     print(json.dumps(items_to_dict(answers), indent=2) if args.json else format_items(answers, args.db))
+    return 0
+
+
+# ---- evaluate ---------------------------------------------------------------------------------------------
+
+
+def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score the pipeline on real recordings (Debian opencv-doc videos + public ground truth)",
+        description="pets09: people tracking on vtest.avi (PETS09-S2L1) against MOTChallenge ground truth, "
+        "ours and ByteTrack on the same detections: detection F1, HOTA, IDF1, MOTA, ms/frame. Writes "
+        "OUT/metrics.json, ours.txt, bytetrack.txt (MOTChallenge) and tracks.png.",
+    )
+    p.add_argument("sequence", choices=["pets09"], help="which recording")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    p.add_argument("--video", type=Path, help="the video (default: opencv-doc's vtest.avi)")
+    p.add_argument("--gt", type=Path, help="MOTChallenge gt.txt (default: ../shared/data/pets09-s2l1/gt.txt)")
+    p.add_argument("--config", type=Path,
+                   help="parameter YAML (default: built-in defaults with detector.backend coco)")
+    p.add_argument("--max-frames", type=_positive_int, metavar="N", help="only the first N frames")
+    p.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ..evaluate import pets
+
+    config = None
+    if args.config is not None:
+        config = dataclasses.replace(_load_config(args.config), memory=pets.default_config().memory)
+    kwargs = {k: v for k, v in (("video", args.video), ("gt_path", args.gt)) if v is not None}
+    metrics = pets.evaluate_pets09(args.out, config=config, max_frames=args.max_frames, **kwargs)
+    print(pets.format_report(metrics))
     return 0
 
 

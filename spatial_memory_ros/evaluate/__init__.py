@@ -1,0 +1,1 @@
+"""Evaluations on real recordings (Debian's opencv-doc videos + public ground truth): `spatial-memory evaluate`."""
