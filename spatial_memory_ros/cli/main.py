@@ -31,8 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_locate(sub)
     _add_list(sub)
     _add_evaluate(sub)
-    # Future: `bench` (accuracy and speed on recorded sequences) registers here as _add_bench(sub), with
-    # its implementation in its own module, imported lazily by its handler like the ones below.
+    _add_bench(sub)
     return parser
 
 
@@ -176,9 +175,11 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="score the pipeline on real recordings (Debian opencv-doc videos + public ground truth)",
         description="pets09: people tracking on vtest.avi (PETS09-S2L1) against MOTChallenge ground truth, "
         "ours and ByteTrack on the same detections: detection F1, HOTA, IDF1, MOTA, ms/frame. Writes "
-        "OUT/metrics.json, ours.txt, bytetrack.txt (MOTChallenge) and tracks.png.",
+        "OUT/metrics.json, ours.txt, bytetrack.txt (MOTChallenge) and tracks.png. cup, box: a hand moves "
+        "an object (opencv-doc's cup.mp4 / box.mp4): how much of it the change mask covers, and which item "
+        "tracks sit on it. Writes OUT/<clip>_metrics.json and <clip>_change.png.",
     )
-    p.add_argument("sequence", choices=["pets09"], help="which recording")
+    p.add_argument("sequence", choices=["pets09", "cup", "box"], help="which recording")
     p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     p.add_argument("--video", type=Path, help="the video (default: opencv-doc's vtest.avi)")
     p.add_argument("--gt", type=Path, help="MOTChallenge gt.txt (default: ../shared/data/pets09-s2l1/gt.txt)")
@@ -189,15 +190,35 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ..evaluate import pets
+    from ..evaluate import moved, pets
 
     config = None
     if args.config is not None:
         config = dataclasses.replace(_load_config(args.config), memory=pets.default_config().memory)
+    if args.sequence in moved.CLIPS:
+        print(moved.format_report(moved.evaluate_moved(args.sequence, args.out, config=config,
+                                                       max_frames=args.max_frames)))
+        return 0
     kwargs = {k: v for k, v in (("video", args.video), ("gt_path", args.gt)) if v is not None}
     metrics = pets.evaluate_pets09(args.out, config=config, max_frames=args.max_frames, **kwargs)
     print(pets.format_report(metrics))
     return 0
+
+
+# ---- bench -----------------------------------------------------------------------------------------------
+
+
+def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ..bench.cli import add_bench_arguments  # argparse only; the benchmark loads when it runs
+
+    p = sub.add_parser(
+        "bench",
+        help="benchmark the pipeline and baselines on a simulated scene with ground truth",
+        description="Render a simulated scene once and feed every frame to every method: tracking (det F1, "
+        "HOTA, IDF1, MOTA), change masks (mIoU, F1), item layout and retrieval, cost. Prints the table, writes "
+        "OUT/results.json, metrics.png, map.png, samples.png. --export DIR writes the sequence instead.",
+    )
+    add_bench_arguments(p)
 
 
 # ---- shared ----------------------------------------------------------------------------------------------
