@@ -1,0 +1,124 @@
+"""Message -> numpy/dataclass decoding that imports no ROS: it reads fields by name, so it takes rclpy's
+messages (the node) and rosbags' (offline bag replay, where rclpy may be absent) alike.
+
+Replaces cv_bridge for the encodings we accept (cv_bridge is not installable from pip wheels).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.geometry import make_transform
+from spatial_memory_ros.core.types import CameraIntrinsics
+
+# encoding -> channels of what we accept on the colour topic (all uint8)
+COLOUR_ENCODINGS = {"bgr8": 3, "rgb8": 3, "mono8": 1}
+DEPTH_ENCODINGS: dict[str, np.dtype] = {
+    "16UC1": np.dtype(np.uint16), "mono16": np.dtype(np.uint16), "32FC1": np.dtype(np.float32),
+}
+
+
+def stamp_to_sec(stamp: Any) -> float:
+    """builtin_interfaces/Time -> float s."""
+    return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+
+
+def _bytes_view(data: Any) -> np.ndarray:
+    """(N,) uint8 view of a uint8[] field: bytes (rclpy), array.array, or a numpy array (rosbags)."""
+    try:
+        return np.frombuffer(data, dtype=np.uint8)
+    except (TypeError, ValueError):  # a list, or a non-contiguous array
+        return np.frombuffer(bytes(bytearray(data)), dtype=np.uint8)
+
+
+def _image_array(msg: Any, channels: int, dtype: np.dtype) -> np.ndarray:
+    """View msg.data as (H, W[, C]) honouring step (row padding) and endianness."""
+    h, w = int(msg.height), int(msg.width)
+    if h == 0 or w == 0:
+        raise BadInputError(f"empty image ({w}x{h})")
+    row_bytes = w * channels * dtype.itemsize
+    if msg.step < row_bytes:
+        raise BadInputError(f"step {msg.step} < width*channels*bytes = {row_bytes} for {msg.encoding}")
+    buf = _bytes_view(msg.data)
+    if buf.size < msg.step * h:
+        raise BadInputError(f"data has {buf.size} bytes, expected step*height = {msg.step * h}")
+    rows = buf[: msg.step * h].reshape(h, msg.step)[:, :row_bytes]
+    dt = dtype.newbyteorder(">" if msg.is_bigendian else "<") if dtype.itemsize > 1 else dtype
+    arr = np.ascontiguousarray(rows).view(dt).astype(dtype, copy=False)
+    return arr.reshape(h, w, channels) if channels > 1 else arr.reshape(h, w)
+
+
+def image_to_bgr(msg: Any) -> np.ndarray:
+    """sensor_msgs/Image (bgr8, rgb8, mono8) -> (H, W, 3) uint8 BGR. Raises BadInputError."""
+    channels = COLOUR_ENCODINGS.get(msg.encoding)
+    if channels is None:
+        raise BadInputError(f"unsupported encoding {msg.encoding!r}; expected one of {sorted(COLOUR_ENCODINGS)}")
+    arr = _image_array(msg, channels, np.dtype(np.uint8))
+    if msg.encoding == "rgb8":
+        return np.ascontiguousarray(arr[:, :, ::-1])
+    if msg.encoding == "mono8":
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    return arr.copy()  # the message buffer may be reused by rclpy
+
+
+def compressed_to_bgr(msg: Any) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg, png, anything cv2.imdecode reads) -> (H, W, 3) uint8 BGR.
+
+    format follows image_transport: "jpeg", "png", or "<raw encoding>; <codec> compressed <encoding>". The
+    decoded pixels are taken as BGR (what compressed_image_transport encodes) unless the format says they
+    were compressed as rgb8. Raises BadInputError for empty or undecodable data and for compressedDepth.
+    """
+    fmt = str(msg.format).strip()
+    if "compresseddepth" in fmt.lower().replace(" ", ""):
+        raise BadInputError(f"format {fmt!r} is a compressed depth image, not a colour image")
+    buf = _bytes_view(msg.data)
+    if buf.size == 0:
+        raise BadInputError(f"empty compressed image (format {fmt!r})")
+    try:
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # some corrupt headers make the codec raise rather than return None
+        raise BadInputError(f"cannot decode compressed image (format {fmt!r}): {exc}") from None
+    if image is None or image.size == 0:
+        raise BadInputError(f"cannot decode compressed image ({buf.size} bytes, format {fmt!r}): corrupt or "
+                            "not an image format OpenCV reads")
+    if "compressed rgb" in fmt.lower():
+        image = np.ascontiguousarray(image[:, :, ::-1])
+    return image
+
+
+def depth_to_metres(msg: Any) -> np.ndarray:
+    """Depth image (16UC1 mm or 32FC1 m) -> (H, W) float32 m with NaN where invalid."""
+    dtype = DEPTH_ENCODINGS.get(msg.encoding)
+    if dtype is None:
+        raise BadInputError(f"unsupported depth encoding {msg.encoding!r}; expected 16UC1 (mm) or 32FC1 (m)")
+    arr = _image_array(msg, 1, dtype)
+    if dtype == np.uint16:
+        depth = arr.astype(np.float32) * 1e-3
+        depth[arr == 0] = np.nan
+    else:
+        depth = arr.astype(np.float32, copy=True)
+        depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
+
+
+def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
+    """CameraInfo -> CameraIntrinsics; raises BadInputError for an uncalibrated (all-zero K) camera."""
+    k = [float(v) for v in msg.k]
+    if k[0] <= 0 or k[4] <= 0:
+        raise BadInputError("camera_info has no calibration (K[0] or K[4] <= 0)")
+    if msg.width == 0 or msg.height == 0:
+        raise BadInputError("camera_info has zero width or height")
+    return CameraIntrinsics(
+        fx=k[0], fy=k[4], cx=k[2], cy=k[5], width=int(msg.width), height=int(msg.height),
+        distortion=tuple(float(d) for d in msg.d),
+    )
+
+
+def transform_to_matrix(msg: Any) -> np.ndarray:
+    """geometry_msgs/TransformStamped -> (4, 4) T_parent_child."""
+    t, r = msg.transform.translation, msg.transform.rotation
+    return make_transform([t.x, t.y, t.z], [r.x, r.y, r.z, r.w])
