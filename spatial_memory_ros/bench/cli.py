@@ -1,0 +1,114 @@
+"""`spatial-memory bench`: arguments and handler. Imports nothing heavy until a run starts.
+
+Seed policy (bench/seeds.py): the benchmark's held-out seeds are 100-199. A training/tuning seed (>= 1000)
+is refused unless --allow-train-seed is given (numbers on it would flatter anything tuned on it); other
+seeds run with a warning that the numbers are not benchmark results. --export takes any seed: exporting
+training sequences is how another system gets trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ..core.errors import BadInputError
+from .seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
+
+logger = logging.getLogger(__name__)
+
+PRESETS = ("warehouse", "home")
+CAMERAS = ("static", "patrol")
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", choices=PRESETS, default="warehouse", help="scene (default warehouse)")
+    p.add_argument("--camera", choices=CAMERAS, default="patrol", help="static mast or patrolling robot")
+    p.add_argument("--minutes", type=float, default=10.0, help="simulated minutes at 10 Hz (default 10)")
+    p.add_argument("--seed", type=int, default=BENCH_SEEDS.start,
+                   help=f"scene seed; held-out benchmark seeds are {BENCH_SEEDS.start}-{BENCH_SEEDS.stop - 1}")
+    p.add_argument("--out", type=Path,
+                   help="output folder (default bench_out/<preset>_<camera>_<minutes>min_seed<seed>)")
+    p.add_argument("--export", type=Path, metavar="DIR",
+                   help="instead of a run, write the sequence and its ground truth to DIR (TUM RGB-D layout)")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated subset of the methods (default: pipeline,mog2,no_memory,last_seen)")
+    p.add_argument("--width", type=int, default=None, help="image width px (default 320)")
+    p.add_argument("--height", type=int, default=None, help="image height px (default 240)")
+    p.add_argument("--query-period", type=float, default=30.0, metavar="S",
+                   help="mean simulated seconds between item queries (default 30)")
+    p.add_argument("--change-every", type=int, default=1, metavar="N",
+                   help="score change masks on every N-th frame (default 1: all)")
+    p.add_argument("--jobs", type=int, choices=(1, 2), default=2,
+                   help="2: render frames in a second process while the methods run (default); 1: one process")
+    p.add_argument("--allow-train-seed", action="store_true",
+                   help=f"allow a training/tuning seed (>= {TRAIN_SEED_MIN}); its numbers are not benchmark results")
+    p.set_defaults(handler=bench_command)
+
+
+def default_out(preset: str, camera: str, minutes: float, seed: int) -> Path:
+    return Path("bench_out") / f"{preset}_{camera}_{minutes:g}min_seed{seed}"
+
+
+def check_seed(seed: int, *, allow_train_seed: bool) -> None:
+    """BadInputError for a training seed without permission; a warning for any other non-benchmark seed."""
+    role = seed_role(seed)
+    if role == "train" and not allow_train_seed:
+        raise BadInputError(
+            f"seed {seed} is a training/tuning seed (>= {TRAIN_SEED_MIN}); benchmark seeds are "
+            f"{BENCH_SEEDS.start}-{BENCH_SEEDS.stop - 1}. Pass --allow-train-seed to run it anyway."
+        )
+    if role != "bench":
+        logger.warning(
+            "seed %d is a %s seed, not a held-out benchmark seed (%d-%d): do not report these numbers",
+            seed, role, BENCH_SEEDS.start, BENCH_SEEDS.stop - 1,
+        )
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    from .scene import BENCH_HEIGHT, BENCH_WIDTH
+
+    width = args.width if args.width is not None else BENCH_WIDTH
+    height = args.height if args.height is not None else BENCH_HEIGHT
+    if args.export is not None:
+        return _export(args, width, height)
+    from .methods import DEFAULT_METHODS
+    from .runner import BenchConfig, run_bench
+
+    check_seed(args.seed, allow_train_seed=args.allow_train_seed)
+    methods = DEFAULT_METHODS if args.methods is None else tuple(m.strip() for m in args.methods.split(",") if m)
+    config = BenchConfig(
+        preset=args.preset, camera=args.camera, minutes=args.minutes, seed=args.seed, width=width, height=height,
+        methods=methods, query_period_s=args.query_period, change_every=args.change_every, jobs=args.jobs,
+    ).validate()
+    out = args.out if args.out is not None else default_out(args.preset, args.camera, args.minutes, args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_bench(config)  # progress on stderr, also into a log file: a long run shows where it is
+    from .plots import plot_map, plot_metrics, plot_samples
+    from .report import format_summary, write_results
+    from .scene import bench_preset
+
+    write_results(result, out / "results.json", {"command": " ".join(["spatial-memory", *sys.argv[1:]])})
+    data = result.to_json()
+    plot_metrics(data, out / "metrics.png")
+    plot_map(data, bench_preset(args.preset, args.camera, args.minutes, width=width, height=height), out / "map.png")
+    plot_samples(result.samples, out / "samples.png")
+    print(format_summary(result))
+    print(f"\nwrote {out}/: results.json, metrics.png, map.png, samples.png")
+    return 0
+
+
+def _export(args: argparse.Namespace, width: int, height: int) -> int:
+    from .export import export_sequence
+    from .scene import make_bench_scene
+
+    scene = make_bench_scene(args.preset, args.camera, args.minutes, args.seed, width=width, height=height)
+    summary = export_sequence(scene, args.export)
+    print(
+        f"wrote {summary.frames} frames ({width}x{height}, seed {args.seed}: {seed_role(args.seed)} seed) and "
+        f"{summary.gt_boxes} ground-truth boxes to {summary.out_dir}/\n"
+        f"run the pipeline on it: spatial-memory run {summary.out_dir} --config {summary.out_dir}/params.yaml "
+        f"--out OUT"
+    )
+    return 0

@@ -1,0 +1,279 @@
+"""The methods the benchmark compares, all behind one small protocol, fed the same frames in one pass.
+
+A method sees only what a robot would (the core Frame: image, depth, pose, intrinsics), never the truth.
+Per frame it may give dynamic-object tracks and a change mask; at any time it may answer where an item
+usually is and where it is now. What it does not do it leaves as None and is not scored for.
+
+To add a method (e.g. the learned model of issue 4): write a class with this protocol and register a
+factory in METHODS; `spatial-memory bench --methods ...` then runs it beside the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from ..core.change import ChangeDetector
+from ..core.config import ChangeConfig, MemoryConfig, PipelineConfig, TagConfig
+from ..core.errors import BadInputError, UnknownItemError
+from ..core.tags import TagDetector
+from ..core.types import Frame, TagDetection, TrackState
+from ..sim import SimScene
+
+TRACKING, CHANGE, MEMORY = "tracking", "change", "memory"
+_TAG_BLOB_OVERLAP = 0.5  # a motion blob mostly inside a tag's box is that tag's item, not a dynamic object
+
+
+@dataclass(frozen=True)
+class MethodOutput:
+    """One frame's answer. None = this method does not do that (it is then not scored for it)."""
+
+    track_ids: np.ndarray | None = None  # (M,) int64 ids of the dynamic objects it reports now
+    track_boxes: np.ndarray | None = None  # (M, 4) px x1, y1, x2, y2
+    change_mask: np.ndarray | None = None  # (H, W) uint8, 255 = changed
+
+
+Location = tuple[np.ndarray, np.ndarray]  # (usual (3,), current (3,)) m, map frame
+
+
+class Method(Protocol):
+    """What the runner needs from a method. `capabilities` says which of its outputs are scored."""
+
+    name: str
+    capabilities: frozenset[str]  # subset of {TRACKING, CHANGE, MEMORY}
+
+    def update(self, frame: Frame) -> MethodOutput:
+        """Process the next frame (in order, each once)."""
+        ...
+
+    def locate(self, item: str) -> Location | None:
+        """(usual, current) of an item now, or None when the method does not know it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_NO_TRACKS = (np.zeros(0, np.int64), np.zeros((0, 4)))
+
+
+class PipelineMethod:
+    """The current core Pipeline (tags + classical change + tracker + dwell memory), memory in RAM.
+
+    Tracks scored: dynamic ones in state CONFIRMED (tentative ones are not claimed yet, lost ones are
+    only predictions). shared_tags: where to offer each frame's decoded tags to the baselines.
+    """
+
+    name = "pipeline"
+    capabilities = frozenset({TRACKING, CHANGE, MEMORY})
+
+    def __init__(self, config: PipelineConfig, shared_tags: FrameTags | None = None) -> None:
+        from ..core.pipeline import Pipeline  # lazily: the CLI starts without loading the pipeline
+
+        self.pipeline = Pipeline.open(config)
+        self._shared_tags = shared_tags
+
+    def update(self, frame: Frame) -> MethodOutput:
+        result = self.pipeline.update(frame)
+        if self._shared_tags is not None:
+            self._shared_tags.offer(frame, result.tags)
+        tracks = [t for t in result.tracks if t.is_dynamic and t.state == TrackState.CONFIRMED]
+        ids = np.array([t.track_id for t in tracks], np.int64)
+        boxes = np.array([t.box for t in tracks], np.float64).reshape(-1, 4)
+        return MethodOutput(ids, boxes, result.change_mask)
+
+    def locate(self, item: str) -> Location | None:
+        try:
+            answer = self.pipeline.locate(item)
+        except UnknownItemError:
+            return None
+        return answer.usual.position, answer.current.position
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+
+class Mog2Method:
+    """OpenCV's MOG2 background subtractor (shadows off) as the change mask; nothing else.
+
+    MOG2 assumes a still camera, so it is given the pipeline's own rule for a moving one: when the pose
+    has moved more than pose_reset_translation_m / pose_reset_rotation_deg since the model was started, a
+    new model starts from this frame and the mask is empty. Without that, every patrol frame would be
+    "all changed", which says nothing about the background model.
+    """
+
+    name = "mog2"
+    capabilities = frozenset({CHANGE})
+
+    def __init__(self, change: ChangeConfig) -> None:
+        self._config = change
+        self._model: cv2.BackgroundSubtractorMOG2 | None = None
+        self._pose: np.ndarray | None = None
+
+    def update(self, frame: Frame) -> MethodOutput:
+        moved = False
+        if frame.T_map_cam is not None and self._pose is not None:
+            metres, degrees = _pose_change(self._pose, frame.T_map_cam)
+            moved = metres > self._config.pose_reset_translation_m or degrees > self._config.pose_reset_rotation_deg
+        if self._model is None or moved:
+            self._model = cv2.createBackgroundSubtractorMOG2(detectShadows=False)
+            self._pose = None if frame.T_map_cam is None else np.array(frame.T_map_cam)
+            self._model.apply(frame.image)
+            return MethodOutput(change_mask=np.zeros(frame.image.shape[:2], np.uint8))
+        return MethodOutput(change_mask=self._model.apply(frame.image))
+
+    def locate(self, item: str) -> Location | None:
+        return None
+
+    def close(self) -> None:
+        self._model = None
+
+
+class FrameTags:
+    """The current frame's decoded tags, for the baselines that need them: the pipeline's own detections
+    when it has processed the frame (offer), else detected here once however many baselines ask. Tag
+    detection is the costliest step, and sharing it means every method sees the same tags."""
+
+    def __init__(self, tags: TagConfig) -> None:
+        self._tags = tags
+        self._detector: TagDetector | None = None
+        self._frame: Frame | None = None
+        self._positions: dict[str, np.ndarray] = {}
+        self._boxes = np.zeros((0, 4))
+
+    def offer(self, frame: Frame, found: Sequence[TagDetection]) -> None:
+        """The tags another method (the pipeline) decoded in this frame, with the same detector settings."""
+        if frame is not self._frame:
+            self._positions = {
+                self._tags.name_for(tag.tag_id): (frame.T_map_cam @ tag.T_cam_tag)[:3, 3]
+                for tag in found
+                if tag.T_cam_tag is not None and frame.T_map_cam is not None
+            }
+            self._boxes = np.array([tag.box for tag in found], np.float64).reshape(-1, 4)
+            self._frame = frame
+
+    def detect(self, frame: Frame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """({item name: (3,) m map position}, (T, 4) px boxes of every decoded tag) for this frame."""
+        if frame is not self._frame:
+            if self._detector is None:
+                self._detector = TagDetector(self._tags.tag_size_m)
+            self.offer(frame, self._detector.detect(frame.image, frame.intrinsics))
+        return self._positions, self._boxes
+
+
+class NoMemoryMethod:
+    """Frame-by-frame detection, no memory: the pipeline's detectors, no tracker, no item memory.
+
+    Tracks: every moving blob (a ChangeDetector with the pipeline's settings, minus blobs that are a tag's
+    box) with a fresh id each frame, so identity is never carried over. Items: only those whose tag is
+    decoded in the current frame (the shared FrameTags) are known, at that frame's position.
+    """
+
+    name = "no_memory"
+    capabilities = frozenset({TRACKING, MEMORY})
+
+    def __init__(self, tags: FrameTags, change: ChangeConfig) -> None:
+        self._tags = tags
+        self._change = ChangeDetector(change)
+        self._next_id = 1
+        self._visible: dict[str, np.ndarray] = {}
+
+    def update(self, frame: Frame) -> MethodOutput:
+        self._visible, tag_boxes = self._tags.detect(frame)
+        blobs = [b for b in self._change.update(frame.image, frame.T_map_cam).motion_boxes if not _in_tag(b, tag_boxes)]
+        if not blobs:
+            return MethodOutput(*_NO_TRACKS)
+        ids = np.arange(self._next_id, self._next_id + len(blobs), dtype=np.int64)
+        self._next_id += len(blobs)
+        return MethodOutput(ids, np.stack(blobs))
+
+    def locate(self, item: str) -> Location | None:
+        p = self._visible.get(item)
+        return None if p is None else (p, p)
+
+    def close(self) -> None:
+        self._visible = {}
+
+
+class LastSeenMethod:
+    """Item memory that only remembers the last sighting: usual = current = where the tag was last decoded."""
+
+    name = "last_seen"
+    capabilities = frozenset({MEMORY})
+
+    def __init__(self, tags: FrameTags) -> None:
+        self._tags = tags
+        self._last: dict[str, np.ndarray] = {}
+
+    def update(self, frame: Frame) -> MethodOutput:
+        self._last.update(self._tags.detect(frame)[0])
+        return MethodOutput()
+
+    def locate(self, item: str) -> Location | None:
+        p = self._last.get(item)
+        return None if p is None else (p, p)
+
+    def close(self) -> None:
+        self._last = {}
+
+
+def _pose_change(T0: np.ndarray, T1: np.ndarray) -> tuple[float, float]:
+    """(translation m, rotation deg) between two poses; the rotation from the trace, which is all a
+    threshold needs (geometry.pose_delta's scipy round trip costs ~0.5 ms a frame)."""
+    R = T0[:3, :3].T @ T1[:3, :3]
+    cos = float(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0))
+    return float(np.linalg.norm(T1[:3, 3] - T0[:3, 3])), float(np.degrees(np.arccos(cos)))
+
+
+def _in_tag(box: np.ndarray, tag_boxes: np.ndarray) -> bool:
+    """Whether most of a blob's box (4,) lies inside one of the tag boxes (T, 4)."""
+    if len(tag_boxes) == 0:
+        return False
+    w = np.clip(np.minimum(box[2], tag_boxes[:, 2]) - np.maximum(box[0], tag_boxes[:, 0]), 0, None)
+    h = np.clip(np.minimum(box[3], tag_boxes[:, 3]) - np.maximum(box[1], tag_boxes[:, 1]), 0, None)
+    area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-9)
+    return bool((w * h / area > _TAG_BLOB_OVERLAP).any())
+
+
+def pipeline_config(scene: SimScene) -> PipelineConfig:
+    """The pipeline's default settings with the scene's tags, memory in RAM (a bench leaves no files)."""
+    return PipelineConfig(tags=scene.tag_config(), memory=MemoryConfig(db_path=":memory:"))
+
+
+class BenchContext:
+    """What a method factory gets: the scene (its tags, intrinsics, rate) and work shared between methods."""
+
+    def __init__(self, scene: SimScene) -> None:
+        self.scene = scene
+        self.config = pipeline_config(scene)
+        self._tags: FrameTags | None = None
+
+    @property
+    def tags(self) -> FrameTags:
+        if self._tags is None:
+            self._tags = FrameTags(self.config.tags)
+        return self._tags
+
+
+MethodFactory = Callable[[BenchContext], Method]
+METHODS: dict[str, MethodFactory] = {
+    "pipeline": lambda ctx: PipelineMethod(ctx.config, ctx.tags),
+    "mog2": lambda ctx: Mog2Method(ctx.config.change),
+    "no_memory": lambda ctx: NoMemoryMethod(ctx.tags, ctx.config.change),
+    "last_seen": lambda ctx: LastSeenMethod(ctx.tags),
+}
+DEFAULT_METHODS = tuple(METHODS)
+
+
+def make_methods(names: Sequence[str], scene: SimScene) -> list[Method]:
+    """The named methods, set up for this scene; BadInputError names the unknown ones."""
+    unknown = [n for n in names if n not in METHODS]
+    if unknown or not names:
+        raise BadInputError(f"unknown methods {unknown}; choose from {sorted(METHODS)}")
+    if len(set(names)) != len(names):
+        raise BadInputError(f"a method is named twice: {list(names)}")
+    ctx = BenchContext(scene)
+    return [METHODS[n](ctx) for n in names]

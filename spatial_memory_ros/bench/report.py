@@ -1,0 +1,128 @@
+"""The method x metric table (terminal and Markdown) and results.json of a benchmark run."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .runner import BenchResult
+
+# (column header, how to read it from a method's scores); None where the method does not do that part.
+Getter = Callable[[dict[str, Any]], float | None]
+
+
+def _part(part: str, key: str) -> Getter:
+    return lambda s: None if s.get(part) is None else s[part][key]
+
+
+def _bucket(label: str) -> Getter:
+    def get(s: dict[str, Any]) -> float | None:
+        r = s.get("retrieval")
+        if r is None or label not in r["per_bucket"]:
+            return None
+        b = r["per_bucket"][label]
+        return b["recall_at_1"] if b["n"] else math.nan  # nan: no query fell in this bucket
+
+    return get
+
+
+def columns(result_json: dict[str, Any]) -> list[tuple[str, Getter]]:
+    """The table's columns; the retrieval buckets are the ones the run used."""
+    labels: list[str] = []
+    for s in result_json["methods"].values():
+        if s.get("retrieval") is not None:
+            labels = list(s["retrieval"]["per_bucket"])
+            break
+    return [
+        ("det F1", _part("tracking", "det_f1")),
+        ("HOTA", _part("tracking", "hota")),
+        ("IDF1", _part("tracking", "idf1")),
+        ("MOTA", _part("tracking", "mota")),
+        ("chg mIoU", _part("change", "miou")),
+        ("chg F1", _part("change", "f1_changed")),
+        ("layout acc", _part("layout", "accuracy")),
+        ("R@1", _part("retrieval", "recall_at_1")),
+        *[(f"R@1 {label}", _bucket(label)) for label in labels],
+        ("fps", _part("cost", "fps")),
+    ]
+
+
+def _fmt(value: float | None, header: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    return f"{value:.1f}" if header == "fps" else f"{value:.3f}"
+
+
+def table_rows(result_json: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows): one row per method, then one for the whole bench process (RSS is per process)."""
+    cols = columns(result_json)
+    headers = ["method", *[h for h, _ in cols], "peak RSS MB", "growth MB/h"]
+    rows = []
+    for name, s in result_json["methods"].items():
+        rows.append([name, *[_fmt(get(s), h) for h, get in cols], "-", "-"])
+    run = result_json["run"]
+    process = ["(whole step)"] + ["-"] * (len(cols) - 1) + [_fmt(run["fps"], "fps")]
+    process += [f"{run['peak_rss_mb']:.0f}", _fmt(run["growth_mb_per_hour"], "fps")]
+    rows.append(process)
+    return headers, rows
+
+
+def format_table(result_json: dict[str, Any]) -> str:
+    """Aligned plain-text table for the terminal."""
+    headers, rows = table_rows(result_json)
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [headers, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_markdown(result_json: dict[str, Any]) -> str:
+    """The same table in Markdown, for BENCHMARKS.md."""
+    headers, rows = table_rows(result_json)
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def format_summary(result: BenchResult) -> str:
+    """What the run was, the table, and where time and memory went."""
+    c, run = result.config, result.run
+    data = result.to_json()
+    head = (
+        f"{c.preset} / {c.camera} camera, {c.minutes:g} min ({result.frames} frames, {c.width}x{c.height}), "
+        f"seed {c.seed} ({data['benchmark']['seed_role']}): {run['wall_s']:.0f} s wall, "
+        f"{result.frames / max(run['wall_s'], 1e-9):.1f} frames/s overall"
+    )
+    notes = (
+        "'-' = the method does not do this; n/a = no query in that bucket. fps: the method's update() alone "
+        "(no_memory and last_seen reuse the pipeline's decoded tags, so theirs leaves tag detection out); "
+        f"whole step: rendering ({run['render']}), all methods and scoring. Peak RSS and growth are the whole "
+        f"process's; growth includes the scorers' stored boxes ({run['scorer_boxes_mb']:.1f} MB in all)."
+    )
+    return "\n".join([head, "", format_table(data), "", notes])
+
+
+def _plain(value: Any) -> Any:
+    """JSON has no NaN or inf: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def write_results(result: BenchResult, path: Path, extra: dict[str, Any] | None = None) -> None:
+    """results.json: the run's settings, every method's scores, the items' final answers (+ extra facts)."""
+    data = result.to_json()
+    if extra:
+        data["run"].update(extra)
+    path.write_text(json.dumps(_plain(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")

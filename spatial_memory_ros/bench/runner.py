@@ -1,0 +1,266 @@
+"""One benchmark run: render a scene once, feed every frame to every method, score them all against the truth.
+
+What is scored, per frame or per query (see BENCHMARKS.md for the numbers):
+
+- tracking (TRACKING methods): ground truth = the dynamic agents (people, forklifts) with at least
+  min_agent_px visible pixels, their sim box and agent id; predictions = the method's dynamic tracks.
+- change (CHANGE methods): the method's mask against the sim's change-mask truth, every change_every-th
+  frame (1 = all).
+- layout and retrieval (MEMORY methods): queries at random times, on average every query_period_s of
+  simulated time (seeded), for every item the camera has seen (truth: at least min_item_px board pixels
+  in view) at least once. Layout: usual vs the item's home, for all of them (displaced ones included);
+  retrieval: current vs the true position, for the items lying on the floor (not in someone's hands),
+  bucketed by the time since the camera last saw the item (truth).
+- cost: frames/s of each method's update() alone; for the whole step (rendering waits, every method and
+  the scoring): frames/s, the process's peak RSS and its RSS growth per simulated hour.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..core.errors import BadInputError
+from ..sim import SimFrame, to_frame
+from .methods import CHANGE, DEFAULT_METHODS, MEMORY, TRACKING, Method, make_methods
+from .metrics import (
+    ChangeAccumulator,
+    CostMeter,
+    LayoutAccumulator,
+    RetrievalAccumulator,
+    TrackingAccumulator,
+)
+from .samples import Sample, SampleCollector
+from .scene import BENCH_HEIGHT, BENCH_WIDTH, make_bench_scene
+from .seeds import seed_role
+
+RADIUS_M = 0.5  # an item answer is right within this floor distance of the truth (the issue's 0.5 m)
+RETRIEVAL_BUCKETS_S = (60.0, 600.0, 3600.0, 7200.0)  # last seen <= 1, 10, 60, 120 min ago (and older)
+RSS_SAMPLE_PERIOD_S = 60.0  # simulated seconds between memory samples
+_TRACK_BOX_BYTES = 24  # TrackingAccumulator keeps float32 x4 + int64 per box (its docstring)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One run. Defaults are the benchmark's; tests shrink minutes and the image."""
+
+    preset: str = "warehouse"
+    camera: str = "patrol"
+    minutes: float = 10.0
+    seed: int = 100
+    width: int = BENCH_WIDTH
+    height: int = BENCH_HEIGHT
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    query_period_s: float = 30.0  # mean simulated time between item queries
+    change_every: int = 1  # score change masks on every n-th frame (1 = all)
+    min_agent_px: int = 100  # agents with fewer visible pixels are not in the tracking truth
+    min_item_px: int = 100  # an item counts as seen when this many board pixels are in view
+    samples: int = 4  # frames kept for samples.png
+    jobs: int = 2  # 2: render in a second process while the methods run; 1: all in this process
+
+    def validate(self) -> BenchConfig:
+        checks = [
+            (self.minutes > 0, "minutes must be > 0"),
+            (self.width >= 32 and self.height >= 32, "width and height must be >= 32 px"),
+            (self.query_period_s > 0, "query_period_s must be > 0"),
+            (self.change_every >= 1, "change_every must be >= 1"),
+            (self.min_agent_px >= 1 and self.min_item_px >= 1, "min_agent_px and min_item_px must be >= 1"),
+            (self.samples >= 0, "samples must be >= 0"),
+            (self.jobs in (1, 2), "jobs must be 1 or 2"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise BadInputError(message)
+        return self
+
+
+@dataclass
+class BenchResult:
+    """Everything a run produced: JSON-ready scores plus the frames kept for the pictures."""
+
+    config: BenchConfig
+    frames: int
+    methods: dict[str, dict[str, Any]]  # method -> {"capabilities", "tracking", "change", ... "cost"}
+    run: dict[str, Any]  # the whole step's cost and the run's facts
+    items: dict[str, dict[str, Any]]  # item -> home, final truth, each memory method's usual/current at the end
+    samples: list[Sample]
+
+    def to_json(self) -> dict[str, Any]:
+        bench = asdict(self.config)
+        bench.update(seed_role=seed_role(self.config.seed), frames=self.frames, radius_m=RADIUS_M)
+        return {"benchmark": bench, "run": self.run, "methods": self.methods, "items": self.items}
+
+
+class _Queries:
+    """Query times: gaps drawn uniformly in [0.5, 1.5] x period from the seed, so they are not in step
+    with the patrol's loop or the traffic."""
+
+    def __init__(self, seed: int, period_s: float) -> None:
+        self._rng = np.random.default_rng([seed, 0xBE7C])
+        self._period = period_s
+        self.next_s = float(self._rng.uniform(0.5, 1.5)) * period_s
+
+    def due(self, stamp: float) -> bool:
+        if stamp < self.next_s:
+            return False
+        self.next_s += float(self._rng.uniform(0.5, 1.5)) * self._period
+        return True
+
+
+class _Scores:
+    """The accumulators of one method, for what it does."""
+
+    def __init__(self, method: Method) -> None:
+        caps = method.capabilities
+        self.tracking = TrackingAccumulator() if TRACKING in caps else None
+        self.change = ChangeAccumulator() if CHANGE in caps else None
+        self.layout = LayoutAccumulator(RADIUS_M) if MEMORY in caps else None
+        self.retrieval = RetrievalAccumulator(RADIUS_M, RETRIEVAL_BUCKETS_S) if MEMORY in caps else None
+        self.cost = CostMeter()
+
+    def as_dict(self, method: Method) -> dict[str, Any]:
+        parts = {"tracking": self.tracking, "change": self.change, "layout": self.layout, "retrieval": self.retrieval}
+        out: dict[str, Any] = {"capabilities": sorted(method.capabilities)}
+        out.update({k: None if acc is None else acc.summary().as_dict() for k, acc in parts.items()})
+        cost = self.cost.summary().as_dict()
+        out["cost"] = {"fps": cost["fps"], "n_frames": cost["n_frames"], "wall_s": cost["wall_s"]}
+        return out
+
+
+def truth_tracks(frame: SimFrame, min_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids (N,), boxes (N, 4) px) of the agents with at least min_px visible pixels."""
+    agents = [a for a in frame.truth.agents if a.visible_px >= min_px]
+    boxes = np.array([a.box for a in agents], np.float64).reshape(-1, 4)
+    return np.array([a.agent_id for a in agents], np.int64), boxes
+
+
+def _finite(p: np.ndarray | None) -> np.ndarray | None:
+    return p if p is not None and np.isfinite(p[:2]).all() else None
+
+
+def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
+    """Run every method of config on one scene; see the module docstring for what is scored."""
+    from .stream import sim_frames  # multiprocessing only when a run starts
+
+    config.validate()
+    scene = make_bench_scene(
+        config.preset, config.camera, config.minutes, config.seed, width=config.width, height=config.height
+    )
+    methods = make_methods(list(config.methods), scene)
+    scores = {m.name: _Scores(m) for m in methods}
+    memories = [m for m in methods if MEMORY in m.capabilities]
+    queries = _Queries(config.seed, config.query_period_s)
+    collector = SampleCollector(config.samples, scene.preset.duration_s)
+    last_seen: dict[str, float] = {}  # item -> stamp it was last in view (truth)
+    step: CostMeter | None = None
+    next_rss_s = 0.0
+    frames = 0
+    last: SimFrame | None = None
+    start = time.monotonic()
+    desc = f"bench {config.preset}/{config.camera} seed {config.seed}"
+    try:
+        stream = sim_frames(scene, jobs=config.jobs)
+        for f in tqdm(stream, total=len(scene), unit="frame", desc=desc, disable=not progress, mininterval=2.0):
+            if step is None:
+                step = CostMeter()  # from the first frame's arrival: the renderer's start-up is not a step
+            frame = to_frame(f)
+            gt_ids, gt_boxes = truth_tracks(f, config.min_agent_px)
+            sample = collector.add(f, gt_boxes) if collector.wants(f) else None
+            for m in methods:
+                acc = scores[m.name]
+                with acc.cost:
+                    out = m.update(frame)
+                if acc.tracking is not None:
+                    if out.track_ids is None or out.track_boxes is None:
+                        raise BadInputError(f"method {m.name} does tracking but returned no tracks")
+                    acc.tracking.add(f.index, gt_ids, gt_boxes, out.track_ids, out.track_boxes)
+                    if sample is not None:
+                        sample.boxes[m.name] = out.track_boxes
+                if acc.change is not None:
+                    if out.change_mask is None:
+                        raise BadInputError(f"method {m.name} does change detection but returned no mask")
+                    if f.index % config.change_every == 0:
+                        acc.change.add(out.change_mask, f.truth.change_mask)
+                    if sample is not None:
+                        sample.masks[m.name] = out.change_mask.copy()
+            for name, item in f.truth.items.items():
+                if item.visible_px >= config.min_item_px:
+                    last_seen[name] = f.stamp
+            if memories and queries.due(f.stamp):
+                _query(f, memories, scores, last_seen)
+            if f.stamp >= next_rss_s:
+                step.sample(f.stamp)
+                next_rss_s += RSS_SAMPLE_PERIOD_S
+            step.tick()
+            frames += 1
+            last = f
+        items = _final_items(last, memories) if last is not None else {}
+    finally:
+        for m in methods:
+            m.close()
+    method_scores = {m.name: scores[m.name].as_dict(m) for m in methods}
+    run = _run_facts(step, method_scores, time.monotonic() - start, config)
+    return BenchResult(config, frames, method_scores, run, items, collector.samples)
+
+
+def _query(f: SimFrame, memories: list[Method], scores: dict[str, _Scores], last_seen: dict[str, float]) -> None:
+    """Ask every memory method about every item seen so far; score usual and current."""
+    for name, item in f.truth.items.items():
+        if name not in last_seen:  # never in view: no method could know it
+            continue
+        on_floor = item.on_floor and bool(np.isfinite(item.position).all())
+        displaced = not on_floor or float(np.hypot(*(item.position[:2] - item.home[:2]))) > RADIUS_M
+        for m in memories:
+            answer = m.locate(name)
+            usual, current = (None, None) if answer is None else (_finite(answer[0]), _finite(answer[1]))
+            acc = scores[m.name]
+            assert acc.layout is not None and acc.retrieval is not None
+            acc.layout.add(name, usual, item.home, displaced)
+            if on_floor:
+                acc.retrieval.add(name, current, item.position, f.stamp - last_seen[name])
+
+
+def _xyz(p: np.ndarray | None) -> list[float] | None:
+    return None if p is None or not np.isfinite(p).all() else [float(v) for v in p]
+
+
+def _final_items(last: SimFrame, memories: list[Method]) -> dict[str, dict[str, Any]]:
+    """Per item at the end: home, true position (None while carried by nobody visible), each answer."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, item in sorted(last.truth.items.items()):
+        answers: dict[str, Any] = {}
+        for m in memories:
+            a = m.locate(name)
+            answers[m.name] = None if a is None else {"usual": _xyz(a[0]), "current": _xyz(a[1])}
+        out[name] = {
+            "tag_id": item.tag_id,
+            "home": _xyz(item.home),
+            "true_position": _xyz(item.position),
+            "on_floor": bool(item.on_floor),
+            "answers": answers,
+        }
+    return out
+
+
+def _run_facts(
+    step: CostMeter | None, methods: dict[str, dict[str, Any]], elapsed_s: float, config: BenchConfig
+) -> dict[str, Any]:
+    """The whole step's cost, and how much of the RSS the scorers' own stored boxes account for."""
+    boxes = sum(
+        s["tracking"]["num_gt"] + s["tracking"]["num_pred"] for s in methods.values() if s["tracking"] is not None
+    )
+    cost = step.summary().as_dict() if step is not None else {}
+    growth = cost.get("growth_mb_per_hour", math.nan)
+    return {
+        "fps": cost.get("fps", 0.0),
+        "wall_s": elapsed_s,
+        "peak_rss_mb": cost.get("peak_rss_mb", math.nan),
+        "growth_mb_per_hour": growth,
+        "scorer_boxes_mb": boxes * _TRACK_BOX_BYTES / 2.0**20,
+        "render": "second process" if config.jobs == 2 else "same process",
+    }

@@ -1,0 +1,197 @@
+"""`spatial-memory bench`: a tiny run end to end, the export round trip, the seed policy and the baselines."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from spatial_memory_ros.bench.cli import check_seed, default_out
+from spatial_memory_ros.bench.methods import (
+    DEFAULT_METHODS,
+    FrameTags,
+    LastSeenMethod,
+    Mog2Method,
+    NoMemoryMethod,
+    make_methods,
+)
+from spatial_memory_ros.bench.scene import bench_preset, make_bench_scene
+from spatial_memory_ros.bench.seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
+from spatial_memory_ros.bench.stream import sim_frames
+from spatial_memory_ros.cli.main import main
+from spatial_memory_ros.core.config import ChangeConfig, TagConfig
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.types import CameraIntrinsics, Frame
+from spatial_memory_ros.io.tum import TumReader
+
+pytest.importorskip("spatial_memory_ros.core.pipeline", reason="the core Pipeline is not there yet")
+
+SCORES = {  # part of results.json -> (capability that scores it, its scores in [0, 1])
+    "tracking": ("tracking", ("det_precision", "det_recall", "det_f1", "hota", "idf1", "mota")),
+    "change": ("change", ("miou", "f1_changed")),
+    "layout": ("memory", ("accuracy",)),
+    "retrieval": ("memory", ("recall_at_1",)),
+}
+
+
+@pytest.mark.timeout(60)
+def test_tiny_bench_writes_every_method_and_metric(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Static camera at the bench size, so that tags are read at all in 6 s.
+    out = tmp_path / "run"
+    code = main(["bench", "--preset", "warehouse", "--camera", "static", "--minutes", "0.1", "--query-period", "2",
+                 "--out", str(out), "--seed", "7"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in DEFAULT_METHODS) and "det F1" in printed and "R@1" in printed
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["benchmark"]["frames"] == 60 and doc["benchmark"]["seed_role"] == "test"
+    assert set(doc["methods"]) == set(DEFAULT_METHODS)
+    for name, s in doc["methods"].items():
+        for part, (capability, keys) in SCORES.items():
+            if capability not in s["capabilities"]:
+                assert s[part] is None, (name, part)
+                continue
+            for key in keys:
+                value = s[part][key]
+                low = -math.inf if key == "mota" else 0.0
+                assert low <= value <= 1.0, (name, part, key, value)
+        assert s["cost"]["fps"] > 0 and s["cost"]["n_frames"] == 60
+    assert doc["methods"]["pipeline"]["layout"]["n"] > 0  # queries were asked about seen items
+    assert set(doc["methods"]["pipeline"]["retrieval"]["per_bucket"]) == {
+        "1 min", "10 min", "60 min", "120 min", "> 120 min"
+    }
+    assert doc["run"]["peak_rss_mb"] > 0 and doc["run"]["fps"] > 0
+    assert set(doc["items"]) == {it.name for it in bench_preset("warehouse", "static", 0.1).items}
+    for png in ("metrics.png", "map.png", "samples.png"):
+        image = cv2.imread(str(out / png))
+        assert image is not None and image.shape[0] > 100 and image.shape[1] > 300, png
+
+
+def test_training_seed_is_refused_without_permission(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "--seed", str(TRAIN_SEED_MIN), "--minutes", "0.01", "--out", str(tmp_path)])
+    assert code == 2
+    assert "training/tuning seed" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
+    check_seed(TRAIN_SEED_MIN + 5, allow_train_seed=True)  # allowed on request (with a warning)
+    with pytest.raises(BadInputError, match="--allow-train-seed"):
+        check_seed(TRAIN_SEED_MIN + 5, allow_train_seed=False)
+
+
+@pytest.mark.parametrize(
+    ("seed", "role"), [(0, "test"), (99, "test"), (100, "bench"), (199, "bench"), (500, "unassigned"), (1000, "train")]
+)
+def test_seed_roles(seed: int, role: str) -> None:
+    assert seed_role(seed) == role
+    assert range(100, 200) == BENCH_SEEDS
+
+
+def test_default_out_names_the_run() -> None:
+    assert default_out("warehouse", "patrol", 120.0, 100) == Path("bench_out/warehouse_patrol_120min_seed100")
+
+
+def test_bench_scene_uses_the_bench_camera_and_tags() -> None:
+    static = bench_preset("home", "static", 2.0)
+    patrol = bench_preset("warehouse", "patrol", 0.5)
+    assert static.camera.mode == "static" and patrol.camera.mode == "patrol" and patrol.camera.pitch_deg == 45.0
+    assert static.duration_s == 120.0 and (patrol.width, patrol.height) == (320, 240)
+    assert {it.tag_m for it in patrol.items} == {0.4} and min(it.board_m for it in patrol.items) >= 0.6
+    with pytest.raises(BadInputError, match="camera"):
+        bench_preset("home", "drone", 1.0)
+
+
+def test_rendering_in_a_second_process_gives_the_same_frames() -> None:
+    scene = make_bench_scene("home", "patrol", 0.02, 3, width=96, height=72)  # 12 frames
+    inline = list(sim_frames(scene, jobs=1))
+    spawned = list(sim_frames(scene, jobs=2))
+    assert len(inline) == len(spawned) == 12
+    for a, b in zip(inline, spawned):
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.truth.change_mask, b.truth.change_mask)
+        assert [x.agent_id for x in a.truth.agents] == [x.agent_id for x in b.truth.agents]
+
+
+def test_export_round_trip_is_read_by_the_tum_reader_and_run(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    seq = tmp_path / "seq"
+    # 10 s of the static warehouse, seed 19: an agent walks into view at frame 46.
+    args = ["--camera", "static", "--minutes", str(10 / 60), "--seed", "19"]  # at 320 x 240, the bench size
+    assert main(["bench", "--export", str(seq), *args]) == 0
+    capsys.readouterr()
+    scene = make_bench_scene("warehouse", "static", 10 / 60, 19)
+    truth = list(scene.frames())
+    reader = TumReader(seq)
+    assert len(reader) == len(truth) == 100
+    for f, sim in zip(reader, truth):
+        assert f.stamp == pytest.approx(sim.stamp) and np.array_equal(f.image, sim.image)
+        assert f.T_map_cam is not None and np.allclose(f.T_map_cam, sim.T_map_cam, atol=1e-5)
+        assert f.intrinsics is not None and f.intrinsics.fx == pytest.approx(sim.intrinsics.fx)
+        ok = np.isfinite(sim.depth) & (sim.depth < 60)
+        assert f.depth is not None and np.allclose(f.depth[ok], sim.depth[ok], atol=6e-4)
+    rows = [r.split(",") for r in (seq / "gt" / "gt.txt").read_text().splitlines()]
+    assert rows and all(len(r) == 10 and r[6:] == ["1", "-1", "-1", "-1"] for r in rows)
+    agent = next(a for a in truth[int(rows[0][0]) - 1].truth.agents if a.agent_id == int(rows[0][1]))
+    assert [float(v) for v in rows[0][2:4]] == pytest.approx(agent.box[:2].tolist(), abs=0.01)
+    masks = sorted((seq / "gt" / "change_masks").glob("*.png"))
+    assert [m.name for m in masks] == [f"{k:06d}.png" for k in range(1, 101)]
+    assert np.array_equal(cv2.imread(str(masks[-1]), cv2.IMREAD_UNCHANGED), truth[-1].truth.change_mask)
+    items = json.loads((seq / "gt" / "items.json").read_text())["items"]
+    assert set(items) == set(scene.items) and all(len(v["timeline"]) >= 1 for v in items.values())
+    assert json.loads((seq / "sequence.json").read_text())["frames"] == 100
+
+    out = tmp_path / "run"
+    assert main(["run", str(seq), "--config", str(seq / "params.yaml"), "--out", str(out)]) == 0
+    assert "processed 100 frames" in capsys.readouterr().out
+    assert len(list((out / "change_masks").glob("*.png"))) == 100
+    names = {a["item"] for a in json.loads((out / "items.json").read_text())["items"]}
+    assert names and names <= set(scene.items)  # params.yaml named the tags
+
+
+def _frame(image: np.ndarray, x: float = 0.0) -> Frame:
+    T = np.eye(4)
+    T[0, 3] = x
+    h, w = image.shape[:2]
+    return Frame(image, 0.0, CameraIntrinsics(100.0, 100.0, w / 2, h / 2, w, h), T, None)
+
+
+def test_mog2_starts_over_when_the_camera_moves() -> None:
+    mog2 = Mog2Method(ChangeConfig())
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    for _ in range(30):
+        assert mog2.update(_frame(background)).change_mask is not None
+    person = background.copy()
+    person[20:40, 30:50] = (255, 0, 255)
+    mask = mog2.update(_frame(person)).change_mask
+    assert mask is not None and mask[20:40, 30:50].mean() > 200 and mask[:15].mean() < 5
+    moved = mog2.update(_frame(person, x=1.0)).change_mask  # 1 m: a new view, a new model
+    assert moved is not None and not moved.any()
+
+
+def test_no_memory_gives_fresh_ids_and_knows_only_what_it_sees_now() -> None:
+    tags = FrameTags(TagConfig())
+    method = NoMemoryMethod(tags, ChangeConfig(min_blob_area_px=20))
+    last_seen = LastSeenMethod(tags)
+    background = np.full((60, 80, 3), 120, np.uint8)
+    ids: list[int] = []
+    for k in range(6):
+        image = background.copy()
+        image[20:40, 5 + 8 * k : 20 + 8 * k] = 20  # a dark block walking right
+        frame = _frame(image)
+        out = method.update(frame)
+        last_seen.update(frame)
+        assert out.track_ids is not None and out.track_boxes is not None
+        assert out.track_boxes.shape == (len(out.track_ids), 4)
+        ids += out.track_ids.tolist()
+    assert ids and len(ids) == len(set(ids))  # never the same id twice
+    tags.offer(frame, [])
+    assert method.locate("mug") is None and last_seen.locate("mug") is None
+    assert method.capabilities == {"tracking", "memory"} and last_seen.capabilities == {"memory"}
+
+
+def test_unknown_method_is_refused() -> None:
+    scene = make_bench_scene("home", "static", 0.01, 1, width=96, height=72)
+    with pytest.raises(BadInputError, match="unknown methods"):
+        make_methods(["pipeline", "magic"], scene)
