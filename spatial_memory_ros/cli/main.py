@@ -79,10 +79,11 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
         help="process a recording: tracks.txt, change_masks/, items.json, memory.db",
-        description="Process every frame of a video or a TUM RGB-D folder. OUT/memory.db is extended if it "
-        "exists, so successive runs build one memory; the other outputs are rewritten.",
+        description="Process every frame of a ROS 2 bag, a video or a TUM RGB-D folder. OUT/memory.db is extended "
+        "if it exists, so successive runs build one memory; the other outputs are rewritten.",
     )
-    p.add_argument("input", type=Path, metavar="INPUT", help="video file, or folder in the TUM RGB-D layout")
+    p.add_argument("input", type=Path, metavar="INPUT",
+                   help="ROS 2 bag (folder or .mcap/.db3), video file, or folder in the TUM RGB-D layout")
     p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     p.add_argument("--config", type=Path, help="parameter YAML, e.g. config/spatial_memory.yaml")
     p.add_argument("--items", help="item names for tag ids, 'mug=3,pallet_A=17' (replaces the config's)")
@@ -94,11 +95,15 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--fps", type=float, help="video frame rate for the stamps (overrides the file's)")
     p.add_argument("--depth-scale", type=float, default=1000.0, metavar="UNITS",
                    help="TUM depth PNG value of one metre: 1000 = mm (default), 5000 for the TUM downloads")
+    from .bag_args import add_bag_arguments
+
+    add_bag_arguments(p)
     p.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from ..core.settings_io import parse_items
+    from .bag_args import bag_options
     from .run import format_summary, run_offline
 
     config = _load_config(args.config)
@@ -110,7 +115,8 @@ def _run(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, tags=tags)
     summary = run_offline(
         args.input, args.out, config.validate(), fps=args.fps, camera_yaml=args.camera,
-        max_frames=args.max_frames, depth_units_per_m=args.depth_scale,
+        max_frames=args.max_frames, depth_units_per_m=args.depth_scale, bag=bag_options(args),
+        out_bag=args.out_bag,
     )
     print(format_summary(summary))
     if summary.interrupted:

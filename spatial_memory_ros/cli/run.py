@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import time
@@ -16,6 +17,7 @@ from ..core.config import PipelineConfig
 from ..core.errors import BadInputError
 from ..core.types import Frame, FrameResult, ItemAnswer, TrackState
 from ..io import open_input
+from ..io.bag import BagOptions
 from ..io.outputs import MotWriter, write_change_mask, write_items_json
 
 # Bad frames are all counted, but only the first few are printed: a wholly unreadable input would
@@ -47,6 +49,7 @@ class RunSummary:
     extended_memory: bool  # memory.db existed and was added to
     interrupted: bool  # stopped by Ctrl-C; outputs hold the frames done so far
     elapsed_s: float
+    out_bag: Path | None = None  # the MCAP bag folder written beside, if any
 
 
 def run_offline(
@@ -58,9 +61,14 @@ def run_offline(
     camera_yaml: str | Path | None = None,
     max_frames: int | None = None,
     depth_units_per_m: float = 1000.0,
+    bag: BagOptions | None = None,
+    out_bag: str | Path | None = None,
     open_pipeline: Callable[[PipelineConfig], PipelineLike] | None = None,
 ) -> RunSummary:
     """Process input_path into out_dir: tracks.txt, change_masks/NNNNNN.png, items.json, memory.db.
+
+    bag: topics and frames when the input is a ROS 2 bag (io/bag.py). out_bag: also write the node's
+    topics (tracks, change_mask, markers) to a new MCAP bag folder there (io/bag_writer.py).
 
     config.memory.db_path is replaced by out_dir/memory.db. Frames the reader cannot read or the pipeline
     rejects (BadInputError) are counted, reported on stderr and skipped. Frame numbers in the outputs are
@@ -68,7 +76,8 @@ def run_offline(
     open_pipeline: defaults to core.pipeline.Pipeline.open.
     """
     out_dir = Path(out_dir)
-    source = open_input(input_path, fps=fps, camera_yaml=camera_yaml, depth_units_per_m=depth_units_per_m)
+    source = open_input(input_path, fps=fps, camera_yaml=camera_yaml, depth_units_per_m=depth_units_per_m,
+                        bag=bag)
     out_dir.mkdir(parents=True, exist_ok=True)
     masks_dir = out_dir / "change_masks"
     masks_dir.mkdir(exist_ok=True)
@@ -98,33 +107,43 @@ def run_offline(
     track_ids: set[int] = set()
     interrupted = False
     start = time.monotonic()
-    pipeline = open_pipeline(config)
-    try:
-        with MotWriter(out_dir / "tracks.txt") as mot, tqdm(total=total, unit="frame", disable=None) as bar:
-            try:
-                for index, frame in source.frames(on_bad, limit=max_frames):
-                    bar.update(index + 1 - bar.n)  # skipped frames count as done too
-                    try:
-                        result = pipeline.update(frame)
-                    except BadInputError as e:
-                        on_bad(index, e)
-                        continue
-                    frames += 1
-                    observations += len(result.observations)
-                    track_ids.update(t.track_id for t in result.tracks if t.state == TrackState.CONFIRMED)
-                    mot.write(index + 1, result.tracks)
-                    write_change_mask(masks_dir, index + 1, result.change_mask)
-            except KeyboardInterrupt:  # keep what was done: the outputs below are still written
-                interrupted = True
+    with contextlib.ExitStack() as outputs:
+        results_bag = None
+        if out_bag is not None:
+            from ..io.bag_writer import BagResultWriter
+
+            map_frame = (bag or BagOptions()).map_frame
+            results_bag = outputs.enter_context(BagResultWriter(out_bag, map_frame=map_frame))
+        pipeline = open_pipeline(config)
+        outputs.callback(pipeline.close)
+        mot = outputs.enter_context(MotWriter(out_dir / "tracks.txt"))
+        bar = outputs.enter_context(tqdm(total=total, unit="frame", disable=None))
+        try:
+            for index, frame in source.frames(on_bad, limit=max_frames):
+                bar.update(index + 1 - bar.n)  # skipped frames count as done too
+                try:
+                    result = pipeline.update(frame)
+                except BadInputError as e:
+                    on_bad(index, e)
+                    continue
+                frames += 1
+                observations += len(result.observations)
+                track_ids.update(t.track_id for t in result.tracks if t.state == TrackState.CONFIRMED)
+                mot.write(index + 1, result.tracks)
+                write_change_mask(masks_dir, index + 1, result.change_mask)
+                if results_bag is not None:  # the markers show the memory as it was at this frame
+                    results_bag.write(frame.stamp, result, pipeline.list_items(),
+                                      getattr(source, "last_header", None))
+        except KeyboardInterrupt:  # keep what was done: the outputs below are still written
+            interrupted = True
         items = pipeline.list_items()
         write_items_json(out_dir / "items.json", items, map_frame=source.map_frame)
         pipeline.save()
-    finally:
-        pipeline.close()
     return RunSummary(
         out_dir=out_dir, frames=frames, bad_frames=len(bad), first_error=bad[0] if bad else "",
         tracks=len(track_ids), observations=observations, items=items, extended_memory=extended,
         interrupted=interrupted, elapsed_s=time.monotonic() - start,
+        out_bag=Path(out_bag) if out_bag is not None else None,
     )
 
 
@@ -142,4 +161,6 @@ def format_summary(s: RunSummary) -> str:
         lines.append(f"  {a.item}: now at ({x:+.3f}, {y:+.3f}, {z:+.3f}) m, {where}")
     memory = "memory.db (extended the existing memory)" if s.extended_memory else "memory.db"
     lines.append(f"wrote {s.out_dir}/: tracks.txt, change_masks/, items.json, {memory}")
+    if s.out_bag is not None:
+        lines.append(f"wrote {s.out_bag}/ (MCAP: /tracks, /change_mask, /markers)")
     return "\n".join(lines)

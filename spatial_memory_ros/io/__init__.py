@@ -1,17 +1,20 @@
 """Offline inputs and outputs: recorded frames in, MOTChallenge / PNG / JSON results out. No ROS here.
 
-Readers yield core.types.Frame; ``open_input`` picks one from the path (a folder is a TUM RGB-D layout,
-a file is a video).
+Readers yield core.types.Frame; ``open_input`` picks one from the path (a ROS 2 bag: a folder with
+metadata.yaml or a .mcap / .db3 file; another folder is a TUM RGB-D layout; another file is a video).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..core.errors import BadInputError
 from ..core.types import Frame
+
+if TYPE_CHECKING:
+    from .bag import BagOptions
 
 # Called with (0-based frame index, error) for a frame that could not be read; None = raise instead.
 OnBadFrame = Callable[[int, BadInputError], None]
@@ -42,13 +45,27 @@ def open_input(
     fps: float | None = None,
     camera_yaml: str | Path | None = None,
     depth_units_per_m: float = 1000.0,
+    bag: BagOptions | None = None,
 ) -> FrameSource:
-    """A folder -> TumReader, a file -> VideoReader. BadInputError if the path does not exist.
+    """A bag -> BagReader, another folder -> TumReader, a file -> VideoReader. BadInputError if the path does
+    not exist.
 
-    fps applies to videos only; depth_units_per_m to TUM folders only (see TumReader).
+    fps applies to videos only; depth_units_per_m to TUM folders only (see TumReader); bag (topics, frames)
+    to bags only.
     """
-    # The readers are imported here, not at the top: they import OnBadFrame from this module.
+    # The readers are imported here, not at the top: they import OnBadFrame from this module (and rosbags
+    # is only loaded for bags).
     path = Path(path)
+    from .bag import BagOptions, is_bag
+
+    if is_bag(path):
+        if fps is not None:
+            raise BadInputError(f"{path} is a bag: its stamps come from the messages; drop --fps")
+        from .bag import BagReader
+
+        return BagReader(path, bag or BagOptions(), camera_yaml=camera_yaml)
+    if bag is not None and bag != BagOptions():
+        raise BadInputError(f"{path} is not a ROS 2 bag: topic and frame options apply to bags only")
     if path.is_dir():
         if fps is not None:
             raise BadInputError(f"{path} is a TUM folder: its stamps come from the file names; drop --fps")
@@ -59,4 +76,4 @@ def open_input(
         from .video import VideoReader
 
         return VideoReader(path, fps=fps, camera_yaml=camera_yaml)
-    raise BadInputError(f"no input at {path} (expected a video file or a TUM RGB-D folder)")
+    raise BadInputError(f"no input at {path} (expected a ROS 2 bag, a video file or a TUM RGB-D folder)")

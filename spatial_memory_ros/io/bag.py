@@ -1,0 +1,329 @@
+"""Frames from a ROS 2 bag (rosbag2 folder, or a bare .mcap / .db3 file), read with rosbags: no rclpy needed.
+
+Topics (BagOptions; each found automatically when the bag has exactly one candidate):
+    image        sensor_msgs/Image (bgr8, rgb8, mono8), or
+    compressed   sensor_msgs/CompressedImage (jpeg, png: cv2.imdecode)
+    camera_info  sensor_msgs/CameraInfo (or a camera YAML instead)
+    depth        optional sensor_msgs/Image aligned to the colour image, 16UC1 (mm) or 32FC1 (m)
+    /tf, /tf_static  tf2_msgs/TFMessage: the camera pose map_frame <- image frame at each image stamp
+
+Like the node: stamp = the image header's stamp, the pose is interpolated there (core.tf_buffer), the depth
+image nearest in stamp within depth_max_dt_s is used, and camera_info is the newest one logged before the
+image (the first one for images logged before any). A frame without a pose is skipped (BadInputError).
+A bag without /tf and /tf_static is taken as a static camera: the map frame is the camera's optical frame.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import contextlib
+import logging
+import math
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.errors import BadInputError
+from ..core.tf_buffer import TransformBuffer, TransformUnavailable
+from ..core.types import CameraIntrinsics, Frame
+from ..ros import decode
+from . import OnBadFrame
+from .camera_yaml import load_camera_yaml
+
+if TYPE_CHECKING:  # rosbags loads when a bag is opened, so videos and TUM folders never need it
+    from rosbags.highlevel import AnyReader
+    from rosbags.interfaces import Connection
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+TF = "tf2_msgs/msg/TFMessage"
+BAG_SUFFIXES = (".mcap", ".db3")
+# Images held back waiting for a later depth image; a stalled depth stream must not hold frames forever.
+_MAX_PENDING = 30
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BagOptions:
+    """Which topics and frames to use; None = find the one topic of that type (see the module docstring)."""
+
+    image_topic: str | None = None
+    compressed_topic: str | None = None
+    camera_info_topic: str | None = None
+    depth_topic: str | None = None
+    tf_topic: str = "/tf"
+    tf_static_topic: str = "/tf_static"
+    map_frame: str = "map"
+    camera_frame: str = ""  # overrides the image header's frame_id for the pose lookup
+    depth_max_dt_s: float = 0.05
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    """The source image's header and log time, for outputs that should line up with the input bag."""
+
+    frame_id: str
+    stamp_ns: int  # header stamp
+    log_time_ns: int  # when the bag recorded it
+
+
+def is_bag(path: str | Path) -> bool:
+    path = Path(path)
+    return (path.suffix in BAG_SUFFIXES and path.is_file()) or (path / "metadata.yaml").is_file()
+
+
+@dataclass(frozen=True)
+class Topics:
+    image: str
+    compressed: bool  # image is a CompressedImage topic
+    camera_info: str | None
+    depth: str | None
+    tf: list[str]
+
+
+def choose_topics(types: dict[str, str], opts: BagOptions, *, have_camera_yaml: bool = False) -> Topics:
+    """Resolve BagOptions against the bag's {topic: msgtype}; BadInputError that lists the candidates."""
+    listing = ", ".join(f"{t} ({m})" for t, m in sorted(types.items())) or "none"
+
+    def check(topic: str, want: str, flag: str) -> str:
+        if topic not in types:
+            raise BadInputError(f"the bag has no topic {topic} ({flag}); its topics: {listing}")
+        if types[topic] != want:
+            raise BadInputError(f"{topic} ({flag}) is {types[topic]}, expected {want}")
+        return topic
+
+    def of_type(want: str) -> list[str]:
+        return sorted(t for t, m in types.items() if m == want)
+
+    if opts.image_topic and opts.compressed_topic:
+        raise BadInputError("give --image-topic or --compressed-topic, not both")
+    depth = check(opts.depth_topic, IMAGE, "--depth-topic") if opts.depth_topic else None
+    if opts.image_topic:
+        image, compressed = check(opts.image_topic, IMAGE, "--image-topic"), False
+    elif opts.compressed_topic:
+        image, compressed = check(opts.compressed_topic, COMPRESSED, "--compressed-topic"), True
+    else:
+        # Depth is an Image too: by type alone the two cannot be told apart, so the name decides.
+        raw = [t for t in of_type(IMAGE) if "depth" not in t.lower() and t != depth]
+        packed = [t for t in of_type(COMPRESSED) if "depth" not in t.lower()]
+        if len(raw) == 1:
+            image, compressed = raw[0], False
+        elif not raw and len(packed) == 1:
+            image, compressed = packed[0], True
+        else:
+            found = ", ".join(raw + packed) or "none"
+            raise BadInputError(f"cannot tell which colour image topic to use (candidates: {found}); choose one "
+                                f"with --image-topic or --compressed-topic. The bag's topics: {listing}")
+    if depth is None and opts.depth_topic is None:
+        candidates = [t for t in of_type(IMAGE) if "depth" in t.lower() and t != image]
+        depth = candidates[0] if len(candidates) == 1 else None
+
+    if opts.camera_info_topic:
+        camera_info: str | None = check(opts.camera_info_topic, CAMERA_INFO, "--camera-info-topic")
+    else:
+        infos = of_type(CAMERA_INFO)
+        base = posixpath.dirname(image[: -len("/compressed")] if compressed and image.endswith("/compressed")
+                                 else image)
+        sibling = posixpath.join(base, "camera_info")
+        camera_info = infos[0] if len(infos) == 1 else sibling if sibling in infos else None
+        if camera_info is None and not have_camera_yaml:
+            raise BadInputError(f"cannot tell which camera_info topic belongs to {image} (candidates: "
+                                f"{', '.join(infos) or 'none'}); choose one with --camera-info-topic or give "
+                                f"a camera YAML (--camera). The bag's topics: {listing}")
+    if have_camera_yaml:
+        camera_info = None  # the YAML overrides the bag's calibration
+    tf = [t for t in (opts.tf_topic, opts.tf_static_topic) if t in types]
+    for t in tf:
+        check(t, TF, "tf topic")
+    return Topics(image=image, compressed=compressed, camera_info=camera_info, depth=depth, tf=tf)
+
+
+class BagReader:
+    """The colour frames of a bag, in log-time order (see the module docstring).
+
+    Opening reads /tf, /tf_static and camera_info once (small); frames() then streams the images.
+    camera_yaml: use this calibration instead of the bag's camera_info.
+    """
+
+    def __init__(self, path: str | Path, options: BagOptions = BagOptions(), *,
+                 camera_yaml: str | Path | None = None) -> None:
+        self.path = Path(path)
+        self.options = options
+        if not is_bag(self.path):
+            raise BadInputError(f"{self.path} is not a ROS 2 bag (a folder with metadata.yaml, or a .mcap / .db3)")
+        if not options.map_frame:
+            raise BadInputError("the map frame must not be empty (--map-frame)")
+        self._yaml_intrinsics = load_camera_yaml(camera_yaml) if camera_yaml else None
+        with self._open() as reader:
+            types = {c.topic: c.msgtype for c in reader.connections}
+            self.topics = choose_topics(types, options, have_camera_yaml=camera_yaml is not None)
+            self._count = sum(c.msgcount for c in reader.connections if c.topic == self.topics.image)
+            self._tf = TransformBuffer(cache_s=math.inf)  # the whole bag is known: keep all of it
+            self._infos: list[tuple[int, CameraIntrinsics]] = []  # (log time ns, intrinsics)
+            self._info_times: list[int] = []
+            self._preload(reader)
+        self.last_header: FrameHeader | None = None  # of the frame frames() yielded last
+        self._depth_warnings = 0
+
+    @property
+    def map_frame(self) -> str:
+        if self.topics.tf:
+            return f"{self.options.map_frame} (the bag's {' and '.join(self.topics.tf)})"
+        return "static camera (the bag has no tf): map frame = camera optical frame (x right, y down, z forward)"
+
+    def __len__(self) -> int:
+        return self._count
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[AnyReader]:
+        try:
+            from rosbags.highlevel import AnyReader, AnyReaderError
+
+            from .bag_types import typestore
+        except ImportError as exc:
+            raise BadInputError(f"reading bags needs the rosbags package (pip install rosbags): {exc}") from None
+        try:
+            reader = AnyReader([self.path], default_typestore=typestore())
+            reader.open()
+        except (AnyReaderError, OSError) as exc:  # rosbags' ReaderError subclasses wrap into AnyReaderError
+            raise BadInputError(f"cannot read bag {self.path}: {exc}") from None
+        try:
+            yield reader
+        finally:
+            reader.close()
+
+    def _connections(self, reader: AnyReader, topics: list[str | None]) -> list[Connection]:
+        return [c for c in reader.connections if c.topic in topics]
+
+    def _preload(self, reader: AnyReader) -> None:
+        wanted = self.topics.tf + ([self.topics.camera_info] if self.topics.camera_info else [])
+        if not wanted:
+            return
+        first_error = ""
+        for conn, log_ns, raw in reader.messages(self._connections(reader, list(wanted))):
+            msg = reader.deserialize(raw, conn.msgtype)
+            if conn.topic == self.topics.camera_info:
+                try:
+                    self._infos.append((log_ns, decode.camera_info_to_intrinsics(msg)))
+                except BadInputError as exc:
+                    first_error = first_error or str(exc)
+                continue
+            static = conn.topic == self.options.tf_static_topic
+            for t in msg.transforms:  # type: ignore[attr-defined]
+                try:
+                    self._tf.add(t.header.frame_id, t.child_frame_id, decode.stamp_to_sec(t.header.stamp),
+                                 decode.transform_to_matrix(t), static=static)
+                except (TransformUnavailable, ValueError):  # a self-loop or a zero quaternion: skip that one
+                    continue
+        self._infos.sort(key=lambda x: x[0])
+        self._info_times = [t for t, _ in self._infos]
+        if self.topics.camera_info and not self._infos:
+            why = f": {first_error}" if first_error else ""
+            raise BadInputError(f"{self.topics.camera_info} holds no usable camera_info{why}; pass --camera YAML")
+
+    def _intrinsics_at(self, log_ns: int) -> CameraIntrinsics | None:
+        if self._yaml_intrinsics is not None:
+            return self._yaml_intrinsics
+        if not self._infos:
+            return None
+        i = bisect.bisect_right(self._info_times, log_ns) - 1
+        return self._infos[max(i, 0)][1]
+
+    def frames(
+        self, on_bad: OnBadFrame | None = None, *, limit: int | None = None
+    ) -> Iterator[tuple[int, Frame]]:
+        """(index among the image messages, frame) for the first `limit` images; bad ones go to on_bad."""
+        topics = self.topics
+        depths: collections.deque[tuple[float, Any]] = collections.deque(maxlen=10)  # (stamp s, message)
+        pending: collections.deque[tuple[int, int, Any]] = collections.deque()  # (index, log ns, message)
+        index = 0
+
+        def ready(final: bool) -> Iterator[tuple[int, Frame]]:
+            newest_depth = depths[-1][0] if depths else -math.inf
+            while pending:
+                i, log_ns, msg = pending[0]
+                stamp = self._stamp(msg, log_ns)
+                # A later depth image may still match better until one beyond the window has arrived.
+                if not (final or topics.depth is None or len(pending) > _MAX_PENDING
+                        or newest_depth > stamp + self.options.depth_max_dt_s):
+                    return
+                pending.popleft()
+                try:
+                    frame = self._frame(msg, log_ns, stamp, depths)
+                except BadInputError as exc:
+                    if on_bad is None:
+                        raise
+                    on_bad(i, exc)
+                    continue
+                yield i, frame
+
+        with self._open() as reader:
+            conns = self._connections(reader, [topics.image, topics.depth])
+            for conn, log_ns, raw in reader.messages(conns):
+                if conn.topic == topics.depth and topics.depth != topics.image:
+                    msg = reader.deserialize(raw, conn.msgtype)
+                    depths.append((self._stamp(msg, log_ns), msg))
+                elif limit is None or index < limit:
+                    pending.append((index, log_ns, reader.deserialize(raw, conn.msgtype)))
+                    index += 1
+                elif not pending:
+                    break
+                yield from ready(final=False)
+            yield from ready(final=True)
+
+    @staticmethod
+    def _stamp(msg: Any, log_ns: int) -> float:
+        """The header stamp in s; the log time for a driver that leaves stamps at zero."""
+        t = decode.stamp_to_sec(msg.header.stamp)
+        return t if t > 0 else log_ns * 1e-9
+
+    def _frame(self, msg: Any, log_ns: int, stamp: float, depths: collections.deque[tuple[float, Any]]) -> Frame:
+        image = decode.compressed_to_bgr(msg) if self.topics.compressed else decode.image_to_bgr(msg)
+        frame_id = self.options.camera_frame or msg.header.frame_id
+        self.last_header = FrameHeader(frame_id, int(msg.header.stamp.sec) * 1_000_000_000
+                                       + int(msg.header.stamp.nanosec), log_ns)
+        intrinsics = self._intrinsics_at(log_ns)
+        if intrinsics is not None and (intrinsics.width, intrinsics.height) != (image.shape[1], image.shape[0]):
+            raise BadInputError(f"camera_info is {intrinsics.width}x{intrinsics.height} but the image is "
+                                f"{image.shape[1]}x{image.shape[0]}")
+        T_map_cam = None
+        if self.topics.tf:
+            if not frame_id:
+                raise BadInputError("image header has no frame_id (set --camera-frame)")
+            try:
+                T_map_cam = self._tf.lookup(self.options.map_frame, frame_id, stamp)
+            except TransformUnavailable as exc:
+                raise BadInputError(f"no camera pose {self.options.map_frame} <- {frame_id}: {exc}") from None
+        else:
+            T_map_cam = np.eye(4)
+        return Frame(image=image, stamp=stamp, intrinsics=intrinsics, T_map_cam=T_map_cam,
+                     depth=self._depth(stamp, depths, image.shape[:2]))
+
+    def _depth(self, stamp: float, depths: collections.deque[tuple[float, Any]],
+               shape: tuple[int, ...]) -> np.ndarray | None:
+        """The aligned depth in m, or None. A bad depth image is ignored with a warning, as the node does:
+        the colour frame is still good."""
+        best = min(depths, key=lambda d: abs(d[0] - stamp), default=None)
+        if best is None or abs(best[0] - stamp) > self.options.depth_max_dt_s:
+            return None
+        try:
+            depth = decode.depth_to_metres(best[1])
+        except BadInputError as exc:
+            self._warn_depth(f"ignoring depth image on {self.topics.depth}: {exc}")
+            return None
+        if depth.shape != shape:
+            self._warn_depth(f"ignoring depth image on {self.topics.depth}: {depth.shape[1]}x{depth.shape[0]}, "
+                             f"the colour image {shape[1]}x{shape[0]}")
+            return None
+        return depth
+
+    def _warn_depth(self, text: str) -> None:
+        self._depth_warnings += 1
+        if self._depth_warnings == 1:
+            _log.warning("%s (further depth warnings are not shown)", text)

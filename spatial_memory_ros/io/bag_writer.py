@@ -1,0 +1,91 @@
+"""`run --out-bag`: the node's outputs written to an MCAP bag (rosbags; no rclpy), for Foxglove or ros2 bag.
+
+Topics and contents are the node's (README "The node"): /tracks (spatial_memory/TrackArray, map frame),
+/change_mask (sensor_msgs/Image mono8, the image's header) and /markers (visualization_msgs/MarkerArray).
+The messages are built by the node's own builders (ros/encode.py, ros/markers.py) with rosbags' classes.
+Log times are the input image's, so the outputs line up with the input bag when both are opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from rosbags.interfaces import Connection
+from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+
+from ..core.errors import BadInputError
+from ..core.types import FrameResult, ItemAnswer
+from ..ros import encode
+from ..ros.markers import MarkerBuilder
+from .bag import FrameHeader
+from .bag_types import rosbags_types, typestore
+
+TOPICS = {
+    "/tracks": "spatial_memory/msg/TrackArray",
+    "/change_mask": "sensor_msgs/msg/Image",
+    "/markers": "visualization_msgs/msg/MarkerArray",
+}
+DEFAULT_CAMERA_FRAME = "camera"  # for inputs without frame names (videos, TUM folders)
+
+
+class BagResultWriter:
+    """Writes one frame's results at a time to a new rosbag2 folder `path` holding `<name>.mcap`.
+
+    map_frame: frame_id of tracks and markers; marker_lifetime_s as the node's parameter.
+    """
+
+    def __init__(self, path: str | Path, *, map_frame: str = "map", marker_lifetime_s: float = 1.0) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise BadInputError(f"{self.path} exists; --out-bag makes a new bag folder (remove it or pick another)")
+        self._types = rosbags_types()
+        self._store = typestore()
+        self._map_frame = map_frame
+        self._markers = MarkerBuilder(map_frame, marker_lifetime_s, self._types)
+        self._writer = Writer(self.path, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP)
+        try:
+            self._writer.open()
+        except WriterError as exc:
+            raise BadInputError(f"cannot create bag {self.path}: {exc}") from None
+        self._conns: dict[str, Connection] = {
+            topic: self._writer.add_connection(topic, msgtype, typestore=self._store)
+            for topic, msgtype in TOPICS.items()
+        }
+        self.messages_written = 0
+
+    @property
+    def mcap_path(self) -> Path:
+        return self.path / f"{self.path.name}.mcap"
+
+    def write(self, stamp: float, result: FrameResult, items: Sequence[ItemAnswer],
+              header: FrameHeader | None = None) -> None:
+        """One frame's outputs. header: the source image's (bags); else stamp (s) and frame "camera"."""
+        T = self._types
+        if header is None:
+            stamp_msg = encode.sec_to_stamp(stamp, T)
+            header = FrameHeader(DEFAULT_CAMERA_FRAME, stamp_msg.sec * 1_000_000_000 + stamp_msg.nanosec,
+                                 stamp_msg.sec * 1_000_000_000 + stamp_msg.nanosec)
+        else:
+            stamp_msg = T.Time(sec=header.stamp_ns // 1_000_000_000, nanosec=header.stamp_ns % 1_000_000_000)
+        out = {
+            "/tracks": encode.tracks_to_msg(result.tracks, T.Header(frame_id=self._map_frame, stamp=stamp_msg), T),
+            "/change_mask": encode.array_to_image(result.change_mask,
+                                                  T.Header(frame_id=header.frame_id, stamp=stamp_msg), T),
+            "/markers": self._markers.build(result.tracks, items, stamp_msg),
+        }
+        for topic, msg in out.items():
+            data = self._store.serialize_cdr(msg, TOPICS[topic])
+            self._writer.write(self._conns[topic], header.log_time_ns, data)
+            self.messages_written += 1
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self) -> BagResultWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

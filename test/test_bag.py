@@ -1,0 +1,210 @@
+"""ROS 2 bags in `spatial-memory run`: the round trip (bag -> run == the same frames from a TUM folder), MCAP and
+sqlite3, raw and compressed images, tf interpolation, depth, --out-bag, and clear errors. No rclpy needed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("rosbags", reason="rosbags is not installed")
+from bag_scene import (  # noqa: E402
+    CAMERA_FRAME,
+    INTR,
+    T_MAP_CAM,
+    base_at,
+    image_msg,
+    render,
+    scene_frames,
+    write_bag,
+    write_tum,
+)
+from rosbags.highlevel import AnyReader  # noqa: E402
+from rosbags.rosbag2 import StoragePlugin  # noqa: E402
+
+from spatial_memory_ros.cli.main import main  # noqa: E402
+from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
+from spatial_memory_ros.io import open_input  # noqa: E402
+from spatial_memory_ros.io.bag import BagOptions, BagReader, choose_topics  # noqa: E402
+from spatial_memory_ros.io.bag_types import typestore  # noqa: E402
+from spatial_memory_ros.ros.decode import compressed_to_bgr  # noqa: E402
+
+ITEMS = ["--items", "mug=3"]
+
+
+@pytest.fixture(scope="module")
+def direct(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`run` on the scene's frames from a TUM folder: what every bag variant must reproduce."""
+    root = tmp_path_factory.mktemp("direct")
+    write_tum(root / "tum", scene_frames())
+    assert main(["run", str(root / "tum"), "--out", str(root / "out"), *ITEMS]) == 0
+    return root / "out"
+
+
+def _same_outputs(out: Path, expected: Path) -> None:
+    assert (out / "tracks.txt").read_text() == (expected / "tracks.txt").read_text()
+    items, want = (json.loads((d / "items.json").read_text()) for d in (out, expected))
+    items.pop("map_frame"), want.pop("map_frame")  # says where the poses came from, in words
+    assert items == want
+    masks = sorted(p.name for p in (expected / "change_masks").glob("*.png"))
+    assert sorted(p.name for p in (out / "change_masks").glob("*.png")) == masks
+    for name in masks:
+        assert np.array_equal(cv2.imread(str(out / "change_masks" / name)),
+                              cv2.imread(str(expected / "change_masks" / name))), name
+
+
+@pytest.mark.parametrize(("storage", "compressed"), [
+    (StoragePlugin.MCAP, ""), (StoragePlugin.SQLITE3, ""), (StoragePlugin.MCAP, ".png"),
+])
+def test_bag_round_trip_matches_the_direct_run(tmp_path: Path, direct: Path, storage: StoragePlugin,
+                                               compressed: str) -> None:
+    bag = tmp_path / "bag"
+    write_bag(bag, scene_frames(), storage=storage, compressed=compressed)
+    assert main(["run", str(bag), "--out", str(tmp_path / "out"), *ITEMS]) == 0
+    _same_outputs(tmp_path / "out", direct)
+    items = json.loads((tmp_path / "out" / "items.json").read_text())
+    mug = items["items"][0]
+    assert mug["item"] == "mug" and mug["displaced"] and "tf_static" in items["map_frame"]
+
+
+def test_a_bare_mcap_file_and_out_bag(tmp_path: Path, direct: Path) -> None:
+    write_bag(tmp_path / "bag", scene_frames())
+    mcap = tmp_path / "bag" / "bag.mcap"
+    out_bag = tmp_path / "results"
+    assert main(["run", str(mcap), "--out", str(tmp_path / "out"), *ITEMS, "--out-bag", str(out_bag)]) == 0
+    _same_outputs(tmp_path / "out", direct)
+
+    n_frames = len(scene_frames())
+    with AnyReader([out_bag], default_typestore=typestore()) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+        assert counts == {"/tracks": n_frames, "/change_mask": n_frames, "/markers": n_frames}
+        by_topic: dict[str, list[tuple[int, object]]] = {}
+        for conn, t, raw in reader.messages():
+            by_topic.setdefault(conn.topic, []).append((t, reader.deserialize(raw, conn.msgtype)))
+    stamps = [int(round(t * 1e9)) for t, _ in scene_frames()]
+    assert [t for t, _ in by_topic["/tracks"]] == [s + 1_000_000 for s in stamps]  # the images' log times
+    last = by_topic["/tracks"][-1][1]
+    assert last.header.frame_id == "map" and last.header.stamp.sec == int(stamps[-1] // 1e9)  # type: ignore[attr-defined]
+    mug = [t for t in last.tracks if t.item == "mug"]  # type: ignore[attr-defined]
+    assert mug and mug[0].position_source == 1 and abs(mug[0].position.x - (-0.35)) < 0.05
+    mask = by_topic["/change_mask"][-1][1]
+    assert (mask.encoding, mask.width, mask.header.frame_id) == ("mono8", INTR.width, CAMERA_FRAME)  # type: ignore[attr-defined]
+    spaces = {m.ns for m in by_topic["/markers"][-1][1].markers}  # type: ignore[attr-defined]
+    assert {"usual", "current", "displaced", "tracks"} <= spaces
+    assert out_bag.joinpath("results.mcap").stat().st_size > 0 and (out_bag / "metadata.yaml").is_file()
+
+    # a second run refuses to overwrite the bag, before doing any work
+    assert main(["run", str(mcap), "--out", str(tmp_path / "out2"), "--out-bag", str(out_bag)]) == 2
+
+
+def test_tf_is_interpolated_and_depth_aligned(tmp_path: Path) -> None:
+    frames = scene_frames(4, 0)
+    write_bag(tmp_path / "bag", frames, moving_tf=True, depth_m=0.9)
+    reader = open_input(tmp_path / "bag")
+    assert isinstance(reader, BagReader) and len(reader) == 4
+    assert reader.topics.depth == "/camera/depth/image_raw"
+    got = list(reader.frames())
+    assert [i for i, _ in got] == [0, 1, 2, 3]
+    for (t, image), (_, frame) in zip(frames, got, strict=True):
+        assert frame.stamp == t and np.array_equal(frame.image, image)
+        assert frame.intrinsics == dataclasses.replace(INTR, distortion=(0.0,) * 5)
+        assert np.allclose(frame.T_map_cam, base_at(t) @ T_MAP_CAM, atol=1e-9)  # between two /tf samples
+        assert frame.depth is not None and np.allclose(frame.depth, 0.9)
+    assert reader.last_header is not None and reader.last_header.frame_id == CAMERA_FRAME
+
+
+def test_jpeg_frames_and_static_camera_without_tf(tmp_path: Path) -> None:
+    frames = scene_frames(3, 0)
+    write_bag(tmp_path / "bag", frames, compressed=".jpg", tf=False, image_topic="/cam/image_raw/compressed")
+    reader = open_input(tmp_path / "bag")
+    assert isinstance(reader, BagReader) and reader.topics.compressed
+    assert "static camera" in reader.map_frame
+    for (_, image), (_, frame) in zip(frames, reader.frames(), strict=True):
+        assert np.abs(frame.image.astype(int) - image).mean() < 3  # lossy
+        assert np.array_equal(frame.T_map_cam, np.eye(4))
+
+
+def test_bad_frames_are_skipped_and_counted(tmp_path: Path) -> None:
+    frames = scene_frames(6, 0)
+    write_bag(tmp_path / "bag", frames, compressed=".png")
+    # Corrupt the fifth frame's PNG in place: same size, so the bag stays readable.
+    data = (tmp_path / "bag" / "bag.mcap").read_bytes()
+    ok, png = cv2.imencode(".png", frames[4][1])  # frames 0-2 are alike; 4 has the person
+    start = data.index(png.tobytes()[:64])
+    data = data[:start + 40] + bytes(200) + data[start + 240:]
+    (tmp_path / "bag" / "bag.mcap").write_bytes(data)
+    bad: list[tuple[int, str]] = []
+    got = [i for i, _ in BagReader(tmp_path / "bag").frames(lambda i, e: bad.append((i, str(e))))]
+    assert got == [0, 1, 2, 3, 5] and bad[0][0] == 4 and "cannot decode compressed image" in bad[0][1]
+
+
+def test_compressed_decoding() -> None:
+    image = render(None, 40.0)
+
+    class Msg:
+        def __init__(self, fmt: str, data: bytes) -> None:
+            self.format, self.data = fmt, data
+
+    png = cv2.imencode(".png", image)[1].tobytes()
+    assert np.array_equal(compressed_to_bgr(Msg("png", png)), image)
+    assert np.array_equal(compressed_to_bgr(Msg("rgb8; png compressed rgb8", png)), image[:, :, ::-1])
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    assert compressed_to_bgr(Msg("jpeg", jpeg)).shape == image.shape
+    _, msg = image_msg(image, 1.0, compressed=".jpg")  # a rosbags message: data is a numpy array
+    assert compressed_to_bgr(msg).shape == image.shape
+    for fmt, data, expected in [
+        ("jpeg", b"", "empty compressed image"),
+        ("jpeg", b"\xff\xd8 not really a jpeg" * 20, "cannot decode compressed image"),
+        ("png", png[:100], "cannot decode compressed image"),
+        ("16UC1; compressedDepth png", png, "compressed depth image"),
+    ]:
+        with pytest.raises(BadInputError, match=expected):
+            compressed_to_bgr(Msg(fmt, data))
+
+
+TYPES = {
+    "/cam/image_raw": "sensor_msgs/msg/Image", "/cam/depth/image_raw": "sensor_msgs/msg/Image",
+    "/cam/camera_info": "sensor_msgs/msg/CameraInfo", "/tf": "tf2_msgs/msg/TFMessage",
+}
+
+
+def test_topic_choice() -> None:
+    t = choose_topics(TYPES, BagOptions())
+    assert (t.image, t.compressed, t.camera_info, t.depth, t.tf) == (
+        "/cam/image_raw", False, "/cam/camera_info", "/cam/depth/image_raw", ["/tf"])
+    two = {**TYPES, "/other/image_raw": "sensor_msgs/msg/Image", "/other/camera_info": "sensor_msgs/msg/CameraInfo"}
+    with pytest.raises(BadInputError, match=r"candidates: /cam/image_raw, /other/image_raw.*--image-topic"):
+        choose_topics(two, BagOptions())
+    t = choose_topics(two, BagOptions(image_topic="/other/image_raw"))
+    assert t.camera_info == "/other/camera_info"  # the image's sibling
+    with pytest.raises(BadInputError, match=r"the bag has no topic /nope \(--image-topic\); its topics: /cam"):
+        choose_topics(TYPES, BagOptions(image_topic="/nope"))
+    with pytest.raises(BadInputError, match=r"/tf \(--compressed-topic\) is tf2_msgs/msg/TFMessage"):
+        choose_topics(TYPES, BagOptions(compressed_topic="/tf"))
+    no_info = {k: v for k, v in TYPES.items() if "camera_info" not in k}
+    with pytest.raises(BadInputError, match="camera_info topic.*--camera"):
+        choose_topics(no_info, BagOptions())
+    assert choose_topics(no_info, BagOptions(), have_camera_yaml=True).camera_info is None
+
+
+def test_missing_topics_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_bag(tmp_path / "bag", scene_frames(2, 0), with_camera_info=False)
+    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot tell which camera_info topic belongs to /camera/image_raw" in err and "--camera" in err
+    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "o"), "--image-topic", "/nope"]) == 2
+    assert "the bag has no topic /nope" in capsys.readouterr().err
+    write_tum(tmp_path / "tum", scene_frames(1, 0))
+    assert main(["run", str(tmp_path / "tum"), "--out", str(tmp_path / "o"), "--image-topic", "/x"]) == 2
+    assert "topic and frame options apply to bags only" in capsys.readouterr().err
+
+
+def test_frames_without_a_pose_are_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_bag(tmp_path / "bag", scene_frames(3, 0))
+    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out"), "--map-frame", "world"]) == 2
+    err = capsys.readouterr().err
+    assert "no camera pose world <- camera_optical" in err and "no frame of" in err
