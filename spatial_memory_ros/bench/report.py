@@ -100,6 +100,9 @@ def format_summary(result: BenchResult) -> str:
         f"seed {c.seed} ({data['benchmark']['seed_role']}): {run['wall_s']:.0f} s wall, "
         f"{result.frames / max(run['wall_s'], 1e-9):.1f} frames/s overall"
     )
+    if "cpus" in run:  # a shared machine's load changes every timing
+        load = f"{run['load_avg_1min_start']:.1f} -> {run['load_avg_1min_end']:.1f}"
+        head += f"; load average {load} on {run['cpus']} CPUs"
     notes = (
         "'-' = the method does not do this; n/a = no query in that bucket. fps: the method's update() alone "
         "(no_memory and last_seen reuse the pipeline's decoded tags, so theirs leaves tag detection out); "

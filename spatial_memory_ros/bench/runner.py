@@ -18,6 +18,7 @@ What is scored, per frame or per query (see BENCHMARKS.md for the numbers):
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -161,6 +162,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     next_rss_s = 0.0
     frames = 0
     last: SimFrame | None = None
+    load_start = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     start = time.monotonic()
     desc = f"bench {config.preset}/{config.camera} seed {config.seed}"
     try:
@@ -205,6 +207,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
             m.close()
     method_scores = {m.name: scores[m.name].as_dict(m) for m in methods}
     run = _run_facts(step, method_scores, time.monotonic() - start, config)
+    run.update(cpus=os.cpu_count(), load_avg_1min_start=load_start, load_avg_1min_end=os.getloadavg()[0])
     return BenchResult(config, frames, method_scores, run, items, collector.samples)
 
 

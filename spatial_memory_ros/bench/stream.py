@@ -41,7 +41,11 @@ def _render(preset: ScenePreset, seed: int, out: mp.Queue) -> None:
 
 
 def sim_frames(scene: SimScene, *, jobs: int = 2) -> Iterator[SimFrame]:
-    """Every frame of the scene in order; jobs=2 renders them in a child process, jobs=1 in this one."""
+    """Every frame of the scene in order; jobs=2 renders them in a child process, jobs=1 in this one.
+
+    The child is spawned (not forked), so a script calling this with jobs=2 needs the usual
+    ``if __name__ == "__main__":`` guard; the CLI and pytest have it.
+    """
     if jobs < 2:
         yield from (_slim(f) for f in scene.frames())
         return
