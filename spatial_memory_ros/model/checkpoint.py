@@ -1,0 +1,91 @@
+"""Checkpoints that carry their ModelConfig: save_model() writes one, build_model() rebuilds it.
+
+A model file holds {"format", "config", "model", "meta"}; a training state file (for --resume) holds the
+same plus the optimizer, the step and where the training data had got to.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import ModelConfig
+from .model import SpatialMemoryModel
+
+FORMAT = "spatial_memory_model/1"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "spatial_memory_model.pt"
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' (CUDA when available), 'cpu' or 'cuda' -> torch.device; ValueError otherwise."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device is cuda but torch sees no CUDA device; use auto or cpu")
+    return torch.device(device)
+
+
+def _atomic_save(obj: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a reader never sees half a file, even if training is killed mid-save
+
+
+def save_model(path: str | Path, model: SpatialMemoryModel, meta: dict[str, Any] | None = None) -> None:
+    """Write the weights (float32, CPU) with the config; meta: JSON-like notes (command, seed, steps)."""
+    state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+    _atomic_save({"format": FORMAT, "config": model.config.to_dict(), "model": state, "meta": meta or {}}, Path(path))
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's dict, checked for its format; ValueError names what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no model checkpoint at {path}")
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a spatial memory model checkpoint ({FORMAT})")
+    return data
+
+
+def build_model(path: str | Path = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu") -> SpatialMemoryModel:
+    """Rebuild the model a checkpoint describes, load its weights, move it to `device`, eval()."""
+    data = load_file(path)
+    model = SpatialMemoryModel.from_config(ModelConfig.from_dict(data["config"]))
+    model.load_state_dict(data["model"])
+    dev = resolve_device(device) if isinstance(device, str) else device
+    return model.to(dev).eval()
+
+
+def checkpoint_meta(path: str | Path) -> dict[str, Any]:
+    """The meta dict saved with a checkpoint (training command, seed, steps, minutes)."""
+    return dict(load_file(path).get("meta", {}))
+
+
+def save_training_state(
+    path: str | Path,
+    model: SpatialMemoryModel,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    next_stream: int,
+    meta: dict[str, Any],
+) -> None:
+    """Everything --resume needs: weights, optimizer, step, the next training stream's index."""
+    _atomic_save(
+        {
+            "format": FORMAT,
+            "config": model.config.to_dict(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "next_stream": next_stream,
+            "meta": meta,
+        },
+        Path(path),
+    )

@@ -1,0 +1,87 @@
+"""The learned model's one configuration: every size the network is built from, stored in its checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of the spatial memory model. Defaults are the shipped CPU model (~0.3 M parameters).
+
+    The image is resized to image_width x image_height before the encoder; masks come back at the
+    caller's resolution. Larger dim/depth/slots learn more but cost speed: the CPU target is >= 30
+    model steps/s on 2 cores, which the defaults meet with room for the rest of the pipeline.
+    """
+
+    image_width: int = 128  # px, model input (any camera image is resized to this)
+    image_height: int = 96
+    patch_size: int = 8  # px; 128 x 96 -> 16 x 12 = 192 patch tokens
+    dim: int = 64  # token width
+    depth: int = 4  # transformer blocks in the encoder
+    heads: int = 4
+    mlp_ratio: float = 2.0
+    memory_slots: int = 16  # fixed-size state: memory_slots x dim floats, however long the video
+    read_tokens: int = 4  # memory tokens read from the previous step's memory into the encoder's input
+    embed_dim: int = 64  # re-identification / retrieval embedding width (L2-normalised)
+    mask_channels: int = 8  # channels of the mask decoder
+    mask_stride: int = 2  # the decoder runs at 1 / mask_stride of the input resolution (1 = full; 4x the cost)
+    pose_frequencies: int = 6  # Fourier octaves of map-frame floor positions, base wavelength pose_base_m
+    pose_base_m: float = 0.5  # shortest wavelength (m) of the floor-position encoding
+    max_range_m: float = 25.0  # a viewing ray hitting the floor farther than this counts as "no floor"
+    predict_k: int = 3  # the predictive head forecasts frame features this many steps ahead
+    use_memory: bool = True  # False: the same network with the memory never read from nor written to
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(rows, cols) of the patch grid."""
+        return self.image_height // self.patch_size, self.image_width // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        rows, cols = self.grid
+        return rows * cols
+
+    @property
+    def pose_features(self) -> int:
+        """Width of a patch's raw pose feature: ray (3) + floor flag (1) + log range (1) + Fourier(x, y)."""
+        return 5 + 4 * self.pose_frequencies
+
+    def validate(self) -> ModelConfig:
+        """Raise ValueError naming the setting to change; return self."""
+        if self.image_width % self.patch_size or self.image_height % self.patch_size:
+            raise ValueError(
+                f"image_width and image_height ({self.image_width}x{self.image_height}) must be multiples "
+                f"of patch_size ({self.patch_size})"
+            )
+        if self.patch_size % self.mask_stride:
+            raise ValueError(f"patch_size ({self.patch_size}) must be a multiple of mask_stride ({self.mask_stride})")
+        if self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})")
+        positive = ("patch_size", "dim", "depth", "heads", "memory_slots", "read_tokens", "embed_dim",
+                    "mask_channels", "mask_stride", "pose_frequencies", "predict_k")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.pose_base_m <= 0 or self.max_range_m <= 0 or self.mlp_ratio <= 0:
+            raise ValueError("pose_base_m, max_range_m and mlp_ratio must be > 0")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Rebuild from to_dict(); unknown keys raise ValueError (a checkpoint from a newer version)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model settings {unknown}: the checkpoint is from another version")
+        return cls(**data).validate()
+
+
+# A larger configuration for GPU training (`spatial-memory train --large`); not meant for the CPU target.
+LARGE = ModelConfig(image_width=192, image_height=144, dim=192, depth=6, heads=6, memory_slots=32,
+                    read_tokens=8, embed_dim=128, mask_channels=16)

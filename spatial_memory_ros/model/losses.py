@@ -1,0 +1,108 @@
+"""Training losses over one truncated-BPTT chunk of T steps.
+
+- mask_loss: supervised BCE + soft dice on the generator's change mask (plus a coarse per-patch BCE);
+- cpc_loss: InfoNCE, the memory at t (with the camera pose at t + k) predicts the frame features at
+  t + k against every other (stream, time) pair of the chunk as negatives;
+- consistency_loss: penalises memory updates that the frames do not back: the squared change of the
+  state, weighted by how little the encoder's tokens changed between the two frames;
+- reid_loss: supervised contrastive loss on embeddings pooled per object instance, positives being the
+  same instance in other frames of the chunk (re-identification across time and occlusion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    mask: float = 1.0
+    dice: float = 0.5
+    patch: float = 0.3
+    cpc: float = 0.1
+    consistency: float = 1.0
+    reid: float = 0.1
+    temperature: float = 0.1  # of both InfoNCE losses
+    pos_weight: float = 1.0  # BCE weight of changed pixels; 1 keeps P(changed) calibrated (dice handles the imbalance)
+
+
+def mask_loss(
+    logits: torch.Tensor, patch_logits: torch.Tensor, target: torch.Tensor, patch_size: int, weights: LossWeights
+) -> torch.Tensor:
+    """logits (B, 1, h, w); patch_logits (B, N); target (B, 1, H, W) in {0, 1} at the model input size."""
+    logits, patch_logits = logits.float(), patch_logits.float()
+    soft = F.adaptive_avg_pool2d(target, (logits.shape[-2], logits.shape[-1]))  # (B, 1, h, w) fraction changed per cell
+    pos_weight = torch.tensor(weights.pos_weight, device=logits.device)
+    bce = F.binary_cross_entropy_with_logits(logits, soft, pos_weight=pos_weight)
+    p = torch.sigmoid(logits)
+    inter = (p * soft).sum(dim=(1, 2, 3))
+    dice = 1 - (2 * inter + 1) / (p.sum(dim=(1, 2, 3)) + soft.sum(dim=(1, 2, 3)) + 1)  # (B,)
+    patch_target = F.avg_pool2d(target, patch_size).flatten(1)  # (B, N)
+    patch = F.binary_cross_entropy_with_logits(patch_logits, patch_target, pos_weight=pos_weight)
+    return weights.mask * bce + weights.dice * dice.mean() + weights.patch * patch
+
+
+def info_nce(queries: torch.Tensor, keys: torch.Tensor, temperature: float) -> torch.Tensor:
+    """queries, keys (M, E) L2-normalised; row i of keys is the positive of row i of queries."""
+    logits = queries.float() @ keys.float().T / temperature  # (M, M)
+    return F.cross_entropy(logits, torch.arange(len(queries), device=queries.device))
+
+
+def cpc_loss(
+    predictions: list[torch.Tensor], targets: list[torch.Tensor], k: int, temperature: float
+) -> torch.Tensor:
+    """predictions[t] (B, E) made at t for t + k; targets[t] (B, E) embed frame t. Needs T > k."""
+    T = len(targets)
+    if k >= T:
+        return targets[0].new_zeros(())
+    q = torch.cat(predictions[: T - k])  # ((T - k) B, E)
+    z = torch.cat(targets[k:])
+    return info_nce(q, z, temperature)
+
+
+def consistency_loss(states: list[torch.Tensor], tokens: list[torch.Tensor]) -> torch.Tensor:
+    """states: T + 1 states (B, S, D), the chunk's initial one first; tokens: T encoder outputs (B, N, D)."""
+    if len(tokens) < 2:
+        return states[0].new_zeros(())
+    d_mem = torch.stack([(b - a).pow(2).mean(dim=(1, 2)) for a, b in zip(states[1:-1], states[2:])])  # (T-1, B)
+    d_vis = torch.stack([(b - a).float().pow(2).mean(dim=(1, 2)) for a, b in zip(tokens[:-1], tokens[1:])])
+    d_vis = d_vis.detach()
+    unexplained = 1 - torch.tanh(d_vis / (d_vis.mean() + 1e-6))  # (T-1, B): 1 = the view did not change
+    return (unexplained * d_mem).mean()
+
+
+def reid_loss(embeddings: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Supervised contrastive loss on instance-pooled embeddings.
+
+    embeddings: (T, B, N, E) L2-normalised patch embeddings; labels: (T, B, N) int64 instance id per
+    patch, 0 = none, unique per instance across the batch. Each (frame, instance) pair is pooled into
+    one vector; the other frames of the same instance are its positives, everything else negatives.
+    """
+    T, B, N, E = embeddings.shape
+    flat = labels.reshape(-1)
+    keep = flat > 0
+    if int(keep.sum()) == 0:
+        return embeddings.new_zeros(())
+    frame = torch.arange(T * B, device=labels.device).repeat_interleave(N)[keep]
+    inst = flat[keep]
+    code = frame * (int(labels.max()) + 1) + inst
+    uniq, inverse = torch.unique(code, return_inverse=True)  # (U,), (K,)
+    pooled = torch.zeros(len(uniq), E, device=embeddings.device, dtype=torch.float32)
+    pooled.index_add_(0, inverse, embeddings.reshape(-1, E)[keep].float())
+    pooled = F.normalize(pooled, dim=-1)  # (U, E)
+    uniq_inst = uniq % (int(labels.max()) + 1)
+    uniq_frame = uniq // (int(labels.max()) + 1)
+    same = uniq_inst[:, None] == uniq_inst[None, :]
+    other_frame = uniq_frame[:, None] != uniq_frame[None, :]
+    positives = same & other_frame  # (U, U)
+    anchors = positives.any(dim=1)
+    if int(anchors.sum()) == 0:
+        return embeddings.new_zeros(())
+    logits = pooled @ pooled.T / temperature
+    logits = logits.masked_fill(torch.eye(len(uniq), dtype=torch.bool, device=logits.device), float("-inf"))
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    pos_log_prob = torch.where(positives, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
+    return -(pos_log_prob[anchors] / positives[anchors].sum(dim=1)).mean()
