@@ -63,7 +63,7 @@ class NodeProcess:
         args = [str(installed_node()), "--ros-args", "--params-file", str(installed_config()),
                 "-r", f"__ns:={namespace}"]
         reliable = {f"qos_overrides.{namespace}/{topic}.subscription.reliability": "reliable"
-                    for topic in ("image", "camera_info", "depth")}
+                    for topic in ("image", "image/compressed", "camera_info", "depth")}
         for name, value in {**reliable, **params}.items():
             args += ["-p", f"{name}:={_param_text(value)}"]
         self.log_path = log_path

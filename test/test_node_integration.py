@@ -18,14 +18,14 @@ import pytest
 from geometry_msgs.msg import TransformStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from spatial_memory.msg import Track, TrackArray
 from spatial_memory.srv import ListItems, LocateItem
 from tag_scene import make_intrinsics, pose, render_scene
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
-from spatial_memory_ros.core.geometry import invert
+from spatial_memory_ros.core.geometry import invert, split_transform
 from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp
 
 pytestmark = pytest.mark.timeout(180)
@@ -217,6 +217,53 @@ def test_kill_9_mid_stream_loses_nothing_committed(tmp_path: Path) -> None:
         assert after.success, after.message
         assert after.current.observations >= before.current.observations
         assert np.linalg.norm(xyz(after.usual) - A) < 0.05
+    finally:
+        drv.close()
+        assert node.stop() == 0, node.output()
+
+
+def test_compressed_images(tmp_path: Path) -> None:
+    """image_transport=compressed: CompressedImage on image/compressed gives tracks; a corrupt one is logged
+    and dropped, and the node keeps serving."""
+    t, q = split_transform(T_MAP_CAM)
+    domain = fresh_domain()
+    node = NodeProcess(domain, tmp_path / "node.log", {
+        "memory.db_path": str(tmp_path / "m.db"), "image_transport": "compressed", "pose_source": "fixed",
+        "fixed_transform": [*map(float, t), *map(float, q)],
+    })
+    drv = Driver(domain)
+    try:
+        tracks = drv.collect(TrackArray, "tracks")
+        cam = Camera(drv)
+        pub = drv.node.create_publisher(CompressedImage, "image/compressed", 10)
+        assert drv.spin_until(lambda: pub.get_subscription_count() > 0, 40), node.output()
+        assert cam.image_pub.get_subscription_count() == 0  # the raw topic is not subscribed
+
+        def send(data: bytes, fmt: str) -> None:
+            stamp = sec_to_stamp(time.time())
+            cam.info_pub.publish(camera_info(stamp))
+            pub.publish(CompressedImage(header=header(CAMERA_FRAME, stamp), format=fmt, data=data))
+            drv.spin_until(lambda: False, 0.1)
+
+        png = cv2.imencode(".png", render(A, None))[1].tobytes()
+        jpeg = cv2.imencode(".jpg", render(A, None))[1].tobytes()
+        for _ in range(3):
+            send(png, "png")
+        for _ in range(3):
+            send(jpeg, "bgr8; jpeg compressed bgr8")
+        assert drv.spin_until(lambda: any(t.item == "mug" and t.state == Track.STATE_CONFIRMED
+                                          for arr in tracks for t in arr.tracks)), node.output()
+        mug = [t for arr in tracks for t in arr.tracks if t.item == "mug"][-1]
+        assert np.linalg.norm(np.array([mug.position.x, mug.position.y, mug.position.z]) - A) < 0.05
+
+        send(jpeg[: len(jpeg) // 3] + bytes(200), "jpeg")  # truncated, zero-padded: undecodable
+        assert drv.spin_until(lambda: "cannot decode compressed image" in node.output()), node.output()
+        assert "/t/image/compressed" in node.output()
+        before = len(tracks)
+        for _ in range(3):
+            send(jpeg, "jpeg")
+        assert drv.spin_until(lambda: len(tracks) > before), node.output()
+        assert node.alive() and locate(drv, "mug").success
     finally:
         drv.close()
         assert node.stop() == 0, node.output()

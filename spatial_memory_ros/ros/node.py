@@ -24,7 +24,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from spatial_memory.msg import TrackArray
 from spatial_memory.srv import ListItems, LocateItem
 from std_srvs.srv import Trigger
@@ -78,7 +78,7 @@ class SpatialMemoryNode(Node):
             )
         self._process_lock = threading.Lock()
         self._slot_lock = threading.Lock()
-        self._latest_image: Image | None = None
+        self._latest_image: Image | CompressedImage | None = None
         self._intrinsics: CameraIntrinsics | None = None
         self._depths: collections.deque[Image] = collections.deque(maxlen=5)
         self.frames_processed = 0
@@ -97,8 +97,15 @@ class SpatialMemoryNode(Node):
             durability=qos_profile_sensor_data.durability,
         )
         overrides = QoSOverridingOptions.with_default_policies()
-        self.create_subscription(Image, "image", self._on_image, camera_qos, callback_group=input_group,
-                                 qos_overriding_options=overrides)
+        if self.settings.image_transport == "compressed":
+            # image_transport's convention: <image topic after remapping>/compressed. Decoded in the worker.
+            self._image_topic = self.resolve_topic_name("image") + "/compressed"
+            self.create_subscription(CompressedImage, self._image_topic, self._on_image, camera_qos,
+                                     callback_group=input_group, qos_overriding_options=overrides)
+        else:
+            self._image_topic = self.resolve_topic_name("image")
+            self.create_subscription(Image, "image", self._on_image, camera_qos, callback_group=input_group,
+                                     qos_overriding_options=overrides)
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, camera_qos,
                                  callback_group=input_group, qos_overriding_options=overrides)
         self.create_subscription(Image, "depth", self._on_depth, QoSProfile(
@@ -123,7 +130,8 @@ class SpatialMemoryNode(Node):
         self._worker.start()
         self.get_logger().info(
             f"ready: items={self.settings.pipeline.tags.items or '{}'} "
-            f"db={self.settings.pipeline.memory.db_path or ':memory:'} rate={self._rate_hz} Hz"
+            f"db={self.settings.pipeline.memory.db_path or ':memory:'} rate={self._rate_hz} Hz "
+            f"image={self._image_topic}"
         )
 
     # ---- parameters -------------------------------------------------------------------------------
@@ -148,7 +156,7 @@ class SpatialMemoryNode(Node):
         return SetParametersResult(successful=True)
 
     # ---- inputs -----------------------------------------------------------------------------------
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         with self._slot_lock:
             self._latest_image = msg
         self._frame_ready.set()
@@ -207,7 +215,8 @@ class SpatialMemoryNode(Node):
                     return  # Ctrl-C / SIGTERM shut the context down under a frame: stop quietly
             self._stopping.wait(max(0.0, started + 1.0 / self._rate_hz - time.monotonic()))
 
-    def _matching_depth(self, msg: Image, depths: list[Image], shape: tuple[int, int]) -> np.ndarray | None:
+    def _matching_depth(self, msg: Image | CompressedImage, depths: list[Image],
+                        shape: tuple[int, int]) -> np.ndarray | None:
         t = conv.stamp_to_sec(msg.header.stamp)
         best = min(depths, key=lambda d: abs(conv.stamp_to_sec(d.header.stamp) - t), default=None)
         if best is None or abs(conv.stamp_to_sec(best.header.stamp) - t) > self._depth_max_dt:
@@ -223,13 +232,14 @@ class SpatialMemoryNode(Node):
             return None
         return depth
 
-    def process(self, msg: Image, intrinsics: CameraIntrinsics | None, depths: list[Image]) -> None:
+    def process(self, msg: Image | CompressedImage, intrinsics: CameraIntrinsics | None,
+                depths: list[Image]) -> None:
         """Run one image through the pipeline and publish; bad input is logged and the frame dropped."""
         try:
-            image = conv.image_to_bgr(msg)
+            image = conv.compressed_to_bgr(msg) if isinstance(msg, CompressedImage) else conv.image_to_bgr(msg)
         except BadInputError as exc:
             # keyed by the kind of fault, so that a flood of one kind never hides another
-            self._drop(f"image:{str(exc).split()[0]}", f"bad image on {self.resolve_topic_name('image')}: {exc}")
+            self._drop(f"image:{str(exc).split()[0]}", f"bad image on {self._image_topic}: {exc}")
             return
         if intrinsics is None:
             topic = self.resolve_topic_name("camera_info")
@@ -261,7 +271,7 @@ class SpatialMemoryNode(Node):
         self.frames_processed += 1
         self._publish(msg, image, result)
 
-    def _publish(self, msg: Image, image: np.ndarray, result: FrameResult) -> None:
+    def _publish(self, msg: Image | CompressedImage, image: np.ndarray, result: FrameResult) -> None:
         tracks = TrackArray()
         tracks.header = conv.header(self.settings.map_frame, msg.header.stamp)
         tracks.tracks = [conv.track_to_msg(t) for t in result.tracks]

@@ -40,6 +40,7 @@ class NodeSettings:
     depth_max_dt_s: float = 0.05
     publish_debug_image: bool = False
     marker_lifetime_s: float = 1.0
+    image_transport: str = "raw"
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 
@@ -56,7 +57,10 @@ _NODE_PARAMS: dict[str, tuple[str, bool]] = {
                        False),
     "publish_debug_image": ("Publish the annotated bgr8 image on debug_image (costs CPU).", False),
     "marker_lifetime_s": ("Lifetime (s) of every RViz marker; stale markers vanish after it.", False),
+    "image_transport": ("raw: sensor_msgs/Image on image; compressed: sensor_msgs/CompressedImage (jpeg, png) on "
+                        "image/compressed (image_transport's name, following the remapped image topic).", True),
 }
+IMAGE_TRANSPORTS = ("raw", "compressed")
 
 _PIPELINE_SECTIONS: dict[str, type] = {
     "change": ChangeConfig, "tracker": TrackerConfig, "memory": MemoryConfig,
@@ -148,6 +152,8 @@ def read_settings(node: Node) -> NodeSettings:
     validate_live(settings.rate_hz, settings.marker_lifetime_s, settings.depth_max_dt_s, settings.tf_timeout_s)
     if settings.device not in ("auto", "cpu", "cuda"):
         raise BadInputError(f"device must be auto, cpu or cuda, got {settings.device!r}")
+    if settings.image_transport not in IMAGE_TRANSPORTS:
+        raise BadInputError(f"image_transport must be one of {IMAGE_TRANSPORTS}, got {settings.image_transport!r}")
     if settings.pose_source not in POSE_SOURCES:
         raise BadInputError(f"pose_source must be one of {POSE_SOURCES}, got {settings.pose_source!r}")
     if not settings.map_frame:
