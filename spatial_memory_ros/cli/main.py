@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list(sub)
     _add_evaluate(sub)
     _add_bench(sub)
+    _add_train(sub)
+    _add_bench_model(sub)
     return parser
 
 
@@ -225,6 +227,28 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "OUT/results.json, metrics.png, map.png, samples.png. --export DIR writes the sequence instead.",
     )
     add_bench_arguments(p)
+
+
+# ---- train / bench-model (the learned model) ----------------------------------------------------------------
+
+
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ..model.cli import add_train_arguments  # argparse only; torch loads when it runs
+
+    p = sub.add_parser(
+        "train",
+        help="train the learned change/memory model on simulated training scenes (seeds >= 1000)",
+        description="Truncated-BPTT training on generator streams (warehouse and home, static and patrol "
+        "cameras). The defaults finish on 2 CPU cores in under an hour. Writes OUT and OUT.state.",
+    )
+    add_train_arguments(p)
+
+
+def _add_bench_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ..model.cli import add_bench_model_arguments
+
+    p = sub.add_parser("bench-model", help="model-step frames/s and the memory bound over a 2-hour run")
+    add_bench_model_arguments(p)
 
 
 # ---- shared ----------------------------------------------------------------------------------------------

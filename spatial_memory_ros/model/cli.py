@@ -1,0 +1,89 @@
+"""Arguments and handlers of `spatial-memory train` and `spatial-memory bench-model` (argparse only at import)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from .config import TRAIN_SEED_MIN, TrainConfig
+
+_DEFAULTS_OUT = Path("out/spatial_memory_model.pt")  # /out/ is git-ignored
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    p.add_argument("--out", type=Path, default=_DEFAULTS_OUT,
+                   help=f"model file to write (and OUT.state for --resume); default {_DEFAULTS_OUT}")
+    p.add_argument("--steps", type=int, default=d.steps, help="optimizer steps (one per chunk of --clip frames)")
+    p.add_argument("--batch", type=int, default=d.batch, help="streams trained on in parallel")
+    p.add_argument("--clip", type=int, default=d.clip, help="truncated-BPTT chunk, frames")
+    p.add_argument("--stream-frames", type=int, default=d.stream_frames, help="frames per training stream")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (AdamW, cosine decay)")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help=f"first training scene seed (>= {TRAIN_SEED_MIN}; 0-199 are tests and the benchmark)")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, metavar="N",
+                   help="write OUT and OUT.state every N steps")
+    p.add_argument("--workers", type=int, default=d.workers, help="scene-rendering processes")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
+    p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"], help="training device")
+    p.add_argument("--time-limit", type=float, default=d.time_limit_min, metavar="MIN",
+                   help="save and stop after this many minutes even if --steps are not done")
+    p.add_argument("--large", action="store_true",
+                   help="the larger model for a GPU (with e.g. --batch 32 --steps 6000 --workers 12)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.state")
+    p.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .train import train
+
+    tc = TrainConfig(
+        steps=args.steps, batch=args.batch, clip=args.clip, stream_frames=args.stream_frames, lr=args.lr,
+        seed=args.seed, checkpoint_every=args.checkpoint_every, workers=args.workers, threads=args.threads,
+        device=args.device, time_limit_min=args.time_limit, large=args.large,
+    )
+    try:
+        tc.validate()
+    except ValueError as e:
+        print(f"spatial-memory train: error: {e}", file=sys.stderr)
+        return 2
+    meta = {"command": "spatial-memory " + shlex.join(sys.argv[1:]), "seed": tc.seed}
+    summary = train(
+        tc, args.out, resume=args.resume, meta=meta,
+        progress=lambda it, total, initial: tqdm(it, total=total, initial=initial, desc="train", mininterval=5.0),
+    )
+    print(json.dumps({"out": str(args.out), **summary}, indent=2))
+    return 0
+
+
+def add_bench_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, help="checkpoint (default: the shipped one; untrained weights if none)")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--width", type=int, default=320, help="camera image width fed to the step (the bench's)")
+    p.add_argument("--height", type=int, default=240)
+    p.add_argument("--frames", type=int, default=600, help="timed steps for frames/s")
+    p.add_argument("--steps", type=int, default=72000, help="steps for the memory-bound run (72,000 = 2 h at 10 Hz)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.set_defaults(handler=run_bench_model)
+
+
+def run_bench_model(args: argparse.Namespace) -> int:
+    from .speed import measure
+
+    result = measure(
+        args.model, device=args.device, size=(args.width, args.height), timed_frames=args.frames,
+        long_steps=args.steps, threads=args.threads,
+    )
+    text = json.dumps(dataclasses.asdict(result), indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0
+

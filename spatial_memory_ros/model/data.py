@@ -1,0 +1,145 @@
+"""Training streams from the scene generator: warehouse and home, static and patrol cameras, low resolution.
+
+Only training seeds (>= TRAIN_SEED_MIN) are accepted: benchmark seeds 100-199 and test/demo seeds 0-99
+stay unseen. Scenes are the presets with denser events (more item moves, shorter walker pauses), so
+that a few minutes of training see many changes; the camera route starts at a random corner and static
+cameras look at random busy spots from random heights; patrol pitch and board sizes vary. Half the
+streams are rendered at twice the model's size and shrunk with INTER_AREA, as the runtime shrinks camera
+images, so the model sees both kinds of pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from ..sim import SimFrame, get_preset, make_scene
+from ..sim.spec import ScenePreset
+from .config import TRAIN_SEED_MIN, ModelConfig
+
+ITEM_LABEL = 70000  # instance label of an item = ITEM_LABEL + tag id (agent ids are 1..65535)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One rendered sequence at the model's resolution, from the start of its scene."""
+
+    seed: int
+    name: str  # e.g. "warehouse/patrol"
+    images: np.ndarray  # (L, H, W, 3) uint8 BGR
+    masks: np.ndarray  # (L, H, W) uint8, 1 = changed
+    labels: np.ndarray  # (L, rows, cols) int32 instance per patch (agent id, ITEM_LABEL + tag id), 0 = none
+    T_map_cam: np.ndarray  # (L, 4, 4) float32
+    K: np.ndarray  # (3, 3) float32 intrinsics at the model's resolution
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def training_preset(seed: int, config: ModelConfig) -> tuple[ScenePreset, str, int]:
+    """The randomised scene for a training seed: (preset, name, render scale 1 or 2)."""
+    if seed < TRAIN_SEED_MIN:
+        raise ValueError(f"training seeds must be >= {TRAIN_SEED_MIN} (0-199 are tests and the benchmark)")
+    rng = np.random.default_rng([seed, 77])
+    base = get_preset("warehouse" if rng.random() < 0.5 else "home")
+    scale = 2 if rng.random() < 0.5 else 1
+    cam = base.camera
+    route = list(cam.route)
+    start = int(rng.integers(len(route)))
+    route = route[start:] + route[:start]
+    if rng.random() < 0.5:
+        route = route[::-1]
+    mode = "patrol" if rng.random() < 0.7 else "static"
+    if mode == "patrol":  # the benchmark looks down more steeply than the presets (45 deg): cover both
+        cam = replace(cam, route=tuple(route), pitch_deg=float(rng.uniform(28.0, 50.0)),
+                      height_m=cam.height_m * float(rng.uniform(0.8, 1.3)))
+    else:
+        target = _busy_spot(base, rng)
+        yaw, back = rng.uniform(0, 2 * math.pi), rng.uniform(1.5, 4.0)
+        eye = target - back * np.array([math.cos(yaw), math.sin(yaw)])
+        cam = replace(
+            cam, mode="static", position=(float(eye[0]), float(eye[1]), float(rng.uniform(2.0, 5.0))),
+            look_at=(float(target[0]), float(target[1]), 0.0),
+        )
+    walkers = tuple(replace(w, count=w.count + 2, pause_s=(1.0, 8.0)) for w in base.walkers)
+    shuffle = base.shuffle
+    if shuffle is not None:
+        shuffle = replace(shuffle, moves_per_min=float(rng.uniform(4.0, 12.0)), away_s=(10.0, 60.0))
+    board = float(rng.uniform(1.0, 2.0))  # larger boards too (the benchmark enlarges them to keep tags legible)
+    items = tuple(replace(it, board_m=it.board_m * board, tag_m=it.tag_m * board) for it in base.items)
+    preset = replace(
+        base, camera=cam, walkers=walkers, shuffle=shuffle, items=items,
+        width=config.image_width * scale, height=config.image_height * scale,
+        change_settle_s=float(rng.choice([1.0, 2.0, 2.0, 3.0])),
+    )
+    return preset, f"{base.name}/{mode}", scale
+
+
+def _busy_spot(preset: ScenePreset, rng: np.random.Generator) -> np.ndarray:
+    """(2,) m: a point on a walker route or near an item spot, so that a static camera sees something happen."""
+    routes = [np.asarray(r, dtype=np.float64) for w in preset.walkers for r in w.routes]
+    spots = [np.array(s[:2]) for s in preset.shuffle.spots] if preset.shuffle else []
+    if routes and (not spots or rng.random() < 0.7):
+        route = routes[int(rng.integers(len(routes)))]
+        i = int(rng.integers(len(route) - 1))
+        point = route[i] + rng.random() * (route[i + 1] - route[i])
+    elif spots:
+        point = spots[int(rng.integers(len(spots)))]
+    else:
+        x1, y1, x2, y2 = preset.floor.extent
+        point = np.array([rng.uniform(x1, x2), rng.uniform(y1, y2)])
+    x1, y1, x2, y2 = preset.floor.extent
+    return np.clip(point + rng.normal(0.0, 0.7, 2), [x1 + 0.5, y1 + 0.5], [x2 - 0.5, y2 - 0.5])
+
+
+def render_stream(seed: int, frames: int, config: ModelConfig) -> Stream:
+    """Render `frames` frames of training seed `seed` at the model's resolution."""
+    preset, name, scale = training_preset(seed, config)
+    preset = replace(preset, duration_s=max(preset.duration_s, frames / preset.rate_hz + 1.0))
+    scene = make_scene(preset, seed=seed)
+    size = (config.image_width, config.image_height)
+    L = frames
+    images = np.empty((L, config.image_height, config.image_width, 3), np.uint8)
+    masks = np.empty((L, config.image_height, config.image_width), np.uint8)
+    labels = np.empty((L, *config.grid), np.int32)
+    poses = np.empty((L, 4, 4), np.float32)
+    for i, f in enumerate(scene.frames(limit=frames)):
+        img, mask = f.image, f.truth.change_mask
+        if scale != 1:
+            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+            mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)  # 0..255 partial coverage
+        images[i] = img
+        masks[i] = mask >= 128
+        labels[i] = patch_labels(f, config, scale)
+        poses[i] = f.T_map_cam
+    K = scene.intrinsics.K.astype(np.float32)
+    K[:2] /= scale
+    return Stream(seed, name, images, masks, labels, poses, K)
+
+
+def patch_labels(frame: SimFrame, config: ModelConfig, scale: int) -> np.ndarray:
+    """(rows, cols) int32 instance at each patch centre: agents first, then item boards by their box."""
+    p = config.patch_size * scale
+    rows, cols = config.grid
+    inst = frame.truth.instance_mask[p // 2 :: p, p // 2 :: p][:rows, :cols].astype(np.int32)
+    centres_x = (np.arange(cols) + 0.5) * p
+    centres_y = (np.arange(rows) + 0.5) * p
+    for item in frame.truth.items.values():
+        if item.box is None or item.visible_px == 0:
+            continue
+        x1, y1, x2, y2 = item.box
+        inside = ((centres_y >= y1) & (centres_y < y2))[:, None] & ((centres_x >= x1) & (centres_x < x2))[None, :]
+        inst[inside & (inst == 0)] = ITEM_LABEL + item.tag_id
+    return inst
+
+
+def stream_seeds(first: int) -> Iterator[int]:
+    """first, first + 1, ...: the deterministic order of training streams."""
+    seed = first
+    while True:
+        yield seed
+        seed += 1

@@ -1,0 +1,252 @@
+"""Train the spatial memory model on generator training streams with truncated BPTT.
+
+    spatial-memory train --out runs/model.pt             # the CPU default (about 35 min on 2 cores)
+    spatial-memory train --out runs/model.pt --resume    # continue from runs/model.pt.state
+
+Each of `batch` lanes walks a training stream from its start in chunks of `clip` frames: one optimizer
+step per chunk, the memory carried from chunk to chunk (detached: truncated BPTT) and reset when the
+lane starts its next stream. Streams are rendered in worker processes in a fixed order of seeds and
+each is walked `reuse` times, so a run is reproducible from its seed, however fast the workers are.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import math
+import multiprocessing as mp
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import load_file, resolve_device, save_model, save_training_state
+from .config import LARGE, ModelConfig, TrainConfig
+from .data import Stream, render_stream
+from .losses import LossWeights, consistency_loss, cpc_loss, mask_loss, reid_loss
+from .model import SpatialMemoryModel
+
+LOG = logging.getLogger(__name__)
+_LABEL_STRIDE = 1 << 20  # instance labels are made unique per lane assignment: label + assignment * this
+
+
+def _worker_init() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one core per rendering worker
+
+
+class StreamSource:
+    """Rendered streams in seed order, prefetched by worker processes; next() blocks until the next is ready."""
+
+    def __init__(self, first_seed: int, frames: int, config: ModelConfig, workers: int) -> None:
+        self._seed, self._frames, self._config = first_seed, frames, config
+        # fork: workers run numpy/OpenCV only (never torch or CUDA), and need no importable __main__
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        self._pool = mp.get_context(method).Pool(workers, initializer=_worker_init) if workers > 0 else None
+        self._pending: collections.deque[Any] = collections.deque()
+        self._prefetch = 2 * workers
+        self.fetched = 0  # streams handed out so far
+
+    def _submit(self) -> None:
+        assert self._pool is not None
+        self._pending.append(self._pool.apply_async(render_stream, (self._seed, self._frames, self._config)))
+        self._seed += 1
+
+    def next(self) -> Stream:
+        self.fetched += 1
+        if self._pool is None:
+            self._seed += 1
+            return render_stream(self._seed - 1, self._frames, self._config)
+        while len(self._pending) < self._prefetch:
+            self._submit()
+        stream: Stream = self._pending.popleft().get()
+        self._submit()
+        return stream
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+
+
+class Lanes:
+    """`batch` lanes, each walking one stream chunk by chunk; deterministic given the source's order."""
+
+    def __init__(self, source: StreamSource, tc: TrainConfig, rng: np.random.Generator) -> None:
+        self.source, self.tc, self.rng = source, tc, rng
+        self.again: collections.deque[Stream] = collections.deque()  # streams still to be walked again
+        self.streams: list[Stream | None] = [None] * tc.batch
+        self.pos = [0] * tc.batch
+        self.uid = [0] * tc.batch
+        self.has_pose = [True] * tc.batch
+        self.assignments = 0
+
+    def _assign(self, lane: int) -> None:
+        if len(self.again) >= self.tc.batch:  # walk an old stream again only once it is out of the lanes
+            stream = self.again.popleft()
+        else:
+            stream = self.source.next()
+            self.again.extend([stream] * (self.tc.reuse - 1))
+        self.streams[lane], self.pos[lane] = stream, 0
+        self.assignments += 1
+        self.uid[lane] = self.assignments
+        self.has_pose[lane] = bool(self.rng.random() >= self.tc.pose_dropout)
+
+    def next_chunk(self) -> tuple[dict[str, torch.Tensor], list[bool]]:
+        """Tensors of the next chunk, time first, and which lanes started a new stream (memory reset)."""
+        T = self.tc.clip
+        reset = []
+        for b in range(self.tc.batch):
+            s = self.streams[b]
+            fresh = s is None or self.pos[b] + T > len(s)
+            if fresh:
+                self._assign(b)
+            reset.append(fresh)
+        parts: dict[str, list[np.ndarray]] = {"images": [], "masks": [], "labels": [], "poses": [], "K": []}
+        for b in range(self.tc.batch):
+            s, i = self.streams[b], self.pos[b]
+            assert s is not None
+            labels = s.labels[i : i + T].astype(np.int64)
+            parts["images"].append(s.images[i : i + T])
+            parts["masks"].append(s.masks[i : i + T])
+            parts["labels"].append(np.where(labels > 0, labels + self.uid[b] * _LABEL_STRIDE, 0))
+            parts["poses"].append(s.T_map_cam[i : i + T])
+            parts["K"].append(s.K)
+            self.pos[b] = i + T
+        batch = {k: torch.from_numpy(np.stack(v, axis=1 if k != "K" else 0)) for k, v in parts.items()}
+        batch["images"] = batch["images"].permute(0, 1, 4, 2, 3)  # (T, B, 3, H, W)
+        batch["masks"] = batch["masks"].unsqueeze(2).float()  # (T, B, 1, H, W)
+        batch["has_pose"] = torch.tensor(self.has_pose)
+        return batch, reset
+
+
+def chunk_loss(
+    model: SpatialMemoryModel,
+    batch: dict[str, torch.Tensor],
+    state: torch.Tensor,
+    weights: LossWeights,
+    use_memory: bool = True,
+) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+    """Run one chunk; returns (total loss, its parts, the final state). batch tensors are time first."""
+    cfg = model.config
+    images, masks, poses = batch["images"], batch["masks"], batch["poses"]
+    K, has_pose = batch["K"], batch["has_pose"]
+    T = images.shape[0]
+    states, tokens, cameras, embeds = [state], [], [], []
+    parts: dict[str, float] = {"inter": 0.0, "union": 0.0}
+    loss_mask = images.new_zeros((), dtype=torch.float32)
+    for t in range(T):
+        out = model(images[t], K, poses[t], has_pose, states[-1], use_memory=use_memory)
+        loss_mask = loss_mask + mask_loss(out.change_logits, out.patch_logits, masks[t], cfg.patch_size, weights)
+        with torch.no_grad():
+            pred = torch.nn.functional.interpolate(out.change_logits, size=masks.shape[-2:], mode="bilinear") > 0
+            truth = masks[t] > 0.5
+            parts["inter"] += float((pred & truth).sum())
+            parts["union"] += float((pred | truth).sum())
+        states.append(out.state)
+        tokens.append(out.tokens)
+        cameras.append(out.camera)
+        embeds.append(out.embeddings)
+    k = cfg.predict_k
+    predictions = [model.predict_head.predict(states[t + 1], cameras[t + k]) for t in range(max(T - k, 0))]
+    targets = [model.predict_head.target(x) for x in tokens]
+    l_cpc = cpc_loss(predictions, targets, k, weights.temperature)
+    l_cons = consistency_loss(states, tokens) if use_memory else loss_mask.new_zeros(())
+    l_reid = reid_loss(torch.stack(embeds), batch["labels"].flatten(2), weights.temperature)
+    loss = loss_mask / T + weights.cpc * l_cpc + weights.consistency * l_cons + weights.reid * l_reid
+    logs = {
+        "loss": loss.item(), "mask": loss_mask.item() / T, "cpc": l_cpc.item(), "cons": l_cons.item(),
+        "reid": l_reid.item(), "iou": parts["inter"] / max(parts["union"], 1.0),
+    }
+    return loss, logs, states[-1]
+
+
+def _lr(step: int, tc: TrainConfig, minutes: float) -> float:
+    """Linear warm-up, then cosine decay to 5 % by step or by time, whichever is further along."""
+    if step < tc.warmup:
+        return tc.lr * (step + 1) / tc.warmup
+    progress = max((step - tc.warmup) / max(tc.steps - tc.warmup, 1), minutes / tc.time_limit_min)
+    return tc.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def train(
+    tc: TrainConfig,
+    out: Path,
+    *,
+    resume: bool = False,
+    meta: dict[str, Any] | None = None,
+    progress: Callable[[Iterator[int], int, int], Iterator[int]] | None = None,
+) -> dict[str, Any]:
+    """Train and write `out` (model file) plus `out`.state (for --resume). Returns a summary dict.
+
+    progress: wraps the step iterator (e.g. tqdm); called as progress(iterable, total, initial).
+    """
+    tc.validate()
+    torch.set_num_threads(tc.threads)
+    device = resolve_device(tc.device)
+    torch.manual_seed(tc.seed)
+    model_cfg = LARGE if tc.large else ModelConfig()
+    model = SpatialMemoryModel.from_config(model_cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    state_path = out.with_name(out.name + ".state")
+    step, first_stream, minutes_before = 0, 0, 0.0
+    if resume:
+        data = load_file(state_path)
+        if ModelConfig.from_dict(data["config"]) != model_cfg:
+            raise ValueError(f"{state_path} was trained with another model config (--large differs?)")
+        model.load_state_dict(data["model"])
+        optimizer.load_state_dict(data["optimizer"])
+        step, first_stream = int(data["step"]), int(data["next_stream"])
+        minutes_before = float(data["meta"].get("minutes", 0.0))
+    meta = {**(meta or {}), "train_config": dataclasses.asdict(tc)}
+    rng = np.random.default_rng([tc.seed, step])
+    source = StreamSource(tc.seed + first_stream, tc.stream_frames, model_cfg, tc.workers)
+    lanes = Lanes(source, tc, rng)
+    weights = LossWeights()
+    amp = device.type == "cuda"
+    state = model.initial_state(tc.batch, device).detach()
+    start = time.monotonic()
+    logs: dict[str, float] = {}
+    steps = range(step, tc.steps)
+    it = progress(iter(steps), tc.steps, step) if progress else iter(steps)
+
+    def save(done: int, final: bool) -> None:
+        info = {**meta, "step": done, "minutes": minutes_before + (time.monotonic() - start) / 60, "final": final}
+        save_training_state(state_path, model, optimizer, done, first_stream + source.fetched, info)
+        save_model(out, model, info)
+
+    done = step
+    try:
+        for step in it:
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(step, tc, (time.monotonic() - start) / 60 + minutes_before)
+            batch, reset = lanes.next_chunk()
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            init = model.initial_state(tc.batch, device)
+            fresh = torch.tensor(reset, device=device)[:, None, None]
+            chunk_state = torch.where(fresh, init, state)  # new streams start from the learned initial state
+            use_memory = bool(rng.random() >= tc.memory_dropout)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss, logs, last = chunk_loss(model, batch, chunk_state, weights, use_memory)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            state = last.detach()
+            done = step + 1
+            if hasattr(it, "set_postfix"):
+                it.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
+            if done % tc.checkpoint_every == 0 and done < tc.steps:
+                save(done, final=False)
+            if minutes_before + (time.monotonic() - start) / 60 > tc.time_limit_min:
+                LOG.warning("time limit %.0f min reached after %d steps: saving, stopping", tc.time_limit_min, done)
+                break
+        save(done, final=True)
+    finally:
+        source.close()
+    return {"steps": done, "minutes": (time.monotonic() - start) / 60, **logs}
