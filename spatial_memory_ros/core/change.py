@@ -7,6 +7,7 @@ two images being compared, so that a light being switched on or off is not a cha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -14,6 +15,10 @@ import numpy as np
 from .config import ChangeConfig
 from .errors import BadInputError
 from .geometry import pose_delta
+from .types import CameraIntrinsics
+
+if TYPE_CHECKING:
+    from ..model.runtime import LearnedChangeDetector
 
 _BLUR_KSIZE = (5, 5)  # suppresses sensor noise and sub-pixel jitter before differencing
 _BACKGROUND_RATE = 0.05  # per-frame blend of unchanged pixels into the reference (slow light drift)
@@ -69,8 +74,11 @@ class ChangeDetector:
         self._stable_count: np.ndarray | None = None  # (H, W) int32 frames changed and still
         self._reference_pose: np.ndarray | None = None  # (4, 4) T_map_cam when the reference was taken
 
-    def update(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None) -> ChangeOutput:
-        """One frame: (H, W, 3) BGR or (H, W) grey uint8; T_map_cam (4, 4) if the camera pose is known."""
+    def update(
+        self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None
+    ) -> ChangeOutput:
+        """One frame: (H, W, 3) BGR or (H, W) grey uint8; T_map_cam (4, 4) if the camera pose is known.
+        intrinsics are not needed by this 2D method (the ChangeBackend protocol offers them)."""
         gray = _prepare(image_bgr)
         pose = _checked_pose(T_map_cam)
         if self._reference is None or self._reference.shape != gray.shape:
@@ -208,3 +216,22 @@ def _photometric_residual(
             gain = float(np.clip(((bi - b_mean) * (ci - c_mean)).mean() / var, *_GAIN_RANGE))
         offset = float(c_mean - gain * b_mean)
     return np.abs(current - np.float32(gain) * base - np.float32(offset)), gain, offset
+
+
+def make_change_backend(config: ChangeConfig, *, device: str = "auto") -> ChangeDetector | LearnedChangeDetector:
+    """The change detector config.method names: the classical ChangeDetector, or the learned model
+    (config.model_path, "" = the shipped checkpoint) on `device` (auto | cpu | cuda)."""
+    if config.method == "classical":
+        return ChangeDetector(config)
+    if config.method != "learned":
+        raise BadInputError(f"change.method must be classical or learned, got {config.method!r}")
+    try:
+        from ..model.runtime import LearnedChangeDetector
+    except ImportError as e:  # torch is optional for the classical pipeline
+        raise BadInputError(f"change.method learned needs torch ({e}); use change.method classical") from None
+    try:
+        return LearnedChangeDetector(
+            config.model_path or None, device=device, min_blob_area_px=config.min_blob_area_px
+        )
+    except ValueError as e:  # a missing or foreign checkpoint, a cuda device without CUDA
+        raise BadInputError(f"change.method learned: {e}") from None

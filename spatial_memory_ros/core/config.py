@@ -26,9 +26,15 @@ class TagConfig:
         return f"tag_{tag_id}"
 
 
+CHANGE_METHODS = ("classical", "learned")
+
+
 @dataclass(frozen=True)
 class ChangeConfig:
-    """Classical change baseline (static camera)."""
+    """Change detection: the classical baseline (static camera) or the learned model (static or moving)."""
+
+    method: str = "classical"  # classical | learned (spatial_memory_ros.model; needs torch)
+    model_path: str = ""  # learned: checkpoint file; "" = the one shipped in the package
 
     threshold: float = 30.0  # grey-level difference (0..255) that counts as change; lower = more noise
     stable_frames: int = 20  # frames a pixel must stay put before it becomes the new reference
@@ -112,6 +118,8 @@ class PipelineConfig:
             (self.change.stable_frames >= 1, "change.stable_frames must be >= 1"),
             (self.change.min_blob_area_px >= 1, "change.min_blob_area_px must be >= 1"),
             (0 < self.change.motion_reset_fraction <= 1, "change.motion_reset_fraction must be in (0, 1]"),
+            (self.change.method in CHANGE_METHODS,
+             f"change.method must be one of {', '.join(CHANGE_METHODS)}, got {self.change.method!r}"),
             (0 <= self.tracker.min_iou < 1, "tracker.min_iou must be in [0, 1)"),
             (self.tracker.min_hits >= 1, "tracker.min_hits must be >= 1"),
             (self.tracker.max_age_s > 0, "tracker.max_age_s must be > 0"),

@@ -13,7 +13,7 @@ import numpy as np
 from ..detect.apriltag import AprilTagDetector
 from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
-from .change import ChangeDetector, ChangeOutput
+from .change import ChangeOutput, make_change_backend
 from .config import PipelineConfig
 from .errors import BadInputError
 from .item_memory import ItemMemory
@@ -21,6 +21,7 @@ from .lifting import lift
 from .store import MemoryStore
 from .tracker import Tracker
 from .types import (
+    CameraIntrinsics,
     Detection,
     Frame,
     FrameResult,
@@ -43,7 +44,9 @@ _BLOB_AREA_RATIO = 4.0
 class ChangeBackend(Protocol):
     """What the pipeline needs from a change detector: the classical ChangeDetector, or a learned one."""
 
-    def update(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None) -> ChangeOutput: ...
+    def update(
+        self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None
+    ) -> ChangeOutput: ...
 
     def reset(self) -> None: ...
 
@@ -78,7 +81,8 @@ class Pipeline:
         detector: ObjectDetector | None = None,
         device: str = "auto",
     ) -> None:
-        """change: the change backend; None = the classical ChangeDetector(config.change).
+        """change: the change backend; None = make_change_backend(config.change, device=device) (classical or
+        learned, as config.change.method says).
         detector: the class detector; None = make_detector(config.detector, device=device) for the coco
         and onnx backends, none for apriltag. device: auto | cpu | cuda, for a backend that can use a GPU.
         """
@@ -90,7 +94,9 @@ class Pipeline:
         if detector is None and backend != "apriltag":
             detector = make_detector(config.detector, config.tags, device=device)
         self._objects = detector
-        self._change: ChangeBackend = change if change is not None else ChangeDetector(config.change)
+        if change is None:
+            change = make_change_backend(config.change, device=device)
+        self._change: ChangeBackend = change
         self._tracker = Tracker(config.tracker)
 
     @classmethod
@@ -114,7 +120,7 @@ class Pipeline:
         detections = [self._tags.to_detection(tag, frame.T_map_cam) for tag in tags] if self._tags else []
         if self._objects is not None:
             detections += [lift(d, frame, lifting) for d in self._objects.detect(frame)]
-        change = self._change.update(frame.image, frame.T_map_cam)
+        change = self._change.update(frame.image, frame.T_map_cam, frame.intrinsics)
         known_boxes = np.array([d.box for d in detections]).reshape(-1, 4)  # (D, 4)
         for box in change.motion_boxes:
             if _is_explained(box, known_boxes):

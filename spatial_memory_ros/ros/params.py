@@ -70,6 +70,9 @@ _PIPELINE_SECTIONS: dict[str, type] = {
 _PIPELINE_DESCRIPTIONS = {
     "tag_size_m": "AprilTag 36h11 edge length (m, black border); wrong values scale every item position.",
     "items": 'Item names for tag ids, as ["mug=3", "pallet_A=17"]; unmapped tags are reported as tag_<id>.',
+    "change.method": "Change detector: classical (background difference, static camera) or learned (the trained "
+                     "model; static or moving camera; needs torch).",
+    "change.model_path": "Checkpoint of the learned change model; empty = the one shipped in the package.",
     "change.threshold": "Grey-level difference (0..255) that counts as change; lower finds more, and more noise.",
     "change.stable_frames": "Frames a pixel must stay put before it becomes part of the reference scene.",
     "change.min_blob_area_px": "Smallest moving blob (px) turned into a dynamic-object detection.",
