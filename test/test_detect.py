@@ -171,3 +171,23 @@ def test_the_moved_cup_shows_in_the_change_mask(tmp_path: Path) -> None:
     metrics = evaluate_moved("cup", tmp_path, config=config, max_frames=90)
     assert metrics["moved_frames"] >= 30
     assert metrics["object_recall_mean"] > 0.6 and metrics["object_appears_fraction"] > 0.9, metrics
+
+
+def test_detector_and_lifting_settings_from_yaml_keys() -> None:
+    from spatial_memory_ros.core.settings_io import config_from_params
+
+    config = config_from_params({
+        "detector.backend": "coco", "detector.apriltag_items": False, "detector.item_classes": ["cup", ""],
+        "detector.dynamic_classes": [""], "lifting": {"ground_plane": False, "plane_height_m": 0.75},
+    })
+    assert config.detector.backend == "coco" and not config.detector.apriltag_items
+    assert config.detector.item_classes == ("cup",) and config.detector.dynamic_classes == ()
+    assert not config.lifting.ground_plane and config.lifting.plane_height_m == 0.75
+    with pytest.raises(BadInputError, match="true or false"):
+        config_from_params({"lifting.ground_plane": "on"})
+    with pytest.raises(BadInputError, match="list of strings"):
+        config_from_params({"detector.item_classes": "cup"})
+    with pytest.raises(BadInputError, match="detector.backend"):
+        config_from_params({"detector.backend": "yolo"})
+    with pytest.raises(BadInputError, match="both"):
+        config_from_params({"detector.item_classes": ["person"]})
