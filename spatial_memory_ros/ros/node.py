@@ -68,7 +68,7 @@ class SpatialMemoryNode(Node):
         self._depth_max_dt = self.settings.depth_max_dt_s
         self._tf_timeout = self.settings.tf_timeout_s
 
-        self.pipeline = Pipeline.open(self.settings.pipeline)
+        self.pipeline = Pipeline.open(self.settings.pipeline, device=self.device)
         store = self.pipeline.memory.store
         if store is not None and store.moved_aside_to is not None:
             # The core logs through Python logging, which a ROS user may not see: say it here too.
