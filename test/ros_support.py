@@ -1,19 +1,14 @@
 """Helpers for tests that run the real node as its own process over real DDS.
 
-The node is started exactly as the launch file starts it: the executable the build installed into
-lib/spatial_memory with the YAML installed into share/spatial_memory/config, plus --ros-args overrides.
+The node process itself (NodeProcess: started exactly as the launch file starts it) lives in
+spatial_memory_ros/ros/node_process.py, shared with `spatial-memory bench-node`.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,77 +21,16 @@ try:
 except ImportError as exc:  # pip-only install without ROS: the core tests still run
     pytest.skip(f"ROS 2 or the spatial_memory interfaces are not importable: {exc}", allow_module_level=True)
 
-from ament_index_python.packages import get_package_prefix, get_package_share_directory
-
-if not os.environ.get("AMENT_PREFIX_PATH"):  # the pip venv is its own ament prefix
-    os.environ["AMENT_PREFIX_PATH"] = sys.prefix
-
-
-def installed_node() -> Path:
-    return Path(get_package_prefix("spatial_memory")) / "lib" / "spatial_memory" / "spatial_memory_node"
-
-
-def installed_config() -> Path:
-    return Path(get_package_share_directory("spatial_memory")) / "config" / "spatial_memory.yaml"
+from spatial_memory_ros.ros.node_process import (  # noqa: F401  (re-exported for the tests)
+    NodeProcess,
+    installed_config,
+    installed_node,
+    ros_env,
+)
 
 
 def fresh_domain() -> int:
     return random.randint(1, 100)
-
-
-def ros_env(domain: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1",
-               RCUTILS_COLORIZED_OUTPUT="0")
-    return env
-
-
-class NodeProcess:
-    """The installed node executable as a child process; its output goes to a log file.
-
-    The camera topics are switched to reliable through the node's QoS-override parameters: with the
-    default sensor-data (best-effort) QoS, Fast DDS over loopback UDP drops about a third of 640x480
-    images (they exceed its 512 KB shared-memory segment), which would make the tests depend on luck.
-    """
-
-    def __init__(self, domain: int, log_path: Path, params: dict[str, Any], namespace: str = "/t") -> None:
-        args = [str(installed_node()), "--ros-args", "--params-file", str(installed_config()),
-                "-r", f"__ns:={namespace}"]
-        reliable = {f"qos_overrides.{namespace}/{topic}.subscription.reliability": "reliable"
-                    for topic in ("image", "image/compressed", "camera_info", "depth")}
-        for name, value in {**reliable, **params}.items():
-            args += ["-p", f"{name}:={_param_text(value)}"]
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, env=ros_env(domain), stdout=self._log, stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> int:
-        if self.alive():
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._log.close()
-        return code
-
-
-def _param_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_param_text(v) for v in value) + "]"
-    if isinstance(value, str):
-        return f"'{value}'" if value == "" else value
-    return repr(value)
 
 
 class Driver:

@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_train(sub)
     _add_bench_model(sub)
+    _add_bench_node(sub)
     return parser
 
 
@@ -249,6 +250,19 @@ def _add_bench_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     p = sub.add_parser("bench-model", help="model-step frames/s and the memory bound over a 2-hour run")
     add_bench_model_arguments(p)
+
+
+def _add_bench_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .bench_node import add_arguments  # argparse only; rclpy loads when it runs
+
+    p = sub.add_parser(
+        "bench-node",
+        help="the whole node's speed over real DDS: sustained rate and end-to-end latency",
+        description="Start the installed node as its own process, publish W x H images at a fixed rate from this "
+        "one (stamp = publish time) and measure the TrackArrays: sustained processed rate and latency "
+        "p50/p95/p99. Prints a table, writes OUT/results.json and OUT/node.log. Needs ROS 2 (rclpy).",
+    )
+    add_arguments(p)
 
 
 # ---- shared ----------------------------------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""`spatial-memory bench-node`: arguments and handler (the benchmark itself is ros/bench_node.py)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.errors import BadInputError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detector", choices=["apriltag", "coco"], default="coco", help="detector.backend (default coco)")
+    p.add_argument("--seconds", type=float, default=30.0, help="measured window, s (default 30)")
+    p.add_argument("--warmup", type=float, default=5.0, metavar="S", help="published before measuring (default 5)")
+    p.add_argument("--rate", type=float, default=10.0, metavar="HZ", help="publish rate (default 10)")
+    p.add_argument("--size", default="640x480", metavar="WxH", help="image size (default 640x480)")
+    p.add_argument("--transport", choices=["raw", "compressed"], default="raw",
+                   help="raw bgr8 Image, or jpeg CompressedImage (the node's image_transport)")
+    p.add_argument("--reliable", action="store_true",
+                   help="reliable camera subscriptions (QoS override); default: the node's best effort")
+    p.add_argument("--fastdds-profile", type=Path, metavar="XML",
+                   help="Fast DDS XML profile for both processes, e.g. config/fastdds_large_shm.xml")
+    p.add_argument("--video", type=Path, help="frames from this video (e.g. opencv-doc's vtest.avi) instead of "
+                   "the demo simulation")
+    p.add_argument("--out", type=Path, default=Path("bench_node_out"),
+                   help="folder for results.json and node.log (default bench_node_out)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..ros.bench_node import BenchSettings, format_result, run_bench, write_result
+
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise BadInputError(f"--size must look like 640x480, got {args.size!r}") from None
+    if args.seconds <= 0 or args.rate <= 0 or args.warmup < 0:
+        raise BadInputError("--seconds and --rate must be > 0, --warmup >= 0")
+    settings = BenchSettings(
+        detector=args.detector, seconds=args.seconds, warmup_s=args.warmup, rate_hz=args.rate, width=w, height=h,
+        transport=args.transport, reliable=args.reliable,
+        fastdds_profile=str(args.fastdds_profile) if args.fastdds_profile else "",
+        video=str(args.video) if args.video else "",
+    )
+    result = run_bench(settings, args.out)
+    print(format_result(result))
+    write_result(result, args.out / "results.json")
+    print(f"wrote {args.out / 'results.json'}")
+    return 0

@@ -1,0 +1,102 @@
+"""The installed node as a child process, started exactly as the launch file starts it: the executable the
+build installed into lib/spatial_memory with the YAML installed into share/spatial_memory/config, plus
+--ros-args overrides. Used by the integration tests and by `spatial-memory bench-node`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+INPUT_TOPICS = ("image", "image/compressed", "camera_info", "depth")
+
+
+def _ament_prefix() -> None:
+    if not os.environ.get("AMENT_PREFIX_PATH"):  # the pip venv is its own ament prefix
+        os.environ["AMENT_PREFIX_PATH"] = sys.prefix
+
+
+def installed_node() -> Path:
+    from ament_index_python.packages import get_package_prefix
+
+    _ament_prefix()
+    return Path(get_package_prefix("spatial_memory")) / "lib" / "spatial_memory" / "spatial_memory_node"
+
+
+def installed_config() -> Path:
+    from ament_index_python.packages import get_package_share_directory
+
+    _ament_prefix()
+    return Path(get_package_share_directory("spatial_memory")) / "config" / "spatial_memory.yaml"
+
+
+def ros_env(domain: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment on its own DDS domain, discovery kept on this machine."""
+    env = dict(os.environ)
+    env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1",
+               RCUTILS_COLORIZED_OUTPUT="0")
+    env.update(extra or {})
+    return env
+
+
+class NodeProcess:
+    """The installed node executable as a child process; its output goes to a log file.
+
+    reliable_inputs: switch the camera topics to reliable through the node's QoS-override parameters. With
+    the default sensor-data (best-effort) QoS, Fast DDS over loopback UDP drops about a third of 640x480
+    images (they exceed its 512 KB shared-memory segment), which would make tests depend on luck.
+    env: extra environment (e.g. FASTDDS_DEFAULT_PROFILES_FILE).
+    """
+
+    def __init__(self, domain: int, log_path: Path, params: dict[str, Any], namespace: str = "/t", *,
+                 reliable_inputs: bool = True, env: dict[str, str] | None = None) -> None:
+        args = [str(installed_node()), "--ros-args", "--params-file", str(installed_config()),
+                "-r", f"__ns:={namespace}"]
+        reliable = {f"qos_overrides.{namespace}/{topic}.subscription.reliability": "reliable"
+                    for topic in INPUT_TOPICS} if reliable_inputs else {}
+        for name, value in {**reliable, **params}.items():
+            args += ["-p", f"{name}:={param_text(value)}"]
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, env=ros_env(domain, env), stdout=self._log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the node has used so far (Linux /proc; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> int:
+        if self.alive():
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._log.close()
+        return code
+
+
+def param_text(value: Any) -> str:
+    """A parameter value as `-p name:=value` spells it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(param_text(v) for v in value) + "]"
+    if isinstance(value, str):
+        return f"'{value}'" if value == "" else value
+    return repr(value)

@@ -1,0 +1,32 @@
+"""`spatial-memory bench-node`: a short run over real DDS gives a rate, latencies and the JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import ros_support  # noqa: F401  (skips without ROS 2 and our interfaces)
+
+from spatial_memory_ros.cli.main import main
+
+pytestmark = pytest.mark.timeout(120)
+CONFIG = Path(__file__).resolve().parents[1] / "config"
+
+
+def test_bench_node_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench"
+    code = main(["bench-node", "--detector", "apriltag", "--size", "320x240", "--rate", "5", "--seconds", "3",
+                 "--warmup", "1", "--fastdds-profile", str(CONFIG / "fastdds_large_shm.xml"), "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "sustained processed rate" in text and "latency p50 / p95 / p99" in text
+    result = json.loads((out / "results.json").read_text())
+    assert result["published"] == 15 and 0 < result["received"] <= 15
+    assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"] < 5000
+    assert (out / "node.log").is_file()
+
+
+def test_bench_node_rejects_a_bad_size(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench-node", "--size", "big"]) == 2
+    assert "--size must look like 640x480" in capsys.readouterr().err
