@@ -268,6 +268,17 @@ METHODS: dict[str, MethodFactory] = {
 DEFAULT_METHODS = tuple(METHODS)
 
 
+def _learned(ctx: BenchContext, use_memory: bool) -> Method:
+    from ..model.bench_method import LearnedMethod  # lazily: torch loads only when a learned method is asked for
+
+    return LearnedMethod(ctx.config, use_memory=use_memory)
+
+
+# Opt-in (not in DEFAULT_METHODS): the learned model of issue 4 and its memory-disabled ablation.
+METHODS["learned"] = lambda ctx: _learned(ctx, True)
+METHODS["learned_no_memory"] = lambda ctx: _learned(ctx, False)
+
+
 def make_methods(names: Sequence[str], scene: SimScene) -> list[Method]:
     """The named methods, set up for this scene; BadInputError names the unknown ones."""
     unknown = [n for n in names if n not in METHODS]

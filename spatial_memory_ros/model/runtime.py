@@ -36,6 +36,9 @@ class LearnedChangeDetector:
     threshold: P(changed) above which a pixel is changed; lower finds more, with more false alarms.
     use_memory: None = the checkpoint's setting; False = the memory-disabled ablation (same weights).
     min_blob_area_px: changed regions smaller than this (in the caller's pixels) give no motion box.
+    threads: torch CPU threads, set for the whole process (torch has one global pool). 1 suits this small
+    model: on a busy 2-core machine 2 threads ran it 5x slower (threads spin-wait on each other); None
+    leaves torch's setting alone.
     """
 
     def __init__(
@@ -47,10 +50,13 @@ class LearnedChangeDetector:
         threshold: float = 0.5,
         use_memory: bool | None = None,
         min_blob_area_px: int = 150,
+        threads: int | None = 1,
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         self.device = resolve_device(device)
+        if threads is not None and self.device.type == "cpu":
+            torch.set_num_threads(threads)
         if isinstance(model, SpatialMemoryModel):
             self.model = model.to(self.device).eval()
         else:

@@ -1,0 +1,30 @@
+"""The learned model as benchmark methods: `spatial-memory bench --methods ...,learned,learned_no_memory`.
+
+Both are the core Pipeline with the learned change backend in place of the classical one: change masks
+from the model, dynamic-object tracks from the mask's regions through the same tracker, item memory
+from the same tags. learned_no_memory is the same weights with the recurrent memory disabled (the
+ablation). Scored like the "pipeline" method (bench.methods.PipelineMethod).
+"""
+
+from __future__ import annotations
+
+from ..bench.methods import PipelineMethod
+from ..core.config import PipelineConfig
+from ..core.item_memory import ItemMemory
+from ..core.pipeline import Pipeline
+from ..core.store import MemoryStore
+from .runtime import LearnedChangeDetector
+
+
+class LearnedMethod(PipelineMethod):
+    """PipelineMethod with LearnedChangeDetector(use_memory=...) as the change backend."""
+
+    def __init__(self, config: PipelineConfig, *, use_memory: bool = True, device: str = "auto") -> None:
+        self.name = "learned" if use_memory else "learned_no_memory"
+        change = LearnedChangeDetector(
+            config.change.model_path or None, device=device, use_memory=use_memory,
+            min_blob_area_px=config.change.min_blob_area_px,
+        )
+        store = MemoryStore(config.memory.db_path)
+        self.pipeline = Pipeline(config, ItemMemory(config.memory, store), change=change, device=device)
+        self._shared_tags = None  # the "pipeline" method offers the frame's tags to the baselines
