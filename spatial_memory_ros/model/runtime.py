@@ -11,6 +11,7 @@ where each patch looks, so a moving camera gets change masks too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -39,6 +40,8 @@ class LearnedChangeDetector:
     threads: torch CPU threads, set for the whole process (torch has one global pool). 1 suits this small
     model: on a busy 2-core machine 2 threads ran it 5x slower (threads spin-wait on each other); None
     leaves torch's setting alone.
+    cameras: how many cameras share this model; update_batch() steps all of them as one batch, each with
+    its own memory row (the state is (cameras, S, D)).
     """
 
     def __init__(
@@ -51,7 +54,11 @@ class LearnedChangeDetector:
         use_memory: bool | None = None,
         min_blob_area_px: int = 150,
         threads: int | None = 1,
+        cameras: int = 1,
     ) -> None:
+        if cameras < 1:
+            raise ValueError(f"cameras must be >= 1, got {cameras}")
+        self.cameras = cameras
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         self.device = resolve_device(device)
@@ -70,50 +77,71 @@ class LearnedChangeDetector:
         self._amp = self.device.type == "cuda"
         self.reset()
 
-    def reset(self) -> None:
-        """Forget everything seen: the memory goes back to its initial state."""
+    def reset(self, camera: int | None = None) -> None:
+        """Forget what was seen (by one camera, or by all): the memory goes back to its initial state."""
         with torch.inference_mode():
-            self._state = self.model.initial_state(1, self.device)  # (1, S, D), stays on the device
-        self._embeddings: torch.Tensor | None = None  # (1, N, E) of the last frame
-        self._image_size: tuple[int, int] | None = None  # (W, H) of the last frame
+            initial = self.model.initial_state(self.cameras, self.device)  # (C, S, D), stays on the device
+            if camera is None:
+                self._state = initial
+                self._embeddings: torch.Tensor | None = None  # (C, N, E) of the last frames
+                self._image_size: list[tuple[int, int] | None] = [None] * self.cameras  # (W, H) per camera
+            else:
+                self._state[camera] = initial[camera]
 
     @property
     def state(self) -> torch.Tensor:
-        """(1, S, D) the memory; its size never changes."""
+        """(C, S, D) the memory, one row per camera; its size never changes."""
         return self._state
 
-    @torch.inference_mode()
     def update(
         self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None
     ) -> ChangeOutput:
         """One frame: (H, W, 3) uint8 BGR, T_map_cam (4, 4) camera optical frame in the map if known."""
-        if not isinstance(image_bgr, np.ndarray) or image_bgr.dtype != np.uint8 or image_bgr.ndim != 3:
-            raise BadInputError(f"image must be a (H, W, 3) uint8 BGR array, got {getattr(image_bgr, 'shape', None)}")
-        h, w = image_bgr.shape[:2]
-        if (w, h) != self._image_size and self._image_size is not None:
-            self.reset()  # another camera or resolution: the memory does not describe this view
-        self._image_size = (w, h)
-        cfg = self.config
-        small = cv2.resize(image_bgr, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA)
-        image = torch.from_numpy(small).to(self.device).permute(2, 0, 1).unsqueeze(0)  # (1, 3, h, w) uint8
-        K = torch.from_numpy(self._model_K(intrinsics or self.intrinsics, w, h)).to(self.device).unsqueeze(0)
-        has_pose = T_map_cam is not None
-        if T_map_cam is not None:
-            T = np.asarray(T_map_cam, dtype=np.float32)
-            if T.shape != (4, 4) or not np.isfinite(T).all():
-                raise BadInputError(f"T_map_cam must be a finite (4, 4) matrix, got shape {T.shape}")
-        else:
-            T = np.eye(4, dtype=np.float32)
-        pose = torch.from_numpy(T).to(self.device).unsqueeze(0)
-        flag = torch.tensor([has_pose], device=self.device)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self._amp):
-            out = self.model(image, K, pose, flag, self._state, use_memory=self.use_memory)
+        if self.cameras != 1:
+            raise BadInputError(f"this detector serves {self.cameras} cameras: call update_batch()")
+        return self.update_batch([image_bgr], [T_map_cam], [intrinsics])[0]
+
+    @torch.inference_mode()
+    def update_batch(
+        self,
+        images_bgr: Sequence[np.ndarray],
+        T_map_cam: Sequence[np.ndarray | None],
+        intrinsics: Sequence[CameraIntrinsics | None] | None = None,
+    ) -> list[ChangeOutput]:
+        """One frame per camera, in camera order, as one batched model step; image sizes may differ."""
+        C, cfg = self.cameras, self.config
+        if len(images_bgr) != C or len(T_map_cam) != C or (intrinsics is not None and len(intrinsics) != C):
+            raise BadInputError(f"update_batch needs exactly one image, pose (and intrinsics) per camera ({C})")
+        intrs = list(intrinsics) if intrinsics is not None else [None] * C
+        small, Ks, poses, flags = [], [], [], []
+        for c, (image, T, intr) in enumerate(zip(images_bgr, T_map_cam, intrs)):
+            if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                raise BadInputError(f"image must be a (H, W, 3) uint8 BGR array, got {getattr(image, 'shape', None)}")
+            h, w = image.shape[:2]
+            if self._image_size[c] not in (None, (w, h)):
+                self.reset(c)  # another camera or resolution: the memory does not describe this view
+            self._image_size[c] = (w, h)
+            small.append(cv2.resize(image, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA))
+            Ks.append(self._model_K(intr or self.intrinsics, w, h))
+            poses.append(_checked_pose(T))
+            flags.append(T is not None)
+        dev = self.device
+        image_t = torch.from_numpy(np.stack(small)).to(dev).permute(0, 3, 1, 2)  # (C, 3, h, w) uint8
+        K = torch.from_numpy(np.stack(Ks)).to(dev)  # (C, 3, 3)
+        pose = torch.from_numpy(np.stack(poses)).to(dev)  # (C, 4, 4)
+        flag = torch.tensor(flags, device=dev)
+        with torch.autocast(dev.type, dtype=torch.float16, enabled=self._amp):
+            out = self.model(image_t, K, pose, flag, self._state, use_memory=self.use_memory)
         self._state = out.state
         self._embeddings = out.embeddings
-        logits = out.change_logits[0, 0].float().cpu().numpy()  # (h / s, w / s)
-        logits = cv2.resize(logits, (w, h), interpolation=cv2.INTER_LINEAR)
-        mask = (logits > self._logit_threshold).astype(np.uint8) * 255
-        return ChangeOutput(mask=mask, motion_boxes=self._boxes(mask), camera_moved=False)
+        logits = out.change_logits[:, 0].float().cpu().numpy()  # (C, h / s, w / s)
+        results = []
+        for c, image in enumerate(images_bgr):
+            h, w = image.shape[:2]
+            full = cv2.resize(logits[c], (w, h), interpolation=cv2.INTER_LINEAR)
+            mask = (full > self._logit_threshold).astype(np.uint8) * 255
+            results.append(ChangeOutput(mask=mask, motion_boxes=self._boxes(mask), camera_moved=False))
+        return results
 
     def _model_K(self, intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:
         """(3, 3) float32 intrinsics at the model's input size, for an image of w x h px."""
@@ -142,18 +170,19 @@ class LearnedChangeDetector:
         return boxes
 
     @torch.inference_mode()
-    def embed_boxes(self, boxes: np.ndarray) -> np.ndarray:
-        """(M, 4) px boxes in the last frame -> (M, E) L2-normalised re-identification embeddings.
+    def embed_boxes(self, boxes: np.ndarray, camera: int = 0) -> np.ndarray:
+        """(M, 4) px boxes in a camera's last frame -> (M, E) L2-normalised re-identification embeddings.
 
         Each box's embedding is the normalised mean of the patch embeddings whose centres lie in it (the
         nearest patch for a box smaller than a patch). Compare with a dot product: 1 = same look.
         """
-        if self._embeddings is None or self._image_size is None:
+        size = self._image_size[camera]
+        if self._embeddings is None or size is None:
             raise BadInputError("embed_boxes() needs a frame first: call update()")
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         rows, cols = self.config.grid
-        w, h = self._image_size
-        emb = self._embeddings[0].float().reshape(rows, cols, -1).cpu().numpy()  # (rows, cols, E)
+        w, h = size
+        emb = self._embeddings[camera].float().reshape(rows, cols, -1).cpu().numpy()  # (rows, cols, E)
         out = np.zeros((len(boxes), emb.shape[-1]), dtype=np.float32)
         cx = (np.arange(cols) + 0.5) * w / cols
         cy = (np.arange(rows) + 0.5) * h / rows
@@ -167,3 +196,13 @@ class LearnedChangeDetector:
             v = emb[np.ix_(iy, ix)].reshape(-1, emb.shape[-1]).mean(axis=0)
             out[i] = v / max(float(np.linalg.norm(v)), 1e-9)
         return out
+
+
+def _checked_pose(T: np.ndarray | None) -> np.ndarray:
+    """(4, 4) float32 pose, identity when unknown (the model is told by a flag); BadInputError if malformed."""
+    if T is None:
+        return np.eye(4, dtype=np.float32)
+    pose = np.asarray(T, dtype=np.float32)
+    if pose.shape != (4, 4) or not np.isfinite(pose).all():
+        raise BadInputError(f"T_map_cam must be a finite (4, 4) matrix, got shape {pose.shape}")
+    return pose

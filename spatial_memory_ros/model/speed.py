@@ -1,0 +1,129 @@
+"""`spatial-memory bench-model`: the learned change step's frames/s and its memory over a long run.
+
+fps: LearnedChangeDetector.update() on camera-sized frames (resize, model step, mask at full size, boxes),
+after a warm-up, frames cycled from a test-seed scene. Memory: `long_steps` more updates (72,000 = two
+hours at 10 Hz) with the process's RSS sampled every `sample_every` steps; the model's state tensor is
+checked to keep its size. Numbers are for this process alone (torch itself is most of the RSS).
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..sim import make_scene
+from .checkpoint import DEFAULT_CHECKPOINT, resolve_device
+from .config import ModelConfig
+from .model import SpatialMemoryModel
+from .runtime import LearnedChangeDetector
+
+
+@dataclass(frozen=True)
+class SpeedResult:
+    device: str
+    threads: int
+    image_size: tuple[int, int]  # (W, H) of the camera frames fed to update()
+    model_size: tuple[int, int]  # (W, H) the model runs at
+    parameters: int
+    checkpoint: str  # path, or "untrained" when none was found
+    fps: float  # update() calls per second, the whole step
+    model_fps: float  # the network's forward alone (no resize, mask upsampling or boxes)
+    state_bytes: int  # the memory's size: it never changes
+    long_steps: int
+    rss_mb_start: float  # process RSS after the warm-up, MiB
+    rss_mb_end: float
+    rss_mb_peak: float  # the bound: peak RSS over the whole run (ru_maxrss)
+    rss_mb_growth_per_hour: float  # (end - start) per simulated hour at 10 Hz, from the samples' fit
+    cuda_mb_peak: float  # peak CUDA memory allocated (0 on CPU)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def measure(
+    checkpoint: Path | None = None,
+    *,
+    device: str = "cpu",
+    size: tuple[int, int] = (320, 240),
+    timed_frames: int = 600,
+    long_steps: int = 72000,
+    threads: int = 1,
+    sample_every: int = 1000,
+    progress: bool = True,
+) -> SpeedResult:
+    """Time update() and watch RSS over long_steps; see the module docstring."""
+    torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    path = checkpoint if checkpoint is not None else DEFAULT_CHECKPOINT
+    if path.is_file():
+        det = LearnedChangeDetector(path, device=device)
+        name = str(path)
+    else:  # timing does not depend on the weights
+        det = LearnedChangeDetector(SpatialMemoryModel.from_config(ModelConfig()), device=device)
+        name = "untrained"
+    scene = make_scene("warehouse", seed=0, width=size[0], height=size[1])  # a test seed, never the bench's
+    frames = [(f.image, f.T_map_cam) for f in scene.frames(limit=50)]
+    det.intrinsics = scene.intrinsics
+    for image, T in frames[:20]:
+        det.update(image, T)
+
+    start = time.perf_counter()
+    for i in range(timed_frames):
+        det.update(*frames[i % len(frames)])
+    fps = timed_frames / (time.perf_counter() - start)
+    model_fps = _model_fps(det, timed_frames, dev)
+
+    shape = det.state.shape
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    samples: list[tuple[int, float]] = [(0, _rss_mb())]
+    steps = tqdm(range(1, long_steps + 1), desc="memory", mininterval=5.0, disable=not progress)
+    for i in steps:
+        det.update(*frames[i % len(frames)])
+        if i % sample_every == 0:
+            samples.append((i, _rss_mb()))
+            if det.state.shape != shape:
+                raise AssertionError(f"the state changed size: {tuple(shape)} -> {tuple(det.state.shape)}")
+    steps_arr = np.array([s for s, _ in samples], dtype=np.float64)
+    rss = np.array([r for _, r in samples])
+    slope = float(np.polyfit(steps_arr, rss, 1)[0]) if len(samples) > 2 else 0.0  # MiB per step
+    return SpeedResult(
+        device=str(dev), threads=threads, image_size=size,
+        model_size=(det.config.image_width, det.config.image_height),
+        parameters=det.model.num_parameters(), checkpoint=name, fps=round(fps, 1), model_fps=round(model_fps, 1),
+        state_bytes=det.state.numel() * det.state.element_size(), long_steps=long_steps,
+        rss_mb_start=round(float(rss[0]), 1), rss_mb_end=round(float(rss[-1]), 1),
+        rss_mb_peak=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        rss_mb_growth_per_hour=round(slope * 36000, 2),
+        cuda_mb_peak=round(torch.cuda.max_memory_allocated() / 2**20, 1) if dev.type == "cuda" else 0.0,
+    )
+
+
+@torch.inference_mode()
+def _model_fps(det: LearnedChangeDetector, n: int, dev: torch.device) -> float:
+    cfg = det.config
+    image = torch.randint(0, 256, (1, 3, cfg.image_height, cfg.image_width), dtype=torch.uint8, device=dev)
+    K = torch.tensor([[[100.0, 0, 64], [0, 100, 48], [0, 0, 1]]], device=dev)
+    T = torch.eye(4, device=dev)[None]
+    flag = torch.ones(1, dtype=torch.bool, device=dev)
+    state = det.model.initial_state(1, dev)
+    with torch.autocast(dev.type, dtype=torch.float16, enabled=dev.type == "cuda"):
+        for _ in range(10):
+            state = det.model(image, K, T, flag, state).state
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(n):
+            state = det.model(image, K, T, flag, state).state
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+    return n / (time.perf_counter() - start)
