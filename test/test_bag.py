@@ -208,3 +208,16 @@ def test_frames_without_a_pose_are_skipped(tmp_path: Path, capsys: pytest.Captur
     assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out"), "--map-frame", "world"]) == 2
     err = capsys.readouterr().err
     assert "no camera pose world <- camera_optical" in err and "no frame of" in err
+
+
+def test_out_bag_from_a_tum_folder(tmp_path: Path) -> None:
+    """--out-bag works for any input; without the bag's headers the stamps come from the frames."""
+    frames = scene_frames(3, 0)
+    write_tum(tmp_path / "tum", frames)
+    assert main(["run", str(tmp_path / "tum"), "--out", str(tmp_path / "out"), "--out-bag",
+                 str(tmp_path / "res")]) == 0
+    with AnyReader([tmp_path / "res"], default_typestore=typestore()) as reader:
+        masks = [(t, reader.deserialize(raw, c.msgtype)) for c, t, raw in reader.messages()
+                 if c.topic == "/change_mask"]
+    assert [t for t, _ in masks] == [int(round(t * 1e9)) for t, _ in frames]
+    assert all(m.header.frame_id == "camera" for _, m in masks)  # type: ignore[attr-defined]
