@@ -61,13 +61,40 @@ def test_tentative_until_min_hits(min_hits: int) -> None:
         assert track.track_id == 1
 
 
-def test_tentative_track_deleted_on_first_miss() -> None:
-    tracker = Tracker(TrackerConfig(min_hits=3))
+def test_tentative_track_deleted_on_first_miss() -> None:  # tentative_max_misses 0: the old behaviour
+    tracker = Tracker(TrackerConfig(min_hits=3, tentative_max_misses=0))
     tracker.update([det(100, 100)], 0.0)
     tracker.update([det(100, 100)], DT)
     assert tracker.update([], 2 * DT) == []
     (track,) = tracker.update([det(100, 100)], 3 * DT)
     assert track.track_id == 2 and track.state == TrackState.TENTATIVE
+
+
+@pytest.mark.parametrize("allowed", [1, 2])
+def test_tentative_track_survives_allowed_misses(allowed: int) -> None:
+    """A detector that blinks while a track is still tentative does not restart the id."""
+    tracker = Tracker(TrackerConfig(min_hits=3, tentative_max_misses=allowed))
+    tracker.update([det(100, 100)], 0.0)
+    stamp = DT
+    for _ in range(allowed):
+        (track,) = tracker.update([], stamp)
+        assert track.track_id == 1 and track.state == TrackState.TENTATIVE
+        stamp += DT
+    (track,) = tracker.update([det(101, 100)], stamp)
+    assert track.track_id == 1 and track.state == TrackState.TENTATIVE  # 2 hits of 3
+    (track,) = tracker.update([det(102, 100)], stamp + DT)
+    assert track.track_id == 1 and track.state == TrackState.CONFIRMED
+    for k in range(allowed + 1):  # misses are counted in a row: confirmed now, so LOST, not deleted
+        assert tracker.update([], stamp + (k + 2) * DT)[0].state == TrackState.LOST
+
+
+@pytest.mark.parametrize("allowed", [0, 1, 2])
+def test_tentative_track_deleted_after_allowed_misses(allowed: int) -> None:
+    tracker = Tracker(TrackerConfig(min_hits=3, tentative_max_misses=allowed))
+    tracker.update([det(100, 100)], 0.0)
+    for k in range(allowed):
+        assert len(tracker.update([], (k + 1) * DT)) == 1
+    assert tracker.update([], (allowed + 1) * DT) == []
 
 
 # Frame periods exact in binary, so no rounding lands a frame on either side of the boundary.

@@ -46,12 +46,22 @@ class ChangeConfig:
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Frame-to-frame association (scipy linear_sum_assignment on 1 - IoU)."""
+    """Frame-to-frame association (scipy linear_sum_assignment on 1 - IoU, blended with appearance).
 
-    min_iou: float = 0.1  # below this a detection never matches a track
+    Re-identification (reid) uses appearance vectors where detections carry them: the pipeline embeds
+    class detections that name no item (people), never tags or motion blobs, so the AprilTag path costs
+    nothing extra. It adds a CPU forward pass per such detection (spatial_memory_ros.reid).
+    """
+
+    min_iou: float = 0.1  # below this a detection never matches a track by overlap
     min_hits: int = 3  # matched frames before a track is confirmed; higher = fewer false tracks
     max_age_s: float = 2.0  # a track unmatched this long is deleted (LOST before that)
     velocity_smoothing: float = 0.5  # EMA weight of the newest velocity estimate
+    tentative_max_misses: int = 1  # missed frames in a row a TENTATIVE track survives; 0 = deleted on a miss
+    reid: bool = True  # use appearance (class detectors only); off = overlap alone, no embedder loaded
+    reid_weight: float = 0.9  # share of the cosine distance in the matching cost (rest: 1 - IoU; min_iou gates)
+    reid_max_distance: float = 0.3  # cosine distance above which looks never re-identify a lost track
+    reid_max_age_s: float = 10.0  # s a lost track stays re-identifiable by looks (unpublished after max_age_s)
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,10 @@ class PipelineConfig:
             (self.tracker.min_hits >= 1, "tracker.min_hits must be >= 1"),
             (self.tracker.max_age_s > 0, "tracker.max_age_s must be > 0"),
             (0 < self.tracker.velocity_smoothing <= 1, "tracker.velocity_smoothing must be in (0, 1]"),
+            (self.tracker.tentative_max_misses >= 0, "tracker.tentative_max_misses must be >= 0"),
+            (0 <= self.tracker.reid_weight <= 1, "tracker.reid_weight must be in [0, 1]"),
+            (0 < self.tracker.reid_max_distance <= 2, "tracker.reid_max_distance must be in (0, 2]"),
+            (self.tracker.reid_max_age_s >= 0, "tracker.reid_max_age_s must be >= 0"),
             (self.memory.place_radius_m > 0, "memory.place_radius_m must be > 0"),
             (self.memory.displaced_distance_m > 0, "memory.displaced_distance_m must be > 0"),
             (self.memory.max_dwell_gap_s > 0, "memory.max_dwell_gap_s must be > 0"),

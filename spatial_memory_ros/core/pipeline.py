@@ -5,6 +5,7 @@ ROS-free: the node converts messages to a Frame, calls update(), and converts th
 
 from __future__ import annotations
 
+import dataclasses
 from types import TracebackType
 from typing import Protocol
 
@@ -13,6 +14,7 @@ import numpy as np
 from ..detect.apriltag import AprilTagDetector
 from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
+from ..reid.base import AppearanceEmbedder
 from .change import ChangeOutput, make_change_backend
 from .config import PipelineConfig
 from .errors import BadInputError
@@ -59,6 +61,8 @@ class Pipeline:
       map pose = T_map_cam @ T_cam_tag when both the intrinsics and the camera pose are known (TAG);
     - the coco / onnx backend gives class detections: item classes are items named after the class,
       dynamic classes (people) are dynamic, both positioned by core.lifting (DEPTH, else GROUND_PLANE);
+    - with tracker.reid, the class detections that name no item (people) get an appearance vector
+      (spatial_memory_ros.reid) so the tracker can re-identify them after an occlusion;
     - the change baseline gives a change mask and moving blobs; a blob that a detection already
       explains is dropped, the others become dynamic "object" detections, lifted the same way;
     - the tracker associates all of them. Only CONFIRMED item tracks matched in this frame, with a
@@ -79,12 +83,15 @@ class Pipeline:
         *,
         change: ChangeBackend | None = None,
         detector: ObjectDetector | None = None,
+        embedder: AppearanceEmbedder | None = None,
         device: str = "auto",
     ) -> None:
         """change: the change backend; None = make_change_backend(config.change, device=device) (classical or
         learned, as config.change.method says).
         detector: the class detector; None = make_detector(config.detector, device=device) for the coco
         and onnx backends, none for apriltag. device: auto | cpu | cuda, for a backend that can use a GPU.
+        embedder: appearance vectors for re-identification; None = the MobileNetV2 one when tracker.reid is
+        on and there is a class detector (tags are identified by their id and need none).
         """
         self.config = config.validate()
         self.memory = memory
@@ -94,6 +101,11 @@ class Pipeline:
         if detector is None and backend != "apriltag":
             detector = make_detector(config.detector, config.tags, device=device)
         self._objects = detector
+        if embedder is None and config.tracker.reid and detector is not None:
+            from ..reid.mobilenet import MobileNetV2Embedder  # imports torch: only when re-id is used
+
+            embedder = MobileNetV2Embedder(device=device)
+        self._embedder = embedder if config.tracker.reid else None
         if change is None:
             change = make_change_backend(config.change, device=device)
         self._change: ChangeBackend = change
@@ -119,7 +131,8 @@ class Pipeline:
         tags = self._tags.detect_tags(frame) if self._tags is not None else []
         detections = [self._tags.to_detection(tag, frame.T_map_cam) for tag in tags] if self._tags else []
         if self._objects is not None:
-            detections += [lift(d, frame, lifting) for d in self._objects.detect(frame)]
+            found = [lift(d, frame, lifting) for d in self._objects.detect(frame)]
+            detections += _with_appearance(self._embedder, frame.image, found)
         change = self._change.update(frame.image, frame.T_map_cam, frame.intrinsics)
         known_boxes = np.array([d.box for d in detections]).reshape(-1, 4)  # (D, 4)
         for box in change.motion_boxes:
@@ -204,6 +217,20 @@ def _validate(frame: Frame) -> None:
             raise BadInputError(f"frame.depth must be float metres (convert 16UC1 millimetres), got {desc}")
         if depth.shape != (h, w):
             raise BadInputError(f"frame.depth shape {depth.shape} does not match the image ({h}, {w})")
+
+
+def _with_appearance(
+    embedder: AppearanceEmbedder | None, image: np.ndarray, detections: list[Detection]
+) -> list[Detection]:
+    """detections with an appearance vector where they name no item: one batched embedder call."""
+    index = [i for i, d in enumerate(detections) if not d.item]
+    if embedder is None or not index:
+        return detections
+    vectors = embedder.embed(image, np.stack([detections[i].box for i in index]))  # (N, D)
+    out = list(detections)
+    for i, v in zip(index, vectors):
+        out[i] = dataclasses.replace(out[i], appearance=v)
+    return out
 
 
 def _is_explained(box: np.ndarray, boxes: np.ndarray) -> bool:

@@ -1,8 +1,12 @@
 """Frame-to-frame association of detections into tracks with stable ids.
 
-Plain IoU matching (Hungarian, scipy's linear_sum_assignment on 1 - IoU) against boxes predicted
-with a constant-velocity model, plus identity gating: a detection that names an item (a decoded tag)
-only ever matches that item's track, whatever the overlap, because tag ids are unique.
+Two passes, each a Hungarian assignment (scipy's linear_sum_assignment):
+1. every live track against every detection: 1 - IoU with the box predicted by a constant-velocity
+   model, blended with the appearance (cosine) distance where both sides have an appearance vector;
+2. re-identification: lost tracks, also those no longer published (up to reid_max_age_s), against the
+   detections left over, by appearance alone within a radius that grows with the time unseen.
+Identity gating holds in both: a detection that names an item (a decoded tag, an item class) only ever
+matches that item's track, whatever the overlap or the looks, because the name is the identity.
 """
 
 from __future__ import annotations
@@ -11,29 +15,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from .association import INFEASIBLE, box_iou, cosine_distance, reid_gate, solve
 from .config import TrackerConfig
 from .errors import BadInputError
 from .types import Detection, PositionSource, TrackInfo, TrackState
 
-_INFEASIBLE = 1e6  # cost of a forbidden pair; any real cost is in [0, 1]
+__all__ = ["Tracker", "box_iou"]
+
 _SCORE_SMOOTHING = 0.3  # EMA weight of the newest detection score in a track's confidence
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a (N, 4) with every box in b (M, 4): (N, M). Boxes are x1, y1, x2, y2."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)  # (N, M)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+# Weight of a track's past look when a detection's is folded in (StrongSORT's 0.9): a few frames of a
+# partly occluded crop do not overwrite what the object looked like.
+_APPEARANCE_MOMENTUM = 0.9
+# In the overlap pass a pair whose looks differ by more than this does not match whatever the overlap:
+# ImageNet features of one person across frames stay well below it (see spatial_memory_ros/reid/).
+_OVERLAP_MAX_DISTANCE = 0.5
+_MAX_DORMANT = 256  # unpublished lost tracks kept for re-identification; the oldest go first
 
 
 @dataclass
@@ -57,6 +54,8 @@ class _Track:
     is_dynamic: bool
     position_source: PositionSource
     orientation: np.ndarray | None
+    appearance: np.ndarray | None = None  # (D,) unit vector, EMA of the matched detections' looks
+    misses: int = 0  # frames in a row without a match
 
     def predicted_box(self, stamp: float) -> np.ndarray:  # (4,)
         return self.box + self.box_velocity * max(stamp - self.last_seen, 0.0)
@@ -65,9 +64,12 @@ class _Track:
 class Tracker:
     """Keeps tracks across frames: TENTATIVE -> CONFIRMED after min_hits matches -> LOST when unmatched.
 
-    - A TENTATIVE track that misses one frame is deleted (spurious detections do not linger).
+    - A TENTATIVE track survives tentative_max_misses missed frames in a row (a detector that blinks
+      once does not restart the id), and is deleted on the next; spurious detections still vanish fast.
     - A LOST track keeps its id and last position; its box moves on with the box velocity so that a
-      moving object can be picked up again. It is deleted max_age_s after it was last matched.
+      moving object can be picked up again. It is published until max_age_s after it was last matched.
+    - With reid, a lost track that has an appearance stays re-identifiable, unpublished, until
+      reid_max_age_s: a person who walks out of view and comes back gets the old id back.
     - velocity is the map-frame velocity (m/s) from successive measured positions, smoothed by an EMA
       with weight velocity_smoothing (1 = newest estimate only, lower = smoother but slower to react);
       zeros until two positions are known.
@@ -80,13 +82,15 @@ class Tracker:
 
     def __init__(self, config: TrackerConfig) -> None:
         self.config = config
-        self._tracks: list[_Track] = []
+        self._tracks: list[_Track] = []  # published: TENTATIVE, CONFIRMED, LOST
+        self._dormant: list[_Track] = []  # lost longer than max_age_s, kept for re-identification only
         self._next_id = 1
         self._last_stamp: float | None = None
 
     def reset(self) -> None:
         """Forget all tracks; ids start again at 1."""
         self._tracks = []
+        self._dormant = []
         self._next_id = 1
         self._last_stamp = None
 
@@ -102,44 +106,85 @@ class Tracker:
             self.reset()
         self._last_stamp = stamp
         dets = _deduplicate_items([_checked(d) for d in detections])
+        self._expire(stamp)
 
-        matches, unmatched_dets = self._associate(dets, stamp)
-        matched_tracks = set()
-        for ti, di in matches:
-            self._apply(self._tracks[ti], dets[di], stamp)
-            matched_tracks.add(ti)
-        survivors = []
-        for ti, track in enumerate(self._tracks):
-            if ti not in matched_tracks:
-                if track.state == TrackState.TENTATIVE:
-                    continue
-                track.state = TrackState.LOST
-                if stamp - track.last_seen > self.config.max_age_s:
-                    continue
-            survivors.append(track)
-        self._tracks = survivors
-        for di in unmatched_dets:
-            self._tracks.append(self._new_track(dets[di], stamp))
+        matches = self._associate(self._tracks, dets, stamp)
+        if self.config.reid:
+            taken = {t.track_id for t, _ in matches}
+            lost = [t for t in self._tracks if t.track_id not in taken and t.state != TrackState.TENTATIVE]
+            used = {di for _, di in matches}
+            free = [di for di in range(len(dets)) if di not in used]
+            matches += self._reidentify(lost + self._dormant, dets, free, stamp)
+        matched = {t.track_id for t, _ in matches}
+        for track, di in matches:
+            self._apply(track, dets[di], stamp)
+        self._tracks += [t for t in self._dormant if t.track_id in matched]
+        self._dormant = [t for t in self._dormant if t.track_id not in matched]
+        self._tracks = [t for t in self._tracks if t.track_id in matched or self._keep_unmatched(t)]
+        used = {di for _, di in matches}
+        self._tracks += [self._new_track(det, stamp) for di, det in enumerate(dets) if di not in used]
         return [self._snapshot(t, stamp) for t in sorted(self._tracks, key=lambda t: t.track_id)]
 
-    def _associate(self, dets: list[Detection], stamp: float) -> tuple[list[tuple[int, int]], list[int]]:
-        """(track index, detection index) pairs and the unmatched detection indices."""
-        if not self._tracks or not dets:
-            return [], list(range(len(dets)))
-        predicted = np.stack([t.predicted_box(stamp) for t in self._tracks])  # (T, 4)
+    def _expire(self, stamp: float) -> None:
+        """Unpublish tracks unmatched for longer than max_age_s (kept for re-identification where they can be)."""
+        live = []
+        for track in self._tracks:
+            if stamp - track.last_seen <= self.config.max_age_s:
+                live.append(track)
+            elif (self.config.reid and track.state != TrackState.TENTATIVE and track.appearance is not None
+                  and not track.item):
+                self._dormant.append(track)
+        self._tracks = live
+        self._dormant = [t for t in self._dormant if stamp - t.last_seen <= self.config.reid_max_age_s]
+        self._dormant = self._dormant[-_MAX_DORMANT:]
+
+    def _keep_unmatched(self, track: _Track) -> bool:
+        """Age a track left unmatched this frame; False when a tentative one has missed too often."""
+        track.misses += 1
+        if track.state == TrackState.TENTATIVE:
+            return track.misses <= self.config.tentative_max_misses
+        track.state = TrackState.LOST
+        return True
+
+    def _associate(self, tracks: list[_Track], dets: list[Detection], stamp: float) -> list[tuple[_Track, int]]:
+        """Pass 1: (track, detection index) pairs by overlap, blended with appearance."""
+        if not tracks or not dets:
+            return []
+        predicted = np.stack([t.predicted_box(stamp) for t in tracks])  # (T, 4)
         iou = box_iou(predicted, np.stack([d.box for d in dets]))  # (T, D)
         cost = 1.0 - iou
-        for ti, track in enumerate(self._tracks):
+        looks_differ = np.zeros_like(cost, dtype=bool)
+        if self.config.reid:
+            dist = cosine_distance([t.appearance for t in tracks], [d.appearance for d in dets])  # (T, D)
+            known = ~np.isnan(dist)
+            w = self.config.reid_weight
+            cost = np.where(known, (1.0 - w) * cost + w * np.nan_to_num(dist), cost)
+            looks_differ = known & (np.nan_to_num(dist) > _OVERLAP_MAX_DISTANCE)
+        for ti, track in enumerate(tracks):
             for di, det in enumerate(dets):
                 same_identity = det.label == track.label and det.item == track.item
-                # A named item may match its track at any overlap: the tag id is the identity.
-                overlaps = bool(det.item) or iou[ti, di] >= self.config.min_iou
-                if not (same_identity and overlaps):
-                    cost[ti, di] = _INFEASIBLE
-        rows, cols = linear_sum_assignment(cost)
-        matches = [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < _INFEASIBLE]
-        matched = {c for _, c in matches}
-        return matches, [di for di in range(len(dets)) if di not in matched]
+                # A named item may match its track at any overlap or look: the name is the identity.
+                plausible = bool(det.item) or (iou[ti, di] >= self.config.min_iou and not looks_differ[ti, di])
+                if not (same_identity and plausible):
+                    cost[ti, di] = INFEASIBLE
+        return [(tracks[ti], di) for ti, di in solve(cost)]
+
+    def _reidentify(
+        self, lost: list[_Track], dets: list[Detection], free: list[int], stamp: float
+    ) -> list[tuple[_Track, int]]:
+        """Pass 2: lost tracks (not items) and detections left over, by appearance alone, gated by distance."""
+        lost = [t for t in lost if t.appearance is not None and not t.item]
+        free = [di for di in free if dets[di].appearance is not None and not dets[di].item]
+        if not lost or not free:
+            return []
+        dist = cosine_distance([t.appearance for t in lost], [dets[di].appearance for di in free])  # (L, F)
+        predicted = np.stack([t.predicted_box(stamp) for t in lost])  # (L, 4)
+        unseen = np.array([stamp - t.last_seen for t in lost])  # (L,)
+        near = reid_gate(predicted, unseen, np.stack([dets[di].box for di in free]))  # (L, F)
+        labels = np.array([[t.label == dets[di].label for di in free] for t in lost])  # (L, F)
+        ok = near & labels & (dist <= self.config.reid_max_distance)
+        cost = np.where(ok, dist, INFEASIBLE)
+        return [(lost[li], free[fi]) for li, fi in solve(cost)]
 
     def _new_track(self, det: Detection, stamp: float) -> _Track:
         track = _Track(
@@ -160,6 +205,7 @@ class Tracker:
             is_dynamic=det.is_dynamic,
             position_source=det.position_source if det.position is not None else PositionSource.NONE,
             orientation=det.orientation,
+            appearance=None if det.appearance is None else det.appearance.copy(),
         )
         self._next_id += 1
         return track
@@ -183,7 +229,14 @@ class Tracker:
             track.position_stamp = stamp
             track.position_source = det.position_source
             track.orientation = det.orientation
+        if det.appearance is not None:
+            if track.appearance is None:
+                track.appearance = det.appearance.copy()
+            else:
+                mixed = _APPEARANCE_MOMENTUM * track.appearance + (1 - _APPEARANCE_MOMENTUM) * det.appearance
+                track.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
         track.box = det.box.copy()
+        track.misses = 0
         track.score = _SCORE_SMOOTHING * float(det.score) + (1 - _SCORE_SMOOTHING) * track.score
         track.hits += 1
         track.last_seen = stamp
@@ -226,7 +279,15 @@ def _checked(det: Detection) -> Detection:
         position = np.asarray(position, dtype=np.float64).reshape(-1)
         if position.shape != (3,) or not np.isfinite(position).all():
             raise BadInputError(f"detection position must be a finite (3,) vector: {det.position}")
-    return replace(det, box=box, position=position)
+    appearance = det.appearance
+    if appearance is not None:
+        appearance = np.asarray(appearance, dtype=np.float64).reshape(-1)
+        norm = float(np.linalg.norm(appearance))
+        if not np.isfinite(norm):
+            raise BadInputError("detection appearance must be a finite vector")
+        # A zero vector is an embedder's "no pixels to look at"; renormalising guards float32 rounding.
+        appearance = appearance / norm if norm > 1e-6 else None
+    return replace(det, box=box, position=position, appearance=appearance)
 
 
 def _deduplicate_items(dets: list[Detection]) -> list[Detection]:

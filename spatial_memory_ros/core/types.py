@@ -86,6 +86,7 @@ class Detection:
     orientation: np.ndarray | None = None  # (4,) quaternion in map frame, if known
     is_dynamic: bool = False
     position_source: PositionSource = PositionSource.NONE
+    appearance: np.ndarray | None = None  # (D,) unit-length appearance vector (spatial_memory_ros.reid); None = none
 
 
 class TrackState(IntEnum):

@@ -38,6 +38,7 @@ from ..core.tracker import box_iou
 from ..core.types import Detection, Frame, TrackState
 from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
+from ..reid.base import AppearanceEmbedder
 from ..viz import contact_sheet, draw_caption, track_color
 
 VTEST_AVI = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -75,6 +76,21 @@ def read_mot_gt(path: Path) -> dict[int, GroundTruth]:
         boxes = np.column_stack([x1, y1, x1 + r[:, 4], y1 + r[:, 5]])
         out[int(frame)] = GroundTruth(r[:, 1].astype(np.int64), boxes, r[:, 6] > 0)
     return out
+
+
+class TimedEmbedder:
+    """Wraps an appearance embedder and keeps its per-call wall time (s), like TimedDetector."""
+
+    def __init__(self, inner: AppearanceEmbedder) -> None:
+        self.inner = inner
+        self.dim = inner.dim
+        self.seconds: list[float] = []
+
+    def embed(self, image_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = self.inner.embed(image_bgr, boxes)
+        self.seconds.append(time.perf_counter() - t0)
+        return out
 
 
 class TimedDetector:
@@ -138,6 +154,11 @@ def evaluate_pets09(
     if config.detector.backend == "apriltag":
         raise BadInputError("the PETS09 evaluation needs a class detector: detector.backend coco or onnx")
     detector = TimedDetector(make_detector(config.detector, config.tags))
+    embedder = None
+    if config.tracker.reid:
+        from ..reid.mobilenet import MobileNetV2Embedder  # torch: only when re-id is on
+
+        embedder = TimedEmbedder(MobileNetV2Embedder(device="cpu"))
     out.mkdir(parents=True, exist_ok=True)
     cap = cv2.VideoCapture(str(video))
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -153,7 +174,8 @@ def evaluate_pets09(
     t_pipe: list[float] = []
     t_byte: list[float] = []
     sheet: list[np.ndarray] = []
-    with Pipeline(config, ItemMemory(config.memory, MemoryStore(config.memory.db_path)), detector=detector) as pipeline:
+    memory = ItemMemory(config.memory, MemoryStore(config.memory.db_path))
+    with Pipeline(config, memory, detector=detector, embedder=embedder) as pipeline:
         for index in range(total):
             ok, image = cap.read()
             if not ok:
@@ -208,9 +230,11 @@ def evaluate_pets09(
         "frames": len(t_pipe),
         "detector": config.detector.backend,
         "score_threshold": config.detector.score_threshold,
+        "tracker": dataclasses.asdict(config.tracker),
         "ours": acc["ours"].summary().as_dict(),
         "bytetrack": acc["bytetrack"].summary().as_dict(),
-        "ms_per_frame": {"pipeline": _ms(t_pipe), "detector": _ms(detector.seconds), "bytetrack": _ms(t_byte)},
+        "ms_per_frame": {"pipeline": _ms(t_pipe), "detector": _ms(detector.seconds), "bytetrack": _ms(t_byte),
+                         "reid": _ms(embedder.seconds if embedder is not None else [])},
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "opencv": cv2.__version__,
                     "python": platform.python_version(), "load_avg_1min": os.getloadavg()[0]},
     }
@@ -251,14 +275,17 @@ def _cpu_name() -> str:
 
 def format_report(m: dict[str, Any]) -> str:
     """A small text table of both trackers' scores and the timings."""
-    lines = [f"{m['sequence']}: {m['frames']} frames, detector {m['detector']} (score >= {m['score_threshold']})",
+    reid = "on" if m.get("tracker", {}).get("reid") else "off"
+    lines = [f"{m['sequence']}: {m['frames']} frames, detector {m['detector']} (score >= {m['score_threshold']}), "
+             f"re-id {reid}",
              f"{'tracker':<10} {'det F1':>7} {'HOTA':>6} {'IDF1':>6} {'MOTA':>6} {'IDSW':>5}"]
     for name in ("ours", "bytetrack"):
         s = m[name]
         lines.append(f"{name:<10} {s['det_f1']:7.3f} {s['hota']:6.3f} {s['idf1']:6.3f} {s['mota']:6.3f} "
                      f"{s['id_switches']:5d}")
     t = m["ms_per_frame"]
-    lines.append(f"ms/frame: pipeline {t['pipeline']['mean']:.1f} (detector {t['detector']['mean']:.1f}), "
+    lines.append(f"ms/frame: pipeline {t['pipeline']['mean']:.1f} (detector {t['detector']['mean']:.1f}, "
+                 f"re-id {t.get('reid', {}).get('mean', 0.0):.1f}), "
                  f"ByteTrack {t['bytetrack']['mean']:.2f}; load avg {m['machine']['load_avg_1min']:.1f} "
                  f"on {m['machine']['cores']} cores")
     return "\n".join(lines)

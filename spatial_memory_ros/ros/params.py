@@ -83,6 +83,12 @@ _PIPELINE_DESCRIPTIONS = {
     "tracker.min_hits": "Matches before a track is confirmed (and may update item memory).",
     "tracker.max_age_s": "Seconds a track may go unmatched (state LOST) before it is deleted.",
     "tracker.velocity_smoothing": "EMA weight (0..1] of the newest velocity estimate.",
+    "tracker.tentative_max_misses": "Missed frames in a row a tentative track survives; 0 deletes it on a miss.",
+    "tracker.reid": "Re-identify by appearance (MobileNetV2 on class detections that name no item, e.g. people; "
+                    "CPU cost per detection). Tags need none: the AprilTag-only path is unaffected.",
+    "tracker.reid_weight": "Share [0, 1] of the appearance (cosine) distance in the matching cost; the rest: 1 - IoU.",
+    "tracker.reid_max_distance": "Cosine distance above which a lost track is not re-identified by appearance.",
+    "tracker.reid_max_age_s": "Seconds a lost track stays re-identifiable by appearance (published until max_age_s).",
     "memory.db_path": "SQLite file of the item memory; survives restarts. Empty keeps it in RAM only.",
     "memory.place_radius_m": "Observations within this distance (m) of a place belong to it.",
     "memory.displaced_distance_m": "An item farther than this (m) from its usual place is displaced.",
