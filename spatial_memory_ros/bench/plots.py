@@ -37,12 +37,18 @@ def plot_metrics(result_json: dict[str, Any], path: Path) -> None:
     for k, name in enumerate(methods):
         values = [get(result_json["methods"][name]) for _, get in cols]
         heights = [np.nan if v is None or math.isnan(v) else max(v, 0.0) for v in values]
-        ax.bar(x + (k - (len(methods) - 1) / 2) * width, heights, width, label=name)
+        xs = x + (k - (len(methods) - 1) / 2) * width
+        bars = ax.bar(xs, heights, width, label=name)
+        for xi, h in zip(xs, heights):
+            if h < 0.01:  # a (near) zero score is not a missing bar: mark it
+                ax.text(xi, 0.005, "0", ha="center", va="bottom", fontsize=6, color=bars.patches[0].get_facecolor())
     ax.set_xticks(x, [h for h, _ in cols], rotation=30, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score (higher is better)")
     b = result_json["benchmark"]
-    ax.set_title(f"{b['preset']} / {b['camera']}, {b['minutes']:g} min, seed {b['seed']}: missing bar = not done")
+    ax.set_title(
+        f"{b['preset']} / {b['camera']}, {b['minutes']:g} min, seed {b['seed']}: no bar = not done or not asked"
+    )
     ax.legend(fontsize=8, ncols=len(methods))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
