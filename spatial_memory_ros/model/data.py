@@ -53,7 +53,7 @@ def training_preset(seed: int, config: ModelConfig) -> tuple[ScenePreset, str, i
     route = route[start:] + route[:start]
     if rng.random() < 0.5:
         route = route[::-1]
-    mode = "patrol" if rng.random() < 0.7 else "static"
+    mode = "patrol" if rng.random() < 0.5 else "static"
     if mode == "patrol":  # the benchmark looks down more steeply than the presets (45 deg): cover both
         cam = replace(cam, route=tuple(route), pitch_deg=float(rng.uniform(28.0, 50.0)),
                       height_m=cam.height_m * float(rng.uniform(0.8, 1.3)))
@@ -80,10 +80,16 @@ def training_preset(seed: int, config: ModelConfig) -> tuple[ScenePreset, str, i
 
 
 def _busy_spot(preset: ScenePreset, rng: np.random.Generator) -> np.ndarray:
-    """(2,) m: a point on a walker route or near an item spot, so that a static camera sees something happen."""
+    """(2,) m: a point on a walker route, near an item spot or at a piece of furniture (a sofa can look like a
+    person: only the memory says it was always there), so that a static camera sees something to learn."""
     routes = [np.asarray(r, dtype=np.float64) for w in preset.walkers for r in w.routes]
     spots = [np.array(s[:2]) for s in preset.shuffle.spots] if preset.shuffle else []
-    if routes and (not spots or rng.random() < 0.7):
+    furniture = [np.array(f.rect, dtype=np.float64) for f in preset.floor.footprints if f.cross]
+    u = rng.random()
+    if furniture and u < 0.35:
+        x1, y1, x2, y2 = furniture[int(rng.integers(len(furniture)))]
+        point = np.array([rng.uniform(x1, x2), rng.uniform(y1, y2)])
+    elif routes and (not spots or u < 0.8):
         route = routes[int(rng.integers(len(routes)))]
         i = int(rng.integers(len(route) - 1))
         point = route[i] + rng.random() * (route[i + 1] - route[i])
