@@ -101,8 +101,9 @@ def plot_map(result_json: dict[str, Any], preset: ScenePreset, path: Path) -> No
         plt.Line2D([], [], ls="", marker="x", color="black", label="true position (end)"),
         plt.Line2D([], [], ls="", marker="o", color="tab:green", label="usual (line to true home)"),
         plt.Line2D([], [], ls="", marker="^", color="tab:blue", label="current (line to true position)"),
+        plt.Line2D([], [], ls="--", color="red", label="camera: patrol route, or mast and view direction"),
     ]
-    fig.legend(handles=handles, loc="lower center", ncols=4, fontsize=8)
+    fig.legend(handles=handles, loc="lower center", ncols=5, fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path)
     plt.close(fig)
