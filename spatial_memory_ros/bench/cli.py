@@ -24,7 +24,8 @@ CAMERAS = ("static", "patrol")
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=PRESETS, default="warehouse", help="scene (default warehouse)")
-    p.add_argument("--camera", choices=CAMERAS, default="patrol", help="static mast or patrolling robot")
+    p.add_argument("--camera", choices=CAMERAS, default="patrol",
+                   help="static mast or patrolling robot (default patrol)")
     p.add_argument("--minutes", type=float, default=10.0, help="simulated minutes at 10 Hz (default 10)")
     p.add_argument("--seed", type=int, default=BENCH_SEEDS.start,
                    help=f"scene seed; held-out benchmark seeds are {BENCH_SEEDS.start}-{BENCH_SEEDS.stop - 1}")
@@ -95,7 +96,8 @@ def bench_command(args: argparse.Namespace) -> int:
     plot_map(data, bench_preset(args.preset, args.camera, args.minutes, width=width, height=height), out / "map.png")
     plot_samples(result.samples, out / "samples.png")
     print(format_summary(result))
-    print(f"\nwrote {out}/: results.json, metrics.png, map.png, samples.png")
+    written = [f for f in ("results.json", "metrics.png", "map.png", "samples.png") if (out / f).exists()]
+    print(f"\nwrote {out}/: {', '.join(written)}")  # no map without a memory method, no samples without change
     return 0
 
 
