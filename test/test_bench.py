@@ -195,3 +195,17 @@ def test_unknown_method_is_refused() -> None:
     scene = make_bench_scene("home", "static", 0.01, 1, width=96, height=72)
     with pytest.raises(BadInputError, match="unknown methods"):
         make_methods(["pipeline", "magic"], scene)
+
+
+def test_table_says_n_a_where_nothing_was_asked() -> None:
+    from spatial_memory_ros.bench.report import format_table
+
+    none_asked = {"accuracy": 0.0, "n": 0, "accuracy_when_displaced": 0.0, "n_displaced": 0}
+    retrieval = {"recall_at_1": 0.0, "n": 0, "per_bucket": {"1 min": {"recall_at_1": 0.0, "n": 0}}}
+    doc = {
+        "methods": {"m": {"tracking": None, "change": None, "layout": none_asked, "retrieval": retrieval,
+                          "cost": {"fps": 12.0}}},
+        "run": {"fps": 10.0, "peak_rss_mb": 100.0, "growth_mb_per_hour": float("nan")},
+    }
+    row = format_table(doc).splitlines()[2].split()
+    assert row == ["m", "-", "-", "-", "-", "-", "-", "n/a", "n/a", "n/a", "12.0", "-", "-"]

@@ -15,7 +15,13 @@ Getter = Callable[[dict[str, Any]], float | None]
 
 
 def _part(part: str, key: str) -> Getter:
-    return lambda s: None if s.get(part) is None else s[part][key]
+    def get(s: dict[str, Any]) -> float | None:
+        scores = s.get(part)
+        if scores is None:
+            return None
+        return math.nan if scores.get("n", 1) == 0 else scores[key]  # nan: nothing was asked (a short run)
+
+    return get
 
 
 def _bucket(label: str) -> Getter:
@@ -104,7 +110,7 @@ def format_summary(result: BenchResult) -> str:
         load = f"{run['load_avg_1min_start']:.1f} -> {run['load_avg_1min_end']:.1f}"
         head += f"; load average {load} on {run['cpus']} CPUs"
     notes = (
-        "'-' = the method does not do this; n/a = no query in that bucket. fps: the method's update() alone "
+        "'-' = the method does not do this; n/a = no query (in that bucket). fps: the method's update() alone "
         "(no_memory and last_seen reuse the pipeline's decoded tags, so theirs leaves tag detection out); "
         f"whole step: rendering ({run['render']}), all methods and scoring. Peak RSS and growth are the whole "
         f"process's; growth includes the scorers' stored boxes ({run['scorer_boxes_mb']:.1f} MB in all)."
