@@ -21,6 +21,7 @@ import torch
 from ..core.change import ChangeOutput
 from ..core.errors import BadInputError
 from ..core.types import CameraIntrinsics
+from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
 from .model import SpatialMemoryModel
 
@@ -37,6 +38,10 @@ class LearnedChangeDetector:
     threshold: P(changed) above which a pixel is changed; lower finds more, with more false alarms.
     use_memory: None = the checkpoint's setting; False = the memory-disabled ablation (same weights).
     min_blob_area_px: changed regions smaller than this (in the caller's pixels) give no motion box.
+    agent_height_m: a region cut by the top, left or right image border is boxed as the whole agent, a
+    prism this tall standing on the floor under the region (model.boxes), when the frame has a camera
+    pose; 0 = boxes of the visible regions only. The box then covers image area the agent may not fill
+    (a wrong height widens it), in exchange for matching the whole-agent boxes trackers are scored on.
     threads: torch CPU threads, set for the whole process (torch has one global pool). 1 suits this small
     model: on a busy 2-core machine 2 threads ran it 5x slower (threads spin-wait on each other); None
     leaves torch's setting alone.
@@ -53,6 +58,7 @@ class LearnedChangeDetector:
         threshold: float = 0.5,
         use_memory: bool | None = None,
         min_blob_area_px: int = 150,
+        agent_height_m: float = 1.4,
         threads: int | None = 1,
         cameras: int = 1,
     ) -> None:
@@ -73,6 +79,7 @@ class LearnedChangeDetector:
         self.threshold = threshold
         self.use_memory = self.config.use_memory if use_memory is None else use_memory
         self.min_blob_area_px = min_blob_area_px
+        self.agent_height_m = agent_height_m
         self._logit_threshold = float(np.log(threshold / (1.0 - threshold)))
         self._amp = self.device.type == "cuda"
         self.reset()
@@ -140,34 +147,23 @@ class LearnedChangeDetector:
             h, w = image.shape[:2]
             full = cv2.resize(logits[c], (w, h), interpolation=cv2.INTER_LINEAR)
             mask = (full > self._logit_threshold).astype(np.uint8) * 255
-            results.append(ChangeOutput(mask=mask, motion_boxes=self._boxes(mask), camera_moved=False))
+            boxes = region_boxes(mask, self.min_blob_area_px)
+            T = T_map_cam[c]
+            if T is not None and self.agent_height_m > 0:
+                K_px, pose_c = _camera_K(intrs[c] or self.intrinsics, w, h), np.asarray(T, dtype=np.float64)
+                boxes = [complete_at_border(b, K_px, pose_c, w, h, self.agent_height_m) for b in boxes]
+            results.append(ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False))
         return results
 
     def _model_K(self, intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:
         """(3, 3) float32 intrinsics at the model's input size, for an image of w x h px."""
-        if intr is not None and intr.width > 0 and intr.height > 0 and (intr.width, intr.height) != (w, h):
-            raise BadInputError(f"intrinsics are for {intr.width}x{intr.height} but the image is {w}x{h}")
-        if intr is None:
-            f = _NOMINAL_FOCAL * w
-            K = np.array([[f, 0.0, w / 2.0], [0.0, f, h / 2.0], [0.0, 0.0, 1.0]])
-        else:
-            K = intr.K
+        K = _camera_K(intr, w, h)
         sx, sy = self.config.image_width / w, self.config.image_height / h
         # Pixel centres: u_small + 0.5 = (u + 0.5) * s, so cx_small = (cx + 0.5) * s - 0.5.
         out = np.array([[K[0, 0] * sx, 0.0, (K[0, 2] + 0.5) * sx - 0.5],
                         [0.0, K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5],
                         [0.0, 0.0, 1.0]], dtype=np.float32)
         return out
-
-    def _boxes(self, mask: np.ndarray) -> list[np.ndarray]:
-        """(4,) x1, y1, x2, y2 boxes of the changed regions of at least min_blob_area_px, largest first."""
-        n, _labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        boxes = []
-        for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1:
-            x, y, bw, bh, area = stats[i]
-            if area >= self.min_blob_area_px:
-                boxes.append(np.array([x, y, x + bw, y + bh], dtype=np.float64))
-        return boxes
 
     @torch.inference_mode()
     def embed_boxes(self, boxes: np.ndarray, camera: int = 0) -> np.ndarray:
@@ -196,6 +192,16 @@ class LearnedChangeDetector:
             v = emb[np.ix_(iy, ix)].reshape(-1, emb.shape[-1]).mean(axis=0)
             out[i] = v / max(float(np.linalg.norm(v)), 1e-9)
         return out
+
+
+def _camera_K(intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:
+    """(3, 3) intrinsics for an image of w x h px: the given ones (checked against the size) or nominal ones."""
+    if intr is not None and intr.width > 0 and intr.height > 0 and (intr.width, intr.height) != (w, h):
+        raise BadInputError(f"intrinsics are for {intr.width}x{intr.height} but the image is {w}x{h}")
+    if intr is None:
+        f = _NOMINAL_FOCAL * w
+        return np.array([[f, 0.0, w / 2.0], [0.0, f, h / 2.0], [0.0, 0.0, 1.0]])
+    return np.asarray(intr.K, dtype=np.float64)
 
 
 def _checked_pose(T: np.ndarray | None) -> np.ndarray:

@@ -1,0 +1,80 @@
+"""Motion boxes from a change mask: one per connected region, completed to the whole agent at the image border.
+
+A mask region only covers what is in view. An agent cut by the top, left or right image border (walking
+into or out of a patrolling camera's view, which is where most of them are seen) is boxed by the
+benchmark's truth, as by the MOT convention, by its whole projected outline clipped to the image: wider,
+and often taller, than the part in view. On warehouse patrol training seed 1001 (10 min), 52 of the 99
+truth boxes the learned method missed were of such cut agents, whose visible part's box has IoU < 0.5
+with the truth even when exact; most also cost a false positive (the visible part's box).
+
+complete_at_border() infers the hidden part: the region's bottom corners lie on the floor where the agent
+stands (the ray through each meets z = 0 in the map frame), the agent is a vertical prism of height_m
+over them, and its box is the box of that prism's projection and the region's own box, clipped to the
+image. A region whose bottom is cut too (an agent right in front of the camera) has no visible floor
+contact and is left as it is.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_MIN_RAY_SLOPE = 1e-3  # |z| of a unit-ish viewing ray below which it never meets the floor
+_NEAR_M = 0.1  # prism points closer to the camera plane than this are not projected
+
+
+def region_boxes(mask: np.ndarray, min_area_px: int) -> list[np.ndarray]:
+    """(4,) x1, y1, x2, y2 px boxes (x2/y2 exclusive) of the mask's 8-connected regions of at least
+    min_area_px pixels, largest first."""
+    _n, _labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    boxes = []
+    for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1:
+        x, y, bw, bh, area = stats[i]
+        if area >= min_area_px:
+            boxes.append(np.array([x, y, x + bw, y + bh], dtype=np.float64))
+    return boxes
+
+
+def complete_at_border(
+    box: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray, width: int, height: int, height_m: float
+) -> np.ndarray:
+    """(4,) box of the whole agent whose visible region has box (4,) px, for a camera K (3, 3) at T_map_cam
+    (4, 4) (optical frame in the map, z up) with width x height px images.
+
+    Only a box touching the top, left or right border and not the bottom one is changed; it only ever
+    grows. height_m is an effective agent height: tuned on training seeds, 1.0-1.7 m all gave the same
+    detection F1 there (the sim's people are 1.75-1.8 m, its forklifts 2.1 m), taller ones less, because
+    the footprint is taken at the region's near (bottom) edge.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    cut = y1 <= 0.0 or x1 <= 0.0 or x2 >= width
+    if not cut or y2 >= height or height_m <= 0.0:
+        return box
+    feet = [_floor_point(u, y2, K, T_map_cam) for u in (x1, x2)]  # the box's bottom corners
+    if feet[0] is None or feet[1] is None:
+        return box
+    ground = np.stack([feet[0], feet[1]])  # (2, 3)
+    prism = np.vstack([ground, ground + np.array([0.0, 0.0, height_m])])  # (4, 3)
+    uv = _project(prism, K, T_map_cam)
+    if uv is None:
+        return box
+    lo = np.maximum(np.minimum(uv.min(axis=0), [x1, y1]), 0.0)
+    hi = np.minimum(np.maximum(uv.max(axis=0), [x2, y2]), [float(width), float(height)])
+    return np.array([lo[0], lo[1], hi[0], hi[1]], dtype=np.float64)
+
+
+def _floor_point(u: float, v: float, K: np.ndarray, T_map_cam: np.ndarray) -> np.ndarray | None:
+    """(3,) map point where the ray through image point (u, v) px meets z = 0, or None above the horizon."""
+    ray = T_map_cam[:3, :3] @ np.array([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], 1.0])
+    if ray[2] > -_MIN_RAY_SLOPE:
+        return None
+    return T_map_cam[:3, 3] - T_map_cam[2, 3] / ray[2] * ray
+
+
+def _project(points: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray) -> np.ndarray | None:
+    """(N, 2) px of map points (N, 3), or None when one is behind (or at) the camera plane."""
+    R, t = T_map_cam[:3, :3], T_map_cam[:3, 3]
+    cam = (points - t) @ R  # (N, 3) in the optical frame: R^T (p - t)
+    if (cam[:, 2] < _NEAR_M).any():
+        return None
+    return cam[:, :2] / cam[:, 2:3] * np.array([K[0, 0], K[1, 1]]) + np.array([K[0, 2], K[1, 2]])

@@ -1,0 +1,74 @@
+"""Motion boxes from the learned change mask (spatial_memory_ros.model.boxes): regions, and the whole agent
+for a region cut by the image border."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from spatial_memory_ros.core.tracker import box_iou
+from spatial_memory_ros.model.boxes import complete_at_border, region_boxes
+
+W, H = 320, 240
+K = np.array([[250.0, 0.0, 160.0], [0.0, 250.0, 120.0], [0.0, 0.0, 1.0]])
+
+
+def patrol_pose(pitch_deg: float = 45.0, height_m: float = 1.5) -> np.ndarray:
+    """(4, 4) T_map_cam: optical frame looking along map +x, pitched down, height_m above the floor."""
+    p = np.radians(pitch_deg)
+    forward, right = np.array([np.cos(p), 0.0, -np.sin(p)]), np.array([0.0, -1.0, 0.0])
+    T = np.eye(4)
+    T[:3, :3] = np.column_stack([right, np.cross(forward, right), forward])
+    T[:3, 3] = [0.0, 0.0, height_m]
+    return T
+
+
+def person(x: float, y: float, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(whole-outline box clipped to the image (4,), mask (H, W) uint8 of the part in view) of a 1.75 m
+    cylinder of radius 0.25 m standing at (x, y): the sim's person and its truth box."""
+    a = np.linspace(0.0, 2.0 * np.pi, 12, endpoint=False)
+    ring = np.column_stack([x + 0.25 * np.cos(a), y + 0.25 * np.sin(a)])
+    verts = np.vstack([np.column_stack([ring, np.zeros(12)]), np.column_stack([ring, np.full(12, 1.75)])])
+    cam = (verts - T[:3, 3]) @ T[:3, :3]
+    uv = cam[:, :2] / cam[:, 2:3] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+    box = np.array([*np.maximum(uv.min(axis=0), 0.0), *np.minimum(uv.max(axis=0), [W, H])])
+    mask = np.zeros((H, W), np.uint8)
+    hull = np.round(cv2.convexHull(uv.astype(np.float32)).reshape(-1, 2) * 16).astype(np.int32)
+    cv2.fillPoly(mask, [hull], 255, cv2.LINE_8, 4)
+    return box, mask
+
+
+def test_region_boxes_one_per_region_largest_first() -> None:
+    mask = np.zeros((H, W), np.uint8)
+    mask[10:20, 10:20] = 255  # 100 px
+    mask[50:80, 100:130] = 255  # 900 px
+    mask[200:203, 300:303] = 255  # 9 px: below the minimum
+    boxes = region_boxes(mask, min_area_px=50)
+    assert [b.tolist() for b in boxes] == [[100, 50, 130, 80], [10, 10, 20, 20]]
+
+
+@pytest.mark.parametrize("x, y", [(4.0, 1.0), (4.3, -1.2)])
+def test_agent_cut_by_the_top_border_is_boxed_whole(x: float, y: float) -> None:
+    """Feet in view at the top of the image, body above it: the visible part's box misses the truth at
+    IoU 0.5, the completed one matches it (and contains the visible part)."""
+    T = patrol_pose()
+    truth, mask = person(x, y, T)
+    [visible] = region_boxes(mask, 1)
+    assert visible[1] == 0 and box_iou(truth[None], visible[None])[0, 0] < 0.5
+    whole = complete_at_border(visible, K, T, W, H, height_m=1.4)
+    assert box_iou(truth[None], whole[None])[0, 0] > 0.7
+    assert (whole[:2] <= visible[:2]).all() and (whole[2:] >= visible[2:]).all()
+    assert (whole >= 0).all() and whole[2] <= W and whole[3] <= H
+
+
+def test_boxes_not_cut_or_without_floor_contact_are_kept() -> None:
+    T = patrol_pose()
+    inside = np.array([100.0, 80.0, 140.0, 160.0])
+    assert np.array_equal(complete_at_border(inside, K, T, W, H, 1.4), inside)
+    cut_at_bottom = np.array([0.0, 120.0, 60.0, 240.0])  # feet out of view: nothing to stand it on
+    assert np.array_equal(complete_at_border(cut_at_bottom, K, T, W, H, 1.4), cut_at_bottom)
+    cut_at_top = np.array([100.0, 0.0, 140.0, 10.0])
+    assert np.array_equal(complete_at_border(cut_at_top, K, T, W, H, 0.0), cut_at_top)  # 0 = off
+    level = patrol_pose(pitch_deg=-30.0)  # looking up: the region's bottom is above the horizon
+    assert np.array_equal(complete_at_border(cut_at_top, K, level, W, H, 1.4), cut_at_top)
