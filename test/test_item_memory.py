@@ -138,17 +138,44 @@ def test_number_of_places_is_bounded_and_least_dwell_is_forgotten() -> None:
     assert answer.current.position[0] == 6.0 and answer.current.dwell_s == 0.0
 
 
-def test_alternatives_ranked_by_dwell_with_dwell_share(memory: ItemMemory) -> None:
+def test_first_place_then_dwell_rank_places_with_dwell_share(memory: ItemMemory) -> None:
     t = 0.0
     for x, dwell in [(1.0, 100.0), (2.0, 300.0), (3.0, 50.0), (4.0, 150.0)]:
         memory.observe(stay((x, 0.0, 0.0), start=t, duration=dwell))
         t += dwell + 10.0
     answer = memory.locate("mug")
-    assert answer.usual.position[0] == pytest.approx(2.0)
-    assert [alt.position[0] for alt in answer.alternatives] == pytest.approx([4.0, 1.0, 3.0])
-    assert [alt.dwell_s for alt in answer.alternatives] == pytest.approx([150.0, 100.0, 50.0])
-    assert answer.usual.confidence == pytest.approx(300.0 / 600.0)
-    assert [alt.confidence for alt in answer.alternatives] == pytest.approx([0.25, 100 / 600, 50 / 600])
+    # No place has a return: the first place's half return (1800 s at the default 3600 s per return)
+    # outweighs 300 s of dwell elsewhere; the others rank by dwell.
+    assert answer.usual.position[0] == pytest.approx(1.0)
+    assert [alt.position[0] for alt in answer.alternatives] == pytest.approx([2.0, 4.0, 3.0])
+    assert [alt.dwell_s for alt in answer.alternatives] == pytest.approx([300.0, 150.0, 50.0])
+    assert answer.usual.confidence == pytest.approx(100.0 / 600.0)
+    assert [alt.confidence for alt in answer.alternatives] == pytest.approx([0.5, 0.25, 50 / 600])
+
+
+def test_a_longer_stay_elsewhere_does_not_move_usual(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=60.0))
+    memory.observe(stay(B, start=100.0, duration=600.0, every=60.0))  # ten times longer, but once
+    answer = memory.locate("mug")
+    assert answer.usual.position[0] == pytest.approx(A[0]) and answer.displaced
+
+
+def test_the_place_it_comes_back_to_is_usual(memory: ItemMemory) -> None:
+    C = (0.0, 3.0, 0.0)
+    memory.observe(stay(B, start=0.0, duration=300.0, every=30.0))  # first seen away from home, for long
+    memory.observe(stay(A, start=400.0, duration=30.0))
+    assert memory.locate("mug").usual.position[0] == pytest.approx(B[0])  # nothing says otherwise yet
+    memory.observe(stay(C, start=500.0, duration=300.0, every=30.0))
+    memory.observe(stay(A, start=900.0, duration=30.0))  # back at A: a return
+    answer = memory.locate("mug")
+    assert answer.usual.position[0] == pytest.approx(A[0]) and not answer.displaced
+
+
+def test_hours_of_dwell_outweigh_the_first_place() -> None:
+    memory = ItemMemory(replace(CONFIG, max_dwell_gap_s=600.0))
+    memory.observe(stay(A, start=0.0, duration=60.0))
+    memory.observe(stay(B, start=100.0, duration=2 * 3600.0, every=300.0))
+    assert memory.locate("mug").usual.position[0] == pytest.approx(B[0])  # 2 h > half a return (1800 s)
 
 
 @pytest.mark.parametrize("name", ["", "   ", "\t\n"])
@@ -270,3 +297,86 @@ def test_reset_clears_memory_and_store(tmp_path: Path) -> None:
         memory.save()
     with ItemMemory(CONFIG, MemoryStore(db)) as reopened:
         assert reopened.items() == ["wallet"]
+
+
+# ---- negative evidence: a place seen empty ------------------------------------------------------------
+
+def absent(memory: ItemMemory, place_of: Point, t: float, times: int, item: str = "mug") -> None:
+    """Report the item's place nearest place_of as checked and empty, `times` frames from t (0.1 s apart)."""
+    for k in range(times):
+        checks = [(c.item, c.place_id) for c in memory.places_to_check()
+                  if c.item == item and np.linalg.norm(c.position - np.array(place_of)) < 0.3]
+        memory.observe_absent(checks, t + 0.1 * k)
+
+
+def test_a_place_seen_empty_makes_the_item_missing_and_current_its_likeliest_place(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=600.0, every=60.0))  # home
+    memory.observe(stay(B, start=700.0, duration=60.0))  # moved
+    assert memory.locate("mug").current.position[0] == pytest.approx(B[0])
+    absent(memory, B, 900.0, CONFIG.absent_after_checks - 1)
+    answer = memory.locate("mug")
+    assert not answer.missing and answer.current.position[0] == pytest.approx(B[0])  # not yet: could be noise
+    absent(memory, B, 901.0, 1)
+    answer = memory.locate("mug")
+    assert answer.missing and answer.current_inferred
+    assert answer.current.position[0] == pytest.approx(A[0]) and not answer.displaced  # likely taken back home
+    assert answer.usual.position[0] == pytest.approx(A[0])
+    # Seen again, anywhere: a sighting again, and the empty place is a candidate for checks once more.
+    memory.observe([obs(B, 950.0)])
+    answer = memory.locate("mug")
+    assert not answer.missing and not answer.current_inferred and answer.current.position[0] == pytest.approx(B[0])
+    assert {c.place_id for c in memory.places_to_check()} == {0, 1}
+
+
+def test_a_sighting_clears_earlier_misses(memory: ItemMemory) -> None:
+    memory.observe(stay(B, start=0.0, duration=60.0))
+    absent(memory, B, 100.0, CONFIG.absent_after_checks - 1)
+    memory.observe([obs(B, 101.0)])  # it was there after all (occluded, blurred)
+    absent(memory, B, 102.0, CONFIG.absent_after_checks - 1)
+    assert not memory.locate("mug").missing
+
+
+def test_when_every_place_was_seen_empty_current_stays_the_last_sighting(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=60.0))
+    memory.observe(stay(B, start=100.0, duration=60.0))
+    absent(memory, B, 200.0, CONFIG.absent_after_checks)
+    assert memory.locate("mug").current.position[0] == pytest.approx(A[0])
+    absent(memory, A, 300.0, CONFIG.absent_after_checks)
+    answer = memory.locate("mug")
+    assert answer.missing and not answer.current_inferred
+    assert answer.current.position[0] == pytest.approx(B[0])  # whereabouts unknown: the last sighting, flagged
+    assert memory.places_to_check() == []  # nothing left to check until it turns up
+
+
+def test_dwell_does_not_bridge_a_time_the_place_was_seen_empty(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=10.0))
+    absent(memory, A, 50.0, CONFIG.absent_after_checks)
+    memory.observe([obs(A, 100.0)])  # back, but it was away in between
+    assert memory.locate("mug").usual.dwell_s == pytest.approx(10.0)
+
+
+def test_absence_is_off_with_zero_checks_and_ignores_unknowns() -> None:
+    memory = ItemMemory(replace(CONFIG, absent_after_checks=0))
+    memory.observe(stay(B, start=0.0, duration=60.0))
+    absent(memory, B, 100.0, 20)
+    assert not memory.locate("mug").missing
+    on = ItemMemory(CONFIG)
+    on.observe([obs(B, 0.0)])
+    on.observe_absent([("keys", 0), ("mug", 99)], 10.0)  # unknown item, unknown place: nothing happens
+    assert not on.locate("mug").missing
+
+
+def test_seen_empty_and_returns_survive_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        memory.observe(stay(A, start=0.0, duration=60.0))
+        memory.observe(stay(B, start=100.0, duration=60.0))
+        memory.observe(stay(A, start=200.0, duration=60.0))  # a return to A
+        memory.observe(stay(B, start=300.0, duration=60.0))  # and one to B
+        absent(memory, B, 400.0, CONFIG.absent_after_checks)
+        before = memory.locate("mug")
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        after = memory.locate("mug")
+    assert after.missing and after.current_inferred
+    np.testing.assert_allclose(after.current.position, before.current.position)
+    np.testing.assert_allclose(after.usual.position, A)

@@ -21,7 +21,10 @@ from spatial_memory_ros.core.errors import CorruptStoreError, SpatialMemoryError
 from spatial_memory_ros.core.store import ItemState, LastObservation, MemoryStore, PlaceRecord, _is_corruption
 
 REPO = Path(__file__).resolve().parents[1]
-PLACE_FIELDS = ("place_id", "position", "orientation", "dwell_s", "observations", "first_seen", "last_seen")
+PLACE_FIELDS = (
+    "place_id", "position", "orientation", "dwell_s", "observations", "first_seen", "last_seen", "seen_empty",
+    "returns",
+)
 GARBAGE = b"this is not a database\x00\xff" * 300
 
 
@@ -35,6 +38,8 @@ def state(item: str, n_places: int = 2, stamp: float = 10.0) -> ItemState:
             observations=3 + k,
             first_seen=float(k),
             last_seen=stamp,
+            seen_empty=-np.inf if k % 2 else stamp + k,
+            returns=k,
         )
         for k in range(n_places)
     ]
@@ -334,3 +339,47 @@ def test_kill_9_keeps_every_reported_commit(tmp_path: Path) -> None:
         # both observations of a call are in one transaction: never one without the other
         assert states["counter"].current.stamp == numbered[-1]
         assert states["counter"].places[0].observations == numbered[-1] + 1
+
+
+_V1_SCHEMA = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE items (item TEXT PRIMARY KEY, next_place_id INTEGER NOT NULL, x REAL NOT NULL, y REAL NOT NULL,
+    z REAL NOT NULL, qx REAL NOT NULL, qy REAL NOT NULL, qz REAL NOT NULL, qw REAL NOT NULL, stamp REAL NOT NULL,
+    confidence REAL NOT NULL, place_id INTEGER NOT NULL);
+CREATE TABLE places (item TEXT NOT NULL, place_id INTEGER NOT NULL, x REAL NOT NULL, y REAL NOT NULL,
+    z REAL NOT NULL, qx REAL NOT NULL, qy REAL NOT NULL, qz REAL NOT NULL, qw REAL NOT NULL,
+    dwell_s REAL NOT NULL, observations INTEGER NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+    PRIMARY KEY (item, place_id)) WITHOUT ROWID;
+INSERT INTO schema_version VALUES (1);
+INSERT INTO items VALUES ('mug', 2, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0, 50.0, 0.9, 1);
+INSERT INTO places VALUES ('mug', 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 300.0, 30, 0.0, 40.0);
+INSERT INTO places VALUES ('mug', 1, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0, 10.0, 3, 45.0, 50.0);
+"""
+
+
+def test_a_version_1_file_is_migrated_not_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(_V1_SCHEMA)
+    with MemoryStore(path, on_corrupt="raise") as store:
+        assert store.moved_aside_to is None
+        states = store.load()
+        places = states["mug"].places
+        assert [p.dwell_s for p in places] == [300.0, 10.0]
+        assert all(p.seen_empty == -np.inf and p.returns == 0 for p in places)
+        places[1].seen_empty, places[1].returns = 60.0, 2
+        store.commit([states["mug"]])
+    with MemoryStore(path, on_corrupt="raise") as store:  # now version 2: read as is
+        again = store.load()["mug"].places
+        assert (again[1].seen_empty, again[1].returns) == (60.0, 2)
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
+
+
+def test_an_unknown_schema_version_is_still_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / "v9.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(_V1_SCHEMA.replace("VALUES (1)", "VALUES (9)"))
+    with MemoryStore(path) as store:
+        assert store.moved_aside_to is not None and store.load() == {}

@@ -41,6 +41,9 @@ def format_answer(answer: ItemAnswer) -> str:
         f"  current  {_location(answer.current)}",
         f"  usual    {_location(answer.usual)}",
     ]
+    if answer.missing:
+        lines.append("  MISSING: its last place was seen empty; current is "
+                     + ("the likeliest remembered place" if answer.current_inferred else "that last sighting"))
     if answer.displaced:
         lines.append(f"  DISPLACED: {answer.distance_m:.2f} m from its usual place")
     else:

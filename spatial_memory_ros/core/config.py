@@ -25,6 +25,10 @@ class TagConfig:
                 return name
         return f"tag_{tag_id}"
 
+    def names_a_tag(self, item: str) -> bool:
+        """Whether an item name stands for a tag (a mapped name or tag_<id>), not a detector class."""
+        return item in self.items or (item.startswith("tag_") and item[4:].isdigit())
+
 
 CHANGE_METHODS = ("classical", "learned")
 
@@ -73,6 +77,12 @@ class MemoryConfig:
     displaced_distance_m: float = 0.5  # current farther than this from usual -> displaced
     max_dwell_gap_s: float = 300.0  # longest unobserved gap still counted as dwell at one place
     max_places_per_item: int = 16  # least-dwelt places beyond this are forgotten (bounded memory)
+    # A tagged item's place that is in view, decodable and unoccluded this many frames without its tag is
+    # "seen empty": the item has gone, and current becomes the likeliest remembered place. 0 = never.
+    absent_after_checks: int = 5
+    # Usual place = most returns (the item came back there from elsewhere); a place's dwell counts as one
+    # return per this many seconds, and the place an item was first seen at as half a return.
+    dwell_per_return_s: float = 3600.0
 
 
 DETECTOR_BACKENDS = ("apriltag", "coco", "onnx")
@@ -142,6 +152,8 @@ class PipelineConfig:
             (self.memory.displaced_distance_m > 0, "memory.displaced_distance_m must be > 0"),
             (self.memory.max_dwell_gap_s > 0, "memory.max_dwell_gap_s must be > 0"),
             (self.memory.max_places_per_item >= 1, "memory.max_places_per_item must be >= 1"),
+            (self.memory.absent_after_checks >= 0, "memory.absent_after_checks must be >= 0 (0 = off)"),
+            (self.memory.dwell_per_return_s > 0, "memory.dwell_per_return_s must be > 0"),
             (self.detector.backend in DETECTOR_BACKENDS,
              f"detector.backend must be one of {', '.join(DETECTOR_BACKENDS)}, got {self.detector.backend!r}"),
             (self.detector.backend != "onnx" or bool(self.detector.model_path),

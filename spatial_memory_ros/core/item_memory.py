@@ -1,8 +1,17 @@
 """Where each item usually is, where it is now, and whether it has been displaced.
 
-Each item keeps a few places (clusters of its observations, place_radius_m wide). A place earns dwell time
-while the item is seen staying at it, so "usual" is where the item spent the most time over the long run:
-an hour on the desk outweighs five minutes on the sofa, however often the sofa was observed.
+Each item keeps a few places (clusters of its observations, place_radius_m wide). "Usual" is the place the
+item keeps coming back to: a place earns a return each time the item is seen there again after being seen
+elsewhere, and dwell time (while it is seen staying) counts as returns at dwell_per_return_s, so an hour on
+the desk outweighs five minutes on the sofa, however often the sofa was observed. Until an item has come
+back anywhere, the place it was first seen at counts as half a return: where things are when a space is
+first mapped is, more often than not, where they belong.
+
+Negative evidence: the pipeline reports places that were in view, decodable and unoccluded while the
+item was not seen (observe_absent). After absent_after_checks such frames the place is "seen empty"; when
+that happens to the place of the last sighting, the item is missing, and "current" becomes the likeliest
+place it went: the most usual remembered place not seen empty since (current_inferred). A memory that only
+keeps the last sighting would keep pointing at the empty place.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import numpy as np
 from .config import MemoryConfig, PipelineConfig
 from .errors import BadInputError, UnknownItemError
 from .store import ItemState, LastObservation, MemoryStore, PlaceRecord
-from .types import ItemAnswer, ItemLocation, ItemObservation
+from .types import ItemAnswer, ItemLocation, ItemObservation, PlaceToCheck
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +61,7 @@ class ItemMemory:
         self._lock = threading.RLock()
         self._items: dict[str, ItemState] = {}
         self._dirty: set[str] = set()  # changed in memory but not yet committed (a commit failed)
+        self._misses: dict[tuple[str, int], int] = {}  # (item, place_id) -> checks without the item, in RAM
         for name, state in (store.load() if store is not None else {}).items():
             if state.places:
                 self._items[name] = state
@@ -77,9 +87,46 @@ class ItemMemory:
                 self._dirty.add(name)
             self._flush()
 
+    def places_to_check(self) -> list[PlaceToCheck]:
+        """Places whose emptiness would tell something: every place of every item not seen empty since the
+        item's last sighting (the place of the last sighting itself included)."""
+        with self._lock:
+            return [
+                PlaceToCheck(name, p.place_id, p.position.copy(), p.orientation.copy())
+                for name, state in self._items.items()
+                for p in state.places
+                if p.seen_empty < state.current.stamp
+            ]
+
+    def observe_absent(self, checked: Sequence[tuple[str, int]], stamp: float) -> None:
+        """(item, place_id) pairs that were in view, decodable and unoccluded at `stamp` without the item.
+
+        A place becomes seen empty after config.absent_after_checks such reports since the item was last
+        seen (any sighting of the item clears its count); unknown items and places are ignored (the
+        memory may have moved on since the check was planned). Commits what changed.
+        """
+        needed = self._config.absent_after_checks
+        if needed <= 0 or not math.isfinite(stamp):
+            return
+        with self._lock:
+            for name, place_id in checked:
+                state = self._items.get(name)
+                place = next((p for p in state.places if p.place_id == place_id), None) if state else None
+                if state is None or place is None or place.seen_empty >= state.current.stamp:
+                    continue
+                key = (name, place_id)
+                self._misses[key] = self._misses.get(key, 0) + 1
+                if self._misses[key] >= needed:
+                    del self._misses[key]
+                    place.seen_empty = max(float(stamp), state.current.stamp)
+                    self._dirty.add(name)
+            self._flush()
+
     def _apply(
         self, name: str, position: np.ndarray, orientation: np.ndarray, stamp: float, confidence: float
     ) -> None:
+        for key in [k for k in self._misses if k[0] == name]:  # seen: earlier misses were occlusions or noise
+            del self._misses[key]
         state = self._items.get(name)
         if state is None:
             first = _new_place(0, position, orientation, stamp)
@@ -87,21 +134,28 @@ class ItemMemory:
             self._items[name] = ItemState(name, [first], current, next_place_id=1)
             return
         place = self._nearest_place(state, position)
+        previous = state.current
         if place is None:
             place = _new_place(state.next_place_id, position, orientation, stamp)
             state.places.append(place)
             state.next_place_id += 1
         else:
+            if (
+                previous.place_id != place.place_id
+                and float(np.linalg.norm(previous.position - place.position)) > self._config.displaced_distance_m
+            ):
+                place.returns += 1  # back at a known place after being seen well away from it
             alpha = 1.0 / (min(place.observations, self._centre_weight_cap) + 1)
             place.position = place.position + alpha * (position - place.position)
             place.orientation = _blend_quaternions(place.orientation, orientation, alpha)
             place.observations += 1
             place.first_seen = min(place.first_seen, stamp)
             place.last_seen = max(place.last_seen, stamp)
-            if state.current.place_id == place.place_id:
+            if previous.place_id == place.place_id and place.seen_empty < previous.stamp:
                 # Time between two sightings at one place counts as staying there, up to the gap cap (the
-                # robot may have looked away for hours). Stamps going backwards add nothing.
-                gap = stamp - state.current.stamp
+                # robot may have looked away for hours), unless the place was seen empty in between.
+                # Stamps going backwards add nothing.
+                gap = stamp - previous.stamp
                 place.dwell_s += min(max(gap, 0.0), self._config.max_dwell_gap_s)
         state.current = LastObservation(position, orientation, stamp, confidence, place.place_id)
         self._forget_extra_places(state)
@@ -129,6 +183,7 @@ class ItemMemory:
         with self._lock:
             self._items.clear()
             self._dirty.clear()
+            self._misses.clear()
             if self._store is not None:
                 self._store.reset()
 
@@ -169,10 +224,14 @@ class ItemMemory:
             return [self.locate(name) for name in self.items()]
 
     def locate(self, item: str) -> ItemAnswer:
-        """Usual place (most dwell), current observation, and whether it is displaced from usual.
+        """Usual place (most returns and dwell, see the module docstring), current place, and whether the
+        item is displaced from usual.
 
-        Confidence of a place is its share of the item's total dwell (of its observations while no place has
-        dwell yet). Raises BadInputError for an empty name and UnknownItemError for an unseen item.
+        current is the last sighting; when that place has been seen empty since, it is the most usual place
+        not seen empty since the sighting (current_inferred), or still the last sighting if there is none
+        (missing either way). Confidence of a place is its share of the item's total dwell (of its
+        observations while no place has dwell yet). Raises BadInputError for an empty name and
+        UnknownItemError for an unseen item.
         """
         with self._lock:
             name = item.strip()
@@ -181,7 +240,13 @@ class ItemMemory:
             state = self._items.get(name)
             if state is None:
                 raise UnknownItemError(self._unknown_message(name))
-            ranked = sorted(state.places, key=lambda p: (-p.dwell_s, -p.observations, p.place_id))
+            first = min(state.places, key=lambda p: (p.first_seen, p.place_id)).place_id
+            per_return = self._config.dwell_per_return_s
+
+            def usualness(p: PlaceRecord) -> float:
+                return p.returns + p.dwell_s / per_return + (0.5 if p.place_id == first else 0.0)
+
+            ranked = sorted(state.places, key=lambda p: (-usualness(p), -p.dwell_s, -p.observations, p.place_id))
             total_dwell = sum(p.dwell_s for p in ranked)
             total_obs = sum(p.observations for p in ranked)
 
@@ -210,6 +275,10 @@ class ItemMemory:
                 observations=at.observations if at is not None else 0,
                 dwell_s=at.dwell_s if at is not None else 0.0,
             )
+            missing = at is not None and at.seen_empty > c.stamp
+            likely = [p for p in ranked if p.place_id != c.place_id and p.seen_empty <= c.stamp] if missing else []
+            if likely:
+                current = location(likely[0])
             usual = location(ranked[0])
             distance = float(np.linalg.norm(current.position - usual.position))
             return ItemAnswer(
@@ -219,6 +288,8 @@ class ItemMemory:
                 displaced=distance > self._config.displaced_distance_m,
                 distance_m=distance,
                 alternatives=[location(p) for p in ranked[1:]],
+                missing=missing,
+                current_inferred=bool(likely),
             )
 
     def _unknown_message(self, name: str) -> str:

@@ -33,6 +33,7 @@ from .types import (
     TrackInfo,
     TrackState,
 )
+from .visibility import empty_places
 
 MOTION_LABEL = "object"
 _MOTION_SCORE = 0.5  # a frame-difference blob has no confidence of its own
@@ -41,6 +42,8 @@ _MOTION_SCORE = 0.5  # a frame-difference blob has no confidence of its own
 # A much larger blob holding a tag (a person carrying the item) stays a dynamic object of its own.
 _OVERLAP = 0.5
 _BLOB_AREA_RATIO = 4.0
+# A tag whose pose reprojects within about 1 px (score = exp(-error / 2 px)) is trusted from its first decode.
+_TRUSTED_TAG_SCORE = 0.6
 
 
 class ChangeBackend(Protocol):
@@ -66,7 +69,10 @@ class Pipeline:
     - the change baseline gives a change mask and moving blobs; a blob that a detection already
       explains is dropped, the others become dynamic "object" detections, lifted the same way;
     - the tracker associates all of them. Only CONFIRMED item tracks matched in this frame, with a
-      position, are committed to memory, so a single spurious detection never moves ``current``.
+      position, are committed to memory, so a single spurious detection never moves ``current``; a
+      well-fitted tag is the exception (an id is never spurious; see _confirmed_observations);
+    - remembered tag places that the frame shows empty (in view, decodable, unoccluded, tag not decoded:
+      core.visibility) are reported to memory, which then knows an item has gone.
 
     AprilTags stay on beside a class detector by default because a tag names one physical thing,
     whereas a class name covers every cup in the room; the ~12 ms they cost on 640x480 is small next to
@@ -145,6 +151,17 @@ class Pipeline:
         observations = _confirmed_observations(tracks, detections, stamp)
         if observations:
             self.memory.observe(observations)
+        if self._tags is not None and self.config.memory.absent_after_checks > 0:
+            # Negative evidence: remembered tag places this frame shows empty. Anything that moves on its
+            # own (detections and tracks, lost ones at their prediction) may hide a tag, so it vetoes.
+            movers = [d.box for d in detections if d.is_dynamic] + [t.box for t in tracks if t.is_dynamic]
+            empty = empty_places(
+                self.memory.places_to_check(), {d.item for d in detections if d.item},
+                self.config.tags.names_a_tag, self.config.tags.tag_size_m, frame,
+                np.asarray(movers, dtype=np.float64).reshape(-1, 4),
+            )
+            if empty:
+                self.memory.observe_absent(empty, stamp)
         return FrameResult(
             stamp=stamp,
             tracks=tracks,
@@ -250,16 +267,22 @@ def _is_explained(box: np.ndarray, boxes: np.ndarray) -> bool:
 def _confirmed_observations(
     tracks: list[TrackInfo], detections: list[Detection], stamp: float
 ) -> list[ItemObservation]:
-    """One observation per CONFIRMED item track matched in this frame and positioned (tag, depth or plane)."""
+    """One observation per item track matched in this frame and positioned (tag, depth or plane): CONFIRMED
+    ones, and tentative ones whose detection is a well-fitted tag (a decoded 36h11 id is not a false
+    positive, and tags far away or at grazing angles decode only now and then: waiting for min_hits
+    decodes in a row would leave "current" minutes behind)."""
     best: dict[str, Detection] = {}  # the tracker keeps the highest-score detection of an item too
     for det in detections:
         if det.item and (det.item not in best or det.score > best[det.item].score):
             best[det.item] = det
     observations = []
     for track in tracks:
-        if track.state != TrackState.CONFIRMED or track.last_seen != stamp or track.item not in best:
+        if track.last_seen != stamp or track.item not in best:
             continue
         det = best[track.item]
+        trusted_tag = det.position_source == PositionSource.TAG and det.score >= _TRUSTED_TAG_SCORE
+        if track.state != TrackState.CONFIRMED and not trusted_tag:
+            continue
         if det.position is None or det.position_source == PositionSource.NONE:
             continue
         # A class detection has no orientation: the identity says "unknown" as ItemObservation's default.

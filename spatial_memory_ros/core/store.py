@@ -25,12 +25,17 @@ from .errors import BadInputError, CorruptStoreError, SpatialMemoryError
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2 added places.seen_empty and places.returns; a version-1 file is migrated in place (_MIGRATE_1_TO_2)
+SCHEMA_VERSION = 2
 
 _POSE = ("x", "y", "z", "qx", "qy", "qz", "qw")
 _ITEM_COLUMNS = ("item", "next_place_id", *_POSE, "stamp", "confidence", "place_id")
-_PLACE_COLUMNS = ("item", "place_id", *_POSE, "dwell_s", "observations", "first_seen", "last_seen")
+_PLACE_COLUMNS = (
+    "item", "place_id", *_POSE, "dwell_s", "observations", "first_seen", "last_seen", "seen_empty", "returns"
+)
 _TABLES = {"schema_version": ("version",), "items": _ITEM_COLUMNS, "places": _PLACE_COLUMNS}
+_TABLES_V1 = {**_TABLES, "places": _PLACE_COLUMNS[:-2]}
+_NEVER = -1.0e300  # seen_empty of a place never seen empty (SQLite REAL has no portable -inf literal)
 
 # One script, one transaction: a kill during creation leaves an empty file, never half a schema.
 _CREATE = f"""
@@ -54,9 +59,20 @@ CREATE TABLE IF NOT EXISTS places (      -- the places an item has been at
     observations INTEGER NOT NULL,
     first_seen REAL NOT NULL,            -- s
     last_seen REAL NOT NULL,             -- s
+    seen_empty REAL NOT NULL,            -- s, last time the place was in view without the item; -1e300 never
+    returns INTEGER NOT NULL,            -- times the item came back here from elsewhere
     PRIMARY KEY (item, place_id)
 ) WITHOUT ROWID;
 INSERT INTO schema_version SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM schema_version);
+COMMIT;
+"""
+
+# One transaction: a kill leaves the version-1 file as it was, and it is migrated again on the next start.
+_MIGRATE_1_TO_2 = f"""
+BEGIN IMMEDIATE;
+ALTER TABLE places ADD COLUMN seen_empty REAL NOT NULL DEFAULT {_NEVER};
+ALTER TABLE places ADD COLUMN returns INTEGER NOT NULL DEFAULT 0;
+UPDATE schema_version SET version = 2;
 COMMIT;
 """
 
@@ -76,6 +92,10 @@ class PlaceRecord:
     observations: int
     first_seen: float  # s
     last_seen: float  # s
+    # s, the last time the place was in view, decodable and unoccluded, without the item (-inf: never);
+    # "seen empty since the item was last seen" is what tells item memory that it has gone
+    seen_empty: float = -np.inf
+    returns: int = 0  # times the item came back here after being seen elsewhere: what makes a place "usual"
 
 
 @dataclass(eq=False)  # numpy fields: == would be ambiguous
@@ -127,6 +147,9 @@ class MemoryStore:
             self._conn = self._open_file(self.path, on_corrupt)
         try:
             self._conn.executescript(_CREATE)
+            if _schema_version(self._conn) == 1:
+                self._conn.executescript(_MIGRATE_1_TO_2)
+                logger.info("spatial memory store %s migrated from schema version 1 to 2", self.path)
         except sqlite3.Error as exc:
             self.close()
             raise CorruptStoreError(f"cannot initialise spatial memory store {self.path}: {exc}") from exc
@@ -179,6 +202,8 @@ class MemoryStore:
                         observations=int(r[10]),
                         first_seen=float(r[11]),
                         last_seen=float(r[12]),
+                        seen_empty=float(r[13]) if r[13] > _NEVER else -np.inf,
+                        returns=int(r[14]),
                     )
                 )
             states: dict[str, ItemState] = {}
@@ -273,7 +298,7 @@ def _item_row(s: ItemState) -> tuple[object, ...]:
 def _place_row(item: str, p: PlaceRecord) -> tuple[object, ...]:
     pose = (*_floats(p.position, 3), *_floats(p.orientation, 4))
     stats = (float(p.dwell_s), int(p.observations), float(p.first_seen), float(p.last_seen))
-    return (item, int(p.place_id), *pose, *stats)
+    return (item, int(p.place_id), *pose, *stats, max(float(p.seen_empty), _NEVER), int(p.returns))
 
 
 def _floats(values: np.ndarray, n: int) -> list[float]:
@@ -331,14 +356,19 @@ def _schema_problem(conn: sqlite3.Connection) -> str | None:
         return None  # an empty database (e.g. a zero-byte file): ours to initialise
     if tables != set(_TABLES):
         return f"foreign schema: tables {sorted(tables)}, expected {sorted(_TABLES)}"
-    for name, expected in _TABLES.items():
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
+    if versions not in ([1], [SCHEMA_VERSION]):  # version 1 is migrated when the store opens
+        return f"schema version {versions}, this code reads versions 1 and {SCHEMA_VERSION}"
+    for name, expected in (_TABLES_V1 if versions == [1] else _TABLES).items():
         columns = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({name})"))
         if columns != expected:
             return f"foreign schema: table {name} has columns {columns}"
-    versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
-    if versions != [SCHEMA_VERSION]:
-        return f"schema version {versions}, this code reads version {SCHEMA_VERSION}"
     return None
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    rows = conn.execute("SELECT version FROM schema_version").fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
 def _move_aside(path: Path) -> Path:

@@ -148,7 +148,21 @@ class ItemAnswer:
     current: ItemLocation
     displaced: bool  # current is farther than the configured distance from usual
     distance_m: float  # |current - usual|
-    alternatives: list[ItemLocation]  # other places, most dwell first
+    alternatives: list[ItemLocation]  # other places, most usual first
+    # The place of the last sighting has been seen empty since: the item has moved, nobody saw where to.
+    missing: bool = False
+    # current is not a sighting but the likeliest remembered place (only when missing)
+    current_inferred: bool = False
+
+
+@dataclass(frozen=True)
+class PlaceToCheck:
+    """A remembered place of an item, for the pipeline to test whether it is in view and empty."""
+
+    item: str
+    place_id: int
+    position: np.ndarray  # (3,) m, map frame
+    orientation: np.ndarray  # (4,) quaternion xyzw, map frame
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ def answer_to_dict(answer: ItemAnswer) -> dict[str, Any]:
         "current": location_to_dict(answer.current),
         "displaced": bool(answer.displaced),
         "distance_m": _float(answer.distance_m),
+        "missing": bool(answer.missing),
+        "current_inferred": bool(answer.current_inferred),
         "alternatives": [location_to_dict(a) for a in answer.alternatives],
     }
 

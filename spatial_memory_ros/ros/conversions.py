@@ -68,6 +68,8 @@ def answer_to_status(answer: ItemAnswer, frame_id: str) -> ItemStatus:
     msg.current = location_to_msg(answer.current, frame_id)
     msg.displaced = bool(answer.displaced)
     msg.distance_m = float(answer.distance_m)
+    msg.missing = bool(answer.missing)
+    msg.current_inferred = bool(answer.current_inferred)
     return msg
 
 
@@ -80,6 +82,8 @@ def fill_locate_response(response: object, answer: ItemAnswer, frame_id: str) ->
     response.current = status.current  # type: ignore[attr-defined]
     response.displaced = status.displaced  # type: ignore[attr-defined]
     response.distance_m = status.distance_m  # type: ignore[attr-defined]
+    response.missing = status.missing  # type: ignore[attr-defined]
+    response.current_inferred = status.current_inferred  # type: ignore[attr-defined]
     response.alternatives = [location_to_msg(a, frame_id) for a in answer.alternatives]  # type: ignore[attr-defined]
 
 
@@ -88,6 +92,9 @@ def describe(answer: ItemAnswer) -> str:
     u, c = answer.usual.position, answer.current.position
     where = f"usually at ({u[0]:.2f}, {u[1]:.2f}, {u[2]:.2f})"
     now = f"now at ({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f})"
+    if answer.missing:  # the last sighting's place was seen empty
+        now = f"not where last seen; likely at ({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f})" if answer.current_inferred \
+            else f"gone from ({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}) where last seen, whereabouts unknown"
     state = f"displaced by {answer.distance_m:.2f} m" if answer.displaced else "in its usual place"
     return f"{answer.item}: {where}, {now}, {state}"
 

@@ -2,7 +2,8 @@
 
 Namespaces, so each can be toggled in RViz: ``tracks`` (spheres + text at each positioned track, the text
 ending in how the position was measured: ``[tag]``, ``[depth]`` or ``[ground plane]``),
-``usual`` (green cylinders), ``current`` (blue cubes), ``displaced`` (red arrows usual -> current) and
+``usual`` (green cylinders), ``current`` (blue cubes; grey when inferred, the last place having been seen
+empty), ``displaced`` (red arrows usual -> current) and
 ``item_labels``. Every marker has a lifetime, so markers of a stopped node or a dead track vanish.
 """
 
@@ -26,6 +27,7 @@ _TRACK_COLOURS: dict[TrackState, Rgba] = {
 _USUAL: Rgba = (0.1, 0.8, 0.2, 0.8)
 _CURRENT: Rgba = (0.2, 0.4, 1.0, 0.9)
 _DISPLACED: Rgba = (1.0, 0.1, 0.1, 1.0)
+_INFERRED: Rgba = (0.6, 0.6, 0.7, 0.6)
 _TEXT: Rgba = (1.0, 1.0, 1.0, 1.0)
 # How each track's position was measured, shown in its label so a wrong assumption is visible in RViz.
 POSITION_WORDS = {
@@ -88,7 +90,8 @@ class MarkerBuilder:
             usual.pose.position = self._point(a.usual.position)
             usual.scale.x = usual.scale.y = 0.3
             usual.scale.z = 0.02
-            current = self._marker("current", i, Marker.CUBE, stamp, _CURRENT)
+            # an inferred current (the last place was seen empty) is drawn greyed: it is a guess, not a sighting
+            current = self._marker("current", i, Marker.CUBE, stamp, _INFERRED if a.current_inferred else _CURRENT)
             current.pose.position = self._point(a.current.position, 0.05)
             q = a.current.orientation
             current.pose.orientation.x, current.pose.orientation.y = float(q[0]), float(q[1])
@@ -98,7 +101,7 @@ class MarkerBuilder:
             label = self._marker("item_labels", i, Marker.TEXT_VIEW_FACING, stamp, _TEXT)
             label.pose.position = self._point(a.current.position, 0.4)
             label.scale.z = 0.15
-            label.text = a.item + (" (displaced)" if a.displaced else "")
+            label.text = a.item + (" (missing)" if a.missing else "") + (" (displaced)" if a.displaced else "")
             out.markers += [usual, current, label]
             arrow = self._marker("displaced", i, Marker.ARROW, stamp, _DISPLACED)
             if a.displaced:

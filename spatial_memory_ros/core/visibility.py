@@ -1,0 +1,137 @@
+"""Would the camera have decoded this tag here, now? Negative evidence for item memory.
+
+A tag that is not decoded says something only when it would have been: its remembered place is in the
+image, facing the camera and big enough to decode, and nothing stands in front of it (depth, or a dynamic
+object's box). Only then does "not seen" count as "not there"; everywhere else it says nothing, which is
+why last-seen memories never learn that an item has gone. The thresholds are deliberately on the strict
+side: a false "seen empty" moves the memory's answer away from a correct place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from .geometry import invert
+from .tags import tag_object_points
+from .types import CameraIntrinsics, Frame, PlaceToCheck
+
+
+@dataclass(frozen=True)
+class ViewCheckConfig:
+    """When a remembered tag place counts as checked (in view, decodable, unoccluded).
+
+    min_side_px, max_tilt_deg: shortest projected tag edge, and angle between the tag's normal and the line
+    of sight. Measured on simulated patrol frames (320x240, training seed 1001, 5 min, tags in view and
+    unoccluded): the decoder read 80-90 % of tags with edges >= 18 px seen at <= 66 degrees, about 60 %
+    at 14-18 px, and almost none beyond 66 degrees, where a miss proves nothing.
+    margin_px: every corner this far inside the image (the decoder needs the whole border).
+    occlusion_margin_m: depth this much nearer than the tag at its projection means something is in front.
+    """
+
+    min_side_px: float = 18.0
+    margin_px: float = 6.0
+    max_tilt_deg: float = 66.0
+    occlusion_margin_m: float = 0.25
+
+
+def tag_corners_px(
+    position: np.ndarray,
+    orientation: np.ndarray,
+    tag_size_m: float,
+    T_map_cam: np.ndarray,
+    intrinsics: CameraIntrinsics,
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Project a tag at (position (3,) m, orientation xyzw) in the map: ((4, 2) px corners, (4,) depth m,
+    tilt deg), or None when any corner is behind the camera. Distortion is ignored (a pinhole is enough to
+    say whether the tag is well inside the image)."""
+    R_map_tag = Rotation.from_quat(np.asarray(orientation, dtype=np.float64)).as_matrix()
+    corners_map = tag_object_points(tag_size_m) @ R_map_tag.T + np.asarray(position, dtype=np.float64)
+    T_cam_map = invert(T_map_cam)
+    pts = corners_map @ T_cam_map[:3, :3].T + T_cam_map[:3, 3]  # (4, 3) camera frame, z forward
+    z = pts[:, 2]
+    if not np.all(z > 0.05):
+        return None
+    uv = np.column_stack([intrinsics.fx * pts[:, 0] / z + intrinsics.cx, intrinsics.fy * pts[:, 1] / z + intrinsics.cy])
+    normal_cam = T_cam_map[:3, :3] @ R_map_tag[:, 2]
+    sight = pts.mean(axis=0)
+    cos = abs(float(normal_cam @ sight)) / max(float(np.linalg.norm(sight)), 1e-9)
+    tilt = float(np.degrees(np.arccos(np.clip(cos, 0.0, 1.0))))
+    return uv, z, tilt
+
+
+def tag_checkable(
+    position: np.ndarray,
+    orientation: np.ndarray,
+    tag_size_m: float,
+    T_map_cam: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    *,
+    depth: np.ndarray | None = None,
+    occluder_boxes: Sequence[np.ndarray] | np.ndarray = (),
+    config: ViewCheckConfig = ViewCheckConfig(),
+) -> bool:
+    """True when a tag at this pose would have been decoded in this frame had it been there.
+
+    depth: (H, W) m, NaN where unknown; occluder_boxes: (N, 4) px x1 y1 x2 y2 of things that move on their
+    own (people, forklifts, motion blobs): a tag place behind one is not checked.
+    """
+    projected = tag_corners_px(position, orientation, tag_size_m, T_map_cam, intrinsics)
+    if projected is None:
+        return False
+    uv, z, tilt = projected
+    m = config.margin_px
+    if not (np.all(uv[:, 0] >= m) and np.all(uv[:, 0] <= intrinsics.width - 1 - m)):
+        return False
+    if not (np.all(uv[:, 1] >= m) and np.all(uv[:, 1] <= intrinsics.height - 1 - m)):
+        return False
+    sides = np.linalg.norm(uv - np.roll(uv, -1, axis=0), axis=1)
+    if float(sides.min()) < config.min_side_px or tilt > config.max_tilt_deg:
+        return False
+    box = np.array([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()])
+    boxes = np.asarray(occluder_boxes, dtype=np.float64).reshape(-1, 4)
+    if len(boxes) and np.any(
+        (boxes[:, 0] < box[2]) & (boxes[:, 2] > box[0]) & (boxes[:, 1] < box[3]) & (boxes[:, 3] > box[1])
+    ):
+        return False
+    return depth is None or not _occluded_in_depth(depth, uv, z, config.occlusion_margin_m)
+
+
+def _occluded_in_depth(depth: np.ndarray, uv: np.ndarray, z: np.ndarray, margin_m: float) -> bool:
+    """Depth nearer than the tag by more than margin_m at the centre or any corner (pulled 25 % inward)."""
+    centre = uv.mean(axis=0)
+    probes = np.vstack([centre, centre + 0.75 * (uv - centre)])
+    expected = np.concatenate([[float(z.mean())], z])
+    cols = np.clip(np.round(probes[:, 0]).astype(int), 0, depth.shape[1] - 1)
+    rows = np.clip(np.round(probes[:, 1]).astype(int), 0, depth.shape[0] - 1)
+    seen = depth[rows, cols]
+    # NaN (no depth) compares False: unknown depth is not evidence of an occluder.
+    return bool(np.any(seen < expected - margin_m))
+
+
+def empty_places(
+    candidates: Sequence[PlaceToCheck],
+    seen: Collection[str],
+    tagged: Callable[[str], bool],
+    tag_size_m: float,
+    frame: Frame,
+    occluder_boxes: np.ndarray,
+    config: ViewCheckConfig = ViewCheckConfig(),
+) -> list[tuple[str, int]]:
+    """(item, place_id) of the candidates that this frame shows empty: tagged items not decoded anywhere in
+    the frame (seen: the items decoded) whose place passes tag_checkable. Nothing without pose or intrinsics."""
+    if frame.T_map_cam is None or frame.intrinsics is None:
+        return []
+    return [
+        (c.item, c.place_id)
+        for c in candidates
+        if c.item not in seen
+        and tagged(c.item)
+        and tag_checkable(
+            c.position, c.orientation, tag_size_m, frame.T_map_cam, frame.intrinsics,
+            depth=frame.depth, occluder_boxes=occluder_boxes, config=config,
+        )
+    ]

@@ -1,0 +1,101 @@
+"""core.visibility: when a tag that was not decoded counts as "not there" (in view, decodable, unoccluded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spatial_memory_ros.core.geometry import make_transform
+from spatial_memory_ros.core.types import CameraIntrinsics, Frame, PlaceToCheck
+from spatial_memory_ros.core.visibility import ViewCheckConfig, empty_places, tag_checkable, tag_corners_px
+
+INTR = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
+TAG = 0.3  # m
+UP = np.array([0.0, 0.0, 0.0, 1.0])  # a tag lying on the floor, facing up
+
+
+def camera_looking_down(pitch_deg: float = 40.0, height_m: float = 1.5) -> np.ndarray:
+    """T_map_cam: a camera at (0, 0, height) looking along +x, pitched down by pitch_deg."""
+    # camera axes in the map: z (forward) = x tilted down, x (right) = -y, y (down) = z x x
+    p = np.radians(pitch_deg)
+    z = np.array([np.cos(p), 0.0, -np.sin(p)])
+    x = np.array([0.0, -1.0, 0.0])
+    y = np.cross(z, x)
+    T = np.eye(4)
+    T[:3, :3] = np.column_stack([x, y, z])
+    T[:3, 3] = (0.0, 0.0, height_m)
+    return T
+
+
+CAM = camera_looking_down()
+AHEAD = np.array([1.5 / np.tan(np.radians(40.0)), 0.0, 0.0])  # where the optical axis meets the floor
+
+
+def test_a_tag_ahead_on_the_floor_projects_to_the_image_centre_and_is_checkable() -> None:
+    projected = tag_corners_px(AHEAD, UP, TAG, CAM, INTR)
+    assert projected is not None
+    uv, z, tilt = projected
+    assert np.allclose(uv.mean(axis=0), (INTR.cx, INTR.cy), atol=3.0)
+    assert tilt == pytest.approx(50.0, abs=1.0)  # 90 - pitch: the floor is seen at 40 degrees
+    assert np.all(z > 0)
+    assert tag_checkable(AHEAD, UP, TAG, CAM, INTR)
+
+
+@pytest.mark.parametrize(
+    "where, why",
+    [
+        ((-2.0, 0.0, 0.0), "behind the camera"),
+        ((AHEAD[0], 3.0, 0.0), "outside the image"),
+        ((12.0, 0.0, 0.0), "too small and too grazing to decode"),
+    ],
+)
+def test_places_the_camera_cannot_read_are_not_checked(where: tuple[float, float, float], why: str) -> None:
+    assert not tag_checkable(np.array(where), UP, TAG, CAM, INTR), why
+
+
+def test_grazing_views_are_not_checked_even_when_big_enough() -> None:
+    flat = camera_looking_down(pitch_deg=15.0, height_m=0.5)
+    ahead = np.array([0.5 / np.tan(np.radians(15.0)), 0.0, 0.0])
+    assert tag_corners_px(ahead, UP, TAG, flat, INTR)[2] > 70.0  # type: ignore[index]
+    assert not tag_checkable(ahead, UP, TAG, flat, INTR)
+    assert tag_checkable(ahead, UP, TAG, flat, INTR, config=ViewCheckConfig(max_tilt_deg=89.0, min_side_px=1.0))
+
+
+def test_an_occluder_box_or_nearer_depth_hides_the_place() -> None:
+    uv, z, _ = tag_corners_px(AHEAD, UP, TAG, CAM, INTR)  # type: ignore[misc]
+    over = np.array([[uv[:, 0].min() - 5, uv[:, 1].min() - 5, uv[:, 0].min() + 5, uv[:, 1].max()]])
+    aside = np.array([[0.0, 0.0, 20.0, 20.0]])
+    assert not tag_checkable(AHEAD, UP, TAG, CAM, INTR, occluder_boxes=over)
+    assert tag_checkable(AHEAD, UP, TAG, CAM, INTR, occluder_boxes=aside)
+
+    floor_depth = np.full((INTR.height, INTR.width), float(z.mean()), np.float32)
+    assert tag_checkable(AHEAD, UP, TAG, CAM, INTR, depth=floor_depth)
+    person = floor_depth.copy()
+    person[:, 140:180] = 1.0  # something 1 m from the camera, in front of the tag
+    assert not tag_checkable(AHEAD, UP, TAG, CAM, INTR, depth=person)
+    unknown = np.full_like(floor_depth, np.nan)  # no depth is no evidence of an occluder
+    assert tag_checkable(AHEAD, UP, TAG, CAM, INTR, depth=unknown)
+
+
+def test_empty_places_skips_decoded_untagged_and_unseen_places() -> None:
+    frame = Frame(np.zeros((INTR.height, INTR.width, 3), np.uint8), 1.0, INTR, CAM)
+    candidates = [
+        PlaceToCheck("mug", 0, AHEAD, UP),  # in view, not decoded: empty
+        PlaceToCheck("keys", 0, AHEAD, UP),  # in view but decoded this frame (elsewhere): not empty
+        PlaceToCheck("cup", 0, AHEAD, UP),  # a detector class, not a tag: a tag check says nothing
+        PlaceToCheck("mug", 1, np.array([-2.0, 0.0, 0.0]), UP),  # behind the camera
+    ]
+    tagged = {"mug", "keys"}.__contains__
+    assert empty_places(candidates, {"keys"}, tagged, TAG, frame, np.zeros((0, 4))) == [("mug", 0)]
+    no_pose = Frame(frame.image, 1.0, INTR, None)
+    assert empty_places(candidates, set(), tagged, TAG, no_pose, np.zeros((0, 4))) == []
+
+
+def test_rotated_tag_orientation_is_used() -> None:
+    standing = make_transform((0, 0, 0), (np.sin(np.pi / 4), 0.0, 0.0, np.cos(np.pi / 4)))  # z -> -y: upright
+    q = np.array([np.sin(np.pi / 4), 0.0, 0.0, np.cos(np.pi / 4)])
+    assert np.allclose(standing[:3, 2], (0.0, -1.0, 0.0))
+    _, _, tilt_flat = tag_corners_px(AHEAD, UP, TAG, CAM, INTR)  # type: ignore[misc]
+    _, _, tilt_standing = tag_corners_px(AHEAD, q, TAG, CAM, INTR)  # type: ignore[misc]
+    assert tilt_standing == pytest.approx(90.0, abs=1.0)  # its face is edge-on to a camera looking along x
+    assert tilt_flat == pytest.approx(50.0, abs=1.0)
