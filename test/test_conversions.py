@@ -109,3 +109,13 @@ def test_track_and_answer_messages() -> None:
     conv.fill_locate_response(response, answer, "map")
     assert response.success and "displaced by 2.00 m" in response.message
     assert [a.pose.pose.position.x for a in response.alternatives] == [5.0]
+    assert not (response.missing or response.current_inferred or status.missing or status.current_inferred)
+
+    from dataclasses import replace
+
+    gone = replace(answer, missing=True, current_inferred=True)
+    assert conv.answer_to_status(gone, "map").missing and conv.answer_to_status(gone, "map").current_inferred
+    conv.fill_locate_response(response, gone, "map")
+    assert response.missing and response.current_inferred and "not where last seen" in response.message
+    conv.fill_locate_response(response, replace(gone, current_inferred=False), "map")
+    assert not response.current_inferred and "whereabouts unknown" in response.message
