@@ -161,6 +161,19 @@ def test_pipeline_embeds_unnamed_class_detections_only(reid: bool) -> None:
     assert (person.appearance is not None) == reid and counter.boxes == int(reid)
 
 
+@pytest.mark.parametrize("refresh, embedded", [(1, 9), (3, 5)])
+def test_pipeline_embeds_a_steady_person_every_refresh_frames(refresh: int, embedded: int) -> None:
+    """min_hits 3: embedded while new and tentative (frames 0-2), then every refresh-th frame (5 and 8)."""
+    base = PipelineConfig(memory=MemoryConfig(db_path=":memory:"))
+    config = dataclasses.replace(base, detector=DetectorConfig(backend="coco", apriltag_items=False),
+                                 tracker=dataclasses.replace(base.tracker, reid_refresh_frames=refresh))
+    counter = _CountingEmbedder()
+    with Pipeline(config, _memory(config), detector=_FixedDetector(), embedder=counter) as pipeline:
+        for k in range(9):
+            pipeline.update(Frame(image=np.zeros((240, 320, 3), np.uint8), stamp=0.1 * k))
+    assert counter.boxes == embedded
+
+
 def test_apriltag_backend_never_embeds() -> None:
     config = PipelineConfig(memory=MemoryConfig(db_path=":memory:"))  # backend apriltag, reid on
     counter = _CountingEmbedder()

@@ -137,3 +137,65 @@ def test_zero_appearance_means_none_and_bad_appearance_raises() -> None:
     bad = Detection(box=np.array([0.0, 0, 10, 10]), label="person", score=0.9, appearance=np.full(DIM, np.nan))
     with pytest.raises(BadInputError):
         tracker.update([bad], DT)
+
+
+# --- Lazy looks: Tracker.needs_appearance ---------------------------------------------------------------
+
+
+def run_lazy(tracker: Tracker, frames: list[list[tuple[float, str]]], start: int = 0
+             ) -> tuple[list[dict[str, int]], list[list[bool]]]:
+    """run(), embedding only the detections needs_appearance asks for; also returns what it asked, per frame."""
+    out, asked = [], []
+    for k, frame in enumerate(frames, start):
+        stamp = k * DT
+        bare = [person(x, None) for x, _ in frame]
+        needed = tracker.needs_appearance(bare, stamp)
+        asked.append([bool(n) for n in needed])
+        dets = [person(x, name if n else None) for (x, name), n in zip(frame, needed)]
+        tracks = tracker.update(dets, stamp)
+        out.append({name: next(t.track_id for t in tracks if t.last_seen == stamp and abs(t.box[0] - x) < 1e-6)
+                    for x, name in frame})
+    return out, asked
+
+
+def test_a_lone_steady_person_is_embedded_every_refresh_frames() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=2, reid_refresh_frames=3))
+    ids, asked = run_lazy(tracker, [[(100 + 5 * k, "a")] for k in range(11)])
+    # new, tentative -> confirmed (both embedded), then one look every 3rd match
+    assert [a[0] for a in asked] == [True, True, False, False, True, False, False, True, False, False, True]
+    assert all(i == ids[0] for i in ids)
+
+
+def test_refresh_frames_1_embeds_every_detection() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1, reid_refresh_frames=1))
+    _, asked = run_lazy(tracker, [[(100 + 5 * k, "a")] for k in range(6)])
+    assert all(a == [True] for a in asked)
+
+
+def test_people_near_each_other_are_always_embedded() -> None:
+    """Two overlapping people: overlap alone cannot say who is who, so both get a look every frame."""
+    tracker = Tracker(TrackerConfig(min_hits=1, reid_refresh_frames=10))
+    _, asked = run_lazy(tracker, [[(300, "a"), (330, "b")] for _ in range(6)])
+    assert all(a == [True, True] for a in asked)
+
+
+def test_lost_track_and_reset_ask_for_looks() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1, reid_refresh_frames=10))
+    run_lazy(tracker, [[(300, "a")] for _ in range(4)])
+    assert not tracker.needs_appearance([person(300, None)], 4 * DT)[0]  # steady: skipped
+    tracker.update([], 4 * DT)  # missed once: the track is LOST
+    assert tracker.needs_appearance([person(300, None)], 5 * DT)[0]
+    assert tracker.needs_appearance([person(300, None)], 0.0)[0]  # a stamp going back resets the tracker
+    assert Tracker(TrackerConfig(reid=False)).needs_appearance([person(300, None)], 0.0).tolist() == [True]
+
+
+@pytest.mark.parametrize("hidden_frames", [10, 30])
+def test_lazy_looks_still_reidentify_after_an_occlusion(hidden_frames: int) -> None:
+    """The occluder scenario above with looks only where asked: the ids come back all the same."""
+    tracker = Tracker(TrackerConfig(min_hits=2, max_age_s=2.0, reid_refresh_frames=3))
+    before, asked = run_lazy(tracker, [[(200 + 10 * k, "a"), (400 - 10 * k, "b")] for k in range(10)])
+    assert not all(all(a) for a in asked)  # looks were skipped while both walked alone
+    run_lazy(tracker, [[] for _ in range(hidden_frames)], start=10)
+    after, _ = run_lazy(tracker, [[(200 - 10 * k, "a"), (400 + 10 * k, "b")] for k in range(10)],
+                        start=10 + hidden_frames)
+    assert all(ids == before[-1] for ids in after)

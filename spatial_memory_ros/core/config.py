@@ -66,6 +66,9 @@ class TrackerConfig:
     reid_weight: float = 0.9  # share of the cosine distance in the matching cost (rest: 1 - IoU; min_iou gates)
     reid_max_distance: float = 0.3  # cosine distance above which looks never re-identify a lost track
     reid_max_age_s: float = 10.0  # s a lost track stays re-identifiable by looks (unpublished after max_age_s)
+    # A detection that overlap alone matches to a steady track is embedded only every this many matches
+    # (Tracker.needs_appearance); 1 = every detection every frame. Higher saves embedder time.
+    reid_refresh_frames: int = 3
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ class PipelineConfig:
             (0 <= self.tracker.reid_weight <= 1, "tracker.reid_weight must be in [0, 1]"),
             (0 < self.tracker.reid_max_distance <= 2, "tracker.reid_max_distance must be in (0, 2]"),
             (self.tracker.reid_max_age_s >= 0, "tracker.reid_max_age_s must be >= 0"),
+            (self.tracker.reid_refresh_frames >= 1, "tracker.reid_refresh_frames must be >= 1"),
             (self.memory.place_radius_m > 0, "memory.place_radius_m must be > 0"),
             (self.memory.displaced_distance_m > 0, "memory.displaced_distance_m must be > 0"),
             (self.memory.max_dwell_gap_s > 0, "memory.max_dwell_gap_s must be > 0"),

@@ -65,7 +65,9 @@ class Pipeline:
     - the coco / onnx backend gives class detections: item classes are items named after the class,
       dynamic classes (people) are dynamic, both positioned by core.lifting (DEPTH, else GROUND_PLANE);
     - with tracker.reid, the class detections that name no item (people) get an appearance vector
-      (spatial_memory_ros.reid) so the tracker can re-identify them after an occlusion;
+      (spatial_memory_ros.reid) so the tracker can re-identify them after an occlusion; only those the
+      tracker asks for (Tracker.needs_appearance): one that overlap alone pairs with a steady track is
+      embedded every tracker.reid_refresh_frames-th frame, not every frame;
     - the change baseline gives a change mask and moving blobs; a blob that a detection already
       explains is dropped, the others become dynamic "object" detections, lifted the same way;
     - the tracker associates all of them. Only CONFIRMED item tracks matched in this frame, with a
@@ -138,7 +140,10 @@ class Pipeline:
         detections = [self._tags.to_detection(tag, frame.T_map_cam) for tag in tags] if self._tags else []
         if self._objects is not None:
             found = [lift(d, frame, lifting) for d in self._objects.detect(frame)]
-            detections += _with_appearance(self._embedder, frame.image, found)
+            if self._embedder is not None:  # only where overlap alone cannot settle the match
+                found = _with_appearance(self._embedder, frame.image, found,
+                                         self._tracker.needs_appearance(found, stamp))
+            detections += found
         change = self._change.update(frame.image, frame.T_map_cam, frame.intrinsics)
         known_boxes = np.array([d.box for d in detections]).reshape(-1, 4)  # (D, 4)
         for box in change.motion_boxes:
@@ -237,11 +242,11 @@ def _validate(frame: Frame) -> None:
 
 
 def _with_appearance(
-    embedder: AppearanceEmbedder | None, image: np.ndarray, detections: list[Detection]
+    embedder: AppearanceEmbedder, image: np.ndarray, detections: list[Detection], needed: np.ndarray
 ) -> list[Detection]:
-    """detections with an appearance vector where they name no item: one batched embedder call."""
-    index = [i for i, d in enumerate(detections) if not d.item]
-    if embedder is None or not index:
+    """detections with an appearance vector where needed (D,) and they name no item: one batched call."""
+    index = [i for i, d in enumerate(detections) if not d.item and needed[i]]
+    if not index:
         return detections
     vectors = embedder.embed(image, np.stack([detections[i].box for i in index]))  # (N, D)
     out = list(detections)

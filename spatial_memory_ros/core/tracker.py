@@ -30,6 +30,10 @@ _APPEARANCE_MOMENTUM = 0.9
 # In the overlap pass a pair whose looks differ by more than this does not match whatever the overlap:
 # ImageNet features of one person across frames stay well below it (see spatial_memory_ros/reid/).
 _OVERLAP_MAX_DISTANCE = 0.5
+# needs_appearance leaves a detection's look out only when it overlaps its track's predicted box at least
+# this much. Replayed on PETS09 (cached detections, reid_refresh_frames 3), 0.4-0.6 scored the same as
+# embedding every frame; 0.6 was the steadiest as reid_refresh_frames grew (BENCHMARKS.md).
+_SURE_IOU = 0.6
 _MAX_DORMANT = 256  # unpublished lost tracks kept for re-identification; the oldest go first
 
 
@@ -56,6 +60,7 @@ class _Track:
     orientation: np.ndarray | None
     appearance: np.ndarray | None = None  # (D,) unit vector, EMA of the matched detections' looks
     misses: int = 0  # frames in a row without a match
+    looks_skipped: int = 0  # matches in a row folded in without an appearance vector
 
     def predicted_box(self, stamp: float) -> np.ndarray:  # (4,)
         return self.box + self.box_velocity * max(stamp - self.last_seen, 0.0)
@@ -93,6 +98,38 @@ class Tracker:
         self._dormant = []
         self._next_id = 1
         self._last_stamp = None
+
+    def needs_appearance(self, detections: Sequence[Detection], stamp: float) -> np.ndarray:
+        """(D,) bool: the detections that should carry an appearance vector in update(detections, stamp).
+
+        The embedder is the dearest step after the detector, and most detections continue a track that
+        nothing else is near. A detection may go without one only when overlap alone decides its match:
+        it is feasible for one published track and no other, that track is feasible for it alone (so the
+        assignment pairs them whatever the other costs), it covers the track's predicted box well (IoU
+        >= _SURE_IOU), and the track was CONFIRMED and matched in the previous update with a known look.
+        Every reid_refresh_frames-th match of a track embeds anyway, so its look follows the person.
+        Everything else (a new person, a lost or tentative track, two people near each other, a named
+        item) is left True and decided as before; all True when reid is off.
+        """
+        needed = np.ones(len(detections), dtype=bool)
+        stamp = float(stamp)
+        if (not self.config.reid or not detections or not self._tracks
+                or (self._last_stamp is not None and stamp < self._last_stamp)):  # that update resets
+            return needed
+        boxes = np.stack([np.asarray(d.box, dtype=np.float64).reshape(4) for d in detections])  # (D, 4)
+        predicted = np.stack([t.predicted_box(stamp) for t in self._tracks])  # (T, 4)
+        iou = box_iou(predicted, boxes)  # (T, D)
+        same = np.array([[d.label == t.label and d.item == t.item for d in detections] for t in self._tracks])
+        feasible = same & (iou >= self.config.min_iou)  # pass 1's gate, before looks are known
+        for di, det in enumerate(detections):
+            (rows,) = np.nonzero(feasible[:, di])
+            if det.item or len(rows) != 1 or feasible[rows[0]].sum() != 1:
+                continue
+            track = self._tracks[rows[0]]
+            steady = (track.state == TrackState.CONFIRMED and track.misses == 0 and track.appearance is not None
+                      and iou[rows[0], di] >= _SURE_IOU)
+            needed[di] = not (steady and track.looks_skipped + 1 < self.config.reid_refresh_frames)
+        return needed
 
     def update(self, detections: Sequence[Detection], stamp: float) -> list[TrackInfo]:
         """Associate this frame's detections (boxes px, positions map frame m) at stamp (s).
@@ -233,8 +270,11 @@ class Tracker:
             if track.appearance is None:
                 track.appearance = det.appearance.copy()
             else:
-                mixed = _APPEARANCE_MOMENTUM * track.appearance + (1 - _APPEARANCE_MOMENTUM) * det.appearance
+                # One look after k skipped matches stands for k + 1 frames: the same forgetting per frame.
+                keep = _APPEARANCE_MOMENTUM ** (track.looks_skipped + 1)
+                mixed = keep * track.appearance + (1 - keep) * det.appearance
                 track.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+        track.looks_skipped = 0 if det.appearance is not None else track.looks_skipped + 1
         track.box = det.box.copy()
         track.misses = 0
         track.score = _SCORE_SMOOTHING * float(det.score) + (1 - _SCORE_SMOOTHING) * track.score
