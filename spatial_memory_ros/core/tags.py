@@ -22,6 +22,7 @@ _CELLS = 8  # 6x6 data bits + one black border cell on each side
 _APRILTAG_PIXEL_CENTRE = 0.5
 _WINDOW_MARGIN = 0.5  # refinement window: the tag's box grown by half its size on each side ...
 _MIN_WINDOW_MARGIN_PX = 10.0  # ... but by at least this
+_FINDER_MAX_WINDOW_PX = 13  # the fast finder's largest adaptive-threshold window (see TagDetector)
 
 
 def _dictionary() -> cv2.aruco.Dictionary:
@@ -92,6 +93,11 @@ class TagDetector:
         # the same corners (< 0.05 px apart on the synthetic scenes) and about the same recall.
         fast = cv2.aruco.DetectorParameters()
         fast.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX  # kept if the window finds nothing
+        # Threshold windows of 3 and 13 px instead of 3, 13 and 23: each window is a full adaptive
+        # threshold and contour search; the third cost a quarter of the finder's wall time and a third of
+        # its CPU (16 -> 12 ms, 22 -> 15 ms CPU per 640x480 frame, 2 cores) and found 1 more of 450 tags
+        # on 150 noisy, blurred, tilted renders 0.6-7 m away.
+        fast.adaptiveThreshWinSizeMax = _FINDER_MAX_WINDOW_PX
         self._finder = cv2.aruco.ArucoDetector(_dictionary(), fast)
         precise = cv2.aruco.DetectorParameters()
         precise.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_APRILTAG
