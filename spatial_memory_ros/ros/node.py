@@ -1,9 +1,10 @@
 """spatial_memory_node: a thin adapter between ROS topics/services and core.pipeline.Pipeline.
 
 Threading: images, camera_info and depth callbacks only fill "newest" slots; one worker thread (not an
-executor callback) takes the newest image at most rate_hz times a second and runs the pipeline, so a slow
-step never queues frames. Keeping the long step out of the executor matters: rclpy's MultiThreadedExecutor
-busy-waits on a ready entity whose callback group is occupied, which starved /tf and the camera topics.
+executor callback) takes the newest image at most rate_hz times a second on average (rate_limit) and runs
+the pipeline, so a slow step never queues frames. Keeping the long step out of the executor matters:
+rclpy's MultiThreadedExecutor busy-waits on a ready entity whose callback group is occupied, which starved
+/tf and the camera topics.
 Services run in their own reentrant group and answer while a frame is being processed (the item memory
 has its own lock). ``_process_lock`` serialises frame processing with reset.
 """
@@ -39,6 +40,7 @@ from . import conversions as conv
 from .markers import MarkerBuilder
 from .params import declare_parameters, read_settings, validate_live
 from .pose_source import make_pose_source
+from .rate_limit import RateLimit
 
 _THROTTLE_S = 5.0
 
@@ -196,11 +198,17 @@ class SpatialMemoryNode(Node):
 
     # ---- processing -------------------------------------------------------------------------------
     def _work(self) -> None:
-        """Worker loop: newest frame, at most rate_hz per second, until close()."""
+        """Worker loop: newest frame, at most rate_hz per second on average (RateLimit), until close()."""
+        limit = RateLimit(self._rate_hz)
         while not self._stopping.is_set():
             if not self._frame_ready.wait(timeout=0.2):
                 continue
-            started = time.monotonic()
+            limit.rate_hz = self._rate_hz
+            delay = limit.delay_s()
+            if delay > 0.0:
+                self._stopping.wait(delay)
+                continue  # then take the newest frame, which may have replaced this one meanwhile
+            limit.take()
             with self._slot_lock:
                 self._frame_ready.clear()
                 msg, self._latest_image = self._latest_image, None
@@ -213,7 +221,6 @@ class SpatialMemoryNode(Node):
                     if rclpy.ok(context=self.context):
                         raise
                     return  # Ctrl-C / SIGTERM shut the context down under a frame: stop quietly
-            self._stopping.wait(max(0.0, started + 1.0 / self._rate_hz - time.monotonic()))
 
     def _matching_depth(self, msg: Image | CompressedImage, depths: list[Image],
                         shape: tuple[int, int]) -> np.ndarray | None:

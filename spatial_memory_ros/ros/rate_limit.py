@@ -1,0 +1,43 @@
+"""The node's frame rate limit: at most rate_hz frames per second on average, without adding latency.
+
+ROS-free, so that it is tested with a fake clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+# Frames of credit the limit may save up: half a frame absorbs arrival jitter when the camera runs at
+# rate_hz, and the long-run rate stays at most rate_hz whatever the camera's rate.
+DEFAULT_BURST = 1.5
+_EPS = 1e-9  # a credit this close to one frame is one frame (float rounding must not mean another wait)
+
+
+class RateLimit:
+    """A credit of frames that grows at rate_hz per second, up to burst; each processed frame spends one.
+
+    Waiting out a whole period from the previous frame's start (the simpler rule) makes a camera running at
+    rate_hz wait whenever a frame comes a little early, because DDS delivery and thread scheduling jitter;
+    those waits add to the latency of every frame after them. Credit absorbs that jitter.
+    rate_hz may be changed between calls (the node's live parameter).
+    """
+
+    def __init__(self, rate_hz: float, *, burst: float = DEFAULT_BURST,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate_hz = float(rate_hz)
+        self.burst = max(float(burst), 1.0)
+        self._clock = clock
+        self._credit = 1.0
+        self._last = clock()
+
+    def delay_s(self) -> float:
+        """Seconds until a frame may be processed; 0 = now."""
+        now = self._clock()
+        self._credit = min(self._credit + (now - self._last) * self.rate_hz, self.burst)
+        self._last = now
+        return 0.0 if self._credit >= 1.0 - _EPS else (1.0 - self._credit) / self.rate_hz
+
+    def take(self) -> None:
+        """Spend one frame of credit (call when delay_s() said 0)."""
+        self._credit -= 1.0

@@ -1,0 +1,65 @@
+"""The node's frame rate limit, on a fake clock: jitter adds no wait, the average stays at rate_hz."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spatial_memory_ros.ros.rate_limit import RateLimit
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _worker(limit: RateLimit, clock: _Clock, arrivals: np.ndarray, busy_s: float = 0.0) -> list[tuple[int, float]]:
+    """The node's worker loop against frame arrival times (s), keep-last 1: (frame, wait s) per processed frame."""
+    done: list[tuple[int, float]] = []
+    t, taken = 0.0, -1
+    while True:
+        newest = int(np.searchsorted(arrivals, t, side="right")) - 1
+        if newest == taken:  # nothing new: sleep until the next frame comes
+            if taken + 1 >= len(arrivals):
+                return done
+            t = float(arrivals[taken + 1])
+            continue
+        clock.t = t
+        delay = limit.delay_s()
+        if delay > 0.0:
+            t += delay
+            continue
+        limit.take()
+        taken = newest
+        done.append((taken, t - float(arrivals[taken])))
+        t += busy_s
+
+
+def test_camera_at_rate_hz_with_jitter_never_waits() -> None:
+    clock = _Clock()
+    limit = RateLimit(10.0, clock=clock)
+    jitter = np.random.default_rng(0).uniform(-0.02, 0.02, 300)  # +-20 ms around a 10 Hz schedule
+    done = _worker(limit, clock, np.arange(300) * 0.1 + 0.05 + jitter, busy_s=0.06)
+    assert len(done) == 300 and max(wait for _, wait in done) == 0.0
+
+
+@pytest.mark.parametrize("camera_hz", [12.0, 15.0, 30.0])
+def test_a_faster_camera_is_limited_to_rate_hz_on_average(camera_hz: float) -> None:
+    clock = _Clock()
+    limit = RateLimit(10.0, clock=clock)
+    done = _worker(limit, clock, np.arange(int(60 * camera_hz)) / camera_hz)
+    assert len(done) / 60.0 == pytest.approx(10.0, abs=0.1)
+
+
+def test_delay_says_how_long_until_the_next_frame() -> None:
+    clock = _Clock()
+    limit = RateLimit(10.0, burst=1.0, clock=clock)
+    assert limit.delay_s() == 0.0
+    limit.take()
+    clock.t = 0.04
+    assert limit.delay_s() == pytest.approx(0.06)
+    limit.rate_hz = 5.0  # a live parameter change applies from now on
+    assert limit.delay_s() == pytest.approx(0.12)
