@@ -17,6 +17,7 @@ from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
 from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
 from spatial_memory_ros.core.pipeline import Pipeline  # noqa: E402
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame  # noqa: E402
+from spatial_memory_ros.model.bench_method import LEARNED_MIN_HITS, LearnedMethod  # noqa: E402
 from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT, build_model, save_model  # noqa: E402
 from spatial_memory_ros.model.config import ModelConfig  # noqa: E402
 from spatial_memory_ros.model.losses import LossWeights  # noqa: E402
@@ -213,6 +214,18 @@ def test_change_method_parameter_selects_the_learned_model(tmp_path: Path) -> No
         make_change_backend(ChangeConfig(method="learned", model_path=str(tmp_path / "nope.pt")))
     with pytest.raises(BadInputError, match="change.method must be one of classical, learned"):
         PipelineConfig(change=ChangeConfig(method="magic")).validate()
+
+
+def test_bench_method_confirms_learned_regions_with_its_own_min_hits(tmp_path: Path) -> None:
+    """The bench's learned method is the pipeline with the learned backend and tracker.min_hits LEARNED_MIN_HITS."""
+    save_model(tmp_path / "m.pt", tiny_model())
+    config = PipelineConfig(change=ChangeConfig(model_path=str(tmp_path / "m.pt")), memory=MemoryConfig(db_path=""))
+    method = LearnedMethod(config, use_memory=False, device="cpu")
+    try:
+        assert method.name == "learned_no_memory"
+        assert method.pipeline.config.tracker.min_hits == LEARNED_MIN_HITS != config.tracker.min_hits
+    finally:
+        method.close()
 
 
 def random_mask_iou(pred_rate: float, true_rate: float) -> float:
