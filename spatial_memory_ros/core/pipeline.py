@@ -146,10 +146,13 @@ class Pipeline:
             detections += found
         change = self._change.update(frame.image, frame.T_map_cam, frame.intrinsics)
         known_boxes = np.array([d.box for d in detections]).reshape(-1, 4)  # (D, 4)
-        for box in change.motion_boxes:
+        # the learned model's re-id head, where asked for (tracker.reid_motion)
+        looks = change.motion_appearance if self.config.tracker.reid and self.config.tracker.reid_motion else None
+        for i, box in enumerate(change.motion_boxes):
             if _is_explained(box, known_boxes):
                 continue
-            blob = Detection(box=box, label=MOTION_LABEL, score=_MOTION_SCORE, is_dynamic=True)
+            look = looks[i] if looks is not None else None
+            blob = Detection(box=box, label=MOTION_LABEL, score=_MOTION_SCORE, is_dynamic=True, appearance=look)
             detections.append(lift(blob, frame, lifting))
 
         tracks = self._tracker.update(detections, stamp)

@@ -148,11 +148,13 @@ class LearnedChangeDetector:
             full = cv2.resize(logits[c], (w, h), interpolation=cv2.INTER_LINEAR)
             mask = (full > self._logit_threshold).astype(np.uint8) * 255
             boxes = region_boxes(mask, self.min_blob_area_px)
+            # what the region itself shows (not its completion beyond the border) is what to recognise later
+            look = self.embed_boxes(np.array(boxes).reshape(-1, 4), camera=c)
             T = T_map_cam[c]
             if T is not None and self.agent_height_m > 0:
                 K_px, pose_c = _camera_K(intrs[c] or self.intrinsics, w, h), np.asarray(T, dtype=np.float64)
                 boxes = [complete_at_border(b, K_px, pose_c, w, h, self.agent_height_m) for b in boxes]
-            results.append(ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False))
+            results.append(ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False, motion_appearance=look))
         return results
 
     def _model_K(self, intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:

@@ -89,6 +89,8 @@ _PIPELINE_DESCRIPTIONS = {
     "tracker.reid_weight": "Share [0, 1] of the appearance (cosine) distance in the matching cost; the rest: 1 - IoU.",
     "tracker.reid_max_distance": "Cosine distance above which a lost track is not re-identified by appearance.",
     "tracker.reid_max_age_s": "Seconds a lost track stays re-identifiable by appearance (published until max_age_s).",
+    "tracker.reid_motion": "With change.method learned, moving blobs carry the model's re-identification "
+                           "embedding for the tracker (off by default: it lowered IDF1 on the bench's train seeds).",
     "tracker.reid_refresh_frames": "A detection that overlap alone matches to a steady track is embedded only every "
                                    "this many matches (saves re-id CPU); 1 = every detection every frame.",
     "memory.db_path": "SQLite file of the item memory; survives restarts. Empty keeps it in RAM only.",
