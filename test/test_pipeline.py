@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -9,12 +10,12 @@ import numpy as np
 import pytest
 from tag_scene import make_intrinsics, pose, render_scene
 
-from spatial_memory_ros.core.config import MemoryConfig, PipelineConfig, TagConfig, TrackerConfig
-from spatial_memory_ros.core.errors import BadInputError, UnknownItemError
+from spatial_memory_ros.core.config import DetectorConfig, MemoryConfig, PipelineConfig, TagConfig, TrackerConfig
+from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.geometry import transform_points
 from spatial_memory_ros.core.item_memory import ItemMemory
 from spatial_memory_ros.core.pipeline import Pipeline
-from spatial_memory_ros.core.types import CameraIntrinsics, Frame, PositionSource, TrackState
+from spatial_memory_ros.core.types import CameraIntrinsics, Detection, Frame, PositionSource, TrackState
 
 TAG_SIZE = 0.16
 INTR = make_intrinsics(320, 240, f=300.0)
@@ -264,3 +265,47 @@ def test_bad_frame_raises(name: str, frame: Frame) -> None:
     pipeline = Pipeline(config(), ItemMemory(MemoryConfig(db_path="")))
     with pytest.raises(BadInputError):
         pipeline.update(frame)
+
+
+class _PersonAndCup:
+    """A class detector with fixed boxes; raises on request, to check the tags/change job is waited for."""
+
+    def __init__(self) -> None:
+        self.fail = False
+
+    def detect(self, frame: Frame) -> list[Detection]:
+        if self.fail:
+            raise BadInputError("detector failed")
+        return [Detection(box=np.array([20.0, 20, 60, 120]), label="person", score=0.9, is_dynamic=True),
+                Detection(box=np.array([200.0, 150, 230, 180]), label="cup", score=0.8, item="cup")]
+
+
+def test_tags_and_change_beside_the_detector_give_the_sequential_results() -> None:
+    """With a class detector, tags and the change baseline run on a second thread: nothing may differ."""
+    cfg = dataclasses.replace(config(min_hits=1), tracker=TrackerConfig(min_hits=1, reid=False),
+                              detector=DetectorConfig(backend="coco", apriltag_items=True))
+    results = []
+    for concurrent in (True, False):
+        rng = np.random.default_rng(0)
+        with Pipeline(cfg, ItemMemory(cfg.memory), detector=_PersonAndCup()) as pipeline:
+            if not concurrent:
+                pipeline._side = None  # the sequential path, as without a class detector
+            results.append([pipeline.update(frame_of({MUG: MUG_A, KEYS: KEYS_AT} if k < 3 else {MUG: MUG_B},
+                                                     0.1 * k, rng)) for k in range(6)])
+    for a, b in zip(*results):
+        assert [(d.label, d.item, *d.box) for d in a.detections] == [(d.label, d.item, *d.box) for d in b.detections]
+        assert [(t.track_id, t.item, t.state) for t in a.tracks] == [(t.track_id, t.item, t.state) for t in b.tracks]
+        assert np.array_equal(a.change_mask, b.change_mask) and len(a.tags) == len(b.tags) == 2 - (a.stamp > 0.25)
+    assert [d.item for d in results[0][0].detections] == ["mug", "keys", "", "cup"]  # tags first
+
+
+def test_a_failing_detector_leaves_the_pipeline_usable() -> None:
+    cfg = dataclasses.replace(config(), detector=DetectorConfig(backend="coco"))
+    detector = _PersonAndCup()
+    rng = np.random.default_rng(0)
+    with Pipeline(cfg, ItemMemory(cfg.memory), detector=detector) as pipeline:
+        detector.fail = True
+        with pytest.raises(BadInputError, match="detector failed"):
+            pipeline.update(frame_of({MUG: MUG_A}, 0.0, rng))
+        detector.fail = False
+        assert [d.item for d in pipeline.update(frame_of({MUG: MUG_A}, 0.1, rng)).detections] == ["mug", "", "cup"]
