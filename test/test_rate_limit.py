@@ -16,8 +16,10 @@ class _Clock:
         return self.t
 
 
-def _worker(limit: RateLimit, clock: _Clock, arrivals: np.ndarray, busy_s: float = 0.0) -> list[tuple[int, float]]:
-    """The node's worker loop against frame arrival times (s), keep-last 1: (frame, wait s) per processed frame."""
+def _worker(limit: RateLimit, clock: _Clock, arrivals: np.ndarray, busy_s: float = 0.0,
+            slow: dict[int, float] | None = None) -> list[tuple[int, float]]:
+    """The node's worker loop against frame arrival times (s), keep-last 1: (frame, wait s) per processed frame.
+    Each frame keeps the worker busy_s, or slow[frame] s."""
     done: list[tuple[int, float]] = []
     t, taken = 0.0, -1
     while True:
@@ -28,14 +30,14 @@ def _worker(limit: RateLimit, clock: _Clock, arrivals: np.ndarray, busy_s: float
             t = float(arrivals[taken + 1])
             continue
         clock.t = t
-        delay = limit.delay_s()
+        delay = limit.delay_s(float(arrivals[newest]))
         if delay > 0.0:
             t += delay
             continue
         limit.take()
         taken = newest
         done.append((taken, t - float(arrivals[taken])))
-        t += busy_s
+        t += (slow or {}).get(taken, busy_s)
 
 
 def test_camera_at_rate_hz_with_jitter_never_waits() -> None:
@@ -63,3 +65,13 @@ def test_delay_says_how_long_until_the_next_frame() -> None:
     assert limit.delay_s() == pytest.approx(0.06)
     limit.rate_hz = 5.0  # a live parameter change applies from now on
     assert limit.delay_s() == pytest.approx(0.12)
+
+
+def test_the_worker_catches_up_after_a_slow_frame() -> None:
+    """One frame takes 390 ms: the frame waiting behind it starts late, but the lag drains at once instead
+    of lasting (a limit counted from the worker's starts kept starts 100 ms apart, so it never drained)."""
+    clock = _Clock()
+    limit = RateLimit(10.0, clock=clock)
+    done = _worker(limit, clock, np.arange(100) * 0.1 + 0.05, busy_s=0.07, slow={20: 0.39})
+    waits = dict(done)
+    assert waits[23] > 0.0 and all(waits[k] == 0.0 for k in waits if k >= 26)  # counted from starts: 40 ms for good

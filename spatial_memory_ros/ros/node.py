@@ -81,6 +81,7 @@ class SpatialMemoryNode(Node):
         self._process_lock = threading.Lock()
         self._slot_lock = threading.Lock()
         self._latest_image: Image | CompressedImage | None = None
+        self._image_came_at = time.monotonic()  # when _latest_image arrived, for the rate limit
         self._intrinsics: CameraIntrinsics | None = None
         self._depths: collections.deque[Image] = collections.deque(maxlen=5)
         self.frames_processed = 0
@@ -161,6 +162,7 @@ class SpatialMemoryNode(Node):
     def _on_image(self, msg: Image | CompressedImage) -> None:
         with self._slot_lock:
             self._latest_image = msg
+            self._image_came_at = time.monotonic()
         self._frame_ready.set()
 
     def _on_depth(self, msg: Image) -> None:
@@ -204,7 +206,7 @@ class SpatialMemoryNode(Node):
             if not self._frame_ready.wait(timeout=0.2):
                 continue
             limit.rate_hz = self._rate_hz
-            delay = limit.delay_s()
+            delay = limit.delay_s(self._image_came_at)
             if delay > 0.0:
                 self._stopping.wait(delay)
                 continue  # then take the newest frame, which may have replaced this one meanwhile

@@ -31,12 +31,19 @@ class RateLimit:
         self._credit = 1.0
         self._last = clock()
 
-    def delay_s(self) -> float:
-        """Seconds until a frame may be processed; 0 = now."""
+    def delay_s(self, came_at: float | None = None) -> float:
+        """Seconds from now until a frame that came at came_at (clock time; default now) may be processed.
+
+        Credit is counted up to the frame's arrival, not up to when the worker gets to it: a worker that
+        fell behind (one slow frame) then takes the frames already waiting at once and catches up. Counted
+        at the worker's start instead, the limit kept starts a period apart, so the lag never drained.
+        """
         now = self._clock()
-        self._credit = min(self._credit + (now - self._last) * self.rate_hz, self.burst)
-        self._last = now
-        return 0.0 if self._credit >= 1.0 - _EPS else (1.0 - self._credit) / self.rate_hz
+        at = now if came_at is None else min(float(came_at), now)
+        self._credit = min(self._credit + max(at - self._last, 0.0) * self.rate_hz, self.burst)
+        self._last = max(self._last, at)
+        wait = 0.0 if self._credit >= 1.0 - _EPS else (1.0 - self._credit) / self.rate_hz
+        return max(at + wait - now, 0.0)
 
     def take(self) -> None:
         """Spend one frame of credit (call when delay_s() said 0)."""
