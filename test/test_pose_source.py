@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -61,14 +60,23 @@ def test_topic_listener_waits_for_a_late_transform(node) -> None:  # type: ignor
         tf.header.stamp = sec_to_stamp(10.0)
         tf.transform.translation.x, tf.transform.rotation.w = 4.0, 1.0
 
-        def publish_later() -> None:
-            time.sleep(0.3)
-            for _ in range(20):  # the listener's subscription may still be matching
-                pub.publish(TFMessage(transforms=[tf]))
-                time.sleep(0.1)
+        stop = threading.Event()
 
-        threading.Thread(target=publish_later, daemon=True).start()
-        T = src.lookup("map", "cam", sec_to_stamp(10.0), timeout_s=5.0)
+        def publish_later() -> None:
+            stop.wait(0.3)
+            for _ in range(20):  # the listener's subscription may still be matching
+                if stop.is_set():
+                    return  # the test is over: the node (and this publisher) is being destroyed
+                pub.publish(TFMessage(transforms=[tf]))
+                stop.wait(0.1)
+
+        publisher = threading.Thread(target=publish_later, daemon=True)
+        publisher.start()
+        try:
+            T = src.lookup("map", "cam", sec_to_stamp(10.0), timeout_s=5.0)
+        finally:
+            stop.set()
+            publisher.join(timeout=5.0)
         assert T[0, 3] == pytest.approx(4.0)
     finally:
         src.close()
