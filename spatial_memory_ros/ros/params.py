@@ -47,7 +47,8 @@ class NodeSettings:
 # name -> (description, read_only). Live-changeable ones are those the node re-reads every frame.
 _NODE_PARAMS: dict[str, tuple[str, bool]] = {
     "device": ("Inference device: auto (CUDA when available), cpu or cuda.", True),
-    "rate_hz": ("Maximum frames processed per second; always the newest frame is taken.", False),
+    "rate_hz": ("Frames processed per second (a faster camera is cut to at most 1.2 x this on average); always "
+                "the newest frame is taken.", False),
     "map_frame": ("Fixed frame for tracks, item locations and markers.", True),
     "camera_frame": ("Overrides the image header's frame_id for the pose lookup when non-empty.", True),
     "pose_source": ("tf (tf2_ros if installed, else a /tf listener), tf2_ros, tf_topics or fixed.", True),
