@@ -61,7 +61,7 @@ class ItemMemory:
         self._lock = threading.RLock()
         self._items: dict[str, ItemState] = {}
         self._dirty: set[str] = set()  # changed in memory but not yet committed (a commit failed)
-        self._misses: dict[tuple[str, int], int] = {}  # (item, place_id) -> checks without the item, in RAM
+        self._misses: dict[str, dict[int, int]] = {}  # item -> place_id -> checks without the item, in RAM
         for name, state in (store.load() if store is not None else {}).items():
             if state.places:
                 self._items[name] = state
@@ -114,10 +114,10 @@ class ItemMemory:
                 place = next((p for p in state.places if p.place_id == place_id), None) if state else None
                 if state is None or place is None or place.seen_empty >= state.current.stamp:
                     continue
-                key = (name, place_id)
-                self._misses[key] = self._misses.get(key, 0) + 1
-                if self._misses[key] >= needed:
-                    del self._misses[key]
+                counts = self._misses.setdefault(name, {})
+                counts[place_id] = counts.get(place_id, 0) + 1
+                if counts[place_id] >= needed:
+                    del counts[place_id]
                     place.seen_empty = max(float(stamp), state.current.stamp)
                     self._dirty.add(name)
             self._flush()
@@ -125,8 +125,7 @@ class ItemMemory:
     def _apply(
         self, name: str, position: np.ndarray, orientation: np.ndarray, stamp: float, confidence: float
     ) -> None:
-        for key in [k for k in self._misses if k[0] == name]:  # seen: earlier misses were occlusions or noise
-            del self._misses[key]
+        self._misses.pop(name, None)  # seen: its earlier misses were occlusions or noise
         state = self._items.get(name)
         if state is None:
             first = _new_place(0, position, orientation, stamp)

@@ -13,9 +13,9 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from .geometry import invert
+from .association import box_iou
+from .geometry import invert, make_transform, transform_points
 from .tags import tag_object_points
 from .types import CameraIntrinsics, Frame, PlaceToCheck
 
@@ -48,15 +48,13 @@ def tag_corners_px(
     """Project a tag at (position (3,) m, orientation xyzw) in the map: ((4, 2) px corners, (4,) depth m,
     tilt deg), or None when any corner is behind the camera. Distortion is ignored (a pinhole is enough to
     say whether the tag is well inside the image)."""
-    R_map_tag = Rotation.from_quat(np.asarray(orientation, dtype=np.float64)).as_matrix()
-    corners_map = tag_object_points(tag_size_m) @ R_map_tag.T + np.asarray(position, dtype=np.float64)
-    T_cam_map = invert(T_map_cam)
-    pts = corners_map @ T_cam_map[:3, :3].T + T_cam_map[:3, 3]  # (4, 3) camera frame, z forward
+    T_cam_tag = invert(T_map_cam) @ make_transform(position, orientation)
+    pts = transform_points(T_cam_tag, tag_object_points(tag_size_m))  # (4, 3) camera frame, z forward
     z = pts[:, 2]
     if not np.all(z > 0.05):
         return None
     uv = np.column_stack([intrinsics.fx * pts[:, 0] / z + intrinsics.cx, intrinsics.fy * pts[:, 1] / z + intrinsics.cy])
-    normal_cam = T_cam_map[:3, :3] @ R_map_tag[:, 2]
+    normal_cam = T_cam_tag[:3, 2]  # the tag's z axis
     sight = pts.mean(axis=0)
     cos = abs(float(normal_cam @ sight)) / max(float(np.linalg.norm(sight)), 1e-9)
     tilt = float(np.degrees(np.arccos(np.clip(cos, 0.0, 1.0))))
@@ -92,10 +90,7 @@ def tag_checkable(
     if float(sides.min()) < config.min_side_px or tilt > config.max_tilt_deg:
         return False
     box = np.array([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()])
-    boxes = np.asarray(occluder_boxes, dtype=np.float64).reshape(-1, 4)
-    if len(boxes) and np.any(
-        (boxes[:, 0] < box[2]) & (boxes[:, 2] > box[0]) & (boxes[:, 1] < box[3]) & (boxes[:, 3] > box[1])
-    ):
+    if np.any(box_iou(box, np.asarray(occluder_boxes, dtype=np.float64)) > 0.0):  # any overlap at all
         return False
     return depth is None or not _occluded_in_depth(depth, uv, z, config.occlusion_margin_m)
 
