@@ -11,6 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tiny_model import TINY, tiny_model  # noqa: E402
+
 from spatial_memory_ros.core.change import make_change_backend  # noqa: E402
 from spatial_memory_ros.core.config import ChangeConfig, MemoryConfig, PipelineConfig  # noqa: E402
 from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
@@ -26,16 +28,6 @@ from spatial_memory_ros.model.runtime import LearnedChangeDetector  # noqa: E402
 from spatial_memory_ros.model.train import chunk_loss  # noqa: E402
 
 torch.set_num_threads(1)  # tests share 2 cores with everything else
-
-TINY = ModelConfig(
-    image_width=32, image_height=24, patch_size=8, dim=16, depth=1, heads=2, memory_slots=4, read_tokens=2,
-    embed_dim=8, mask_channels=4, pose_frequencies=2, predict_k=2,
-)
-
-
-def tiny_model(seed: int = 0, config: ModelConfig = TINY) -> SpatialMemoryModel:
-    torch.manual_seed(seed)
-    return SpatialMemoryModel.from_config(config).eval()
 
 
 def inputs(B: int, cfg: ModelConfig = TINY, seed: int = 0) -> tuple[torch.Tensor, ...]:

@@ -7,26 +7,21 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tiny_model import TINY, tiny_model  # noqa: E402
+
 from spatial_memory_ros.core.change import ChangeOutput  # noqa: E402
 from spatial_memory_ros.core.config import MemoryConfig, PipelineConfig, TrackerConfig  # noqa: E402
 from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
 from spatial_memory_ros.core.pipeline import MOTION_LABEL, Pipeline  # noqa: E402
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame  # noqa: E402
-from spatial_memory_ros.model.config import ModelConfig  # noqa: E402
-from spatial_memory_ros.model.model import SpatialMemoryModel  # noqa: E402
 from spatial_memory_ros.model.runtime import LearnedChangeDetector  # noqa: E402
 
 torch.set_num_threads(1)  # tests share 2 cores with everything else
-TINY = ModelConfig(
-    image_width=32, image_height=24, patch_size=8, dim=16, depth=1, heads=2, memory_slots=4, read_tokens=2,
-    embed_dim=8, mask_channels=4, pose_frequencies=2, predict_k=2,
-)
 INTR = CameraIntrinsics(100.0, 100.0, 80.0, 60.0, 160, 120)
 
 
 def test_each_motion_box_gets_the_model_look_of_its_region() -> None:
-    torch.manual_seed(0)
-    det = LearnedChangeDetector(SpatialMemoryModel.from_config(TINY).eval(), device="cpu", min_blob_area_px=1)
+    det = LearnedChangeDetector(tiny_model(), device="cpu", min_blob_area_px=1)
     rng = np.random.default_rng(0)
     out = det.update(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
     for _ in range(5):
