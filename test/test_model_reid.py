@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,10 +12,12 @@ torch = pytest.importorskip("torch")
 from tiny_model import TINY, tiny_model  # noqa: E402
 
 from spatial_memory_ros.core.change import ChangeOutput  # noqa: E402
-from spatial_memory_ros.core.config import MemoryConfig, PipelineConfig, TrackerConfig  # noqa: E402
+from spatial_memory_ros.core.config import ChangeConfig, MemoryConfig, PipelineConfig, TrackerConfig  # noqa: E402
 from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
 from spatial_memory_ros.core.pipeline import MOTION_LABEL, Pipeline  # noqa: E402
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame  # noqa: E402
+from spatial_memory_ros.model.bench_method import LearnedMethod  # noqa: E402
+from spatial_memory_ros.model.checkpoint import save_model  # noqa: E402
 from spatial_memory_ros.model.runtime import LearnedChangeDetector  # noqa: E402
 
 torch.set_num_threads(1)  # tests share 2 cores with everything else
@@ -33,6 +37,49 @@ def test_each_motion_box_gets_the_model_look_of_its_region() -> None:
     assert look is not None and look.shape == (len(out.motion_boxes), TINY.embed_dim)
     assert np.allclose(np.linalg.norm(look, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(look, det.embed_boxes(np.array(out.motion_boxes)), atol=1e-6)
+
+
+def test_regions_are_not_embedded_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """motion_appearance=False: the same mask and boxes, no looks, and embed_boxes() is never run."""
+    model = tiny_model()
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(4)]
+    want = LearnedChangeDetector(model, device="cpu", min_blob_area_px=1)
+    skip = LearnedChangeDetector(model, device="cpu", min_blob_area_px=1, motion_appearance=False)
+
+    def refuse(*args: object, **kwargs: object) -> np.ndarray:
+        raise AssertionError("embed_boxes() ran although no one wants the looks")
+
+    monkeypatch.setattr(skip, "embed_boxes", refuse)
+    boxes = 0
+    for image in images:
+        a, b = want.update(image), skip.update(image)
+        np.testing.assert_array_equal(a.mask, b.mask)
+        np.testing.assert_array_equal(np.reshape(a.motion_boxes, (-1, 4)), np.reshape(b.motion_boxes, (-1, 4)))
+        assert a.motion_appearance is not None and b.motion_appearance is None
+        boxes += len(a.motion_boxes)
+    assert boxes > 0, "the random frames should leave some region changed"
+
+
+@pytest.mark.parametrize(("reid", "motion"), [(True, True), (True, False), (False, True), (False, False)])
+def test_pipeline_asks_the_learned_backend_for_looks_only_with_reid_motion(tmp_path: Path, reid: bool,
+                                                                           motion: bool) -> None:
+    """Built by the pipeline (change.method learned) or by the bench's learned method, the backend embeds
+    its regions exactly when the tracker uses them, whatever the tracker's re-id defaults."""
+    save_model(tmp_path / "m.pt", tiny_model())
+    config = PipelineConfig(
+        change=ChangeConfig(method="learned", model_path=str(tmp_path / "m.pt")),
+        memory=MemoryConfig(db_path=":memory:"), tracker=TrackerConfig(reid=reid, reid_motion=motion),
+    )
+    with Pipeline.open(config, device="cpu") as pipeline:
+        assert isinstance(pipeline._change, LearnedChangeDetector)
+        assert pipeline._change.motion_appearance == (reid and motion)
+    method = LearnedMethod(config, device="cpu")
+    try:
+        change = method.pipeline._change
+        assert isinstance(change, LearnedChangeDetector) and change.motion_appearance == (reid and motion)
+    finally:
+        method.close()
 
 
 class _Blobs:

@@ -221,9 +221,12 @@ def _photometric_residual(
     return np.abs(current - np.float32(gain) * base - np.float32(offset)), gain, offset
 
 
-def make_change_backend(config: ChangeConfig, *, device: str = "auto") -> ChangeDetector | LearnedChangeDetector:
+def make_change_backend(
+    config: ChangeConfig, *, device: str = "auto", motion_appearance: bool = True
+) -> ChangeDetector | LearnedChangeDetector:
     """The change detector config.method names: the classical ChangeDetector, or the learned model
-    (config.model_path, "" = the shipped checkpoint) on `device` (auto | cpu | cuda)."""
+    (config.model_path, "" = the shipped checkpoint) on `device` (auto | cpu | cuda), which embeds each motion
+    box's region only with motion_appearance (the classical one has no appearance to give)."""
     if config.method == "classical":
         return ChangeDetector(config)
     if config.method != "learned":
@@ -234,7 +237,8 @@ def make_change_backend(config: ChangeConfig, *, device: str = "auto") -> Change
         raise BadInputError(f"change.method learned needs torch ({e}); use change.method classical") from None
     try:
         return LearnedChangeDetector(
-            config.model_path or None, device=device, min_blob_area_px=config.min_blob_area_px
+            config.model_path or None, device=device, min_blob_area_px=config.min_blob_area_px,
+            motion_appearance=motion_appearance,
         )
     except ValueError as e:  # a missing or foreign checkpoint, a cuda device without CUDA
         raise BadInputError(f"change.method learned: {e}") from None

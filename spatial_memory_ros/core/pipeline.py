@@ -98,7 +98,8 @@ class Pipeline:
         device: str = "auto",
     ) -> None:
         """change: the change backend; None = make_change_backend(config.change, device=device) (classical or
-        learned, as config.change.method says).
+        learned, as config.change.method says; the learned one embeds its regions only if
+        wants_motion_appearance(config)).
         detector: the class detector; None = make_detector(config.detector, device=device) for the coco
         and onnx backends, none for apriltag. device: auto | cpu | cuda, for a backend that can use a GPU.
         embedder: appearance vectors for re-identification; None = the MobileNetV2 one when tracker.reid is
@@ -118,7 +119,8 @@ class Pipeline:
             embedder = MobileNetV2Embedder(device=device)
         self._embedder = embedder if config.tracker.reid else None
         if change is None:
-            change = make_change_backend(config.change, device=device)
+            change = make_change_backend(config.change, device=device,
+                                         motion_appearance=wants_motion_appearance(config))
         self._change: ChangeBackend = change
         self._tracker = Tracker(config.tracker)
         # The class detector's network leaves part of two cores idle (many small layers, each split over
@@ -160,7 +162,7 @@ class Pipeline:
             detections += self._class_detections(frame)
         known_boxes = np.array([d.box for d in detections]).reshape(-1, 4)  # (D, 4)
         # the learned model's re-id head, where asked for (tracker.reid_motion)
-        looks = change.motion_appearance if self.config.tracker.reid and self.config.tracker.reid_motion else None
+        looks = change.motion_appearance if wants_motion_appearance(self.config) else None
         for i, box in enumerate(change.motion_boxes):
             if _is_explained(box, known_boxes):
                 continue
@@ -243,6 +245,11 @@ class Pipeline:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def wants_motion_appearance(config: PipelineConfig) -> bool:
+    """Whether the tracker uses moving blobs' appearance from the change backend (tracker.reid_motion)."""
+    return config.tracker.reid and config.tracker.reid_motion
 
 
 def _validate(frame: Frame) -> None:

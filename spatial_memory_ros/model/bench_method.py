@@ -14,7 +14,7 @@ from dataclasses import replace
 from ..bench.methods import PipelineMethod
 from ..core.config import PipelineConfig
 from ..core.item_memory import ItemMemory
-from ..core.pipeline import Pipeline
+from ..core.pipeline import Pipeline, wants_motion_appearance
 from ..core.store import MemoryStore
 from .runtime import LearnedChangeDetector
 
@@ -34,7 +34,7 @@ class LearnedMethod(PipelineMethod):
         config = replace(config, tracker=replace(config.tracker, min_hits=LEARNED_MIN_HITS))
         change = LearnedChangeDetector(
             config.change.model_path or None, device=device, use_memory=use_memory,
-            min_blob_area_px=config.change.min_blob_area_px,
+            min_blob_area_px=config.change.min_blob_area_px, motion_appearance=wants_motion_appearance(config),
         )
         store = MemoryStore(config.memory.db_path)
         self.pipeline = Pipeline(config, ItemMemory(config.memory, store), change=change, device=device)

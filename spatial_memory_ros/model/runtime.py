@@ -47,6 +47,9 @@ class LearnedChangeDetector:
     leaves torch's setting alone.
     cameras: how many cameras share this model; update_batch() steps all of them as one batch, each with
     its own memory row (the state is (cameras, S, D)).
+    motion_appearance: give each motion box the model's re-identification embedding of its region
+    (ChangeOutput.motion_appearance); False leaves it None and skips that work, for a tracker that does
+    not use it (the pipeline sets it from tracker.reid and tracker.reid_motion). embed_boxes() works either way.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class LearnedChangeDetector:
         agent_height_m: float = 1.4,
         threads: int | None = 1,
         cameras: int = 1,
+        motion_appearance: bool = True,
     ) -> None:
         if cameras < 1:
             raise ValueError(f"cameras must be >= 1, got {cameras}")
@@ -80,6 +84,7 @@ class LearnedChangeDetector:
         self.use_memory = self.config.use_memory if use_memory is None else use_memory
         self.min_blob_area_px = min_blob_area_px
         self.agent_height_m = agent_height_m
+        self.motion_appearance = motion_appearance
         self._logit_threshold = float(np.log(threshold / (1.0 - threshold)))
         self._amp = self.device.type == "cuda"
         self.reset()
@@ -149,7 +154,7 @@ class LearnedChangeDetector:
             mask = (full > self._logit_threshold).astype(np.uint8) * 255
             boxes = region_boxes(mask, self.min_blob_area_px)
             # what the region itself shows (not its completion beyond the border) is what to recognise later
-            look = self.embed_boxes(np.array(boxes).reshape(-1, 4), camera=c)
+            look = self.embed_boxes(np.array(boxes).reshape(-1, 4), camera=c) if self.motion_appearance else None
             T = T_map_cam[c]
             if T is not None and self.agent_height_m > 0:
                 K_px, pose_c = _camera_K(intrs[c] or self.intrinsics, w, h), np.asarray(T, dtype=np.float64)
