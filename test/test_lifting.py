@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spatial_memory_ros.core.change import ChangeOutput
 from spatial_memory_ros.core.config import (
     DetectorConfig,
     LiftingConfig,
@@ -13,9 +14,11 @@ from spatial_memory_ros.core.config import (
     PipelineConfig,
     TrackerConfig,
 )
+from spatial_memory_ros.core.item_memory import ItemMemory
 from spatial_memory_ros.core.lifting import depth_position, ground_plane_position, lift, pixel_rays
-from spatial_memory_ros.core.pipeline import Pipeline
+from spatial_memory_ros.core.pipeline import MOTION_LABEL, Pipeline
 from spatial_memory_ros.core.types import CameraIntrinsics, Detection, Frame, PositionSource, TrackState
+from spatial_memory_ros.model.boxes import complete_at_border, region_boxes
 from spatial_memory_ros.sim.camera import floor_depth, look_at, project
 
 INTR = CameraIntrinsics(fx=280.0, fy=280.0, cx=159.5, cy=119.5, width=320, height=240)
@@ -141,3 +144,75 @@ def test_pipeline_puts_class_items_in_memory(with_depth: bool) -> None:
             centre = np.array([(b[0] + b[2]) / 2 - 0.5, (b[1] + b[3]) / 2 - 0.5])
             expected = ground_plane_position(np.r_[centre, centre + 1.0], INTR, T_MAP_CAM)
         assert np.linalg.norm(pipeline.locate("cup").current.position - expected) < (0.05 if with_depth else 1e-6)
+
+
+PATROL = look_at(np.array([0.0, 0.0, 1.5]), np.array([1.5, 0.0, 0.0]))  # 1.5 m up, pitched 45 deg down
+RADIUS_M = 0.25  # the simulator's people: 0.25 m cylinders, 1.75 m tall
+
+
+def render_person(x: float, y: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seen by PATROL: (H, W) float32 z-depth of the floor and a person standing at (x, y), the box (4,) of
+    the person's pixels (what a change mask shows), and that box completed to the whole agent (model.boxes)."""
+    depth = floor_depth(INTR, PATROL).astype(np.float64)
+    u, v = np.meshgrid(np.arange(INTR.width), np.arange(INTR.height))
+    rays = pixel_rays(np.column_stack([u.ravel(), v.ravel()]), INTR) @ PATROL[:3, :3].T  # (HW, 3), camera z = 1
+    o = PATROL[:3, 3] - np.array([x, y, 0.0])
+    a = rays[:, 0] ** 2 + rays[:, 1] ** 2
+    b = 2.0 * (rays[:, 0] * o[0] + rays[:, 1] * o[1])
+    disc = b * b - 4.0 * a * (o[0] ** 2 + o[1] ** 2 - RADIUS_M**2)
+    t = (-b - np.sqrt(np.maximum(disc, 0.0))) / (2.0 * a)  # z-depth of the cylinder's near side
+    z = o[2] + t * rays[:, 2]
+    person = ((disc >= 0) & (t > 0) & (z >= 0) & (z <= 1.75)).reshape(depth.shape)
+    depth[person] = t.reshape(depth.shape)[person]
+    [seen] = region_boxes(person.astype(np.uint8) * 255, 50)
+    whole = complete_at_border(seen, INTR.K, PATROL, INTR.width, INTR.height, 1.4)
+    return depth.astype(np.float32), seen, whole
+
+
+@pytest.mark.parametrize(("x", "y"), [(2.0, 0.4), (2.0, 1.6)])  # cut by the top border; a sliver at the left
+def test_a_box_completed_past_the_border_is_lifted_by_its_visible_part(x: float, y: float) -> None:
+    """The completed box's centre part is mostly floor beside the visible part: its depth puts the person on
+    the floor 0.3-0.4 m behind them. The visible part's box finds their near side."""
+    depth, seen, whole = render_person(x, y)
+    assert not np.array_equal(seen, whole)
+    det = Detection(box=whole, label="object", score=0.5, is_dynamic=True)
+    frame = Frame(np.zeros((INTR.height, INTR.width, 3), np.uint8), 0.0, INTR, PATROL, depth=depth)
+    axis = np.array([x, y])
+    old = lift(det, frame, LiftingConfig())
+    assert old.position is not None and old.position[2] < 0.15  # the floor
+    assert np.linalg.norm(old.position[:2] - axis) > RADIUS_M + 0.2
+    new = lift(det, frame, LiftingConfig(), seen_box=seen)
+    assert new.position_source == PositionSource.DEPTH and np.array_equal(new.box, whole)
+    assert new.position is not None and abs(np.linalg.norm(new.position[:2] - axis) - RADIUS_M) < 0.05
+    # without depth: the floor contact is the visible part's bottom centre, not the completed box's
+    no_depth = Frame(frame.image, 0.0, INTR, PATROL)
+    on_plane = lift(det, no_depth, LiftingConfig(), seen_box=seen)
+    assert on_plane.position_source == PositionSource.GROUND_PLANE and on_plane.position is not None
+    assert np.linalg.norm(on_plane.position[:2] - axis) < RADIUS_M + 0.05
+
+
+class _CompletedBlob:
+    """A change backend like the learned one: one motion box completed past the border, and its visible part."""
+
+    def __init__(self, whole: np.ndarray, seen: np.ndarray) -> None:
+        self.whole, self.seen = whole, seen
+
+    def update(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None,
+               intrinsics: CameraIntrinsics | None = None) -> ChangeOutput:
+        return ChangeOutput(np.zeros(image_bgr.shape[:2], np.uint8), [self.whole], False,
+                            motion_seen_boxes=[self.seen])
+
+    def reset(self) -> None:
+        pass
+
+
+def test_pipeline_lifts_motion_boxes_by_their_visible_part() -> None:
+    x, y = 2.0, 0.4
+    depth, seen, whole = render_person(x, y)
+    config = PipelineConfig(memory=MemoryConfig(db_path=":memory:"))
+    pipeline = Pipeline(config, ItemMemory(config.memory), change=_CompletedBlob(whole, seen))
+    image = np.zeros((INTR.height, INTR.width, 3), np.uint8)
+    result = pipeline.update(Frame(image, 0.0, INTR, PATROL, depth=depth))
+    [blob] = [d for d in result.detections if d.label == MOTION_LABEL]
+    assert np.array_equal(blob.box, whole) and blob.position is not None
+    assert abs(np.linalg.norm(blob.position[:2] - [x, y]) - RADIUS_M) < 0.05

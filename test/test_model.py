@@ -20,12 +20,14 @@ from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
 from spatial_memory_ros.core.pipeline import Pipeline  # noqa: E402
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame  # noqa: E402
 from spatial_memory_ros.model.bench_method import LEARNED_MIN_HITS, LearnedMethod  # noqa: E402
+from spatial_memory_ros.model.boxes import region_boxes  # noqa: E402
 from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT, build_model, save_model  # noqa: E402
 from spatial_memory_ros.model.config import ModelConfig  # noqa: E402
 from spatial_memory_ros.model.losses import LossWeights  # noqa: E402
 from spatial_memory_ros.model.model import SpatialMemoryModel  # noqa: E402
 from spatial_memory_ros.model.runtime import LearnedChangeDetector  # noqa: E402
 from spatial_memory_ros.model.train import chunk_loss  # noqa: E402
+from spatial_memory_ros.sim.camera import look_at  # noqa: E402
 
 torch.set_num_threads(1)  # tests share 2 cores with everything else
 
@@ -175,6 +177,25 @@ def test_runtime_in_the_pipeline() -> None:
         assert out.mask[int(box[1]) : int(box[3]), int(box[0]) : int(box[2])].any()
     emb = det.embed_boxes(np.array([[0, 0, 32, 24], [30, 20, 34, 26]]))
     assert emb.shape == (2, TINY.embed_dim) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def test_runtime_keeps_the_visible_part_of_boxes_it_completes() -> None:
+    """With a camera pose, regions at the border are completed to whole agents; motion_seen_boxes keeps each
+    region's own box (for lifting to 3D), in the same order."""
+    intr = CameraIntrinsics(100.0, 100.0, 80.0, 60.0, 160, 120)
+    T = look_at(np.array([0.0, 0.0, 1.5]), np.array([1.5, 0.0, 0.0]))  # pitched 45 degrees down
+    det = LearnedChangeDetector(tiny_model(), device="cpu", min_blob_area_px=1, intrinsics=intr)
+    rng = np.random.default_rng(0)
+    completed = 0
+    for _ in range(5):
+        out = det.update(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8), T)
+        assert out.motion_seen_boxes is not None
+        np.testing.assert_array_equal(np.reshape(out.motion_seen_boxes, (-1, 4)),
+                                      np.reshape(region_boxes(out.mask, 1), (-1, 4)))
+        for seen, box in zip(out.motion_seen_boxes, out.motion_boxes, strict=True):
+            assert (box[:2] <= seen[:2]).all() and (box[2:] >= seen[2:]).all()
+            completed += not np.array_equal(seen, box)
+    assert completed > 0, "some random region should touch the border and be completed"
 
 
 def test_cameras_batched_match_cameras_alone() -> None:

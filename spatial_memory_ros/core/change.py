@@ -40,6 +40,10 @@ class ChangeOutput:
     # (len(motion_boxes), E) unit-length appearance of each blob, from a backend that has one (the learned
     # model's re-identification head); None = no appearance (the classical baseline)
     motion_appearance: np.ndarray | None = None
+    # (4,) px box of the part in view of each motion box, from a backend that grows boxes past it (the
+    # learned model completes agents cut by the image border): 3D lifting reads depth and the floor contact
+    # there. None = the motion boxes show only what is in view (the classical baseline)
+    motion_seen_boxes: list[np.ndarray] | None = None
 
 
 class ChangeDetector:

@@ -78,17 +78,24 @@ def ground_plane_position(
     return origin + t * ray
 
 
-def lift(det: Detection, frame: Frame, config: LiftingConfig) -> Detection:
-    """det with a map-frame position from depth (DEPTH) or the ground plane (GROUND_PLANE) if it has none."""
+def lift(det: Detection, frame: Frame, config: LiftingConfig, *, seen_box: np.ndarray | None = None) -> Detection:
+    """det with a map-frame position from depth (DEPTH) or the ground plane (GROUND_PLANE) if it has none.
+
+    seen_box: (4,) px, the part of det.box that shows the object, where the box was grown past it (a
+    learned motion box completed to the whole agent beyond the image border, model.boxes); depth and the
+    floor contact are read there. The grown box's central part can be mostly floor beside or behind the
+    visible part, and its bottom centre off the feet. None = det.box.
+    """
     intr, T = frame.intrinsics, frame.T_map_cam
     if det.position is not None or intr is None or T is None:
         return det
+    box = det.box if seen_box is None else seen_box
     if frame.depth is not None:
-        p = depth_position(det.box, frame.depth, intr, T)
+        p = depth_position(box, frame.depth, intr, T)
         if p is not None:
             return dataclasses.replace(det, position=p, position_source=PositionSource.DEPTH)
     if config.ground_plane:
-        p = ground_plane_position(det.box, intr, T, config.plane_height_m, config.max_range_m)
+        p = ground_plane_position(box, intr, T, config.plane_height_m, config.max_range_m)
         if p is not None:
             return dataclasses.replace(det, position=p, position_source=PositionSource.GROUND_PLANE)
     return det

@@ -163,12 +163,13 @@ class Pipeline:
         known_boxes = np.array([d.box for d in detections]).reshape(-1, 4)  # (D, 4)
         # the learned model's re-id head, where asked for (tracker.reid_motion)
         looks = change.motion_appearance if wants_motion_appearance(self.config) else None
+        seen = change.motion_seen_boxes  # a box completed past the image border is positioned by its visible part
         for i, box in enumerate(change.motion_boxes):
             if _is_explained(box, known_boxes):
                 continue
             look = looks[i] if looks is not None else None
             blob = Detection(box=box, label=MOTION_LABEL, score=_MOTION_SCORE, is_dynamic=True, appearance=look)
-            detections.append(lift(blob, frame, lifting))
+            detections.append(lift(blob, frame, lifting, seen_box=seen[i] if seen is not None else None))
 
         tracks = self._tracker.update(detections, stamp)
         observations = _confirmed_observations(tracks, detections, stamp)

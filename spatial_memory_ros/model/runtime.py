@@ -41,7 +41,8 @@ class LearnedChangeDetector:
     agent_height_m: a region cut by the top, left or right image border is boxed as the whole agent, a
     prism this tall standing on the floor under the region (model.boxes), when the frame has a camera
     pose; 0 = boxes of the visible regions only. The box then covers image area the agent may not fill
-    (a wrong height widens it), in exchange for matching the whole-agent boxes trackers are scored on.
+    (a wrong height widens it), in exchange for matching the whole-agent boxes trackers are scored on; 3D
+    lifting keeps to the visible region's box (ChangeOutput.motion_seen_boxes).
     threads: torch CPU threads, set for the whole process (torch has one global pool). 1 suits this small
     model: on a busy 2-core machine 2 threads ran it 5x slower (threads spin-wait on each other); None
     leaves torch's setting alone.
@@ -152,14 +153,16 @@ class LearnedChangeDetector:
             h, w = image.shape[:2]
             full = cv2.resize(logits[c], (w, h), interpolation=cv2.INTER_LINEAR)
             mask = (full > self._logit_threshold).astype(np.uint8) * 255
-            boxes = region_boxes(mask, self.min_blob_area_px)
-            # what the region itself shows (not its completion beyond the border) is what to recognise later
-            look = self.embed_boxes(np.array(boxes).reshape(-1, 4), camera=c) if self.motion_appearance else None
+            seen = boxes = region_boxes(mask, self.min_blob_area_px)
+            # what the region itself shows (not its completion beyond the border) is what to recognise later,
+            # and where depth and the floor contact are (ChangeOutput.motion_seen_boxes)
+            look = self.embed_boxes(np.array(seen).reshape(-1, 4), camera=c) if self.motion_appearance else None
             T = T_map_cam[c]
             if T is not None and self.agent_height_m > 0:
                 K_px, pose_c = _camera_K(intrs[c] or self.intrinsics, w, h), np.asarray(T, dtype=np.float64)
-                boxes = [complete_at_border(b, K_px, pose_c, w, h, self.agent_height_m) for b in boxes]
-            results.append(ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False, motion_appearance=look))
+                boxes = [complete_at_border(b, K_px, pose_c, w, h, self.agent_height_m) for b in seen]
+            results.append(ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False, motion_appearance=look,
+                                        motion_seen_boxes=seen))
         return results
 
     def _model_K(self, intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:
