@@ -11,14 +11,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tiny_model import TINY, tiny_model  # noqa: E402
+from tiny_model import INTR, TINY, tiny_model  # noqa: E402
 
 from spatial_memory_ros.core.change import make_change_backend  # noqa: E402
 from spatial_memory_ros.core.config import ChangeConfig, MemoryConfig, PipelineConfig  # noqa: E402
 from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
 from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
 from spatial_memory_ros.core.pipeline import Pipeline  # noqa: E402
-from spatial_memory_ros.core.types import CameraIntrinsics, Frame  # noqa: E402
+from spatial_memory_ros.core.types import Frame  # noqa: E402
 from spatial_memory_ros.model.bench_method import LEARNED_MIN_HITS, LearnedMethod  # noqa: E402
 from spatial_memory_ros.model.boxes import region_boxes  # noqa: E402
 from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT, build_model, save_model  # noqa: E402
@@ -165,11 +165,10 @@ def test_runtime_in_the_pipeline() -> None:
     det = LearnedChangeDetector(tiny_model(), device="cpu", min_blob_area_px=1)
     config = PipelineConfig(memory=MemoryConfig(db_path=":memory:"))
     pipeline = Pipeline(config, ItemMemory(config.memory), change=det)
-    intr = CameraIntrinsics(100.0, 100.0, 80.0, 60.0, 160, 120)
     rng = np.random.default_rng(0)
     for i in range(3):
         image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
-        result = pipeline.update(Frame(image=image, stamp=0.1 * i, intrinsics=intr, T_map_cam=None))
+        result = pipeline.update(Frame(image=image, stamp=0.1 * i, intrinsics=INTR, T_map_cam=None))
         assert result.change_mask.shape == (120, 160) and result.change_mask.dtype == np.uint8
     out = det.update(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))  # another size: memory restarts
     assert out.mask.shape == (48, 64) and not out.camera_moved
@@ -182,9 +181,8 @@ def test_runtime_in_the_pipeline() -> None:
 def test_runtime_keeps_the_visible_part_of_boxes_it_completes() -> None:
     """With a camera pose, regions at the border are completed to whole agents; motion_seen_boxes keeps each
     region's own box (for lifting to 3D), in the same order."""
-    intr = CameraIntrinsics(100.0, 100.0, 80.0, 60.0, 160, 120)
     T = look_at(np.array([0.0, 0.0, 1.5]), np.array([1.5, 0.0, 0.0]))  # pitched 45 degrees down
-    det = LearnedChangeDetector(tiny_model(), device="cpu", min_blob_area_px=1, intrinsics=intr)
+    det = LearnedChangeDetector(tiny_model(), device="cpu", min_blob_area_px=1, intrinsics=INTR)
     rng = np.random.default_rng(0)
     completed = 0
     for _ in range(5):

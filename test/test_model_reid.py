@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tiny_model import TINY, tiny_model  # noqa: E402
+from tiny_model import INTR, TINY, tiny_model  # noqa: E402
 
 from spatial_memory_ros.core.change import ChangeOutput  # noqa: E402
 from spatial_memory_ros.core.config import ChangeConfig, MemoryConfig, PipelineConfig, TrackerConfig  # noqa: E402
@@ -21,7 +21,6 @@ from spatial_memory_ros.model.checkpoint import save_model  # noqa: E402
 from spatial_memory_ros.model.runtime import LearnedChangeDetector  # noqa: E402
 
 torch.set_num_threads(1)  # tests share 2 cores with everything else
-INTR = CameraIntrinsics(100.0, 100.0, 80.0, 60.0, 160, 120)
 
 
 def test_each_motion_box_gets_the_model_look_of_its_region() -> None:
