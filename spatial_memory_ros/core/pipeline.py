@@ -25,6 +25,7 @@ from .lifting import lift
 from .store import MemoryStore
 from .tracker import Tracker
 from .types import (
+    MOTION_LABEL,
     CameraIntrinsics,
     Detection,
     Frame,
@@ -38,7 +39,6 @@ from .types import (
 )
 from .visibility import empty_places
 
-MOTION_LABEL = "object"
 _MOTION_SCORE = 0.5  # a frame-difference blob has no confidence of its own
 # A moving blob that is mostly a detection's box (most of the blob in the box, or most of the box in a
 # blob at most _BLOB_AREA_RATIO times its size) is that detection moving: its track already says so.

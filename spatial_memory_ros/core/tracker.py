@@ -2,9 +2,11 @@
 
 Two passes, each a Hungarian assignment (scipy's linear_sum_assignment):
 1. every live track against every detection: 1 - IoU with the box predicted by a constant-velocity
-   model, blended with the appearance (cosine) distance where both sides have an appearance vector;
-2. re-identification: lost tracks, also those no longer published (up to reid_max_age_s), against the
-   detections left over, by appearance alone within a radius that grows with the time unseen.
+   model, blended with the appearance (cosine) distance where both sides have an appearance vector
+   (an embedder's: the learned model's looks of moving regions are used in pass 2 only);
+2. re-identification: lost tracks, also those no longer published (up to reid_max_age_s, moving regions
+   reid_motion_max_age_s), against the detections left over, by appearance alone within a radius that
+   grows with the time unseen.
 Identity gating holds in both: a detection that names an item (a decoded tag, an item class) only ever
 matches that item's track, whatever the overlap or the looks, because the name is the identity.
 """
@@ -19,7 +21,7 @@ import numpy as np
 from .association import INFEASIBLE, box_iou, cosine_distance, reid_gate, solve
 from .config import TrackerConfig
 from .errors import BadInputError
-from .types import Detection, PositionSource, TrackInfo, TrackState
+from .types import MOTION_LABEL, Detection, PositionSource, TrackInfo, TrackState
 
 __all__ = ["Tracker", "box_iou"]
 
@@ -74,7 +76,8 @@ class Tracker:
     - A LOST track keeps its id and last position; its box moves on with the box velocity so that a
       moving object can be picked up again. It is published until max_age_s after it was last matched.
     - With reid, a lost track that has an appearance stays re-identifiable, unpublished, until
-      reid_max_age_s: a person who walks out of view and comes back gets the old id back.
+      reid_max_age_s: a person who walks out of view and comes back gets the old id back. A moving region
+      with the learned model's look: the same within reid_motion_max_distance and reid_motion_max_age_s.
     - velocity is the map-frame velocity (m/s) from successive measured positions, smoothed by an EMA
       with weight velocity_smoothing (1 = newest estimate only, lower = smoother but slower to react);
       zeros until two positions are known.
@@ -172,7 +175,7 @@ class Tracker:
                   and not track.item):
                 self._dormant.append(track)
         self._tracks = live
-        self._dormant = [t for t in self._dormant if stamp - t.last_seen <= self.config.reid_max_age_s]
+        self._dormant = [t for t in self._dormant if stamp - t.last_seen <= self._reid_max_age(t.label)]
         self._dormant = self._dormant[-_MAX_DORMANT:]
 
     def _keep_unmatched(self, track: _Track) -> bool:
@@ -193,7 +196,11 @@ class Tracker:
         looks_differ = np.zeros_like(cost, dtype=bool)
         if self.config.reid:
             dist = cosine_distance([t.appearance for t in tracks], [d.appearance for d in dets])  # (T, D)
-            known = ~np.isnan(dist)
+            # The learned model's looks of moving regions are left out here (overlap alone matches them):
+            # one agent's look a second apart differs by up to 0.5 (90th percentile, warehouse patrol), so
+            # the gate below broke their tracks, and weighing them in gained nothing on train scenes.
+            from_embedder = np.array([d.label != MOTION_LABEL for d in dets])  # (D,)
+            known = ~np.isnan(dist) & from_embedder[None, :]
             w = self.config.reid_weight
             cost = np.where(known, (1.0 - w) * cost + w * np.nan_to_num(dist), cost)
             looks_differ = known & (np.nan_to_num(dist) > _OVERLAP_MAX_DISTANCE)
@@ -210,7 +217,8 @@ class Tracker:
         self, lost: list[_Track], dets: list[Detection], free: list[int], stamp: float
     ) -> list[tuple[_Track, int]]:
         """Pass 2: lost tracks (not items) and detections left over, by appearance alone, gated by distance."""
-        lost = [t for t in lost if t.appearance is not None and not t.item]
+        lost = [t for t in lost if t.appearance is not None and not t.item
+                and stamp - t.last_seen <= self._reid_max_age(t.label)]
         free = [di for di in free if dets[di].appearance is not None and not dets[di].item]
         if not lost or not free:
             return []
@@ -219,9 +227,18 @@ class Tracker:
         unseen = np.array([stamp - t.last_seen for t in lost])  # (L,)
         near = reid_gate(predicted, unseen, np.stack([dets[di].box for di in free]))  # (L, F)
         labels = np.array([[t.label == dets[di].label for di in free] for t in lost])  # (L, F)
-        ok = near & labels & (dist <= self.config.reid_max_distance)
+        max_distance = np.array([self._reid_max_distance(dets[di].label) for di in free])  # (F,)
+        ok = near & labels & (dist <= max_distance[None, :])
         cost = np.where(ok, dist, INFEASIBLE)
         return [(lost[li], free[fi]) for li, fi in solve(cost)]
+
+    # Only tracks and detections of one label are ever paired, so the label picks the re-identification
+    # settings: moving regions (MOTION_LABEL) carry the learned model's looks, everything else an embedder's.
+    def _reid_max_distance(self, label: str) -> float:
+        return self.config.reid_motion_max_distance if label == MOTION_LABEL else self.config.reid_max_distance
+
+    def _reid_max_age(self, label: str) -> float:
+        return self.config.reid_motion_max_age_s if label == MOTION_LABEL else self.config.reid_max_age_s
 
     def _new_track(self, det: Detection, stamp: float) -> _Track:
         track = _Track(

@@ -17,6 +17,9 @@ from enum import IntEnum
 
 import numpy as np
 
+# Label of the change backend's moving regions (Detection.label): they name no class, only "something moves".
+MOTION_LABEL = "object"
+
 
 @dataclass(frozen=True)
 class CameraIntrinsics:

@@ -91,7 +91,11 @@ _PIPELINE_DESCRIPTIONS = {
     "tracker.reid_max_distance": "Cosine distance above which a lost track is not re-identified by appearance.",
     "tracker.reid_max_age_s": "Seconds a lost track stays re-identifiable by appearance (published until max_age_s).",
     "tracker.reid_motion": "With change.method learned, moving blobs carry the model's re-identification "
-                           "embedding for the tracker (off by default: it lowered IDF1 on the bench's train seeds).",
+                           "embedding, and a lost track of one is re-identified by it (no effect with classical).",
+    "tracker.reid_motion_max_distance": "Cosine distance above which the learned model's look does not "
+                                        "re-identify a lost moving-region track.",
+    "tracker.reid_motion_max_age_s": "Seconds a lost moving-region track stays re-identifiable by the learned "
+                                     "model's look (its looks tell agents apart only roughly: keep it short).",
     "tracker.reid_refresh_frames": "A detection that overlap alone matches to a steady track is embedded only every "
                                    "this many matches (saves re-id CPU); 1 = every detection every frame.",
     "memory.db_path": "SQLite file of the item memory; survives restarts. Empty keeps it in RAM only.",
