@@ -112,3 +112,18 @@ def test_blob_detections_carry_the_look_only_with_reid_motion(reid: bool, motion
     assert (blob.appearance is not None) == carried
     if carried:
         np.testing.assert_array_equal(blob.appearance, vector)
+
+
+def test_learned_method_uses_the_model_looks_by_default_and_learned_no_reid_does_not(tmp_path: Path) -> None:
+    """tracker.reid_motion is on by default, so the bench's learned method (and a node or run with change.method
+    learned) tracks regions with the model's looks; learned_no_reid is the same method without them."""
+    save_model(tmp_path / "m.pt", tiny_model())
+    config = PipelineConfig(change=ChangeConfig(model_path=str(tmp_path / "m.pt")), memory=MemoryConfig(db_path=""))
+    for reid_motion, name, looks in ((None, "learned", True), (False, "learned_no_reid", False)):
+        method = LearnedMethod(config, reid_motion=reid_motion, device="cpu")
+        try:
+            change = method.pipeline._change
+            assert method.name == name
+            assert isinstance(change, LearnedChangeDetector) and change.motion_appearance == looks
+        finally:
+            method.close()

@@ -268,15 +268,17 @@ METHODS: dict[str, MethodFactory] = {
 DEFAULT_METHODS = tuple(METHODS)
 
 
-def _learned(ctx: BenchContext, use_memory: bool) -> Method:
+def _learned(ctx: BenchContext, use_memory: bool, reid_motion: bool | None = None) -> Method:
     from ..model.bench_method import LearnedMethod  # lazily: torch loads only when a learned method is asked for
 
-    return LearnedMethod(ctx.config, use_memory=use_memory)
+    return LearnedMethod(ctx.config, use_memory=use_memory, reid_motion=reid_motion)
 
 
-# Opt-in (not in DEFAULT_METHODS): the learned model of issue 4 and its memory-disabled ablation.
+# Opt-in (not in DEFAULT_METHODS): the learned model of issue 4 and its ablations (memory disabled; tracks
+# without the model's re-identification looks, tracker.reid_motion off).
 METHODS["learned"] = lambda ctx: _learned(ctx, True)
 METHODS["learned_no_memory"] = lambda ctx: _learned(ctx, False)
+METHODS["learned_no_reid"] = lambda ctx: _learned(ctx, True, reid_motion=False)
 
 
 def make_methods(names: Sequence[str], scene: SimScene) -> list[Method]:

@@ -1,10 +1,12 @@
-"""The learned model as benchmark methods: `spatial-memory bench --methods ...,learned,learned_no_memory`.
+"""The learned model as benchmark methods: `spatial-memory bench --methods ...,learned,learned_no_memory`
+(and learned_no_reid).
 
 Both are the core Pipeline with the learned change backend in place of the classical one: change masks
 from the model, dynamic-object tracks from the mask's regions through the same tracker, item memory
 from the same tags. learned_no_memory is the same weights with the recurrent memory disabled (the
-ablation). Scored like the "pipeline" method (bench.methods.PipelineMethod), with one tracker setting of
-its own, LEARNED_MIN_HITS.
+ablation); learned_no_reid tracks the moving regions without the model's re-identification embedding
+(tracker.reid_motion off). Scored like the "pipeline" method (bench.methods.PipelineMethod), with one
+tracker setting of its own, LEARNED_MIN_HITS.
 """
 
 from __future__ import annotations
@@ -28,11 +30,18 @@ LEARNED_MIN_HITS = 1
 
 
 class LearnedMethod(PipelineMethod):
-    """PipelineMethod with LearnedChangeDetector(use_memory=...) as the change backend."""
+    """PipelineMethod with LearnedChangeDetector(use_memory=...) as the change backend.
 
-    def __init__(self, config: PipelineConfig, *, use_memory: bool = True, device: str = "auto") -> None:
-        self.name = "learned" if use_memory else "learned_no_memory"
-        config = replace(config, tracker=replace(config.tracker, min_hits=LEARNED_MIN_HITS))
+    reid_motion: None = config's tracker.reid_motion; False = the ablation without the model's re-id looks.
+    """
+
+    def __init__(self, config: PipelineConfig, *, use_memory: bool = True, reid_motion: bool | None = None,
+                 device: str = "auto") -> None:
+        self.name = "learned" + ("" if use_memory else "_no_memory") + ("_no_reid" if reid_motion is False else "")
+        tracker = replace(config.tracker, min_hits=LEARNED_MIN_HITS)
+        if reid_motion is not None:
+            tracker = replace(tracker, reid_motion=reid_motion)
+        config = replace(config, tracker=tracker)
         change = LearnedChangeDetector(
             config.change.model_path or None, device=device, use_memory=use_memory,
             min_blob_area_px=config.change.min_blob_area_px, motion_appearance=wants_motion_appearance(config),
