@@ -62,12 +62,28 @@ def test_agent_cut_by_the_top_border_is_boxed_whole(x: float, y: float) -> None:
     assert (whole >= 0).all() and whole[2] <= W and whole[3] <= H
 
 
+@pytest.mark.parametrize("x, y", [(0.9, 0.0), (1.1, 0.4), (1.0, -0.6)])
+def test_agent_beside_the_camera_seen_by_its_legs_is_boxed_whole(x: float, y: float) -> None:
+    """Feet below the image, and a mask that holds only the legs (as the learned one often does next to the
+    camera): standing the agent on the floor seen at the bottom row recovers its box."""
+    T = patrol_pose(pitch_deg=30.0)
+    truth, mask = person(x, y, T)
+    assert truth[1] == 0 and truth[3] == H  # cut by the top and the bottom border
+    mask[:170] = 0
+    [legs] = region_boxes(mask, 1)
+    assert box_iou(truth[None], legs[None])[0, 0] < 0.3
+    whole = complete_at_border(legs, K, T, W, H, height_m=1.4)
+    assert box_iou(truth[None], whole[None])[0, 0] > 0.9
+    assert (whole[:2] <= legs[:2]).all() and (whole[2:] >= legs[2:]).all()
+
+
 def test_boxes_not_cut_or_without_floor_contact_are_kept() -> None:
     T = patrol_pose()
     inside = np.array([100.0, 80.0, 140.0, 160.0])
     assert np.array_equal(complete_at_border(inside, K, T, W, H, 1.4), inside)
-    cut_at_bottom = np.array([0.0, 120.0, 60.0, 240.0])  # feet out of view: nothing to stand it on
-    assert np.array_equal(complete_at_border(cut_at_bottom, K, T, W, H, 1.4), cut_at_bottom)
+    up = patrol_pose(pitch_deg=-30.0)  # looking up: even the bottom row is above the horizon
+    cut_at_bottom = np.array([0.0, 120.0, 60.0, 240.0])
+    assert np.array_equal(complete_at_border(cut_at_bottom, K, up, W, H, 1.4), cut_at_bottom)
     cut_at_top = np.array([100.0, 0.0, 140.0, 10.0])
     assert np.array_equal(complete_at_border(cut_at_top, K, T, W, H, 0.0), cut_at_top)  # 0 = off
     level = patrol_pose(pitch_deg=-30.0)  # looking up: the region's bottom is above the horizon
