@@ -17,7 +17,7 @@ from spatial_memory_ros.io.bag_types import make, typestore
 from spatial_memory_ros.io.camera_yaml import save_camera_yaml
 
 HEIGHT_M = 1.2
-TAG_SIZE_M = 0.16
+TAG_SIZE_M = 0.16  # as in config/spatial_memory.yaml
 A = np.array([0.35, 0.2, 0.0])
 B = np.array([-0.35, -0.2, 0.0])
 CAMERA_FRAME = "camera_optical"

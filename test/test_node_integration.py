@@ -15,43 +15,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+# The scene is bag_scene's, which the bag round-trip tests replay. Its 320x240 keeps an image (230 KB)
+# inside Fast DDS's 512 KB shared-memory segment; bigger images go over fragmented UDP, where a stream of
+# them delays the small /tf messages from the same process by seconds.
+from bag_scene import CAMERA_FRAME, INTR, T_MAP_CAM, A, B, render
 from geometry_msgs.msg import TransformStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
+from ros_support import Driver, NodeProcess, fresh_domain
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from spatial_memory.msg import Track, TrackArray
 from spatial_memory.srv import ListItems, LocateItem
-from tag_scene import make_intrinsics, pose, render_scene
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
-from spatial_memory_ros.core.geometry import invert, split_transform
+from spatial_memory_ros.core.geometry import split_transform
 from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp
 
 pytestmark = pytest.mark.timeout(180)
-
-HEIGHT_M = 1.2
-TAG_SIZE_M = 0.16  # as in config/spatial_memory.yaml
-A = np.array([0.35, 0.2, 0.0])
-B = np.array([-0.35, -0.2, 0.0])
-CAMERA_FRAME = "camera_optical"
-# 320x240 keeps an image (230 KB) inside Fast DDS's 512 KB shared-memory segment; bigger images go over
-# fragmented UDP, where a stream of them delays the small /tf messages from the same process by seconds.
-INTR = make_intrinsics(320, 240, 300.0)
-T_MAP_CAM = top_down_camera(HEIGHT_M)
-
-
-def render(tag_at: np.ndarray | None, person_x: float | None) -> np.ndarray:
-    tags = []
-    if tag_at is not None:
-        p_cam = invert(T_MAP_CAM) @ np.append(tag_at, 1.0)
-        tags.append((3, pose((0.0, 0.0, 0.0), tuple(p_cam[:3]))))  # lying flat, facing the camera
-    image = render_scene(INTR, tags, TAG_SIZE_M, background=150)
-    if person_x is not None:
-        x = int(person_x)
-        cv2.rectangle(image, (x, 160), (x + 25, 230), (40, 40, 90), -1)
-    return image
-
 
 def camera_info(stamp: object) -> CameraInfo:
     msg = CameraInfo()
