@@ -200,10 +200,11 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _evaluate(args: argparse.Namespace) -> int:
     from ..evaluate import moved, pets
+    from ..evaluate.config import default_config
 
     config = None
     if args.config is not None:
-        config = dataclasses.replace(_load_config(args.config), memory=pets.default_config().memory)
+        config = dataclasses.replace(_load_config(args.config), memory=default_config().memory)
     if args.sequence in moved.CLIPS:
         print(moved.format_report(moved.evaluate_moved(args.sequence, args.out, config=config,
                                                        max_frames=args.max_frames)))

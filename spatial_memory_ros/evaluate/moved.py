@@ -13,7 +13,6 @@ The detector side reports how often an item track sits on the object, and under 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import gzip
 import json
 import shutil
@@ -25,11 +24,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..core.config import MemoryConfig, PipelineConfig
+from ..core.config import PipelineConfig
 from ..core.errors import BadInputError
 from ..core.pipeline import Pipeline
 from ..core.types import Frame, TrackState
 from ..viz import contact_sheet, draw_caption, overlay_mask
+from .config import default_config
 
 HTML_DIR = Path("/usr/share/doc/opencv-doc/opencv4/html")
 CLIPS = ("cup", "box")
@@ -68,15 +68,6 @@ def clip_path(clip: str, folder: Path) -> Path:
     with gzip.open(src, "rb") as fin, dst.open("wb") as fout:
         shutil.copyfileobj(fin, fout)
     return dst
-
-
-def default_config() -> PipelineConfig:
-    base = PipelineConfig()
-    return dataclasses.replace(
-        base,
-        detector=dataclasses.replace(base.detector, backend="coco", apriltag_items=False),
-        memory=MemoryConfig(db_path=":memory:"),
-    )
 
 
 def evaluate_moved(

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from ..bench.metrics import TrackingAccumulator
-from ..core.config import MemoryConfig, PipelineConfig
+from ..core.config import PipelineConfig
 from ..core.errors import BadInputError
 from ..core.item_memory import ItemMemory
 from ..core.pipeline import Pipeline
@@ -40,6 +40,7 @@ from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
 from ..reid.base import AppearanceEmbedder
 from ..viz import contact_sheet, draw_caption, track_color
+from .config import default_config
 
 VTEST_AVI = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 # The repository's sibling shared/ folder (where the team keeps data that must not be committed).
@@ -120,16 +121,6 @@ def _ms(seconds: list[float]) -> dict[str, float]:
     if a.size == 0:
         return {"mean": 0.0, "p50": 0.0, "p95": 0.0}
     return {"mean": float(a.mean()), "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95))}
-
-
-def default_config() -> PipelineConfig:
-    """The pipeline as the node runs it with detector.backend coco; no tags (PETS has none), memory in RAM."""
-    base = PipelineConfig()
-    return dataclasses.replace(
-        base,
-        detector=dataclasses.replace(base.detector, backend="coco", apriltag_items=False),
-        memory=MemoryConfig(db_path=":memory:"),
-    )
 
 
 def evaluate_pets09(
