@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bag_scene import CAMERA_FRAME, HEIGHT_M, INTR
 from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
 from sensor_msgs.msg import Image
 from spatial_memory.msg import Track, TrackArray
 from spatial_memory.srv import ListItems
 from std_srvs.srv import Trigger
 from tag_scene import pose, render_scene
-from test_node_integration import CAMERA_FRAME, HEIGHT_M, INTR, Camera, camera_info, locate
+from test_node_integration import Camera, camera_info, locate
 
 from spatial_memory_ros.core.geometry import split_transform
 from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp
