@@ -55,7 +55,7 @@ def complete_at_border(
     cut = y1 <= 0.0 or x1 <= 0.0 or x2 >= width or y2 >= height
     if not cut or height_m <= 0.0:
         return box
-    feet = [_floor_point(u, min(y2, float(height)), K, T_map_cam) for u in (x1, x2)]  # the bottom corners
+    feet = [_floor_point(u, y2, K, T_map_cam) for u in (x1, x2)]  # the box's bottom corners
     if feet[0] is None or feet[1] is None:
         return box
     ground = np.stack([feet[0], feet[1]])  # (2, 3)
