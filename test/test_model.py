@@ -265,3 +265,15 @@ def test_shipped_checkpoint_beats_chance_on_held_out_benchmark_frames() -> None:
     iou = tp / (pred_n + true_n - tp)
     chance = random_mask_iou(pred_n / n, true_n / n)
     assert iou > 0.5 and iou > 5 * chance, (iou, chance)
+
+
+def test_bench_model_steps_cameras_as_one_batch() -> None:
+    """`spatial-memory bench-model --cameras 2`: two memory rows (twice the state), frames counted per camera,
+    and the long run keeps the state's size."""
+    from spatial_memory_ros.model.speed import measure
+
+    one = measure(size=(64, 48), timed_frames=4, long_steps=10, sample_every=5, progress=False)
+    two = measure(size=(64, 48), timed_frames=4, long_steps=10, sample_every=5, progress=False, cameras=2)
+    assert (one.cameras, two.cameras) == (1, 2)
+    assert two.state_bytes == 2 * one.state_bytes > 0
+    assert two.fps > 0 and two.model_fps > 0 and two.long_steps == 10

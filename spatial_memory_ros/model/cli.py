@@ -70,6 +70,8 @@ def add_bench_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=600, help="timed steps for frames/s")
     p.add_argument("--steps", type=int, default=72000, help="steps for the memory-bound run (72,000 = 2 h at 10 Hz)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--cameras", type=int, default=1,
+                   help="cameras stepped as one batch (update_batch); frames/s then counts all of them")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.set_defaults(handler=run_bench_model)
 
@@ -79,7 +81,7 @@ def run_bench_model(args: argparse.Namespace) -> int:
 
     result = measure(
         args.model, device=args.device, size=(args.width, args.height), timed_frames=args.frames,
-        long_steps=args.steps, threads=args.threads,
+        long_steps=args.steps, threads=args.threads, cameras=args.cameras,
     )
     text = json.dumps(dataclasses.asdict(result), indent=2)
     print(text)

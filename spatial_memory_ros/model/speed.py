@@ -1,9 +1,11 @@
 """`spatial-memory bench-model`: the learned change step's frames/s and its memory over a long run.
 
 fps: LearnedChangeDetector.update() on camera-sized frames (resize, model step, mask at full size, boxes),
-after a warm-up, frames cycled from a test-seed scene. Memory: `long_steps` more updates (72,000 = two
-hours at 10 Hz) with the process's RSS sampled every `sample_every` steps; the model's state tensor is
-checked to keep its size. Numbers are for this process alone (torch itself is most of the RSS).
+after a warm-up, frames cycled from a test-seed scene. With cameras > 1 each step is one update_batch() of
+that many frames (each camera a different point of the scene), and fps counts frames, not steps.
+Memory: `long_steps` more updates (72,000 = two hours at 10 Hz) with the process's RSS sampled every
+`sample_every` steps; the model's state tensor is checked to keep its size. Numbers are for this process
+alone (torch itself is most of the RSS).
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from .runtime import LearnedChangeDetector
 class SpeedResult:
     device: str
     threads: int
+    cameras: int  # frames per model step (update_batch); 1 = update()
     image_size: tuple[int, int]  # (W, H) of the camera frames fed to update()
     model_size: tuple[int, int]  # (W, H) the model runs at
     parameters: int
     checkpoint: str  # path, or "untrained" when none was found
-    fps: float  # update() calls per second, the whole step
-    model_fps: float  # the network's forward alone (no resize, mask upsampling or boxes)
-    state_bytes: int  # the memory's size: it never changes
+    fps: float  # frames per second through the whole step (all cameras together)
+    model_fps: float  # frames per second through the network's forward alone (no resize, mask upsampling or boxes)
+    state_bytes: int  # the memory's size (all cameras): it never changes
     long_steps: int
     rss_mb_start: float  # process RSS after the warm-up, MiB
     rss_mb_end: float
@@ -57,6 +60,7 @@ def measure(
     timed_frames: int = 600,
     long_steps: int = 72000,
     threads: int = 1,
+    cameras: int = 1,
     sample_every: int = 1000,
     progress: bool = True,
 ) -> SpeedResult:
@@ -65,22 +69,26 @@ def measure(
     dev = resolve_device(device)
     path = checkpoint if checkpoint is not None else DEFAULT_CHECKPOINT
     if path.is_file():
-        det = LearnedChangeDetector(path, device=device)
+        det = LearnedChangeDetector(path, device=device, cameras=cameras)
         name = str(path)
     else:  # timing does not depend on the weights
-        det = LearnedChangeDetector(SpatialMemoryModel.from_config(ModelConfig()), device=device)
+        det = LearnedChangeDetector(SpatialMemoryModel.from_config(ModelConfig()), device=device, cameras=cameras)
         name = "untrained"
     scene = make_scene("warehouse", seed=0, width=size[0], height=size[1])  # a test seed, never the bench's
     frames = [(f.image, f.T_map_cam) for f in scene.frames(limit=50)]
     det.intrinsics = scene.intrinsics
-    for image, T in frames[:20]:
-        det.update(image, T)
 
+    def step(i: int) -> None:  # camera c sees frame i + 7c: the cameras' views differ
+        batch = [frames[(i + 7 * c) % len(frames)] for c in range(cameras)]
+        det.update_batch([image for image, _ in batch], [T for _, T in batch])
+
+    for i in range(20):
+        step(i)
     start = time.perf_counter()
     for i in range(timed_frames):
-        det.update(*frames[i % len(frames)])
-    fps = timed_frames / (time.perf_counter() - start)
-    model_fps = _model_fps(det, timed_frames, dev)
+        step(i)
+    fps = timed_frames * cameras / (time.perf_counter() - start)
+    model_fps = _model_fps(det, timed_frames, dev) * cameras
 
     shape = det.state.shape
     if dev.type == "cuda":
@@ -88,7 +96,7 @@ def measure(
     samples: list[tuple[int, float]] = [(0, _rss_mb())]
     steps = tqdm(range(1, long_steps + 1), desc="memory", mininterval=5.0, disable=not progress)
     for i in steps:
-        det.update(*frames[i % len(frames)])
+        step(i)
         if i % sample_every == 0:
             samples.append((i, _rss_mb()))
             if det.state.shape != shape:
@@ -97,7 +105,7 @@ def measure(
     rss = np.array([r for _, r in samples])
     slope = float(np.polyfit(steps_arr, rss, 1)[0]) if len(samples) > 2 else 0.0  # MiB per step
     return SpeedResult(
-        device=str(dev), threads=threads, image_size=size,
+        device=str(dev), threads=threads, cameras=cameras, image_size=size,
         model_size=(det.config.image_width, det.config.image_height),
         parameters=det.model.num_parameters(), checkpoint=name, fps=round(fps, 1), model_fps=round(model_fps, 1),
         state_bytes=det.state.numel() * det.state.element_size(), long_steps=long_steps,
@@ -110,12 +118,13 @@ def measure(
 
 @torch.inference_mode()
 def _model_fps(det: LearnedChangeDetector, n: int, dev: torch.device) -> float:
-    cfg = det.config
-    image = torch.randint(0, 256, (1, 3, cfg.image_height, cfg.image_width), dtype=torch.uint8, device=dev)
-    K = torch.tensor([[[100.0, 0, 64], [0, 100, 48], [0, 0, 1]]], device=dev)
-    T = torch.eye(4, device=dev)[None]
-    flag = torch.ones(1, dtype=torch.bool, device=dev)
-    state = det.model.initial_state(1, dev)
+    """Model steps per second (each of det.cameras frames)."""
+    cfg, C = det.config, det.cameras
+    image = torch.randint(0, 256, (C, 3, cfg.image_height, cfg.image_width), dtype=torch.uint8, device=dev)
+    K = torch.tensor([[[100.0, 0, 64], [0, 100, 48], [0, 0, 1]]], device=dev).expand(C, 3, 3)
+    T = torch.eye(4, device=dev)[None].expand(C, 4, 4)
+    flag = torch.ones(C, dtype=torch.bool, device=dev)
+    state = det.model.initial_state(C, dev)
     with torch.autocast(dev.type, dtype=torch.float16, enabled=dev.type == "cuda"):
         for _ in range(10):
             state = det.model(image, K, T, flag, state).state
