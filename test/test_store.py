@@ -367,14 +367,32 @@ def test_a_version_1_file_is_migrated_not_moved_aside(tmp_path: Path) -> None:
         places = states["mug"].places
         assert [p.dwell_s for p in places] == [300.0, 10.0]
         assert all(p.seen_empty == -np.inf and p.returns == 0 for p in places)
+        assert states["mug"].current.arrived == 50.0  # unknown before version 3: the last sighting
         places[1].seen_empty, places[1].returns = 60.0, 2
+        states["mug"].current.arrived = 45.0
         store.commit([states["mug"]])
-    with MemoryStore(path, on_corrupt="raise") as store:  # now version 2: read as is
-        again = store.load()["mug"].places
-        assert (again[1].seen_empty, again[1].returns) == (60.0, 2)
+    with MemoryStore(path, on_corrupt="raise") as store:  # now version 3: read as is
+        again = store.load()["mug"]
+        assert (again.places[1].seen_empty, again.places[1].returns) == (60.0, 2)
+        assert again.current.arrived == 45.0
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
     assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
+
+
+def test_a_version_2_file_is_migrated_with_arrived_at_the_last_sighting(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(_V1_SCHEMA)
+        conn.executescript("ALTER TABLE places ADD COLUMN seen_empty REAL NOT NULL DEFAULT -1e300;"
+                           "ALTER TABLE places ADD COLUMN returns INTEGER NOT NULL DEFAULT 0;"
+                           "UPDATE places SET returns = 3 WHERE place_id = 0; UPDATE schema_version SET version = 2;")
+    with MemoryStore(path, on_corrupt="raise") as store:
+        assert store.moved_aside_to is None
+        mug = store.load()["mug"]
+        assert mug.current.arrived == mug.current.stamp == 50.0 and mug.places[0].returns == 3
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
 
 
 def test_an_unknown_schema_version_is_still_moved_aside(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_bench_model(sub)
     _add_bench_node(sub)
+    _add_fit_return_prior(sub)
     return parser
 
 
@@ -262,6 +263,19 @@ def _add_bench_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Start the installed node as its own process, publish W x H images at a fixed rate from this "
         "one (stamp = publish time) and measure the TrackArrays: sustained processed rate and latency "
         "p50/p95/p99. Prints a table, writes OUT/results.json and OUT/node.log. Needs ROS 2 (rclpy).",
+    )
+    add_arguments(p)
+
+
+def _add_fit_return_prior(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .fit_prior import add_arguments
+
+    p = sub.add_parser(
+        "fit-return-prior",
+        help="fit the item memory's return prior (memory.return_prior) on training scene scripts",
+        description="How long displaced items stay away before they are back at their usual place: a "
+        "Kaplan-Meier survival curve over the stays of the training scenes' scripts (seeds >= 1000; no "
+        "rendering). Writes the JSON that memory.return_prior_path reads (default: the shipped one).",
     )
     add_arguments(p)
 

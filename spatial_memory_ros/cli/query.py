@@ -44,6 +44,9 @@ def format_answer(answer: ItemAnswer) -> str:
     if answer.missing:
         lines.append("  MISSING: its last place was seen empty; current is "
                      + ("the likeliest remembered place" if answer.current_inferred else "that last sighting"))
+    elif answer.current_inferred:
+        lines.append("  PREDICTED: last seen away from its usual place long enough ago that it is probably back "
+                     f"(return prior, P = {answer.current.confidence:.2f})")
     if answer.displaced:
         lines.append(f"  DISPLACED: {answer.distance_m:.2f} m from its usual place")
     else:

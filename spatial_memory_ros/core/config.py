@@ -98,6 +98,14 @@ class MemoryConfig:
     # Usual place = most returns (the item came back there from elsewhere); a place's dwell counts as one
     # return per this many seconds, and the place an item was first seen at as half a return.
     dwell_per_return_s: float = 3600.0
+    # Return prior (core.return_prior): displaced items tend to be put back. With it on, an item last seen
+    # away from its usual place is answered at the usual place (current_inferred) once P(back) from the
+    # time since it was first seen away exceeds return_prior_min_p. The curve is fitted on training scene
+    # scripts (`spatial-memory fit-return-prior`); it describes how that scene generator moves things, so
+    # refit it on a site's own history before trusting it there. Off by default.
+    return_prior: bool = False
+    return_prior_path: str = ""  # JSON written by fit-return-prior; "" = the one shipped in the package
+    return_prior_min_p: float = 0.5  # answer "back" only above this; higher keeps the last sighting longer
 
 
 DETECTOR_BACKENDS = ("apriltag", "coco", "onnx")
@@ -172,6 +180,7 @@ class PipelineConfig:
             (self.memory.max_places_per_item >= 1, "memory.max_places_per_item must be >= 1"),
             (self.memory.absent_after_checks >= 0, "memory.absent_after_checks must be >= 0 (0 = off)"),
             (self.memory.dwell_per_return_s > 0, "memory.dwell_per_return_s must be > 0"),
+            (0 < self.memory.return_prior_min_p < 1, "memory.return_prior_min_p must be in (0, 1)"),
             (self.detector.backend in DETECTOR_BACKENDS,
              f"detector.backend must be one of {', '.join(DETECTOR_BACKENDS)}, got {self.detector.backend!r}"),
             (self.detector.backend != "onnx" or bool(self.detector.model_path),

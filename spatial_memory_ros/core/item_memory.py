@@ -12,6 +12,12 @@ item was not seen (observe_absent). After absent_after_checks such frames the pl
 that happens to the place of the last sighting, the item is missing, and "current" becomes the likeliest
 place it went: the most usual remembered place not seen empty since (current_inferred). A memory that only
 keeps the last sighting would keep pointing at the empty place.
+
+Return prior (memory.return_prior, off by default): when the item was last seen away from its usual place
+and nothing has been seen of it since, the time since it was first seen there says how likely it is to have
+been put back (core.return_prior, learned from training scenes). Once that is more likely than not,
+"current" becomes the usual place (current_inferred, not missing). Time is the memory's clock: the latest
+stamp it has been given (observations, absence checks, advance()).
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ import logging
 import math
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from types import TracebackType
 
 import numpy as np
 
 from .config import MemoryConfig, PipelineConfig
 from .errors import BadInputError, UnknownItemError
+from .return_prior import ReturnPrior, load_return_prior
 from .store import ItemState, LastObservation, MemoryStore, PlaceRecord
 from .types import ItemAnswer, ItemLocation, ItemObservation, PlaceToCheck
 
@@ -62,11 +70,14 @@ class ItemMemory:
         self._items: dict[str, ItemState] = {}
         self._dirty: set[str] = set()  # changed in memory but not yet committed (a commit failed)
         self._misses: dict[str, dict[int, int]] = {}  # item -> place_id -> checks without the item, in RAM
+        self._prior: ReturnPrior | None = load_return_prior(config.return_prior_path) if config.return_prior else None
         for name, state in (store.load() if store is not None else {}).items():
             if state.places:
                 self._items[name] = state
             else:
                 logger.warning("stored item %r has no places; ignoring it", name)
+        # After a restart the clock starts at the last thing remembered, until the next frame moves it on.
+        self._now = max((_latest(state) for state in self._items.values()), default=-math.inf)
 
     @property
     def store(self) -> MemoryStore | None:
@@ -74,6 +85,13 @@ class ItemMemory:
         return self._store
 
     # ---- updates ---------------------------------------------------------------------------------------
+
+    def advance(self, stamp: float) -> None:
+        """Tell the memory the time of the newest frame (s), seen items or not: "now" for the return prior.
+        Never goes back (a bag played twice does not rewind it); non-finite stamps are ignored."""
+        if math.isfinite(stamp):
+            with self._lock:
+                self._now = max(self._now, float(stamp))
 
     def observe(self, observations: Sequence[ItemObservation]) -> None:
         """Add confirmed observations (positions m map frame, stamps s), then commit them in one transaction.
@@ -85,6 +103,7 @@ class ItemMemory:
             for name, position, orientation, stamp, confidence in checked:
                 self._apply(name, position, orientation, stamp, confidence)
                 self._dirty.add(name)
+                self._now = max(self._now, stamp)
             self._flush()
 
     def places_to_check(self) -> list[PlaceToCheck]:
@@ -109,6 +128,7 @@ class ItemMemory:
         if needed <= 0 or not math.isfinite(stamp):
             return
         with self._lock:
+            self._now = max(self._now, float(stamp))
             for name, place_id in checked:
                 state = self._items.get(name)
                 place = next((p for p in state.places if p.place_id == place_id), None) if state else None
@@ -129,7 +149,7 @@ class ItemMemory:
         state = self._items.get(name)
         if state is None:
             first = _new_place(0, position, orientation, stamp)
-            current = LastObservation(position, orientation, stamp, confidence, first.place_id)
+            current = LastObservation(position, orientation, stamp, confidence, first.place_id, arrived=stamp)
             self._items[name] = ItemState(name, [first], current, next_place_id=1)
             return
         place = self._nearest_place(state, position)
@@ -156,7 +176,8 @@ class ItemMemory:
                 # Stamps going backwards add nothing.
                 gap = stamp - previous.stamp
                 place.dwell_s += min(max(gap, 0.0), self._config.max_dwell_gap_s)
-        state.current = LastObservation(position, orientation, stamp, confidence, place.place_id)
+        arrived = previous.arrived if previous.place_id == place.place_id else stamp
+        state.current = LastObservation(position, orientation, stamp, confidence, place.place_id, arrived=arrived)
         self._forget_extra_places(state)
 
     def _nearest_place(self, state: ItemState, position: np.ndarray) -> PlaceRecord | None:
@@ -222,15 +243,17 @@ class ItemMemory:
         with self._lock:
             return [self.locate(name) for name in self.items()]
 
-    def locate(self, item: str) -> ItemAnswer:
+    def locate(self, item: str, *, now: float | None = None) -> ItemAnswer:
         """Usual place (most returns and dwell, see the module docstring), current place, and whether the
         item is displaced from usual.
 
         current is the last sighting; when that place has been seen empty since, it is the most usual place
         not seen empty since the sighting (current_inferred), or still the last sighting if there is none
-        (missing either way). Confidence of a place is its share of the item's total dwell (of its
-        observations while no place has dwell yet). Raises BadInputError for an empty name and
-        UnknownItemError for an unseen item.
+        (missing either way). With the return prior on, a last sighting away from the usual place gives way
+        to the usual place once P(back) at `now` (s; default the memory's clock) exceeds return_prior_min_p
+        (current_inferred, not missing; its confidence is P(back)). Confidence of a place is its share of
+        the item's total dwell (of its observations while no place has dwell yet). Raises BadInputError
+        for an empty name and UnknownItemError for an unseen item.
         """
         with self._lock:
             name = item.strip()
@@ -279,6 +302,10 @@ class ItemMemory:
             if likely:
                 current = location(likely[0])
             usual = location(ranked[0])
+            p_back = 0.0 if missing else self._p_back(state, ranked[0], now)
+            if p_back > self._config.return_prior_min_p:
+                current = replace(usual, position=usual.position.copy(), orientation=usual.orientation.copy(),
+                                  confidence=p_back)  # a prediction: its confidence is P(back)
             distance = float(np.linalg.norm(current.position - usual.position))
             return ItemAnswer(
                 item=name,
@@ -288,8 +315,21 @@ class ItemMemory:
                 distance_m=distance,
                 alternatives=[location(p) for p in ranked[1:]],
                 missing=missing,
-                current_inferred=bool(likely),
+                current_inferred=bool(likely) or p_back > self._config.return_prior_min_p,
             )
+
+    def _p_back(self, state: ItemState, usual: PlaceRecord, now: float | None) -> float:
+        """P(the item is back at its usual place) from the return prior; 0 without one or when not displaced."""
+        c = state.current
+        away = float(np.linalg.norm(c.position - usual.position)) > self._config.displaced_distance_m
+        if self._prior is None or not away or c.place_id == usual.place_id:
+            return 0.0
+        arrived = c.arrived if math.isfinite(c.arrived) else c.stamp
+        # The latest time it is known not to be back: its last sighting away, or a look at the usual place
+        # that found it empty after that.
+        not_back = max(c.stamp, usual.seen_empty)
+        t = self._now if now is None else float(now)
+        return self._prior.p_back(t - arrived, not_back - arrived)
 
     def _unknown_message(self, name: str) -> str:
         known = self.items()
@@ -317,6 +357,11 @@ def _checked(obs: ItemObservation) -> tuple[str, np.ndarray, np.ndarray, float, 
     if not 0.0 <= obs.confidence <= 1.0:
         raise BadInputError(f"observation of {name!r}: confidence must be in [0, 1], got {obs.confidence}")
     return name, position.copy(), q / norm, float(obs.stamp), float(obs.confidence)
+
+
+def _latest(state: ItemState) -> float:
+    """The newest stamp an item's state holds (its last sighting, or a later look that found a place empty)."""
+    return max([state.current.stamp, *(p.seen_empty for p in state.places)])
 
 
 def _new_place(place_id: int, position: np.ndarray, orientation: np.ndarray, stamp: float) -> PlaceRecord:

@@ -172,6 +172,7 @@ class Pipeline:
             detections.append(lift(blob, frame, lifting, seen_box=seen[i] if seen is not None else None))
 
         tracks = self._tracker.update(detections, stamp)
+        self.memory.advance(stamp)  # "now" for the return prior, whether or not an item is seen
         observations = _confirmed_observations(tracks, detections, stamp)
         if observations:
             self.memory.observe(observations)

@@ -25,16 +25,17 @@ from .errors import BadInputError, CorruptStoreError, SpatialMemoryError
 
 logger = logging.getLogger(__name__)
 
-# 2 added places.seen_empty and places.returns; a version-1 file is migrated in place (_MIGRATE_1_TO_2)
-SCHEMA_VERSION = 2
+# 2 added places.seen_empty and places.returns; 3 added items.arrived. Older files are migrated in place.
+SCHEMA_VERSION = 3
 
 _POSE = ("x", "y", "z", "qx", "qy", "qz", "qw")
-_ITEM_COLUMNS = ("item", "next_place_id", *_POSE, "stamp", "confidence", "place_id")
+_ITEM_COLUMNS = ("item", "next_place_id", *_POSE, "stamp", "confidence", "place_id", "arrived")
 _PLACE_COLUMNS = (
     "item", "place_id", *_POSE, "dwell_s", "observations", "first_seen", "last_seen", "seen_empty", "returns"
 )
 _TABLES = {"schema_version": ("version",), "items": _ITEM_COLUMNS, "places": _PLACE_COLUMNS}
-_TABLES_V1 = {**_TABLES, "places": _PLACE_COLUMNS[:-2]}
+_TABLES_V2 = {**_TABLES, "items": _ITEM_COLUMNS[:-1]}
+_TABLES_V1 = {**_TABLES_V2, "places": _PLACE_COLUMNS[:-2]}
 _NEVER = -1.0e300  # seen_empty of a place never seen empty (SQLite REAL has no portable -inf literal)
 
 # One script, one transaction: a kill during creation leaves an empty file, never half a schema.
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS items (       -- one row per item: its last confirmed
     qx REAL NOT NULL, qy REAL NOT NULL, qz REAL NOT NULL, qw REAL NOT NULL,   -- map frame
     stamp REAL NOT NULL,                 -- s
     confidence REAL NOT NULL,            -- 0..1
-    place_id INTEGER NOT NULL            -- the place this observation was assigned to
+    place_id INTEGER NOT NULL,           -- the place this observation was assigned to
+    arrived REAL NOT NULL                -- s, first sighting at that place since the item was seen elsewhere
 );
 CREATE TABLE IF NOT EXISTS places (      -- the places an item has been at
     item TEXT NOT NULL,
@@ -73,6 +75,16 @@ BEGIN IMMEDIATE;
 ALTER TABLE places ADD COLUMN seen_empty REAL NOT NULL DEFAULT {_NEVER};
 ALTER TABLE places ADD COLUMN returns INTEGER NOT NULL DEFAULT 0;
 UPDATE schema_version SET version = 2;
+COMMIT;
+"""
+
+# A migrated item "arrived" at its last sighting: the latest it can have, so the return prior counts the
+# least time away (it errs towards the last sighting, as it does everywhere).
+_MIGRATE_2_TO_3 = """
+BEGIN IMMEDIATE;
+ALTER TABLE items ADD COLUMN arrived REAL NOT NULL DEFAULT 0;
+UPDATE items SET arrived = stamp;
+UPDATE schema_version SET version = 3;
 COMMIT;
 """
 
@@ -107,6 +119,9 @@ class LastObservation:
     stamp: float  # s
     confidence: float  # 0..1
     place_id: int  # the PlaceRecord it was assigned to
+    # s, the first sighting at that place since the item was last seen at another one: when the memory
+    # first knew it was there (the return prior counts the time away from it)
+    arrived: float = -np.inf
 
 
 @dataclass(eq=False)  # numpy fields: == would be ambiguous
@@ -147,9 +162,12 @@ class MemoryStore:
             self._conn = self._open_file(self.path, on_corrupt)
         try:
             self._conn.executescript(_CREATE)
-            if _schema_version(self._conn) == 1:
+            old = _schema_version(self._conn)
+            if old == 1:
                 self._conn.executescript(_MIGRATE_1_TO_2)
-                logger.info("spatial memory store %s migrated from schema version 1 to 2", self.path)
+            if old in (1, 2):
+                self._conn.executescript(_MIGRATE_2_TO_3)
+                logger.info("spatial memory store %s migrated from schema version %d to 3", self.path, old)
         except sqlite3.Error as exc:
             self.close()
             raise CorruptStoreError(f"cannot initialise spatial memory store {self.path}: {exc}") from exc
@@ -214,6 +232,7 @@ class MemoryStore:
                     stamp=float(r[9]),
                     confidence=float(r[10]),
                     place_id=int(r[11]),
+                    arrived=float(r[12]),
                 )
                 states[r[0]] = ItemState(r[0], places.get(r[0], []), current, int(r[1]))
         except sqlite3.Error as exc:
@@ -292,7 +311,8 @@ class MemoryStore:
 def _item_row(s: ItemState) -> tuple[object, ...]:
     c = s.current
     pose = (*_floats(c.position, 3), *_floats(c.orientation, 4))
-    return (s.item, int(s.next_place_id), *pose, float(c.stamp), float(c.confidence), int(c.place_id))
+    return (s.item, int(s.next_place_id), *pose, float(c.stamp), float(c.confidence), int(c.place_id),
+            float(c.arrived))
 
 
 def _place_row(item: str, p: PlaceRecord) -> tuple[object, ...]:
@@ -357,9 +377,9 @@ def _schema_problem(conn: sqlite3.Connection) -> str | None:
     if tables != set(_TABLES):
         return f"foreign schema: tables {sorted(tables)}, expected {sorted(_TABLES)}"
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
-    if versions not in ([1], [SCHEMA_VERSION]):  # version 1 is migrated when the store opens
-        return f"schema version {versions}, this code reads versions 1 and {SCHEMA_VERSION}"
-    for name, expected in (_TABLES_V1 if versions == [1] else _TABLES).items():
+    if versions not in ([1], [2], [SCHEMA_VERSION]):  # 1 and 2 are migrated when the store opens
+        return f"schema version {versions}, this code reads versions 1 to {SCHEMA_VERSION}"
+    for name, expected in {1: _TABLES_V1, 2: _TABLES_V2}.get(versions[0], _TABLES).items():
         columns = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({name})"))
         if columns != expected:
             return f"foreign schema: table {name} has columns {columns}"

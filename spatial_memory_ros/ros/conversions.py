@@ -95,6 +95,8 @@ def describe(answer: ItemAnswer) -> str:
     if answer.missing:  # the last sighting's place was seen empty
         now = f"not where last seen; likely at ({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f})" if answer.current_inferred \
             else f"gone from ({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}) where last seen, whereabouts unknown"
+    elif answer.current_inferred:  # the return prior: last seen away long enough ago to be back by now
+        now = f"probably back at ({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}) (last seen away, not seen since)"
     state = f"displaced by {answer.distance_m:.2f} m" if answer.displaced else "in its usual place"
     return f"{answer.item}: {where}, {now}, {state}"
 

@@ -106,6 +106,10 @@ _PIPELINE_DESCRIPTIONS = {
     "memory.absent_after_checks": "Frames a tagged item's place must be in view, decodable and unoccluded "
     "without its tag before it counts as seen empty (the item has gone); 0 = off.",
     "memory.dwell_per_return_s": "Seconds of dwell worth one return to a place when ranking the usual place.",
+    "memory.return_prior": "Answer an item last seen displaced at its usual place (current_inferred) once the "
+                           "learned return prior says it is more likely back than not.",
+    "memory.return_prior_path": "Return prior JSON (spatial-memory fit-return-prior); empty = the shipped one.",
+    "memory.return_prior_min_p": "Probability of being back above which the usual place is answered (0..1).",
     "detector.backend": "apriltag (tags only), coco (SSD-MobileNetV2 from a wheel, cv2.dnn) or onnx (a YOLO-style "
                         "model on onnxruntime, CUDA when available).",
     "detector.apriltag_items": "With coco/onnx, detect AprilTags too, so tagged items keep their tag identity.",
