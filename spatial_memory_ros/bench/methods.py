@@ -11,7 +11,7 @@ factory in METHODS; `spatial-memory bench --methods ...` then runs it beside the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import cv2
@@ -64,15 +64,17 @@ class PipelineMethod:
     """The current core Pipeline (tags + classical change + tracker + dwell memory), memory in RAM.
 
     Tracks scored: dynamic ones in state CONFIRMED (tentative ones are not claimed yet, lost ones are
-    only predictions). shared_tags: where to offer each frame's decoded tags to the baselines.
+    only predictions). shared_tags: where to offer each frame's decoded tags to the baselines. name: the
+    method's name in the report (pipeline_prior is this with memory.return_prior on).
     """
 
     name = "pipeline"
     capabilities = frozenset({TRACKING, CHANGE, MEMORY})
 
-    def __init__(self, config: PipelineConfig, shared_tags: FrameTags | None = None) -> None:
+    def __init__(self, config: PipelineConfig, shared_tags: FrameTags | None = None, *, name: str = "pipeline") -> None:
         from ..core.pipeline import Pipeline  # lazily: the CLI starts without loading the pipeline
 
+        self.name = name
         self.pipeline = Pipeline.open(config)
         self._shared_tags = shared_tags
 
@@ -268,17 +270,26 @@ METHODS: dict[str, MethodFactory] = {
 DEFAULT_METHODS = tuple(METHODS)
 
 
-def _learned(ctx: BenchContext, use_memory: bool, reid_motion: bool | None = None) -> Method:
+def with_return_prior(config: PipelineConfig, on: bool = True) -> PipelineConfig:
+    """config with memory.return_prior on (the shipped prior) or off."""
+    return replace(config, memory=replace(config.memory, return_prior=on))
+
+
+def _learned(ctx: BenchContext, use_memory: bool, reid_motion: bool | None = None, return_prior: bool = True) -> Method:
     from ..model.bench_method import LearnedMethod  # lazily: torch loads only when a learned method is asked for
 
-    return LearnedMethod(ctx.config, use_memory=use_memory, reid_motion=reid_motion)
+    return LearnedMethod(ctx.config, use_memory=use_memory, reid_motion=reid_motion, return_prior=return_prior)
 
 
-# Opt-in (not in DEFAULT_METHODS): the learned model of issue 4 and its ablations (memory disabled; tracks
-# without the model's re-identification looks, tracker.reid_motion off).
+# Opt-in (not in DEFAULT_METHODS): the learned model of issue 4 (with the learned return prior of the item
+# memory) and its ablations, each one change away from it: the model's recurrent memory disabled; tracks
+# without the model's re-identification looks (tracker.reid_motion off); the return prior off. And the
+# classical pipeline with the return prior on, so a reader sees what the prior alone does.
 METHODS["learned"] = lambda ctx: _learned(ctx, True)
 METHODS["learned_no_memory"] = lambda ctx: _learned(ctx, False)
 METHODS["learned_no_reid"] = lambda ctx: _learned(ctx, True, reid_motion=False)
+METHODS["learned_no_prior"] = lambda ctx: _learned(ctx, True, return_prior=False)
+METHODS["pipeline_prior"] = lambda ctx: PipelineMethod(with_return_prior(ctx.config), name="pipeline_prior")
 
 
 def make_methods(names: Sequence[str], scene: SimScene) -> list[Method]:

@@ -1,12 +1,13 @@
 """The learned model as benchmark methods: `spatial-memory bench --methods ...,learned,learned_no_memory`
-(and learned_no_reid).
+(and learned_no_reid, learned_no_prior).
 
 Both are the core Pipeline with the learned change backend in place of the classical one: change masks
 from the model, dynamic-object tracks from the mask's regions through the same tracker, item memory
 from the same tags. learned_no_memory is the same weights with the recurrent memory disabled (the
 ablation); learned_no_reid tracks the moving regions without the model's re-identification embedding
 (tracker.reid_motion off). Scored like the "pipeline" method (bench.methods.PipelineMethod), with one
-tracker setting of its own, LEARNED_MIN_HITS.
+tracker setting of its own, LEARNED_MIN_HITS. Their item memory answers with the learned return prior
+(memory.return_prior, core.return_prior) unless return_prior=False (learned_no_prior, the ablation).
 """
 
 from __future__ import annotations
@@ -33,15 +34,17 @@ class LearnedMethod(PipelineMethod):
     """PipelineMethod with LearnedChangeDetector(use_memory=...) as the change backend.
 
     reid_motion: None = config's tracker.reid_motion; False = the ablation without the model's re-id looks.
+    return_prior: memory.return_prior (True: the item memory's learned return prior; False: the ablation).
     """
 
     def __init__(self, config: PipelineConfig, *, use_memory: bool = True, reid_motion: bool | None = None,
-                 device: str = "auto") -> None:
-        self.name = "learned" + ("" if use_memory else "_no_memory") + ("_no_reid" if reid_motion is False else "")
+                 return_prior: bool = True, device: str = "auto") -> None:
+        self.name = "learned" + ("" if use_memory else "_no_memory") + ("_no_reid" if reid_motion is False else "") \
+            + ("" if return_prior else "_no_prior")
         tracker = replace(config.tracker, min_hits=LEARNED_MIN_HITS)
         if reid_motion is not None:
             tracker = replace(tracker, reid_motion=reid_motion)
-        config = replace(config, tracker=tracker)
+        config = replace(config, tracker=tracker, memory=replace(config.memory, return_prior=return_prior))
         change = LearnedChangeDetector(
             config.change.model_path or None, device=device, use_memory=use_memory,
             min_blob_area_px=config.change.min_blob_area_px, motion_appearance=wants_motion_appearance(config),
