@@ -209,3 +209,35 @@ def test_a_missing_prior_file_says_what_to_change(tmp_path: Path) -> None:
         memory_with(tmp_path / "nope.json")
     with pytest.raises(BadInputError, match="return_prior_min_p"):
         ItemMemory(MemoryConfig(db_path="", return_prior_min_p=1.0))
+
+
+# ---- the benchmark's methods ------------------------------------------------------------------------------
+
+
+def test_bench_methods_with_and_without_the_prior() -> None:
+    from spatial_memory_ros.bench.methods import make_methods
+    from spatial_memory_ros.bench.scene import make_bench_scene
+
+    scene = make_bench_scene("warehouse", "patrol", 0.1, 0, width=64, height=48)
+    methods = make_methods(["pipeline", "pipeline_prior"], scene)
+    try:
+        assert [m.name for m in methods] == ["pipeline", "pipeline_prior"]
+        assert [m.pipeline.config.memory.return_prior for m in methods] == [False, True]  # type: ignore[attr-defined]
+    finally:
+        for m in methods:
+            m.close()
+
+
+@pytest.mark.parametrize("return_prior, name", [(True, "learned"), (False, "learned_no_prior")])
+def test_the_learned_method_uses_the_prior_and_its_ablation_does_not(return_prior: bool, name: str) -> None:
+    pytest.importorskip("torch")
+    from spatial_memory_ros.bench.methods import pipeline_config
+    from spatial_memory_ros.bench.scene import make_bench_scene
+    from spatial_memory_ros.model.bench_method import LearnedMethod
+
+    config = pipeline_config(make_bench_scene("warehouse", "patrol", 0.1, 0, width=64, height=48))
+    method = LearnedMethod(config, return_prior=return_prior, device="cpu")
+    try:
+        assert method.name == name and method.pipeline.config.memory.return_prior is return_prior
+    finally:
+        method.close()
