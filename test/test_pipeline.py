@@ -143,7 +143,7 @@ def test_which_matched_item_tracks_reach_the_memory(
     det = Detection(np.array([0, 0, 10, 10.0]), "item", score, item="mug", position=np.ones(3), position_source=source)
     track = TrackInfo(1, "item", "mug", state, False, 0.8, det.box, np.ones(3), np.zeros(3), 1.0,
                       stamp if state != TrackState.LOST else stamp - 1.0, source)
-    assert [o.item for o in _confirmed_observations([track], [det], stamp)] == (["mug"] if committed else [])
+    assert [o.item for o in _confirmed_observations([track], [det], {1: 0}, stamp)] == (["mug"] if committed else [])
 
 
 @pytest.mark.parametrize("missing", ["intrinsics", "T_map_cam"])

@@ -128,6 +128,13 @@ class DetectorConfig:
     nms_iou: float = 0.45  # onnx: boxes of one class overlapping more than this are one detection
     item_classes: tuple[str, ...] = ("cup", "bottle", "book", "laptop", "remote", "cell phone")
     dynamic_classes: tuple[str, ...] = ("person",)
+    # Off: each detection's class is its item's name. On: item-class detections continue each other's
+    # tracks by overlap and a track is named by the score-weighted majority of its classes until it is
+    # confirmed (core.tracker), for a detector that gives one object several names (SSD-MobileNetV2 calls
+    # opencv-doc's black thermos `cell phone` and `remote`). The cost: a cup's track also continues with a
+    # remote detected on the cup's box, and an object found away from its lost track starts a new track
+    # with a vote of its own (a class name alone used to join them at any distance).
+    item_class_vote: bool = False
 
 
 @dataclass(frozen=True)

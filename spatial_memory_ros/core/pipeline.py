@@ -122,7 +122,8 @@ class Pipeline:
             change = make_change_backend(config.change, device=device,
                                          motion_appearance=wants_motion_appearance(config))
         self._change: ChangeBackend = change
-        self._tracker = Tracker(config.tracker)
+        votes = config.detector.item_classes if config.detector.item_class_vote and detector is not None else ()
+        self._tracker = Tracker(config.tracker, vote_classes=votes)
         # The class detector's network leaves part of two cores idle (many small layers, each split over
         # the cores), so tags and the change baseline run beside it on a thread of their own, with the same
         # results. coco + tags + classical change on 640x480 demo frames, 2 cores, median (p95): 73 (89) ->
@@ -173,7 +174,7 @@ class Pipeline:
 
         tracks = self._tracker.update(detections, stamp)
         self.memory.advance(stamp)  # "now" for the return prior, whether or not an item is seen
-        observations = _confirmed_observations(tracks, detections, stamp)
+        observations = _confirmed_observations(tracks, detections, self._tracker.matched(), stamp)
         if observations:
             self.memory.observe(observations)
         if self._tags is not None and self.config.memory.absent_after_checks > 0:
@@ -313,21 +314,21 @@ def _is_explained(box: np.ndarray, boxes: np.ndarray) -> bool:
 
 
 def _confirmed_observations(
-    tracks: list[TrackInfo], detections: list[Detection], stamp: float
+    tracks: list[TrackInfo], detections: list[Detection], matched: dict[int, int], stamp: float
 ) -> list[ItemObservation]:
-    """One observation per item track matched in this frame and positioned (tag, depth or plane): CONFIRMED
-    ones, and tentative ones whose detection is a well-fitted tag (a decoded 36h11 id is not a false
+    """One observation per item matched in this frame and positioned (tag, depth or plane): of CONFIRMED
+    tracks, and of tentative ones whose detection is a well-fitted tag (a decoded 36h11 id is not a false
     positive, and tags far away or at grazing angles decode only now and then: waiting for min_hits
-    decodes in a row would leave "current" minutes behind)."""
-    best: dict[str, Detection] = {}  # the tracker keeps the highest-score detection of an item too
-    for det in detections:
-        if det.item and (det.item not in best or det.score > best[det.item].score):
-            best[det.item] = det
-    observations = []
+    decodes in a row would leave "current" minutes behind).
+
+    matched: track id -> index into detections (Tracker.matched). The track's detection, not one found by
+    name: with class voting its class may differ from the track's item. Two tracks voted to one name: the
+    higher-score detection is the item's observation (as two same-class detections without voting)."""
+    observations: dict[str, tuple[float, ItemObservation]] = {}
     for track in tracks:
-        if track.last_seen != stamp or track.item not in best:
+        if not track.item or track.last_seen != stamp or track.track_id not in matched:
             continue
-        det = best[track.item]
+        det = detections[matched[track.track_id]]
         trusted_tag = det.position_source == PositionSource.TAG and det.score >= _TRUSTED_TAG_SCORE
         if track.state != TrackState.CONFIRMED and not trusted_tag:
             continue
@@ -335,13 +336,13 @@ def _confirmed_observations(
             continue
         # A class detection has no orientation: the identity says "unknown" as ItemObservation's default.
         orientation = det.orientation if det.orientation is not None else np.array([0.0, 0.0, 0.0, 1.0])
-        observations.append(
-            ItemObservation(
-                item=track.item,
-                position=det.position,
-                stamp=stamp,
-                confidence=track.confidence,
-                orientation=orientation,
-            )
-        )
-    return observations
+        if track.item in observations and observations[track.item][0] >= det.score:
+            continue
+        observations[track.item] = (det.score, ItemObservation(
+            item=track.item,
+            position=det.position,
+            stamp=stamp,
+            confidence=track.confidence,
+            orientation=orientation,
+        ))
+    return [obs for _, obs in observations.values()]

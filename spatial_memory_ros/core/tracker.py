@@ -8,12 +8,16 @@ Two passes, each a Hungarian assignment (scipy's linear_sum_assignment):
    reid_motion_max_age_s), against the detections left over, by appearance alone within a radius that
    grows with the time unseen.
 Identity gating holds in both: a detection that names an item (a decoded tag, an item class) only ever
-matches that item's track, whatever the overlap or the looks, because the name is the identity.
+matches that item's track, whatever the overlap or the looks, because the name is the identity. The
+exception is class voting (vote_classes): a class detector that confuses similar small objects (SSD
+calls one black thermos `cell phone` in one frame and `remote` in the next) does not name the object by
+each frame's class; its item-class detections continue each other's tracks by overlap, and a track is
+named by the score-weighted majority of its classes while it is tentative.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -37,6 +41,9 @@ _OVERLAP_MAX_DISTANCE = 0.5
 # embedding every frame; 0.6 was the steadiest as reid_refresh_frames grew (BENCHMARKS.md).
 _SURE_IOU = 0.6
 _MAX_DORMANT = 256  # unpublished lost tracks kept for re-identification; the oldest go first
+# With class voting, two item-class detections overlapping more than this are one object under two class
+# names (SSD scores every class of one anchor box on its own, so its boxes for both are nearly the same).
+_VOTE_DUPLICATE_IOU = 0.7
 
 
 @dataclass
@@ -63,6 +70,7 @@ class _Track:
     appearance: np.ndarray | None = None  # (D,) unit vector, EMA of the matched detections' looks
     misses: int = 0  # frames in a row without a match
     looks_skipped: int = 0  # matches in a row folded in without an appearance vector
+    votes: dict[str, float] | None = None  # class voting: class -> summed detection score; None = not voting
 
     def predicted_box(self, stamp: float) -> np.ndarray:  # (4,)
         return self.box + self.box_velocity * max(stamp - self.last_seen, 0.0)
@@ -84,12 +92,21 @@ class Tracker:
     - confidence is an EMA of detection scores; while LOST it fades linearly to 0 at max_age_s.
     - A detection matches only tracks with the same label and item. If an item is detected twice in
       one frame only the highest-score detection is used: a tag id names one physical thing.
+    - Class voting (vote_classes, DetectorConfig.item_class_vote): detections whose class is in
+      vote_classes and names the item after itself match any such track, by overlap like unnamed ones
+      (the class is not the identity here); of two such detections on one box only the higher-score one
+      is kept. The track's label and item are the class with the largest summed score over its matches
+      while TENTATIVE, then fixed: item memory keys on the name from confirmation on, so a name that
+      changed later would split one object's history in two.
     - A stamp earlier than the previous update (a bag loop, a sim-time reset) clears all tracks,
       because ages and velocities across the jump would be meaningless.
     """
 
-    def __init__(self, config: TrackerConfig) -> None:
+    def __init__(self, config: TrackerConfig, *, vote_classes: Collection[str] = ()) -> None:
+        """vote_classes: item classes whose tracks are named by vote (see the class docstring); () = none."""
         self.config = config
+        self._vote_classes = frozenset(vote_classes)
+        self._matched: dict[int, int] = {}  # track id -> index into the last update's detections
         self._tracks: list[_Track] = []  # published: TENTATIVE, CONFIRMED, LOST
         self._dormant: list[_Track] = []  # lost longer than max_age_s, kept for re-identification only
         self._next_id = 1
@@ -101,6 +118,12 @@ class Tracker:
         self._dormant = []
         self._next_id = 1
         self._last_stamp = None
+        self._matched = {}
+
+    def matched(self) -> dict[int, int]:
+        """Track id -> index, in the detections given to the last update(), of the detection it was matched to
+        (or started from)."""
+        return dict(self._matched)
 
     def needs_appearance(self, detections: Sequence[Detection], stamp: float) -> np.ndarray:
         """(D,) bool: the detections that should carry an appearance vector in update(detections, stamp).
@@ -145,7 +168,11 @@ class Tracker:
         if self._last_stamp is not None and stamp < self._last_stamp:
             self.reset()
         self._last_stamp = stamp
-        dets = _deduplicate_items([_checked(d) for d in detections])
+        checked = [_checked(d) for d in detections]
+        kept = _deduplicate_items(checked)
+        if self._vote_classes:
+            kept = _one_per_box(checked, kept, self._votes)
+        dets = [checked[i] for i in kept]
         self._expire(stamp)
 
         matches = self._associate(self._tracks, dets, stamp)
@@ -162,7 +189,9 @@ class Tracker:
         self._dormant = [t for t in self._dormant if t.track_id not in matched]
         self._tracks = [t for t in self._tracks if t.track_id in matched or self._keep_unmatched(t)]
         used = {di for _, di in matches}
-        self._tracks += [self._new_track(det, stamp) for di, det in enumerate(dets) if di not in used]
+        born = [(self._new_track(det, stamp), di) for di, det in enumerate(dets) if di not in used]
+        self._tracks += [t for t, _ in born]
+        self._matched = {track.track_id: kept[di] for track, di in matches + born}
         return [self._snapshot(t, stamp) for t in sorted(self._tracks, key=lambda t: t.track_id)]
 
     def _expire(self, stamp: float) -> None:
@@ -206,9 +235,12 @@ class Tracker:
             looks_differ = known & (np.nan_to_num(dist) > _OVERLAP_MAX_DISTANCE)
         for ti, track in enumerate(tracks):
             for di, det in enumerate(dets):
-                same_identity = det.label == track.label and det.item == track.item
-                # A named item may match its track at any overlap or look: the name is the identity.
-                plausible = bool(det.item) or (iou[ti, di] >= self.config.min_iou and not looks_differ[ti, di])
+                by_vote = track.votes is not None and self._votes(det)
+                same_identity = by_vote or (det.label == track.label and det.item == track.item)
+                # A named item may match its track at any overlap or look: the name is the identity. A voted
+                # class is not one, so overlap decides as for unnamed things.
+                plausible = (bool(det.item) and not by_vote) or (
+                    iou[ti, di] >= self.config.min_iou and not looks_differ[ti, di])
                 if not (same_identity and plausible):
                     cost[ti, di] = INFEASIBLE
         return [(tracks[ti], di) for ti, di in solve(cost)]
@@ -260,12 +292,20 @@ class Tracker:
             position_source=det.position_source if det.position is not None else PositionSource.NONE,
             orientation=det.orientation,
             appearance=None if det.appearance is None else det.appearance.copy(),
+            votes={det.label: float(det.score)} if self._votes(det) else None,
         )
         self._next_id += 1
         return track
 
+    def _votes(self, det: Detection) -> bool:
+        """Whether det is an item-class detection named by vote (a tag's item never is: its label is not a class)."""
+        return det.label in self._vote_classes and det.item == det.label
+
     def _apply(self, track: _Track, det: Detection, stamp: float) -> None:
         """Fold a matched detection into its track."""
+        if track.votes is not None and track.state == TrackState.TENTATIVE:
+            track.votes[det.label] = track.votes.get(det.label, 0.0) + float(det.score)
+            track.label = track.item = max(sorted(track.votes), key=track.votes.__getitem__)
         a = self.config.velocity_smoothing
         dt = stamp - track.last_seen
         if dt > 0:
@@ -347,10 +387,20 @@ def _checked(det: Detection) -> Detection:
     return replace(det, box=box, position=position, appearance=appearance)
 
 
-def _deduplicate_items(dets: list[Detection]) -> list[Detection]:
-    """Keep one detection per named item (the highest score); unnamed ones all pass."""
-    best: dict[str, Detection] = {}
-    for det in dets:
-        if det.item and (det.item not in best or det.score > best[det.item].score):
-            best[det.item] = det
-    return [d for d in dets if not d.item or best[d.item] is d]
+def _deduplicate_items(dets: list[Detection]) -> list[int]:
+    """Indices of the detections to keep: one per named item (the highest score); unnamed ones all pass."""
+    best: dict[str, int] = {}
+    for i, det in enumerate(dets):
+        if det.item and (det.item not in best or det.score > dets[best[det.item]].score):
+            best[det.item] = i
+    return [i for i, d in enumerate(dets) if not d.item or best[d.item] == i]
+
+
+def _one_per_box(dets: list[Detection], kept: list[int], votes: Callable[[Detection], bool]) -> list[int]:
+    """kept without voted-class detections that repeat a higher-score one's box under another class name."""
+    voters = sorted((i for i in kept if votes(dets[i])), key=lambda i: -dets[i].score)
+    chosen: list[int] = []
+    for i in voters:
+        if not chosen or box_iou(dets[i].box, np.stack([dets[j].box for j in chosen])).max() <= _VOTE_DUPLICATE_IOU:
+            chosen.append(i)
+    return [i for i in kept if not votes(dets[i]) or i in chosen]

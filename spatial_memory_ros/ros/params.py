@@ -119,6 +119,9 @@ _PIPELINE_DESCRIPTIONS = {
     "detector.nms_iou": "onnx backend: boxes of one class overlapping more than this IoU are one detection.",
     "detector.item_classes": 'Classes tracked as items named after the class (e.g. "cup"); [""] for none.',
     "detector.dynamic_classes": 'Classes that move on their own (e.g. "person"); [""] for none. Others are dropped.',
+    "detector.item_class_vote": "Name an item track by the score-weighted majority of its item classes while "
+                                "tentative, item-class detections continuing it by overlap: one object, one "
+                                "item, for a detector that gives it several class names.",
     "lifting.ground_plane": "Without depth, place a detection where its box's bottom-centre ray meets the plane.",
     "lifting.plane_height_m": "Map-frame height (m) of that supporting plane: 0 for the floor.",
     "lifting.max_range_m": "Ground-plane hits farther than this (m) from the camera are dropped (near the horizon).",
