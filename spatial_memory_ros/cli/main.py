@@ -186,16 +186,23 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="pets09: people tracking on vtest.avi (PETS09-S2L1) against MOTChallenge ground truth, "
         "ours and ByteTrack on the same detections: detection F1, HOTA, IDF1, MOTA, ms/frame. Writes "
         "OUT/metrics.json, ours.txt, bytetrack.txt (MOTChallenge) and tracks.png. cup, box: a hand moves "
-        "an object (opencv-doc's cup.mp4 / box.mp4): how much of it the change mask covers, and which item "
-        "tracks sit on it. Writes OUT/<clip>_metrics.json and <clip>_change.png.",
+        "an object (opencv-doc's cup.mp4 / box.mp4): how much of it the change mask covers, which item "
+        "tracks sit on it, and whether the item memory's current / usual answer, positioned through an assumed "
+        "camera and projected back, follows it. Writes OUT/<clip>_metrics.json and <clip>_change.png.",
     )
     p.add_argument("sequence", choices=["pets09", "cup", "box"], help="which recording")
     p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     p.add_argument("--video", type=Path, help="the video (default: opencv-doc's vtest.avi)")
     p.add_argument("--gt", type=Path, help="MOTChallenge gt.txt (default: ../shared/data/pets09-s2l1/gt.txt)")
     p.add_argument("--config", type=Path,
-                   help="parameter YAML (default: built-in defaults with detector.backend coco)")
+                   help="parameter YAML (default: built-in defaults with detector.backend coco; "
+                   "cup, box: and detector.item_class_vote true)")
     p.add_argument("--max-frames", type=_positive_int, metavar="N", help="only the first N frames")
+    p.add_argument("--assumed-hfov-deg", type=float, default=60.0, metavar="DEG",
+                   help="cup, box: horizontal field of view of the assumed camera (the clips have no camera_info)")
+    p.add_argument("--assumed-distance-m", type=float, default=0.45, metavar="M",
+                   help="cup, box: assumed distance of the plane the object moves in (the clips have no depth); "
+                   "positions are in these assumed metres, not metric")
     p.set_defaults(handler=_evaluate)
 
 
@@ -207,8 +214,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.config is not None:
         config = dataclasses.replace(_load_config(args.config), memory=default_config().memory)
     if args.sequence in moved.CLIPS:
+        from ..evaluate.assumed_camera import AssumedCamera
+
+        camera = AssumedCamera(hfov_deg=args.assumed_hfov_deg, distance_m=args.assumed_distance_m)
         print(moved.format_report(moved.evaluate_moved(args.sequence, args.out, config=config,
-                                                       max_frames=args.max_frames)))
+                                                       max_frames=args.max_frames, camera=camera)))
         return 0
     kwargs = {k: v for k, v in (("video", args.video), ("gt_path", args.gt)) if v is not None}
     metrics = pets.evaluate_pets09(args.out, config=config, max_frames=args.max_frames, **kwargs)
