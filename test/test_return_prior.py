@@ -117,7 +117,7 @@ def obs(at: tuple[float, float, float], t: float) -> ItemObservation:
 
 
 def memory_with(prior_path: Path, *, on: bool = True, store: MemoryStore | None = None) -> ItemMemory:
-    config = MemoryConfig(db_path="", return_prior=on, return_prior_path=str(prior_path))
+    config = MemoryConfig(db_path="", return_prior=on, return_prior_path=str(prior_path), return_prior_min_p=0.5)
     return ItemMemory(config, store)
 
 
@@ -146,7 +146,8 @@ def test_the_last_sighting_stands_until_the_learned_time_then_current_is_usual(p
 
 
 def test_a_lower_threshold_answers_home_sooner(prior_path: Path) -> None:
-    config = MemoryConfig(db_path="", return_prior=True, return_prior_path=str(prior_path), return_prior_min_p=0.4)
+    config = MemoryConfig(db_path="", return_prior=True, return_prior_path=str(prior_path))
+    assert config.return_prior_min_p == 0.4  # the default, tuned on training seeds
     memory = ItemMemory(config)
     _home_then_away(memory)
     assert memory.locate("mug", now=1000.0 + 250.0).current_inferred
