@@ -196,11 +196,17 @@ def test_runtime_keeps_the_visible_part_of_boxes_it_completes() -> None:
     assert completed > 0, "some random region should touch the border and be completed"
 
 
-def test_cameras_batched_match_cameras_alone() -> None:
-    """update_batch() steps two cameras (different image sizes) at once, as two detectors would one by one."""
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_cameras_batched_match_cameras_alone(device: str) -> None:
+    """update_batch() steps two cameras (different image sizes) at once, as two detectors would one by one
+    (on CUDA too, where fp16 autocast allows a looser tolerance)."""
     model = tiny_model(seed=2)
-    both = LearnedChangeDetector(model, device="cpu", cameras=2)
-    alone = [LearnedChangeDetector(model, device="cpu") for _ in range(2)]
+    both = LearnedChangeDetector(model, device=device, cameras=2)
+    alone = [LearnedChangeDetector(model, device=device) for _ in range(2)]
+    atol = 1e-5 if device == "cpu" else 1e-2
     rng = np.random.default_rng(3)
     for _ in range(3):
         images = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)]
@@ -209,11 +215,12 @@ def test_cameras_batched_match_cameras_alone() -> None:
         for c in range(2):
             single = alone[c].update(images[c], poses[c])
             assert batched[c].mask.shape == single.mask.shape == images[c].shape[:2]
-            assert torch.allclose(both.state[c], alone[c].state[0], atol=1e-5)
+            assert torch.allclose(both.state[c].float(), alone[c].state[0].float(), atol=atol)
     with pytest.raises(BadInputError, match="call update_batch"):
         both.update(images[0])
     both.reset(1)
-    assert torch.equal(both.state[1], model.initial_state(1)[0]) and not torch.equal(both.state[0], both.state[1])
+    initial = model.initial_state(1, both.device)[0]
+    assert torch.equal(both.state[1], initial) and not torch.equal(both.state[0], both.state[1])
 
 
 def test_change_method_parameter_selects_the_learned_model(tmp_path: Path) -> None:
