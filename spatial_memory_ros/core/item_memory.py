@@ -15,7 +15,7 @@ keeps the last sighting would keep pointing at the empty place.
 
 Return prior (memory.return_prior, off by default): when the item was last seen away from its usual place
 and nothing has been seen of it since, the time since it was first seen there says how likely it is to have
-been put back (core.return_prior, learned from training scenes). Once that is more likely than not,
+been put back (core.return_prior, learned from training scenes). Once P(back) exceeds return_prior_min_p,
 "current" becomes the usual place (current_inferred, not missing). Time is the memory's clock: the latest
 stamp it has been given (observations, absence checks, advance()).
 """
