@@ -49,11 +49,9 @@ def parse_seeds(text: str) -> range:
 
 def fit(presets: list[str], seeds: range, minutes: float, step_s: float, command: str) -> dict[str, object]:
     """The fitted prior as JSON, with per-preset counts and medians in its meta."""
-    import numpy as np
-
     from ..bench.scene import bench_preset
     from ..core.return_prior import fit_return_prior
-    from ..sim.script import build_script
+    from ..sim.script import scene_script
     from ..sim.stays import displaced_stays
 
     stays: dict[str, list[tuple[float, bool]]] = {}
@@ -62,7 +60,7 @@ def fit(presets: list[str], seeds: range, minutes: float, step_s: float, command
         stays[name] = [
             (s.duration_s, s.returned)
             for seed in seeds
-            for s in displaced_stays(build_script(preset, np.random.default_rng([seed, 0])))  # as SimScene does
+            for s in displaced_stays(scene_script(preset, seed))
         ]
     per_preset = {
         name: fit_return_prior([d for d, _ in v], [r for _, r in v], step_s=step_s).meta for name, v in stays.items()

@@ -36,7 +36,7 @@ from ..core.types import CameraIntrinsics, Frame
 from .camera import CameraPath, project
 from .presets import get_preset
 from .render import Renderer
-from .script import CARRY_HEIGHT_M, SceneScript, build_script
+from .script import CARRY_HEIGHT_M, SceneScript, scene_script
 from .spec import ScenePreset
 from .truth import ChangeTruth
 
@@ -101,7 +101,7 @@ class SimScene:
             raise ValueError(f"all tags in a scene must share one size (TagConfig has one): {sizes}")
         f = p.focal_px * p.width / 640.0
         self.intrinsics = CameraIntrinsics(f, f, p.width / 2.0, p.height / 2.0, p.width, p.height)
-        self.script: SceneScript = build_script(p, np.random.default_rng([seed, 0]))
+        self.script: SceneScript = scene_script(p, seed)
         self.camera = CameraPath(p.camera)
         self.items: dict[str, int] = {it.name: it.tag_id for it in p.items}  # name -> tag id
         self.tag_size_m: float = p.items[0].tag_m if p.items else 0.16

@@ -146,6 +146,12 @@ def build_script(preset: ScenePreset, rng: np.random.Generator) -> SceneScript:
     return SceneScript(preset, placements, events, agents, moves, lights)
 
 
+def scene_script(preset: ScenePreset, seed: int) -> SceneScript:
+    """The script SimScene(preset, seed=seed) plays: stream 0 of the seed drives it (rendering and noise have
+    streams of their own), so a scene's events can be read without building or rendering the scene."""
+    return build_script(preset, np.random.default_rng([seed, 0]))
+
+
 def _carrier_path(m: MoveSpec, src: Pose2, rng: np.random.Generator) -> tuple[AgentSpec, list]:
     assert m.carrier is not None
     a, b = np.array(src[:2]), np.array(m.to[:2])
