@@ -63,8 +63,11 @@ class FollowScore:
 
     def answers_now(self, scale: str, region: np.ndarray, first: np.ndarray) -> dict[str, FrameAnswer]:
         """Every remembered item's answer at this moment, against the regions (H, W) bool now and at frame 0."""
-        h, w = region.shape
-        to_now, to_first = _distance_to(region), _distance_to(first)
+        return self._answers(scale, _distance_to(region), _distance_to(first))
+
+    def _answers(self, scale: str, to_now: np.ndarray, to_first: np.ndarray) -> dict[str, FrameAnswer]:
+        """answers_now() from the regions' distance maps (_distance_to), which every scale shares."""
+        h, w = to_now.shape
         out = {}
         for ans in self.memories[scale].list_all():
             cur, usual = self.camera.project(np.stack([ans.current.position, ans.usual.position]), w, h)
@@ -74,8 +77,9 @@ class FollowScore:
 
     def record(self, region: np.ndarray, first: np.ndarray) -> None:
         """A moved frame: keep every scale's answers for summarise()."""
+        to_now, to_first = _distance_to(region), _distance_to(first)
         for scale in self.scales:
-            self.answers[scale].append(self.answers_now(scale, region, first))
+            self.answers[scale].append(self._answers(scale, to_now, to_first))
         (ys, xs), (ys0, xs0) = np.nonzero(region), np.nonzero(first)
         px = float(np.hypot(xs.mean() - xs0.mean(), ys.mean() - ys0.mean())) if len(xs) and len(xs0) else 0.0
         self.moved_m.append(px * self.camera.metres_per_px(region.shape[1]))
