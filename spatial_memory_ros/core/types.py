@@ -90,6 +90,7 @@ class Detection:
     is_dynamic: bool = False
     position_source: PositionSource = PositionSource.NONE
     appearance: np.ndarray | None = None  # (D,) unit-length appearance vector (spatial_memory_ros.reid); None = none
+    followed: bool = False  # True: not detected in this frame, but an item track's box moved by optical flow
 
 
 class TrackState(IntEnum):
@@ -128,6 +129,10 @@ class ItemObservation:
     stamp: float  # s
     confidence: float = 1.0  # 0..1
     orientation: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 0.0, 1.0]))  # (4,)
+    # True: a box followed by optical flow, not a detection (core.item_follow). It moves `current` and counts
+    # dwell, but never shifts a place's centre: frame after frame of a slowly carried object would drag the
+    # place it started from along the carry path.
+    followed: bool = False
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,9 @@ _PIPELINE_DESCRIPTIONS = {
     "detector.item_class_vote": "Name an item track by the score-weighted majority of its item classes while "
                                 "tentative, item-class detections continuing it by overlap: one object, one "
                                 "item, for a detector that gives it several class names.",
+    "detector.follow_items": "Follow a confirmed item-class track by optical flow through frames the detector "
+                             "misses (an object carried by hand), telling the memory where it went.",
+    "detector.follow_max_s": "Stop following an item this long (s) after its last real detection.",
     "lifting.ground_plane": "Without depth, place a detection where its box's bottom-centre ray meets the plane.",
     "lifting.plane_height_m": "Map-frame height (m) of that supporting plane: 0 for the floor.",
     "lifting.max_range_m": "Ground-plane hits farther than this (m) from the camera are dropped (near the horizon).",
