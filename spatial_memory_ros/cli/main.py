@@ -195,8 +195,7 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--video", type=Path, help="the video (default: opencv-doc's vtest.avi)")
     p.add_argument("--gt", type=Path, help="MOTChallenge gt.txt (default: ../shared/data/pets09-s2l1/gt.txt)")
     p.add_argument("--config", type=Path,
-                   help="parameter YAML (default: built-in defaults with detector.backend coco; "
-                   "cup, box: and detector.item_class_vote, detector.follow_items true)")
+                   help="parameter YAML (default: built-in defaults with detector.backend coco)")
     p.add_argument("--max-frames", type=_positive_int, metavar="N", help="only the first N frames")
     p.add_argument("--assumed-hfov-deg", type=float, default=60.0, metavar="DEG",
                    help="cup, box: horizontal field of view of the assumed camera (the clips have no camera_info)")

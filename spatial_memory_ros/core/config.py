@@ -137,14 +137,17 @@ class DetectorConfig:
     # confirmed (core.tracker), for a detector that gives one object several names (SSD-MobileNetV2 calls
     # opencv-doc's black thermos `cell phone` and `remote`). The cost: a cup's track also continues with a
     # remote detected on the cup's box, and an object found away from its lost track starts a new track
-    # with a vote of its own (a class name alone used to join them at any distance).
-    item_class_vote: bool = False
+    # with a vote of its own (a class name alone used to join them at any distance). On by default since
+    # 2026-11-30: the two real clips need it (cup.mp4: current on the thermos 99 % of moved frames with it,
+    # 83 % without) and PETS09 scores the same either way (it has no item-class tracks).
+    item_class_vote: bool = True
     # On: a confirmed item-class track that the detector misses is followed by optical flow from its last
     # box (core.item_follow), for at most follow_max_s after its last real detection, and the memory is told
     # where it went. For a detector that names an object at rest and loses it while it is carried (SSD
     # finds opencv-doc's box in 13 of 455 frames, nearly all before it moves). The cost: 2-5 ms per followed
-    # object, and an item occluded by something moving can be dragged along with it until the cap.
-    follow_items: bool = False
+    # object, and an item occluded by something moving can be dragged along with it until the cap. On by
+    # default: box.mp4 shows no answer following the box without it (BENCHMARKS.md, "Real data").
+    follow_items: bool = True
     follow_max_s: float = 10.0
 
 
