@@ -216,3 +216,64 @@ def test_gray_input_and_reset() -> None:
 def test_bad_input_raises(image: np.ndarray, pose: np.ndarray | None) -> None:
     with pytest.raises(BadInputError):
         ChangeDetector(ChangeConfig()).update(image, pose)
+
+
+# ---- colour (change.colour_angle_deg) ----------------------------------------------------------------------
+
+WHITE_CLOTH = (225.0, 225.0, 225.0)  # BGR
+YELLOW_BOX = (40.0, 215.0, 235.0)  # BGR: grey level ~201 (cv2's weights), 24 below the cloth's 225
+
+
+def colour_frame(rng: np.random.Generator, box: tuple[int, int, int, int] | None, gain: float = 1.0) -> np.ndarray:
+    """(H, W, 3) uint8: a white cloth, optionally a yellow box on it, under a light gain, with sensor noise."""
+    img = np.empty((H, W, 3), np.float64)
+    img[:] = WHITE_CLOTH
+    if box is not None:
+        x1, y1, x2, y2 = box
+        img[y1:y2, x1:x2] = YELLOW_BOX
+    return (img * gain + rng.normal(0.0, 2.0, img.shape)).clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("angle", [0.0, 8.0])
+def test_a_yellow_box_on_a_white_cloth_is_a_change_only_by_its_colour(angle: float) -> None:
+    # 24 grey levels from the cloth: under change.threshold 30, so grey levels alone miss it
+    rng = np.random.default_rng(3)
+    det = ChangeDetector(ChangeConfig(colour_angle_deg=angle))
+    for _ in range(3):
+        det.update(colour_frame(rng, None))
+    out = det.update(colour_frame(rng, SQUARE))
+    found = iou(out.mask > 0, truth_mask(SQUARE))
+    if angle == 0:
+        assert found < 0.1
+    else:
+        assert found > 0.9 and not out.camera_moved
+        assert any(box_iou(b, SQUARE) > 0.8 for b in out.motion_boxes)  # and it is a moving blob
+
+
+def test_a_light_dimming_a_coloured_scene_turns_no_colour() -> None:
+    # The box was there all along; the light drops to 45 % (the home preset's lights off): a gain scales
+    # every colour vector, so no pixel's colour turns, and the grey fit explains the brightness.
+    rng = np.random.default_rng(4)
+    det = ChangeDetector(ChangeConfig(colour_angle_deg=8.0))
+    for _ in range(3):
+        det.update(colour_frame(rng, SQUARE))
+    for gain in (0.8, 0.6, 0.45, 0.45):
+        out = det.update(colour_frame(rng, SQUARE, gain=gain))
+        assert (out.mask > 0).mean() < 0.01 and not out.camera_moved, gain
+
+
+def test_grey_frames_with_colour_on_use_grey_levels_only() -> None:
+    rng = np.random.default_rng(5)
+    det = ChangeDetector(ChangeConfig(colour_angle_deg=8.0))
+    scene = background(5)
+    for _ in range(3):
+        det.update(frame(scene, rng)[..., 0])  # (H, W) grey
+    out = det.update(frame(with_square(scene, SQUARE, 250.0), rng)[..., 0])
+    assert iou(out.mask > 0, truth_mask(SQUARE)) > 0.8
+
+
+def test_colour_angle_out_of_range_is_a_clear_error() -> None:
+    from spatial_memory_ros.core.config import PipelineConfig
+
+    with pytest.raises(BadInputError, match="colour_angle_deg"):
+        PipelineConfig(change=ChangeConfig(colour_angle_deg=95.0)).validate()

@@ -1,7 +1,12 @@
 """The classical change baseline: background reference, frame difference, no learning.
 
 Everything works on a slightly blurred grey image, after fitting a global gain and offset between the
-two images being compared, so that a light being switched on or off is not a change.
+two images being compared, so that a light being switched on or off is not a change. Optionally
+(ChangeConfig.colour_angle_deg) a pixel whose colour turned by more than an angle in RGB space is a
+change too: a yellow box on a white cloth, or an orange forklift on a grey floor, differs from the
+background by only 15-30 grey levels but by 20-35 degrees of hue. The angle between two colour vectors
+does not change when a light scales them (the chromaticity distortion of Horprasert, Harwood and Davis,
+"A statistical approach for real-time robust background subtraction and shadow detection", 1999).
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ _MIN_GRADIENT = 2.0  # grey levels across _FIT_STRIDE px: weaker gradients are n
 _GAIN_RANGE = (0.2, 5.0)  # a fitted gain outside this is not a light change; clamp it
 _OPEN_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))  # drops isolated noisy pixels
 _CLOSE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))  # joins the edges of a moving blob
+# Colour vectors shorter than this (RGB length, 0..441) have no reliable hue: sensor noise of a few levels
+# turns a dark pixel's colour by tens of degrees. 60 is a grey level of about 35.
+_MIN_COLOUR_NORM = 60.0
+_ONES_1x3 = np.ones((1, 3), np.float32)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,8 @@ class ChangeDetector:
         self._previous: np.ndarray | None = None  # (H, W) float32, blurred grey
         self._stable_count: np.ndarray | None = None  # (H, W) int32 frames changed and still
         self._reference_pose: np.ndarray | None = None  # (4, 4) T_map_cam when the reference was taken
+        self._reference_colour: np.ndarray | None = None  # (H, W, 3) float32 blurred BGR (colour_angle_deg > 0)
+        self._previous_colour: np.ndarray | None = None  # (H, W, 3) float32 blurred BGR
 
     def update(
         self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None
@@ -87,10 +98,12 @@ class ChangeDetector:
         """One frame: (H, W, 3) BGR or (H, W) grey uint8; T_map_cam (4, 4) if the camera pose is known.
         intrinsics are not needed by this 2D method (the ChangeBackend protocol offers them)."""
         gray = _prepare(image_bgr)
+        colour = _prepare_colour(image_bgr) if self.config.colour_angle_deg > 0 else None
         pose = _checked_pose(T_map_cam)
-        if self._reference is None or self._reference.shape != gray.shape:
+        if (self._reference is None or self._reference.shape != gray.shape
+                or (colour is None) != (self._reference_colour is None)):
             size_changed = self._reference is not None
-            self._restart(gray, pose)
+            self._restart(gray, pose, colour)
             return self._empty(gray.shape, camera_moved=size_changed)
         if pose is not None and self._reference_pose is not None:
             moved_m, turned_deg = pose_delta(self._reference_pose, pose)
@@ -98,7 +111,7 @@ class ChangeDetector:
                 moved_m > self.config.pose_reset_translation_m
                 or turned_deg > self.config.pose_reset_rotation_deg
             ):
-                self._restart(gray, pose)
+                self._restart(gray, pose, colour)
                 return self._empty(gray.shape, camera_moved=True)
         elif pose is not None:
             self._reference_pose = pose  # the pose arrived after the reference: adopt it
@@ -108,8 +121,13 @@ class ChangeDetector:
         residual, gain, offset = _photometric_residual(gray, self._reference, thr)
         changed = residual > thr  # (H, W) bool
         moving = _photometric_residual(gray, self._previous, thr)[0] > thr  # (H, W) bool
+        if colour is not None:
+            assert self._reference_colour is not None and self._previous_colour is not None
+            cos_max = float(np.cos(np.radians(self.config.colour_angle_deg)))
+            changed |= _colour_turned(colour, self._reference_colour, cos_max)
+            moving |= _colour_turned(colour, self._previous_colour, cos_max)
         if max(changed.mean(), moving.mean()) > self.config.motion_reset_fraction:
-            self._restart(gray, pose)
+            self._restart(gray, pose, colour)
             return self._empty(gray.shape, camera_moved=True)
 
         # Current values expressed in the reference's brightness, so absorbed and blended pixels
@@ -122,6 +140,11 @@ class ChangeDetector:
         unchanged = (~changed).astype(np.uint8)
         cv2.accumulateWeighted(in_reference_light, self._reference, _BACKGROUND_RATE, mask=unchanged)
         self._previous = gray
+        if colour is not None:  # the angle ignores brightness, so the colour reference takes pixels as they are
+            assert self._reference_colour is not None
+            np.copyto(self._reference_colour, colour, where=absorb[..., None])
+            cv2.accumulateWeighted(colour, self._reference_colour, _BACKGROUND_RATE, mask=unchanged)
+            self._previous_colour = colour
 
         changed &= ~absorb  # absorbed this frame: it is background from now on
         mask = cv2.morphologyEx(changed.astype(np.uint8) * 255, cv2.MORPH_OPEN, _OPEN_KERNEL)
@@ -149,11 +172,13 @@ class ChangeDetector:
                 boxes.append(np.array([x, y, x + w, y + h], dtype=np.float64))
         return boxes
 
-    def _restart(self, gray: np.ndarray, pose: np.ndarray | None) -> None:
+    def _restart(self, gray: np.ndarray, pose: np.ndarray | None, colour: np.ndarray | None = None) -> None:
         self._reference = gray.copy()
         self._previous = gray
         self._stable_count = np.zeros(gray.shape, dtype=np.int32)
         self._reference_pose = pose
+        self._reference_colour = colour.copy() if colour is not None else None
+        self._previous_colour = colour
 
     @staticmethod
     def _empty(shape: tuple[int, ...], camera_moved: bool) -> ChangeOutput:
@@ -175,6 +200,28 @@ def _prepare(image: np.ndarray) -> np.ndarray:
             f"image must be a non-empty (H, W, 3) BGR or (H, W) grey, got shape {image.shape}"
         )
     return cv2.GaussianBlur(gray.astype(np.float32), _BLUR_KSIZE, 0)
+
+
+def _prepare_colour(image: np.ndarray) -> np.ndarray | None:
+    """(H, W, 3) uint8 BGR -> (H, W, 3) float32 blurred BGR; None for a grey image (no colour to compare)."""
+    if image.ndim != 3:
+        return None
+    return cv2.GaussianBlur(image, _BLUR_KSIZE, 0).astype(np.float32)  # blurring uint8 is faster, as good
+
+
+def _colour_turned(current: np.ndarray, base: np.ndarray, cos_max: float) -> np.ndarray:
+    """(H, W) bool: the colour vectors (H, W, 3) differ by more than the angle whose cosine is cos_max, both
+    bright enough to have a hue. Compared squared (a . b < cos |a| |b|, a . b >= 0 for colours): no arccos."""
+    dot = _channel_sum(cv2.multiply(current, base))
+    n_c = _channel_sum(cv2.multiply(current, current))
+    n_b = _channel_sum(cv2.multiply(base, base))
+    bright = cv2.min(n_c, n_b) > _MIN_COLOUR_NORM**2
+    return bright & (cv2.multiply(dot, dot) < cv2.multiply(n_c, n_b, scale=cos_max * cos_max))
+
+
+def _channel_sum(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 -> (H, W) float32 sum over the channels (OpenCV: several times numpy's speed)."""
+    return cv2.transform(image, _ONES_1x3).reshape(image.shape[:2])
 
 
 def _checked_pose(T: np.ndarray | None) -> np.ndarray | None:

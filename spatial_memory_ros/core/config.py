@@ -41,6 +41,10 @@ class ChangeConfig:
     model_path: str = ""  # learned: checkpoint file; "" = the one shipped in the package
 
     threshold: float = 30.0  # grey-level difference (0..255) that counts as change; lower = more noise
+    # Also a change: a colour turned by more than this angle (degrees, RGB; brightness-invariant). 0 = grey only.
+    # 8 was the best or within 0.01 of the best change mIoU of 5 / 6 / 8 / 12 / 16 / 24 on both static scenes
+    # of train seeds 1004 and 1005 (3 simulated minutes each; BENCHMARKS.md); it costs ~6 ms a 640x480 frame.
+    colour_angle_deg: float = 8.0
     stable_frames: int = 20  # frames a pixel must stay put before it becomes the new reference
     min_blob_area_px: int = 150  # smaller moving blobs are not turned into dynamic detections
     motion_reset_fraction: float = 0.5  # fraction of changed pixels that means "the view moved": reset
@@ -179,6 +183,7 @@ class PipelineConfig:
         checks = [
             (self.tags.tag_size_m > 0, "tag_size_m must be > 0"),
             (0 < self.change.threshold < 255, "change.threshold must be in (0, 255)"),
+            (0 <= self.change.colour_angle_deg < 90, "change.colour_angle_deg must be in [0, 90) (0 = off)"),
             (self.change.stable_frames >= 1, "change.stable_frames must be >= 1"),
             (self.change.min_blob_area_px >= 1, "change.min_blob_area_px must be >= 1"),
             (0 < self.change.motion_reset_fraction <= 1, "change.motion_reset_fraction must be in (0, 1]"),

@@ -75,6 +75,8 @@ _PIPELINE_DESCRIPTIONS = {
                      "model; static or moving camera; needs torch).",
     "change.model_path": "Checkpoint of the learned change model; empty = the one shipped in the package.",
     "change.threshold": "Grey-level difference (0..255) that counts as change; lower finds more, and more noise.",
+    "change.colour_angle_deg": "A pixel whose colour turned by more than this angle (degrees in RGB; a light "
+                               "scaling it does not turn it) is a change too; 0 = grey levels only.",
     "change.stable_frames": "Frames a pixel must stay put before it becomes part of the reference scene.",
     "change.min_blob_area_px": "Smallest moving blob (px) turned into a dynamic-object detection.",
     "change.motion_reset_fraction": "Fraction of changed pixels taken to mean the view moved: reset.",
