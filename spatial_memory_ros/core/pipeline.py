@@ -72,6 +72,9 @@ class Pipeline:
       (spatial_memory_ros.reid) so the tracker can re-identify them after an occlusion; only those the
       tracker asks for (Tracker.needs_appearance): one that overlap alone pairs with a steady track is
       embedded every tracker.reid_refresh_frames-th frame, not every frame;
+    - with detector.follow_items, a confirmed item track that no item-class detection covers in this frame
+      is followed by optical flow from its last box (core.item_follow) and handed over as a lower-score
+      detection of the same item: the memory learns where a carried object went (current), never a place;
     - the change baseline gives a change mask and moving blobs; a blob that a detection already
       explains is dropped, the others become dynamic "object" detections, lifted the same way;
     - the tracker associates all of them. Only CONFIRMED item tracks matched in this frame, with a
