@@ -30,3 +30,18 @@ def test_bench_node_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_bench_node_rejects_a_bad_size(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench-node", "--size", "big"]) == 2
     assert "--size must look like 640x480" in capsys.readouterr().err
+
+
+def test_a_stale_installed_config_is_named(tmp_path: Path) -> None:
+    # The build copies config/spatial_memory.yaml into the install; a benchmark of a node started from the
+    # install must say when the tree's copy has been edited since (it would measure other parameters).
+    from spatial_memory_ros.ros.node_process import stale_config_warning
+
+    installed, checkout = tmp_path / "installed.yaml", tmp_path / "checkout.yaml"
+    installed.write_text("a: 1\n")
+    checkout.write_text("a: 1\n")
+    assert stale_config_warning(installed, checkout) is None
+    checkout.write_text("a: 2\n")
+    warning = stale_config_warning(installed, checkout)
+    assert warning is not None and str(installed) in warning and "setup_venv.sh" in warning
+    assert stale_config_warning(installed, tmp_path / "no_checkout.yaml") is None  # an installed package

@@ -32,7 +32,7 @@ from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.geometry import split_transform
 from spatial_memory_ros.core.types import CameraIntrinsics
 
-from .node_process import NodeProcess
+from .node_process import NodeProcess, stale_config_warning
 
 FASTDDS_PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 _N_FRAMES = 60  # distinct frames, published in a loop
@@ -132,6 +132,9 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
 
     frames, intr, T_map_cam = load_frames(settings)
     out_dir.mkdir(parents=True, exist_ok=True)
+    stale = stale_config_warning()
+    if stale:
+        log(f"warning: {stale}")
     domain = random.randint(101, 200)  # away from the tests' 1..100
     t, q = split_transform(T_map_cam)
     params = {

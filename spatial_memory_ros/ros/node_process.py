@@ -34,6 +34,21 @@ def installed_config() -> Path:
     return Path(get_package_share_directory("spatial_memory")) / "config" / "spatial_memory.yaml"
 
 
+def stale_config_warning(installed: Path | None = None, checkout: Path | None = None) -> str | None:
+    """A warning when the installed YAML (installed_config()) differs from this checkout's
+    config/spatial_memory.yaml; None when they agree or there is no checkout (an installed package).
+
+    The build copies the YAML at install time, so in a development tree an edit to config/ reaches a node
+    started from the install only after the next build (scripts/setup_venv.sh, or colcon build): a
+    benchmark would otherwise measure, silently, parameters other than the ones in the tree."""
+    installed = installed or installed_config()
+    checkout = checkout or Path(__file__).resolve().parents[2] / "config" / "spatial_memory.yaml"
+    if not checkout.is_file() or not installed.is_file() or checkout.read_bytes() == installed.read_bytes():
+        return None
+    return (f"the node reads {installed}, which differs from this checkout's {checkout}: edits to config/ "
+            "take effect after the next build (bash scripts/setup_venv.sh, or colcon build)")
+
+
 def ros_env(domain: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     """This process's environment on its own DDS domain, discovery kept on this machine."""
     env = dict(os.environ)
