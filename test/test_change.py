@@ -277,3 +277,24 @@ def test_colour_angle_out_of_range_is_a_clear_error() -> None:
 
     with pytest.raises(BadInputError, match="colour_angle_deg"):
         PipelineConfig(change=ChangeConfig(colour_angle_deg=95.0)).validate()
+
+
+def test_the_colour_test_of_a_large_frame_runs_on_a_smaller_copy_and_still_finds_the_box() -> None:
+    # 640x480: the colour comparison runs at 320x240 and its mask is scaled back up
+    rng = np.random.default_rng(6)
+    big_h, big_w, box = 480, 640, (240, 160, 400, 320)
+
+    def big(with_box: bool) -> np.ndarray:
+        img = np.empty((big_h, big_w, 3), np.float64)
+        img[:] = WHITE_CLOTH
+        if with_box:
+            img[box[1]:box[3], box[0]:box[2]] = YELLOW_BOX
+        return (img + rng.normal(0.0, 2.0, img.shape)).clip(0, 255).astype(np.uint8)
+
+    det = ChangeDetector(ChangeConfig(colour_angle_deg=8.0))
+    for _ in range(3):
+        det.update(big(False))
+    out = det.update(big(True))
+    truth = np.zeros((big_h, big_w), bool)
+    truth[box[1]:box[3], box[0]:box[2]] = True
+    assert out.mask.shape == (big_h, big_w) and iou(out.mask > 0, truth) > 0.9
