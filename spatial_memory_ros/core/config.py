@@ -43,7 +43,7 @@ class ChangeConfig:
     threshold: float = 30.0  # grey-level difference (0..255) that counts as change; lower = more noise
     # Also a change: a colour turned by more than this angle (degrees, RGB; brightness-invariant). 0 = grey only.
     # 8 was the best or within 0.01 of the best change mIoU of 5 / 6 / 8 / 12 / 16 / 24 on both static scenes
-    # of train seeds 1004 and 1005 (3 simulated minutes each; BENCHMARKS.md); it costs ~6 ms a 640x480 frame.
+    # of train seeds 1004 and 1005 (3 simulated minutes each; BENCHMARKS.md); ~2 ms a 640x480 frame.
     colour_angle_deg: float = 8.0
     stable_frames: int = 20  # frames a pixel must stay put before it becomes the new reference
     min_blob_area_px: int = 150  # smaller moving blobs are not turned into dynamic detections
