@@ -127,8 +127,9 @@ class ChangeDetector:
         if colour is not None:
             assert self._reference_colour is not None and self._previous_colour is not None
             cos_max = float(np.cos(np.radians(self.config.colour_angle_deg)))
-            changed |= _full_size(_colour_turned(colour, self._reference_colour, cos_max), gray.shape)
-            moving |= _full_size(_colour_turned(colour, self._previous_colour, cos_max), gray.shape)
+            norm2 = _channel_sum(cv2.multiply(colour, colour))  # |current|^2, for both comparisons
+            changed |= _full_size(_colour_turned(colour, norm2, self._reference_colour, cos_max), gray.shape)
+            moving |= _full_size(_colour_turned(colour, norm2, self._previous_colour, cos_max), gray.shape)
         if max(changed.mean(), moving.mean()) > self.config.motion_reset_fraction:
             self._restart(gray, pose, colour)
             return self._empty(gray.shape, camera_moved=True)
@@ -228,11 +229,11 @@ def _full_size(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return _at_size(mask.astype(np.uint8), (shape[1], shape[0])) > 0
 
 
-def _colour_turned(current: np.ndarray, base: np.ndarray, cos_max: float) -> np.ndarray:
+def _colour_turned(current: np.ndarray, n_c: np.ndarray, base: np.ndarray, cos_max: float) -> np.ndarray:
     """(H, W) bool: the colour vectors (H, W, 3) differ by more than the angle whose cosine is cos_max, both
-    bright enough to have a hue. Compared squared (a . b < cos |a| |b|, a . b >= 0 for colours): no arccos."""
+    bright enough to have a hue; n_c (H, W) is |current|^2. Compared squared (a . b < cos |a| |b|,
+    a . b >= 0 for colours): no arccos."""
     dot = _channel_sum(cv2.multiply(current, base))
-    n_c = _channel_sum(cv2.multiply(current, current))
     n_b = _channel_sum(cv2.multiply(base, base))
     bright = cv2.min(n_c, n_b) > _MIN_COLOUR_NORM**2
     return bright & (cv2.multiply(dot, dot) < cv2.multiply(n_c, n_b, scale=cos_max * cos_max))

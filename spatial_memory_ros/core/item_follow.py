@@ -95,7 +95,6 @@ class ItemFollower:
         self._score = score
         self._followed: dict[int, _Followed] = {}  # track id -> where it was in the previous frame
         self._gray: np.ndarray | None = None  # the previous frame at the working size
-        self._scale = 1.0
         self._proposed: dict[int, int] = {}  # index among this frame's proposals -> track id
 
     def reset(self) -> None:
@@ -110,10 +109,9 @@ class ItemFollower:
         small = cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 \
             else image_bgr
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        prev, prev_scale = self._gray, self._scale
-        self._gray, self._scale = gray, scale
+        prev, self._gray = self._gray, gray
         self._proposed = {}
-        if prev is None or prev.shape != gray.shape or prev_scale != scale:
+        if prev is None or prev.shape != gray.shape:  # first frame, or a new image size (and so scale)
             return []
         seen = np.array([d.box for d in detections if d.label in self._classes]).reshape(-1, 4)
         out: list[Detection] = []

@@ -184,10 +184,11 @@ class Pipeline:
             detections.append(lift(blob, frame, lifting, seen_box=seen[i] if seen is not None else None))
 
         tracks = self._tracker.update(detections, stamp)
+        matched = self._tracker.matched()
         if self._follower is not None:
-            self._follower.commit(tracks, detections, self._tracker.matched(), first_followed, stamp)
+            self._follower.commit(tracks, detections, matched, first_followed, stamp)
         self.memory.advance(stamp)  # "now" for the return prior, whether or not an item is seen
-        observations = _confirmed_observations(tracks, detections, self._tracker.matched(), stamp)
+        observations = _confirmed_observations(tracks, detections, matched, stamp)
         if observations:
             self.memory.observe(observations)
         if self._tags is not None and self.config.memory.absent_after_checks > 0:

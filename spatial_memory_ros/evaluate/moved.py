@@ -87,22 +87,16 @@ def clip_path(clip: str, folder: Path) -> Path:
     return dst
 
 
-def moved_config() -> PipelineConfig:
-    """default_config(): the node's coco pipeline, whose item tracks are named by vote
-    (detector.item_class_vote) and followed by optical flow where SSD misses them (detector.follow_items)."""
-    return default_config()
-
-
 def evaluate_moved(
     clip: str, out: Path, *, config: PipelineConfig | None = None, max_frames: int | None = None,
     camera: AssumedCamera | None = ASSUMED_CAMERA,
 ) -> dict[str, Any]:
     """Run the pipeline over CLIP; write OUT/CLIP_metrics.json and CLIP_change.png; return the metrics.
 
-    config: None = moved_config(). camera: the assumed camera that positions detections; None = none
-    (no positions, so no memory answers to score).
+    config: None = evaluate.config.default_config(), the node's coco pipeline. camera: the assumed camera
+    that positions detections; None = none (no positions, so no memory answers to score).
     """
-    config = (config or moved_config()).validate()
+    config = (config or default_config()).validate()
     out.mkdir(parents=True, exist_ok=True)
     follow = FollowScore(camera or AssumedCamera(), {
         "room": config.memory,
