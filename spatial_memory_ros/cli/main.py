@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_model(sub)
     _add_bench_node(sub)
     _add_fit_return_prior(sub)
+    _add_train_tag_reader(sub)
     return parser
 
 
@@ -285,6 +286,19 @@ def _add_fit_return_prior(sub: argparse._SubParsersAction[argparse.ArgumentParse
         description="How long displaced items stay away before they are back at their usual place: a "
         "Kaplan-Meier survival curve over the stays of the training scenes' scripts (seeds >= 1000; no "
         "rendering). Writes the JSON that memory.return_prior_path reads (default: the shipped one).",
+    )
+    add_arguments(p)
+
+
+def _add_train_tag_reader(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .train_reader import add_arguments
+
+    p = sub.add_parser(
+        "train-tag-reader",
+        help="train the learned reader of undecodable tag quads (detector.learned_tag_reader)",
+        description="Collect the tag finder's quads on training scenes (seeds >= 1000), label them from the "
+        "scenes' truth, train the reader's small CNN on all but the last --val-scenes seeds and report its "
+        "reads on those. Writes the weights detector.learned_tag_reader loads (default: the shipped ones).",
     )
     add_arguments(p)
 

@@ -153,6 +153,12 @@ class DetectorConfig:
     # default: box.mp4 shows no answer following the box without it (BENCHMARKS.md, "Real data").
     follow_items: bool = True
     follow_max_s: float = 10.0
+    # On: quads the tag finder could not decode are read by a small learned net (model.tag_reader) as one of
+    # the configured items' tag ids, or not at all, and placed where the quad's centre ray meets the
+    # lifting plane (a read has no pose of its own). For a moving camera, whose tags smear, and far tags.
+    # Needs torch and a tag map (items); off by default; the learned benchmark method turns it on.
+    learned_tag_reader: bool = False
+    tag_reader_min_margin: float = 12.0  # nats the read id must beat the runner-up by (see model.tag_reader)
 
 
 @dataclass(frozen=True)
@@ -214,6 +220,9 @@ class PipelineConfig:
             (0 < self.detector.score_threshold <= 1, "detector.score_threshold must be in (0, 1]"),
             (0 < self.detector.nms_iou <= 1, "detector.nms_iou must be in (0, 1]"),
             (self.detector.follow_max_s > 0, "detector.follow_max_s must be > 0"),
+            (self.detector.tag_reader_min_margin >= 0, "detector.tag_reader_min_margin must be >= 0"),
+            (not self.detector.learned_tag_reader or bool(self.tags.items),
+             "detector.learned_tag_reader reads only the configured items' tags: set items (name=tag id)"),
             (not set(self.detector.item_classes) & set(self.detector.dynamic_classes),
              "a class cannot be in both detector.item_classes and detector.dynamic_classes"),
             (np.isfinite(self.lifting.plane_height_m), "lifting.plane_height_m must be finite"),

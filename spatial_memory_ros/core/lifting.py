@@ -67,7 +67,18 @@ def ground_plane_position(
     farther than max_range_m from the camera.
     """
     bottom = np.array([(box[0] + box[2] - 1) / 2.0, box[3] - 1.0])  # last pixel row inside the box
-    ray_cam = pixel_rays(bottom, intr)[0]
+    return plane_point(bottom, intr, T_map_cam, plane_height_m, max_range_m)
+
+
+def plane_point(
+    pixel: np.ndarray,
+    intr: CameraIntrinsics,
+    T_map_cam: np.ndarray,
+    plane_height_m: float = 0.0,
+    max_range_m: float = 20.0,
+) -> np.ndarray | None:
+    """(3,) map point where the ray through pixel (2,) meets z = plane_height_m; None as for ground_plane_position."""
+    ray_cam = pixel_rays(np.asarray(pixel, dtype=np.float64), intr)[0]
     origin = T_map_cam[:3, 3]
     ray = T_map_cam[:3, :3] @ ray_cam  # map frame, not normalised
     if abs(ray[2]) < _MIN_RAY_SLOPE:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..detect.apriltag import AprilTagDetector
+from ..detect.apriltag import TAG_LABEL, AprilTagDetector
 from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
 from ..reid.base import AppearanceEmbedder
@@ -22,8 +22,9 @@ from .config import PipelineConfig
 from .errors import BadInputError
 from .item_follow import ItemFollower
 from .item_memory import ItemMemory
-from .lifting import lift
+from .lifting import lift, plane_point
 from .store import MemoryStore
+from .tags import to_gray
 from .tracker import Tracker
 from .types import (
     MOTION_LABEL,
@@ -58,6 +59,12 @@ class ChangeBackend(Protocol):
     ) -> ChangeOutput: ...
 
     def reset(self) -> None: ...
+
+
+class TagReaderBackend(Protocol):
+    """Reads quads the tag finder could not decode as known tag ids (model.tag_reader.TagReader)."""
+
+    def read(self, gray: np.ndarray, quads: list[np.ndarray]) -> list: ...
 
 
 class Pipeline:
@@ -99,6 +106,7 @@ class Pipeline:
         change: ChangeBackend | None = None,
         detector: ObjectDetector | None = None,
         embedder: AppearanceEmbedder | None = None,
+        tag_reader: TagReaderBackend | None = None,
         device: str = "auto",
     ) -> None:
         """change: the change backend; None = make_change_backend(config.change, device=device) (classical or
@@ -108,12 +116,19 @@ class Pipeline:
         and onnx backends, none for apriltag. device: auto | cpu | cuda, for a backend that can use a GPU.
         embedder: appearance vectors for re-identification; None = the MobileNetV2 one when tracker.reid is
         on and there is a class detector (tags are identified by their id and need none).
+        tag_reader: reads the quads the tag finder could not decode; None = model.tag_reader.TagReader over
+        the configured items' ids when detector.learned_tag_reader is on (and tags are in use).
         """
         self.config = config.validate()
         self.memory = memory
         backend = config.detector.backend
         use_tags = backend == "apriltag" or config.detector.apriltag_items
         self._tags = AprilTagDetector(config.tags) if use_tags else None
+        if tag_reader is None and use_tags and config.detector.learned_tag_reader:
+            from ..model.tag_reader import TagReader  # imports torch: only when the reader is asked for
+
+            tag_reader = TagReader(list(config.tags.items.values()), min_margin=config.detector.tag_reader_min_margin)
+        self._reader = tag_reader if use_tags else None
         if detector is None and backend != "apriltag":
             detector = make_detector(config.detector, config.tags, device=device)
         self._objects = detector
@@ -214,9 +229,43 @@ class Pipeline:
 
     def _tags_and_change(self, frame: Frame) -> tuple[list[TagDetection], list[Detection], ChangeOutput]:
         """The tags (raw, and as detections) and the change baseline's output: one job beside the detector."""
-        tags = self._tags.detect_tags(frame) if self._tags is not None else []
-        detections = [self._tags.to_detection(tag, frame.T_map_cam) for tag in tags] if self._tags else []
+        tags: list[TagDetection] = []
+        detections: list[Detection] = []
+        if self._tags is not None:
+            if self._reader is not None:
+                tags, quads = self._tags.detect_tags_with_rejected(frame)
+            else:
+                tags, quads = self._tags.detect_tags(frame), []
+            detections = [self._tags.to_detection(tag, frame.T_map_cam) for tag in tags]
+            if quads:
+                detections += self._read_quads(frame, tags, quads)
         return tags, detections, self._change.update(frame.image, frame.T_map_cam, frame.intrinsics)
+
+    def _read_quads(self, frame: Frame, tags: list[TagDetection], quads: list[np.ndarray]) -> list[Detection]:
+        """The learned reader's items among the undecoded quads, placed on the lifting plane (a read has no
+        pose of its own). A quad around or inside a decoded tag (its board, a piece of it) is that tag."""
+        assert self._reader is not None and self._tags is not None
+        boxes = [t.box for t in tags]
+        rest = [q for q in quads if not any(_overlaps(q, b) for b in boxes)]
+        if not rest:
+            return []
+        decoded = {t.tag_id for t in tags}
+        out = []
+        for read in self._reader.read(to_gray(frame.image), rest):
+            if read.tag_id in decoded:
+                continue
+            position = None
+            if frame.intrinsics is not None and frame.T_map_cam is not None:
+                lifting = self.config.lifting
+                position = plane_point(read.quad.mean(axis=0), frame.intrinsics, frame.T_map_cam,
+                                       lifting.plane_height_m, lifting.max_range_m)
+            box = np.concatenate([read.quad.min(axis=0), read.quad.max(axis=0)])
+            out.append(Detection(
+                box=box, label=TAG_LABEL, score=read.p_tag, item=self.config.tags.name_for(read.tag_id),
+                position=position, is_dynamic=False,
+                position_source=PositionSource.GROUND_PLANE if position is not None else PositionSource.NONE,
+            ))
+        return out
 
     def _class_detections(self, frame: Frame) -> list[Detection]:
         """The class detector's detections, lifted, with looks where the tracker needs them."""
@@ -313,6 +362,15 @@ def _with_appearance(
     for i, v in zip(index, vectors):
         out[i] = dataclasses.replace(out[i], appearance=v)
     return out
+
+
+def _overlaps(quad: np.ndarray, box: np.ndarray) -> bool:
+    """Whether a quad's centre is in box (4,), or box's centre is in the quad's bounding box."""
+    cx, cy = quad.mean(axis=0)
+    lo, hi = quad.min(axis=0), quad.max(axis=0)
+    bx, by = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+    centre_in_box = box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
+    return bool(centre_in_box or (lo[0] <= bx <= hi[0] and lo[1] <= by <= hi[1]))
 
 
 def _is_explained(box: np.ndarray, boxes: np.ndarray) -> bool:

@@ -109,10 +109,17 @@ class TagDetector:
 
         Without intrinsics the detections carry corners only (T_cam_tag None, error nan).
         """
+        return self.detect_with_rejected(image, intrinsics)[0]
+
+    def detect_with_rejected(
+        self, image: np.ndarray, intrinsics: CameraIntrinsics | None = None
+    ) -> tuple[list[TagDetection], list[np.ndarray]]:
+        """detect(), plus the (4, 2) px quads the finder found but could not decode (model.tag_reader's input)."""
         gray = to_gray(image)
-        corners, ids, _rejected = self._finder.detectMarkers(gray)
+        corners, ids, rejected = self._finder.detectMarkers(gray)
+        quads = [np.asarray(q, dtype=np.float64).reshape(4, 2) for q in rejected]
         if ids is None or len(ids) == 0:
-            return []
+            return [], quads
         out = []
         for tag_corners, tag_id in zip(corners, ids.reshape(-1)):
             rough = np.asarray(tag_corners, dtype=np.float64).reshape(4, 2)  # (4, 2) px
@@ -120,7 +127,7 @@ class TagDetector:
             T, err = self._pose(c, intrinsics) if intrinsics is not None else (None, float("nan"))
             out.append(TagDetection(tag_id=int(tag_id), corners=c, T_cam_tag=T, reprojection_error_px=err))
         out.sort(key=lambda d: d.tag_id)
-        return out
+        return out, quads
 
     def _refine(self, gray: np.ndarray, tag_id: int, rough: np.ndarray) -> np.ndarray:
         """(4, 2) AprilTag-refined corners of one tag, from a window around its rough corners (4, 2)."""

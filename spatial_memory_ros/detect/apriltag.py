@@ -24,6 +24,10 @@ class AprilTagDetector:
         """The raw tags (corners, camera-frame pose), sorted by id."""
         return self._tags.detect(frame.image, frame.intrinsics)
 
+    def detect_tags_with_rejected(self, frame: Frame) -> tuple[list[TagDetection], list[np.ndarray]]:
+        """detect_tags(), plus the (4, 2) px quads the finder could not decode."""
+        return self._tags.detect_with_rejected(frame.image, frame.intrinsics)
+
     def to_detection(self, tag: TagDetection, T_map_cam: np.ndarray | None) -> Detection:
         """One tag as a tracker detection, positioned (TAG) when both its pose and the camera pose are known."""
         position = orientation = None

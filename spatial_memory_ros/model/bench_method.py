@@ -1,5 +1,5 @@
 """The learned model as benchmark methods: `spatial-memory bench --methods ...,learned,learned_no_memory`
-(and learned_no_reid, learned_no_prior).
+(and learned_no_reid, learned_no_prior, learned_no_reader).
 
 Both are the core Pipeline with the learned change backend in place of the classical one: change masks
 from the model, dynamic-object tracks from the mask's regions through the same tracker, item memory
@@ -7,14 +7,16 @@ from the same tags. learned_no_memory is the same weights with the recurrent mem
 ablation); learned_no_reid tracks the moving regions without the model's re-identification embedding
 (tracker.reid_motion off). Scored like the "pipeline" method (bench.methods.PipelineMethod), with one
 tracker setting of its own, LEARNED_MIN_HITS. Their item memory answers with the learned return prior
-(memory.return_prior, core.return_prior) unless return_prior=False (learned_no_prior, the ablation).
+(memory.return_prior, core.return_prior) unless return_prior=False (learned_no_prior, the ablation), and
+read the tags the decoder gives up on with the learned tag reader (detector.learned_tag_reader,
+model.tag_reader) unless tag_reader=False (learned_no_reader).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from ..bench.methods import PipelineMethod
+from ..bench.methods import PipelineMethod, with_tag_reader
 from ..core.config import PipelineConfig
 from ..core.item_memory import ItemMemory
 from ..core.pipeline import Pipeline, wants_motion_appearance
@@ -38,9 +40,10 @@ class LearnedMethod(PipelineMethod):
     """
 
     def __init__(self, config: PipelineConfig, *, use_memory: bool = True, reid_motion: bool | None = None,
-                 return_prior: bool = True, device: str = "auto") -> None:
+                 return_prior: bool = True, tag_reader: bool = True, device: str = "auto") -> None:
         self.name = "learned" + ("" if use_memory else "_no_memory") + ("_no_reid" if reid_motion is False else "") \
-            + ("" if return_prior else "_no_prior")
+            + ("" if return_prior else "_no_prior") + ("" if tag_reader else "_no_reader")
+        config = with_tag_reader(config, tag_reader)
         tracker = replace(config.tracker, min_hits=LEARNED_MIN_HITS)
         if reid_motion is not None:
             tracker = replace(tracker, reid_motion=reid_motion)

@@ -127,6 +127,9 @@ _PIPELINE_DESCRIPTIONS = {
     "detector.follow_items": "Follow a confirmed item-class track by optical flow through frames the detector "
                              "misses (an object carried by hand), telling the memory where it went.",
     "detector.follow_max_s": "Stop following an item this long (s) after its last real detection.",
+    "detector.learned_tag_reader": "Read tags the decoder gives up on (blurred, far, framed by their board) with "
+                                   "a small learned net, as one of the configured items only (needs torch).",
+    "detector.tag_reader_min_margin": "Nats by which a learned read must beat the next likeliest item's tag.",
     "lifting.ground_plane": "Without depth, place a detection where its box's bottom-centre ray meets the plane.",
     "lifting.plane_height_m": "Map-frame height (m) of that supporting plane: 0 for the floor.",
     "lifting.max_range_m": "Ground-plane hits farther than this (m) from the camera are dropped (near the horizon).",
