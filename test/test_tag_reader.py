@@ -140,9 +140,11 @@ def test_a_read_is_placed_where_its_quads_centre_ray_meets_the_floor() -> None:
         assert off.update(frame).observations == []  # the decoder alone does not see the item
     reader = _Reader()
     with Pipeline(_config(), ItemMemory(MemoryConfig(db_path=":memory:")), tag_reader=reader) as on:
-        result = on.update(frame)
+        first = on.update(frame)
+        result = on.update(replace(frame, stamp=1.1))
     assert reader.given  # the finder's undecoded quads went to the reader
-    read = [d for d in result.detections if d.item == "pallet_5"]
+    assert [d for d in first.detections if d.item == "pallet_5"] == []  # one read alone is not trusted...
+    read = [d for d in result.detections if d.item == "pallet_5"]  # ...a second one where the first put it is
     assert len(read) == 1 and read[0].position_source == PositionSource.GROUND_PLANE and not read[0].is_dynamic
     centre = reader.given[0].mean(axis=0)
     expected = np.array([(centre[0] - W / 2) * 3.0 / 250.0, -(centre[1] - H / 2) * 3.0 / 250.0, 0.0])
@@ -150,6 +152,29 @@ def test_a_read_is_placed_where_its_quads_centre_ray_meets_the_floor() -> None:
     np.testing.assert_allclose(read[0].position, expected, atol=1e-6)
     assert np.linalg.norm(expected[:2] - np.array([(corners.mean(axis=0)[0] - W / 2) * 0.012,
                                                    -(corners.mean(axis=0)[1] - H / 2) * 0.012])) < 0.1
+
+
+class _Moving:
+    """Reads the given quad as tag 105, its corners shifted by shift_px per call."""
+
+    def __init__(self, shift_px: float) -> None:
+        self.shift, self.calls = shift_px, 0
+
+    def read(self, gray: np.ndarray, quads: list[np.ndarray]) -> list[TagRead]:
+        self.calls += 1
+        return [TagRead(105, quads[0] + self.shift * self.calls, 20.0, 0.0, 0.9)] if quads else []
+
+
+@pytest.mark.parametrize(("shift_px", "gap_s", "counted"), [(0.0, 0.1, True), (0.0, 1.5, False), (30.0, 0.1, False)])
+def test_a_read_counts_only_where_the_items_previous_read_agrees(shift_px: float, gap_s: float, counted: bool) -> None:
+    """A wrong read names another item's place for one frame; two reads in a row agree on where the item is.
+    30 px at 3 m and f = 250 px is 0.36 m per axis, 0.51 m in all: beyond the 0.5 m agreement."""
+    image, _ = _blurred_tag_image(105)
+    intr, T = _looking_down()
+    with Pipeline(_config(), ItemMemory(MemoryConfig(db_path=":memory:")), tag_reader=_Moving(shift_px)) as p:
+        p.update(Frame(image=image, stamp=1.0, intrinsics=intr, T_map_cam=T))
+        second = p.update(Frame(image=image, stamp=1.0 + gap_s, intrinsics=intr, T_map_cam=T))
+    assert any(d.item == "pallet_5" for d in second.detections) == counted
 
 
 def test_quads_of_a_decoded_tag_never_reach_the_reader() -> None:

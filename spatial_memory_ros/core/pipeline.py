@@ -49,6 +49,11 @@ _OVERLAP = 0.5
 _BLOB_AREA_RATIO = 4.0
 # A tag whose pose reprojects within about 1 px (score = exp(-error / 2 px)) is trusted from its first decode.
 _TRUSTED_TAG_SCORE = 0.6
+# A learned read counts only when the previous read of the same item, at most _READ_AGREE_S earlier, put it
+# within _READ_AGREE_M: about 1 % of reads name the wrong item (far, oblique quads), one frame at a time,
+# and with min_hits 1 a single one would move the item's "current" to another item's place.
+_READ_AGREE_S = 1.0
+_READ_AGREE_M = 0.5
 
 
 class ChangeBackend(Protocol):
@@ -73,6 +78,9 @@ class Pipeline:
     Per frame:
     - AprilTags (backend apriltag, or detector.apriltag_items with the others) give identified items,
       map pose = T_map_cam @ T_cam_tag when both the intrinsics and the camera pose are known (TAG);
+    - with detector.learned_tag_reader, the quads the tag finder could not decode are read as configured
+      items by model.tag_reader and placed where the quad centre's ray meets the lifting plane
+      (GROUND_PLANE), once two reads in a row agree on where the item is;
     - the coco / onnx backend gives class detections: item classes are items named after the class,
       dynamic classes (people) are dynamic, both positioned by core.lifting (DEPTH, else GROUND_PLANE);
     - with tracker.reid, the class detections that name no item (people) get an appearance vector
@@ -129,6 +137,7 @@ class Pipeline:
 
             tag_reader = TagReader(list(config.tags.items.values()), min_margin=config.detector.tag_reader_min_margin)
         self._reader = tag_reader if use_tags else None
+        self._last_read: dict[str, tuple[float, np.ndarray]] = {}  # item -> (stamp, map position) of its last read
         if detector is None and backend != "apriltag":
             detector = make_detector(config.detector, config.tags, device=device)
         self._objects = detector
@@ -243,7 +252,8 @@ class Pipeline:
 
     def _read_quads(self, frame: Frame, tags: list[TagDetection], quads: list[np.ndarray]) -> list[Detection]:
         """The learned reader's items among the undecoded quads, placed on the lifting plane (a read has no
-        pose of its own). A quad around or inside a decoded tag (its board, a piece of it) is that tag."""
+        pose of its own), where the item's previous read agrees (_READ_AGREE_S, _READ_AGREE_M). A quad around
+        or inside a decoded tag (its board, a piece of it) is that tag. Without a pose a read is dropped."""
         assert self._reader is not None and self._tags is not None
         boxes = [t.box for t in tags]
         rest = [q for q in quads if not any(_overlaps(q, b) for b in boxes)]
@@ -251,20 +261,25 @@ class Pipeline:
             return []
         decoded = {t.tag_id for t in tags}
         out = []
+        if frame.intrinsics is None or frame.T_map_cam is None:
+            return []
+        stamp, lifting = float(frame.stamp), self.config.lifting
         for read in self._reader.read(to_gray(frame.image), rest):
             if read.tag_id in decoded:
                 continue
-            position = None
-            if frame.intrinsics is not None and frame.T_map_cam is not None:
-                lifting = self.config.lifting
-                position = plane_point(read.quad.mean(axis=0), frame.intrinsics, frame.T_map_cam,
-                                       lifting.plane_height_m, lifting.max_range_m)
+            position = plane_point(read.quad.mean(axis=0), frame.intrinsics, frame.T_map_cam,
+                                   lifting.plane_height_m, lifting.max_range_m)
+            if position is None:
+                continue
+            item = self.config.tags.name_for(read.tag_id)
+            previous = self._last_read.get(item)
+            self._last_read[item] = (stamp, position)
+            if previous is None or not (0 < stamp - previous[0] <= _READ_AGREE_S
+                                        and np.linalg.norm(position[:2] - previous[1][:2]) <= _READ_AGREE_M):
+                continue
             box = np.concatenate([read.quad.min(axis=0), read.quad.max(axis=0)])
-            out.append(Detection(
-                box=box, label=TAG_LABEL, score=read.p_tag, item=self.config.tags.name_for(read.tag_id),
-                position=position, is_dynamic=False,
-                position_source=PositionSource.GROUND_PLANE if position is not None else PositionSource.NONE,
-            ))
+            out.append(Detection(box=box, label=TAG_LABEL, score=read.p_tag, item=item, position=position,
+                                 is_dynamic=False, position_source=PositionSource.GROUND_PLANE))
         return out
 
     def _class_detections(self, frame: Frame) -> list[Detection]:
@@ -291,6 +306,7 @@ class Pipeline:
         self._change.reset()
         if self._follower is not None:
             self._follower.reset()
+        self._last_read.clear()
         self.memory.reset()
 
     def save(self) -> None:
