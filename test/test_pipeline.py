@@ -309,3 +309,29 @@ def test_a_failing_detector_leaves_the_pipeline_usable() -> None:
             pipeline.update(frame_of({MUG: MUG_A}, 0.0, rng))
         detector.fail = False
         assert [d.item for d in pipeline.update(frame_of({MUG: MUG_A}, 0.1, rng)).detections] == ["mug", "", "cup"]
+
+
+def test_min_hits_auto_follows_the_change_method() -> None:
+    """tracker.min_hits 0 (the default) is 3 with the classical change detector and 1 with the learned one,
+    whose regions are rarely false; a value set by hand is kept whatever the method."""
+    from spatial_memory_ros.core.config import CLASSICAL_MIN_HITS, LEARNED_MIN_HITS, ChangeConfig
+    from spatial_memory_ros.core.tracker import Tracker
+
+    auto = PipelineConfig()
+    assert auto.tracker.min_hits == 0
+    assert auto.resolved_tracker().min_hits == CLASSICAL_MIN_HITS == 3
+    learned = dataclasses.replace(auto, change=ChangeConfig(method="learned"))
+    assert learned.resolved_tracker().min_hits == LEARNED_MIN_HITS == 1
+    by_hand = dataclasses.replace(learned, tracker=TrackerConfig(min_hits=2))
+    assert by_hand.resolved_tracker().min_hits == 2
+    assert Tracker(TrackerConfig()).config.min_hits == CLASSICAL_MIN_HITS  # on its own, auto = classical
+    with pytest.raises(BadInputError, match="min_hits"):
+        dataclasses.replace(auto, tracker=TrackerConfig(min_hits=-1)).validate()
+
+
+def test_the_pipeline_confirms_tags_after_the_auto_min_hits() -> None:
+    """With the default (auto) and the classical detector, a track needs 3 matched frames, as before."""
+    cfg = dataclasses.replace(config(), tracker=TrackerConfig(min_hits=0))
+    pipeline = Pipeline(cfg, ItemMemory(MemoryConfig(db_path="")))
+    assert pipeline._tracker.config.min_hits == 3
+    pipeline.close()

@@ -5,6 +5,7 @@ Defaults here must match config/spatial_memory.yaml (a test checks that they do)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,12 @@ class TagConfig:
 
 
 CHANGE_METHODS = ("classical", "learned")
+# tracker.min_hits 0 (auto) means these. The learned change backend's mask makes few false regions, so a
+# region's track is published from its first frame. Measured on warehouse patrol train seeds 1004 and 1005
+# and home patrol 1004 (10 min each) against 2: det F1 +1.3 to +1.7 points (recall +3.6 to +4.8, precision
+# -0.6 to -2.8), HOTA +1.8 to +2.3, IDF1 +1.5 to +1.6, MOTA +2.1 to +3.0; 2 had itself beaten 3.
+CLASSICAL_MIN_HITS = 3
+LEARNED_MIN_HITS = 1
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,9 @@ class TrackerConfig:
     """
 
     min_iou: float = 0.1  # below this a detection never matches a track by overlap
-    min_hits: int = 3  # matched frames before a track is confirmed; higher = fewer false tracks
+    # Matched frames before a track is confirmed; higher = fewer false tracks. 0 = auto: CLASSICAL_MIN_HITS,
+    # or LEARNED_MIN_HITS with change.method learned (PipelineConfig.resolved_tracker).
+    min_hits: int = 0
     max_age_s: float = 2.0  # a track unmatched this long is deleted (LOST before that)
     velocity_smoothing: float = 0.5  # EMA weight of the newest velocity estimate
     tentative_max_misses: int = 1  # missed frames in a row a TENTATIVE track survives; 0 = deleted on a miss
@@ -184,6 +193,13 @@ class PipelineConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     lifting: LiftingConfig = field(default_factory=LiftingConfig)
 
+    def resolved_tracker(self) -> TrackerConfig:
+        """tracker with min_hits 0 (auto) replaced by the change method's own (CLASSICAL/LEARNED_MIN_HITS)."""
+        if self.tracker.min_hits > 0:
+            return self.tracker
+        auto = LEARNED_MIN_HITS if self.change.method == "learned" else CLASSICAL_MIN_HITS
+        return dataclasses.replace(self.tracker, min_hits=auto)
+
     def validate(self) -> PipelineConfig:
         """Raise BadInputError naming the setting to change; return self."""
         checks = [
@@ -196,7 +212,7 @@ class PipelineConfig:
             (self.change.method in CHANGE_METHODS,
              f"change.method must be one of {', '.join(CHANGE_METHODS)}, got {self.change.method!r}"),
             (0 <= self.tracker.min_iou < 1, "tracker.min_iou must be in [0, 1)"),
-            (self.tracker.min_hits >= 1, "tracker.min_hits must be >= 1"),
+            (self.tracker.min_hits >= 0, "tracker.min_hits must be >= 0 (0 = auto)"),
             (self.tracker.max_age_s > 0, "tracker.max_age_s must be > 0"),
             (0 < self.tracker.velocity_smoothing <= 1, "tracker.velocity_smoothing must be in (0, 1]"),
             (self.tracker.tentative_max_misses >= 0, "tracker.tentative_max_misses must be >= 0"),

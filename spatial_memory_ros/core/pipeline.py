@@ -151,7 +151,7 @@ class Pipeline:
                                          motion_appearance=wants_motion_appearance(config))
         self._change: ChangeBackend = change
         votes = config.detector.item_classes if config.detector.item_class_vote and detector is not None else ()
-        self._tracker = Tracker(config.tracker, vote_classes=votes)
+        self._tracker = Tracker(config.resolved_tracker(), vote_classes=votes)
         follow = config.detector.follow_items and detector is not None
         # Followed boxes score below any real detection (which then wins the item), at half the threshold.
         self._follower = ItemFollower(config.detector.item_classes, max_s=config.detector.follow_max_s,

@@ -17,19 +17,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..bench.methods import PipelineMethod, with_tag_reader
-from ..core.config import PipelineConfig
+from ..core.config import LEARNED_MIN_HITS, PipelineConfig
 from ..core.item_memory import ItemMemory
 from ..core.pipeline import Pipeline, wants_motion_appearance
 from ..core.store import MemoryStore
 from .runtime import LearnedChangeDetector
-
-# tracker.min_hits for the learned backend. Its mask makes few false regions, so a region's track is
-# published from its first frame. Measured on warehouse patrol train seeds 1004 and 1005 and home patrol
-# 1004 (10 min each) against 2: det F1 +1.3 to +1.7 points (recall +3.6 to +4.8, precision -0.6 to -2.8),
-# HOTA +1.8 to +2.3, IDF1 +1.5 to +1.6, MOTA +2.1 to +3.0. With 2, every missed box a detection covered
-# was the first frame of a track. (2 had itself beaten the classical pipeline's 3.) Use tracker.min_hits 1
-# with change.method learned in the node too.
-LEARNED_MIN_HITS = 1
 
 
 class LearnedMethod(PipelineMethod):

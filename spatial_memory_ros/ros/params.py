@@ -83,7 +83,8 @@ _PIPELINE_DESCRIPTIONS = {
     "change.pose_reset_translation_m": "Camera translation (m) that resets the change reference.",
     "change.pose_reset_rotation_deg": "Camera rotation (deg) that resets the change reference.",
     "tracker.min_iou": "Minimum box IoU for a detection to continue a track.",
-    "tracker.min_hits": "Matches before a track is confirmed (and may update item memory).",
+    "tracker.min_hits": "Matches before a track is confirmed (and may update item memory); 0 = auto: 3, or 1 "
+                        "with change.method learned.",
     "tracker.max_age_s": "Seconds a track may go unmatched (state LOST) before it is deleted.",
     "tracker.velocity_smoothing": "EMA weight (0..1] of the newest velocity estimate.",
     "tracker.tentative_max_misses": "Missed frames in a row a tentative track survives; 0 deletes it on a miss.",
