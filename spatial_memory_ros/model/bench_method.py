@@ -29,13 +29,14 @@ class LearnedMethod(PipelineMethod):
 
     reid_motion: None = config's tracker.reid_motion; False = the ablation without the model's re-id looks.
     return_prior: memory.return_prior (True: the item memory's learned return prior; False: the ablation).
+    tag_reader: detector.learned_tag_reader (True: on where config names items, the ids it reads; False: ablation).
     """
 
     def __init__(self, config: PipelineConfig, *, use_memory: bool = True, reid_motion: bool | None = None,
                  return_prior: bool = True, tag_reader: bool = True, device: str = "auto") -> None:
         self.name = "learned" + ("" if use_memory else "_no_memory") + ("_no_reid" if reid_motion is False else "") \
             + ("" if return_prior else "_no_prior") + ("" if tag_reader else "_no_reader")
-        config = with_tag_reader(config, tag_reader)
+        config = with_tag_reader(config, tag_reader and bool(config.tags.items))  # it reads only known ids
         tracker = replace(config.tracker, min_hits=LEARNED_MIN_HITS)
         if reid_motion is not None:
             tracker = replace(tracker, reid_motion=reid_motion)
