@@ -6,6 +6,7 @@ ROS-free: the node converts messages to a Frame, calls update(), and converts th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -66,10 +67,23 @@ class ChangeBackend(Protocol):
     def reset(self) -> None: ...
 
 
+class TagRead(Protocol):
+    """One quad read as a known tag (model.tag_reader.TagRead)."""
+
+    @property
+    def tag_id(self) -> int: ...
+
+    @property
+    def quad(self) -> np.ndarray: ...  # (4, 2) px
+
+    @property
+    def p_tag(self) -> float: ...  # 0..1, how sure the reader is that the quad is a tag at all
+
+
 class TagReaderBackend(Protocol):
     """Reads quads the tag finder could not decode as known tag ids (model.tag_reader.TagReader)."""
 
-    def read(self, gray: np.ndarray, quads: list[np.ndarray]) -> list: ...
+    def read(self, gray: np.ndarray, quads: list[np.ndarray]) -> Sequence[TagRead]: ...
 
 
 class Pipeline:
@@ -254,15 +268,15 @@ class Pipeline:
         """The learned reader's items among the undecoded quads, placed on the lifting plane (a read has no
         pose of its own), where the item's previous read agrees (_READ_AGREE_S, _READ_AGREE_M). A quad around
         or inside a decoded tag (its board, a piece of it) is that tag. Without a pose a read is dropped."""
-        assert self._reader is not None and self._tags is not None
+        assert self._reader is not None
+        if frame.intrinsics is None or frame.T_map_cam is None:
+            return []
         boxes = [t.box for t in tags]
         rest = [q for q in quads if not any(_overlaps(q, b) for b in boxes)]
         if not rest:
             return []
         decoded = {t.tag_id for t in tags}
         out = []
-        if frame.intrinsics is None or frame.T_map_cam is None:
-            return []
         stamp, lifting = float(frame.stamp), self.config.lifting
         for read in self._reader.read(to_gray(frame.image), rest):
             if read.tag_id in decoded:
