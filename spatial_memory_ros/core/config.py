@@ -71,7 +71,7 @@ class TrackerConfig:
 
     min_iou: float = 0.1  # below this a detection never matches a track by overlap
     # Matched frames before a track is confirmed; higher = fewer false tracks. 0 = auto: CLASSICAL_MIN_HITS,
-    # or LEARNED_MIN_HITS with change.method learned (PipelineConfig.resolved_tracker).
+    # or LEARNED_MIN_HITS with change.method learned (resolved(), PipelineConfig.resolved_tracker).
     min_hits: int = 0
     max_age_s: float = 2.0  # a track unmatched this long is deleted (LOST before that)
     velocity_smoothing: float = 0.5  # EMA weight of the newest velocity estimate
@@ -94,6 +94,13 @@ class TrackerConfig:
     reid_motion: bool = True
     reid_motion_max_distance: float = 0.3
     reid_motion_max_age_s: float = 2.5
+
+    def resolved(self, change_method: str = "classical") -> TrackerConfig:
+        """self with min_hits 0 (auto) replaced by that change method's own (CLASSICAL/LEARNED_MIN_HITS)."""
+        if self.min_hits > 0:
+            return self
+        auto = LEARNED_MIN_HITS if change_method == "learned" else CLASSICAL_MIN_HITS
+        return dataclasses.replace(self, min_hits=auto)
 
 
 @dataclass(frozen=True)
@@ -194,11 +201,8 @@ class PipelineConfig:
     lifting: LiftingConfig = field(default_factory=LiftingConfig)
 
     def resolved_tracker(self) -> TrackerConfig:
-        """tracker with min_hits 0 (auto) replaced by the change method's own (CLASSICAL/LEARNED_MIN_HITS)."""
-        if self.tracker.min_hits > 0:
-            return self.tracker
-        auto = LEARNED_MIN_HITS if self.change.method == "learned" else CLASSICAL_MIN_HITS
-        return dataclasses.replace(self.tracker, min_hits=auto)
+        """tracker with min_hits 0 (auto) replaced by the change method's own (TrackerConfig.resolved)."""
+        return self.tracker.resolved(self.change.method)
 
     def validate(self) -> PipelineConfig:
         """Raise BadInputError naming the setting to change; return self."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .association import INFEASIBLE, box_iou, cosine_distance, reid_gate, solve
-from .config import CLASSICAL_MIN_HITS, TrackerConfig
+from .config import TrackerConfig
 from .errors import BadInputError
 from .types import MOTION_LABEL, Detection, PositionSource, TrackInfo, TrackState
 
@@ -104,8 +104,8 @@ class Tracker:
 
     def __init__(self, config: TrackerConfig, *, vote_classes: Collection[str] = ()) -> None:
         """vote_classes: item classes whose tracks are named by vote (see the class docstring); () = none.
-        config.min_hits 0 (auto) is CLASSICAL_MIN_HITS here; the pipeline resolves it by its change method."""
-        self.config = config if config.min_hits > 0 else replace(config, min_hits=CLASSICAL_MIN_HITS)
+        config.min_hits 0 (auto) is the classical one here; the pipeline resolves it by its change method."""
+        self.config = config.resolved()
         self._vote_classes = frozenset(vote_classes)
         self._matched: dict[int, int] = {}  # track id -> index into the last update's detections
         self._tracks: list[_Track] = []  # published: TENTATIVE, CONFIRMED, LOST

@@ -130,9 +130,11 @@ class TagReader:
         ceiling = torch.log(torch.maximum(p, 1 - p)).sum(dim=1)
         return per_id.numpy(), ceiling.numpy(), torch.sigmoid(logits[:, -1]).numpy()
 
-    def accept(self, margin: np.ndarray, misfit: np.ndarray, p_tag: np.ndarray) -> np.ndarray:
-        """(N,) bool: which reads pass the three thresholds."""
-        return (margin >= self.min_margin) & (misfit <= self.max_misfit) & (p_tag >= self.min_p_tag)
+    def accept(self, margin: np.ndarray, misfit: np.ndarray, p_tag: np.ndarray, *,
+               min_margin: float | None = None) -> np.ndarray:
+        """(N,) bool: which reads pass the three thresholds (min_margin: another margin than the reader's)."""
+        m = self.min_margin if min_margin is None else min_margin
+        return (margin >= m) & (misfit <= self.max_misfit) & (p_tag >= self.min_p_tag)
 
     def read(self, gray: np.ndarray, quads: list[np.ndarray]) -> list[TagRead]:
         """The quads (each (4, 2) px in gray) read as a known id with enough margin; at most one per id."""

@@ -10,7 +10,6 @@ by seed: the last `val_scenes` seeds are held out to report how the reader trade
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from tqdm import tqdm
 from ..core.errors import BadInputError
 from ..core.tags import TagDetector, to_gray
 from .config import TRAIN_SEED_MIN
-from .tag_reader import CELLS, CellNet, TagReader, best_two, cell_variants, normalise, tag_cells, warp_quad
+from .tag_reader import CELLS, CROP_PX, CellNet, TagReader, best_two, cell_variants, normalise, tag_cells, warp_quad
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ def collect(kind: tuple[str, str], seed: int, minutes: float, every: int = 2, pr
             ids.append(inside[0].tag_id if inside and _share(quad, inside[0].box) >= MIN_QUAD_SHARE else -1)
             decoded.append(was_decoded)
     n = len(crops)
-    return Quads(np.stack(crops) if n else np.zeros((0, 32, 32), np.uint8), np.array(ids, int),
+    return Quads(np.stack(crops) if n else np.zeros((0, CROP_PX, CROP_PX), np.uint8), np.array(ids, int),
                  np.full(n, seed, int), np.array(decoded, bool))
 
 
@@ -163,8 +162,8 @@ def read_rates(reader: TagReader, data: Quads, margins: Sequence[float]) -> list
     _, margin_unknown, top_unknown = best_two(np.where(data.tag_ids[:, None] == ids[None, :], -np.inf, ll))
     rows = []
     for m in margins:
-        r = replace_margin(reader, m)
-        ok = r.accept(margin, ceiling - top, p_tag)
+        ok = reader.accept(margin, ceiling - top, p_tag, min_margin=m)
+        ok_unknown = reader.accept(margin_unknown, ceiling - top_unknown, p_tag, min_margin=m)
         rows.append({
             "margin": float(m),
             "item_quads": int(item.sum()),
@@ -172,16 +171,9 @@ def read_rates(reader: TagReader, data: Quads, margins: Sequence[float]) -> list
             "read_wrong": int((ok & item & (ids[guess] != data.tag_ids)).sum()),
             "other_quads": int((data.tag_ids < 0).sum()),
             "false_reads": int((ok & (data.tag_ids < 0)).sum()),
-            "unknown_read": int((r.accept(margin_unknown, ceiling - top_unknown, p_tag) & item).sum()),
+            "unknown_read": int((ok_unknown & item).sum()),
         })
     return rows
-
-
-def replace_margin(reader: TagReader, margin: float) -> TagReader:
-    """A shallow copy of reader with min_margin = margin (same net)."""
-    out = copy.copy(reader)
-    out.min_margin = float(margin)
-    return out
 
 
 def run(out: Path, seeds: Sequence[int], *, minutes: float = 10.0, val_scenes: int = 2, epochs: int = 8,
