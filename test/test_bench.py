@@ -61,6 +61,12 @@ def test_tiny_bench_writes_every_method_and_metric(tmp_path: Path, capsys: pytes
                 assert low <= value <= 1.0, (name, part, key, value)
         assert s["cost"]["fps"] > 0 and s["cost"]["n_frames"] == 60
     assert doc["methods"]["pipeline"]["layout"]["n"] > 0  # queries were asked about seen items
+    seen = doc["seen"]  # the same queries, answered from the truth alone
+    for s in doc["methods"].values():
+        if s["layout"] is not None:
+            assert s["layout"]["n"] == seen["n_layout"] and s["retrieval"]["n"] == seen["n_retrieval"]
+            assert s["layout"]["accuracy"] <= seen["layout"]  # no method knows a home it was never shown
+    assert "(seen)" in printed
     assert set(doc["methods"]["pipeline"]["retrieval"]["per_bucket"]) == {
         "1 min", "10 min", "60 min", "120 min", "> 120 min"
     }

@@ -64,13 +64,23 @@ def _fmt(value: float | None, header: str) -> str:
     return f"{value:.1f}" if header == "fps" else f"{value:.3f}"
 
 
+def _share(value: float, n: int) -> float:
+    return math.nan if n == 0 else value
+
+
 def table_rows(result_json: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """(headers, rows): one row per method, then one for the whole bench process (RSS is per process)."""
+    """(headers, rows): one row per method, then "(seen)", the share of the layout and R@1 queries whose
+    answer the camera had shown (bench.ceiling; runs with a memory method), then the whole bench process."""
     cols = columns(result_json)
     headers = ["method", *[h for h, _ in cols], "peak RSS MB", "growth MB/h"]
     rows = []
     for name, s in result_json["methods"].items():
         rows.append([name, *[_fmt(get(s), h) for h, get in cols], "-", "-"])
+    seen = result_json.get("seen")  # absent from results.json written before it existed
+    if seen is not None:
+        shares = {"layout acc": _share(seen["layout"], seen["n_layout"]),
+                  "R@1": _share(seen["retrieval"], seen["n_retrieval"])}
+        rows.append(["(seen)", *[_fmt(shares.get(h), h) for h, _ in cols], "-", "-"])
     run = result_json["run"]
     process = ["(whole step)"] + ["-"] * (len(cols) - 1) + [_fmt(run["fps"], "fps")]
     process += [f"{run['peak_rss_mb']:.0f}", _fmt(run["growth_mb_per_hour"], "fps")]
@@ -110,7 +120,9 @@ def format_summary(result: BenchResult) -> str:
         load = f"{run['load_avg_1min_start']:.1f} -> {run['load_avg_1min_end']:.1f}"
         head += f"; load average {load} on {run['cpus']} CPUs"
     notes = (
-        "'-' = the method does not do this; n/a = no query (in that bucket). fps: the method's update() alone "
+        "'-' = the method does not do this; n/a = no query (in that bucket). (seen): the share of the queries "
+        "whose answer the camera had shown (a ceiling on layout; R@1 can pass it by guessing returns). "
+        "fps: the method's update() alone "
         "(no_memory and last_seen reuse the pipeline's decoded tags, so theirs leaves tag detection out); "
         f"whole step: rendering ({run['render']}), all methods and scoring. Peak RSS and growth are the whole "
         f"process's; growth includes the scorers' stored boxes ({run['scorer_boxes_mb']:.1f} MB in all)."

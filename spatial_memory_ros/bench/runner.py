@@ -10,7 +10,8 @@ What is scored, per frame or per query (see BENCHMARKS.md for the numbers):
   simulated time (seeded), for every item the camera has seen (truth: at least min_item_px board pixels
   in view) at least once. Layout: usual vs the item's home, for all of them (displaced ones included);
   retrieval: current vs the true position, for the items lying on the floor (not in someone's hands),
-  bucketed by the time since the camera last saw the item (truth).
+  bucketed by the time since the camera last saw the item (truth). Beside them, from the truth alone, the
+  share of those queries whose answer the camera had shown (bench.ceiling: "seen" in the table).
 - cost: frames/s of each method's update() alone; for the whole step (rendering waits, every method and
   the scoring): frames/s, the process's peak RSS and its RSS growth per simulated hour.
 """
@@ -28,6 +29,7 @@ from tqdm import tqdm
 
 from ..core.errors import BadInputError
 from ..sim import SimFrame, to_frame
+from .ceiling import SeenTruth
 from .methods import CHANGE, DEFAULT_METHODS, MEMORY, TRACKING, Method, make_methods
 from .metrics import (
     ChangeAccumulator,
@@ -90,11 +92,12 @@ class BenchResult:
     run: dict[str, Any]  # the whole step's cost and the run's facts
     items: dict[str, dict[str, Any]]  # item -> home, final truth, each memory method's usual/current at the end
     samples: list[Sample]
+    seen: dict[str, Any] | None = None  # SeenScores: the queries whose truth the camera showed; None without memories
 
     def to_json(self) -> dict[str, Any]:
         bench = asdict(self.config)
         bench.update(seed_role=seed_role(self.config.seed), frames=self.frames, radius_m=RADIUS_M)
-        return {"benchmark": bench, "run": self.run, "methods": self.methods, "items": self.items}
+        return {"benchmark": bench, "run": self.run, "methods": self.methods, "items": self.items, "seen": self.seen}
 
 
 class _Queries:
@@ -158,6 +161,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     queries = _Queries(config.seed, config.query_period_s)
     collector = SampleCollector(config.samples, scene.preset.duration_s)
     last_seen: dict[str, float] = {}  # item -> stamp it was last in view (truth)
+    seen = SeenTruth(RADIUS_M, config.min_item_px) if memories else None
     step: CostMeter | None = None
     next_rss_s = 0.0
     frames = 0
@@ -193,8 +197,11 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
             for name, item in f.truth.items.items():
                 if item.visible_px >= config.min_item_px:
                     last_seen[name] = f.stamp
-            if memories and queries.due(f.stamp):
-                _query(f, memories, scores, last_seen)
+            if seen is not None:
+                seen.add(f)
+                if queries.due(f.stamp):
+                    _query(f, memories, scores, last_seen)
+                    seen.query(f, last_seen)
             if f.stamp >= next_rss_s:
                 step.sample(f.stamp)
                 next_rss_s += RSS_SAMPLE_PERIOD_S
@@ -208,7 +215,8 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     method_scores = {m.name: scores[m.name].as_dict(m) for m in methods}
     run = _run_facts(step, method_scores, time.monotonic() - start, config)
     run.update(cpus=os.cpu_count(), load_avg_1min_start=load_start, load_avg_1min_end=os.getloadavg()[0])
-    return BenchResult(config, frames, method_scores, run, items, collector.samples)
+    summary = None if seen is None else seen.summary().as_dict()
+    return BenchResult(config, frames, method_scores, run, items, collector.samples, summary)
 
 
 def _query(f: SimFrame, memories: list[Method], scores: dict[str, _Scores], last_seen: dict[str, float]) -> None:

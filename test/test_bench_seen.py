@@ -1,0 +1,83 @@
+"""bench.ceiling.SeenTruth: which memory queries the camera had answered, from the truth alone."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from spatial_memory_ros.bench.ceiling import SeenTruth
+from spatial_memory_ros.bench.report import format_table
+
+HOME = np.array([2.0, 3.0, 0.0])
+
+
+def _frame(x: float, y: float, *, px: int = 500, on_floor: bool = True) -> SimpleNamespace:
+    """A SimFrame stand-in with one item, "box", at (x, y) on the floor (NaN while carried unseen)."""
+    position = np.array([x, y, 0.0]) if on_floor else np.full(3, np.nan)
+    item = SimpleNamespace(position=position, home=HOME, on_floor=on_floor, visible_px=px)
+    return SimpleNamespace(truth=SimpleNamespace(items={"box": item}))
+
+
+def _asked(seen: SeenTruth, frame: SimpleNamespace) -> tuple[float, float]:
+    seen.query(frame, {"box": 0.0})  # type: ignore[arg-type]
+    s = seen.summary()
+    return s.layout, s.retrieval
+
+
+def test_a_home_never_shown_is_not_seen_until_it_is() -> None:
+    seen = SeenTruth(radius_m=0.5, min_item_px=100)
+    away = _frame(8.0, 3.0)
+    seen.add(away)  # type: ignore[arg-type]
+    assert _asked(seen, away) == (0.0, 1.0)  # where it is now was shown; its home was not
+    home = _frame(2.3, 3.0)  # within 0.5 m of home
+    seen.add(home)  # type: ignore[arg-type]
+    assert _asked(seen, home) == (0.5, 1.0)  # the second query is seen on both counts
+    assert seen.summary().n_layout == 2 and seen.summary().n_retrieval == 2
+
+
+def test_too_few_pixels_is_not_seen() -> None:
+    seen = SeenTruth(radius_m=0.5, min_item_px=100)
+    far = _frame(2.0, 3.0, px=99)
+    seen.add(far)  # type: ignore[arg-type]
+    assert _asked(seen, far) == (0.0, 0.0)
+
+
+def test_a_move_unseen_makes_the_retrieval_query_unseen() -> None:
+    seen = SeenTruth(radius_m=0.5, min_item_px=100)
+    seen.add(_frame(2.0, 3.0))  # type: ignore[arg-type]
+    carried = _frame(0.0, 0.0, px=0, on_floor=False)
+    seen.add(carried)  # type: ignore[arg-type]
+    seen.query(carried, {"box": 0.0})  # type: ignore[arg-type]
+    assert seen.summary().n_retrieval == 0  # carried: no retrieval query, a layout one
+    put_down = _frame(6.0, 1.0, px=0)  # out of view where it was put
+    seen.add(put_down)  # type: ignore[arg-type]
+    assert _asked(seen, put_down) == (1.0, 0.0)  # its home stays known; where it is now was never shown
+    slid = _frame(6.0, 1.0, px=300)
+    seen.add(slid)  # type: ignore[arg-type]
+    assert _asked(seen, slid) == (1.0, 0.5)
+    nudged = _frame(6.2, 1.0, px=0)  # moved 0.2 m on the floor while out of view
+    seen.add(nudged)  # type: ignore[arg-type]
+    assert _asked(seen, nudged)[1] == 1 / 3
+
+
+def test_items_never_asked_about_are_not_counted() -> None:
+    seen = SeenTruth(radius_m=0.5, min_item_px=100)
+    f = _frame(2.0, 3.0)
+    seen.add(f)  # type: ignore[arg-type]
+    seen.query(f, {})  # type: ignore[arg-type]
+    assert seen.summary().n_layout == 0 and seen.summary().layout == 0.0
+
+
+def test_table_has_a_seen_row_only_when_the_run_had_one() -> None:
+    layout = {"accuracy": 0.5, "n": 4, "accuracy_when_displaced": 0.0, "n_displaced": 0}
+    retrieval = {"recall_at_1": 0.25, "n": 4, "per_bucket": {"1 min": {"recall_at_1": 0.25, "n": 4}}}
+    doc = {
+        "methods": {"m": {"tracking": None, "change": None, "layout": layout, "retrieval": retrieval,
+                          "cost": {"fps": 12.0}}},
+        "run": {"fps": 10.0, "peak_rss_mb": 100.0, "growth_mb_per_hour": float("nan")},
+    }
+    assert "(seen)" not in format_table(doc)  # results.json from before the row existed
+    doc["seen"] = {"layout": 0.75, "n_layout": 4, "retrieval": 0.0, "n_retrieval": 0}
+    row = next(line for line in format_table(doc).splitlines() if line.startswith("(seen)")).split()
+    assert row == ["(seen)", "-", "-", "-", "-", "-", "-", "0.750", "n/a", "-", "-", "-", "-"]
