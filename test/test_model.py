@@ -4,6 +4,7 @@ the runtime wrapper in the pipeline, and the shipped checkpoint on a held-out be
 from __future__ import annotations
 
 import gc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,12 @@ torch = pytest.importorskip("torch")
 from tiny_model import INTR, TINY, tiny_model  # noqa: E402
 
 from spatial_memory_ros.core.change import make_change_backend  # noqa: E402
-from spatial_memory_ros.core.config import ChangeConfig, MemoryConfig, PipelineConfig  # noqa: E402
+from spatial_memory_ros.core.config import LEARNED_MIN_HITS, ChangeConfig, MemoryConfig, PipelineConfig  # noqa: E402
 from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
 from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
 from spatial_memory_ros.core.pipeline import Pipeline  # noqa: E402
 from spatial_memory_ros.core.types import Frame  # noqa: E402
-from spatial_memory_ros.model.bench_method import LEARNED_MIN_HITS, LearnedMethod  # noqa: E402
+from spatial_memory_ros.model.bench_method import LearnedMethod  # noqa: E402
 from spatial_memory_ros.model.boxes import region_boxes  # noqa: E402
 from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT, build_model, save_model  # noqa: E402
 from spatial_memory_ros.model.config import ModelConfig  # noqa: E402
@@ -241,7 +242,15 @@ def test_bench_method_confirms_learned_regions_with_its_own_min_hits(tmp_path: P
     method = LearnedMethod(config, use_memory=False, device="cpu")
     try:
         assert method.name == "learned_no_memory"
-        assert method.pipeline.config.tracker.min_hits == LEARNED_MIN_HITS != config.tracker.min_hits
+        assert config.tracker.min_hits == 0 and method.pipeline.config.change.method == "learned"
+        assert method.pipeline.config.resolved_tracker().min_hits == LEARNED_MIN_HITS
+        assert method.pipeline._tracker.config.min_hits == LEARNED_MIN_HITS  # what the tracker confirms with
+    finally:
+        method.close()
+    by_hand = replace(config, tracker=replace(config.tracker, min_hits=2))
+    method = LearnedMethod(by_hand, use_memory=False, device="cpu")
+    try:
+        assert method.pipeline._tracker.config.min_hits == 2
     finally:
         method.close()
 

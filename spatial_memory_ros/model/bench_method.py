@@ -5,11 +5,12 @@ Both are the core Pipeline with the learned change backend in place of the class
 from the model, dynamic-object tracks from the mask's regions through the same tracker, item memory
 from the same tags. learned_no_memory is the same weights with the recurrent memory disabled (the
 ablation); learned_no_reid tracks the moving regions without the model's re-identification embedding
-(tracker.reid_motion off). Scored like the "pipeline" method (bench.methods.PipelineMethod), with one
-tracker setting of its own, LEARNED_MIN_HITS. Their item memory answers with the learned return prior
-(memory.return_prior, core.return_prior) unless return_prior=False (learned_no_prior, the ablation), and
-read the tags the decoder gives up on with the learned tag reader (detector.learned_tag_reader,
-model.tag_reader) unless tag_reader=False (learned_no_reader).
+(tracker.reid_motion off). Scored like the "pipeline" method (bench.methods.PipelineMethod); their config
+says change.method learned, so tracker.min_hits auto confirms regions after LEARNED_MIN_HITS frames.
+Their item memory answers with the learned return prior (memory.return_prior, core.return_prior) unless
+return_prior=False (learned_no_prior, the ablation), and they read the tags the decoder gives up on with
+the learned tag reader (detector.learned_tag_reader, model.tag_reader) unless tag_reader=False
+(learned_no_reader).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..bench.methods import PipelineMethod, with_tag_reader
-from ..core.config import LEARNED_MIN_HITS, PipelineConfig
+from ..core.config import PipelineConfig
 from ..core.item_memory import ItemMemory
 from ..core.pipeline import Pipeline, wants_motion_appearance
 from ..core.store import MemoryStore
@@ -37,10 +38,13 @@ class LearnedMethod(PipelineMethod):
         self.name = "learned" + ("" if use_memory else "_no_memory") + ("_no_reid" if reid_motion is False else "") \
             + ("" if return_prior else "_no_prior") + ("" if tag_reader else "_no_reader")
         config = with_tag_reader(config, tag_reader and bool(config.tags.items))  # it reads only known ids
-        tracker = replace(config.tracker, min_hits=LEARNED_MIN_HITS)
+        tracker = config.tracker
         if reid_motion is not None:
             tracker = replace(tracker, reid_motion=reid_motion)
-        config = replace(config, tracker=tracker, memory=replace(config.memory, return_prior=return_prior))
+        # change.method learned says what the backend below is, so that tracker.min_hits 0 (auto) resolves to
+        # LEARNED_MIN_HITS as in a node configured for the learned model; a value set by hand is kept
+        config = replace(config, tracker=tracker, change=replace(config.change, method="learned"),
+                         memory=replace(config.memory, return_prior=return_prior))
         change = LearnedChangeDetector(
             config.change.model_path or None, device=device, use_memory=use_memory,
             min_blob_area_px=config.change.min_blob_area_px, motion_appearance=wants_motion_appearance(config),
