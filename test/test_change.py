@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from spatial_memory_ros.core.change import ChangeDetector
-from spatial_memory_ros.core.config import CLASSICAL_MIN_BLOB_AREA_PX, ChangeConfig
+from spatial_memory_ros.core.config import ChangeConfig
 from spatial_memory_ros.core.errors import BadInputError
 
 H, W = 120, 160
@@ -133,27 +133,6 @@ def test_small_motion_is_ignored() -> None:
     for k in range(4):
         out = det.update(frame(with_square(scene, (20 + 2 * k, 20, 26 + 2 * k, 26), 235.0), rng))
         assert out.motion_boxes == []
-
-
-def test_auto_blob_area_is_the_classical_one() -> None:
-    """min_blob_area_px 0 (the default) is 150 px for this detector: a 10 x 10 px mover (a ~14 x 11 px blob)
-    gives no box, and with the area set by hand to 100 px it does."""
-    assert ChangeConfig().min_blob_area_px == 0
-    assert ChangeConfig().blob_area_px() == CLASSICAL_MIN_BLOB_AREA_PX == 150
-    assert ChangeConfig(method="learned").blob_area_px() == 100
-    assert ChangeConfig(min_blob_area_px=7).blob_area_px() == 7
-    found = {}
-    for area in (0, 100):
-        rng = np.random.default_rng(5)
-        scene = background()
-        det = ChangeDetector(ChangeConfig(min_blob_area_px=area))
-        det.update(frame(scene, rng))
-        boxes = []
-        for k in range(4):
-            out = det.update(frame(with_square(scene, (20 + 3 * k, 40, 30 + 3 * k, 50), 235.0), rng))
-            boxes += out.motion_boxes
-        found[area] = len(boxes)
-    assert found[0] == 0 and found[100] > 0
 
 
 def _translated(dx: float) -> np.ndarray:

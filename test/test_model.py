@@ -15,13 +15,7 @@ torch = pytest.importorskip("torch")
 from tiny_model import INTR, TINY, tiny_model  # noqa: E402
 
 from spatial_memory_ros.core.change import make_change_backend  # noqa: E402
-from spatial_memory_ros.core.config import (  # noqa: E402
-    LEARNED_MIN_BLOB_AREA_PX,
-    LEARNED_MIN_HITS,
-    ChangeConfig,
-    MemoryConfig,
-    PipelineConfig,
-)
+from spatial_memory_ros.core.config import LEARNED_MIN_HITS, ChangeConfig, MemoryConfig, PipelineConfig  # noqa: E402
 from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
 from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
 from spatial_memory_ros.core.pipeline import Pipeline  # noqa: E402
@@ -235,8 +229,6 @@ def test_change_method_parameter_selects_the_learned_model(tmp_path: Path) -> No
     change = ChangeConfig(method="learned", model_path=str(tmp_path / "m.pt"), min_blob_area_px=7)
     det = make_change_backend(change, device="cpu")
     assert isinstance(det, LearnedChangeDetector) and det.min_blob_area_px == 7
-    auto = make_change_backend(replace(change, min_blob_area_px=0), device="cpu")  # 0, the default: auto
-    assert isinstance(auto, LearnedChangeDetector) and auto.min_blob_area_px == LEARNED_MIN_BLOB_AREA_PX == 100
     with pytest.raises(BadInputError, match="no model checkpoint"):
         make_change_backend(ChangeConfig(method="learned", model_path=str(tmp_path / "nope.pt")))
     with pytest.raises(BadInputError, match="change.method must be one of classical, learned"):

@@ -174,7 +174,7 @@ class ChangeDetector:
         boxes = []
         for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1:  # label 0 is the background
             x, y, w, h, area = stats[i]
-            if area >= self.config.blob_area_px("classical"):
+            if area >= self.config.min_blob_area_px:
                 boxes.append(np.array([x, y, x + w, y + h], dtype=np.float64))
         return boxes
 
@@ -308,7 +308,7 @@ def make_change_backend(
         raise BadInputError(f"change.method learned needs torch ({e}); use change.method classical") from None
     try:
         return LearnedChangeDetector(
-            config.model_path or None, device=device, min_blob_area_px=config.blob_area_px("learned"),
+            config.model_path or None, device=device, min_blob_area_px=config.min_blob_area_px,
             motion_appearance=motion_appearance,
         )
     except ValueError as e:  # a missing or foreign checkpoint, a cuda device without CUDA

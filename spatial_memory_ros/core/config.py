@@ -38,13 +38,6 @@ CHANGE_METHODS = ("classical", "learned")
 # -0.6 to -2.8), HOTA +1.8 to +2.3, IDF1 +1.5 to +1.6, MOTA +2.1 to +3.0; 2 had itself beaten 3.
 CLASSICAL_MIN_HITS = 3
 LEARNED_MIN_HITS = 1
-# change.min_blob_area_px 0 (auto) means these (px of the image the change backend is given). The learned
-# mask is cleaner, so smaller regions are worth a detection: on warehouse patrol train seeds 1004 and 1005
-# (10 min, 320 x 240) 100 against 150 gave det F1 +0.5 / +0.5 points (recall +1.3 / +1.9, precision -0.3 /
-# -0.9), HOTA, IDF1 and MOTA up on both; 60 gained on one seed and lost on the other. Home patrol 1004:
-# det F1 +0.04, HOTA +0.4, MOTA equal (BENCHMARKS.md).
-CLASSICAL_MIN_BLOB_AREA_PX = 150
-LEARNED_MIN_BLOB_AREA_PX = 100
 
 
 @dataclass(frozen=True)
@@ -60,16 +53,10 @@ class ChangeConfig:
     # of train seeds 1004 and 1005 (3 simulated minutes each; BENCHMARKS.md); ~2 ms a 640x480 frame.
     colour_angle_deg: float = 8.0
     stable_frames: int = 20  # frames a pixel must stay put before it becomes the new reference
-    min_blob_area_px: int = 0  # smaller moving blobs are not turned into dynamic detections; 0 = auto (above)
+    min_blob_area_px: int = 150  # smaller moving blobs are not turned into dynamic detections
     motion_reset_fraction: float = 0.5  # fraction of changed pixels that means "the view moved": reset
     pose_reset_translation_m: float = 0.05  # camera pose moves more than this -> reset the reference
     pose_reset_rotation_deg: float = 2.0  # ... or rotates more than this
-
-    def blob_area_px(self, method: str | None = None) -> int:
-        """min_blob_area_px, with 0 (auto) resolved for `method` (default: self.method)."""
-        if self.min_blob_area_px > 0:
-            return self.min_blob_area_px
-        return LEARNED_MIN_BLOB_AREA_PX if (method or self.method) == "learned" else CLASSICAL_MIN_BLOB_AREA_PX
 
 
 @dataclass(frozen=True)
@@ -224,7 +211,7 @@ class PipelineConfig:
             (0 < self.change.threshold < 255, "change.threshold must be in (0, 255)"),
             (0 <= self.change.colour_angle_deg < 90, "change.colour_angle_deg must be in [0, 90) (0 = off)"),
             (self.change.stable_frames >= 1, "change.stable_frames must be >= 1"),
-            (self.change.min_blob_area_px >= 0, "change.min_blob_area_px must be >= 0 (0 = auto)"),
+            (self.change.min_blob_area_px >= 1, "change.min_blob_area_px must be >= 1"),
             (0 < self.change.motion_reset_fraction <= 1, "change.motion_reset_fraction must be in (0, 1]"),
             (self.change.method in CHANGE_METHODS,
              f"change.method must be one of {', '.join(CHANGE_METHODS)}, got {self.change.method!r}"),

@@ -41,14 +41,13 @@ class LearnedMethod(PipelineMethod):
         tracker = config.tracker
         if reid_motion is not None:
             tracker = replace(tracker, reid_motion=reid_motion)
-        # change.method learned says what the backend below is, so that tracker.min_hits and
-        # change.min_blob_area_px 0 (auto) resolve to the learned values as in a node configured for the
-        # learned model; a value set by hand is kept
+        # change.method learned says what the backend below is, so that tracker.min_hits 0 (auto) resolves to
+        # LEARNED_MIN_HITS as in a node configured for the learned model; a value set by hand is kept
         config = replace(config, tracker=tracker, change=replace(config.change, method="learned"),
                          memory=replace(config.memory, return_prior=return_prior))
         change = LearnedChangeDetector(
             config.change.model_path or None, device=device, use_memory=use_memory,
-            min_blob_area_px=config.change.blob_area_px(), motion_appearance=wants_motion_appearance(config),
+            min_blob_area_px=config.change.min_blob_area_px, motion_appearance=wants_motion_appearance(config),
         )
         store = MemoryStore(config.memory.db_path)
         self.pipeline = Pipeline(config, ItemMemory(config.memory, store), change=change, device=device)

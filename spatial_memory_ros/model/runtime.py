@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from ..core.change import ChangeOutput
-from ..core.config import LEARNED_MIN_BLOB_AREA_PX
 from ..core.errors import BadInputError
 from ..core.types import CameraIntrinsics
 from .boxes import complete_at_border, region_boxes
@@ -62,7 +61,7 @@ class LearnedChangeDetector:
         device: str = "auto",
         threshold: float = 0.5,
         use_memory: bool | None = None,
-        min_blob_area_px: int = LEARNED_MIN_BLOB_AREA_PX,
+        min_blob_area_px: int = 150,
         agent_height_m: float = 1.4,
         threads: int | None = 1,
         cameras: int = 1,

@@ -78,8 +78,7 @@ _PIPELINE_DESCRIPTIONS = {
     "change.colour_angle_deg": "A pixel whose colour turned by more than this angle (degrees in RGB; a light "
                                "scaling it does not turn it) is a change too; 0 = grey levels only.",
     "change.stable_frames": "Frames a pixel must stay put before it becomes part of the reference scene.",
-    "change.min_blob_area_px": "Smallest moving blob (px) turned into a dynamic-object detection; 0 = auto: "
-                               "150 with change.method classical, 100 with learned.",
+    "change.min_blob_area_px": "Smallest moving blob (px) turned into a dynamic-object detection.",
     "change.motion_reset_fraction": "Fraction of changed pixels taken to mean the view moved: reset.",
     "change.pose_reset_translation_m": "Camera translation (m) that resets the change reference.",
     "change.pose_reset_rotation_deg": "Camera rotation (deg) that resets the change reference.",
