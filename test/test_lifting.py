@@ -14,12 +14,13 @@ from spatial_memory_ros.core.config import (
     PipelineConfig,
     TrackerConfig,
 )
+from spatial_memory_ros.core.geometry import project_points
 from spatial_memory_ros.core.item_memory import ItemMemory
 from spatial_memory_ros.core.lifting import depth_position, ground_plane_position, lift, pixel_rays
 from spatial_memory_ros.core.pipeline import MOTION_LABEL, Pipeline
 from spatial_memory_ros.core.types import CameraIntrinsics, Detection, Frame, PositionSource, TrackState
 from spatial_memory_ros.model.boxes import complete_at_border, region_boxes
-from spatial_memory_ros.sim.camera import floor_depth, look_at, project
+from spatial_memory_ros.sim.camera import floor_depth, look_at
 
 INTR = CameraIntrinsics(fx=280.0, fy=280.0, cx=159.5, cy=119.5, width=320, height=240)
 T_MAP_CAM = look_at(np.array([0.0, 0.0, 1.5]), np.array([4.0, 0.5, 0.4]))  # 1.5 m up, looking down the room
@@ -51,7 +52,7 @@ def render_depth(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 def floor_box(point: np.ndarray, half_width: float = 10.0, height: float = 40.0) -> np.ndarray:
     """A box standing on `point` (map, m): its bottom-centre pixel is the point's projection."""
-    (u, v), = project(INTR.K, T_MAP_CAM, point[None])[0]
+    (u, v), = project_points(INTR.K, T_MAP_CAM, point[None])[0]
     return np.array([u - half_width + 0.5, v - height + 1.0, u + half_width + 0.5, v + 1.0])
 
 

@@ -38,6 +38,16 @@ def transform_points(T: np.ndarray, points: ArrayLike) -> np.ndarray:
     return pts @ T[:3, :3].T + T[:3, 3]
 
 
+def project_points(K: np.ndarray, T_map_cam: np.ndarray, points: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Pinhole projection of map points (N, 3) -> (pixels (N, 2), z-depth (N,) m); the pixels mean nothing
+    where z <= 0 (behind the camera), which the caller checks. K (3, 3); distortion is not applied."""
+    pc = transform_points(invert(T_map_cam), points)
+    z = pc[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = (pc[:, :2] / z[:, None]) * np.array([K[0, 0], K[1, 1]]) + np.array([K[0, 2], K[1, 2]])
+    return uv, z
+
+
 def interpolate(T0: np.ndarray, T1: np.ndarray, alpha: float) -> np.ndarray:
     """Pose between T0 (alpha=0) and T1 (alpha=1): linear translation, slerp rotation."""
     rots = Rotation.from_matrix(np.stack([T0[:3, :3], T1[:3, :3]]))

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import BadInputError
+from ..core.geometry import project_points
 from ..core.types import CameraIntrinsics
-from ..sim.camera import project
 
 # Camera optical frame (x right, y down, z forward) -> map (x forward, y left, z up): a level camera.
 _R_MAP_CAM = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
@@ -66,6 +66,6 @@ class AssumedCamera:
     def project(self, points_map: np.ndarray, width: int, height: int) -> np.ndarray:
         """(N, 3) map points (m) -> (N, 2) pixels (u, v) in this camera; NaN for points behind it."""
         points = np.asarray(points_map, dtype=np.float64).reshape(-1, 3)  # one (3,) point is one row
-        uv, z = project(self.intrinsics(width, height).K, self.T_map_cam, points)
+        uv, z = project_points(self.intrinsics(width, height).K, self.T_map_cam, points)
         uv[z <= 0] = np.nan
         return uv

@@ -23,6 +23,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..core.geometry import project_points
+
 _MIN_RAY_SLOPE = 1e-3  # |z| of a unit-ish viewing ray below which it never meets the floor
 _NEAR_M = 0.1  # prism points closer to the camera plane than this are not projected
 
@@ -60,8 +62,8 @@ def complete_at_border(
         return box
     ground = np.stack([feet[0], feet[1]])  # (2, 3)
     prism = np.vstack([ground, ground + np.array([0.0, 0.0, height_m])])  # (4, 3)
-    uv = _project(prism, K, T_map_cam)
-    if uv is None:
+    uv, z = project_points(K, T_map_cam, prism)
+    if (z < _NEAR_M).any():  # part of the prism behind (or at) the camera plane
         return box
     lo = np.maximum(np.minimum(uv.min(axis=0), [x1, y1]), 0.0)
     hi = np.minimum(np.maximum(uv.max(axis=0), [x2, y2]), [float(width), float(height)])
@@ -74,12 +76,3 @@ def _floor_point(u: float, v: float, K: np.ndarray, T_map_cam: np.ndarray) -> np
     if ray[2] > -_MIN_RAY_SLOPE:
         return None
     return T_map_cam[:3, 3] - T_map_cam[2, 3] / ray[2] * ray
-
-
-def _project(points: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray) -> np.ndarray | None:
-    """(N, 2) px of map points (N, 3), or None when one is behind (or at) the camera plane."""
-    R, t = T_map_cam[:3, :3], T_map_cam[:3, 3]
-    cam = (points - t) @ R  # (N, 3) in the optical frame: R^T (p - t)
-    if (cam[:, 2] < _NEAR_M).any():
-        return None
-    return cam[:, :2] / cam[:, 2:3] * np.array([K[0, 0], K[1, 1]]) + np.array([K[0, 2], K[1, 2]])

@@ -113,16 +113,6 @@ def floor_depth(intr: CameraIntrinsics, T_map_cam: np.ndarray, max_range_m: floa
     return depth
 
 
-def project(K: np.ndarray, T_map_cam: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Map points (N, 3) -> (pixels (N, 2), z-depth (N,)); pixels are meaningless where z <= 0."""
-    T = invert(T_map_cam)
-    pc = np.asarray(points, dtype=np.float64) @ T[:3, :3].T + T[:3, 3]
-    z = pc[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = (pc[:, :2] / z[:, None]) * np.array([K[0, 0], K[1, 1]]) + np.array([K[0, 2], K[1, 2]])
-    return uv, z
-
-
 def project_hull(K: np.ndarray, T_map_cam: np.ndarray, vertices: np.ndarray) -> np.ndarray | None:
     """Convex image polygon (M, 2) float32 of a convex solid (vertices (N, 3)), clipped at the near plane.
 

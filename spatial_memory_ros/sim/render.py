@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..core.geometry import project_points
 from ..core.types import CameraIntrinsics
-from .camera import NEAR_M, floor_depth, floor_homography, project, project_hull
+from .camera import NEAR_M, floor_depth, floor_homography, project_hull
 from .floor import FloorGrid, board_corners, render_board, render_floor
 from .script import AgentTrack, SceneScript
 
@@ -120,9 +121,9 @@ class Renderer:
             if hull is not None:
                 lo, hi = np.maximum(hull.min(axis=0), 0), np.minimum(hull.max(axis=0), (w, h))
                 box = np.array([lo[0], lo[1], hi[0], hi[1]]) if np.all(hi > lo) else None
-            _, zc = project(self.K, T_map_cam, np.array([[xy[0], xy[1], spec.size[2] / 2]]))
+            _, zc = project_points(self.K, T_map_cam, np.array([[xy[0], xy[1], spec.size[2] / 2]]))
             top = verts[len(verts) // 2 :]
-            _, zt = project(self.K, T_map_cam, top)
+            _, zt = project_points(self.K, T_map_cam, top)
             above = T_map_cam[2, 3] > spec.size[2]  # the top face only shows to a camera above it
             top_uv = project_hull(self.K, T_map_cam, top) if above and np.all(zt > NEAR_M) else None
             pos, v3 = np.array([xy[0], xy[1], 0.0]), np.array([vel[0], vel[1], 0.0])

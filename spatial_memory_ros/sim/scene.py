@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from ..core.config import TagConfig
+from ..core.geometry import project_points
 from ..core.types import CameraIntrinsics, Frame
-from .camera import CameraPath, project
+from .camera import CameraPath
 from .presets import get_preset
 from .render import Renderer
 from .script import CARRY_HEIGHT_M, SceneScript, scene_script
@@ -218,7 +219,7 @@ class SimScene:
         d = depth[int(K[1, 2]), int(K[0, 2])]
         d = 5.0 if not np.isfinite(d) else float(d)
         pt = T[:3, :3] @ np.array([0.0, 0.0, d]) + T[:3, 3]  # centre ray point, map frame
-        uv, z = project(K, self.camera.pose(t - p.nuisance.exposure / p.rate_hz), pt[None])
+        uv, z = project_points(K, self.camera.pose(t - p.nuisance.exposure / p.rate_hz), pt[None])
         return np.abs(uv[0] - K[:2, 2]) if z[0] > 0 else np.zeros(2)
 
 
