@@ -203,15 +203,30 @@ def test_unknown_method_is_refused() -> None:
         make_methods(["pipeline", "magic"], scene)
 
 
-def test_table_says_n_a_where_nothing_was_asked() -> None:
-    from spatial_memory_ros.bench.report import format_table
-
-    none_asked = {"accuracy": 0.0, "n": 0, "accuracy_when_displaced": 0.0, "n_displaced": 0}
-    retrieval = {"recall_at_1": 0.0, "n": 0, "per_bucket": {"1 min": {"recall_at_1": 0.0, "n": 0}}}
-    doc = {
-        "methods": {"m": {"tracking": None, "change": None, "layout": none_asked, "retrieval": retrieval,
+def _one_method_doc(n: int, accuracy: float, recall: float) -> dict:
+    """A results.json of one memory method "m" whose layout and R@1 were asked n times."""
+    layout = {"accuracy": accuracy, "n": n, "accuracy_when_displaced": 0.0, "n_displaced": 0}
+    retrieval = {"recall_at_1": recall, "n": n, "per_bucket": {"1 min": {"recall_at_1": recall, "n": n}}}
+    return {
+        "methods": {"m": {"tracking": None, "change": None, "layout": layout, "retrieval": retrieval,
                           "cost": {"fps": 12.0}}},
         "run": {"fps": 10.0, "peak_rss_mb": 100.0, "growth_mb_per_hour": float("nan")},
     }
+
+
+def test_table_says_n_a_where_nothing_was_asked() -> None:
+    from spatial_memory_ros.bench.report import format_table
+
+    doc = _one_method_doc(0, 0.0, 0.0)
     row = format_table(doc).splitlines()[2].split()
     assert row == ["m", "-", "-", "-", "-", "-", "-", "n/a", "n/a", "n/a", "12.0", "-", "-"]
+
+
+def test_table_has_a_seen_row_only_when_the_run_had_one() -> None:
+    from spatial_memory_ros.bench.report import format_table
+
+    doc = _one_method_doc(4, 0.5, 0.25)
+    assert "(seen)" not in format_table(doc)  # results.json from before the row existed
+    doc["seen"] = {"layout": 0.75, "n_layout": 4, "retrieval": 0.0, "n_retrieval": 0}
+    row = next(line for line in format_table(doc).splitlines() if line.startswith("(seen)")).split()
+    assert row == ["(seen)", "-", "-", "-", "-", "-", "-", "0.750", "n/a", "-", "-", "-", "-"]

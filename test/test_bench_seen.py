@@ -7,7 +7,6 @@ from types import SimpleNamespace
 import numpy as np
 
 from spatial_memory_ros.bench.ceiling import SeenTruth
-from spatial_memory_ros.bench.report import format_table
 
 HOME = np.array([2.0, 3.0, 0.0])
 
@@ -68,16 +67,3 @@ def test_items_never_asked_about_are_not_counted() -> None:
     seen.query(f, {})  # type: ignore[arg-type]
     assert seen.summary().n_layout == 0 and seen.summary().layout == 0.0
 
-
-def test_table_has_a_seen_row_only_when_the_run_had_one() -> None:
-    layout = {"accuracy": 0.5, "n": 4, "accuracy_when_displaced": 0.0, "n_displaced": 0}
-    retrieval = {"recall_at_1": 0.25, "n": 4, "per_bucket": {"1 min": {"recall_at_1": 0.25, "n": 4}}}
-    doc = {
-        "methods": {"m": {"tracking": None, "change": None, "layout": layout, "retrieval": retrieval,
-                          "cost": {"fps": 12.0}}},
-        "run": {"fps": 10.0, "peak_rss_mb": 100.0, "growth_mb_per_hour": float("nan")},
-    }
-    assert "(seen)" not in format_table(doc)  # results.json from before the row existed
-    doc["seen"] = {"layout": 0.75, "n_layout": 4, "retrieval": 0.0, "n_retrieval": 0}
-    row = next(line for line in format_table(doc).splitlines() if line.startswith("(seen)")).split()
-    assert row == ["(seen)", "-", "-", "-", "-", "-", "-", "0.750", "n/a", "-", "-", "-", "-"]
