@@ -28,7 +28,8 @@ DPI = 100
 
 
 def plot_metrics(result_json: dict[str, Any], path: Path) -> None:
-    """Grouped bars: one group per metric in [0, 1] (MOTA clipped at 0), one bar per method that has it."""
+    """Grouped bars: one group per metric in [0, 1] (MOTA clipped at 0), one bar per method that has it; a
+    black line over layout and R@1 at the (seen) share (bench.ceiling), when the run has one."""
     cols = [(h, get) for h, get in columns(result_json) if h != "fps"]
     methods = list(result_json["methods"])
     fig, ax = plt.subplots(figsize=(max(8.0, 0.9 * len(cols) + 2), 4.0), dpi=DPI)
@@ -42,6 +43,15 @@ def plot_metrics(result_json: dict[str, Any], path: Path) -> None:
         for xi, h in zip(xs, heights):
             if h < 0.01:  # a (near) zero score is not a missing bar: mark it
                 ax.text(xi, 0.005, "0", ha="center", va="bottom", fontsize=6, color=bars.patches[0].get_facecolor())
+    seen = result_json.get("seen")  # what the camera had shown: a black tick over layout and R@1
+    if seen is not None:
+        headers = [h for h, _ in cols]
+        for header, share, n in (("layout acc", seen["layout"], seen["n_layout"]),
+                                 ("R@1", seen["retrieval"], seen["n_retrieval"])):
+            if header in headers and n:
+                i = headers.index(header)
+                ax.hlines(share, i - 0.45, i + 0.45, colors="black", linewidths=2,
+                          label="(seen)" if header == "layout acc" else "_nolegend_")
     ax.set_xticks(x, [h for h, _ in cols], rotation=30, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score (higher is better)")
@@ -49,7 +59,7 @@ def plot_metrics(result_json: dict[str, Any], path: Path) -> None:
     ax.set_title(
         f"{b['preset']} / {b['camera']}, {b['minutes']:g} min, seed {b['seed']}: no bar = not done or not asked"
     )
-    ax.legend(fontsize=8, ncols=len(methods))
+    ax.legend(fontsize=8, ncols=len(methods) + (seen is not None))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
