@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from spatial_memory_ros.bench.ceiling import SeenTruth
+from spatial_memory_ros.bench.ceiling import SeenTruth, lies_on_floor
 
 HOME = np.array([2.0, 3.0, 0.0])
 
@@ -19,7 +19,8 @@ def _frame(x: float, y: float, *, px: int = 500, on_floor: bool = True) -> Simpl
 
 
 def _asked(seen: SeenTruth, frame: SimpleNamespace) -> tuple[float, float]:
-    seen.query(frame, {"box": 0.0})  # type: ignore[arg-type]
+    """Ask about "box" as the bench does; the (layout, retrieval) shares so far."""
+    seen.query("box", lies_on_floor(frame.truth.items["box"]))  # type: ignore[arg-type]
     s = seen.summary()
     return s.layout, s.retrieval
 
@@ -47,7 +48,7 @@ def test_a_move_unseen_makes_the_retrieval_query_unseen() -> None:
     seen.add(_frame(2.0, 3.0))  # type: ignore[arg-type]
     carried = _frame(0.0, 0.0, px=0, on_floor=False)
     seen.add(carried)  # type: ignore[arg-type]
-    seen.query(carried, {"box": 0.0})  # type: ignore[arg-type]
+    _asked(seen, carried)
     assert seen.summary().n_retrieval == 0  # carried: no retrieval query, a layout one
     put_down = _frame(6.0, 1.0, px=0)  # out of view where it was put
     seen.add(put_down)  # type: ignore[arg-type]
@@ -62,8 +63,5 @@ def test_a_move_unseen_makes_the_retrieval_query_unseen() -> None:
 
 def test_items_never_asked_about_are_not_counted() -> None:
     seen = SeenTruth(radius_m=0.5, min_item_px=100)
-    f = _frame(2.0, 3.0)
-    seen.add(f)  # type: ignore[arg-type]
-    seen.query(f, {})  # type: ignore[arg-type]
+    seen.add(_frame(2.0, 3.0))  # type: ignore[arg-type]  # shown at home, but no query about it
     assert seen.summary().n_layout == 0 and seen.summary().layout == 0.0
-

@@ -21,10 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..sim import SimFrame
+from ..sim import ItemTruth, SimFrame
 from .scores import Scores, ratio
 
 MOVED_M = 0.05  # an item on the floor farther than this from where it was put down has been moved
+
+
+def lies_on_floor(item: ItemTruth) -> bool:
+    """Whether the item lies on the floor at a known place (not carried, not moved by nobody in view)."""
+    return item.on_floor and bool(np.isfinite(item.position).all())
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,8 @@ class SeenScores(Scores):
 class SeenTruth:
     """Follows each item's truth frame by frame; counts, per query, whether the camera had shown the answer.
 
-    Call add() with every frame, then query() at each query time with the bench's last_seen (the items
-    asked about: those seen at least once, as the bench's queries).
+    Call add() with every frame, then query() for each item the bench asks about (its layout query, and
+    its retrieval query when the item lies on the floor), so both count the very same queries.
     """
 
     def __init__(self, radius_m: float, min_item_px: int) -> None:
@@ -54,8 +59,7 @@ class SeenTruth:
 
     def add(self, frame: SimFrame) -> None:
         for name, item in frame.truth.items.items():
-            on_floor = item.on_floor and bool(np.isfinite(item.position).all())
-            if not on_floor:
+            if not lies_on_floor(item):
                 self._put_at.pop(name, None)
                 self._seen_here.discard(name)
                 continue
@@ -69,16 +73,13 @@ class SeenTruth:
                 if float(np.hypot(*(xy - item.home[:2]))) <= self.radius_m:
                     self._seen_home.add(name)
 
-    def query(self, frame: SimFrame, asked: set[str] | dict[str, float]) -> None:
-        """Count one query about every item in `asked` (layout), and about those on the floor (retrieval)."""
-        for name, item in frame.truth.items.items():
-            if name not in asked:
-                continue
-            self._n_layout += 1
-            self._seen_layout += name in self._seen_home
-            if item.on_floor and bool(np.isfinite(item.position).all()):
-                self._n_retrieval += 1
-                self._seen_retrieval += name in self._seen_here
+    def query(self, name: str, on_floor: bool) -> None:
+        """Count one layout query about the item, and a retrieval query when it lies on the floor."""
+        self._n_layout += 1
+        self._seen_layout += name in self._seen_home
+        if on_floor:
+            self._n_retrieval += 1
+            self._seen_retrieval += name in self._seen_here
 
     def summary(self) -> SeenScores:
         return SeenScores(

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ..core.errors import BadInputError
 from ..sim import SimFrame, to_frame
-from .ceiling import SeenTruth
+from .ceiling import SeenTruth, lies_on_floor
 from .methods import CHANGE, DEFAULT_METHODS, MEMORY, TRACKING, Method, make_methods
 from .metrics import (
     ChangeAccumulator,
@@ -200,8 +200,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
             if seen is not None:
                 seen.add(f)
                 if queries.due(f.stamp):
-                    _query(f, memories, scores, last_seen)
-                    seen.query(f, last_seen)
+                    _query(f, memories, scores, last_seen, seen)
             if f.stamp >= next_rss_s:
                 step.sample(f.stamp)
                 next_rss_s += RSS_SAMPLE_PERIOD_S
@@ -219,12 +218,15 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     return BenchResult(config, frames, method_scores, run, items, collector.samples, summary)
 
 
-def _query(f: SimFrame, memories: list[Method], scores: dict[str, _Scores], last_seen: dict[str, float]) -> None:
-    """Ask every memory method about every item seen so far; score usual and current."""
+def _query(f: SimFrame, memories: list[Method], scores: dict[str, _Scores], last_seen: dict[str, float],
+           seen: SeenTruth) -> None:
+    """Ask every memory method about every item seen so far; score usual and current; count the same
+    queries in seen."""
     for name, item in f.truth.items.items():
         if name not in last_seen:  # never in view: no method could know it
             continue
-        on_floor = item.on_floor and bool(np.isfinite(item.position).all())
+        on_floor = lies_on_floor(item)
+        seen.query(name, on_floor)
         displaced = not on_floor or float(np.hypot(*(item.position[:2] - item.home[:2]))) > RADIUS_M
         for m in memories:
             answer = m.locate(name)

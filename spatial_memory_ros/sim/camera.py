@@ -11,7 +11,7 @@ import math
 import cv2
 import numpy as np
 
-from ..core.geometry import invert
+from ..core.geometry import invert, transform_points
 from ..core.types import CameraIntrinsics
 from .spec import CameraSpec
 
@@ -119,8 +119,7 @@ def project_hull(K: np.ndarray, T_map_cam: np.ndarray, vertices: np.ndarray) -> 
     The clipped solid is the hull of its vertices in front of the camera plus the near-plane crossings of
     every vertex pair: crossings of inner segments lie inside the solid, so they do not change the hull.
     """
-    T = invert(T_map_cam)
-    pc = np.asarray(vertices, dtype=np.float64) @ T[:3, :3].T + T[:3, 3]
+    pc = transform_points(invert(T_map_cam), vertices)
     front = pc[:, 2] >= NEAR_M
     if not front.any():
         return None
