@@ -19,6 +19,7 @@ from spatial_memory_ros.bench.methods import (
     NoMemoryMethod,
     make_methods,
 )
+from spatial_memory_ros.bench.metrics import ChangeAccumulator
 from spatial_memory_ros.bench.scene import bench_preset, make_bench_scene
 from spatial_memory_ros.bench.seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
 from spatial_memory_ros.bench.stream import sim_frames
@@ -67,6 +68,12 @@ def test_tiny_bench_writes_every_method_and_metric(tmp_path: Path, capsys: pytes
             assert s["layout"]["n"] == seen["n_layout"] and s["retrieval"]["n"] == seen["n_retrieval"]
             assert s["layout"]["accuracy"] <= seen["layout"]  # no method knows a home it was never shown
     assert "(seen)" in printed
+    for s in doc["methods"].values():  # the change recall split by kind adds up to the whole recall
+        if s["change"] is not None:
+            c = s["change"]
+            n_agents, n_scene = c["agent_pixels"], c["scene_pixels"]
+            found = sum(c[key] * n for key, n in (("recall_agents", n_agents), ("recall_scene", n_scene)) if n)
+            assert found == pytest.approx(c["recall_changed"] * (n_agents + n_scene))
     assert set(doc["methods"]["pipeline"]["retrieval"]["per_bucket"]) == {
         "1 min", "10 min", "60 min", "120 min", "> 120 min"
     }
@@ -117,6 +124,19 @@ def test_rendering_in_a_second_process_gives_the_same_frames() -> None:
     for a, b in zip(inline, spawned):
         assert np.array_equal(a.image, b.image) and np.array_equal(a.truth.change_mask, b.truth.change_mask)
         assert [x.agent_id for x in a.truth.agents] == [x.agent_id for x in b.truth.agents]
+
+
+def test_bench_frames_keep_where_the_agents_are() -> None:
+    # 10 s of the static warehouse, seed 19: an agent walks into view at frame 46. The bench's frames carry
+    # the instance mask cut to 0/1, which splits the change recall into agents and scene changes.
+    scene = make_bench_scene("warehouse", "static", 10 / 60, 19)
+    acc = ChangeAccumulator()
+    for full, slim in zip(scene.frames(), sim_frames(scene, jobs=1)):
+        assert slim.truth.instance_mask.dtype == np.uint8
+        assert np.array_equal(slim.truth.instance_mask, (full.truth.instance_mask > 0).astype(np.uint8))
+        acc.add(slim.truth.change_mask, full.truth.change_mask, slim.truth.instance_mask)
+    s = acc.summary()
+    assert s.agent_pixels > 0 and s.recall_agents == 1.0  # the truth's own mask finds every agent pixel
 
 
 def test_export_round_trip_is_read_by_the_tum_reader_and_run(tmp_path: Path,
@@ -219,7 +239,7 @@ def test_table_says_n_a_where_nothing_was_asked() -> None:
 
     doc = _one_method_doc(0, 0.0, 0.0)
     row = format_table(doc).splitlines()[2].split()
-    assert row == ["m", "-", "-", "-", "-", "-", "-", "n/a", "n/a", "n/a", "12.0", "-", "-"]
+    assert row == ["m", "-", "-", "-", "-", "-", "-", "-", "-", "n/a", "n/a", "n/a", "12.0", "-", "-"]
 
 
 def test_table_has_a_seen_row_only_when_the_run_had_one() -> None:
@@ -229,4 +249,4 @@ def test_table_has_a_seen_row_only_when_the_run_had_one() -> None:
     assert "(seen)" not in format_table(doc)  # results.json from before the row existed
     doc["seen"] = {"layout": 0.75, "n_layout": 4, "retrieval": 0.0, "n_retrieval": 0}
     row = next(line for line in format_table(doc).splitlines() if line.startswith("(seen)")).split()
-    assert row == ["(seen)", "-", "-", "-", "-", "-", "-", "0.750", "n/a", "-", "-", "-", "-"]
+    assert row == ["(seen)", "-", "-", "-", "-", "-", "-", "-", "-", "0.750", "n/a", "-", "-", "-", "-"]

@@ -17,6 +17,7 @@ from spatial_memory_ros.bench.metrics import (
     RetrievalAccumulator,
     TrackingAccumulator,
 )
+from spatial_memory_ros.core.errors import BadInputError
 
 BOX_A = np.array([0.0, 0.0, 10.0, 10.0])
 BOX_B = np.array([20.0, 20.0, 30.0, 30.0])
@@ -193,10 +194,36 @@ def test_change_empty_prediction_scores_zero() -> None:
 
 
 def test_change_nothing_added_scores_zero() -> None:
-    assert ChangeAccumulator().summary().as_dict() == {
+    d = ChangeAccumulator().summary().as_dict()
+    split = {k: d.pop(k) for k in ("recall_agents", "recall_scene", "agent_pixels", "scene_pixels")}
+    assert d == {
         "miou": 0.0, "iou_changed": 0.0, "iou_unchanged": 0.0, "f1_changed": 0.0, "precision_changed": 0.0,
         "recall_changed": 0.0, "pixels": 0,
     }  # fmt: skip
+    assert math.isnan(split["recall_agents"]) and math.isnan(split["recall_scene"])
+    assert split["agent_pixels"] == split["scene_pixels"] == 0
+
+
+def test_change_recall_split_by_agent_and_scene_pixels() -> None:
+    # Truth: 3 px on an agent, 2 px off every agent (a moved item). The mask finds 2 agent px and 1 scene px
+    # in frame 1; frame 2 adds 1 missed scene px and comes without the agents (not counted in the split).
+    acc = ChangeAccumulator()
+    agents = mask((0, 0), (0, 1), (0, 2), (3, 3))  # (3, 3) is an agent pixel that did not change: no count
+    acc.add(mask((0, 0), (0, 1), (2, 2), (3, 0)), mask((0, 0), (0, 1), (0, 2), (2, 2), (2, 3)), agents)
+    acc.add(mask(), mask((1, 1)))
+    s = acc.summary()
+    assert (s.agent_pixels, s.scene_pixels) == (3, 2)
+    assert s.recall_agents == pytest.approx(2 / 3) and s.recall_scene == pytest.approx(1 / 2)
+    assert s.recall_changed == pytest.approx(3 / 6)  # the whole recall still counts every frame
+    with pytest.raises(BadInputError, match="same size"):
+        acc.add(mask(), mask(), np.zeros((2, 2), np.uint8))
+
+
+def test_change_recall_split_is_nan_without_that_kind() -> None:
+    acc = ChangeAccumulator()
+    acc.add(mask((0, 0)), mask((0, 0)), mask((0, 0)))  # only agent pixels changed
+    s = acc.summary()
+    assert s.recall_agents == 1.0 and math.isnan(s.recall_scene) and s.scene_pixels == 0
 
 
 @pytest.mark.parametrize(
@@ -205,7 +232,7 @@ def test_change_nothing_added_scores_zero() -> None:
     ids=["size", "3-d"],
 )
 def test_change_bad_shapes(pred: np.ndarray, true: np.ndarray) -> None:
-    with pytest.raises(ValueError, match=r"must both be \(H, W\) of the same size"):
+    with pytest.raises(ValueError, match=r"must all be \(H, W\) of the same size"):
         ChangeAccumulator().add(pred, true)
 
 

@@ -63,6 +63,13 @@ class ChangeScores(Scores):
     precision_changed: float
     recall_changed: float
     pixels: int
+    # Recall split by what changed, where add() was given the agents' pixels (NaN where it was not, or where
+    # no changed pixel was of that kind): moving agents, which one frame shows, against scene changes
+    # (items that appeared, left or moved), which only a memory of the place can tell.
+    recall_agents: float = float("nan")
+    recall_scene: float = float("nan")
+    agent_pixels: int = 0  # changed truth pixels on an agent
+    scene_pixels: int = 0  # changed truth pixels off every agent
 
 
 class ChangeAccumulator:
@@ -70,22 +77,36 @@ class ChangeAccumulator:
 
     def __init__(self) -> None:
         self._tp = self._fp = self._fn = self._pixels = 0
+        self._split = False  # whether any frame came with its agents' pixels
+        self._agent_tp = self._agent_n = self._scene_tp = self._scene_n = 0
 
-    def add(self, pred_mask: np.ndarray, true_mask: np.ndarray) -> None:
-        """pred_mask, true_mask: (H, W) bool or uint8, nonzero = changed (the sim's truth uses 255)."""
+    def add(self, pred_mask: np.ndarray, true_mask: np.ndarray, agents: np.ndarray | None = None) -> None:
+        """pred_mask, true_mask: (H, W) bool or uint8, nonzero = changed (the sim's truth uses 255);
+        agents: (H, W), nonzero where an agent is (the sim's instance mask), to split the recall by kind."""
         pred = np.asarray(pred_mask)
         true = np.asarray(true_mask)
-        if pred.ndim != 2 or pred.shape != true.shape:
+        if pred.ndim != 2 or pred.shape != true.shape or (agents is not None and np.shape(agents) != true.shape):
             raise BadInputError(
-                f"pred_mask and true_mask must both be (H, W) of the same size; got {pred.shape} and {true.shape}"
+                f"pred_mask, true_mask (and agents) must all be (H, W) of the same size; got {pred.shape}, "
+                f"{true.shape}{'' if agents is None else f' and {np.shape(agents)}'}"
             )
         pred = pred != 0
         true = true != 0
-        tp = int(np.count_nonzero(pred & true))
+        hit = pred & true
+        tp = int(np.count_nonzero(hit))
         self._tp += tp
         self._fp += int(np.count_nonzero(pred)) - tp
         self._fn += int(np.count_nonzero(true)) - tp
         self._pixels += pred.size
+        if agents is not None:
+            on_agent = np.asarray(agents) != 0
+            agent_n = int(np.count_nonzero(true & on_agent))
+            agent_tp = int(np.count_nonzero(hit & on_agent))
+            self._split = True
+            self._agent_n += agent_n
+            self._agent_tp += agent_tp
+            self._scene_n += int(np.count_nonzero(true)) - agent_n
+            self._scene_tp += tp - agent_tp
 
     def summary(self) -> ChangeScores:
         tp, fp, fn, n = self._tp, self._fp, self._fn, self._pixels
@@ -105,6 +126,10 @@ class ChangeAccumulator:
             precision_changed=score(tp, tp + fp),
             recall_changed=score(tp, tp + fn),
             pixels=n,
+            recall_agents=self._agent_tp / self._agent_n if self._split and self._agent_n else float("nan"),
+            recall_scene=self._scene_tp / self._scene_n if self._split and self._scene_n else float("nan"),
+            agent_pixels=self._agent_n,
+            scene_pixels=self._scene_n,
         )
 
 

@@ -19,7 +19,10 @@ def _part(part: str, key: str) -> Getter:
         scores = s.get(part)
         if scores is None:
             return None
-        return math.nan if scores.get("n", 1) == 0 else scores[key]  # nan: nothing was asked (a short run)
+        if scores.get("n", 1) == 0:
+            return math.nan  # nothing was asked (a short run)
+        value = scores.get(key)  # None: not a number (written as null), or a score newer than that results.json
+        return math.nan if value is None else value
 
     return get
 
@@ -49,6 +52,8 @@ def columns(result_json: dict[str, Any]) -> list[tuple[str, Getter]]:
         ("MOTA", _part("tracking", "mota")),
         ("chg mIoU", _part("change", "miou")),
         ("chg F1", _part("change", "f1_changed")),
+        ("chg rec agents", _part("change", "recall_agents")),  # changed pixels on an agent that the mask has
+        ("chg rec scene", _part("change", "recall_scene")),  # those off every agent: items appeared, left or moved
         ("layout acc", _part("layout", "accuracy")),
         ("R@1", _part("retrieval", "recall_at_1")),
         *[(f"R@1 {label}", _bucket(label)) for label in labels],
@@ -120,7 +125,10 @@ def format_summary(result: BenchResult) -> str:
         load = f"{run['load_avg_1min_start']:.1f} -> {run['load_avg_1min_end']:.1f}"
         head += f"; load average {load} on {run['cpus']} CPUs"
     notes = (
-        "'-' = the method does not do this; n/a = no query (in that bucket). (seen): the share of the queries "
+        "'-' = the method does not do this; n/a = no query (in that bucket), or no changed pixel of that kind. "
+        "chg rec agents / scene: the share of the changed pixels on an agent / off every agent (items that "
+        "appeared, left or moved: only a memory of the place tells those) that the mask has. "
+        "(seen): the share of the queries "
         "whose answer the camera had shown (a ceiling on layout; R@1 can pass it by guessing returns). "
         "fps: the method's update() alone "
         "(no_memory and last_seen reuse the pipeline's decoded tags, so theirs leaves tag detection out); "

@@ -191,7 +191,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
                     if out.change_mask is None:
                         raise BadInputError(f"method {m.name} does change detection but returned no mask")
                     if f.index % config.change_every == 0:
-                        acc.change.add(out.change_mask, f.truth.change_mask)
+                        acc.change.add(out.change_mask, f.truth.change_mask, f.truth.instance_mask)
                     if sample is not None:
                         sample.masks[m.name] = out.change_mask.copy()
             for name, item in f.truth.items.items():
