@@ -35,6 +35,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--large", action="store_true",
                    help="the larger model for a GPU (with e.g. --batch 32 --steps 6000 --workers 12)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.state")
+    p.add_argument("--place-cells", type=int, default=d.place_cells, metavar="G",
+                   help="a place memory of G x G floor cells (0 = none, the shipped model; see BENCHMARKS)")
+    p.add_argument("--teleports", type=float, default=d.teleports, metavar="SHARE",
+                   help="share of training streams whose items vanish and reappear (default 0)")
+    p.add_argument("--scene-weight", type=float, default=d.scene_weight, metavar="W",
+                   help="extra loss weight of changed pixels off every agent (default 0)")
+    p.add_argument("--init", type=Path, default=None, metavar="MODEL",
+                   help="start from this model file's weights (a place memory it lacks starts fresh)")
     p.set_defaults(handler=run_train)
 
 
@@ -46,7 +54,8 @@ def run_train(args: argparse.Namespace) -> int:
     tc = TrainConfig(
         steps=args.steps, batch=args.batch, clip=args.clip, stream_frames=args.stream_frames, lr=args.lr,
         seed=args.seed, checkpoint_every=args.checkpoint_every, workers=args.workers, threads=args.threads,
-        device=args.device, time_limit_min=args.time_limit, large=args.large,
+        device=args.device, time_limit_min=args.time_limit, large=args.large, place_cells=args.place_cells,
+        teleports=args.teleports, scene_weight=args.scene_weight, init=str(args.init) if args.init else "",
     )
     try:
         tc.validate()

@@ -35,6 +35,11 @@ class ModelConfig:
     max_range_m: float = 25.0  # a viewing ray hitting the floor farther than this counts as "no floor"
     predict_k: int = 3  # the predictive head forecasts frame features this many steps ahead
     use_memory: bool = True  # False: the same network with the memory never read from nor written to
+    # Place memory (model/place_memory.py): a place_cells x place_cells torus of floor cells, place_cell_m
+    # apart, that each patch reads and writes at its floor point; 0 = none (the shipped model until it
+    # earns its place: BENCHMARKS "A place memory").
+    place_cells: int = 0
+    place_cell_m: float = 0.25
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -67,8 +72,10 @@ class ModelConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.pose_base_m <= 0 or self.max_range_m <= 0 or self.mlp_ratio <= 0:
-            raise ValueError("pose_base_m, max_range_m and mlp_ratio must be > 0")
+        if self.pose_base_m <= 0 or self.max_range_m <= 0 or self.mlp_ratio <= 0 or self.place_cell_m <= 0:
+            raise ValueError("pose_base_m, max_range_m, mlp_ratio and place_cell_m must be > 0")
+        if self.place_cells < 0:
+            raise ValueError(f"place_cells must be >= 0 (0 = no place memory), got {self.place_cells}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +120,11 @@ class TrainConfig:
     time_limit_min: float = 40.0
     device: str = "auto"
     large: bool = False  # ModelConfig LARGE instead of the CPU default (meant for a GPU)
+    # The place memory experiment (BENCHMARKS "A place memory"); the defaults are the shipped model's run.
+    place_cells: int = 0  # ModelConfig.place_cells
+    teleports: float = 0.0  # share of streams whose items vanish and reappear (model.data.training_preset)
+    scene_weight: float = 0.0  # LossWeights.scene
+    init: str = ""  # start from this model file's weights (modules it lacks start fresh); "" = from scratch
 
     def validate(self) -> TrainConfig:
         if self.seed < TRAIN_SEED_MIN:
@@ -122,4 +134,6 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1")
         if self.stream_frames < self.clip:
             raise ValueError("stream_frames must be >= clip")
+        if not 0.0 <= self.teleports <= 1.0 or self.scene_weight < 0 or self.place_cells < 0:
+            raise ValueError("teleports must be in [0, 1], scene_weight and place_cells >= 0")
         return self

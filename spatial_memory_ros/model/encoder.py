@@ -25,14 +25,14 @@ def fourier(xy: torch.Tensor, frequencies: int, base_m: float) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(-2)  # (..., 4F)
 
 
-def patch_pose_features(
-    config: ModelConfig, K: torch.Tensor, T_map_cam: torch.Tensor, has_pose: torch.Tensor
-) -> torch.Tensor:
-    """Raw pose feature of every patch centre.
+def patch_floor_points(
+    config: ModelConfig, K: torch.Tensor, T_map_cam: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where each patch centre's viewing ray meets the floor (z = 0).
 
-    K: (B, 3, 3) intrinsics at the model's input resolution; T_map_cam: (B, 4, 4) camera optical frame
-    in the map; has_pose: (B,) bool, False where the pose is unknown (its features are all zero).
-    Returns (B, N, config.pose_features).
+    K: (B, 3, 3) intrinsics at the model's input resolution; T_map_cam: (B, 4, 4) camera optical frame in
+    the map. Returns map xy (B, N, 2) (zeros where no floor), floor flag (B, N) bool (the ray points down
+    and meets the floor within max_range_m), the unit ray in the map (B, N, 3) and the range (B, N) m.
     """
     rows, cols = config.grid
     p = config.patch_size
@@ -54,18 +54,31 @@ def patch_pose_features(
     floor = (ray[..., 2] < -1e-6) & (dist < config.max_range_m)  # (B, N)
     point = centre[..., :2] + depth[..., None] * ray[..., :2]  # (B, N, 2) map xy
     point = torch.where(floor[..., None], point, torch.zeros_like(point))
-    f = floor.to(dtype)[..., None]
+    return point, floor, F.normalize(ray, dim=-1), dist
+
+
+def patch_pose_features(
+    config: ModelConfig, K: torch.Tensor, T_map_cam: torch.Tensor, has_pose: torch.Tensor
+) -> torch.Tensor:
+    """Raw pose feature of every patch centre.
+
+    K: (B, 3, 3) intrinsics at the model's input resolution; T_map_cam: (B, 4, 4) camera optical frame
+    in the map; has_pose: (B,) bool, False where the pose is unknown (its features are all zero).
+    Returns (B, N, config.pose_features).
+    """
+    point, floor, ray, dist = patch_floor_points(config, K, T_map_cam)
+    f = floor.to(torch.float32)[..., None]
     log_range = torch.log1p(dist.clamp(max=config.max_range_m)) / math.log1p(config.max_range_m)
     feats = torch.cat(
         [
-            F.normalize(ray, dim=-1),
+            ray,
             f,
             log_range[..., None] * f,
             fourier(point, config.pose_frequencies, config.pose_base_m) * f,
         ],
         dim=-1,
     )  # (B, N, pose_features)
-    return feats * has_pose.to(dtype)[:, None, None]
+    return feats * has_pose.to(torch.float32)[:, None, None]
 
 
 def camera_features(config: ModelConfig, T_map_cam: torch.Tensor, has_pose: torch.Tensor) -> torch.Tensor:
@@ -123,14 +136,18 @@ class PatchEncoder(nn.Module):
         self.norm = nn.LayerNorm(d)
 
     def forward(
-        self, image: torch.Tensor, pose: torch.Tensor, memory_tokens: torch.Tensor
+        self, image: torch.Tensor, pose: torch.Tensor, memory_tokens: torch.Tensor,
+        place: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """image (B, 3, H, W) normalised; pose (B, N, pose_features); memory_tokens (B, R, D).
+        """image (B, 3, H, W) normalised; pose (B, N, pose_features); memory_tokens (B, R, D); place (B, N, D)
+        what the place memory holds under each patch (None: no place memory).
 
         Returns patch tokens (B, N, D) and memory tokens (B, R, D), both after the final norm.
         """
         x = self.patch(image).flatten(2).transpose(1, 2)  # (B, N, D)
         x = x + self.position + self.pose(pose)
+        if place is not None:
+            x = x + place
         r = memory_tokens.shape[1]
         x = torch.cat([memory_tokens + self.memory_type, x], dim=1)  # (B, R + N, D)
         for block in self.blocks:

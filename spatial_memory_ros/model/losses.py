@@ -27,16 +27,23 @@ class LossWeights:
     reid: float = 0.1
     temperature: float = 0.1  # of both InfoNCE losses
     pos_weight: float = 1.0  # BCE weight of changed pixels; 1 keeps P(changed) calibrated (dice handles the imbalance)
+    scene: float = 0.0  # extra BCE weight of changed pixels off every agent (what only a memory can find)
 
 
 def mask_loss(
-    logits: torch.Tensor, patch_logits: torch.Tensor, target: torch.Tensor, patch_size: int, weights: LossWeights
+    logits: torch.Tensor, patch_logits: torch.Tensor, target: torch.Tensor, patch_size: int, weights: LossWeights,
+    scene: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """logits (B, 1, h, w); patch_logits (B, N); target (B, 1, H, W) in {0, 1} at the model input size."""
+    """logits (B, 1, h, w); patch_logits (B, N); target (B, 1, H, W) in {0, 1} at the model input size;
+    scene (B, 1, H, W) in {0, 1}: changed pixels off every agent, weighted 1 + weights.scene in the BCE."""
     logits, patch_logits = logits.float(), patch_logits.float()
-    soft = F.adaptive_avg_pool2d(target, (logits.shape[-2], logits.shape[-1]))  # (B, 1, h, w) fraction changed per cell
+    size = (logits.shape[-2], logits.shape[-1])
+    soft = F.adaptive_avg_pool2d(target, size)  # (B, 1, h, w) fraction changed per cell
     pos_weight = torch.tensor(weights.pos_weight, device=logits.device)
-    bce = F.binary_cross_entropy_with_logits(logits, soft, pos_weight=pos_weight)
+    pixel_weight = None
+    if scene is not None and weights.scene > 0:
+        pixel_weight = 1.0 + weights.scene * F.adaptive_avg_pool2d(scene, size)
+    bce = F.binary_cross_entropy_with_logits(logits, soft, weight=pixel_weight, pos_weight=pos_weight)
     p = torch.sigmoid(logits)
     inter = (p * soft).sum(dim=(1, 2, 3))
     dice = 1 - (2 * inter + 1) / (p.sum(dim=(1, 2, 3)) + soft.sum(dim=(1, 2, 3)) + 1)  # (B,)

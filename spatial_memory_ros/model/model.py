@@ -13,9 +13,10 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .encoder import Mlp, PatchEncoder, camera_features, normalise_image, patch_pose_features
+from .encoder import Mlp, PatchEncoder, camera_features, normalise_image, patch_floor_points, patch_pose_features
 from .heads import ChangeHead, EmbedHead, PredictHead
 from .memory import CrossAttention, RecurrentMemory
+from .place_memory import PlaceMemory
 
 
 @dataclass
@@ -24,7 +25,7 @@ class StepOutput:
     patch_logits: torch.Tensor  # (B, N) coarse per-patch change logits
     embeddings: torch.Tensor  # (B, N, E) L2-normalised re-identification embeddings, one per patch
     tokens: torch.Tensor  # (B, N, D) encoder output
-    state: torch.Tensor  # (B, S, D) the memory after this frame (the input state if memory is disabled)
+    state: torch.Tensor  # (B, S (+ place cells), D) the memory after this frame (the input state if memory is disabled)
     camera: torch.Tensor  # (B, D) embedding of this frame's camera pose
 
 
@@ -38,9 +39,11 @@ class SpatialMemoryModel(nn.Module):
         embed_head: EmbedHead,
         predict_head: PredictHead,
         camera_embed: nn.Module,
+        place: PlaceMemory | None = None,
     ) -> None:
         super().__init__()
         self.config = config.validate()
+        self.place = place  # None unless config.place_cells
         self.encoder = encoder
         self.memory = memory
         self.change_head = change_head
@@ -60,11 +63,16 @@ class SpatialMemoryModel(nn.Module):
             EmbedHead(config),
             PredictHead(config),
             Mlp(config.pose_features, d, d),
+            PlaceMemory(config) if config.place_cells else None,
         )
 
     def initial_state(self, batch: int = 1, device: torch.device | str | None = None) -> torch.Tensor:
-        """(B, S, D) memory before the first frame."""
-        return self.memory.initial_state(batch, device)
+        """(B, S, D) memory before the first frame; (B, S + place_cells**2, D) with a place memory: the
+        slots, then the floor cells, one tensor so that every caller carries one state of a fixed size."""
+        slots = self.memory.initial_state(batch, device)
+        if self.place is None:
+            return slots
+        return torch.cat([slots, self.place.initial_state(batch, slots.device)], dim=1)
 
     def forward(
         self,
@@ -87,11 +95,24 @@ class SpatialMemoryModel(nn.Module):
         x = normalise_image(image)  # (B, 3, H, W)
         camera = self.camera_embed(camera_features(self.config, T_map_cam, has_pose))  # (B, D)
         pose = patch_pose_features(self.config, K, T_map_cam, has_pose)  # (B, N, P)
-        source = state if use else self.memory.initial_state(image.shape[0], image.device)
+        S = self.config.memory_slots
+        slots, cells = state[:, :S], state[:, S:]
+        source = slots if use else self.memory.initial_state(image.shape[0], image.device)
         read = self.memory.read(source, camera)  # (B, R, D)
-        tokens, _ = self.encoder(x, pose, read)  # (B, N, D)
+        place_read = where = valid = None
+        if self.place is not None and use:
+            points, floor, _, _ = patch_floor_points(self.config, K, T_map_cam)
+            valid = floor & has_pose[:, None]  # (B, N): a place only where the pose says where the patch looks
+            where = self.place.cell_index(points, valid)
+            place_read = self.place.read(cells, where, valid)  # (B, N, D)
+        tokens, _ = self.encoder(x, pose, read, place_read)  # (B, N, D)
         logits, patch_logits = self.change_head(tokens, x)
-        new_state = self.memory.write(state, tokens) if use else state
+        new_state = state
+        if use:
+            new_state = self.memory.write(slots, tokens)
+            if self.place is not None:
+                assert where is not None and valid is not None
+                new_state = torch.cat([new_state, self.place.write(cells, where, valid, tokens)], dim=1)
         return StepOutput(logits, patch_logits, self.embed_head(tokens), tokens, new_state, camera)
 
     def num_parameters(self) -> int:

@@ -43,8 +43,8 @@ def _worker_init() -> None:
 class StreamSource:
     """Rendered streams in seed order, prefetched by worker processes; next() blocks until the next is ready."""
 
-    def __init__(self, first_seed: int, frames: int, config: ModelConfig, workers: int) -> None:
-        self._seed, self._frames, self._config = first_seed, frames, config
+    def __init__(self, first_seed: int, frames: int, config: ModelConfig, workers: int, teleports: float = 0.0) -> None:
+        self._seed, self._frames, self._config, self._teleports = first_seed, frames, config, teleports
         # fork: workers run numpy/OpenCV only (never torch or CUDA), and need no importable __main__
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         self._pool = mp.get_context(method).Pool(workers, initializer=_worker_init) if workers > 0 else None
@@ -54,14 +54,15 @@ class StreamSource:
 
     def _submit(self) -> None:
         assert self._pool is not None
-        self._pending.append(self._pool.apply_async(render_stream, (self._seed, self._frames, self._config)))
+        args = (self._seed, self._frames, self._config, self._teleports)
+        self._pending.append(self._pool.apply_async(render_stream, args))
         self._seed += 1
 
     def next(self) -> Stream:
         self.fetched += 1
         if self._pool is None:
             self._seed += 1
-            return render_stream(self._seed - 1, self._frames, self._config)
+            return render_stream(self._seed - 1, self._frames, self._config, self._teleports)
         while len(self._pending) < self._prefetch:
             self._submit()
         stream: Stream = self._pending.popleft().get()
@@ -107,13 +108,15 @@ class Lanes:
             if fresh:
                 self._assign(b)
             reset.append(fresh)
-        parts: dict[str, list[np.ndarray]] = {"images": [], "masks": [], "labels": [], "poses": [], "K": []}
+        parts: dict[str, list[np.ndarray]] = {"images": [], "masks": [], "agents": [], "labels": [], "poses": [],
+                                              "K": []}
         for b in range(self.tc.batch):
             s, i = self.streams[b], self.pos[b]
             assert s is not None
             labels = s.labels[i : i + T].astype(np.int64)
             parts["images"].append(s.images[i : i + T])
             parts["masks"].append(s.masks[i : i + T])
+            parts["agents"].append(s.agents[i : i + T])
             parts["labels"].append(np.where(labels > 0, labels + self.uid[b] * _LABEL_STRIDE, 0))
             parts["poses"].append(s.T_map_cam[i : i + T])
             parts["K"].append(s.K)
@@ -121,6 +124,7 @@ class Lanes:
         batch = {k: torch.from_numpy(np.stack(v, axis=1 if k != "K" else 0)) for k, v in parts.items()}
         batch["images"] = batch["images"].permute(0, 1, 4, 2, 3)  # (T, B, 3, H, W)
         batch["masks"] = batch["masks"].unsqueeze(2).float()  # (T, B, 1, H, W)
+        batch["scene"] = batch["masks"] * (1.0 - batch.pop("agents").unsqueeze(2).float())  # changed, no agent
         batch["has_pose"] = torch.tensor(self.has_pose)
         return batch, reset
 
@@ -142,7 +146,8 @@ def chunk_loss(
     loss_mask = images.new_zeros((), dtype=torch.float32)
     for t in range(T):
         out = model(images[t], K, poses[t], has_pose, states[-1], use_memory=use_memory)
-        loss_mask = loss_mask + mask_loss(out.change_logits, out.patch_logits, masks[t], cfg.patch_size, weights)
+        loss_mask = loss_mask + mask_loss(out.change_logits, out.patch_logits, masks[t], cfg.patch_size, weights,
+                                          batch["scene"][t] if "scene" in batch else None)
         with torch.no_grad():
             pred = torch.nn.functional.interpolate(out.change_logits, size=masks.shape[-2:], mode="bilinear") > 0
             truth = masks[t] > 0.5
@@ -153,10 +158,11 @@ def chunk_loss(
         cameras.append(out.camera)
         embeds.append(out.embeddings)
     k = cfg.predict_k
-    predictions = [model.predict_head.predict(states[t + 1], cameras[t + k]) for t in range(max(T - k, 0))]
+    S = cfg.memory_slots  # the slots; a place memory's cells follow them in the state and predict nothing
+    predictions = [model.predict_head.predict(states[t + 1][:, :S], cameras[t + k]) for t in range(max(T - k, 0))]
     targets = [model.predict_head.target(x) for x in tokens]
     l_cpc = cpc_loss(predictions, targets, k, weights.temperature)
-    l_cons = consistency_loss(states, tokens) if use_memory else loss_mask.new_zeros(())
+    l_cons = consistency_loss([x[:, :S] for x in states], tokens) if use_memory else loss_mask.new_zeros(())
     l_reid = reid_loss(torch.stack(embeds), batch["labels"].flatten(2), weights.temperature)
     loss = loss_mask / T + weights.cpc * l_cpc + weights.consistency * l_cons + weights.reid * l_reid
     logs = {
@@ -164,6 +170,15 @@ def chunk_loss(
         "reid": l_reid.item(), "iou": parts["inter"] / max(parts["union"], 1.0),
     }
     return loss, logs, states[-1]
+
+
+def _init_from(model: SpatialMemoryModel, path: Path) -> None:
+    """Load a model file's weights into `model`; modules the file lacks (a place memory) keep their init."""
+    data = load_file(path)
+    missing, unexpected = model.load_state_dict(data["model"], strict=False)
+    if unexpected:
+        raise ValueError(f"{path} has weights this model lacks: {unexpected[:5]}")
+    LOG.info("started from %s; fresh: %s", path, sorted({m.split(".")[0] for m in missing}) or "nothing")
 
 
 def _lr(step: int, tc: TrainConfig, minutes: float) -> float:
@@ -190,8 +205,10 @@ def train(
     torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
-    model_cfg = LARGE if tc.large else ModelConfig()
+    model_cfg = dataclasses.replace(LARGE if tc.large else ModelConfig(), place_cells=tc.place_cells)
     model = SpatialMemoryModel.from_config(model_cfg).to(device)
+    if tc.init and not resume:
+        _init_from(model, Path(tc.init))
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     state_path = out.with_name(out.name + ".state")
     step, first_stream, minutes_before = 0, 0, 0.0
@@ -205,9 +222,9 @@ def train(
         minutes_before = float(data["meta"].get("minutes", 0.0))
     meta = {**(meta or {}), "train_config": dataclasses.asdict(tc)}
     rng = np.random.default_rng([tc.seed, step])
-    source = StreamSource(tc.seed + first_stream, tc.stream_frames, model_cfg, tc.workers)
+    source = StreamSource(tc.seed + first_stream, tc.stream_frames, model_cfg, tc.workers, tc.teleports)
     lanes = Lanes(source, tc, rng)
-    weights = LossWeights()
+    weights = LossWeights(scene=tc.scene_weight)
     amp = device.type == "cuda"
     state = model.initial_state(tc.batch, device).detach()
     start = time.monotonic()
