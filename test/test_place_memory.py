@@ -140,3 +140,17 @@ def test_checkpoint_and_runtime_carry_the_place_memory(tmp_path: Path) -> None:
     frame = np.full((24, 32, 3), 90, np.uint8)
     det.update(frame, pose)
     assert det.state.shape == (1, PLACE.memory_slots + 64, PLACE.dim) and det.state[0, PLACE.memory_slots :].any()
+
+
+def test_bench_runs_the_learned_methods_with_a_given_model_file(tmp_path: Path) -> None:
+    from spatial_memory_ros.bench.methods import make_methods
+    from spatial_memory_ros.bench.scene import make_bench_scene
+    from spatial_memory_ros.core.errors import BadInputError
+    from spatial_memory_ros.model.checkpoint import save_model
+
+    save_model(tmp_path / "m.pt", tiny_model(config=PLACE))
+    scene = make_bench_scene("home", "patrol", 0.01, 1, width=96, height=72)
+    method = make_methods(["learned"], scene, model_path=str(tmp_path / "m.pt"))[0]
+    assert method.pipeline._change.model.config == PLACE  # type: ignore[attr-defined]
+    with pytest.raises(BadInputError, match="no model file"):
+        make_methods(["learned"], scene, model_path=str(tmp_path / "none.pt"))

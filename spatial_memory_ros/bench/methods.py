@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -248,9 +249,10 @@ def pipeline_config(scene: SimScene) -> PipelineConfig:
 class BenchContext:
     """What a method factory gets: the scene (its tags, intrinsics, rate) and work shared between methods."""
 
-    def __init__(self, scene: SimScene) -> None:
+    def __init__(self, scene: SimScene, model_path: str = "") -> None:
         self.scene = scene
-        self.config = pipeline_config(scene)
+        config = pipeline_config(scene)
+        self.config = replace(config, change=replace(config.change, model_path=model_path)) if model_path else config
         self._tags: FrameTags | None = None
 
     @property
@@ -302,12 +304,16 @@ METHODS["pipeline_prior"] = lambda ctx: PipelineMethod(with_return_prior(ctx.con
 METHODS["pipeline_reader"] = lambda ctx: PipelineMethod(with_tag_reader(ctx.config), name="pipeline_reader")
 
 
-def make_methods(names: Sequence[str], scene: SimScene) -> list[Method]:
-    """The named methods, set up for this scene; BadInputError names the unknown ones."""
+def make_methods(names: Sequence[str], scene: SimScene, *, model_path: str = "") -> list[Method]:
+    """The named methods, set up for this scene; BadInputError names the unknown ones.
+
+    model_path: the learned methods' model file instead of the shipped one (change.model_path)."""
     unknown = [n for n in names if n not in METHODS]
     if unknown or not names:
         raise BadInputError(f"unknown methods {unknown}; choose from {sorted(METHODS)}")
     if len(set(names)) != len(names):
         raise BadInputError(f"a method is named twice: {list(names)}")
-    ctx = BenchContext(scene)
+    if model_path and not Path(model_path).is_file():
+        raise BadInputError(f"no model file at {model_path}")
+    ctx = BenchContext(scene, model_path)
     return [METHODS[n](ctx) for n in names]
