@@ -45,13 +45,19 @@ def test_write_touches_only_the_cells_patches_look_at() -> None:
     index = torch.tensor([[3, 3, 10, 0], [5, 0, 0, 0]])
     valid = torch.tensor([[True, True, True, False], [True, False, False, False]])
     tokens = torch.randn(2, 4, PLACE.dim)
-    new = place.write(state, index, valid, tokens)
+    with torch.no_grad():
+        new = place.write(state, index, valid, tokens)
     written = new.abs().sum(dim=2) > 0  # (B, cells)
     assert written[0].nonzero().flatten().tolist() == [3, 10] and written[1].nonzero().flatten().tolist() == [5]
-    # the two patches on cell 3 make one GRU step with the mean of their (normalised) tokens, not two steps
+    # a place seen for the first time takes the mean key of the two patches on it, as a unit vector
     with torch.no_grad():
-        one_step = place.gru(place.write_norm(tokens[0, :2]).mean(dim=0, keepdim=True), torch.zeros(1, PLACE.dim))
-    assert torch.allclose(new[0, 3], one_step[0], atol=1e-6)
+        keys = torch.nn.functional.normalize(place.key(tokens[0, :2]), dim=-1).mean(dim=0)
+    assert torch.allclose(new[0, 3], keys / keys.norm(), atol=1e-6)
+    # a place seen again moves towards the new view by the gate (about 0.1 untrained), not all the way
+    with torch.no_grad():
+        again = place.write(new, index, valid, -tokens)
+    assert 0.5 < float(again[0, 10] @ new[0, 10]) < 0.999
+    assert torch.allclose(again.norm(dim=2)[written], torch.ones(3))
     assert place.write(state, index, torch.zeros_like(valid), tokens) is state  # no patch on the floor
 
 
@@ -124,7 +130,7 @@ def test_checkpoint_and_runtime_carry_the_place_memory(tmp_path: Path) -> None:
     from spatial_memory_ros.model.runtime import LearnedChangeDetector
 
     model = tiny_model(seed=2, config=PLACE)
-    torch.nn.init.normal_(model.place.read_proj.weight)  # type: ignore[union-attr]  # as if trained: reads matter
+    torch.nn.init.constant_(model.place.novelty_gain, 3.0)  # type: ignore[union-attr]  # as if trained: it matters
     save_model(tmp_path / "m.pt", model)
     loaded = build_model(tmp_path / "m.pt")
     assert loaded.config == PLACE and loaded.place is not None

@@ -136,18 +136,14 @@ class PatchEncoder(nn.Module):
         self.norm = nn.LayerNorm(d)
 
     def forward(
-        self, image: torch.Tensor, pose: torch.Tensor, memory_tokens: torch.Tensor,
-        place: torch.Tensor | None = None,
+        self, image: torch.Tensor, pose: torch.Tensor, memory_tokens: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """image (B, 3, H, W) normalised; pose (B, N, pose_features); memory_tokens (B, R, D); place (B, N, D)
-        what the place memory holds under each patch (None: no place memory).
+        """image (B, 3, H, W) normalised; pose (B, N, pose_features); memory_tokens (B, R, D).
 
         Returns patch tokens (B, N, D) and memory tokens (B, R, D), both after the final norm.
         """
         x = self.patch(image).flatten(2).transpose(1, 2)  # (B, N, D)
         x = x + self.position + self.pose(pose)
-        if place is not None:
-            x = x + place
         r = memory_tokens.shape[1]
         x = torch.cat([memory_tokens + self.memory_type, x], dim=1)  # (B, R + N, D)
         for block in self.blocks:

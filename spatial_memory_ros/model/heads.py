@@ -30,14 +30,18 @@ class ChangeHead(nn.Module):
         self.fuse = nn.Conv2d(2 * c + 1, c, kernel_size=3, padding=1)
         self.out = nn.Conv2d(c, 1, kernel_size=1)
 
-    def forward(self, tokens: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, tokens: torch.Tensor, image: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens (B, N, D), normalised image (B, 3, H, W) -> mask logits (B, 1, H / s, W / s) (s = mask_stride)
-        and patch logits (B, N)."""
+        and patch logits (B, N). extra (B, N): added to the patch logits (the place memory's novelty)."""
         B = tokens.shape[0]
         rows, cols = self.config.grid
         p = self.block
         x = self.norm(tokens)
         patch = self.patch_logit(x).squeeze(-1)  # (B, N)
+        if extra is not None:
+            patch = patch + extra.to(patch.dtype)
         fine = self.expand(x).transpose(1, 2).reshape(B, -1, rows, cols)  # (B, C * p * p, rows, cols)
         fine = F.pixel_shuffle(fine, p)  # (B, C, H / s, W / s)
         coarse = F.interpolate(patch.reshape(B, 1, rows, cols), scale_factor=p, mode="bilinear", align_corners=False)

@@ -99,14 +99,14 @@ class SpatialMemoryModel(nn.Module):
         slots, cells = state[:, :S], state[:, S:]
         source = slots if use else self.memory.initial_state(image.shape[0], image.device)
         read = self.memory.read(source, camera)  # (B, R, D)
-        place_read = where = valid = None
+        tokens, _ = self.encoder(x, pose, read)  # (B, N, D)
+        novelty = where = valid = None
         if self.place is not None and use:
             points, floor, _, _ = patch_floor_points(self.config, K, T_map_cam)
             valid = floor & has_pose[:, None]  # (B, N): a place only where the pose says where the patch looks
             where = self.place.cell_index(points, valid)
-            place_read = self.place.read(cells, where, valid)  # (B, N, D)
-        tokens, _ = self.encoder(x, pose, read, place_read)  # (B, N, D)
-        logits, patch_logits = self.change_head(tokens, x)
+            novelty = self.place.novelty(cells, where, valid, tokens)  # (B, N) logit increments
+        logits, patch_logits = self.change_head(tokens, x, novelty)
         new_state = state
         if use:
             new_state = self.memory.write(slots, tokens)

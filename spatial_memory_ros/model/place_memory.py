@@ -1,36 +1,45 @@
-"""Place memory: a fixed grid of floor cells, each a slot that remembers what the camera saw there.
+"""Place memory: a fixed grid of floor cells, each remembering what the camera saw there, and how new the
+view of each place is against it.
 
 The slot memory (memory.py) holds a few global slots; it can say "something like this was seen", not
 "this spot of the floor had a box on it three minutes ago", which is what a moved or vanished item needs.
-Here each patch whose ray meets the floor reads the cell under its floor point (map frame), so a patch
-sees the memory of its own place however the camera got there, and after the encoder writes its token into
-that cell through a GRU cell: the update gate lets a cell keep what it holds while an agent passes over it.
+Here each patch whose ray meets the floor looks up the cell under its floor point (map frame), so a patch
+meets the memory of its own place however the camera got there:
+
+- novelty: 1 - cosine between the patch's key (a projection of its encoder token) and the key the cell
+  holds, 0 where the cell was never written. The change head adds `novelty_gain * novelty` to the patch's
+  change logit: a direct path, where adding the cell to the encoder's input (tried first, BENCHMARKS "A
+  place memory") left the network to discover the comparison and it never did.
+- write: each cell moves towards the keys of the patches on it by an update gate from their tokens (a
+  GRU-style gate: an agent passing over a place can leave it as it was), and is renormalised.
 
 Cells are indexed modulo place_cells in x and y (a torus of place_cells * place_cell_m metres), so the
-state has a fixed size for any map: places that far apart share a cell, and the model then sees the
-other place's memory, as it would after a long absence. State: (B, place_cells**2, dim), zeros at start.
+state has a fixed size for any map: places that far apart share a cell. State: (B, place_cells**2, dim),
+zeros at the start (never written).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
 
 
 class PlaceMemory(nn.Module):
-    """place_cells x place_cells floor cells of dim floats; read() and write() per patch."""
+    """place_cells x place_cells floor cells of dim floats (a unit key, or zeros); novelty() and write()."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         d = config.dim
         self.config = config
-        self.read_proj = nn.Linear(d + 1, d)  # the cell's content and whether it was ever written
-        nn.init.zeros_(self.read_proj.weight)  # starts as "no place memory": a model without it is unchanged
-        nn.init.zeros_(self.read_proj.bias)
-        self.write_norm = nn.LayerNorm(d)
-        self.gru = nn.GRUCell(d, d)
+        self.key = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d))
+        self.gate = nn.Linear(d, 1)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.constant_(self.gate.bias, -2.2)  # about 0.1 of the way to each new view at first
+        # 0 at first: a model without place memory is unchanged until training finds novelty useful
+        self.novelty_gain = nn.Parameter(torch.zeros(()))
 
     @property
     def cells(self) -> int:
@@ -46,28 +55,40 @@ class PlaceMemory(nn.Module):
         ij = torch.remainder(torch.floor(points / size), g).long()  # (B, N, 2)
         return torch.where(valid, ij[..., 1] * g + ij[..., 0], torch.zeros_like(ij[..., 0]))
 
-    def read(self, state: torch.Tensor, index: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """state (B, cells, D), index and valid (B, N) -> (B, N, D) to add to the patch tokens."""
-        content = torch.gather(state, 1, index[..., None].expand(-1, -1, state.shape[-1]))  # (B, N, D)
-        written = (content.abs().sum(dim=-1, keepdim=True) > 0).to(content.dtype)  # (B, N, 1)
-        out = self.read_proj(torch.cat([content, written], dim=-1))
-        return out * valid[..., None].to(out.dtype)
+    def novelty(
+        self, state: torch.Tensor, index: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, N) change-logit increment: novelty_gain x (1 - cos(key of the token, key the cell holds)),
+        0 where the patch has no place or the cell was never written. state (B, cells, D); index, valid
+        (B, N); tokens (B, N, D)."""
+        held = torch.gather(state, 1, index[..., None].expand(-1, -1, state.shape[-1])).float()  # (B, N, D)
+        written = (held.abs().sum(dim=-1) > 0) & valid
+        key = F.normalize(self.key(tokens.float()), dim=-1)
+        novelty = (1.0 - (key * held).sum(dim=-1)) * written.float()  # held is a unit vector where written
+        return self.novelty_gain * novelty
 
     def write(
         self, state: torch.Tensor, index: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor
     ) -> torch.Tensor:
-        """Fold the frame's tokens (B, N, D) into the cells under them; cells no patch looks at stay as they were.
+        """Move the cells under the frame's patches towards their keys; cells no patch looks at stay as they were.
 
-        Patches that share a cell are averaged first, so each touched cell takes one GRU step per frame.
+        Patches that share a cell are averaged first, so each touched cell takes one step per frame.
         """
         B, C, D = state.shape
         flat = (index + torch.arange(B, device=index.device)[:, None] * C)[valid]  # (K,) cells over the batch
         if flat.numel() == 0:
             return state
         cells, inverse = torch.unique(flat, return_inverse=True)  # (U,), (K,)
-        x = self.write_norm(tokens[valid].float())  # (K, D)
-        total = torch.zeros(len(cells), D, device=x.device, dtype=x.dtype).index_add_(0, inverse, x)
-        count = torch.zeros(len(cells), device=x.device, dtype=x.dtype).index_add_(0, inverse, torch.ones_like(x[:, 0]))
+        x = tokens[valid].float()  # (K, D)
+        key = F.normalize(self.key(x), dim=-1)
+        gate = torch.sigmoid(self.gate(x))  # (K, 1)
+        ones = torch.ones_like(gate[:, 0])
+        count = torch.zeros(len(cells), device=x.device, dtype=x.dtype).index_add_(0, inverse, ones)[:, None]
+        mean_key = torch.zeros(len(cells), D, device=x.device, dtype=x.dtype).index_add_(0, inverse, key) / count
+        mean_gate = torch.zeros(len(cells), 1, device=x.device, dtype=x.dtype).index_add_(0, inverse, gate) / count
         rows = state.reshape(B * C, D)
-        new = self.gru(total / count[:, None], rows[cells].float())  # (U, D)
+        old = rows[cells].float()
+        unwritten = (old.abs().sum(dim=-1, keepdim=True) == 0).float()
+        g = mean_gate + (1.0 - mean_gate) * unwritten  # a place seen for the first time takes its view whole
+        new = F.normalize((1.0 - g) * old + g * mean_key, dim=-1)
         return rows.index_copy(0, cells, new.to(state.dtype)).reshape(B, C, D)
