@@ -130,7 +130,7 @@ def test_checkpoint_and_runtime_carry_the_place_memory(tmp_path: Path) -> None:
     from spatial_memory_ros.model.runtime import LearnedChangeDetector
 
     model = tiny_model(seed=2, config=PLACE)
-    torch.nn.init.constant_(model.place.novelty_gain, 3.0)  # type: ignore[union-attr]  # as if trained: it matters
+    torch.nn.init.constant_(model.place.novelty_gain_tenths, 0.3)  # type: ignore[union-attr]  # as if trained: it matters
     save_model(tmp_path / "m.pt", model)
     loaded = build_model(tmp_path / "m.pt")
     assert loaded.config == PLACE and loaded.place is not None

@@ -38,8 +38,10 @@ class PlaceMemory(nn.Module):
         self.gate = nn.Linear(d, 1)
         nn.init.zeros_(self.gate.weight)
         nn.init.constant_(self.gate.bias, -2.2)  # about 0.1 of the way to each new view at first
-        # 0 at first: a model without place memory is unchanged until training finds novelty useful
-        self.novelty_gain = nn.Parameter(torch.zeros(()))
+        # 0 at first: a model without place memory is unchanged until training finds novelty useful. Stored
+        # as a tenth of the gain: Adam moves a parameter about lr per step, and the gain has to reach several
+        # logits (a floor patch sits near -6) within a CPU run of ~1,000 steps at lr 1e-3.
+        self.novelty_gain_tenths = nn.Parameter(torch.zeros(()))
 
     @property
     def cells(self) -> int:
@@ -66,6 +68,10 @@ class PlaceMemory(nn.Module):
         key = F.normalize(self.key(tokens.float()), dim=-1)
         novelty = (1.0 - (key * held).sum(dim=-1)) * written.float()  # held is a unit vector where written
         return self.novelty_gain * novelty
+
+    @property
+    def novelty_gain(self) -> torch.Tensor:
+        return 10.0 * self.novelty_gain_tenths
 
     def write(
         self, state: torch.Tensor, index: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor
