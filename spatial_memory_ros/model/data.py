@@ -47,7 +47,7 @@ def training_preset(seed: int, config: ModelConfig, teleports: float = 0.0) -> t
     teleports: the share of streams whose items are moved by nobody (they vanish, then appear at a spot),
     three times as often, with static cameras looking at item places. Carried moves almost never show
     the floor an item left within a 20 s stream (0.1 % of changed pixels in seeds 1000-1011; 3.5-7 % on a
-    10-minute bench patrol), so without these the place memory has nothing to learn from.
+    10-minute bench warehouse patrol), so without these the place memory has nothing to learn from.
     """
     if seed < TRAIN_SEED_MIN:
         raise ValueError(f"training seeds must be >= {TRAIN_SEED_MIN} (0-199 are tests and the benchmark)")
