@@ -46,7 +46,7 @@ def test_write_touches_only_the_cells_patches_look_at() -> None:
     valid = torch.tensor([[True, True, True, False], [True, False, False, False]])
     tokens = torch.randn(2, 4, PLACE.dim)
     with torch.no_grad():
-        new = place.write(state, index, valid, tokens)
+        new = place.write(state, index, valid, place.keys(tokens), tokens)
     written = new.abs().sum(dim=2) > 0  # (B, cells)
     assert written[0].nonzero().flatten().tolist() == [3, 10] and written[1].nonzero().flatten().tolist() == [5]
     # a place seen for the first time takes the mean key of the two patches on it, as a unit vector
@@ -55,10 +55,11 @@ def test_write_touches_only_the_cells_patches_look_at() -> None:
     assert torch.allclose(new[0, 3], keys / keys.norm(), atol=1e-6)
     # a place seen again moves towards the new view by the gate (about 0.1 untrained), not all the way
     with torch.no_grad():
-        again = place.write(new, index, valid, -tokens)
+        again = place.write(new, index, valid, place.keys(-tokens), -tokens)
     assert 0.5 < float(again[0, 10] @ new[0, 10]) < 0.999
     assert torch.allclose(again.norm(dim=2)[written], torch.ones(3))
-    assert place.write(state, index, torch.zeros_like(valid), tokens) is state  # no patch on the floor
+    nowhere = torch.zeros_like(valid)  # no patch on the floor
+    assert place.write(state, index, nowhere, place.keys(tokens), tokens) is state
 
 
 def test_cells_wrap_round_a_torus() -> None:

@@ -77,7 +77,6 @@ class ChangeAccumulator:
 
     def __init__(self) -> None:
         self._tp = self._fp = self._fn = self._pixels = 0
-        self._split = False  # whether any frame came with its agents' pixels
         self._agent_tp = self._agent_n = self._scene_tp = self._scene_n = 0
 
     def add(self, pred_mask: np.ndarray, true_mask: np.ndarray, agents: np.ndarray | None = None) -> None:
@@ -93,19 +92,18 @@ class ChangeAccumulator:
         pred = pred != 0
         true = true != 0
         hit = pred & true
-        tp = int(np.count_nonzero(hit))
+        tp, changed = int(np.count_nonzero(hit)), int(np.count_nonzero(true))
         self._tp += tp
         self._fp += int(np.count_nonzero(pred)) - tp
-        self._fn += int(np.count_nonzero(true)) - tp
+        self._fn += changed - tp
         self._pixels += pred.size
         if agents is not None:
             on_agent = np.asarray(agents) != 0
             agent_n = int(np.count_nonzero(true & on_agent))
             agent_tp = int(np.count_nonzero(hit & on_agent))
-            self._split = True
             self._agent_n += agent_n
             self._agent_tp += agent_tp
-            self._scene_n += int(np.count_nonzero(true)) - agent_n
+            self._scene_n += changed - agent_n
             self._scene_tp += tp - agent_tp
 
     def summary(self) -> ChangeScores:
@@ -126,8 +124,9 @@ class ChangeAccumulator:
             precision_changed=score(tp, tp + fp),
             recall_changed=score(tp, tp + fn),
             pixels=n,
-            recall_agents=self._agent_tp / self._agent_n if self._split and self._agent_n else float("nan"),
-            recall_scene=self._scene_tp / self._scene_n if self._split and self._scene_n else float("nan"),
+            # the counts stay 0 when no frame came with its agents, so the split is NaN then too
+            recall_agents=self._agent_tp / self._agent_n if self._agent_n else float("nan"),
+            recall_scene=self._scene_tp / self._scene_n if self._scene_n else float("nan"),
             agent_pixels=self._agent_n,
             scene_pixels=self._scene_n,
         )

@@ -58,15 +58,16 @@ def patch_floor_points(
 
 
 def patch_pose_features(
-    config: ModelConfig, K: torch.Tensor, T_map_cam: torch.Tensor, has_pose: torch.Tensor
+    config: ModelConfig, floor_points: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    has_pose: torch.Tensor,
 ) -> torch.Tensor:
     """Raw pose feature of every patch centre.
 
-    K: (B, 3, 3) intrinsics at the model's input resolution; T_map_cam: (B, 4, 4) camera optical frame
-    in the map; has_pose: (B,) bool, False where the pose is unknown (its features are all zero).
+    floor_points: patch_floor_points() of the frame (the place memory looks its cells up by the same points);
+    has_pose: (B,) bool, False where the pose is unknown (its features are all zero).
     Returns (B, N, config.pose_features).
     """
-    point, floor, ray, dist = patch_floor_points(config, K, T_map_cam)
+    point, floor, ray, dist = floor_points
     f = floor.to(torch.float32)[..., None]
     log_range = torch.log1p(dist.clamp(max=config.max_range_m)) / math.log1p(config.max_range_m)
     feats = torch.cat(

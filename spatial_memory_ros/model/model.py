@@ -94,25 +94,27 @@ class SpatialMemoryModel(nn.Module):
         use = self.config.use_memory if use_memory is None else use_memory
         x = normalise_image(image)  # (B, 3, H, W)
         camera = self.camera_embed(camera_features(self.config, T_map_cam, has_pose))  # (B, D)
-        pose = patch_pose_features(self.config, K, T_map_cam, has_pose)  # (B, N, P)
+        floor_points = patch_floor_points(self.config, K, T_map_cam)
+        pose = patch_pose_features(self.config, floor_points, has_pose)  # (B, N, P)
         S = self.config.memory_slots
         slots, cells = state[:, :S], state[:, S:]
         source = slots if use else self.memory.initial_state(image.shape[0], image.device)
         read = self.memory.read(source, camera)  # (B, R, D)
         tokens, _ = self.encoder(x, pose, read)  # (B, N, D)
-        novelty = where = valid = None
+        novelty = where = valid = keys = None
         if self.place is not None and use:
-            points, floor, _, _ = patch_floor_points(self.config, K, T_map_cam)
+            points, floor = floor_points[0], floor_points[1]
             valid = floor & has_pose[:, None]  # (B, N): a place only where the pose says where the patch looks
             where = self.place.cell_index(points, valid)
-            novelty = self.place.novelty(cells, where, valid, tokens)  # (B, N) logit increments
+            keys = self.place.keys(tokens)  # (B, N, D), compared with the cells and then written into them
+            novelty = self.place.novelty(cells, where, valid, keys)  # (B, N) logit increments
         logits, patch_logits = self.change_head(tokens, x, novelty)
         new_state = state
         if use:
             new_state = self.memory.write(slots, tokens)
             if self.place is not None:
-                assert where is not None and valid is not None
-                new_state = torch.cat([new_state, self.place.write(cells, where, valid, tokens)], dim=1)
+                assert where is not None and valid is not None and keys is not None
+                new_state = torch.cat([new_state, self.place.write(cells, where, valid, keys, tokens)], dim=1)
         return StepOutput(logits, patch_logits, self.embed_head(tokens), tokens, new_state, camera)
 
     def num_parameters(self) -> int:

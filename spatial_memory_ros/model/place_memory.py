@@ -57,16 +57,19 @@ class PlaceMemory(nn.Module):
         ij = torch.remainder(torch.floor(points / size), g).long()  # (B, N, 2)
         return torch.where(valid, ij[..., 1] * g + ij[..., 0], torch.zeros_like(ij[..., 0]))
 
+    def keys(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) encoder tokens -> (B, N, D) unit keys, what a cell remembers of a view."""
+        return F.normalize(self.key(tokens.float()), dim=-1)
+
     def novelty(
-        self, state: torch.Tensor, index: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor
+        self, state: torch.Tensor, index: torch.Tensor, valid: torch.Tensor, keys: torch.Tensor
     ) -> torch.Tensor:
-        """(B, N) change-logit increment: novelty_gain x (1 - cos(key of the token, key the cell holds)),
+        """(B, N) change-logit increment: novelty_gain x (1 - cos(the patch's key, the key its cell holds)),
         0 where the patch has no place or the cell was never written. state (B, cells, D); index, valid
-        (B, N); tokens (B, N, D)."""
+        (B, N); keys (B, N, D) from keys()."""
         held = torch.gather(state, 1, index[..., None].expand(-1, -1, state.shape[-1])).float()  # (B, N, D)
         written = (held.abs().sum(dim=-1) > 0) & valid
-        key = F.normalize(self.key(tokens.float()), dim=-1)
-        novelty = (1.0 - (key * held).sum(dim=-1)) * written.float()  # held is a unit vector where written
+        novelty = (1.0 - (keys * held).sum(dim=-1)) * written.float()  # held is a unit vector where written
         return self.novelty_gain * novelty
 
     @property
@@ -74,9 +77,11 @@ class PlaceMemory(nn.Module):
         return 10.0 * self.novelty_gain_tenths
 
     def write(
-        self, state: torch.Tensor, index: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor
+        self, state: torch.Tensor, index: torch.Tensor, valid: torch.Tensor, keys: torch.Tensor,
+        tokens: torch.Tensor,
     ) -> torch.Tensor:
-        """Move the cells under the frame's patches towards their keys; cells no patch looks at stay as they were.
+        """Move the cells under the frame's patches towards their keys (keys() of the tokens), by a gate from
+        the tokens; cells no patch looks at stay as they were.
 
         Patches that share a cell are averaged first, so each touched cell takes one step per frame.
         """
@@ -85,8 +90,8 @@ class PlaceMemory(nn.Module):
         if flat.numel() == 0:
             return state
         cells, inverse = torch.unique(flat, return_inverse=True)  # (U,), (K,)
-        x = tokens[valid].float()  # (K, D)
-        key = F.normalize(self.key(x), dim=-1)
+        key = keys[valid]  # (K, D)
+        x = tokens[valid].float()
         gate = torch.sigmoid(self.gate(x))  # (K, 1)
         ones = torch.ones_like(gate[:, 0])
         count = torch.zeros(len(cells), device=x.device, dtype=x.dtype).index_add_(0, inverse, ones)[:, None]

@@ -103,7 +103,8 @@ class LearnedChangeDetector:
 
     @property
     def state(self) -> torch.Tensor:
-        """(C, S, D) the memory, one row per camera; its size never changes."""
+        """(C, S, D) the memory, one row per camera (S + place_cells**2 rows with a place memory); its size
+        never changes."""
         return self._state
 
     def update(
