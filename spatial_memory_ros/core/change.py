@@ -19,6 +19,7 @@ import numpy as np
 
 from .config import ChangeConfig
 from .errors import BadInputError
+from .floor_change import FloorChangeConfig
 from .geometry import pose_delta
 from .types import CameraIntrinsics
 
@@ -96,9 +97,11 @@ class ChangeDetector:
         self._previous_colour: np.ndarray | None = None  # (H, W, 3) float32 blurred BGR
 
     def update(
-        self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None
+        self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,
+        stamp: float | None = None,
     ) -> ChangeOutput:
         """One frame: (H, W, 3) BGR or (H, W) grey uint8; T_map_cam (4, 4) if the camera pose is known.
+        stamp (s) is not used: this detector counts frames (the ChangeBackend protocol offers it).
         intrinsics are not needed by this 2D method (the ChangeBackend protocol offers them)."""
         gray = _prepare(image_bgr)
         colour = _prepare_colour(image_bgr) if self.config.colour_angle_deg > 0 else None
@@ -309,7 +312,7 @@ def make_change_backend(
     try:
         return LearnedChangeDetector(
             config.model_path or None, device=device, min_blob_area_px=config.min_blob_area_px,
-            motion_appearance=motion_appearance,
+            motion_appearance=motion_appearance, floor_memory=FloorChangeConfig() if config.floor_memory else None,
         )
     except ValueError as e:  # a missing or foreign checkpoint, a cuda device without CUDA
         raise BadInputError(f"change.method learned: {e}") from None

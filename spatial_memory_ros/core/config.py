@@ -46,6 +46,9 @@ class ChangeConfig:
 
     method: str = "classical"  # classical | learned (spatial_memory_ros.model; needs torch)
     model_path: str = ""  # learned: checkpoint file; "" = the one shipped in the package
+    # learned: also mark what changed on the floor since the camera last saw that place (core.floor_change),
+    # with a camera pose; the network alone finds moving agents but not an item taken away minutes ago
+    floor_memory: bool = True
 
     threshold: float = 30.0  # grey-level difference (0..255) that counts as change; lower = more noise
     # Also a change: a colour turned by more than this angle (degrees, RGB; brightness-invariant). 0 = grey only.

@@ -61,7 +61,8 @@ class ChangeBackend(Protocol):
     """What the pipeline needs from a change detector: the classical ChangeDetector, or a learned one."""
 
     def update(
-        self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None
+        self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,
+        stamp: float | None = None,
     ) -> ChangeOutput: ...
 
     def reset(self) -> None: ...
@@ -262,7 +263,7 @@ class Pipeline:
             detections = [self._tags.to_detection(tag, frame.T_map_cam) for tag in tags]
             if quads:
                 detections += self._read_quads(frame, tags, quads)
-        return tags, detections, self._change.update(frame.image, frame.T_map_cam, frame.intrinsics)
+        return tags, detections, self._change.update(frame.image, frame.T_map_cam, frame.intrinsics, frame.stamp)
 
     def _read_quads(self, frame: Frame, tags: list[TagDetection], quads: list[np.ndarray]) -> list[Detection]:
         """The learned reader's items among the undecoded quads, placed on the lifting plane (a read has no

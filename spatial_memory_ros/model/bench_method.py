@@ -10,7 +10,8 @@ says change.method learned, so tracker.min_hits auto confirms regions after LEAR
 Their item memory answers with the learned return prior (memory.return_prior, core.return_prior) unless
 return_prior=False (learned_no_prior, the ablation), and they read the tags the decoder gives up on with
 the learned tag reader (detector.learned_tag_reader, model.tag_reader) unless tag_reader=False
-(learned_no_reader).
+(learned_no_reader). Their change masks add the floor memory's scene changes (change.floor_memory,
+core.floor_change) unless floor_memory=False (learned_no_floor); learned_no_memory has neither memory.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import replace
 
 from ..bench.methods import PipelineMethod, with_tag_reader
 from ..core.config import PipelineConfig
+from ..core.floor_change import FloorChangeConfig
 from ..core.item_memory import ItemMemory
 from ..core.pipeline import Pipeline, wants_motion_appearance
 from ..core.store import MemoryStore
@@ -31,12 +33,16 @@ class LearnedMethod(PipelineMethod):
     reid_motion: None = config's tracker.reid_motion; False = the ablation without the model's re-id looks.
     return_prior: memory.return_prior (True: the item memory's learned return prior; False: the ablation).
     tag_reader: detector.learned_tag_reader (True: on where config names items, the ids it reads; False: ablation).
+    floor_memory: change.floor_memory (True: as configured; False: the ablation with the network's recurrent
+    memory but no floor memory). use_memory=False turns both memories off.
     """
 
     def __init__(self, config: PipelineConfig, *, use_memory: bool = True, reid_motion: bool | None = None,
-                 return_prior: bool = True, tag_reader: bool = True, device: str = "auto") -> None:
+                 return_prior: bool = True, tag_reader: bool = True, floor_memory: bool = True,
+                 device: str = "auto") -> None:
         self.name = "learned" + ("" if use_memory else "_no_memory") + ("_no_reid" if reid_motion is False else "") \
-            + ("" if return_prior else "_no_prior") + ("" if tag_reader else "_no_reader")
+            + ("" if return_prior else "_no_prior") + ("" if tag_reader else "_no_reader") \
+            + ("" if floor_memory or not use_memory else "_no_floor")
         config = with_tag_reader(config, tag_reader and bool(config.tags.items))  # it reads only known ids
         tracker = config.tracker
         if reid_motion is not None:
@@ -48,6 +54,7 @@ class LearnedMethod(PipelineMethod):
         change = LearnedChangeDetector(
             config.change.model_path or None, device=device, use_memory=use_memory,
             min_blob_area_px=config.change.min_blob_area_px, motion_appearance=wants_motion_appearance(config),
+            floor_memory=FloorChangeConfig() if config.change.floor_memory and floor_memory else None,
         )
         store = MemoryStore(config.memory.db_path)
         self.pipeline = Pipeline(config, ItemMemory(config.memory, store), change=change, device=device)

@@ -11,6 +11,7 @@ where each patch looks, so a moving camera gets change masks too.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,11 +21,14 @@ import torch
 
 from ..core.change import ChangeOutput
 from ..core.errors import BadInputError
+from ..core.floor_change import FloorChangeConfig, FloorChangeMap
 from ..core.types import CameraIntrinsics
 from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
 from .model import SpatialMemoryModel
 
+# the network's mask grown by this before the floor memory skips it: its edges blur into the floor around
+_AGENT_MARGIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 _NOMINAL_FOCAL = 500.0 / 640.0  # focal length / image width when no intrinsics are given (~65 deg across)
 
 
@@ -51,6 +55,10 @@ class LearnedChangeDetector:
     motion_appearance: give each motion box the model's re-identification embedding of its region
     (ChangeOutput.motion_appearance); False leaves it None and skips that work, for a tracker that does
     not use it (the pipeline sets it from tracker.reid and tracker.reid_motion). embed_boxes() works either way.
+    floor_memory: also keep a floor memory per camera (core.floor_change) and add to the mask what changed on
+    the floor since the camera last saw that place: the network finds what moves, not an item taken away
+    while the camera looked elsewhere. It needs the camera pose, and is part of the memory: use_memory=False
+    turns it off too. Its regions stay out of the motion boxes (they are not moving objects). None = off.
     """
 
     def __init__(
@@ -66,6 +74,7 @@ class LearnedChangeDetector:
         threads: int | None = 1,
         cameras: int = 1,
         motion_appearance: bool = True,
+        floor_memory: FloorChangeConfig | None = None,
     ) -> None:
         if cameras < 1:
             raise ValueError(f"cameras must be >= 1, got {cameras}")
@@ -86,6 +95,8 @@ class LearnedChangeDetector:
         self.min_blob_area_px = min_blob_area_px
         self.agent_height_m = agent_height_m
         self.motion_appearance = motion_appearance
+        self.floor_memory = floor_memory.validate() if floor_memory is not None else None
+        self._floors: list[FloorChangeMap | None] = [None] * cameras  # made on a camera's first posed frame
         self._logit_threshold = float(np.log(threshold / (1.0 - threshold)))
         self._amp = self.device.type == "cuda"
         self.reset()
@@ -98,8 +109,14 @@ class LearnedChangeDetector:
                 self._state = initial
                 self._embeddings: torch.Tensor | None = None  # (C, N, E) of the last frames
                 self._image_size: list[tuple[int, int] | None] = [None] * self.cameras  # (W, H) per camera
+                for floor in self._floors:
+                    if floor is not None:
+                        floor.reset()
             else:
                 self._state[camera] = initial[camera]
+                floor = self._floors[camera]
+                if floor is not None:
+                    floor.reset()
 
     @property
     def state(self) -> torch.Tensor:
@@ -108,12 +125,14 @@ class LearnedChangeDetector:
         return self._state
 
     def update(
-        self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None
+        self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,
+        stamp: float | None = None,
     ) -> ChangeOutput:
-        """One frame: (H, W, 3) uint8 BGR, T_map_cam (4, 4) camera optical frame in the map if known."""
+        """One frame: (H, W, 3) uint8 BGR, T_map_cam (4, 4) camera optical frame in the map if known, stamp (s)
+        its capture time (the floor memory's clock; None = now)."""
         if self.cameras != 1:
             raise BadInputError(f"this detector serves {self.cameras} cameras: call update_batch()")
-        return self.update_batch([image_bgr], [T_map_cam], [intrinsics])[0]
+        return self.update_batch([image_bgr], [T_map_cam], [intrinsics], [stamp])[0]
 
     @torch.inference_mode()
     def update_batch(
@@ -121,8 +140,10 @@ class LearnedChangeDetector:
         images_bgr: Sequence[np.ndarray],
         T_map_cam: Sequence[np.ndarray | None],
         intrinsics: Sequence[CameraIntrinsics | None] | None = None,
+        stamps: Sequence[float | None] | None = None,
     ) -> list[ChangeOutput]:
-        """One frame per camera, in camera order, as one batched model step; image sizes may differ."""
+        """One frame per camera, in camera order, as one batched model step; image sizes may differ.
+        stamps: each frame's capture time in s (the floor memory's clock); None = now."""
         C, cfg = self.cameras, self.config
         if len(images_bgr) != C or len(T_map_cam) != C or (intrinsics is not None and len(intrinsics) != C):
             raise BadInputError(f"update_batch needs exactly one image, pose (and intrinsics) per camera ({C})")
@@ -155,16 +176,32 @@ class LearnedChangeDetector:
             full = cv2.resize(logits[c], (w, h), interpolation=cv2.INTER_LINEAR)
             mask = (full > self._logit_threshold).astype(np.uint8) * 255
             seen = boxes = region_boxes(mask, self.min_blob_area_px)
+            T = T_map_cam[c]
+            K_px = _camera_K(intrs[c] or self.intrinsics, w, h)
+            scene = self._floor_changes(c, image, K_px, T, None if stamps is None else stamps[c], mask)
             # what the region itself shows (not its completion beyond the border) is what to recognise later,
             # and where depth and the floor contact are (ChangeOutput.motion_seen_boxes)
             look = self.embed_boxes(np.array(seen).reshape(-1, 4), camera=c) if self.motion_appearance else None
-            T = T_map_cam[c]
             if T is not None and self.agent_height_m > 0:
-                K_px, pose_c = _camera_K(intrs[c] or self.intrinsics, w, h), np.asarray(T, dtype=np.float64)
+                pose_c = np.asarray(T, dtype=np.float64)
                 boxes = [complete_at_border(b, K_px, pose_c, w, h, self.agent_height_m) for b in seen]
+            if scene is not None:
+                mask = np.maximum(mask, scene)
             results.append(ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False, motion_appearance=look,
                                         motion_seen_boxes=seen))
         return results
+
+    def _floor_changes(self, camera: int, image: np.ndarray, K_px: np.ndarray, T: np.ndarray | None,
+                       stamp: float | None, moving: np.ndarray) -> np.ndarray | None:
+        """(H, W) uint8 floor changes from the camera's floor memory, or None (off, no pose, memory disabled).
+        moving: the network's mask; those pixels (grown a little: blur at their edges) are not the floor."""
+        if self.floor_memory is None or not self.use_memory or T is None:
+            return None
+        floor = self._floors[camera]
+        if floor is None:
+            floor = self._floors[camera] = FloorChangeMap(self.floor_memory)
+        t = time.monotonic() if stamp is None else float(stamp)
+        return floor.update(image, K_px, np.asarray(T, dtype=np.float64), t, exclude=cv2.dilate(moving, _AGENT_MARGIN))
 
     def _model_K(self, intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:
         """(3, 3) float32 intrinsics at the model's input size, for an image of w x h px."""

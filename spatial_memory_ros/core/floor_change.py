@@ -1,0 +1,228 @@
+"""A memory of how the floor looked, place by place, for change masks from a MOVING camera.
+
+A background model per pixel (core.change, MOG2) is useless once the camera moves: a pixel sees another
+place every frame. This memory is kept in floor coordinates instead. Each frame, the image is warped onto
+the floor plane (z = 0 in the map) with the camera's pose and intrinsics, and each floor cell in view is
+compared with what that cell looked like when the camera last saw it, however long ago and from wherever
+the patrol was then. A cell that looks different is a change for ``settle_s`` seconds from when it was
+first seen so, then the new look becomes the cell's reference (an item put down stays marked for a while,
+then becomes part of the place), which is the benchmark's definition of a scene change (sim.truth).
+
+What it can and cannot see:
+- Things lying on the floor (boxes, pallets, items put down or taken away) project to the same cells from
+  any viewpoint, so their comparison is fair. Anything standing up (people, shelves' uprights) smears
+  along the camera ray and looks different from each viewpoint; the caller passes the pixels it already
+  calls changed (``exclude``: the agents the learned model found) and they are neither compared nor
+  learned, and ``max_range_m`` keeps to the floor near the camera, where the warp is sharp.
+- Cells are compared only with references seen at a similar distance (``range_ratio``): a cell last seen
+  sharp from 2 m and now blurred from 7 m would differ at every edge.
+
+Bounded memory: the map is a torus of ``cells`` x ``cells`` floor cells (51.2 m at the defaults); places
+further apart than that share cells, which a robot covering a larger floor would see as false changes
+the first time it crosses into the next tile. Three float32 colours plus two per-cell numbers: 20 bytes
+a cell, 21 MB at the defaults, per camera, whatever the run's length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import BadInputError
+from .geometry import invert
+
+_SATURATED = 250.0  # a look this bright in any channel may be clipped: it tells no gain and teaches no drift
+
+
+@dataclass(frozen=True)
+class FloorChangeConfig:
+    """How the floor memory compares and learns. Lengths in metres, colours in 0..255 BGR units."""
+
+    cell_m: float = 0.05  # floor cell edge: ~1 px at 5 m for a 320 px wide 60 deg camera
+    cells: int = 1024  # the torus side, in cells: the map repeats every cells * cell_m metres
+    max_range_m: float = 8.0  # floor farther from the camera than this is not looked at
+    threshold: float = 25.0  # colour distance (Euclidean, after matching brightness) that is a change
+    settle_s: float = 2.0  # a change is marked this long from first sight, then becomes the reference
+    range_ratio: float = 2.0  # compare only with references seen from within this factor of the distance
+    blend: float = 0.2  # per-frame pull of an unchanged cell's reference towards what is seen (light drift)
+    min_region_cells: int = 12  # connected changed cells fewer than this are noise (12 = 3 dm^2 at 5 cm)
+    blur_px: float = 1.0  # Gaussian sigma applied to the image before warping (sampling noise, aliasing)
+    compare_sigma_cells: float = 1.0  # Gaussian sigma, in cells, of both looks before they are compared
+
+    def validate(self) -> FloorChangeConfig:
+        for name in ("cell_m", "max_range_m", "threshold", "range_ratio"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"floor change {name} must be > 0")
+        if self.cells < 16:
+            raise ValueError("floor change cells must be >= 16")
+        if self.settle_s < 0 or not 0.0 <= self.blend <= 1.0 or self.min_region_cells < 1 or self.blur_px < 0 \
+                or self.compare_sigma_cells < 0:
+            raise ValueError("floor change settle_s >= 0, blend in [0, 1], min_region_cells >= 1, blur_px >= 0")
+        if 2 * self.max_range_m >= self.cells * self.cell_m:
+            raise ValueError("floor change max_range_m must be under half the map (cells * cell_m / 2)")
+        return self
+
+
+class FloorChangeMap:
+    """Per-camera floor memory; update() returns the frame's scene-change mask."""
+
+    def __init__(self, config: FloorChangeConfig | None = None) -> None:
+        self.config = (config or FloorChangeConfig()).validate()
+        n = self.config.cells
+        self._ref = np.zeros((n, n, 3), np.float32)  # the cell's look (BGR)
+        self._range = np.zeros((n, n), np.float32)  # distance it was seen from; 0 = never seen
+        self._since = np.full((n, n), np.nan, np.float32)  # when the cell first looked different; NaN = same
+
+    @property
+    def nbytes(self) -> int:
+        """The memory's size in bytes; it never grows."""
+        return sum(a.nbytes for a in (self._ref, self._range, self._since))
+
+    def reset(self) -> None:
+        """Forget every place."""
+        self._range.fill(0.0)
+        self._since.fill(np.nan)
+
+    def update(self, image_bgr: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray, stamp: float,
+               exclude: np.ndarray | None = None) -> np.ndarray:
+        """Compare the frame with the memory, learn it, and return (H, W) uint8: 255 = the floor there changed.
+
+        K (3, 3) intrinsics of this image; T_map_cam (4, 4) camera optical frame in the map (floor z = 0);
+        exclude: (H, W) mask of pixels not to compare or learn (non-zero = excluded), e.g. moving agents.
+        """
+        cfg = self.config
+        if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
+            raise BadInputError(f"image must be (H, W, 3) uint8, got {image_bgr.shape} {image_bgr.dtype}")
+        h, w = image_bgr.shape[:2]
+        out = np.zeros((h, w), np.uint8)
+        T = np.asarray(T_map_cam, np.float64)
+        centre = T[:3, 3]
+        if centre[2] <= 0.05:  # a camera on (or under) the floor sees no floor plane
+            return out
+        window = self._window(centre)
+        if window is None:
+            return out
+        (x0, y0), (rows, cols) = window
+        # floor cell (col, row) of the window -> image pixel: H = K [r1 r2 t] A, A: cell -> floor metres
+        T_cam_map = invert(T)
+        A = np.array([[cfg.cell_m, 0.0, x0 + 0.5 * cfg.cell_m], [0.0, cfg.cell_m, y0 + 0.5 * cfg.cell_m],
+                      [0.0, 0.0, 1.0]])
+        H_img_cell = K @ T_cam_map[:3][:, [0, 1, 3]] @ A
+        # which cells are in view: in front of the camera, inside the image, within range
+        jj, ii = np.meshgrid(np.arange(cols), np.arange(rows))
+        p = H_img_cell @ np.stack([jj.ravel(), ii.ravel(), np.ones(rows * cols)])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u, v = p[0] / p[2], p[1] / p[2]
+        fx = x0 + (jj.ravel() + 0.5) * cfg.cell_m
+        fy = y0 + (ii.ravel() + 0.5) * cfg.cell_m
+        dist = np.sqrt((fx - centre[0]) ** 2 + (fy - centre[1]) ** 2 + centre[2] ** 2)
+        inview = (p[2] > 1e-6) & (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1) & (dist <= cfg.max_range_m)
+        if exclude is not None:
+            ui = np.clip(np.nan_to_num(u).astype(np.int64), 0, w - 1)
+            vi = np.clip(np.nan_to_num(v).astype(np.int64), 0, h - 1)
+            inview &= exclude[vi, ui] == 0
+        inview = inview.reshape(rows, cols)
+        if not inview.any():
+            return out
+        dist = dist.reshape(rows, cols).astype(np.float32)
+        src = image_bgr if cfg.blur_px <= 0 else cv2.GaussianBlur(image_bgr, (0, 0), cfg.blur_px)
+        seen = cv2.warpPerspective(src, H_img_cell, (cols, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        changed = self._compare_and_learn(window, seen, dist, inview, float(stamp))
+        if not changed.any():
+            return out
+        # back to the image: each pixel whose ray meets the floor takes the verdict of the cell it meets there
+        uu, vv = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+        rays = T[:3, :3] @ np.linalg.inv(K) @ np.stack([uu.ravel(), vv.ravel(), np.ones(h * w)])  # map frame
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = np.where(rays[2] < -1e-9, -centre[2] / rays[2], np.nan)  # along the ray to z = 0; NaN: no floor
+        mx = ((centre[0] + s * rays[0] - x0) / cfg.cell_m - 0.5).reshape(h, w).astype(np.float32)
+        my = ((centre[1] + s * rays[1] - y0) / cfg.cell_m - 0.5).reshape(h, w).astype(np.float32)
+        mx[~np.isfinite(mx)] = -1.0
+        my[~np.isfinite(my)] = -1.0
+        return cv2.remap(changed.astype(np.uint8) * 255, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=0)
+
+    def _window(self, centre: np.ndarray) -> tuple[tuple[float, float], tuple[int, int]] | None:
+        """((x0, y0) m of the window's corner, (rows, cols)): the square of floor within range of the camera."""
+        cfg = self.config
+        reach = cfg.max_range_m**2 - centre[2] ** 2
+        if reach <= 0:
+            return None
+        r = float(np.sqrt(reach))
+        x0 = np.floor((centre[0] - r) / cfg.cell_m) * cfg.cell_m
+        y0 = np.floor((centre[1] - r) / cfg.cell_m) * cfg.cell_m
+        n = int(np.ceil(2 * r / cfg.cell_m)) + 1
+        return (float(x0), float(y0)), (n, n)
+
+    def _compare_and_learn(self, window: tuple[tuple[float, float], tuple[int, int]], seen: np.ndarray,
+                           dist: np.ndarray, inview: np.ndarray, t: float) -> np.ndarray:
+        """(rows, cols) bool changed cells of the window; updates the memory's cells in view."""
+        cfg = self.config
+        (x0, y0), (rows, cols) = window
+        r_idx = (int(round(y0 / cfg.cell_m)) + np.arange(rows)) % cfg.cells
+        c_idx = (int(round(x0 / cfg.cell_m)) + np.arange(cols)) % cfg.cells
+        ix = np.ix_(r_idx, c_idx)
+        ref, rng, since = self._ref[ix], self._range[ix], self._since[ix]
+        known = inview & (rng > 0)
+        comparable = known & (dist <= rng * cfg.range_ratio) & (rng <= dist * cfg.range_ratio)
+        # One brightness gain for the frame (lights drift, and the camera's exposure), from the cells in view
+        # that were seen before; changes are few, so the median ignores them. Saturated cells say nothing.
+        unsaturated = seen.max(axis=2) < _SATURATED
+        gain = 1.0
+        if comparable.sum() > 50:
+            a, b = seen[comparable].sum(axis=1), ref[comparable].sum(axis=1)
+            ok = (b > 30.0) & unsaturated[comparable]
+            if ok.sum() > 50:
+                gain = float(np.median(a[ok] / b[ok]))
+        gain = gain if 0.5 < gain < 2.0 else 1.0
+        # Compare coarser than a cell: a tag's 3-5 cm modules, seen sharp from near and blurred from afar,
+        # would differ everywhere, while a whole board against bare floor still differs. The reference is
+        # brought to this frame's light and saturates as the camera does (a white board seen brighter stays
+        # 255, it does not become 255 / gain).
+        expected = _smooth(np.minimum(ref * gain, 255.0), known, cfg.compare_sigma_cells)
+        diff = np.linalg.norm(_smooth(seen, inview, cfg.compare_sigma_cells) - expected, axis=2)
+        # The smoothing spreads a change past its edge by about its sigma: a cell must differ itself too.
+        differs = np.linalg.norm(seen - np.minimum(ref * gain, 255.0), axis=2) > cfg.threshold
+        raw = comparable & (diff > cfg.threshold) & differs
+        raw = _drop_small(raw, cfg.min_region_cells)
+        agree = comparable & ~raw
+        # a cell that looks different starts its clock; one that looks as before stops it
+        start = raw & np.isnan(since)
+        since[start] = t
+        since[agree] = np.nan
+        age = t - since  # NaN where unchanged
+        changed = raw & (age < cfg.settle_s)
+        settled = raw & (age >= cfg.settle_s)
+        since[settled] = np.nan
+        # learn: new cells, settled changes, and drift of agreeing cells; a sharper view replaces a blurred one
+        fresh = inview & ((rng <= 0) | settled | (~comparable & (dist < rng)))
+        ref[fresh] = seen[fresh] / gain
+        rng[fresh] = dist[fresh]
+        drift = agree & unsaturated  # a saturated look would pull a white reference down to 255 / gain
+        ref[drift] += cfg.blend * (seen[drift] / gain - ref[drift])
+        self._ref[ix], self._range[ix], self._since[ix] = ref, rng, since
+        return changed
+
+
+def _smooth(look: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
+    """(rows, cols, 3) look blurred over its valid cells only (normalised convolution: cells out of view or
+    never seen neither darken nor brighten their neighbours)."""
+    if sigma <= 0:
+        return look
+    w = valid.astype(np.float32)
+    num = cv2.GaussianBlur(look * w[:, :, None], (0, 0), sigma)
+    den = cv2.GaussianBlur(w, (0, 0), sigma)
+    return num / np.maximum(den, 1e-3)[:, :, None]
+
+
+def _drop_small(mask: np.ndarray, min_cells: int) -> np.ndarray:
+    """The mask without connected regions (8-connected) of fewer than min_cells cells."""
+    if min_cells <= 1 or not mask.any():
+        return mask
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_cells
+    keep[0] = False
+    return keep[labels]

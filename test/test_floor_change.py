@@ -1,0 +1,129 @@
+"""The floor memory (core.floor_change): changes seen from a moving camera, against what the floor looked like
+when the camera was last there. Frames are rendered by warping a floor texture through a pinhole camera
+(floor_scene)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from floor_scene import H, K, W, board_pixels, patrol, pose, render, texture
+
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.floor_change import FloorChangeConfig, FloorChangeMap
+
+Step = Callable[[np.ndarray, np.ndarray, float], np.ndarray]  # (image, T_map_cam, stamp) -> mask
+
+
+def _step(fmap: FloorChangeMap, exclude: np.ndarray | None = None) -> Step:
+    return lambda image, T, stamp: fmap.update(image, K, T, stamp, exclude=exclude)
+
+
+def test_a_board_taken_away_is_marked_when_the_camera_comes_back_and_nothing_else_is():
+    rng = np.random.default_rng(1)
+    fmap = FloorChangeMap()
+    first = patrol(_step(fmap), texture(board=True), 0.0, rng)
+    assert sum(int(m.sum()) for m, _ in first) == 0  # first sight of every place: nothing to compare with
+    again = patrol(_step(fmap), texture(board=False), 300.0, rng)  # five minutes later, the board is gone
+    shown = sum(int(b.sum()) for _, b in again)
+    found = sum(int((m & b).sum()) for m, b in again)
+    false = sum(int((m & ~b).sum()) for m, b in again)
+    assert shown > 2000
+    assert found > 0.5 * shown  # at 0.5 recall or better
+    assert false < 0.1 * found
+
+
+def test_an_unchanged_floor_seen_again_brighter_is_no_change():
+    rng = np.random.default_rng(2)
+    fmap = FloorChangeMap()
+    tex = texture(board=True)
+    patrol(_step(fmap), tex, 0.0, rng)
+    again = patrol(_step(fmap), tex, 300.0, rng, gain=1.3)  # the lights (or the exposure) changed, nothing else
+    assert sum(int(m.sum()) for m, _ in again) == 0
+
+
+def test_a_change_is_marked_for_settle_s_then_becomes_the_floor():
+    rng = np.random.default_rng(3)
+    fmap = FloorChangeMap(FloorChangeConfig(settle_s=2.0))
+    T = pose(4.5, 5.0)  # a still camera looking at the board
+    board = board_pixels(T)
+    assert board.sum() > 1000
+    for k in range(5):
+        fmap.update(render(texture(board=True), T, rng), K, T, 0.1 * k)
+    marked = []
+    for k in range(40):  # the board is taken away at t = 1.0 s
+        m = fmap.update(render(texture(board=False), T, rng), K, T, 1.0 + 0.1 * k) > 0
+        marked.append((m & board).sum() / board.sum())
+    assert min(marked[:19]) > 0.5  # from first sight...
+    assert max(marked[21:]) == 0.0  # ...for 2 s, then the bare floor is the reference
+
+
+def test_excluded_pixels_are_neither_compared_nor_learned():
+    rng = np.random.default_rng(4)
+    fmap = FloorChangeMap()
+    everything = np.full((H, W), 255, np.uint8)
+    patrol(_step(fmap, everything), texture(board=True), 0.0, rng)  # an agent hid the whole view
+    again = patrol(_step(fmap), texture(board=False), 300.0, rng)
+    assert sum(int(m.sum()) for m, _ in again) == 0  # the board was never learned, so its absence is no change
+
+
+def test_memory_is_bounded_and_a_torus():
+    fmap = FloorChangeMap(FloorChangeConfig(cells=256, cell_m=0.05, max_range_m=5.0))
+    before = fmap.nbytes
+    rng = np.random.default_rng(5)
+    tex = texture(board=False)
+    for k in range(30):
+        T = pose(1.0 + 0.1 * k, 5.0)
+        fmap.update(render(tex, T, rng), K, T, 0.1 * k)
+    assert fmap.nbytes == before == 256 * 256 * 20
+
+
+def test_bad_input_and_no_floor_in_view():
+    fmap = FloorChangeMap()
+    with pytest.raises(BadInputError):
+        fmap.update(np.zeros((H, W), np.uint8), K, pose(1.0, 5.0), 0.0)
+    up = pose(1.0, 5.0, pitch_deg=-60.0)  # looking at the sky
+    assert not fmap.update(np.zeros((H, W, 3), np.uint8), K, up, 0.0).any()
+    below = pose(1.0, 5.0, height=-1.0)
+    assert not fmap.update(np.zeros((H, W, 3), np.uint8), K, below, 0.0).any()
+    with pytest.raises(ValueError):
+        FloorChangeConfig(max_range_m=30.0).validate()  # more than half of the 51.2 m map
+
+
+def test_the_learned_detector_adds_floor_changes_to_its_mask_but_not_to_its_motion_boxes():
+    from tiny_model import tiny_model
+
+    from spatial_memory_ros.core.types import CameraIntrinsics
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+
+    intr = CameraIntrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], W, H)
+    kinds = {
+        "floor": LearnedChangeDetector(tiny_model(), device="cpu", floor_memory=FloorChangeConfig()),
+        "network": LearnedChangeDetector(tiny_model(), device="cpu"),
+        "ablation": LearnedChangeDetector(tiny_model(), device="cpu", floor_memory=FloorChangeConfig(),
+                                          use_memory=False),
+    }
+    outs: dict[str, list] = {k: [] for k in kinds}
+
+    def step(kind: str) -> Step:
+        def run(image: np.ndarray, T: np.ndarray, stamp: float) -> np.ndarray:
+            out = kinds[kind].update(image, T, intr, stamp)
+            outs[kind].append(out)
+            return out.mask
+        return run
+
+    found = {}
+    for kind in kinds:
+        rng = np.random.default_rng(6)
+        patrol(step(kind), texture(board=True), 0.0, rng)
+        again = patrol(step(kind), texture(board=False), 300.0, rng)
+        found[kind] = sum(int((m & b).sum()) for m, b in again) / sum(int(b.sum()) for _, b in again)
+    net, floor = outs["network"], outs["floor"]
+    assert all(np.all(f.mask >= n.mask) for f, n in zip(floor, net))  # the network's mask, plus the floor's
+    assert found["floor"] > 0.4 and found["floor"] > found["network"] + 0.3
+    assert [np.asarray(f.motion_boxes).tolist() for f in floor] == [np.asarray(n.motion_boxes).tolist() for n in net]
+    ablation = LearnedChangeDetector(tiny_model(), device="cpu", use_memory=False)
+    rng = np.random.default_rng(6)
+    plain = patrol(lambda image, T, stamp: ablation.update(image, T, intr, stamp).mask, texture(board=True), 0.0, rng)
+    assert [m.tolist() for m, _ in plain] == [o.mask.astype(bool).tolist() for o in outs["ablation"][:len(plain)]]
