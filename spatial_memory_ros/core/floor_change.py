@@ -33,6 +33,8 @@ import numpy as np
 from .errors import BadInputError
 from .geometry import invert
 
+Window = tuple[tuple[float, float], tuple[int, int]]  # ((x0, y0) m of the corner cell's corner, (rows, cols))
+_GAIN_RANGE = (0.2, 5.0)  # a fitted gain outside this is no light change (a light off in a home: 0.45)
 _SATURATED = 250.0  # a look this bright in any channel may be clipped: it tells no gain and teaches no drift
 
 
@@ -47,7 +49,8 @@ class FloorChangeConfig:
     settle_s: float = 2.0  # a change is marked this long from first sight, then becomes the reference
     range_ratio: float = 2.0  # compare only with references seen from within this factor of the distance
     blend: float = 0.2  # per-frame pull of an unchanged cell's reference towards what is seen (light drift)
-    min_region_cells: int = 12  # connected changed cells fewer than this are noise (12 = 3 dm^2 at 5 cm)
+    max_changed_fraction: float = 0.3  # more of the compared floor than this changed at once: no evidence
+    min_region_cells: int = 24  # connected changed cells fewer than this are noise (24 = 6 dm^2 at 5 cm)
     blur_px: float = 1.0  # Gaussian sigma applied to the image before warping (sampling noise, aliasing)
     compare_sigma_cells: float = 1.0  # Gaussian sigma, in cells, of both looks before they are compared
 
@@ -57,9 +60,10 @@ class FloorChangeConfig:
                 raise ValueError(f"floor change {name} must be > 0")
         if self.cells < 16:
             raise ValueError("floor change cells must be >= 16")
-        if self.settle_s < 0 or not 0.0 <= self.blend <= 1.0 or self.min_region_cells < 1 or self.blur_px < 0 \
-                or self.compare_sigma_cells < 0:
-            raise ValueError("floor change settle_s >= 0, blend in [0, 1], min_region_cells >= 1, blur_px >= 0")
+        if not 0.0 <= self.blend <= 1.0 or not 0.0 < self.max_changed_fraction <= 1.0:
+            raise ValueError("floor change blend must be in [0, 1] and max_changed_fraction in (0, 1]")
+        if self.settle_s < 0 or self.min_region_cells < 1 or self.blur_px < 0 or self.compare_sigma_cells < 0:
+            raise ValueError("floor change settle_s, blur_px, compare_sigma_cells >= 0, min_region_cells >= 1")
         if 2 * self.max_range_m >= self.cells * self.cell_m:
             raise ValueError("floor change max_range_m must be under half the map (cells * cell_m / 2)")
         return self
@@ -74,6 +78,7 @@ class FloorChangeMap:
         self._ref = np.zeros((n, n, 3), np.float32)  # the cell's look (BGR)
         self._range = np.zeros((n, n), np.float32)  # distance it was seen from; 0 = never seen
         self._since = np.full((n, n), np.nan, np.float32)  # when the cell first looked different; NaN = same
+        self._rays: tuple[tuple[bytes, int, int], np.ndarray] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -101,7 +106,7 @@ class FloorChangeMap:
         centre = T[:3, 3]
         if centre[2] <= 0.05:  # a camera on (or under) the floor sees no floor plane
             return out
-        window = self._window(centre)
+        window = self._window(T, np.asarray(K, np.float64), w, h)
         if window is None:
             return out
         (x0, y0), (rows, cols) = window
@@ -120,8 +125,8 @@ class FloorChangeMap:
         dist = np.sqrt((fx - centre[0]) ** 2 + (fy - centre[1]) ** 2 + centre[2] ** 2)
         inview = (p[2] > 1e-6) & (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1) & (dist <= cfg.max_range_m)
         if exclude is not None:
-            ui = np.clip(np.nan_to_num(u).astype(np.int64), 0, w - 1)
-            vi = np.clip(np.nan_to_num(v).astype(np.int64), 0, h - 1)
+            ui = np.clip(np.nan_to_num(u, nan=0.0, posinf=0.0, neginf=0.0), 0, w - 1).astype(np.int64)
+            vi = np.clip(np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0), 0, h - 1).astype(np.int64)
             inview &= exclude[vi, ui] == 0
         inview = inview.reshape(rows, cols)
         if not inview.any():
@@ -134,8 +139,7 @@ class FloorChangeMap:
         if not changed.any():
             return out
         # back to the image: each pixel whose ray meets the floor takes the verdict of the cell it meets there
-        uu, vv = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
-        rays = T[:3, :3] @ np.linalg.inv(K) @ np.stack([uu.ravel(), vv.ravel(), np.ones(h * w)])  # map frame
+        rays = T[:3, :3] @ self._pixel_rays(np.asarray(K, np.float64), w, h)  # in the map frame
         with np.errstate(divide="ignore", invalid="ignore"):
             s = np.where(rays[2] < -1e-9, -centre[2] / rays[2], np.nan)  # along the ray to z = 0; NaN: no floor
         mx = ((centre[0] + s * rays[0] - x0) / cfg.cell_m - 0.5).reshape(h, w).astype(np.float32)
@@ -145,19 +149,40 @@ class FloorChangeMap:
         return cv2.remap(changed.astype(np.uint8) * 255, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
                          borderValue=0)
 
-    def _window(self, centre: np.ndarray) -> tuple[tuple[float, float], tuple[int, int]] | None:
-        """((x0, y0) m of the window's corner, (rows, cols)): the square of floor within range of the camera."""
-        cfg = self.config
+    def _pixel_rays(self, K: np.ndarray, w: int, h: int) -> np.ndarray:
+        """(3, h * w) each pixel's ray in the camera frame; kept while the camera's K and size stay the same."""
+        key = (K.tobytes(), w, h)
+        if self._rays is None or self._rays[0] != key:
+            uu, vv = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+            self._rays = (key, np.linalg.solve(K, np.stack([uu.ravel(), vv.ravel(), np.ones(h * w)])))
+        return self._rays[1]
+
+    def _window(self, T: np.ndarray, K: np.ndarray, w: int, h: int) -> Window | None:
+        """((x0, y0) m of the window's corner, (rows, cols)): the box of the floor the image can show, within
+        range. Rays through the image's border bound it; one that misses the floor (above the horizon) or
+        meets it beyond range is cut at the range."""
+        cfg, centre = self.config, T[:3, 3]
         reach = cfg.max_range_m**2 - centre[2] ** 2
         if reach <= 0:
             return None
-        r = float(np.sqrt(reach))
-        x0 = np.floor((centre[0] - r) / cfg.cell_m) * cfg.cell_m
-        y0 = np.floor((centre[1] - r) / cfg.cell_m) * cfg.cell_m
-        n = int(np.ceil(2 * r / cfg.cell_m)) + 1
-        return (float(x0), float(y0)), (n, n)
+        r = float(np.sqrt(reach))  # the range, along the floor
+        us, vs = np.linspace(0.0, w - 1.0, 17), np.linspace(0.0, h - 1.0, 13)
+        u = np.concatenate([us, us, np.zeros_like(vs), np.full_like(vs, w - 1.0)])
+        v = np.concatenate([np.zeros_like(us), np.full_like(us, h - 1.0), vs, vs])
+        rays = T[:3, :3] @ np.linalg.solve(K, np.stack([u, v, np.ones_like(u)]))
+        flat = np.hypot(rays[0], rays[1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.where(rays[2] < 0, centre[2] * flat / -rays[2], np.inf)  # along the floor to where it meets it
+            d = np.minimum(d, r) / np.maximum(flat, 1e-9)
+        xs, ys = centre[0] + d * rays[0], centre[1] + d * rays[1]
+        margin = 2 * cfg.cell_m
+        x0 = np.floor((xs.min() - margin) / cfg.cell_m) * cfg.cell_m
+        y0 = np.floor((ys.min() - margin) / cfg.cell_m) * cfg.cell_m
+        cols = int(np.ceil((xs.max() + margin - x0) / cfg.cell_m)) + 1
+        rows = int(np.ceil((ys.max() + margin - y0) / cfg.cell_m)) + 1
+        return (float(x0), float(y0)), (rows, cols)
 
-    def _compare_and_learn(self, window: tuple[tuple[float, float], tuple[int, int]], seen: np.ndarray,
+    def _compare_and_learn(self, window: Window, seen: np.ndarray,
                            dist: np.ndarray, inview: np.ndarray, t: float) -> np.ndarray:
         """(rows, cols) bool changed cells of the window; updates the memory's cells in view."""
         cfg = self.config
@@ -177,7 +202,7 @@ class FloorChangeMap:
             ok = (b > 30.0) & unsaturated[comparable]
             if ok.sum() > 50:
                 gain = float(np.median(a[ok] / b[ok]))
-        gain = gain if 0.5 < gain < 2.0 else 1.0
+        gain = gain if _GAIN_RANGE[0] < gain < _GAIN_RANGE[1] else 1.0
         # Compare coarser than a cell: a tag's 3-5 cm modules, seen sharp from near and blurred from afar,
         # would differ everywhere, while a whole board against bare floor still differs. The reference is
         # brought to this frame's light and saturates as the camera does (a white board seen brighter stays
@@ -188,6 +213,10 @@ class FloorChangeMap:
         differs = np.linalg.norm(seen - np.minimum(ref * gain, 255.0), axis=2) > cfg.threshold
         raw = comparable & (diff > cfg.threshold) & differs
         raw = _drop_small(raw, cfg.min_region_cells)
+        if raw.sum() > cfg.max_changed_fraction * max(int(comparable.sum()), 1):
+            # Most of the floor in view "changed" at once: a blurred frame (a fast turn), a light the gain
+            # did not capture, a bad pose. It is no evidence: nothing is marked and nothing is learned.
+            return np.zeros_like(raw)
         agree = comparable & ~raw
         # a cell that looks different starts its clock; one that looks as before stops it
         start = raw & np.isnan(since)
