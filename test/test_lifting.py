@@ -199,7 +199,7 @@ class _CompletedBlob:
         self.whole, self.seen = whole, seen
 
     def update(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None,
-               intrinsics: CameraIntrinsics | None = None) -> ChangeOutput:
+               intrinsics: CameraIntrinsics | None = None, stamp: float | None = None) -> ChangeOutput:
         return ChangeOutput(np.zeros(image_bgr.shape[:2], np.uint8), [self.whole], False,
                             motion_seen_boxes=[self.seen])
 

@@ -88,7 +88,7 @@ class _Blobs:
         self.look = look
 
     def update(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None,
-               intrinsics: CameraIntrinsics | None = None) -> ChangeOutput:
+               intrinsics: CameraIntrinsics | None = None, stamp: float | None = None) -> ChangeOutput:
         look = None if self.look is None else self.look[None]
         return ChangeOutput(np.zeros(image_bgr.shape[:2], np.uint8), [np.array([40.0, 30.0, 80.0, 110.0])], False,
                             motion_appearance=look)

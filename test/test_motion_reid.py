@@ -44,7 +44,7 @@ class _Scripted:
         self.k = 0
 
     def update(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None,
-               intrinsics: CameraIntrinsics | None = None) -> ChangeOutput:
+               intrinsics: CameraIntrinsics | None = None, stamp: float | None = None) -> ChangeOutput:
         regions = self.script[self.k]
         self.k += 1
         looks = np.array([v for _, v in regions], np.float32).reshape(len(regions), DIM)

@@ -124,6 +124,11 @@ class LearnedChangeDetector:
         never changes."""
         return self._state
 
+    @property
+    def floor_memory_bytes(self) -> int:
+        """The floor memory's size in bytes, all cameras (each map is made on its camera's first posed frame)."""
+        return sum(f.nbytes for f in self._floors if f is not None)
+
     def update(
         self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,
         stamp: float | None = None,

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..core.floor_change import FloorChangeConfig
 from ..sim import make_scene
 from .checkpoint import DEFAULT_CHECKPOINT, resolve_device
 from .config import ModelConfig
@@ -37,7 +38,7 @@ class SpeedResult:
     checkpoint: str  # path, or "untrained" when none was found
     fps: float  # frames per second through the whole step (all cameras together)
     model_fps: float  # frames per second through the network's forward alone (no resize, mask upsampling or boxes)
-    state_bytes: int  # the memory's size (all cameras): it never changes
+    state_bytes: int  # the memory's size (all cameras; with the floor memory, its maps too): it never changes
     long_steps: int
     rss_mb_start: float  # process RSS after the warm-up, MiB
     rss_mb_end: float
@@ -63,24 +64,28 @@ def measure(
     cameras: int = 1,
     sample_every: int = 1000,
     progress: bool = True,
+    floor_memory: bool = False,
 ) -> SpeedResult:
-    """Time update() and watch RSS over long_steps; see the module docstring."""
+    """Time update() and watch RSS over long_steps; see the module docstring. floor_memory: with the floor
+    memory (FloorChangeConfig defaults), as the node runs the learned backend; its maps count in state_bytes."""
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     path = checkpoint if checkpoint is not None else DEFAULT_CHECKPOINT
+    floor = FloorChangeConfig() if floor_memory else None
     if path.is_file():
-        det = LearnedChangeDetector(path, device=device, cameras=cameras)
+        det = LearnedChangeDetector(path, device=device, cameras=cameras, floor_memory=floor)
         name = str(path)
     else:  # timing does not depend on the weights
-        det = LearnedChangeDetector(SpatialMemoryModel.from_config(ModelConfig()), device=device, cameras=cameras)
+        det = LearnedChangeDetector(SpatialMemoryModel.from_config(ModelConfig()), device=device, cameras=cameras,
+                                    floor_memory=floor)
         name = "untrained"
     scene = make_scene("warehouse", seed=0, width=size[0], height=size[1])  # a test seed, never the bench's
     frames = [(f.image, f.T_map_cam) for f in scene.frames(limit=50)]
     det.intrinsics = scene.intrinsics
 
-    def step(i: int) -> None:  # camera c sees frame i + 7c: the cameras' views differ
+    def step(i: int) -> None:  # camera c sees frame i + 7c: the cameras' views differ; 10 frames/s
         batch = [frames[(i + 7 * c) % len(frames)] for c in range(cameras)]
-        det.update_batch([image for image, _ in batch], [T for _, T in batch])
+        det.update_batch([image for image, _ in batch], [T for _, T in batch], stamps=[0.1 * i] * cameras)
 
     for i in range(20):
         step(i)
@@ -108,7 +113,7 @@ def measure(
         device=str(dev), threads=threads, cameras=cameras, image_size=size,
         model_size=(det.config.image_width, det.config.image_height),
         parameters=det.model.num_parameters(), checkpoint=name, fps=round(fps, 1), model_fps=round(model_fps, 1),
-        state_bytes=det.state.numel() * det.state.element_size(), long_steps=long_steps,
+        state_bytes=det.state.numel() * det.state.element_size() + det.floor_memory_bytes, long_steps=long_steps,
         rss_mb_start=round(float(rss[0]), 1), rss_mb_end=round(float(rss[-1]), 1),
         rss_mb_peak=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         rss_mb_growth_per_hour=round(slope * 36000, 2),
