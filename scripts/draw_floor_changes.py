@@ -2,7 +2,7 @@
 change (an item gone or arrived since the camera last passed), each as camera | truth | network | network +
 floor memory, truth in green, masks in red.
 
-    .venv/bin/python scripts/draw_floor_changes.py --seed 1004 --out docs/bench/floor_memory_changes.png
+    .venv/bin/python scripts/draw_floor_changes.py --seed 1004 --out docs/bench/floor_memory_changes.jpg
 
 Defaults to a training seed of the warehouse patrol (1004): a picture, not a score.
 """
