@@ -83,6 +83,8 @@ def test_bad_input_and_no_floor_in_view():
     fmap = FloorChangeMap()
     with pytest.raises(BadInputError):
         fmap.update(np.zeros((H, W), np.uint8), K, pose(1.0, 5.0), 0.0)
+    with pytest.raises(BadInputError):
+        fmap.update(np.zeros((H, W, 3), np.uint8), K, pose(1.0, 5.0), 0.0, exclude=np.zeros((H // 2, W), np.uint8))
     up = pose(1.0, 5.0, pitch_deg=-60.0)  # looking at the sky
     assert not fmap.update(np.zeros((H, W, 3), np.uint8), K, up, 0.0).any()
     below = pose(1.0, 5.0, height=-1.0)

@@ -15,7 +15,10 @@ What it can and cannot see:
   calls changed (``exclude``: the agents the learned model found) and they are neither compared nor
   learned, and ``max_range_m`` keeps to the floor near the camera, where the warp is sharp.
 - Cells are compared only with references seen at a similar distance (``range_ratio``): a cell last seen
-  sharp from 2 m and now blurred from 7 m would differ at every edge.
+  sharp from 2 m and now blurred from 7 m would differ at every edge. A cell differs when both it and its
+  smoothed neighbourhood do, after one brightness gain for the whole frame (lights, exposure).
+- A frame where most of the compared floor differs (``max_changed_fraction``: a fast turn's blur, a bad
+  pose) is no evidence: it marks and teaches nothing.
 
 Bounded memory: the map is a torus of ``cells`` x ``cells`` floor cells (51.2 m at the defaults); places
 further apart than that share cells, which a robot covering a larger floor would see as false changes
@@ -101,6 +104,8 @@ class FloorChangeMap:
         if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
             raise BadInputError(f"image must be (H, W, 3) uint8, got {image_bgr.shape} {image_bgr.dtype}")
         h, w = image_bgr.shape[:2]
+        if exclude is not None and exclude.shape[:2] != (h, w):
+            raise BadInputError(f"exclude mask is {exclude.shape[:2]} but the image is {(h, w)}")
         out = np.zeros((h, w), np.uint8)
         T = np.asarray(T_map_cam, np.float64)
         centre = T[:3, 3]
