@@ -229,6 +229,9 @@ def test_change_method_parameter_selects_the_learned_model(tmp_path: Path) -> No
     change = ChangeConfig(method="learned", model_path=str(tmp_path / "m.pt"), min_blob_area_px=7)
     det = make_change_backend(change, device="cpu")
     assert isinstance(det, LearnedChangeDetector) and det.min_blob_area_px == 7
+    assert det.floor_memory is not None  # change.floor_memory is on by default
+    off = make_change_backend(replace(change, floor_memory=False), device="cpu")
+    assert isinstance(off, LearnedChangeDetector) and off.floor_memory is None
     with pytest.raises(BadInputError, match="no model checkpoint"):
         make_change_backend(ChangeConfig(method="learned", model_path=str(tmp_path / "nope.pt")))
     with pytest.raises(BadInputError, match="change.method must be one of classical, learned"):
