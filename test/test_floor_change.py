@@ -129,3 +129,23 @@ def test_the_learned_detector_adds_floor_changes_to_its_mask_but_not_to_its_moti
     rng = np.random.default_rng(6)
     plain = patrol(lambda image, T, stamp: ablation.update(image, T, intr, stamp).mask, texture(board=True), 0.0, rng)
     assert [m.tolist() for m, _ in plain] == [o.mask.astype(bool).tolist() for o in outs["ablation"][:len(plain)]]
+
+
+def test_a_wider_image_is_shrunk_first_and_its_mask_comes_back_full_size():
+    import cv2
+
+    K2 = np.array([[2 * K[0, 0], 0.0, 2 * K[0, 2] + 0.5], [0.0, 2 * K[1, 1], 2 * K[1, 2] + 0.5], [0.0, 0.0, 1.0]])
+    fmap = FloorChangeMap()
+    assert fmap.config.work_width == W
+
+    def wide(image: np.ndarray, T: np.ndarray, stamp: float) -> np.ndarray:  # the same view at 640 x 480
+        mask = fmap.update(cv2.resize(image, (2 * W, 2 * H), interpolation=cv2.INTER_LINEAR), K2, T, stamp)
+        assert mask.shape == (2 * H, 2 * W)
+        return cv2.resize(mask, (W, H), interpolation=cv2.INTER_NEAREST)
+
+    rng = np.random.default_rng(7)
+    patrol(wide, texture(board=True), 0.0, rng)
+    again = patrol(wide, texture(board=False), 300.0, rng)
+    found = sum(int((m & b).sum()) for m, b in again)
+    assert found > 0.5 * sum(int(b.sum()) for _, b in again)
+    assert sum(int((m & ~b).sum()) for m, b in again) < 0.1 * found

@@ -56,13 +56,14 @@ class FloorChangeConfig:
     min_region_cells: int = 24  # connected changed cells fewer than this are noise (24 = 6 dm^2 at 5 cm)
     blur_px: float = 1.0  # Gaussian sigma applied to the image before warping (sampling noise, aliasing)
     compare_sigma_cells: float = 1.0  # Gaussian sigma, in cells, of both looks before they are compared
+    work_width: int = 320  # wider images are shrunk to this width first (cost; the mask comes back full size)
 
     def validate(self) -> FloorChangeConfig:
         for name in ("cell_m", "max_range_m", "threshold", "range_ratio"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"floor change {name} must be > 0")
-        if self.cells < 16:
-            raise ValueError("floor change cells must be >= 16")
+        if self.cells < 16 or self.work_width < 16:
+            raise ValueError("floor change cells and work_width must be >= 16")
         if not 0.0 <= self.blend <= 1.0 or not 0.0 < self.max_changed_fraction <= 1.0:
             raise ValueError("floor change blend must be in [0, 1] and max_changed_fraction in (0, 1]")
         if self.settle_s < 0 or self.min_region_cells < 1 or self.blur_px < 0 or self.compare_sigma_cells < 0:
@@ -106,12 +107,33 @@ class FloorChangeMap:
         h, w = image_bgr.shape[:2]
         if exclude is not None and exclude.shape[:2] != (h, w):
             raise BadInputError(f"exclude mask is {exclude.shape[:2]} but the image is {(h, w)}")
+        K = np.asarray(K, np.float64)
+        if w <= cfg.work_width:
+            return self._update(image_bgr, K, T_map_cam, stamp, exclude)
+        # A wider image is shrunk first: a 5 cm cell is about a pixel at 5 m in 320 px, so more pixels add
+        # cost (the blur, the warp, the way back), not cells.
+        sw, sh = cfg.work_width, max(1, round(h * cfg.work_width / w))
+        sx, sy = sw / w, sh / h
+        K_small = np.array([[K[0, 0] * sx, 0.0, (K[0, 2] + 0.5) * sx - 0.5],
+                            [0.0, K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5], [0.0, 0.0, 1.0]])
+        small = cv2.resize(image_bgr, (sw, sh), interpolation=cv2.INTER_AREA)
+        skip = None
+        if exclude is not None:  # a small pixel is skipped when any of its pixels is
+            skip = (cv2.resize((exclude > 0).astype(np.uint8) * 255, (sw, sh), interpolation=cv2.INTER_AREA) > 0)
+        mask = self._update(small, K_small, T_map_cam, stamp, None if skip is None else skip.astype(np.uint8))
+        return cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+
+    def _update(self, image_bgr: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray, stamp: float,
+                exclude: np.ndarray | None) -> np.ndarray:
+        """update() on an image at most work_width wide."""
+        cfg = self.config
+        h, w = image_bgr.shape[:2]
         out = np.zeros((h, w), np.uint8)
         T = np.asarray(T_map_cam, np.float64)
         centre = T[:3, 3]
         if centre[2] <= 0.05:  # a camera on (or under) the floor sees no floor plane
             return out
-        window = self._window(T, np.asarray(K, np.float64), w, h)
+        window = self._window(T, K, w, h)
         if window is None:
             return out
         (x0, y0), (rows, cols) = window
@@ -144,7 +166,7 @@ class FloorChangeMap:
         if not changed.any():
             return out
         # back to the image: each pixel whose ray meets the floor takes the verdict of the cell it meets there
-        rays = T[:3, :3] @ self._pixel_rays(np.asarray(K, np.float64), w, h)  # in the map frame
+        rays = T[:3, :3] @ self._pixel_rays(K, w, h)  # in the map frame
         with np.errstate(divide="ignore", invalid="ignore"):
             s = np.where(rays[2] < -1e-9, -centre[2] / rays[2], np.nan)  # along the ray to z = 0; NaN: no floor
         mx = ((centre[0] + s * rays[0] - x0) / cfg.cell_m - 0.5).reshape(h, w).astype(np.float32)
