@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from .errors import BadInputError
-from .geometry import invert
+from .geometry import invert, scale_intrinsics
 
 Window = tuple[tuple[float, float], tuple[int, int]]  # ((x0, y0) m of the corner cell's corner, (rows, cols))
 _GAIN_RANGE = (0.2, 5.0)  # a fitted gain outside this is no light change (a light off in a home: 0.45)
@@ -113,9 +113,7 @@ class FloorChangeMap:
         # A wider image is shrunk first: a 5 cm cell is about a pixel at 5 m in 320 px, so more pixels add
         # cost (the blur, the warp, the way back), not cells.
         sw, sh = cfg.work_width, max(1, round(h * cfg.work_width / w))
-        sx, sy = sw / w, sh / h
-        K_small = np.array([[K[0, 0] * sx, 0.0, (K[0, 2] + 0.5) * sx - 0.5],
-                            [0.0, K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5], [0.0, 0.0, 1.0]])
+        K_small = scale_intrinsics(K, sw / w, sh / h)
         small = cv2.resize(image_bgr, (sw, sh), interpolation=cv2.INTER_AREA)
         skip = None
         if exclude is not None:  # a small pixel is skipped when any of its pixels is
@@ -234,10 +232,11 @@ class FloorChangeMap:
         # would differ everywhere, while a whole board against bare floor still differs. The reference is
         # brought to this frame's light and saturates as the camera does (a white board seen brighter stays
         # 255, it does not become 255 / gain).
-        expected = _smooth(np.minimum(ref * gain, 255.0), known, cfg.compare_sigma_cells)
+        lit = np.minimum(ref * gain, 255.0)
+        expected = _smooth(lit, known, cfg.compare_sigma_cells)
         diff = np.linalg.norm(_smooth(seen, inview, cfg.compare_sigma_cells) - expected, axis=2)
         # The smoothing spreads a change past its edge by about its sigma: a cell must differ itself too.
-        differs = np.linalg.norm(seen - np.minimum(ref * gain, 255.0), axis=2) > cfg.threshold
+        differs = np.linalg.norm(seen - lit, axis=2) > cfg.threshold
         raw = comparable & (diff > cfg.threshold) & differs
         raw = _drop_small(raw, cfg.min_region_cells)
         if raw.sum() > cfg.max_changed_fraction * max(int(comparable.sum()), 1):

@@ -48,6 +48,14 @@ def project_points(K: np.ndarray, T_map_cam: np.ndarray, points: ArrayLike) -> t
     return uv, z
 
 
+def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """(3, 3) intrinsics of the image resized by sx, sy. Pixel centres map to pixel centres:
+    u_small + 0.5 = (u + 0.5) * s, so cx_small = (cx + 0.5) * s - 0.5."""
+    return np.array([[K[0, 0] * sx, 0.0, (K[0, 2] + 0.5) * sx - 0.5],
+                     [0.0, K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5],
+                     [0.0, 0.0, 1.0]])
+
+
 def interpolate(T0: np.ndarray, T1: np.ndarray, alpha: float) -> np.ndarray:
     """Pose between T0 (alpha=0) and T1 (alpha=1): linear translation, slerp rotation."""
     rots = Rotation.from_matrix(np.stack([T0[:3, :3], T1[:3, :3]]))

@@ -22,6 +22,7 @@ import torch
 from ..core.change import ChangeOutput
 from ..core.errors import BadInputError
 from ..core.floor_change import FloorChangeConfig, FloorChangeMap
+from ..core.geometry import scale_intrinsics
 from ..core.types import CameraIntrinsics
 from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
@@ -109,14 +110,11 @@ class LearnedChangeDetector:
                 self._state = initial
                 self._embeddings: torch.Tensor | None = None  # (C, N, E) of the last frames
                 self._image_size: list[tuple[int, int] | None] = [None] * self.cameras  # (W, H) per camera
-                for floor in self._floors:
-                    if floor is not None:
-                        floor.reset()
             else:
                 self._state[camera] = initial[camera]
-                floor = self._floors[camera]
-                if floor is not None:
-                    floor.reset()
+        for floor in self._floors if camera is None else self._floors[camera:camera + 1]:
+            if floor is not None:
+                floor.reset()
 
     @property
     def state(self) -> torch.Tensor:
@@ -153,7 +151,7 @@ class LearnedChangeDetector:
         if len(images_bgr) != C or len(T_map_cam) != C or (intrinsics is not None and len(intrinsics) != C):
             raise BadInputError(f"update_batch needs exactly one image, pose (and intrinsics) per camera ({C})")
         intrs = list(intrinsics) if intrinsics is not None else [None] * C
-        small, Ks, poses, flags = [], [], [], []
+        small, Ks_px, Ks, poses, flags = [], [], [], [], []
         for c, (image, T, intr) in enumerate(zip(images_bgr, T_map_cam, intrs)):
             if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
                 raise BadInputError(f"image must be a (H, W, 3) uint8 BGR array, got {getattr(image, 'shape', None)}")
@@ -162,7 +160,8 @@ class LearnedChangeDetector:
                 self.reset(c)  # another camera or resolution: the memory does not describe this view
             self._image_size[c] = (w, h)
             small.append(cv2.resize(image, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA))
-            Ks.append(self._model_K(intr or self.intrinsics, w, h))
+            Ks_px.append(_camera_K(intr or self.intrinsics, w, h))
+            Ks.append(self._model_K(Ks_px[-1], w, h))
             poses.append(_checked_pose(T))
             flags.append(T is not None)
         dev = self.device
@@ -181,15 +180,14 @@ class LearnedChangeDetector:
             full = cv2.resize(logits[c], (w, h), interpolation=cv2.INTER_LINEAR)
             mask = (full > self._logit_threshold).astype(np.uint8) * 255
             seen = boxes = region_boxes(mask, self.min_blob_area_px)
-            T = T_map_cam[c]
-            K_px = _camera_K(intrs[c] or self.intrinsics, w, h)
+            K_px = Ks_px[c]
+            T = None if T_map_cam[c] is None else np.asarray(T_map_cam[c], dtype=np.float64)
             scene = self._floor_changes(c, image, K_px, T, None if stamps is None else stamps[c], mask)
             # what the region itself shows (not its completion beyond the border) is what to recognise later,
             # and where depth and the floor contact are (ChangeOutput.motion_seen_boxes)
             look = self.embed_boxes(np.array(seen).reshape(-1, 4), camera=c) if self.motion_appearance else None
             if T is not None and self.agent_height_m > 0:
-                pose_c = np.asarray(T, dtype=np.float64)
-                boxes = [complete_at_border(b, K_px, pose_c, w, h, self.agent_height_m) for b in seen]
+                boxes = [complete_at_border(b, K_px, T, w, h, self.agent_height_m) for b in seen]
             if scene is not None:
                 mask = np.maximum(mask, scene)
             results.append(ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False, motion_appearance=look,
@@ -206,17 +204,12 @@ class LearnedChangeDetector:
         if floor is None:
             floor = self._floors[camera] = FloorChangeMap(self.floor_memory)
         t = time.monotonic() if stamp is None else float(stamp)
-        return floor.update(image, K_px, np.asarray(T, dtype=np.float64), t, exclude=cv2.dilate(moving, _AGENT_MARGIN))
+        return floor.update(image, K_px, T, t, exclude=cv2.dilate(moving, _AGENT_MARGIN))
 
-    def _model_K(self, intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:
-        """(3, 3) float32 intrinsics at the model's input size, for an image of w x h px."""
-        K = _camera_K(intr, w, h)
+    def _model_K(self, K_px: np.ndarray, w: int, h: int) -> np.ndarray:
+        """(3, 3) float32 intrinsics at the model's input size, from K_px of an image of w x h px."""
         sx, sy = self.config.image_width / w, self.config.image_height / h
-        # Pixel centres: u_small + 0.5 = (u + 0.5) * s, so cx_small = (cx + 0.5) * s - 0.5.
-        out = np.array([[K[0, 0] * sx, 0.0, (K[0, 2] + 0.5) * sx - 0.5],
-                        [0.0, K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5],
-                        [0.0, 0.0, 1.0]], dtype=np.float32)
-        return out
+        return scale_intrinsics(K_px, sx, sy).astype(np.float32)
 
     @torch.inference_mode()
     def embed_boxes(self, boxes: np.ndarray, camera: int = 0) -> np.ndarray:
