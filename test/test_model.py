@@ -224,6 +224,34 @@ def test_cameras_batched_match_cameras_alone(device: str) -> None:
     assert torch.equal(both.state[1], initial) and not torch.equal(both.state[0], both.state[1])
 
 
+def test_a_featureless_frame_steps_as_the_ablation_and_leaves_the_memory() -> None:
+    """A flat frame (a surface right against the lens) reads the initial memory, as the memory-disabled model
+    does, and leaves the memory as it was; a textured frame in the same batch still updates its camera's row.
+    blank_std=0 treats every frame alike."""
+    model = tiny_model(seed=1)
+    rng = np.random.default_rng(4)
+    flat = np.clip(rng.normal((30.0, 140.0, 240.0), 1.0, (48, 64, 3)), 0, 255).astype(np.uint8)  # orange, sensor noise
+    one = LearnedChangeDetector(model, device="cpu", min_blob_area_px=1)
+    ablation = LearnedChangeDetector(model, device="cpu", use_memory=False, min_blob_area_px=1)
+    two = LearnedChangeDetector(model, device="cpu", cameras=2, min_blob_area_px=1)
+    for _ in range(3):
+        textured = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        one.update(textured)
+        ablation.update(textured)
+        two.update_batch([textured, textured], [None, None])
+    before, before_two = one.state.clone(), two.state.clone()
+    np.testing.assert_array_equal(one.update(flat).mask, ablation.update(flat).mask)
+    assert torch.equal(one.state, before)
+    two.update_batch([flat, rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)], [None, None])
+    assert torch.equal(two.state[0], before_two[0]) and not torch.equal(two.state[1], before_two[1])
+    always = LearnedChangeDetector(model, device="cpu", blank_std=0.0)
+    start = always.state.clone()
+    always.update(flat)
+    assert not torch.equal(always.state, start)
+    with pytest.raises(ValueError, match="blank_std"):
+        LearnedChangeDetector(model, device="cpu", blank_std=-1.0)
+
+
 def test_change_method_parameter_selects_the_learned_model(tmp_path: Path) -> None:
     save_model(tmp_path / "m.pt", tiny_model())
     change = ChangeConfig(method="learned", model_path=str(tmp_path / "m.pt"), min_blob_area_px=7)

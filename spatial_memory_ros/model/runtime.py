@@ -56,6 +56,11 @@ class LearnedChangeDetector:
     motion_appearance: give each motion box the model's re-identification embedding of its region
     (ChangeOutput.motion_appearance); False leaves it None and skips that work, for a tracker that does
     not use it (the pipeline sets it from tracker.reid and tracker.reid_motion). embed_boxes() works either way.
+    blank_std: a frame whose grey levels, at the model's input size, vary less than this (standard deviation)
+    shows nothing to remember: a flat surface right in front of the lens (a forklift's side), a covered lens,
+    darkness. Its step reads the initial memory and leaves the memory as it was, as the memory-disabled model
+    does, so that the memory neither forgets the scene for it nor takes it for familiar (BENCHMARKS
+    "Featureless frames"). 0 = every frame uses the memory.
     floor_memory: also keep a floor memory per camera (core.floor_change) and add to the mask what changed on
     the floor since the camera last saw that place: the network finds what moves, not an item taken away
     while the camera looked elsewhere. It needs the camera pose, and is part of the memory: use_memory=False
@@ -76,6 +81,7 @@ class LearnedChangeDetector:
         cameras: int = 1,
         motion_appearance: bool = True,
         floor_memory: FloorChangeConfig | None = None,
+        blank_std: float = 2.0,
     ) -> None:
         if cameras < 1:
             raise ValueError(f"cameras must be >= 1, got {cameras}")
@@ -92,6 +98,9 @@ class LearnedChangeDetector:
         self.config = self.model.config
         self.intrinsics = intrinsics
         self.threshold = threshold
+        if blank_std < 0:
+            raise ValueError(f"blank_std must be >= 0, got {blank_std}")
+        self.blank_std = blank_std
         self.use_memory = self.config.use_memory if use_memory is None else use_memory
         self.min_blob_area_px = min_blob_area_px
         self.agent_height_m = agent_height_m
@@ -169,9 +178,13 @@ class LearnedChangeDetector:
         K = torch.from_numpy(np.stack(Ks)).to(dev)  # (C, 3, 3)
         pose = torch.from_numpy(np.stack(poses)).to(dev)  # (C, 4, 4)
         flag = torch.tensor(flags, device=dev)
+        state = self._state
+        blank = self._blank(small) if self.use_memory else None
+        if blank is not None:  # those rows step as the memory-disabled model: the initial memory in, nothing out
+            state = torch.where(blank[:, None, None], self.model.initial_state(C, dev), state)
         with torch.autocast(dev.type, dtype=torch.float16, enabled=self._amp):
-            out = self.model(image_t, K, pose, flag, self._state, use_memory=self.use_memory)
-        self._state = out.state
+            out = self.model(image_t, K, pose, flag, state, use_memory=self.use_memory)
+        self._state = out.state if blank is None else torch.where(blank[:, None, None], self._state, out.state)
         self._embeddings = out.embeddings
         logits = out.change_logits[:, 0].float().cpu().numpy()  # (C, h / s, w / s)
         results = []
@@ -193,6 +206,13 @@ class LearnedChangeDetector:
             results.append(ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False, motion_appearance=look,
                                         motion_seen_boxes=seen))
         return results
+
+    def _blank(self, small: list[np.ndarray]) -> torch.Tensor | None:
+        """(C,) bool on the device: which cameras' frames (at the model's input size) are featureless; None if none."""
+        if self.blank_std <= 0:
+            return None
+        blank = [float(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).std()) < self.blank_std for img in small]
+        return torch.tensor(blank, device=self.device) if any(blank) else None
 
     def _floor_changes(self, camera: int, image: np.ndarray, K_px: np.ndarray, T: np.ndarray | None,
                        stamp: float | None, moving: np.ndarray) -> np.ndarray | None:
