@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from spatial_memory_ros.bench.cli import add_scene_arguments
 from spatial_memory_ros.bench.scene import make_bench_scene
 from spatial_memory_ros.bench.stream import sim_frames
 from spatial_memory_ros.core.floor_change import FloorChangeConfig
@@ -31,10 +32,7 @@ def _tint(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], lab
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="warehouse")
-    p.add_argument("--camera", default="patrol")
-    p.add_argument("--minutes", type=float, default=10.0)
-    p.add_argument("--seed", type=int, default=1004)
+    add_scene_arguments(p, seed=1004)
     p.add_argument("--frames", type=int, default=4, help="rows in the picture")
     p.add_argument("--min-px", type=int, default=400, help="scene-change pixels the floor memory must add")
     p.add_argument("--out", default="floor_memory_changes.png")

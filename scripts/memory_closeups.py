@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from spatial_memory_ros.bench.cli import add_scene_arguments
 from spatial_memory_ros.bench.scene import make_bench_scene
 from spatial_memory_ros.bench.stream import sim_frames
 from spatial_memory_ros.model.config import TRAIN_SEED_MIN
@@ -29,10 +30,7 @@ from spatial_memory_ros.viz import contact_sheet, draw_caption, overlay_mask
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="warehouse")
-    p.add_argument("--camera", default="patrol")
-    p.add_argument("--minutes", type=float, default=10.0)
-    p.add_argument("--seed", type=int, default=1006)
+    add_scene_arguments(p, seed=1006)
     p.add_argument("--share", type=float, default=0.5, help="a close-up: agents fill at least this much of the view")
     p.add_argument("--frames", type=int, default=3, help="rows in the picture")
     p.add_argument("--out", default="memory_closeups.jpg")

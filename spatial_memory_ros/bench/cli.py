@@ -22,13 +22,19 @@ PRESETS = ("warehouse", "home")
 CAMERAS = ("static", "patrol")
 
 
-def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+def add_scene_arguments(p: argparse.ArgumentParser, *, seed: int = BENCH_SEEDS.start) -> None:
+    """--preset, --camera, --minutes, --seed: which bench scene (bench and the scripts that draw from one)."""
     p.add_argument("--preset", choices=PRESETS, default="warehouse", help="scene (default warehouse)")
     p.add_argument("--camera", choices=CAMERAS, default="patrol",
                    help="static mast or patrolling robot (default patrol)")
     p.add_argument("--minutes", type=float, default=10.0, help="simulated minutes at 10 Hz (default 10)")
-    p.add_argument("--seed", type=int, default=BENCH_SEEDS.start,
-                   help=f"scene seed; held-out benchmark seeds are {BENCH_SEEDS.start}-{BENCH_SEEDS.stop - 1}")
+    p.add_argument("--seed", type=int, default=seed,
+                   help=f"scene seed (default {seed}); held-out benchmark seeds are {BENCH_SEEDS.start}-"
+                        f"{BENCH_SEEDS.stop - 1}")
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    add_scene_arguments(p)
     p.add_argument("--out", type=Path,
                    help="output folder (default bench_out/<preset>_<camera>_<minutes>min_seed<seed>)")
     p.add_argument("--export", type=Path, metavar="DIR",
