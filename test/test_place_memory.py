@@ -144,8 +144,8 @@ def test_checkpoint_and_runtime_carry_the_place_memory(tmp_path: Path) -> None:
     pose = np.eye(4)
     pose[:3, :3] = [[1.0, 0, 0], [0, -0.6, -0.8], [0, 0.8, -0.6]]
     pose[2, 3] = 1.5
-    frame = np.full((24, 32, 3), 90, np.uint8)
-    det.update(frame, pose)
+    frame = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)  # textured: a flat frame
+    det.update(frame, pose)  # would leave the memory as it was (LearnedChangeDetector.blank_std)
     assert det.state.shape == (1, PLACE.memory_slots + 64, PLACE.dim) and det.state[0, PLACE.memory_slots :].any()
 
 
