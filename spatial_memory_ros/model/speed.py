@@ -71,14 +71,11 @@ def measure(
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     path = checkpoint if checkpoint is not None else DEFAULT_CHECKPOINT
-    floor = FloorChangeConfig() if floor_memory else None
-    if path.is_file():
-        det = LearnedChangeDetector(path, device=device, cameras=cameras, floor_memory=floor)
-        name = str(path)
-    else:  # timing does not depend on the weights
-        det = LearnedChangeDetector(SpatialMemoryModel.from_config(ModelConfig()), device=device, cameras=cameras,
-                                    floor_memory=floor)
-        name = "untrained"
+    # timing does not depend on the weights: without a checkpoint, an untrained model of the default size
+    model = path if path.is_file() else SpatialMemoryModel.from_config(ModelConfig())
+    name = str(path) if path.is_file() else "untrained"
+    det = LearnedChangeDetector(model, device=device, cameras=cameras,
+                                floor_memory=FloorChangeConfig() if floor_memory else None)
     scene = make_scene("warehouse", seed=0, width=size[0], height=size[1])  # a test seed, never the bench's
     frames = [(f.image, f.T_map_cam) for f in scene.frames(limit=50)]
     det.intrinsics = scene.intrinsics
