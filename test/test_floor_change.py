@@ -149,3 +149,26 @@ def test_a_wider_image_is_shrunk_first_and_its_mask_comes_back_full_size():
     found = sum(int((m & b).sum()) for m, b in again)
     assert found > 0.5 * sum(int(b.sum()) for _, b in again)
     assert sum(int((m & ~b).sum()) for m, b in again) < 0.1 * found
+
+
+def _marked_share_after_removal(fmap: FloorChangeMap, T: np.ndarray) -> float:
+    """A still camera sees the board for 0.5 s, then bare floor: the share of the board's pixels marked then."""
+    rng = np.random.default_rng(6)
+    board = board_pixels(T)
+    assert board.sum() > 20
+    for k in range(5):
+        fmap.update(render(texture(board=True), T, rng), K, T, 0.1 * k)
+    m = fmap.update(render(texture(board=False), T, rng), K, T, 1.0) > 0
+    return float((m & board).sum() / board.sum())
+
+
+def test_a_mast_camera_sees_changes_farther_than_a_low_one():
+    # The reach is where a pixel spans max_footprint_m (0.15 m) of floor along its ray: sqrt(0.15 f h),
+    # 11.6 m for this camera (f = 200 px) 4.5 m up and 5.5 m for one 1 m up.
+    far_mast = pose(6.0 - np.sqrt(10.0**2 - 4.5**2), 5.0, height=4.5, pitch_deg=27.0)  # board 10 m away
+    assert _marked_share_after_removal(FloorChangeMap(), far_mast) > 0.5
+    low = pose(6.0 - np.sqrt(6.5**2 - 1.0**2), 5.0, height=1.0, pitch_deg=9.0)  # board 6.5 m away, grazing
+    assert _marked_share_after_removal(FloorChangeMap(FloorChangeConfig(max_footprint_m=1.0)), low) > 0.5
+    assert _marked_share_after_removal(FloorChangeMap(), low) == 0.0  # too grazing to trust: not looked at
+    # max_range_m still caps the reach
+    assert _marked_share_after_removal(FloorChangeMap(FloorChangeConfig(max_range_m=8.0)), far_mast) == 0.0

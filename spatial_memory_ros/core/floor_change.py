@@ -13,7 +13,10 @@ What it can and cannot see:
   any viewpoint, so their comparison is fair. Anything standing up (people, shelves' uprights) smears
   along the camera ray and looks different from each viewpoint; the caller passes the pixels it already
   calls changed (``exclude``: the agents the learned model found) and they are neither compared nor
-  learned, and ``max_range_m`` keeps to the floor near the camera, where the warp is sharp.
+  learned. Only floor the image resolves is looked at: where one pixel spans more than ``max_footprint_m``
+  along the viewing ray (a grazing view far away: pose errors and blur dominate there), or beyond
+  ``max_range_m``, the floor is not compared. A camera high on a mast resolves the floor much farther
+  than one low on a robot, so the reach follows the camera's height instead of a fixed distance.
 - Cells are compared only with references seen at a similar distance (``range_ratio``): a cell last seen
   sharp from 2 m and now blurred from 7 m would differ at every edge. A cell differs when both it and its
   smoothed neighbourhood do, after one brightness gain for the whole frame (lights, exposure).
@@ -47,7 +50,10 @@ class FloorChangeConfig:
 
     cell_m: float = 0.05  # floor cell edge: ~1 px at 5 m for a 320 px wide 60 deg camera
     cells: int = 1024  # the torus side, in cells: the map repeats every cells * cell_m metres
-    max_range_m: float = 8.0  # floor farther from the camera than this is not looked at
+    max_range_m: float = 16.0  # floor farther from the camera than this is never looked at
+    # nor floor where a pixel spans more than this along the ray: reach = sqrt(footprint * f_px * height),
+    # 6.4 m for a camera 1 m up at 320 px and 60 deg, 13.7 m for one 4.5 m up
+    max_footprint_m: float = 0.15
     threshold: float = 25.0  # colour distance (Euclidean, after matching brightness) that is a change
     settle_s: float = 2.0  # a change is marked this long from first sight, then becomes the reference
     range_ratio: float = 2.0  # compare only with references seen from within this factor of the distance
@@ -59,7 +65,7 @@ class FloorChangeConfig:
     work_width: int = 320  # wider images are shrunk to this width first (cost; the mask comes back full size)
 
     def validate(self) -> FloorChangeConfig:
-        for name in ("cell_m", "max_range_m", "threshold", "range_ratio"):
+        for name in ("cell_m", "max_range_m", "max_footprint_m", "threshold", "range_ratio"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"floor change {name} must be > 0")
         if self.cells < 16 or self.work_width < 16:
@@ -131,7 +137,9 @@ class FloorChangeMap:
         centre = T[:3, 3]
         if centre[2] <= 0.05:  # a camera on (or under) the floor sees no floor plane
             return out
-        window = self._window(T, K, w, h)
+        # A pixel at slant distance d spans about d^2 / (f h) of floor along its ray (grazing view).
+        reach = min(cfg.max_range_m, float(np.sqrt(cfg.max_footprint_m * K[1, 1] * centre[2])))
+        window = self._window(T, K, w, h, reach)
         if window is None:
             return out
         (x0, y0), (rows, cols) = window
@@ -148,7 +156,7 @@ class FloorChangeMap:
         fx = x0 + (jj.ravel() + 0.5) * cfg.cell_m
         fy = y0 + (ii.ravel() + 0.5) * cfg.cell_m
         dist = np.sqrt((fx - centre[0]) ** 2 + (fy - centre[1]) ** 2 + centre[2] ** 2)
-        inview = (p[2] > 1e-6) & (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1) & (dist <= cfg.max_range_m)
+        inview = (p[2] > 1e-6) & (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1) & (dist <= reach)
         if exclude is not None:
             ui = np.clip(np.nan_to_num(u, nan=0.0, posinf=0.0, neginf=0.0), 0, w - 1).astype(np.int64)
             vi = np.clip(np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0), 0, h - 1).astype(np.int64)
@@ -182,15 +190,15 @@ class FloorChangeMap:
             self._rays = (key, np.linalg.solve(K, np.stack([uu.ravel(), vv.ravel(), np.ones(h * w)])))
         return self._rays[1]
 
-    def _window(self, T: np.ndarray, K: np.ndarray, w: int, h: int) -> Window | None:
-        """((x0, y0) m of the window's corner, (rows, cols)): the box of the floor the image can show, within
-        range. Rays through the image's border bound it; one that misses the floor (above the horizon) or
-        meets it beyond range is cut at the range."""
+    def _window(self, T: np.ndarray, K: np.ndarray, w: int, h: int, reach: float) -> Window | None:
+        """((x0, y0) m of the window's corner, (rows, cols)): the box of the floor the image can show within
+        reach (m from the camera). Rays through the image's border bound it; one that misses the floor (above
+        the horizon) or meets it beyond reach is cut there."""
         cfg, centre = self.config, T[:3, 3]
-        reach = cfg.max_range_m**2 - centre[2] ** 2
-        if reach <= 0:
+        flat2 = reach**2 - centre[2] ** 2
+        if flat2 <= 0:
             return None
-        r = float(np.sqrt(reach))  # the range, along the floor
+        r = float(np.sqrt(flat2))  # the reach, along the floor
         us, vs = np.linspace(0.0, w - 1.0, 17), np.linspace(0.0, h - 1.0, 13)
         u = np.concatenate([us, us, np.zeros_like(vs), np.full_like(vs, w - 1.0)])
         v = np.concatenate([np.zeros_like(us), np.full_like(us, h - 1.0), vs, vs])
