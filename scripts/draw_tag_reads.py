@@ -18,6 +18,7 @@ from spatial_memory_ros.bench.methods import pipeline_config, with_tag_reader
 from spatial_memory_ros.bench.scene import make_bench_scene
 from spatial_memory_ros.core.pipeline import Pipeline
 from spatial_memory_ros.core.types import PositionSource
+from spatial_memory_ros.detect.apriltag import AprilTagDetector
 from spatial_memory_ros.sim.scene import to_frame
 
 SCALE = 2  # 320x240 frames drawn at 640x480
@@ -32,9 +33,9 @@ def _label(img: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, i
 
 def main(out: Path) -> None:
     scene = make_bench_scene("warehouse", "patrol", 5.0, 1020, width=320, height=240)
-    pipeline = Pipeline.open(with_tag_reader(pipeline_config(scene)))
-    tags = pipeline._tags
-    assert tags is not None
+    config = with_tag_reader(pipeline_config(scene))
+    pipeline = Pipeline.open(config)
+    tags = AprilTagDetector(config.tags)  # the pipeline's finder, again: to draw the quads it rejected
     panels: list[np.ndarray] = []
     last = -np.inf
     for f in scene.frames():
