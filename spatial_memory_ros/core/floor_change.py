@@ -220,9 +220,12 @@ class FloorChangeMap:
         """(rows, cols) bool changed cells of the window; updates the memory's cells in view."""
         cfg = self.config
         (x0, y0), (rows, cols) = window
-        r_idx = (int(round(y0 / cfg.cell_m)) + np.arange(rows)) % cfg.cells
-        c_idx = (int(round(x0 / cfg.cell_m)) + np.arange(cols)) % cfg.cells
-        ix = np.ix_(r_idx, c_idx)
+        r0, c0 = int(round(y0 / cfg.cell_m)) % cfg.cells, int(round(x0 / cfg.cell_m)) % cfg.cells
+        ix: tuple[slice, slice] | tuple[np.ndarray, np.ndarray]
+        if r0 + rows <= cfg.cells and c0 + cols <= cfg.cells:  # most windows: views, updated in place
+            ix = (slice(r0, r0 + rows), slice(c0, c0 + cols))
+        else:  # the window wraps around the torus: gathered copies, written back at the end
+            ix = np.ix_((r0 + np.arange(rows)) % cfg.cells, (c0 + np.arange(cols)) % cfg.cells)
         ref, rng, since = self._ref[ix], self._range[ix], self._since[ix]
         known = inview & (rng > 0)
         comparable = known & (dist <= rng * cfg.range_ratio) & (rng <= dist * cfg.range_ratio)
@@ -266,7 +269,8 @@ class FloorChangeMap:
         rng[fresh] = dist[fresh]
         drift = agree & unsaturated  # a saturated look would pull a white reference down to 255 / gain
         ref[drift] += cfg.blend * (seen[drift] / gain - ref[drift])
-        self._ref[ix], self._range[ix], self._since[ix] = ref, rng, since
+        if not isinstance(ix[0], slice):
+            self._ref[ix], self._range[ix], self._since[ix] = ref, rng, since
         return changed
 
 
