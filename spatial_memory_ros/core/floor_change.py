@@ -221,7 +221,7 @@ class FloorChangeMap:
         cfg = self.config
         (x0, y0), (rows, cols) = window
         r0, c0 = int(round(y0 / cfg.cell_m)) % cfg.cells, int(round(x0 / cfg.cell_m)) % cfg.cells
-        ix: tuple[slice, slice] | tuple[np.ndarray, np.ndarray]
+        ix: tuple[slice, slice] | tuple[np.ndarray, ...]
         if r0 + rows <= cfg.cells and c0 + cols <= cfg.cells:  # most windows: views, updated in place
             ix = (slice(r0, r0 + rows), slice(c0, c0 + cols))
         else:  # the window wraps around the torus: gathered copies, written back at the end
