@@ -11,7 +11,9 @@ Their item memory answers with the learned return prior (memory.return_prior, co
 return_prior=False (learned_no_prior, the ablation), and they read the tags the decoder gives up on with
 the learned tag reader (detector.learned_tag_reader, model.tag_reader) unless tag_reader=False
 (learned_no_reader). Their change masks add the floor memory's scene changes (change.floor_memory,
-core.floor_change) unless floor_memory=False (learned_no_floor); learned_no_memory has neither memory.
+core.floor_change) and, while the camera stands still, have their edges trimmed by a per-pixel background
+model (change.still_edges, core.still_edges), unless floor_memory=False (learned_no_floor: the recurrent
+memory alone, neither of these geometric ones); learned_no_memory has no memory at all.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..core.config import PipelineConfig
 from ..core.floor_change import FloorChangeConfig
 from ..core.item_memory import ItemMemory
 from ..core.pipeline import Pipeline, wants_motion_appearance
+from ..core.still_edges import StillEdgesConfig
 from ..core.store import MemoryStore
 from .runtime import LearnedChangeDetector
 
@@ -33,8 +36,9 @@ class LearnedMethod(PipelineMethod):
     reid_motion: None = config's tracker.reid_motion; False = the ablation without the model's re-id looks.
     return_prior: memory.return_prior (True: the item memory's learned return prior; False: the ablation).
     tag_reader: detector.learned_tag_reader (True: on where config names items, the ids it reads; False: ablation).
-    floor_memory: change.floor_memory (True: as configured; False: the ablation with the network's recurrent
-    memory but no floor memory). use_memory=False turns both memories off.
+    floor_memory: change.floor_memory and change.still_edges (True: as configured; False: the ablation with the
+    network's recurrent memory but neither the floor memory nor the background model). use_memory=False turns
+    every memory off.
     """
 
     def __init__(self, config: PipelineConfig, *, use_memory: bool = True, reid_motion: bool | None = None,
@@ -55,6 +59,7 @@ class LearnedMethod(PipelineMethod):
             config.change.model_path or None, device=device, use_memory=use_memory,
             min_blob_area_px=config.change.min_blob_area_px, motion_appearance=wants_motion_appearance(config),
             floor_memory=FloorChangeConfig() if config.change.floor_memory and floor_memory else None,
+            still_edges=StillEdgesConfig() if config.change.still_edges and floor_memory else None,
         )
         store = MemoryStore(config.memory.db_path)
         self.pipeline = Pipeline(config, ItemMemory(config.memory, store), change=change, device=device)

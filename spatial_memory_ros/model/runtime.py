@@ -23,6 +23,7 @@ from ..core.change import ChangeOutput
 from ..core.errors import BadInputError
 from ..core.floor_change import FloorChangeConfig, FloorChangeMap
 from ..core.geometry import scale_intrinsics
+from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.types import CameraIntrinsics
 from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
@@ -65,6 +66,10 @@ class LearnedChangeDetector:
     the floor since the camera last saw that place: the network finds what moves, not an item taken away
     while the camera looked elsewhere. It needs the camera pose, and is part of the memory: use_memory=False
     turns it off too. Its regions stay out of the motion boxes (they are not moving objects). None = off.
+    still_edges: while a camera stands still, trim the edges of the network's (coarse) mask with a per-pixel
+    background model (core.still_edges): only pixels near the mask's edge that the background model calls
+    background are taken away. The motion boxes keep the network's regions. Part of the memory like the
+    floor memory (use_memory=False turns it off). None = off.
     """
 
     def __init__(
@@ -82,6 +87,7 @@ class LearnedChangeDetector:
         motion_appearance: bool = True,
         floor_memory: FloorChangeConfig | None = None,
         blank_std: float = 2.0,
+        still_edges: StillEdgesConfig | None = None,
     ) -> None:
         if cameras < 1:
             raise ValueError(f"cameras must be >= 1, got {cameras}")
@@ -107,6 +113,8 @@ class LearnedChangeDetector:
         self.motion_appearance = motion_appearance
         self.floor_memory = floor_memory.validate() if floor_memory is not None else None
         self._floors: list[FloorChangeMap | None] = [None] * cameras  # made on a camera's first posed frame
+        self.still_edges = still_edges.validate() if still_edges is not None else None
+        self._edges = [StillEdges(self.still_edges) for _ in range(cameras)] if self.still_edges else []
         self._logit_threshold = float(np.log(threshold / (1.0 - threshold)))
         self._amp = self.device.type == "cuda"
         self.reset()
@@ -124,6 +132,8 @@ class LearnedChangeDetector:
         for floor in self._floors if camera is None else self._floors[camera:camera + 1]:
             if floor is not None:
                 floor.reset()
+        for edges in self._edges if camera is None else self._edges[camera:camera + 1]:
+            edges.reset()
 
     @property
     def state(self) -> torch.Tensor:
@@ -201,6 +211,8 @@ class LearnedChangeDetector:
             look = self.embed_boxes(np.array(seen).reshape(-1, 4), camera=c) if self.motion_appearance else None
             if T is not None and self.agent_height_m > 0:
                 boxes = [complete_at_border(b, K_px, T, w, h, self.agent_height_m) for b in seen]
+            if self._edges and self.use_memory:  # the boxes above keep the network's own regions
+                mask = self._edges[c].refine(image, mask, T)
             if scene is not None:
                 mask = np.maximum(mask, scene)
             results.append(ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False, motion_appearance=look,
