@@ -32,6 +32,18 @@ def test_bench_node_rejects_a_bad_size(capsys: pytest.CaptureFixture[str]) -> No
     assert "--size must look like 640x480" in capsys.readouterr().err
 
 
+def test_bench_node_reads_node_parameters_as_yaml(capsys: pytest.CaptureFixture[str]) -> None:
+    from spatial_memory_ros.cli.bench_node import parse_params
+
+    assert parse_params(["change.method=learned", "change.still_edges=false", "rate_hz=5",
+                         "items=[mug=3, box=7]"]) == {
+        "change.method": "learned", "change.still_edges": False, "rate_hz": 5, "items": ["mug=3", "box=7"]}
+    assert main(["bench-node", "--param", "change.method"]) == 2
+    assert "--param must look like NAME=VALUE" in capsys.readouterr().err
+    assert main(["bench-node", "--param", "items=[a, b"]) == 2
+    assert "is not YAML" in capsys.readouterr().err
+
+
 def test_a_stale_installed_config_is_named(tmp_path: Path) -> None:
     # The build copies config/spatial_memory.yaml into the install; a benchmark of a node started from the
     # install must say when the tree's copy has been edited since (it would measure other parameters).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import BadInputError
 
@@ -22,9 +23,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Fast DDS XML profile for both processes, e.g. config/fastdds_large_shm.xml")
     p.add_argument("--video", type=Path, help="frames from this video (e.g. opencv-doc's vtest.avi) instead of "
                    "the demo simulation")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a node parameter (repeatable), the value in YAML, e.g. change.method=learned")
     p.add_argument("--out", type=Path, default=Path("bench_node_out"),
                    help="folder for results.json and node.log (default bench_node_out)")
     p.set_defaults(handler=run)
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """{name: value} from NAME=VALUE strings, each value read as YAML (true, 0.5, [a, b], text)."""
+    import yaml
+
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise BadInputError(f"--param must look like NAME=VALUE, got {item!r}")
+        try:
+            params[name.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise BadInputError(f"--param {name.strip()}: the value {value!r} is not YAML ({e})") from None
+    return params
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds <= 0 or args.rate <= 0 or args.warmup < 0:
         raise BadInputError("--seconds and --rate must be > 0, --warmup >= 0")
     settings = BenchSettings(
+        node_params=parse_params(args.param),
         detector=args.detector, seconds=args.seconds, warmup_s=args.warmup, rate_hz=args.rate, width=w, height=h,
         transport=args.transport, reliable=args.reliable,
         fastdds_profile=str(args.fastdds_profile) if args.fastdds_profile else "",
