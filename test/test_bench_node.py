@@ -24,7 +24,19 @@ def test_bench_node_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     result = json.loads((out / "results.json").read_text())
     assert result["published"] == 15 and 0 < result["received"] <= 15
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"] < 5000
-    assert (out / "node.log").is_file()
+    assert "change=classical" in (out / "node.log").read_text()  # the startup log names the change backend
+
+
+def test_the_startup_log_names_the_learned_backend_and_its_memories() -> None:
+    from dataclasses import replace
+
+    from spatial_memory_ros.core.config import ChangeConfig
+    from spatial_memory_ros.ros.node import _change_summary
+
+    learned = replace(ChangeConfig(), method="learned")
+    assert _change_summary(learned) == "learned (floor memory, still edges)"
+    assert _change_summary(replace(learned, floor_memory=False, still_edges=False)) == "learned"
+    assert _change_summary(ChangeConfig()) == "classical"
 
 
 def test_bench_node_rejects_a_bad_size(capsys: pytest.CaptureFixture[str]) -> None:
