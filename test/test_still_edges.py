@@ -1,4 +1,4 @@
-"""Trimming a coarse change mask's edges with a per-pixel background model while the camera stands still
+"""Moving a coarse change mask's edges to a per-pixel background model's while the camera stands still
 (core.still_edges), and the learned detector's use of it."""
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ def _coarse(truth: np.ndarray, halo_px: int = 3) -> np.ndarray:
     return cv2.dilate(truth, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * halo_px + 1,) * 2))
 
 
-def test_a_still_camera_trims_the_halo_around_a_moving_agent_and_keeps_the_agent():
+def _grown(mask: np.ndarray, px: int) -> np.ndarray:
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1,) * 2))
+
+
+def test_a_still_camera_trims_the_halo_around_a_moving_agent_and_fills_what_the_mask_fell_short_of():
     bg, rng, edges = _background(), np.random.default_rng(1), StillEdges()
     for _ in range(30):  # the empty scene first: the background model learns it
         edges.refine(_frame(bg, None, rng), np.zeros((H, W), np.uint8), STILL)
@@ -49,14 +53,15 @@ def test_a_still_camera_trims_the_halo_around_a_moving_agent_and_keeps_the_agent
         box = (20 + 6 * k, 90, 40, 60)
         truth = _truth(box)
         coarse = _coarse(truth)
+        coarse[:, box[0] + box[2] - 3:] = 0  # the network fell 3 px short of the agent's right side
         out = edges.refine(_frame(bg, box, rng), coarse, STILL)
-        assert not np.any((out > 0) & (coarse == 0))  # it only takes pixels away
+        assert not np.any((out > 0) & (_grown(coarse, 4) == 0))  # nothing farther than grow_px from the mask
         marked += int((truth > 0).sum())
         kept += int(((out > 0) & (truth > 0)).sum())
         ring = (coarse > 0) & (truth == 0)
         halo += int(ring.sum())
         halo_left += int(((out > 0) & ring).sum())
-    assert kept / marked > 0.99  # the agent stays
+    assert kept / marked > 0.99  # the agent stays, its missed side included
     assert halo_left / halo < 0.1  # most of the halo goes
 
 
@@ -66,6 +71,7 @@ def test_the_core_of_the_mask_always_stays_and_a_moving_camera_trims_nothing():
         edges.refine(_frame(bg, None, rng), np.zeros((H, W), np.uint8), STILL)
     # a mask where nothing differs from the background (the network wrong, or an agent that stood still
     # long enough to be learned): the background model calls it all background, but only the ring goes
+    # and nothing is added around it
     mask = _truth((100, 60, 80, 80))
     out = edges.refine(_frame(bg, None, rng), mask, STILL)
     core = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
@@ -90,6 +96,8 @@ def test_the_ring_scales_with_the_image_width_and_bad_input_is_refused():
     mask[100:300, 200:400] = 255
     out = big.refine(_frame(bg, None, rng), mask)
     assert (out > 0).sum() == pytest.approx((200 - 12) ** 2, rel=0.02)  # a 6 px ring at 640 px (3 px at 320)
+    with pytest.raises(ValueError):
+        StillEdgesConfig(grow_px=-1.0).validate()
     with pytest.raises(BadInputError):
         big.refine(np.zeros((2 * H, 2 * W), np.uint8), mask)  # not BGR
     with pytest.raises(BadInputError):
@@ -98,7 +106,7 @@ def test_the_ring_scales_with_the_image_width_and_bad_input_is_refused():
         StillEdgesConfig(ring_px=0.0).validate()
 
 
-def test_the_learned_detector_trims_its_mask_but_keeps_its_motion_boxes():
+def test_the_learned_detector_moves_its_mask_edges_but_keeps_its_motion_boxes():
     from tiny_model import tiny_model
 
     from spatial_memory_ros.model.runtime import LearnedChangeDetector
@@ -114,7 +122,7 @@ def test_the_learned_detector_trims_its_mask_but_keeps_its_motion_boxes():
     differ = 0
     for img in frames:
         a, b = plain.update(img, STILL), trimmed.update(img, STILL)
-        assert not np.any((b.mask > 0) & (a.mask == 0))
+        assert not np.any((b.mask > 0) & (_grown(a.mask, 4) == 0))
         assert np.asarray(a.motion_boxes).tolist() == np.asarray(b.motion_boxes).tolist()
         differ += int((a.mask != b.mask).sum())
         c, d = plain_ablation.update(img, STILL), ablation.update(img, STILL)

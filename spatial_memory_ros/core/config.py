@@ -49,8 +49,8 @@ class ChangeConfig:
     # learned: also mark what changed on the floor since the camera last saw that place (core.floor_change),
     # with a camera pose; the network alone finds moving agents but not an item taken away minutes ago
     floor_memory: bool = True
-    # learned: while the camera stands still, trim the network's coarse mask edges with a per-pixel background
-    # model (core.still_edges); only pixels near the edge that it calls background go
+    # learned: while the camera stands still, a per-pixel background model sets the network's coarse mask
+    # edges, within a few pixels of them (core.still_edges)
     still_edges: bool = True
 
     threshold: float = 30.0  # grey-level difference (0..255) that counts as change; lower = more noise

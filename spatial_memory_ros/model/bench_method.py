@@ -11,7 +11,7 @@ Their item memory answers with the learned return prior (memory.return_prior, co
 return_prior=False (learned_no_prior, the ablation), and they read the tags the decoder gives up on with
 the learned tag reader (detector.learned_tag_reader, model.tag_reader) unless tag_reader=False
 (learned_no_reader). Their change masks add the floor memory's scene changes (change.floor_memory,
-core.floor_change) and, while the camera stands still, have their edges trimmed by a per-pixel background
+core.floor_change) and, while the camera stands still, have their edges set by a per-pixel background
 model (change.still_edges, core.still_edges), unless floor_memory=False (learned_no_floor: the recurrent
 memory alone, neither of these geometric ones); learned_no_memory has no memory at all.
 """

@@ -66,10 +66,9 @@ class LearnedChangeDetector:
     the floor since the camera last saw that place: the network finds what moves, not an item taken away
     while the camera looked elsewhere. It needs the camera pose, and is part of the memory: use_memory=False
     turns it off too. Its regions stay out of the motion boxes (they are not moving objects). None = off.
-    still_edges: while a camera stands still, trim the edges of the network's (coarse) mask with a per-pixel
-    background model (core.still_edges): only pixels near the mask's edge that the background model calls
-    background are taken away. The motion boxes keep the network's regions. Part of the memory like the
-    floor memory (use_memory=False turns it off). None = off.
+    still_edges: while a camera stands still, a per-pixel background model sets the edges of the network's
+    (coarse) mask, within a few pixels of them (core.still_edges). The motion boxes keep the network's
+    regions. Part of the memory like the floor memory (use_memory=False turns it off). None = off.
     """
 
     def __init__(

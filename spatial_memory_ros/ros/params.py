@@ -76,8 +76,8 @@ _PIPELINE_DESCRIPTIONS = {
     "change.model_path": "Checkpoint of the learned change model; empty = the one shipped in the package.",
     "change.floor_memory": "learned: also mark what changed on the floor since the camera last saw that place "
     "(a per-camera floor memory; needs the camera pose from TF).",
-    "change.still_edges": "learned: while the camera stands still, trim the mask's edges with a per-pixel "
-    "background model (only pixels near the edge that it calls background go).",
+    "change.still_edges": "learned: while the camera stands still, a per-pixel background model sets the "
+    "mask's edges (3 px inside to 4 px outside the network's edge, at 320 px width).",
     "change.threshold": "Grey-level difference (0..255) that counts as change; lower finds more, and more noise.",
     "change.colour_angle_deg": "A pixel whose colour turned by more than this angle (degrees in RGB; a light "
                                "scaling it does not turn it) is a change too; 0 = grey levels only.",
