@@ -124,6 +124,7 @@ class TrainConfig:
     place_cells: int = 0  # ModelConfig.place_cells
     teleports: float = 0.0  # share of streams whose items vanish and reappear (model.data.training_preset)
     scene_weight: float = 0.0  # LossWeights.scene
+    recolour: float = 0.0  # share of streams with random agent colours and palette (model.appearance)
     init: str = ""  # start from this model file's weights (modules it lacks start fresh); "" = from scratch
 
     def validate(self) -> TrainConfig:
@@ -136,4 +137,6 @@ class TrainConfig:
             raise ValueError("stream_frames must be >= clip")
         if not 0.0 <= self.teleports <= 1.0 or self.scene_weight < 0 or self.place_cells < 0:
             raise ValueError("teleports must be in [0, 1], scene_weight and place_cells >= 0")
+        if not 0.0 <= self.recolour <= 1.0:
+            raise ValueError("recolour must be in [0, 1]")
         return self

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..sim import SimFrame, get_preset, make_scene
 from ..sim.spec import ScenePreset
+from .appearance import Appearance
 from .config import TRAIN_SEED_MIN, ModelConfig
 
 ITEM_LABEL = 70000  # instance label of an item = ITEM_LABEL + tag id (agent ids are 1..65535)
@@ -115,9 +116,15 @@ def _busy_spot(preset: ScenePreset, rng: np.random.Generator) -> np.ndarray:
     return np.clip(point + rng.normal(0.0, 0.7, 2), [x1 + 0.5, y1 + 0.5], [x2 - 0.5, y2 - 0.5])
 
 
-def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float = 0.0) -> Stream:
-    """Render `frames` frames of training seed `seed` at the model's resolution."""
+def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float = 0.0,
+                  recolour: float = 0.0) -> Stream:
+    """Render `frames` frames of training seed `seed` at the model's resolution.
+
+    recolour: the share of streams whose agents and palette take random colours (model.appearance); which
+    streams is decided by the seed alone, so the rest of a stream is the same either way."""
     preset, name, scale = training_preset(seed, config, teleports)
+    rng = np.random.default_rng([seed, 79])
+    appearance = Appearance.draw(rng) if rng.random() < recolour else None
     preset = replace(preset, duration_s=max(preset.duration_s, frames / preset.rate_hz + 1.0))
     scene = make_scene(preset, seed=seed)
     size = (config.image_width, config.image_height)
@@ -129,6 +136,8 @@ def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float 
     poses = np.empty((L, 4, 4), np.float32)
     for i, f in enumerate(scene.frames(limit=frames)):
         img, mask = f.image, f.truth.change_mask
+        if appearance is not None:
+            img = appearance.apply(img, f.truth.instance_mask)
         agent = (f.truth.instance_mask > 0).astype(np.uint8) * 255
         if scale != 1:
             img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)

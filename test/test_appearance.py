@@ -1,0 +1,42 @@
+"""Appearance randomisation of training streams (model.appearance, `train --recolour`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spatial_memory_ros.model.appearance import Appearance
+from spatial_memory_ros.model.config import ModelConfig, TrainConfig
+from spatial_memory_ros.model.data import render_stream
+
+
+def test_an_agent_keeps_its_colour_and_shading_and_the_rest_only_the_palette() -> None:
+    look = Appearance.draw(np.random.default_rng(3))
+    image = np.full((20, 30, 3), 100, np.uint8)
+    image[5:10, 5:10] = (10, 200, 30)  # agent 7: one colour
+    image[5:10, 5:7] = (5, 100, 15)  # half as bright on its left
+    instances = np.zeros((20, 30), np.uint16)
+    instances[5:10, 5:10] = 7
+    out = look.apply(image, instances)
+    again = look.apply(np.roll(image, 10, axis=1), np.roll(instances, 10, axis=1))  # the agent moved
+    assert np.array_equal(out[5:10, 5:10], again[5:10, 15:20]), "an agent looks the same in every frame"
+    bright, dark = out[7, 8].astype(float), out[7, 5].astype(float)
+    assert (dark < bright).all(), "the rendering's shading is kept"
+    assert not np.array_equal(out[7, 8], look.apply(image, np.zeros_like(instances))[7, 8]), "the agent is repainted"
+    background = np.clip(np.array([100.0, 100.0, 100.0])[list(look.order)] * look.gain + look.offset, 0, 255)
+    assert np.allclose(out[0, 0], background, atol=1), "the background only goes through the palette transform"
+
+
+def test_recoloured_streams_keep_their_truth_and_poses() -> None:
+    cfg = ModelConfig()
+    plain = render_stream(1000, 6, cfg)
+    recoloured = render_stream(1000, 6, cfg, recolour=1.0)
+    for name in ("masks", "agents", "labels", "T_map_cam"):
+        assert np.array_equal(getattr(plain, name), getattr(recoloured, name)), name
+    assert not np.array_equal(plain.images, recoloured.images)
+    assert np.array_equal(render_stream(1000, 6, cfg, recolour=0.0).images, plain.images)
+
+
+def test_recolour_share_is_checked() -> None:
+    with pytest.raises(ValueError, match="recolour"):
+        TrainConfig(recolour=1.5).validate()
