@@ -3,10 +3,10 @@
 The simulator paints every agent in a few fixed colours, and the shipped network learned them: it finds
 95-99.8 % of the agents' pixels from one frame, and none of a sim agent painted grey or with a photo's
 texture, nor any pixel of a hand moving an object in real footage (BENCHMARKS "What the network keys on").
-A stream drawn for randomisation gets one random colour per agent (kept for the whole stream, shaded by
-the rendering's own light and dark) and one random colour transform for the whole frame (channels swapped
-and scaled), so that neither an agent's colour nor the palette tells what moves: its shape, and what the
-camera saw before, have to.
+A stream drawn for randomisation gets one random colour per agent (a grey for 30 % of them; kept for the
+whole stream, shaded by the rendering's own light and dark) and one random colour transform for the whole
+frame (channels swapped and scaled), so that neither an agent's colour nor the palette tells what moves:
+its shape, and what the camera saw before, have to.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class Appearance:
     def agent_colour(self, instance: int) -> np.ndarray:
         """(3,) float BGR of one agent, the same in every frame of the stream."""
         rng = np.random.default_rng([self.seed, int(instance)])
+        if rng.random() < 0.3:  # a grey, which no colour sets apart from a grey floor
+            return np.full(3, rng.uniform(20.0, 235.0))
         return rng.uniform(20.0, 235.0, 3)
 
     def apply(self, image_bgr: np.ndarray, instances: np.ndarray) -> np.ndarray:

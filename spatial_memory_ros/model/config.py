@@ -40,6 +40,9 @@ class ModelConfig:
     # earns its place: BENCHMARKS "A place memory").
     place_cells: int = 0
     place_cell_m: float = 0.25
+    # The still camera's background (model/background.py) as a second input picture beside the frame, with a
+    # flag saying whether there is one; False in the shipped model (BENCHMARKS "What the network keys on").
+    background: bool = False
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -50,6 +53,11 @@ class ModelConfig:
     def num_patches(self) -> int:
         rows, cols = self.grid
         return rows * cols
+
+    @property
+    def input_channels(self) -> int:
+        """The patch embedding's input: the frame (3), plus the background (3) and its flag (1) if used."""
+        return 7 if self.background else 3
 
     @property
     def pose_features(self) -> int:
@@ -124,6 +132,7 @@ class TrainConfig:
     place_cells: int = 0  # ModelConfig.place_cells
     teleports: float = 0.0  # share of streams whose items vanish and reappear (model.data.training_preset)
     scene_weight: float = 0.0  # LossWeights.scene
+    background: bool = False  # ModelConfig.background: the still camera's background as a second input
     recolour: float = 0.0  # share of streams with random agent colours and palette (model.appearance)
     init: str = ""  # start from this model file's weights (modules it lacks start fresh); "" = from scratch
 

@@ -20,6 +20,7 @@ import numpy as np
 from ..sim import SimFrame, get_preset, make_scene
 from ..sim.spec import ScenePreset
 from .appearance import Appearance
+from .background import StillBackground
 from .config import TRAIN_SEED_MIN, ModelConfig
 
 ITEM_LABEL = 70000  # instance label of an item = ITEM_LABEL + tag id (agent ids are 1..65535)
@@ -37,6 +38,9 @@ class Stream:
     labels: np.ndarray  # (L, rows, cols) int32 instance per patch (agent id, ITEM_LABEL + tag id), 0 = none
     T_map_cam: np.ndarray  # (L, 4, 4) float32
     K: np.ndarray  # (3, 3) float32 intrinsics at the model's resolution
+    # with ModelConfig.background: the still camera's background before each frame (model.background)
+    background: np.ndarray | None = None  # (L, H, W, 3) uint8
+    background_valid: np.ndarray | None = None  # (L,) bool
 
     def __len__(self) -> int:
         return len(self.images)
@@ -150,7 +154,13 @@ def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float 
         poses[i] = f.T_map_cam
     K = scene.intrinsics.K.astype(np.float32)
     K[:2] /= scale
-    return Stream(seed, name, images, masks, agents, labels, poses, K)
+    background = valid = None
+    if config.background:
+        still = StillBackground()
+        steps = [still.step(images[i], poses[i].astype(np.float64)) for i in range(L)]
+        background = np.stack([b for b, _ in steps])
+        valid = np.array([v for _, v in steps], dtype=bool)
+    return Stream(seed, name, images, masks, agents, labels, poses, K, background, valid)
 
 
 def patch_labels(frame: SimFrame, config: ModelConfig, scale: int) -> np.ndarray:

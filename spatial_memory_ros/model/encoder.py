@@ -129,7 +129,7 @@ class PatchEncoder(nn.Module):
         super().__init__()
         d, p = config.dim, config.patch_size
         self.config = config
-        self.patch = nn.Conv2d(3, d, kernel_size=p, stride=p)
+        self.patch = nn.Conv2d(config.input_channels, d, kernel_size=p, stride=p)
         self.position = nn.Parameter(torch.randn(1, config.num_patches, d) * 0.02)
         self.pose = Mlp(config.pose_features, d, d)
         self.memory_type = nn.Parameter(torch.randn(1, 1, d) * 0.02)  # tells memory tokens from patches
@@ -139,7 +139,8 @@ class PatchEncoder(nn.Module):
     def forward(
         self, image: torch.Tensor, pose: torch.Tensor, memory_tokens: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """image (B, 3, H, W) normalised; pose (B, N, pose_features); memory_tokens (B, R, D).
+        """image (B, config.input_channels, H, W) normalised (normalise_image); pose (B, N, pose_features);
+        memory_tokens (B, R, D).
 
         Returns patch tokens (B, N, D) and memory tokens (B, R, D), both after the final norm.
         """
@@ -153,9 +154,19 @@ class PatchEncoder(nn.Module):
         return x[:, r:], x[:, :r]
 
 
-def normalise_image(image: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) 0..255 -> zero mean, unit variance per image: a global light gain or offset cancels out."""
+def normalise_image(image: torch.Tensor, background: torch.Tensor | None = None,
+                    valid: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 3, H, W) 0..255 -> zero mean, unit variance per image: a global light gain or offset cancels out.
+
+    With a background (B, 3, H, W) 0..255 and valid (B,) bool: (B, 7, H, W), the frame, the background brought
+    by the frame's own mean and spread (so that where they agree the channels agree), zero where there is
+    none, and the flag as a constant plane."""
     x = image.float()
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     std = x.std(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) / (std + 1.0)
+    out = (x - mean) / (std + 1.0)
+    if background is None or valid is None:
+        return out
+    flag = valid.to(out.dtype)[:, None, None, None]
+    bg = (background.float() - mean) / (std + 1.0) * flag
+    return torch.cat([out, bg, flag.expand(-1, 1, *out.shape[2:])], dim=1)

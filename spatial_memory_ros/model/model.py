@@ -83,6 +83,8 @@ class SpatialMemoryModel(nn.Module):
         state: torch.Tensor,
         *,
         use_memory: bool | None = None,
+        background: torch.Tensor | None = None,
+        background_valid: torch.Tensor | None = None,
     ) -> StepOutput:
         """One step.
 
@@ -90,9 +92,18 @@ class SpatialMemoryModel(nn.Module):
         K: (B, 3, 3) intrinsics at that resolution; T_map_cam: (B, 4, 4); has_pose: (B,) bool;
         state: (B, S, D) from initial_state() or the previous step. use_memory None = config.use_memory;
         False reads the initial memory and leaves the state as it is (the ablation).
+        background, background_valid: with config.background, the still camera's background (B, 3, H, W) 0..255
+        and whether there is one (B,) bool (model.background); None = none. The ablation gets none either.
         """
         use = self.config.use_memory if use_memory is None else use_memory
         x = normalise_image(image)  # (B, 3, H, W)
+        x_in = x
+        if self.config.background:
+            B, _, H, W = image.shape
+            if background is None or background_valid is None or not use:
+                background = image.new_zeros((B, 3, H, W))
+                background_valid = torch.zeros(B, dtype=torch.bool, device=image.device)
+            x_in = normalise_image(image, background, background_valid)  # (B, 7, H, W)
         camera = self.camera_embed(camera_features(self.config, T_map_cam, has_pose))  # (B, D)
         floor_points = patch_floor_points(self.config, K, T_map_cam)
         pose = patch_pose_features(self.config, floor_points, has_pose)  # (B, N, P)
@@ -100,7 +111,7 @@ class SpatialMemoryModel(nn.Module):
         slots, cells = state[:, :S], state[:, S:]
         source = slots if use else self.memory.initial_state(image.shape[0], image.device)
         read = self.memory.read(source, camera)  # (B, R, D)
-        tokens, _ = self.encoder(x, pose, read)  # (B, N, D)
+        tokens, _ = self.encoder(x_in, pose, read)  # (B, N, D)
         novelty = where = valid = keys = None
         if self.place is not None and use:
             points, floor = floor_points[0], floor_points[1]

@@ -25,6 +25,7 @@ from ..core.floor_change import FloorChangeConfig, FloorChangeMap
 from ..core.geometry import scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.types import CameraIntrinsics
+from .background import StillBackground
 from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
 from .model import SpatialMemoryModel
@@ -114,6 +115,8 @@ class LearnedChangeDetector:
         self._floors: list[FloorChangeMap | None] = [None] * cameras  # made on a camera's first posed frame
         self.still_edges = still_edges.validate() if still_edges is not None else None
         self._edges = [StillEdges(self.still_edges) for _ in range(cameras)] if self.still_edges else []
+        # a model built with ModelConfig.background compares each frame with its still camera's background
+        self._backgrounds = [StillBackground() for _ in range(cameras)] if self.config.background else []
         self._logit_threshold = float(np.log(threshold / (1.0 - threshold)))
         self._amp = self.device.type == "cuda"
         self.reset()
@@ -133,6 +136,8 @@ class LearnedChangeDetector:
                 floor.reset()
         for edges in self._edges if camera is None else self._edges[camera:camera + 1]:
             edges.reset()
+        for background in self._backgrounds if camera is None else self._backgrounds[camera:camera + 1]:
+            background.reset()
 
     @property
     def state(self) -> torch.Tensor:
@@ -191,8 +196,14 @@ class LearnedChangeDetector:
         blank = self._blank(small) if self.use_memory else None
         if blank is not None:  # those rows step as the memory-disabled model: the initial memory in, nothing out
             state = torch.where(blank[:, None, None], self.model.initial_state(C, dev), state)
+        bg_t = bg_valid = None
+        if self._backgrounds and self.use_memory:
+            steps = [b.step(img, T) for b, img, T in zip(self._backgrounds, small, T_map_cam)]
+            bg_t = torch.from_numpy(np.stack([b for b, _ in steps])).to(dev).permute(0, 3, 1, 2)
+            bg_valid = torch.tensor([v for _, v in steps], device=dev)
         with torch.autocast(dev.type, dtype=torch.float16, enabled=self._amp):
-            out = self.model(image_t, K, pose, flag, state, use_memory=self.use_memory)
+            out = self.model(image_t, K, pose, flag, state, use_memory=self.use_memory, background=bg_t,
+                             background_valid=bg_valid)
         self._state = out.state if blank is None else torch.where(blank[:, None, None], self._state, out.state)
         self._embeddings = out.embeddings
         logits = out.change_logits[:, 0].float().cpu().numpy()  # (C, h / s, w / s)

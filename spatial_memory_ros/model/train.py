@@ -112,6 +112,9 @@ class Lanes:
             reset.append(fresh)
         parts: dict[str, list[np.ndarray]] = {"images": [], "masks": [], "agents": [], "labels": [], "poses": [],
                                               "K": []}
+        with_background = all(s is not None and s.background is not None for s in self.streams)
+        if with_background:
+            parts["background"], parts["background_valid"] = [], []
         for b in range(self.tc.batch):
             s, i = self.streams[b], self.pos[b]
             assert s is not None
@@ -122,9 +125,15 @@ class Lanes:
             parts["labels"].append(np.where(labels > 0, labels + self.uid[b] * _LABEL_STRIDE, 0))
             parts["poses"].append(s.T_map_cam[i : i + T])
             parts["K"].append(s.K)
+            if with_background:
+                assert s.background is not None and s.background_valid is not None
+                parts["background"].append(s.background[i : i + T])
+                parts["background_valid"].append(s.background_valid[i : i + T])
             self.pos[b] = i + T
         batch = {k: torch.from_numpy(np.stack(v, axis=1 if k != "K" else 0)) for k, v in parts.items()}
         batch["images"] = batch["images"].permute(0, 1, 4, 2, 3)  # (T, B, 3, H, W)
+        if with_background:
+            batch["background"] = batch["background"].permute(0, 1, 4, 2, 3)  # (T, B, 3, H, W)
         batch["masks"] = batch["masks"].unsqueeze(2).float()  # (T, B, 1, H, W)
         batch["scene"] = batch["masks"] * (1.0 - batch.pop("agents").unsqueeze(2).float())  # changed, no agent
         batch["has_pose"] = torch.tensor(self.has_pose)
@@ -147,7 +156,10 @@ def chunk_loss(
     parts: dict[str, float] = {"inter": 0.0, "union": 0.0}
     loss_mask = images.new_zeros((), dtype=torch.float32)
     for t in range(T):
-        out = model(images[t], K, poses[t], has_pose, states[-1], use_memory=use_memory)
+        background = batch["background"][t] if "background" in batch else None
+        background_valid = batch["background_valid"][t] if "background_valid" in batch else None
+        out = model(images[t], K, poses[t], has_pose, states[-1], use_memory=use_memory, background=background,
+                    background_valid=background_valid)
         loss_mask = loss_mask + mask_loss(out.change_logits, out.patch_logits, masks[t], cfg.patch_size, weights,
                                           batch["scene"][t] if "scene" in batch else None)
         with torch.no_grad():
@@ -177,7 +189,14 @@ def chunk_loss(
 def _init_from(model: SpatialMemoryModel, path: Path) -> None:
     """Load a model file's weights into `model`; modules the file lacks (a place memory) keep their init."""
     data = load_file(path)
-    missing, unexpected = model.load_state_dict(data["model"], strict=False)
+    weights = dict(data["model"])
+    key = "encoder.patch.weight"  # a file without the background input: its frame channels, the rest from zero
+    mine = model.state_dict()[key]
+    if key in weights and weights[key].shape[1] < mine.shape[1]:
+        grown = torch.zeros_like(mine)
+        grown[:, : weights[key].shape[1]] = weights[key]
+        weights[key] = grown
+    missing, unexpected = model.load_state_dict(weights, strict=False)
     if unexpected:
         raise ValueError(f"{path} has weights this model lacks: {unexpected[:5]}")
     LOG.info("started from %s; fresh: %s", path, sorted({m.split(".")[0] for m in missing}) or "nothing")
@@ -207,7 +226,8 @@ def train(
     torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
-    model_cfg = dataclasses.replace(LARGE if tc.large else ModelConfig(), place_cells=tc.place_cells)
+    model_cfg = dataclasses.replace(LARGE if tc.large else ModelConfig(), place_cells=tc.place_cells,
+                                    background=tc.background)
     model = SpatialMemoryModel.from_config(model_cfg).to(device)
     if tc.init and not resume:
         _init_from(model, Path(tc.init))
