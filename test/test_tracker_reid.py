@@ -199,3 +199,27 @@ def test_lazy_looks_still_reidentify_after_an_occlusion(hidden_frames: int) -> N
     after, _ = run_lazy(tracker, [[(200 - 10 * k, "a"), (400 + 10 * k, "b")] for k in range(10)],
                         start=10 + hidden_frames)
     assert all(ids == before[-1] for ids in after)
+
+
+def test_looks_from_two_embedders_in_one_frame_are_never_compared() -> None:
+    """With the learned change model beside a class detector, moving regions carry the model's 64-number looks
+    and people their crops' 1280-number ones, in the same frames (this crashed the tracker, 2026-11-30); a
+    look is compared only with looks of its own length, and each track keeps its id."""
+    from spatial_memory_ros.core.association import cosine_distance
+    from spatial_memory_ros.core.types import MOTION_LABEL
+
+    wide = np.ones(1280) / np.sqrt(1280)
+    d = cosine_distance([LOOKS["a"], wide, None], [wide, LOOKS["a"]])
+    assert np.isnan(d[0, 0]) and np.isnan(d[1, 1]) and np.isnan(d[2]).all()
+    assert d[0, 1] == pytest.approx(0.0) and d[1, 0] == pytest.approx(0.0)
+
+    tracker = Tracker(TrackerConfig(min_hits=1, reid=True, reid_motion=True))
+    ids = []
+    for k in range(6):
+        region = Detection(box=np.array([100.0 + 5 * k, 200, 140 + 5 * k, 300]), label=MOTION_LABEL, score=1.0,
+                           is_dynamic=True, appearance=look("a"))
+        walker = Detection(box=np.array([300.0 - 5 * k, 200, 340 - 5 * k, 300]), label="person", score=0.9,
+                           is_dynamic=True, appearance=wide)
+        tracks = tracker.update([region, walker], k * DT)
+        ids.append(sorted((t.label, t.track_id) for t in tracks if t.last_seen == k * DT))
+    assert all(frame == ids[0] for frame in ids) and len(ids[0]) == 2

@@ -33,19 +33,23 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def cosine_distance(a: list[np.ndarray | None], b: list[np.ndarray | None]) -> np.ndarray:
-    """1 - cosine similarity of unit vectors, (len(a), len(b)); NaN where either side has no appearance."""
+    """1 - cosine similarity of unit vectors, (len(a), len(b)); NaN where either side has no appearance, or
+    where the two come from different embedders (their lengths differ: with the learned change model and a
+    class detector, a moving region's look has 64 numbers and a person's crop 1280), which say nothing of
+    each other."""
     out = np.full((len(a), len(b)), np.nan)
-    ia, va = _known(a)
-    ib, vb = _known(b)
-    if ia and ib:
-        out[np.ix_(ia, ib)] = 1.0 - np.stack(va).astype(np.float64) @ np.stack(vb).astype(np.float64).T
+    for size in {v.shape[-1] for v in a if v is not None}:
+        ia, va = _known(a, size)
+        ib, vb = _known(b, size)
+        if ia and ib:
+            out[np.ix_(ia, ib)] = 1.0 - np.stack(va).astype(np.float64) @ np.stack(vb).astype(np.float64).T
     return out
 
 
-def _known(vectors: list[np.ndarray | None]) -> tuple[list[int], list[np.ndarray]]:
-    """Indices and vectors of the entries that are not None."""
-    index = [i for i, v in enumerate(vectors) if v is not None]
-    return index, [v for v in vectors if v is not None]
+def _known(vectors: list[np.ndarray | None], size: int) -> tuple[list[int], list[np.ndarray]]:
+    """Indices and vectors of the entries of this length (None: no appearance)."""
+    index = [i for i, v in enumerate(vectors) if v is not None and v.shape[-1] == size]
+    return index, [vectors[i] for i in index]  # type: ignore[misc]
 
 
 def reid_gate(predicted: np.ndarray, unseen_s: np.ndarray, boxes: np.ndarray) -> np.ndarray:
