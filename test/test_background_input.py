@@ -43,6 +43,18 @@ def test_the_background_is_the_mean_of_still_frames_and_starts_again_when_the_ca
     assert bg.step(bright, None)[1] is True, "no pose counts as still"
 
 
+def test_pixels_that_changed_keep_the_background_they_had() -> None:
+    bg = StillBackground(BackgroundConfig(rate=0.5, min_frames=2))
+    dark = np.zeros((4, 5, 3), np.uint8)
+    skip = np.zeros((4, 5), np.uint8)
+    skip[1:3, 1:3] = 1  # an agent standing there
+    bg.step(dark, None, skip)  # the first frames are learned whole
+    bg.step(dark, None, skip)
+    bg.step(np.full_like(dark, 200), None, skip)
+    out, valid = bg.step(dark, None)
+    assert valid and (out[1:3, 1:3] == 0).all() and (out[0, 0] == 100).all()
+
+
 def test_a_background_model_started_from_a_plain_one_acts_as_it_until_it_has_a_background(tmp_path: Path) -> None:
     plain = tiny_model(seed=3)
     path = tmp_path / "plain.pt"

@@ -45,6 +45,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of training streams whose agents and palette take random colours (default 0)")
     p.add_argument("--background", action="store_true",
                    help="a model that also gets the still camera's background picture (model/background.py)")
+    p.add_argument("--background-skips-changes", action="store_true",
+                   help="with --background: the background leaves out what changed (no ghosts of agents)")
     p.add_argument("--init", type=Path, default=None, metavar="MODEL",
                    help="start from this model file's weights (a place memory it lacks starts fresh)")
     p.set_defaults(handler=run_train)
@@ -60,6 +62,7 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed, checkpoint_every=args.checkpoint_every, workers=args.workers, threads=args.threads,
         device=args.device, time_limit_min=args.time_limit, large=args.large, place_cells=args.place_cells,
         teleports=args.teleports, scene_weight=args.scene_weight, recolour=args.recolour, background=args.background,
+        background_skips_changes=args.background_skips_changes,
         init=str(args.init) if args.init else "",
     )
     try:

@@ -43,6 +43,7 @@ class ModelConfig:
     # The still camera's background (model/background.py) as a second input picture beside the frame, with a
     # flag saying whether there is one; False in the shipped model (BENCHMARKS "What the network keys on").
     background: bool = False
+    background_skips_changes: bool = False  # the background leaves out what changed (model/background.py)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -133,6 +134,7 @@ class TrainConfig:
     teleports: float = 0.0  # share of streams whose items vanish and reappear (model.data.training_preset)
     scene_weight: float = 0.0  # LossWeights.scene
     background: bool = False  # ModelConfig.background: the still camera's background as a second input
+    background_skips_changes: bool = False  # ModelConfig.background_skips_changes
     recolour: float = 0.0  # share of streams with random agent colours and palette (model.appearance)
     init: str = ""  # start from this model file's weights (modules it lacks start fresh); "" = from scratch
 

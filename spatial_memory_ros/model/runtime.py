@@ -198,7 +198,7 @@ class LearnedChangeDetector:
             state = torch.where(blank[:, None, None], self.model.initial_state(C, dev), state)
         bg_t = bg_valid = None
         if self._backgrounds and self.use_memory:
-            steps = [b.step(img, T) for b, img, T in zip(self._backgrounds, small, T_map_cam)]
+            steps = [b.before(img.shape, T) for b, img, T in zip(self._backgrounds, small, T_map_cam)]
             bg_t = torch.from_numpy(np.stack([b for b, _ in steps])).to(dev).permute(0, 3, 1, 2)
             bg_valid = torch.tensor([v for _, v in steps], device=dev)
         with torch.autocast(dev.type, dtype=torch.float16, enabled=self._amp):
@@ -207,6 +207,13 @@ class LearnedChangeDetector:
         self._state = out.state if blank is None else torch.where(blank[:, None, None], self._state, out.state)
         self._embeddings = out.embeddings
         logits = out.change_logits[:, 0].float().cpu().numpy()  # (C, h / s, w / s)
+        if bg_t is not None:  # learn the frames, without what the network calls changed if the model says so
+            for b, img, logit in zip(self._backgrounds, small, logits):
+                skip = None
+                if self.config.background_skips_changes:
+                    skip = cv2.resize((logit > self._logit_threshold).astype(np.uint8), img.shape[1::-1],
+                                      interpolation=cv2.INTER_NEAREST)
+                b.learn(img, skip)
         results = []
         for c, image in enumerate(images_bgr):
             h, w = image.shape[:2]

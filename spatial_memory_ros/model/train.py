@@ -227,7 +227,7 @@ def train(
     device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
     model_cfg = dataclasses.replace(LARGE if tc.large else ModelConfig(), place_cells=tc.place_cells,
-                                    background=tc.background)
+                                    background=tc.background, background_skips_changes=tc.background_skips_changes)
     model = SpatialMemoryModel.from_config(model_cfg).to(device)
     if tc.init and not resume:
         _init_from(model, Path(tc.init))
