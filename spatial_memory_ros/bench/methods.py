@@ -21,6 +21,7 @@ import numpy as np
 from ..core.change import ChangeDetector
 from ..core.config import ChangeConfig, MemoryConfig, PipelineConfig, TagConfig
 from ..core.errors import BadInputError, UnknownItemError
+from ..core.geometry import pose_delta
 from ..core.tags import TagDetector
 from ..core.types import Frame, TagDetection, TrackState
 from ..sim import SimScene
@@ -119,7 +120,7 @@ class Mog2Method:
     def update(self, frame: Frame) -> MethodOutput:
         moved = False
         if frame.T_map_cam is not None and self._pose is not None:
-            metres, degrees = _pose_change(self._pose, frame.T_map_cam)
+            metres, degrees = pose_delta(self._pose, frame.T_map_cam)
             moved = metres > self._config.pose_reset_translation_m or degrees > self._config.pose_reset_rotation_deg
         if self._model is None or moved:
             self._model = cv2.createBackgroundSubtractorMOG2(detectShadows=False)
@@ -221,14 +222,6 @@ class LastSeenMethod:
 
     def close(self) -> None:
         self._last = {}
-
-
-def _pose_change(T0: np.ndarray, T1: np.ndarray) -> tuple[float, float]:
-    """(translation m, rotation deg) between two poses; the rotation from the trace, which is all a
-    threshold needs (geometry.pose_delta's scipy round trip costs ~0.5 ms a frame)."""
-    R = T0[:3, :3].T @ T1[:3, :3]
-    cos = float(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0))
-    return float(np.linalg.norm(T1[:3, 3] - T0[:3, 3])), float(np.degrees(np.arccos(cos)))
 
 
 def _in_tag(box: np.ndarray, tag_boxes: np.ndarray) -> bool:
