@@ -96,14 +96,14 @@ class SpatialMemoryModel(nn.Module):
         and whether there is one (B,) bool (model.background); None = none. The ablation gets none either.
         """
         use = self.config.use_memory if use_memory is None else use_memory
-        x = normalise_image(image)  # (B, 3, H, W)
-        x_in = x
-        if self.config.background:
-            B, _, H, W = image.shape
+        if not self.config.background:
+            x_in = normalise_image(image)  # (B, 3, H, W)
+        else:
             if background is None or background_valid is None or not use:
-                background = image.new_zeros((B, 3, H, W))
-                background_valid = torch.zeros(B, dtype=torch.bool, device=image.device)
+                background = torch.zeros_like(image)
+                background_valid = torch.zeros(image.shape[0], dtype=torch.bool, device=image.device)
             x_in = normalise_image(image, background, background_valid)  # (B, 7, H, W)
+        x = x_in[:, :3]  # the frame alone (normalised once), for the change head
         camera = self.camera_embed(camera_features(self.config, T_map_cam, has_pose))  # (B, D)
         floor_points = patch_floor_points(self.config, K, T_map_cam)
         pose = patch_pose_features(self.config, floor_points, has_pose)  # (B, N, P)
