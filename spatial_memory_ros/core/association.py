@@ -48,8 +48,8 @@ def cosine_distance(a: list[np.ndarray | None], b: list[np.ndarray | None]) -> n
 
 def _known(vectors: list[np.ndarray | None], size: int) -> tuple[list[int], list[np.ndarray]]:
     """Indices and vectors of the entries of this length (None: no appearance)."""
-    index = [i for i, v in enumerate(vectors) if v is not None and v.shape[-1] == size]
-    return index, [vectors[i] for i in index]  # type: ignore[misc]
+    picked = [(i, v) for i, v in enumerate(vectors) if v is not None and v.shape[-1] == size]
+    return [i for i, _ in picked], [v for _, v in picked]
 
 
 def reid_gate(predicted: np.ndarray, unseen_s: np.ndarray, boxes: np.ndarray) -> np.ndarray:

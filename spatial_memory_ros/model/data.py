@@ -158,7 +158,7 @@ def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float 
     if config.background:
         still = StillBackground()
         skips = masks if config.background_skips_changes else [None] * L
-        steps = [still.step(images[i], poses[i].astype(np.float64), skips[i]) for i in range(L)]
+        steps = [still.step(images[i], poses[i], skips[i]) for i in range(L)]
         background = np.stack([b for b, _ in steps])
         valid = np.array([v for _, v in steps], dtype=bool)
     return Stream(seed, name, images, masks, agents, labels, poses, K, background, valid)
