@@ -29,7 +29,7 @@ def _pose(x: float = 0.0, yaw_deg: float = 0.0) -> np.ndarray:
 
 
 def test_the_background_is_the_mean_of_still_frames_and_starts_again_when_the_camera_moves() -> None:
-    bg = StillBackground(BackgroundConfig(rate=0.5, min_frames=3))
+    bg = StillBackground(BackgroundConfig(rate=0.5, min_frames=3, relight=0.0))  # flat frames: no light test
     dark, bright = np.full((4, 5, 3), 0, np.uint8), np.full((4, 5, 3), 200, np.uint8)
     got = [bg.step(dark, _pose()) for _ in range(3)]
     assert [v for _, v in got] == [False, False, False], "none until min_frames frames are averaged"
@@ -44,7 +44,7 @@ def test_the_background_is_the_mean_of_still_frames_and_starts_again_when_the_ca
 
 
 def test_pixels_that_changed_keep_the_background_they_had() -> None:
-    bg = StillBackground(BackgroundConfig(rate=0.5, min_frames=2))
+    bg = StillBackground(BackgroundConfig(rate=0.5, min_frames=2, relight=0.0))
     dark = np.zeros((4, 5, 3), np.uint8)
     skip = np.zeros((4, 5), np.uint8)
     skip[1:3, 1:3] = 1  # an agent standing there
@@ -53,6 +53,42 @@ def test_pixels_that_changed_keep_the_background_they_had() -> None:
     bg.step(np.full_like(dark, 200), None, skip)
     out, valid = bg.step(dark, None)
     assert valid and (out[1:3, 1:3] == 0).all() and (out[0, 0] == 100).all()
+
+
+def test_a_pixel_left_out_too_long_is_learned_again_so_a_wrong_mask_cannot_lock_the_background() -> None:
+    # the light goes on and the mask marks the whole picture from then on (as the network's own mask did)
+    bg = StillBackground(BackgroundConfig(rate=0.5, min_frames=2, max_skip_frames=3, relight=0.0))
+    dark, bright = np.zeros((4, 5, 3), np.uint8), np.full((4, 5, 3), 200, np.uint8)
+    everything = np.ones((4, 5), np.uint8)
+    bg.step(dark, None)
+    bg.step(dark, None)
+    seen = [int(bg.step(bright, None, everything)[0][0, 0, 0]) for _ in range(6)]
+    assert seen[:4] == [0, 0, 0, 0], "left out for max_skip_frames frames: the background is kept"
+    assert seen[4] == 100 and seen[5] == 150, "then it is learned at the rate, though still marked"
+    part = np.zeros((4, 5), np.uint8)
+    part[0, 0] = 1
+    bg.step(dark, None, part)  # the mark leaves all but one pixel: their counts start again
+    bg.step(bright, None, everything)  # marked again: those are kept, the one marked all along learns on
+    out, _ = bg.step(bright, None)
+    assert out[1, 1, 0] == 88 and out[0, 0, 0] == 144
+
+
+def test_a_light_switched_on_rescales_the_background_but_a_hand_in_view_does_not() -> None:
+    rng = np.random.default_rng(1)
+    room = rng.integers(40, 90, (24, 32, 3)).astype(np.uint8)
+    bg = StillBackground(BackgroundConfig(min_frames=2))
+    for _ in range(5):
+        bg.step(room, None)
+    hand = room.copy()
+    hand[4:12, 6:16] = 250  # an eighth of the picture
+    out, valid = bg.step(hand, None)
+    assert valid and np.array_equal(out, room), "a small bright thing leaves the background as it was"
+    lit = (room.astype(np.float32) * 1.8).astype(np.uint8)
+    out, valid = bg.step(lit, None)
+    assert valid
+    away = np.ones(room.shape[:2], bool)
+    away[4:12, 6:16] = False  # where the hand was, the mean learned a little of it
+    assert np.abs(out.astype(int) - lit.astype(int))[away].max() <= 3, "the room under the new light at once"
 
 
 def test_a_background_model_started_from_a_plain_one_acts_as_it_until_it_has_a_background(tmp_path: Path) -> None:

@@ -10,6 +10,13 @@ The same class makes the training streams' backgrounds (model.data) and the runt
 trained on what it is given. A frame without a pose counts as still (as in core.still_edges). With
 ``ModelConfig.background_skips_changes`` the mean leaves out what changed (the truth in training, the
 network's mask at run time), so that an agent standing still is not absorbed and leaves no ghost when it goes.
+A pixel left out for more than ``max_skip_frames`` frames in a row is learned again until it is no longer left
+out: at run time the network's own mask decides what is skipped, and after a light is switched it marked the
+whole room, which then never entered the mean and stayed marked (home static 1004, change mIoU 0.47:
+BENCHMARKS "What the network keys on"). Training applies the same limit, so the two still agree. And a light
+switched on or off (the frame's median brightness off from the mean's by more than ``relight``) rescales the
+mean to the new light at once, as core.floor_change matches a frame's brightness before it compares: a room
+that only got brighter has not changed.
 """
 
 from __future__ import annotations
@@ -27,6 +34,11 @@ class BackgroundConfig:
     move_m: float = 0.05  # the camera moved farther than this from where it stood: start again
     move_deg: float = 2.0  # or turned more than this
     min_frames: int = 5  # frames averaged before the mean is given to the network
+    # a pixel skipped this many frames in a row is learned again (3 s at 10 Hz): a wrong mask cannot lock it
+    max_skip_frames: int = 30
+    # the frame's median brightness (per channel) off by more than this share: the light changed, rescale the
+    # mean to it (0 = never). A hand or an agent that shifts the median this far covers half the picture.
+    relight: float = 0.15
 
 
 class StillBackground:
@@ -38,21 +50,23 @@ class StillBackground:
         self._mean: np.ndarray | None = None  # (h, w, 3) float32
         self._frames = 0
         self._pose: np.ndarray | None = None
+        self._skipped: np.ndarray | None = None  # (h, w) frames in a row each pixel was left out
 
     def reset(self) -> None:
-        self._mean, self._frames, self._pose = None, 0, None
+        self._mean, self._frames, self._pose, self._skipped = None, 0, None, None
 
     def step(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None,
              skip: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
         """image (h, w, 3) uint8 at the model's input size -> (background (h, w, 3) uint8, valid). The background
         is zeros and valid False while there is none (the camera moves, or has stood for too few frames).
         skip: (h, w) pixels not to learn (non-zero), e.g. what changed: they keep the background they had."""
-        out = self.before(image_bgr.shape, T_map_cam)
+        out = self.before(image_bgr, T_map_cam)
         self.learn(image_bgr, skip)
         return out
 
-    def before(self, shape: tuple[int, ...], T_map_cam: np.ndarray | None) -> tuple[np.ndarray, bool]:
-        """The background for a frame of this shape taken at this pose, before it is learned (see step())."""
+    def before(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None) -> tuple[np.ndarray, bool]:
+        """The background for this frame taken at this pose, before it is learned (see step())."""
+        shape = image_bgr.shape
         T = None if T_map_cam is None else np.asarray(T_map_cam, np.float64)
         if self._mean is not None and (self._mean.shape != tuple(shape) or self._moved(T)):
             self._mean, self._frames = None, 0
@@ -60,17 +74,34 @@ class StillBackground:
             self._pose = T
         if self._mean is None or self._frames < self.config.min_frames:
             return np.zeros(shape, np.uint8), False
+        self._relight(image_bgr)
         return np.rint(self._mean).astype(np.uint8), True
+
+    def _relight(self, image_bgr: np.ndarray) -> None:
+        """Rescale the mean to the frame's light if its median brightness moved by more than config.relight."""
+        if self.config.relight <= 0 or self._mean is None or self._skipped is None:
+            return
+        frame_median = np.median(image_bgr.reshape(-1, 3), axis=0).astype(np.float32)
+        mean_median = np.median(self._mean.reshape(-1, 3), axis=0)
+        gain = np.clip((frame_median + 1.0) / (mean_median + 1.0), 0.25, 4.0)
+        if np.max(np.abs(gain - 1.0)) > self.config.relight:
+            self._mean = np.clip(self._mean * gain, 0.0, 255.0)
+            self._skipped[:] = 0  # what the mask marked was measured against the old light
 
     def learn(self, image_bgr: np.ndarray, skip: np.ndarray | None = None) -> None:
         """Fold the frame into the mean (the first frame after a move starts it), except where skip is set."""
         frame = image_bgr.astype(np.float32)
         if self._mean is None or self._mean.shape != frame.shape:
-            self._mean, self._frames = frame, 1
+            self._mean, self._frames, self._skipped = frame, 1, np.zeros(frame.shape[:2], np.int32)
             return
         step = self.config.rate * (frame - self._mean)
+        assert self._skipped is not None
         if skip is not None and self._frames >= self.config.min_frames:  # a new mean learns every pixel first
-            step[np.asarray(skip) > 0] = 0.0
+            left_out = np.asarray(skip) > 0
+            self._skipped = np.where(left_out, self._skipped + 1, 0)
+            step[left_out & (self._skipped <= self.config.max_skip_frames)] = 0.0
+        else:
+            self._skipped[:] = 0
         self._mean += step
         self._frames += 1
 

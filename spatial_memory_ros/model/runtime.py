@@ -200,7 +200,7 @@ class LearnedChangeDetector:
             state = torch.where(blank[:, None, None], self.model.initial_state(C, dev), state)
         bg_t = bg_valid = None
         if self._backgrounds and self.use_memory:
-            steps = [b.before(img.shape, T) for b, img, T in zip(self._backgrounds, small, T_map_cam)]
+            steps = [b.before(img, T) for b, img, T in zip(self._backgrounds, small, T_map_cam)]
             bg_t = torch.from_numpy(np.stack([b for b, _ in steps])).to(dev).permute(0, 3, 1, 2)
             bg_valid = torch.tensor([v for _, v in steps], device=dev)
         with torch.autocast(dev.type, dtype=torch.float16, enabled=self._amp):
