@@ -7,7 +7,7 @@ import pytest
 
 from spatial_memory_ros.model.appearance import Appearance
 from spatial_memory_ros.model.config import ModelConfig, TrainConfig
-from spatial_memory_ros.model.data import render_stream
+from spatial_memory_ros.model.data import render_stream, training_preset
 
 
 def test_an_agent_keeps_its_colour_and_shading_and_the_rest_only_the_palette() -> None:
@@ -37,6 +37,19 @@ def test_recoloured_streams_keep_their_truth_and_poses() -> None:
     assert np.array_equal(render_stream(1000, 6, cfg, recolour=0.0).images, plain.images)
 
 
+def test_patrol_streams_can_take_their_own_share() -> None:
+    cfg = ModelConfig()
+    modes = {seed: training_preset(seed, cfg)[0].camera.mode for seed in range(1000, 1012)}
+    patrol = next(s for s, m in modes.items() if m == "patrol")
+    still = next(s for s, m in modes.items() if m == "static")
+    for seed, recoloured in ((patrol, False), (still, True)):
+        plain = render_stream(seed, 3, cfg).images
+        images = render_stream(seed, 3, cfg, recolour=1.0, recolour_patrol=0.0).images
+        assert np.array_equal(plain, images) != recoloured, modes[seed]
+
+
 def test_recolour_share_is_checked() -> None:
     with pytest.raises(ValueError, match="recolour"):
         TrainConfig(recolour=1.5).validate()
+    with pytest.raises(ValueError, match="recolour"):
+        TrainConfig(recolour_patrol=-0.1).validate()

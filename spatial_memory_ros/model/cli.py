@@ -43,6 +43,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="extra loss weight of changed pixels off every agent (default 0)")
     p.add_argument("--recolour", type=float, default=d.recolour, metavar="SHARE",
                    help="share of training streams whose agents and palette take random colours (default 0)")
+    p.add_argument("--recolour-patrol", type=float, default=d.recolour_patrol, metavar="SHARE",
+                   help="that share for patrolling cameras' streams (default: as --recolour)")
     p.add_argument("--background", action="store_true",
                    help="a model that also gets the still camera's background picture (model/background.py)")
     p.add_argument("--background-skips-changes", action="store_true",
@@ -61,7 +63,8 @@ def run_train(args: argparse.Namespace) -> int:
         steps=args.steps, batch=args.batch, clip=args.clip, stream_frames=args.stream_frames, lr=args.lr,
         seed=args.seed, checkpoint_every=args.checkpoint_every, workers=args.workers, threads=args.threads,
         device=args.device, time_limit_min=args.time_limit, large=args.large, place_cells=args.place_cells,
-        teleports=args.teleports, scene_weight=args.scene_weight, recolour=args.recolour, background=args.background,
+        teleports=args.teleports, scene_weight=args.scene_weight, recolour=args.recolour,
+        recolour_patrol=args.recolour_patrol, background=args.background,
         background_skips_changes=args.background_skips_changes,
         init=str(args.init) if args.init else "",
     )

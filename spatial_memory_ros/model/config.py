@@ -136,6 +136,9 @@ class TrainConfig:
     background: bool = False  # ModelConfig.background: the still camera's background as a second input
     background_skips_changes: bool = False  # ModelConfig.background_skips_changes
     recolour: float = 0.0  # share of streams with random agent colours and palette (model.appearance)
+    # that share for patrolling cameras' streams (None = recolour): they have no still background to compare
+    # with, and recolouring them cost det F1 there (BENCHMARKS "What the network keys on")
+    recolour_patrol: float | None = None
     init: str = ""  # start from this model file's weights (modules it lacks start fresh); "" = from scratch
 
     def validate(self) -> TrainConfig:
@@ -148,6 +151,6 @@ class TrainConfig:
             raise ValueError("stream_frames must be >= clip")
         if not 0.0 <= self.teleports <= 1.0 or self.scene_weight < 0 or self.place_cells < 0:
             raise ValueError("teleports must be in [0, 1], scene_weight and place_cells >= 0")
-        if not 0.0 <= self.recolour <= 1.0:
-            raise ValueError("recolour must be in [0, 1]")
+        if not 0.0 <= self.recolour <= 1.0 or not 0.0 <= (self.recolour_patrol or 0.0) <= 1.0:
+            raise ValueError("recolour and recolour_patrol must be in [0, 1]")
         return self

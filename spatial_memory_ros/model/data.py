@@ -121,12 +121,15 @@ def _busy_spot(preset: ScenePreset, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float = 0.0,
-                  recolour: float = 0.0) -> Stream:
+                  recolour: float = 0.0, recolour_patrol: float | None = None) -> Stream:
     """Render `frames` frames of training seed `seed` at the model's resolution.
 
     recolour: the share of streams whose agents and palette take random colours (model.appearance); which
-    streams is decided by the seed alone, so the rest of a stream is the same either way."""
+    streams is decided by the seed alone, so the rest of a stream is the same either way. recolour_patrol:
+    that share for patrolling cameras' streams, if not the same (None)."""
     preset, name, scale = training_preset(seed, config, teleports)
+    if recolour_patrol is not None and preset.camera.mode != "static":
+        recolour = recolour_patrol
     rng = np.random.default_rng([seed, 79])
     appearance = Appearance.draw(rng) if rng.random() < recolour else None
     preset = replace(preset, duration_s=max(preset.duration_s, frames / preset.rate_hz + 1.0))

@@ -44,9 +44,9 @@ class StreamSource:
     """Rendered streams in seed order, prefetched by worker processes; next() blocks until the next is ready."""
 
     def __init__(self, first_seed: int, frames: int, config: ModelConfig, workers: int, teleports: float = 0.0,
-                 recolour: float = 0.0) -> None:
+                 recolour: float = 0.0, recolour_patrol: float | None = None) -> None:
         self._seed, self._frames, self._config = first_seed, frames, config
-        self._teleports, self._recolour = teleports, recolour
+        self._teleports, self._recolour, self._recolour_patrol = teleports, recolour, recolour_patrol
         # fork: workers run numpy/OpenCV only (never torch or CUDA), and need no importable __main__
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         self._pool = mp.get_context(method).Pool(workers, initializer=_worker_init) if workers > 0 else None
@@ -56,7 +56,7 @@ class StreamSource:
 
     def _submit(self) -> None:
         assert self._pool is not None
-        args = (self._seed, self._frames, self._config, self._teleports, self._recolour)
+        args = (self._seed, self._frames, self._config, self._teleports, self._recolour, self._recolour_patrol)
         self._pending.append(self._pool.apply_async(render_stream, args))
         self._seed += 1
 
@@ -64,7 +64,8 @@ class StreamSource:
         self.fetched += 1
         if self._pool is None:
             self._seed += 1
-            return render_stream(self._seed - 1, self._frames, self._config, self._teleports, self._recolour)
+            return render_stream(self._seed - 1, self._frames, self._config, self._teleports, self._recolour,
+                                 self._recolour_patrol)
         while len(self._pending) < self._prefetch:
             self._submit()
         stream: Stream = self._pending.popleft().get()
@@ -244,7 +245,8 @@ def train(
         minutes_before = float(data["meta"].get("minutes", 0.0))
     meta = {**(meta or {}), "train_config": dataclasses.asdict(tc)}
     rng = np.random.default_rng([tc.seed, step])
-    source = StreamSource(tc.seed + first_stream, tc.stream_frames, model_cfg, tc.workers, tc.teleports, tc.recolour)
+    source = StreamSource(tc.seed + first_stream, tc.stream_frames, model_cfg, tc.workers, tc.teleports, tc.recolour,
+                          tc.recolour_patrol)
     lanes = Lanes(source, tc, rng)
     weights = LossWeights(scene=tc.scene_weight)
     amp = device.type == "cuda"
