@@ -94,9 +94,9 @@ def test_a_light_switched_on_rescales_the_background_but_a_hand_in_view_does_not
 def test_a_background_model_started_from_a_plain_one_acts_as_it_until_it_has_a_background(tmp_path: Path) -> None:
     plain = tiny_model(seed=3)
     path = tmp_path / "plain.pt"
-    save_model(path, plain, {})
+    save_model(path, plain, {"command": "spatial-memory train", "seed": 1000})
     grown = tiny_model(seed=4, config=WITH_BACKGROUND)
-    _init_from(grown, path)
+    assert _init_from(grown, path) == {"command": "spatial-memory train", "seed": 1000}, "kept as init_meta"
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(8)]
     a = LearnedChangeDetector(plain, intrinsics=INTR, device="cpu", min_blob_area_px=1)

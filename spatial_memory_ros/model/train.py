@@ -187,8 +187,9 @@ def chunk_loss(
     return loss, logs, states[-1]
 
 
-def _init_from(model: SpatialMemoryModel, path: Path) -> None:
-    """Load a model file's weights into `model`; modules the file lacks (a place memory) keep their init."""
+def _init_from(model: SpatialMemoryModel, path: Path) -> dict[str, Any]:
+    """Load a model file's weights into `model`; modules the file lacks (a place memory) keep their init.
+    Returns the file's meta, which the new file keeps as init_meta: how the weights it started from were made."""
     data = load_file(path)
     weights = dict(data["model"])
     key = "encoder.patch.weight"  # a file without the background input: its frame channels, the rest from zero
@@ -201,6 +202,7 @@ def _init_from(model: SpatialMemoryModel, path: Path) -> None:
     if unexpected:
         raise ValueError(f"{path} has weights this model lacks: {unexpected[:5]}")
     LOG.info("started from %s; fresh: %s", path, sorted({m.split(".")[0] for m in missing}) or "nothing")
+    return dict(data.get("meta", {}))
 
 
 def _lr(step: int, tc: TrainConfig, minutes: float) -> float:
@@ -230,8 +232,7 @@ def train(
     model_cfg = dataclasses.replace(LARGE if tc.large else ModelConfig(), place_cells=tc.place_cells,
                                     background=tc.background, background_skips_changes=tc.background_skips_changes)
     model = SpatialMemoryModel.from_config(model_cfg).to(device)
-    if tc.init and not resume:
-        _init_from(model, Path(tc.init))
+    init_meta = _init_from(model, Path(tc.init)) if tc.init and not resume else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     state_path = out.with_name(out.name + ".state")
     step, first_stream, minutes_before = 0, 0, 0.0
@@ -243,7 +244,10 @@ def train(
         optimizer.load_state_dict(data["optimizer"])
         step, first_stream = int(data["step"]), int(data["next_stream"])
         minutes_before = float(data["meta"].get("minutes", 0.0))
+        init_meta = data["meta"].get("init_meta")
     meta = {**(meta or {}), "train_config": dataclasses.asdict(tc)}
+    if init_meta is not None:  # a fine-tune: the file records the chain of runs that made it
+        meta["init_meta"] = init_meta
     rng = np.random.default_rng([tc.seed, step])
     source = StreamSource(tc.seed + first_stream, tc.stream_frames, model_cfg, tc.workers, tc.teleports, tc.recolour,
                           tc.recolour_patrol)
