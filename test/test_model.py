@@ -258,6 +258,10 @@ def test_change_method_parameter_selects_the_learned_model(tmp_path: Path) -> No
     det = make_change_backend(change, device="cpu")
     assert isinstance(det, LearnedChangeDetector) and det.min_blob_area_px == 7
     assert det.floor_memory is not None  # change.floor_memory is on by default
+    assert det.still_edges is not None and (det.still_edges.move_m, det.still_edges.move_deg) == (0.05, 2.0)
+    far = make_change_backend(replace(change, pose_reset_translation_m=0.3, pose_reset_rotation_deg=5.0), device="cpu")
+    assert isinstance(far, LearnedChangeDetector) and far.still_edges is not None
+    assert (far.still_edges.move_m, far.still_edges.move_deg) == (0.3, 5.0), "they follow change.pose_reset_*"
     off = make_change_backend(replace(change, floor_memory=False), device="cpu")
     assert isinstance(off, LearnedChangeDetector) and off.floor_memory is None
     with pytest.raises(BadInputError, match="no model checkpoint"):

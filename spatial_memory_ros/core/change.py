@@ -314,7 +314,7 @@ def make_change_backend(
         return LearnedChangeDetector(
             config.model_path or None, device=device, min_blob_area_px=config.min_blob_area_px,
             motion_appearance=motion_appearance, floor_memory=FloorChangeConfig() if config.floor_memory else None,
-            still_edges=StillEdgesConfig() if config.still_edges else None,
+            still_edges=StillEdgesConfig.following(config) if config.still_edges else None,
         )
     except ValueError as e:  # a missing or foreign checkpoint, a cuda device without CUDA
         raise BadInputError(f"change.method learned: {e}") from None

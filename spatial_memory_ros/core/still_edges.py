@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .config import ChangeConfig
 from .errors import BadInputError
 from .geometry import pose_delta
 
@@ -39,6 +40,12 @@ class StillEdgesConfig:
     # frames a new model learns before it may decide: a model of one or two frames knows little, and a
     # camera that only paused between moves is not still
     min_frames: int = 5
+
+    @classmethod
+    def following(cls, change: ChangeConfig) -> StillEdgesConfig:
+        """The defaults with the camera-move limits of change.pose_reset_*: one rule for when a camera stands
+        still, in the classical reference, MOG2 and these edges, set by one pair of parameters."""
+        return cls(move_m=change.pose_reset_translation_m, move_deg=change.pose_reset_rotation_deg)
 
     def validate(self) -> StillEdgesConfig:
         if not (self.ring_px > 0 and self.grow_px >= 0 and self.move_m > 0 and self.move_deg > 0

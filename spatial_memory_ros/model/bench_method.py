@@ -59,7 +59,8 @@ class LearnedMethod(PipelineMethod):
             config.change.model_path or None, device=device, use_memory=use_memory,
             min_blob_area_px=config.change.min_blob_area_px, motion_appearance=wants_motion_appearance(config),
             floor_memory=FloorChangeConfig() if config.change.floor_memory and floor_memory else None,
-            still_edges=StillEdgesConfig() if config.change.still_edges and floor_memory else None,
+            still_edges=StillEdgesConfig.following(config.change) if config.change.still_edges and floor_memory
+            else None,
         )
         store = MemoryStore(config.memory.db_path)
         self.pipeline = Pipeline(config, ItemMemory(config.memory, store), change=change, device=device)
