@@ -51,6 +51,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --background: the background leaves out what changed (no ghosts of agents)")
     p.add_argument("--init", type=Path, default=None, metavar="MODEL",
                    help="start from this model file's weights (a place memory it lacks starts fresh)")
+    p.add_argument("--anchor", type=float, default=d.anchor, metavar="W",
+                   help="with --init: keep the change mask near the init model's where it was trained "
+                        "(streams not recoloured, no still background); loss weight, default 0 = off")
     p.set_defaults(handler=run_train)
 
 
@@ -66,7 +69,7 @@ def run_train(args: argparse.Namespace) -> int:
         teleports=args.teleports, scene_weight=args.scene_weight, recolour=args.recolour,
         recolour_patrol=args.recolour_patrol, background=args.background,
         background_skips_changes=args.background_skips_changes,
-        init=str(args.init) if args.init else "",
+        init=str(args.init) if args.init else "", anchor=args.anchor,
     )
     try:
         tc.validate()

@@ -140,6 +140,10 @@ class TrainConfig:
     # with, and recolouring them cost det F1 there (BENCHMARKS "What the network keys on")
     recolour_patrol: float | None = None
     init: str = ""  # start from this model file's weights (modules it lacks start fresh); "" = from scratch
+    # with init: weight of a loss keeping the change mask near the init model's wherever that model is at home
+    # (streams not recoloured, frames without a still background): learning without forgetting, so that a
+    # fine-tune for the still camera does not cost the patrol (BENCHMARKS "every fine-tune costs home patrol")
+    anchor: float = 0.0
 
     def validate(self) -> TrainConfig:
         if self.seed < TRAIN_SEED_MIN:
@@ -153,4 +157,6 @@ class TrainConfig:
             raise ValueError("teleports must be in [0, 1], scene_weight and place_cells >= 0")
         if not 0.0 <= self.recolour <= 1.0 or not 0.0 <= (self.recolour_patrol or 0.0) <= 1.0:
             raise ValueError("recolour and recolour_patrol must be in [0, 1]")
+        if self.anchor < 0 or (self.anchor > 0 and not self.init):
+            raise ValueError("anchor must be >= 0 and needs init (the model to stay near)")
         return self

@@ -41,6 +41,7 @@ class Stream:
     # with ModelConfig.background: the still camera's background before each frame (model.background)
     background: np.ndarray | None = None  # (L, H, W, 3) uint8
     background_valid: np.ndarray | None = None  # (L,) bool
+    recoloured: bool = False  # painted by model.appearance (a network trained without that is blind to it)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -164,7 +165,7 @@ def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float 
         steps = [still.step(images[i], poses[i], skips[i]) for i in range(L)]
         background = np.stack([b for b, _ in steps])
         valid = np.array([v for _, v in steps], dtype=bool)
-    return Stream(seed, name, images, masks, agents, labels, poses, K, background, valid)
+    return Stream(seed, name, images, masks, agents, labels, poses, K, background, valid, appearance is not None)
 
 
 def patch_labels(frame: SimFrame, config: ModelConfig, scale: int) -> np.ndarray:

@@ -5,6 +5,7 @@
   t + k against every other (stream, time) pair of the chunk as negatives;
 - consistency_loss: penalises memory updates that the frames do not back: the squared change of the
   state, weighted by how little the encoder's tokens changed between the two frames;
+- anchor_loss: keeps the change logits near another model's (soft BCE), on the lanes it is asked for;
 - reid_loss: supervised contrastive loss on embeddings pooled per object instance, positives being the
   same instance in other frames of the chunk (re-identification across time and occlusion).
 """
@@ -50,6 +51,21 @@ def mask_loss(
     patch_target = F.avg_pool2d(target, patch_size).flatten(1)  # (B, N)
     patch = F.binary_cross_entropy_with_logits(patch_logits, patch_target, pos_weight=pos_weight)
     return weights.mask * bce + weights.dice * dice.mean() + weights.patch * patch
+
+
+def anchor_loss(
+    logits: torch.Tensor, patch_logits: torch.Tensor, teacher_logits: torch.Tensor, teacher_patch: torch.Tensor,
+    select: torch.Tensor,
+) -> torch.Tensor:
+    """Soft-target BCE of logits (B, 1, h, w) and patch_logits (B, N) against another model's (same shapes),
+    over the lanes select (B,) bool; 0 when none is selected. Learning without forgetting: the other model's
+    P(changed) is the target, so the fine-tune keeps what that model did well there."""
+    if not bool(select.any()):
+        return logits.new_zeros((), dtype=torch.float32)
+    pix = F.binary_cross_entropy_with_logits(logits[select].float(), torch.sigmoid(teacher_logits[select].float()))
+    patch = F.binary_cross_entropy_with_logits(patch_logits[select].float(),
+                                               torch.sigmoid(teacher_patch[select].float()))
+    return pix + patch
 
 
 def info_nce(queries: torch.Tensor, keys: torch.Tensor, temperature: float) -> torch.Tensor:

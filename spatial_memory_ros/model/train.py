@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import load_file, resolve_device, save_model, save_training_state
+from .checkpoint import build_model, load_file, resolve_device, save_model, save_training_state
 from .config import LARGE, ModelConfig, TrainConfig
 from .data import Stream, render_stream
-from .losses import LossWeights, consistency_loss, cpc_loss, mask_loss, reid_loss
+from .losses import LossWeights, anchor_loss, consistency_loss, cpc_loss, mask_loss, reid_loss
 from .model import SpatialMemoryModel
 
 LOG = logging.getLogger(__name__)
@@ -138,6 +138,7 @@ class Lanes:
         batch["masks"] = batch["masks"].unsqueeze(2).float()  # (T, B, 1, H, W)
         batch["scene"] = batch["masks"] * (1.0 - batch.pop("agents").unsqueeze(2).float())  # changed, no agent
         batch["has_pose"] = torch.tensor(self.has_pose)
+        batch["at_home"] = torch.tensor([s is not None and not s.recoloured for s in self.streams])
         return batch, reset
 
 
@@ -147,8 +148,14 @@ def chunk_loss(
     state: torch.Tensor,
     weights: LossWeights,
     use_memory: bool = True,
+    anchor: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    anchor_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
-    """Run one chunk; returns (total loss, its parts, the final state). batch tensors are time first."""
+    """Run one chunk; returns (total loss, its parts, the final state). batch tensors are time first.
+
+    anchor: per frame, another model's (change logits, patch logits) on this chunk (TrainConfig.anchor);
+    the loss keeps this model's near them on lanes not recoloured (batch["at_home"]) at frames without a
+    still background, weighted anchor_weight."""
     cfg = model.config
     images, masks, poses = batch["images"], batch["masks"], batch["poses"]
     K, has_pose = batch["K"], batch["has_pose"]
@@ -156,6 +163,7 @@ def chunk_loss(
     states, tokens, cameras, embeds = [state], [], [], []
     parts: dict[str, float] = {"inter": 0.0, "union": 0.0}
     loss_mask = images.new_zeros((), dtype=torch.float32)
+    loss_anchor = images.new_zeros((), dtype=torch.float32)
     for t in range(T):
         background = batch["background"][t] if "background" in batch else None
         background_valid = batch["background_valid"][t] if "background_valid" in batch else None
@@ -163,6 +171,9 @@ def chunk_loss(
                     background_valid=background_valid)
         loss_mask = loss_mask + mask_loss(out.change_logits, out.patch_logits, masks[t], cfg.patch_size, weights,
                                           batch["scene"][t] if "scene" in batch else None)
+        if anchor is not None:
+            select = batch["at_home"] & ~background_valid if background_valid is not None else batch["at_home"]
+            loss_anchor = loss_anchor + anchor_loss(out.change_logits, out.patch_logits, *anchor[t], select)
         with torch.no_grad():
             pred = torch.nn.functional.interpolate(out.change_logits, size=masks.shape[-2:], mode="bilinear") > 0
             truth = masks[t] > 0.5
@@ -179,12 +190,30 @@ def chunk_loss(
     l_cpc = cpc_loss(predictions, targets, k, weights.temperature)
     l_cons = consistency_loss([x[:, :S] for x in states], tokens) if use_memory else loss_mask.new_zeros(())
     l_reid = reid_loss(torch.stack(embeds), batch["labels"].flatten(2), weights.temperature)
-    loss = loss_mask / T + weights.cpc * l_cpc + weights.consistency * l_cons + weights.reid * l_reid
+    loss = (loss_mask + anchor_weight * loss_anchor) / T + weights.cpc * l_cpc + weights.consistency * l_cons \
+        + weights.reid * l_reid
     logs = {
         "loss": loss.item(), "mask": loss_mask.item() / T, "cpc": l_cpc.item(), "cons": l_cons.item(),
-        "reid": l_reid.item(), "iou": parts["inter"] / max(parts["union"], 1.0),
+        "reid": l_reid.item(), "anchor": loss_anchor.item() / T, "iou": parts["inter"] / max(parts["union"], 1.0),
     }
     return loss, logs, states[-1]
+
+
+@torch.no_grad()
+def _teacher_chunk(
+    teacher: SpatialMemoryModel, batch: dict[str, torch.Tensor], state: torch.Tensor
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """The anchor model's (change logits, patch logits) per frame of the chunk, run as at run time (its
+    memory on, its own inputs: a model without the background input gets none); and its state after."""
+    out = []
+    for t in range(batch["images"].shape[0]):
+        background = batch["background"][t] if teacher.config.background and "background" in batch else None
+        valid = batch["background_valid"][t] if background is not None else None
+        step = teacher(batch["images"][t], batch["K"], batch["poses"][t], batch["has_pose"], state,
+                       background=background, background_valid=valid)
+        out.append((step.change_logits, step.patch_logits))
+        state = step.state
+    return out, state
 
 
 def _init_from(model: SpatialMemoryModel, path: Path) -> dict[str, Any]:
@@ -233,6 +262,9 @@ def train(
                                     background=tc.background, background_skips_changes=tc.background_skips_changes)
     model = SpatialMemoryModel.from_config(model_cfg).to(device)
     init_meta = _init_from(model, Path(tc.init)) if tc.init and not resume else None
+    teacher = build_model(tc.init, device) if tc.anchor > 0 else None  # the model the fine-tune stays near
+    if teacher is not None:
+        teacher.requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     state_path = out.with_name(out.name + ".state")
     step, first_stream, minutes_before = 0, 0, 0.0
@@ -255,6 +287,7 @@ def train(
     weights = LossWeights(scene=tc.scene_weight)
     amp = device.type == "cuda"
     state = model.initial_state(tc.batch, device).detach()
+    teacher_state = teacher.initial_state(tc.batch, device) if teacher is not None else None
     start = time.monotonic()
     logs: dict[str, float] = {}
     steps = range(step, tc.steps)
@@ -276,8 +309,13 @@ def train(
             fresh = torch.tensor(reset, device=device)[:, None, None]
             chunk_state = torch.where(fresh, init, state)  # new streams start from the learned initial state
             use_memory = bool(rng.random() >= tc.memory_dropout)
+            anchor = None
+            if teacher is not None:
+                assert teacher_state is not None
+                teacher_state = torch.where(fresh, teacher.initial_state(tc.batch, device), teacher_state)
+                anchor, teacher_state = _teacher_chunk(teacher, batch, teacher_state)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss, logs, last = chunk_loss(model, batch, chunk_state, weights, use_memory)
+                loss, logs, last = chunk_loss(model, batch, chunk_state, weights, use_memory, anchor, tc.anchor)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
