@@ -19,9 +19,7 @@ import numpy as np
 
 from .config import ChangeConfig
 from .errors import BadInputError
-from .floor_change import FloorChangeConfig
 from .geometry import pose_delta
-from .still_edges import StillEdgesConfig
 from .types import CameraIntrinsics
 
 if TYPE_CHECKING:
@@ -311,10 +309,6 @@ def make_change_backend(
     except ImportError as e:  # torch is optional for the classical pipeline
         raise BadInputError(f"change.method learned needs torch ({e}); use change.method classical") from None
     try:
-        return LearnedChangeDetector(
-            config.model_path or None, device=device, min_blob_area_px=config.min_blob_area_px,
-            motion_appearance=motion_appearance, floor_memory=FloorChangeConfig() if config.floor_memory else None,
-            still_edges=StillEdgesConfig.following(config) if config.still_edges else None,
-        )
+        return LearnedChangeDetector.from_change_config(config, device=device, motion_appearance=motion_appearance)
     except ValueError as e:  # a missing or foreign checkpoint, a cuda device without CUDA
         raise BadInputError(f"change.method learned: {e}") from None

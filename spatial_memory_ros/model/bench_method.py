@@ -22,10 +22,8 @@ from dataclasses import replace
 
 from ..bench.methods import PipelineMethod, with_tag_reader
 from ..core.config import PipelineConfig
-from ..core.floor_change import FloorChangeConfig
 from ..core.item_memory import ItemMemory
 from ..core.pipeline import Pipeline, wants_motion_appearance
-from ..core.still_edges import StillEdgesConfig
 from ..core.store import MemoryStore
 from .runtime import LearnedChangeDetector
 
@@ -55,12 +53,9 @@ class LearnedMethod(PipelineMethod):
         # LEARNED_MIN_HITS as in a node configured for the learned model; a value set by hand is kept
         config = replace(config, tracker=tracker, change=replace(config.change, method="learned"),
                          memory=replace(config.memory, return_prior=return_prior))
-        change = LearnedChangeDetector(
-            config.change.model_path or None, device=device, use_memory=use_memory,
-            min_blob_area_px=config.change.min_blob_area_px, motion_appearance=wants_motion_appearance(config),
-            floor_memory=FloorChangeConfig() if config.change.floor_memory and floor_memory else None,
-            still_edges=StillEdgesConfig.following(config.change) if config.change.still_edges and floor_memory
-            else None,
+        change = LearnedChangeDetector.from_change_config(
+            config.change, device=device, use_memory=use_memory, motion_appearance=wants_motion_appearance(config),
+            geometric_memory=floor_memory,
         )
         store = MemoryStore(config.memory.db_path)
         self.pipeline = Pipeline(config, ItemMemory(config.memory, store), change=change, device=device)

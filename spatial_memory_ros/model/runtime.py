@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..core.change import ChangeOutput
+from ..core.config import ChangeConfig
 from ..core.errors import BadInputError
 from ..core.floor_change import FloorChangeConfig, FloorChangeMap
 from ..core.geometry import scale_intrinsics
@@ -122,6 +123,22 @@ class LearnedChangeDetector:
         self._logit_threshold = float(np.log(threshold / (1.0 - threshold)))
         self._amp = self.device.type == "cuda"
         self.reset()
+
+    @classmethod
+    def from_change_config(
+        cls, change: ChangeConfig, *, device: str = "auto", motion_appearance: bool = True,
+        use_memory: bool | None = None, geometric_memory: bool = True,
+    ) -> LearnedChangeDetector:
+        """The detector change.* describes, as the node and the bench build it: change.model_path ("" = the
+        shipped checkpoint), min_blob_area_px, floor_memory and still_edges (which stand still by
+        change.pose_reset_*). geometric_memory=False leaves out the floor memory and the still edges (the
+        bench's learned_no_floor). ValueError: a missing or foreign checkpoint, cuda without CUDA."""
+        return cls(
+            change.model_path or None, device=device, use_memory=use_memory,
+            min_blob_area_px=change.min_blob_area_px, motion_appearance=motion_appearance,
+            floor_memory=FloorChangeConfig() if change.floor_memory and geometric_memory else None,
+            still_edges=StillEdgesConfig.following(change) if change.still_edges and geometric_memory else None,
+        )
 
     def reset(self, camera: int | None = None) -> None:
         """Forget what was seen (by one camera, or by all): the memory goes back to its initial state."""
