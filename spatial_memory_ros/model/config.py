@@ -142,7 +142,7 @@ class TrainConfig:
     init: str = ""  # start from this model file's weights (modules it lacks start fresh); "" = from scratch
     # with init: weight of a loss keeping the change mask near the init model's wherever that model is at home
     # (streams not recoloured, frames without a still background): learning without forgetting, so that a
-    # fine-tune for the still camera does not cost the patrol (BENCHMARKS "every fine-tune costs home patrol")
+    # fine-tune for the still camera does not cost the patrol (BENCHMARKS "A fine-tune anchored to the shipped model")
     anchor: float = 0.0
 
     def validate(self) -> TrainConfig:

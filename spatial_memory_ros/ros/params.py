@@ -84,8 +84,8 @@ _PIPELINE_DESCRIPTIONS = {
     "change.stable_frames": "Frames a pixel must stay put before it becomes part of the reference scene.",
     "change.min_blob_area_px": "Smallest moving blob (px) turned into a dynamic-object detection.",
     "change.motion_reset_fraction": "Fraction of changed pixels taken to mean the view moved: reset.",
-    "change.pose_reset_translation_m": "Camera translation (m) that resets the change reference.",
-    "change.pose_reset_rotation_deg": "Camera rotation (deg) that resets the change reference.",
+    "change.pose_reset_translation_m": "Camera translation (m) that resets the change reference and the still edges.",
+    "change.pose_reset_rotation_deg": "Camera rotation (deg) that resets the change reference and the still edges.",
     "tracker.min_iou": "Minimum box IoU for a detection to continue a track.",
     "tracker.min_hits": "Matches before a track is confirmed (and may update item memory); 0 = auto: 3, or 1 "
                         "with change.method learned.",
