@@ -54,6 +54,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--anchor", type=float, default=d.anchor, metavar="W",
                    help="with --init: keep the change mask near the init model's where it was trained "
                         "(streams not recoloured, no still background); loss weight, default 0 = off")
+    p.add_argument("--edge-weight", type=float, default=d.edge_weight, metavar="W",
+                   help="extra loss weight of the unchanged band around each change, on frames with a still "
+                        "background (all frames without --background); default 0")
     p.set_defaults(handler=run_train)
 
 
@@ -69,7 +72,7 @@ def run_train(args: argparse.Namespace) -> int:
         teleports=args.teleports, scene_weight=args.scene_weight, recolour=args.recolour,
         recolour_patrol=args.recolour_patrol, background=args.background,
         background_skips_changes=args.background_skips_changes,
-        init=str(args.init) if args.init else "", anchor=args.anchor,
+        init=str(args.init) if args.init else "", anchor=args.anchor, edge_weight=args.edge_weight,
     )
     try:
         tc.validate()

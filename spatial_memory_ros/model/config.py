@@ -144,6 +144,9 @@ class TrainConfig:
     # (streams not recoloured, frames without a still background): learning without forgetting, so that a
     # fine-tune for the still camera does not cost the patrol (BENCHMARKS "A fine-tune anchored to the shipped model")
     anchor: float = 0.0
+    # LossWeights.edge: weight of the unchanged band around each change, on frames with a still background
+    # (all frames for a model without the background input)
+    edge_weight: float = 0.0
 
     def validate(self) -> TrainConfig:
         if self.seed < TRAIN_SEED_MIN:
@@ -157,6 +160,8 @@ class TrainConfig:
             raise ValueError("teleports must be in [0, 1], scene_weight and place_cells >= 0")
         if not 0.0 <= self.recolour <= 1.0 or not 0.0 <= (self.recolour_patrol or 0.0) <= 1.0:
             raise ValueError("recolour and recolour_patrol must be in [0, 1]")
+        if self.edge_weight < 0:
+            raise ValueError("edge_weight must be >= 0")
         if self.anchor < 0 or (self.anchor > 0 and not self.init):
             raise ValueError("anchor must be >= 0 and needs init (the model to stay near)")
         return self

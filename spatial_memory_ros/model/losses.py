@@ -1,6 +1,7 @@
 """Training losses over one truncated-BPTT chunk of T steps.
 
-- mask_loss: supervised BCE + soft dice on the generator's change mask (plus a coarse per-patch BCE);
+- mask_loss: supervised BCE + soft dice on the generator's change mask (plus a coarse per-patch BCE),
+  optionally weighting the unchanged cells just outside a change higher (the edge band, where a halo grows);
 - cpc_loss: InfoNCE, the memory at t (with the camera pose at t + k) predicts the frame features at
   t + k against every other (stream, time) pair of the chunk as negatives;
 - consistency_loss: penalises memory updates that the frames do not back: the squared change of the
@@ -29,14 +30,26 @@ class LossWeights:
     temperature: float = 0.1  # of both InfoNCE losses
     pos_weight: float = 1.0  # BCE weight of changed pixels; 1 keeps P(changed) calibrated (dice handles the imbalance)
     scene: float = 0.0  # extra BCE weight of changed pixels off every agent (what only a memory can find)
+    # extra BCE weight of unchanged cells within edge_px (model input px) of a change, on the lanes asked for:
+    # a model that marks a ring around every agent loses little with the plain loss (few cells) but much
+    # precision at the bench's resolution (BENCHMARKS "A fine-tune anchored to the shipped model": the halo)
+    edge: float = 0.0
+    edge_px: int = 2
+
+
+def edge_band(target: torch.Tensor, px: int) -> torch.Tensor:
+    """target (B, 1, H, W) in {0, 1} -> (B, 1, H, W) in {0, 1}: unchanged pixels within px (square) of a change."""
+    grown = F.max_pool2d(target, kernel_size=2 * px + 1, stride=1, padding=px)
+    return grown * (1.0 - target)
 
 
 def mask_loss(
     logits: torch.Tensor, patch_logits: torch.Tensor, target: torch.Tensor, patch_size: int, weights: LossWeights,
-    scene: torch.Tensor | None = None,
+    scene: torch.Tensor | None = None, edge_lanes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """logits (B, 1, h, w); patch_logits (B, N); target (B, 1, H, W) in {0, 1} at the model input size;
-    scene (B, 1, H, W) in {0, 1}: changed pixels off every agent, weighted 1 + weights.scene in the BCE."""
+    scene (B, 1, H, W) in {0, 1}: changed pixels off every agent, weighted 1 + weights.scene in the BCE;
+    edge_lanes (B,) bool: the lanes whose edge band (edge_band) is weighted 1 + weights.edge; None = all."""
     logits, patch_logits = logits.float(), patch_logits.float()
     size = (logits.shape[-2], logits.shape[-1])
     soft = F.adaptive_avg_pool2d(target, size)  # (B, 1, h, w) fraction changed per cell
@@ -44,6 +57,11 @@ def mask_loss(
     pixel_weight = None
     if scene is not None and weights.scene > 0:
         pixel_weight = 1.0 + weights.scene * F.adaptive_avg_pool2d(scene, size)
+    if weights.edge > 0:
+        band = F.adaptive_avg_pool2d(edge_band(target, weights.edge_px), size)  # fraction of the cell in the band
+        if edge_lanes is not None:
+            band = band * edge_lanes.to(band.dtype).view(-1, 1, 1, 1)
+        pixel_weight = (1.0 if pixel_weight is None else pixel_weight) + weights.edge * band
     bce = F.binary_cross_entropy_with_logits(logits, soft, weight=pixel_weight, pos_weight=pos_weight)
     p = torch.sigmoid(logits)
     inter = (p * soft).sum(dim=(1, 2, 3))

@@ -170,7 +170,7 @@ def chunk_loss(
         out = model(images[t], K, poses[t], has_pose, states[-1], use_memory=use_memory, background=background,
                     background_valid=background_valid)
         loss_mask = loss_mask + mask_loss(out.change_logits, out.patch_logits, masks[t], cfg.patch_size, weights,
-                                          batch["scene"][t] if "scene" in batch else None)
+                                          batch["scene"][t] if "scene" in batch else None, edge_lanes=background_valid)
         if anchor is not None:
             select = batch["at_home"] & ~background_valid if background_valid is not None else batch["at_home"]
             loss_anchor = loss_anchor + anchor_loss(out.change_logits, out.patch_logits, *anchor[t], select)
@@ -284,7 +284,7 @@ def train(
     source = StreamSource(tc.seed + first_stream, tc.stream_frames, model_cfg, tc.workers, tc.teleports, tc.recolour,
                           tc.recolour_patrol)
     lanes = Lanes(source, tc, rng)
-    weights = LossWeights(scene=tc.scene_weight)
+    weights = LossWeights(scene=tc.scene_weight, edge=tc.edge_weight)
     amp = device.type == "cuda"
     state = model.initial_state(tc.batch, device).detach()
     teacher_state = teacher.initial_state(tc.batch, device) if teacher is not None else None
