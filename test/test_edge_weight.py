@@ -6,8 +6,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from dataclasses import replace  # noqa: E402
+
+from test_model import moving_square_batch  # noqa: E402
+from tiny_model import TINY, tiny_model  # noqa: E402
+
 from spatial_memory_ros.model.config import TrainConfig  # noqa: E402
 from spatial_memory_ros.model.losses import LossWeights, edge_band, mask_loss  # noqa: E402
+from spatial_memory_ros.model.train import chunk_loss  # noqa: E402
 
 PATCH = 8
 
@@ -49,6 +55,24 @@ def test_a_halo_costs_more_with_the_edge_weight_on_the_lanes_asked_only() -> Non
 
     exact = torch.where(torch.nn.functional.max_pool2d(target, 2) > 0, 4.0, -4.0)  # no halo: the weight costs little
     assert float(mask_loss(exact, patch, target, PATCH, LossWeights(edge=4.0))) < 0.5 * float(plain)
+
+
+def test_training_weights_the_band_only_on_frames_with_a_still_background() -> None:
+    """chunk_loss hands the batch's background_valid to the mask loss: no still frame, no edge term."""
+    model = tiny_model(seed=5, config=replace(TINY, background=True))
+    batch = moving_square_batch()
+    T, B = batch["images"].shape[:2]
+    batch["background"] = batch["images"][:1].expand(T, B, *batch["images"].shape[2:]).clone()
+    only_mask = {"cpc": 0.0, "consistency": 0.0, "reid": 0.0}
+
+    def mask_part(edge: float, valid: list[bool]) -> float:
+        batch["background_valid"] = torch.tensor([valid] * T)
+        with torch.no_grad():
+            _, logs, _ = chunk_loss(model, batch, model.initial_state(B), LossWeights(edge=edge, **only_mask))
+        return logs["mask"]
+
+    assert mask_part(8.0, [False, False]) == pytest.approx(mask_part(0.0, [False, False]))
+    assert mask_part(8.0, [True, False]) > mask_part(0.0, [True, False]) + 1e-4
 
 
 def test_a_negative_edge_weight_is_refused() -> None:
