@@ -57,6 +57,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--edge-weight", type=float, default=d.edge_weight, metavar="W",
                    help="extra loss weight of the unchanged band around each change, on frames with a still "
                         "background (all frames without --background); default 0")
+    p.add_argument("--photos", type=float, default=d.photos, metavar="SHARE",
+                   help="share of training streams cut from photographs instead of the simulator (still camera, "
+                        "real textures; needs Debian's opencv-doc: scripts/setup_venv.sh --data); default 0")
     p.set_defaults(handler=run_train)
 
 
@@ -73,6 +76,7 @@ def run_train(args: argparse.Namespace) -> int:
         recolour_patrol=args.recolour_patrol, background=args.background,
         background_skips_changes=args.background_skips_changes,
         init=str(args.init) if args.init else "", anchor=args.anchor, edge_weight=args.edge_weight,
+        photos=args.photos,
     )
     try:
         tc.validate()

@@ -147,6 +147,9 @@ class TrainConfig:
     # LossWeights.edge: weight of the unchanged band around each change, on frames with a still background
     # (all frames for a model without the background input)
     edge_weight: float = 0.0
+    # share of streams cut from photographs (model.photo_stream: still cameras, real textures) instead of the
+    # simulator, for real footage, where the simulator-trained network marks next to nothing
+    photos: float = 0.0
 
     def validate(self) -> TrainConfig:
         if self.seed < TRAIN_SEED_MIN:
@@ -160,6 +163,8 @@ class TrainConfig:
             raise ValueError("teleports must be in [0, 1], scene_weight and place_cells >= 0")
         if not 0.0 <= self.recolour <= 1.0 or not 0.0 <= (self.recolour_patrol or 0.0) <= 1.0:
             raise ValueError("recolour and recolour_patrol must be in [0, 1]")
+        if not 0.0 <= self.photos <= 1.0:
+            raise ValueError("photos must be in [0, 1]")
         if self.edge_weight < 0:
             raise ValueError("edge_weight must be >= 0")
         if self.anchor < 0 or (self.anchor > 0 and not self.init):

@@ -22,6 +22,7 @@ from ..sim.spec import ScenePreset
 from .appearance import Appearance
 from .background import StillBackground
 from .config import TRAIN_SEED_MIN, ModelConfig
+from .photo_stream import ITEM_BASE, photo_training_size, render_photo_scene
 
 ITEM_LABEL = 70000  # instance label of an item = ITEM_LABEL + tag id (agent ids are 1..65535)
 
@@ -41,7 +42,9 @@ class Stream:
     # with ModelConfig.background: the still camera's background before each frame (model.background)
     background: np.ndarray | None = None  # (L, H, W, 3) uint8
     background_valid: np.ndarray | None = None  # (L,) bool
-    recoloured: bool = False  # painted by model.appearance (a network trained without that is blind to it)
+    # painted by model.appearance, or cut from photographs (model.photo_stream): not the simulator's look, which
+    # a network trained without them knows (an anchor model is not followed there)
+    recoloured: bool = False
 
     def __len__(self) -> int:
         return len(self.images)
@@ -122,12 +125,15 @@ def _busy_spot(preset: ScenePreset, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float = 0.0,
-                  recolour: float = 0.0, recolour_patrol: float | None = None) -> Stream:
+                  recolour: float = 0.0, recolour_patrol: float | None = None, photos: float = 0.0) -> Stream:
     """Render `frames` frames of training seed `seed` at the model's resolution.
 
     recolour: the share of streams whose agents and palette take random colours (model.appearance); which
     streams is decided by the seed alone, so the rest of a stream is the same either way. recolour_patrol:
-    that share for patrolling cameras' streams, if not the same (None)."""
+    that share for patrolling cameras' streams, if not the same (None). photos: the share of streams cut
+    from photographs instead of the simulator (model.photo_stream), also decided by the seed alone."""
+    if photos > 0 and np.random.default_rng([seed, 80]).random() < photos:
+        return render_photo_stream(seed, frames, config)
     preset, name, scale = training_preset(seed, config, teleports)
     if recolour_patrol is not None and preset.camera.mode != "static":
         recolour = recolour_patrol
@@ -158,14 +164,45 @@ def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float 
         poses[i] = f.T_map_cam
     K = scene.intrinsics.K.astype(np.float32)
     K[:2] /= scale
-    background = valid = None
-    if config.background:
-        still = StillBackground()
-        skips = masks if config.background_skips_changes else [None] * L
-        steps = [still.step(images[i], poses[i], skips[i]) for i in range(L)]
-        background = np.stack([b for b, _ in steps])
-        valid = np.array([v for _, v in steps], dtype=bool)
+    background, valid = _backgrounds(images, masks, poses, config)
     return Stream(seed, name, images, masks, agents, labels, poses, K, background, valid, appearance is not None)
+
+
+def render_photo_stream(seed: int, frames: int, config: ModelConfig, directory: str | None = None) -> Stream:
+    """A training stream cut from photographs (model.photo_stream) at the model's resolution: rendered at
+    twice the size and shrunk with INTER_AREA, its settle time drawn as the simulator's streams draw theirs."""
+    settle_s = float(np.random.default_rng([seed, 82]).choice([1.0, 2.0, 2.0, 3.0]))
+    size = photo_training_size(config)
+    scene = render_photo_scene(seed, frames, size, settle_frames=round(settle_s * 10), directory=directory)
+    small = (config.image_width, config.image_height)
+    scale = size[0] // config.image_width
+
+    def shrink(a: np.ndarray) -> np.ndarray:
+        return cv2.resize(a, small, interpolation=cv2.INTER_AREA)
+
+    images = np.stack([shrink(im) for im in scene.images])
+    masks = np.stack([shrink(m.astype(np.uint8) * 255) >= 128 for m in scene.masks]).astype(np.uint8)
+    agents = np.stack([shrink(m.astype(np.uint8) * 255) >= 128 for m in scene.agents]).astype(np.uint8)
+    p = config.patch_size * scale
+    rows, cols = config.grid
+    inst = scene.instances[:, p // 2 :: p, p // 2 :: p][:, :rows, :cols]
+    labels = np.where(inst >= ITEM_BASE, ITEM_LABEL + inst - ITEM_BASE, inst).astype(np.int32)
+    poses = np.repeat(scene.T_map_cam[None].astype(np.float32), frames, axis=0)
+    K = scene.K.astype(np.float32)
+    K[:2] /= scale
+    background, valid = _backgrounds(images, masks, poses, config)
+    return Stream(seed, "photo/static", images, masks, agents, labels, poses, K, background, valid, True)
+
+
+def _backgrounds(images: np.ndarray, masks: np.ndarray, poses: np.ndarray,
+                 config: ModelConfig) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """With ModelConfig.background: the still camera's background before each frame and whether it has one."""
+    if not config.background:
+        return None, None
+    still = StillBackground()
+    skips = masks if config.background_skips_changes else [None] * len(images)
+    steps = [still.step(images[i], poses[i], skips[i]) for i in range(len(images))]
+    return np.stack([b for b, _ in steps]), np.array([v for _, v in steps], dtype=bool)
 
 
 def patch_labels(frame: SimFrame, config: ModelConfig, scale: int) -> np.ndarray:

@@ -44,9 +44,10 @@ class StreamSource:
     """Rendered streams in seed order, prefetched by worker processes; next() blocks until the next is ready."""
 
     def __init__(self, first_seed: int, frames: int, config: ModelConfig, workers: int, teleports: float = 0.0,
-                 recolour: float = 0.0, recolour_patrol: float | None = None) -> None:
+                 recolour: float = 0.0, recolour_patrol: float | None = None, photos: float = 0.0) -> None:
         self._seed, self._frames, self._config = first_seed, frames, config
         self._teleports, self._recolour, self._recolour_patrol = teleports, recolour, recolour_patrol
+        self._photos = photos
         # fork: workers run numpy/OpenCV only (never torch or CUDA), and need no importable __main__
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         self._pool = mp.get_context(method).Pool(workers, initializer=_worker_init) if workers > 0 else None
@@ -56,7 +57,8 @@ class StreamSource:
 
     def _submit(self) -> None:
         assert self._pool is not None
-        args = (self._seed, self._frames, self._config, self._teleports, self._recolour, self._recolour_patrol)
+        args = (self._seed, self._frames, self._config, self._teleports, self._recolour, self._recolour_patrol,
+                self._photos)
         self._pending.append(self._pool.apply_async(render_stream, args))
         self._seed += 1
 
@@ -65,7 +67,7 @@ class StreamSource:
         if self._pool is None:
             self._seed += 1
             return render_stream(self._seed - 1, self._frames, self._config, self._teleports, self._recolour,
-                                 self._recolour_patrol)
+                                 self._recolour_patrol, self._photos)
         while len(self._pending) < self._prefetch:
             self._submit()
         stream: Stream = self._pending.popleft().get()
@@ -282,7 +284,7 @@ def train(
         meta["init_meta"] = init_meta
     rng = np.random.default_rng([tc.seed, step])
     source = StreamSource(tc.seed + first_stream, tc.stream_frames, model_cfg, tc.workers, tc.teleports, tc.recolour,
-                          tc.recolour_patrol)
+                          tc.recolour_patrol, tc.photos)
     lanes = Lanes(source, tc, rng)
     weights = LossWeights(scene=tc.scene_weight, edge=tc.edge_weight)
     amp = device.type == "cuda"
