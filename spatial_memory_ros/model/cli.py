@@ -60,6 +60,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--photos", type=float, default=d.photos, metavar="SHARE",
                    help="share of training streams cut from photographs instead of the simulator (still camera, "
                         "real textures; needs Debian's opencv-doc: scripts/setup_venv.sh --data); default 0")
+    p.add_argument("--still-head", type=int, default=d.still_head, metavar="C",
+                   help="with --background: a still camera's change head of C channels (model/still_head.py); 0 = none")
+    p.add_argument("--freeze-base", action="store_true",
+                   help="with --still-head and --init: train only the still head, keep the rest as --init has it")
     p.set_defaults(handler=run_train)
 
 
@@ -76,7 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
         recolour_patrol=args.recolour_patrol, background=args.background,
         background_skips_changes=args.background_skips_changes,
         init=str(args.init) if args.init else "", anchor=args.anchor, edge_weight=args.edge_weight,
-        photos=args.photos,
+        photos=args.photos, still_head=args.still_head, freeze_base=args.freeze_base,
     )
     try:
         tc.validate()

@@ -44,6 +44,9 @@ class ModelConfig:
     # flag saying whether there is one; False in the shipped model (BENCHMARKS "What the network keys on").
     background: bool = False
     background_skips_changes: bool = False  # the background leaves out what changed (model/background.py)
+    # channels of the still camera's change head (model/still_head.py: a correction from the frame against the
+    # background, zero without one); 0 = none. Needs background.
+    still_head: int = 0
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -85,6 +88,8 @@ class ModelConfig:
             raise ValueError("pose_base_m, max_range_m, mlp_ratio and place_cell_m must be > 0")
         if self.place_cells < 0:
             raise ValueError(f"place_cells must be >= 0 (0 = no place memory), got {self.place_cells}")
+        if self.still_head < 0 or (self.still_head and not self.background):
+            raise ValueError("still_head must be >= 0 and needs background (the picture it compares with)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,6 +155,9 @@ class TrainConfig:
     # share of streams cut from photographs (model.photo_stream: still cameras, real textures) instead of the
     # simulator, for real footage, where the simulator-trained network marks next to nothing
     photos: float = 0.0
+    still_head: int = 0  # ModelConfig.still_head (needs background)
+    # train only the still head: the rest keeps the --init weights exactly, so a moving camera's output is theirs
+    freeze_base: bool = False
 
     def validate(self) -> TrainConfig:
         if self.seed < TRAIN_SEED_MIN:
@@ -163,6 +171,8 @@ class TrainConfig:
             raise ValueError("teleports must be in [0, 1], scene_weight and place_cells >= 0")
         if not 0.0 <= self.recolour <= 1.0 or not 0.0 <= (self.recolour_patrol or 0.0) <= 1.0:
             raise ValueError("recolour and recolour_patrol must be in [0, 1]")
+        if self.freeze_base and not (self.still_head and self.init):
+            raise ValueError("freeze_base needs still_head (what learns) and init (what stays)")
         if not 0.0 <= self.photos <= 1.0:
             raise ValueError("photos must be in [0, 1]")
         if self.edge_weight < 0:

@@ -17,6 +17,7 @@ from .encoder import Mlp, PatchEncoder, camera_features, normalise_image, patch_
 from .heads import ChangeHead, EmbedHead, PredictHead
 from .memory import CrossAttention, RecurrentMemory
 from .place_memory import PlaceMemory
+from .still_head import StillHead
 
 
 @dataclass
@@ -40,10 +41,12 @@ class SpatialMemoryModel(nn.Module):
         predict_head: PredictHead,
         camera_embed: nn.Module,
         place: PlaceMemory | None = None,
+        still: StillHead | None = None,
     ) -> None:
         super().__init__()
         self.config = config.validate()
         self.place = place  # None unless config.place_cells
+        self.still = still  # None unless config.still_head
         self.encoder = encoder
         self.memory = memory
         self.change_head = change_head
@@ -64,6 +67,7 @@ class SpatialMemoryModel(nn.Module):
             PredictHead(config),
             Mlp(config.pose_features, d, d),
             PlaceMemory(config) if config.place_cells else None,
+            StillHead(config) if config.still_head else None,
         )
 
     def initial_state(self, batch: int = 1, device: torch.device | str | None = None) -> torch.Tensor:
@@ -120,6 +124,8 @@ class SpatialMemoryModel(nn.Module):
             keys = self.place.keys(tokens)  # (B, N, D), compared with the cells and then written into them
             novelty = self.place.novelty(cells, where, valid, keys)  # (B, N) logit increments
         logits, patch_logits = self.change_head(tokens, x, novelty)
+        if self.still is not None:  # a correction where there is a still background, exactly zero elsewhere
+            logits = logits + self.still(x_in, logits)
         new_state = state
         if use:
             new_state = self.memory.write(slots, tokens)

@@ -261,13 +261,18 @@ def train(
     device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
     model_cfg = dataclasses.replace(LARGE if tc.large else ModelConfig(), place_cells=tc.place_cells,
-                                    background=tc.background, background_skips_changes=tc.background_skips_changes)
+                                    background=tc.background, background_skips_changes=tc.background_skips_changes,
+                                    still_head=tc.still_head)
     model = SpatialMemoryModel.from_config(model_cfg).to(device)
     init_meta = _init_from(model, Path(tc.init)) if tc.init and not resume else None
+    if tc.freeze_base:  # only the still head learns (model/still_head.py)
+        for name, param in model.named_parameters():
+            param.requires_grad_(name.startswith("still."))
     teacher = build_model(tc.init, device) if tc.anchor > 0 else None  # the model the fine-tune stays near
     if teacher is not None:
         teacher.requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=tc.lr, weight_decay=tc.weight_decay)
     state_path = out.with_name(out.name + ".state")
     step, first_stream, minutes_before = 0, 0, 0.0
     if resume:
@@ -320,7 +325,7 @@ def train(
                 loss, logs, last = chunk_loss(model, batch, chunk_state, weights, use_memory, anchor, tc.anchor)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()
             state = last.detach()
             done = step + 1

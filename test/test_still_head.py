@@ -1,0 +1,135 @@
+"""The still camera's change head (model/still_head.py): zero without a background, learnable, trained alone."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from tiny_model import TINY, tiny_model
+
+from spatial_memory_ros.model import photo_stream
+from spatial_memory_ros.model.checkpoint import load_file, save_model
+from spatial_memory_ros.model.config import ModelConfig, TrainConfig
+from spatial_memory_ros.model.model import SpatialMemoryModel
+from spatial_memory_ros.model.train import train
+
+STILL = dataclasses.replace(TINY, background=True, still_head=4)
+
+
+def _inputs(batch: int, cfg: ModelConfig = STILL) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(0)
+    image = torch.randint(0, 255, (batch, 3, cfg.image_height, cfg.image_width), generator=g).float()
+    K = torch.tensor([[30.0, 0, 16], [0, 30, 12], [0, 0, 1]]).expand(batch, 3, 3)
+    T = torch.eye(4).expand(batch, 4, 4).clone()
+    T[:, 2, 3] = 2.0
+    return image, K, T, torch.ones(batch, dtype=torch.bool)
+
+
+def test_without_a_still_background_the_output_is_the_change_heads_own() -> None:
+    torch.manual_seed(0)
+    base = SpatialMemoryModel.from_config(dataclasses.replace(STILL, still_head=0)).eval()
+    model = SpatialMemoryModel.from_config(STILL).eval()
+    missing, _ = model.load_state_dict(base.state_dict(), strict=False)
+    assert missing and all(m.startswith("still.") for m in missing)
+    assert model.still is not None
+    torch.nn.init.normal_(model.still.out.weight)  # a trained head, not the zero it starts at
+    image, K, T, has_pose = _inputs(2)
+    background = torch.randint(0, 255, image.shape).float()
+    with torch.no_grad():
+        a = base(image, K, T, has_pose, base.initial_state(2), background=background,
+                 background_valid=torch.tensor([True, False]))
+        b = model(image, K, T, has_pose, model.initial_state(2), background=background,
+                  background_valid=torch.tensor([True, False]))
+        c = model(image, K, T, has_pose, model.initial_state(2), use_memory=False, background=background,
+                  background_valid=torch.tensor([True, True]))
+        d = base(image, K, T, has_pose, base.initial_state(2), use_memory=False)
+    assert torch.equal(a.change_logits[1], b.change_logits[1])  # no background: exactly the same
+    assert not torch.allclose(a.change_logits[0], b.change_logits[0])  # a background: the head's correction
+    assert torch.equal(c.change_logits, d.change_logits)  # the ablation gets no background, so no correction
+    assert torch.equal(a.state, b.state)  # the memory never sees the head
+
+
+def test_a_fresh_head_starts_as_the_model_it_joins() -> None:
+    torch.manual_seed(0)
+    model = SpatialMemoryModel.from_config(STILL).eval()
+    image, K, T, has_pose = _inputs(1)
+    with torch.no_grad():
+        out = model(image, K, T, has_pose, model.initial_state(1), background=image,
+                    background_valid=torch.tensor([True]))
+        assert model.still is not None
+        correction = model.still(torch.zeros(1, 7, 24, 32), out.change_logits)
+        assert torch.equal(correction, torch.zeros_like(out.change_logits))
+
+
+def test_the_head_alone_learns_what_differs_from_the_background() -> None:
+    """A frozen random network; only the head learns, and it finds a square whose texture is the background's
+    kind, so no colour tells it apart: only the comparison does."""
+    cfg = dataclasses.replace(TINY, background=True, still_head=8)
+    model = tiny_model(1, cfg).train()
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("still."))
+    rng = np.random.default_rng(0)
+    images, backgrounds, masks = [], [], []
+    for _ in range(8):
+        bg = rng.integers(0, 255, (24, 32, 3)).astype(np.float32)
+        frame, mask = bg.copy(), np.zeros((24, 32), np.float32)
+        x, y = rng.integers(0, 20), rng.integers(0, 12)
+        frame[y : y + 10, x : x + 10] = rng.integers(0, 255, (10, 10, 3))
+        mask[y : y + 10, x : x + 10] = 1
+        images.append(frame), backgrounds.append(bg), masks.append(mask)
+    image = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+    background = torch.from_numpy(np.stack(backgrounds)).permute(0, 3, 1, 2)
+    target = torch.nn.functional.avg_pool2d(torch.from_numpy(np.stack(masks))[:, None], cfg.mask_stride)
+    _, K, T, has_pose = _inputs(8, cfg)
+    valid = torch.ones(8, dtype=torch.bool)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+
+    def iou() -> float:
+        out = model(image, K, T, has_pose, model.initial_state(8), background=background, background_valid=valid)
+        pred, truth = out.change_logits > 0, target > 0.5
+        return float((pred & truth).sum() / (pred | truth).sum().clamp(min=1))
+
+    before = iou()
+    for _ in range(150):
+        out = model(image, K, T, has_pose, model.initial_state(8), background=background, background_valid=valid)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(out.change_logits, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = iou()
+    assert after > 0.65 and after > before + 0.4  # about 0.1 before; a 2 px mask cell blurs the edges
+
+
+def test_freeze_base_trains_the_head_and_keeps_every_other_weight(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    for i in range(3):  # photo streams: a still camera, so the background is there after 5 frames
+        img = cv2.resize(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), (320, 240), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(tmp_path / f"p{i}.png"), img)
+    monkeypatch.setattr(photo_stream, "PHOTO_DIR", tmp_path)
+    torch.manual_seed(0)
+    start = SpatialMemoryModel.from_config(ModelConfig())
+    save_model(tmp_path / "start.pt", start)
+    tc = TrainConfig(steps=3, batch=1, clip=8, stream_frames=16, reuse=1, workers=0, warmup=1, photos=1.0,
+                     background=True, still_head=4, freeze_base=True, init=str(tmp_path / "start.pt"))
+    train(tc, tmp_path / "out.pt")
+    trained = load_file(tmp_path / "out.pt")["model"]
+    for key, value in start.state_dict().items():
+        if key == "encoder.patch.weight":  # grown by the background's channels, which start (and stay) at zero
+            assert torch.equal(trained[key][:, :3], value) and not trained[key][:, 3:].any()
+        else:
+            assert torch.equal(trained[key], value), key
+    assert trained["still.out.weight"].abs().sum() > 0  # the head learned
+
+
+def test_still_head_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="background"):
+        dataclasses.replace(TINY, still_head=4).validate()
+    with pytest.raises(ValueError, match="freeze_base"):
+        TrainConfig(freeze_base=True, init="x.pt").validate()
+    with pytest.raises(ValueError, match="freeze_base"):
+        TrainConfig(freeze_base=True, still_head=4, background=True).validate()
