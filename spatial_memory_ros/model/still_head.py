@@ -30,7 +30,7 @@ class StillHead(nn.Module):
         self.mix = nn.Conv2d(c + 1, c, kernel_size=3, padding=2, dilation=2)  # with the change head's logits
         self.out = nn.Conv2d(c, 1, kernel_size=1)
         nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        nn.init.zeros_(self.out.bias)  # type: ignore[arg-type]  # a Conv2d built with its bias
 
     def forward(self, x_in: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """x_in (B, 7, H, W): the normalised frame, background and flag plane (encoder.normalise_image);
