@@ -133,3 +133,28 @@ def test_still_head_settings_are_checked() -> None:
         TrainConfig(freeze_base=True, init="x.pt").validate()
     with pytest.raises(ValueError, match="freeze_base"):
         TrainConfig(freeze_base=True, still_head=4, background=True).validate()
+
+
+def test_bench_model_on_a_still_camera_runs_the_head_with_a_background(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bench-model --still-camera`: the timed steps of a still-head model include the head with a background."""
+    from spatial_memory_ros.model.speed import measure
+    from spatial_memory_ros.model.still_head import StillHead
+
+    torch.manual_seed(0)
+    save_model(tmp_path / "m.pt", SpatialMemoryModel.from_config(ModelConfig(background=True, still_head=4)))
+    seen: list[bool] = []
+    forward = StillHead.forward
+
+    def counting(self: StillHead, x_in: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        seen.append(bool(x_in[:, 6].any()))  # the flag plane: a background was there
+        return forward(self, x_in, logits)
+
+    monkeypatch.setattr(StillHead, "forward", counting)
+    moving = measure(tmp_path / "m.pt", size=(64, 48), timed_frames=8, long_steps=0, progress=False)
+    on_patrol = sum(seen)
+    still = measure(tmp_path / "m.pt", size=(64, 48), timed_frames=8, long_steps=0, progress=False,
+                    still_camera=True)
+    assert moving.fps > 0 and still.fps > 0
+    assert sum(seen) - on_patrol > 8  # update() steps on the still camera had a background (the timed model
+    # steps always get one)

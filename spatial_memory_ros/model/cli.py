@@ -108,6 +108,9 @@ def add_bench_model_arguments(p: argparse.ArgumentParser) -> None:
                    help="cameras stepped as one batch (update_batch); frames/s then counts all of them")
     p.add_argument("--floor-memory", action="store_true",
                    help="with the floor memory (change.floor_memory, core.floor_change), as the node runs it")
+    p.add_argument("--still-camera", action="store_true",
+                   help="frames from a still camera (the demo scene) instead of a patrolling one: a model with the "
+                        "background input then runs its still-camera parts (background, still head)")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.set_defaults(handler=run_bench_model)
 
@@ -118,6 +121,7 @@ def run_bench_model(args: argparse.Namespace) -> int:
     result = measure(
         args.model, device=args.device, size=(args.width, args.height), timed_frames=args.frames,
         long_steps=args.steps, threads=args.threads, cameras=args.cameras, floor_memory=args.floor_memory,
+        still_camera=args.still_camera,
     )
     text = json.dumps(dataclasses.asdict(result), indent=2)
     print(text)

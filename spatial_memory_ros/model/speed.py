@@ -65,9 +65,12 @@ def measure(
     sample_every: int = 1000,
     progress: bool = True,
     floor_memory: bool = False,
+    still_camera: bool = False,
 ) -> SpeedResult:
     """Time update() and watch RSS over long_steps; see the module docstring. floor_memory: with the floor
-    memory (FloorChangeConfig defaults), as the node runs the learned backend; its maps count in state_bytes."""
+    memory (FloorChangeConfig defaults), as the node runs the learned backend; its maps count in state_bytes.
+    still_camera: frames of the demo scene's still camera, not the warehouse patrol, so that a model with the
+    background input (ModelConfig.background) runs its background and still head, which a moving camera skips."""
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     path = checkpoint if checkpoint is not None else DEFAULT_CHECKPOINT
@@ -76,7 +79,8 @@ def measure(
     name = str(path) if path.is_file() else "untrained"
     det = LearnedChangeDetector(model, device=device, cameras=cameras,
                                 floor_memory=FloorChangeConfig() if floor_memory else None)
-    scene = make_scene("warehouse", seed=0, width=size[0], height=size[1])  # a test seed, never the bench's
+    preset = "demo" if still_camera else "warehouse"
+    scene = make_scene(preset, seed=0, width=size[0], height=size[1])  # a test seed, never the bench's
     frames = [(f.image, f.T_map_cam) for f in scene.frames(limit=50)]
     det.intrinsics = scene.intrinsics
 
@@ -127,14 +131,16 @@ def _model_fps(det: LearnedChangeDetector, n: int, dev: torch.device) -> float:
     T = torch.eye(4, device=dev)[None].expand(C, 4, 4)
     flag = torch.ones(C, dtype=torch.bool, device=dev)
     state = det.model.initial_state(C, dev)
+    # a model with the background input gets one (its still-camera cost); the patrol's would be none
+    extra = {"background": image, "background_valid": flag} if cfg.background else {}
     with torch.autocast(dev.type, dtype=torch.float16, enabled=dev.type == "cuda"):
         for _ in range(10):
-            state = det.model(image, K, T, flag, state).state
+            state = det.model(image, K, T, flag, state, **extra).state
         if dev.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(n):
-            state = det.model(image, K, T, flag, state).state
+            state = det.model(image, K, T, flag, state, **extra).state
         if dev.type == "cuda":
             torch.cuda.synchronize()
     return n / (time.perf_counter() - start)
