@@ -158,3 +158,31 @@ def test_bench_model_on_a_still_camera_runs_the_head_with_a_background(tmp_path:
     assert moving.fps > 0 and still.fps > 0
     assert sum(seen) - on_patrol > 8  # update() steps on the still camera had a background (the timed model
     # steps always get one)
+
+
+def test_the_runtime_mask_takes_the_correction_and_the_motion_boxes_do_not() -> None:
+    """A head that calls everything changed: on a still camera the mask is all changed after the background's
+    5 frames, while the motion boxes stay those of the same weights without the head."""
+    from tiny_model import INTR
+
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+
+    cfg = dataclasses.replace(STILL, background_skips_changes=True)
+    torch.manual_seed(0)
+    model = SpatialMemoryModel.from_config(cfg).eval()
+    assert model.still is not None and model.still.out.bias is not None
+    plain = SpatialMemoryModel.from_config(cfg).eval()
+    plain.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        model.still.out.bias.fill_(20.0)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(8)]
+    T = np.eye(4)
+    T[2, 3] = 2.0
+    corrected = LearnedChangeDetector(model, device="cpu", intrinsics=INTR)
+    reference = LearnedChangeDetector(plain, device="cpu", intrinsics=INTR)
+    for i, frame in enumerate(frames):
+        a, b = corrected.update(frame, T), reference.update(frame, T)
+        assert np.array_equal(np.reshape(a.motion_boxes, (-1, 4)), np.reshape(b.motion_boxes, (-1, 4)))
+        if i >= 6:
+            assert a.mask.all() and not np.array_equal(a.mask, b.mask)

@@ -28,6 +28,9 @@ class StepOutput:
     tokens: torch.Tensor  # (B, N, D) encoder output
     state: torch.Tensor  # (B, S (+ place cells), D) the memory after this frame (the input state if memory is disabled)
     camera: torch.Tensor  # (B, D) embedding of this frame's camera pose
+    # (B, 1, H / s, W / s) the change head's logits before the still head's correction (the same tensor as
+    # change_logits without a still head): what moves, for motion boxes (model.runtime)
+    region_logits: torch.Tensor | None = None
 
 
 class SpatialMemoryModel(nn.Module):
@@ -124,6 +127,7 @@ class SpatialMemoryModel(nn.Module):
             keys = self.place.keys(tokens)  # (B, N, D), compared with the cells and then written into them
             novelty = self.place.novelty(cells, where, valid, keys)  # (B, N) logit increments
         logits, patch_logits = self.change_head(tokens, x, novelty)
+        region = logits
         if self.still is not None:  # a correction where there is a still background, exactly zero elsewhere
             logits = logits + self.still(x_in, logits)
         new_state = state
@@ -132,7 +136,7 @@ class SpatialMemoryModel(nn.Module):
             if self.place is not None:
                 assert where is not None and valid is not None and keys is not None
                 new_state = torch.cat([new_state, self.place.write(cells, where, valid, keys, tokens)], dim=1)
-        return StepOutput(logits, patch_logits, self.embed_head(tokens), tokens, new_state, camera)
+        return StepOutput(logits, patch_logits, self.embed_head(tokens), tokens, new_state, camera, region)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -72,7 +72,9 @@ class LearnedChangeDetector:
     (coarse) mask, within a few pixels of them (core.still_edges). The motion boxes keep the network's
     regions. Part of the memory like the floor memory (use_memory=False turns it off). None = off.
     A model built with ModelConfig.background (not the shipped one) also gets each camera's still background
-    (model.background), kept here per camera; use_memory=False gives it none.
+    (model.background), kept here per camera; use_memory=False gives it none. A model with a still head
+    (ModelConfig.still_head) has its mask corrected by it on a still camera; its motion boxes come from the
+    change head's regions before that correction, as they keep the network's regions under the still edges.
     """
 
     def __init__(
@@ -226,6 +228,10 @@ class LearnedChangeDetector:
         self._state = out.state if blank is None else torch.where(blank[:, None, None], self._state, out.state)
         self._embeddings = out.embeddings
         logits = out.change_logits[:, 0].float().cpu().numpy()  # (C, h / s, w / s)
+        # motion boxes come from the change head's own regions: a still head (model/still_head.py) refines the
+        # mask, as the still-camera edges do, and marks scene changes that are not moving things
+        regions = logits if out.region_logits is out.change_logits or out.region_logits is None \
+            else out.region_logits[:, 0].float().cpu().numpy()
         if bg_t is not None:  # learn the frames, without what the network calls changed if the model says so
             for b, img, logit in zip(self._backgrounds, small, logits):
                 skip = None
@@ -238,7 +244,11 @@ class LearnedChangeDetector:
             h, w = image.shape[:2]
             full = cv2.resize(logits[c], (w, h), interpolation=cv2.INTER_LINEAR)
             mask = (full > self._logit_threshold).astype(np.uint8) * 255
-            seen = boxes = region_boxes(mask, self.min_blob_area_px)
+            moving = mask
+            if regions is not logits:
+                moving = (cv2.resize(regions[c], (w, h), interpolation=cv2.INTER_LINEAR) > self._logit_threshold
+                          ).astype(np.uint8) * 255
+            seen = boxes = region_boxes(moving, self.min_blob_area_px)
             K_px = Ks_px[c]
             T = None if T_map_cam[c] is None else np.asarray(T_map_cam[c], dtype=np.float64)
             scene = self._floor_changes(c, image, K_px, T, None if stamps is None else stamps[c], mask)
