@@ -71,7 +71,7 @@ class LearnedChangeDetector:
     still_edges: while a camera stands still, a per-pixel background model sets the edges of the network's
     (coarse) mask, within a few pixels of them (core.still_edges). The motion boxes keep the network's
     regions. Part of the memory like the floor memory (use_memory=False turns it off). None = off.
-    A model built with ModelConfig.background (not the shipped one) also gets each camera's still background
+    A model built with ModelConfig.background (the shipped one is) also gets each camera's still background
     (model.background), kept here per camera; use_memory=False gives it none. A model with a still head
     (ModelConfig.still_head) has its mask corrected by it on a still camera; its motion boxes come from the
     change head's regions before that correction, as they keep the network's regions under the still edges.
