@@ -41,7 +41,8 @@ class ModelConfig:
     place_cells: int = 0
     place_cell_m: float = 0.25
     # The still camera's background (model/background.py) as a second input picture beside the frame, with a
-    # flag saying whether there is one (BENCHMARKS "What the network keys on"); the shipped model has it, for its still head.
+    # flag saying whether there is one (BENCHMARKS "What the network keys on"); the shipped model has it, for its
+    # still head.
     background: bool = False
     background_skips_changes: bool = False  # the background leaves out what changed (model/background.py)
     # channels of the still camera's change head (model/still_head.py: a correction from the frame against the
