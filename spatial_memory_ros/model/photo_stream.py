@@ -257,9 +257,7 @@ def _draw_mover(files: tuple[Path, ...], rng: np.random.Generator, size: tuple[i
                 else:
                     drop = int(t)
         here = p
-    path = _path(keys, frames)
-    if carries >= 0 and drop >= frames:  # still carrying when the stream ends: it never puts the item down
-        drop = frames + 1
+    path = _path(keys, frames)  # a drop at or past the last frame never comes: the item is carried to the end
     hand = int(h * rng.uniform(0.15, 0.35))  # cup.mp4's hand is about a quarter of the height
     sprite = _Sprite(_crop(_photo(files, rng), (hand, hand), rng), _blob(hand, rng))
     if not arm:
