@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from spatial_memory_ros.core.change import ChangeDetector
+from spatial_memory_ros.core.change import ChangeDetector, make_change_backend
 from spatial_memory_ros.core.config import ChangeConfig
 from spatial_memory_ros.core.types import CameraIntrinsics
 from spatial_memory_ros.model.config import ModelConfig
@@ -24,10 +24,11 @@ from spatial_memory_ros.model.runtime import LearnedChangeDetector
 
 
 def _detector(name: str) -> ChangeDetector | LearnedChangeDetector:
+    """The backend as the node builds it: 'classical', 'shipped' (learned, the packaged model) or a model file."""
     if name == "classical":
-        return ChangeDetector(ChangeConfig())
-    change = replace(ChangeConfig(), method="learned", model_path="" if name == "shipped" else name)
-    return LearnedChangeDetector.from_change_config(change, device="cpu")
+        return make_change_backend(ChangeConfig(), device="cpu")
+    model_path = "" if name == "shipped" else name
+    return make_change_backend(replace(ChangeConfig(), method="learned", model_path=model_path), device="cpu")
 
 
 def main() -> None:
