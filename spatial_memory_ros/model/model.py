@@ -30,7 +30,7 @@ class StepOutput:
     camera: torch.Tensor  # (B, D) embedding of this frame's camera pose
     # (B, 1, H / s, W / s) the change head's logits before the still head's correction (the same tensor as
     # change_logits without a still head): what moves, for motion boxes (model.runtime)
-    region_logits: torch.Tensor | None = None
+    region_logits: torch.Tensor
 
 
 class SpatialMemoryModel(nn.Module):

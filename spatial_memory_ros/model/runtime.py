@@ -230,8 +230,7 @@ class LearnedChangeDetector:
         logits = out.change_logits[:, 0].float().cpu().numpy()  # (C, h / s, w / s)
         # motion boxes come from the change head's own regions: a still head (model/still_head.py) refines the
         # mask, as the still-camera edges do, and marks scene changes that are not moving things
-        regions = logits if out.region_logits is out.change_logits or out.region_logits is None \
-            else out.region_logits[:, 0].float().cpu().numpy()
+        regions = None if out.region_logits is out.change_logits else out.region_logits[:, 0].float().cpu().numpy()
         if bg_t is not None:  # learn the frames, without what the network calls changed if the model says so
             for b, img, logit in zip(self._backgrounds, small, logits):
                 skip = None
@@ -244,10 +243,10 @@ class LearnedChangeDetector:
             h, w = image.shape[:2]
             full = cv2.resize(logits[c], (w, h), interpolation=cv2.INTER_LINEAR)
             mask = (full > self._logit_threshold).astype(np.uint8) * 255
-            moving = mask
-            if regions is not logits:
-                moving = (cv2.resize(regions[c], (w, h), interpolation=cv2.INTER_LINEAR) > self._logit_threshold
-                          ).astype(np.uint8) * 255
+            moving = mask  # the boxes' regions: the change head's own where a still head corrected the mask
+            if regions is not None:
+                full_regions = cv2.resize(regions[c], (w, h), interpolation=cv2.INTER_LINEAR)
+                moving = (full_regions > self._logit_threshold).astype(np.uint8) * 255
             seen = boxes = region_boxes(moving, self.min_blob_area_px)
             K_px = Ks_px[c]
             T = None if T_map_cam[c] is None else np.asarray(T_map_cam[c], dtype=np.float64)
