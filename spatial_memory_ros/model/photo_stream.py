@@ -179,7 +179,7 @@ def render_photo_scene(seed: int, frames: int, size: tuple[int, int], settle_fra
         gain[int(rng.integers(frames // 4, frames)) :] *= rng.uniform(0.7, 1.3)
     noise = rng.uniform(1.0, 4.0)
 
-    reference = np.zeros((h, w), np.int32)  # content id each place remembers: 0 bare, 1 + item index
+    reference = np.zeros((h, w), np.int32)  # content each place remembers, from frame 0: 0 bare, else a placement id
     pending = np.full((h, w), -1, np.int32)  # frame the differing content was first seen, -1 none
     images = np.empty((frames, h, w, 3), np.uint8)
     masks = np.empty((frames, h, w), bool)
