@@ -185,8 +185,9 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "evaluate",
         help="score the pipeline on real recordings (Debian opencv-doc videos + public ground truth)",
         description="pets09: people tracking on vtest.avi (PETS09-S2L1) against MOTChallenge ground truth, "
-        "ours and ByteTrack on the same detections: detection F1, HOTA, IDF1, MOTA, ms/frame. Writes "
-        "OUT/metrics.json, ours.txt, bytetrack.txt (MOTChallenge) and tracks.png. cup, box: a hand moves "
+        "ours and ByteTrack on the same detections: detection F1, HOTA, IDF1, MOTA, ms/frame; and the change "
+        "mask against the people's boxes. Writes OUT/metrics.json, ours.txt, bytetrack.txt (MOTChallenge), "
+        "tracks.png and change.png. cup, box: a hand moves "
         "an object (opencv-doc's cup.mp4 / box.mp4): how much of it the change mask covers, which item "
         "tracks sit on it, and whether the item memory's current / usual answer, positioned through an assumed "
         "camera and projected back, follows it. Writes OUT/<clip>_metrics.json and <clip>_change.png.",

@@ -39,8 +39,9 @@ from ..core.types import Detection, Frame, TrackState
 from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
 from ..reid.base import AppearanceEmbedder
-from ..viz import contact_sheet, draw_caption, track_color
+from ..viz import contact_sheet, draw_caption, overlay_mask, track_color
 from .config import default_config
+from .people_change import PeopleChangeScore
 
 VTEST_AVI = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 # The repository's sibling shared/ folder (where the team keeps data that must not be committed).
@@ -165,6 +166,8 @@ def evaluate_pets09(
     t_pipe: list[float] = []
     t_byte: list[float] = []
     sheet: list[np.ndarray] = []
+    change_sheet: list[np.ndarray] = []
+    people_change = PeopleChangeScore()
     memory = ItemMemory(config.memory, MemoryStore(config.memory.db_path))
     with Pipeline(config, memory, detector=detector, embedder=embedder) as pipeline:
         for index in range(total):
@@ -194,6 +197,9 @@ def evaluate_pets09(
                               np.asarray(tracked.tracker_id, dtype=np.int64).reshape(-1)),
             }
             g = gt.get(number)
+            changed = result.change_mask > 0
+            people_change.add(changed, g.boxes if g is not None else np.zeros((0, 4)),
+                              g.scored if g is not None else np.zeros(0, bool))
             for name, (boxes, ids) in preds.items():
                 boxes, ids = _drop_dont_care(boxes, ids, g)
                 gi = g.ids[g.scored] if g is not None else np.zeros(0, np.int64)
@@ -205,6 +211,7 @@ def evaluate_pets09(
                 ]
             if number in SHEET_FRAMES:
                 sheet.append(_draw(image, g, preds["ours"], preds["bytetrack"], number))
+                change_sheet.append(_draw_change(image, changed, g, number, config.change.method))
             if progress is not None:
                 progress(index + 1, total)
     cap.release()
@@ -216,6 +223,8 @@ def evaluate_pets09(
         # 16 grey levels per channel: a third of the PNG's size and still readable (it goes into docs/).
         cv2.imwrite(str(out / "tracks.png"), contact_sheet(sheet, 2, cell_width=384) // 16 * 16 + 8,
                     [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        cv2.imwrite(str(out / "change.png"), contact_sheet(change_sheet, 2, cell_width=384) // 16 * 16 + 8,
+                    [cv2.IMWRITE_PNG_COMPRESSION, 9])
     metrics = {
         "sequence": "PETS09-S2L1 (vtest.avi)",
         "frames": len(t_pipe),
@@ -224,6 +233,8 @@ def evaluate_pets09(
         "tracker": dataclasses.asdict(config.tracker),
         "ours": acc["ours"].summary().as_dict(),
         "bytetrack": acc["bytetrack"].summary().as_dict(),
+        # the change mask against the people's boxes (evaluate.people_change): box-level, see there
+        "change": {"method": config.change.method, **people_change.summary()},
         "ms_per_frame": {"pipeline": _ms(t_pipe), "detector": _ms(detector.seconds), "bytetrack": _ms(t_byte),
                          "reid": _ms(embedder.seconds if embedder is not None else [])},
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "opencv": cv2.__version__,
@@ -254,6 +265,15 @@ def _draw(
     return draw_caption(img, f"frame {number}: white = truth, colour = ours (id), b# = ByteTrack id")
 
 
+def _draw_change(image: np.ndarray, mask: np.ndarray, gt: GroundTruth | None, number: int, method: str) -> np.ndarray:
+    """The change mask tinted, the people's boxes in white."""
+    img = overlay_mask(image.copy(), mask)
+    if gt is not None:
+        for b in gt.boxes:
+            cv2.rectangle(img, (int(b[0]), int(b[1])), (int(b[2]), int(b[3])), (255, 255, 255), 1)
+    return draw_caption(img, f"frame {number}: tint = change mask ({method}), white = people (truth)")
+
+
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -274,6 +294,12 @@ def format_report(m: dict[str, Any]) -> str:
         s = m[name]
         lines.append(f"{name:<10} {s['det_f1']:7.3f} {s['hota']:6.3f} {s['idf1']:6.3f} {s['mota']:6.3f} "
                      f"{s['id_switches']:5d}")
+    c = m.get("change")
+    if c:
+        lines.append(f"change mask ({c['method']}): people's boxes covered {c['box_coverage_mean']:.3f} on average, "
+                     f"found (>= {c['found_threshold']:.0%}) {c['box_found_fraction']:.3f}; "
+                     f"{c['false_px_per_frame']:.0f} px a frame off people "
+                     f"({c['off_people_fraction']:.0%} of the mask)")
     t = m["ms_per_frame"]
     lines.append(f"ms/frame: pipeline {t['pipeline']['mean']:.1f} (detector {t['detector']['mean']:.1f}, "
                  f"re-id {t.get('reid', {}).get('mean', 0.0):.1f}), "
