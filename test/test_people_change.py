@@ -62,3 +62,14 @@ def test_frames_without_people_and_tiny_or_outside_boxes() -> None:
 def test_a_mask_that_is_not_boolean_is_refused() -> None:
     with pytest.raises(ValueError, match="bool"):
         PeopleChangeScore().add(np.zeros((10, 10), np.uint8), np.zeros((0, 4)), np.zeros(0, bool))
+
+
+def test_found_is_split_by_box_height() -> None:
+    score = PeopleChangeScore()
+    mask = _mask(200, 200)
+    mask[0:100, 0:20] = True  # covers the tall person only
+    boxes = np.array([[0, 0, 20, 100], [100, 0, 120, 40]])  # 100 px and 40 px tall
+    score.add(mask, boxes, np.array([True, True]))
+    s = score.summary()
+    assert s["box_found_fraction_by_height"] == {"under_90px": 0.0, "90px_and_over": 1.0}
+    assert s["boxes_by_height"] == {"under_90px": 1, "90px_and_over": 1}

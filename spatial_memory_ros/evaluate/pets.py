@@ -299,7 +299,8 @@ def format_report(m: dict[str, Any]) -> str:
         lines.append(f"change mask ({c['method']}): people's boxes covered {c['box_coverage_mean']:.3f} on average, "
                      f"found (>= {c['found_threshold']:.0%}) {c['box_found_fraction']:.3f}; "
                      f"{c['false_px_per_frame']:.0f} px a frame off people "
-                     f"({c['off_people_fraction']:.0%} of the mask)")
+                     f"({c['off_people_fraction']:.0%} of the mask); found by box height: "
+                     + ", ".join(f"{k} {v:.3f}" for k, v in c["box_found_fraction_by_height"].items()))
     t = m["ms_per_frame"]
     lines.append(f"ms/frame: pipeline {t['pipeline']['mean']:.1f} (detector {t['detector']['mean']:.1f}, "
                  f"re-id {t.get('reid', {}).get('mean', 0.0):.1f}), "
