@@ -30,10 +30,11 @@ def main() -> None:
     p.add_argument("seed", type=int)
     p.add_argument("minutes", type=float)
     p.add_argument("ring_px", type=float, nargs="?", default=StillEdgesConfig().ring_px)
+    p.add_argument("--still-head-scale", type=int, default=1, help="change.still_head_scale (default 1)")
     args = p.parse_args()
     scene = make_bench_scene(args.preset, args.camera, args.minutes, args.seed)
     det = LearnedChangeDetector(args.model, device="cpu", floor_memory=FloorChangeConfig(),
-                                still_edges=StillEdgesConfig(ring_px=args.ring_px))
+                                still_edges=StillEdgesConfig(ring_px=args.ring_px), still_scale=args.still_head_scale)
     tp = fn = near = far = 0
     for f in scene.frames():
         pred = det.update(f.image, f.T_map_cam, intrinsics=f.intrinsics, stamp=f.stamp).mask > 0

@@ -24,19 +24,21 @@ SCENES = [("home", "patrol"), ("warehouse", "static"), ("warehouse", "patrol"), 
 HALO = [1004, 1005]  # warehouse static seeds for change_halo.py; 1005 showed fine-tune 8's halo where 1004 did not
 
 
-def _bench(model: Path, out: Path, preset: str, camera: str, seed: int, minutes: float) -> Path:
+def _bench(model: Path, out: Path, preset: str, camera: str, seed: int, minutes: float, scale: int) -> Path:
     folder = out / f"{preset}_{camera}_{seed}"
     cmd = [sys.executable, "-m", "spatial_memory_ros.cli.main", "bench", "--preset", preset, "--camera", camera,
            "--minutes", str(minutes), "--seed", str(seed), "--allow-train-seed", "--jobs", "1",
-           "--methods", "learned,learned_no_memory", "--model", str(model), "--out", str(folder)]
+           "--methods", "learned,learned_no_memory", "--model", str(model), "--out", str(folder),
+           "--still-head-scale", str(scale)]
     with open(out / f"{folder.name}.log", "w") as log:
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
     return folder / "results.json"
 
 
-def _halo(model: Path, seed: int) -> str:
+def _halo(model: Path, seed: int, scale: int) -> str:
     script = Path(__file__).with_name("change_halo.py")
-    cmd = [sys.executable, str(script), str(model), "warehouse", "static", str(seed), "2"]
+    cmd = [sys.executable, str(script), str(model), "warehouse", "static", str(seed), "2",
+           "--still-head-scale", str(scale)]
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
 
 
@@ -46,14 +48,16 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None, help="bench folders and logs (default out/screen_<model>)")
     p.add_argument("--seed", type=int, default=1004, help=f"bench seed (>= {TRAIN_SEED_MIN})")
     p.add_argument("--minutes", type=float, default=5.0)
+    p.add_argument("--still-head-scale", type=int, default=1, help="change.still_head_scale (default 1)")
     args = p.parse_args()
     if args.seed < TRAIN_SEED_MIN:
         p.error(f"a training seed (>= {TRAIN_SEED_MIN}): the held-out seeds are for the pick only")
     out = args.out or Path("out") / f"screen_{args.model.stem}"
     out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=2) as pool:  # each bench is one busy process: two fill a 2-core box
-        results = list(pool.map(lambda s: _bench(args.model, out, *s, args.seed, args.minutes), SCENES))
-        halos = list(pool.map(lambda seed: _halo(args.model, seed), HALO))
+        k = args.still_head_scale
+        results = list(pool.map(lambda s: _bench(args.model, out, *s, args.seed, args.minutes, k), SCENES))
+        halos = list(pool.map(lambda seed: _halo(args.model, seed, k), HALO))
     print(f"{args.model}, seed {args.seed}, {args.minutes:g} min")
     print(f"{'scene':<20} {'det F1':>7} {'IDF1':>6} {'chg mIoU':>9} {'det F1 no mem':>14} {'chg mIoU no mem':>16}")
     for (preset, camera), path in zip(SCENES, results):

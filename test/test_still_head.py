@@ -186,3 +186,68 @@ def test_the_runtime_mask_takes_the_correction_and_the_motion_boxes_do_not() -> 
         assert np.array_equal(np.reshape(a.motion_boxes, (-1, 4)), np.reshape(b.motion_boxes, (-1, 4)))
         if i >= 6:
             assert a.mask.all() and not np.array_equal(a.mask, b.mask)
+
+
+def test_a_finer_still_input_gives_a_finer_mask_and_changes_nothing_without_a_background() -> None:
+    """model(still_image=...): the head reads the frame and background k times finer; the change head's logits
+    are upsampled to meet it; a row with no background is those upsampled logits exactly."""
+    torch.manual_seed(0)
+    model = SpatialMemoryModel.from_config(STILL).eval()
+    assert model.still is not None
+    torch.nn.init.normal_(model.still.out.weight)
+    image, K, T, has_pose = _inputs(2)
+    background = torch.randint(0, 255, image.shape).float()
+    fine = torch.nn.functional.interpolate(image, scale_factor=2, mode="nearest")
+    fine_bg = torch.nn.functional.interpolate(background, scale_factor=2, mode="nearest")
+    valid = torch.tensor([True, False])
+    with torch.no_grad():
+        coarse = model(image, K, T, has_pose, model.initial_state(2), background=background, background_valid=valid)
+        out = model(image, K, T, has_pose, model.initial_state(2), background=background, background_valid=valid,
+                    still_image=fine, still_background=fine_bg)
+    h, w = coarse.change_logits.shape[-2:]
+    assert out.change_logits.shape[-2:] == (2 * h, 2 * w)
+    assert torch.equal(out.region_logits, coarse.region_logits)  # the boxes' regions stay the change head's
+    upsampled = torch.nn.functional.interpolate(coarse.region_logits, scale_factor=2, mode="bilinear",
+                                                align_corners=False)
+    assert torch.equal(out.change_logits[1], upsampled[1])  # no background: no correction
+    assert not torch.allclose(out.change_logits[0], upsampled[0])
+
+
+def test_the_runtime_runs_the_head_and_the_background_at_still_scale() -> None:
+    """still_scale=2: on a still camera the head gets the frame at twice the model's input; on a moving camera
+    (no background ever) the masks are still_scale 1's exactly."""
+    from tiny_model import INTR
+
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+    from spatial_memory_ros.model.still_head import StillHead
+
+    torch.manual_seed(0)
+    model = SpatialMemoryModel.from_config(STILL).eval()
+    assert model.still is not None
+    torch.nn.init.normal_(model.still.out.weight)
+    sizes: list[tuple[int, int]] = []
+    forward = StillHead.forward
+
+    def recording(self: StillHead, x_in: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        if bool(x_in[:, 6].any()):
+            sizes.append(tuple(x_in.shape[-2:]))
+        return forward(self, x_in, logits)
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(8)]
+    poses = []
+    for i in range(8):  # a camera that moves 0.2 m a frame: no background ever
+        T = np.eye(4)
+        T[0, 3], T[2, 3] = 0.2 * i, 2.0
+        poses.append(T)
+    one, two = (LearnedChangeDetector(model, device="cpu", intrinsics=INTR, still_scale=k) for k in (1, 2))
+    for frame, T in zip(frames, poses):
+        assert np.array_equal(one.update(frame, T).mask, two.update(frame, T).mask)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(StillHead, "forward", recording)
+        still = LearnedChangeDetector(model, device="cpu", intrinsics=INTR, still_scale=2)
+        for frame in frames:
+            assert still.update(frame, poses[0]).mask.shape == frame.shape[:2]
+    assert sizes and set(sizes) == {(2 * STILL.image_height, 2 * STILL.image_width)}
+    with pytest.raises(ValueError, match="still_scale"):
+        LearnedChangeDetector(model, device="cpu", still_scale=5)

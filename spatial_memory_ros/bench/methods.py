@@ -242,10 +242,12 @@ def pipeline_config(scene: SimScene) -> PipelineConfig:
 class BenchContext:
     """What a method factory gets: the scene (its tags, intrinsics, rate) and work shared between methods."""
 
-    def __init__(self, scene: SimScene, model_path: str = "") -> None:
+    def __init__(self, scene: SimScene, model_path: str = "", still_head_scale: int = 1) -> None:
         self.scene = scene
         config = pipeline_config(scene)
-        self.config = replace(config, change=replace(config.change, model_path=model_path)) if model_path else config
+        change = replace(config.change, model_path=model_path or config.change.model_path,
+                         still_head_scale=still_head_scale)
+        self.config = replace(config, change=change)
         self._tags: FrameTags | None = None
 
     @property
@@ -298,10 +300,12 @@ METHODS["pipeline_prior"] = lambda ctx: PipelineMethod(with_return_prior(ctx.con
 METHODS["pipeline_reader"] = lambda ctx: PipelineMethod(with_tag_reader(ctx.config), name="pipeline_reader")
 
 
-def make_methods(names: Sequence[str], scene: SimScene, *, model_path: str = "") -> list[Method]:
+def make_methods(names: Sequence[str], scene: SimScene, *, model_path: str = "",
+                 still_head_scale: int = 1) -> list[Method]:
     """The named methods, set up for this scene; BadInputError names the unknown ones.
 
-    model_path: the learned methods' model file instead of the shipped one (change.model_path)."""
+    model_path: the learned methods' model file instead of the shipped one (change.model_path);
+    still_head_scale: change.still_head_scale for them."""
     unknown = [n for n in names if n not in METHODS]
     if unknown or not names:
         raise BadInputError(f"unknown methods {unknown}; choose from {sorted(METHODS)}")
@@ -309,5 +313,5 @@ def make_methods(names: Sequence[str], scene: SimScene, *, model_path: str = "")
         raise BadInputError(f"a method is named twice: {list(names)}")
     if model_path and not Path(model_path).is_file():
         raise BadInputError(f"no model file at {model_path}")
-    ctx = BenchContext(scene, model_path)
+    ctx = BenchContext(scene, model_path, still_head_scale)
     return [METHODS[n](ctx) for n in names]

@@ -66,6 +66,7 @@ class BenchConfig:
     samples: int = 4  # frames kept for samples.png
     jobs: int = 2  # 2: render in a second process while the methods run; 1: all in this process
     model_path: str = ""  # the learned methods' model file; "" = the one shipped in the package
+    still_head_scale: int = 1  # the learned methods' change.still_head_scale
 
     def validate(self) -> BenchConfig:
         checks = [
@@ -156,7 +157,8 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     scene = make_bench_scene(
         config.preset, config.camera, config.minutes, config.seed, width=config.width, height=config.height
     )
-    methods = make_methods(list(config.methods), scene, model_path=config.model_path)
+    methods = make_methods(list(config.methods), scene, model_path=config.model_path,
+                           still_head_scale=config.still_head_scale)
     scores = {m.name: _Scores(m) for m in methods}
     memories = [m for m in methods if MEMORY in m.capabilities]
     queries = _Queries(config.seed, config.query_period_s)

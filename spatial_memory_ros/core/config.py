@@ -52,6 +52,10 @@ class ChangeConfig:
     # learned: while the camera stands still, a per-pixel background model sets the network's coarse mask
     # edges, within a few pixels of them (core.still_edges)
     still_edges: bool = True
+    # learned, a model with a still head: it compares frame and background at this many times the model's input
+    # (1-4; 2 = 256 x 192 for the shipped model), so that it sees far, small things (BENCHMARKS.md, "The change
+    # mask on PETS09"); the change head's mask is upsampled to meet it. Costs a few ms a frame.
+    still_head_scale: int = 1
 
     threshold: float = 30.0  # grey-level difference (0..255) that counts as change; lower = more noise
     # Also a change: a colour turned by more than this angle (degrees, RGB; brightness-invariant). 0 = grey only.
@@ -221,6 +225,7 @@ class PipelineConfig:
             (0 <= self.change.colour_angle_deg < 90, "change.colour_angle_deg must be in [0, 90) (0 = off)"),
             (self.change.stable_frames >= 1, "change.stable_frames must be >= 1"),
             (self.change.min_blob_area_px >= 1, "change.min_blob_area_px must be >= 1"),
+            (1 <= self.change.still_head_scale <= 4, "change.still_head_scale must be in [1, 4]"),
             (0 < self.change.motion_reset_fraction <= 1, "change.motion_reset_fraction must be in (0, 1]"),
             (self.change.method in CHANGE_METHODS,
              f"change.method must be one of {', '.join(CHANGE_METHODS)}, got {self.change.method!r}"),

@@ -111,6 +111,8 @@ def add_bench_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--still-camera", action="store_true",
                    help="frames from a still camera (the demo scene) instead of a patrolling one: a model with the "
                         "background input then runs its still-camera parts (background, still head)")
+    p.add_argument("--still-head-scale", type=int, choices=(1, 2, 3, 4), default=1, metavar="K",
+                   help="change.still_head_scale: the still head reads the frame K times finer (default 1)")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.set_defaults(handler=run_bench_model)
 
@@ -121,7 +123,7 @@ def run_bench_model(args: argparse.Namespace) -> int:
     result = measure(
         args.model, device=args.device, size=(args.width, args.height), timed_frames=args.frames,
         long_steps=args.steps, threads=args.threads, cameras=args.cameras, floor_memory=args.floor_memory,
-        still_camera=args.still_camera,
+        still_camera=args.still_camera, still_scale=args.still_head_scale,
     )
     text = json.dumps(dataclasses.asdict(result), indent=2)
     print(text)

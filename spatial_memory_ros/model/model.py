@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
@@ -92,6 +93,8 @@ class SpatialMemoryModel(nn.Module):
         use_memory: bool | None = None,
         background: torch.Tensor | None = None,
         background_valid: torch.Tensor | None = None,
+        still_image: torch.Tensor | None = None,
+        still_background: torch.Tensor | None = None,
     ) -> StepOutput:
         """One step.
 
@@ -101,6 +104,9 @@ class SpatialMemoryModel(nn.Module):
         False reads the initial memory and leaves the state as it is (the ablation).
         background, background_valid: with config.background, the still camera's background (B, 3, H, W) 0..255
         and whether there is one (B,) bool (model.background); None = none. The ablation gets none either.
+        still_image, still_background: the frame and its background at k times the input size (B, 3, kH, kW) for
+        the still head alone (runtime's still_scale); the change head's logits are upsampled k times to meet its
+        correction, so the mask comes out k times finer. None = the still head reads the input size.
         """
         use = self.config.use_memory if use_memory is None else use_memory
         if not self.config.background:
@@ -129,7 +135,13 @@ class SpatialMemoryModel(nn.Module):
         logits, patch_logits = self.change_head(tokens, x, novelty)
         region = logits
         if self.still is not None:  # a correction where there is a still background, exactly zero elsewhere
-            logits = logits + self.still(x_in, logits)
+            x_still = x_in
+            if still_image is not None and still_background is not None and x_in.shape[1] == 7:
+                # its convolutions do not care about the size: a finer input shows it smaller things
+                x_still = normalise_image(still_image, still_background, x_in[:, 6, 0, 0] > 0)
+                logits = F.interpolate(logits, scale_factor=still_image.shape[-1] // image.shape[-1],
+                                       mode="bilinear", align_corners=False)
+            logits = logits + self.still(x_still, logits)
         new_state = state
         if use:
             new_state = self.memory.write(slots, tokens)

@@ -93,6 +93,7 @@ class LearnedChangeDetector:
         floor_memory: FloorChangeConfig | None = None,
         blank_std: float = 2.0,
         still_edges: StillEdgesConfig | None = None,
+        still_scale: int = 1,
     ) -> None:
         if cameras < 1:
             raise ValueError(f"cameras must be >= 1, got {cameras}")
@@ -122,6 +123,10 @@ class LearnedChangeDetector:
         self._edges = [StillEdges(self.still_edges) for _ in range(cameras)] if self.still_edges else []
         # a model built with ModelConfig.background compares each frame with its still camera's background
         self._backgrounds = [StillBackground() for _ in range(cameras)] if self.config.background else []
+        if still_scale not in (1, 2, 3, 4):
+            raise ValueError(f"still_scale must be 1-4, got {still_scale}")
+        # a still head (and its background) at still_scale times the model's input: see update_batch
+        self.still_scale = still_scale if self._backgrounds and self.model.still is not None else 1
         self._logit_threshold = float(np.log(threshold / (1.0 - threshold)))
         self._amp = self.device.type == "cuda"
         self.reset()
@@ -140,6 +145,7 @@ class LearnedChangeDetector:
             min_blob_area_px=change.min_blob_area_px, motion_appearance=motion_appearance,
             floor_memory=FloorChangeConfig() if change.floor_memory and geometric_memory else None,
             still_edges=StillEdgesConfig.following(change) if change.still_edges and geometric_memory else None,
+            still_scale=change.still_head_scale,
         )
 
     def reset(self, camera: int | None = None) -> None:
@@ -217,14 +223,26 @@ class LearnedChangeDetector:
         blank = self._blank(small) if self.use_memory else None
         if blank is not None:  # those rows step as the memory-disabled model: the initial memory in, nothing out
             state = torch.where(blank[:, None, None], self.model.initial_state(C, dev), state)
-        bg_t = bg_valid = None
+        bg_t = bg_valid = fine_t = fine_bg_t = None
+        seen = small  # what the backgrounds learn: the frames at the model's input, or still_scale times finer
         if self._backgrounds and self.use_memory:
-            steps = [b.before(img, T) for b, img, T in zip(self._backgrounds, small, T_map_cam)]
-            bg_t = torch.from_numpy(np.stack([b for b, _ in steps])).to(dev).permute(0, 3, 1, 2)
+            k = self.still_scale
+            if k > 1:  # the still head compares a finer frame with a finer background (far, small things)
+                seen = [cv2.resize(image, (k * cfg.image_width, k * cfg.image_height), interpolation=cv2.INTER_AREA)
+                        for image in images_bgr]
+            steps = [b.before(img, T) for b, img, T in zip(self._backgrounds, seen, T_map_cam)]
+            backgrounds = [b for b, _ in steps]
+            if k > 1:
+                if any(v for _, v in steps):  # else the head adds nothing: the mask stays the change head's own
+                    fine_t = torch.from_numpy(np.stack(seen)).to(dev).permute(0, 3, 1, 2)
+                    fine_bg_t = torch.from_numpy(np.stack(backgrounds)).to(dev).permute(0, 3, 1, 2)
+                backgrounds = [cv2.resize(b, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA)
+                               for b in backgrounds]
+            bg_t = torch.from_numpy(np.stack(backgrounds)).to(dev).permute(0, 3, 1, 2)
             bg_valid = torch.tensor([v for _, v in steps], device=dev)
         with torch.autocast(dev.type, dtype=torch.float16, enabled=self._amp):
             out = self.model(image_t, K, pose, flag, state, use_memory=self.use_memory, background=bg_t,
-                             background_valid=bg_valid)
+                             background_valid=bg_valid, still_image=fine_t, still_background=fine_bg_t)
         self._state = out.state if blank is None else torch.where(blank[:, None, None], self._state, out.state)
         self._embeddings = out.embeddings
         logits = out.change_logits[:, 0].float().cpu().numpy()  # (C, h / s, w / s)
@@ -232,7 +250,7 @@ class LearnedChangeDetector:
         # mask, as the still-camera edges do, and marks scene changes that are not moving things
         regions = None if out.region_logits is out.change_logits else out.region_logits[:, 0].float().cpu().numpy()
         if bg_t is not None:  # learn the frames, without what the network calls changed if the model says so
-            for b, img, logit in zip(self._backgrounds, small, logits):
+            for b, img, logit in zip(self._backgrounds, seen, logits):
                 skip = None
                 if self.config.background_skips_changes:
                     skip = cv2.resize((logit > self._logit_threshold).astype(np.uint8), img.shape[1::-1],

@@ -66,11 +66,13 @@ def measure(
     progress: bool = True,
     floor_memory: bool = False,
     still_camera: bool = False,
+    still_scale: int = 1,
 ) -> SpeedResult:
     """Time update() and watch RSS over long_steps; see the module docstring. floor_memory: with the floor
     memory (FloorChangeConfig defaults), as the node runs the learned backend; its maps count in state_bytes.
     still_camera: frames of the demo scene's still camera, not the warehouse patrol, so that a model with the
-    background input (ModelConfig.background) runs its background and still head, which a moving camera skips."""
+    background input (ModelConfig.background) runs its background and still head, which a moving camera skips.
+    still_scale: the runtime's (change.still_head_scale): the still head's input that many times finer."""
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     path = checkpoint if checkpoint is not None else DEFAULT_CHECKPOINT
@@ -78,7 +80,7 @@ def measure(
     model = path if path.is_file() else SpatialMemoryModel.from_config(ModelConfig())
     name = str(path) if path.is_file() else "untrained"
     det = LearnedChangeDetector(model, device=device, cameras=cameras,
-                                floor_memory=FloorChangeConfig() if floor_memory else None)
+                                floor_memory=FloorChangeConfig() if floor_memory else None, still_scale=still_scale)
     preset = "demo" if still_camera else "warehouse"
     scene = make_scene(preset, seed=0, width=size[0], height=size[1])  # a test seed, never the bench's
     frames = [(f.image, f.T_map_cam) for f in scene.frames(limit=50)]
@@ -133,6 +135,9 @@ def _model_fps(det: LearnedChangeDetector, n: int, dev: torch.device) -> float:
     state = det.model.initial_state(C, dev)
     # a model with the background input gets one (its still-camera cost); the patrol's would be none
     extra = {"background": image, "background_valid": flag} if cfg.background else {}
+    if cfg.background and det.still_scale > 1:  # the still head reads a finer frame and background
+        fine = torch.nn.functional.interpolate(image.float(), scale_factor=det.still_scale).to(torch.uint8)
+        extra |= {"still_image": fine, "still_background": fine}
     with torch.autocast(dev.type, dtype=torch.float16, enabled=dev.type == "cuda"):
         for _ in range(10):
             state = det.model(image, K, T, flag, state, **extra).state
