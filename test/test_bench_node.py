@@ -27,16 +27,25 @@ def test_bench_node_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "change=classical" in (out / "node.log").read_text()  # the startup log names the change backend
 
 
-def test_the_startup_log_names_the_learned_backend_and_its_memories() -> None:
+def test_the_startup_log_names_the_learned_backend_its_memories_and_its_still_head() -> None:
+    """Pipeline.describe_change(), the node's startup log: what the loaded backend runs, the checkpoint's still
+    head included (only the loaded model knows it has one)."""
     from dataclasses import replace
 
-    from spatial_memory_ros.core.config import ChangeConfig
-    from spatial_memory_ros.ros.node import _change_summary
+    from spatial_memory_ros.core.config import PipelineConfig
+    from spatial_memory_ros.core.pipeline import Pipeline
 
-    learned = replace(ChangeConfig(), method="learned")
-    assert _change_summary(learned) == "learned (floor memory, still edges)"
-    assert _change_summary(replace(learned, floor_memory=False, still_edges=False)) == "learned"
-    assert _change_summary(ChangeConfig()) == "classical"
+    base = PipelineConfig()
+    learned = replace(base.change, method="learned")
+    cases = [
+        (base, "classical"),
+        (replace(base, change=learned), "learned (floor memory, still edges, still head)"),
+        (replace(base, change=replace(learned, floor_memory=False, still_edges=False, still_head_scale=2)),
+         "learned (still head x2)"),
+    ]
+    for config, expected in cases:
+        with Pipeline.open(config, device="cpu") as pipeline:
+            assert pipeline.describe_change() == expected
 
 
 def test_bench_node_rejects_a_bad_size(capsys: pytest.CaptureFixture[str]) -> None:

@@ -86,6 +86,10 @@ class ChangeDetector:
         self.config = config
         self.reset()
 
+    def describe(self) -> str:
+        """What the node's startup log calls this backend."""
+        return "classical"
+
     def reset(self) -> None:
         """Forget the reference; the next frame becomes the new one."""
         self._reference: np.ndarray | None = None  # (H, W) float32, blurred grey

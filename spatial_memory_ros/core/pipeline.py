@@ -315,6 +315,11 @@ class Pipeline:
         """locate() for every remembered item, sorted by name."""
         return self.memory.list_all()
 
+    def describe_change(self) -> str:
+        """The change backend as a log line names it ('classical', 'learned (floor memory, ...)')."""
+        describe = getattr(self._change, "describe", None)
+        return describe() if callable(describe) else type(self._change).__name__
+
     def reset(self) -> None:
         """Forget tracks, the change reference and every remembered item (in the store too)."""
         self._tracker.reset()

@@ -148,6 +148,17 @@ class LearnedChangeDetector:
             still_scale=change.still_head_scale,
         )
 
+    def describe(self) -> str:
+        """What the node's startup log calls this backend: 'learned' and the memories and heads it runs (the still
+        head is the checkpoint's, so only the loaded model knows it)."""
+        parts = [name for name, on in (("floor memory", self.floor_memory is not None),
+                                        ("still edges", self.still_edges is not None)) if on]
+        if self.model.still is not None and self._backgrounds:
+            parts.append("still head" + (f" x{self.still_scale}" if self.still_scale > 1 else ""))
+        if not self.use_memory:
+            parts.append("memory off")
+        return "learned" + (f" ({', '.join(parts)})" if parts else "")
+
     def reset(self, camera: int | None = None) -> None:
         """Forget what was seen (by one camera, or by all): the memory goes back to its initial state."""
         with torch.inference_mode():

@@ -31,7 +31,6 @@ from spatial_memory.srv import ListItems, LocateItem
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from spatial_memory_ros.core.config import ChangeConfig
 from spatial_memory_ros.core.errors import BadInputError, SpatialMemoryError, UnknownItemError
 from spatial_memory_ros.core.pipeline import Pipeline
 from spatial_memory_ros.core.tf_buffer import TransformUnavailable
@@ -135,7 +134,7 @@ class SpatialMemoryNode(Node):
         self.get_logger().info(
             f"ready: items={self.settings.pipeline.tags.items or '{}'} "
             f"db={self.settings.pipeline.memory.db_path or ':memory:'} rate={self._rate_hz} Hz "
-            f"image={self._image_topic} change={_change_summary(self.settings.pipeline.change)}"
+            f"image={self._image_topic} change={self.pipeline.describe_change()}"
         )
 
     # ---- parameters -------------------------------------------------------------------------------
@@ -357,11 +356,3 @@ def main(args: list[str] | None = None) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
     return code
-
-
-def _change_summary(change: ChangeConfig) -> str:
-    """The change backend as the startup log names it: 'classical', or 'learned' with its memories."""
-    if change.method != "learned":
-        return change.method
-    extras = [name for name, on in (("floor memory", change.floor_memory), ("still edges", change.still_edges)) if on]
-    return "learned" + (f" ({', '.join(extras)})" if extras else "")
