@@ -158,6 +158,13 @@ def test_bench_model_on_a_still_camera_runs_the_head_with_a_background(tmp_path:
     assert moving.fps > 0 and still.fps > 0
     assert sum(seen) - on_patrol > 8  # update() steps on the still camera had a background (the timed model
     # steps always get one)
+    widths: list[int] = []  # of the head's input, at steps with a background
+    monkeypatch.setattr(StillHead, "forward", lambda self, x_in, logits: (
+        widths.append(x_in.shape[-1]) if bool(x_in[:, 6].any()) else None) or forward(self, x_in, logits))
+    fine = measure(tmp_path / "m.pt", size=(64, 48), timed_frames=8, long_steps=0, progress=False,
+                   still_camera=True, still_scale=2)
+    # `--still-head-scale 2`: every head step with a background, timed model steps included, read the finer frame
+    assert fine.fps > 0 and len(widths) > 8 and set(widths) == {2 * ModelConfig().image_width}
 
 
 def test_the_runtime_mask_takes_the_correction_and_the_motion_boxes_do_not() -> None:
