@@ -32,10 +32,10 @@ def test_the_startup_log_names_the_learned_backend_its_memories_and_its_still_he
     head included (only the loaded model knows it has one)."""
     from dataclasses import replace
 
-    from spatial_memory_ros.core.config import PipelineConfig
+    from spatial_memory_ros.core.config import MemoryConfig, PipelineConfig
     from spatial_memory_ros.core.pipeline import Pipeline
 
-    base = PipelineConfig()
+    base = PipelineConfig(memory=MemoryConfig(db_path=":memory:"))  # no file left behind
     learned = replace(base.change, method="learned")
     cases = [
         (base, "classical"),
@@ -46,6 +46,10 @@ def test_the_startup_log_names_the_learned_backend_its_memories_and_its_still_he
     for config, expected in cases:
         with Pipeline.open(config, device="cpu") as pipeline:
             assert pipeline.describe_change() == expected
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+
+    ablation = LearnedChangeDetector.from_change_config(learned, device="cpu", use_memory=False)
+    assert ablation.describe() == "learned (memory off)"  # no floor memory, edges or still head run without it
 
 
 def test_bench_node_rejects_a_bad_size(capsys: pytest.CaptureFixture[str]) -> None:

@@ -96,6 +96,7 @@ def test_unknown_keys_are_named(tmp_path: Path) -> None:
         ("change.threshold: yes\n", "change.threshold must be a number"),
         ("memory.db_path: 3\n", "memory.db_path must be a string"),
         ("change.threshold: 300\n", r"change.threshold must be in \(0, 255\)"),  # PipelineConfig.validate
+        ("change.still_head_scale: 5\n", r"change.still_head_scale must be in \[1, 4\]"),
         ("change.threshold: 3\nchange: {threshold: 4}\n", "change.threshold is given twice"),
         ("tag_size_m: 0.1\ntags: {tag_size_m: 0.2}\n", "tags.tag_size_m is given twice"),
         ("a:\n  ros__parameters: {}\nb:\n  ros__parameters: {}\n", "one '<node>: ros__parameters:' section"),

@@ -151,12 +151,12 @@ class LearnedChangeDetector:
     def describe(self) -> str:
         """What the node's startup log calls this backend: 'learned' and the memories and heads it runs (the still
         head is the checkpoint's, so only the loaded model knows it)."""
+        if not self.use_memory:  # the ablation: no floor memory, still edges or background either
+            return "learned (memory off)"
         parts = [name for name, on in (("floor memory", self.floor_memory is not None),
                                         ("still edges", self.still_edges is not None)) if on]
         if self.model.still is not None and self._backgrounds:
             parts.append("still head" + (f" x{self.still_scale}" if self.still_scale > 1 else ""))
-        if not self.use_memory:
-            parts.append("memory off")
         return "learned" + (f" ({', '.join(parts)})" if parts else "")
 
     def reset(self, camera: int | None = None) -> None:
