@@ -1,0 +1,58 @@
+"""evaluate pets09 end to end on a made-up clip and truth (the real vtest.avi is scored in BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.evaluate.config import default_config
+from spatial_memory_ros.evaluate.pets import evaluate_pets09
+
+FRAMES = 12
+
+
+def _clip(tmp_path: Path) -> tuple[Path, Path]:
+    """A still grey scene where a dark 'person' box walks right from frame 4 on; its truth box in gt.txt."""
+    video, gt = tmp_path / "walk.avi", tmp_path / "gt.txt"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 7.0, (320, 240))
+    rows = []
+    for i in range(FRAMES):
+        img = np.full((240, 320, 3), 170, np.uint8)
+        cv2.rectangle(img, (0, 200), (320, 240), (90, 120, 90), -1)
+        if i >= 4:
+            x = 60 + 12 * (i - 4)
+            cv2.rectangle(img, (x, 80), (x + 30, 180), (30, 30, 60), -1)
+            rows.append(f"{i + 1},1,{x + 1},81,31,101,1,-1,-1,-1")  # MOT: 1-based left, top, width, height
+        writer.write(img)
+    writer.release()
+    gt.write_text("\n".join(rows) + "\n")
+    return video, gt
+
+
+def test_evaluate_pets09_scores_the_change_mask_against_the_people(tmp_path: Path) -> None:
+    video, gt = _clip(tmp_path)
+    base = default_config()
+    config = dataclasses.replace(base, tracker=dataclasses.replace(base.tracker, reid=False))
+    metrics = evaluate_pets09(tmp_path / "out", video=video, gt_path=gt, config=config)
+    change = metrics["change"]
+    assert metrics["frames"] == FRAMES and change["method"] == "classical" and change["frames"] == FRAMES
+    assert change["boxes"] == FRAMES - 4
+    # the classical mask finds the dark box on a flat scene in every frame, and marks nothing else
+    assert change["box_found_fraction"] == 1.0 and change["box_coverage_mean"] > 0.9
+    assert change["false_px_per_frame"] < 50
+    assert change["box_found_fraction_by_height"]["90px_and_over"] == 1.0  # the box is 101 px tall
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["change"] == change
+
+
+def test_evaluate_pets09_names_missing_inputs(tmp_path: Path) -> None:
+    video, gt = _clip(tmp_path)
+    with pytest.raises(BadInputError, match="no ground truth"):
+        evaluate_pets09(tmp_path / "out", video=video, gt_path=tmp_path / "none.txt")
+    with pytest.raises(BadInputError, match="no video"):
+        evaluate_pets09(tmp_path / "out", video=tmp_path / "none.avi", gt_path=gt)
