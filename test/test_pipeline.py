@@ -299,6 +299,50 @@ def test_tags_and_change_beside_the_detector_give_the_sequential_results() -> No
     assert [d.item for d in results[0][0].detections] == ["mug", "keys", "", "cup"]  # tags first
 
 
+class _TorchLikeChange:
+    """A change backend that is not the classical detector (as the learned one is not): the classical one
+    inside, and the thread each call ran on."""
+
+    def __init__(self, config: PipelineConfig) -> None:
+        from spatial_memory_ros.core.change import ChangeDetector
+
+        self.inner = ChangeDetector(config.change)
+        self.threads: list[str] = []
+
+    def update(self, image_bgr, T_map_cam=None, intrinsics=None, stamp=None):  # noqa: ANN001, ANN201
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        return self.inner.update(image_bgr, T_map_cam, intrinsics, stamp)
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+
+def test_with_a_learned_change_backend_the_tag_search_alone_goes_beside_and_nothing_differs() -> None:
+    """The learned backend (torch) stays on the calling thread; the tag search (OpenCV) runs beside it and the
+    class detector. Same results as all in sequence."""
+    cfg = dataclasses.replace(config(min_hits=1), tracker=TrackerConfig(min_hits=1, reid=False),
+                              detector=DetectorConfig(backend="coco", apriltag_items=True))
+    results, backends = [], []
+    for concurrent in (True, False):
+        rng = np.random.default_rng(0)
+        change = _TorchLikeChange(cfg)
+        with Pipeline(cfg, ItemMemory(cfg.memory), detector=_PersonAndCup(), change=change) as pipeline:
+            assert pipeline._side is not None  # the tags go beside
+            if not concurrent:
+                pipeline._side = None
+            results.append([pipeline.update(frame_of({MUG: MUG_A, KEYS: KEYS_AT} if k < 3 else {MUG: MUG_B},
+                                                     0.1 * k, rng)) for k in range(6)])
+        backends.append(change)
+    assert set(backends[0].threads) == {"MainThread"}  # never on the side thread, beside the tags
+    for a, b in zip(*results):
+        assert [(d.label, d.item, *d.box) for d in a.detections] == [(d.label, d.item, *d.box) for d in b.detections]
+        assert [(t.track_id, t.item, t.state) for t in a.tracks] == [(t.track_id, t.item, t.state) for t in b.tracks]
+        assert np.array_equal(a.change_mask, b.change_mask) and len(a.tags) == len(b.tags) == 2 - (a.stamp > 0.25)
+    assert [d.item for d in results[0][0].detections] == ["mug", "keys", "", "cup"]  # tags first
+
+
 def test_a_failing_detector_leaves_the_pipeline_usable() -> None:
     cfg = dataclasses.replace(config(), detector=DetectorConfig(backend="coco"))
     detector = _PersonAndCup()

@@ -176,9 +176,13 @@ class Pipeline:
         # results. coco + tags + classical change on 640x480 demo frames, 2 cores, median (p95): 73 (89) ->
         # 60 (67) ms on a quiet box; 1-4 % less (p99 3-9 %) with the cores busy with other jobs. Only the
         # classical change detector: the learned one runs torch, whose thread settings the embedder changes
-        # during its call, and two torch users at once would only fight over the same two cores.
-        concurrent = detector is not None and isinstance(change, ChangeDetector)
-        self._side = ThreadPoolExecutor(1, thread_name_prefix="pipeline_side") if concurrent else None
+        # during its call, and two torch users at once would only fight over the same two cores. With the
+        # learned one the tag search alone (OpenCV, ~12 ms a 640x480 frame) goes beside the torch work, unless
+        # the learned tag reader (torch) follows it.
+        self._change_aside = detector is not None and isinstance(change, ChangeDetector)
+        tags_aside = detector is not None and self._tags is not None and self._reader is None
+        aside = self._change_aside or tags_aside
+        self._side = ThreadPoolExecutor(1, thread_name_prefix="pipeline_side") if aside else None
 
     @classmethod
     def open(cls, config: PipelineConfig, *, device: str = "auto") -> Pipeline:
@@ -198,12 +202,15 @@ class Pipeline:
         lifting = self.config.lifting
 
         if self._side is not None:
-            side = self._side.submit(self._tags_and_change, frame)
+            side = self._side.submit(self._tags_and_change if self._change_aside else self._tags_alone, frame)
             try:
+                here = None if self._change_aside else self._change_update(frame)
                 found = self._class_detections(frame)
             finally:
                 futures.wait([side])  # never leave it running into the next frame, whatever happened here
-            tags, detections, change = side.result()
+            tags, detections, aside = side.result()
+            change = aside if aside is not None else here
+            assert change is not None
             detections += found
         else:
             tags, detections, change = self._tags_and_change(frame)
@@ -253,6 +260,11 @@ class Pipeline:
 
     def _tags_and_change(self, frame: Frame) -> tuple[list[TagDetection], list[Detection], ChangeOutput]:
         """The tags (raw, and as detections) and the change baseline's output: one job beside the detector."""
+        tags, detections, _ = self._tags_alone(frame)
+        return tags, detections, self._change_update(frame)
+
+    def _tags_alone(self, frame: Frame) -> tuple[list[TagDetection], list[Detection], ChangeOutput | None]:
+        """The tags, raw and as detections (the learned reader's reads among them if it is on)."""
         tags: list[TagDetection] = []
         detections: list[Detection] = []
         if self._tags is not None:
@@ -263,7 +275,10 @@ class Pipeline:
             detections = [self._tags.to_detection(tag, frame.T_map_cam) for tag in tags]
             if quads:
                 detections += self._read_quads(frame, tags, quads)
-        return tags, detections, self._change.update(frame.image, frame.T_map_cam, frame.intrinsics, frame.stamp)
+        return tags, detections, None
+
+    def _change_update(self, frame: Frame) -> ChangeOutput:
+        return self._change.update(frame.image, frame.T_map_cam, frame.intrinsics, frame.stamp)
 
     def _read_quads(self, frame: Frame, tags: list[TagDetection], quads: list[np.ndarray]) -> list[Detection]:
         """The learned reader's items among the undecoded quads, placed on the lifting plane (a read has no
