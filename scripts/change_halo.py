@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from spatial_memory_ros.bench.scene import make_bench_scene
+from spatial_memory_ros.core.config import STILL_HEAD_SCALES
 from spatial_memory_ros.core.floor_change import FloorChangeConfig
 from spatial_memory_ros.core.still_edges import StillEdgesConfig
 from spatial_memory_ros.model.runtime import LearnedChangeDetector
@@ -30,7 +31,8 @@ def main() -> None:
     p.add_argument("seed", type=int)
     p.add_argument("minutes", type=float)
     p.add_argument("ring_px", type=float, nargs="?", default=StillEdgesConfig().ring_px)
-    p.add_argument("--still-head-scale", type=int, default=1, help="change.still_head_scale (default 1)")
+    p.add_argument("--still-head-scale", type=int, choices=STILL_HEAD_SCALES, default=1,
+                   help="change.still_head_scale (default 1)")
     args = p.parse_args()
     scene = make_bench_scene(args.preset, args.camera, args.minutes, args.seed)
     det = LearnedChangeDetector(args.model, device="cpu", floor_memory=FloorChangeConfig(),

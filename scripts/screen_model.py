@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from spatial_memory_ros.bench.seeds import TRAIN_SEED_MIN
+from spatial_memory_ros.core.config import STILL_HEAD_SCALES
 
 SCENES = [("home", "patrol"), ("warehouse", "static"), ("warehouse", "patrol"), ("home", "static")]
 HALO = [1004, 1005]  # warehouse static seeds for change_halo.py; 1005 showed fine-tune 8's halo where 1004 did not
@@ -48,7 +49,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None, help="bench folders and logs (default out/screen_<model>)")
     p.add_argument("--seed", type=int, default=1004, help=f"bench seed (>= {TRAIN_SEED_MIN})")
     p.add_argument("--minutes", type=float, default=5.0)
-    p.add_argument("--still-head-scale", type=int, default=1, help="change.still_head_scale (default 1)")
+    p.add_argument("--still-head-scale", type=int, choices=STILL_HEAD_SCALES, default=1,
+                   help="change.still_head_scale (default 1)")
     args = p.parse_args()
     if args.seed < TRAIN_SEED_MIN:
         p.error(f"a training seed (>= {TRAIN_SEED_MIN}): the held-out seeds are for the pick only")

@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..core.config import STILL_HEAD_SCALES
 from ..core.errors import BadInputError
 from .seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
 
@@ -51,7 +52,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                    help="2: render frames in a second process while the methods run (default); 1: one process")
     p.add_argument("--model", type=Path, default=None, metavar="FILE",
                    help="the learned methods' model file (default: the one shipped in the package)")
-    p.add_argument("--still-head-scale", type=int, choices=(1, 2, 3, 4), default=1, metavar="K",
+    p.add_argument("--still-head-scale", type=int, choices=STILL_HEAD_SCALES, default=1, metavar="K",
                    help="the learned methods' change.still_head_scale (default 1)")
     p.add_argument("--allow-train-seed", action="store_true",
                    help=f"allow a training/tuning seed (>= {TRAIN_SEED_MIN}); its numbers are not benchmark results")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..core.change import ChangeOutput
-from ..core.config import ChangeConfig
+from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from ..core.errors import BadInputError
 from ..core.floor_change import FloorChangeConfig, FloorChangeMap
 from ..core.geometry import scale_intrinsics
@@ -123,8 +123,8 @@ class LearnedChangeDetector:
         self._edges = [StillEdges(self.still_edges) for _ in range(cameras)] if self.still_edges else []
         # a model built with ModelConfig.background compares each frame with its still camera's background
         self._backgrounds = [StillBackground() for _ in range(cameras)] if self.config.background else []
-        if still_scale not in (1, 2, 3, 4):
-            raise ValueError(f"still_scale must be 1-4, got {still_scale}")
+        if still_scale not in STILL_HEAD_SCALES:
+            raise ValueError(f"still_scale must be one of {STILL_HEAD_SCALES}, got {still_scale}")
         # a still head (and its background) at still_scale times the model's input: see update_batch
         self.still_scale = still_scale if self._backgrounds and self.model.still is not None else 1
         self._logit_threshold = float(np.log(threshold / (1.0 - threshold)))
