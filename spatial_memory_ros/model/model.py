@@ -136,7 +136,7 @@ class SpatialMemoryModel(nn.Module):
         region = logits
         if self.still is not None:  # a correction where there is a still background, exactly zero elsewhere
             x_still = x_in
-            if still_image is not None and still_background is not None and x_in.shape[1] == 7:
+            if still_image is not None and still_background is not None:  # a still head implies the 7-channel x_in
                 # its convolutions do not care about the size: a finer input shows it smaller things
                 x_still = normalise_image(still_image, still_background, x_in[:, 6, 0, 0] > 0)
                 logits = F.interpolate(logits, scale_factor=still_image.shape[-1] // image.shape[-1],

@@ -135,7 +135,7 @@ def _model_fps(det: LearnedChangeDetector, n: int, dev: torch.device) -> float:
     state = det.model.initial_state(C, dev)
     # a model with the background input gets one (its still-camera cost); the patrol's would be none
     extra = {"background": image, "background_valid": flag} if cfg.background else {}
-    if cfg.background and det.still_scale > 1:  # the still head reads a finer frame and background
+    if det.still_scale > 1:  # (only with a still head and its background) it reads a finer frame and background
         fine = torch.nn.functional.interpolate(image.float(), scale_factor=det.still_scale).to(torch.uint8)
         extra |= {"still_image": fine, "still_background": fine}
     with torch.autocast(dev.type, dtype=torch.float16, enabled=dev.type == "cuda"):
