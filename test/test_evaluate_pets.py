@@ -56,3 +56,25 @@ def test_evaluate_pets09_names_missing_inputs(tmp_path: Path) -> None:
         evaluate_pets09(tmp_path / "out", video=video, gt_path=tmp_path / "none.txt")
     with pytest.raises(BadInputError, match="no video"):
         evaluate_pets09(tmp_path / "out", video=tmp_path / "none.avi", gt_path=gt)
+
+
+def test_evaluate_pets09_through_a_turning_camera_reprojects_frames_and_truth(tmp_path: Path) -> None:
+    from spatial_memory_ros.evaluate.turning_view import TurningView
+
+    video, gt = _clip(tmp_path)
+    base = default_config()
+    config = dataclasses.replace(base, tracker=dataclasses.replace(base.tracker, reid=False))
+    turning = TurningView(source_size=(320, 240), out_size=(240, 180), pan_deg=3.0, tilt_deg=0.0, period_s=2.0)
+    metrics = evaluate_pets09(tmp_path / "out", video=video, gt_path=gt, config=config, turning=turning)
+    assert metrics["sequence"].endswith("turning camera") and metrics["turning"]["pan_deg"] == 3.0
+    assert metrics["turning"]["max_fraction_outside"] == 0.0
+    # the truth went through the same re-projection: the dark box is found where the turned camera sees it, but
+    # in the frames where the classical detector restarts (turned > 2 deg from its reference: an empty mask)
+    change = metrics["change"]
+    assert change["boxes"] == FRAMES - 4 and 0.7 <= change["box_found_fraction"] < 1.0
+
+
+def test_evaluate_cli_refuses_a_turn_for_the_clips_without_people(tmp_path: Path) -> None:
+    from spatial_memory_ros.cli.main import main
+
+    assert main(["evaluate", "cup", "--out", str(tmp_path / "o"), "--pan-deg", "5"]) == 2

@@ -204,6 +204,11 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--assumed-distance-m", type=float, default=0.45, metavar="M",
                    help="cup, box: assumed distance of the plane the object moves in (the clips have no depth); "
                    "positions are in these assumed metres, not metric")
+    p.add_argument("--pan-deg", type=float, default=0.0, metavar="DEG",
+                   help="pets09: see the video through a camera that pans +-DEG and tilts a quarter of that, "
+                   "a 512x384 re-projection with its pose (evaluate/turning_view.py); 0 = the still camera")
+    p.add_argument("--turn-period-s", type=float, default=20.0, metavar="S",
+                   help="pets09 with --pan-deg: seconds per pan cycle (the tilt's is 1.7 times that)")
     p.set_defaults(handler=_evaluate)
 
 
@@ -215,6 +220,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.config is not None:
         config = dataclasses.replace(_load_config(args.config), memory=default_config().memory)
     if args.sequence in moved.CLIPS:
+        if args.pan_deg != 0:
+            raise SpatialMemoryError("--pan-deg is for pets09 (its truth has people's boxes to re-project)")
         from ..evaluate.assumed_camera import AssumedCamera
 
         camera = AssumedCamera(hfov_deg=args.assumed_hfov_deg, distance_m=args.assumed_distance_m)
@@ -222,7 +229,20 @@ def _evaluate(args: argparse.Namespace) -> int:
                                                        max_frames=args.max_frames, camera=camera)))
         return 0
     kwargs = {k: v for k, v in (("video", args.video), ("gt_path", args.gt)) if v is not None}
-    metrics = pets.evaluate_pets09(args.out, config=config, max_frames=args.max_frames, **kwargs)
+    turning = None
+    if args.pan_deg != 0:
+        import cv2
+
+        from ..evaluate.turning_view import TurningView
+
+        cap = cv2.VideoCapture(str(args.video or pets.VTEST_AVI))
+        size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        cap.release()
+        if min(size) <= 0:
+            raise SpatialMemoryError(f"cannot read the video's size: {args.video or pets.VTEST_AVI}")
+        turning = TurningView(source_size=size, pan_deg=args.pan_deg, tilt_deg=args.pan_deg / 4,
+                              period_s=args.turn_period_s)
+    metrics = pets.evaluate_pets09(args.out, config=config, max_frames=args.max_frames, turning=turning, **kwargs)
     print(pets.format_report(metrics))
     return 0
 
