@@ -25,12 +25,14 @@ SCENES = [("home", "patrol"), ("warehouse", "static"), ("warehouse", "patrol"), 
 HALO = [1004, 1005]  # warehouse static seeds for change_halo.py; 1005 showed fine-tune 8's halo where 1004 did not
 
 
-def _bench(model: Path, out: Path, preset: str, camera: str, seed: int, minutes: float, scale: int) -> Path:
+def _bench(model: Path, out: Path, preset: str, camera: str, seed: int, minutes: float, scale: int,
+           follow: bool | None) -> Path:
     folder = out / f"{preset}_{camera}_{seed}"
+    turns = [] if follow is None else ["--follow-turns" if follow else "--no-follow-turns"]
     cmd = [sys.executable, "-m", "spatial_memory_ros.cli.main", "bench", "--preset", preset, "--camera", camera,
            "--minutes", str(minutes), "--seed", str(seed), "--allow-train-seed", "--jobs", "1",
            "--methods", "learned,learned_no_memory", "--model", str(model), "--out", str(folder),
-           "--still-head-scale", str(scale)]
+           "--still-head-scale", str(scale), *turns]
     with open(out / f"{folder.name}.log", "w") as log:
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
     return folder / "results.json"
@@ -51,14 +53,16 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=5.0)
     p.add_argument("--still-head-scale", type=int, choices=STILL_HEAD_SCALES, default=1,
                    help="change.still_head_scale (default 1)")
+    p.add_argument("--follow-turns", action=argparse.BooleanOptionalAction, default=None,
+                   help="change.still_follows_turns (default: the package default)")
     args = p.parse_args()
     if args.seed < TRAIN_SEED_MIN:
         p.error(f"a training seed (>= {TRAIN_SEED_MIN}): the held-out seeds are for the pick only")
     out = args.out or Path("out") / f"screen_{args.model.stem}"
     out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=2) as pool:  # each bench is one busy process: two fill a 2-core box
-        k = args.still_head_scale
-        results = list(pool.map(lambda s: _bench(args.model, out, *s, args.seed, args.minutes, k), SCENES))
+        k, turns = args.still_head_scale, args.follow_turns
+        results = list(pool.map(lambda s: _bench(args.model, out, *s, args.seed, args.minutes, k, turns), SCENES))
         halos = list(pool.map(lambda seed: _halo(args.model, seed, k), HALO))
     print(f"{args.model}, seed {args.seed}, {args.minutes:g} min")
     print(f"{'scene':<20} {'det F1':>7} {'IDF1':>6} {'chg mIoU':>9} {'det F1 no mem':>14} {'chg mIoU no mem':>16}")

@@ -67,6 +67,7 @@ class BenchConfig:
     jobs: int = 2  # 2: render in a second process while the methods run; 1: all in this process
     model_path: str = ""  # the learned methods' model file; "" = the one shipped in the package
     still_head_scale: int = 1  # the learned methods' change.still_head_scale
+    still_follows_turns: bool | None = None  # the learned methods' change.still_follows_turns; None = its default
 
     def validate(self) -> BenchConfig:
         checks = [
@@ -158,7 +159,8 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
         config.preset, config.camera, config.minutes, config.seed, width=config.width, height=config.height
     )
     methods = make_methods(list(config.methods), scene, model_path=config.model_path,
-                           still_head_scale=config.still_head_scale)
+                           still_head_scale=config.still_head_scale,
+                           still_follows_turns=config.still_follows_turns)
     scores = {m.name: _Scores(m) for m in methods}
     memories = [m for m in methods if MEMORY in m.capabilities]
     queries = _Queries(config.seed, config.query_period_s)

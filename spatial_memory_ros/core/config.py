@@ -57,6 +57,10 @@ class ChangeConfig:
     # (1-4; 2 = 256 x 192 for the shipped model), so that it sees far, small things (BENCHMARKS.md, "The change
     # mask on PETS09"); the change head's mask is upsampled to meet it. Costs a few ms a frame.
     still_head_scale: int = 1
+    # learned, a model with a still head: a camera that only turns (a pan-tilt head, a robot turning in place with
+    # the camera on its axis) keeps its background, re-projected into each new view (model.turning_background);
+    # off, any turn past 2 degrees starts a new one
+    still_follows_turns: bool = False
 
     threshold: float = 30.0  # grey-level difference (0..255) that counts as change; lower = more noise
     # Also a change: a colour turned by more than this angle (degrees, RGB; brightness-invariant). 0 = grey only.

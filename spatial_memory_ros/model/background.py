@@ -55,6 +55,25 @@ class StillBackground:
     def reset(self) -> None:
         self._mean, self._frames, self._pose, self._skipped = None, 0, None, None
 
+    # read-only views for model.turning_background, which carries this mean onto its canvas at the first turn
+    @property
+    def mean(self) -> np.ndarray | None:
+        """(h, w, 3) float32 running mean, None before the first frame."""
+        return self._mean
+
+    @property
+    def frames(self) -> int:
+        return self._frames
+
+    @property
+    def pose(self) -> np.ndarray | None:
+        """(4, 4) where the camera stood when the mean started (None: no pose yet)."""
+        return self._pose
+
+    @property
+    def skipped(self) -> np.ndarray | None:
+        return self._skipped
+
     def step(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None,
              skip: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
         """image (h, w, 3) uint8 at the model's input size -> (background (h, w, 3) uint8, valid). The background

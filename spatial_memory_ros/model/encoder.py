@@ -160,13 +160,14 @@ def normalise_image(image: torch.Tensor, background: torch.Tensor | None = None,
 
     With a background (B, 3, H, W) 0..255 and valid (B,) bool: (B, 7, H, W), the frame, the background brought
     by the frame's own mean and spread (so that where they agree the channels agree), zero where there is
-    none, and the flag as a constant plane."""
+    none, and the flag as a constant plane. valid may also be (B, H, W), a flag per pixel (a background that
+    follows a turning camera knows only what it has shown: model.turning_background)."""
     x = image.float()
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     std = x.std(dim=(1, 2, 3), keepdim=True)
     out = (x - mean) / (std + 1.0)
     if background is None or valid is None:
         return out
-    flag = valid.to(out.dtype)[:, None, None, None]
+    flag = valid.to(out.dtype)[:, None, None, None] if valid.ndim == 1 else valid.to(out.dtype)[:, None]
     bg = (background.float() - mean) / (std + 1.0) * flag
     return torch.cat([out, bg, flag.expand(-1, 1, *out.shape[2:])], dim=1)

@@ -95,6 +95,7 @@ class SpatialMemoryModel(nn.Module):
         background_valid: torch.Tensor | None = None,
         still_image: torch.Tensor | None = None,
         still_background: torch.Tensor | None = None,
+        still_valid: torch.Tensor | None = None,
     ) -> StepOutput:
         """One step.
 
@@ -103,10 +104,12 @@ class SpatialMemoryModel(nn.Module):
         state: (B, S, D) from initial_state() or the previous step. use_memory None = config.use_memory;
         False reads the initial memory and leaves the state as it is (the ablation).
         background, background_valid: with config.background, the still camera's background (B, 3, H, W) 0..255
-        and whether there is one (B,) bool (model.background); None = none. The ablation gets none either.
+        and whether there is one (B,) bool (model.background), or per pixel (B, H, W) bool; None = none. The
+        ablation gets none either.
         still_image, still_background: the frame and its background at k times the input size (B, 3, kH, kW) for
         the still head alone (runtime's still_scale); the change head's logits are upsampled k times to meet its
         correction, so the mask comes out k times finer. None = the still head reads the input size.
+        still_valid: (B, kH, kW) bool, the finer background's validity per pixel; None = background_valid's.
         """
         use = self.config.use_memory if use_memory is None else use_memory
         if not self.config.background:
@@ -138,7 +141,9 @@ class SpatialMemoryModel(nn.Module):
             x_still = x_in
             if still_image is not None and still_background is not None:  # a still head implies the 7-channel x_in
                 # its convolutions do not care about the size: a finer input shows it smaller things
-                x_still = normalise_image(still_image, still_background, x_in[:, 6, 0, 0] > 0)
+                if still_valid is None:
+                    still_valid = F.interpolate(x_in[:, 6:7], size=still_image.shape[-2:], mode="nearest")[:, 0] > 0
+                x_still = normalise_image(still_image, still_background, still_valid)
                 logits = F.interpolate(logits, scale_factor=still_image.shape[-1] // image.shape[-1],
                                        mode="bilinear", align_corners=False)
             logits = logits + self.still(x_still, logits)

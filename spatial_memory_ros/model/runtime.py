@@ -12,7 +12,7 @@ where each patch looks, so a moving camera gets change masks too.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -30,6 +30,7 @@ from .background import StillBackground
 from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
 from .model import SpatialMemoryModel
+from .turning_background import TurningBackground
 
 # the network's mask grown by this before the floor memory skips it: its edges blur into the floor around
 _AGENT_MARGIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
@@ -94,6 +95,7 @@ class LearnedChangeDetector:
         blank_std: float = 2.0,
         still_edges: StillEdgesConfig | None = None,
         still_scale: int = 1,
+        follow_turns: bool = False,
     ) -> None:
         if cameras < 1:
             raise ValueError(f"cameras must be >= 1, got {cameras}")
@@ -122,7 +124,10 @@ class LearnedChangeDetector:
         self.still_edges = still_edges.validate() if still_edges is not None else None
         self._edges = [StillEdges(self.still_edges) for _ in range(cameras)] if self.still_edges else []
         # a model built with ModelConfig.background compares each frame with its still camera's background
-        self._backgrounds = [StillBackground() for _ in range(cameras)] if self.config.background else []
+        # (follow_turns: a background that follows the camera through turns, model.turning_background)
+        self.follow_turns = follow_turns
+        make: Callable[[], StillBackground | TurningBackground] = TurningBackground if follow_turns else StillBackground
+        self._backgrounds = [make() for _ in range(cameras)] if self.config.background else []
         if still_scale not in STILL_HEAD_SCALES:
             raise ValueError(f"still_scale must be one of {STILL_HEAD_SCALES}, got {still_scale}")
         # a still head (and its background) at still_scale times the model's input: see update_batch
@@ -145,7 +150,7 @@ class LearnedChangeDetector:
             min_blob_area_px=change.min_blob_area_px, motion_appearance=motion_appearance,
             floor_memory=FloorChangeConfig() if change.floor_memory and geometric_memory else None,
             still_edges=StillEdgesConfig.following(change) if change.still_edges and geometric_memory else None,
-            still_scale=change.still_head_scale,
+            still_scale=change.still_head_scale, follow_turns=change.still_follows_turns,
         )
 
     def describe(self) -> str:
@@ -156,7 +161,8 @@ class LearnedChangeDetector:
         parts = [name for name, on in (("floor memory", self.floor_memory is not None),
                                         ("still edges", self.still_edges is not None)) if on]
         if self.model.still is not None and self._backgrounds:
-            parts.append("still head" + (f" x{self.still_scale}" if self.still_scale > 1 else ""))
+            parts.append("still head" + (f" x{self.still_scale}" if self.still_scale > 1 else "")
+                         + (" following turns" if self.follow_turns else ""))
         return "learned" + (f" ({', '.join(parts)})" if parts else "")
 
     def reset(self, camera: int | None = None) -> None:
@@ -234,26 +240,40 @@ class LearnedChangeDetector:
         blank = self._blank(small) if self.use_memory else None
         if blank is not None:  # those rows step as the memory-disabled model: the initial memory in, nothing out
             state = torch.where(blank[:, None, None], self.model.initial_state(C, dev), state)
-        bg_t = bg_valid = fine_t = fine_bg_t = None
+        bg_t = bg_valid = fine_t = fine_bg_t = fine_valid = None
         seen = small  # what the backgrounds learn: the frames at the model's input, or still_scale times finer
         if self._backgrounds and self.use_memory:
             k = self.still_scale
             if k > 1:  # the still head compares a finer frame with a finer background (far, small things)
                 seen = [cv2.resize(image, (k * cfg.image_width, k * cfg.image_height), interpolation=cv2.INTER_AREA)
                         for image in images_bgr]
-            steps = [b.before(img, T) for b, img, T in zip(self._backgrounds, seen, T_map_cam)]
+            steps = [b.before(img, T, scale_intrinsics(K_m, k, k)) if isinstance(b, TurningBackground)
+                     else b.before(img, T) for b, img, T, K_m in zip(self._backgrounds, seen, T_map_cam, Ks)]
             backgrounds = [b for b, _ in steps]
+            # valid: one flag per camera, or (following turns) one per pixel: what the camera has shown long enough
+            valid = [v for _, v in steps]
+            per_pixel = any(isinstance(v, np.ndarray) and not (v.all() or not v.any()) for v in valid)
             if k > 1:
-                if any(v for _, v in steps):  # else the head adds nothing: the mask stays the change head's own
+                if any(np.any(v) for v in valid):  # else the head adds nothing: the mask stays the change head's own
                     fine_t = torch.from_numpy(np.stack(seen)).to(dev).permute(0, 3, 1, 2)
                     fine_bg_t = torch.from_numpy(np.stack(backgrounds)).to(dev).permute(0, 3, 1, 2)
+                    if per_pixel:
+                        fine_valid = torch.from_numpy(np.stack([np.broadcast_to(v, img.shape[:2]) for v, img
+                                                                in zip(valid, seen)])).to(dev)
                 backgrounds = [cv2.resize(b, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA)
                                for b in backgrounds]
             bg_t = torch.from_numpy(np.stack(backgrounds)).to(dev).permute(0, 3, 1, 2)
-            bg_valid = torch.tensor([v for _, v in steps], device=dev)
+            if per_pixel:  # at the model's input: a pixel is valid if all of the finer ones it covers are
+                size = (cfg.image_width, cfg.image_height)
+                bg_valid = torch.from_numpy(np.stack([
+                    cv2.resize(np.broadcast_to(v, img.shape[:2]).astype(np.float32), size,
+                               interpolation=cv2.INTER_AREA) > 0.999 for v, img in zip(valid, seen)])).to(dev)
+            else:
+                bg_valid = torch.tensor([bool(np.any(v)) for v in valid], device=dev)
         with torch.autocast(dev.type, dtype=torch.float16, enabled=self._amp):
             out = self.model(image_t, K, pose, flag, state, use_memory=self.use_memory, background=bg_t,
-                             background_valid=bg_valid, still_image=fine_t, still_background=fine_bg_t)
+                             background_valid=bg_valid, still_image=fine_t, still_background=fine_bg_t,
+                             still_valid=fine_valid)
         self._state = out.state if blank is None else torch.where(blank[:, None, None], self._state, out.state)
         self._embeddings = out.embeddings
         logits = out.change_logits[:, 0].float().cpu().numpy()  # (C, h / s, w / s)

@@ -1,0 +1,175 @@
+"""A still camera's background that follows turns (model.turning_background), and the turning view made from a
+still video (evaluate.turning_view) that measures it on real footage."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from spatial_memory_ros.evaluate.turning_view import TurningView
+from spatial_memory_ros.model.background import BackgroundConfig, StillBackground
+from spatial_memory_ros.model.turning_background import TurningBackground
+
+W, H = 128, 96
+K = np.array([[110.0, 0.0, W / 2 - 0.5], [0.0, 110.0, H / 2 - 0.5], [0.0, 0.0, 1.0]])
+
+
+def _yaw(deg: float, x: float = 0.0) -> np.ndarray:
+    """T_map_cam of a camera at (x, 0, 0) turned deg about its own y axis."""
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    T = np.eye(4)
+    T[:3, :3] = [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]]
+    T[0, 3] = x
+    return T
+
+
+def _world() -> np.ndarray:
+    """A textured picture wider than the view, in the plane of a camera at yaw 0 (f = 110, centred)."""
+    rng = np.random.default_rng(0)
+    big = cv2.resize(rng.integers(0, 255, (24, 48, 3), dtype=np.uint8), (4 * W, 2 * H), interpolation=cv2.INTER_CUBIC)
+    return cv2.GaussianBlur(big, (5, 5), 0)
+
+
+def _view(world: np.ndarray, yaw_deg: float) -> np.ndarray:
+    """What the camera at yaw_deg sees of the world picture (a rotation homography: exact for any depth)."""
+    Kw = K.copy()
+    Kw[0, 2], Kw[1, 2] = K[0, 2] + 1.5 * W, K[1, 2] + 0.5 * H  # the world picture's centre is the view's at yaw 0
+    Hm = K @ _yaw(yaw_deg)[:3, :3].T @ np.linalg.inv(Kw)
+    return cv2.warpPerspective(world, Hm, (W, H), flags=cv2.INTER_LINEAR)
+
+
+def test_a_camera_that_never_turns_gets_the_still_background_bit_for_bit() -> None:
+    rng = np.random.default_rng(1)
+    config = BackgroundConfig(min_frames=3)
+    still, turning = StillBackground(config), TurningBackground(config)
+    for i in range(12):
+        frame = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+        skip = (rng.random((H, W)) < 0.2).astype(np.uint8) if i % 2 else None
+        pose = None if i == 5 else _yaw(0.1)  # 0.1 deg: under exact_deg, no warp
+        a, va = still.before(frame, pose)
+        b, vb = turning.before(frame, pose, K)
+        assert np.array_equal(a, b) and vb.shape == (H, W) and bool(vb.all()) == va and (vb.any() == va)
+        still.learn(frame, skip)
+        turning.learn(frame, skip)
+
+
+def test_a_turning_camera_keeps_its_background_aligned_and_sees_what_changed() -> None:
+    world = _world()
+    config = BackgroundConfig(min_frames=3, relight=0.0)
+    turning, still = TurningBackground(config), StillBackground(config)
+    for _ in range(6):  # stands still first
+        frame = _view(world, 0.0)
+        turning.before(frame, _yaw(0.0), K)
+        turning.learn(frame)
+        still.step(frame, _yaw(0.0))
+    errors, valid_share = [], []
+    for i in range(1, 30):  # then pans 0.5 deg a frame, to 14.5 deg
+        yaw = 0.5 * i
+        frame = _view(world, yaw)
+        if i == 29:  # something new in the view at the end
+            frame = frame.copy()
+            cv2.rectangle(frame, (40, 30), (60, 60), (0, 0, 255), -1)
+        bg, valid = turning.before(frame, _yaw(yaw), K)
+        if i < 29:
+            turning.learn(frame)
+            still.step(frame, _yaw(yaw))
+        diff = np.abs(bg.astype(np.int16) - frame.astype(np.int16)).max(axis=2)
+        errors.append(float(diff[valid].mean()))
+        valid_share.append(float(valid.mean()))
+    # aligned: the background matches the view where it is valid (bilinear twice: a few grey levels)
+    assert max(errors[:-1]) < 6.0, errors
+    assert min(valid_share) > 0.6  # a pan of 14.5 deg (about 28 px a side at f = 110) shows new pixels only at one side
+    assert diff[30:60, 40:60][valid[30:60, 40:60]].mean() > 60  # the red square differs from the background
+    # the still background restarts at every 2 deg and is valid only 3 frames after: mostly none while panning
+    assert still.step(_view(world, 16.0), _yaw(16.0))[1] is False
+
+
+def test_new_pixels_wait_for_min_frames_and_a_move_starts_again() -> None:
+    world = _world()
+    turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0))
+    for _ in range(4):
+        frame = _view(world, 0.0)
+        turning.before(frame, _yaw(0.0), K)
+        turning.learn(frame)
+    frame = _view(world, 8.0)  # turned 8 deg at once: the right side (about 15 px) was never shown
+    _, valid = turning.before(frame, _yaw(8.0), K)
+    assert valid[10:-10, :90].all() and not valid[:, -10:].any()  # (the old view's top and bottom bow)
+    for _ in range(3):
+        turning.learn(frame)
+        _, valid = turning.before(frame, _yaw(8.0), K)
+    assert valid[10:-10, -10:-1].all(), "shown for min_frames frames: valid"
+    _, valid = turning.before(frame, _yaw(8.0, x=0.2), K)  # the camera moved 20 cm: parallax, start again
+    assert not valid.any()
+
+
+def test_turning_view_reprojects_the_source_and_its_pose_agrees() -> None:
+    view = TurningView(source_size=(768, 576), pan_deg=8.0, tilt_deg=2.0, period_s=20.0)
+    t = 3.7
+    Hm = view.homography(t)
+    # a point seen at pixel p by the still camera lies on the ray K_src^-1 p; the pose's camera sees it at Hm p
+    p = np.array([500.0, 200.0, 1.0])
+    ray_src = np.linalg.inv(view.K_source) @ p
+    T0, Tt = view.pose(0.0), view.pose(t)  # at t = 0 the turning camera looks where the still one does
+    assert np.allclose(view.rotation(0.0), np.eye(3))
+    ray_map = T0[:3, :3] @ ray_src
+    ray_cam = Tt[:3, :3].T @ ray_map
+    q = view.K @ ray_cam
+    r = Hm @ p
+    assert np.allclose(q[:2] / q[2], r[:2] / r[2], atol=1e-6)
+    assert np.allclose(T0[:3, 3], Tt[:3, 3])  # it only turns
+    assert view.fraction_outside(t) == 0.0 and view.fraction_outside(5.0) == 0.0  # the default stays inside
+    boxes, inside = view.boxes(np.array([[380.0, 250.0, 420.0, 350.0], [0.0, 0.0, 30.0, 30.0]]), t)
+    assert inside.tolist() == [True, False]  # the corner box falls out of the narrower view
+    assert boxes[0, 2] > boxes[0, 0] and boxes[0, 3] > boxes[0, 1]
+    with pytest.raises(ValueError):
+        TurningView(source_size=(0, 576))
+
+
+def _runtime_frames(turn: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A 256 x 192 camera over a textured wall, panning (or not) 0.4 deg a frame, with a grey square that slides
+    in from frame 12 on: change no single frame shows by its colour."""
+    world = cv2.resize(_world(), (8 * W, 4 * H), interpolation=cv2.INTER_LINEAR)
+    Kw = np.array([[220.0, 0.0, 3.5 * 256], [0.0, 220.0, 1.5 * 192], [0.0, 0.0, 1.0]])
+    Kv = np.array([[220.0, 0.0, 128.0], [0.0, 220.0, 96.0], [0.0, 0.0, 1.0]])
+    out = []
+    for i in range(24):
+        yaw = 0.4 * i if turn else 0.0
+        frame = cv2.warpPerspective(world, Kv @ _yaw(yaw)[:3, :3].T @ np.linalg.inv(Kw), (256, 192))
+        if i >= 12:
+            x = 60 + 4 * (i - 12)
+            cv2.rectangle(frame, (x, 60), (x + 50, 140), (128, 128, 128), -1)
+        out.append((frame, _yaw(yaw)))
+    return out
+
+
+def test_the_runtime_follows_turns_only_when_asked_and_then_sees_the_change() -> None:
+    torch = pytest.importorskip("torch")
+    from spatial_memory_ros.core.types import CameraIntrinsics
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+
+    torch.manual_seed(0)
+    intr = CameraIntrinsics(220.0, 220.0, 128.0, 96.0, 256, 192)
+
+    def masks(follow: bool, turn: bool) -> list[np.ndarray]:
+        det = LearnedChangeDetector(None, device="cpu", follow_turns=follow)
+        assert det.model.still is not None, "the shipped model has a still head"
+        return [det.update(f, T, intr, stamp=0.1 * i).mask for i, (f, T) in enumerate(_runtime_frames(turn))]
+
+    # a camera that stands still: the same masks either way (the turning background is the still one then)
+    assert all(np.array_equal(a, b) for a, b in zip(masks(True, False), masks(False, False)))
+    followed, reset = masks(True, True), masks(False, True)
+    square = np.zeros((192, 256), bool)
+    covered = {}
+    for name, got in (("followed", followed), ("reset", reset)):
+        share = []
+        for i in range(14, 24):
+            square[:] = False
+            x = 60 + 4 * (i - 12)
+            square[60:140, x:x + 50] = True
+            share.append(float((got[i][square] > 0).mean()))
+        covered[name] = float(np.mean(share))
+    # following the turn, the still head sees the grey square; restarting at every 2 deg it mostly does not
+    assert covered["followed"] > 0.5 and covered["followed"] > covered["reset"] + 0.3, covered
