@@ -173,3 +173,28 @@ def test_the_runtime_follows_turns_only_when_asked_and_then_sees_the_change() ->
         covered[name] = float(np.mean(share))
     # following the turn, the still head sees the grey square; restarting at every 2 deg it mostly does not
     assert covered["followed"] > 0.5 and covered["followed"] > covered["reset"] + 0.3, covered
+
+
+def test_what_the_mask_marks_stays_unknown_and_a_turn_after_a_move_is_not_followed() -> None:
+    world = _world()
+    turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0))
+    for _ in range(4):
+        frame = _view(world, 0.0)
+        turning.before(frame, _yaw(0.0), K)
+        turning.learn(frame)
+    marked = np.zeros((H, W), np.uint8)
+    marked[:, -30:] = 1  # the mask marks the right side as it comes into view (an agent there, say)
+    frame = _view(world, 8.0)
+    for _ in range(5):
+        turning.before(frame, _yaw(8.0), K)
+        turning.learn(frame, marked)
+    _, valid = turning.before(frame, _yaw(8.0), K)
+    assert valid[10:-10, 60:90].all() and not valid[:, -10:].any(), "new pixels under the mask are not learned"
+    # a camera that drove 2 cm (StillBackground's 5 cm tolerates it) and then turns: not a turn about its
+    # centre since the mean started, so the mean starts again there instead of being warped with parallax
+    other = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0))
+    for _ in range(4):
+        other.before(_view(world, 0.0), _yaw(0.0), K)
+        other.learn(_view(world, 0.0))
+    _, valid = other.before(_view(world, 4.0), _yaw(4.0, x=0.02), K)
+    assert not valid.any()

@@ -13,9 +13,9 @@ nothing there (its output is multiplied by the flag).
 
 While the camera has not turned by more than `exact_deg` since the background started, everything is done
 by a StillBackground (the same arithmetic, bit for bit, for a camera that never turns); the first larger turn
-moves its mean onto the canvas. Moving more than `move_m` (translation brings parallax, which no warp
-undoes) or turning more than `max_turn_deg` from the reference view (the canvas is a plane: far turns
-stretch it) starts again.
+moves its mean onto the canvas, if the camera has not moved more than `max_move_m` since the mean started.
+Moving more than that (translation brings parallax, which no warp undoes) or turning more than `max_turn_deg`
+from the reference view (the canvas is a plane: far turns stretch it) starts again.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ class TurningConfig:
     # localisation) is not followed below it: 0.25 deg is half a pixel at the shipped model's 128 px input
     exact_deg: float = 0.25
     max_turn_deg: float = 40.0  # turned farther from the reference view: start again
+    # moved farther than this from where the mean started: not a turn about the camera's centre, and the warp
+    # would be off by the parallax (1 cm at 1 m: half a degree, a pixel at the model's input). StillBackground's
+    # own move_m (5 cm) tolerates more, for a camera that stands: a robot that stops and turns would otherwise
+    # carry a mean taken up to 5 cm back into its turn (home patrol 1004: an edge marked at every turn)
+    max_move_m: float = 0.01
     margin: float = 1.0  # the canvas extends the reference view by this share of its size on every side
 
 
@@ -94,13 +99,13 @@ class TurningBackground:
         if T is None or K is None or ref is None or self._still.frames == 0:
             return False
         moved_m, turned_deg = pose_delta(ref, T)
-        return moved_m <= self.config.move_m and self.turning.exact_deg < turned_deg <= self.turning.max_turn_deg
+        return moved_m <= self.turning.max_move_m and self.turning.exact_deg < turned_deg <= self.turning.max_turn_deg
 
     def _beyond(self, T: np.ndarray) -> bool:
         """Moved, or turned farther than the canvas follows, from the reference view."""
         assert self._ref_pose is not None
         moved_m, turned_deg = pose_delta(self._ref_pose, T)
-        return moved_m > self.config.move_m or turned_deg > self.turning.max_turn_deg
+        return moved_m > self.turning.max_move_m or turned_deg > self.turning.max_turn_deg
 
 
 def _canvas_shape(h: int, w: int, margin: float) -> tuple[int, int]:
@@ -163,6 +168,11 @@ class _Canvas:
 
     def learn(self, image_bgr: np.ndarray, skip: np.ndarray | None, to_canvas: np.ndarray,
               config: BackgroundConfig) -> None:
+        """Fold the frame in where it covers the canvas. Unlike StillBackground, whose mean must start from
+        something, a pixel here may stay unknown: what skip marks (the network's mask) is not learned until it
+        is not marked, so that an agent in view when a turn starts is not taken into the background (a turning
+        camera starts a background at every turn, a still one once); and until a pixel has min_frames frames its
+        mean is their plain average, not the slow running mean, so a first frame's blur or noise does not last."""
         H, W = self.count.shape
         # the frame's edge replicated: a canvas pixel whose nearest frame pixel is inside is learned whole
         frame = cv2.warpPerspective(image_bgr.astype(np.float32), to_canvas, (W, H), flags=cv2.INTER_LINEAR,
@@ -170,19 +180,17 @@ class _Canvas:
         ones = np.ones(image_bgr.shape[:2], np.uint8)
         cover = cv2.warpPerspective(ones, to_canvas, (W, H), flags=cv2.INTER_NEAREST,
                                     borderMode=cv2.BORDER_CONSTANT) > 0
-        new = cover & (self.count == 0)
-        self.mean[new] = frame[new]
-        old = cover & ~new
-        step = config.rate * (frame - self.mean)
-        learning = old & (self.count >= config.min_frames)  # a new pixel learns its first frames whole
+        left = np.zeros_like(cover)
         if skip is not None:
             left = cv2.warpPerspective((np.asarray(skip) > 0).astype(np.uint8), to_canvas, (W, H),
                                        flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT) > 0
-            left &= learning
-            self.skipped = np.where(left, self.skipped + 1, np.where(cover, 0, self.skipped))
-            step[left & (self.skipped <= config.max_skip_frames)] = 0.0
-        else:
-            self.skipped[cover] = 0
-        step[~old] = 0.0
-        self.mean += step
-        self.count[cover] += 1
+            left &= cover
+        mature = cover & (self.count >= config.min_frames)
+        young = cover & ~mature & ~left  # (count 0 included): the plain average of the frames so far
+        weight = np.where(young, 1.0 / (self.count + 1.0), 0.0).astype(np.float32)
+        kept = mature & left
+        self.skipped = np.where(kept, self.skipped + 1, np.where(cover, 0, self.skipped))
+        learning = mature & ~(kept & (self.skipped <= config.max_skip_frames))
+        weight[learning] = config.rate
+        self.mean += weight[..., None] * (frame - self.mean)
+        self.count[young | mature] += 1
