@@ -153,8 +153,8 @@ def test_the_runtime_follows_turns_only_when_asked_and_then_sees_the_change() ->
     torch.manual_seed(0)
     intr = CameraIntrinsics(220.0, 220.0, 128.0, 96.0, 256, 192)
 
-    def masks(follow: bool, turn: bool) -> list[np.ndarray]:
-        det = LearnedChangeDetector(None, device="cpu", follow_turns=follow)
+    def masks(follow: bool, turn: bool, scale: int = 1) -> list[np.ndarray]:
+        det = LearnedChangeDetector(None, device="cpu", follow_turns=follow, still_scale=scale)
         assert det.model.still is not None, "the shipped model has a still head"
         return [det.update(f, T, intr, stamp=0.1 * i).mask for i, (f, T) in enumerate(_runtime_frames(turn))]
 
@@ -163,7 +163,7 @@ def test_the_runtime_follows_turns_only_when_asked_and_then_sees_the_change() ->
     followed, reset = masks(True, True), masks(False, True)
     square = np.zeros((192, 256), bool)
     covered = {}
-    for name, got in (("followed", followed), ("reset", reset)):
+    for name, got in (("followed", followed), ("reset", reset), ("followed x2", masks(True, True, scale=2))):
         share = []
         for i in range(14, 24):
             square[:] = False
@@ -173,6 +173,7 @@ def test_the_runtime_follows_turns_only_when_asked_and_then_sees_the_change() ->
         covered[name] = float(np.mean(share))
     # following the turn, the still head sees the grey square; restarting at every 2 deg it mostly does not
     assert covered["followed"] > 0.5 and covered["followed"] > covered["reset"] + 0.3, covered
+    assert covered["followed x2"] > 0.5, covered  # the finer still head gets the finer background's validity
 
 
 def test_what_the_mask_marks_stays_unknown_and_a_turn_after_a_move_is_not_followed() -> None:
