@@ -11,9 +11,10 @@ import pytest
 
 from spatial_memory_ros.evaluate.turning_view import TurningView
 from spatial_memory_ros.model.background import BackgroundConfig, StillBackground
-from spatial_memory_ros.model.turning_background import TurningBackground
+from spatial_memory_ros.model.turning_background import TurningBackground, TurningConfig
 
 W, H = 128, 96
+ONE_BIG_TURN = TurningConfig(max_step_deg=10.0)  # tests that turn 8 deg in one frame (a real camera would blur)
 K = np.array([[110.0, 0.0, W / 2 - 0.5], [0.0, 110.0, H / 2 - 0.5], [0.0, 0.0, 1.0]])
 
 
@@ -89,7 +90,7 @@ def test_a_turning_camera_keeps_its_background_aligned_and_sees_what_changed() -
 
 def test_new_pixels_wait_for_min_frames_and_a_move_starts_again() -> None:
     world = _world()
-    turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0))
+    turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0), ONE_BIG_TURN)
     for _ in range(4):
         frame = _view(world, 0.0)
         turning.before(frame, _yaw(0.0), K)
@@ -178,7 +179,7 @@ def test_the_runtime_follows_turns_only_when_asked_and_then_sees_the_change() ->
 
 def test_what_the_mask_marks_stays_unknown_and_a_turn_after_a_move_is_not_followed() -> None:
     world = _world()
-    turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0))
+    turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0), ONE_BIG_TURN)
     for _ in range(4):
         frame = _view(world, 0.0)
         turning.before(frame, _yaw(0.0), K)
@@ -199,3 +200,15 @@ def test_what_the_mask_marks_stays_unknown_and_a_turn_after_a_move_is_not_follow
         other.learn(_view(world, 0.0))
     _, valid = other.before(_view(world, 4.0), _yaw(4.0, x=0.02), K)
     assert not valid.any()
+
+
+def test_a_fast_turn_is_not_followed() -> None:
+    world = _world()
+    turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0))
+    shown = []
+    for i in range(12):  # 3 deg a frame: past max_step_deg (2), blurred in a real camera: start again each frame
+        frame = _view(world, 3.0 * i)
+        _, valid = turning.before(frame, _yaw(3.0 * i), K)
+        turning.learn(frame)
+        shown.append(bool(valid.any()))
+    assert not any(shown)
