@@ -95,7 +95,7 @@ class LearnedChangeDetector:
         blank_std: float = 2.0,
         still_edges: StillEdgesConfig | None = None,
         still_scale: int = 1,
-        follow_turns: bool = False,
+        follow_turns: bool = True,
     ) -> None:
         if cameras < 1:
             raise ValueError(f"cameras must be >= 1, got {cameras}")
@@ -161,8 +161,9 @@ class LearnedChangeDetector:
         parts = [name for name, on in (("floor memory", self.floor_memory is not None),
                                         ("still edges", self.still_edges is not None)) if on]
         if self.model.still is not None and self._backgrounds:
-            parts.append("still head" + (f" x{self.still_scale}" if self.still_scale > 1 else "")
-                         + (" following turns" if self.follow_turns else ""))
+            parts.append("still head" + (f" x{self.still_scale}" if self.still_scale > 1 else ""))
+            if self.follow_turns:
+                parts.append("following turns")
         return "learned" + (f" ({', '.join(parts)})" if parts else "")
 
     def reset(self, camera: int | None = None) -> None:
