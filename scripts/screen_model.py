@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--still-head-scale", type=int, choices=STILL_HEAD_SCALES, default=1,
                    help="change.still_head_scale (default 1)")
     p.add_argument("--follow-turns", action=argparse.BooleanOptionalAction, default=None,
-                   help="change.still_follows_turns (default: the package default)")
+                   help="change.follow_turns (default: the package default)")
     args = p.parse_args()
     if args.seed < TRAIN_SEED_MIN:
         p.error(f"a training seed (>= {TRAIN_SEED_MIN}): the held-out seeds are for the pick only")

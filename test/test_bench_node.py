@@ -41,7 +41,7 @@ def test_the_startup_log_names_the_learned_backend_its_memories_and_its_still_he
         (base, "classical"),
         (replace(base, change=learned), "learned (floor memory, still edges, still head, following turns)"),
         (replace(base, change=replace(learned, floor_memory=False, still_edges=False, still_head_scale=2,
-                                      still_follows_turns=False)), "learned (still head x2)"),
+                                      follow_turns=False)), "learned (still head x2)"),
     ]
     for config, expected in cases:
         with Pipeline.open(config, device="cpu") as pipeline:

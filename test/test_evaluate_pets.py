@@ -68,9 +68,13 @@ def test_evaluate_pets09_through_a_turning_camera_reprojects_frames_and_truth(tm
     metrics = evaluate_pets09(tmp_path / "out", video=video, gt_path=gt, config=config, turning=turning)
     assert metrics["sequence"].endswith("turning camera") and metrics["turning"]["pan_deg"] == 3.0
     assert metrics["turning"]["max_fraction_outside"] == 0.0
-    # the truth went through the same re-projection: the dark box is found where the turned camera sees it, but
-    # in the frames where the classical detector restarts (turned > 2 deg from its reference: an empty mask)
+    # the truth went through the same re-projection: the dark box is found where the turned camera sees it, in
+    # every frame while the detector follows the turn (change.follow_turns, the default) ...
     change = metrics["change"]
+    assert change["boxes"] == FRAMES - 4 and change["box_found_fraction"] == 1.0
+    # ... and but for the frames where it restarts (turned > 2 deg from its reference: an empty mask) without
+    config = dataclasses.replace(config, change=dataclasses.replace(config.change, follow_turns=False))
+    change = evaluate_pets09(tmp_path / "out2", video=video, gt_path=gt, config=config, turning=turning)["change"]
     assert change["boxes"] == FRAMES - 4 and 0.7 <= change["box_found_fraction"] < 1.0
 
 

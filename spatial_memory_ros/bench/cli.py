@@ -55,7 +55,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--still-head-scale", type=int, choices=STILL_HEAD_SCALES, default=1, metavar="K",
                    help="the learned methods' change.still_head_scale (default 1)")
     p.add_argument("--follow-turns", action=argparse.BooleanOptionalAction, default=None,
-                   help="the learned methods' change.still_follows_turns (default: the package default)")
+                   help="change.follow_turns for the methods that use it (pipeline, no_memory, the learned ones; "
+                   "default: the package default)")
     p.add_argument("--allow-train-seed", action="store_true",
                    help=f"allow a training/tuning seed (>= {TRAIN_SEED_MIN}); its numbers are not benchmark results")
     p.set_defaults(handler=bench_command)
@@ -96,7 +97,7 @@ def bench_command(args: argparse.Namespace) -> int:
         preset=args.preset, camera=args.camera, minutes=args.minutes, seed=args.seed, width=width, height=height,
         methods=methods, query_period_s=args.query_period, change_every=args.change_every, jobs=args.jobs,
         model_path=str(args.model) if args.model else "", still_head_scale=args.still_head_scale,
-        still_follows_turns=args.follow_turns,
+        follow_turns=args.follow_turns,
     ).validate()
     out = args.out if args.out is not None else default_out(args.preset, args.camera, args.minutes, args.seed)
     out.mkdir(parents=True, exist_ok=True)

@@ -243,12 +243,12 @@ class BenchContext:
     """What a method factory gets: the scene (its tags, intrinsics, rate) and work shared between methods."""
 
     def __init__(self, scene: SimScene, model_path: str = "", still_head_scale: int = 1,
-                 still_follows_turns: bool | None = None) -> None:
+                 follow_turns: bool | None = None) -> None:
         self.scene = scene
         config = pipeline_config(scene)
-        follow = config.change.still_follows_turns if still_follows_turns is None else still_follows_turns
+        follow = config.change.follow_turns if follow_turns is None else follow_turns
         change = replace(config.change, model_path=model_path or config.change.model_path,
-                         still_head_scale=still_head_scale, still_follows_turns=follow)
+                         still_head_scale=still_head_scale, follow_turns=follow)
         self.config = replace(config, change=change)
         self._tags: FrameTags | None = None
 
@@ -303,11 +303,11 @@ METHODS["pipeline_reader"] = lambda ctx: PipelineMethod(with_tag_reader(ctx.conf
 
 
 def make_methods(names: Sequence[str], scene: SimScene, *, model_path: str = "",
-                 still_head_scale: int = 1, still_follows_turns: bool | None = None) -> list[Method]:
+                 still_head_scale: int = 1, follow_turns: bool | None = None) -> list[Method]:
     """The named methods, set up for this scene; BadInputError names the unknown ones.
 
     model_path: the learned methods' model file instead of the shipped one (change.model_path);
-    still_head_scale, still_follows_turns: change.still_head_scale and still_follows_turns for them (None: the
+    still_head_scale, follow_turns: change.still_head_scale and follow_turns for them (None: the
     default)."""
     unknown = [n for n in names if n not in METHODS]
     if unknown or not names:
@@ -316,5 +316,5 @@ def make_methods(names: Sequence[str], scene: SimScene, *, model_path: str = "",
         raise BadInputError(f"a method is named twice: {list(names)}")
     if model_path and not Path(model_path).is_file():
         raise BadInputError(f"no model file at {model_path}")
-    ctx = BenchContext(scene, model_path, still_head_scale, still_follows_turns)
+    ctx = BenchContext(scene, model_path, still_head_scale, follow_turns)
     return [METHODS[n](ctx) for n in names]

@@ -67,7 +67,7 @@ class BenchConfig:
     jobs: int = 2  # 2: render in a second process while the methods run; 1: all in this process
     model_path: str = ""  # the learned methods' model file; "" = the one shipped in the package
     still_head_scale: int = 1  # the learned methods' change.still_head_scale
-    still_follows_turns: bool | None = None  # the learned methods' change.still_follows_turns; None = its default
+    follow_turns: bool | None = None  # change.follow_turns (pipeline, no_memory, learned); None = its default
 
     def validate(self) -> BenchConfig:
         checks = [
@@ -160,7 +160,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     )
     methods = make_methods(list(config.methods), scene, model_path=config.model_path,
                            still_head_scale=config.still_head_scale,
-                           still_follows_turns=config.still_follows_turns)
+                           follow_turns=config.follow_turns)
     scores = {m.name: _Scores(m) for m in methods}
     memories = [m for m in methods if MEMORY in m.capabilities]
     queries = _Queries(config.seed, config.query_period_s)

@@ -19,7 +19,18 @@ import numpy as np
 
 from .config import ChangeConfig
 from .errors import BadInputError
-from .geometry import pose_delta
+from .geometry import pose_delta, scale_intrinsics
+from .turning import (
+    TurnLimits,
+    canvas_offset,
+    canvas_shape,
+    coverage,
+    footprint,
+    is_slow_turn,
+    known_in_view,
+    view_from_canvas,
+)
+from .turning import warp as warp_view
 from .types import CameraIntrinsics
 
 if TYPE_CHECKING:
@@ -80,6 +91,11 @@ class ChangeDetector:
     plain walls may change too few pixels to be noticed and show up as a large change instead, so
     give the pose when there is one. A change of image size resets the detector the same way. The
     first frame only sets the reference: empty mask, ``camera_moved=False``.
+
+    With ``follow_turns`` (and the pose and intrinsics given), a camera that only turns, slowly enough
+    (core.turning), keeps its reference: it moves onto a canvas in the plane of the view where it was taken, the
+    canvas is re-projected into each new view to be compared, and each frame onto the canvas to be learned;
+    what the camera had not shown is taken as unchanged (compared with itself) until it has been.
     """
 
     def __init__(self, config: ChangeConfig) -> None:
@@ -98,6 +114,8 @@ class ChangeDetector:
         self._reference_pose: np.ndarray | None = None  # (4, 4) T_map_cam when the reference was taken
         self._reference_colour: np.ndarray | None = None  # (H, W, 3) float32 blurred BGR (colour_angle_deg > 0)
         self._previous_colour: np.ndarray | None = None  # (H, W, 3) float32 blurred BGR
+        self._previous_pose: np.ndarray | None = None  # the last frame's pose (follow_turns)
+        self._canvas: _TurnCanvas | None = None  # the reference while following a turn
 
     def update(
         self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,
@@ -114,6 +132,15 @@ class ChangeDetector:
             size_changed = self._reference is not None
             self._restart(gray, pose, colour)
             return self._empty(gray.shape, camera_moved=size_changed)
+        last_pose, self._previous_pose = self._previous_pose, pose
+        if self.config.follow_turns and pose is not None and intrinsics is not None:
+            following = self._canvas is not None
+            ref_pose = self._canvas.pose if self._canvas is not None else self._reference_pose
+            if is_slow_turn(_TURNS, ref_pose, pose, last_pose, following=following):
+                return self._follow(gray, colour, pose, last_pose, intrinsics)
+            if following:  # moved, or turned too far or too fast: as any move past the limits
+                self._restart(gray, pose, colour)
+                return self._empty(gray.shape, camera_moved=True)
         if pose is not None and self._reference_pose is not None:
             moved_m, turned_deg = pose_delta(self._reference_pose, pose)
             if (
@@ -184,7 +211,62 @@ class ChangeDetector:
                 boxes.append(np.array([x, y, x + w, y + h], dtype=np.float64))
         return boxes
 
+    def _follow(self, gray: np.ndarray, colour: np.ndarray | None, pose: np.ndarray, last_pose: np.ndarray | None,
+                intrinsics: CameraIntrinsics) -> ChangeOutput:
+        """update() for a camera that turns (follow_turns): the same tests against the canvas's reference
+        re-projected into this view, and the frame's updates written back onto the canvas."""
+        assert self._reference is not None and self._previous is not None and self._stable_count is not None
+        h, w = gray.shape
+        K = intrinsics.K
+        if intrinsics.width > 0 and (intrinsics.width, intrinsics.height) != (w, h):
+            raise BadInputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is {w}x{h}")
+        if self._canvas is None:  # the first frame of a turn: the reference goes onto a canvas
+            assert self._reference_pose is not None
+            self._canvas = _TurnCanvas(self._reference, self._stable_count, self._reference_colour,
+                                       self._reference_pose)
+        c = self._canvas
+        thr = self.config.threshold
+        view = view_from_canvas(K, c.pose, pose, c.offset)
+        reference, known = c.view_of(c.reference, c.known, view, gray)
+        stable = warp_view(c.stable.astype(np.int16), view, (w, h), nearest=True).astype(np.int32) * known
+        # the last frame, re-projected into this one (a fresh frame each time: nothing accumulates)
+        from_last = K @ pose[:3, :3].T @ (last_pose if last_pose is not None else pose)[:3, :3] @ np.linalg.inv(K)
+        previous = _reprojected(self._previous, from_last, gray)
+        residual, gain, offset = _photometric_residual(gray, reference, thr)
+        changed = residual > thr
+        moving = _photometric_residual(gray, previous, thr)[0] > thr
+        colour_view = None
+        if colour is not None:
+            assert c.colour is not None and c.colour_known is not None and self._previous_colour is not None
+            sc = colour.shape[1] / w
+            K_c = scale_intrinsics(K, sc, colour.shape[0] / h)
+            colour_view = view_from_canvas(K_c, c.pose, pose, c.colour_offset)
+            ref_colour, _ = c.view_of(c.colour, c.colour_known, colour_view, colour)
+            prev_colour = _reprojected(self._previous_colour, K_c @ np.linalg.inv(K) @ from_last @ K @
+                                       np.linalg.inv(K_c), colour)
+            cos_max = float(np.cos(np.radians(self.config.colour_angle_deg)))
+            norm2 = _channel_sum(cv2.multiply(colour, colour))
+            changed |= _full_size(_colour_turned(colour, norm2, ref_colour, cos_max), gray.shape)
+            moving |= _full_size(_colour_turned(colour, norm2, prev_colour, cos_max), gray.shape)
+        if max(changed.mean(), moving.mean()) > self.config.motion_reset_fraction:
+            self._restart(gray, pose, colour)
+            return self._empty(gray.shape, camera_moved=True)
+        stable = (stable + 1) * (changed & ~moving)
+        absorb = stable >= self.config.stable_frames
+        stable[absorb] = 0
+        in_reference_light = (gray - np.float32(offset)) / np.float32(gain)
+        c.learn(in_reference_light, absorb, ~changed, stable, np.linalg.inv(view))
+        if colour is not None and colour_view is not None:
+            small = colour.shape[1::-1]
+            c.learn_colour(colour, _at_size(absorb.astype(np.uint8), small) > 0,
+                           _at_size((~changed).astype(np.uint8), small) > 0, np.linalg.inv(colour_view))
+        self._previous, self._previous_colour = gray, colour
+        changed &= ~absorb
+        mask = cv2.morphologyEx(changed.astype(np.uint8) * 255, cv2.MORPH_OPEN, _OPEN_KERNEL)
+        return ChangeOutput(mask=mask, motion_boxes=self._motion_boxes(moving, mask), camera_moved=False)
+
     def _restart(self, gray: np.ndarray, pose: np.ndarray | None, colour: np.ndarray | None = None) -> None:
+        self._canvas = None
         self._reference = gray.copy()
         self._previous = gray
         self._stable_count = np.zeros(gray.shape, dtype=np.int32)
@@ -195,6 +277,96 @@ class ChangeDetector:
     @staticmethod
     def _empty(shape: tuple[int, ...], camera_moved: bool) -> ChangeOutput:
         return ChangeOutput(mask=np.zeros(shape, dtype=np.uint8), motion_boxes=[], camera_moved=camera_moved)
+
+
+_TURNS = TurnLimits()
+
+
+def _reprojected(image: np.ndarray, H: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """image re-projected by H into fill's view; where it did not reach, fill (compared with itself: unchanged)."""
+    size = fill.shape[1::-1]
+    out = warp_view(image, H, size, replicate=True)
+    inside = coverage(H, image.shape[:2], size)
+    out[~inside] = fill[~inside]
+    return out
+
+
+class _TurnCanvas:
+    """The classical reference while following a turn: grey reference, stable counts and (optionally) the colour
+    reference on canvases in the plane of the view where the reference was taken, and which pixels are known."""
+
+    def __init__(self, reference: np.ndarray, stable: np.ndarray, colour: np.ndarray | None, pose: np.ndarray) -> None:
+        h, w = reference.shape
+        m = _TURNS.margin
+        self.pose = pose
+        self.offset = canvas_offset(h, w, m)
+        self.reference, self.known = self._place(reference, self.offset, canvas_shape(h, w, m))
+        self.stable = np.zeros(self.reference.shape, np.int32)
+        ox, oy = self.offset
+        self.stable[oy:oy + h, ox:ox + w] = stable
+        self.colour: np.ndarray | None = None
+        self.colour_known: np.ndarray | None = None
+        self.colour_offset = (0, 0)
+        if colour is not None:
+            ch, cw = colour.shape[:2]
+            self.colour_offset = canvas_offset(ch, cw, m)
+            self.colour, self.colour_known = self._place(colour, self.colour_offset, canvas_shape(ch, cw, m))
+
+    @staticmethod
+    def _place(image: np.ndarray, offset: tuple[int, int], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image.shape[:2]
+        out = np.zeros(shape + image.shape[2:], np.float32)
+        known = np.zeros(shape, bool)
+        ox, oy = offset
+        out[oy:oy + h, ox:ox + w] = image
+        known[oy:oy + h, ox:ox + w] = True
+        return out, known
+
+    @staticmethod
+    def view_of(canvas: np.ndarray, known: np.ndarray, view: np.ndarray,
+                current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The canvas in this view, and where it is known; elsewhere the current image (unchanged there)."""
+        size = current.shape[1::-1]
+        out = warp_view(canvas, view, size)
+        seen = known_in_view(known, view, size)
+        out[~seen] = current[~seen]
+        return out, seen
+
+    def learn(self, frame: np.ndarray, absorb: np.ndarray, unchanged: np.ndarray, stable: np.ndarray,
+              to_canvas: np.ndarray) -> None:
+        """As ChangeDetector.update's reference update, onto the canvas: new pixels and absorbed ones take the
+        frame (in the reference's light), unchanged known ones blend towards it; the stable counts follow."""
+        rows, cols, H = footprint(to_canvas, frame.shape, self.known.shape)
+        take, blend, frame_c, cover = _updates(frame, absorb, unchanged, H, self.known[rows, cols])
+        reference = self.reference[rows, cols]  # a view: updated in place
+        np.copyto(reference, frame_c, where=take)
+        cv2.accumulateWeighted(frame_c, reference, _BACKGROUND_RATE, mask=blend.astype(np.uint8))
+        size = cover.shape[1::-1]
+        self.stable[rows, cols][cover] = warp_view(stable.astype(np.int16), H, size, nearest=True)[cover]
+        self.known[rows, cols] |= cover
+
+    def learn_colour(self, colour: np.ndarray, absorb: np.ndarray, unchanged: np.ndarray,
+                     to_canvas: np.ndarray) -> None:
+        """The colour reference's update, as learn() (the angle ignores brightness: pixels as they are)."""
+        assert self.colour is not None and self.colour_known is not None
+        rows, cols, H = footprint(to_canvas, colour.shape[:2], self.colour_known.shape)
+        take, blend, colour_c, cover = _updates(colour, absorb, unchanged, H, self.colour_known[rows, cols])
+        reference = self.colour[rows, cols]  # a view: updated in place
+        np.copyto(reference, colour_c, where=take[..., None])
+        cv2.accumulateWeighted(colour_c, reference, _BACKGROUND_RATE, mask=blend.astype(np.uint8))
+        self.colour_known[rows, cols] |= cover
+
+
+def _updates(frame: np.ndarray, absorb: np.ndarray, unchanged: np.ndarray, H: np.ndarray,
+             known: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """On a canvas window (known: its known pixels; H: view -> window): which pixels take the frame (new or
+    absorbed), which blend towards it (known and unchanged), the frame there, and what the frame covers."""
+    size = known.shape[1::-1]
+    cover = coverage(H, frame.shape[:2], size)
+    frame_c = warp_view(frame, H, size, replicate=True)
+    absorb_c = cover & (warp_view(absorb.astype(np.uint8), H, size, nearest=True) > 0)
+    blend = cover & known & ~absorb_c & (warp_view(unchanged.astype(np.uint8), H, size, nearest=True) > 0)
+    return (cover & ~known) | absorb_c, blend, frame_c, cover
 
 
 def _prepare(image: np.ndarray) -> np.ndarray:

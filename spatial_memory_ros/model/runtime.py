@@ -150,7 +150,7 @@ class LearnedChangeDetector:
             min_blob_area_px=change.min_blob_area_px, motion_appearance=motion_appearance,
             floor_memory=FloorChangeConfig() if change.floor_memory and geometric_memory else None,
             still_edges=StillEdgesConfig.following(change) if change.still_edges and geometric_memory else None,
-            still_scale=change.still_head_scale, follow_turns=change.still_follows_turns,
+            still_scale=change.still_head_scale, follow_turns=change.follow_turns,
         )
 
     def describe(self) -> str:

@@ -9,12 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
+from spatial_memory_ros.core.turning import TurnLimits
 from spatial_memory_ros.evaluate.turning_view import TurningView
 from spatial_memory_ros.model.background import BackgroundConfig, StillBackground
-from spatial_memory_ros.model.turning_background import TurningBackground, TurningConfig
+from spatial_memory_ros.model.turning_background import TurningBackground
 
 W, H = 128, 96
-ONE_BIG_TURN = TurningConfig(max_step_deg=10.0)  # tests that turn 8 deg in one frame (a real camera would blur)
+ONE_BIG_TURN = TurnLimits(max_step_deg=10.0)  # tests that turn 8 deg in one frame (a real camera would blur)
 K = np.array([[110.0, 0.0, W / 2 - 0.5], [0.0, 110.0, H / 2 - 0.5], [0.0, 0.0, 1.0]])
 
 
@@ -212,3 +213,54 @@ def test_a_fast_turn_is_not_followed() -> None:
         turning.learn(frame)
         shown.append(bool(valid.any()))
     assert not any(shown)
+
+
+def test_footprint_warps_exactly_what_the_whole_canvas_warp_gives_there() -> None:
+    from spatial_memory_ros.core.turning import footprint, view_from_canvas, warp
+
+    rng = np.random.default_rng(3)
+    frame = rng.random((H, W)).astype(np.float32)
+    to_canvas = np.linalg.inv(view_from_canvas(K, _yaw(0.0), _yaw(7.0), (W, H)))
+    whole = warp(frame, to_canvas, (3 * W, 3 * H), replicate=True)
+    rows, cols, shifted = footprint(to_canvas, (H, W), (3 * H, 3 * W))
+    part = warp(frame, shifted, (cols.stop - cols.start, rows.stop - rows.start), replicate=True)
+    assert np.allclose(part, whole[rows, cols], atol=1e-3)  # (OpenCV's fixed-point coordinates differ a little)
+    inside = warp(np.ones((H, W), np.float32), to_canvas, (3 * W, 3 * H)) > 0
+    outside = np.ones_like(inside)
+    outside[rows, cols] = False
+    assert not (inside & outside).any(), "the frame lands inside its footprint"
+
+
+def _classical(follow: bool, turn: bool) -> tuple[list[float], list[int], list[bool]]:
+    """The classical detector on the panning wall of _runtime_frames: how much of the grey square it covers, the
+    false pixels away from it, and camera_moved, per frame."""
+    import dataclasses
+
+    from spatial_memory_ros.core.change import ChangeDetector
+    from spatial_memory_ros.core.config import ChangeConfig
+    from spatial_memory_ros.core.types import CameraIntrinsics
+
+    intr = CameraIntrinsics(220.0, 220.0, 128.0, 96.0, 256, 192)
+    det = ChangeDetector(dataclasses.replace(ChangeConfig(), follow_turns=follow))
+    covered, false, moved = [], [], []
+    for i, (frame, T) in enumerate(_runtime_frames(turn)):
+        out = det.update(frame, T, intr)
+        square = np.zeros((192, 256), bool)
+        if i >= 12:
+            x = 60 + 4 * (i - 12)
+            square[60:140, x:x + 50] = True
+            covered.append(float((out.mask[square] > 0).mean()))
+        near = cv2.dilate(square.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        false.append(int(((out.mask > 0) & ~near).sum()))
+        moved.append(out.camera_moved)
+    return covered, false, moved
+
+
+def test_the_classical_detector_follows_a_slow_turn_and_only_when_asked() -> None:
+    same = [_classical(True, False), _classical(False, False)]
+    assert same[0] == same[1], "a camera that stands: the same masks either way"
+    covered, false, moved = _classical(True, True)
+    assert min(covered) > 0.85 and max(false) < 500 and not any(moved)
+    covered, false, moved = _classical(False, True)
+    # restarting at every 2 deg: an empty mask at each restart, and a reference up to 2 deg off between them
+    assert np.mean(covered) < 0.3 and max(false) > 5000 and sum(moved) >= 4
