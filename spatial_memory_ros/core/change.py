@@ -123,7 +123,7 @@ class ChangeDetector:
     ) -> ChangeOutput:
         """One frame: (H, W, 3) BGR or (H, W) grey uint8; T_map_cam (4, 4) if the camera pose is known.
         stamp (s) is not used: this detector counts frames (the ChangeBackend protocol offers it).
-        intrinsics are not needed by this 2D method (the ChangeBackend protocol offers them)."""
+        intrinsics are needed only to follow a turn (config.follow_turns); without them a turn restarts it."""
         gray = _prepare(image_bgr)
         colour = _prepare_colour(image_bgr) if self.config.colour_angle_deg > 0 else None
         pose = _checked_pose(T_map_cam)
@@ -267,6 +267,7 @@ class ChangeDetector:
 
     def _restart(self, gray: np.ndarray, pose: np.ndarray | None, colour: np.ndarray | None = None) -> None:
         self._canvas = None
+        self._previous_pose = pose
         self._reference = gray.copy()
         self._previous = gray
         self._stable_count = np.zeros(gray.shape, dtype=np.int32)
