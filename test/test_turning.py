@@ -43,6 +43,16 @@ def _view(world: np.ndarray, yaw_deg: float) -> np.ndarray:
     return cv2.warpPerspective(world, Hm, (W, H), flags=cv2.INTER_LINEAR)
 
 
+def _stood(world: np.ndarray, limits: TurnLimits = ONE_BIG_TURN) -> TurningBackground:
+    """A turning background (min_frames 3, no light test) that has seen the view at yaw 0 for four frames."""
+    turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0), limits)
+    for _ in range(4):
+        frame = _view(world, 0.0)
+        turning.before(frame, _yaw(0.0), K)
+        turning.learn(frame)
+    return turning
+
+
 def test_a_camera_that_never_turns_gets_the_still_background_bit_for_bit() -> None:
     rng = np.random.default_rng(1)
     config = BackgroundConfig(min_frames=3)
@@ -91,11 +101,7 @@ def test_a_turning_camera_keeps_its_background_aligned_and_sees_what_changed() -
 
 def test_new_pixels_wait_for_min_frames_and_a_move_starts_again() -> None:
     world = _world()
-    turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0), ONE_BIG_TURN)
-    for _ in range(4):
-        frame = _view(world, 0.0)
-        turning.before(frame, _yaw(0.0), K)
-        turning.learn(frame)
+    turning = _stood(world)
     frame = _view(world, 8.0)  # turned 8 deg at once: the right side (about 15 px) was never shown
     _, valid = turning.before(frame, _yaw(8.0), K)
     assert valid[10:-10, :90].all() and not valid[:, -10:].any()  # (the old view's top and bottom bow)
@@ -180,11 +186,7 @@ def test_the_runtime_follows_turns_only_when_asked_and_then_sees_the_change() ->
 
 def test_what_the_mask_marks_stays_unknown_and_a_turn_after_a_move_is_not_followed() -> None:
     world = _world()
-    turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0), ONE_BIG_TURN)
-    for _ in range(4):
-        frame = _view(world, 0.0)
-        turning.before(frame, _yaw(0.0), K)
-        turning.learn(frame)
+    turning = _stood(world)
     marked = np.zeros((H, W), np.uint8)
     marked[:, -30:] = 1  # the mask marks the right side as it comes into view (an agent there, say)
     frame = _view(world, 8.0)
@@ -195,10 +197,7 @@ def test_what_the_mask_marks_stays_unknown_and_a_turn_after_a_move_is_not_follow
     assert valid[10:-10, 60:90].all() and not valid[:, -10:].any(), "new pixels under the mask are not learned"
     # a camera that drove 2 cm (StillBackground's 5 cm tolerates it) and then turns: not a turn about its
     # centre since the mean started, so the mean starts again there instead of being warped with parallax
-    other = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0))
-    for _ in range(4):
-        other.before(_view(world, 0.0), _yaw(0.0), K)
-        other.learn(_view(world, 0.0))
+    other = _stood(world, TurnLimits())
     _, valid = other.before(_view(world, 4.0), _yaw(4.0, x=0.02), K)
     assert not valid.any()
 
