@@ -263,3 +263,14 @@ def test_the_classical_detector_follows_a_slow_turn_and_only_when_asked() -> Non
     covered, false, moved = _classical(False, True)
     # restarting at every 2 deg: an empty mask at each restart, and a reference up to 2 deg off between them
     assert np.mean(covered) < 0.3 and max(false) > 5000 and sum(moved) >= 4
+
+
+def test_the_learned_backend_follows_no_turn_without_intrinsics() -> None:
+    pytest.importorskip("torch")
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+
+    def masks(follow: bool) -> list[np.ndarray]:
+        det = LearnedChangeDetector(None, device="cpu", follow_turns=follow)  # no intrinsics: nominal ones
+        return [det.update(f, T, stamp=0.1 * i).mask for i, (f, T) in enumerate(_runtime_frames(True))]
+
+    assert all(np.array_equal(a, b) for a, b in zip(masks(True), masks(False)))

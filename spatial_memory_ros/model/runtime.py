@@ -248,8 +248,11 @@ class LearnedChangeDetector:
             if k > 1:  # the still head compares a finer frame with a finer background (far, small things)
                 seen = [cv2.resize(image, (k * cfg.image_width, k * cfg.image_height), interpolation=cv2.INTER_AREA)
                         for image in images_bgr]
-            steps = [b.before(img, T, scale_intrinsics(K_m, k, k)) if isinstance(b, TurningBackground)
-                     else b.before(img, T) for b, img, T, K_m in zip(self._backgrounds, seen, T_map_cam, Ks)]
+            # a turn is followed only with real intrinsics: the nominal ones would warp the background off
+            known_K = [intr is not None or self.intrinsics is not None for intr in intrs]
+            steps = [b.before(img, T, scale_intrinsics(K_m, k, k) if real else None)
+                     if isinstance(b, TurningBackground) else b.before(img, T)
+                     for b, img, T, K_m, real in zip(self._backgrounds, seen, T_map_cam, Ks, known_K)]
             backgrounds = [b for b, _ in steps]
             # valid: one flag per camera, or (following turns) one per pixel: what the camera has shown long enough
             valid = [v for _, v in steps]
