@@ -274,3 +274,25 @@ def test_the_learned_backend_follows_no_turn_without_intrinsics() -> None:
         return [det.update(f, T, stamp=0.1 * i).mask for i, (f, T) in enumerate(_runtime_frames(True))]
 
     assert all(np.array_equal(a, b) for a, b in zip(masks(True), masks(False)))
+
+
+def test_a_camera_that_stops_turning_goes_back_to_the_plain_reference_and_still_sees_change() -> None:
+    import dataclasses
+
+    from spatial_memory_ros.core.change import _SETTLE_FRAMES, ChangeDetector
+    from spatial_memory_ros.core.config import ChangeConfig
+    from spatial_memory_ros.core.types import CameraIntrinsics
+
+    intr = CameraIntrinsics(220.0, 220.0, 128.0, 96.0, 256, 192)
+    det = ChangeDetector(dataclasses.replace(ChangeConfig(), follow_turns=True))
+    frames = _runtime_frames(True)[:12]  # pans 0.4 deg a frame to 4.4 deg, no square yet
+    parked = frames[-1]
+    on_canvas = []
+    for frame, T in frames + [parked] * (_SETTLE_FRAMES + 2):
+        det.update(frame, T, intr)
+        on_canvas.append(det._canvas is not None)
+    assert any(on_canvas[:12]) and not on_canvas[-1], "followed the pan, then left the canvas once it stood"
+    square = parked[0].copy()
+    cv2.rectangle(square, (60, 60), (110, 140), (128, 128, 128), -1)
+    out = det.update(square, parked[1], intr)
+    assert (out.mask[60:140, 60:110] > 0).mean() > 0.85 and (out.mask > 0).sum() < 6000
