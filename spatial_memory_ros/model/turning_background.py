@@ -18,8 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.geometry import pose_delta
-from ..core.turning import TurnLimits, canvas_offset, canvas_shape, coverage, known_in_view, view_from_canvas, warp
+from ..core.turning import (
+    TurnLimits,
+    canvas_offset,
+    canvas_shape,
+    coverage,
+    is_slow_turn,
+    known_in_view,
+    view_from_canvas,
+    warp,
+)
 from .background import BackgroundConfig, StillBackground
 
 
@@ -47,17 +55,13 @@ class TurningBackground:
         (h, w) bool)."""
         h, w = image_bgr.shape[:2]
         T = None if T_map_cam is None else np.asarray(T_map_cam, np.float64)
-        fast = T is not None and self._last_pose is not None and \
-            pose_delta(self._last_pose, T)[1] > self.turning.max_step_deg
-        self._last_pose = T
-        if fast and self._canvas is not None:
-            self.reset()  # blurred: start again (as StillBackground does past 2 deg from where it started)
-        if self._canvas is not None:
-            assert self._ref_pose is not None
-            if (T is None or K is None or self._canvas.shape[:2] != canvas_shape(h, w, self.turning.margin)
-                    or self._beyond(T)):
-                self.reset()
-        if self._canvas is None and not fast and self._turned(T, K):  # the still mean goes onto a canvas
+        last, self._last_pose = self._last_pose, T
+        if self._canvas is not None and not (
+                K is not None and self._canvas.shape[:2] == canvas_shape(h, w, self.turning.margin)
+                and is_slow_turn(self.turning, self._ref_pose, T, last, following=True)):
+            self.reset()  # moved, turned too far or too fast (blurred): start again, as StillBackground does
+        if (self._canvas is None and K is not None and self._still.frames > 0
+                and is_slow_turn(self.turning, self._still.pose, T, last)):  # the still mean goes onto a canvas
             self._ref_pose = self._still.pose
             self._canvas = _Canvas.from_still(self._still, h, w, self.turning.margin)
             self._still.reset()
@@ -78,20 +82,6 @@ class TurningBackground:
             self._still.learn(image_bgr, skip)
             return
         self._canvas.learn(image_bgr, skip, np.linalg.inv(self._view), self.config)
-
-    def _turned(self, T: np.ndarray | None, K: np.ndarray | None) -> bool:
-        """The camera has turned beyond exact_deg, and not moved, since the still mean started there."""
-        ref = self._still.pose
-        if T is None or K is None or ref is None or self._still.frames == 0:
-            return False
-        moved_m, turned_deg = pose_delta(ref, T)
-        return moved_m <= self.turning.max_move_m and self.turning.exact_deg < turned_deg <= self.turning.max_turn_deg
-
-    def _beyond(self, T: np.ndarray) -> bool:
-        """Moved, or turned farther than the canvas follows, from the reference view."""
-        assert self._ref_pose is not None
-        moved_m, turned_deg = pose_delta(self._ref_pose, T)
-        return moved_m > self.turning.max_move_m or turned_deg > self.turning.max_turn_deg
 
 
 class _Canvas:
