@@ -296,3 +296,22 @@ def test_a_camera_that_stops_turning_goes_back_to_the_plain_reference_and_still_
     cv2.rectangle(square, (60, 60), (110, 140), (128, 128, 128), -1)
     out = det.update(square, parked[1], intr)
     assert (out.mask[60:140, 60:110] > 0).mean() > 0.85 and (out.mask > 0).sum() < 6000
+
+
+def test_a_turn_that_loses_its_pose_or_intrinsics_starts_again() -> None:
+    import dataclasses
+
+    from spatial_memory_ros.core.change import ChangeDetector
+    from spatial_memory_ros.core.config import ChangeConfig
+    from spatial_memory_ros.core.types import CameraIntrinsics
+
+    intr = CameraIntrinsics(220.0, 220.0, 128.0, 96.0, 256, 192)
+    for drop in ("pose", "intrinsics"):
+        det = ChangeDetector(dataclasses.replace(ChangeConfig(), follow_turns=True))
+        frames = _runtime_frames(True)
+        for frame, T in frames[:8]:
+            det.update(frame, T, intr)
+        assert det._canvas is not None
+        frame, T = frames[8]
+        out = det.update(frame, None if drop == "pose" else T, None if drop == "intrinsics" else intr)
+        assert out.camera_moved and det._canvas is None and not out.mask.any(), drop

@@ -141,6 +141,9 @@ class ChangeDetector:
             if following:  # moved, or turned too far or too fast: as any move past the limits
                 self._restart(gray, pose, colour)
                 return self._empty(gray.shape, camera_moved=True)
+        elif self._canvas is not None:  # the pose or the intrinsics went away mid-turn: the reference is elsewhere
+            self._restart(gray, pose, colour)
+            return self._empty(gray.shape, camera_moved=True)
         if pose is not None and self._reference_pose is not None:
             moved_m, turned_deg = pose_delta(self._reference_pose, pose)
             if (
