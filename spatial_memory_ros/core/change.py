@@ -156,16 +156,8 @@ class ChangeDetector:
             self._reference_pose = pose  # the pose arrived after the reference: adopt it
         assert self._previous is not None and self._stable_count is not None
 
-        thr = self.config.threshold
-        residual, gain, offset = _photometric_residual(gray, self._reference, thr)
-        changed = residual > thr  # (H, W) bool
-        moving = _photometric_residual(gray, self._previous, thr)[0] > thr  # (H, W) bool
-        if colour is not None:
-            assert self._reference_colour is not None and self._previous_colour is not None
-            cos_max = float(np.cos(np.radians(self.config.colour_angle_deg)))
-            norm2 = _channel_sum(cv2.multiply(colour, colour))  # |current|^2, for both comparisons
-            changed |= _full_size(_colour_turned(colour, norm2, self._reference_colour, cos_max), gray.shape)
-            moving |= _full_size(_colour_turned(colour, norm2, self._previous_colour, cos_max), gray.shape)
+        changed, moving, gain, offset = self._differs(gray, colour, self._reference, self._previous,
+                                                      self._reference_colour, self._previous_colour)
         if max(changed.mean(), moving.mean()) > self.config.motion_reset_fraction:
             self._restart(gray, pose, colour)
             return self._empty(gray.shape, camera_moved=True)
@@ -187,8 +179,29 @@ class ChangeDetector:
             np.copyto(self._reference_colour, colour, where=absorb_c[..., None])
             cv2.accumulateWeighted(colour, self._reference_colour, _BACKGROUND_RATE, mask=_at_size(unchanged, small))
             self._previous_colour = colour
+        return self._output(changed, moving, absorb)
 
-        changed &= ~absorb  # absorbed this frame: it is background from now on
+    def _differs(
+        self, gray: np.ndarray, colour: np.ndarray | None, reference: np.ndarray, previous: np.ndarray,
+        reference_colour: np.ndarray | None, previous_colour: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """(changed: differs from the reference, moving: from the previous frame, both (H, W) bool; the fitted
+        gain and offset of the frame against the reference), in grey levels and, with a colour copy, by colour."""
+        thr = self.config.threshold
+        residual, gain, offset = _photometric_residual(gray, reference, thr)
+        changed = residual > thr
+        moving = _photometric_residual(gray, previous, thr)[0] > thr
+        if colour is not None:
+            assert reference_colour is not None and previous_colour is not None
+            cos_max = float(np.cos(np.radians(self.config.colour_angle_deg)))
+            norm2 = _channel_sum(cv2.multiply(colour, colour))  # |current|^2, for both comparisons
+            changed |= _full_size(_colour_turned(colour, norm2, reference_colour, cos_max), gray.shape)
+            moving |= _full_size(_colour_turned(colour, norm2, previous_colour, cos_max), gray.shape)
+        return changed, moving, gain, offset
+
+    def _output(self, changed: np.ndarray, moving: np.ndarray, absorb: np.ndarray) -> ChangeOutput:
+        """The mask (what changed, less what was absorbed this frame: background from now on) and motion boxes."""
+        changed &= ~absorb
         mask = cv2.morphologyEx(changed.astype(np.uint8) * 255, cv2.MORPH_OPEN, _OPEN_KERNEL)
         return ChangeOutput(mask=mask, motion_boxes=self._motion_boxes(moving, mask), camera_moved=False)
 
@@ -228,29 +241,21 @@ class ChangeDetector:
             self._canvas = _TurnCanvas(self._reference, self._stable_count, self._reference_colour,
                                        self._reference_pose)
         c = self._canvas
-        thr = self.config.threshold
         view = view_from_canvas(K, c.pose, pose, c.offset)
         reference, known = c.view_of(c.reference, c.known, view, gray)
         stable = warp_view(c.stable.astype(np.int16), view, (w, h), nearest=True).astype(np.int32) * known
         # the last frame, re-projected into this one (a fresh frame each time: nothing accumulates)
         from_last = K @ pose[:3, :3].T @ (last_pose if last_pose is not None else pose)[:3, :3] @ np.linalg.inv(K)
         previous = _reprojected(self._previous, from_last, gray)
-        residual, gain, offset = _photometric_residual(gray, reference, thr)
-        changed = residual > thr
-        moving = _photometric_residual(gray, previous, thr)[0] > thr
-        colour_view = None
+        colour_view = ref_colour = prev_colour = None
         if colour is not None:
             assert c.colour is not None and c.colour_known is not None and self._previous_colour is not None
-            sc = colour.shape[1] / w
-            K_c = scale_intrinsics(K, sc, colour.shape[0] / h)
+            K_c = scale_intrinsics(K, colour.shape[1] / w, colour.shape[0] / h)
             colour_view = view_from_canvas(K_c, c.pose, pose, c.colour_offset)
             ref_colour, _ = c.view_of(c.colour, c.colour_known, colour_view, colour)
             prev_colour = _reprojected(self._previous_colour, K_c @ np.linalg.inv(K) @ from_last @ K @
                                        np.linalg.inv(K_c), colour)
-            cos_max = float(np.cos(np.radians(self.config.colour_angle_deg)))
-            norm2 = _channel_sum(cv2.multiply(colour, colour))
-            changed |= _full_size(_colour_turned(colour, norm2, ref_colour, cos_max), gray.shape)
-            moving |= _full_size(_colour_turned(colour, norm2, prev_colour, cos_max), gray.shape)
+        changed, moving, gain, offset = self._differs(gray, colour, reference, previous, ref_colour, prev_colour)
         if max(changed.mean(), moving.mean()) > self.config.motion_reset_fraction:
             self._restart(gray, pose, colour)
             return self._empty(gray.shape, camera_moved=True)
@@ -272,9 +277,7 @@ class ChangeDetector:
                 assert c.colour is not None and c.colour_known is not None
                 self._reference_colour = c.view_of(c.colour, c.colour_known, colour_view, colour)[0]
             self._reference_pose, self._canvas = pose, None
-        changed &= ~absorb
-        mask = cv2.morphologyEx(changed.astype(np.uint8) * 255, cv2.MORPH_OPEN, _OPEN_KERNEL)
-        return ChangeOutput(mask=mask, motion_boxes=self._motion_boxes(moving, mask), camera_moved=False)
+        return self._output(changed, moving, absorb)
 
     def _restart(self, gray: np.ndarray, pose: np.ndarray | None, colour: np.ndarray | None = None) -> None:
         self._canvas = None
@@ -365,37 +368,33 @@ class _TurnCanvas:
               to_canvas: np.ndarray) -> None:
         """As ChangeDetector.update's reference update, onto the canvas: new pixels and absorbed ones take the
         frame (in the reference's light), unchanged known ones blend towards it; the stable counts follow."""
-        rows, cols, H = footprint(to_canvas, frame.shape, self.known.shape)
-        take, blend, frame_c, cover = _updates(frame, absorb, unchanged, H, self.known[rows, cols])
-        reference = self.reference[rows, cols]  # a view: updated in place
-        np.copyto(reference, frame_c, where=take)
-        cv2.accumulateWeighted(frame_c, reference, _BACKGROUND_RATE, mask=blend.astype(np.uint8))
-        size = cover.shape[1::-1]
-        self.stable[rows, cols][cover] = warp_view(stable.astype(np.int16), H, size, nearest=True)[cover]
-        self.known[rows, cols] |= cover
+        rows, cols, H, cover = _learn(self.reference, self.known, frame, absorb, unchanged, to_canvas)
+        self.stable[rows, cols][cover] = warp_view(stable.astype(np.int16), H, cover.shape[1::-1], nearest=True)[cover]
 
     def learn_colour(self, colour: np.ndarray, absorb: np.ndarray, unchanged: np.ndarray,
                      to_canvas: np.ndarray) -> None:
         """The colour reference's update, as learn() (the angle ignores brightness: pixels as they are)."""
         assert self.colour is not None and self.colour_known is not None
-        rows, cols, H = footprint(to_canvas, colour.shape[:2], self.colour_known.shape)
-        take, blend, colour_c, cover = _updates(colour, absorb, unchanged, H, self.colour_known[rows, cols])
-        reference = self.colour[rows, cols]  # a view: updated in place
-        np.copyto(reference, colour_c, where=take[..., None])
-        cv2.accumulateWeighted(colour_c, reference, _BACKGROUND_RATE, mask=blend.astype(np.uint8))
-        self.colour_known[rows, cols] |= cover
+        _learn(self.colour, self.colour_known, colour, absorb, unchanged, to_canvas)
 
 
-def _updates(frame: np.ndarray, absorb: np.ndarray, unchanged: np.ndarray, H: np.ndarray,
-             known: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """On a canvas window (known: its known pixels; H: view -> window): which pixels take the frame (new or
-    absorbed), which blend towards it (known and unchanged), the frame there, and what the frame covers."""
-    size = known.shape[1::-1]
+def _learn(canvas: np.ndarray, known: np.ndarray, frame: np.ndarray, absorb: np.ndarray, unchanged: np.ndarray,
+           to_canvas: np.ndarray) -> tuple[slice, slice, np.ndarray, np.ndarray]:
+    """One reference canvas (and its known pixels) updated in place from a frame in the view, within the window
+    the frame covers: new and absorbed pixels take the frame, known unchanged ones blend towards it at
+    _BACKGROUND_RATE. Returns the window (rows, cols), the view -> window homography and what the frame covers."""
+    rows, cols, H = footprint(to_canvas, frame.shape[:2], known.shape)
+    window, seen = canvas[rows, cols], known[rows, cols]  # views: updated in place
+    size = seen.shape[1::-1]
     cover = coverage(H, frame.shape[:2], size)
     frame_c = warp_view(frame, H, size, replicate=True)
     absorb_c = cover & (warp_view(absorb.astype(np.uint8), H, size, nearest=True) > 0)
-    blend = cover & known & ~absorb_c & (warp_view(unchanged.astype(np.uint8), H, size, nearest=True) > 0)
-    return (cover & ~known) | absorb_c, blend, frame_c, cover
+    blend = cover & seen & ~absorb_c & (warp_view(unchanged.astype(np.uint8), H, size, nearest=True) > 0)
+    take = (cover & ~seen) | absorb_c
+    np.copyto(window, frame_c, where=take if window.ndim == 2 else take[..., None])
+    cv2.accumulateWeighted(frame_c, window, _BACKGROUND_RATE, mask=blend.astype(np.uint8))
+    seen |= cover
+    return rows, cols, H, cover
 
 
 def _prepare(image: np.ndarray) -> np.ndarray:
