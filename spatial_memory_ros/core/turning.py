@@ -59,12 +59,6 @@ def view_from_canvas(K: np.ndarray, T_ref: np.ndarray, T: np.ndarray, offset: tu
     return K @ T[:3, :3].T @ T_ref[:3, :3] @ np.linalg.inv(K) @ shift
 
 
-def scaled_homography(H: np.ndarray, s: float) -> np.ndarray:
-    """H between images of one size -> the same map between copies s times that size (pixel centres kept)."""
-    S = np.array([[s, 0.0, 0.5 * s - 0.5], [0.0, s, 0.5 * s - 0.5], [0.0, 0.0, 1.0]])
-    return S @ H @ np.linalg.inv(S)
-
-
 def is_slow_turn(limits: TurnLimits, T_ref: np.ndarray | None, T: np.ndarray | None,
                  T_last: np.ndarray | None, *, following: bool = False) -> bool:
     """The pose T is a turn from T_ref that can be followed: moved at most max_move_m, turned at most max_turn_deg
