@@ -96,6 +96,9 @@ class _Blobs:
     def reset(self) -> None:
         pass
 
+    def describe(self) -> str:
+        return "blobs"
+
 
 @pytest.mark.parametrize(
     ("reid", "motion", "look", "carried"),

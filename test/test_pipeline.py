@@ -318,6 +318,9 @@ class _TorchLikeChange:
     def reset(self) -> None:
         self.inner.reset()
 
+    def describe(self) -> str:
+        return "torch-like"
+
 
 def test_with_a_learned_change_backend_the_tag_search_alone_goes_beside_and_nothing_differs() -> None:
     """The learned backend (torch) stays on the calling thread; the tag search (OpenCV) runs beside it and the

@@ -67,6 +67,8 @@ class ChangeBackend(Protocol):
 
     def reset(self) -> None: ...
 
+    def describe(self) -> str: ...  # what the node's startup log calls it
+
 
 class TagRead(Protocol):
     """One quad read as a known tag (model.tag_reader.TagRead)."""
@@ -332,8 +334,7 @@ class Pipeline:
 
     def describe_change(self) -> str:
         """The change backend as a log line names it ('classical', 'learned (floor memory, ...)')."""
-        describe = getattr(self._change, "describe", None)
-        return describe() if callable(describe) else type(self._change).__name__
+        return self._change.describe()
 
     def reset(self) -> None:
         """Forget tracks, the change reference and every remembered item (in the store too)."""

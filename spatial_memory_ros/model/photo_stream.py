@@ -258,6 +258,8 @@ def _draw_mover(files: tuple[Path, ...], rng: np.random.Generator, size: tuple[i
                     drop = int(t)
         here = p
     path = _path(keys, frames)  # a drop at or past the last frame never comes: the item is carried to the end
+    # The hand is drawn from rng for every mover, a blob too (which does not use it): dropping the draw would
+    # shift every later one, and with it every training stream the shipped still head learned from.
     hand = int(h * rng.uniform(0.15, 0.35))  # cup.mp4's hand is about a quarter of the height
     sprite = _Sprite(_crop(_photo(files, rng), (hand, hand), rng), _blob(hand, rng))
     if not arm:
