@@ -91,6 +91,29 @@ def test_a_light_switched_on_rescales_the_background_but_a_hand_in_view_does_not
     assert np.abs(out.astype(int) - lit.astype(int))[away].max() <= 3, "the room under the new light at once"
 
 
+def test_an_agent_over_a_two_toned_view_is_no_light_switch() -> None:
+    """Half dark floor, half bright wall: an agent as dark as the floor over part of the wall moves the
+    frame's median from the wall's tone to the floor's. The ratio of the two medians (the test before) called
+    that a light switch and rescaled the whole background; the median of per-pixel ratios does not."""
+    rng = np.random.default_rng(2)
+    room = np.empty((24, 32, 3), np.uint8)
+    room[:13] = rng.integers(170, 190, (13, 32, 3))  # wall, a little over half
+    room[13:] = rng.integers(40, 60, (11, 32, 3))  # floor
+    bg = StillBackground(BackgroundConfig(min_frames=2))
+    for _ in range(5):
+        bg.step(room, None)
+    agent = room.copy()
+    agent[:8, 8:20] = 50  # dark, over part of the wall: the frame's median is now the floor's
+    assert np.median(agent[..., 0]) < 100 < np.median(room[..., 0]), "the case the test is about"
+    out, valid = bg.step(agent, None)
+    assert valid and np.array_equal(out, room), "the background is the room as it was"
+    lit = np.clip(room.astype(np.float32) * 1.3, 0, 255).astype(np.uint8)  # the light does change
+    out, _ = bg.step(lit, None)
+    away = np.ones(room.shape[:2], bool)
+    away[:8, 8:20] = False  # where the agent was, the mean learned a little of it
+    assert np.abs(out.astype(int) - lit.astype(int))[away].max() <= 3, "a real switch still rescales at once"
+
+
 def test_a_background_model_started_from_a_plain_one_acts_as_it_until_it_has_a_background(tmp_path: Path) -> None:
     plain = tiny_model(seed=3)
     path = tmp_path / "plain.pt"

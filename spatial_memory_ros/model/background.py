@@ -14,8 +14,8 @@ A pixel left out for more than ``max_skip_frames`` frames in a row is learned ag
 out: at run time the network's own mask decides what is skipped, and after a light is switched it marked the
 whole room, which then never entered the mean and stayed marked (home static 1004, change mIoU 0.47:
 BENCHMARKS "What the network keys on"). Training applies the same limit, so the two still agree. And a light
-switched on or off (the frame's median brightness off from the mean's by more than ``relight``) rescales the
-mean to the new light at once, as core.floor_change matches a frame's brightness before it compares: a room
+switched on or off (the median of the frame's per-pixel ratios to the mean off 1 by more than ``relight``)
+rescales the mean to the new light at once, as core.floor_change matches a frame's brightness before it compares: a room
 that only got brighter has not changed.
 """
 
@@ -36,8 +36,8 @@ class BackgroundConfig:
     min_frames: int = 5  # frames averaged before the mean is given to the network
     # a pixel skipped this many frames in a row is learned again (3 s at 10 Hz): a wrong mask cannot lock it
     max_skip_frames: int = 30
-    # the frame's median brightness (per channel) off by more than this share: the light changed, rescale the
-    # mean to it (0 = never). A hand or an agent that shifts the median this far covers half the picture.
+    # the frame's light (light_gain, per channel) off by more than this share: the light changed, rescale the
+    # mean to it (0 = never). A hand or an agent moves that median this far only if it covers half the picture.
     relight: float = 0.15
 
 
@@ -97,12 +97,10 @@ class StillBackground:
         return np.rint(self._mean).astype(np.uint8), True
 
     def _relight(self, image_bgr: np.ndarray) -> None:
-        """Rescale the mean to the frame's light if its median brightness moved by more than config.relight."""
+        """Rescale the mean to the frame's light if it moved by more than config.relight (see light_gain)."""
         if self.config.relight <= 0 or self._mean is None or self._skipped is None:
             return
-        frame_median = np.median(image_bgr.reshape(-1, 3), axis=0).astype(np.float32)
-        mean_median = np.median(self._mean.reshape(-1, 3), axis=0)
-        gain = np.clip((frame_median + 1.0) / (mean_median + 1.0), 0.25, 4.0)
+        gain = light_gain(image_bgr.reshape(-1, 3), self._mean.reshape(-1, 3))
         if np.max(np.abs(gain - 1.0)) > self.config.relight:
             self._mean = np.clip(self._mean * gain, 0.0, 255.0)
             self._skipped[:] = 0  # what the mask marked was measured against the old light
@@ -133,3 +131,12 @@ class StillBackground:
             return False
         moved_m, turned_deg = pose_delta(self._pose, T)
         return moved_m > self.config.move_m or turned_deg > self.config.move_deg
+
+
+def light_gain(frame: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(N, 3) pixels of a frame and of its background -> (3,) how much brighter the frame is, per channel.
+    The median of the per-pixel ratios: whatever changed (an agent, a hand) is outvoted by the rest up to half the
+    picture. The ratio of the two pictures' medians is not: in a view half dark floor, half bright wall the median
+    jumps from one to the other when a few pixels change (a turning view, or an agent in a still one)."""
+    ratio = (frame.astype(np.float32) + 1.0) / (reference.astype(np.float32) + 1.0)
+    return np.clip(np.median(ratio, axis=0), 0.25, 4.0)

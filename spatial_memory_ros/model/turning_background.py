@@ -28,7 +28,7 @@ from ..core.turning import (
     view_from_canvas,
     warp,
 )
-from .background import BackgroundConfig, StillBackground
+from .background import BackgroundConfig, StillBackground, light_gain
 
 
 class TurningBackground:
@@ -115,14 +115,12 @@ class _Canvas:
         return out, valid
 
     def relight(self, image_bgr: np.ndarray, bg: np.ndarray, valid: np.ndarray, relight: float) -> np.ndarray:
-        """As StillBackground._relight, on the pixels both show: rescale the canvas if the light changed. The
-        gain is the median of the per-pixel ratios, not the ratio of the two medians: a turning view is often
-        half floor, half wall, and the median of such a picture jumps from one to the other when a few pixels
-        change (home patrol 1004: the whole view marked for three frames at a turn)."""
+        """As StillBackground._relight, on the pixels both show: rescale the canvas if the light changed
+        (background.light_gain; with the ratio of two medians, home patrol 1004 had the whole view marked for
+        three frames at a turn)."""
         if relight <= 0:
             return bg
-        ratio = (image_bgr[valid].astype(np.float32) + 1.0) / (bg[valid].astype(np.float32) + 1.0)  # (N, 3)
-        gain = np.clip(np.median(ratio, axis=0), 0.25, 4.0)
+        gain = light_gain(image_bgr[valid], bg[valid])
         if np.max(np.abs(gain - 1.0)) <= relight:
             return bg
         self.mean = np.clip(self.mean * gain, 0.0, 255.0)
