@@ -78,7 +78,11 @@ def test_evaluate_pets09_through_a_turning_camera_reprojects_frames_and_truth(tm
     assert change["boxes"] == FRAMES - 4 and 0.7 <= change["box_found_fraction"] < 1.0
 
 
-def test_evaluate_cli_refuses_a_turn_for_the_clips_without_people(tmp_path: Path) -> None:
+def test_evaluate_cli_refuses_a_turn_for_the_clips_without_people(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     from spatial_memory_ros.cli.main import main
 
-    assert main(["evaluate", "cup", "--out", str(tmp_path / "o"), "--pan-deg", "5"]) == 2
+    for args in (["cup", "--pan-deg", "5"], ["cup", "--exposure-ms", "30"],
+                 ["pets09", "--exposure-ms", "30"]):  # a still camera does not blur
+        assert main(["evaluate", *args, "--out", str(tmp_path / "o")]) == 2
+        assert args[1] in capsys.readouterr().err

@@ -3,6 +3,7 @@ still video (evaluate.turning_view) that measures it on real footage."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import cv2
@@ -134,6 +135,27 @@ def test_turning_view_reprojects_the_source_and_its_pose_agrees() -> None:
     assert boxes[0, 2] > boxes[0, 0] and boxes[0, 3] > boxes[0, 1]
     with pytest.raises(ValueError):
         TurningView(source_size=(0, 576))
+
+
+def test_turning_view_blurs_along_the_turn_by_the_exposure() -> None:
+    """exposure_s: the mean of the re-projections over the shutter time. A bright dot becomes a streak as long
+    as blur_px says, along the pan (yaw: along x); at the pan's end, where it hardly moves, there is hardly any."""
+    source = np.zeros((576, 768, 3), np.uint8)
+    cv2.circle(source, (384, 288), 2, (255, 255, 255), -1)
+    sharp = TurningView(source_size=(768, 576), pan_deg=8.0, tilt_deg=0.0, period_s=4.0)
+    blurred = dataclasses.replace(sharp, exposure_s=0.05)
+    assert sharp.blur_px(0.0) == 0.0
+    streak = blurred.blur_px(0.0)  # t = 0: the pan at its fastest, 4 pi deg/s
+    expected = 2 * np.pi * 8.0 / 4.0 * 0.05 * np.pi / 180 * sharp.K[0, 0]
+    assert streak == pytest.approx(expected, rel=0.02)
+    assert blurred.blur_px(1.0) < 0.05 * streak  # the end of the pan: hardly moving
+    lit = blurred.frame(source, 0.0)[..., 0] > 0
+    ys, xs = np.nonzero(lit)
+    assert xs.max() - xs.min() >= streak - 1 and ys.max() - ys.min() <= 6  # a horizontal streak
+    assert (sharp.frame(source, 0.0)[..., 0] > 0).sum() < lit.sum()
+    assert blurred.frame(source, 0.0)[..., 0].max() < 255  # the dot's light spread along it
+    with pytest.raises(ValueError):
+        TurningView(source_size=(768, 576), exposure_s=-0.01)
 
 
 def _runtime_frames(turn: bool) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -209,6 +209,8 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    "a 512x384 re-projection with its pose (evaluate/turning_view.py); 0 = the still camera")
     p.add_argument("--turn-period-s", type=float, default=20.0, metavar="S",
                    help="pets09 with --pan-deg: seconds per pan cycle (the tilt's is 1.7 times that)")
+    p.add_argument("--exposure-ms", type=float, default=0.0, metavar="MS",
+                   help="pets09 with --pan-deg: motion blur of a shutter open this long (0 = none)")
     p.set_defaults(handler=_evaluate)
 
 
@@ -220,8 +222,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.config is not None:
         config = dataclasses.replace(_load_config(args.config), memory=default_config().memory)
     if args.sequence in moved.CLIPS:
-        if args.pan_deg != 0:
-            raise SpatialMemoryError("--pan-deg is for pets09 (its truth has people's boxes to re-project)")
+        if args.pan_deg != 0 or args.exposure_ms != 0:
+            raise SpatialMemoryError("--pan-deg and --exposure-ms are for pets09 (its truth has people's boxes to "
+                                     "re-project)")
         from ..evaluate.assumed_camera import AssumedCamera
 
         camera = AssumedCamera(hfov_deg=args.assumed_hfov_deg, distance_m=args.assumed_distance_m)
@@ -230,6 +233,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     kwargs = {k: v for k, v in (("video", args.video), ("gt_path", args.gt)) if v is not None}
     turning = None
+    if args.exposure_ms < 0 or (args.exposure_ms > 0 and args.pan_deg == 0):
+        raise SpatialMemoryError("--exposure-ms: a time >= 0, and only with --pan-deg (a still camera does not blur)")
     if args.pan_deg != 0:
         import cv2
 
@@ -241,7 +246,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         if min(size) <= 0:
             raise SpatialMemoryError(f"cannot read the video's size: {args.video or pets.VTEST_AVI}")
         turning = TurningView(source_size=size, pan_deg=args.pan_deg, tilt_deg=args.pan_deg / 4,
-                              period_s=args.turn_period_s)
+                              period_s=args.turn_period_s, exposure_s=args.exposure_ms / 1000.0)
     metrics = pets.evaluate_pets09(args.out, config=config, max_frames=args.max_frames, turning=turning, **kwargs)
     print(pets.format_report(metrics))
     return 0

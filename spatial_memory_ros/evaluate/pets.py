@@ -173,6 +173,7 @@ def evaluate_pets09(
     change_sheet: list[np.ndarray] = []
     people_change = PeopleChangeScore()
     outside: list[float] = []  # per frame, the share of the turning camera's picture outside the video
+    blur: list[float] = []  # per frame, px the turning camera's picture moved while its shutter was open
     intrinsics = None
     if turning is not None:
         K, (w, h) = turning.K, turning.out_size
@@ -191,6 +192,7 @@ def evaluate_pets09(
                 image, T_map_cam = turning.frame(image, stamp), turning.pose(stamp)
                 if index % 25 == 0:
                     outside.append(turning.fraction_outside(stamp))
+                blur.append(turning.blur_px(stamp))
                 if g is not None:
                     boxes, inside = turning.boxes(g.boxes, stamp)
                     g = GroundTruth(g.ids, boxes, g.scored & inside)
@@ -247,7 +249,9 @@ def evaluate_pets09(
         "sequence": "PETS09-S2L1 (vtest.avi)" + (", turning camera" if turning is not None else ""),
         "frames": len(t_pipe),
         "turning": None if turning is None else {**dataclasses.asdict(turning),
-                                                 "max_fraction_outside": max(outside, default=0.0)},
+                                                 "max_fraction_outside": max(outside, default=0.0),
+                                                 "blur_px_mean": float(np.mean(blur)) if blur else 0.0,
+                                                 "blur_px_max": max(blur, default=0.0)},
         "detector": config.detector.backend,
         "score_threshold": config.detector.score_threshold,
         "tracker": dataclasses.asdict(config.tracker),

@@ -6,8 +6,10 @@ H = K_out R^T K_src^-1 holds for every depth), so a still video with truth becom
 with truth: each frame is re-projected into a narrower virtual camera whose yaw and pitch follow sinusoids,
 the truth's boxes go through the same homography, and the pose is known exactly. This is what a pan-tilt
 head, or a robot turning in place with its camera on the turning axis, sees. It is not a robot driving past
-things (no parallax) and the light and blur of real motion are absent: a test of what change detection does
-when the view turns, on real pixels.
+things (no parallax) and the light of real motion is absent: a test of what change detection does when the
+view turns, on real pixels. Motion blur can be added (`exposure_s`): the picture is then the mean of the
+re-projections over the exposure, which is what a global shutter open that long records of a turning camera
+(the source's own blur aside). A rolling shutter is not modelled.
 
 The source camera's intrinsics are not in the video: a pinhole with `hfov_deg` and the principal point at
 the centre is assumed; the virtual camera keeps its focal length and is smaller, so that it stays inside the
@@ -47,9 +49,11 @@ class TurningView:
     hfov_deg: float = 60.0  # of the source camera (assumed)
     height_m: float = 6.0  # assumed mounting, for the pose only
     pitch_deg: float = 25.0
+    exposure_s: float = 0.0  # shutter open this long around each frame's time: motion blur (0 = none)
 
     def __post_init__(self) -> None:
-        if min(*self.source_size, *self.out_size) <= 0 or self.period_s <= 0 or not 0 < self.hfov_deg < 180:
+        if (min(*self.source_size, *self.out_size) <= 0 or self.period_s <= 0 or not 0 < self.hfov_deg < 180
+                or self.exposure_s < 0):
             raise ValueError(f"bad turning view {self}")
 
     @property
@@ -85,9 +89,33 @@ class TurningView:
         return T
 
     def frame(self, image: np.ndarray, t: float) -> np.ndarray:
-        """The source frame as the turning camera sees it at time t (bilinear)."""
-        return cv2.warpPerspective(image, self.homography(t), self.out_size, flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_CONSTANT)
+        """The source frame as the turning camera sees it at time t (bilinear), blurred by the turn during
+        exposure_s: the mean of re-projections at times spread over the exposure, about one per pixel of blur."""
+        times = self._exposure_times(t)
+        if len(times) == 1:
+            return cv2.warpPerspective(image, self.homography(t), self.out_size, flags=cv2.INTER_LINEAR,
+                                       borderMode=cv2.BORDER_CONSTANT)
+        total = np.zeros((self.out_size[1], self.out_size[0], *image.shape[2:]), np.float32)
+        for u in times:
+            total += cv2.warpPerspective(image, self.homography(u), self.out_size, flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_CONSTANT)
+        return np.rint(total / len(times)).astype(image.dtype)
+
+    def blur_px(self, t: float) -> float:
+        """How far (px) the centre of the picture moves while the shutter is open around time t."""
+        if self.exposure_s <= 0:
+            return 0.0
+        half = self.exposure_s / 2.0
+        centre = np.array([[[self.out_size[0] / 2.0, self.out_size[1] / 2.0]]])
+        a, b = (cv2.perspectiveTransform(centre, self.homography(u) @ np.linalg.inv(self.homography(t)))
+                for u in (t - half, t + half))
+        return float(np.linalg.norm(a - b))
+
+    def _exposure_times(self, t: float) -> np.ndarray:
+        n = int(np.clip(np.ceil(self.blur_px(t)) + 1, 1, 64))  # about a sample per pixel of travel
+        if n == 1:
+            return np.array([t])
+        return t + self.exposure_s * (np.arange(n) / (n - 1) - 0.5)
 
     def fraction_outside(self, t: float) -> float:
         """The share of the turning camera's picture that falls outside the source picture at time t."""
