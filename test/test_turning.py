@@ -228,9 +228,10 @@ def test_a_fast_turn_is_not_followed() -> None:
     world = _world()
     turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0))
     shown = []
-    for i in range(12):  # 3 deg a frame: past max_step_deg (2), blurred in a real camera: start again each frame
-        frame = _view(world, 3.0 * i)
-        _, valid = turning.before(frame, _yaw(3.0 * i), K)
+    step = TurnLimits().max_step_deg + 1.0  # blurred in a real camera: start again each frame
+    for i in range(12):
+        frame = _view(world, step * i)
+        _, valid = turning.before(frame, _yaw(step * i), K)
         turning.learn(frame)
         shown.append(bool(valid.any()))
     assert not any(shown)

@@ -58,7 +58,7 @@ class ChangeConfig:
     # mask on PETS09"); the change head's mask is upsampled to meet it. Costs a few ms a frame.
     still_head_scale: int = 1
     # a camera that only turns (a pan-tilt head, a robot turning in place with the camera on its axis), no faster than
-    # 2 deg a frame, keeps its reference, re-projected into each new view (core.turning): the classical detector's
+    # 3 deg a frame, keeps its reference, re-projected into each new view (core.turning): the classical detector's
     # reference, the learned backend's still background (model.turning_background); needs the pose and intrinsics.
     # Off, any turn past 2 degrees starts a new one. On PETS09 re-projected into a panning camera the classical
     # detector finds 96 % of the people with 518 false px a frame (16,795 without), the learned one 97 % (66 %
