@@ -228,13 +228,74 @@ def test_a_fast_turn_is_not_followed() -> None:
     world = _world()
     turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0))
     shown = []
-    step = TurnLimits().max_step_deg + 1.0  # blurred in a real camera: start again each frame
+    step = TurnLimits().max_step_deg + 1.0  # blurred in a real camera: no frame of it is compared
     for i in range(12):
         frame = _view(world, step * i)
         _, valid = turning.before(frame, _yaw(step * i), K)
         turning.learn(frame)
         shown.append(bool(valid.any()))
     assert not any(shown)
+
+
+def test_a_blurred_frame_gets_no_background_and_the_next_slow_one_gets_it_back() -> None:
+    """One step past max_step_deg in a slow pan: that frame is too blurred to compare (no background, and not
+    learned), but the camera only turned, so the canvas stays right for the next frame (before: started again,
+    with no background until min_frames frames later)."""
+    world = _world()
+    fast = TurnLimits().max_step_deg + 2.0
+    turning = _stood(world, TurnLimits())
+    yaws = [0.5, 1.0, 1.5, 1.5 + fast, 2.0 + fast, 2.5 + fast]
+    valid_any, aligned = [], []
+    for yaw in yaws:
+        frame = _view(world, yaw)
+        bg, valid = turning.before(frame, _yaw(yaw), K)
+        turning.learn(frame)
+        valid_any.append(bool(valid.any()))
+        inner = valid.copy()
+        inner[:, :8] = inner[:, -8:] = False  # the border, where the warps interpolate from outside
+        aligned.append(float(np.abs(bg.astype(int) - frame.astype(int))[inner].mean()) if inner.any() else -1.0)
+    assert valid_any == [True, True, True, False, True, True]
+    assert all(0 <= a < 6 for a in aligned[4:]), aligned
+
+
+def _classical_jump(follow: bool) -> tuple[list[float], list[int], list[bool]]:
+    """The classical detector on the panning wall: 0.4 deg a frame, one step 5 deg past the limit at frame 8, then
+    0.4 deg a frame again, with the grey square from frame 9 on: covered share, false px away from it, moved."""
+    import dataclasses
+
+    from spatial_memory_ros.core.change import ChangeDetector
+    from spatial_memory_ros.core.config import ChangeConfig
+    from spatial_memory_ros.core.types import CameraIntrinsics
+
+    world = cv2.resize(_world(), (8 * W, 4 * H), interpolation=cv2.INTER_LINEAR)
+    Kw = np.array([[220.0, 0.0, 3.5 * 256], [0.0, 220.0, 1.5 * 192], [0.0, 0.0, 1.0]])
+    Kv = np.array([[220.0, 0.0, 128.0], [0.0, 220.0, 96.0], [0.0, 0.0, 1.0]])
+    intr = CameraIntrinsics(220.0, 220.0, 128.0, 96.0, 256, 192)
+    det = ChangeDetector(dataclasses.replace(ChangeConfig(), follow_turns=follow))
+    jump = TurnLimits().max_step_deg + 2.0
+    covered, false, moved = [], [], []
+    for i in range(16):
+        yaw = 0.4 * i + (jump if i >= 8 else 0.0)
+        frame = cv2.warpPerspective(world, Kv @ _yaw(yaw)[:3, :3].T @ np.linalg.inv(Kw), (256, 192))
+        square = np.zeros((192, 256), bool)
+        if i >= 9:
+            cv2.rectangle(frame, (90, 60), (140, 140), (128, 128, 128), -1)
+            square[60:141, 90:141] = True
+        out = det.update(frame, _yaw(yaw), intr)
+        if i >= 9:
+            covered.append(float((out.mask[square] > 0).mean()))
+        near = cv2.dilate(square.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        false.append(int(((out.mask > 0) & ~near).sum()))
+        moved.append(out.camera_moved)
+    return covered, false, moved
+
+
+def test_the_classical_detector_skips_a_blurred_frame_and_keeps_its_reference() -> None:
+    covered, false, moved = _classical_jump(True)
+    assert false[8] == 0 and not any(moved), "the blurred frame: an empty mask, and no restart"
+    assert min(covered) > 0.85 and max(false) < 500, "the square put down after it is found, against the old view"
+    covered, _, moved = _classical_jump(False)
+    assert moved[8] and np.mean(covered) < 0.5, "not following: restarted, and the square taken into the reference"
 
 
 def test_footprint_warps_exactly_what_the_whole_canvas_warp_gives_there() -> None:

@@ -26,7 +26,8 @@ from .turning import (
     canvas_shape,
     coverage,
     footprint,
-    is_slow_turn,
+    is_blurred_step,
+    is_turn,
     known_in_view,
     view_from_canvas,
 )
@@ -92,10 +93,12 @@ class ChangeDetector:
     give the pose when there is one. A change of image size resets the detector the same way. The
     first frame only sets the reference: empty mask, ``camera_moved=False``.
 
-    With ``follow_turns`` (and the pose and intrinsics given), a camera that only turns, slowly enough
-    (core.turning), keeps its reference: it moves onto a canvas in the plane of the view where it was taken, the
-    canvas is re-projected into each new view to be compared, and each frame onto the canvas to be learned;
-    what the camera had not shown is taken as unchanged (compared with itself) until it has been.
+    With ``follow_turns`` (and the pose and intrinsics given), a camera that only turns (core.turning) keeps its
+    reference: it moves onto a canvas in the plane of the view where it was taken, the canvas is re-projected
+    into each new view to be compared, and each frame onto the canvas to be learned; what the camera had not
+    shown is taken as unchanged (compared with itself) until it has been. A frame that turned too fast since the
+    last is blurred: it is neither compared nor learned (an empty mask, ``camera_moved=False``: the reference
+    stays for the next frame).
     """
 
     def __init__(self, config: ChangeConfig) -> None:
@@ -115,6 +118,7 @@ class ChangeDetector:
         self._reference_colour: np.ndarray | None = None  # (H, W, 3) float32 blurred BGR (colour_angle_deg > 0)
         self._previous_colour: np.ndarray | None = None  # (H, W, 3) float32 blurred BGR
         self._previous_pose: np.ndarray | None = None  # the last frame's pose (follow_turns)
+        self._previous_seen_pose: np.ndarray | None = None  # _previous's: older after a blurred frame (follow_turns)
         self._canvas: _TurnCanvas | None = None  # the reference while following a turn
 
     def update(
@@ -136,9 +140,11 @@ class ChangeDetector:
         if self.config.follow_turns and pose is not None and intrinsics is not None:
             following = self._canvas is not None
             ref_pose = self._canvas.pose if self._canvas is not None else self._reference_pose
-            if is_slow_turn(_TURNS, ref_pose, pose, last_pose, following=following):
-                return self._follow(gray, colour, pose, last_pose, intrinsics)
-            if following:  # moved, or turned too far or too fast: as any move past the limits
+            if is_turn(_TURNS, ref_pose, pose, following=following):
+                if is_blurred_step(_TURNS, last_pose, pose):  # this frame is unfit to compare: the reference waits
+                    return self._empty(gray.shape, camera_moved=False)
+                return self._follow(gray, colour, pose, intrinsics)
+            if following:  # moved, or turned too far: as any move past the limits
                 self._restart(gray, pose, colour)
                 return self._empty(gray.shape, camera_moved=True)
         elif self._canvas is not None:  # the pose or the intrinsics went away mid-turn: the reference is elsewhere
@@ -171,7 +177,7 @@ class ChangeDetector:
         self._stable_count[absorb] = 0
         unchanged = (~changed).astype(np.uint8)
         cv2.accumulateWeighted(in_reference_light, self._reference, _BACKGROUND_RATE, mask=unchanged)
-        self._previous = gray
+        self._previous, self._previous_seen_pose = gray, pose
         if colour is not None:  # the angle ignores brightness, so the colour reference takes pixels as they are
             assert self._reference_colour is not None
             small = colour.shape[1::-1]  # (w, h) of the colour copy
@@ -227,7 +233,7 @@ class ChangeDetector:
                 boxes.append(np.array([x, y, x + w, y + h], dtype=np.float64))
         return boxes
 
-    def _follow(self, gray: np.ndarray, colour: np.ndarray | None, pose: np.ndarray, last_pose: np.ndarray | None,
+    def _follow(self, gray: np.ndarray, colour: np.ndarray | None, pose: np.ndarray,
                 intrinsics: CameraIntrinsics) -> ChangeOutput:
         """update() for a camera that turns (follow_turns): the same tests against the canvas's reference
         re-projected into this view, and the frame's updates written back onto the canvas."""
@@ -244,8 +250,9 @@ class ChangeDetector:
         view = view_from_canvas(K, c.pose, pose, c.offset)
         reference, known = c.view_of(c.reference, c.known, view, gray)
         stable = warp_view(c.stable.astype(np.int16), view, (w, h), nearest=True).astype(np.int32) * known
-        # the last frame, re-projected into this one (a fresh frame each time: nothing accumulates)
-        from_last = K @ pose[:3, :3].T @ (last_pose if last_pose is not None else pose)[:3, :3] @ np.linalg.inv(K)
+        # the last frame compared, re-projected into this one (a fresh frame each time: nothing accumulates)
+        seen = self._previous_seen_pose if self._previous_seen_pose is not None else pose
+        from_last = K @ pose[:3, :3].T @ seen[:3, :3] @ np.linalg.inv(K)
         previous = _reprojected(self._previous, from_last, gray)
         colour_view = ref_colour = prev_colour = None
         if colour is not None:
@@ -268,7 +275,7 @@ class ChangeDetector:
             small = colour.shape[1::-1]
             c.learn_colour(colour, _at_size(absorb.astype(np.uint8), small) > 0,
                            _at_size((~changed).astype(np.uint8), small) > 0, np.linalg.inv(colour_view))
-        self._previous, self._previous_colour = gray, colour
+        self._previous, self._previous_colour, self._previous_seen_pose = gray, colour, pose
         if c.stood(pose) >= _SETTLE_FRAMES:  # it stands again: back to the plain code, cheaper (one resample)
             self._reference, known = c.view_of(c.reference, c.known, view, in_reference_light)
             self._stable_count = warp_view(c.stable.astype(np.int16), view, (w, h), nearest=True).astype(np.int32)
@@ -281,7 +288,7 @@ class ChangeDetector:
 
     def _restart(self, gray: np.ndarray, pose: np.ndarray | None, colour: np.ndarray | None = None) -> None:
         self._canvas = None
-        self._previous_pose = pose
+        self._previous_pose = self._previous_seen_pose = pose
         self._reference = gray.copy()
         self._previous = gray
         self._stable_count = np.zeros(gray.shape, dtype=np.int32)

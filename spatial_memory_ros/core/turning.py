@@ -33,9 +33,10 @@ class TurnLimits:
     # larger: a robot that stops and turns would carry a reference taken up to 5 cm back into its turn (home
     # patrol 1004: an edge marked at every turn)
     max_move_m: float = 0.01
-    # turned more than this since the last frame: start again. A fast turn blurs the frame (the simulator's
-    # 40 deg/s turns, 4 deg a frame at 10 Hz: 6 px at 320 px), and a reference of sharp frames differs from it
-    # at every edge (home patrol 1004, 5 min, learned: change mIoU 0.958 against 0.983 when following them).
+    # turned more than this since the last frame: that frame is neither compared nor learned (is_blurred_step).
+    # A fast turn blurs the frame (the simulator's 40 deg/s turns, 4 deg a frame at 10 Hz: 6 px at 320 px), and
+    # a reference of sharp frames differs from it at every edge (home patrol 1004, 5 min, learned: change mIoU
+    # 0.958 against 0.983 when following them).
     # 3 deg a frame is 30 deg/s at 10 Hz; PETS09 panning at up to 2.7 deg a frame with 33 ms of blur (7 px)
     # is followed as well as a slow pan by both backends (BENCHMARKS "How fast a turn can be followed")
     max_step_deg: float = 3.0
@@ -60,19 +61,21 @@ def view_from_canvas(K: np.ndarray, T_ref: np.ndarray, T: np.ndarray, offset: tu
     return K @ T[:3, :3].T @ T_ref[:3, :3] @ np.linalg.inv(K) @ shift
 
 
-def is_slow_turn(limits: TurnLimits, T_ref: np.ndarray | None, T: np.ndarray | None,
-                 T_last: np.ndarray | None, *, following: bool = False) -> bool:
-    """The pose T is a turn from T_ref that can be followed: moved at most max_move_m, turned at most max_turn_deg
-    and beyond exact_deg (unless already following: then back to the reference view is fine too), and at most
-    max_step_deg since the last frame's pose T_last (None: no last frame)."""
+def is_turn(limits: TurnLimits, T_ref: np.ndarray | None, T: np.ndarray | None, *, following: bool = False) -> bool:
+    """The pose T is a turn from T_ref that a reference can follow: moved at most max_move_m, turned at most
+    max_turn_deg and beyond exact_deg (unless already following: then back to the reference view is fine too)."""
     if T is None or T_ref is None:
         return False
     moved_m, turned_deg = pose_delta(T_ref, T)
     if moved_m > limits.max_move_m or turned_deg > limits.max_turn_deg:
         return False
-    if not following and turned_deg <= limits.exact_deg:
-        return False
-    return T_last is None or pose_delta(T_last, T)[1] <= limits.max_step_deg
+    return following or turned_deg > limits.exact_deg
+
+
+def is_blurred_step(limits: TurnLimits, T_last: np.ndarray | None, T: np.ndarray | None) -> bool:
+    """Turned more than max_step_deg since the last frame's pose T_last: the frame is too blurred to compare with
+    or to learn, though the reference stays right for the frames after it (None: no last frame, not blurred)."""
+    return T_last is not None and T is not None and pose_delta(T_last, T)[1] > limits.max_step_deg
 
 
 def footprint(H_to: np.ndarray, src_shape: tuple[int, int], shape: tuple[int, int]) -> tuple[slice, slice, np.ndarray]:

@@ -10,8 +10,9 @@ head adds nothing there (its output is multiplied by the flag).
 
 While the camera has not turned by more than `exact_deg` since the background started, everything is done
 by a StillBackground (the same arithmetic, bit for bit, for a camera that never turns); the first larger turn
-moves its mean onto the canvas if core.turning.is_slow_turn says it is a turn to follow; one that is not
-(moved, turned too far or too fast) starts again.
+moves its mean onto the canvas if core.turning.is_turn says it is a turn to follow; one that is not (moved,
+or turned too far) starts again. A frame that turned too fast since the last (core.turning.is_blurred_step) is
+blurred: it gets no background and is not learned, and the canvas waits for the next frame.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ..core.turning import (
     canvas_offset,
     canvas_shape,
     coverage,
-    is_slow_turn,
+    is_blurred_step,
+    is_turn,
     known_in_view,
     view_from_canvas,
     warp,
@@ -58,10 +60,10 @@ class TurningBackground:
         last, self._last_pose = self._last_pose, T
         if self._canvas is not None and not (
                 K is not None and self._canvas.shape[:2] == canvas_shape(h, w, self.turning.margin)
-                and is_slow_turn(self.turning, self._ref_pose, T, last, following=True)):
-            self.reset()  # moved, turned too far or too fast (blurred): start again, as StillBackground does
+                and is_turn(self.turning, self._ref_pose, T, following=True)):
+            self.reset()  # moved, or turned too far: start again, as StillBackground does
         if (self._canvas is None and K is not None and self._still.frames > 0
-                and is_slow_turn(self.turning, self._still.pose, T, last)):  # the still mean goes onto a canvas
+                and is_turn(self.turning, self._still.pose, T)):  # the still mean goes onto a canvas
             self._ref_pose = self._still.pose
             self._canvas = _Canvas.from_still(self._still, h, w, self.turning.margin)
             self._still.reset()
@@ -70,6 +72,9 @@ class TurningBackground:
             self._view = None
             return bg, np.full((h, w), valid)
         assert K is not None and T is not None and self._ref_pose is not None
+        if is_blurred_step(self.turning, last, T):  # this frame is the one unfit to compare: the canvas waits
+            self._view = None
+            return np.zeros_like(image_bgr), np.zeros((h, w), bool)
         self._view = view_from_canvas(K, self._ref_pose, T, self._canvas.offset)
         bg, valid_px = self._canvas.view(self._view, (w, h), self.config.min_frames)
         if valid_px.any():
@@ -77,9 +82,12 @@ class TurningBackground:
         return bg, valid_px
 
     def learn(self, image_bgr: np.ndarray, skip: np.ndarray | None = None) -> None:
-        """Fold the frame into the mean at the pose before() was given, except where skip is set."""
-        if self._canvas is None or self._view is None:
+        """Fold the frame into the mean at the pose before() was given, except where skip is set (a blurred
+        frame: nothing)."""
+        if self._canvas is None:
             self._still.learn(image_bgr, skip)
+            return
+        if self._view is None:
             return
         self._canvas.learn(image_bgr, skip, np.linalg.inv(self._view), self.config)
 
