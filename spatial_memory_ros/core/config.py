@@ -57,13 +57,15 @@ class ChangeConfig:
     # (1-4; 2 = 256 x 192 for the shipped model), so that it sees far, small things (BENCHMARKS.md, "The change
     # mask on PETS09"); the change head's mask is upsampled to meet it. Costs a few ms a frame.
     still_head_scale: int = 1
-    # a camera that only turns (a pan-tilt head, a robot turning in place with the camera on its axis), no faster than
-    # 3 deg a frame, keeps its reference, re-projected into each new view (core.turning): the classical detector's
-    # reference, the learned backend's still background (model.turning_background); needs the pose and intrinsics.
+    # a camera that only turns (a pan-tilt head, a robot turning in place with the camera on its axis) keeps its
+    # reference, re-projected into each new view (core.turning): the classical detector's reference, the learned
+    # backend's still background (model.turning_background); needs the pose and intrinsics. A frame that turned
+    # over 3 deg since the last is blurred: skipped, not compared (an empty classical mask) nor learned.
     # Off, any turn past 2 degrees starts a new one. On PETS09 re-projected into a panning camera the classical
     # detector finds 96 % of the people with 518 false px a frame (16,795 without), the learned one 97 % (66 %
     # without); the simulator's turns are too fast to follow, so its benchmark figures are the same either way
-    # (BENCHMARKS.md, "A turning camera on real footage")
+    # but for a few skipped frames of the classical pipeline on home patrol (BENCHMARKS.md, "A turning camera on
+    # real footage", "A blurred frame is skipped, not a restart")
     follow_turns: bool = True
 
     threshold: float = 30.0  # grey-level difference (0..255) that counts as change; lower = more noise

@@ -81,8 +81,9 @@ _PIPELINE_DESCRIPTIONS = {
     "change.still_head_scale": "learned, a model with a still head: it compares a still camera's frame with its "
     "background at this many times the model's input (1-4), to see far, small things; a few ms a frame.",
     "change.follow_turns": "A camera that only turns (a pan-tilt head, a robot turning in place with the camera "
-    "on its axis; pose from TF and camera_info), at most 3 deg a frame, keeps its change reference (classical) "
-    "or still background (learned), re-projected into each new view; off, a turn past 2 deg starts a new one.",
+    "on its axis; pose from TF and camera_info) keeps its change reference (classical) or still background "
+    "(learned), re-projected into each new view; a frame turned over 3 deg since the last is blurred and skipped. "
+    "Off, a turn past 2 deg starts a new one.",
     "change.threshold": "Grey-level difference (0..255) that counts as change; lower finds more, and more noise.",
     "change.colour_angle_deg": "A pixel whose colour turned by more than this angle (degrees in RGB; a light "
                                "scaling it does not turn it) is a change too; 0 = grey levels only.",
