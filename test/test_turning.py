@@ -260,34 +260,22 @@ def test_a_blurred_frame_gets_no_background_and_the_next_slow_one_gets_it_back()
 
 def _classical_jump(follow: bool) -> tuple[list[float], list[int], list[bool]]:
     """The classical detector on the panning wall: 0.4 deg a frame, one step 5 deg past the limit at frame 8, then
-    0.4 deg a frame again, with the grey square from frame 9 on: covered share, false px away from it, moved."""
-    import dataclasses
-
-    from spatial_memory_ros.core.change import ChangeDetector
-    from spatial_memory_ros.core.config import ChangeConfig
-    from spatial_memory_ros.core.types import CameraIntrinsics
-
+    0.4 deg a frame again, with the grey square from frame 9 on (_score_classical)."""
     world = cv2.resize(_world(), (8 * W, 4 * H), interpolation=cv2.INTER_LINEAR)
     Kw = np.array([[220.0, 0.0, 3.5 * 256], [0.0, 220.0, 1.5 * 192], [0.0, 0.0, 1.0]])
     Kv = np.array([[220.0, 0.0, 128.0], [0.0, 220.0, 96.0], [0.0, 0.0, 1.0]])
-    intr = CameraIntrinsics(220.0, 220.0, 128.0, 96.0, 256, 192)
-    det = ChangeDetector(dataclasses.replace(ChangeConfig(), follow_turns=follow))
     jump = TurnLimits().max_step_deg + 2.0
-    covered, false, moved = [], [], []
+    frames = []
     for i in range(16):
         yaw = 0.4 * i + (jump if i >= 8 else 0.0)
         frame = cv2.warpPerspective(world, Kv @ _yaw(yaw)[:3, :3].T @ np.linalg.inv(Kw), (256, 192))
-        square = np.zeros((192, 256), bool)
+        square = None
         if i >= 9:
             cv2.rectangle(frame, (90, 60), (140, 140), (128, 128, 128), -1)
+            square = np.zeros((192, 256), bool)
             square[60:141, 90:141] = True
-        out = det.update(frame, _yaw(yaw), intr)
-        if i >= 9:
-            covered.append(float((out.mask[square] > 0).mean()))
-        near = cv2.dilate(square.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-        false.append(int(((out.mask > 0) & ~near).sum()))
-        moved.append(out.camera_moved)
-    return covered, false, moved
+        frames.append((frame, _yaw(yaw), square))
+    return _score_classical(follow, frames)
 
 
 def test_the_classical_detector_skips_a_blurred_frame_and_keeps_its_reference() -> None:
@@ -314,9 +302,10 @@ def test_footprint_warps_exactly_what_the_whole_canvas_warp_gives_there() -> Non
     assert not (inside & outside).any(), "the frame lands inside its footprint"
 
 
-def _classical(follow: bool, turn: bool) -> tuple[list[float], list[int], list[bool]]:
-    """The classical detector on the panning wall of _runtime_frames: how much of the grey square it covers, the
-    false pixels away from it, and camera_moved, per frame."""
+def _score_classical(follow: bool, frames: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+                     ) -> tuple[list[float], list[int], list[bool]]:
+    """The classical detector on 256 x 192 frames (image, pose, the grey square's pixels or None): per frame with a
+    square, how much of it the mask covers; per frame, the false pixels away from it and camera_moved."""
     import dataclasses
 
     from spatial_memory_ros.core.change import ChangeDetector
@@ -326,17 +315,29 @@ def _classical(follow: bool, turn: bool) -> tuple[list[float], list[int], list[b
     intr = CameraIntrinsics(220.0, 220.0, 128.0, 96.0, 256, 192)
     det = ChangeDetector(dataclasses.replace(ChangeConfig(), follow_turns=follow))
     covered, false, moved = [], [], []
-    for i, (frame, T) in enumerate(_runtime_frames(turn)):
+    for frame, T, square in frames:
         out = det.update(frame, T, intr)
-        square = np.zeros((192, 256), bool)
-        if i >= 12:
-            x = 60 + 4 * (i - 12)
-            square[60:140, x:x + 50] = True
+        if square is not None:
             covered.append(float((out.mask[square] > 0).mean()))
+        else:
+            square = np.zeros((192, 256), bool)
         near = cv2.dilate(square.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
         false.append(int(((out.mask > 0) & ~near).sum()))
         moved.append(out.camera_moved)
     return covered, false, moved
+
+
+def _classical(follow: bool, turn: bool) -> tuple[list[float], list[int], list[bool]]:
+    """_score_classical on the panning (or standing) wall of _runtime_frames, the square sliding in from frame 12."""
+    frames = []
+    for i, (frame, T) in enumerate(_runtime_frames(turn)):
+        square = None
+        if i >= 12:
+            x = 60 + 4 * (i - 12)
+            square = np.zeros((192, 256), bool)
+            square[60:140, x:x + 50] = True
+        frames.append((frame, T, square))
+    return _score_classical(follow, frames)
 
 
 def test_the_classical_detector_follows_a_slow_turn_and_only_when_asked() -> None:
