@@ -286,6 +286,41 @@ def test_the_classical_detector_skips_a_blurred_frame_and_keeps_its_reference() 
     assert moved[8] and np.mean(covered) < 0.5, "not following: restarted, and the square taken into the reference"
 
 
+def _still_wall_with_a_wrong_pose(jump_deg: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """A finely textured wall (features of about 5 px) seen by a camera that never moves, whose pose says it turned
+    jump_deg from frame 6 on (a localisation's correction), with the grey square from frame 10 on."""
+    rng = np.random.default_rng(3)
+    world = cv2.resize(rng.integers(0, 255, (96, 192, 3), dtype=np.uint8), (8 * W, 4 * H),
+                       interpolation=cv2.INTER_LINEAR)
+    Kw = np.array([[220.0, 0.0, 3.5 * 256], [0.0, 220.0, 1.5 * 192], [0.0, 0.0, 1.0]])
+    Kv = np.array([[220.0, 0.0, 128.0], [0.0, 220.0, 96.0], [0.0, 0.0, 1.0]])
+    frames = []
+    for i in range(16):
+        frame = cv2.warpPerspective(world, Kv @ np.linalg.inv(Kw), (256, 192))
+        square = None
+        if i >= 10:
+            cv2.rectangle(frame, (90, 60), (140, 140), (128, 128, 128), -1)
+            square = np.zeros((192, 256), bool)
+            square[60:141, 90:141] = True
+        frames.append((frame, _yaw(jump_deg if i >= 6 else 0.0), square))
+    return frames
+
+
+@pytest.mark.parametrize("jump_deg", [0.6, 1.5])
+def test_the_classical_detector_trusts_the_picture_over_a_pose_a_little_off(jump_deg: float,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pose jumps while the camera stands: following the 'turn' would misalign the reference by the jump.
+    The picture's shift against the re-projected reference turns the pose back; without that, the fine texture
+    misaligned differs everywhere and the detector restarts (or, were it coarser, marks its edges)."""
+    import spatial_memory_ros.core.change as change
+
+    covered, false, moved = _score_classical(True, _still_wall_with_a_wrong_pose(jump_deg))
+    assert min(covered) > 0.8 and max(false) < 300 and not any(moved)
+    monkeypatch.setattr(change, "_ALIGN_MIN_PX", 1e9)  # no alignment: the reference follows the wrong pose
+    _, false, moved = _score_classical(True, _still_wall_with_a_wrong_pose(jump_deg))
+    assert any(moved) or max(false) > 1000
+
+
 def test_footprint_warps_exactly_what_the_whole_canvas_warp_gives_there() -> None:
     from spatial_memory_ros.core.turning import footprint, view_from_canvas, warp
 

@@ -26,9 +26,11 @@ from .turning import (
     canvas_shape,
     coverage,
     footprint,
+    image_shift,
     is_blurred_step,
     is_turn,
     known_in_view,
+    rotation_for_shift,
     view_from_canvas,
 )
 from .turning import warp as warp_view
@@ -247,8 +249,21 @@ class ChangeDetector:
             self._canvas = _TurnCanvas(self._reference, self._stable_count, self._reference_colour,
                                        self._reference_pose)
         c = self._canvas
+        raw, pose = pose, pose @ c.pose_fix
         view = view_from_canvas(K, c.pose, pose, c.offset)
         reference, known = c.view_of(c.reference, c.known, view, gray)
+        # A pose a little off (a localisation's jitter or jump; the camera itself still) would misalign the
+        # reference by as much: the picture says by how much, and the pose is turned to agree with it. The fix
+        # stays until the picture says otherwise (a localisation error lasts; an unsure frame says nothing), and
+        # in all it stays within the turn the plain code tolerates without a warp (pose_reset_rotation_deg).
+        max_px = K[0, 0] * np.tan(np.radians(self.config.pose_reset_rotation_deg))
+        dx, dy = image_shift(reference, gray, known, max_px)
+        if np.hypot(dx, dy) >= _ALIGN_MIN_PX:
+            fix = c.pose_fix @ rotation_for_shift(dx, dy, K)
+            if pose_delta(np.eye(4), fix)[1] <= self.config.pose_reset_rotation_deg:
+                c.pose_fix, pose = fix, raw @ fix
+                view = view_from_canvas(K, c.pose, pose, c.offset)
+                reference, known = c.view_of(c.reference, c.known, view, gray)
         stable = warp_view(c.stable.astype(np.int16), view, (w, h), nearest=True).astype(np.int32) * known
         # the last frame compared, re-projected into this one (a fresh frame each time: nothing accumulates)
         seen = self._previous_seen_pose if self._previous_seen_pose is not None else pose
@@ -276,14 +291,14 @@ class ChangeDetector:
             c.learn_colour(colour, _at_size(absorb.astype(np.uint8), small) > 0,
                            _at_size((~changed).astype(np.uint8), small) > 0, np.linalg.inv(colour_view))
         self._previous, self._previous_colour, self._previous_seen_pose = gray, colour, pose
-        if c.stood(pose) >= _SETTLE_FRAMES:  # it stands again: back to the plain code, cheaper (one resample)
+        if c.stood(raw) >= _SETTLE_FRAMES:  # it stands again: back to the plain code, cheaper (one resample)
             self._reference, known = c.view_of(c.reference, c.known, view, in_reference_light)
             self._stable_count = warp_view(c.stable.astype(np.int16), view, (w, h), nearest=True).astype(np.int32)
             self._stable_count *= known
             if colour is not None and colour_view is not None:
                 assert c.colour is not None and c.colour_known is not None
                 self._reference_colour = c.view_of(c.colour, c.colour_known, colour_view, colour)[0]
-            self._reference_pose, self._canvas = pose, None
+            self._reference_pose, self._canvas = raw, None  # the raw pose: what later frames' poses are compared with
         return self._output(changed, moving, absorb)
 
     def _restart(self, gray: np.ndarray, pose: np.ndarray | None, colour: np.ndarray | None = None) -> None:
@@ -302,6 +317,9 @@ class ChangeDetector:
 
 
 _TURNS = TurnLimits()
+# a shift of the picture against the re-projected reference smaller than this (px) is left alone: people walking
+# through the view move image_shift's peak by up to 0.4 px (PETS09), and a pose that is right needs no help
+_ALIGN_MIN_PX = 1.0
 # frames a followed camera must stand (within TurnLimits.exact_deg of where it stopped) before its reference leaves
 # the canvas for the plain code: a pan-tilt head parked after a pan costs no more than one that never turned (about
 # 9 ms a 640 x 480 frame less). Leaving drops what the canvas knew outside the view: at 10 frames it left at the
@@ -327,6 +345,7 @@ class _TurnCanvas:
         h, w = reference.shape
         m = _TURNS.margin
         self.pose = pose
+        self.pose_fix = np.eye(4)  # (4, 4) turns frames' poses to agree with their pictures (ChangeDetector._follow)
         self._stand_pose, self._stood = pose, 0
         self.offset = canvas_offset(h, w, m)
         self.reference, self.known = self._place(reference, self.offset, canvas_shape(h, w, m))

@@ -113,3 +113,48 @@ def known_in_view(known: np.ndarray, H_view: np.ndarray, size: tuple[int, int]) 
     window[rows, cols] = cv2.erode(known[rows, cols].astype(np.uint8), np.ones((3, 3), np.uint8),
                                    borderType=cv2.BORDER_CONSTANT, borderValue=0)
     return warp(window, H_view, size, nearest=True) > 0
+
+
+# image_shift works on a copy this wide: phase correlation's cost grows with the area; at 256 px people walking
+# through PETS09's view shift its peak by at most 0.4 px of a 512 px view (at 160 px by up to 1 px)
+_SHIFT_WIDTH = 256
+# a peak weaker than this (the share of the normalised cross-power in it) is no match: a bare wall, or a view
+# whose reference is mostly unknown
+_SHIFT_MIN_RESPONSE = 0.1
+
+
+def image_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max_px: float) -> tuple[float, float]:
+    """(dx, dy) px by which the frame's picture lies shifted against the reference (both (h, w) float32 grey, the
+    reference re-projected into the frame's view by the pose), judged only where the reference is known (known
+    (h, w) bool). A pose a little off (a localisation's jitter or jump) leaves exactly such a shift for a small
+    turn; people moving are outvoted by the rest. (0, 0) when unsure: a weak peak, too little known, or a shift
+    beyond max_px (then the pose, not the picture, is what to go by)."""
+    h, w = frame.shape
+    if known.mean() < 0.5:
+        return 0.0, 0.0
+    scale = min(1.0, _SHIFT_WIDTH / w)
+    size = (max(int(round(w * scale)), 8), max(int(round(h * scale)), 8))
+    small_known = cv2.resize(known.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
+    pair = []
+    for image in (reference, frame):
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        small = np.where(small_known, small, np.float32(small[small_known].mean()))  # unknown: no structure
+        pair.append(small.astype(np.float32))
+    window = cv2.createHanningWindow(size, cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(pair[0], pair[1], window)
+    dx, dy = dx / scale, dy / scale
+    if response < _SHIFT_MIN_RESPONSE or np.hypot(dx, dy) > max_px:
+        return 0.0, 0.0
+    return float(dx), float(dy)
+
+
+def rotation_for_shift(dx: float, dy: float, K: np.ndarray) -> np.ndarray:
+    """(4, 4) a small rotation of the camera (in its optical frame) that moves what it sees by (dx, dy) px at the
+    image centre: T_map_cam @ this is the pose that agrees with a picture image_shift found shifted so."""
+    yaw, pitch = np.arctan2(-dx, K[0, 0]), np.arctan2(dy, K[1, 1])
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    R = np.array([[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]]) @ np.array([[1.0, 0.0, 0.0], [0.0, cp, -sp],
+                                                                                 [0.0, sp, cp]])
+    out = np.eye(4)
+    out[:3, :3] = R
+    return out
