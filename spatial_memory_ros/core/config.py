@@ -60,7 +60,8 @@ class ChangeConfig:
     # a camera that only turns (a pan-tilt head, a robot turning in place with the camera on its axis) keeps its
     # reference, re-projected into each new view (core.turning): the classical detector's reference, the learned
     # backend's still background (model.turning_background); needs the pose and intrinsics. A frame that turned
-    # over 3 deg since the last is blurred: skipped, not compared (an empty classical mask) nor learned.
+    # over 3 deg since the last is blurred: skipped, not compared (an empty classical mask) nor learned. The classical
+    # detector corrects a pose a little off by the picture while it follows (core.turning.image_shift).
     # Off, any turn past 2 degrees starts a new one. On PETS09 re-projected into a panning camera the classical
     # detector finds 96 % of the people with 518 false px a frame (16,795 without), the learned one 97 % (66 %
     # without); the simulator's turns are too fast to follow, so its benchmark figures are the same either way
