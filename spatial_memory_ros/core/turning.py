@@ -135,6 +135,8 @@ def image_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max
     scale = min(1.0, _SHIFT_WIDTH / w)
     size = (max(int(round(w * scale)), 8), max(int(round(h * scale)), 8))
     small_known = cv2.resize(known.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
+    if not small_known.any():
+        return 0.0, 0.0
     pair = []
     for image in (reference, frame):
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
