@@ -321,6 +321,26 @@ def test_the_classical_detector_trusts_the_picture_over_a_pose_a_little_off(jump
     assert any(moved) or max(false) > 1000
 
 
+def test_image_shift_finds_a_small_shift_and_says_nothing_when_unsure() -> None:
+    from spatial_memory_ros.core.turning import image_shift, rotation_for_shift
+
+    rng = np.random.default_rng(4)
+    wall = cv2.GaussianBlur(cv2.resize(rng.random((48, 64), np.float32) * 255, (512, 384)), (5, 5), 0)
+    known = np.ones(wall.shape, bool)
+    moved = cv2.warpAffine(wall, np.float32([[1, 0, 4.0], [0, 1, -2.0]]), (512, 384), borderMode=cv2.BORDER_REFLECT)
+    dx, dy = image_shift(wall, moved, known, 20.0)
+    assert abs(dx - 4.0) < 0.3 and abs(dy + 2.0) < 0.3
+    assert image_shift(wall, moved, known, 3.0) == (0.0, 0.0), "beyond max_px: the pose is what to go by"
+    assert image_shift(wall, moved, np.zeros_like(known), 20.0) == (0.0, 0.0), "nothing known"
+    flat = np.full_like(wall, 90.0)
+    assert image_shift(flat, flat + rng.normal(0, 2, flat.shape).astype(np.float32), known, 20.0) == (0.0, 0.0)
+    # the rotation that explains it moves the centre by the shift
+    Kv = np.array([[300.0, 0.0, 256.0], [0.0, 300.0, 192.0], [0.0, 0.0, 1.0]])
+    R = rotation_for_shift(dx, dy, Kv)[:3, :3]
+    centre = Kv @ R.T @ np.array([0.0, 0.0, 1.0])
+    assert np.allclose(centre[:2] / centre[2] - [256.0, 192.0], [dx, dy], atol=0.01)
+
+
 def test_footprint_warps_exactly_what_the_whole_canvas_warp_gives_there() -> None:
     from spatial_memory_ros.core.turning import footprint, view_from_canvas, warp
 

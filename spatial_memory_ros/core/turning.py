@@ -139,9 +139,9 @@ def image_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max
         return 0.0, 0.0
     pair = []
     for image in (reference, frame):
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        small = np.where(small_known, small, np.float32(small[small_known].mean()))  # unknown: no structure
-        pair.append(small.astype(np.float32))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        # less its mean, and zero where unknown: neither a plain picture nor the window itself is structure
+        pair.append(np.where(small_known, small - np.float32(small[small_known].mean()), np.float32(0.0)))
     window = cv2.createHanningWindow(size, cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(pair[0], pair[1], window)
     dx, dy = dx / scale, dy / scale
