@@ -180,9 +180,13 @@ class Pipeline:
         # classical change detector: the learned one runs torch, whose thread settings the embedder changes
         # during its call, and two torch users at once would only fight over the same two cores. With the
         # learned one the tag search alone (OpenCV, ~12 ms a 640x480 frame) goes beside the torch work, unless
-        # the learned tag reader (torch) follows it.
+        # the learned tag reader (torch) follows it. Without a class detector (detector.backend apriltag, the
+        # node's default) the tag search goes beside the classical change detector, which stays on this thread
+        # (bench-node, apriltag, 640 x 480: p50 / p95 26-27 / 30-36 -> 22-24 / 26-29 ms); beside the learned one
+        # it gained nothing measurable in two runs and stalled one (7.6 Hz), so there it stays in sequence.
         self._change_aside = detector is not None and isinstance(change, ChangeDetector)
-        tags_aside = detector is not None and self._tags is not None and self._reader is None
+        tags_aside = (self._tags is not None and self._reader is None
+                      and (detector is not None or isinstance(change, ChangeDetector)))
         aside = self._change_aside or tags_aside
         self._side = ThreadPoolExecutor(1, thread_name_prefix="pipeline_side") if aside else None
 
