@@ -341,6 +341,27 @@ def test_image_shift_finds_a_small_shift_and_says_nothing_when_unsure() -> None:
     assert np.allclose(centre[:2] / centre[2] - [256.0, 192.0], [dx, dy], atol=0.01)
 
 
+def test_both_backends_refuse_intrinsics_of_another_size() -> None:
+    """One check (CameraIntrinsics.check_size) for the pipeline, the learned backend and the classical detector's
+    turn, which is used on its own too."""
+    from spatial_memory_ros.core.change import ChangeDetector
+    from spatial_memory_ros.core.config import ChangeConfig
+    from spatial_memory_ros.core.errors import BadInputError
+    from spatial_memory_ros.core.types import CameraIntrinsics
+
+    wrong = CameraIntrinsics(220.0, 220.0, 160.0, 120.0, 320, 240)  # the frames are 256 x 192
+    (f0, T0), (f1, T1) = _runtime_frames(True)[0], _runtime_frames(True)[2]  # 0.8 deg apart: a turn to follow
+    det = ChangeDetector(ChangeConfig(follow_turns=True))
+    det.update(f0, T0, wrong)
+    with pytest.raises(BadInputError, match="camera_info does not belong"):
+        det.update(f1, T1, wrong)
+    pytest.importorskip("torch")
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+
+    with pytest.raises(BadInputError, match="camera_info does not belong"):
+        LearnedChangeDetector(None, device="cpu").update(f0, T0, wrong)
+
+
 def test_footprint_warps_exactly_what_the_whole_canvas_warp_gives_there() -> None:
     from spatial_memory_ros.core.turning import footprint, view_from_canvas, warp
 

@@ -242,8 +242,7 @@ class ChangeDetector:
         assert self._reference is not None and self._previous is not None and self._stable_count is not None
         h, w = gray.shape
         K = intrinsics.K
-        if intrinsics.width > 0 and (intrinsics.width, intrinsics.height) != (w, h):
-            raise BadInputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is {w}x{h}")
+        intrinsics.check_size(w, h)
         if self._canvas is None:  # the first frame of a turn: the reference goes onto a canvas
             assert self._reference_pose is not None
             self._canvas = _TurnCanvas(self._reference, self._stable_count, self._reference_colour,

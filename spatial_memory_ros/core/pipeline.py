@@ -387,12 +387,8 @@ def _validate(frame: Frame) -> None:
     if not np.isfinite(frame.stamp):
         raise BadInputError(f"frame.stamp must be finite seconds, got {frame.stamp}")
     h, w = image.shape[:2]
-    intr = frame.intrinsics
-    if intr is not None and intr.width > 0 and intr.height > 0 and (intr.width, intr.height) != (w, h):
-        raise BadInputError(
-            f"intrinsics are for {intr.width}x{intr.height} images but the image is {w}x{h}: "
-            "camera_info does not belong to this image stream"
-        )
+    if frame.intrinsics is not None:
+        frame.intrinsics.check_size(w, h)
     if frame.T_map_cam is not None:
         T = np.asarray(frame.T_map_cam)
         if T.shape != (4, 4) or not np.isfinite(T).all():

@@ -17,6 +17,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from .errors import BadInputError
+
 # Label of the change backend's moving regions (Detection.label): they name no class, only "something moves".
 MOTION_LABEL = "object"
 
@@ -40,6 +42,13 @@ class CameraIntrinsics:
     @property
     def dist_coeffs(self) -> np.ndarray:  # (N,) or (0,)
         return np.asarray(self.distortion, dtype=np.float64)
+
+    def check_size(self, width: int, height: int) -> None:
+        """BadInputError if these intrinsics give a size (either side non-zero) and it is not width x height: the
+        camera_info belongs to another image stream, or the image was resized."""
+        if (self.width > 0 or self.height > 0) and (self.width, self.height) != (width, height):
+            raise BadInputError(f"intrinsics are for {self.width}x{self.height} images but the image is "
+                                f"{width}x{height}: camera_info does not belong to this image stream")
 
 
 @dataclass(frozen=True)

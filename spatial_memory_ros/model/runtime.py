@@ -372,8 +372,8 @@ class LearnedChangeDetector:
 
 def _camera_K(intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:
     """(3, 3) intrinsics for an image of w x h px: the given ones (checked against the size) or nominal ones."""
-    if intr is not None and intr.width > 0 and intr.height > 0 and (intr.width, intr.height) != (w, h):
-        raise BadInputError(f"intrinsics are for {intr.width}x{intr.height} but the image is {w}x{h}")
+    if intr is not None:
+        intr.check_size(w, h)
     if intr is None:
         f = _NOMINAL_FOCAL * w
         return np.array([[f, 0.0, w / 2.0], [0.0, f, h / 2.0], [0.0, 0.0, 1.0]])
