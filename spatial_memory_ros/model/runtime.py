@@ -12,7 +12,7 @@ where each patch looks, so a moving camera gets change masks too.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -26,7 +26,6 @@ from ..core.floor_change import FloorChangeConfig, FloorChangeMap
 from ..core.geometry import scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.types import CameraIntrinsics
-from .background import StillBackground
 from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
 from .model import SpatialMemoryModel
@@ -124,10 +123,9 @@ class LearnedChangeDetector:
         self.still_edges = still_edges.validate() if still_edges is not None else None
         self._edges = [StillEdges(self.still_edges) for _ in range(cameras)] if self.still_edges else []
         # a model built with ModelConfig.background compares each frame with its still camera's background
-        # (follow_turns: a background that follows the camera through turns, model.turning_background)
+        # (model.turning_background; given no intrinsics, which it is without follow_turns, it is StillBackground's)
         self.follow_turns = follow_turns
-        make: Callable[[], StillBackground | TurningBackground] = TurningBackground if follow_turns else StillBackground
-        self._backgrounds = [make() for _ in range(cameras)] if self.config.background else []
+        self._backgrounds = [TurningBackground() for _ in range(cameras)] if self.config.background else []
         if still_scale not in STILL_HEAD_SCALES:
             raise ValueError(f"still_scale must be one of {STILL_HEAD_SCALES}, got {still_scale}")
         # a still head (and its background) at still_scale times the model's input: see update_batch
@@ -248,11 +246,10 @@ class LearnedChangeDetector:
             if k > 1:  # the still head compares a finer frame with a finer background (far, small things)
                 seen = [cv2.resize(image, (k * cfg.image_width, k * cfg.image_height), interpolation=cv2.INTER_AREA)
                         for image in images_bgr]
-            # a turn is followed only with real intrinsics: the nominal ones would warp the background off
-            known_K = [intr is not None or self.intrinsics is not None for intr in intrs]
+            # a turn is followed only when asked and with real intrinsics: the nominal ones would warp it off
+            follow = [self.follow_turns and (intr is not None or self.intrinsics is not None) for intr in intrs]
             steps = [b.before(img, T, scale_intrinsics(K_m, k, k) if real else None)
-                     if isinstance(b, TurningBackground) else b.before(img, T)
-                     for b, img, T, K_m, real in zip(self._backgrounds, seen, T_map_cam, Ks, known_K)]
+                     for b, img, T, K_m, real in zip(self._backgrounds, seen, T_map_cam, Ks, follow)]
             backgrounds = [b for b, _ in steps]
             # valid: one flag per camera, or (following turns) one per pixel: what the camera has shown long enough
             valid = [v for _, v in steps]
