@@ -19,7 +19,6 @@ import numpy as np
 
 from spatial_memory_ros.core.change import ChangeDetector
 from spatial_memory_ros.core.config import ChangeConfig
-from spatial_memory_ros.core.types import CameraIntrinsics
 from spatial_memory_ros.evaluate import pets
 from spatial_memory_ros.evaluate.people_change import PeopleChangeScore
 from spatial_memory_ros.evaluate.turning_view import TurningView
@@ -40,8 +39,7 @@ def main() -> None:
     p.add_argument("noise_deg", type=float)
     args = p.parse_args()
     view = TurningView(source_size=(768, 576), pan_deg=0.0, tilt_deg=0.0)
-    K, (w, h) = view.K, view.out_size
-    intr = CameraIntrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], w, h)
+    intr = view.intrinsics
     follow = args.follow == "on"
     if args.method == "classical":
         det = ChangeDetector(ChangeConfig(follow_turns=follow))

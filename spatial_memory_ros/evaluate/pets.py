@@ -35,7 +35,7 @@ from ..core.item_memory import ItemMemory
 from ..core.pipeline import Pipeline
 from ..core.store import MemoryStore
 from ..core.tracker import box_iou
-from ..core.types import CameraIntrinsics, Detection, Frame, TrackState
+from ..core.types import Detection, Frame, TrackState
 from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
 from ..reid.base import AppearanceEmbedder
@@ -174,10 +174,7 @@ def evaluate_pets09(
     people_change = PeopleChangeScore()
     outside: list[float] = []  # per frame, the share of the turning camera's picture outside the video
     blur: list[float] = []  # per frame, px the turning camera's picture moved while its shutter was open
-    intrinsics = None
-    if turning is not None:
-        K, (w, h) = turning.K, turning.out_size
-        intrinsics = CameraIntrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], w, h)
+    intrinsics = turning.intrinsics if turning is not None else None
     memory = ItemMemory(config.memory, MemoryStore(config.memory.db_path))
     with Pipeline(config, memory, detector=detector, embedder=embedder) as pipeline:
         for index in range(total):

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..core.types import CameraIntrinsics
+
 
 def _rot_x(deg: float) -> np.ndarray:
     c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
@@ -68,6 +70,12 @@ class TurningView:
         K = self.K_source.copy()
         K[0, 2], K[1, 2] = self.out_size[0] / 2.0, self.out_size[1] / 2.0
         return K
+
+    @property
+    def intrinsics(self) -> CameraIntrinsics:
+        """K as the pipeline takes it (camera_info), with the turning camera's size."""
+        K, (w, h) = self.K, self.out_size
+        return CameraIntrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], w, h)
 
     def rotation(self, t: float) -> np.ndarray:
         """(3, 3) the turning camera's orientation in the still camera's frame at time t."""
