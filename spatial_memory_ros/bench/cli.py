@@ -57,6 +57,11 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--follow-turns", action=argparse.BooleanOptionalAction, default=None,
                    help="change.follow_turns for the methods that use it (pipeline, no_memory, the learned ones; "
                    "default: the package default)")
+    p.add_argument("--pose-noise-deg", type=float, default=0.0, metavar="DEG",
+                   help="jitter the methods' camera pose by this std about each camera axis, per frame "
+                   "(a localiser's error; bench/pose_error.py; default 0: exact)")
+    p.add_argument("--pose-noise-m", type=float, default=0.0, metavar="M",
+                   help="and by this std along the map's x and y (default 0)")
     p.add_argument("--allow-train-seed", action="store_true",
                    help=f"allow a training/tuning seed (>= {TRAIN_SEED_MIN}); its numbers are not benchmark results")
     p.set_defaults(handler=bench_command)
@@ -97,7 +102,7 @@ def bench_command(args: argparse.Namespace) -> int:
         preset=args.preset, camera=args.camera, minutes=args.minutes, seed=args.seed, width=width, height=height,
         methods=methods, query_period_s=args.query_period, change_every=args.change_every, jobs=args.jobs,
         model_path=str(args.model) if args.model else "", still_head_scale=args.still_head_scale,
-        follow_turns=args.follow_turns,
+        follow_turns=args.follow_turns, pose_noise_deg=args.pose_noise_deg, pose_noise_m=args.pose_noise_m,
     ).validate()
     out = args.out if args.out is not None else default_out(args.preset, args.camera, args.minutes, args.seed)
     out.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ from .metrics import (
     RetrievalAccumulator,
     TrackingAccumulator,
 )
+from .pose_error import PoseError
 from .samples import Sample, SampleCollector
 from .scene import BENCH_HEIGHT, BENCH_WIDTH, make_bench_scene
 from .seeds import seed_role
@@ -68,6 +69,8 @@ class BenchConfig:
     model_path: str = ""  # the learned methods' model file; "" = the one shipped in the package
     still_head_scale: int = 1  # the learned methods' change.still_head_scale
     follow_turns: bool | None = None  # change.follow_turns (pipeline, no_memory, learned); None = its default
+    pose_noise_deg: float = 0.0  # a localiser's jitter on the methods' camera pose (bench.pose_error), deg
+    pose_noise_m: float = 0.0  # and m; the truth keeps the exact pose
 
     def validate(self) -> BenchConfig:
         checks = [
@@ -78,6 +81,7 @@ class BenchConfig:
             (self.min_agent_px >= 1 and self.min_item_px >= 1, "min_agent_px and min_item_px must be >= 1"),
             (self.samples >= 0, "samples must be >= 0"),
             (self.jobs in (1, 2), "jobs must be 1 or 2"),
+            (self.pose_noise_deg >= 0 and self.pose_noise_m >= 0, "pose noise must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -158,6 +162,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     scene = make_bench_scene(
         config.preset, config.camera, config.minutes, config.seed, width=config.width, height=config.height
     )
+    pose_error = PoseError(config.pose_noise_deg, config.pose_noise_m, seed=config.seed)
     methods = make_methods(list(config.methods), scene, model_path=config.model_path,
                            still_head_scale=config.still_head_scale,
                            follow_turns=config.follow_turns)
@@ -180,6 +185,8 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
             if step is None:
                 step = CostMeter()  # from the first frame's arrival: the renderer's start-up is not a step
             frame = to_frame(f)
+            if pose_error.active and frame.T_map_cam is not None:
+                frame = replace(frame, T_map_cam=pose_error.apply(frame.T_map_cam, f.index))
             gt_ids, gt_boxes = truth_tracks(f, config.min_agent_px)
             sample = collector.add(f, gt_boxes) if collector.wants(f) else None
             for m in methods:
