@@ -15,11 +15,17 @@ SIZE_M = 12.0
 BOARD = (6.0, 5.0, 0.4)  # centre x, y and edge, m
 
 
-def texture(board: bool, seed: int = 0) -> np.ndarray:
+def texture(board: bool, seed: int = 0, lines: bool = False) -> np.ndarray:
+    """lines: also paint sharp yellow lines 5 cm wide (lane markings: edges a pose error moves)."""
     rng = np.random.default_rng(seed)
     n = int(SIZE_M / RES)
     tex = cv2.GaussianBlur(rng.uniform(60, 200, (n // 20, n // 20, 3)).astype(np.float32), (0, 0), 1.5)
     tex = cv2.resize(tex, (n, n), interpolation=cv2.INTER_CUBIC)
+    if lines:
+        for y in (4.0, 5.8):  # along the patrol, either side of the board
+            tex[int(y / RES):int((y + 0.05) / RES)] = (0.0, 210.0, 230.0)
+        for x in np.arange(1.5, 11.0, 1.5):  # across it
+            tex[:, int(x / RES):int((x + 0.05) / RES)] = (0.0, 210.0, 230.0)
     if board:
         tex[board_rows_cols()] = 240.0
         x, y, e = BOARD

@@ -172,3 +172,58 @@ def test_a_mast_camera_sees_changes_farther_than_a_low_one():
     assert _marked_share_after_removal(FloorChangeMap(), low) == 0.0  # too grazing to trust: not looked at
     # max_range_m still caps the reach
     assert _marked_share_after_removal(FloorChangeMap(FloorChangeConfig(max_range_m=8.0)), far_mast) == 0.0
+
+
+def _jittered(fmap: FloorChangeMap, deg: float, m: float, seed: int) -> Step:
+    """A step whose pose is a localiser's: off by deg about each camera axis and m along x and y, every frame."""
+    from spatial_memory_ros.bench.pose_error import PoseError
+
+    error, k = PoseError(deg, m, seed=seed), [0]
+
+    def run(image: np.ndarray, T: np.ndarray, stamp: float) -> np.ndarray:
+        k[0] += 1
+        return fmap.update(image, K, error.apply(T, k[0]), stamp)
+    return run
+
+
+EXACT_POSE = {"align": False, "pose_tolerance_deg": 0.0, "pose_tolerance_m": 0.0}  # the memory before pose errors
+
+
+def test_a_jittered_pose_does_not_turn_the_floors_edges_into_changes():
+    marked = {}
+    for name, config in (("default", FloorChangeConfig()), ("trusting", FloorChangeConfig(**EXACT_POSE))):
+        fmap, rng = FloorChangeMap(config), np.random.default_rng(8)
+        tex = texture(board=True, lines=True)
+        patrol(_jittered(fmap, 0.3, 0.01, seed=1), tex, 0.0, rng)
+        again = patrol(_jittered(fmap, 0.3, 0.01, seed=2), tex, 300.0, rng)  # nothing changed
+        marked[name] = sum(int(m.sum()) for m, _ in again)
+        if name == "default":
+            assert 0.1 < fmap.pose_error_deg < 0.6  # measured from the picture: about the 0.3 deg put on
+    assert marked["trusting"] > 5_000  # a memory trusting the pose marks the lines and the board's edges
+    assert marked["default"] < 0.1 * marked["trusting"]
+
+
+def test_a_board_taken_away_is_still_found_under_a_jittered_pose():
+    fmap, rng = FloorChangeMap(), np.random.default_rng(9)
+    patrol(_jittered(fmap, 0.3, 0.01, seed=3), texture(board=True, lines=True), 0.0, rng)
+    again = patrol(_jittered(fmap, 0.3, 0.01, seed=4), texture(board=False, lines=True), 300.0, rng)
+    shown = sum(int(b.sum()) for _, b in again)
+    found = sum(int((m & b).sum()) for m, b in again)
+    false = sum(int((m & ~b).sum()) for m, b in again)
+    assert found > 0.4 * shown and false < 0.2 * found
+
+
+def test_an_exact_pose_measures_no_error_and_the_picture_turns_a_wrong_one_back():
+    fmap, rng = FloorChangeMap(), np.random.default_rng(10)
+    tex = texture(board=True, lines=True)
+    patrol(_step(fmap), tex, 0.0, rng)
+    assert fmap.pose_error_deg < 0.1  # next to nothing to allow for (0.44 measured under 0.3 deg of jitter)
+    T = pose(4.0, 5.0)
+    turned = T.copy()
+    a = np.radians(1.5)  # of pitch: a localiser's jump, or the robot braking
+    turned[:3, :3] = T[:3, :3] @ np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+    image = render(tex, T, rng)
+    trusting = FloorChangeMap(FloorChangeConfig(**EXACT_POSE))
+    patrol(lambda i, P, t: trusting.update(i, K, P, t), tex, 0.0, np.random.default_rng(10))
+    assert (trusting.update(image, K, turned, 60.0) > 0).sum() > 1000  # the lines, moved by the wrong pose
+    assert fmap.update(image, K, turned, 60.0).sum() == 0

@@ -123,14 +123,16 @@ _SHIFT_WIDTH = 256
 _SHIFT_MIN_RESPONSE = 0.1
 
 
-def image_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max_px: float) -> tuple[float, float]:
+def image_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max_px: float, *,
+                min_known: float = 0.5) -> tuple[float, float]:
     """(dx, dy) px by which the frame's picture lies shifted against the reference (both (h, w) float32 grey, the
     reference re-projected into the frame's view by the pose), judged only where the reference is known (known
     (h, w) bool). A pose a little off (a localisation's jitter or jump) leaves exactly such a shift for a small
     turn; people moving are outvoted by the rest. (0, 0) when unsure: a weak peak, too little known, or a shift
-    beyond max_px (then the pose, not the picture, is what to go by)."""
+    beyond max_px (then the pose, not the picture, is what to go by). min_known: the share of the view that must
+    be known."""
     h, w = frame.shape
-    if known.mean() < 0.5:
+    if known.mean() < min_known:
         return 0.0, 0.0
     scale = min(1.0, _SHIFT_WIDTH / w)
     size = (max(int(round(w * scale)), 8), max(int(round(h * scale)), 8))
