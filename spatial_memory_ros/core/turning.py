@@ -14,6 +14,7 @@ classical detector) and model.turning_background (the learned backend's still ba
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -144,12 +145,18 @@ def image_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
         # less its mean, and zero where unknown: neither a plain picture nor the window itself is structure
         pair.append(np.where(small_known, small - np.float32(small[small_known].mean()), np.float32(0.0)))
-    window = cv2.createHanningWindow(size, cv2.CV_32F)
+    window = _hanning(size)
     (dx, dy), response = cv2.phaseCorrelate(pair[0], pair[1], window)
     dx, dy = dx / scale, dy / scale
     if response < _SHIFT_MIN_RESPONSE or np.hypot(dx, dy) > max_px:
         return 0.0, 0.0
     return float(dx), float(dy)
+
+
+@functools.lru_cache(maxsize=4)
+def _hanning(size: tuple[int, int]) -> np.ndarray:
+    """The phase correlation's window for a (w, h) picture; made once per size (the caller does not write it)."""
+    return cv2.createHanningWindow(size, cv2.CV_32F)
 
 
 def rotation_for_shift(dx: float, dy: float, K: np.ndarray) -> np.ndarray:
