@@ -20,23 +20,10 @@ What it can and cannot see:
 - Cells are compared only with references seen at a similar distance (``range_ratio``): a cell last seen
   sharp from 2 m and now blurred from 7 m would differ at every edge. A cell differs when both it and its
   smoothed neighbourhood do, after one brightness gain for the whole frame (lights, exposure).
-- The pose is a localiser's, a little off every frame (a fraction of a degree, a centimetre or two), so the
-  same floor lands a little away from where it was seen, and every tile seam, painted line and tag edge
-  would differ by its contrast (a jitter of 0.2 deg took a patrol's change mIoU from 0.986 to 0.900:
-  BENCHMARKS "A pose a little off, on patrol"). Three things answer it. (1) The memory's floor is drawn into
-  the view and the picture shift between it and the frame turns the pose (``align``, core.turning's
-  image_shift, kept only when the two then agree better): that removes most of a rotation error, which
-  moves far floor most. (2) How far the pose still is off is measured from those shifts, frame after frame
-  (an exact pose measures about nothing, and then nothing below changes). (3) With that error, a cell must
-  differ by more than the threshold plus the smaller of the two looks' gradients (the frame's and the
-  reference's) times the cells the error may move it at that distance, since a misregistration by d cells
-  changes a look by about its gradient times d: where nothing changed both looks have the edge and it is
-  forgiven, while a board put down on smooth floor or taken from it leaves one look smooth and is still a
-  change. Floor that the error may move farther than ``max_shift_cells`` is not compared at all (a turn
-  by a moves floor at slant distance d about a d^2 / height along the ray: the far floor of a low camera).
-  A registration of the whole view instead (ECC, a homography between the frame's floor and the memory's)
-  did not converge on smooth floor, and a shift tolerance (a cell differs only from every look near it)
-  lost the boards themselves, whose black-to-white edges hold every grey the floor has.
+- The pose is a localiser's, a little off every frame: the memory draws its floor into the view and turns
+  the pose by the picture shift, measures how far the pose still is off, and forgives a cell the difference
+  its edges make over that error (core.floor_pose). An exact pose measures about nothing and is compared as
+  if trusted.
 - A frame where most of the compared floor differs (``max_changed_fraction``: a fast turn's blur, a bad
   pose) is no evidence: it marks and teaches nothing.
 
@@ -54,12 +41,11 @@ import cv2
 import numpy as np
 
 from .errors import BadInputError
+from .floor_pose import PoseErrorMeter, align, edge_allowance, grey, pose_reach, shift_cells
 from .geometry import invert, scale_intrinsics
-from .turning import image_shift, rotation_for_shift
 
 Window = tuple[tuple[float, float], tuple[int, int]]  # ((x0, y0) m of the corner cell's corner, (rows, cols))
 _GAIN_RANGE = (0.2, 5.0)  # a fitted gain outside this is no light change (a light off in a home: 0.45)
-_ALIGN_MIN_PX = 0.5  # a picture shift smaller than this is left to the pose
 _SATURATED = 250.0  # a look this bright in any channel may be clipped: it tells no gain and teaches no drift
 
 
@@ -85,9 +71,9 @@ class FloorChangeConfig:
     align: bool = True  # turn the pose so the memory's floor lies where the frame shows it (its rotation error)
     max_align_deg: float = 2.0  # a picture shift beyond this turn is not believed
     align_min_known: float = 0.3  # the share of the view the memory must know to align on
-    # how far the pose's error may move the floor: this rotation (std, deg) at the cell's distance plus this
-    # shift (m); None: the rotation measured by the alignment's shifts (0 without align); a cell must then
-    # differ by more than its edge's contrast over that distance
+    # the pose error a comparison allows for (core.floor_pose): this rotation (deg) at the cell's distance plus
+    # this shift (m); None: tolerance_sigmas times the rotation error the alignment's shifts measured (0
+    # without align). A cell must then differ by more than its edges' contrast over that many cells
     pose_tolerance_deg: float | None = None
     pose_tolerance_m: float = 0.01
     max_shift_cells: float = 3.0  # floor the pose's error may move farther than this is not compared
@@ -124,13 +110,13 @@ class FloorChangeMap:
         self._range = np.zeros((n, n), np.float32)  # distance it was seen from; 0 = never seen
         self._since = np.full((n, n), np.nan, np.float32)  # when the cell first looked different; NaN = same
         self._rays: tuple[tuple[bytes, int, int], np.ndarray] | None = None
-        self._jitter_sq = 0.0  # running mean of the squared rotation error the picture measured, deg^2
+        self._pose_error = PoseErrorMeter(self.config.jitter_frames)
         self._points: list[tuple[tuple[bytes, bytes, int, int], tuple[np.ndarray, np.ndarray]]] = []
 
     @property
     def pose_error_deg(self) -> float:
         """The pose's rotation error (std per axis, deg) as the picture measured it (0 without align)."""
-        return float(np.sqrt(self._jitter_sq))
+        return self._pose_error.deg
 
     def _tolerance_deg(self) -> float:
         """The rotation the comparison allows for: the configured one, else tolerance_sigmas measured stds."""
@@ -186,7 +172,8 @@ class FloorChangeMap:
             return out
         # A pixel at slant distance d spans about d^2 / (f h) of floor along its ray (grazing view).
         reach = min(cfg.max_range_m, float(np.sqrt(cfg.max_footprint_m * K[1, 1] * centre[2])),
-                    self._pose_reach(float(centre[2])))
+                    pose_reach(float(centre[2]), self._tolerance_deg(), cfg.pose_tolerance_m, cfg.max_shift_cells,
+                               cfg.cell_m))
         window = self._window(T, K, w, h, reach)
         if window is None:
             return out
@@ -257,13 +244,12 @@ class FloorChangeMap:
         return points
 
     def _aligned(self, image_bgr: np.ndarray, K: np.ndarray, T: np.ndarray, window: Window) -> np.ndarray:
-        """T turned so that the memory's floor, drawn into the view, lies where the frame shows it (module
-        docstring); T itself when the picture is unsure or the turn does not make the two agree better."""
+        """T turned so that the memory's floor under the window, drawn into the view, lies where the frame shows
+        it (floor_pose.align)."""
         cfg = self.config
         h, w = image_bgr.shape[:2]
         ref, rng = self._cells(window)
-        look = _grey(image_bgr)
-        grey_ref = _grey(ref)
+        grey_ref = grey(ref)
         known_ref = (rng > 0).astype(np.float32)
 
         def drawn(pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -271,30 +257,8 @@ class FloorChangeMap:
             known = cv2.remap(known_ref, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) > 0.999
             return cv2.remap(grey_ref, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT), known
 
-        reference, known = drawn(T)
-        max_px = float(K[0, 0] * np.tan(np.radians(cfg.max_align_deg)))
-        dx, dy = image_shift(reference, look, known, max_px, min_known=cfg.align_min_known)
-        if dx == 0.0 and dy == 0.0:  # unsure (image_shift's answer then); a measured shift is never exactly 0
-            return T
-        if np.hypot(dx, dy) < _ALIGN_MIN_PX:  # the pose agrees with the picture: measured, nothing to turn
-            self._measured(dx, dy, K)
-            return T
-        turned = T @ rotation_for_shift(dx, dy, K)
-        reference2, known2 = drawn(turned)
-        both = (known & known2)[::2, ::2]
-        if both.sum() < 100:
-            return T
-        before = np.median(np.abs(reference[::2, ::2][both] - look[::2, ::2][both]))
-        after = np.median(np.abs(reference2[::2, ::2][both] - look[::2, ::2][both]))
-        if after >= before:
-            return T
-        self._measured(dx, dy, K)
-        return turned
-
-    def _measured(self, dx: float, dy: float, K: np.ndarray) -> None:
-        """Count a picture shift (px) into the measured rotation error: per axis, as the tolerance's std."""
-        deg_sq = float(np.degrees(dx / K[0, 0]) ** 2 + np.degrees(dy / K[1, 1]) ** 2) / 2.0
-        self._jitter_sq += (deg_sq - self._jitter_sq) / self.config.jitter_frames
+        return align(grey(image_bgr), K, T, drawn, self._pose_error, max_deg=cfg.max_align_deg,
+                     min_known=cfg.align_min_known)
 
     def _cells(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the memory's looks and ranges under the window (wrapping around the torus)."""
@@ -303,16 +267,6 @@ class FloorChangeMap:
         r0, c0 = int(round(y0 / cfg.cell_m)) % cfg.cells, int(round(x0 / cfg.cell_m)) % cfg.cells
         ix = np.ix_((r0 + np.arange(rows)) % cfg.cells, (c0 + np.arange(cols)) % cfg.cells)
         return self._ref[ix], self._range[ix]
-
-    def _pose_reach(self, height: float) -> float:
-        """The slant distance (m) beyond which the pose's error may move the floor by more than max_shift_cells:
-        a turn by a moves floor at slant distance d >= height by about a d^2 / height along the ray."""
-        cfg = self.config
-        room = cfg.max_shift_cells * cfg.cell_m - cfg.pose_tolerance_m
-        error = np.radians(self._tolerance_deg())
-        if error <= 0:
-            return np.inf if room >= 0 else 0.0
-        return float(np.sqrt(height * max(room, 0.0) / error))
 
     def _pixel_rays(self, K: np.ndarray, w: int, h: int) -> np.ndarray:
         """(3, h * w) each pixel's ray in the camera frame; kept while the camera's K and size stay the same."""
@@ -382,12 +336,9 @@ class FloorChangeMap:
         # The smoothing spreads a change past its edge by about its sigma: a cell must differ itself too, by
         # more than the pose error can make an unchanged edge differ (module docstring).
         # a turn by a moves floor at slant distance d by about a d sideways and a d^2 / height along the ray
-        spread = dist * np.maximum(dist / np.float32(height), 1.0)
-        shift_cells = (cfg.pose_tolerance_m + spread * np.float32(np.radians(self._tolerance_deg()))) / cfg.cell_m
-        # the strongest edge within that reach: a boundary moved past its own blur still has it near
-        reach = np.minimum(np.ceil(shift_cells), cfg.max_shift_cells).astype(np.int64)
-        edge = np.minimum(_near_max(_gradient(seen), reach), _near_max(_gradient(lit), reach))
-        differs = np.linalg.norm(seen - lit, axis=2) > cfg.threshold + edge * shift_cells
+        shift = shift_cells(dist, height, self._tolerance_deg(), cfg.pose_tolerance_m, cfg.cell_m)
+        differs = np.linalg.norm(seen - lit, axis=2) > cfg.threshold + edge_allowance(seen, lit, shift,
+                                                                                      cfg.max_shift_cells)
         raw = comparable & (diff > cfg.threshold) & differs
         raw = _drop_small(raw, cfg.min_region_cells)
         if raw.sum() > cfg.max_changed_fraction * max(int(comparable.sum()), 1):
@@ -412,29 +363,6 @@ class FloorChangeMap:
         if not isinstance(ix[0], slice):
             self._ref[ix], self._range[ix], self._since[ix] = ref, rng, since
         return changed
-
-
-def _gradient(look: np.ndarray) -> np.ndarray:
-    """(rows, cols) colour gradient magnitude of a (rows, cols, 3) look, in colour units per cell."""
-    gx = cv2.Sobel(look, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
-    gy = cv2.Sobel(look, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-    return np.sqrt((gx * gx + gy * gy).sum(axis=2))
-
-
-def _grey(look: np.ndarray) -> np.ndarray:
-    """(h, w) float32 mean of a BGR look's channels (numpy's mean along the channels, bit for bit, ten times
-    faster)."""
-    return (look[..., 0].astype(np.float32) + look[..., 1] + look[..., 2]) / 3
-
-
-def _near_max(values: np.ndarray, reach: np.ndarray) -> np.ndarray:
-    """(rows, cols) the largest of values within reach (int, cells, a square) of each cell."""
-    out = values.copy()
-    for r in range(1, int(reach.max(initial=0)) + 1):
-        where = reach == r
-        if where.any():
-            out[where] = cv2.dilate(values, np.ones((2 * r + 1, 2 * r + 1), np.uint8))[where]
-    return out
 
 
 def _smooth(look: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
