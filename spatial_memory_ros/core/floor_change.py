@@ -334,8 +334,7 @@ class FloorChangeMap:
         expected = _smooth(lit, known, cfg.compare_sigma_cells)
         diff = np.linalg.norm(_smooth(seen, inview, cfg.compare_sigma_cells) - expected, axis=2)
         # The smoothing spreads a change past its edge by about its sigma: a cell must differ itself too, by
-        # more than the pose error can make an unchanged edge differ (module docstring).
-        # a turn by a moves floor at slant distance d by about a d sideways and a d^2 / height along the ray
+        # more than the pose's error can make an unchanged edge differ (core.floor_pose).
         shift = shift_cells(dist, height, self._tolerance_deg(), cfg.pose_tolerance_m, cfg.cell_m)
         differs = np.linalg.norm(seen - lit, axis=2) > cfg.threshold + edge_allowance(seen, lit, shift,
                                                                                       cfg.max_shift_cells)
