@@ -30,6 +30,7 @@ from .turning import (
     is_blurred_step,
     is_turn,
     known_in_view,
+    misfit,
     rotation_for_shift,
     view_from_canvas,
 )
@@ -263,7 +264,7 @@ class ChangeDetector:
             if pose_delta(np.eye(4), fix)[1] <= self.config.pose_reset_rotation_deg:
                 fixed_view = view_from_canvas(K, c.pose, raw @ fix, c.offset)
                 fixed, fixed_known = c.view_of(c.reference, c.known, fixed_view, gray)
-                if _misfit(fixed, gray, fixed_known) < _misfit(reference, gray, known):
+                if misfit(fixed, gray, fixed_known) < misfit(reference, gray, known):
                     c.pose_fix, pose, view, reference, known = fix, raw @ fix, fixed_view, fixed, fixed_known
         stable = warp_view(c.stable.astype(np.int16), view, (w, h), nearest=True).astype(np.int32) * known
         # the last frame compared, re-projected into this one (a fresh frame each time: nothing accumulates)
@@ -327,15 +328,6 @@ _ALIGN_MIN_PX = 1.0
 # ends of PETS09's +-8 deg pan (`evaluate pets09 --pan-deg 8`: 95.0 % of the people found, 619 false px a frame,
 # against 95.7 % and 518 never leaving), so only a camera parked for 5 s at 10 Hz leaves
 _SETTLE_FRAMES = 50
-
-
-def _misfit(reference: np.ndarray, gray: np.ndarray, known: np.ndarray) -> float:
-    """The median grey-level difference where the reference is known (every 4th pixel each way): a mover over part
-    of the picture does not move the median, a misaligned reference does."""
-    sub = known[::4, ::4]
-    if not sub.any():
-        return float("inf")
-    return float(np.median(np.abs(reference[::4, ::4] - gray[::4, ::4])[sub]))
 
 
 def _reprojected(image: np.ndarray, H: np.ndarray, fill: np.ndarray) -> np.ndarray:

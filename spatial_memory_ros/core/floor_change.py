@@ -179,10 +179,11 @@ class FloorChangeMap:
             return out
         src = image_bgr if cfg.blur_px <= 0 else cv2.GaussianBlur(image_bgr, (0, 0), cfg.blur_px)
         if cfg.align:
-            T = self._aligned(src, K, T, window)
-            window = self._window(T, K, w, h, reach)
-            if window is None:
-                return out
+            aligned = self._aligned(src, K, T, window)
+            if aligned is not T:  # turned: the view covers other floor
+                T, window = aligned, self._window(aligned, K, w, h, reach)
+                if window is None:
+                    return out
         (x0, y0), (rows, cols) = window
         # floor cell (col, row) of the window -> image pixel: H = K [r1 r2 t] A, A: cell -> floor metres
         T_cam_map = invert(T)
@@ -248,9 +249,9 @@ class FloorChangeMap:
         it (floor_pose.align)."""
         cfg = self.config
         h, w = image_bgr.shape[:2]
-        ref, rng = self._cells(window)
-        grey_ref = grey(ref)
-        known_ref = (rng > 0).astype(np.float32)
+        ix = self._index(window)  # read only: views do
+        grey_ref = grey(self._ref[ix])
+        known_ref = (self._range[ix] > 0).astype(np.float32)
 
         def drawn(pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             mx, my = self._cell_of_pixel(pose, K, w, h, window)
@@ -260,13 +261,15 @@ class FloorChangeMap:
         return align(grey(image_bgr), K, T, drawn, self._pose_error, max_deg=cfg.max_align_deg,
                      min_known=cfg.align_min_known)
 
-    def _cells(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        """Copies of the memory's looks and ranges under the window (wrapping around the torus)."""
+    def _index(self, window: Window) -> tuple[slice, slice] | tuple[np.ndarray, ...]:
+        """Where the window's cells lie in the torus: slices (the memory's arrays give views, updated in place)
+        for most windows, index arrays (gathered copies, to be written back) for one that wraps around."""
         cfg = self.config
         (x0, y0), (rows, cols) = window
         r0, c0 = int(round(y0 / cfg.cell_m)) % cfg.cells, int(round(x0 / cfg.cell_m)) % cfg.cells
-        ix = np.ix_((r0 + np.arange(rows)) % cfg.cells, (c0 + np.arange(cols)) % cfg.cells)
-        return self._ref[ix], self._range[ix]
+        if r0 + rows <= cfg.cells and c0 + cols <= cfg.cells:
+            return slice(r0, r0 + rows), slice(c0, c0 + cols)
+        return np.ix_((r0 + np.arange(rows)) % cfg.cells, (c0 + np.arange(cols)) % cfg.cells)
 
     def _pixel_rays(self, K: np.ndarray, w: int, h: int) -> np.ndarray:
         """(3, h * w) each pixel's ray in the camera frame; kept while the camera's K and size stay the same."""
@@ -306,13 +309,7 @@ class FloorChangeMap:
         """(rows, cols) bool changed cells of the window; updates the memory's cells in view. height: the
         camera's above the floor, m."""
         cfg = self.config
-        (x0, y0), (rows, cols) = window
-        r0, c0 = int(round(y0 / cfg.cell_m)) % cfg.cells, int(round(x0 / cfg.cell_m)) % cfg.cells
-        ix: tuple[slice, slice] | tuple[np.ndarray, ...]
-        if r0 + rows <= cfg.cells and c0 + cols <= cfg.cells:  # most windows: views, updated in place
-            ix = (slice(r0, r0 + rows), slice(c0, c0 + cols))
-        else:  # the window wraps around the torus: gathered copies, written back at the end
-            ix = np.ix_((r0 + np.arange(rows)) % cfg.cells, (c0 + np.arange(cols)) % cfg.cells)
+        ix = self._index(window)
         ref, rng, since = self._ref[ix], self._range[ix], self._since[ix]
         known = inview & (rng > 0)
         comparable = known & (dist <= rng * cfg.range_ratio) & (rng <= dist * cfg.range_ratio)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from .turning import image_shift, rotation_for_shift
+from .turning import image_shift, misfit, rotation_for_shift
 
 ALIGN_MIN_PX = 0.5  # a picture shift smaller than this is left to the pose (and measured as it is)
 Drawn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # pose -> (grey reference (h, w), known (h, w))
@@ -68,12 +68,10 @@ def align(look: np.ndarray, K: np.ndarray, T: np.ndarray, drawn: Drawn, meter: P
         return T
     turned = T @ rotation_for_shift(dx, dy, K)
     reference2, known2 = drawn(turned)
-    both = (known & known2)[::2, ::2]
-    if both.sum() < 100:
+    both = known & known2
+    if both[::2, ::2].sum() < 100:
         return T
-    before = np.median(np.abs(reference[::2, ::2][both] - look[::2, ::2][both]))
-    after = np.median(np.abs(reference2[::2, ::2][both] - look[::2, ::2][both]))
-    if after >= before:
+    if misfit(reference2, look, both, every=2) >= misfit(reference, look, both, every=2):
         return T
     meter.add(dx, dy, K)
     return turned

@@ -153,6 +153,16 @@ def image_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max
     return float(dx), float(dy)
 
 
+def misfit(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, every: int = 4) -> float:
+    """The median grey-level difference of reference and frame ((h, w) float32) where known (every `every`-th
+    pixel each way; inf where none is): a mover over part of the picture does not move the median, a misaligned
+    reference does. What a correction by image_shift must lower to be kept."""
+    sub = known[::every, ::every]
+    if not sub.any():
+        return float("inf")
+    return float(np.median(np.abs(reference[::every, ::every] - frame[::every, ::every])[sub]))
+
+
 @functools.lru_cache(maxsize=4)
 def _hanning(size: tuple[int, int]) -> np.ndarray:
     """The phase correlation's window for a (w, h) picture; made once per size (the caller does not write it)."""
