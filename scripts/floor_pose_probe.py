@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 
-import cv2
 import numpy as np
 
 from spatial_memory_ros.bench.pose_error import PoseError
@@ -36,17 +35,11 @@ def main() -> None:
     config = FloorChangeConfig(align=False, pose_tolerance_deg=0.0, pose_tolerance_m=0.0) if args.trusting \
         else FloorChangeConfig()
     fmap = FloorChangeMap(config)
-    jitter = PoseError(args.deg, args.m, seed=1004)
+    error = PoseError(args.deg, args.m, seed=1004)
     found = missed = false = frames = 0
     for f in make_bench_scene(args.preset, "patrol", args.minutes, 1004).frames():
-        if args.kind == "jitter":
-            T = jitter.apply(f.T_map_cam, f.index)
-        else:
-            rng = np.random.default_rng([1004, int(f.stamp // BIAS_PERIOD_S)])
-            R, _ = cv2.Rodrigues(np.radians(args.deg) * rng.standard_normal(3))
-            T = f.T_map_cam.copy()
-            T[:3, :3] = T[:3, :3] @ R
-            T[:2, 3] += args.m * rng.standard_normal(2)
+        # jitter: a new error each frame (the bench's); bias: one error per 30 s period, the period its index
+        T = error.apply(f.T_map_cam, f.index if args.kind == "jitter" else int(f.stamp // BIAS_PERIOD_S))
         agents = f.truth.instance_mask > 0
         mask = fmap.update(f.image, f.intrinsics.K, T, f.stamp, exclude=agents.astype(np.uint8)) > 0
         truth = (f.truth.change_mask > 0) & ~agents
