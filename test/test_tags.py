@@ -94,6 +94,27 @@ def test_rough_corners_kept_when_refinement_finds_nothing(monkeypatch: pytest.Mo
     assert det.T_cam_tag is not None and np.linalg.norm(det.T_cam_tag[:3, 3] - T[:3, 3]) < 0.02
 
 
+# A thin quad the home patrol's finder returned (rough corners, 320 x 240 camera): OpenCV's IPPE gives NaN
+# poses for it at a 0.12 m tag, which the detector once kept (a NaN tag pose crashed the pipeline).
+_THIN_QUAD = np.array([[174.0, 35.0], [175.0, 50.0], [145.0, 50.0], [146.0, 35.0]])
+_HOME_CAMERA = CameraIntrinsics(fx=250.0, fy=250.0, cx=160.0, cy=120.0, width=320, height=240)
+
+
+def test_thin_quad_gives_a_finite_pose_or_none() -> None:
+    T, err = TagDetector(0.12)._pose(_THIN_QUAD, _HOME_CAMERA)
+    assert T is not None and np.isfinite(T).all() and err < 0.5  # SQPnP's pose, not IPPE's NaN
+
+
+def test_nan_pnp_candidates_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    nan = np.full((3, 1), np.nan)
+    monkeypatch.setattr(cv2, "solvePnPGeneric", lambda *a, **k: (2, (nan, nan), (nan, nan), None))
+    detector = TagDetector(TAG_SIZE)
+    T, err = detector._pose(_THIN_QUAD, _HOME_CAMERA)
+    assert T is not None and np.isfinite(T).all() and np.isfinite(err)
+    monkeypatch.setattr(cv2, "solvePnP", lambda *a, **k: (True, nan, nan))
+    assert detector._pose(_THIN_QUAD, _HOME_CAMERA) == (None, pytest.approx(np.nan, nan_ok=True))
+
+
 def test_without_intrinsics_no_pose() -> None:
     intr = make_intrinsics()
     image = render_scene(intr, [(5, pose((10, 0, 0), (0, 0, 1.0)))], TAG_SIZE)

@@ -7,6 +7,8 @@ by 180 degrees about z; positions agree, orientations differ by that fixed rotat
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -160,16 +162,21 @@ class TagDetector:
         ok, r, t = cv2.solvePnP(obj, corners, K, dist, flags=cv2.SOLVEPNP_SQPNP)
         if ok:
             candidates.append(self._scored(r, t, corners, K, dist))
+        # IPPE returns NaN poses for some thin quads (a 30 x 15 px one at the image edge, seen on the home
+        # patrol); min() would keep a NaN that comes first, so such candidates are dropped here.
+        candidates = [c for c in candidates if math.isfinite(c[0])]
         if not candidates:
             return None, float("nan")
         err, rvec, tvec = min(candidates, key=lambda c: c[0])
         r, t = cv2.solvePnPRefineLM(obj, corners, K, dist, rvec.copy(), tvec.copy())
         polished = self._scored(r, t, corners, K, dist)
-        if polished[0] < err:
+        if polished[0] < err:  # False for a NaN polish: the unpolished pose stands
             err, rvec, tvec = polished
         T = np.eye(4)
         T[:3, :3], _ = cv2.Rodrigues(rvec)
         T[:3, 3] = tvec.reshape(3)
+        if not np.isfinite(T).all():
+            return None, float("nan")
         return T, err
 
     def _scored(
