@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+import traceback
 from typing import Any
 
 import numpy as np
@@ -216,13 +217,24 @@ class SpatialMemoryNode(Node):
                 msg, self._latest_image = self._latest_image, None
                 intrinsics = self._intrinsics
                 depths = list(self._depths)
-            if msg is not None:
-                try:
-                    self.process(msg, intrinsics, depths)
-                except (_rclpy.RCLError, _rclpy.InvalidHandle):
-                    if rclpy.ok(context=self.context):
-                        raise
-                    return  # Ctrl-C / SIGTERM shut the context down under a frame: stop quietly
+            if msg is not None and not self.process_guarded(msg, intrinsics, depths):
+                return
+
+    def process_guarded(self, msg: Image | CompressedImage, intrinsics: CameraIntrinsics | None,
+                        depths: list[Image]) -> bool:
+        """process(), and an unexpected exception (a bug: bad input raises BadInputError) is logged with its
+        traceback and the frame dropped: the worker thread would otherwise die and the node go on serving
+        without ever processing another frame. False when the context was shut down under the frame."""
+        try:
+            self.process(msg, intrinsics, depths)
+        except (_rclpy.RCLError, _rclpy.InvalidHandle):
+            if rclpy.ok(context=self.context):
+                raise
+            return False  # Ctrl-C / SIGTERM shut the context down under a frame: stop quietly
+        except Exception as exc:  # noqa: BLE001 - one frame's failure must not stop the node
+            self._drop(f"bug:{type(exc).__name__}", f"unexpected {type(exc).__name__} while processing: {exc} "
+                       f"(please report this with the traceback)\n{traceback.format_exc()}")
+        return True
 
     def _matching_depth(self, msg: Image | CompressedImage, depths: list[Image],
                         shape: tuple[int, int]) -> np.ndarray | None:

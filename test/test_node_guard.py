@@ -1,0 +1,55 @@
+"""An unexpected exception in one frame's processing is logged with its traceback and the frame dropped; the
+node processes the next frame (before, the worker thread died and the node served on without processing)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not installed")
+import rclpy  # noqa: E402
+from bag_scene import CAMERA_FRAME, HEIGHT_M, INTR  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from ros_support import fresh_domain, top_down_camera  # noqa: E402
+from tag_scene import pose, render_scene  # noqa: E402
+
+from spatial_memory_ros.core.geometry import split_transform  # noqa: E402
+from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp  # noqa: E402
+from spatial_memory_ros.ros.node import SpatialMemoryNode  # noqa: E402
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_a_bug_in_one_frame_drops_it_and_the_next_is_processed(tmp_path: Path,
+                                                               capfd: pytest.CaptureFixture[str]) -> None:
+    t, q = split_transform(top_down_camera(HEIGHT_M))
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    node = SpatialMemoryNode(context=context, parameter_overrides=[
+        Parameter("memory.db_path", value=str(tmp_path / "m.db")),
+        Parameter("pose_source", value="fixed"),
+        Parameter("fixed_transform", value=[*map(float, t), *map(float, q)]),
+    ])
+    try:
+        scene = render_scene(INTR, [(3, pose((0, 0, 0), (0.1, 0.0, HEIGHT_M)))], 0.16, background=150)
+        msg = bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(time.time())))
+        update = node.pipeline.update
+
+        def broken(frame: object) -> None:
+            raise FloatingPointError("a numerical library failed")
+
+        node.pipeline.update = broken  # type: ignore[method-assign]
+        assert node.process_guarded(msg, INTR, []) is True
+        assert (node.frames_dropped, node.frames_processed) == (1, 0)
+        node.pipeline.update = update  # type: ignore[method-assign]
+        assert node.process_guarded(msg, INTR, []) is True
+        assert (node.frames_dropped, node.frames_processed) == (1, 1)
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    logged = capfd.readouterr().err
+    assert "unexpected FloatingPointError while processing: a numerical library failed" in logged
+    assert "Traceback" in logged and "in broken" in logged
