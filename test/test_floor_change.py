@@ -227,3 +227,20 @@ def test_an_exact_pose_measures_no_error_and_the_picture_turns_a_wrong_one_back(
     patrol(lambda i, P, t: trusting.update(i, K, P, t), tex, 0.0, np.random.default_rng(10))
     assert (trusting.update(image, K, turned, 60.0) > 0).sum() > 1000  # the lines, moved by the wrong pose
     assert fmap.update(image, K, turned, 60.0).sum() == 0
+
+
+def test_thin_regions_are_not_marked_but_a_thick_one_is_marked_whole():
+    from spatial_memory_ros.core.floor_change import _drop_thin
+
+    mask = np.zeros((40, 40), bool)
+    mask[2:4, 2:30] = True  # a sliver 2 cells wide along an edge
+    mask[10, 2:30] = True  # and one 1 cell wide
+    mask[20:26, 10:16] = True  # a board, 6 x 6 cells ...
+    mask[22, 16:30] = True  # ... with a thin tail (one region: kept whole)
+    mask[30:33, 2:30] = True  # a strip 3 cells wide: as wide as asked
+    kept = _drop_thin(mask, 3.0)
+    assert not kept[2:4].any() and not kept[10].any()
+    assert kept[20:26, 10:16].all() and kept[22, 16:30].all() and kept[30:33, 2:30].all()
+    assert (_drop_thin(mask, 0.0) == mask).all()
+    with pytest.raises(ValueError, match="min_region_width_cells"):
+        FloorChangeConfig(min_region_width_cells=-1.0).validate()
