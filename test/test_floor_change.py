@@ -186,7 +186,8 @@ def _jittered(fmap: FloorChangeMap, deg: float, m: float, seed: int) -> Step:
     return run
 
 
-EXACT_POSE = {"align": False, "pose_tolerance_deg": 0.0, "pose_tolerance_m": 0.0}  # the memory before pose errors
+EXACT_POSE = {"align": False, "pose_tolerance_deg": 0.0, "pose_tolerance_m": 0.0,  # the memory before pose errors
+              "min_region_width_cells": 0.0}
 
 
 def test_a_jittered_pose_does_not_turn_the_floors_edges_into_changes():

@@ -65,10 +65,12 @@ class FloorChangeConfig:
     blend: float = 0.2  # per-frame pull of an unchanged cell's reference towards what is seen (light drift)
     max_changed_fraction: float = 0.3  # more of the compared floor than this changed at once: no evidence
     min_region_cells: int = 24  # connected changed cells fewer than this are noise (24 = 6 dm^2 at 5 cm)
-    # a changed region nowhere this many cells across is not marked: the pose's error leaves slivers one or two
-    # cells wide along long edges (a rug's border, a wall's foot); 0 = off. Marking only: such cells still
-    # count as changed for learning
+    # a changed region nowhere this many cells across is not marked while the pose's measured error (std, deg)
+    # is above thin_above_deg: that error leaves slivers one or two cells wide along long edges (a rug's border,
+    # a wall's foot), while with a good pose (it measures 0.04-0.07 deg) a far board may show only in fragments.
+    # 0 = off. Marking only: such cells still count as changed for learning
     min_region_width_cells: float = 3.0
+    thin_above_deg: float = 0.15
     blur_px: float = 1.0  # Gaussian sigma applied to the image before warping (sampling noise, aliasing)
     compare_sigma_cells: float = 1.0  # Gaussian sigma, in cells, of both looks before they are compared
     work_width: int = 320  # wider images are shrunk to this width first (cost; the mask comes back full size)
@@ -98,9 +100,9 @@ class FloorChangeConfig:
             raise ValueError("floor change pose_tolerance_deg (or None), pose_tolerance_m, tolerance_sigmas >= 0; "
                              "max_shift_cells, max_align_deg > 0; jitter_frames >= 1")
         if (self.settle_s < 0 or self.min_region_cells < 1 or self.blur_px < 0 or self.compare_sigma_cells < 0
-                or not self.min_region_width_cells >= 0):
-            raise ValueError("floor change settle_s, blur_px, compare_sigma_cells, min_region_width_cells >= 0; "
-                             "min_region_cells >= 1")
+                or not self.min_region_width_cells >= 0 or not self.thin_above_deg >= 0):
+            raise ValueError("floor change settle_s, blur_px, compare_sigma_cells, min_region_width_cells, "
+                             "thin_above_deg >= 0; min_region_cells >= 1")
         if 2 * self.max_range_m >= self.cells * self.cell_m:
             raise ValueError("floor change max_range_m must be under half the map (cells * cell_m / 2)")
         return self
@@ -215,8 +217,7 @@ class FloorChangeMap:
         dist = dist.reshape(rows, cols).astype(np.float32)
         seen = cv2.warpPerspective(src, H_img_cell, (cols, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                    borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        changed = _drop_thin(self._compare_and_learn(window, seen, dist, inview, float(stamp), float(centre[2])),
-                             cfg.min_region_width_cells)
+        changed = self._compare_and_learn(window, seen, dist, inview, float(stamp), float(centre[2]))
         if not changed.any():
             return out
         # back to the image: each pixel whose ray meets the floor takes the verdict of the cell it meets there
@@ -355,6 +356,8 @@ class FloorChangeMap:
         since[agree] = np.nan
         age = t - since  # NaN where unchanged
         changed = raw & (age < cfg.settle_s)
+        if self.pose_error_deg > cfg.thin_above_deg:
+            changed = _drop_thin(changed, cfg.min_region_width_cells)
         settled = raw & (age >= cfg.settle_s)
         since[settled] = np.nan
         # learn: new cells, settled changes, and drift of agreeing cells; a sharper view replaces a blurred one
@@ -380,9 +383,9 @@ def _smooth(look: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _drop_thin(mask: np.ndarray, min_width: float) -> np.ndarray:
-    """The mask without connected regions (8-connected) that are nowhere min_width cells across: no cell of
+    """The mask without the connected regions (8-connected) that are nowhere min_width cells across: no cell of
     theirs lies min_width / 2 cells or more inside (distance to the nearest cell outside, cv2's 3x3 L2 estimate,
-    which puts the middle of a 3-cell-wide strip at 1.9 and of a 2-cell-wide one at 0.96)."""
+    which puts the middle of a 3-cell-wide strip at 1.9, a 2-cell-wide one's at 0.96)."""
     if min_width <= 0 or not mask.any():
         return mask
     m = mask.astype(np.uint8)
