@@ -392,7 +392,7 @@ def _drop_thin(mask: np.ndarray, min_width: float) -> np.ndarray:
     n, labels = cv2.connectedComponents(m, connectivity=8)
     inside = cv2.distanceTransform(m, cv2.DIST_L2, 3)
     deepest = np.zeros(n, np.float32)
-    np.maximum.at(deepest, labels.ravel(), inside.ravel())
+    np.maximum.at(deepest, labels[mask], inside[mask])  # the marked cells only: they are few, the window is not
     keep = deepest >= 0.5 * min_width
     keep[0] = False
     return keep[labels]
