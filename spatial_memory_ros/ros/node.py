@@ -224,17 +224,22 @@ class SpatialMemoryNode(Node):
                         depths: list[Image]) -> bool:
         """process(), and an unexpected exception (a bug: bad input raises BadInputError) is logged with its
         traceback and the frame dropped: the worker thread would otherwise die and the node go on serving
-        without ever processing another frame. False when the context was shut down under the frame."""
+        without ever processing another frame. An rcl error while the context is up (a publish that failed in
+        the middleware) is such a failure too. False when the context was shut down under the frame."""
         try:
             self.process(msg, intrinsics, depths)
-        except (_rclpy.RCLError, _rclpy.InvalidHandle):
-            if rclpy.ok(context=self.context):
-                raise
-            return False  # Ctrl-C / SIGTERM shut the context down under a frame: stop quietly
+        except (_rclpy.RCLError, _rclpy.InvalidHandle) as exc:
+            if not rclpy.ok(context=self.context):
+                return False  # Ctrl-C / SIGTERM shut the context down under a frame: stop quietly
+            self._drop_bug(exc)
         except Exception as exc:  # noqa: BLE001 - one frame's failure must not stop the node
-            self._drop(f"bug:{type(exc).__name__}", f"unexpected {type(exc).__name__} while processing: {exc} "
-                       f"(please report this with the traceback)\n{traceback.format_exc()}")
+            self._drop_bug(exc)
         return True
+
+    def _drop_bug(self, exc: BaseException) -> None:
+        """Log an unexpected exception with its traceback (throttled per type) and count the frame dropped."""
+        self._drop(f"bug:{type(exc).__name__}", f"unexpected {type(exc).__name__} while processing: {exc} "
+                   f"(please report this with the traceback)\n{traceback.format_exc()}")
 
     def _matching_depth(self, msg: Image | CompressedImage, depths: list[Image],
                         shape: tuple[int, int]) -> np.ndarray | None:
