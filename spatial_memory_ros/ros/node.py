@@ -5,8 +5,14 @@ executor callback) takes the newest image at most rate_hz times a second on aver
 the pipeline, so a slow step never queues frames. Keeping the long step out of the executor matters:
 rclpy's MultiThreadedExecutor busy-waits on a ready entity whose callback group is occupied, which starved
 /tf and the camera topics.
-Services run in their own reentrant group and answer while a frame is being processed (the item memory
-has its own lock). ``_process_lock`` serialises frame processing with reset.
+main() spins the node with a SingleThreadedExecutor: every callback here is short, and rclpy's
+MultiThreadedExecutor also re-submits each callback that its thread pool has not started yet, in a loop,
+without waiting. Beside a worker thread that needs the GIL (the learned backend) that loop kept the pool
+from starting the callbacks, for up to 1.8 s at a time: camera frames were lost and the worker slowed
+(BENCHMARKS "The node's executor"). Services still answer while a frame is being processed (the worker is
+not the executor's thread; the item memory has its own lock); the callback groups below matter only to
+a caller that spins the node in a multi-threaded executor of its own. ``_process_lock`` serialises frame
+processing with reset.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -359,7 +365,7 @@ def main(args: list[str] | None = None) -> int:
     code = 0
     try:
         node = SpatialMemoryNode()
-        executor = MultiThreadedExecutor(num_threads=4)
+        executor = SingleThreadedExecutor()  # see the module docstring: not MultiThreadedExecutor
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
