@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..core.config import STILL_HEAD_SCALES
+from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from ..core.errors import BadInputError
 from .seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
 
@@ -52,8 +52,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                    help="2: render frames in a second process while the methods run (default); 1: one process")
     p.add_argument("--model", type=Path, default=None, metavar="FILE",
                    help="the learned methods' model file (default: the one shipped in the package)")
-    p.add_argument("--still-head-scale", type=int, choices=STILL_HEAD_SCALES, default=1, metavar="K",
-                   help="the learned methods' change.still_head_scale (default 1)")
+    p.add_argument("--still-head-scale", type=int, choices=STILL_HEAD_SCALES,
+                   default=ChangeConfig().still_head_scale, metavar="K",
+                   help="the learned methods' change.still_head_scale (default: the pipeline's, %(default)s)")
     p.add_argument("--follow-turns", action=argparse.BooleanOptionalAction, default=None,
                    help="change.follow_turns for the methods that use it (pipeline, no_memory, the learned ones; "
                    "default: the package default)")

@@ -242,13 +242,14 @@ def pipeline_config(scene: SimScene) -> PipelineConfig:
 class BenchContext:
     """What a method factory gets: the scene (its tags, intrinsics, rate) and work shared between methods."""
 
-    def __init__(self, scene: SimScene, model_path: str = "", still_head_scale: int = 1,
+    def __init__(self, scene: SimScene, model_path: str = "", still_head_scale: int | None = None,
                  follow_turns: bool | None = None) -> None:
         self.scene = scene
         config = pipeline_config(scene)
         follow = config.change.follow_turns if follow_turns is None else follow_turns
+        scale = config.change.still_head_scale if still_head_scale is None else still_head_scale
         change = replace(config.change, model_path=model_path or config.change.model_path,
-                         still_head_scale=still_head_scale, follow_turns=follow)
+                         still_head_scale=scale, follow_turns=follow)
         self.config = replace(config, change=change)
         self._tags: FrameTags | None = None
 
@@ -303,7 +304,7 @@ METHODS["pipeline_reader"] = lambda ctx: PipelineMethod(with_tag_reader(ctx.conf
 
 
 def make_methods(names: Sequence[str], scene: SimScene, *, model_path: str = "",
-                 still_head_scale: int = 1, follow_turns: bool | None = None) -> list[Method]:
+                 still_head_scale: int | None = None, follow_turns: bool | None = None) -> list[Method]:
     """The named methods, set up for this scene; BadInputError names the unknown ones.
 
     model_path: the learned methods' model file instead of the shipped one (change.model_path);

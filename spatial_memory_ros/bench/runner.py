@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..core.config import ChangeConfig
 from ..core.errors import BadInputError
 from ..sim import SimFrame, to_frame
 from .ceiling import SeenTruth, lies_on_floor
@@ -67,7 +68,7 @@ class BenchConfig:
     samples: int = 4  # frames kept for samples.png
     jobs: int = 2  # 2: render in a second process while the methods run; 1: all in this process
     model_path: str = ""  # the learned methods' model file; "" = the one shipped in the package
-    still_head_scale: int = 1  # the learned methods' change.still_head_scale
+    still_head_scale: int = ChangeConfig().still_head_scale  # the learned methods' change.still_head_scale
     follow_turns: bool | None = None  # change.follow_turns (pipeline, no_memory, learned); None = its default
     pose_noise_deg: float = 0.0  # a localiser's jitter on the methods' camera pose (bench.pose_error), deg
     pose_noise_m: float = 0.0  # and m; the truth keeps the exact pose

@@ -55,8 +55,9 @@ class ChangeConfig:
     still_edges: bool = True
     # learned, a model with a still head: it compares frame and background at this many times the model's input
     # (1-4; 2 = 256 x 192 for the shipped model), so that it sees far, small things (BENCHMARKS.md, "The change
-    # mask on PETS09"); the change head's mask is upsampled to meet it. Costs a few ms a frame.
-    still_head_scale: int = 1
+    # mask on PETS09"); the change head's mask is upsampled to meet it. About 5 ms a 640 x 480 frame more than 1;
+    # 2 since the node holds 10 Hz with it on two cores (BENCHMARKS.md, "The still head at 2, by default").
+    still_head_scale: int = 2
     # a camera that only turns (a pan-tilt head, a robot turning in place with the camera on its axis) keeps its
     # reference, re-projected into each new view (core.turning): the classical detector's reference, the learned
     # backend's still background (model.turning_background); needs the pose and intrinsics. A frame that turned

@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..core.config import STILL_HEAD_SCALES
+from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from .config import TRAIN_SEED_MIN, TrainConfig
 
 _DEFAULTS_OUT = Path("out/spatial_memory_model.pt")  # /out/ is git-ignored
@@ -112,8 +112,10 @@ def add_bench_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--still-camera", action="store_true",
                    help="frames from a still camera (the demo scene) instead of a patrolling one: a model with the "
                         "background input then runs its still-camera parts (background, still head)")
-    p.add_argument("--still-head-scale", type=int, choices=STILL_HEAD_SCALES, default=1, metavar="K",
-                   help="change.still_head_scale: the still head reads the frame K times finer (default 1)")
+    p.add_argument("--still-head-scale", type=int, choices=STILL_HEAD_SCALES,
+                   default=ChangeConfig().still_head_scale, metavar="K",
+                   help="change.still_head_scale: the still head reads the frame K times finer (default: the "
+                        "pipeline's, %(default)s)")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.set_defaults(handler=run_bench_model)
 
