@@ -39,9 +39,9 @@ def test_the_startup_log_names_the_learned_backend_its_memories_and_its_still_he
     learned = replace(base.change, method="learned")
     cases = [
         (base, "classical"),
-        (replace(base, change=learned), "learned (floor memory, still edges, still head, following turns)"),
-        (replace(base, change=replace(learned, floor_memory=False, still_edges=False, still_head_scale=2,
-                                      follow_turns=False)), "learned (still head x2)"),
+        (replace(base, change=learned), "learned (floor memory, still edges, still head x2, following turns)"),
+        (replace(base, change=replace(learned, floor_memory=False, still_edges=False, still_head_scale=1,
+                                      follow_turns=False)), "learned (still head)"),
     ]
     for config, expected in cases:
         with Pipeline.open(config, device="cpu") as pipeline:
