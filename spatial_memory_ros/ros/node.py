@@ -359,13 +359,19 @@ class SpatialMemoryNode(Node):
             self.pipeline.close()
 
 
+def make_executor(context: rclpy.Context | None = None) -> SingleThreadedExecutor:
+    """The executor main() spins the node with: single-threaded (module docstring: MultiThreadedExecutor
+    re-submits callbacks its pool has not started, in a loop, and starved the pool beside the worker)."""
+    return SingleThreadedExecutor(context=context)
+
+
 def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
     node: SpatialMemoryNode | None = None
     code = 0
     try:
         node = SpatialMemoryNode()
-        executor = SingleThreadedExecutor()  # see the module docstring: not MultiThreadedExecutor
+        executor = make_executor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
