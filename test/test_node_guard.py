@@ -4,6 +4,7 @@ node processes the next frame (before, the worker thread died and the node serve
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,10 @@ import pytest
 pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not installed")
 import rclpy  # noqa: E402
 from bag_scene import CAMERA_FRAME, HEIGHT_M, INTR  # noqa: E402
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from ros_support import fresh_domain, top_down_camera  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
 from tag_scene import pose, render_scene  # noqa: E402
 
 from spatial_memory_ros.core.geometry import split_transform  # noqa: E402
@@ -22,73 +25,61 @@ from spatial_memory_ros.ros.node import SpatialMemoryNode  # noqa: E402
 pytestmark = pytest.mark.timeout(60)
 
 
-def _node(tmp_path: Path, context: rclpy.Context) -> SpatialMemoryNode:
-    """A node with a fixed camera pose, so that a frame reaches the pipeline."""
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[SpatialMemoryNode, rclpy.Context, Image]]:
+    """A node with a fixed camera pose (so that a frame reaches the pipeline), its context and one frame."""
     t, q = split_transform(top_down_camera(HEIGHT_M))
-    return SpatialMemoryNode(context=context, parameter_overrides=[
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    node = SpatialMemoryNode(context=context, parameter_overrides=[
         Parameter("memory.db_path", value=str(tmp_path / "m.db")),
         Parameter("pose_source", value="fixed"),
         Parameter("fixed_transform", value=[*map(float, t), *map(float, q)]),
     ])
-
-
-def test_a_bug_in_one_frame_drops_it_and_the_next_is_processed(tmp_path: Path,
-                                                               capfd: pytest.CaptureFixture[str]) -> None:
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=fresh_domain())
-    node = _node(tmp_path, context)
+    scene = render_scene(INTR, [(3, pose((0, 0, 0), (0.1, 0.0, HEIGHT_M)))], 0.16, background=150)
     try:
-        scene = render_scene(INTR, [(3, pose((0, 0, 0), (0.1, 0.0, HEIGHT_M)))], 0.16, background=150)
-        msg = bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(time.time())))
-        update = node.pipeline.update
-
-        def broken(frame: object) -> None:
-            raise FloatingPointError("a numerical library failed")
-
-        node.pipeline.update = broken  # type: ignore[method-assign]
-        assert node.process_guarded(msg, INTR, []) is True
-        assert (node.frames_dropped, node.frames_processed) == (1, 0)
-        node.pipeline.update = update  # type: ignore[method-assign]
-        assert node.process_guarded(msg, INTR, []) is True
-        assert (node.frames_dropped, node.frames_processed) == (1, 1)
+        yield node, context, bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(time.time())))
     finally:
         node.close()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def _raise(exc: Exception) -> object:
+    def update(frame: object) -> None:
+        raise exc
+    return update
+
+
+def test_a_bug_in_one_frame_drops_it_and_the_next_is_processed(
+        running: tuple[SpatialMemoryNode, rclpy.Context, Image], capfd: pytest.CaptureFixture[str]) -> None:
+    node, _, msg = running
+    update = node.pipeline.update
+    node.pipeline.update = _raise(FloatingPointError("a numerical library failed"))  # type: ignore[method-assign]
+    assert node.process_guarded(msg, INTR, []) is True
+    assert (node.frames_dropped, node.frames_processed) == (1, 0)
+    node.pipeline.update = update  # type: ignore[method-assign]
+    assert node.process_guarded(msg, INTR, []) is True
+    assert (node.frames_dropped, node.frames_processed) == (1, 1)
     logged = capfd.readouterr().err
     assert "unexpected FloatingPointError while processing: a numerical library failed" in logged
-    assert "Traceback" in logged and "in broken" in logged
+    assert "Traceback" in logged and "in update" in logged
 
 
 def test_an_rcl_error_drops_the_frame_while_the_context_is_up_and_stops_the_worker_after_shutdown(
-        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        running: tuple[SpatialMemoryNode, rclpy.Context, Image], capfd: pytest.CaptureFixture[str]) -> None:
     """A middleware error in a publish (RCLError) used to end the worker thread even with the context up."""
-    from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
-
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=fresh_domain())
-    node = _node(tmp_path, context)
-    try:
-        msg = bgr_to_image(render_scene(INTR, [], 0.16, background=150),
-                           header(CAMERA_FRAME, sec_to_stamp(time.time())))
-        update = node.pipeline.update
-
-        def failing_publish(frame: object) -> None:
-            raise _rclpy.RCLError("failed to publish message: middleware error")
-
-        node.pipeline.update = failing_publish  # type: ignore[method-assign]
-        assert node.process_guarded(msg, INTR, []) is True  # the worker goes on
-        assert (node.frames_dropped, node.frames_processed) == (1, 0)
-        node.pipeline.update = update  # type: ignore[method-assign]
-        assert node.process_guarded(msg, INTR, []) is True
-        assert (node.frames_dropped, node.frames_processed) == (1, 1)
-        node.pipeline.update = failing_publish  # type: ignore[method-assign]
-        rclpy.try_shutdown(context=context)
-        assert node.process_guarded(msg, INTR, []) is False  # shut down under the frame: the worker stops
-        assert node.frames_dropped == 1
-    finally:
-        node.close()
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
-    logged = capfd.readouterr().err
-    assert "unexpected RCLError while processing: failed to publish message" in logged
+    node, context, msg = running
+    update = node.pipeline.update
+    failing = _raise(_rclpy.RCLError("failed to publish message: middleware error"))
+    node.pipeline.update = failing  # type: ignore[method-assign]
+    assert node.process_guarded(msg, INTR, []) is True  # the worker goes on
+    assert (node.frames_dropped, node.frames_processed) == (1, 0)
+    node.pipeline.update = update  # type: ignore[method-assign]
+    assert node.process_guarded(msg, INTR, []) is True
+    assert (node.frames_dropped, node.frames_processed) == (1, 1)
+    node.pipeline.update = failing  # type: ignore[method-assign]
+    rclpy.try_shutdown(context=context)
+    assert node.process_guarded(msg, INTR, []) is False  # shut down under the frame: the worker stops
+    assert node.frames_dropped == 1
+    assert "unexpected RCLError while processing: failed to publish message" in capfd.readouterr().err
