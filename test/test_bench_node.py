@@ -82,3 +82,28 @@ def test_a_stale_installed_config_is_named(tmp_path: Path) -> None:
     warning = stale_config_warning(installed, checkout)
     assert warning is not None and str(installed) in warning and "setup_venv.sh" in warning
     assert stale_config_warning(installed, tmp_path / "no_checkout.yaml") is None  # an installed package
+
+
+def test_a_child_that_ignores_the_stop_signal_leaves_its_stacks_and_is_ended(tmp_path: Path) -> None:
+    """NodeProcess.stop(): a node still running after the timeout gets SIGABRT, and with the fault handler on
+    (ros_env) its log says where every thread was; then it is gone. (A CI run once saw a node exit nonzero at
+    stop with nothing in its log.)"""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from spatial_memory_ros.ros.node_process import ros_env, stop_process
+
+    script = ("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('up', flush=True)\n"
+              "def stuck_in_here():\n    while True:\n        time.sleep(0.05)\nstuck_in_here()\n")
+    log = tmp_path / "child.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", script], env=ros_env(0), stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30.0
+        while b"up" not in log.read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        assert stop_process(proc, signal.SIGINT, timeout=0.5) == -signal.SIGABRT
+    text = log.read_text()
+    assert "Fatal Python error: Aborted" in text and "stuck_in_here" in text, text

@@ -113,4 +113,5 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
         assert not gone.success and "mug" in gone.message
     finally:
         drv.close()
-        assert node.stop() == 0, node.output()
+        code = node.stop()
+        assert code == 0, f"the node exited with {code}:\n{node.output()}"

@@ -166,7 +166,8 @@ def test_end_to_end_then_restart(tmp_path: Path) -> None:
         assert [s.item for s in listed.items] == ["mug"]
     finally:
         drv.close()
-        assert node.stop() == 0, node.output()
+        code = node.stop()
+        assert code == 0, f"the node exited with {code}:\n{node.output()}"
 
 
 def test_kill_9_mid_stream_loses_nothing_committed(tmp_path: Path) -> None:
@@ -200,7 +201,8 @@ def test_kill_9_mid_stream_loses_nothing_committed(tmp_path: Path) -> None:
         assert np.linalg.norm(xyz(after.usual) - A) < 0.05
     finally:
         drv.close()
-        assert node.stop() == 0, node.output()
+        code = node.stop()
+        assert code == 0, f"the node exited with {code}:\n{node.output()}"
 
 
 def test_compressed_images(tmp_path: Path) -> None:
@@ -247,4 +249,5 @@ def test_compressed_images(tmp_path: Path) -> None:
         assert node.alive() and locate(drv, "mug").success
     finally:
         drv.close()
-        assert node.stop() == 0, node.output()
+        code = node.stop()
+        assert code == 0, f"the node exited with {code}:\n{node.output()}"

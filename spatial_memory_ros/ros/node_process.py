@@ -53,7 +53,7 @@ def ros_env(domain: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     """This process's environment on its own DDS domain, discovery kept on this machine."""
     env = dict(os.environ)
     env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1",
-               RCUTILS_COLORIZED_OUTPUT="0")
+               RCUTILS_COLORIZED_OUTPUT="0", PYTHONFAULTHANDLER="1")  # a hung node's stacks on SIGABRT
     env.update(extra or {})
     return env
 
@@ -80,7 +80,8 @@ class NodeProcess:
         self.proc = subprocess.Popen(args, env=ros_env(domain, env), stdout=self._log, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:  # after stop() the file is complete
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def alive(self) -> bool:
@@ -95,15 +96,27 @@ class NodeProcess:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> int:
-        if self.alive():
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
+        """Send sig and wait; the exit code (negative: killed by that signal). A node still running after
+        timeout gets SIGABRT first, so that Python's fault handler writes every thread's stack to the log
+        (where it hung), then SIGKILL."""
+        code = stop_process(self.proc, sig, timeout)
         self._log.close()
         return code
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float, grace_s: float = 5.0) -> int:
+    """See NodeProcess.stop(); the child needs PYTHONFAULTHANDLER=1 (ros_env sets it) for the stacks."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+    try:
+        return proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 def param_text(value: Any) -> str:
