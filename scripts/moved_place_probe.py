@@ -26,9 +26,14 @@ from spatial_memory_ros.core.config import STILL_HEAD_SCALES, ChangeConfig, Memo
 from spatial_memory_ros.core.pipeline import Pipeline
 from spatial_memory_ros.core.types import Frame
 from spatial_memory_ros.evaluate.config import default_config
-from spatial_memory_ros.evaluate.moved import _MOVED_IOU, ASSUMED_CAMERA, clip_path, object_region
-
-_COLOUR = {"cup": ((0, 0, 0), (180, 255, 60)), "box": ((8, 120, 120), (35, 255, 255))}  # as object_region
+from spatial_memory_ros.evaluate.moved import (
+    ASSUMED_CAMERA,
+    OBJECT_HSV,
+    clip_path,
+    has_moved,
+    object_colour,
+    object_region,
+)
 
 
 def _config(method: str, still_head_scale: int) -> PipelineConfig:
@@ -41,7 +46,6 @@ def score(clip: str, method: str, still_head_scale: int = ChangeConfig().still_h
     """Mean coverage over moved frames, and covered shares of the pixel groups summed over them."""
     covered = {k: [0, 0] for k in ("first_place", "elsewhere", "own_colour", "rest_of_hull")}
     per_frame: list[float] = []
-    lo, hi = _COLOUR[clip]
     with tempfile.TemporaryDirectory() as tmp, Pipeline.open(_config(method, still_head_scale)) as pipeline:
         cap = cv2.VideoCapture(str(clip_path(clip, Path(tmp))))
         fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
@@ -57,11 +61,11 @@ def score(clip: str, method: str, still_head_scale: int = ChangeConfig().still_h
             index += 1
             region = object_region(image, clip)
             first = region if first is None else first
-            if not region.any() or (region & first).sum() / max((region | first).sum(), 1) >= _MOVED_IOU:
+            if not has_moved(region, first):
                 continue
             changed = result.change_mask > 0
             per_frame.append(float(changed[region].mean()))
-            colour = cv2.inRange(cv2.cvtColor(image, cv2.COLOR_BGR2HSV), lo, hi) > 0
+            colour = object_colour(image, clip) > 0
             for key, part in (("first_place", region & first), ("elsewhere", region & ~first),
                               ("own_colour", region & colour), ("rest_of_hull", region & ~colour)):
                 covered[key][0] += int((changed & part).sum())
@@ -77,7 +81,7 @@ def score(clip: str, method: str, still_head_scale: int = ChangeConfig().still_h
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("clip", choices=sorted(_COLOUR))
+    parser.add_argument("clip", choices=sorted(OBJECT_HSV))
     parser.add_argument("--still-head-scale", type=int, choices=STILL_HEAD_SCALES,
                         default=ChangeConfig().still_head_scale)
     args = parser.parse_args()

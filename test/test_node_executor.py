@@ -20,6 +20,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from ros_support import fresh_domain, top_down_camera  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from tag_scene import render_scene  # noqa: E402
+from test_node_integration import camera_info  # noqa: E402
 
 from spatial_memory_ros.core.geometry import split_transform  # noqa: E402
 from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp  # noqa: E402
@@ -35,14 +36,13 @@ def _handouts_per_message(tmp_path: Path, executor_for: type[Executor] | None) -
     t, q = split_transform(top_down_camera(HEIGHT_M))
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=fresh_domain())
-    reliable = "reliable"
     node = SpatialMemoryNode(context=context, parameter_overrides=[
         Parameter("memory.db_path", value=str(tmp_path / "m.db")),
         Parameter("pose_source", value="fixed"),
         Parameter("fixed_transform", value=[*map(float, t), *map(float, q)]),
         Parameter("rate_hz", value=20.0),
-        Parameter("qos_overrides./image.subscription.reliability", value=reliable),
-        Parameter("qos_overrides./camera_info.subscription.reliability", value=reliable),
+        Parameter("qos_overrides./image.subscription.reliability", value="reliable"),
+        Parameter("qos_overrides./camera_info.subscription.reliability", value="reliable"),
     ])
     camera = rclpy.create_node("camera", context=context)
     qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
@@ -57,12 +57,9 @@ def _handouts_per_message(tmp_path: Path, executor_for: type[Executor] | None) -
             assert time.monotonic() < deadline, "the node never subscribed"
             executor.spin_once(timeout_sec=0.05)
         image = render_scene(INTR, [], 0.16, background=150)
-        info = CameraInfo(width=INTR.width, height=INTR.height, distortion_model="plumb_bob", d=[0.0] * 5,
-                          k=[INTR.fx, 0.0, INTR.cx, 0.0, INTR.fy, INTR.cy, 0.0, 0.0, 1.0])
         for _ in range(FRAMES):
             msg = bgr_to_image(image, header(CAMERA_FRAME, sec_to_stamp(time.time())))
-            info.header = msg.header
-            info_pub.publish(info)
+            info_pub.publish(camera_info(msg.header.stamp))
             image_pub.publish(msg)
             sent += 2
             step_end = time.monotonic() + 0.05  # 20 Hz

@@ -51,16 +51,14 @@ _APPEARS = 0.3  # a frame "shows" the object when at least this fraction of it i
 _DESK_PLACE_RADIUS_M = 0.05
 _DESK_DISPLACED_M = 0.10
 ASSUMED_CAMERA = AssumedCamera()
+# HSV ranges of each clip's object (cv2.inRange): the box's yellow print; the black thermos on a white wall
+OBJECT_HSV = {"box": ((8, 120, 120), (35, 255, 255)), "cup": ((0, 0, 0), (180, 255, 60))}
 _CELL_WIDTH = 320  # px, a picture in the contact sheet
 
 
 def object_region(image_bgr: np.ndarray, clip: str) -> np.ndarray:
     """(H, W) bool: the moved object's silhouette, by colour (convex hull of the largest matching blob)."""
-    hsv = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2HSV)
-    if clip == "box":
-        raw = cv2.inRange(hsv, (8, 120, 120), (35, 255, 255))  # the box's yellow print
-    else:
-        raw = cv2.inRange(hsv, (0, 0, 0), (180, 255, 60))  # the black thermos on a white wall
+    raw = object_colour(image_bgr, clip)
     # The opening removes thin dark lines (the arm's shadow edge, print on the box); the fingers split the
     # object into pieces, so every piece at least a fifth of the largest one belongs to it.
     raw = cv2.morphologyEx(raw, cv2.MORPH_OPEN, np.ones((11, 11), np.uint8))
@@ -72,6 +70,17 @@ def object_region(image_bgr: np.ndarray, clip: str) -> np.ndarray:
         pts = cv2.findNonZero(np.isin(labels, pieces).astype(np.uint8))
         cv2.fillConvexPoly(out, cv2.convexHull(pts), 1)
     return out > 0
+
+
+def object_colour(image_bgr: np.ndarray, clip: str) -> np.ndarray:
+    """(H, W) uint8, 255 where a pixel has the clip's object colour (OBJECT_HSV)."""
+    lo, hi = OBJECT_HSV["box" if clip == "box" else "cup"]
+    return cv2.inRange(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2HSV), lo, hi)
+
+
+def has_moved(region: np.ndarray, first: np.ndarray) -> bool:
+    """Whether the object (region, bool) has left its first-frame place: region IoU with it under _MOVED_IOU."""
+    return bool(region.any()) and (region & first).sum() / max((region | first).sum(), 1) < _MOVED_IOU
 
 
 def clip_path(clip: str, folder: Path) -> Path:
@@ -139,8 +148,7 @@ def evaluate_moved(
                         and _mostly_on(t.box, region)):  # the box is mostly on the object
                     on_object[t.item] += 1
                     here.add(t.item)
-            iou = (region & first).sum() / max((region | first).sum(), 1)
-            if iou < _MOVED_IOU and region.any():
+            if has_moved(region, first):
                 moved_frames += 1
                 detected_now.append(here)
                 found_now.append(any(_mostly_on(d.box, region) for d in result.detections
