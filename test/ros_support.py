@@ -81,3 +81,24 @@ def top_down_camera(height_m: float) -> np.ndarray:
     T = np.diag([1.0, -1.0, -1.0, 1.0])
     T[2, 3] = height_m
     return T
+
+
+def fixed_pose_node(db_path: Any, height_m: float, *params: Any) -> tuple[Any, Any]:
+    """(SpatialMemoryNode, its rclpy.Context): a node in this process on a fresh domain, the camera top-down at
+    height_m by the fixed pose source (so that a frame reaches the pipeline), the memory at db_path; params:
+    more rclpy Parameters. The caller closes, destroys and shuts down both."""
+    from rclpy.parameter import Parameter
+
+    from spatial_memory_ros.core.geometry import split_transform
+    from spatial_memory_ros.ros.node import SpatialMemoryNode
+
+    t, q = split_transform(top_down_camera(height_m))
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    node = SpatialMemoryNode(context=context, parameter_overrides=[
+        Parameter("memory.db_path", value=str(db_path)),
+        Parameter("pose_source", value="fixed"),
+        Parameter("fixed_transform", value=[*map(float, t), *map(float, q)]),
+        *params,
+    ])
+    return node, context

@@ -17,14 +17,13 @@ from bag_scene import CAMERA_FRAME, HEIGHT_M, INTR  # noqa: E402
 from rclpy.executors import Executor, MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from ros_support import fresh_domain, top_down_camera  # noqa: E402
+from ros_support import fixed_pose_node  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from tag_scene import render_scene  # noqa: E402
 from test_node_integration import camera_info  # noqa: E402
 
-from spatial_memory_ros.core.geometry import split_transform  # noqa: E402
 from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp  # noqa: E402
-from spatial_memory_ros.ros.node import SpatialMemoryNode, make_executor  # noqa: E402
+from spatial_memory_ros.ros.node import make_executor  # noqa: E402
 
 pytestmark = pytest.mark.timeout(90)
 FRAMES = 40
@@ -33,17 +32,10 @@ FRAMES = 40
 def _handouts_per_message(tmp_path: Path, executor_for: type[Executor] | None) -> tuple[int, int]:
     """(callbacks handed out by the executor, messages sent) while FRAMES image + camera_info pairs go to a
     node whose worker processes them at 20 Hz; executor_for None = the node's own executor (make_executor)."""
-    t, q = split_transform(top_down_camera(HEIGHT_M))
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=fresh_domain())
-    node = SpatialMemoryNode(context=context, parameter_overrides=[
-        Parameter("memory.db_path", value=str(tmp_path / "m.db")),
-        Parameter("pose_source", value="fixed"),
-        Parameter("fixed_transform", value=[*map(float, t), *map(float, q)]),
-        Parameter("rate_hz", value=20.0),
+    node, context = fixed_pose_node(
+        tmp_path / "m.db", HEIGHT_M, Parameter("rate_hz", value=20.0),
         Parameter("qos_overrides./image.subscription.reliability", value="reliable"),
-        Parameter("qos_overrides./camera_info.subscription.reliability", value="reliable"),
-    ])
+        Parameter("qos_overrides./camera_info.subscription.reliability", value="reliable"))
     camera = rclpy.create_node("camera", context=context)
     qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
     image_pub = camera.create_publisher(Image, "image", qos)

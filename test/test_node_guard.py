@@ -13,12 +13,10 @@ pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not installed")
 import rclpy  # noqa: E402
 from bag_scene import CAMERA_FRAME, HEIGHT_M, INTR  # noqa: E402
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from ros_support import fresh_domain, top_down_camera  # noqa: E402
+from ros_support import fixed_pose_node  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from tag_scene import pose, render_scene  # noqa: E402
 
-from spatial_memory_ros.core.geometry import split_transform  # noqa: E402
 from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp  # noqa: E402
 from spatial_memory_ros.ros.node import SpatialMemoryNode  # noqa: E402
 
@@ -28,14 +26,7 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[SpatialMemoryNode, rclpy.Context, Image]]:
     """A node with a fixed camera pose (so that a frame reaches the pipeline), its context and one frame."""
-    t, q = split_transform(top_down_camera(HEIGHT_M))
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=fresh_domain())
-    node = SpatialMemoryNode(context=context, parameter_overrides=[
-        Parameter("memory.db_path", value=str(tmp_path / "m.db")),
-        Parameter("pose_source", value="fixed"),
-        Parameter("fixed_transform", value=[*map(float, t), *map(float, q)]),
-    ])
+    node, context = fixed_pose_node(tmp_path / "m.db", HEIGHT_M)
     scene = render_scene(INTR, [(3, pose((0, 0, 0), (0.1, 0.0, HEIGHT_M)))], 0.16, background=150)
     try:
         yield node, context, bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(time.time())))
