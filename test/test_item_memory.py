@@ -345,7 +345,36 @@ def test_when_every_place_was_seen_empty_current_stays_the_last_sighting(memory:
     answer = memory.locate("mug")
     assert answer.missing and not answer.current_inferred
     assert answer.current.position[0] == pytest.approx(B[0])  # whereabouts unknown: the last sighting, flagged
-    assert memory.places_to_check() == []  # nothing left to check until it turns up
+    # The place it left is not checked again; the other one is, to keep its "seen empty" time current.
+    assert [c.place_id for c in memory.places_to_check()] == [0]
+
+
+def test_a_place_seen_empty_before_the_item_left_its_last_place_is_a_candidate_again(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=600.0, every=60.0))  # home
+    memory.observe(stay(B, start=700.0, duration=60.0))  # moved away
+    absent(memory, A, 800.0, CONFIG.absent_after_checks)  # home empty: true then, the mug was at B
+    absent(memory, B, 900.0, CONFIG.absent_after_checks)  # now B is empty too: it left after home was checked
+    answer = memory.locate("mug")
+    assert answer.missing and answer.current_inferred
+    assert answer.current.position[0] == pytest.approx(A[0])  # home again: the likeliest place it went
+    assert any(c.place_id == 0 for c in memory.places_to_check())  # and home is worth a look again
+    absent(memory, A, 1000.0, CONFIG.absent_after_checks)  # looked: not there either
+    answer = memory.locate("mug")
+    assert answer.missing and not answer.current_inferred
+    assert answer.current.position[0] == pytest.approx(B[0])  # whereabouts unknown: the last sighting, flagged
+
+
+def test_a_place_kept_in_view_stays_seen_empty_when_the_item_leaves_its_last_place(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=600.0, every=60.0))  # home
+    memory.observe(stay(B, start=700.0, duration=60.0))  # moved away
+    absent(memory, A, 800.0, CONFIG.absent_after_checks)  # home empty
+    absent(memory, A, 850.0, 1)  # still in view and still empty: one look is enough to say so
+    checks = [(c.item, c.place_id) for c in memory.places_to_check()]  # both in view in the same frames
+    for k in range(CONFIG.absent_after_checks):
+        memory.observe_absent(checks, 900.0 + 0.1 * k)
+    answer = memory.locate("mug")
+    assert answer.missing and not answer.current_inferred  # home was empty all along: nowhere left to guess
+    assert answer.current.position[0] == pytest.approx(B[0])
 
 
 def test_dwell_does_not_bridge_a_time_the_place_was_seen_empty(memory: ItemMemory) -> None:

@@ -13,6 +13,12 @@ that happens to the place of the last sighting, the item is missing, and "curren
 place it went: the most usual remembered place not seen empty since (current_inferred). A memory that only
 keeps the last sighting would keep pointing at the empty place.
 
+"Since" is since the last time the item was known to be somewhere (_known_at): its last sighting, and once
+that place has been seen empty, that moment. A place seen empty while the item still sat at its last place
+says nothing about where it went afterwards (it is most often put back where it came from), so such a place
+is a candidate again. Places stay checked after they are seen empty, so that a place kept in view keeps a
+current "seen empty" time and is not mistaken for one last looked at long ago.
+
 Return prior (memory.return_prior, off by default): when the item was last seen away from its usual place
 and nothing has been seen of it since, the time since it was first seen there says how likely it is to have
 been put back (core.return_prior, learned from training scenes). Once P(back) exceeds return_prior_min_p,
@@ -107,22 +113,25 @@ class ItemMemory:
             self._flush()
 
     def places_to_check(self) -> list[PlaceToCheck]:
-        """Places whose emptiness would tell something: every place of every item not seen empty since the
-        item's last sighting (the place of the last sighting itself included)."""
+        """Places whose emptiness would tell something: every place of every item, but the place of the last
+        sighting once it has been seen empty (that moment is when the item was last known to be somewhere).
+        Places already seen empty are checked too, so that "seen empty" stays the last time they were."""
         with self._lock:
             return [
                 PlaceToCheck(name, p.place_id, p.position.copy(), p.orientation.copy())
                 for name, state in self._items.items()
                 for p in state.places
-                if p.seen_empty < state.current.stamp
+                if not _left(state, p)
             ]
 
     def observe_absent(self, checked: Sequence[tuple[str, int]], stamp: float) -> None:
         """(item, place_id) pairs that were in view, decodable and unoccluded at `stamp` without the item.
 
         A place becomes seen empty after config.absent_after_checks such reports since the item was last
-        seen (any sighting of the item clears its count); unknown items and places are ignored (the
-        memory may have moved on since the check was planned). Commits what changed.
+        seen (any sighting of the item clears its count); after that, each further report moves its "seen
+        empty" time on (kept in RAM until the item's next commit: a lost update only makes the evidence look
+        older). Unknown items and places are ignored (the memory may have moved on since the check was
+        planned). Commits what changed.
         """
         needed = self._config.absent_after_checks
         if needed <= 0 or not math.isfinite(stamp):
@@ -132,7 +141,10 @@ class ItemMemory:
             for name, place_id in checked:
                 state = self._items.get(name)
                 place = next((p for p in state.places if p.place_id == place_id), None) if state else None
-                if state is None or place is None or place.seen_empty >= state.current.stamp:
+                if state is None or place is None or _left(state, place):
+                    continue
+                if place.seen_empty >= state.current.stamp:  # seen empty since the sighting: still empty
+                    place.seen_empty = max(place.seen_empty, float(stamp))
                     continue
                 counts = self._misses.setdefault(name, {})
                 counts[place_id] = counts.get(place_id, 0) + 1
@@ -300,7 +312,8 @@ class ItemMemory:
                 dwell_s=at.dwell_s if at is not None else 0.0,
             )
             missing = at is not None and at.seen_empty > c.stamp
-            likely = [p for p in ranked if p.place_id != c.place_id and p.seen_empty <= c.stamp] if missing else []
+            known_at = _known_at(state)
+            likely = [p for p in ranked if p.place_id != c.place_id and p.seen_empty < known_at] if missing else []
             if likely:
                 current = location(likely[0])
             usual = location(ranked[0])
@@ -359,6 +372,19 @@ def _checked(obs: ItemObservation) -> tuple[str, np.ndarray, np.ndarray, float, 
     if not 0.0 <= obs.confidence <= 1.0:
         raise BadInputError(f"observation of {name!r}: confidence must be in [0, 1], got {obs.confidence}")
     return name, position.copy(), q / norm, float(obs.stamp), float(obs.confidence)
+
+
+def _left(state: ItemState, place: PlaceRecord) -> bool:
+    """Whether place is where the item was last seen and has been seen empty since: it has left it."""
+    return place.place_id == state.current.place_id and place.seen_empty > state.current.stamp
+
+
+def _known_at(state: ItemState) -> float:
+    """The last time the item was known to be somewhere: its last sighting, or, once the place of that
+    sighting has been seen empty, that moment. Only a place seen empty after it counts as empty now."""
+    at = next((p for p in state.places if p.place_id == state.current.place_id), None)
+    gone = at.seen_empty if at is not None else -math.inf
+    return max(state.current.stamp, gone)
 
 
 def _latest(state: ItemState) -> float:
