@@ -31,6 +31,7 @@ import numpy as np
 
 from spatial_memory_ros.bench import runner, stream
 from spatial_memory_ros.bench.ceiling import MOVED_M, lies_on_floor
+from spatial_memory_ros.bench.metrics import _within
 from spatial_memory_ros.bench.runner import BenchConfig, run_bench
 from spatial_memory_ros.bench.seeds import TRAIN_SEED_MIN
 from spatial_memory_ros.core.errors import UnknownItemError
@@ -39,8 +40,9 @@ from spatial_memory_ros.sim import SimFrame
 NEAR_PX = 30.0  # a quad centre this close to the item's projected centre is taken to be its board
 
 
-def _near(a: np.ndarray, b: np.ndarray) -> bool:
-    return float(np.hypot(*(np.asarray(a)[:2] - np.asarray(b)[:2]))) <= runner.RADIUS_M
+def _near(name: str, a: np.ndarray, b: np.ndarray) -> bool:
+    """The bench's own test of an answer (within RADIUS_M in the floor plane), so "right" here is right there."""
+    return _within(name, a, b, runner.RADIUS_M)
 
 
 def main() -> None:
@@ -73,11 +75,11 @@ def main() -> None:
                 continue
             cur = answer.current.position
             shown = name in seen._seen_here
-            right = _near(cur, item.position)
+            right = _near(name, cur, item.position)
             kinds[("seen" if shown else "unseen", "right" if right else "wrong",
-                   "truth@home" if _near(item.position, item.home) else "truth@away",
+                   "truth@home" if _near(name, item.position, item.home) else "truth@away",
                    "missing" if answer.missing else "-", "inferred" if answer.current_inferred else "-",
-                   "answer@home" if _near(cur, item.home) else "answer@away")] += 1
+                   "answer@home" if _near(name, cur, item.home) else "answer@away")] += 1
             if shown and not right:
                 wrong_seen.append({"item": name, "frame": f.index, "put": put_frame[name]})
         bench_query(f, memories, scores, last_seen, seen)

@@ -13,8 +13,8 @@ that happens to the place of the last sighting, the item is missing, and "curren
 place it went: the most usual remembered place not seen empty since (current_inferred). A memory that only
 keeps the last sighting would keep pointing at the empty place.
 
-"Since" is since the last time the item was known to be somewhere (_known_at): its last sighting, and once
-that place has been seen empty, that moment. A place seen empty while the item still sat at its last place
+"Since" is since the last time the item was known to be somewhere: its last sighting, and once that place
+has been seen empty (_left), that moment. A place seen empty while the item still sat at its last place
 says nothing about where it went afterwards (it is most often put back where it came from), so such a place
 is a candidate again. Places stay checked after they are seen empty, so that a place kept in view keeps a
 current "seen empty" time and is not mistaken for one last looked at long ago.
@@ -311,9 +311,9 @@ class ItemMemory:
                 observations=at.observations if at is not None else 0,
                 dwell_s=at.dwell_s if at is not None else 0.0,
             )
-            missing = at is not None and at.seen_empty > c.stamp
-            known_at = _known_at(state)
-            likely = [p for p in ranked if p.place_id != c.place_id and p.seen_empty < known_at] if missing else []
+            gone = at.seen_empty if at is not None and _left(state, at) else None  # when it was found gone
+            missing = gone is not None
+            likely = [p for p in ranked if p.place_id != c.place_id and p.seen_empty < gone] if gone is not None else []
             if likely:
                 current = location(likely[0])
             usual = location(ranked[0])
@@ -377,14 +377,6 @@ def _checked(obs: ItemObservation) -> tuple[str, np.ndarray, np.ndarray, float, 
 def _left(state: ItemState, place: PlaceRecord) -> bool:
     """Whether place is where the item was last seen and has been seen empty since: it has left it."""
     return place.place_id == state.current.place_id and place.seen_empty > state.current.stamp
-
-
-def _known_at(state: ItemState) -> float:
-    """The last time the item was known to be somewhere: its last sighting, or, once the place of that
-    sighting has been seen empty, that moment. Only a place seen empty after it counts as empty now."""
-    at = next((p for p in state.places if p.place_id == state.current.place_id), None)
-    gone = at.seen_empty if at is not None else -math.inf
-    return max(state.current.stamp, gone)
 
 
 def _latest(state: ItemState) -> float:
