@@ -3,7 +3,7 @@ what the memory knew (BENCHMARKS "A place seen empty before the item left", "Ite
 nobody read").
 
     .venv/bin/python scripts/retrieval_misses.py --preset warehouse --camera patrol --minutes 120 --seed 1005 \
-        [--method pipeline_prior] [--reads]
+        [--method pipeline_prior] [--reads] [--spots]
 
 Runs `bench` on one scene with one memory method and, at every query the bench scores, files the query under
 (seen / unseen: the camera had shown the item where it lies now, bench.ceiling; right / wrong; the truth at
@@ -15,6 +15,14 @@ for each item placement the camera showed (>= 100 board pixels) but the method g
 frames a quad lay within 30 px of the item, how often the reader ranked the item's id first, its median
 margin over the runner-up, and the margin of the log-likelihoods summed over those frames: whether a reader
 that pooled frames would have named it.
+
+--spots asks whether a memory of where displaced things get put down would find the missing items it answers
+wrong. For each such query (its last place seen empty, the answer not where the item lies) the candidates are
+the item's own places away from home, and every other item's places away from that item's home, that were not
+checked since the item was found gone (a place is checked when it was in view and decodable without its item,
+or its item was seen there; the place of another item still there is left out). It prints whether the truth is
+among the candidates, how many there are, and the truth's rank when they are taken oldest check first and
+newest first: how many answers such a guess could win at R@1.
 
 A diagnosis, not a score: it patches the bench's query and the reader's read in this process only. A held-out
 seed needs --allow-held-out and must tune nothing.
@@ -34,7 +42,9 @@ from spatial_memory_ros.bench.ceiling import MOVED_M, lies_on_floor
 from spatial_memory_ros.bench.metrics import _within
 from spatial_memory_ros.bench.runner import BenchConfig, run_bench
 from spatial_memory_ros.bench.seeds import TRAIN_SEED_MIN
+from spatial_memory_ros.core import item_memory
 from spatial_memory_ros.core.errors import UnknownItemError
+from spatial_memory_ros.core.types import PlaceToCheck
 from spatial_memory_ros.sim import SimFrame
 
 NEAR_PX = 30.0  # a quad centre this close to the item's projected centre is taken to be its board
@@ -53,6 +63,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1005)
     p.add_argument("--method", default="pipeline_prior", help="one memory method of bench (default pipeline_prior)")
     p.add_argument("--reads", action="store_true", help="log the tag reader's scores (a method with the reader)")
+    p.add_argument("--spots", action="store_true", help="would other items' put-down places find missing items?")
     p.add_argument("--allow-held-out", action="store_true", help="allow a benchmark seed (diagnosis only)")
     args = p.parse_args()
     if args.seed < TRAIN_SEED_MIN and not args.allow_held_out:
@@ -62,6 +73,7 @@ def main() -> None:
     wrong_seen: list[dict[str, Any]] = []
     put_frame: dict[str, int] = {}  # item -> frame it was last put down at (truth)
     bench_query = runner._query
+    spots = _SpotProbe() if args.spots else None
 
     def query(f: SimFrame, memories: list[Any], scores: Any, last_seen: dict[str, float], seen: Any) -> None:
         pipeline = memories[0].pipeline
@@ -80,6 +92,8 @@ def main() -> None:
                    "truth@home" if _near(name, item.position, item.home) else "truth@away",
                    "missing" if answer.missing else "-", "inferred" if answer.current_inferred else "-",
                    "answer@home" if _near(name, cur, item.home) else "answer@away")] += 1
+            if spots is not None and answer.missing and not right:
+                spots.classify(pipeline.memory, name, item.position, shown)
             if shown and not right:
                 wrong_seen.append({"item": name, "frame": f.index, "put": put_frame[name]})
         bench_query(f, memories, scores, last_seen, seen)
@@ -130,8 +144,68 @@ def main() -> None:
     print(f"R@1 {result.methods[args.method]['retrieval']['recall_at_1']:.4f}; (seen) {result.seen}")
     for kind, n in kinds.most_common():
         print(f"{n:6d}  {' '.join(kind)}")
+    if spots is not None:
+        spots.print()
     if args.reads:
         _print_reads(config, wrong_seen, projected, reads)
+
+
+class _SpotProbe:
+    """--spots: every remembered place is checked (the memory itself ignores the checks of a place its item has
+    left, so its answers do not change), and the latest check of each is kept here."""
+
+    def __init__(self) -> None:
+        self.checked: dict[tuple[str, int], float] = {}
+        self.kinds: collections.Counter[tuple[str, ...]] = collections.Counter()
+
+        def every_place(memory: item_memory.ItemMemory) -> list[PlaceToCheck]:
+            return [PlaceToCheck(name, p.place_id, p.position.copy(), p.orientation.copy())
+                    for name, state in memory._items.items() for p in state.places]
+
+        observe_absent = item_memory.ItemMemory.observe_absent
+
+        def absent(memory: item_memory.ItemMemory, pairs: Any, stamp: float) -> None:
+            for pair in pairs:
+                self.checked[pair] = stamp
+            observe_absent(memory, pairs, stamp)
+
+        item_memory.ItemMemory.places_to_check = every_place  # type: ignore[method-assign,assignment]
+        item_memory.ItemMemory.observe_absent = absent  # type: ignore[method-assign,assignment]
+
+    def classify(self, memory: item_memory.ItemMemory, name: str, truth: np.ndarray, shown: bool) -> None:
+        state = memory._items[name]
+        at = next(p for p in state.places if p.place_id == state.current.place_id)
+        gone = at.seen_empty  # when the item was found gone from its last place
+        candidates: list[tuple[np.ndarray, float]] = []
+        for other, s in memory._items.items():
+            home = memory.locate(other).usual.position
+            for p in s.places:
+                if _near(other, p.position, home) or (other == name and p.place_id == at.place_id):
+                    continue
+                if other != name and s.current.place_id == p.place_id and not item_memory._left(s, p):
+                    continue  # the other item is there
+                last = max(p.seen_empty, self.checked.get((other, p.place_id), -np.inf))
+                if other != name:
+                    last = max(last, p.last_seen)
+                if last < gone:
+                    candidates.append((p.position, last))
+        distinct: list[tuple[np.ndarray, float]] = []
+        for c in sorted(candidates, key=lambda c: -c[1]):  # one per place, its latest check
+            if all(not _near(name, c[0], d[0]) for d in distinct):
+                distinct.append(c)
+        oldest = [i for i, c in enumerate(sorted(distinct, key=lambda c: c[1])) if _near(name, c[0], truth)]
+        newest = [i for i, c in enumerate(sorted(distinct, key=lambda c: -c[1])) if _near(name, c[0], truth)]
+        n = f"{len(distinct)}" if len(distinct) < 9 else ">=9"
+        self.kinds[("seen" if shown else "unseen", "truth among them" if oldest else "truth not among them",
+                    f"candidates {n}")] += 1
+        if oldest:
+            self.kinds[("rank, oldest check first", str(min(oldest[0], 3)) if oldest[0] < 3 else ">=3")] += 1
+            self.kinds[("rank, newest check first", str(min(newest[0], 3)) if newest[0] < 3 else ">=3")] += 1
+
+    def print(self) -> None:
+        print("\nmissing items answered wrong: would a put-down place of another item find them?")
+        for kind, n in sorted(self.kinds.items(), key=lambda kv: (kv[0][0], -kv[1])):
+            print(f"{n:6d}  {' / '.join(kind)}")
 
 
 def _print_reads(config: BenchConfig, wrong_seen: list[dict[str, Any]], projected: dict, reads: dict) -> None:
