@@ -161,6 +161,35 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
         build_model(tmp_path / "missing.pt")
 
 
+@pytest.mark.parametrize("damage", ["cut short", "random bytes", "empty", "a list", "another model's weights"])
+def test_a_damaged_checkpoint_gives_a_clear_error(tmp_path: Path, damage: str) -> None:
+    """A copy cut short, a file overwritten, or weights that do not fit their config: BadInputError (a
+    ValueError) naming the file, never torch's raw error (its advice for a damaged file is weights_only=False,
+    which would run the file's code); the learned backend says which parameter it came from."""
+    good = tmp_path / "good.pt"
+    save_model(good, tiny_model())
+    path = tmp_path / "bad.pt"
+    if damage == "cut short":
+        path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif damage == "random bytes":
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "a list":
+        torch.save([1, 2, 3], path)
+    else:
+        data = torch.load(good, weights_only=True)
+        data["model"] = {k: v[..., :1] if v.ndim else v for k, v in data["model"].items()}
+        torch.save(data, path)
+    expected = "do not fit" if damage == "another model's weights" else (
+        "not a spatial memory model checkpoint" if damage == "a list" else "damaged")
+    with pytest.raises(BadInputError, match=expected) as err:
+        build_model(path)
+    assert str(path) in str(err.value) and "weights_only=False" not in str(err.value)
+    with pytest.raises(BadInputError, match=f"change.method learned: .*{expected}"):
+        make_change_backend(ChangeConfig(method="learned", model_path=str(path)), device="cpu")
+
+
 def test_runtime_in_the_pipeline() -> None:
     """The detector is a ChangeBackend: full-size masks, boxes from the mask, any image size, no pose."""
     det = LearnedChangeDetector(tiny_model(), device="cpu", min_blob_area_px=1)

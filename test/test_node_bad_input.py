@@ -115,3 +115,23 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
         drv.close()
         code = node.stop()
         assert code == 0, f"the node exited with {code}:\n{node.output()}"
+
+
+def test_a_damaged_model_file_stops_the_node_with_a_reason(tmp_path: Path) -> None:
+    """change.model_path naming a checkpoint cut short (an interrupted copy): the node says which file and why,
+    exits 1, and leaves the file as it was; no Python traceback."""
+    from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT
+
+    cut = tmp_path / "model.pt"
+    cut.write_bytes(DEFAULT_CHECKPOINT.read_bytes()[:200_000])
+    node = NodeProcess(fresh_domain(), tmp_path / "node.log", {
+        "memory.db_path": str(tmp_path / "m.db"), "change.method": "learned", "change.model_path": str(cut)})
+    try:
+        code = node.proc.wait(60)
+    finally:
+        node.stop()
+    log = node.output()
+    assert code == 1, f"the node exited with {code}:\n{log}"
+    assert "cannot start" in log and str(cut) in log and "damaged" in log, log
+    assert "Traceback" not in log, log
+    assert cut.stat().st_size == 200_000

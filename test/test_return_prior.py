@@ -212,6 +212,19 @@ def test_a_missing_prior_file_says_what_to_change(tmp_path: Path) -> None:
         ItemMemory(MemoryConfig(db_path="", return_prior_min_p=1.0))
 
 
+@pytest.mark.parametrize("content", ['{"format": "spatial_memory.return_prior/1", "step_s": 10}',
+                                     '{"format": "spatial_memory.return_prior/1", "step_s": "ten", "survival": [1]}',
+                                     '{"format": "spatial_memory.return_prior/1", "step_s": 10, "survival": 3}',
+                                     '{"format": "spatial_memory.return_prior/1", "ste'])
+def test_a_damaged_prior_file_names_itself(tmp_path: Path, content: str) -> None:
+    """A key missing, a number that is not one, a file cut short: BadInputError naming the file and the fix."""
+    path = tmp_path / "prior.json"
+    path.write_text(content)
+    with pytest.raises(BadInputError, match="fit-return-prior") as err:
+        memory_with(path)
+    assert str(path) in str(err.value)
+
+
 # ---- the benchmark's methods ------------------------------------------------------------------------------
 
 

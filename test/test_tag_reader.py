@@ -232,3 +232,19 @@ def test_train_tag_reader_end_to_end_on_a_few_seconds(tmp_path, capsys: pytest.C
     report = json.loads(capsys.readouterr().out)
     assert report["train_quads"] > 0 and report["val_seeds"] == [1013]
     assert TagReader(IDS, out).ids == IDS  # the weights load
+
+
+def test_damaged_reader_weights_give_a_clear_error(tmp_path) -> None:
+    """The shipped weights cut short, or a file that is not a reader's: BadInputError naming the file (a broken
+    install says what is broken rather than torch's unpickling error)."""
+    from spatial_memory_ros.model.tag_reader import DEFAULT_WEIGHTS
+
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(DEFAULT_WEIGHTS.read_bytes()[:100_000])
+    with pytest.raises(BadInputError, match="damaged") as err:
+        TagReader(IDS, cut)
+    assert str(cut) in str(err.value)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weight": torch.zeros(3)}, foreign)
+    with pytest.raises(BadInputError, match="not a tag reader's weights"):
+        TagReader(IDS, foreign)

@@ -119,4 +119,8 @@ def load_return_prior(path: str | Path | None = None) -> ReturnPrior:
                             "`spatial-memory fit-return-prior`)") from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BadInputError(f"{p} is not a return prior (expected format {FORMAT!r})")
-    return ReturnPrior(float(data["step_s"]), tuple(float(v) for v in data["survival"]), dict(data.get("meta", {})))
+    try:
+        return ReturnPrior(float(data["step_s"]), tuple(float(v) for v in data["survival"]), dict(data.get("meta", {})))
+    except (KeyError, TypeError, ValueError) as e:  # a key missing, a number that is not one
+        raise BadInputError(f"return prior {p} is damaged: {e!r} (make a new one with `spatial-memory "
+                            "fit-return-prior`)") from e

@@ -7,16 +7,41 @@ same plus the optimizer, the step and where the training data had got to.
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..core.errors import BadInputError
 from .config import ModelConfig
 from .model import SpatialMemoryModel
 
 FORMAT = "spatial_memory_model/1"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "spatial_memory_model.pt"
+# What torch.load raises for a file cut short (an interrupted copy), overwritten or never a torch file:
+# a bad zip is a RuntimeError, bytes that are no pickle an UnpicklingError, an empty file an EOFError.
+_DAMAGED = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile)
+# What rebuilding a module from a loaded file raises when its entries do not fit: a missing key, a wrong
+# shape, a list where a dict belongs.
+MISFIT_ERRORS = (KeyError, TypeError, ValueError, RuntimeError, AttributeError)
+
+
+def read_torch_file(path: str | Path, what: str) -> Any:
+    """torch.load(path) on the CPU, tensors and plain containers only (weights_only). BadInputError naming
+    `what` and the path for a missing or damaged file. torch's own message for a damaged file is left out of
+    ours: it suggests weights_only=False, which would run whatever code the file holds."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"no {what} at {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except _DAMAGED as e:
+        raise BadInputError(
+            f"cannot read the {what} {path}: the file is damaged (cut short?) or not a torch file "
+            f"({type(e).__name__})"
+        ) from e
 
 
 def resolve_device(device: str) -> torch.device:
@@ -44,21 +69,21 @@ def save_model(path: str | Path, model: SpatialMemoryModel, meta: dict[str, Any]
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's dict, checked for its format; ValueError names what is wrong."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no model checkpoint at {path}")
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    """The checkpoint's dict, checked for its format; BadInputError (a ValueError) names what is wrong."""
+    data = read_torch_file(path, "model checkpoint")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a spatial memory model checkpoint ({FORMAT})")
+        raise BadInputError(f"{path} is not a spatial memory model checkpoint ({FORMAT})")
     return data
 
 
 def build_model(path: str | Path = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu") -> SpatialMemoryModel:
     """Rebuild the model a checkpoint describes, load its weights, move it to `device`, eval()."""
     data = load_file(path)
-    model = SpatialMemoryModel.from_config(ModelConfig.from_dict(data["config"]))
-    model.load_state_dict(data["model"])
+    try:
+        model = SpatialMemoryModel.from_config(ModelConfig.from_dict(data["config"]))
+        model.load_state_dict(data["model"])
+    except MISFIT_ERRORS as e:
+        raise BadInputError(f"model checkpoint {path}: its weights do not fit its config ({e})") from e
     dev = resolve_device(device) if isinstance(device, str) else device
     return model.to(dev).eval()
 

