@@ -221,3 +221,37 @@ def test_out_bag_from_a_tum_folder(tmp_path: Path) -> None:
                  if c.topic == "/change_mask"]
     assert [t for t, _ in masks] == [int(round(t * 1e9)) for t, _ in frames]
     assert all(m.header.frame_id == "camera" for _, m in masks)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("bare", [False, True])
+def test_a_bag_cut_short_gives_the_frames_before_the_cut(tmp_path: Path, bare: bool,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A recorder killed mid-bag leaves an MCAP without its footer, which rosbags refuses: the frames of its
+    complete records are read (the same as the whole bag's first frames, with their poses), a warning says
+    so, and the file is left as it was."""
+    write_bag(tmp_path / "bag", scene_frames())
+    whole = [(i, f.stamp, f.image, f.T_map_cam) for i, f in BagReader(tmp_path / "bag").frames()]
+    mcap = tmp_path / "bag" / "bag.mcap"
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: len(data) * 2 // 3])
+    before = mcap.read_bytes()
+    with caplog.at_level("WARNING"):
+        reader = BagReader(mcap if bare else tmp_path / "bag")
+    assert "was cut short" in caplog.text and "messages before the cut" in caplog.text
+    got = [(i, f.stamp, f.image, f.T_map_cam) for i, f in reader.frames()]
+    assert 0 < len(got) < len(whole) and len(reader) == len(got)
+    for (i, stamp, image, pose), (j, stamp2, image2, pose2) in zip(got, whole):
+        assert (i, stamp) == (j, stamp2) and np.array_equal(image, image2) and np.allclose(pose, pose2)
+    assert mcap.read_bytes() == before
+    # the CLI runs it end to end
+    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out"), *ITEMS]) == 0
+    assert len((tmp_path / "out" / "tracks.txt").read_text().splitlines()) > 0
+
+
+def test_a_bag_cut_before_its_first_message_is_a_clear_error(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    write_bag(tmp_path / "bag", scene_frames())
+    mcap = tmp_path / "bag" / "bag.mcap"
+    mcap.write_bytes(mcap.read_bytes()[:200])
+    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
+    assert "cut short before any complete message" in capsys.readouterr().err

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import math
 import posixpath
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from ..core.tf_buffer import TransformBuffer, TransformUnavailable
 from ..core.types import CameraIntrinsics, Frame
 from ..ros import decode
 from . import OnBadFrame
+from .bag_recover import is_cut_short, recover_mcap
 from .camera_yaml import load_camera_yaml
 
 if TYPE_CHECKING:  # rosbags loads when a bag is opened, so videos and TUM folders never need it
@@ -76,6 +78,15 @@ class FrameHeader:
 def is_bag(path: str | Path) -> bool:
     path = Path(path)
     return (path.suffix in BAG_SUFFIXES and path.is_file()) or (path / "metadata.yaml").is_file()
+
+
+def _cut_short_mcap(path: Path) -> Path | None:
+    """The bag's MCAP file if it was cut short: a bare .mcap, or the one file of a rosbag2 folder (a split
+    bag's cut file is left to rosbags, which names it)."""
+    files = [path] if path.is_file() else sorted(path.glob("*.mcap"))
+    if len(files) == 1 and files[0].suffix == ".mcap" and is_cut_short(files[0]):
+        return files[0]
+    return None
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,11 @@ class BagReader:
         if not options.map_frame:
             raise BadInputError("the map frame must not be empty (--map-frame)")
         self._yaml_intrinsics = load_camera_yaml(camera_yaml) if camera_yaml else None
+        self._source = self.path  # what rosbags opens: the bag, or a copy of what a cut-short one holds
+        self._recovered_dir: tempfile.TemporaryDirectory[str] | None = None
+        cut = _cut_short_mcap(self.path)
+        if cut is not None:
+            self._recover(cut)
         with self._open() as reader:
             types = {c.topic: c.msgtype for c in reader.connections}
             self.topics = choose_topics(types, options, have_camera_yaml=camera_yaml is not None)
@@ -189,7 +205,7 @@ class BagReader:
         except ImportError as exc:
             raise BadInputError(f"reading bags needs the rosbags package (pip install rosbags): {exc}") from None
         try:
-            reader = AnyReader([self.path], default_typestore=typestore())
+            reader = AnyReader([self._source], default_typestore=typestore())
             reader.open()
         except (AnyReaderError, OSError) as exc:  # rosbags' ReaderError subclasses wrap into AnyReaderError
             raise BadInputError(f"cannot read bag {self.path}: {exc}") from None
@@ -197,6 +213,16 @@ class BagReader:
             yield reader
         finally:
             reader.close()
+
+    def _recover(self, cut: Path) -> None:
+        """Read a cut-short MCAP through a temporary copy of its complete records (io.bag_recover); the copy
+        is deleted with this reader."""
+        self._recovered_dir = tempfile.TemporaryDirectory(prefix="spatial_memory_bag_")
+        got = recover_mcap(cut, Path(self._recovered_dir.name) / cut.name)
+        self._source = got.path
+        _log.warning("bag %s was cut short (no MCAP footer: its recorder did not close it); reading the %d "
+                     "messages before the cut, up to log time %.3f s (%s)", self.path, got.messages,
+                     got.last_log_time_ns * 1e-9, got.stopped_by)
 
     def _connections(self, reader: AnyReader, topics: list[str | None]) -> list[Connection]:
         return [c for c in reader.connections if c.topic in topics]

@@ -1,0 +1,81 @@
+"""An MCAP bag cut short (the recorder killed, the robot's power lost) still holds every record written before
+the cut; only its summary and footer are missing, and rosbags refuses a file without them. This copies the
+complete records, through the `mcap` package's stream reader (which needs no footer) and writer, into a
+well-formed file that rosbags reads like any other. A record torn by the cut, and everything after it, is
+left out. The source is only read.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import BadInputError
+
+MCAP_MAGIC = b"\x89MCAP0\r\n"
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What recover_mcap() copied: the new file, its messages and the log time (ns) of the last one."""
+
+    path: Path
+    messages: int
+    last_log_time_ns: int
+    stopped_by: str  # why the copy ended: the reader's error at the cut
+
+
+def is_cut_short(path: Path) -> bool:
+    """Whether an .mcap file lacks the closing magic every finished MCAP ends with (a file too short to hold
+    the opening one is not an MCAP at all, and is left to the bag reader's own error)."""
+    size = path.stat().st_size
+    if size < 2 * len(MCAP_MAGIC):
+        return False
+    with path.open("rb") as f:
+        head = f.read(len(MCAP_MAGIC))
+        f.seek(-len(MCAP_MAGIC), 2)
+        tail = f.read()
+    return head == MCAP_MAGIC and tail != MCAP_MAGIC
+
+
+def recover_mcap(source: Path, out: Path) -> Recovered:
+    """Copy source's complete schemas, channels and messages to out (a new MCAP, lz4 chunks). BadInputError if
+    the mcap package is missing or no message survives."""
+    try:
+        from mcap.exceptions import McapError
+        from mcap.records import Channel, Header, Message, Schema
+        from mcap.stream_reader import StreamReader
+        from mcap.writer import CompressionType, Writer
+    except ImportError as exc:
+        raise BadInputError(f"{source} was cut short; recovering it needs the mcap package ({exc})") from None
+    schemas: dict[int, int] = {}  # source schema id -> out schema id (0: no schema, in both)
+    channels: dict[int, int] = {}
+    messages, last = 0, 0
+    stopped_by = "end of file"
+    with source.open("rb") as src, out.open("wb") as dst:
+        writer = Writer(dst, compression=CompressionType.LZ4)
+        started = False
+        try:
+            for record in StreamReader(src, emit_chunks=False).records:
+                if isinstance(record, Header):
+                    writer.start(profile=record.profile, library=f"{record.library} (recovered)")
+                    started = True
+                elif isinstance(record, Schema):
+                    schemas[record.id] = writer.register_schema(record.name, record.encoding, record.data)
+                elif isinstance(record, Channel):
+                    channels[record.id] = writer.register_channel(
+                        record.topic, record.message_encoding, schemas.get(record.schema_id, 0), record.metadata)
+                elif isinstance(record, Message) and record.channel_id in channels:
+                    writer.add_message(channels[record.channel_id], record.log_time, record.data,
+                                       record.publish_time, record.sequence)
+                    messages += 1
+                    last = max(last, record.log_time)
+        except (McapError, EOFError, ValueError, OSError) as exc:  # the cut: a torn record or chunk
+            stopped_by = f"{type(exc).__name__} {exc}".strip()
+        if started:
+            writer.finish()
+    if messages == 0:
+        raise BadInputError(f"{source} was cut short before any complete message ({stopped_by})")
+    return Recovered(out, messages, last, stopped_by)
