@@ -223,21 +223,24 @@ def test_out_bag_from_a_tum_folder(tmp_path: Path) -> None:
     assert all(m.header.frame_id == "camera" for _, m in masks)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("bare", [False, True])
-def test_a_bag_cut_short_gives_the_frames_before_the_cut(tmp_path: Path, bare: bool,
+@pytest.mark.parametrize("form", ["folder", "bare file", "folder without metadata.yaml"])
+def test_a_bag_cut_short_gives_the_frames_before_the_cut(tmp_path: Path, form: str,
                                                            caplog: pytest.LogCaptureFixture) -> None:
-    """A recorder killed mid-bag leaves an MCAP without its footer, which rosbags refuses: the frames of its
-    complete records are read (the same as the whole bag's first frames, with their poses), a warning says
-    so, and the file is left as it was."""
+    """A recorder killed mid-bag leaves an MCAP without its footer, which rosbags refuses, and (rosbag2 writes
+    it on close) no metadata.yaml: the frames of its complete records are read (the same as the whole bag's
+    first frames, with their poses), a warning says so, and the file is left as it was."""
     write_bag(tmp_path / "bag", scene_frames())
     whole = [(i, f.stamp, f.image, f.T_map_cam) for i, f in BagReader(tmp_path / "bag").frames()]
     mcap = tmp_path / "bag" / "bag.mcap"
     data = mcap.read_bytes()
     mcap.write_bytes(data[: len(data) * 2 // 3])
     before = mcap.read_bytes()
+    if form == "folder without metadata.yaml":
+        (tmp_path / "bag" / "metadata.yaml").unlink()
     with caplog.at_level("WARNING"):
-        reader = BagReader(mcap if bare else tmp_path / "bag")
+        reader = BagReader(mcap if form == "bare file" else tmp_path / "bag")
     assert "was cut short" in caplog.text and "messages before the cut" in caplog.text
+    assert ("has no metadata.yaml" in caplog.text) == (form == "folder without metadata.yaml")
     got = [(i, f.stamp, f.image, f.T_map_cam) for i, f in reader.frames()]
     assert 0 < len(got) < len(whole) and len(reader) == len(got)
     for (i, stamp, image, pose), (j, stamp2, image2, pose2) in zip(got, whole):
@@ -248,10 +251,15 @@ def test_a_bag_cut_short_gives_the_frames_before_the_cut(tmp_path: Path, bare: b
     assert len((tmp_path / "out" / "tracks.txt").read_text().splitlines()) > 0
 
 
-def test_a_bag_cut_before_its_first_message_is_a_clear_error(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bag_cut_before_its_first_message_or_with_binary_metadata_is_a_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_bag(tmp_path / "bag", scene_frames())
     mcap = tmp_path / "bag" / "bag.mcap"
-    mcap.write_bytes(mcap.read_bytes()[:200])
+    whole = mcap.read_bytes()
+    mcap.write_bytes(whole[:200])
     assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
     assert "cut short before any complete message" in capsys.readouterr().err
+    mcap.write_bytes(whole)
+    (tmp_path / "bag" / "metadata.yaml").write_bytes(bytes(range(128, 256)))
+    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
+    assert "its metadata.yaml is not text" in capsys.readouterr().err

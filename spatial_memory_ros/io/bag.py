@@ -76,8 +76,19 @@ class FrameHeader:
 
 
 def is_bag(path: str | Path) -> bool:
+    """A .mcap / .db3 file, a rosbag2 folder, or a folder holding one bag file and no metadata.yaml (rosbag2
+    writes that when the recording is closed: a killed recorder leaves none)."""
     path = Path(path)
-    return (path.suffix in BAG_SUFFIXES and path.is_file()) or (path / "metadata.yaml").is_file()
+    return (path.suffix in BAG_SUFFIXES and path.is_file()) or (path / "metadata.yaml").is_file() or (
+        _unclosed_file(path) is not None)
+
+
+def _unclosed_file(path: Path) -> Path | None:
+    """The one bag file of a folder without metadata.yaml, else None."""
+    if not path.is_dir() or (path / "metadata.yaml").exists():
+        return None
+    files = [f for f in path.iterdir() if f.suffix in BAG_SUFFIXES and f.is_file()]
+    return files[0] if len(files) == 1 else None
 
 
 def _cut_short_mcap(path: Path) -> Path | None:
@@ -167,12 +178,18 @@ class BagReader:
         self.path = Path(path)
         self.options = options
         if not is_bag(self.path):
-            raise BadInputError(f"{self.path} is not a ROS 2 bag (a folder with metadata.yaml, or a .mcap / .db3)")
+            raise BadInputError(f"{self.path} is not a ROS 2 bag (a folder with metadata.yaml or with one .mcap / "
+                                ".db3 file, or a .mcap / .db3)")
         if not options.map_frame:
             raise BadInputError("the map frame must not be empty (--map-frame)")
         self._yaml_intrinsics = load_camera_yaml(camera_yaml) if camera_yaml else None
         self._source = self.path  # what rosbags opens: the bag, or a copy of what a cut-short one holds
         self._recovered_dir: tempfile.TemporaryDirectory[str] | None = None
+        unclosed = _unclosed_file(self.path)
+        if unclosed is not None:  # rosbags reads a folder through its metadata.yaml: open the file itself
+            _log.warning("bag %s has no metadata.yaml (its recorder did not close it); reading %s",
+                         self.path, unclosed.name)
+            self._source = unclosed
         cut = _cut_short_mcap(self.path)
         if cut is not None:
             self._recover(cut)
@@ -209,6 +226,8 @@ class BagReader:
             reader.open()
         except (AnyReaderError, OSError) as exc:  # rosbags' ReaderError subclasses wrap into AnyReaderError
             raise BadInputError(f"cannot read bag {self.path}: {exc}") from None
+        except UnicodeDecodeError as exc:  # rosbags reads metadata.yaml as UTF-8 text
+            raise BadInputError(f"cannot read bag {self.path}: its metadata.yaml is not text ({exc})") from None
         try:
             yield reader
         finally:
