@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -39,10 +40,52 @@ def test_colour_encodings_round_trip(pad: int) -> None:
     assert np.array_equal(back, bgr)
 
 
+def _blocks() -> np.ndarray:
+    """(8, 12, 3) BGR: three 4 px wide colour blocks over two rows, each distinct in every channel."""
+    colours = [(20, 90, 200), (200, 40, 60), (70, 220, 130), (240, 240, 10), (5, 5, 5), (128, 60, 250)]
+    img = np.zeros((8, 12, 3), np.uint8)
+    for k, c in enumerate(colours):
+        img[(k // 3) * 4:(k // 3) * 4 + 4, (k % 3) * 4:(k % 3) * 4 + 4] = c
+    return img
+
+
+def test_the_other_colour_encodings_cv_bridge_knows() -> None:
+    """rgba8 / bgra8 (simulators), 8UC3 / 8UC1, 16-bit (top byte kept, either byte order), Bayer mosaics in
+    all four patterns (ROS names the top-left 2x2 block, OpenCV a shifted one) and yuv422 (UYVY) /
+    yuv422_yuy2 (YUYV) from USB cameras all come out as the BGR they encode."""
+    bgr = _blocks()
+    alpha = np.full(bgr.shape[:2] + (1,), 77, np.uint8)
+    assert np.array_equal(conv.image_to_bgr(_msg("bgra8", np.dstack([bgr, alpha]), 5)), bgr)
+    assert np.array_equal(conv.image_to_bgr(_msg("rgba8", np.dstack([bgr[:, :, ::-1], alpha]))), bgr)
+    assert np.array_equal(conv.image_to_bgr(_msg("8UC3", bgr)), bgr)
+    grey = bgr[:, :, 1].copy()
+    assert np.array_equal(conv.image_to_bgr(_msg("8UC1", grey)), np.dstack([grey] * 3))
+    for bigendian in (False, True):
+        wide = bgr.astype(np.uint16) * 256 + 255  # the low byte is dropped
+        assert np.array_equal(conv.image_to_bgr(_msg("bgr16", wide, bigendian=bigendian)), bgr)
+        assert np.array_equal(conv.image_to_bgr(_msg("rgb16", wide[:, :, ::-1], 3, bigendian=bigendian)), bgr)
+        assert np.array_equal(conv.image_to_bgr(_msg("mono16", wide[:, :, 1], bigendian=bigendian)),
+                              np.dstack([grey] * 3))
+    channel = {"r": 2, "g": 1, "b": 0}
+    for pattern in ("rggb", "bggr", "gbrg", "grbg"):
+        mosaic = np.zeros(bgr.shape[:2], np.uint8)
+        for k, name in enumerate(pattern):  # the 2x2 block, row-major, repeated
+            mosaic[k // 2::2, k % 2::2] = bgr[k // 2::2, k % 2::2, channel[name]]
+        out = conv.image_to_bgr(_msg(f"bayer_{pattern}8", mosaic))
+        # inside each block, away from its edges, demosaicing gives the block's colour back
+        for y, x in ((1, 1), (1, 5), (1, 9), (5, 1), (5, 5), (5, 9)):
+            assert np.abs(out[y:y + 2, x:x + 2].astype(int) - bgr[y:y + 2, x:x + 2]).max() <= 2, (pattern, y, x)
+    for encoding, code in (("yuv422", cv2.COLOR_BGR2YUV_UYVY), ("yuv422_yuy2", cv2.COLOR_BGR2YUV_YUY2)):
+        packed = cv2.cvtColor(bgr, code)  # (H, W, 2)
+        out = conv.image_to_bgr(_msg(encoding, packed, 4))
+        assert np.abs(out.astype(int) - bgr).max() <= 3, encoding  # YUV rounding
+
+
 @pytest.mark.parametrize(
     ("msg", "match"),
     [
-        (Image(height=2, width=2, encoding="yuv422", step=4, data=bytes(8)), "unsupported encoding"),
+        (Image(height=2, width=2, encoding="32FC1", step=8, data=bytes(16)), "unsupported encoding"),
+        (Image(height=2, width=3, encoding="yuv422", step=6, data=bytes(12)), "needs an even width"),
         (Image(height=0, width=0, encoding="bgr8", step=0, data=b""), "empty image"),
         (Image(height=2, width=4, encoding="bgr8", step=8, data=bytes(16)), "step 8 < "),
         (Image(height=4, width=4, encoding="bgr8", step=12, data=bytes(20)), "data has 20 bytes"),
@@ -72,6 +115,9 @@ def test_camera_info() -> None:
     assert intr.distortion[0] == pytest.approx(0.1)
     with pytest.raises(BadInputError, match="no calibration"):
         conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480))
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(BadInputError, match="not finite"):
+            conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480, k=[500.0, 0, bad, 0, 510.0, 240, 0, 0, 1]))
 
 
 @pytest.mark.parametrize("t", [0.0, 1.5, 1_700_000_000.123456789, 12.999999999])

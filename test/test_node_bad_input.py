@@ -66,7 +66,7 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
         cam.info_pub.publish(camera_info(stamp))
         drv.spin_until(lambda: False, 0.5)
         bad = [
-            (_image("yuv422", 4, 4, 8, bytes(32)), "unsupported encoding 'yuv422'"),
+            (_image("32FC1", 4, 4, 16, bytes(64)), "unsupported encoding '32FC1'"),  # depth on the colour topic
             (_image("bgr8", 640, 480, 100, bytes(100 * 480)), "step 100 < width*channels*bytes"),
             (_image("bgr8", 0, 0, 0, b""), "empty image"),
             (_image("bgr8", 640, 480, 1920, bytes(1920 * 10)), "data has 19200 bytes"),

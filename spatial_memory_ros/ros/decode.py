@@ -6,6 +6,7 @@ Replaces cv_bridge for the encodings we accept (cv_bridge is not installable fro
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import cv2
@@ -15,8 +16,22 @@ from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.geometry import make_transform
 from spatial_memory_ros.core.types import CameraIntrinsics
 
-# encoding -> channels of what we accept on the colour topic (all uint8)
-COLOUR_ENCODINGS = {"bgr8": 3, "rgb8": 3, "mono8": 1}
+_U8, _U16 = np.dtype(np.uint8), np.dtype(np.uint16)
+# encoding -> (channels, sample type, cv2 conversion to BGR or None): what we accept on the colour topic, the
+# colour encodings cv_bridge converts. Simulators publish rgba8 / bgra8, USB cameras yuv422 (UYVY) or
+# yuv422_yuy2 (YUYV), machine-vision cameras their raw Bayer mosaic; 16-bit images keep their top 8 bits.
+# OpenCV names a Bayer pattern by the 2x2 block starting at the second row and column, so ROS's rggb (the
+# top-left block) is OpenCV's BG (test_conversions demosaics a known mosaic to check it).
+COLOUR_ENCODINGS: dict[str, tuple[int, np.dtype, int | None]] = {
+    "bgr8": (3, _U8, None), "8UC3": (3, _U8, None), "rgb8": (3, _U8, cv2.COLOR_RGB2BGR),
+    "mono8": (1, _U8, cv2.COLOR_GRAY2BGR), "8UC1": (1, _U8, cv2.COLOR_GRAY2BGR),
+    "bgra8": (4, _U8, cv2.COLOR_BGRA2BGR), "rgba8": (4, _U8, cv2.COLOR_RGBA2BGR),
+    "bgr16": (3, _U16, None), "rgb16": (3, _U16, cv2.COLOR_RGB2BGR), "mono16": (1, _U16, cv2.COLOR_GRAY2BGR),
+    "bayer_rggb8": (1, _U8, cv2.COLOR_BayerBG2BGR), "bayer_bggr8": (1, _U8, cv2.COLOR_BayerRG2BGR),
+    "bayer_gbrg8": (1, _U8, cv2.COLOR_BayerGR2BGR), "bayer_grbg8": (1, _U8, cv2.COLOR_BayerGB2BGR),
+    "yuv422": (2, _U8, cv2.COLOR_YUV2BGR_UYVY), "uyvy": (2, _U8, cv2.COLOR_YUV2BGR_UYVY),
+    "yuv422_yuy2": (2, _U8, cv2.COLOR_YUV2BGR_YUY2), "yuyv": (2, _U8, cv2.COLOR_YUV2BGR_YUY2),
+}
 DEPTH_ENCODINGS: dict[str, np.dtype] = {
     "16UC1": np.dtype(np.uint16), "mono16": np.dtype(np.uint16), "32FC1": np.dtype(np.float32),
 }
@@ -53,16 +68,19 @@ def _image_array(msg: Any, channels: int, dtype: np.dtype) -> np.ndarray:
 
 
 def image_to_bgr(msg: Any) -> np.ndarray:
-    """sensor_msgs/Image (bgr8, rgb8, mono8) -> (H, W, 3) uint8 BGR. Raises BadInputError."""
-    channels = COLOUR_ENCODINGS.get(msg.encoding)
-    if channels is None:
+    """sensor_msgs/Image in any of COLOUR_ENCODINGS -> (H, W, 3) uint8 BGR. Raises BadInputError."""
+    spec = COLOUR_ENCODINGS.get(msg.encoding)
+    if spec is None:
         raise BadInputError(f"unsupported encoding {msg.encoding!r}; expected one of {sorted(COLOUR_ENCODINGS)}")
-    arr = _image_array(msg, channels, np.dtype(np.uint8))
-    if msg.encoding == "rgb8":
-        return np.ascontiguousarray(arr[:, :, ::-1])
-    if msg.encoding == "mono8":
-        return np.repeat(arr[:, :, None], 3, axis=2)
-    return arr.copy()  # the message buffer may be reused by rclpy
+    channels, dtype, to_bgr = spec
+    if channels == 2 and int(msg.width) % 2:
+        raise BadInputError(f"{msg.encoding} needs an even width (two pixels share their colour), got {msg.width}")
+    arr = _image_array(msg, channels, dtype)
+    if dtype == _U16:
+        arr = (arr >> 8).astype(np.uint8)
+    if to_bgr is None:
+        return arr.copy()  # the message buffer may be reused by rclpy
+    return cv2.cvtColor(np.ascontiguousarray(arr), to_bgr)
 
 
 def compressed_to_bgr(msg: Any) -> np.ndarray:
@@ -108,6 +126,8 @@ def depth_to_metres(msg: Any) -> np.ndarray:
 def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
     """CameraInfo -> CameraIntrinsics; raises BadInputError for an uncalibrated (all-zero K) camera."""
     k = [float(v) for v in msg.k]
+    if not all(math.isfinite(k[i]) for i in (0, 2, 4, 5)):  # NaN would reach every lifted position
+        raise BadInputError(f"camera_info K is not finite: fx, cx, fy, cy = {k[0]}, {k[2]}, {k[4]}, {k[5]}")
     if k[0] <= 0 or k[4] <= 0:
         raise BadInputError("camera_info has no calibration (K[0] or K[4] <= 0)")
     if msg.width == 0 or msg.height == 0:
