@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from ..core.errors import BadInputError
 
 MCAP_MAGIC = b"\x89MCAP0\r\n"
@@ -54,7 +56,10 @@ def recover_mcap(source: Path, out: Path) -> Recovered:
     channels: dict[int, int] = {}
     messages, last = 0, 0
     stopped_by = "end of file"
-    with source.open("rb") as src, out.open("wb") as dst:
+    # A bag can be gigabytes: show how far the copy has read (on a terminal only).
+    with source.open("rb") as raw, out.open("wb") as dst, tqdm.wrapattr(
+            raw, "read", total=source.stat().st_size, desc=f"recovering {source.name}", disable=None,
+            mininterval=2.0) as src:
         writer = Writer(dst, compression=CompressionType.LZ4)
         started = False
         try:
