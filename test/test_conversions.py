@@ -115,6 +115,16 @@ def test_camera_info() -> None:
     assert intr.distortion[0] == pytest.approx(0.1)
     with pytest.raises(BadInputError, match="no calibration"):
         conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480))
+    fisheye = CameraInfo(width=640, height=480, k=[500.0, 0, 320, 0, 510.0, 240, 0, 0, 1],
+                         distortion_model="equidistant", d=[0.1, -0.02, 0.003, 0.0])
+    with pytest.raises(BadInputError, match="'equidistant' is not supported.*image_rect"):
+        conv.camera_info_to_intrinsics(fisheye)  # its 4 values would have been read as k1 k2 p1 p2
+    fisheye.d = [0.0] * 4  # rectified: no distortion, whatever the model
+    assert conv.camera_info_to_intrinsics(fisheye).distortion == (0.0,) * 4
+    for d in ([0.1, 0.0, 0.0], [float("nan"), 0, 0, 0, 0]):
+        with pytest.raises(BadInputError, match="D must be"):
+            conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480, distortion_model="plumb_bob", d=d,
+                                                      k=[500.0, 0, 320, 0, 510.0, 240, 0, 0, 1]))
     for bad in (float("nan"), float("inf")):
         with pytest.raises(BadInputError, match="not finite"):
             conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480, k=[500.0, 0, bad, 0, 510.0, 240, 0, 0, 1]))

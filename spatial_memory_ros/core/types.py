@@ -23,6 +23,13 @@ from .errors import BadInputError
 MOTION_LABEL = "object"
 
 
+# The ROS distortion models that are OpenCV's own (k1 k2 p1 p2 [k3 [k4 k5 k6 [s1 s2 s3 s4 [tx ty]]]]) and the
+# coefficient counts OpenCV takes: what lifting (cv2.undistortPoints) and the tag pose (solvePnP) apply.
+# equidistant (fisheye) is not one: its four coefficients would be read as k1 k2 p1 p2.
+OPENCV_DISTORTION_MODELS = ("plumb_bob", "rational_polynomial")
+OPENCV_DISTORTION_LENGTHS = (0, 4, 5, 8, 12, 14)
+
+
 @dataclass(frozen=True)
 class CameraIntrinsics:
     """Pinhole intrinsics (pixels) and optional distortion (OpenCV order)."""

@@ -14,12 +14,12 @@ from typing import Any
 import yaml
 
 from ..core.errors import BadInputError
-from ..core.types import CameraIntrinsics
+from ..core.types import OPENCV_DISTORTION_LENGTHS, OPENCV_DISTORTION_MODELS, CameraIntrinsics
 
 # OpenCV's pinhole distortion vectors; "equidistant" (fisheye) uses another model and would silently
 # give wrong tag poses, so it is refused.
-_SUPPORTED_MODELS = ("plumb_bob", "rational_polynomial")
-_OPENCV_DIST_LENGTHS = (0, 4, 5, 8, 12, 14)
+_SUPPORTED_MODELS = OPENCV_DISTORTION_MODELS
+_OPENCV_DIST_LENGTHS = OPENCV_DISTORTION_LENGTHS
 
 
 def load_camera_yaml(path: str | Path) -> CameraIntrinsics:

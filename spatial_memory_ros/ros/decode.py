@@ -14,7 +14,7 @@ import numpy as np
 
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.geometry import make_transform
-from spatial_memory_ros.core.types import CameraIntrinsics
+from spatial_memory_ros.core.types import OPENCV_DISTORTION_LENGTHS, OPENCV_DISTORTION_MODELS, CameraIntrinsics
 
 _U8, _U16 = np.dtype(np.uint8), np.dtype(np.uint16)
 # encoding -> (channels, sample type, cv2 conversion to BGR or None): what we accept on the colour topic, the
@@ -132,9 +132,18 @@ def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
         raise BadInputError("camera_info has no calibration (K[0] or K[4] <= 0)")
     if msg.width == 0 or msg.height == 0:
         raise BadInputError("camera_info has zero width or height")
+    d = tuple(float(v) for v in msg.d)
+    model = str(getattr(msg, "distortion_model", "") or "")
+    if any(v != 0.0 for v in d):  # all zero (a rectified image's) is no distortion, whatever the model says
+        if model and model not in OPENCV_DISTORTION_MODELS:  # unnamed: plumb_bob, as in camera_yaml
+            raise BadInputError(
+                f"camera_info distortion_model {model!r} is not supported (use one of {OPENCV_DISTORTION_MODELS}); "
+                "for a fisheye camera, subscribe to the rectified image (image_proc's image_rect) and its camera_info")
+        if len(d) not in OPENCV_DISTORTION_LENGTHS or not all(math.isfinite(v) for v in d):
+            raise BadInputError(f"camera_info D must be {OPENCV_DISTORTION_LENGTHS} finite values, got {list(d)}")
     return CameraIntrinsics(
         fx=k[0], fy=k[4], cx=k[2], cy=k[5], width=int(msg.width), height=int(msg.height),
-        distortion=tuple(float(d) for d in msg.d),
+        distortion=d,
     )
 
 
