@@ -7,7 +7,6 @@ left out. The source is only read.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from tqdm import tqdm
 from ..core.errors import BadInputError
 
 MCAP_MAGIC = b"\x89MCAP0\r\n"
-_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,14 +54,22 @@ def recover_mcap(source: Path, out: Path) -> Recovered:
     channels: dict[int, int] = {}
     messages, last = 0, 0
     stopped_by = "end of file"
-    # A bag can be gigabytes: show how far the copy has read (on a terminal only).
-    with source.open("rb") as raw, out.open("wb") as dst, tqdm.wrapattr(
-            raw, "read", total=source.stat().st_size, desc=f"recovering {source.name}", disable=None,
-            mininterval=2.0) as src:
-        writer = Writer(dst, compression=CompressionType.LZ4)
-        started = False
-        try:
-            for record in StreamReader(src, emit_chunks=False).records:
+    try:
+        # A bag can be gigabytes: show how far the copy has read (on a terminal only).
+        with source.open("rb") as raw, out.open("wb") as dst, tqdm.wrapattr(
+                raw, "read", total=source.stat().st_size, desc=f"recovering {source.name}", disable=None,
+                mininterval=2.0) as src:
+            writer = Writer(dst, compression=CompressionType.LZ4)
+            started = False
+            records = iter(StreamReader(src, emit_chunks=False).records)
+            while True:
+                try:
+                    record = next(records)
+                except StopIteration:
+                    break
+                except (McapError, EOFError, ValueError) as exc:  # the cut: a torn record or chunk
+                    stopped_by = f"{type(exc).__name__} {exc}".strip()
+                    break
                 if isinstance(record, Header):
                     writer.start(profile=record.profile, library=f"{record.library} (recovered)")
                     started = True
@@ -77,10 +83,11 @@ def recover_mcap(source: Path, out: Path) -> Recovered:
                                        record.publish_time, record.sequence)
                     messages += 1
                     last = max(last, record.log_time)
-        except (McapError, EOFError, ValueError, OSError) as exc:  # the cut: a torn record or chunk
-            stopped_by = f"{type(exc).__name__} {exc}".strip()
-        if started:
-            writer.finish()
+            if started:
+                writer.finish()
+    except OSError as exc:  # an I/O error on the bag, or the copy's disk full: not the cut
+        raise BadInputError(f"cannot recover {source} into {out.parent} ({exc}); set TMPDIR to a disk with room "
+                            "for a copy of the bag") from exc
     if messages == 0:
         raise BadInputError(f"{source} was cut short before any complete message ({stopped_by})")
     return Recovered(out, messages, last, stopped_by)
