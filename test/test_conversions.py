@@ -121,6 +121,8 @@ def test_camera_info() -> None:
         conv.camera_info_to_intrinsics(fisheye)  # its 4 values would have been read as k1 k2 p1 p2
     fisheye.d = [0.0] * 4  # rectified: no distortion, whatever the model
     assert conv.camera_info_to_intrinsics(fisheye).distortion == (0.0,) * 4
+    odd_zeros = CameraInfo(width=640, height=480, k=[500.0, 0, 320, 0, 510.0, 240, 0, 0, 1], d=[0.0] * 3)
+    assert conv.camera_info_to_intrinsics(odd_zeros).distortion == ()  # OpenCV takes no 3 coefficients
     for d in ([0.1, 0.0, 0.0], [float("nan"), 0, 0, 0, 0]):
         with pytest.raises(BadInputError, match="D must be"):
             conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480, distortion_model="plumb_bob", d=d,

@@ -16,11 +16,6 @@ import yaml
 from ..core.errors import BadInputError
 from ..core.types import OPENCV_DISTORTION_LENGTHS, OPENCV_DISTORTION_MODELS, CameraIntrinsics
 
-# OpenCV's pinhole distortion vectors; "equidistant" (fisheye) uses another model and would silently
-# give wrong tag poses, so it is refused.
-_SUPPORTED_MODELS = OPENCV_DISTORTION_MODELS
-_OPENCV_DIST_LENGTHS = OPENCV_DISTORTION_LENGTHS
-
 
 def load_camera_yaml(path: str | Path) -> CameraIntrinsics:
     """Read a camera_info YAML file; BadInputError naming the file if it is missing or malformed."""
@@ -51,13 +46,14 @@ def camera_info_to_intrinsics(data: Any) -> CameraIntrinsics:
         raise BadInputError(f"camera_matrix must be [fx 0 cx; 0 fy cy; 0 0 1], got {K}")
 
     model = data.get("distortion_model", "plumb_bob")
-    if model not in _SUPPORTED_MODELS:
-        raise BadInputError(f"distortion_model {model!r} is not supported (use one of {_SUPPORTED_MODELS})")
+    # OpenCV's pinhole distortion vectors only: "equidistant" (fisheye) would silently give wrong tag poses.
+    if model not in OPENCV_DISTORTION_MODELS:
+        raise BadInputError(f"distortion_model {model!r} is not supported (use one of {OPENCV_DISTORTION_MODELS})")
     dist: list[float] = []
     if data.get("distortion_coefficients") is not None:
         dist = _matrix(data, "distortion_coefficients", rows=None, cols=None)
-    if len(dist) not in _OPENCV_DIST_LENGTHS:
-        raise BadInputError(f"distortion_coefficients must have one of {_OPENCV_DIST_LENGTHS} values, "
+    if len(dist) not in OPENCV_DISTORTION_LENGTHS:
+        raise BadInputError(f"distortion_coefficients must have one of {OPENCV_DISTORTION_LENGTHS} values, "
                             f"got {len(dist)}")
     return CameraIntrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height, distortion=tuple(dist))
 

@@ -143,7 +143,7 @@ def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
             raise BadInputError(f"camera_info D must be {OPENCV_DISTORTION_LENGTHS} finite values, got {list(d)}")
     return CameraIntrinsics(
         fx=k[0], fy=k[4], cx=k[2], cy=k[5], width=int(msg.width), height=int(msg.height),
-        distortion=d,
+        distortion=d if len(d) in OPENCV_DISTORTION_LENGTHS else (),  # zeros OpenCV would not take: none
     )
 
 
