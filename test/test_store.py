@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spatial_memory_ros.core.errors import CorruptStoreError, SpatialMemoryError
+from spatial_memory_ros.core.errors import BadInputError, CorruptStoreError, SpatialMemoryError
 from spatial_memory_ros.core.store import ItemState, LastObservation, MemoryStore, PlaceRecord, _is_corruption
 
 REPO = Path(__file__).resolve().parents[1]
@@ -230,6 +230,15 @@ def test_unopenable_path_is_not_moved_aside(tmp_path: Path) -> None:
     with pytest.raises(CorruptStoreError, match="cannot open"):
         MemoryStore(db)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memory.db"] and db.is_dir()
+
+
+def test_a_folder_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    """memory.db_path under a file (or where no folder can be made): BadInputError naming the parameter, which
+    the node turns into "cannot start: ..." instead of a traceback."""
+    (tmp_path / "taken").write_text("a file, not a folder")
+    with pytest.raises(BadInputError, match=r"cannot create the folder .*memory.db_path"):
+        MemoryStore(tmp_path / "taken" / "sub" / "memory.db")
+    assert (tmp_path / "taken").read_text() == "a file, not a folder"
 
 
 @pytest.mark.parametrize(

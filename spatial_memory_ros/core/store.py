@@ -175,7 +175,11 @@ class MemoryStore:
     # ---- opening -----------------------------------------------------------------------------------------
 
     def _open_file(self, path: Path, on_corrupt: str) -> sqlite3.Connection:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a directory belongs, no permission, a read-only mount
+            raise BadInputError(f"cannot create the folder of spatial memory store {path} (memory.db_path): "
+                                f"{exc}") from exc
         problem = None
         if path.exists():
             problem = _check_file(path)
