@@ -259,6 +259,11 @@ def test_a_bag_cut_before_its_first_message_or_with_binary_metadata_is_a_clear_e
     mcap.write_bytes(whole[:200])
     assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
     assert "cut short before any complete message" in capsys.readouterr().err
+    (tmp_path / "bag" / "bag_1.mcap").write_bytes(whole)  # a split recording, never closed
+    (tmp_path / "bag" / "metadata.yaml").unlink()
+    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
+    assert "holds 2 bag files" in (err := capsys.readouterr().err) and "ros2 bag reindex" in err, err
+    (tmp_path / "bag" / "bag_1.mcap").unlink()
     mcap.write_bytes(whole)
     (tmp_path / "bag" / "metadata.yaml").write_bytes(bytes(range(128, 256)))
     assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2

@@ -67,6 +67,12 @@ def open_input(
     if bag is not None and bag != BagOptions():
         raise BadInputError(f"{path} is not a ROS 2 bag: topic and frame options apply to bags only")
     if path.is_dir():
+        split = sorted(f.name for f in path.iterdir() if f.suffix in (".mcap", ".db3"))
+        if len(split) > 1:  # is_bag takes a folder without metadata.yaml only when it holds one bag file
+            raise BadInputError(
+                f"{path} holds {len(split)} bag files ({', '.join(split[:3])}{', ...' if len(split) > 3 else ''}) "
+                "and no metadata.yaml: a split recording that was never closed. Write its metadata.yaml with "
+                f"`ros2 bag reindex {path}`, or pass one of the files")
         if fps is not None:
             raise BadInputError(f"{path} is a TUM folder: its stamps come from the file names; drop --fps")
         from .tum import TumReader
