@@ -29,9 +29,10 @@ pytestmark = pytest.mark.timeout(90)
 FRAMES = 40
 
 
-def _handouts_per_message(tmp_path: Path, executor_for: type[Executor] | None) -> tuple[int, int]:
-    """(callbacks handed out by the executor, messages sent) while FRAMES image + camera_info pairs go to a
-    node whose worker processes them at 20 Hz; executor_for None = the node's own executor (make_executor)."""
+def _handouts_per_message(tmp_path: Path, executor_for: type[Executor] | None) -> tuple[int, int, int]:
+    """(callbacks handed out by the executor, messages sent, frames the worker processed) while FRAMES image +
+    camera_info pairs go to a node whose worker processes them at 20 Hz; executor_for None = the node's own
+    executor (make_executor)."""
     node, context = fixed_pose_node(
         tmp_path / "m.db", HEIGHT_M, Parameter("rate_hz", value=20.0),
         Parameter("qos_overrides./image.subscription.reliability", value="reliable"),
@@ -60,23 +61,26 @@ def _handouts_per_message(tmp_path: Path, executor_for: type[Executor] | None) -
                 executor.spin_once(timeout_sec=0.02)
                 if time.monotonic() - start < 0.019:  # returned early: it handed out a callback
                     handouts += 1
-        assert node.frames_processed > FRAMES // 4, "the worker processed (almost) nothing"
+        processed = node.frames_processed
     finally:
         executor.shutdown()
         node.close()
         node.destroy_node()
         camera.destroy_node()
         rclpy.try_shutdown(context=context)
-    return handouts, sent
+    return handouts, sent, processed
 
 
 def test_the_node_executor_hands_out_about_one_callback_per_message(tmp_path: Path) -> None:
-    handouts, sent = _handouts_per_message(tmp_path, None)
+    handouts, sent, processed = _handouts_per_message(tmp_path, None)
+    assert processed > FRAMES // 4, "the worker processed (almost) nothing: the count below would prove nothing"
     assert handouts <= sent * 1.1 + 5, (handouts, sent)
 
 
 def test_a_multithreaded_executor_hands_out_callbacks_again_and_again(tmp_path: Path) -> None:
     """The yardstick: the executor the node no longer uses, on the same run, is far above one per message
-    (if a later rclpy fixes that, this test says so and the node's choice can be revisited)."""
-    handouts, sent = _handouts_per_message(tmp_path, MultiThreadedExecutor)
+    (if a later rclpy fixes that, this test says so and the node's choice can be revisited). How many frames
+    its worker gets through is not asserted: starving the worker is what this executor does (a fresh-clone CI
+    run saw 8 of 40)."""
+    handouts, sent, _ = _handouts_per_message(tmp_path, MultiThreadedExecutor)
     assert handouts > sent * 2, (handouts, sent)
