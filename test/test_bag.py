@@ -251,8 +251,9 @@ def test_a_bag_cut_short_gives_the_frames_before_the_cut(tmp_path: Path, form: s
     assert len((tmp_path / "out" / "tracks.txt").read_text().splitlines()) > 0
 
 
-def test_a_bag_cut_before_its_first_message_or_with_binary_metadata_is_a_clear_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bags_that_cannot_be_read_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Cut before its first message; a split recording without metadata.yaml (the fix is named); a
+    metadata.yaml that is not text."""
     write_bag(tmp_path / "bag", scene_frames())
     mcap = tmp_path / "bag" / "bag.mcap"
     whole = mcap.read_bytes()
