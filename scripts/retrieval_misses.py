@@ -199,8 +199,8 @@ class _SpotProbe:
         self.kinds[("seen" if shown else "unseen", "truth among them" if oldest else "truth not among them",
                     f"candidates {n}")] += 1
         if oldest:
-            self.kinds[("rank, oldest check first", str(min(oldest[0], 3)) if oldest[0] < 3 else ">=3")] += 1
-            self.kinds[("rank, newest check first", str(min(newest[0], 3)) if newest[0] < 3 else ">=3")] += 1
+            self.kinds[("rank, oldest check first", str(oldest[0]) if oldest[0] < 3 else ">=3")] += 1
+            self.kinds[("rank, newest check first", str(newest[0]) if newest[0] < 3 else ">=3")] += 1
 
     def print(self) -> None:
         print("\nmissing items answered wrong: would a put-down place of another item find them?")

@@ -56,7 +56,7 @@ def open_input(
     # The readers are imported here, not at the top: they import OnBadFrame from this module (and rosbags
     # is only loaded for bags).
     path = Path(path)
-    from .bag import BagOptions, is_bag
+    from .bag import BagOptions, bag_files, is_bag
 
     if is_bag(path):
         if fps is not None:
@@ -67,7 +67,7 @@ def open_input(
     if bag is not None and bag != BagOptions():
         raise BadInputError(f"{path} is not a ROS 2 bag: topic and frame options apply to bags only")
     if path.is_dir():
-        split = sorted(f.name for f in path.iterdir() if f.suffix in (".mcap", ".db3"))
+        split = [f.name for f in bag_files(path)]
         if len(split) > 1:  # is_bag takes a folder without metadata.yaml only when it holds one bag file
             raise BadInputError(
                 f"{path} holds {len(split)} bag files ({', '.join(split[:3])}{', ...' if len(split) > 3 else ''}) "

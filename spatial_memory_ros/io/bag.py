@@ -83,18 +83,23 @@ def is_bag(path: str | Path) -> bool:
         _unclosed_file(path) is not None)
 
 
+def bag_files(folder: Path) -> list[Path]:
+    """The .mcap / .db3 files directly in a folder, sorted by name."""
+    return sorted(f for f in folder.iterdir() if f.suffix in BAG_SUFFIXES and f.is_file())
+
+
 def _unclosed_file(path: Path) -> Path | None:
     """The one bag file of a folder without metadata.yaml, else None."""
     if not path.is_dir() or (path / "metadata.yaml").exists():
         return None
-    files = [f for f in path.iterdir() if f.suffix in BAG_SUFFIXES and f.is_file()]
+    files = bag_files(path)
     return files[0] if len(files) == 1 else None
 
 
-def _cut_short_mcap(path: Path) -> Path | None:
-    """The bag's MCAP file if it was cut short: a bare .mcap, or the one file of a rosbag2 folder (a split
-    bag's cut file is left to rosbags, which names it)."""
-    files = [path] if path.is_file() else sorted(path.glob("*.mcap"))
+def _cut_short_mcap(source: Path) -> Path | None:
+    """The MCAP file rosbags would open if it was cut short: a bare .mcap, or the one bag file of a rosbag2
+    folder (a split bag's cut file is left to rosbags, which names it)."""
+    files = [source] if source.is_file() else [f for f in bag_files(source) if f.suffix == ".mcap"]
     if len(files) == 1 and files[0].suffix == ".mcap" and is_cut_short(files[0]):
         return files[0]
     return None
@@ -190,7 +195,7 @@ class BagReader:
             _log.warning("bag %s has no metadata.yaml (its recorder did not close it); reading %s",
                          self.path, unclosed.name)
             self._source = unclosed
-        cut = _cut_short_mcap(self.path)
+        cut = _cut_short_mcap(self._source)
         if cut is not None:
             self._recover(cut)
         with self._open() as reader:
