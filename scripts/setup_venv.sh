@@ -103,6 +103,7 @@ log "verifying imports"
 import cv2, numpy, scipy, torch, rclpy
 from rclpy.executors import MultiThreadedExecutor
 from sensor_msgs.msg import Image
+from diagnostic_msgs.msg import DiagnosticArray
 from tf2_msgs.msg import TFMessage
 from spatial_memory.msg import Track, TrackArray, ItemLocation
 from spatial_memory.srv import LocateItem, ListItems

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bag_scene import CAMERA_FRAME, HEIGHT_M, INTR
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
 from sensor_msgs.msg import Image
 from spatial_memory.msg import Track, TrackArray
@@ -39,6 +40,12 @@ def _wait_log(node: NodeProcess, drv: Driver, text: str) -> None:
     assert drv.spin_until(lambda: text in node.output(), 10), f"{text!r} never logged:\n{node.output()}"
 
 
+def _status(arrays: list[DiagnosticArray], part: str) -> DiagnosticStatus | None:
+    """The newest status named "...: part" on /diagnostics, or None."""
+    found = [s for a in arrays for s in a.status if s.name.endswith(f": {part}")]
+    return found[-1] if found else None
+
+
 def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> None:
     t, q = split_transform(T_MAP_CAM)
     domain = fresh_domain()
@@ -54,6 +61,7 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
         cam.wait_for_node()
         tracks = drv.collect(TrackArray, "tracks")
         debug = drv.collect(Image, "debug_image")
+        health = drv.collect(DiagnosticArray, "/diagnostics")  # absolute, as diagnostic_updater publishes
         _wait_log(node, drv, "was moved aside to")
         aside = [p for p in tmp_path.iterdir() if p.name.startswith("m.db.corrupt-")]
         assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not an SQLite database")
@@ -61,6 +69,15 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
 
         cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(time.time()))))
         _wait_log(node, drv, "no valid camera_info received yet")
+        # the operator's view of the same: the camera input in ERROR with the reason, the memory's loss in WARN
+        assert drv.spin_until(lambda: (s := _status(health, "camera input")) is not None
+                              and s.message.startswith("every frame dropped: no valid camera_info"), 5), health
+        input_status = _status(health, "camera input")
+        assert input_status is not None and input_status.level == DiagnosticStatus.ERROR
+        assert input_status.name == "t/spatial_memory: camera input" and input_status.hardware_id == "cpu"
+        memory_status = _status(health, "item memory")
+        assert memory_status is not None and memory_status.level == DiagnosticStatus.WARN
+        assert "moved aside to" in memory_status.message and str(tmp_path) in memory_status.message
 
         stamp = sec_to_stamp(time.time())
         cam.info_pub.publish(camera_info(stamp))
@@ -88,6 +105,14 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
             drv.spin_until(lambda: False, 0.15)
         assert drv.spin_until(lambda: any(t.item == "mug" and t.state == Track.STATE_CONFIRMED
                                           for arr in tracks for t in arr.tracks), 10), node.output()
+        health.clear()
+        assert drv.spin_until(lambda: _status(health, "camera input") is not None, 5)
+        counts = dict((v.key, v.value) for v in _status(health, "camera input").values)  # type: ignore[union-attr]
+        totals = counts["images received / processed / dropped since start"]
+        received, processed, dropped = map(int, totals.split(" / "))
+        assert processed >= 1 and dropped >= 6 and received >= processed + dropped, counts
+        memory_values = dict((v.key, v.value) for v in _status(health, "item memory").values)  # type: ignore[union-attr]
+        assert memory_values["items known"] == "1" and memory_values["database"] == str(db)
 
         unknown = locate(drv, "unicorn")
         assert not unknown.success and "unicorn" in unknown.message

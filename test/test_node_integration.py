@@ -20,6 +20,7 @@ import pytest
 # inside Fast DDS's 512 KB shared-memory segment; bigger images go over fragmented UDP, where a stream of
 # them delays the small /tf messages from the same process by seconds.
 from bag_scene import CAMERA_FRAME, INTR, T_MAP_CAM, A, B, render
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TransformStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_support import Driver, NodeProcess, fresh_domain
@@ -109,6 +110,7 @@ def test_end_to_end_then_restart(tmp_path: Path) -> None:
         tracks = drv.collect(TrackArray, "tracks")
         masks = drv.collect(Image, "change_mask")
         markers = drv.collect(MarkerArray, "markers")
+        health = drv.collect(DiagnosticArray, "/diagnostics")
         cam = Camera(drv)
         cam.wait_for_node()
         cam.info_pub.publish(camera_info(sec_to_stamp(time.time())))
@@ -149,6 +151,20 @@ def test_end_to_end_then_restart(tmp_path: Path) -> None:
         assert answer.displaced and answer.usual.pose.header.frame_id == "map"
         assert answer.usual.dwell_s > answer.current.dwell_s > 0
         assert "no camera pose" in node.output()
+
+        # /diagnostics told the same story: the frame without TF dropped (ERROR, then WARN while it was in the
+        # 5 s window), then the camera input healthy, with the frames counted
+        def inputs() -> list[DiagnosticStatus]:
+            return [s for a in health for s in a.status if s.name == "t/spatial_memory: camera input"]
+        assert any("no camera pose" in s.message and s.level in (DiagnosticStatus.ERROR, DiagnosticStatus.WARN)
+                   for s in inputs()), [s.message for s in inputs()]
+        assert drv.spin_until(lambda: any(s.level == DiagnosticStatus.OK for s in inputs()), 5), \
+            [s.message for s in inputs()]
+        ok = next(s for s in inputs() if s.level == DiagnosticStatus.OK)
+        assert ok.message.startswith("processing ") and ok.hardware_id == "cpu"
+        totals = dict((v.key, v.value) for v in ok.values)["images received / processed / dropped since start"]
+        received, processed, dropped = map(int, totals.split(" / "))
+        assert processed >= 20 and dropped >= 1 and received >= processed + dropped, totals
     finally:
         drv.close()
         code = node.stop(signal.SIGINT)

@@ -18,6 +18,7 @@ processing with reset.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 import time
 import traceback
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -39,17 +41,20 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from spatial_memory_ros.core.errors import BadInputError, SpatialMemoryError, UnknownItemError
+from spatial_memory_ros.core.health import FrameHealth, memory_report
 from spatial_memory_ros.core.pipeline import Pipeline
 from spatial_memory_ros.core.tf_buffer import TransformUnavailable
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame, FrameResult
 
 from . import conversions as conv
+from . import diagnostics
 from .markers import MarkerBuilder
 from .params import declare_parameters, read_settings, validate_live
 from .pose_source import make_pose_source
 from .rate_limit import RateLimit
 
 _THROTTLE_S = 5.0
+_DIAGNOSTICS_PERIOD_S = 1.0  # diagnostic_updater's default period
 
 
 def resolve_device(requested: str) -> str:
@@ -93,6 +98,7 @@ class SpatialMemoryNode(Node):
         self._depths: collections.deque[Image] = collections.deque(maxlen=5)
         self.frames_processed = 0
         self.frames_dropped = 0
+        self._health = FrameHealth()  # published on /diagnostics (core/health.py)
         self._last_logged: dict[str, tuple[float, int]] = {}
         self._markers = MarkerBuilder(self.settings.map_frame, self.settings.marker_lifetime_s)
 
@@ -127,6 +133,9 @@ class SpatialMemoryNode(Node):
         self.mask_pub = self.create_publisher(Image, "change_mask", out_qos, qos_overriding_options=overrides)
         self.markers_pub = self.create_publisher(MarkerArray, "markers", out_qos, qos_overriding_options=overrides)
         self.debug_pub = self.create_publisher(Image, "debug_image", out_qos, qos_overriding_options=overrides)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
+        self._health.start(time.monotonic())
+        self.create_timer(_DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=service_group)
 
         self.create_service(LocateItem, "locate_item", self._on_locate, callback_group=service_group)
         self.create_service(ListItems, "list_items", self._on_list, callback_group=service_group)
@@ -170,6 +179,7 @@ class SpatialMemoryNode(Node):
         with self._slot_lock:
             self._latest_image = msg
             self._image_came_at = time.monotonic()
+        self._health.image(self._image_came_at)
         self._frame_ready.set()
 
     def _on_depth(self, msg: Image) -> None:
@@ -203,6 +213,7 @@ class SpatialMemoryNode(Node):
 
     def _drop(self, key: str, text: str) -> None:
         self.frames_dropped += 1
+        self._health.dropped(time.monotonic(), text.splitlines()[0])
         self._throttled(key, f"dropped frame: {text}", error=True)
 
     # ---- processing -------------------------------------------------------------------------------
@@ -267,6 +278,7 @@ class SpatialMemoryNode(Node):
     def process(self, msg: Image | CompressedImage, intrinsics: CameraIntrinsics | None,
                 depths: list[Image]) -> None:
         """Run one image through the pipeline and publish; bad input is logged and the frame dropped."""
+        started = time.monotonic()
         try:
             image = conv.compressed_to_bgr(msg) if isinstance(msg, CompressedImage) else conv.image_to_bgr(msg)
         except BadInputError as exc:
@@ -302,6 +314,8 @@ class SpatialMemoryNode(Node):
             return
         self.frames_processed += 1
         self._publish(msg, image, result)
+        done = time.monotonic()
+        self._health.processed(done, done - started)
 
     def _publish(self, msg: Image | CompressedImage, image: np.ndarray, result: FrameResult) -> None:
         tracks = TrackArray()
@@ -315,6 +329,21 @@ class SpatialMemoryNode(Node):
             from spatial_memory_ros.viz import annotate
 
             self.debug_pub.publish(conv.bgr_to_image(annotate(image, result), msg.header))
+
+    # ---- diagnostics ------------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        """The camera input's and the memory's health on /diagnostics (core/health.py says how each is graded)."""
+        frames = self._health.report(time.monotonic(), self._rate_hz)
+        frames = dataclasses.replace(frames, values=frames.values + (
+            ("image topic", self._image_topic), ("change", self.pipeline.describe_change())))
+        store = self.pipeline.memory.store
+        aside = None if store is None or store.moved_aside_to is None else str(store.moved_aside_to)
+        memory = memory_report(self.settings.pipeline.memory.db_path, len(self.pipeline.list_items()), aside)
+        name = self.get_fully_qualified_name().lstrip("/")
+        self.diagnostics_pub.publish(diagnostics.to_array(self.get_clock().now().to_msg(), [
+            diagnostics.to_status(f"{name}: camera input", self.device, frames),
+            diagnostics.to_status(f"{name}: item memory", self.device, memory),
+        ]))
 
     # ---- services ---------------------------------------------------------------------------------
     def _on_locate(self, request: LocateItem.Request, response: LocateItem.Response) -> LocateItem.Response:
