@@ -190,6 +190,22 @@ def test_a_damaged_checkpoint_gives_a_clear_error(tmp_path: Path, damage: str) -
         make_change_backend(ChangeConfig(method="learned", model_path=str(path)), device="cpu")
 
 
+def test_a_checkpoint_that_cannot_be_read_is_not_called_damaged(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A permission or I/O error says so: the file itself may be fine, and "damaged" would send the user to
+    replace a good file. (Tests may run as root, which reads any file: the error is raised by a stand-in.)"""
+    path = tmp_path / "good.pt"
+    save_model(path, tiny_model())
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(torch, "load", denied)
+    with pytest.raises(BadInputError, match="Permission denied") as err:
+        build_model(path)
+    assert str(path) in str(err.value) and "damaged" not in str(err.value)
+
+
 def test_runtime_in_the_pipeline() -> None:
     """The detector is a ChangeBackend: full-size masks, boxes from the mask, any image size, no pose."""
     det = LearnedChangeDetector(tiny_model(), device="cpu", min_blob_area_px=1)

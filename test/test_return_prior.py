@@ -225,6 +225,22 @@ def test_a_damaged_prior_file_names_itself(tmp_path: Path, content: str) -> None
     assert str(path) in str(err.value)
 
 
+def test_a_binary_prior_file_or_one_that_is_no_curve_says_so(tmp_path: Path) -> None:
+    """Bytes that are not text were a raw UnicodeDecodeError; numbers that read but make no survival curve
+    (one that rises) were called "damaged" around ReturnPrior's own reason. Each names the file once."""
+    binary = tmp_path / "prior.json"
+    binary.write_bytes(bytes(range(128, 256)) * 8)
+    with pytest.raises(BadInputError, match="cannot read the return prior") as err:
+        memory_with(binary)
+    assert str(binary) in str(err.value)
+    rising = tmp_path / "rising.json"
+    rising.write_text('{"format": "spatial_memory.return_prior/1", "step_s": 10, "survival": [1.0, 0.5, 0.8]}')
+    with pytest.raises(BadInputError) as err:
+        memory_with(rising)
+    assert str(rising) in str(err.value) and "damaged" not in str(err.value)
+    assert str(err.value).count(str(rising)) == 1, str(err.value)
+
+
 # ---- the benchmark's methods ------------------------------------------------------------------------------
 
 

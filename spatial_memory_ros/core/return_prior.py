@@ -114,13 +114,15 @@ def load_return_prior(path: str | Path | None = None) -> ReturnPrior:
     p = Path(path) if path else SHIPPED_PATH
     try:
         data = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:  # missing, binary, or not JSON
         raise BadInputError(f"cannot read the return prior {p}: {e} (memory.return_prior_path; make one with "
                             "`spatial-memory fit-return-prior`)") from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BadInputError(f"{p} is not a return prior (expected format {FORMAT!r})")
     try:
         return ReturnPrior(float(data["step_s"]), tuple(float(v) for v in data["survival"]), dict(data.get("meta", {})))
+    except BadInputError as e:  # numbers that read but do not make a prior (ReturnPrior says which)
+        raise BadInputError(f"{p}: {e}") from e
     except (KeyError, TypeError, ValueError) as e:  # a key missing, a number that is not one
         raise BadInputError(f"return prior {p} is damaged: {e!r} (make a new one with `spatial-memory "
                             "fit-return-prior`)") from e

@@ -38,10 +38,11 @@ def read_torch_file(path: str | Path, what: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except _DAMAGED as e:
-        raise BadInputError(
-            f"cannot read the {what} {path}: the file is damaged (cut short?) or not a torch file "
-            f"({type(e).__name__})"
-        ) from e
+        if isinstance(e, OSError) and e.errno is not None:  # a system call failed (permissions, I/O), not the content
+            reason = f"{e.strerror or type(e).__name__}"
+        else:
+            reason = f"the file is damaged (cut short?) or not a torch file ({type(e).__name__})"
+        raise BadInputError(f"cannot read the {what} {path}: {reason}") from e
 
 
 def resolve_device(device: str) -> torch.device:
