@@ -160,3 +160,28 @@ def test_a_damaged_model_file_stops_the_node_with_a_reason(tmp_path: Path) -> No
     assert "cannot start" in log and str(cut) in log and "damaged" in log, log
     assert "Traceback" not in log, log
     assert cut.stat().st_size == 200_000
+
+
+def test_a_second_node_on_the_same_memory_file_is_refused(tmp_path: Path) -> None:
+    """Two cameras launched with one params file share memory.db_path: the second node would write its own
+    picture of each item over the first's. It says so and exits 1; the first keeps serving its memory."""
+    db = tmp_path / "m.db"
+    domain = fresh_domain()
+    first = NodeProcess(domain, tmp_path / "first.log", {"memory.db_path": str(db)})
+    drv = Driver(domain)
+    try:
+        assert drv.spin_until(lambda: "ready:" in first.output(), 40), first.output()
+        second = NodeProcess(domain, tmp_path / "second.log", {"memory.db_path": str(db)}, namespace="/u")
+        try:
+            code = second.proc.wait(60)
+        finally:
+            second.stop()
+        log = second.output()
+        assert code == 1, f"the second node exited with {code}:\n{log}"
+        assert "cannot start" in log and "in use by another process" in log and str(db) in log, log
+        assert "Traceback" not in log, log
+        assert first.alive() and drv.call(ListItems, "list_items", ListItems.Request()).success
+    finally:
+        drv.close()
+        code = first.stop()
+        assert code == 0, f"the first node exited with {code}:\n{first.output()}"

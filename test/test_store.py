@@ -410,3 +410,51 @@ def test_an_unknown_schema_version_is_still_moved_aside(tmp_path: Path) -> None:
         conn.executescript(_V1_SCHEMA.replace("VALUES (1)", "VALUES (9)"))
     with MemoryStore(path) as store:
         assert store.moved_aside_to is not None and store.load() == {}
+
+
+HOLDER = """
+import sys, time
+from spatial_memory_ros.core.store import MemoryStore
+from test_store import state
+store = MemoryStore(sys.argv[1])
+store.commit([state("mug")])
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_one_writer_per_file_and_a_kill_frees_it(tmp_path: Path) -> None:
+    """Two nodes on one file (two cameras, one params file) would write their own picture of each item over
+    the other's: the second writer is refused, naming the holder; a reader that writes nothing is not; the
+    kernel frees the file when the holder is killed, so a crash leaves no stale lock."""
+    db = tmp_path / "memory.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "test"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdout=subprocess.PIPE, env=env)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"ready\n"
+        with pytest.raises(BadInputError, match=rf"in use by another process \(pid {holder.pid},.*memory.db_path"):
+            MemoryStore(db)
+        assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
+        with MemoryStore(db, exclusive=False) as reader:  # `spatial-memory locate` while the node runs
+            assert list(reader.load()) == ["mug"]
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10.0)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    with MemoryStore(db) as store:  # the killed holder's lock went with it; its commit is there
+        assert list(store.load()) == ["mug"]
+
+
+def test_a_second_store_in_one_process_is_refused_until_the_first_closes(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    first = MemoryStore(db)
+    with pytest.raises(BadInputError, match=f"in use by another process \\(pid {os.getpid()}"):
+        MemoryStore(db)
+    first.commit([state("mug")])
+    first.close()
+    with MemoryStore(db) as second:
+        assert list(second.load()) == ["mug"]
+    with MemoryStore(":memory:"), MemoryStore(":memory:"):  # RAM stores share nothing and lock nothing
+        pass

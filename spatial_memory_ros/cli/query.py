@@ -21,12 +21,13 @@ def open_memory(db: str | Path, config: MemoryConfig) -> ItemMemory:
 
     BadInputError if there is no file (it is not created: a typo must not yield an empty memory);
     CorruptStoreError if it is unusable, and the file is left where it is (an offline query must never
-    move a user's file aside, unlike the node, which has to keep running).
+    move a user's file aside, unlike the node, which has to keep running). It takes no writer's lock, so it
+    answers while a node runs on the same file.
     """
     db = Path(db)
     if not db.is_file():
         raise BadInputError(f"no memory database at {db}")
-    store = MemoryStore(db, on_corrupt="raise")
+    store = MemoryStore(db, on_corrupt="raise", exclusive=False)  # it writes nothing: a running node may hold it
     try:
         return ItemMemory(config, store)
     except BaseException:

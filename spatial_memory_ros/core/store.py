@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import IO, Literal
 
 import numpy as np
 
@@ -145,21 +145,30 @@ class MemoryStore:
     ``<path>.corrupt-<UTC time>``, an ERROR is logged, ``moved_aside_to`` is set and an empty store is
     started; with ``on_corrupt="raise"`` CorruptStoreError is raised and the file is left as it was.
     A missing parent directory is created.
+
+    One writer per file: with ``exclusive`` (the default) the store holds an exclusive lock on ``<path>.lock``
+    until close(), and a second one on the same file raises BadInputError. Two nodes on one file (two cameras
+    launched with one params file) would each write their own picture of an item over the other's, and
+    each answer from its own. The kernel drops the lock when the process dies, so a kill -9 leaves none
+    behind. A reader that writes nothing (``spatial-memory locate``) passes exclusive=False and may open the
+    file while a node runs.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, on_corrupt: Literal["move_aside", "raise"] = "move_aside"
+        self, path: str | os.PathLike[str], *, on_corrupt: Literal["move_aside", "raise"] = "move_aside",
+        exclusive: bool = True,
     ) -> None:
         if on_corrupt not in ("move_aside", "raise"):
             raise ValueError(f"on_corrupt must be 'move_aside' or 'raise', not {on_corrupt!r}")
         self.path: Path | None = None if os.fspath(path) in ("", ":memory:") else Path(path)
         self.moved_aside_to: Path | None = None
+        self._lock: IO[str] | None = None
         if self.path is None:
             self._conn: sqlite3.Connection | None = sqlite3.connect(
                 ":memory:", isolation_level=None, check_same_thread=False
             )
         else:
-            self._conn = self._open_file(self.path, on_corrupt)
+            self._conn = self._open_file(self.path, on_corrupt, exclusive)
         try:
             self._conn.executescript(_CREATE)
             old = _schema_version(self._conn)
@@ -174,7 +183,7 @@ class MemoryStore:
 
     # ---- opening -----------------------------------------------------------------------------------------
 
-    def _open_file(self, path: Path, on_corrupt: str) -> sqlite3.Connection:
+    def _open_file(self, path: Path, on_corrupt: str, exclusive: bool) -> sqlite3.Connection:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a file where a directory belongs, no permission, a read-only mount
@@ -182,28 +191,30 @@ class MemoryStore:
                                 f"{exc}") from exc
         problem = None
         if path.exists():
-            problem = _check_file(path)
+            problem = _check_file(path)  # read-only, so harmless to another writer's file
         elif _sidecars(path)[0].exists():
             problem = "a -wal file without its database"  # SQLite would replay it into the new file
-        if problem is not None:
-            if on_corrupt == "raise":
-                raise CorruptStoreError(
-                    f"spatial memory store {path} is unusable ({problem}); it was left untouched. "
-                    f"Move or delete it to start an empty memory, or open with on_corrupt='move_aside'."
-                )
-            self.moved_aside_to = _move_aside(path)
-            logger.error(
-                "spatial memory store %s is unusable (%s); moved it aside to %s; starting empty",
-                path,
-                problem,
-                self.moved_aside_to,
+        if problem is not None and on_corrupt == "raise":
+            raise CorruptStoreError(
+                f"spatial memory store {path} is unusable ({problem}); it was left untouched. "
+                f"Move or delete it to start an empty memory, or open with on_corrupt='move_aside'."
             )
+        if exclusive:  # before anything is moved or written: another writer's file is never touched
+            self._lock = _lock_exclusively(path)
         try:
-            conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # durable against a process kill; see module docstring
-        except sqlite3.Error as exc:
-            raise CorruptStoreError(f"cannot open spatial memory store {path}: {exc}") from exc
+            if problem is not None:
+                self.moved_aside_to = _move_aside(path)
+                logger.error("spatial memory store %s is unusable (%s); moved it aside to %s; starting empty",
+                             path, problem, self.moved_aside_to)
+            try:
+                conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")  # durable against a process kill; see module docstring
+            except sqlite3.Error as exc:
+                raise CorruptStoreError(f"cannot open spatial memory store {path}: {exc}") from exc
+        except BaseException:
+            self._unlock()  # a store that failed to open holds nothing
+            raise
         return conn
 
     # ---- public API --------------------------------------------------------------------------------------
@@ -278,6 +289,12 @@ class MemoryStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases its flock
+            self._lock = None
 
     def __enter__(self) -> MemoryStore:
         return self
@@ -334,6 +351,35 @@ def _floats(values: np.ndarray, n: int) -> list[float]:
 
 def _marks(columns: tuple[str, ...]) -> str:
     return ", ".join("?" * len(columns))
+
+
+def _lock_exclusively(path: Path) -> IO[str] | None:
+    """An open <path>.lock holding an exclusive flock, with this process's id in it; BadInputError naming the
+    holder if another open store has it. None where there is no flock (not POSIX): no guard there."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        f = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115  (held open until close(): it is the lock)
+    except OSError as exc:
+        raise BadInputError(f"cannot create the lock file {lock_path} of spatial memory store {path}: {exc}") from exc
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise BadInputError(
+            f"spatial memory store {path} is in use by another process (pid {holder}, holding {lock_path}): two "
+            "writers would overwrite each other's items. Give each node its own memory.db_path."
+        ) from exc
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def _sidecars(path: Path) -> list[Path]:
