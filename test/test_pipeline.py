@@ -246,6 +246,31 @@ def test_open_persists_and_reset_forgets(tmp_path: Path) -> None:
         assert [t.track_id for t in result.tracks] == [1] and not result.change_mask.any()
 
 
+def test_cameras_share_one_memory_and_keep_their_own_tracks(tmp_path: Path) -> None:
+    """open_cameras: what one camera saw the other's locate() answers, persisted once; tracks and the change
+    reference stay per camera (a view's own), and a reset without the memory keeps the items."""
+    rng = np.random.default_rng(5)
+    cfg = PipelineConfig(tags=TagConfig(tag_size_m=TAG_SIZE, items={"mug": MUG, "keys": KEYS}),
+                         tracker=TrackerConfig(min_hits=1), memory=MemoryConfig(db_path=str(tmp_path / "m.db")))
+    front, rear = Pipeline.open_cameras(cfg, 2)
+    assert front.memory is rear.memory
+    for k in range(3):
+        seen_front = front.update(frame_of({MUG: MUG_A}, float(k), rng))
+        seen_rear = rear.update(frame_of({KEYS: KEYS_AT}, float(k), rng))
+    assert [t.item for t in seen_front.tracks] == ["mug"] and [t.item for t in seen_rear.tracks] == ["keys"]
+    assert [a.item for a in front.list_items()] == ["keys", "mug"] == [a.item for a in rear.list_items()]
+    assert np.linalg.norm(front.locate("keys").current.position - map_point(KEYS_AT)) < 0.02
+    rear.reset(memory=False)
+    assert [a.item for a in front.list_items()] == ["keys", "mug"]
+    assert [t.track_id for t in rear.update(frame_of({KEYS: KEYS_AT}, 3.0, rng)).tracks] == [1]
+    front.close()
+    rear.close()  # the shared memory is closed once; the second close is harmless
+    with Pipeline.open(cfg) as again:
+        assert [a.item for a in again.list_items()] == ["keys", "mug"]
+    with pytest.raises(BadInputError, match="cameras must be >= 1"):
+        Pipeline.open_cameras(cfg, 0)
+
+
 def _bad_frames() -> list[tuple[str, Frame]]:
     good = np.zeros((INTR.height, INTR.width, 3), np.uint8)
     small = CameraIntrinsics(fx=300.0, fy=300.0, cx=79.5, cy=59.5, width=160, height=120)

@@ -193,10 +193,21 @@ class Pipeline:
     @classmethod
     def open(cls, config: PipelineConfig, *, device: str = "auto") -> Pipeline:
         """A pipeline whose memory lives in config.memory.db_path ("" or ":memory:": in RAM only)."""
+        return cls.open_cameras(config, 1, device=device)[0]
+
+    @classmethod
+    def open_cameras(cls, config: PipelineConfig, cameras: int, *, device: str = "auto") -> list[Pipeline]:
+        """One pipeline per camera over one item memory (config.memory.db_path): each camera has its own
+        tracker, change reference and detectors, since those describe one view; what any camera saw, locate()
+        on any of them answers. Each pipeline's update() is for its own camera's frames; reset() and close() on
+        one reach the shared memory."""
         config.validate()
+        if cameras < 1:
+            raise BadInputError(f"cameras must be >= 1, got {cameras}")
         store = MemoryStore(config.memory.db_path)
         try:
-            return cls(config, ItemMemory(config.memory, store), device=device)
+            memory = ItemMemory(config.memory, store)
+            return [cls(config, memory, device=device) for _ in range(cameras)]
         except BaseException:
             store.close()  # do not leave the database open behind a failed start
             raise
@@ -340,14 +351,15 @@ class Pipeline:
         """The change backend as a log line names it ('classical', 'learned (floor memory, ...)')."""
         return self._change.describe()
 
-    def reset(self) -> None:
-        """Forget tracks, the change reference and every remembered item (in the store too)."""
+    def reset(self, *, memory: bool = True) -> None:
+        """Forget tracks, the change reference and (memory=True) every remembered item, in the store too."""
         self._tracker.reset()
         self._change.reset()
         if self._follower is not None:
             self._follower.reset()
         self._last_read.clear()
-        self.memory.reset()
+        if memory:
+            self.memory.reset()
 
     def save(self) -> None:
         """Make the memory's file self-contained (observations are committed every frame anyway)."""

@@ -1,10 +1,10 @@
 """RViz markers (visualization_msgs/MarkerArray) for tracks and item memory. No plugin needed.
 
-Namespaces, so each can be toggled in RViz: ``tracks`` (spheres + text at each positioned track, the text
-ending in how the position was measured: ``[tag]``, ``[depth]`` or ``[ground plane]``),
-``usual`` (green cylinders), ``current`` (blue cubes; grey when inferred, the last place having been seen
-empty), ``displaced`` (red arrows usual -> current) and
-``item_labels``. Every marker has a lifetime, so markers of a stopped node or a dead track vanish.
+Namespaces, so each can be toggled in RViz: ``tracks`` (``tracks/<camera>`` with several cameras; spheres
++ text at each positioned track, the text ending in how the position was measured: ``[tag]``, ``[depth]`` or
+``[ground plane]``), ``usual`` (green cylinders), ``current`` (blue cubes; grey when inferred, the last place
+having been seen empty), ``displaced`` (red arrows usual -> current) and ``item_labels``. Every marker has a
+lifetime, so markers of a stopped node or a dead track vanish.
 """
 
 from __future__ import annotations
@@ -69,17 +69,19 @@ class MarkerBuilder:
     def _item_id(self, item: str) -> int:
         return self._item_ids.setdefault(item, len(self._item_ids))
 
-    def build(self, tracks: Sequence[TrackInfo], answers: Sequence[ItemAnswer], stamp: Any) -> Any:
-        """visualization_msgs/MarkerArray for these tracks and item answers; stamp: builtin_interfaces/Time."""
+    def build(self, tracks: Sequence[TrackInfo], answers: Sequence[ItemAnswer], stamp: Any,
+              track_ns: str = "tracks") -> Any:
+        """visualization_msgs/MarkerArray for these tracks and item answers; stamp: builtin_interfaces/Time.
+        track_ns: the tracks' namespace; a node with several cameras gives each its own (ids are per camera)."""
         Marker = self._types.Marker
         out = self._types.MarkerArray()
         for t in tracks:
             if t.position is None or not np.all(np.isfinite(t.position)):
                 continue
-            sphere = self._marker("tracks", t.track_id, Marker.SPHERE, stamp, _TRACK_COLOURS[t.state])
+            sphere = self._marker(track_ns, t.track_id, Marker.SPHERE, stamp, _TRACK_COLOURS[t.state])
             sphere.pose.position = self._point(t.position)
             sphere.scale.x = sphere.scale.y = sphere.scale.z = 0.25 if t.is_dynamic else 0.15
-            text = self._marker("tracks", 1_000_000 + t.track_id, Marker.TEXT_VIEW_FACING, stamp, _TEXT)
+            text = self._marker(track_ns, 1_000_000 + t.track_id, Marker.TEXT_VIEW_FACING, stamp, _TEXT)
             text.pose.position = self._point(t.position, 0.3)
             text.scale.z = 0.15
             text.text = f"#{t.track_id} {t.item or t.label} [{POSITION_WORDS[t.position_source]}]"

@@ -1,8 +1,9 @@
 """spatial_memory_node: a thin adapter between ROS topics/services and core.pipeline.Pipeline.
 
-Threading: images, camera_info and depth callbacks only fill "newest" slots; one worker thread (not an
-executor callback) takes the newest image at most rate_hz times a second on average (rate_limit) and runs
-the pipeline, so a slow step never queues frames. Keeping the long step out of the executor matters:
+Threading: images, camera_info and depth callbacks only fill each camera's "newest" slots (camera_input);
+one worker thread (not an executor callback) takes each camera's newest image at most rate_hz times a second
+on average (rate_limit), the one that has waited longest first, and runs that camera's pipeline, so a slow
+step never queues frames. Keeping the long step out of the executor matters:
 rclpy's MultiThreadedExecutor busy-waits on a ready entity whose callback group is occupied, which starved
 /tf and the camera topics.
 main() spins the node with a SingleThreadedExecutor: every callback here is short, and rclpy's
@@ -17,7 +18,6 @@ processing with reset.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import threading
 import time
@@ -32,26 +32,26 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image
 from spatial_memory.msg import TrackArray
 from spatial_memory.srv import ListItems, LocateItem
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from spatial_memory_ros.core.errors import BadInputError, SpatialMemoryError, UnknownItemError
-from spatial_memory_ros.core.health import FrameHealth, memory_report
+from spatial_memory_ros.core.health import memory_report
 from spatial_memory_ros.core.pipeline import Pipeline
 from spatial_memory_ros.core.tf_buffer import TransformUnavailable
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame, FrameResult
 
 from . import conversions as conv
 from . import diagnostics
+from .camera_input import CameraInput
 from .markers import MarkerBuilder
 from .params import declare_parameters, read_settings, validate_live
 from .pose_source import make_pose_source
-from .rate_limit import RateLimit
 
 _THROTTLE_S = 5.0
 _DIAGNOSTICS_PERIOD_S = 1.0  # diagnostic_updater's default period
@@ -82,7 +82,9 @@ class SpatialMemoryNode(Node):
         self._depth_max_dt = self.settings.depth_max_dt_s
         self._tf_timeout = self.settings.tf_timeout_s
 
-        self.pipeline = Pipeline.open(self.settings.pipeline, device=self.device)
+        names = self.settings.cameras
+        # one pipeline per camera, over one item memory (core.pipeline.Pipeline.open_cameras)
+        self.pipelines = Pipeline.open_cameras(self.settings.pipeline, len(names), device=self.device)
         store = self.pipeline.memory.store
         if store is not None and store.moved_aside_to is not None:
             # The core logs through Python logging, which a ROS user may not see: say it here too.
@@ -92,13 +94,9 @@ class SpatialMemoryNode(Node):
             )
         self._process_lock = threading.Lock()
         self._slot_lock = threading.Lock()
-        self._latest_image: Image | CompressedImage | None = None
-        self._image_came_at = time.monotonic()  # when _latest_image arrived, for the rate limit
-        self._intrinsics: CameraIntrinsics | None = None
-        self._depths: collections.deque[Image] = collections.deque(maxlen=5)
+        self._frame_ready = threading.Event()
         self.frames_processed = 0
         self.frames_dropped = 0
-        self._health = FrameHealth()  # published on /diagnostics (core/health.py)
         self._last_logged: dict[str, tuple[float, int]] = {}
         self._markers = MarkerBuilder(self.settings.map_frame, self.settings.marker_lifetime_s)
 
@@ -106,35 +104,16 @@ class SpatialMemoryNode(Node):
         service_group = ReentrantCallbackGroup()
         self.pose_source = make_pose_source(self, self.settings.pose_source, self.settings.fixed_transform)
         self.get_logger().info(f"camera pose from: {self.pose_source.name}")
-
-        # Keep-last 1: a slow pipeline step always gets the newest frame, never a backlog.
-        camera_qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=1, reliability=qos_profile_sensor_data.reliability,
-            durability=qos_profile_sensor_data.durability,
-        )
+        self.cameras = [
+            CameraInput(self, name, i, compressed=self.settings.image_transport == "compressed",
+                        rate_hz=self._rate_hz, input_group=input_group, slot_lock=self._slot_lock,
+                        frame_ready=self._frame_ready, on_bad_info=self._warn)
+            for i, name in enumerate(names)
+        ]
         overrides = QoSOverridingOptions.with_default_policies()
-        if self.settings.image_transport == "compressed":
-            # image_transport's convention: <image topic after remapping>/compressed. Decoded in the worker.
-            self._image_topic = self.resolve_topic_name("image") + "/compressed"
-            self.create_subscription(CompressedImage, self._image_topic, self._on_image, camera_qos,
-                                     callback_group=input_group, qos_overriding_options=overrides)
-        else:
-            self._image_topic = self.resolve_topic_name("image")
-            self.create_subscription(Image, "image", self._on_image, camera_qos, callback_group=input_group,
-                                     qos_overriding_options=overrides)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, camera_qos,
-                                 callback_group=input_group, qos_overriding_options=overrides)
-        self.create_subscription(Image, "depth", self._on_depth, QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=5, reliability=qos_profile_sensor_data.reliability),
-            callback_group=input_group, qos_overriding_options=overrides)
-
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.tracks_pub = self.create_publisher(TrackArray, "tracks", out_qos, qos_overriding_options=overrides)
-        self.mask_pub = self.create_publisher(Image, "change_mask", out_qos, qos_overriding_options=overrides)
         self.markers_pub = self.create_publisher(MarkerArray, "markers", out_qos, qos_overriding_options=overrides)
-        self.debug_pub = self.create_publisher(Image, "debug_image", out_qos, qos_overriding_options=overrides)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
-        self._health.start(time.monotonic())
         self.create_timer(_DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=service_group)
 
         self.create_service(LocateItem, "locate_item", self._on_locate, callback_group=service_group)
@@ -143,15 +122,20 @@ class SpatialMemoryNode(Node):
         self.create_service(Trigger, "reset_memory", self._on_reset, callback_group=service_group)
 
         self.add_on_set_parameters_callback(self._validate_parameters)
-        self._frame_ready = threading.Event()
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="spatial_memory_pipeline", daemon=True)
         self._worker.start()
+        images = ", ".join(c.image_topic for c in self.cameras)
         self.get_logger().info(
             f"ready: items={self.settings.pipeline.tags.items or '{}'} "
             f"db={self.settings.pipeline.memory.db_path or ':memory:'} rate={self._rate_hz} Hz "
-            f"image={self._image_topic} change={self.pipeline.describe_change()}"
+            f"image={images} change={self.pipeline.describe_change()}"
         )
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The first camera's pipeline (the only one by default); every camera's shares its item memory."""
+        return self.pipelines[0]
 
     # ---- parameters -------------------------------------------------------------------------------
     def _validate_parameters(self, params: list[rclpy.parameter.Parameter]) -> SetParametersResult:
@@ -174,27 +158,7 @@ class SpatialMemoryNode(Node):
             self._depth_max_dt = float(new["depth_max_dt_s"])
         return SetParametersResult(successful=True)
 
-    # ---- inputs -----------------------------------------------------------------------------------
-    def _on_image(self, msg: Image | CompressedImage) -> None:
-        with self._slot_lock:
-            self._latest_image = msg
-            self._image_came_at = time.monotonic()
-        self._health.image(self._image_came_at)
-        self._frame_ready.set()
-
-    def _on_depth(self, msg: Image) -> None:
-        with self._slot_lock:
-            self._depths.append(msg)
-
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        try:
-            intrinsics = conv.camera_info_to_intrinsics(msg)
-        except BadInputError as exc:
-            self._warn("camera_info", f"ignoring camera_info: {exc}")
-            return
-        with self._slot_lock:
-            self._intrinsics = intrinsics
-
+    # ---- logging ----------------------------------------------------------------------------------
     def _throttled(self, key: str, text: str, *, error: bool) -> None:
         """Log at most once per _THROTTLE_S per kind of problem (rclpy throttles per call site, which
         would let one kind of bad input hide every other kind)."""
@@ -211,55 +175,74 @@ class SpatialMemoryNode(Node):
     def _warn(self, key: str, text: str) -> None:
         self._throttled(key, text, error=False)
 
-    def _drop(self, key: str, text: str) -> None:
+    def _drop(self, camera: CameraInput, key: str, text: str) -> None:
+        """Count and log (throttled per camera and kind of fault) a frame that could not be processed."""
         self.frames_dropped += 1
-        self._health.dropped(time.monotonic(), text.splitlines()[0])
-        self._throttled(key, f"dropped frame: {text}", error=True)
+        camera.health.dropped(time.monotonic(), text.splitlines()[0])
+        self._throttled(f"{camera.name}:{key}", f"dropped frame{camera.label}: {text}", error=True)
 
     # ---- processing -------------------------------------------------------------------------------
     def _work(self) -> None:
-        """Worker loop: newest frame, at most rate_hz per second on average (RateLimit), until close()."""
-        limit = RateLimit(self._rate_hz)
+        """Worker loop: each camera's newest frame, at most rate_hz per second per camera on average
+        (RateLimit), the one that has waited longest first, until close()."""
         while not self._stopping.is_set():
             if not self._frame_ready.wait(timeout=0.2):
                 continue
-            limit.rate_hz = self._rate_hz
-            delay = limit.delay_s(self._image_came_at)
-            if delay > 0.0:
-                self._stopping.wait(delay)
-                continue  # then take the newest frame, which may have replaced this one meanwhile
-            limit.take()
+            ready: list[tuple[float, int]] = []
+            wait_s = np.inf
+            for camera in self.cameras:
+                with self._slot_lock:
+                    waiting, came_at = camera.latest is not None, camera.came_at
+                if not waiting:
+                    continue
+                camera.limit.rate_hz = self._rate_hz
+                delay = camera.limit.delay_s(came_at)
+                if delay > 0.0:
+                    wait_s = min(wait_s, delay)
+                else:
+                    ready.append((came_at, camera.index))
+            if not ready:
+                if np.isfinite(wait_s):
+                    self._stopping.wait(wait_s)  # then take the newest frame, which may have replaced this one
+                else:
+                    with self._slot_lock:  # a frame arriving now sets the event again after this
+                        if all(c.latest is None for c in self.cameras):
+                            self._frame_ready.clear()
+                continue
+            camera = self.cameras[min(ready)[1]]
+            camera.limit.take()
             with self._slot_lock:
-                self._frame_ready.clear()
-                msg, self._latest_image = self._latest_image, None
-                intrinsics = self._intrinsics
-                depths = list(self._depths)
-            if msg is not None and not self.process_guarded(msg, intrinsics, depths):
+                msg, intrinsics, depths = camera.take()
+                if all(c.latest is None for c in self.cameras):
+                    self._frame_ready.clear()
+            if msg is not None and not self.process_guarded(msg, intrinsics, depths, camera):
                 return
 
     def process_guarded(self, msg: Image | CompressedImage, intrinsics: CameraIntrinsics | None,
-                        depths: list[Image]) -> bool:
+                        depths: list[Image], camera: CameraInput | None = None) -> bool:
         """process(), and an unexpected exception (a bug: bad input raises BadInputError) is logged with its
         traceback and the frame dropped: the worker thread would otherwise die and the node go on serving
         without ever processing another frame. An rcl error while the context is up (a publish that failed in
-        the middleware) is such a failure too. False when the context was shut down under the frame."""
+        the middleware) is such a failure too. False when the context was shut down under the frame.
+        camera: whose frame it is; None = the first (the only one by default)."""
+        camera = camera or self.cameras[0]
         try:
-            self.process(msg, intrinsics, depths)
+            self.process(msg, intrinsics, depths, camera)
         except (_rclpy.RCLError, _rclpy.InvalidHandle) as exc:
             if not rclpy.ok(context=self.context):
                 return False  # Ctrl-C / SIGTERM shut the context down under a frame: stop quietly
-            self._drop_bug(exc)
+            self._drop_bug(camera, exc)
         except Exception as exc:  # noqa: BLE001 - one frame's failure must not stop the node
-            self._drop_bug(exc)
+            self._drop_bug(camera, exc)
         return True
 
-    def _drop_bug(self, exc: BaseException) -> None:
+    def _drop_bug(self, camera: CameraInput, exc: BaseException) -> None:
         """Log an unexpected exception with its traceback (throttled per type) and count the frame dropped."""
-        self._drop(f"bug:{type(exc).__name__}", f"unexpected {type(exc).__name__} while processing: {exc} "
+        self._drop(camera, f"bug:{type(exc).__name__}", f"unexpected {type(exc).__name__} while processing: {exc} "
                    f"(please report this with the traceback)\n{traceback.format_exc()}")
 
     def _matching_depth(self, msg: Image | CompressedImage, depths: list[Image],
-                        shape: tuple[int, int]) -> np.ndarray | None:
+                        shape: tuple[int, int], camera: CameraInput) -> np.ndarray | None:
         t = conv.stamp_to_sec(msg.header.stamp)
         best = min(depths, key=lambda d: abs(conv.stamp_to_sec(d.header.stamp) - t), default=None)
         if best is None or abs(conv.stamp_to_sec(best.header.stamp) - t) > self._depth_max_dt:
@@ -267,83 +250,87 @@ class SpatialMemoryNode(Node):
         try:
             depth = conv.depth_to_metres(best)
         except BadInputError as exc:
-            self._warn("depth", f"ignoring depth image: {exc}")
+            self._warn(f"{camera.name}:depth", f"ignoring depth image{camera.label}: {exc}")
             return None
         if depth.shape != shape:
-            self._warn("depth_size",
-                       f"ignoring depth image: size {depth.shape[::-1]} differs from the image {shape[::-1]}")
+            self._warn(f"{camera.name}:depth_size", f"ignoring depth image{camera.label}: size "
+                       f"{depth.shape[::-1]} differs from the image {shape[::-1]}")
             return None
         return depth
 
     def process(self, msg: Image | CompressedImage, intrinsics: CameraIntrinsics | None,
-                depths: list[Image]) -> None:
-        """Run one image through the pipeline and publish; bad input is logged and the frame dropped."""
+                depths: list[Image], camera: CameraInput | None = None) -> None:
+        """Run one image through its camera's pipeline and publish; bad input is logged and the frame dropped."""
+        camera = camera or self.cameras[0]
         started = time.monotonic()
         try:
             image = conv.compressed_to_bgr(msg) if isinstance(msg, CompressedImage) else conv.image_to_bgr(msg)
         except BadInputError as exc:
             # keyed by the kind of fault, so that a flood of one kind never hides another
-            self._drop(f"image:{str(exc).split()[0]}", f"bad image on {self._image_topic}: {exc}")
+            self._drop(camera, f"image:{str(exc).split()[0]}", f"bad image on {camera.image_topic}: {exc}")
             return
         if intrinsics is None:
-            topic = self.resolve_topic_name("camera_info")
-            self._drop("no_camera_info", f"no valid camera_info received yet on {topic}")
+            self._drop(camera, "no_camera_info", f"no valid camera_info received yet on {camera.info_topic}")
             return
         if (intrinsics.width, intrinsics.height) != (image.shape[1], image.shape[0]):
-            self._drop("camera_info_size", f"camera_info is {intrinsics.width}x{intrinsics.height} but the "
-                       f"image is {image.shape[1]}x{image.shape[0]}")
+            self._drop(camera, "camera_info_size", f"camera_info is {intrinsics.width}x{intrinsics.height} but "
+                       f"the image is {image.shape[1]}x{image.shape[0]}")
             return
         camera_frame = self.settings.camera_frame or msg.header.frame_id
         if not camera_frame and self.pose_source.name != "fixed":
-            self._drop("frame_id", "image header has no frame_id (set camera_frame)")
+            self._drop(camera, "frame_id", "image header has no frame_id (set camera_frame)")
             return
         try:
             T_map_cam = self.pose_source.lookup(self.settings.map_frame, camera_frame, msg.header.stamp,
                                                 self._tf_timeout)
         except TransformUnavailable as exc:
-            self._drop("pose", f"no camera pose {self.settings.map_frame} <- {camera_frame}: {exc}")
+            self._drop(camera, "pose", f"no camera pose {self.settings.map_frame} <- {camera_frame}: {exc}")
             return
-        depth = self._matching_depth(msg, depths, image.shape[:2])
+        depth = self._matching_depth(msg, depths, image.shape[:2], camera)
         frame = Frame(image=image, stamp=conv.stamp_to_sec(msg.header.stamp), intrinsics=intrinsics,
                       T_map_cam=T_map_cam, depth=depth)
         try:
             with self._process_lock:
-                result = self.pipeline.update(frame)
+                result = self.pipelines[camera.index].update(frame)
         except BadInputError as exc:
-            self._drop("pipeline", str(exc))
+            self._drop(camera, "pipeline", str(exc))
             return
         self.frames_processed += 1
-        self._publish(msg, image, result)
+        self._publish(camera, msg, image, result)
         done = time.monotonic()
-        self._health.processed(done, done - started)
+        camera.health.processed(done, done - started)
 
-    def _publish(self, msg: Image | CompressedImage, image: np.ndarray, result: FrameResult) -> None:
+    def _publish(self, camera: CameraInput, msg: Image | CompressedImage, image: np.ndarray,
+                 result: FrameResult) -> None:
         tracks = TrackArray()
         tracks.header = conv.header(self.settings.map_frame, msg.header.stamp)
         tracks.tracks = [conv.track_to_msg(t) for t in result.tracks]
-        self.tracks_pub.publish(tracks)
-        self.mask_pub.publish(conv.bgr_to_image(result.change_mask, msg.header))
+        camera.tracks_pub.publish(tracks)
+        camera.mask_pub.publish(conv.bgr_to_image(result.change_mask, msg.header))
         answers = self.pipeline.list_items()
-        self.markers_pub.publish(self._markers.build(result.tracks, answers, msg.header.stamp))
+        # each camera's tracks in a marker namespace of their own: track ids are per camera
+        track_ns = f"tracks/{camera.name}" if camera.name else "tracks"
+        self.markers_pub.publish(self._markers.build(result.tracks, answers, msg.header.stamp, track_ns=track_ns))
         if self._debug:
             from spatial_memory_ros.viz import annotate
 
-            self.debug_pub.publish(conv.bgr_to_image(annotate(image, result), msg.header))
+            camera.debug_pub.publish(conv.bgr_to_image(annotate(image, result), msg.header))
 
     # ---- diagnostics ------------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
-        """The camera input's and the memory's health on /diagnostics (core/health.py says how each is graded)."""
-        frames = self._health.report(time.monotonic(), self._rate_hz)
-        frames = dataclasses.replace(frames, values=frames.values + (
-            ("image topic", self._image_topic), ("change", self.pipeline.describe_change())))
+        """Each camera input's and the memory's health on /diagnostics (core/health.py says how each is graded)."""
+        name = self.get_fully_qualified_name().lstrip("/")
+        statuses = []
+        for camera in self.cameras:
+            report = camera.health.report(time.monotonic(), self._rate_hz)
+            report = dataclasses.replace(report, values=report.values + (
+                ("image topic", camera.image_topic), ("change", self.pipelines[camera.index].describe_change())))
+            statuses.append(diagnostics.to_status(f"{name}: camera input{camera.label}", self.device, report))
         store = self.pipeline.memory.store
         aside = None if store is None or store.moved_aside_to is None else str(store.moved_aside_to)
         memory = memory_report(self.settings.pipeline.memory.db_path, len(self.pipeline.list_items()), aside)
-        name = self.get_fully_qualified_name().lstrip("/")
-        self.diagnostics_pub.publish(diagnostics.to_array(self.get_clock().now().to_msg(), [
-            diagnostics.to_status(f"{name}: camera input", self.device, frames),
-            diagnostics.to_status(f"{name}: item memory", self.device, memory),
-        ]))
+        statuses.append(diagnostics.to_status(f"{name}: item memory", self.device, memory))
+        self.diagnostics_pub.publish(diagnostics.to_array(self.get_clock().now().to_msg(), statuses))
 
     # ---- services ---------------------------------------------------------------------------------
     def _on_locate(self, request: LocateItem.Request, response: LocateItem.Response) -> LocateItem.Response:
@@ -373,7 +360,8 @@ class SpatialMemoryNode(Node):
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._process_lock:
-            self.pipeline.reset()
+            for pipeline in self.pipelines:
+                pipeline.reset(memory=pipeline is self.pipeline)  # the memory is one: reset once
         response.success, response.message = True, "memory, tracks and change reference cleared"
         self.get_logger().info("memory reset by service call")
         return response
@@ -385,7 +373,8 @@ class SpatialMemoryNode(Node):
             self._worker.join(timeout=10.0)
         self.pose_source.close()
         with self._process_lock:
-            self.pipeline.close()
+            for pipeline in self.pipelines:  # the shared memory is committed and closed by the first
+                pipeline.close()
 
 
 def make_executor(context: rclpy.Context | None = None) -> SingleThreadedExecutor:

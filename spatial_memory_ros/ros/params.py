@@ -25,6 +25,7 @@ from spatial_memory_ros.core.config import (
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.settings_io import parse_items
 
+from .camera_input import check_camera_names
 from .pose_source import POSE_SOURCES
 
 
@@ -41,6 +42,7 @@ class NodeSettings:
     publish_debug_image: bool = False
     marker_lifetime_s: float = 1.0
     image_transport: str = "raw"
+    cameras: tuple[str, ...] = ("",)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 
@@ -60,6 +62,10 @@ _NODE_PARAMS: dict[str, tuple[str, bool]] = {
     "marker_lifetime_s": ("Lifetime (s) of every RViz marker; stale markers vanish after it.", False),
     "image_transport": ("raw: sensor_msgs/Image on image; compressed: sensor_msgs/CompressedImage (jpeg, png) on "
                         "image/compressed (image_transport's name, following the remapped image topic).", True),
+    "cameras": ('[""]: one camera on image, camera_info, depth. Names, e.g. ["front", "rear"]: one pipeline per '
+                "camera on front/image, front/camera_info, front/depth -> front/tracks, front/change_mask, "
+                "front/debug_image (and rear/... alike), all over one item memory, each image's frame_id "
+                "giving its pose.", True),
 }
 IMAGE_TRANSPORTS = ("raw", "compressed")
 
@@ -166,7 +172,10 @@ def declare_parameters(node: Node) -> None:
     """Declare every parameter once, with its description; pipeline ones are read-only (restart to change)."""
     for name, default in node_defaults().items():
         description, read_only = _NODE_PARAMS[name]
-        node.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=read_only))
+        descriptor = ParameterDescriptor(description=description, read_only=read_only)
+        if name == "cameras":  # so that [""] (ROS's spelling of one unnamed camera) is a string array
+            descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
+        node.declare_parameter(name, default, descriptor)
     for name, default in pipeline_defaults().items():
         descriptor = ParameterDescriptor(description=_PIPELINE_DESCRIPTIONS[name], read_only=True)
         if isinstance(default, list):  # so that [""] (ROS's spelling of an empty list) is accepted
@@ -192,10 +201,14 @@ def read_settings(node: Node) -> NodeSettings:
     items = parse_items([s for s in (get("items") or []) if s])
     pipeline = PipelineConfig(tags=TagConfig(tag_size_m=get("tag_size_m"), items=items), **sections).validate()
     settings = NodeSettings(
-        **{name: get(name) for name in _NODE_PARAMS if name != "fixed_transform"},
+        **{name: get(name) for name in _NODE_PARAMS if name not in ("fixed_transform", "cameras")},
         fixed_transform=tuple(get("fixed_transform")),
+        cameras=check_camera_names([str(c) for c in get("cameras") or [""]]),
         pipeline=pipeline,
     )
+    if len(settings.cameras) > 1 and (settings.camera_frame or settings.pose_source == "fixed"):
+        raise BadInputError("with several cameras each image's frame_id gives its pose: camera_frame must be empty "
+                            "and pose_source not fixed (one transform cannot place two cameras)")
     validate_live(settings.rate_hz, settings.marker_lifetime_s, settings.depth_max_dt_s, settings.tf_timeout_s)
     if settings.device not in ("auto", "cpu", "cuda"):
         raise BadInputError(f"device must be auto, cpu or cuda, got {settings.device!r}")

@@ -1,0 +1,132 @@
+"""One camera of the node: its input topics, its newest-frame slot, its rate limit, health and output topics.
+
+The node serves one camera by default (``cameras: [""]``: topics image, camera_info, depth, tracks,
+change_mask, debug_image) or several (``cameras: [front, rear]``: front/image, ..., front/change_mask, and
+rear/... alike), each with a pipeline of its own over one shared item memory. The callbacks here only fill the
+slot; the node's worker takes frames from it.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from rclpy.callback_groups import CallbackGroup
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from spatial_memory.msg import TrackArray
+
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.health import FrameHealth
+from spatial_memory_ros.core.types import CameraIntrinsics
+
+from . import conversions as conv
+from .rate_limit import RateLimit
+
+MAX_CAMERAS = 8
+# a relative ROS name: tokens of letters, digits and underscores, not starting with a digit, joined by "/"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def check_camera_names(names: Sequence[str]) -> tuple[str, ...]:
+    """The cameras parameter -> its names; BadInputError unless one "" (the single camera) or 1..MAX_CAMERAS
+    distinct relative ROS names."""
+    names = tuple(n.strip() for n in names)
+    if names == ("",):
+        return names
+    if not 1 <= len(names) <= MAX_CAMERAS:
+        raise BadInputError(f"cameras: give 1 to {MAX_CAMERAS} names, or [\"\"] for one camera on image, "
+                            f"got {len(names)}")
+    bad = [n for n in names if not _NAME.fullmatch(n)]
+    if bad:
+        raise BadInputError(f"cameras: {bad} are not relative ROS names (letters, digits, _ and /, not starting "
+                            "with a digit or /)")
+    if len(set(names)) != len(names):
+        raise BadInputError(f"cameras: each name once, got {list(names)}")
+    return names
+
+
+class CameraInput:
+    """Subscriptions, the newest frame, its camera_info and recent depth images, and publishers of one camera.
+
+    on_bad_info(key, text): how a camera_info the node cannot use is reported (throttled by the node)."""
+
+    def __init__(self, node: Node, name: str, index: int, *, compressed: bool, rate_hz: float,
+                 input_group: CallbackGroup, slot_lock: threading.Lock, frame_ready: threading.Event,
+                 on_bad_info: Callable[[str, str], None]) -> None:
+        self.name, self.index = name, index
+        prefix = f"{name}/" if name else ""
+        self._slot_lock, self._frame_ready, self._on_bad_info = slot_lock, frame_ready, on_bad_info
+        self.latest: Image | CompressedImage | None = None
+        self.came_at = time.monotonic()  # when latest arrived, for the rate limit
+        self.intrinsics: CameraIntrinsics | None = None
+        self.depths: collections.deque[Image] = collections.deque(maxlen=5)
+        self.limit = RateLimit(rate_hz)
+        self.health = FrameHealth()  # published on /diagnostics (core/health.py)
+        self.health.start(time.monotonic())
+
+        # Keep-last 1: a slow pipeline step always gets the newest frame, never a backlog.
+        camera_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=1, reliability=qos_profile_sensor_data.reliability,
+            durability=qos_profile_sensor_data.durability,
+        )
+        overrides = QoSOverridingOptions.with_default_policies()
+        if compressed:
+            # image_transport's convention: <image topic after remapping>/compressed. Decoded in the worker.
+            self.image_topic = node.resolve_topic_name(prefix + "image") + "/compressed"
+            node.create_subscription(CompressedImage, self.image_topic, self._on_image, camera_qos,
+                                     callback_group=input_group, qos_overriding_options=overrides)
+        else:
+            self.image_topic = node.resolve_topic_name(prefix + "image")
+            node.create_subscription(Image, prefix + "image", self._on_image, camera_qos,
+                                     callback_group=input_group, qos_overriding_options=overrides)
+        self.info_topic = node.resolve_topic_name(prefix + "camera_info")
+        node.create_subscription(CameraInfo, prefix + "camera_info", self._on_camera_info, camera_qos,
+                                 callback_group=input_group, qos_overriding_options=overrides)
+        node.create_subscription(Image, prefix + "depth", self._on_depth, QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=5, reliability=qos_profile_sensor_data.reliability),
+            callback_group=input_group, qos_overriding_options=overrides)
+
+        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.tracks_pub = node.create_publisher(TrackArray, prefix + "tracks", out_qos,
+                                                qos_overriding_options=overrides)
+        self.mask_pub = node.create_publisher(Image, prefix + "change_mask", out_qos,
+                                              qos_overriding_options=overrides)
+        self.debug_pub = node.create_publisher(Image, prefix + "debug_image", out_qos,
+                                               qos_overriding_options=overrides)
+
+    @property
+    def label(self) -> str:
+        """How logs and /diagnostics name this camera: "" for the single camera, else " <name>"."""
+        return f" {self.name}" if self.name else ""
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        with self._slot_lock:
+            self.latest = msg
+            self.came_at = time.monotonic()
+        self.health.image(self.came_at)
+        self._frame_ready.set()
+
+    def _on_depth(self, msg: Image) -> None:
+        with self._slot_lock:
+            self.depths.append(msg)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            intrinsics = conv.camera_info_to_intrinsics(msg)
+        except BadInputError as exc:
+            self._on_bad_info(f"{self.name}:camera_info", f"ignoring camera_info on {self.info_topic}: {exc}")
+            return
+        with self._slot_lock:
+            self.intrinsics = intrinsics
+
+    def take(self) -> tuple[Image | CompressedImage | None, CameraIntrinsics | None, list[Image]]:
+        """The newest frame (None if there is none), the camera_info and depth images to go with it; the
+        slot is emptied. Call with the slot lock held."""
+        msg, self.latest = self.latest, None
+        return msg, self.intrinsics, list(self.depths)

@@ -1,0 +1,148 @@
+"""Several cameras in one node (`cameras: [front, rear]`), over real DDS: each camera its own topics, tracks
+and change mask, one item memory that locate_item answers from, and a fault on one camera leaves the other
+processing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
+from sensor_msgs.msg import CameraInfo, Image
+from spatial_memory.msg import Track, TrackArray
+from std_srvs.srv import Trigger
+from tag_scene import make_intrinsics, pose, render_scene
+from test_node_integration import locate, transform, xyz
+from tf2_msgs.msg import TFMessage
+from visualization_msgs.msg import MarkerArray
+
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.geometry import invert
+from spatial_memory_ros.core.types import CameraIntrinsics
+from spatial_memory_ros.ros.camera_input import MAX_CAMERAS, check_camera_names
+from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp
+
+pytestmark = pytest.mark.timeout(180)
+
+TAG_SIZE_M = 0.16
+FRONT_INTR = make_intrinsics(320, 240, 300.0)
+REAR_INTR = make_intrinsics(256, 192, 240.0)  # another size, so that each mask's size shows whose it is
+T_BASE_FRONT = top_down_camera(1.2)  # base_link at the map origin: these are map poses too
+T_BASE_REAR = top_down_camera(1.2)
+T_BASE_REAR[0, 3] = 3.0  # the rear camera looks down 3 m away
+MUG_AT = np.array([0.3, 0.2, 0.0])  # tag 3, seen by the front camera only
+BOX_AT = np.array([3.2, -0.1, 0.0])  # tag 7, seen by the rear camera only
+
+
+def _view(intr: CameraIntrinsics, T_map_cam: np.ndarray, tag_id: int, at: np.ndarray) -> np.ndarray:
+    p_cam = invert(T_map_cam) @ np.append(at, 1.0)
+    return render_scene(intr, [(tag_id, pose((0.0, 0.0, 0.0), tuple(p_cam[:3])))], TAG_SIZE_M, background=150)
+
+
+def _info(intr: CameraIntrinsics, frame_id: str, stamp: object) -> CameraInfo:
+    msg = CameraInfo()
+    msg.header = header(frame_id, stamp)
+    msg.width, msg.height = intr.width, intr.height
+    msg.k = [intr.fx, 0.0, intr.cx, 0.0, intr.fy, intr.cy, 0.0, 0.0, 1.0]
+    msg.distortion_model, msg.d = "plumb_bob", [0.0] * 5
+    return msg
+
+
+@pytest.mark.parametrize("names", [[""], ["front"], ["front", "rear"], ["arm/wrist", "head"],
+                                   [f"cam{i}" for i in range(MAX_CAMERAS)]])
+def test_camera_names_that_are_accepted(names: list[str]) -> None:
+    assert check_camera_names(names) == tuple(names)
+
+
+@pytest.mark.parametrize("names,reason", [
+    (["front", "front"], "each name once"), (["front", ""], "not relative ROS names"),
+    (["/front"], "not relative ROS names"), (["2nd"], "not relative ROS names"), (["a b"], "not relative"),
+    ([f"cam{i}" for i in range(MAX_CAMERAS + 1)], "1 to 8 names"), ([], "1 to 8 names"),
+])
+def test_camera_names_that_are_refused(names: list[str], reason: str) -> None:
+    with pytest.raises(BadInputError, match=reason):
+        check_camera_names(names)
+
+
+def test_two_cameras_one_memory(tmp_path: Path) -> None:
+    domain, ns = fresh_domain(), "/t"
+    reliable = {f"qos_overrides.{ns}/{cam}/{topic}.subscription.reliability": "reliable"
+                for cam in ("front", "rear") for topic in ("image", "camera_info")}
+    node = NodeProcess(domain, tmp_path / "node.log",
+                       {"memory.db_path": str(tmp_path / "m.db"), "cameras": ["front", "rear"], **reliable})
+    drv = Driver(domain, ns)
+    try:
+        n = drv.node
+        pubs = {cam: (n.create_publisher(Image, f"{cam}/image", 10),
+                      n.create_publisher(CameraInfo, f"{cam}/camera_info", 10)) for cam in ("front", "rear")}
+        tf_pub = n.create_publisher(TFMessage, "/tf", 100)
+        tracks = {cam: drv.collect(TrackArray, f"{cam}/tracks") for cam in ("front", "rear")}
+        masks = {cam: drv.collect(Image, f"{cam}/change_mask") for cam in ("front", "rear")}
+        markers = drv.collect(MarkerArray, "markers")
+        health = drv.collect(DiagnosticArray, "/diagnostics")
+        assert drv.spin_until(lambda: all(p[0].get_subscription_count() > 0 for p in pubs.values()), 40), \
+            node.output()
+        views = {"front": (FRONT_INTR, _view(FRONT_INTR, T_BASE_FRONT, 3, MUG_AT)),
+                 "rear": (REAR_INTR, _view(REAR_INTR, T_BASE_REAR, 7, BOX_AT))}
+
+        def frame(rear_image: np.ndarray | None = None) -> None:
+            stamp = sec_to_stamp(time.time())
+            tf_pub.publish(TFMessage(transforms=[
+                transform("map", "base_link", np.eye(4), stamp),
+                transform("base_link", "front_optical", T_BASE_FRONT, stamp),
+                transform("base_link", "rear_optical", T_BASE_REAR, stamp)]))
+            for cam, (intr, image) in views.items():
+                if cam == "rear" and rear_image is not None:
+                    image = rear_image
+                pubs[cam][1].publish(_info(intr, f"{cam}_optical", stamp))
+                pubs[cam][0].publish(bgr_to_image(image, header(f"{cam}_optical", stamp)))
+            end = time.monotonic() + 0.1
+            drv.spin_until(lambda: time.monotonic() > end, 1.1)
+
+        for _ in range(25):
+            frame()
+
+        def confirmed(cam: str, item: str) -> bool:
+            return any(t.item == item and t.state == Track.STATE_CONFIRMED for a in tracks[cam] for t in a.tracks)
+
+        assert drv.spin_until(lambda: confirmed("front", "mug") and confirmed("rear", "box"), 10), node.output()
+        assert not confirmed("front", "box") and not confirmed("rear", "mug")
+        assert all((m.width, m.height, m.header.frame_id) == (320, 240, "front_optical") for m in masks["front"])
+        assert all((m.width, m.height, m.header.frame_id) == (256, 192, "rear_optical") for m in masks["rear"])
+        assert masks["front"] and masks["rear"]
+
+        # one memory: what either camera saw, the one service answers, in the map frame
+        mug, box = locate(drv, "mug"), locate(drv, "box")
+        assert mug.success and box.success, (mug.message, box.message)
+        assert np.linalg.norm(xyz(mug.current) - MUG_AT) < 0.05, xyz(mug.current)
+        assert np.linalg.norm(xyz(box.current) - BOX_AT) < 0.05, xyz(box.current)
+        namespaces = {m.ns for a in markers for m in a.markers}
+        assert {"tracks/front", "tracks/rear", "usual", "current"} <= namespaces, namespaces
+
+        # a fault on the rear camera (images that do not fit its camera_info) drops only its frames
+        before = len(tracks["front"])
+        for _ in range(15):
+            frame(rear_image=np.full((96, 128, 3), 150, np.uint8))
+        assert drv.spin_until(lambda: "dropped frame rear: camera_info is 256x192 but the image is 128x96"
+                              in node.output(), 10), node.output()
+        assert len(tracks["front"]) >= before + 10, (before, len(tracks["front"]))
+        assert "dropped frame front" not in node.output() and "dropped frame:" not in node.output()
+
+        def latest(part: str) -> DiagnosticStatus | None:
+            found = [s for a in health for s in a.status if s.name == f"t/spatial_memory: {part}"]
+            return found[-1] if found else None
+
+        rear, front = latest("camera input rear"), latest("camera input front")
+        assert rear is not None and rear.level != DiagnosticStatus.OK and "camera_info is 256x192" in rear.message
+        assert front is not None and front.level == DiagnosticStatus.OK, front.message if front else None
+
+        # reset forgets the one memory, whichever camera saw the item
+        assert drv.call(Trigger, "reset_memory", Trigger.Request()).success
+        assert not locate(drv, "mug").success and not locate(drv, "box").success
+    finally:
+        drv.close()
+        code = node.stop()
+        assert code == 0, f"the node exited with {code}:\n{node.output()}"
