@@ -27,6 +27,21 @@ def test_bench_node_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "change=classical" in (out / "node.log").read_text()  # the startup log names the change backend
 
 
+def test_bench_node_with_two_cameras(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--cameras 2: the node serves cam0 and cam1 placed by /tf; every frame counted per camera."""
+    out = tmp_path / "bench"
+    code = main(["bench-node", "--detector", "apriltag", "--size", "320x240", "--rate", "5", "--seconds", "3",
+                 "--warmup", "1", "--cameras", "2", "--fastdds-profile", str(CONFIG / "fastdds_large_shm.xml"),
+                 "--out", str(out)])
+    assert code == 0
+    assert "2 (the figures below are over all of them)" in capsys.readouterr().out
+    result = json.loads((out / "results.json").read_text())
+    assert result["settings"]["cameras"] == 2
+    assert result["published"] == 30 and 15 < result["received"] <= 30  # both cameras got tracks
+    log = (out / "node.log").read_text()
+    assert "/bench/cam0/image" in log and "/bench/cam1/image" in log and "dropped frame" not in log, log
+
+
 def test_the_startup_log_names_the_learned_backend_its_memories_and_its_still_head() -> None:
     """Pipeline.describe_change(), the node's startup log: what the loaded backend runs, the checkpoint's still
     head included (only the loaded model knows it has one)."""

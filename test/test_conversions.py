@@ -180,3 +180,15 @@ def test_track_and_answer_messages() -> None:
     back = replace(answer, current=_location(1.0), displaced=False, distance_m=0.0, current_inferred=True)
     conv.fill_locate_response(response, back, "map")  # the return prior's prediction: not missing
     assert response.current_inferred and not response.missing and "probably back at (1.00" in response.message
+
+
+def test_transform_round_trip() -> None:
+    """transform_to_msg (bench-node's /tf) and transform_to_matrix (the node's /tf listener) are inverses."""
+    from scipy.spatial.transform import Rotation
+
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_euler("xyz", [10.0, -35.0, 120.0], degrees=True).as_matrix()
+    T[:3, 3] = [1.5, -2.0, 0.75]
+    msg = conv.transform_to_msg("map", "cam0_optical", T, conv.sec_to_stamp(12.5))
+    assert (msg.header.frame_id, msg.child_frame_id, msg.header.stamp.sec) == ("map", "cam0_optical", 12)
+    np.testing.assert_allclose(conv.transform_to_matrix(msg), T, atol=1e-12)

@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Fast DDS XML profile for both processes, e.g. config/fastdds_large_shm.xml")
     p.add_argument("--video", type=Path, help="frames from this video (e.g. opencv-doc's vtest.avi) instead of "
                    "the demo simulation")
+    p.add_argument("--cameras", type=int, default=1, metavar="N",
+                   help="cameras the node serves (its cameras parameter), each fed the same frames at --rate; "
+                        "N > 1 places them by /tf (default 1)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a node parameter (repeatable), the value in YAML, e.g. change.method=learned")
     p.add_argument("--out", type=Path, default=Path("bench_node_out"),
@@ -53,14 +56,14 @@ def run(args: argparse.Namespace) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise BadInputError(f"--size must look like 640x480, got {args.size!r}") from None
-    if args.seconds <= 0 or args.rate <= 0 or args.warmup < 0:
-        raise BadInputError("--seconds and --rate must be > 0, --warmup >= 0")
+    if args.seconds <= 0 or args.rate <= 0 or args.warmup < 0 or not 1 <= args.cameras <= 8:
+        raise BadInputError("--seconds and --rate must be > 0, --warmup >= 0, --cameras 1 to 8")
     settings = BenchSettings(
         node_params=parse_params(args.param),
         detector=args.detector, seconds=args.seconds, warmup_s=args.warmup, rate_hz=args.rate, width=w, height=h,
         transport=args.transport, reliable=args.reliable,
         fastdds_profile=str(args.fastdds_profile) if args.fastdds_profile else "",
-        video=str(args.video) if args.video else "",
+        video=str(args.video) if args.video else "", cameras=args.cameras,
     )
     result = run_bench(settings, args.out)
     print(format_result(result))

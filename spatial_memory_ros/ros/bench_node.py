@@ -8,7 +8,9 @@ published frames that got tracks, and the node's CPU use.
 
 Frames: the demo simulation (static camera 3 m up, tags, walking people) or, with --video, a recording
 resized to W x H (e.g. opencv-doc's vtest.avi: real people for the coco detector). The camera is static:
-pose_source fixed with the scene's pose, so no /tf traffic is involved.
+pose_source fixed with the scene's pose, so no /tf traffic is involved. With cameras > 1 the node serves that
+many (its cameras parameter: cam0, cam1, ...), each fed the same frames at the same rate and stamp, placed by
+one /tf message per frame (the node's tf listener), and the figures are over all of them.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class BenchSettings:
     fastdds_profile: str = ""  # FASTDDS_DEFAULT_PROFILES_FILE for both processes; "" = Fast DDS's defaults
     video: str = ""  # frames from this video instead of the simulation
     node_params: dict[str, Any] = field(default_factory=dict)  # extra -p overrides
+    cameras: int = 1  # cameras the node serves, each fed every frame
 
 
 @dataclass
@@ -137,9 +140,13 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
         log(f"warning: {stale}")
     domain = random.randint(101, 200)  # away from the tests' 1..100
     t, q = split_transform(T_map_cam)
+    names = [f"cam{i}" for i in range(settings.cameras)] if settings.cameras > 1 else [""]
+    prefixes = [f"{n}/" if n else "" for n in names]
+    frame_ids = [f"{n}_optical" if n else "camera_optical" for n in names]
+    pose = ({"pose_source": "fixed", "fixed_transform": [*map(float, t), *map(float, q)]} if len(names) == 1
+            else {"pose_source": "tf_topics", "cameras": names})  # one transform cannot place two cameras
     params = {
-        "detector.backend": settings.detector, "pose_source": "fixed",
-        "fixed_transform": [*map(float, t), *map(float, q)], "image_transport": settings.transport,
+        "detector.backend": settings.detector, **pose, "image_transport": settings.transport,
         "memory.db_path": str(Path(tempfile.mkdtemp(prefix="bench_node_")) / "memory.db"),
         **settings.node_params,
     }
@@ -151,29 +158,38 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
     driver = rclpy.create_node("bench_driver", namespace="/bench", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(driver)
-    sent: dict[tuple[int, int], float] = {}  # stamp -> publish time
-    got: dict[tuple[int, int], float] = {}  # stamp -> receive time
+    sent: dict[tuple[int, int, int], float] = {}  # (camera, stamp) -> publish time
+    got: dict[tuple[int, int, int], float] = {}  # (camera, stamp) -> receive time
     lock = threading.Lock()
 
-    def on_tracks(msg: TrackArray) -> None:
-        now = time.time()
-        with lock:
-            got.setdefault((msg.header.stamp.sec, msg.header.stamp.nanosec), now)
+    def on_tracks(camera: int) -> Any:
+        def on(msg: TrackArray) -> None:
+            now = time.time()
+            with lock:
+                got.setdefault((camera, msg.header.stamp.sec, msg.header.stamp.nanosec), now)
+        return on
 
-    driver.create_subscription(TrackArray, "tracks", on_tracks,
-                               QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
-                                          reliability=ReliabilityPolicy.RELIABLE))
+    for i, prefix in enumerate(prefixes):
+        driver.create_subscription(TrackArray, prefix + "tracks", on_tracks(i),
+                                   QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
+                                              reliability=ReliabilityPolicy.RELIABLE))
     camera_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=(
         ReliabilityPolicy.RELIABLE if settings.reliable else ReliabilityPolicy.BEST_EFFORT))
-    info_pub = driver.create_publisher(CameraInfo, "camera_info", camera_qos)
+    info_pubs = [driver.create_publisher(CameraInfo, prefix + "camera_info", camera_qos) for prefix in prefixes]
     if settings.transport == "compressed":
-        image_pub = driver.create_publisher(CompressedImage, "image/compressed", camera_qos)
+        image_pubs = [driver.create_publisher(CompressedImage, prefix + "image/compressed", camera_qos)
+                      for prefix in prefixes]
         msgs = [CompressedImage(format="bgr8; jpeg compressed bgr8",
                                 data=cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
                 for f in frames]
     else:
-        image_pub = driver.create_publisher(Image, "image", camera_qos)
+        image_pubs = [driver.create_publisher(Image, prefix + "image", camera_qos) for prefix in prefixes]
         msgs = [conv.bgr_to_image(f, conv.header("camera_optical", conv.sec_to_stamp(0.0))) for f in frames]
+    tf_pub = None
+    if len(names) > 1:
+        from tf2_msgs.msg import TFMessage
+
+        tf_pub = driver.create_publisher(TFMessage, "/tf", 100)
     info = CameraInfo(width=intr.width, height=intr.height, distortion_model="plumb_bob", d=[0.0] * 5,
                       k=[intr.fx, 0.0, intr.cx, 0.0, intr.fy, intr.cy, 0.0, 0.0, 1.0])
     stop = threading.Event()
@@ -186,7 +202,7 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
     spinner.start()
     try:
         deadline = time.monotonic() + 120.0  # model loading on a busy machine
-        while image_pub.get_subscription_count() == 0:
+        while any(pub.get_subscription_count() == 0 for pub in image_pubs):
             if time.monotonic() > deadline or not node.alive():
                 raise BadInputError(f"the node never subscribed to its image topic:\n{node.output()[-3000:]}")
             time.sleep(0.1)
@@ -204,12 +220,16 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
             msg = msgs[k % len(msgs)]
             now = time.time()
             stamp = conv.sec_to_stamp(now)
-            msg.header = conv.header("camera_optical", stamp)
-            info.header = msg.header
-            info_pub.publish(info)
-            image_pub.publish(msg)
-            if k >= n_warm:
-                sent[(stamp.sec, stamp.nanosec)] = now
+            if tf_pub is not None:  # every camera where the scene's camera stands, at this stamp
+                tf_pub.publish(TFMessage(transforms=[conv.transform_to_msg("map", f, T_map_cam, stamp)
+                                                     for f in frame_ids]))
+            for i, (frame_id, info_pub, image_pub) in enumerate(zip(frame_ids, info_pubs, image_pubs)):
+                msg.header = conv.header(frame_id, stamp)
+                info.header = msg.header
+                info_pub.publish(info)
+                image_pub.publish(msg)
+                if k >= n_warm:
+                    sent[(i, stamp.sec, stamp.nanosec)] = now
         window = time.monotonic() - t_window
         cpu_node, cpu_self = node.cpu_seconds() - cpu_node0, _self_cpu() - cpu_self0
         time.sleep(1.0)  # stragglers
@@ -253,6 +273,7 @@ def format_result(r: BenchResult) -> str:
     rows = [
         ("detector", s.detector), ("input", f"{s.width}x{s.height} {s.transport}, {s.rate_hz:g} Hz, "
                                             f"{'reliable' if s.reliable else 'best effort'}, {profile}"),
+        ("cameras", f"{s.cameras} (the figures below are over all of them)" if s.cameras > 1 else "1"),
         ("frames published / got tracks",
          f"{r.published} / {r.received} ({100.0 * r.received / max(r.published, 1):.0f} %)"),
         ("sustained processed rate", f"{r.processed_hz:.2f} Hz"),

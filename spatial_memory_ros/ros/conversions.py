@@ -11,11 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Point, PoseStamped
+from geometry_msgs.msg import Point, PoseStamped, TransformStamped
 from sensor_msgs.msg import Image
 from spatial_memory.msg import ItemLocation, ItemStatus, Track
 from std_msgs.msg import Header
 
+from spatial_memory_ros.core.geometry import split_transform
 from spatial_memory_ros.core.types import ItemAnswer, TrackInfo
 from spatial_memory_ros.core.types import ItemLocation as CoreLocation
 
@@ -32,6 +33,17 @@ from .decode import (
 
 def sec_to_stamp(t: float) -> Time:
     return encode.sec_to_stamp(t, encode.rclpy_types())
+
+
+def transform_to_msg(parent: str, child: str, T_parent_child: np.ndarray, stamp: Time) -> TransformStamped:
+    """(4, 4) T_parent_child -> geometry_msgs/TransformStamped (the inverse of transform_to_matrix)."""
+    msg = TransformStamped()
+    msg.header.frame_id, msg.header.stamp, msg.child_frame_id = parent, stamp, child
+    t, q = split_transform(np.asarray(T_parent_child, dtype=np.float64))
+    msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = map(float, t)
+    r = msg.transform.rotation
+    r.x, r.y, r.z, r.w = map(float, q)
+    return msg
 
 
 def bgr_to_image(image: np.ndarray, header: Header, encoding: str = "bgr8") -> Image:
