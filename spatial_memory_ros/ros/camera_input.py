@@ -3,7 +3,7 @@
 The node serves one camera by default (``cameras: [""]``: topics image, camera_info, depth, tracks,
 change_mask, debug_image) or several (``cameras: [front, rear]``: front/image, ..., front/change_mask, and
 rear/... alike), each with a pipeline of its own over one shared item memory. The callbacks here only fill the
-slot; the node's worker takes frames from it.
+slot; the camera's worker thread in the node takes frames from it.
 """
 
 from __future__ import annotations
@@ -57,11 +57,15 @@ class CameraInput:
     on_bad_info(key, text): how a camera_info the node cannot use is reported (throttled by the node)."""
 
     def __init__(self, node: Node, name: str, index: int, *, compressed: bool, rate_hz: float,
-                 input_group: CallbackGroup, slot_lock: threading.Lock, frame_ready: threading.Event,
-                 on_bad_info: Callable[[str, str], None]) -> None:
+                 input_group: CallbackGroup, on_bad_info: Callable[[str, str], None]) -> None:
         self.name, self.index = name, index
         prefix = f"{name}/" if name else ""
-        self._slot_lock, self._frame_ready, self._on_bad_info = slot_lock, frame_ready, on_bad_info
+        self._on_bad_info = on_bad_info
+        self.slot_lock = threading.Lock()  # guards latest, came_at, intrinsics and depths
+        self.frame_ready = threading.Event()  # set by each image, cleared by the worker that takes it
+        # held by this camera's worker while its pipeline steps; reset_memory takes every camera's
+        self.process_lock = threading.Lock()
+        self.processed = self.dropped = 0  # frames, counted by this camera's worker alone
         self.latest: Image | CompressedImage | None = None
         self.came_at = time.monotonic()  # when latest arrived, for the rate limit
         self.intrinsics: CameraIntrinsics | None = None
@@ -106,14 +110,14 @@ class CameraInput:
         return f" {self.name}" if self.name else ""
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
-        with self._slot_lock:
+        with self.slot_lock:
             self.latest = msg
             self.came_at = time.monotonic()
         self.health.image(self.came_at)
-        self._frame_ready.set()
+        self.frame_ready.set()
 
     def _on_depth(self, msg: Image) -> None:
-        with self._slot_lock:
+        with self.slot_lock:
             self.depths.append(msg)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -122,11 +126,13 @@ class CameraInput:
         except BadInputError as exc:
             self._on_bad_info(f"{self.name}:camera_info", f"ignoring camera_info on {self.info_topic}: {exc}")
             return
-        with self._slot_lock:
+        with self.slot_lock:
             self.intrinsics = intrinsics
 
     def take(self) -> tuple[Image | CompressedImage | None, CameraIntrinsics | None, list[Image]]:
         """The newest frame (None if there is none), the camera_info and depth images to go with it; the
-        slot is emptied. Call with the slot lock held."""
-        msg, self.latest = self.latest, None
-        return msg, self.intrinsics, list(self.depths)
+        slot is emptied."""
+        with self.slot_lock:
+            self.frame_ready.clear()
+            msg, self.latest = self.latest, None
+            return msg, self.intrinsics, list(self.depths)

@@ -1,23 +1,23 @@
 """spatial_memory_node: a thin adapter between ROS topics/services and core.pipeline.Pipeline.
 
 Threading: images, camera_info and depth callbacks only fill each camera's "newest" slots (camera_input);
-one worker thread (not an executor callback) takes each camera's newest image at most rate_hz times a second
-on average (rate_limit), the one that has waited longest first, and runs that camera's pipeline, so a slow
-step never queues frames. Keeping the long step out of the executor matters:
-rclpy's MultiThreadedExecutor busy-waits on a ready entity whose callback group is occupied, which starved
-/tf and the camera topics.
+one worker thread per camera (not an executor callback) takes its camera's newest image at most rate_hz
+times a second on average (rate_limit) and runs that camera's pipeline, so a slow step never queues frames.
+Keeping the long step out of the executor matters: rclpy's MultiThreadedExecutor busy-waits on a ready
+entity whose callback group is occupied, which starved /tf and the camera topics.
 main() spins the node with a SingleThreadedExecutor: every callback here is short, and rclpy's
 MultiThreadedExecutor also re-submits each callback that its thread pool has not started yet, in a loop,
 without waiting. Beside a worker thread that needs the GIL (the learned backend) that loop kept the pool
 from starting the callbacks, for up to 1.8 s at a time: camera frames were lost and the worker slowed
-(BENCHMARKS "The node's executor"). Services still answer while a frame is being processed (the worker is
+(BENCHMARKS "The node's executor"). Services still answer while a frame is being processed (the workers are
 not the executor's thread; the item memory has its own lock); the callback groups below matter only to
-a caller that spins the node in a multi-threaded executor of its own. ``_process_lock`` serialises frame
-processing with reset.
+a caller that spins the node in a multi-threaded executor of its own. Each camera's ``process_lock``
+serialises its frames with reset.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -92,11 +92,7 @@ class SpatialMemoryNode(Node):
                 f"memory database {store.path} could not be opened (corrupt or foreign); it was moved aside to "
                 f"{store.moved_aside_to} and an empty memory was started. Nothing was overwritten."
             )
-        self._process_lock = threading.Lock()
-        self._slot_lock = threading.Lock()
-        self._frame_ready = threading.Event()
-        self.frames_processed = 0
-        self.frames_dropped = 0
+        self._log_lock = threading.Lock()  # the cameras' workers log and build markers at once
         self._last_logged: dict[str, tuple[float, int]] = {}
         self._markers = MarkerBuilder(self.settings.map_frame, self.settings.marker_lifetime_s)
 
@@ -106,8 +102,7 @@ class SpatialMemoryNode(Node):
         self.get_logger().info(f"camera pose from: {self.pose_source.name}")
         self.cameras = [
             CameraInput(self, name, i, compressed=self.settings.image_transport == "compressed",
-                        rate_hz=self._rate_hz, input_group=input_group, slot_lock=self._slot_lock,
-                        frame_ready=self._frame_ready, on_bad_info=self._warn)
+                        rate_hz=self._rate_hz, input_group=input_group, on_bad_info=self._warn)
             for i, name in enumerate(names)
         ]
         overrides = QoSOverridingOptions.with_default_policies()
@@ -123,8 +118,13 @@ class SpatialMemoryNode(Node):
 
         self.add_on_set_parameters_callback(self._validate_parameters)
         self._stopping = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="spatial_memory_pipeline", daemon=True)
-        self._worker.start()
+        # one worker per camera: the cameras' pipelines share nothing but the item memory (its own lock), so
+        # two cameras use two cores (one worker serving both in turn answered 80 % of two learned cameras'
+        # frames at 10 Hz: BENCHMARKS "Two cameras in one node")
+        self._workers = [threading.Thread(target=self._work, args=(c,), name=f"spatial_memory_pipeline{c.label}",
+                                          daemon=True) for c in self.cameras]
+        for worker in self._workers:
+            worker.start()
         images = ", ".join(c.image_topic for c in self.cameras)
         self.get_logger().info(
             f"ready: items={self.settings.pipeline.tags.items or '{}'} "
@@ -136,6 +136,14 @@ class SpatialMemoryNode(Node):
     def pipeline(self) -> Pipeline:
         """The first camera's pipeline (the only one by default); every camera's shares its item memory."""
         return self.pipelines[0]
+
+    @property
+    def frames_processed(self) -> int:
+        return sum(c.processed for c in self.cameras)
+
+    @property
+    def frames_dropped(self) -> int:
+        return sum(c.dropped for c in self.cameras)
 
     # ---- parameters -------------------------------------------------------------------------------
     def _validate_parameters(self, params: list[rclpy.parameter.Parameter]) -> SetParametersResult:
@@ -163,13 +171,14 @@ class SpatialMemoryNode(Node):
         """Log at most once per _THROTTLE_S per kind of problem (rclpy throttles per call site, which
         would let one kind of bad input hide every other kind)."""
         now = time.monotonic()
-        last, suppressed = self._last_logged.get(key, (-np.inf, 0))
-        if now - last < _THROTTLE_S:
-            self._last_logged[key] = (last, suppressed + 1)
-            return
+        with self._log_lock:
+            last, suppressed = self._last_logged.get(key, (-np.inf, 0))
+            if now - last < _THROTTLE_S:
+                self._last_logged[key] = (last, suppressed + 1)
+                return
+            self._last_logged[key] = (now, 0)
         if suppressed:
             text += f" ({suppressed} more like this suppressed)"
-        self._last_logged[key] = (now, 0)
         (self.get_logger().error if error else self.get_logger().warning)(text)
 
     def _warn(self, key: str, text: str) -> None:
@@ -177,44 +186,26 @@ class SpatialMemoryNode(Node):
 
     def _drop(self, camera: CameraInput, key: str, text: str) -> None:
         """Count and log (throttled per camera and kind of fault) a frame that could not be processed."""
-        self.frames_dropped += 1
+        camera.dropped += 1
         camera.health.dropped(time.monotonic(), text.splitlines()[0])
         self._throttled(f"{camera.name}:{key}", f"dropped frame{camera.label}: {text}", error=True)
 
     # ---- processing -------------------------------------------------------------------------------
-    def _work(self) -> None:
-        """Worker loop: each camera's newest frame, at most rate_hz per second per camera on average
-        (RateLimit), the one that has waited longest first, until close()."""
+    def _work(self, camera: CameraInput) -> None:
+        """One camera's worker: its newest frame, at most rate_hz per second on average (RateLimit), until
+        close()."""
         while not self._stopping.is_set():
-            if not self._frame_ready.wait(timeout=0.2):
+            if not camera.frame_ready.wait(timeout=0.2):
                 continue
-            ready: list[tuple[float, int]] = []
-            wait_s = np.inf
-            for camera in self.cameras:
-                with self._slot_lock:
-                    waiting, came_at = camera.latest is not None, camera.came_at
-                if not waiting:
-                    continue
-                camera.limit.rate_hz = self._rate_hz
-                delay = camera.limit.delay_s(came_at)
-                if delay > 0.0:
-                    wait_s = min(wait_s, delay)
-                else:
-                    ready.append((came_at, camera.index))
-            if not ready:
-                if np.isfinite(wait_s):
-                    self._stopping.wait(wait_s)  # then take the newest frame, which may have replaced this one
-                else:
-                    with self._slot_lock:  # a frame arriving now sets the event again after this
-                        if all(c.latest is None for c in self.cameras):
-                            self._frame_ready.clear()
-                continue
-            camera = self.cameras[min(ready)[1]]
+            camera.limit.rate_hz = self._rate_hz
+            with camera.slot_lock:
+                came_at = camera.came_at
+            delay = camera.limit.delay_s(came_at)
+            if delay > 0.0:
+                self._stopping.wait(delay)
+                continue  # then take the newest frame, which may have replaced this one meanwhile
             camera.limit.take()
-            with self._slot_lock:
-                msg, intrinsics, depths = camera.take()
-                if all(c.latest is None for c in self.cameras):
-                    self._frame_ready.clear()
+            msg, intrinsics, depths = camera.take()
             if msg is not None and not self.process_guarded(msg, intrinsics, depths, camera):
                 return
 
@@ -290,12 +281,12 @@ class SpatialMemoryNode(Node):
         frame = Frame(image=image, stamp=conv.stamp_to_sec(msg.header.stamp), intrinsics=intrinsics,
                       T_map_cam=T_map_cam, depth=depth)
         try:
-            with self._process_lock:
+            with camera.process_lock:
                 result = self.pipelines[camera.index].update(frame)
         except BadInputError as exc:
             self._drop(camera, "pipeline", str(exc))
             return
-        self.frames_processed += 1
+        camera.processed += 1
         self._publish(camera, msg, image, result)
         done = time.monotonic()
         camera.health.processed(done, done - started)
@@ -310,7 +301,9 @@ class SpatialMemoryNode(Node):
         answers = self.pipeline.list_items()
         # each camera's tracks in a marker namespace of their own: track ids are per camera
         track_ns = f"tracks/{camera.name}" if camera.name else "tracks"
-        self.markers_pub.publish(self._markers.build(result.tracks, answers, msg.header.stamp, track_ns=track_ns))
+        with self._log_lock:  # the builder numbers new items: one camera at a time
+            markers = self._markers.build(result.tracks, answers, msg.header.stamp, track_ns=track_ns)
+        self.markers_pub.publish(markers)
         if self._debug:
             from spatial_memory_ros.viz import annotate
 
@@ -359,20 +352,28 @@ class SpatialMemoryNode(Node):
         return response
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        with self._process_lock:
+        with self._all_cameras_still():
             for pipeline in self.pipelines:
                 pipeline.reset(memory=pipeline is self.pipeline)  # the memory is one: reset once
         response.success, response.message = True, "memory, tracks and change reference cleared"
         self.get_logger().info("memory reset by service call")
         return response
 
+    def _all_cameras_still(self) -> contextlib.ExitStack:
+        """Every camera's process lock, always in the same order: no frame is processed while held."""
+        stack = contextlib.ExitStack()
+        for camera in self.cameras:
+            stack.enter_context(camera.process_lock)
+        return stack
+
     def close(self) -> None:
-        """Stop the worker after its current frame, then commit and close the memory."""
+        """Stop the workers after their current frames, then commit and close the memory."""
         self._stopping.set()
-        if self._worker.is_alive():
-            self._worker.join(timeout=10.0)
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(timeout=10.0)
         self.pose_source.close()
-        with self._process_lock:
+        with self._all_cameras_still():
             for pipeline in self.pipelines:  # the shared memory is committed and closed by the first
                 pipeline.close()
 
