@@ -239,7 +239,7 @@ def test_a_bag_cut_short_gives_the_frames_before_the_cut(tmp_path: Path, form: s
         (tmp_path / "bag" / "metadata.yaml").unlink()
     with caplog.at_level("WARNING"):
         reader = BagReader(mcap if form == "bare file" else tmp_path / "bag")
-    assert "was cut short" in caplog.text and "messages before the cut" in caplog.text
+    assert "was cut short" in caplog.text and "messages of bag.mcap before the cut" in caplog.text
     assert ("has no metadata.yaml" in caplog.text) == (form == "folder without metadata.yaml")
     got = [(i, f.stamp, f.image, f.T_map_cam) for i, f in reader.frames()]
     assert 0 < len(got) < len(whole) and len(reader) == len(got)
@@ -251,8 +251,45 @@ def test_a_bag_cut_short_gives_the_frames_before_the_cut(tmp_path: Path, form: s
     assert len((tmp_path / "out" / "tracks.txt").read_text().splitlines()) > 0
 
 
+@pytest.mark.parametrize("metadata", [False, True])
+def test_a_split_recording_whose_last_file_was_cut(tmp_path: Path, metadata: bool,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A recorder splitting its bag (--max-bag-size) and killed in its third file: name_0 and name_1 whole,
+    name_2 without its footer and, usually, no metadata.yaml. Every file is read, the cut one up to the cut:
+    the same frames and poses as the whole recording's first ones. (rosbags alone refused the folder.)"""
+    frames = scene_frames(n_at_a=14, n_at_b=10)
+    write_bag(tmp_path / "whole", frames)
+    whole = [(i, f.stamp, f.image, f.T_map_cam) for i, f in BagReader(tmp_path / "whole").frames()]
+    split = tmp_path / "split"
+    split.mkdir()
+    for n, part in enumerate([frames[:8], frames[8:16], frames[16:]]):  # the static tf only in the first file
+        write_bag(tmp_path / f"part{n}", part, tf=n == 0)
+        (tmp_path / f"part{n}" / f"part{n}.mcap").rename(split / f"split_{n}.mcap")
+    if metadata:  # the recorder wrote it at a split, then was killed: what it lists is left to rosbags
+        (split / "metadata.yaml").write_text((tmp_path / "part0" / "metadata.yaml").read_text())
+    last = split / "split_2.mcap"
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) * 2 // 3])
+    with caplog.at_level("WARNING"):
+        reader = BagReader(split)
+    assert "was cut short" in caplog.text and "split_2.mcap before the cut" in caplog.text
+    got = [(i, f.stamp, f.image, f.T_map_cam) for i, f in reader.frames()]
+    assert 16 < len(got) < len(whole) and len(reader) == len(got)
+    for (i, stamp, image, pose), (j, stamp2, image2, pose2) in zip(got, whole):
+        assert (i, stamp) == (j, stamp2) and np.array_equal(image, image2) and np.allclose(pose, pose2)
+    assert last.stat().st_size == len(data) * 2 // 3  # only read
+
+
+def test_split_index_orders_files_as_rosbag2_numbers_them() -> None:
+    from spatial_memory_ros.io.bag import _split_index
+
+    names = ["b_10.mcap", "b_2.mcap", "b_0.mcap", "b_1.mcap"]
+    assert [n for n in sorted(names, key=lambda n: _split_index(Path(n)))] == [
+        "b_0.mcap", "b_1.mcap", "b_2.mcap", "b_10.mcap"]
+
+
 def test_bags_that_cannot_be_read_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Cut before its first message; a split recording without metadata.yaml (the fix is named); a
+    """Cut before its first message; a split SQLite recording without metadata.yaml (the fix is named); a
     metadata.yaml that is not text."""
     write_bag(tmp_path / "bag", scene_frames())
     mcap = tmp_path / "bag" / "bag.mcap"
@@ -260,11 +297,12 @@ def test_bags_that_cannot_be_read_are_clear_errors(tmp_path: Path, capsys: pytes
     mcap.write_bytes(whole[:200])
     assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
     assert "cut short before any complete message" in capsys.readouterr().err
-    (tmp_path / "bag" / "bag_1.mcap").write_bytes(whole)  # a split recording, never closed
-    (tmp_path / "bag" / "metadata.yaml").unlink()
-    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
+    write_bag(tmp_path / "db3", scene_frames(), storage=StoragePlugin.SQLITE3)
+    db3 = tmp_path / "db3" / "db3.db3"
+    (tmp_path / "db3" / "db3_1.db3").write_bytes(db3.read_bytes())  # a split recording, never closed
+    (tmp_path / "db3" / "metadata.yaml").unlink()
+    assert main(["run", str(tmp_path / "db3"), "--out", str(tmp_path / "out")]) == 2
     assert "holds 2 bag files" in (err := capsys.readouterr().err) and "ros2 bag reindex" in err, err
-    (tmp_path / "bag" / "bag_1.mcap").unlink()
     mcap.write_bytes(whole)
     (tmp_path / "bag" / "metadata.yaml").write_bytes(bytes(range(128, 256)))
     assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2

@@ -68,11 +68,11 @@ def open_input(
         raise BadInputError(f"{path} is not a ROS 2 bag: topic and frame options apply to bags only")
     if path.is_dir():
         split = [f.name for f in bag_files(path)]
-        if len(split) > 1:  # is_bag takes a folder without metadata.yaml only when it holds one bag file
+        if len(split) > 1:  # is_bag reads a split recording without metadata.yaml only when it is all .mcap
             raise BadInputError(
                 f"{path} holds {len(split)} bag files ({', '.join(split[:3])}{', ...' if len(split) > 3 else ''}) "
-                "and no metadata.yaml: a split recording that was never closed. Write its metadata.yaml with "
-                f"`ros2 bag reindex {path}`, or pass one of the files")
+                "and no metadata.yaml: a split SQLite (.db3) recording that was never closed. Write its "
+                f"metadata.yaml with `ros2 bag reindex {path}`, or pass one of the files")
         if fps is not None:
             raise BadInputError(f"{path} is a TUM folder: its stamps come from the file names; drop --fps")
         from .tum import TumReader

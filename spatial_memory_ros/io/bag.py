@@ -76,11 +76,11 @@ class FrameHeader:
 
 
 def is_bag(path: str | Path) -> bool:
-    """A .mcap / .db3 file, a rosbag2 folder, or a folder holding one bag file and no metadata.yaml (rosbag2
-    writes that when the recording is closed: a killed recorder leaves none)."""
+    """A .mcap / .db3 file, a rosbag2 folder, or a folder without metadata.yaml (rosbag2 writes that when the
+    recording is closed: a killed recorder leaves none) holding one bag file or a split recording's .mcap files."""
     path = Path(path)
     return (path.suffix in BAG_SUFFIXES and path.is_file()) or (path / "metadata.yaml").is_file() or (
-        _unclosed_file(path) is not None)
+        bool(_unclosed_files(path)))
 
 
 def bag_files(folder: Path) -> list[Path]:
@@ -88,21 +88,22 @@ def bag_files(folder: Path) -> list[Path]:
     return sorted(f for f in folder.iterdir() if f.suffix in BAG_SUFFIXES and f.is_file())
 
 
-def _unclosed_file(path: Path) -> Path | None:
-    """The one bag file of a folder without metadata.yaml, else None."""
+def _unclosed_files(path: Path) -> list[Path]:
+    """A folder without metadata.yaml: its one bag file, or the .mcap files of a split recording, in split
+    order (name_0, name_1, ..., name_10); else []. Several .db3 files are left out: a bare SQLite bag of a
+    split needs the metadata rosbags reads it through (`ros2 bag reindex`)."""
     if not path.is_dir() or (path / "metadata.yaml").exists():
-        return None
+        return []
     files = bag_files(path)
-    return files[0] if len(files) == 1 else None
+    if len(files) > 1 and any(f.suffix != ".mcap" for f in files):
+        return []
+    return sorted(files, key=_split_index)
 
 
-def _cut_short_mcap(source: Path) -> Path | None:
-    """The MCAP file rosbags would open if it was cut short: a bare .mcap, or the one bag file of a rosbag2
-    folder (a split bag's cut file is left to rosbags, which names it)."""
-    files = [source] if source.is_file() else [f for f in bag_files(source) if f.suffix == ".mcap"]
-    if len(files) == 1 and files[0].suffix == ".mcap" and is_cut_short(files[0]):
-        return files[0]
-    return None
+def _split_index(f: Path) -> tuple[str, int]:
+    """rosbag2 names a split recording's files <name>_<n>: sort by name, then by n as a number."""
+    stem, _, n = f.stem.rpartition("_")
+    return (stem, int(n)) if n.isdigit() else (f.stem, -1)
 
 
 @dataclass(frozen=True)
@@ -188,16 +189,20 @@ class BagReader:
         if not options.map_frame:
             raise BadInputError("the map frame must not be empty (--map-frame)")
         self._yaml_intrinsics = load_camera_yaml(camera_yaml) if camera_yaml else None
-        self._source = self.path  # what rosbags opens: the bag, or a copy of what a cut-short one holds
+        # what rosbags opens: the bag, its files, or copies of what cut-short ones hold
+        self._sources = [self.path]
         self._recovered_dir: tempfile.TemporaryDirectory[str] | None = None
-        unclosed = _unclosed_file(self.path)
-        if unclosed is not None:  # rosbags reads a folder through its metadata.yaml: open the file itself
-            _log.warning("bag %s has no metadata.yaml (its recorder did not close it); reading %s",
-                         self.path, unclosed.name)
-            self._source = unclosed
-        cut = _cut_short_mcap(self._source)
-        if cut is not None:
-            self._recover(cut)
+        unclosed = _unclosed_files(self.path)
+        if unclosed:  # rosbags reads a folder through its metadata.yaml: open the files themselves
+            _log.warning("bag %s has no metadata.yaml (its recorder did not close it); reading %s", self.path,
+                         ", ".join(f.name for f in unclosed))
+            self._sources = unclosed
+        elif self.path.is_dir():  # a bag with metadata.yaml whose recorder was killed after writing it
+            files = bag_files(self.path)
+            if files and all(f.suffix == ".mcap" for f in files) and any(is_cut_short(f) for f in files):
+                self._sources = sorted(files, key=_split_index)  # read file by file, the cut one recovered
+        self._sources = [self._recover(f) if f.suffix == ".mcap" and f.is_file() and is_cut_short(f) else f
+                         for f in self._sources]
         with self._open() as reader:
             types = {c.topic: c.msgtype for c in reader.connections}
             self.topics = choose_topics(types, options, have_camera_yaml=camera_yaml is not None)
@@ -227,7 +232,7 @@ class BagReader:
         except ImportError as exc:
             raise BadInputError(f"reading bags needs the rosbags package (pip install rosbags): {exc}") from None
         try:
-            reader = AnyReader([self._source], default_typestore=typestore())
+            reader = AnyReader(self._sources, default_typestore=typestore())
             reader.open()
         except (AnyReaderError, OSError) as exc:  # rosbags' ReaderError subclasses wrap into AnyReaderError
             raise BadInputError(f"cannot read bag {self.path}: {exc}") from None
@@ -238,15 +243,15 @@ class BagReader:
         finally:
             reader.close()
 
-    def _recover(self, cut: Path) -> None:
-        """Read a cut-short MCAP through a temporary copy of its complete records (io.bag_recover); the copy
-        is deleted with this reader."""
-        self._recovered_dir = tempfile.TemporaryDirectory(prefix="spatial_memory_bag_")
+    def _recover(self, cut: Path) -> Path:
+        """A temporary copy of a cut-short MCAP's complete records (io.bag_recover), deleted with this reader."""
+        if self._recovered_dir is None:
+            self._recovered_dir = tempfile.TemporaryDirectory(prefix="spatial_memory_bag_")
         got = recover_mcap(cut, Path(self._recovered_dir.name) / cut.name)
-        self._source = got.path
         _log.warning("bag %s was cut short (no MCAP footer: its recorder did not close it); reading the %d "
-                     "messages before the cut, up to log time %.3f s (%s)", self.path, got.messages,
-                     got.last_log_time_ns * 1e-9, got.stopped_by)
+                     "messages of %s before the cut, up to log time %.3f s (%s)", self.path, got.messages,
+                     cut.name, got.last_log_time_ns * 1e-9, got.stopped_by)
+        return got.path
 
     def _connections(self, reader: AnyReader, topics: list[str | None]) -> list[Connection]:
         return [c for c in reader.connections if c.topic in topics]
