@@ -149,17 +149,22 @@ def test_a_damaged_model_file_stops_the_node_with_a_reason(tmp_path: Path) -> No
 
     cut = tmp_path / "model.pt"
     cut.write_bytes(DEFAULT_CHECKPOINT.read_bytes()[:200_000])
-    node = NodeProcess(fresh_domain(), tmp_path / "node.log", {
-        "memory.db_path": str(tmp_path / "m.db"), "change.method": "learned", "change.model_path": str(cut)})
+    log = _refused_start(NodeProcess(fresh_domain(), tmp_path / "node.log", {
+        "memory.db_path": str(tmp_path / "m.db"), "change.method": "learned", "change.model_path": str(cut)}))
+    assert str(cut) in log and "damaged" in log, log
+    assert cut.stat().st_size == 200_000
+
+
+def _refused_start(node: NodeProcess) -> str:
+    """The log of a node that must not start: it exits 1 with a `cannot start` line and no traceback."""
     try:
         code = node.proc.wait(60)
     finally:
         node.stop()
     log = node.output()
     assert code == 1, f"the node exited with {code}:\n{log}"
-    assert "cannot start" in log and str(cut) in log and "damaged" in log, log
-    assert "Traceback" not in log, log
-    assert cut.stat().st_size == 200_000
+    assert "cannot start" in log and "Traceback" not in log, log
+    return log
 
 
 def test_a_second_node_on_the_same_memory_file_is_refused(tmp_path: Path) -> None:
@@ -171,15 +176,9 @@ def test_a_second_node_on_the_same_memory_file_is_refused(tmp_path: Path) -> Non
     drv = Driver(domain)
     try:
         assert drv.spin_until(lambda: "ready:" in first.output(), 40), first.output()
-        second = NodeProcess(domain, tmp_path / "second.log", {"memory.db_path": str(db)}, namespace="/u")
-        try:
-            code = second.proc.wait(60)
-        finally:
-            second.stop()
-        log = second.output()
-        assert code == 1, f"the second node exited with {code}:\n{log}"
-        assert "cannot start" in log and "in use by another process" in log and str(db) in log, log
-        assert "Traceback" not in log, log
+        log = _refused_start(NodeProcess(domain, tmp_path / "second.log", {"memory.db_path": str(db)},
+                                         namespace="/u"))
+        assert "in use by another process" in log and str(db) in log, log
         assert first.alive() and drv.call(ListItems, "list_items", ListItems.Request()).success
     finally:
         drv.close()
