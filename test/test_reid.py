@@ -185,3 +185,34 @@ def test_apriltag_backend_never_embeds() -> None:
 
 def _memory(config: PipelineConfig) -> ItemMemory:
     return ItemMemory(config.memory, MemoryStore(config.memory.db_path))
+
+
+def test_torch_threads_from_two_threads_at_once_restore_the_setting() -> None:
+    """Two cameras' embedders set torch's process-wide thread count at once: whatever the interleaving, the
+    count is theirs while any is inside and the original once all have left (saved and restored per call,
+    the second saved the first's 1 and restored it last, leaving torch at one thread)."""
+    import threading
+
+    import torch
+
+    original = torch.get_num_threads()
+    target = 1 if original != 1 else 2
+    inside: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def embed_like(rounds: int) -> None:
+        for _ in range(rounds):
+            with mobilenet.torch_threads(target):
+                barrier.wait(timeout=10)  # both inside: the worst interleaving, every round
+                inside.append(torch.get_num_threads())
+                barrier.wait(timeout=10)
+
+    workers = [threading.Thread(target=embed_like, args=(50,)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=30)
+    assert inside == [target] * 100
+    assert torch.get_num_threads() == original
+    with mobilenet.torch_threads(0):  # 0: leave it alone
+        assert torch.get_num_threads() == original

