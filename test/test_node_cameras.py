@@ -146,3 +146,28 @@ def test_two_cameras_one_memory(tmp_path: Path) -> None:
         drv.close()
         code = node.stop()
         assert code == 0, f"the node exited with {code}:\n{node.output()}"
+
+
+def test_several_cameras_need_each_image_placed_by_tf(tmp_path: Path) -> None:
+    """One fixed transform cannot place two cameras, nor one camera_frame name them: refused at start."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from spatial_memory_ros.ros.node import SpatialMemoryNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    try:
+        with pytest.raises(BadInputError, match="each image's frame_id gives its pose"):
+            SpatialMemoryNode(context=context, parameter_overrides=[
+                Parameter("memory.db_path", value=str(tmp_path / "m.db")), Parameter("pose_source", value="fixed"),
+                Parameter("cameras", value=["front", "rear"])])
+        with pytest.raises(BadInputError, match="camera_frame must be empty"):
+            SpatialMemoryNode(context=context, parameter_overrides=[
+                Parameter("memory.db_path", value=str(tmp_path / "m.db")),
+                Parameter("cameras", value=["front", "rear"]), Parameter("camera_frame", value="cam")])
+        with pytest.raises(BadInputError, match="not relative ROS names"):
+            SpatialMemoryNode(context=context, parameter_overrides=[
+                Parameter("memory.db_path", value=str(tmp_path / "m.db")), Parameter("cameras", value=["/x"])])
+    finally:
+        rclpy.try_shutdown(context=context)
