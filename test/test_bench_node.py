@@ -37,7 +37,9 @@ def test_bench_node_with_two_cameras(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "2 (the figures below are over all of them)" in capsys.readouterr().out
     result = json.loads((out / "results.json").read_text())
     assert result["settings"]["cameras"] == 2
-    assert result["published"] == 30 and 15 < result["received"] <= 30  # both cameras got tracks
+    assert result["published"] == 30 and 15 < result["received"] <= 30
+    assert len(result["received_per_camera"]) == 2 and all(n > 5 for n in result["received_per_camera"])
+    assert sum(result["received_per_camera"]) == result["received"]
     log = (out / "node.log").read_text()
     assert "/bench/cam0/image" in log and "/bench/cam1/image" in log and "dropped frame" not in log, log
 

@@ -68,6 +68,8 @@ class BenchResult:
     cpu_count: int
     machine: str
     lost_s: float = 0.0  # longest gap without a TrackArray, s
+    # per camera: TrackArrays received for its published frames (one camera could starve while the sum looks fine)
+    received_per_camera: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -243,10 +245,11 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
         log(f"warning: the node exited with {code}; see {out_dir / 'node.log'}")
     with lock:
         latencies = [got[s] - t0 for s, t0 in sent.items() if s in got]
+        per_camera = [sum(1 for s in sent if s in got and s[0] == i) for i in range(len(names))]
         times = sorted(got[s] for s in sent if s in got)
     gaps = np.diff(times) if len(times) > 1 else np.zeros(1)
     return BenchResult(
-        settings=settings, published=len(sent), received=len(latencies),
+        settings=settings, published=len(sent), received=len(latencies), received_per_camera=per_camera,
         processed_hz=len(latencies) / window, latency_ms=_percentiles(latencies),
         node_cpu_percent=100.0 * cpu_node / window, bench_cpu_percent=100.0 * cpu_self / window,
         cpu_count=os.cpu_count() or 0, machine=_machine(), lost_s=float(gaps.max()),
@@ -275,7 +278,8 @@ def format_result(r: BenchResult) -> str:
                                             f"{'reliable' if s.reliable else 'best effort'}, {profile}"),
         ("cameras", f"{s.cameras} (the figures below are over all of them)" if s.cameras > 1 else "1"),
         ("frames published / got tracks",
-         f"{r.published} / {r.received} ({100.0 * r.received / max(r.published, 1):.0f} %)"),
+         f"{r.published} / {r.received} ({100.0 * r.received / max(r.published, 1):.0f} %)"
+         + (f"; per camera {', '.join(map(str, r.received_per_camera))}" if len(r.received_per_camera) > 1 else "")),
         ("sustained processed rate", f"{r.processed_hz:.2f} Hz"),
         ("latency p50 / p95 / p99 / max", f"{lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} / "
                                           f"{lat['max']:.0f} ms"),
