@@ -70,6 +70,7 @@ class BenchResult:
     lost_s: float = 0.0  # longest gap without a TrackArray, s
     # per camera: TrackArrays received for its published frames (one camera could starve while the sum looks fine)
     received_per_camera: list[int] = field(default_factory=list)
+    node_peak_rss_mb: float = 0.0  # the node process's peak resident memory over the run (Linux)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -235,6 +236,7 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
         window = time.monotonic() - t_window
         cpu_node, cpu_self = node.cpu_seconds() - cpu_node0, _self_cpu() - cpu_self0
         time.sleep(1.0)  # stragglers
+        peak_rss_mb = node.peak_rss_mb()
     finally:
         stop.set()
         spinner.join(timeout=5)
@@ -250,6 +252,7 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
     gaps = np.diff(times) if len(times) > 1 else np.zeros(1)
     return BenchResult(
         settings=settings, published=len(sent), received=len(latencies), received_per_camera=per_camera,
+        node_peak_rss_mb=peak_rss_mb,
         processed_hz=len(latencies) / window, latency_ms=_percentiles(latencies),
         node_cpu_percent=100.0 * cpu_node / window, bench_cpu_percent=100.0 * cpu_self / window,
         cpu_count=os.cpu_count() or 0, machine=_machine(), lost_s=float(gaps.max()),
@@ -285,6 +288,7 @@ def format_result(r: BenchResult) -> str:
                                           f"{lat['max']:.0f} ms"),
         ("longest gap between TrackArrays", f"{1000.0 * r.lost_s:.0f} ms"),
         ("CPU: node / publisher", f"{r.node_cpu_percent:.0f} % / {r.bench_cpu_percent:.0f} % of one core"),
+        ("node peak memory (RSS)", f"{r.node_peak_rss_mb:.0f} MB"),
         ("machine", r.machine),
     ]
     width = max(len(k) for k, _ in rows)

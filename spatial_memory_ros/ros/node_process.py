@@ -95,6 +95,15 @@ class NodeProcess:
             return 0.0
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def peak_rss_mb(self) -> float:
+        """The node's peak resident memory so far, MB (Linux /proc VmHWM; 0 elsewhere or once it has exited)."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return 0.0
+        kb = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")), "0")
+        return int(kb) / 1024.0
+
     def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> int:
         """Send sig and wait; the exit code (negative: killed by that signal). A node still running after
         timeout gets SIGABRT first, so that Python's fault handler writes every thread's stack to the log
