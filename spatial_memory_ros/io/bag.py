@@ -184,25 +184,22 @@ class BagReader:
         self.path = Path(path)
         self.options = options
         if not is_bag(self.path):
-            raise BadInputError(f"{self.path} is not a ROS 2 bag (a folder with metadata.yaml or with one .mcap / "
-                                ".db3 file, or a .mcap / .db3)")
+            raise BadInputError(f"{self.path} is not a ROS 2 bag (a folder with metadata.yaml, with one .mcap / .db3 "
+                                "file or with a split recording's .mcap files, or a .mcap / .db3)")
         if not options.map_frame:
             raise BadInputError("the map frame must not be empty (--map-frame)")
         self._yaml_intrinsics = load_camera_yaml(camera_yaml) if camera_yaml else None
-        # what rosbags opens: the bag, its files, or copies of what cut-short ones hold
-        self._sources = [self.path]
         self._recovered_dir: tempfile.TemporaryDirectory[str] | None = None
         unclosed = _unclosed_files(self.path)
         if unclosed:  # rosbags reads a folder through its metadata.yaml: open the files themselves
             _log.warning("bag %s has no metadata.yaml (its recorder did not close it); reading %s", self.path,
                          ", ".join(f.name for f in unclosed))
-            self._sources = unclosed
-        elif self.path.is_dir():  # a bag with metadata.yaml whose recorder was killed after writing it
-            files = bag_files(self.path)
-            if files and all(f.suffix == ".mcap" for f in files) and any(is_cut_short(f) for f in files):
-                self._sources = sorted(files, key=_split_index)  # read file by file, the cut one recovered
-        self._sources = [self._recover(f) if f.suffix == ".mcap" and f.is_file() and is_cut_short(f) else f
-                         for f in self._sources]
+        files = unclosed or ([self.path] if self.path.is_file() else sorted(bag_files(self.path), key=_split_index))
+        cut = {f for f in files if f.suffix == ".mcap" and is_cut_short(f)}
+        # what rosbags opens: the bag itself, or its files one by one, a cut-short one through a copy of what it
+        # holds (also a bag with metadata.yaml whose recorder was killed after writing it)
+        read_files = bool(unclosed) or (bool(cut) and all(f.suffix == ".mcap" for f in files))
+        self._sources = [self._recover(f) if f in cut else f for f in files] if read_files else [self.path]
         with self._open() as reader:
             types = {c.topic: c.msgtype for c in reader.connections}
             self.topics = choose_topics(types, options, have_camera_yaml=camera_yaml is not None)
