@@ -51,13 +51,14 @@ def parse_params(items: list[str]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from ..ros.bench_node import BenchSettings, format_result, run_bench, write_result
+    from ..ros.camera_input import MAX_CAMERAS
 
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise BadInputError(f"--size must look like 640x480, got {args.size!r}") from None
-    if args.seconds <= 0 or args.rate <= 0 or args.warmup < 0 or not 1 <= args.cameras <= 8:
-        raise BadInputError("--seconds and --rate must be > 0, --warmup >= 0, --cameras 1 to 8")
+    if args.seconds <= 0 or args.rate <= 0 or args.warmup < 0 or not 1 <= args.cameras <= MAX_CAMERAS:
+        raise BadInputError(f"--seconds and --rate must be > 0, --warmup >= 0, --cameras 1 to {MAX_CAMERAS}")
     settings = BenchSettings(
         node_params=parse_params(args.param),
         detector=args.detector, seconds=args.seconds, warmup_s=args.warmup, rate_hz=args.rate, width=w, height=h,
