@@ -76,6 +76,25 @@ class Driver:
         rclpy.try_shutdown(context=self.context)
 
 
+def statuses(arrays: list[Any], part: str) -> list[Any]:
+    """Every diagnostic_msgs/DiagnosticStatus named "<node>: <part>" in the collected /diagnostics arrays, oldest
+    first."""
+    return [s for a in arrays for s in a.status if s.name.endswith(f": {part}")]
+
+
+def newest(arrays: list[Any], part: str) -> Any | None:
+    """The newest status of that part, or None."""
+    found = statuses(arrays, part)
+    return found[-1] if found else None
+
+
+def frame_totals(status: Any) -> tuple[int, int, int]:
+    """A camera input status's (images received, processed, dropped) since the node started."""
+    values = {v.key: v.value for v in status.values}
+    received, processed, dropped = map(int, values["images received / processed / dropped since start"].split(" / "))
+    return received, processed, dropped
+
+
 def top_down_camera(height_m: float) -> np.ndarray:
     """T_map_cam of a camera at (0, 0, height) looking straight down (optical x = map x)."""
     T = np.diag([1.0, -1.0, -1.0, 1.0])

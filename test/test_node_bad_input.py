@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from bag_scene import CAMERA_FRAME, HEIGHT_M, INTR
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
+from ros_support import Driver, NodeProcess, frame_totals, fresh_domain, newest, top_down_camera
 from sensor_msgs.msg import Image
 from spatial_memory.msg import Track, TrackArray
 from spatial_memory.srv import ListItems
@@ -40,12 +40,6 @@ def _wait_log(node: NodeProcess, drv: Driver, text: str) -> None:
     assert drv.spin_until(lambda: text in node.output(), 10), f"{text!r} never logged:\n{node.output()}"
 
 
-def _status(arrays: list[DiagnosticArray], part: str) -> DiagnosticStatus | None:
-    """The newest status named "...: part" on /diagnostics, or None."""
-    found = [s for a in arrays for s in a.status if s.name.endswith(f": {part}")]
-    return found[-1] if found else None
-
-
 def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> None:
     t, q = split_transform(T_MAP_CAM)
     domain = fresh_domain()
@@ -70,12 +64,12 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
         cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(time.time()))))
         _wait_log(node, drv, "no valid camera_info received yet")
         # the operator's view of the same: the camera input in ERROR with the reason, the memory's loss in WARN
-        assert drv.spin_until(lambda: (s := _status(health, "camera input")) is not None
+        assert drv.spin_until(lambda: (s := newest(health, "camera input")) is not None
                               and s.message.startswith("every frame dropped: no valid camera_info"), 5), health
-        input_status = _status(health, "camera input")
+        input_status = newest(health, "camera input")
         assert input_status is not None and input_status.level == DiagnosticStatus.ERROR
         assert input_status.name == "t/spatial_memory: camera input" and input_status.hardware_id == "cpu"
-        memory_status = _status(health, "item memory")
+        memory_status = newest(health, "item memory")
         assert memory_status is not None and memory_status.level == DiagnosticStatus.WARN
         assert "moved aside to" in memory_status.message and str(tmp_path) in memory_status.message
 
@@ -106,12 +100,10 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
         assert drv.spin_until(lambda: any(t.item == "mug" and t.state == Track.STATE_CONFIRMED
                                           for arr in tracks for t in arr.tracks), 10), node.output()
         health.clear()
-        assert drv.spin_until(lambda: _status(health, "camera input") is not None, 5)
-        counts = dict((v.key, v.value) for v in _status(health, "camera input").values)  # type: ignore[union-attr]
-        totals = counts["images received / processed / dropped since start"]
-        received, processed, dropped = map(int, totals.split(" / "))
-        assert processed >= 1 and dropped >= 6 and received >= processed + dropped, counts
-        memory_values = dict((v.key, v.value) for v in _status(health, "item memory").values)  # type: ignore[union-attr]
+        assert drv.spin_until(lambda: newest(health, "camera input") is not None, 5)
+        received, processed, dropped = frame_totals(newest(health, "camera input"))
+        assert processed >= 1 and dropped >= 6 and received >= processed + dropped, (received, processed, dropped)
+        memory_values = dict((v.key, v.value) for v in newest(health, "item memory").values)  # type: ignore[union-attr]
         assert memory_values["items known"] == "1" and memory_values["database"] == str(db)
 
         unknown = locate(drv, "unicorn")

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from ros_support import Driver, NodeProcess, fresh_domain, top_down_camera
+from ros_support import Driver, NodeProcess, frame_totals, fresh_domain, newest, top_down_camera
 from sensor_msgs.msg import CameraInfo, Image
 from spatial_memory.msg import Track, TrackArray
 from std_srvs.srv import Trigger
 from tag_scene import make_intrinsics, pose, render_scene
-from test_node_integration import locate, transform, xyz
+from test_node_integration import camera_info, locate, xyz
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
@@ -23,7 +23,7 @@ from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.geometry import invert
 from spatial_memory_ros.core.types import CameraIntrinsics
 from spatial_memory_ros.ros.camera_input import MAX_CAMERAS, check_camera_names
-from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp
+from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp, transform_to_msg
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -40,15 +40,6 @@ BOX_AT = np.array([3.2, -0.1, 0.0])  # tag 7, seen by the rear camera only
 def _view(intr: CameraIntrinsics, T_map_cam: np.ndarray, tag_id: int, at: np.ndarray) -> np.ndarray:
     p_cam = invert(T_map_cam) @ np.append(at, 1.0)
     return render_scene(intr, [(tag_id, pose((0.0, 0.0, 0.0), tuple(p_cam[:3])))], TAG_SIZE_M, background=150)
-
-
-def _info(intr: CameraIntrinsics, frame_id: str, stamp: object) -> CameraInfo:
-    msg = CameraInfo()
-    msg.header = header(frame_id, stamp)
-    msg.width, msg.height = intr.width, intr.height
-    msg.k = [intr.fx, 0.0, intr.cx, 0.0, intr.fy, intr.cy, 0.0, 0.0, 1.0]
-    msg.distortion_model, msg.d = "plumb_bob", [0.0] * 5
-    return msg
 
 
 @pytest.mark.parametrize("names", [[""], ["front"], ["front", "rear"], ["arm/wrist", "head"],
@@ -91,13 +82,13 @@ def test_two_cameras_one_memory(tmp_path: Path) -> None:
         def frame(rear_image: np.ndarray | None = None) -> None:
             stamp = sec_to_stamp(time.time())
             tf_pub.publish(TFMessage(transforms=[
-                transform("map", "base_link", np.eye(4), stamp),
-                transform("base_link", "front_optical", T_BASE_FRONT, stamp),
-                transform("base_link", "rear_optical", T_BASE_REAR, stamp)]))
+                transform_to_msg("map", "base_link", np.eye(4), stamp),
+                transform_to_msg("base_link", "front_optical", T_BASE_FRONT, stamp),
+                transform_to_msg("base_link", "rear_optical", T_BASE_REAR, stamp)]))
             for cam, (intr, image) in views.items():
                 if cam == "rear" and rear_image is not None:
                     image = rear_image
-                pubs[cam][1].publish(_info(intr, f"{cam}_optical", stamp))
+                pubs[cam][1].publish(camera_info(stamp, intr, f"{cam}_optical"))
                 pubs[cam][0].publish(bgr_to_image(image, header(f"{cam}_optical", stamp)))
             end = time.monotonic() + 0.1
             drv.spin_until(lambda: time.monotonic() > end, 1.1)
@@ -122,16 +113,11 @@ def test_two_cameras_one_memory(tmp_path: Path) -> None:
         namespaces = {m.ns for a in markers for m in a.markers}
         assert {"tracks/front", "tracks/rear", "usual", "current"} <= namespaces, namespaces
 
-        def latest(part: str) -> DiagnosticStatus | None:
-            found = [s for a in health for s in a.status if s.name == f"t/spatial_memory: {part}"]
-            return found[-1] if found else None
-
         def front_dropped() -> int:
             """The front camera's frames dropped since start, from a /diagnostics status published from now on."""
             health.clear()
-            assert drv.spin_until(lambda: latest("camera input front") is not None, 5)
-            totals = dict((v.key, v.value) for v in latest("camera input front").values)  # type: ignore[union-attr]
-            return int(totals["images received / processed / dropped since start"].split(" / ")[2])
+            assert drv.spin_until(lambda: newest(health, "camera input front") is not None, 5)
+            return frame_totals(newest(health, "camera input front"))[2]
 
         # a fault on the rear camera (images that do not fit its camera_info) drops only its frames. (A first
         # image may have come before its camera_info, on another topic: such drops are counted before.)
@@ -142,9 +128,11 @@ def test_two_cameras_one_memory(tmp_path: Path) -> None:
                               in node.output(), 10), node.output()
         assert len(tracks["front"]) >= before + 10, (before, len(tracks["front"]))
         assert front_dropped() == dropped_before
-        rear, front = latest("camera input rear"), latest("camera input front")
+        rear, front = newest(health, "camera input rear"), newest(health, "camera input front")
         assert rear is not None and rear.level != DiagnosticStatus.OK and "camera_info is 256x192" in rear.message
         assert front is not None and front.level == DiagnosticStatus.OK, front.message if front else None
+        assert (rear.name, front.name) == ("t/spatial_memory: camera input rear",
+                                           "t/spatial_memory: camera input front")
 
         # reset forgets the one memory, whichever camera saw the item
         assert drv.call(Trigger, "reset_memory", Trigger.Request()).success

@@ -21,9 +21,8 @@ import pytest
 # them delays the small /tf messages from the same process by seconds.
 from bag_scene import CAMERA_FRAME, INTR, T_MAP_CAM, A, B, render
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from geometry_msgs.msg import TransformStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from ros_support import Driver, NodeProcess, fresh_domain
+from ros_support import Driver, NodeProcess, frame_totals, fresh_domain, statuses
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from spatial_memory.msg import Track, TrackArray
 from spatial_memory.srv import ListItems, LocateItem
@@ -31,30 +30,18 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
 from spatial_memory_ros.core.geometry import split_transform
-from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp
+from spatial_memory_ros.core.types import CameraIntrinsics
+from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp, transform_to_msg
 
 pytestmark = pytest.mark.timeout(180)
 
-def camera_info(stamp: object) -> CameraInfo:
+def camera_info(stamp: object, intr: CameraIntrinsics = INTR, frame_id: str = CAMERA_FRAME) -> CameraInfo:
     msg = CameraInfo()
-    msg.header = header(CAMERA_FRAME, stamp)
-    msg.width, msg.height = INTR.width, INTR.height
-    msg.k = [INTR.fx, 0.0, INTR.cx, 0.0, INTR.fy, INTR.cy, 0.0, 0.0, 1.0]
+    msg.header = header(frame_id, stamp)
+    msg.width, msg.height = intr.width, intr.height
+    msg.k = [intr.fx, 0.0, intr.cx, 0.0, intr.fy, intr.cy, 0.0, 0.0, 1.0]
     msg.distortion_model = "plumb_bob"
     msg.d = [0.0] * 5
-    return msg
-
-
-def transform(parent: str, child: str, T: np.ndarray, stamp: object) -> TransformStamped:
-    from scipy.spatial.transform import Rotation
-
-    msg = TransformStamped()
-    msg.header = header(parent, stamp)
-    msg.child_frame_id = child
-    t, q = T[:3, 3], Rotation.from_matrix(T[:3, :3]).as_quat()
-    msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = map(float, t)
-    r = msg.transform.rotation
-    r.x, r.y, r.z, r.w = map(float, q)
     return msg
 
 
@@ -80,12 +67,12 @@ class Camera:
     def publish_static_tf(self) -> None:
         # base_link at the origin, camera looking down from HEIGHT_M: split over a static and a dynamic link.
         self.tf_static_pub.publish(TFMessage(transforms=[
-            transform("base_link", CAMERA_FRAME, T_MAP_CAM, sec_to_stamp(0.0))]))
+            transform_to_msg("base_link", CAMERA_FRAME, T_MAP_CAM, sec_to_stamp(0.0))]))
 
     def frame(self, image: np.ndarray, *, with_tf: bool = True, spin_s: float = 0.1) -> object:
         stamp = sec_to_stamp(time.time())
         if with_tf:
-            self.tf_pub.publish(TFMessage(transforms=[transform("map", "base_link", np.eye(4), stamp)]))
+            self.tf_pub.publish(TFMessage(transforms=[transform_to_msg("map", "base_link", np.eye(4), stamp)]))
         self.info_pub.publish(camera_info(stamp))
         self.image_pub.publish(bgr_to_image(image, header(CAMERA_FRAME, stamp)))
         end = time.monotonic() + spin_s
@@ -155,16 +142,16 @@ def test_end_to_end_then_restart(tmp_path: Path) -> None:
         # /diagnostics told the same story: the frame without TF dropped (ERROR, then WARN while it was in the
         # 5 s window), then the camera input healthy, with the frames counted
         def inputs() -> list[DiagnosticStatus]:
-            return [s for a in health for s in a.status if s.name == "t/spatial_memory: camera input"]
+            return statuses(health, "camera input")
         assert any("no camera pose" in s.message and s.level in (DiagnosticStatus.ERROR, DiagnosticStatus.WARN)
                    for s in inputs()), [s.message for s in inputs()]
         assert drv.spin_until(lambda: any(s.level == DiagnosticStatus.OK for s in inputs()), 5), \
             [s.message for s in inputs()]
         ok = next(s for s in inputs() if s.level == DiagnosticStatus.OK)
         assert ok.message.startswith("processing ") and ok.hardware_id == "cpu"
-        totals = dict((v.key, v.value) for v in ok.values)["images received / processed / dropped since start"]
-        received, processed, dropped = map(int, totals.split(" / "))
-        assert processed >= 20 and dropped >= 1 and received >= processed + dropped, totals
+        received, processed, dropped = frame_totals(ok)
+        assert ok.name == "t/spatial_memory: camera input"
+        assert processed >= 20 and dropped >= 1 and received >= processed + dropped, (received, processed, dropped)
     finally:
         drv.close()
         code = node.stop(signal.SIGINT)
