@@ -58,12 +58,16 @@ def test_camera_names_that_are_refused(names: list[str], reason: str) -> None:
         check_camera_names(names)
 
 
-def test_two_cameras_one_memory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["classical", "learned"])
+def test_two_cameras_one_memory(tmp_path: Path, method: str) -> None:
+    """With the learned change model, the two cameras share one network (model.camera_batch), as /diagnostics
+    says; each camera's masks and tracks are still its own."""
     domain, ns = fresh_domain(), "/t"
     reliable = {f"qos_overrides.{ns}/{cam}/{topic}.subscription.reliability": "reliable"
                 for cam in ("front", "rear") for topic in ("image", "camera_info")}
     node = NodeProcess(domain, tmp_path / "node.log",
-                       {"memory.db_path": str(tmp_path / "m.db"), "cameras": ["front", "rear"], **reliable})
+                       {"memory.db_path": str(tmp_path / "m.db"), "cameras": ["front", "rear"],
+                        "change.method": method, **reliable})
     drv = Driver(domain, ns)
     try:
         n = drv.node
@@ -133,6 +137,9 @@ def test_two_cameras_one_memory(tmp_path: Path) -> None:
         assert front is not None and front.level == DiagnosticStatus.OK, front.message if front else None
         assert (rear.name, front.name) == ("t/spatial_memory: camera input rear",
                                            "t/spatial_memory: camera input front")
+        changes = [next(v.value for v in status.values if v.key == "change") for status in (front, rear)]
+        shared = [c for c in changes if "one network for 2 cameras" in c]
+        assert all(c.startswith(method) for c in changes) and len(shared) == (2 if method == "learned" else 0), changes
 
         # reset forgets the one memory, whichever camera saw the item
         assert drv.call(Trigger, "reset_memory", Trigger.Request()).success

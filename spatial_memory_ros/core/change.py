@@ -527,11 +527,13 @@ def _photometric_residual(
 
 
 def make_change_backend(
-    config: ChangeConfig, *, device: str = "auto", motion_appearance: bool = True
+    config: ChangeConfig, *, device: str = "auto", motion_appearance: bool = True, cameras: int = 1
 ) -> ChangeDetector | LearnedChangeDetector:
     """The change detector config.method names: the classical ChangeDetector, or the learned model
     (config.model_path, "" = the shipped checkpoint) on `device` (auto | cpu | cuda), which embeds each motion
-    box's region only with motion_appearance (the classical one has no appearance to give)."""
+    box's region only with motion_appearance (the classical one has no appearance to give). cameras: the
+    learned model's memory rows (model.camera_batch shares one model between cameras); the classical detector
+    is one camera's."""
     if config.method == "classical":
         return ChangeDetector(config)
     if config.method != "learned":
@@ -541,6 +543,7 @@ def make_change_backend(
     except ImportError as e:  # torch is optional for the classical pipeline
         raise BadInputError(f"change.method learned needs torch ({e}); use change.method classical") from None
     try:
-        return LearnedChangeDetector.from_change_config(config, device=device, motion_appearance=motion_appearance)
+        return LearnedChangeDetector.from_change_config(config, device=device, motion_appearance=motion_appearance,
+                                                        cameras=cameras)
     except ValueError as e:  # a missing or foreign checkpoint, a cuda device without CUDA
         raise BadInputError(f"change.method learned: {e}") from None

@@ -207,7 +207,8 @@ class Pipeline:
         store = MemoryStore(config.memory.db_path)
         try:
             memory = ItemMemory(config.memory, store)
-            return [cls(config, memory, device=device) for _ in range(cameras)]
+            changes = _change_backends(config, cameras, device)
+            return [cls(config, memory, change=change, device=device) for change in changes]
         except BaseException:
             store.close()  # do not leave the database open behind a failed start
             raise
@@ -381,6 +382,20 @@ class Pipeline:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _change_backends(config: PipelineConfig, cameras: int, device: str) -> list[ChangeBackend | None]:
+    """Each camera's change backend for open_cameras(): None = the pipeline makes its own (the classical
+    detector, or one camera). Several cameras share one learned model and batch its steps (model.camera_batch):
+    one network and its weights, not one per camera, and on a GPU one step for the frames that come together."""
+    if cameras == 1 or config.change.method != "learned":
+        return [None] * cameras
+    detector = make_change_backend(config.change, device=device, motion_appearance=wants_motion_appearance(config),
+                                   cameras=cameras)
+    assert not isinstance(detector, ChangeDetector)
+    from ..model.camera_batch import SharedCameras  # imports torch, which the learned model above has
+
+    return list(SharedCameras(detector).views())
 
 
 def wants_motion_appearance(config: PipelineConfig) -> bool:

@@ -11,8 +11,10 @@ where each patch looks, so a moving camera gets change masks too.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -34,6 +36,33 @@ from .turning_background import TurningBackground
 # the network's mask grown by this before the floor memory skips it: its edges blur into the floor around
 _AGENT_MARGIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 _NOMINAL_FOCAL = 500.0 / 640.0  # focal length / image width when no intrinsics are given (~65 deg across)
+
+
+@dataclass
+class PreparedFrame:
+    """One camera's frame made ready for the network step (LearnedChangeDetector.prepare)."""
+
+    camera: int
+    image: np.ndarray  # (H, W, 3) uint8 BGR, as given
+    small: np.ndarray  # at the model's input size
+    K_px: np.ndarray  # (3, 3) intrinsics at the image's size
+    K: np.ndarray  # (3, 3) float32 at the model's input size
+    pose: np.ndarray  # (4, 4) float32, identity when unknown
+    T_map_cam: np.ndarray | None  # as given: None = no pose
+    stamp: float | None
+    blank: bool  # featureless: steps as the memory-disabled model (blank_std)
+    seen: np.ndarray  # what the still background learns: small, or the frame at still_scale times the input
+    background: np.ndarray | None = None  # the still background at seen's size; None without one
+    valid: np.ndarray | bool = False  # the background's validity: per pixel at seen's size, or one flag
+
+
+@dataclass
+class NetworkStep:
+    """A frame's part of a network step: change logits at the model's output size, and the change head's own
+    (for the motion boxes) where a still head corrected them."""
+
+    logits: np.ndarray
+    regions: np.ndarray | None
 
 
 class LearnedChangeDetector:
@@ -132,12 +161,14 @@ class LearnedChangeDetector:
         self.still_scale = still_scale if self._backgrounds and self.model.still is not None else 1
         self._logit_threshold = float(np.log(threshold / (1.0 - threshold)))
         self._amp = self.device.type == "cuda"
+        # the memory's rows are read and written by network_step() and reset(), which cameras' threads may call
+        self._state_lock = threading.RLock()
         self.reset()
 
     @classmethod
     def from_change_config(
         cls, change: ChangeConfig, *, device: str = "auto", motion_appearance: bool = True,
-        use_memory: bool | None = None, geometric_memory: bool = True,
+        use_memory: bool | None = None, geometric_memory: bool = True, cameras: int = 1,
     ) -> LearnedChangeDetector:
         """The detector change.* describes, as the node and the bench build it: change.model_path ("" = the
         shipped checkpoint), min_blob_area_px, floor_memory and still_edges (which stand still by
@@ -148,7 +179,7 @@ class LearnedChangeDetector:
             min_blob_area_px=change.min_blob_area_px, motion_appearance=motion_appearance,
             floor_memory=FloorChangeConfig() if change.floor_memory and geometric_memory else None,
             still_edges=StillEdgesConfig.following(change) if change.still_edges and geometric_memory else None,
-            still_scale=change.still_head_scale, follow_turns=change.follow_turns,
+            still_scale=change.still_head_scale, follow_turns=change.follow_turns, cameras=cameras,
         )
 
     def describe(self) -> str:
@@ -166,14 +197,14 @@ class LearnedChangeDetector:
 
     def reset(self, camera: int | None = None) -> None:
         """Forget what was seen (by one camera, or by all): the memory goes back to its initial state."""
-        with torch.inference_mode():
+        with torch.inference_mode(), self._state_lock:
             initial = self.model.initial_state(self.cameras, self.device)  # (C, S, D), stays on the device
             if camera is None:
                 self._state = initial
-                self._embeddings: torch.Tensor | None = None  # (C, N, E) of the last frames
+                self._embeddings: list[torch.Tensor | None] = [None] * self.cameras  # (N, E) of each last frame
                 self._image_size: list[tuple[int, int] | None] = [None] * self.cameras  # (W, H) per camera
             else:
-                self._state[camera] = initial[camera]
+                self._state[camera] = initial[camera].to(self._state.dtype)
         for floor in self._floors if camera is None else self._floors[camera:camera + 1]:
             if floor is not None:
                 floor.reset()
@@ -203,7 +234,6 @@ class LearnedChangeDetector:
             raise BadInputError(f"this detector serves {self.cameras} cameras: call update_batch()")
         return self.update_batch([image_bgr], [T_map_cam], [intrinsics], [stamp])[0]
 
-    @torch.inference_mode()
     def update_batch(
         self,
         images_bgr: Sequence[np.ndarray],
@@ -213,113 +243,145 @@ class LearnedChangeDetector:
     ) -> list[ChangeOutput]:
         """One frame per camera, in camera order, as one batched model step; image sizes may differ.
         stamps: each frame's capture time in s (the floor memory's clock); None = now."""
-        C, cfg = self.cameras, self.config
+        C = self.cameras
         if len(images_bgr) != C or len(T_map_cam) != C or (intrinsics is not None and len(intrinsics) != C):
             raise BadInputError(f"update_batch needs exactly one image, pose (and intrinsics) per camera ({C})")
+        for image, T in zip(images_bgr, T_map_cam):  # all checked before any camera's memory is touched
+            _check_image(image)
+            _checked_pose(T)
         intrs = list(intrinsics) if intrinsics is not None else [None] * C
-        small, Ks_px, Ks, poses, flags = [], [], [], [], []
-        for c, (image, T, intr) in enumerate(zip(images_bgr, T_map_cam, intrs)):
-            if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                raise BadInputError(f"image must be a (H, W, 3) uint8 BGR array, got {getattr(image, 'shape', None)}")
-            h, w = image.shape[:2]
-            if self._image_size[c] not in (None, (w, h)):
-                self.reset(c)  # another camera or resolution: the memory does not describe this view
-            self._image_size[c] = (w, h)
-            small.append(cv2.resize(image, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA))
-            Ks_px.append(_camera_K(intr or self.intrinsics, w, h))
-            Ks.append(self._model_K(Ks_px[-1], w, h))
-            poses.append(_checked_pose(T))
-            flags.append(T is not None)
-        dev = self.device
-        image_t = torch.from_numpy(np.stack(small)).to(dev).permute(0, 3, 1, 2)  # (C, 3, h, w) uint8
-        K = torch.from_numpy(np.stack(Ks)).to(dev)  # (C, 3, 3)
-        pose = torch.from_numpy(np.stack(poses)).to(dev)  # (C, 4, 4)
-        flag = torch.tensor(flags, device=dev)
-        state = self._state
-        blank = self._blank(small) if self.use_memory else None
-        if blank is not None:  # those rows step as the memory-disabled model: the initial memory in, nothing out
-            state = torch.where(blank[:, None, None], self.model.initial_state(C, dev), state)
-        bg_t = bg_valid = fine_t = fine_bg_t = fine_valid = None
-        seen = small  # what the backgrounds learn: the frames at the model's input, or still_scale times finer
+        frames = [self.prepare(c, images_bgr[c], T_map_cam[c], intrs[c], None if stamps is None else stamps[c])
+                  for c in range(C)]
+        return [self.finish(frame, step) for frame, step in zip(frames, self.network_step(frames))]
+
+    # update_batch() in three phases: prepare() and finish() touch one camera's own state and may run on that
+    # camera's thread, beside other cameras' (model.camera_batch); network_step() steps any set of cameras'
+    # prepared frames as one batch, holding the memory's lock.
+
+    @torch.inference_mode()
+    def prepare(self, camera: int, image_bgr: np.ndarray, T_map_cam: np.ndarray | None,
+                intrinsics: CameraIntrinsics | None = None, stamp: float | None = None) -> PreparedFrame:
+        """One camera's frame made ready for network_step(): resized, its intrinsics and pose checked, and the
+        camera's still background looked up. BadInputError: a malformed image or pose (nothing is changed)."""
+        if not 0 <= camera < self.cameras:
+            raise ValueError(f"camera must be in [0, {self.cameras}), got {camera}")
+        cfg = self.config
+        _check_image(image_bgr)
+        pose = _checked_pose(T_map_cam)
+        h, w = image_bgr.shape[:2]
+        if self._image_size[camera] not in (None, (w, h)):
+            self.reset(camera)  # another camera or resolution: the memory does not describe this view
+        self._image_size[camera] = (w, h)
+        small = cv2.resize(image_bgr, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA)
+        K_px = _camera_K(intrinsics or self.intrinsics, w, h)
+        K = self._model_K(K_px, w, h)
+        blank = self.use_memory and self.blank_std > 0 and float(
+            cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).std()) < self.blank_std
+        frame = PreparedFrame(camera, image_bgr, small, K_px, K, pose, T_map_cam, stamp, blank, small)
         if self._backgrounds and self.use_memory:
             k = self.still_scale
-            if k > 1:  # the still head compares a finer frame with a finer background (far, small things)
-                seen = [cv2.resize(image, (k * cfg.image_width, k * cfg.image_height), interpolation=cv2.INTER_AREA)
-                        for image in images_bgr]
+            # the still head compares a finer frame with a finer background (far, small things)
+            frame.seen = small if k == 1 else cv2.resize(image_bgr, (k * cfg.image_width, k * cfg.image_height),
+                                                         interpolation=cv2.INTER_AREA)
             # a turn is followed only when asked and with real intrinsics: the nominal ones would warp it off
-            follow = [self.follow_turns and (intr is not None or self.intrinsics is not None) for intr in intrs]
-            steps = [b.before(img, T, scale_intrinsics(K_m, k, k) if real else None)
-                     for b, img, T, K_m, real in zip(self._backgrounds, seen, T_map_cam, Ks, follow)]
-            backgrounds = [b for b, _ in steps]
-            # valid: one flag per camera, or (following turns) one per pixel: what the camera has shown long enough
-            valid = [v for _, v in steps]
+            real = self.follow_turns and (intrinsics is not None or self.intrinsics is not None)
+            # valid: one flag, or (following turns) one per pixel: what the camera has shown long enough
+            frame.background, frame.valid = self._backgrounds[camera].before(
+                frame.seen, T_map_cam, scale_intrinsics(K, k, k) if real else None)
+        return frame
+
+    @torch.inference_mode()
+    def network_step(self, frames: Sequence[PreparedFrame]) -> list[NetworkStep]:
+        """One model step over prepared frames of distinct cameras, as one batch: their memory rows step, the
+        other cameras' stay as they are. Returns each frame's change logits (and the change head's own where a
+        still head corrects them) at the model's output size, for finish()."""
+        cams = [f.camera for f in frames]
+        if not frames or len(set(cams)) != len(cams):
+            raise ValueError(f"network_step needs frames of distinct cameras, got cameras {cams}")
+        cfg, dev, n = self.config, self.device, len(frames)
+        image_t = torch.from_numpy(np.stack([f.small for f in frames])).to(dev).permute(0, 3, 1, 2)  # (n, 3, h, w)
+        K = torch.from_numpy(np.stack([f.K for f in frames])).to(dev)  # (n, 3, 3)
+        pose = torch.from_numpy(np.stack([f.pose for f in frames])).to(dev)  # (n, 4, 4)
+        flag = torch.tensor([f.T_map_cam is not None for f in frames], device=dev)
+        bg_t = bg_valid = fine_t = fine_bg_t = fine_valid = None
+        if self._backgrounds and self.use_memory:
+            k = self.still_scale
+            backgrounds = [f.background for f in frames if f.background is not None]  # each has one (prepare)
+            assert len(backgrounds) == n
+            valid = [f.valid for f in frames]
             per_pixel = any(isinstance(v, np.ndarray) and not (v.all() or not v.any()) for v in valid)
             if k > 1:
                 if any(np.any(v) for v in valid):  # else the head adds nothing: the mask stays the change head's own
-                    fine_t = torch.from_numpy(np.stack(seen)).to(dev).permute(0, 3, 1, 2)
+                    fine_t = torch.from_numpy(np.stack([f.seen for f in frames])).to(dev).permute(0, 3, 1, 2)
                     fine_bg_t = torch.from_numpy(np.stack(backgrounds)).to(dev).permute(0, 3, 1, 2)
                     if per_pixel:
-                        fine_valid = torch.from_numpy(np.stack([np.broadcast_to(v, img.shape[:2]) for v, img
-                                                                in zip(valid, seen)])).to(dev)
+                        fine_valid = torch.from_numpy(np.stack([np.broadcast_to(v, f.seen.shape[:2]) for v, f
+                                                                in zip(valid, frames)])).to(dev)
                 backgrounds = [cv2.resize(b, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA)
                                for b in backgrounds]
             bg_t = torch.from_numpy(np.stack(backgrounds)).to(dev).permute(0, 3, 1, 2)
             if per_pixel:  # at the model's input: a pixel is valid if all of the finer ones it covers are
                 size = (cfg.image_width, cfg.image_height)
                 bg_valid = torch.from_numpy(np.stack([
-                    cv2.resize(np.broadcast_to(v, img.shape[:2]).astype(np.float32), size,
-                               interpolation=cv2.INTER_AREA) > 0.999 for v, img in zip(valid, seen)])).to(dev)
+                    cv2.resize(np.broadcast_to(v, f.seen.shape[:2]).astype(np.float32), size,
+                               interpolation=cv2.INTER_AREA) > 0.999 for v, f in zip(valid, frames)])).to(dev)
             else:
                 bg_valid = torch.tensor([bool(np.any(v)) for v in valid], device=dev)
-        with torch.autocast(dev.type, dtype=torch.float16, enabled=self._amp):
-            out = self.model(image_t, K, pose, flag, state, use_memory=self.use_memory, background=bg_t,
-                             background_valid=bg_valid, still_image=fine_t, still_background=fine_bg_t,
-                             still_valid=fine_valid)
-        self._state = out.state if blank is None else torch.where(blank[:, None, None], self._state, out.state)
-        self._embeddings = out.embeddings
-        logits = out.change_logits[:, 0].float().cpu().numpy()  # (C, h / s, w / s)
+        rows = torch.tensor(cams, device=dev)
+        with self._state_lock:
+            before = self._state[rows]  # (n, S, D)
+            state = before
+            blank = torch.tensor([f.blank for f in frames], device=dev) if any(f.blank for f in frames) else None
+            if blank is not None:  # those rows step as the memory-disabled model: the initial memory in, nothing out
+                state = torch.where(blank[:, None, None], self.model.initial_state(n, dev), state)
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=self._amp):
+                out = self.model(image_t, K, pose, flag, state, use_memory=self.use_memory, background=bg_t,
+                                 background_valid=bg_valid, still_image=fine_t, still_background=fine_bg_t,
+                                 still_valid=fine_valid)
+            after = out.state if blank is None else torch.where(blank[:, None, None], before, out.state)
+            if self._state.dtype != after.dtype:
+                self._state = self._state.to(after.dtype)
+            self._state[rows] = after
+            for i, c in enumerate(cams):
+                self._embeddings[c] = out.embeddings[i]
+        logits = out.change_logits[:, 0].float().cpu().numpy()  # (n, h / s, w / s)
         # motion boxes come from the change head's own regions: a still head (model/still_head.py) refines the
         # mask, as the still-camera edges do, and marks scene changes that are not moving things
         regions = None if out.region_logits is out.change_logits else out.region_logits[:, 0].float().cpu().numpy()
-        if bg_t is not None:  # learn the frames, without what the network calls changed if the model says so
-            for b, img, logit in zip(self._backgrounds, seen, logits):
-                skip = None
-                if self.config.background_skips_changes:
-                    skip = cv2.resize((logit > self._logit_threshold).astype(np.uint8), img.shape[1::-1],
-                                      interpolation=cv2.INTER_NEAREST)
-                b.learn(img, skip)
-        results = []
-        for c, image in enumerate(images_bgr):
-            h, w = image.shape[:2]
-            full = cv2.resize(logits[c], (w, h), interpolation=cv2.INTER_LINEAR)
-            mask = (full > self._logit_threshold).astype(np.uint8) * 255
-            moving = mask  # the boxes' regions: the change head's own where a still head corrected the mask
-            if regions is not None:
-                full_regions = cv2.resize(regions[c], (w, h), interpolation=cv2.INTER_LINEAR)
-                moving = (full_regions > self._logit_threshold).astype(np.uint8) * 255
-            seen = boxes = region_boxes(moving, self.min_blob_area_px)
-            K_px = Ks_px[c]
-            T = None if T_map_cam[c] is None else np.asarray(T_map_cam[c], dtype=np.float64)
-            scene = self._floor_changes(c, image, K_px, T, None if stamps is None else stamps[c], mask)
-            # what the region itself shows (not its completion beyond the border) is what to recognise later,
-            # and where depth and the floor contact are (ChangeOutput.motion_seen_boxes)
-            look = self.embed_boxes(np.array(seen).reshape(-1, 4), camera=c) if self.motion_appearance else None
-            if T is not None and self.agent_height_m > 0:
-                boxes = [complete_at_border(b, K_px, T, w, h, self.agent_height_m) for b in seen]
-            if self._edges and self.use_memory:  # the boxes above keep the network's own regions
-                mask = self._edges[c].refine(image, mask, T)
-            if scene is not None:
-                mask = np.maximum(mask, scene)
-            results.append(ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False, motion_appearance=look,
-                                        motion_seen_boxes=seen))
-        return results
+        return [NetworkStep(logits[i], None if regions is None else regions[i]) for i in range(n)]
 
-    def _blank(self, small: list[np.ndarray]) -> torch.Tensor | None:
-        """(C,) bool on the device: which cameras' frames (at the model's input size) are featureless; None if none."""
-        if self.blank_std <= 0:
-            return None
-        blank = [float(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).std()) < self.blank_std for img in small]
-        return torch.tensor(blank, device=self.device) if any(blank) else None
+    @torch.inference_mode()
+    def finish(self, frame: PreparedFrame, step: NetworkStep) -> ChangeOutput:
+        """The camera's change output from its network step: the mask at the image's size, its regions' boxes and
+        looks, the floor memory's and still edges' parts; the camera's background learns the frame."""
+        c, image = frame.camera, frame.image
+        if frame.background is not None:  # learn the frame, without what the network calls changed if the model says so
+            skip = None
+            if self.config.background_skips_changes:
+                skip = cv2.resize((step.logits > self._logit_threshold).astype(np.uint8), frame.seen.shape[1::-1],
+                                  interpolation=cv2.INTER_NEAREST)
+            self._backgrounds[c].learn(frame.seen, skip)
+        h, w = image.shape[:2]
+        full = cv2.resize(step.logits, (w, h), interpolation=cv2.INTER_LINEAR)
+        mask = (full > self._logit_threshold).astype(np.uint8) * 255
+        moving = mask  # the boxes' regions: the change head's own where a still head corrected the mask
+        if step.regions is not None:
+            full_regions = cv2.resize(step.regions, (w, h), interpolation=cv2.INTER_LINEAR)
+            moving = (full_regions > self._logit_threshold).astype(np.uint8) * 255
+        seen = boxes = region_boxes(moving, self.min_blob_area_px)
+        T = None if frame.T_map_cam is None else np.asarray(frame.T_map_cam, dtype=np.float64)
+        scene = self._floor_changes(c, image, frame.K_px, T, frame.stamp, mask)
+        # what the region itself shows (not its completion beyond the border) is what to recognise later,
+        # and where depth and the floor contact are (ChangeOutput.motion_seen_boxes)
+        look = self.embed_boxes(np.array(seen).reshape(-1, 4), camera=c) if self.motion_appearance else None
+        if T is not None and self.agent_height_m > 0:
+            boxes = [complete_at_border(b, frame.K_px, T, w, h, self.agent_height_m) for b in seen]
+        if self._edges and self.use_memory:  # the boxes above keep the network's own regions
+            mask = self._edges[c].refine(image, mask, T)
+        if scene is not None:
+            mask = np.maximum(mask, scene)
+        return ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False, motion_appearance=look,
+                            motion_seen_boxes=seen)
 
     def _floor_changes(self, camera: int, image: np.ndarray, K_px: np.ndarray, T: np.ndarray | None,
                        stamp: float | None, moving: np.ndarray) -> np.ndarray | None:
@@ -346,12 +408,13 @@ class LearnedChangeDetector:
         nearest patch for a box smaller than a patch). Compare with a dot product: 1 = same look.
         """
         size = self._image_size[camera]
-        if self._embeddings is None or size is None:
+        last = self._embeddings[camera]
+        if last is None or size is None:
             raise BadInputError("embed_boxes() needs a frame first: call update()")
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         rows, cols = self.config.grid
         w, h = size
-        emb = self._embeddings[camera].float().reshape(rows, cols, -1).cpu().numpy()  # (rows, cols, E)
+        emb = last.float().reshape(rows, cols, -1).cpu().numpy()  # (rows, cols, E)
         out = np.zeros((len(boxes), emb.shape[-1]), dtype=np.float32)
         cx = (np.arange(cols) + 0.5) * w / cols
         cy = (np.arange(rows) + 0.5) * h / rows
@@ -375,6 +438,11 @@ def _camera_K(intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:
         f = _NOMINAL_FOCAL * w
         return np.array([[f, 0.0, w / 2.0], [0.0, f, h / 2.0], [0.0, 0.0, 1.0]])
     return np.asarray(intr.K, dtype=np.float64)
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise BadInputError(f"image must be a (H, W, 3) uint8 BGR array, got {getattr(image, 'shape', None)}")
 
 
 def _checked_pose(T: np.ndarray | None) -> np.ndarray:

@@ -1,0 +1,116 @@
+"""Several cameras' pipelines, each on its own thread, sharing one learned model whose steps they batch.
+
+    shared = SharedCameras(LearnedChangeDetector(cameras=2))
+    front, rear = shared.views()                  # each is a pipeline's change backend (core.pipeline.ChangeBackend)
+    front.update(image, T_map_cam, intrinsics, stamp)   # on the front camera's thread
+
+A camera's frames arrive when they arrive, not in step with the other cameras'. So nothing waits for a
+batch to fill: a frame whose network step finds the network idle runs at once, alone; frames that come while
+a step runs wait for it (they would anyway: one network) and then run together, as one batch. Under load,
+which on a GPU is many cameras, the batches grow by themselves; an idle node adds no latency. Only the
+network step is shared: each camera's resizing, background, mask, boxes and floor memory run on its own
+thread (LearnedChangeDetector.prepare / finish), beside the other cameras'.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.change import ChangeOutput
+from ..core.types import CameraIntrinsics
+from .runtime import LearnedChangeDetector, NetworkStep, PreparedFrame
+
+
+@dataclass
+class _Request:
+    frame: PreparedFrame
+    step: NetworkStep | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class SharedCameras:
+    """One LearnedChangeDetector (its `cameras` rows of memory) behind a change backend per camera."""
+
+    def __init__(self, detector: LearnedChangeDetector) -> None:
+        self.detector = detector
+        self._cond = threading.Condition()
+        self._waiting: list[_Request] = []
+        self._running = False
+        self._steps = 0  # network steps run, and the frames they carried
+        self._frames = 0
+
+    def views(self) -> list[CameraView]:
+        """The change backend of each camera, in camera order."""
+        return [CameraView(self, c) for c in range(self.detector.cameras)]
+
+    @property
+    def frames_per_step(self) -> float:
+        """How many frames a network step has carried, on average (0 before the first)."""
+        with self._cond:
+            return self._frames / self._steps if self._steps else 0.0
+
+    def step(self, frame: PreparedFrame) -> NetworkStep:
+        """frame's network step, batched with the frames of other cameras waiting meanwhile (module docstring).
+        Whichever caller finds the network idle runs the step for all that wait; the others sleep until their
+        part is done. An error in the step is raised to every caller in its batch."""
+        request = _Request(frame)
+        with self._cond:
+            self._waiting.append(request)
+            while not request.done and self._running:
+                self._cond.wait()
+            if request.done:  # another caller ran it
+                return _result(request)
+            batch, self._waiting = self._waiting, []
+            self._running = True
+        try:
+            steps = self.detector.network_step([r.frame for r in batch])
+            for r, s in zip(batch, steps):
+                r.step = s
+        except BaseException as e:
+            for r in batch:
+                r.error = e
+        finally:
+            with self._cond:
+                for r in batch:
+                    r.done = True
+                self._running = False
+                self._steps += 1
+                self._frames += len(batch)
+                self._cond.notify_all()
+        return _result(request)
+
+
+def _result(request: _Request) -> NetworkStep:
+    if request.error is not None:
+        raise request.error
+    assert request.step is not None
+    return request.step
+
+
+class CameraView:
+    """One camera's change backend over a SharedCameras: update() from that camera's thread, one at a time."""
+
+    def __init__(self, shared: SharedCameras, camera: int) -> None:
+        self.shared = shared
+        self.camera = camera
+
+    def update(
+        self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,
+        stamp: float | None = None,
+    ) -> ChangeOutput:
+        detector = self.shared.detector
+        frame = detector.prepare(self.camera, image_bgr, T_map_cam, intrinsics, stamp)
+        return detector.finish(frame, self.shared.step(frame))
+
+    def reset(self) -> None:
+        """Forget what this camera saw; the other cameras' memory rows stay."""
+        self.shared.detector.reset(self.camera)
+
+    def describe(self) -> str:
+        shared = self.shared
+        batch = f", {shared.frames_per_step:.2f} frames a step so far" if shared.frames_per_step else ""
+        return f"{shared.detector.describe()}, one network for {shared.detector.cameras} cameras{batch}"

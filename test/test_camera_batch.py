@@ -1,0 +1,163 @@
+"""Several cameras sharing one learned model (model.camera_batch): a camera's frames, stepped on its own thread and
+batched with other cameras' as they come, give what a detector of its own would give."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tiny_model import INTR, TINY, tiny_model  # noqa: E402
+
+from spatial_memory_ros.core.config import ChangeConfig, MemoryConfig, PipelineConfig  # noqa: E402
+from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
+from spatial_memory_ros.core.pipeline import Pipeline  # noqa: E402
+from spatial_memory_ros.model.camera_batch import CameraView, SharedCameras  # noqa: E402
+from spatial_memory_ros.model.runtime import LearnedChangeDetector  # noqa: E402
+
+# with a still background and its head, so that the background's per-camera inputs are batched too
+STILL = replace(TINY, background=True, still_head=4)
+ATOL = 1e-5  # a batch's float sums may round differently from one frame's
+
+
+def _frames(seed: int, n: int, shape: tuple[int, int] = (120, 160)) -> list[np.ndarray]:
+    """A still scene whose middle a block crosses: the still background has something to learn and to miss."""
+    rng = np.random.default_rng(seed)
+    scene = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    out = []
+    for i in range(n):
+        image = scene.copy()
+        x = 10 + 6 * i
+        image[40:70, x:x + 25] = (20, 200, 30)
+        out.append(image)
+    return out
+
+
+def _detector(cameras: int) -> LearnedChangeDetector:
+    return LearnedChangeDetector(tiny_model(seed=5, config=STILL), device="cpu", cameras=cameras, intrinsics=INTR,
+                                 min_blob_area_px=1, still_scale=2)
+
+
+def _close(a: Any, b: Any) -> bool:  # torch.Tensor (torch is imported only if present)
+    return torch.allclose(a.float(), b.float(), atol=ATOL)
+
+
+def test_a_network_step_of_some_cameras_leaves_the_others_rows() -> None:
+    """network_step() over cameras 0 and 2 of three steps their rows as two detectors alone would; row 1 stays."""
+    shared = _detector(3)
+    alone = [_detector(1) for _ in range(2)]
+    frames = [_frames(1, 8), _frames(2, 8)]
+    changed = 0
+    for i in range(8):
+        prepared = [shared.prepare(c, frames[k][i], np.eye(4)) for k, c in enumerate((0, 2))]
+        outs = [shared.finish(p, s) for p, s in zip(prepared, shared.network_step(prepared))]
+        for k, c in enumerate((0, 2)):
+            single = alone[k].update(frames[k][i], np.eye(4))
+            assert _close(shared.state[c], alone[k].state[0])
+            assert np.mean(outs[k].mask != single.mask) < 1e-3
+            changed += int(np.count_nonzero(single.mask))
+        assert torch.equal(shared.state[1], shared.model.initial_state(1, shared.device)[0])
+    assert changed > 0  # once the still background is known (the 6th frame), the block is marked
+    with pytest.raises(ValueError, match="distinct cameras"):
+        shared.network_step([prepared[0], prepared[0]])
+
+
+def test_views_on_their_own_threads_batch_and_match_cameras_alone() -> None:
+    """Three cameras' views, each on its own thread, all starting each frame together. The network step is made
+    slow, so the second and third cameras' frames queue while the first's runs and then step as one batch: fewer
+    steps than frames. Each camera's masks and memory are those of a detector of its own."""
+    shared = SharedCameras(_detector(3))
+    views = shared.views()
+    network_step = shared.detector.network_step
+    sizes: list[int] = []
+
+    def slow_step(frames: Any) -> Any:
+        sizes.append(len(frames))
+        time.sleep(0.2)
+        return network_step(frames)
+
+    shared.detector.network_step = slow_step  # type: ignore[method-assign]
+    n = 8  # the still background, and so the mask, comes from the 6th frame on
+    frames = [_frames(10 + c, n) for c in range(3)]
+    masks: list[list[np.ndarray]] = [[] for _ in range(3)]
+    start = threading.Barrier(3)
+
+    def run(c: int) -> None:
+        for i in range(n):
+            start.wait()
+            time.sleep(0.02 * c)  # camera 0 first, then 1 and 2 while 0's step runs
+            masks[c].append(views[c].update(frames[c][i], np.eye(4), INTR, 0.1 * i).mask)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sum(sizes) == 3 * n and max(sizes) == 2, sizes  # cameras 1 and 2 stepped together
+    assert shared.frames_per_step == pytest.approx(1.5)  # two steps a frame: camera 0, then cameras 1 and 2
+    assert sum(int(np.count_nonzero(m)) for m in masks[2]) > 0
+    for c in range(3):
+        alone = _detector(1)
+        for i in range(n):
+            assert np.mean(alone.update(frames[c][i], np.eye(4), INTR, 0.1 * i).mask != masks[c][i]) < 1e-3
+        assert _close(shared.detector.state[c], alone.state[0])
+    assert "one network for 3 cameras, 1.50 frames a step" in views[0].describe()
+
+
+def test_an_error_in_a_step_reaches_its_callers_and_the_next_step_runs() -> None:
+    shared = SharedCameras(_detector(2))
+    view = shared.views()[0]
+    network_step = shared.detector.network_step
+
+    def failing(frames: Any) -> Any:
+        raise RuntimeError("out of memory")
+
+    shared.detector.network_step = failing  # type: ignore[method-assign]
+    image = _frames(3, 1)[0]
+    with pytest.raises(RuntimeError, match="out of memory"):
+        view.update(image)
+    shared.detector.network_step = network_step  # type: ignore[method-assign]
+    assert view.update(image).mask.shape == image.shape[:2]  # not left waiting for the failed step
+
+
+def test_a_views_reset_and_bad_frames_touch_only_its_camera() -> None:
+    shared = SharedCameras(_detector(2))
+    front, rear = shared.views()
+    for image in _frames(4, 2):
+        front.update(image)
+        rear.update(image)
+    stepped = shared.detector.state.clone()
+    with pytest.raises(BadInputError, match="uint8"):
+        rear.update(np.zeros((10, 10, 3), np.float32))
+    assert torch.equal(shared.detector.state, stepped)
+    rear.reset()
+    initial = shared.detector.model.initial_state(1, shared.detector.device)[0]
+    assert torch.equal(shared.detector.state[1], initial) and torch.equal(shared.detector.state[0], stepped[0])
+
+
+def test_pipelines_of_several_cameras_share_one_learned_model() -> None:
+    """open_cameras() with the learned model: one network, a view per camera; the classical one stays per camera."""
+    config = replace(PipelineConfig(), memory=MemoryConfig(db_path=":memory:"), change=ChangeConfig(method="learned"))
+    pipelines = Pipeline.open_cameras(config, 2, device="cpu")
+    try:
+        changes = [p._change for p in pipelines]
+        assert all(isinstance(c, CameraView) for c in changes)
+        assert changes[0].shared is changes[1].shared and [c.camera for c in changes] == [0, 1]  # type: ignore[attr-defined]
+        assert changes[0].shared.detector.cameras == 2  # type: ignore[attr-defined]
+        assert pipelines[1].describe_change().startswith("learned (") and "one network for 2 cameras" in (
+            pipelines[1].describe_change())
+        one = Pipeline.open(config, device="cpu")
+        assert isinstance(one._change, LearnedChangeDetector)
+        one.close()
+    finally:
+        pipelines[0].close()
+    classical = Pipeline.open_cameras(replace(config, change=ChangeConfig()), 2, device="cpu")
+    assert classical[0]._change is not classical[1]._change
+    assert not isinstance(classical[0]._change, CameraView)
+    classical[0].close()
