@@ -26,6 +26,7 @@ def test_bench_node_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"] < 5000
     assert 100 < result["node_peak_rss_mb"] < 8000  # rclpy, OpenCV and numpy alone are over 100 MB
     assert "change=classical" in (out / "node.log").read_text()  # the startup log names the change backend
+    assert result["node_change"] == "classical"  # and so does /diagnostics, which the bench records
 
 
 def test_bench_node_with_two_cameras(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -71,6 +71,8 @@ class BenchResult:
     # per camera: TrackArrays received for its published frames (one camera could starve while the sum looks fine)
     received_per_camera: list[int] = field(default_factory=list)
     node_peak_rss_mb: float = 0.0  # the node process's peak resident memory over the run (Linux)
+    # the node's change backend as its last /diagnostics said, e.g. how many frames a shared model's step carried
+    node_change: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +131,7 @@ def run_bench(settings: BenchSettings, out_dir: Path, *, log: Any = print) -> Be
 
 def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -172,6 +175,15 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
                 got.setdefault((camera, msg.header.stamp.sec, msg.header.stamp.nanosec), now)
         return on
 
+    change = [""]  # the newest /diagnostics "change" value of a camera input status
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            for value in status.values:
+                if value.key == "change":
+                    change[0] = value.value
+
+    driver.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     for i, prefix in enumerate(prefixes):
         driver.create_subscription(TrackArray, prefix + "tracks", on_tracks(i),
                                    QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
@@ -252,7 +264,7 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
     gaps = np.diff(times) if len(times) > 1 else np.zeros(1)
     return BenchResult(
         settings=settings, published=len(sent), received=len(latencies), received_per_camera=per_camera,
-        node_peak_rss_mb=peak_rss_mb,
+        node_peak_rss_mb=peak_rss_mb, node_change=change[0],
         processed_hz=len(latencies) / window, latency_ms=_percentiles(latencies),
         node_cpu_percent=100.0 * cpu_node / window, bench_cpu_percent=100.0 * cpu_self / window,
         cpu_count=os.cpu_count() or 0, machine=_machine(), lost_s=float(gaps.max()),
@@ -289,6 +301,7 @@ def format_result(r: BenchResult) -> str:
         ("longest gap between TrackArrays", f"{1000.0 * r.lost_s:.0f} ms"),
         ("CPU: node / publisher", f"{r.node_cpu_percent:.0f} % / {r.bench_cpu_percent:.0f} % of one core"),
         ("node peak memory (RSS)", f"{r.node_peak_rss_mb:.0f} MB"),
+        ("change backend (node's /diagnostics)", r.node_change or "(no /diagnostics received)"),
         ("machine", r.machine),
     ]
     width = max(len(k) for k, _ in rows)
