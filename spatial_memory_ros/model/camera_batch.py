@@ -4,17 +4,19 @@
     front, rear = shared.views()                  # each is a pipeline's change backend (core.pipeline.ChangeBackend)
     front.update(image, T_map_cam, intrinsics, stamp)   # on the front camera's thread
 
-A camera's frames arrive when they arrive, not in step with the other cameras'. So nothing waits for a
-batch to fill: a frame whose network step finds the network idle runs at once, alone; frames that come while
-a step runs wait for it (they would anyway: one network) and then run together, as one batch. Under load,
-which on a GPU is many cameras, the batches grow by themselves; an idle node adds no latency. Only the
-network step is shared: each camera's resizing, background, mask, boxes and floor memory run on its own
-thread (LearnedChangeDetector.prepare / finish), beside the other cameras'.
+A camera's frames arrive when they arrive, not in step with the other cameras'. So a batch is not waited
+for by the clock: a frame whose network step finds the network idle waits only for the cameras whose frames
+are being prepared at that moment (resized, their background looked up: a few ms), and steps with them. Two
+cameras triggered together therefore share a step; a camera with no frame in hand is not waited for, so a
+lone frame steps at once. Frames that come while a step runs wait for it (they would anyway: one network)
+and then step together. Only the network step is shared: each camera's resizing, background, mask, boxes
+and floor memory run on its own thread (LearnedChangeDetector.prepare / finish), beside the other cameras'.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +24,10 @@ import numpy as np
 from ..core.change import ChangeOutput
 from ..core.types import CameraIntrinsics
 from .runtime import LearnedChangeDetector, NetworkStep, PreparedFrame
+
+# the longest a step about to start waits for other cameras' frames being prepared (a safety: preparing takes a
+# few ms, resizing and the background's lookup)
+MAX_WAIT_S = 0.02
 
 
 @dataclass
@@ -40,6 +46,7 @@ class SharedCameras:
         self._cond = threading.Condition()
         self._waiting: list[_Request] = []
         self._running = False
+        self._preparing: set[int] = set()  # cameras between the start of update() and their step request
         self._steps = 0  # network steps run, and the frames they carried
         self._frames = 0
 
@@ -53,15 +60,31 @@ class SharedCameras:
         with self._cond:
             return self._frames / self._steps if self._steps else 0.0
 
+    def preparing(self, camera: int, busy: bool) -> None:
+        """camera has started (busy) or given up (not busy) preparing a frame: a step about to start waits for it."""
+        with self._cond:
+            if busy:
+                self._preparing.add(camera)
+            else:
+                self._preparing.discard(camera)
+                self._cond.notify_all()
+
     def step(self, frame: PreparedFrame) -> NetworkStep:
-        """frame's network step, batched with the frames of other cameras waiting meanwhile (module docstring).
-        Whichever caller finds the network idle runs the step for all that wait; the others sleep until their
-        part is done. An error in the step is raised to every caller in its batch."""
+        """frame's network step, batched with the frames of other cameras (module docstring). Whichever caller
+        finds the network idle, and no other camera's frame being prepared (or MAX_WAIT_S gone), runs the step
+        for all that wait; the others sleep until their part is done. An error in the step is raised to every
+        caller in its batch."""
         request = _Request(frame)
         with self._cond:
+            self._preparing.discard(frame.camera)
             self._waiting.append(request)
-            while not request.done and self._running:
-                self._cond.wait()
+            self._cond.notify_all()  # a caller may be waiting for this camera's frame
+            give_up = time.monotonic() + MAX_WAIT_S
+            while not request.done:
+                left = give_up - time.monotonic()
+                if not self._running and (not self._preparing or left <= 0):
+                    break
+                self._cond.wait(left if not self._running and left > 0 else None)
             if request.done:  # another caller ran it
                 return _result(request)
             batch, self._waiting = self._waiting, []
@@ -102,9 +125,14 @@ class CameraView:
         self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,
         stamp: float | None = None,
     ) -> ChangeOutput:
-        detector = self.shared.detector
-        frame = detector.prepare(self.camera, image_bgr, T_map_cam, intrinsics, stamp)
-        return detector.finish(frame, self.shared.step(frame))
+        detector, shared = self.shared.detector, self.shared
+        shared.preparing(self.camera, True)
+        try:
+            frame = detector.prepare(self.camera, image_bgr, T_map_cam, intrinsics, stamp)
+        except BaseException:
+            shared.preparing(self.camera, False)
+            raise
+        return detector.finish(frame, shared.step(frame))
 
     def reset(self) -> None:
         """Forget what this camera saw; the other cameras' memory rows stay."""
