@@ -185,8 +185,10 @@ def test_a_views_reset_and_bad_frames_touch_only_its_camera() -> None:
 
 
 def test_pipelines_of_several_cameras_share_one_learned_model() -> None:
-    """open_cameras() with the learned model: one network, a view per camera; the classical one stays per camera."""
-    config = replace(PipelineConfig(), memory=MemoryConfig(db_path=":memory:"), change=ChangeConfig(method="learned"))
+    """open_cameras() with the learned model and change.batch_cameras always: one network, a view per camera.
+    auto shares only on CUDA; never, one camera, or the classical detector: each pipeline its own."""
+    learned = ChangeConfig(method="learned", batch_cameras="always")
+    config = replace(PipelineConfig(), memory=MemoryConfig(db_path=":memory:"), change=learned)
     pipelines = Pipeline.open_cameras(config, 2, device="cpu")
     try:
         changes = [p._change for p in pipelines]
@@ -195,12 +197,23 @@ def test_pipelines_of_several_cameras_share_one_learned_model() -> None:
         assert changes[0].shared.detector.cameras == 2  # type: ignore[attr-defined]
         assert pipelines[1].describe_change().startswith("learned (") and "one network for 2 cameras" in (
             pipelines[1].describe_change())
-        one = Pipeline.open(config, device="cpu")
-        assert isinstance(one._change, LearnedChangeDetector)
-        one.close()
     finally:
         pipelines[0].close()
-    classical = Pipeline.open_cameras(replace(config, change=ChangeConfig()), 2, device="cpu")
-    assert classical[0]._change is not classical[1]._change
-    assert not isinstance(classical[0]._change, CameraView)
-    classical[0].close()
+    for change, cameras in ((replace(learned, batch_cameras="auto"), 2), (replace(learned, batch_cameras="never"), 2),
+                            (learned, 1), (ChangeConfig(batch_cameras="always"), 2)):
+        own = Pipeline.open_cameras(replace(config, change=change), cameras, device="cpu")
+        assert not any(isinstance(p._change, CameraView) for p in own), change
+        assert len({id(p._change) for p in own}) == cameras
+        if change.method == "learned":
+            assert all(isinstance(p._change, LearnedChangeDetector) and p._change.cameras == 1 for p in own)
+        own[0].close()
+    with pytest.raises(BadInputError, match="batch_cameras must be one of auto, always, never"):
+        Pipeline.open_cameras(replace(config, change=replace(learned, batch_cameras="yes")), 2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_auto_shares_the_model_on_cuda() -> None:
+    config = replace(PipelineConfig(), memory=MemoryConfig(db_path=":memory:"), change=ChangeConfig(method="learned"))
+    pipelines = Pipeline.open_cameras(config, 2, device="cuda")
+    assert all(isinstance(p._change, CameraView) for p in pipelines)
+    pipelines[0].close()

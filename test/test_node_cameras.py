@@ -60,14 +60,14 @@ def test_camera_names_that_are_refused(names: list[str], reason: str) -> None:
 
 @pytest.mark.parametrize("method", ["classical", "learned"])
 def test_two_cameras_one_memory(tmp_path: Path, method: str) -> None:
-    """With the learned change model, the two cameras share one network (model.camera_batch), as /diagnostics
-    says; each camera's masks and tracks are still its own."""
+    """With the learned change model and change.batch_cameras always, the two cameras share one network
+    (model.camera_batch), as /diagnostics says; each camera's masks and tracks are still its own."""
     domain, ns = fresh_domain(), "/t"
     reliable = {f"qos_overrides.{ns}/{cam}/{topic}.subscription.reliability": "reliable"
                 for cam in ("front", "rear") for topic in ("image", "camera_info")}
     node = NodeProcess(domain, tmp_path / "node.log",
                        {"memory.db_path": str(tmp_path / "m.db"), "cameras": ["front", "rear"],
-                        "change.method": method, **reliable})
+                        "change.method": method, "change.batch_cameras": "always", **reliable})
     drv = Driver(domain, ns)
     try:
         n = drv.node

@@ -32,6 +32,7 @@ class TagConfig:
 
 
 CHANGE_METHODS = ("classical", "learned")
+BATCH_CAMERAS = ("auto", "always", "never")  # change.batch_cameras (not on / off: YAML reads those as booleans)
 STILL_HEAD_SCALES = (1, 2, 3, 4)  # the values change.still_head_scale may take
 # tracker.min_hits 0 (auto) means these. The learned change backend's mask makes few false regions, so a
 # region's track is published from its first frame. Measured on warehouse patrol train seeds 1004 and 1005
@@ -69,6 +70,11 @@ class ChangeConfig:
     # but for a few skipped frames of the classical pipeline on home patrol (BENCHMARKS.md, "A turning camera on
     # real footage", "A blurred frame is skipped, not a restart")
     follow_turns: bool = True
+    # learned, several cameras in one node: always = one model whose network steps the cameras' frames as one batch
+    # (model.camera_batch); never = a model per camera; auto = always with CUDA, never on a CPU. On the 2-core CPU two
+    # cameras batched answered later (p50 71 against 59-60 ms, BENCHMARKS.md "One network for two cameras"): two
+    # networks run on the two cores at once, while one batch runs on one; batching is what a GPU is for.
+    batch_cameras: str = "auto"
 
     threshold: float = 30.0  # grey-level difference (0..255) that counts as change; lower = more noise
     # Also a change: a colour turned by more than this angle (degrees, RGB; brightness-invariant). 0 = grey only.
@@ -240,6 +246,8 @@ class PipelineConfig:
             (self.change.min_blob_area_px >= 1, "change.min_blob_area_px must be >= 1"),
             (self.change.still_head_scale in STILL_HEAD_SCALES, "change.still_head_scale must be in [1, 4]"),
             (0 < self.change.motion_reset_fraction <= 1, "change.motion_reset_fraction must be in (0, 1]"),
+            (self.change.batch_cameras in BATCH_CAMERAS,
+             f"change.batch_cameras must be one of {', '.join(BATCH_CAMERAS)}, got {self.change.batch_cameras!r}"),
             (self.change.method in CHANGE_METHODS,
              f"change.method must be one of {', '.join(CHANGE_METHODS)}, got {self.change.method!r}"),
             (0 <= self.tracker.min_iou < 1, "tracker.min_iou must be in [0, 1)"),

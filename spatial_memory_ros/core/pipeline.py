@@ -386,10 +386,22 @@ class Pipeline:
 
 def _change_backends(config: PipelineConfig, cameras: int, device: str) -> list[ChangeBackend | None]:
     """Each camera's change backend for open_cameras(): None = the pipeline makes its own (the classical
-    detector, or one camera). Several cameras share one learned model and batch its steps (model.camera_batch):
-    one network and its weights, not one per camera, and on a GPU one step for the frames that come together."""
-    if cameras == 1 or config.change.method != "learned":
+    detector, one camera, or change.batch_cameras never). Otherwise the cameras share one learned model and batch
+    its steps (model.camera_batch): one step for the frames that come together, which on a GPU costs about what
+    one frame's does. auto shares on CUDA only: on a CPU one network per camera runs on the cores at once."""
+    change = config.change
+    if cameras == 1 or change.method != "learned" or change.batch_cameras == "never":
         return [None] * cameras
+    if change.batch_cameras == "auto":
+        try:
+            from ..model.checkpoint import resolve_device
+        except ImportError:  # no torch: the pipeline's own make_change_backend says so
+            return [None] * cameras
+        try:
+            if resolve_device(device).type != "cuda":
+                return [None] * cameras
+        except ValueError:  # cuda asked for without CUDA: said by make_change_backend below
+            pass
     detector = make_change_backend(config.change, device=device, motion_appearance=wants_motion_appearance(config),
                                    cameras=cameras)
     assert not isinstance(detector, ChangeDetector)

@@ -90,6 +90,9 @@ _PIPELINE_DESCRIPTIONS = {
     "on its axis; pose from TF and camera_info) keeps its change reference (classical) or still background "
     "(learned), re-projected into each new view; a frame turned over 3 deg since the last is blurred and skipped. "
     "Off, a turn past 2 deg starts a new one.",
+    "change.batch_cameras": "learned, several cameras: always = one model, its network stepping the cameras' "
+    "frames that come together as one batch; never = a model per camera; auto = always with CUDA, never on a CPU "
+    "(where two networks on two cores answer sooner).",
     "change.threshold": "Grey-level difference (0..255) that counts as change; lower finds more, and more noise.",
     "change.colour_angle_deg": "A pixel whose colour turned by more than this angle (degrees in RGB; a light "
                                "scaling it does not turn it) is a change too; 0 = grey levels only.",
