@@ -71,30 +71,35 @@ def test_a_network_step_of_some_cameras_leaves_the_others_rows(device: str) -> N
 
 
 def test_views_on_their_own_threads_batch_and_match_cameras_alone() -> None:
-    """Three cameras' views, each on its own thread, all starting each frame together. The network step is made
-    slow, so the second and third cameras' frames queue while the first's runs and then step as one batch: fewer
-    steps than frames. Each camera's masks and memory are those of a detector of its own."""
+    """Three cameras' views, each on its own thread. The network step is made slow, and the second and third
+    cameras' frames come while the first's step runs: they queue, and then step as one batch, fewer steps than
+    frames. Each camera's masks and memory are those of a detector of its own."""
     shared = SharedCameras(_detector(3))
     views = shared.views()
     network_step = shared.detector.network_step
+    n = 8  # the still background, and so the mask, comes from the 6th frame on
     sizes: list[int] = []
+    front_stepping = [threading.Event() for _ in range(n)]  # camera 0's step of frame i has begun
 
     def slow_step(frames: Any) -> Any:
         sizes.append(len(frames))
+        if any(f.camera == 0 for f in frames):
+            next(e for e in front_stepping if not e.is_set()).set()
         time.sleep(0.2)
         return network_step(frames)
 
     shared.detector.network_step = slow_step  # type: ignore[method-assign]
-    n = 8  # the still background, and so the mask, comes from the 6th frame on
     frames = [_frames(10 + c, n) for c in range(3)]
     masks: list[list[np.ndarray]] = [[] for _ in range(3)]
-    start = threading.Barrier(3)
 
     def run(c: int) -> None:
         for i in range(n):
-            start.wait()
-            time.sleep(0.02 * c)  # camera 0 first, then 1 and 2 while 0's step runs
+            if c > 0:  # cameras 1 and 2 while camera 0's step runs
+                assert front_stepping[i].wait(10)
             masks[c].append(views[c].update(frames[c][i], np.eye(4), INTR, 0.1 * i).mask)
+            if c == 0:  # the next frame once the others have had theirs
+                while min(len(m) for m in masks) <= i:
+                    time.sleep(0.005)
 
     threads = [threading.Thread(target=run, args=(c,)) for c in range(3)]
     for t in threads:
