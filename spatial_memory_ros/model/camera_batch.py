@@ -11,6 +11,10 @@ cameras triggered together therefore share a step; a camera with no frame in han
 lone frame steps at once. Frames that come while a step runs wait for it (they would anyway: one network)
 and then step together. Only the network step is shared: each camera's resizing, background, mask, boxes
 and floor memory run on its own thread (LearnedChangeDetector.prepare / finish), beside the other cameras'.
+
+A batch is what a GPU is for. On a CPU a model per camera answers sooner, its copies running on the cores at
+once (BENCHMARKS.md, "One network for two cameras"), so the node shares one only on CUDA by default
+(change.batch_cameras, core.pipeline.open_cameras).
 """
 
 from __future__ import annotations
