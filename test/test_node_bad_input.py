@@ -147,6 +147,19 @@ def test_a_damaged_model_file_stops_the_node_with_a_reason(tmp_path: Path) -> No
     assert cut.stat().st_size == 200_000
 
 
+@pytest.mark.parametrize("name,value,says", [
+    ("rate_hz", "10", "parameter rate_hz takes a float (default 10.0)"),  # -p rate_hz:=10 is an integer
+    ("change.batch_cameras", "on", "parameter change.batch_cameras takes a string (default 'auto')"),  # a boolean
+])
+def test_a_parameter_of_the_wrong_type_is_refused_with_what_to_write(tmp_path: Path, name: str, value: str,
+                                                                   says: str) -> None:
+    """rclpy refuses a value of another type than the parameter's with a traceback; the node says which parameter,
+    what type it takes, and how to write it, in one line."""
+    params = {"memory.db_path": str(tmp_path / "m.db"), name: value}  # -p name:=value unquoted, as a user types it
+    log = _refused_start(NodeProcess(fresh_domain(), tmp_path / "node.log", params))
+    assert says in log and "decimal point (10.0)" in log and "quote a string" in log, log
+
+
 def _refused_start(node: NodeProcess) -> str:
     """The log of a node that must not start: it exits 1 with a `cannot start` line and no traceback."""
     try:

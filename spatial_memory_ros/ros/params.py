@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 
 from spatial_memory_ros.core.config import (
@@ -172,23 +173,41 @@ def node_defaults() -> dict[str, Any]:
 
 
 def declare_parameters(node: Node) -> None:
-    """Declare every parameter once, with its description; pipeline ones are read-only (restart to change)."""
+    """Declare every parameter once, with its description; pipeline ones are read-only (restart to change).
+    BadInputError: a value given (params file, -p) of another type than the parameter's."""
     for name, default in node_defaults().items():
         description, read_only = _NODE_PARAMS[name]
         descriptor = ParameterDescriptor(description=description, read_only=read_only)
         if name == "cameras":  # so that [""] (ROS's spelling of one unnamed camera) is a string array
             descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
-        node.declare_parameter(name, default, descriptor)
+        _declare(node, name, default, descriptor)
     for name, default in pipeline_defaults().items():
         descriptor = ParameterDescriptor(description=_PIPELINE_DESCRIPTIONS[name], read_only=True)
         if isinstance(default, list):  # so that [""] (ROS's spelling of an empty list) is accepted
             descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
+        _declare(node, name, default, descriptor)
+    _declare(node, "items", [""], ParameterDescriptor(description=_PIPELINE_DESCRIPTIONS["items"], read_only=True,
+                                                      type=ParameterType.PARAMETER_STRING_ARRAY))
+
+
+def _declare(node: Node, name: str, default: Any, descriptor: ParameterDescriptor) -> None:
+    """node.declare_parameter, with rclpy's type error (a raw traceback at start) made a BadInputError that says
+    what to write: YAML and -p read 10 as an integer (a float parameter wants 10.0) and on / off / yes / no as
+    booleans (a string parameter wants them quoted)."""
+    try:
         node.declare_parameter(name, default, descriptor)
-    node.declare_parameter(
-        "items", [""],
-        ParameterDescriptor(description=_PIPELINE_DESCRIPTIONS["items"], read_only=True,
-                            type=ParameterType.PARAMETER_STRING_ARRAY),
-    )
+    except InvalidParameterTypeException as e:
+        said = str(e).removesuffix(f": {name}")  # rclpy's "Trying to set parameter 'x' to '10' ..."
+        raise BadInputError(
+            f"parameter {name} takes a {_type_name(default, descriptor)} (default {default!r}), not what it was "
+            f"given ({said}): write a float with a decimal point (10.0), and quote a string that YAML would read "
+            f"as a boolean or a number ('on', '1')") from None
+
+
+def _type_name(default: Any, descriptor: ParameterDescriptor) -> str:
+    if descriptor.type == ParameterType.PARAMETER_STRING_ARRAY:
+        return "list of strings"
+    return {bool: "boolean", int: "integer", float: "float", str: "string"}.get(type(default), type(default).__name__)
 
 
 def read_settings(node: Node) -> NodeSettings:
