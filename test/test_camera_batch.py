@@ -183,6 +183,8 @@ def test_a_views_reset_and_bad_frames_touch_only_its_camera() -> None:
     stepped = shared.detector.state.clone()
     with pytest.raises(BadInputError, match="uint8"):
         rear.update(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(BadInputError):  # a new size, with the old size's intrinsics: the memory stays too
+        rear.update(np.zeros((60, 80, 3), np.uint8), None, INTR)
     assert torch.equal(shared.detector.state, stepped)
     rear.reset()
     initial = shared.detector.model.initial_state(1, shared.detector.device)[0]

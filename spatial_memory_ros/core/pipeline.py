@@ -198,8 +198,9 @@ class Pipeline:
     @classmethod
     def open_cameras(cls, config: PipelineConfig, cameras: int, *, device: str = "auto") -> list[Pipeline]:
         """One pipeline per camera over one item memory (config.memory.db_path): each camera has its own
-        tracker, change reference and detectors, since those describe one view; what any camera saw, locate()
-        on any of them answers. Each pipeline's update() is for its own camera's frames; reset() and close() on
+        tracker, change reference and detectors, since those describe one view (the learned model may be one for
+        all, each camera its own memory row: change.batch_cameras); what any camera saw, locate() on any of them
+        answers. Each pipeline's update() is for its own camera's frames; reset() and close() on
         one reach the shared memory."""
         config.validate()
         if cameras < 1:

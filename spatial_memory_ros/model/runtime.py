@@ -262,18 +262,19 @@ class LearnedChangeDetector:
     def prepare(self, camera: int, image_bgr: np.ndarray, T_map_cam: np.ndarray | None,
                 intrinsics: CameraIntrinsics | None = None, stamp: float | None = None) -> PreparedFrame:
         """One camera's frame made ready for network_step(): resized, its intrinsics and pose checked, and the
-        camera's still background looked up. BadInputError: a malformed image or pose (nothing is changed)."""
+        camera's still background looked up. BadInputError: a malformed image or pose, or intrinsics of another
+        image size (nothing is changed then)."""
         if not 0 <= camera < self.cameras:
             raise ValueError(f"camera must be in [0, {self.cameras}), got {camera}")
         cfg = self.config
         _check_image(image_bgr)
         pose = _checked_pose(T_map_cam)
         h, w = image_bgr.shape[:2]
+        K_px = _camera_K(intrinsics or self.intrinsics, w, h)  # BadInputError if they are another image size's
         if self._image_size[camera] not in (None, (w, h)):
             self.reset(camera)  # another camera or resolution: the memory does not describe this view
         self._image_size[camera] = (w, h)
         small = cv2.resize(image_bgr, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA)
-        K_px = _camera_K(intrinsics or self.intrinsics, w, h)
         K = self._model_K(K_px, w, h)
         blank = self.use_memory and self.blank_std > 0 and float(
             cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).std()) < self.blank_std
