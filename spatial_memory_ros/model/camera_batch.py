@@ -143,6 +143,7 @@ class CameraView:
         self.shared.detector.reset(self.camera)
 
     def describe(self) -> str:
-        shared = self.shared
-        batch = f", {shared.frames_per_step:.2f} frames a step so far" if shared.frames_per_step else ""
-        return f"{shared.detector.describe()}, one network for {shared.detector.cameras} cameras{batch}"
+        """The detector's description, the cameras it serves and (after a first step) how full its steps are."""
+        detector, per_step = self.shared.detector, self.shared.frames_per_step
+        batch = f", {per_step:.2f} frames a step so far" if per_step else ""
+        return f"{detector.describe()}, one network for {detector.cameras} cameras{batch}"
