@@ -189,6 +189,10 @@ def test_a_views_reset_and_bad_frames_touch_only_its_camera() -> None:
     rear.reset()
     initial = shared.detector.model.initial_state(1, shared.detector.device)[0]
     assert torch.equal(shared.detector.state[1], initial) and torch.equal(shared.detector.state[0], stepped[0])
+    box = np.array([[0.0, 0.0, 40.0, 30.0]])
+    assert shared.detector.embed_boxes(box, camera=0).shape[0] == 1  # the front still has its last frame
+    with pytest.raises(BadInputError, match="needs a frame first"):  # the rear forgot its own, as a detector would
+        shared.detector.embed_boxes(box, camera=1)
 
 
 def test_pipelines_of_several_cameras_share_one_learned_model() -> None:

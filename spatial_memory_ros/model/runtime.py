@@ -203,8 +203,10 @@ class LearnedChangeDetector:
                 self._state = initial
                 self._embeddings: list[torch.Tensor | None] = [None] * self.cameras  # (N, E) of each last frame
                 self._image_size: list[tuple[int, int] | None] = [None] * self.cameras  # (W, H) per camera
-            else:
+            else:  # as a detector of its own would: its last frame's size and embeddings go too
                 self._state[camera] = initial[camera].to(self._state.dtype)
+                self._embeddings[camera] = None
+                self._image_size[camera] = None
         for floor in self._floors if camera is None else self._floors[camera:camera + 1]:
             if floor is not None:
                 floor.reset()
