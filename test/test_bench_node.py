@@ -29,16 +29,19 @@ def test_bench_node_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert result["node_change"] == "classical"  # and so does /diagnostics, which the bench records
 
 
-def test_bench_node_with_two_cameras(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--cameras 2: the node serves cam0 and cam1 placed by /tf; every frame counted per camera."""
+@pytest.mark.parametrize("stagger", [False, True])
+def test_bench_node_with_two_cameras(tmp_path: Path, capsys: pytest.CaptureFixture[str], stagger: bool) -> None:
+    """--cameras 2: the node serves cam0 and cam1 placed by /tf; every frame counted per camera. --stagger: cam1
+    half a period after cam0, each placed by /tf at its own stamp."""
     out = tmp_path / "bench"
     code = main(["bench-node", "--detector", "apriltag", "--size", "320x240", "--rate", "5", "--seconds", "3",
                  "--warmup", "1", "--cameras", "2", "--fastdds-profile", str(CONFIG / "fastdds_large_shm.xml"),
-                 "--out", str(out)])
+                 "--out", str(out), *(["--stagger"] if stagger else [])])
     assert code == 0
-    assert "2 (the figures below are over all of them)" in capsys.readouterr().out
+    says = "2, staggered (the figures" if stagger else "2 (the figures below are over all of them)"
+    assert says in capsys.readouterr().out
     result = json.loads((out / "results.json").read_text())
-    assert result["settings"]["cameras"] == 2
+    assert result["settings"]["cameras"] == 2 and result["settings"]["stagger"] == stagger
     assert result["published"] == 30 and 15 < result["received"] <= 30
     assert len(result["received_per_camera"]) == 2 and all(n > 5 for n in result["received_per_camera"])
     assert sum(result["received_per_camera"]) == result["received"]

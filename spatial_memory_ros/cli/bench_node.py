@@ -26,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cameras", type=int, default=1, metavar="N",
                    help="cameras the node serves (its cameras parameter), each fed the same frames at --rate; "
                         "N > 1 places them by /tf (default 1)")
+    p.add_argument("--stagger", action="store_true",
+                   help="with --cameras N: camera i publishes i/N of a period after camera 0 (cameras not "
+                        "triggered together); default: all at once, with one stamp")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a node parameter (repeatable), the value in YAML, e.g. change.method=learned")
     p.add_argument("--out", type=Path, default=Path("bench_node_out"),
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         detector=args.detector, seconds=args.seconds, warmup_s=args.warmup, rate_hz=args.rate, width=w, height=h,
         transport=args.transport, reliable=args.reliable,
         fastdds_profile=str(args.fastdds_profile) if args.fastdds_profile else "",
-        video=str(args.video) if args.video else "", cameras=args.cameras,
+        video=str(args.video) if args.video else "", cameras=args.cameras, stagger=args.stagger,
     )
     result = run_bench(settings, args.out)
     print(format_result(result))

@@ -54,6 +54,8 @@ class BenchSettings:
     video: str = ""  # frames from this video instead of the simulation
     node_params: dict[str, Any] = field(default_factory=dict)  # extra -p overrides
     cameras: int = 1  # cameras the node serves, each fed every frame
+    # cameras not triggered together: camera i publishes i / cameras of a period after camera 0, with its own stamp
+    stagger: bool = False
 
 
 @dataclass
@@ -228,17 +230,22 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
         n_total = n_warm + int(round(settings.seconds * settings.rate_hz))
         start = time.monotonic()
         cpu_node0 = cpu_self0 = 0.0
+        offsets = [i * period / len(names) if settings.stagger else 0.0 for i in range(len(names))]
         for k in range(n_total):
             time.sleep(max(0.0, start + k * period - time.monotonic()))
             if k == n_warm:
                 cpu_node0, cpu_self0, t_window = node.cpu_seconds(), _self_cpu(), time.monotonic()
             msg = msgs[k % len(msgs)]
-            now = time.time()
-            stamp = conv.sec_to_stamp(now)
-            if tf_pub is not None:  # every camera where the scene's camera stands, at this stamp
-                tf_pub.publish(TFMessage(transforms=[conv.transform_to_msg("map", f, T_map_cam, stamp)
-                                                     for f in frame_ids]))
+            stamp = None
             for i, (frame_id, info_pub, image_pub) in enumerate(zip(frame_ids, info_pubs, image_pubs)):
+                time.sleep(max(0.0, start + k * period + offsets[i] - time.monotonic()))
+                if stamp is None or settings.stagger:  # together: one stamp for all; staggered: each its own
+                    now = time.time()
+                    stamp = conv.sec_to_stamp(now)
+                    if tf_pub is not None:  # the cameras where the scene's camera stands, at this stamp
+                        placed = frame_ids if not settings.stagger else [frame_id]
+                        tf_pub.publish(TFMessage(transforms=[conv.transform_to_msg("map", f, T_map_cam, stamp)
+                                                             for f in placed]))
                 msg.header = conv.header(frame_id, stamp)
                 info.header = msg.header
                 info_pub.publish(info)
@@ -291,7 +298,8 @@ def format_result(r: BenchResult) -> str:
     rows = [
         ("detector", s.detector), ("input", f"{s.width}x{s.height} {s.transport}, {s.rate_hz:g} Hz, "
                                             f"{'reliable' if s.reliable else 'best effort'}, {profile}"),
-        ("cameras", f"{s.cameras} (the figures below are over all of them)" if s.cameras > 1 else "1"),
+        ("cameras", f"{s.cameras}{', staggered' if s.stagger else ''} (the figures below are over all of them)"
+         if s.cameras > 1 else "1"),
         ("frames published / got tracks",
          f"{r.published} / {r.received} ({100.0 * r.received / max(r.published, 1):.0f} %)"
          + (f"; per camera {', '.join(map(str, r.received_per_camera))}" if len(r.received_per_camera) > 1 else "")),
