@@ -50,7 +50,7 @@ from . import conversions as conv
 from . import diagnostics
 from .camera_input import CameraInput
 from .markers import MarkerBuilder
-from .params import declare_parameters, read_settings, validate_live
+from .params import declare_parameters, read_settings, unknown_parameters, validate_live
 from .pose_source import make_pose_source
 
 _THROTTLE_S = 5.0
@@ -74,6 +74,9 @@ class SpatialMemoryNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("spatial_memory", **kwargs)
         declare_parameters(self)
+        for name, like in unknown_parameters(self):
+            self.get_logger().warning(f"parameter {name} was given but this node has no such parameter; it is ignored"
+                                      + (f" (did you mean {like}?)" if like else ""))
         self.settings = read_settings(self)
         self.device = resolve_device(self.settings.device)
         self.get_logger().info(f"device: {self.device} (requested {self.settings.device})")

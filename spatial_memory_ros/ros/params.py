@@ -210,6 +210,19 @@ def _type_name(default: Any, descriptor: ParameterDescriptor) -> str:
     return {bool: "boolean", int: "integer", float: "float", str: "string"}.get(type(default), type(default).__name__)
 
 
+def unknown_parameters(node: Node) -> list[tuple[str, str | None]]:
+    """The parameters given to node (params file, -p) that it does not have, each with the closest name it has
+    (or None): ROS ignores them without a word, so a typo (change.metod) would silently run the default.
+    qos_overrides.* are left out: rclpy declares those as subscriptions are made."""
+    import difflib
+
+    # rclpy keeps a node's overrides here and has no public accessor; without it, nothing is reported
+    overrides: dict[str, Any] = getattr(node, "_parameter_overrides", {}) or {}
+    declared = list(node.list_parameters([], 0).names)  # depth 0: every name, however many dots
+    unknown = sorted(n for n in overrides if not n.startswith("qos_overrides.") and not node.has_parameter(n))
+    return [(n, next(iter(difflib.get_close_matches(n, declared, n=1, cutoff=0.6)), None)) for n in unknown]
+
+
 def read_settings(node: Node) -> NodeSettings:
     """Build and validate NodeSettings from the declared parameters; raises BadInputError."""
     get = lambda name: node.get_parameter(name).value  # noqa: E731
