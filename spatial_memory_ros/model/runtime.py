@@ -314,7 +314,10 @@ class LearnedChangeDetector:
             valid = [f.valid for f in frames]
             per_pixel = any(isinstance(v, np.ndarray) and not (v.all() or not v.any()) for v in valid)
             if k > 1:
-                if any(np.any(v) for v in valid):  # else the head adds nothing: the mask stays the change head's own
+                # else the head adds nothing: the mask stays the change head's own. Per batch: a camera with no
+                # background yet, batched with one that has, gets its (zero) correction at the finer size, so its
+                # logits reach the image through one more bilinear upsampling: the same mask up to interpolation
+                if any(np.any(v) for v in valid):
                     fine_t = torch.from_numpy(np.stack([f.seen for f in frames])).to(dev).permute(0, 3, 1, 2)
                     fine_bg_t = torch.from_numpy(np.stack(backgrounds)).to(dev).permute(0, 3, 1, 2)
                     if per_pixel:
