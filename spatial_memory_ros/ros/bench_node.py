@@ -138,6 +138,7 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from spatial_memory.msg import TrackArray
+    from tqdm import tqdm
 
     from . import conversions as conv
 
@@ -231,7 +232,9 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
         start = time.monotonic()
         cpu_node0 = cpu_self0 = 0.0
         offsets = [i * period / len(names) if settings.stagger else 0.0 for i in range(len(names))]
-        for k in range(n_total):
+        # a bar on a terminal (none in a log): the run takes warm-up + seconds, 35 s by default
+        ticks = tqdm(range(n_total), desc="bench-node", unit="tick", disable=None, mininterval=1.0, leave=False)
+        for k in ticks:
             time.sleep(max(0.0, start + k * period - time.monotonic()))
             if k == n_warm:
                 cpu_node0, cpu_self0, t_window = node.cpu_seconds(), _self_cpu(), time.monotonic()
