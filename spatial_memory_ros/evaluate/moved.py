@@ -32,6 +32,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from ..core.config import PipelineConfig
 from ..core.errors import BadInputError
@@ -126,6 +127,8 @@ def evaluate_moved(
         fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
         total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         first: np.ndarray | None = None
+        bar = tqdm(total=total if max_frames is None else min(total, max_frames), unit="frame", desc=clip,
+                   disable=None, leave=False)  # on a terminal only
         while max_frames is None or frames < max_frames:
             ok, image = cap.read()
             if not ok:
@@ -163,6 +166,8 @@ def evaluate_moved(
                 now = follow.answers_now("desk", region, first)  # room scale: one place, usual drifts
                 shots.append((image, result.change_mask, region, first, frames, now))
             frames += 1
+            bar.update()
+        bar.close()
         cap.release()
     if frames == 0:
         raise BadInputError(f"no frame of {clip}.mp4 could be read")
