@@ -10,7 +10,8 @@ Frames: the demo simulation (static camera 3 m up, tags, walking people) or, wit
 resized to W x H (e.g. opencv-doc's vtest.avi: real people for the coco detector). The camera is static:
 pose_source fixed with the scene's pose, so no /tf traffic is involved. With cameras > 1 the node serves that
 many (its cameras parameter: cam0, cam1, ...), each fed the same frames at the same rate and stamp, placed by
-one /tf message per frame (the node's tf listener), and the figures are over all of them.
+one /tf message per frame (the node's tf listener), and the figures are over all of them; with stagger, camera
+i publishes i / cameras of a period after camera 0, at a stamp and /tf message of its own.
 """
 
 from __future__ import annotations

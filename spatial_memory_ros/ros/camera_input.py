@@ -29,6 +29,8 @@ from . import conversions as conv
 from .rate_limit import RateLimit
 
 MAX_CAMERAS = 8
+# the QoS of every output the node publishes: each camera's tracks, mask and debug image, and the node's markers
+OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # a relative ROS name: tokens of letters, digits and underscores, not starting with a digit, joined by "/"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -96,12 +98,11 @@ class CameraInput:
             history=HistoryPolicy.KEEP_LAST, depth=5, reliability=qos_profile_sensor_data.reliability),
             callback_group=input_group, qos_overriding_options=overrides)
 
-        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.tracks_pub = node.create_publisher(TrackArray, prefix + "tracks", out_qos,
+        self.tracks_pub = node.create_publisher(TrackArray, prefix + "tracks", OUTPUT_QOS,
                                                 qos_overriding_options=overrides)
-        self.mask_pub = node.create_publisher(Image, prefix + "change_mask", out_qos,
+        self.mask_pub = node.create_publisher(Image, prefix + "change_mask", OUTPUT_QOS,
                                               qos_overriding_options=overrides)
-        self.debug_pub = node.create_publisher(Image, prefix + "debug_image", out_qos,
+        self.debug_pub = node.create_publisher(Image, prefix + "debug_image", OUTPUT_QOS,
                                                qos_overriding_options=overrides)
 
     @property

@@ -32,7 +32,6 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 from spatial_memory.msg import TrackArray
@@ -48,7 +47,7 @@ from spatial_memory_ros.core.types import CameraIntrinsics, Frame, FrameResult
 
 from . import conversions as conv
 from . import diagnostics
-from .camera_input import CameraInput
+from .camera_input import OUTPUT_QOS, CameraInput
 from .markers import MarkerBuilder
 from .params import declare_parameters, read_settings, unknown_parameters, validate_live
 from .pose_source import make_pose_source
@@ -109,8 +108,7 @@ class SpatialMemoryNode(Node):
             for i, name in enumerate(names)
         ]
         overrides = QoSOverridingOptions.with_default_policies()
-        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.markers_pub = self.create_publisher(MarkerArray, "markers", out_qos, qos_overriding_options=overrides)
+        self.markers_pub = self.create_publisher(MarkerArray, "markers", OUTPUT_QOS, qos_overriding_options=overrides)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
         self.create_timer(_DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=service_group)
 
