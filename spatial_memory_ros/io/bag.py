@@ -84,8 +84,8 @@ def is_bag(path: str | Path) -> bool:
 
 
 def bag_files(folder: Path) -> list[Path]:
-    """The .mcap / .db3 files directly in a folder, sorted by name."""
-    return sorted(f for f in folder.iterdir() if f.suffix in BAG_SUFFIXES and f.is_file())
+    """The .mcap / .db3 files directly in a folder, in split order (name_0, name_1, ..., name_10)."""
+    return sorted((f for f in folder.iterdir() if f.suffix in BAG_SUFFIXES and f.is_file()), key=_split_index)
 
 
 def _unclosed_files(path: Path) -> list[Path]:
@@ -97,13 +97,14 @@ def _unclosed_files(path: Path) -> list[Path]:
     files = bag_files(path)
     if len(files) > 1 and any(f.suffix != ".mcap" for f in files):
         return []
-    return sorted(files, key=_split_index)
+    return files
 
 
-def _split_index(f: Path) -> tuple[str, int]:
-    """rosbag2 names a split recording's files <name>_<n>: sort by name, then by n as a number."""
+def _split_index(f: Path) -> tuple[str, int, str]:
+    """rosbag2 names a split recording's files <name>_<n>: sort by name, then by n as a number (then by the
+    whole file name, so that the order never depends on the folder's listing)."""
     stem, _, n = f.stem.rpartition("_")
-    return (stem, int(n)) if n.isdigit() else (f.stem, -1)
+    return (stem, int(n), f.name) if n.isdigit() else (f.stem, -1, f.name)
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class BagReader:
         if unclosed:  # rosbags reads a folder through its metadata.yaml: open the files themselves
             _log.warning("bag %s has no metadata.yaml (its recorder did not close it); reading %s", self.path,
                          ", ".join(f.name for f in unclosed))
-        files = unclosed or ([self.path] if self.path.is_file() else sorted(bag_files(self.path), key=_split_index))
+        files = unclosed or ([self.path] if self.path.is_file() else bag_files(self.path))
         cut = {f for f in files if f.suffix == ".mcap" and is_cut_short(f)}
         # what rosbags opens: the bag itself, or its files one by one, a cut-short one through a copy of what it
         # holds (also a bag with metadata.yaml whose recorder was killed after writing it)
