@@ -178,6 +178,52 @@ def test_an_error_in_a_step_reaches_its_callers_and_the_next_step_runs() -> None
     assert view.update(image).mask.shape == image.shape[:2]  # not left waiting for the failed step
 
 
+def test_every_camera_of_a_failed_step_gets_its_own_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One exception object raised in two threads would carry both tracebacks; the camera that did not run the
+    step gets a copy, caused by the original."""
+    monkeypatch.setattr(camera_batch, "MAX_WAIT_S", 2.0)  # the front waits for the rear's frame (see above)
+    shared = SharedCameras(_detector(2))
+    views = shared.views()
+    detector = shared.detector
+    prepare = detector.prepare
+    batches: list[int] = []
+
+    rear_started = threading.Event()
+
+    def rear_first(camera: int, *args: Any) -> Any:
+        if camera == 1:
+            rear_started.set()
+        else:  # the front's frame is ready only once the rear has begun its own, which waits for it: one batch
+            assert rear_started.wait(10)
+        return prepare(camera, *args)
+
+    def failing(frames: Any) -> Any:
+        batches.append(len(frames))
+        raise RuntimeError("out of memory")
+
+    detector.prepare = rear_first  # type: ignore[method-assign, assignment]
+    detector.network_step = failing  # type: ignore[method-assign]
+    errors: list[BaseException | None] = [None, None]
+    image = _frames(7, 1)[0]
+
+    def run(c: int) -> None:
+        try:
+            views[c].update(image)
+        except BaseException as e:  # noqa: BLE001 - the test looks at what each thread got
+            errors[c] = e
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert batches == [2]
+    assert all(isinstance(e, RuntimeError) and str(e) == "out of memory" for e in errors), errors
+    first, second = errors
+    assert first is not second
+    assert (first.__cause__ is second) != (second.__cause__ is first)  # exactly one is the original
+
+
 def test_a_views_reset_and_bad_frames_touch_only_its_camera() -> None:
     shared = SharedCameras(_detector(2))
     front, rear = shared.views()

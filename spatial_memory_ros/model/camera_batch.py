@@ -77,7 +77,7 @@ class SharedCameras:
         """frame's network step, batched with the frames of other cameras (module docstring). Whichever caller
         finds the network idle, and no other camera's frame being prepared (or MAX_WAIT_S gone), runs the step
         for all that wait; the others sleep until their part is done. An error in the step is raised to every
-        caller in its batch."""
+        caller in its batch: to the one that ran it as it was, to the others as a copy of it caused by it."""
         request = _Request(frame)
         with self._cond:
             self._preparing.discard(frame.camera)
@@ -90,7 +90,7 @@ class SharedCameras:
                     break
                 self._cond.wait(left if not self._running and left > 0 else None)
             if request.done:  # another caller ran it
-                return _result(request)
+                return _result(request, ran=False)
             batch, self._waiting = self._waiting, []
             self._running = True
         try:
@@ -108,14 +108,27 @@ class SharedCameras:
                 self._steps += 1
                 self._frames += len(batch)
                 self._cond.notify_all()
-        return _result(request)
+        return _result(request, ran=True)
 
 
-def _result(request: _Request) -> NetworkStep:
-    if request.error is not None:
-        raise request.error
+def _result(request: _Request, ran: bool) -> NetworkStep:
+    error = request.error
+    if error is not None:
+        if ran:
+            raise error
+        # each thread its own exception: one object raised in several threads at once gets their tracebacks
+        # mixed in it, and the node logs the traceback of an unexpected error
+        raise _copy_of(error) from error
     assert request.step is not None
     return request.step
+
+
+def _copy_of(error: BaseException) -> BaseException:
+    """An exception of error's type and arguments; a RuntimeError that names it where the type cannot be made so."""
+    try:
+        return type(error)(*error.args)
+    except Exception:  # noqa: BLE001 - a type whose constructor takes other arguments
+        return RuntimeError(f"the shared network step failed: {error!r}")
 
 
 class CameraView:
