@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -283,6 +284,24 @@ def test_failed_commit_is_retried_with_the_next_one(tmp_path: Path, monkeypatch:
 def test_bad_config_is_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(BadInputError, match=next(iter(bad))):
         ItemMemory(replace(CONFIG, **bad))
+
+
+def test_a_reset_the_store_refuses_keeps_every_item(tmp_path: Path) -> None:
+    """The store is reset first: had the items been dropped from RAM first, they would come back at the next
+    start although the caller saw them gone."""
+    db = tmp_path / "memory.db"
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        memory.observe([obs(A, 0.0)])
+        other = sqlite3.connect(db, isolation_level=None, timeout=0)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the file (the store gives up after 5 s)
+        try:
+            with pytest.raises(SpatialMemoryError, match="locked"):
+                memory.reset()
+        finally:
+            other.close()
+        assert memory.items() == ["mug"]
+        memory.reset()
+        assert memory.items() == []
 
 
 def test_reset_clears_memory_and_store(tmp_path: Path) -> None:

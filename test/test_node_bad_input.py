@@ -123,6 +123,17 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
         assert saved.success and str(db) in saved.message
         with sqlite3.connect(db) as con:  # after save the main file alone holds the memory
             assert con.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        # a reset the store cannot write (another process holds its write lock: a sqlite3 shell, a backup) is
+        # refused with a reason after SQLite's busy timeout, and clears nothing; the node runs on
+        other = sqlite3.connect(db, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            refused = drv.call(Trigger, "reset_memory", Trigger.Request(), timeout=20)
+        finally:
+            other.close()
+        assert not refused.success and "nothing was cleared" in refused.message and "locked" in refused.message
+        assert node.alive()
+        assert [s.item for s in drv.call(ListItems, "list_items", ListItems.Request()).items] == ["mug"]
         reset = drv.call(Trigger, "reset_memory", Trigger.Request())
         assert reset.success
         assert drv.call(ListItems, "list_items", ListItems.Request()).items == []

@@ -213,13 +213,14 @@ class ItemMemory:
         self._dirty.clear()  # only after success: a failed commit is retried with the next one
 
     def reset(self) -> None:
-        """Forget every item, in memory and in the store."""
+        """Forget every item, in memory and in the store. The store first: if it cannot be written
+        (SpatialMemoryError), both keep every item, rather than the items coming back at the next start."""
         with self._lock:
+            if self._store is not None:
+                self._store.reset()
             self._items.clear()
             self._dirty.clear()
             self._misses.clear()
-            if self._store is not None:
-                self._store.reset()
 
     def save(self) -> None:
         """Make the store's file self-contained (WAL checkpoint); commits are durable without it."""

@@ -354,14 +354,15 @@ class Pipeline:
         return self._change.describe()
 
     def reset(self, *, memory: bool = True) -> None:
-        """Forget tracks, the change reference and (memory=True) every remembered item, in the store too."""
+        """Forget tracks, the change reference and (memory=True) every remembered item, in the store too.
+        The memory first: a store that cannot be written (SpatialMemoryError) leaves everything as it was."""
+        if memory:
+            self.memory.reset()
         self._tracker.reset()
         self._change.reset()
         if self._follower is not None:
             self._follower.reset()
         self._last_read.clear()
-        if memory:
-            self.memory.reset()
 
     def save(self) -> None:
         """Make the memory's file self-contained (observations are committed every frame anyway)."""

@@ -354,8 +354,15 @@ class SpatialMemoryNode(Node):
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._all_cameras_still():
+            try:  # the memory is one: reset once, and first, so that a store that cannot be written changes nothing
+                self.pipeline.reset(memory=True)
+            except SpatialMemoryError as exc:
+                response.success, response.message = False, f"reset failed, nothing was cleared: {exc}"
+                self.get_logger().error(response.message)
+                return response
             for pipeline in self.pipelines:
-                pipeline.reset(memory=pipeline is self.pipeline)  # the memory is one: reset once
+                if pipeline is not self.pipeline:
+                    pipeline.reset(memory=False)
         response.success, response.message = True, "memory, tracks and change reference cleared"
         self.get_logger().info("memory reset by service call")
         return response
