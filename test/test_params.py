@@ -39,3 +39,18 @@ def test_every_parameter_declared_with_a_description() -> None:
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("marker_lifetime_s", float("nan")), ("marker_lifetime_s", float("inf")), ("marker_lifetime_s", 0.0),
+    ("depth_max_dt_s", float("nan")), ("depth_max_dt_s", float("inf")), ("depth_max_dt_s", -0.1),
+    ("rate_hz", float("nan")), ("tf_timeout_s", float("nan")),
+])
+def test_live_values_that_no_frame_can_use_are_refused(name: str, value: float) -> None:
+    """A NaN passes `x <= 0` (every comparison with it is false): `ros2 param set ... marker_lifetime_s .nan` was
+    accepted and then failed every frame that had markers to publish (int(nan)), and a NaN depth_max_dt_s used
+    depth images of any age."""
+    good = {"rate_hz": 10.0, "marker_lifetime_s": 1.0, "depth_max_dt_s": 0.1, "tf_timeout_s": 0.1}
+    params.validate_live(**good)
+    with pytest.raises(params.BadInputError, match=name):
+        params.validate_live(**{**good, name: value})

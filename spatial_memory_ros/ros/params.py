@@ -7,6 +7,7 @@ repeated in config/spatial_memory.yaml; a test keeps the two in step.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,9 +260,10 @@ def read_settings(node: Node) -> NodeSettings:
 def validate_live(rate_hz: float, marker_lifetime_s: float, depth_max_dt_s: float, tf_timeout_s: float) -> None:
     if not 0 < rate_hz <= 100:
         raise BadInputError(f"rate_hz must be in (0, 100], got {rate_hz}")
-    if marker_lifetime_s <= 0:
-        raise BadInputError(f"marker_lifetime_s must be > 0, got {marker_lifetime_s}")
+    # written so that NaN fails too (every comparison with it is false), and inf, which no stamp or duration holds
+    if not 0 < marker_lifetime_s < math.inf:
+        raise BadInputError(f"marker_lifetime_s must be > 0 and finite, got {marker_lifetime_s}")
     if not 0 <= tf_timeout_s <= 5:
         raise BadInputError(f"tf_timeout_s must be in [0, 5], got {tf_timeout_s}")
-    if depth_max_dt_s < 0:
-        raise BadInputError(f"depth_max_dt_s must be >= 0, got {depth_max_dt_s}")
+    if not 0 <= depth_max_dt_s < math.inf:
+        raise BadInputError(f"depth_max_dt_s must be >= 0 and finite, got {depth_max_dt_s}")
