@@ -80,3 +80,20 @@ def test_topic_listener_waits_for_a_late_transform(node) -> None:  # type: ignor
         assert T[0, 3] == pytest.approx(4.0)
     finally:
         src.close()
+
+
+def test_the_topic_listener_keeps_its_own_name_when_the_process_is_renamed() -> None:
+    """A launch file's Node(name=...) passes `-r __node:=NAME`, which renames every node of the process; the
+    listener's node took the main node's name with it, and two nodes shared one name in the graph."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain(),
+               args=["x", "--ros-args", "-r", "__node:=spatial_memory", "-r", "__ns:=/robot1"])
+    main = rclpy.create_node("spatial_memory_node", context=context)
+    src = ps.TopicPoseSource(main)
+    try:
+        assert main.get_fully_qualified_name() == "/robot1/spatial_memory"
+        assert src._node.get_fully_qualified_name() == "/robot1/spatial_memory_tf_listener"
+    finally:
+        src.close()
+        main.destroy_node()
+        rclpy.try_shutdown(context=context)

@@ -79,9 +79,14 @@ class TopicPoseSource:
 
         self._buffer = TransformBuffer(cache_s=cache_s)
         self._lock = threading.Condition()  # notified on every new transform, for lookups that wait
+        name = f"{node.get_name()}_tf_listener"
         self._node = rclpy.create_node(
-            f"{node.get_name()}_tf_listener", namespace=node.get_namespace(), context=node.context,
-            start_parameter_services=False, enable_rosout=False,
+            name, namespace=node.get_namespace(), context=node.context, start_parameter_services=False,
+            enable_rosout=False,
+            # a launch file's Node(name=...) passes `-r __node:=NAME`, a global remap that renames every node of
+            # the process: without a rule of its own this one took the main node's name (two nodes, one name).
+            # Its own arguments come first; the global ones (a /tf remap, the namespace) still apply.
+            cli_args=["--ros-args", "-r", f"__node:={name}"],
         )
         self._executor = SingleThreadedExecutor(context=node.context)
         self._executor.add_node(self._node)
@@ -153,8 +158,7 @@ class Tf2RosPoseSource:
         try:
             tf = self._buffer.lookup_transform(target, source, RclpyTime.from_msg(stamp),
                                                timeout=Duration(seconds=timeout_s))
-        except (self._tf2.LookupException, self._tf2.ConnectivityException,
-                self._tf2.ExtrapolationException) as exc:
+        except self._tf2.TransformException as exc:  # the base: also InvalidArgument (a frame id like "/cam")
             raise TransformUnavailable(str(exc)) from exc
         return transform_to_matrix(tf)
 
