@@ -458,3 +458,81 @@ def test_a_second_store_in_one_process_is_refused_until_the_first_closes(tmp_pat
         assert list(second.load()) == ["mug"]
     with MemoryStore(":memory:"), MemoryStore(":memory:"):  # RAM stores share nothing and lock nothing
         pass
+
+
+def test_two_names_of_one_file_share_its_lock(tmp_path: Path) -> None:
+    """A symlink to the database is the same file: its lock must be the same too, or two writers run on one file."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "other").mkdir()
+    db = tmp_path / "data" / "memory.db"
+    link = tmp_path / "other" / "memory.db"
+    with MemoryStore(db) as store:
+        store.commit([state("mug")])
+        link.symlink_to(db)
+        with pytest.raises(BadInputError, match="in use by another process"):
+            MemoryStore(link)
+    with MemoryStore(link) as store:  # and through the link, once free
+        assert list(store.load()) == ["mug"]
+
+
+def test_a_checkpoint_a_reader_keeps_from_finishing_is_an_error(tmp_path: Path) -> None:
+    """SQLite reports a busy checkpoint in its result row, not as an error: save() said the file was
+    self-contained while the -wal still held commits (a copy of the .db alone lacked them)."""
+    db = tmp_path / "memory.db"
+    with MemoryStore(db) as store:
+        store.commit([state("mug")])
+        with closing(sqlite3.connect(db, isolation_level=None)) as reader:  # e.g. `spatial-memory locate`
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM items").fetchall()  # a read snapshot, held
+            store.commit([state("keys")])  # lands in the -wal after the reader's snapshot
+            with pytest.raises(SpatialMemoryError, match="another connection is reading it"):
+                store.checkpoint()
+            reader.execute("COMMIT")
+        store.checkpoint()  # the reader is done
+        assert db.with_name("memory.db-wal").stat().st_size == 0
+        assert sorted(store.load()) == ["keys", "mug"]
+
+
+@pytest.mark.parametrize("on_corrupt", ["move_aside", "raise"])
+def test_an_emptied_database_beside_its_wal_keeps_the_wal(tmp_path: Path, on_corrupt: str) -> None:
+    """A database truncated from outside (a backup or restore tool) beside a -wal that holds commits: opening the
+    empty file made SQLite delete that -wal, items and all, even for the read-only `list` / `locate`."""
+    source = tmp_path / "source.db"
+    store = MemoryStore(source)
+    store.commit([state("mug")])  # in the -wal, not yet in the main file
+    db = tmp_path / "memory.db"
+    db.write_bytes(b"")
+    wal_bytes = source.with_name("source.db-wal").read_bytes()
+    assert wal_bytes
+    db.with_name("memory.db-wal").write_bytes(wal_bytes)
+    store.close()
+    if on_corrupt == "raise":
+        with pytest.raises(CorruptStoreError, match="empty database beside a -wal"):
+            MemoryStore(db, on_corrupt="raise")
+        assert db.with_name("memory.db-wal").read_bytes() == wal_bytes  # left untouched
+        return
+    with MemoryStore(db) as fresh:
+        moved = fresh.moved_aside_to
+        assert fresh.load() == {}
+    assert moved is not None and moved.with_name(moved.name + "-wal").read_bytes() == wal_bytes
+
+
+def test_a_bad_file_that_cannot_be_moved_aside_is_a_clear_error(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file bind-mounted into a container cannot be renamed (EBUSY): say so, put the -wal back beside it."""
+    db = tmp_path / "memory.db"
+    db.write_bytes(GARBAGE)
+    wal = db.with_name("memory.db-wal")
+    wal.write_bytes(b"wal bytes")
+    rename = Path.rename
+
+    def busy(self: Path, target: Path) -> Path:  # type: ignore[override]
+        if self == db:
+            raise OSError(16, "Device or resource busy")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", busy)
+    with pytest.raises(CorruptStoreError, match="could not be moved aside.*Device or resource busy.*by hand"):
+        MemoryStore(db)
+    assert db.read_bytes() == GARBAGE and wal.read_bytes() == b"wal bytes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memory.db", "memory.db-wal", "memory.db.lock"]

@@ -8,6 +8,7 @@ cache; only an OS crash or power loss can lose the last few commits, and even th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -190,9 +191,14 @@ class MemoryStore:
             raise BadInputError(f"cannot create the folder of spatial memory store {path} (memory.db_path): "
                                 f"{exc}") from exc
         problem = None
-        if path.exists():
+        wal = _sidecars(path)[0]
+        if path.exists() and path.stat().st_size == 0 and wal.exists() and wal.stat().st_size > 0:
+            # truncated from outside (a backup or restore tool): SQLite, opening the empty file, deletes the WAL
+            # and the items in it; keep both for a person to look at
+            problem = "an empty database beside a -wal file that holds data"
+        elif path.exists():
             problem = _check_file(path)  # read-only, so harmless to another writer's file
-        elif _sidecars(path)[0].exists():
+        elif wal.exists():
             problem = "a -wal file without its database"  # SQLite would replay it into the new file
         if problem is not None and on_corrupt == "raise":
             raise CorruptStoreError(
@@ -280,9 +286,14 @@ class MemoryStore:
     def checkpoint(self) -> None:
         """Fold the WAL into the main file and truncate it, so the .db alone holds everything."""
         try:
-            self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            rows = self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         except sqlite3.Error as exc:
             raise SpatialMemoryError(f"cannot checkpoint spatial memory store {self.path}: {exc}") from exc
+        if rows and rows[0][0]:  # (busy, WAL frames, frames copied): SQLite says busy in a row, not an error
+            raise SpatialMemoryError(
+                f"cannot checkpoint spatial memory store {self.path}: another connection is reading it (e.g. "
+                f"spatial-memory locate); {rows[0][2]} of {rows[0][1]} WAL frames copied. Every commit is safe in "
+                "the -wal file; try again when the reader is done")
 
     def close(self) -> None:
         """Close the database (idempotent). SQLite checkpoints and removes the WAL on the last close."""
@@ -360,7 +371,8 @@ def _lock_exclusively(path: Path) -> IO[str] | None:
         import fcntl
     except ImportError:
         return None
-    lock_path = path.with_name(path.name + ".lock")
+    real = path.resolve()  # two names of one file (a symlink) must meet at one lock
+    lock_path = real.with_name(real.name + ".lock")
     try:
         f = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115  (held open until close(): it is the lock)
     except OSError as exc:
@@ -451,9 +463,19 @@ def _move_aside(path: Path) -> Path:
             break
         n += 1
     # Sidecars first: a kill between renames must not leave a WAL next to an empty new database.
-    for src, dst in zip(_sidecars(path), _sidecars(dest), strict=True):
-        if src.exists():
-            src.rename(dst)
-    if path.exists():  # absent when only an orphaned -wal was found
-        path.rename(dest)
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for src, dst in zip(_sidecars(path), _sidecars(dest), strict=True):
+            if src.exists():
+                src.rename(dst)
+                moved.append((src, dst))
+        if path.exists():  # absent when only an orphaned -wal was found
+            path.rename(dest)
+    except OSError as exc:  # e.g. a file bind-mounted into a container cannot be renamed (EBUSY)
+        for src, dst in reversed(moved):  # put the sidecars back beside their database
+            with contextlib.suppress(OSError):
+                dst.rename(src)
+        raise CorruptStoreError(
+            f"spatial memory store {path} is unusable and could not be moved aside ({exc}); move or delete it "
+            "(and its -wal / -shm files) by hand to start an empty memory") from exc
     return dest
