@@ -28,9 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..model.checkpoint import check_writable
     from ..model.tag_reader_train import run as train
     from .fit_prior import parse_seeds
 
+    check_writable(args.out, "--out weights file")  # now, not after minutes of scenes and training
     report = train(args.out, list(parse_seeds(args.seeds)), minutes=args.minutes, val_scenes=args.val_scenes,
                    epochs=args.epochs, progress=not args.no_progress)
     print(json.dumps(report, indent=2))

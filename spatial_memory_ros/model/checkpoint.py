@@ -33,6 +33,8 @@ def read_torch_file(path: str | Path, what: str) -> Any:
     `what` and the path for a missing or damaged file. torch's own message for a damaged file is left out of
     ours: it suggests weights_only=False, which would run whatever code the file holds."""
     path = Path(path)
+    if path.is_dir():
+        raise BadInputError(f"the {what} {path} is a folder, not a file")
     if not path.is_file():
         raise BadInputError(f"no {what} at {path}")
     try:
@@ -46,27 +48,61 @@ def read_torch_file(path: str | Path, what: str) -> Any:
 
 
 def resolve_device(device: str) -> torch.device:
-    """'auto' (CUDA when available), 'cpu' or 'cuda' -> torch.device; ValueError otherwise."""
+    """'auto' (CUDA when available), 'cpu' or 'cuda' -> torch.device; BadInputError (a ValueError) otherwise."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+        raise BadInputError(f"device must be auto, cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device is cuda but torch sees no CUDA device; use auto or cpu")
+        raise BadInputError("device is cuda but torch sees no CUDA device; use auto or cpu")
     return torch.device(device)
 
 
-def _atomic_save(obj: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def short_reason(e: BaseException, limit: int = 240) -> str:
+    """torch's load_state_dict error on one line: its first two lines (the model, the first misfit), cut at limit
+    characters; the whole message runs to a line per tensor."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    more = f" (+{len(lines) - 2} more)" if len(lines) > 2 else ""
+    text = " ".join(lines[:2])
+    return (text if len(text) <= limit else text[: limit - 3] + "...") + more
+
+
+def check_writable(path: Path, what: str) -> None:
+    """BadInputError now, before minutes of work, if `path` cannot be written: a folder, or a folder that cannot be
+    made or written to."""
+    if path.is_dir():
+        raise BadInputError(f"the {what} {path} is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInputError(f"cannot create the folder of the {what} {path}: {e.strerror or e}") from e
+    probe = path.with_name(path.name + ".tmp")  # where atomic_save writes first: try it
+    try:
+        with open(probe, "ab"):
+            pass
+        probe.unlink()
+    except OSError as e:
+        raise BadInputError(f"cannot write the {what} {path}: {e.strerror or e}") from e
+
+
+def atomic_save(obj: dict[str, Any], path: Path) -> None:
+    """torch.save to path.tmp, then rename over path: a reader never sees half a file, even if the writer is killed
+    mid-save, and the file it replaces stays whole until then. BadInputError if it cannot be written."""
+    check_writable(path, "output file")
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a reader never sees half a file, even if training is killed mid-save
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch raises RuntimeError for a file it cannot open
+        tmp.unlink(missing_ok=True)
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else short_reason(e)
+        raise BadInputError(f"cannot write {path}: {reason}") from e
 
 
 def save_model(path: str | Path, model: SpatialMemoryModel, meta: dict[str, Any] | None = None) -> None:
     """Write the weights (float32, CPU) with the config; meta: JSON-like notes (command, seed, steps)."""
     state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
-    _atomic_save({"format": FORMAT, "config": model.config.to_dict(), "model": state, "meta": meta or {}}, Path(path))
+    atomic_save({"format": FORMAT, "config": model.config.to_dict(), "model": state, "meta": meta or {}}, Path(path))
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
@@ -84,7 +120,7 @@ def build_model(path: str | Path = DEFAULT_CHECKPOINT, device: str | torch.devic
         model = SpatialMemoryModel.from_config(ModelConfig.from_dict(data["config"]))
         model.load_state_dict(data["model"])
     except MISFIT_ERRORS as e:
-        raise BadInputError(f"model checkpoint {path}: its weights do not fit its config ({e})") from e
+        raise BadInputError(f"model checkpoint {path}: its weights do not fit its config ({short_reason(e)})") from e
     dev = resolve_device(device) if isinstance(device, str) else device
     return model.to(dev).eval()
 
@@ -103,7 +139,7 @@ def save_training_state(
     meta: dict[str, Any],
 ) -> None:
     """Everything --resume needs: weights, optimizer, step, the next training stream's index."""
-    _atomic_save(
+    atomic_save(
         {
             "format": FORMAT,
             "config": model.config.to_dict(),

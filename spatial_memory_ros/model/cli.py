@@ -88,6 +88,9 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"spatial-memory train: error: {e}", file=sys.stderr)
         return 2
+    from .checkpoint import check_writable
+
+    check_writable(args.out, "--out model file")  # now, not at the first checkpoint, minutes in
     meta = {"command": "spatial-memory " + shlex.join(sys.argv[1:]), "seed": tc.seed}
     summary = train(
         tc, args.out, resume=args.resume, meta=meta,

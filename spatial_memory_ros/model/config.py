@@ -180,4 +180,6 @@ class TrainConfig:
             raise ValueError("edge_weight must be >= 0")
         if self.anchor < 0 or (self.anchor > 0 and not self.init):
             raise ValueError("anchor must be >= 0 and needs init (the model to stay near)")
+        if not self.time_limit_min > 0:
+            raise ValueError("time_limit must be > 0 minutes")
         return self

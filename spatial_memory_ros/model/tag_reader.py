@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..core.errors import BadInputError
-from .checkpoint import MISFIT_ERRORS, read_torch_file
+from .checkpoint import MISFIT_ERRORS, read_torch_file, short_reason
 
 CROP_PX = 32  # a warped quad: 8 cells (border included) of 4 px when the quad is the tag's border
 CELLS = 6  # 36h11: 6x6 data cells inside a one-cell black border
@@ -113,7 +113,8 @@ class TagReader:
             self.net = CellNet(int(state.pop("width")))
             self.net.load_state_dict(state)
         except MISFIT_ERRORS as e:
-            raise BadInputError(f"{weights} is not a tag reader's weights (train-tag-reader writes them): {e}") from e
+            raise BadInputError(f"{weights} is not a tag reader's weights (train-tag-reader writes them): "
+                                f"{short_reason(e)}") from e
         self.net.eval()
         self.ids = sorted({int(i) for i in known_ids})
         # (K * 8, 36): every known id in every corner order

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from ..core.errors import BadInputError
 from ..core.tags import TagDetector, to_gray
+from .checkpoint import atomic_save
 from .config import TRAIN_SEED_MIN
 from .tag_reader import CELLS, CROP_PX, CellNet, TagReader, best_two, cell_variants, normalise, tag_cells, warp_quad
 
@@ -145,10 +146,11 @@ def train(data: Quads, *, epochs: int = 8, width: int = 16, batch: int = 256, lr
 
 
 def save(net: CellNet, path: Path) -> None:
+    """Write the weights; atomically, since the default path is the package's shipped reader: a run killed while
+    saving must leave the old file whole."""
     state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     state["width"] = torch.tensor(net.width)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
+    atomic_save(state, path)
 
 
 def read_rates(reader: TagReader, data: Quads, margins: Sequence[float]) -> list[dict[str, float]]:

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import build_model, load_file, resolve_device, save_model, save_training_state
+from ..core.errors import BadInputError
+from .checkpoint import build_model, load_file, resolve_device, save_model, save_training_state, short_reason
 from .config import LARGE, ModelConfig, TrainConfig
 from .data import Stream, render_stream
 from .losses import LossWeights, anchor_loss, consistency_loss, cpc_loss, mask_loss, reid_loss
@@ -229,9 +230,14 @@ def _init_from(model: SpatialMemoryModel, path: Path) -> dict[str, Any]:
         grown = torch.zeros_like(mine)
         grown[:, : weights[key].shape[1]] = weights[key]
         weights[key] = grown
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as e:  # a tensor of another shape
+        raise BadInputError(f"--init {path} does not fit this model: it was made with other options (--large, "
+                            f"--background, --place-cells?): {short_reason(e)}") from e
     if unexpected:
-        raise ValueError(f"{path} has weights this model lacks: {unexpected[:5]}")
+        raise BadInputError(f"--init {path} has weights this model lacks (a --still-head or --place-cells it was "
+                            f"made with?): {unexpected[:5]}")
     LOG.info("started from %s; fresh: %s", path, sorted({m.split(".")[0] for m in missing}) or "nothing")
     return dict(data.get("meta", {}))
 
@@ -277,10 +283,18 @@ def train(
     step, first_stream, minutes_before = 0, 0, 0.0
     if resume:
         data = load_file(state_path)
+        if not {"optimizer", "step", "next_stream"} <= set(data):
+            raise BadInputError(f"{state_path} is a model file, not a training state (--resume reads the OUT.state "
+                                "that a run writes beside OUT)")
         if ModelConfig.from_dict(data["config"]) != model_cfg:
-            raise ValueError(f"{state_path} was trained with another model config (--large differs?)")
-        model.load_state_dict(data["model"])
-        optimizer.load_state_dict(data["optimizer"])
+            raise BadInputError(f"{state_path} was trained with another model config: resume with the options it "
+                                "was started with (--large, --background, --still-head, --place-cells)")
+        try:
+            model.load_state_dict(data["model"])
+            optimizer.load_state_dict(data["optimizer"])
+        except (RuntimeError, ValueError) as e:  # another set of trainable weights
+            raise BadInputError(f"{state_path} does not fit this run (was it started with another --freeze-base?): "
+                                f"{short_reason(e)}") from e
         step, first_stream = int(data["step"]), int(data["next_stream"])
         minutes_before = float(data["meta"].get("minutes", 0.0))
         init_meta = data["meta"].get("init_meta")

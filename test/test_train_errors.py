@@ -1,0 +1,88 @@
+"""A training run set up wrong stops at once with one line that says why (no traceback, before any work), and a
+weights file being replaced is never left half written."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_model import tiny_model  # noqa: E402
+
+from spatial_memory_ros.cli.main import main  # noqa: E402
+from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
+from spatial_memory_ros.model import tag_reader_train  # noqa: E402
+from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT, save_model, short_reason  # noqa: E402
+from spatial_memory_ros.model.tag_reader import CellNet, TagReader  # noqa: E402
+
+TINY_RUN = ["--steps", "2", "--batch", "1", "--clip", "2", "--stream-frames", "4", "--workers", "0",
+            "--threads", "1", "--checkpoint-every", "1", "--device", "cpu"]
+
+
+def _case(tmp_path: Path, case: str) -> tuple[list[str], str]:
+    out = tmp_path / "model.pt"
+    if case == "out is a folder":
+        out.mkdir()
+        return [], "is a folder"
+    if case == "no time":
+        return ["--time-limit", "0"], "time_limit must be > 0"
+    if case == "init of another kind":  # the shipped model has the background input; this run does not
+        return ["--init", str(DEFAULT_CHECKPOINT)], "does not fit this model: it was made with other options"
+    if case == "init is a folder":
+        (tmp_path / "dir.pt").mkdir()
+        return ["--init", str(tmp_path / "dir.pt")], "is a folder, not a file"
+    if case == "resume from a model file":
+        save_model(out.with_name("model.pt.state"), tiny_model())
+        return ["--resume"], "is a model file, not a training state"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["out is a folder", "no time", "init of another kind", "init is a folder",
+                                  "resume from a model file"])
+def test_a_run_set_up_wrong_says_why_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 case: str) -> None:
+    extra, expected = _case(tmp_path, case)
+    code = main(["train", "--out", str(tmp_path / "model.pt"), *TINY_RUN, *extra])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in err, err
+    assert not (tmp_path / "model.pt").is_file()  # nothing trained, nothing written
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--out", str(tmp_path / "model.pt"), *TINY_RUN, "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no CUDA device" in err and "Traceback" not in err, err
+
+
+def test_a_tag_reader_save_that_fails_leaves_the_old_file_whole(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """train-tag-reader's default --out is the package's shipped reader: a save killed or failing half way must
+    not leave half a file there (it used to write onto the file itself)."""
+    path = tmp_path / "tag_reader.pt"
+    tag_reader_train.save(CellNet(8), path)
+    before = path.read_bytes()
+    save = torch.save
+
+    def fails_half_way(obj: object, f: Path) -> None:
+        Path(f).write_bytes(b"half a fi")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", fails_half_way)
+    with pytest.raises(BadInputError, match="No space left on device"):
+        tag_reader_train.save(CellNet(8), path)
+    monkeypatch.setattr(torch, "save", save)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["tag_reader.pt"]
+    TagReader([1, 2], path)  # still loads
+
+
+def test_torchs_long_misfit_message_is_cut_to_one_line() -> None:
+    e = RuntimeError("Error(s) in loading state_dict for M:\n\tsize mismatch for a: 1 vs 2.\n\tsize mismatch for b.\n"
+                     "\tsize mismatch for c.")
+    assert short_reason(e) == "Error(s) in loading state_dict for M: size mismatch for a: 1 vs 2. (+2 more)"
+    assert len(short_reason(RuntimeError("x" * 1000))) == 240
