@@ -251,12 +251,15 @@ def test_a_bag_cut_short_gives_the_frames_before_the_cut(tmp_path: Path, form: s
     assert len((tmp_path / "out" / "tracks.txt").read_text().splitlines()) > 0
 
 
-@pytest.mark.parametrize("metadata", [False, True])
-def test_a_split_recording_whose_last_file_was_cut(tmp_path: Path, metadata: bool,
+@pytest.mark.parametrize(("metadata", "keep"), [(False, 2 / 3), (True, 2 / 3), (False, 100), (False, 0),
+                                                (True, 100)])
+def test_a_split_recording_whose_last_file_was_cut(tmp_path: Path, metadata: bool, keep: float | int,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     """A recorder splitting its bag (--max-bag-size) and killed in its third file: name_0 and name_1 whole,
     name_2 without its footer and, usually, no metadata.yaml. Every file is read, the cut one up to the cut:
-    the same frames and poses as the whole recording's first ones. (rosbags alone refused the folder.)"""
+    the same frames and poses as the whole recording's first ones. (rosbags alone refused the folder.) Killed
+    just after it opened name_2 (100 bytes: the header, no message; or an empty file), the other two are read
+    (the whole bag used to be refused)."""
     frames = scene_frames(n_at_a=14, n_at_b=10)
     write_bag(tmp_path / "whole", frames)
     whole = [(i, f.stamp, f.image, f.T_map_cam) for i, f in BagReader(tmp_path / "whole").frames()]
@@ -269,15 +272,21 @@ def test_a_split_recording_whose_last_file_was_cut(tmp_path: Path, metadata: boo
         (split / "metadata.yaml").write_text((tmp_path / "part0" / "metadata.yaml").read_text())
     last = split / "split_2.mcap"
     data = last.read_bytes()
-    last.write_bytes(data[: len(data) * 2 // 3])
+    cut_at = int(len(data) * keep) if isinstance(keep, float) else keep  # a share of the file, or bytes
+    last.write_bytes(data[:cut_at])
     with caplog.at_level("WARNING"):
         reader = BagReader(split)
-    assert "was cut short" in caplog.text and "split_2.mcap before the cut" in caplog.text
     got = [(i, f.stamp, f.image, f.T_map_cam) for i, f in reader.frames()]
-    assert 16 < len(got) < len(whole) and len(reader) == len(got)
+    if isinstance(keep, float):
+        assert "was cut short" in caplog.text and "split_2.mcap before the cut" in caplog.text
+        assert 16 < len(got) < len(whole) and len(reader) == len(got)
+    else:
+        assert "split_2.mcap was cut short before any complete message" in caplog.text
+        assert "reading the recording's other files" in caplog.text
+        assert len(got) == 16 and len(reader) == 16
     for (i, stamp, image, pose), (j, stamp2, image2, pose2) in zip(got, whole):
         assert (i, stamp) == (j, stamp2) and np.array_equal(image, image2) and np.allclose(pose, pose2)
-    assert last.stat().st_size == len(data) * 2 // 3  # only read
+    assert last.stat().st_size == cut_at  # only read
 
 
 def test_split_index_orders_files_as_rosbag2_numbers_them() -> None:
@@ -307,3 +316,85 @@ def test_bags_that_cannot_be_read_are_clear_errors(tmp_path: Path, capsys: pytes
     (tmp_path / "bag" / "metadata.yaml").write_bytes(bytes(range(128, 256)))
     assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
     assert "its metadata.yaml is not text" in capsys.readouterr().err
+
+
+def test_a_cut_in_a_record_header_or_a_zeroed_chunk_is_still_a_cut(tmp_path: Path) -> None:
+    """The cut can fall in a record's 9-byte header (struct.error) or leave a compressed chunk zeroed (a power
+    loss: zstd's or lz4's error): the complete chunks before it are read, not a traceback."""
+    import struct
+
+    write_bag(tmp_path / "bag", scene_frames(14, 8))
+    mcap = tmp_path / "bag" / "bag.mcap"
+    data = mcap.read_bytes()
+    pos, chunks = 8, []
+    while pos < len(data) - 8:
+        op, length = data[pos], struct.unpack_from("<Q", data, pos + 1)[0]
+        if op == 0x06:  # a chunk
+            chunks.append(pos)
+        pos += 9 + length
+    assert len(chunks) >= 3
+    for name, cut in (("header", data[:chunks[2] + 4]),  # inside the third chunk's length field
+                      ("zeroed", data[:chunks[2] + 60] + bytes(len(data) - chunks[2] - 60))):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "bag.mcap").write_bytes(cut)
+        reader = BagReader(folder)
+        assert 0 < len(list(reader.frames())) == len(reader), name
+
+
+def test_a_message_that_does_not_decode_is_a_skipped_frame(tmp_path: Path) -> None:
+    """A torn message (its CDR says more bytes follow than do) is counted like a frame that decodes badly, and the
+    run goes on; it used to stop the run with rosbags' traceback."""
+    from bag_scene import _transform, camera_info
+    from rosbags.rosbag2 import Writer
+
+    from spatial_memory_ros.io.bag_types import make
+
+    store = typestore()
+    with Writer(tmp_path / "bag", version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        tf = w.add_connection("/tf_static", "tf2_msgs/msg/TFMessage", typestore=store)
+        info = w.add_connection("/camera/camera_info", "sensor_msgs/msg/CameraInfo", typestore=store)
+        img = w.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=store)
+        links = [_transform("base_link", CAMERA_FRAME, T_MAP_CAM, 0.0), _transform("map", "base_link", np.eye(4), 0.0)]
+        w.write(tf, 1, store.serialize_cdr(make("tf2_msgs/msg/TFMessage", transforms=links), "tf2_msgs/msg/TFMessage"))
+        for i, (t, image) in enumerate(scene_frames(6, 0)):
+            ns = int(round(t * 1e9))
+            w.write(info, ns, store.serialize_cdr(camera_info(t), "sensor_msgs/msg/CameraInfo"))
+            raw = store.serialize_cdr(image_msg(image, t)[1], "sensor_msgs/msg/Image")
+            w.write(img, ns + 1_000_000, raw[:200] if i == 3 else raw)
+    bad: list[tuple[int, str]] = []
+    got = [i for i, _ in BagReader(tmp_path / "bag").frames(lambda i, e: bad.append((i, str(e))))]
+    assert got == [0, 1, 2, 4, 5] and bad[0][0] == 3 and "does not decode" in bad[0][1]
+    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out"), *ITEMS]) == 0
+
+
+def test_a_topic_recorded_with_two_types_is_read_as_one(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An image topic with an Image and a CompressedImage connection: the type with more messages is read, the
+    other skipped with a warning (every Image used to be decoded as compressed: AttributeError)."""
+    from rosbags.rosbag2 import Writer
+
+    store = typestore()
+    write_bag(tmp_path / "plain", scene_frames(6, 0))
+    with AnyReader([tmp_path / "plain"], default_typestore=store) as reader, \
+            Writer(tmp_path / "bag", version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        conns = {c.topic: w.add_connection(c.topic, c.msgtype, typestore=store) for c in reader.connections}
+        image_topic = next(c.topic for c in reader.connections if c.msgtype == "sensor_msgs/msg/Image")
+        packed = w.add_connection(image_topic, "sensor_msgs/msg/CompressedImage", typestore=store)
+        for c, t, raw in reader.messages():
+            w.write(conns[c.topic], t, raw)
+        mt, m = image_msg(scene_frames(6, 0)[3][1], 0.35, compressed=".png")
+        w.write(packed, int(0.35e9), store.serialize_cdr(m, mt))
+    with caplog.at_level("WARNING"):
+        reader = BagReader(tmp_path / "bag")
+    assert "sensor_msgs/msg/CompressedImage): another type" in caplog.text
+    assert not reader.topics.compressed and len(reader) == 6 and len(list(reader.frames())) == 6
+
+
+def test_a_refused_out_bag_leaves_the_earlier_runs_masks(tmp_path: Path) -> None:
+    write_bag(tmp_path / "bag", scene_frames(6, 0))
+    args = ["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out"), "--out-bag", str(tmp_path / "res"), *ITEMS]
+    assert main(args) == 0
+    masks = sorted((tmp_path / "out" / "change_masks").iterdir())
+    assert masks
+    assert main(args) == 2  # --out-bag exists
+    assert sorted((tmp_path / "out" / "change_masks").iterdir()) == masks

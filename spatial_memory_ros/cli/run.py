@@ -81,8 +81,6 @@ def run_offline(
     out_dir.mkdir(parents=True, exist_ok=True)
     masks_dir = out_dir / "change_masks"
     masks_dir.mkdir(exist_ok=True)
-    for stale in masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):  # from a longer earlier run
-        stale.unlink()
     db_path = out_dir / "memory.db"
     extended = db_path.exists()
     config = dataclasses.replace(config, memory=dataclasses.replace(config.memory, db_path=str(db_path)))
@@ -116,6 +114,10 @@ def run_offline(
             results_bag = outputs.enter_context(BagResultWriter(out_bag, map_frame=map_frame))
         pipeline = open_pipeline(config)
         outputs.callback(pipeline.close)
+        # an earlier run's masks go only now that every output has opened: a run refused at the start (an
+        # --out-bag that exists, a model that does not load) leaves that run's results as they were
+        for stale in masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
+            stale.unlink()
         mot = outputs.enter_context(MotWriter(out_dir / "tracks.txt"))
         bar = outputs.enter_context(tqdm(total=total, unit="frame", disable=None))
         try:

@@ -34,7 +34,7 @@ from ..core.tf_buffer import TransformBuffer, TransformUnavailable
 from ..core.types import CameraIntrinsics, Frame
 from ..ros import decode
 from . import OnBadFrame
-from .bag_recover import is_cut_short, recover_mcap
+from .bag_recover import MCAP_MAGIC, is_cut_short, recover_mcap
 from .camera_yaml import load_camera_yaml
 
 if TYPE_CHECKING:  # rosbags loads when a bag is opened, so videos and TUM folders never need it
@@ -196,15 +196,31 @@ class BagReader:
             _log.warning("bag %s has no metadata.yaml (its recorder did not close it); reading %s", self.path,
                          ", ".join(f.name for f in unclosed))
         files = unclosed or ([self.path] if self.path.is_file() else bag_files(self.path))
-        cut = {f for f in files if f.suffix == ".mcap" and is_cut_short(f)}
+        # a file too short to hold an MCAP header: a split the recorder had only just opened when it was killed
+        stub = {f for f in files if f.suffix == ".mcap" and f.stat().st_size < 2 * len(MCAP_MAGIC)}
+        cut = {f for f in files if f.suffix == ".mcap" and (f in stub or is_cut_short(f))}
         # what rosbags opens: the bag itself, or its files one by one, a cut-short one through a copy of what it
         # holds (also a bag with metadata.yaml whose recorder was killed after writing it)
         read_files = bool(unclosed) or (bool(cut) and all(f.suffix == ".mcap" for f in files))
-        self._sources = [self._recover(f) if f in cut else f for f in files] if read_files else [self.path]
+        if read_files:
+            sources = [self._recover(f, alone=len(files) == 1) if f in cut else f for f in files]
+            self._sources = [f for f in sources if f is not None]
+        else:
+            self._sources = [self.path]
         with self._open() as reader:
-            types = {c.topic: c.msgtype for c in reader.connections}
+            counts: collections.Counter[tuple[str, str]] = collections.Counter()
+            for c in reader.connections:
+                counts[(c.topic, c.msgtype)] += c.msgcount
+            # a topic recorded with two types (rare: two publishers) is read as the one with the most messages
+            types = {topic: msgtype for (topic, msgtype), _ in sorted(counts.items(), key=lambda kv: kv[1])}
             self.topics = choose_topics(types, options, have_camera_yaml=camera_yaml is not None)
-            self._count = sum(c.msgcount for c in reader.connections if c.topic == self.topics.image)
+            self._count = sum(c.msgcount for c in self._connections(reader, [self.topics.image]))
+            chosen = [self.topics.image, self.topics.depth, self.topics.camera_info, *self.topics.tf]
+            other = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections if c.topic in chosen}
+                           - {f"{c.topic} ({c.msgtype})" for c in self._connections(reader, chosen)})
+            if other:
+                _log.warning("bag %s: skipping the messages of %s: another type than the topic is read as",
+                             self.path, ", ".join(other))
             self._tf = TransformBuffer(cache_s=math.inf)  # the whole bag is known: keep all of it
             self._infos: list[tuple[int, CameraIntrinsics]] = []  # (log time ns, intrinsics)
             self._info_times: list[int] = []
@@ -241,18 +257,36 @@ class BagReader:
         finally:
             reader.close()
 
-    def _recover(self, cut: Path) -> Path:
-        """A temporary copy of a cut-short MCAP's complete records (io.bag_recover), deleted with this reader."""
+    def _recover(self, cut: Path, *, alone: bool) -> Path | None:
+        """A temporary copy of a cut-short MCAP's complete records (io.bag_recover), deleted with this reader.
+        None for one file of a split recording that holds no complete message (the recorder was killed just
+        after it opened the file): the other files are read without it. alone: the bag's only file, which then
+        must hold a message (BadInputError)."""
         if self._recovered_dir is None:
             self._recovered_dir = tempfile.TemporaryDirectory(prefix="spatial_memory_bag_")
-        got = recover_mcap(cut, Path(self._recovered_dir.name) / cut.name)
+        try:
+            if cut.stat().st_size < 2 * len(MCAP_MAGIC):
+                raise BadInputError(f"{cut} was cut short before any complete message ({cut.stat().st_size} bytes)")
+            got = recover_mcap(cut, Path(self._recovered_dir.name) / cut.name)
+        except BadInputError as exc:
+            if alone or "before any complete message" not in str(exc):
+                raise
+            _log.warning("bag %s: %s; reading the recording's other files", self.path, exc)
+            return None
         _log.warning("bag %s was cut short (no MCAP footer: its recorder did not close it); reading the %d "
                      "messages of %s before the cut, up to log time %.3f s (%s)", self.path, got.messages,
                      cut.name, got.last_log_time_ns * 1e-9, got.stopped_by)
         return got.path
 
     def _connections(self, reader: AnyReader, topics: list[str | None]) -> list[Connection]:
-        return [c for c in reader.connections if c.topic in topics]
+        """The connections of these topics that carry the type each is read as: a topic recorded with two types
+        (an Image and a CompressedImage publisher) gives only the chosen one's messages."""
+        t = self.topics
+        want: dict[str | None, str] = {t.image: COMPRESSED if t.compressed else IMAGE, t.camera_info: CAMERA_INFO}
+        want.update(dict.fromkeys(t.tf, TF))
+        if t.depth is not None and t.depth != t.image:
+            want[t.depth] = IMAGE
+        return [c for c in reader.connections if c.topic in topics and c.msgtype == want.get(c.topic)]
 
     def _preload(self, reader: AnyReader) -> None:
         wanted = self.topics.tf + ([self.topics.camera_info] if self.topics.camera_info else [])
@@ -260,7 +294,11 @@ class BagReader:
             return
         first_error = ""
         for conn, log_ns, raw in reader.messages(self._connections(reader, list(wanted))):
-            msg = reader.deserialize(raw, conn.msgtype)
+            try:
+                msg = _deserialize(reader, raw, conn)
+            except BadInputError as exc:
+                first_error = first_error or str(exc)
+                continue
             if conn.topic == self.topics.camera_info:
                 try:
                     self._infos.append((log_ns, decode.camera_info_to_intrinsics(msg)))
@@ -268,7 +306,7 @@ class BagReader:
                     first_error = first_error or str(exc)
                 continue
             static = conn.topic == self.options.tf_static_topic
-            for t in msg.transforms:  # type: ignore[attr-defined]
+            for t in msg.transforms:
                 try:
                     self._tf.add(t.header.frame_id, t.child_frame_id, decode.stamp_to_sec(t.header.stamp),
                                  decode.transform_to_matrix(t), static=static)
@@ -320,10 +358,19 @@ class BagReader:
             conns = self._connections(reader, [topics.image, topics.depth])
             for conn, log_ns, raw in reader.messages(conns):
                 if conn.topic == topics.depth and topics.depth != topics.image:
-                    msg = reader.deserialize(raw, conn.msgtype)
+                    try:
+                        msg = _deserialize(reader, raw, conn)
+                    except BadInputError as exc:  # the frames it would have matched go without depth
+                        self._warn_depth(str(exc))
+                        continue
                     depths.append((self._stamp(msg, log_ns), msg))
                 elif limit is None or index < limit:
-                    pending.append((index, log_ns, reader.deserialize(raw, conn.msgtype)))
+                    try:
+                        pending.append((index, log_ns, _deserialize(reader, raw, conn)))
+                    except BadInputError as exc:
+                        if on_bad is None:
+                            raise
+                        on_bad(index, exc)
                     index += 1
                 elif not pending:
                     break
@@ -380,3 +427,12 @@ class BagReader:
         self._depth_warnings += 1
         if self._depth_warnings == 1:
             _log.warning("%s (further depth warnings are not shown)", text)
+
+
+def _deserialize(reader: AnyReader, raw: bytes, conn: Connection) -> Any:
+    """One message; BadInputError for bytes that do not decode as its type (a corrupt or mislabelled message),
+    which the caller skips, as it does a frame that decodes but is unusable."""
+    try:
+        return reader.deserialize(raw, conn.msgtype)
+    except Exception as exc:  # noqa: BLE001 - rosbags' errors for bad bytes vary (AnyReaderError, struct, index)
+        raise BadInputError(f"a {conn.msgtype} message on {conn.topic} does not decode ({exc})") from exc

@@ -7,6 +7,7 @@ left out. The source is only read.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,16 @@ def recover_mcap(source: Path, out: Path) -> Recovered:
         from mcap.writer import CompressionType, Writer
     except ImportError as exc:
         raise BadInputError(f"{source} was cut short; recovering it needs the mcap package ({exc})") from None
+    # what a torn record or chunk raises: the mcap package's own errors, struct's for a record header cut in
+    # its length field, and the decompressors' (zstandard.ZstdError, lz4's RuntimeError) for a chunk cut or
+    # zeroed (a power loss)
+    torn: tuple[type[BaseException], ...] = (McapError, EOFError, ValueError, struct.error, RuntimeError)
+    try:
+        from zstandard import ZstdError
+
+        torn += (ZstdError,)
+    except ImportError:
+        pass
     schemas: dict[int, int] = {}  # source schema id -> out schema id (0: no schema, in both)
     channels: dict[int, int] = {}
     messages, last = 0, 0
@@ -67,7 +78,7 @@ def recover_mcap(source: Path, out: Path) -> Recovered:
                     record = next(records)
                 except StopIteration:
                     break
-                except (McapError, EOFError, ValueError) as exc:  # the cut: a torn record or chunk
+                except torn as exc:  # the cut: a torn record or chunk
                     stopped_by = f"{type(exc).__name__} {exc}".strip()
                     break
                 if isinstance(record, Header):
