@@ -121,3 +121,30 @@ def test_locate_on_a_db_written_by_run(tmp_path: Path, capsys) -> None:
 
     assert main(["locate", "tag_5", "--db", str(tmp_path / "out" / "memory.db")]) == 2
     assert "known items: mug" in capsys.readouterr().err
+
+
+def test_list_and_locate_never_write_the_file(db: Path, tmp_path: Path, capsys) -> None:
+    """An empty file stays empty (it was given our schema), an older schema is read through a migrated copy (the
+    file was migrated in place), and a memory whose newest commits are still in its -wal is answered in full."""
+    import sqlite3
+    from contextlib import closing
+
+    from test_store import _V1_SCHEMA
+
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    assert main(["list", "--db", str(empty)]) == 0
+    assert "no items" in capsys.readouterr().out and empty.stat().st_size == 0
+    old = tmp_path / "v1.db"
+    with closing(sqlite3.connect(old)) as conn:
+        conn.executescript(_V1_SCHEMA)
+    before = digest(old)
+    assert main(["locate", "mug", "--db", str(old)]) == 0
+    assert "mug" in capsys.readouterr().out and digest(old) == before
+    with closing(sqlite3.connect(old)) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    with ItemMemory(MemoryConfig(db_path=str(db)), MemoryStore(db)) as memory:  # a node running: its -wal
+        observe(memory, "keys", (3.0, 0.0, 0.0), 200.0, 2)
+        main_file = digest(db)
+        assert main(["list", "--db", str(db)]) == 0
+        assert "keys" in capsys.readouterr().out and digest(db) == main_file

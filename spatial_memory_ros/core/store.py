@@ -152,7 +152,8 @@ class MemoryStore:
     launched with one params file) would each write their own picture of an item over the other's, and
     each answer from its own. The kernel drops the lock when the process dies, so a kill -9 leaves none
     behind. A reader that writes nothing (``spatial-memory locate``) passes exclusive=False and may open the
-    file while a node runs.
+    file while a node runs: it reads a copy of the file, made in RAM at open, and never writes the file (an
+    empty file stays empty, an older schema is migrated in the copy only).
     """
 
     def __init__(
@@ -203,8 +204,10 @@ class MemoryStore:
         if problem is not None and on_corrupt == "raise":
             raise CorruptStoreError(
                 f"spatial memory store {path} is unusable ({problem}); it was left untouched. "
-                f"Move or delete it to start an empty memory, or open with on_corrupt='move_aside'."
+                "Move or delete it to start an empty memory (a node given this file moves it aside itself)."
             )
+        if not exclusive and problem is None and path.exists():
+            return _read_into_memory(path)
         if exclusive:  # before anything is moved or written: another writer's file is never touched
             self._lock = _lock_exclusively(path)
         try:
@@ -392,6 +395,22 @@ def _lock_exclusively(path: Path) -> IO[str] | None:
     f.write(f"{os.getpid()}\n")
     f.flush()
     return f
+
+
+def _read_into_memory(path: Path) -> sqlite3.Connection:
+    """The file's database as it is now (its -wal included), copied into RAM through a read-only connection: a
+    reader that writes nothing never writes the file, not even the schema of an empty file or the migration of
+    an older one, which then happen to the copy."""
+    try:
+        src = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        try:
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            src.backup(conn)
+        finally:
+            src.close()
+    except sqlite3.Error as exc:
+        raise CorruptStoreError(f"cannot read spatial memory store {path}: {exc}") from exc
+    return conn
 
 
 def _sidecars(path: Path) -> list[Path]:
