@@ -29,6 +29,8 @@ def _case(tmp_path: Path, case: str) -> tuple[list[str], str]:
         return [], "is a folder"
     if case == "no time":
         return ["--time-limit", "0"], "time_limit must be > 0"
+    if case == "negative learning rate":
+        return ["--lr", "-1"], "lr must be > 0"
     if case == "init of another kind":  # the shipped model has the background input; this run does not
         return ["--init", str(DEFAULT_CHECKPOINT)], "does not fit this model: it was made with other options"
     if case == "init is a folder":
@@ -40,7 +42,8 @@ def _case(tmp_path: Path, case: str) -> tuple[list[str], str]:
     raise AssertionError(case)
 
 
-@pytest.mark.parametrize("case", ["out is a folder", "no time", "init of another kind", "init is a folder",
+@pytest.mark.parametrize("case", ["out is a folder", "no time", "negative learning rate", "init of another kind",
+                                  "init is a folder",
                                   "resume from a model file"])
 def test_a_run_set_up_wrong_says_why_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  case: str) -> None:
@@ -86,3 +89,30 @@ def test_torchs_long_misfit_message_is_cut_to_one_line() -> None:
                      "\tsize mismatch for c.")
     assert short_reason(e) == "Error(s) in loading state_dict for M: size mismatch for a: 1 vs 2. (+2 more)"
     assert len(short_reason(RuntimeError("x" * 1000))) == 240
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["bench-model", "--frames", "0"], "--frames must be >= 1"),
+    (["bench-model", "--cameras", "0"], "--cameras must be >= 1"),
+    (["bench-model", "--model", "no-such-file.pt"], "no model checkpoint at no-such-file.pt"),
+    (["bench", "--minutes", "inf", "--out", "OUT"], "minutes must be > 0 and finite"),
+    (["fit-return-prior", "--minutes", "inf", "--out", "OUT/p.json"], "minutes"),
+    (["train-tag-reader", "--out", "OUT/r.pt", "--val-scenes", "0"], "--val-scenes and --epochs must be >= 1"),
+])
+def test_values_no_run_can_use_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                            expected: str) -> None:
+    """Each of these used to end in a traceback, report nonsense (fps < 0) with exit code 0, benchmark untrained
+    weights for a mistyped --model, or (minutes inf) never end."""
+    code = main([a.replace("OUT", str(tmp_path)) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("damage", [b"hi\n", b".", b"PK\x03\x04" + bytes(10)])
+def test_a_few_bytes_of_text_are_a_damaged_checkpoint(tmp_path: Path, damage: bytes) -> None:
+    from spatial_memory_ros.model.checkpoint import build_model
+
+    path = tmp_path / "text.pt"
+    path.write_bytes(damage)
+    with pytest.raises(BadInputError, match="damaged"):
+        build_model(path)

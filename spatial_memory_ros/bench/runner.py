@@ -75,7 +75,7 @@ class BenchConfig:
 
     def validate(self) -> BenchConfig:
         checks = [
-            (self.minutes > 0, "minutes must be > 0"),
+            (0 < self.minutes < math.inf, "minutes must be > 0 and finite"),
             (self.width >= 32 and self.height >= 32, "width and height must be >= 32 px"),
             (self.query_period_s > 0, "query_period_s must be > 0"),
             (self.change_every >= 1, "change_every must be >= 1"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     unknown = [p for p in presets if p not in _PRESETS]
     if unknown or not presets:
         raise BadInputError(f"unknown presets {unknown}; choose from {', '.join(_PRESETS)}")
-    if not (args.minutes > 0 and args.step > 0):
+    if not (0 < args.minutes < math.inf and 0 < args.step < math.inf):
         raise BadInputError("--minutes and --step must be > 0")
     command = "spatial-memory " + shlex.join(sys.argv[1:])
     data = fit(presets, parse_seeds(args.seeds), args.minutes, args.step, command)

@@ -245,8 +245,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         cap.release()
         if min(size) <= 0:
             raise SpatialMemoryError(f"cannot read the video's size: {args.video or pets.VTEST_AVI}")
-        turning = TurningView(source_size=size, pan_deg=args.pan_deg, tilt_deg=args.pan_deg / 4,
-                              period_s=args.turn_period_s, exposure_s=args.exposure_ms / 1000.0)
+        try:
+            turning = TurningView(source_size=size, pan_deg=args.pan_deg, tilt_deg=args.pan_deg / 4,
+                                  period_s=args.turn_period_s, exposure_s=args.exposure_ms / 1000.0)
+        except ValueError as exc:  # a period or pan it cannot make
+            raise SpatialMemoryError(f"--pan-deg / --turn-period-s / --exposure-ms: {exc}") from exc
     metrics = pets.evaluate_pets09(args.out, config=config, max_frames=args.max_frames, turning=turning, **kwargs)
     print(pets.format_report(metrics))
     return 0

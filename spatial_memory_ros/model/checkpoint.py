@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ from .model import SpatialMemoryModel
 FORMAT = "spatial_memory_model/1"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "spatial_memory_model.pt"
 # What torch.load raises for a file cut short (an interrupted copy), overwritten or never a torch file:
-# a bad zip is a RuntimeError, bytes that are no pickle an UnpicklingError, an empty file an EOFError.
-_DAMAGED = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile)
+# a bad zip is a RuntimeError, bytes that are no pickle an UnpicklingError, an empty file an EOFError; a few
+# bytes of text reach the legacy loader's pickle opcodes as a KeyError or IndexError, a torn header a struct.error.
+_DAMAGED = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError,
+            IndexError, struct.error)
 # What rebuilding a module from a loaded file raises when its entries do not fit: a missing key, a wrong
 # shape, a list where a dict belongs.
 MISFIT_ERRORS = (KeyError, TypeError, ValueError, RuntimeError, AttributeError)

@@ -124,8 +124,14 @@ def add_bench_model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_bench_model(args: argparse.Namespace) -> int:
+    from ..core.errors import BadInputError
     from .speed import measure
 
+    for name in ("frames", "steps", "threads", "cameras", "width", "height"):
+        if getattr(args, name) < 1:
+            raise BadInputError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.model is not None and not Path(args.model).is_file():  # not the untrained stand-in: a typo
+        raise BadInputError(f"no model checkpoint at {args.model}")
     result = measure(
         args.model, device=args.device, size=(args.width, args.height), timed_frames=args.frames,
         long_steps=args.steps, threads=args.threads, cameras=args.cameras, floor_memory=args.floor_memory,

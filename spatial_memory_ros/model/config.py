@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,4 +183,6 @@ class TrainConfig:
             raise ValueError("anchor must be >= 0 and needs init (the model to stay near)")
         if not self.time_limit_min > 0:
             raise ValueError("time_limit must be > 0 minutes")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be > 0 and finite, got {self.lr}")
         return self

@@ -11,6 +11,7 @@ by seed: the last `val_scenes` seeds are held out to report how the reader trade
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -181,6 +182,9 @@ def read_rates(reader: TagReader, data: Quads, margins: Sequence[float]) -> list
 def run(out: Path, seeds: Sequence[int], *, minutes: float = 10.0, val_scenes: int = 2, epochs: int = 8,
         progress: bool = True) -> dict:
     """Collect, train on all but the last val_scenes seeds, report on those, save the weights to out."""
+    if val_scenes < 1 or epochs < 1 or not 0 < minutes < math.inf:
+        raise BadInputError(f"--val-scenes and --epochs must be >= 1 and --minutes > 0 and finite, got {val_scenes}, "
+                            f"{epochs} and {minutes}")
     if len(seeds) <= val_scenes:
         raise BadInputError(f"need more than {val_scenes} seeds, got {list(seeds)}")
     start = time.monotonic()
