@@ -241,3 +241,16 @@ def test_end_to_end_video(tmp_path: Path, capsys) -> None:
                  "--camera", str(tmp_path / "camera.yaml")])
     assert code == 0, capsys.readouterr().err
     assert_outputs(tmp_path / "out", np.array([0.0, 0.0, TAG_Z_M]))  # static video: map = camera frame
+
+
+def test_a_memory_moved_aside_is_not_called_extended(tmp_path: Path) -> None:
+    """An unusable memory.db in --out is moved aside and the run starts empty: the summary must not say it
+    extended the existing memory."""
+    write_tum_folder(tmp_path / "seq")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "memory.db").write_bytes(b"not a database" * 100)
+    summary = run_offline(tmp_path / "seq", tmp_path / "out", PipelineConfig(), max_frames=2)
+    assert not summary.extended_memory
+    assert any(p.name.startswith("memory.db.corrupt-") for p in (tmp_path / "out").iterdir())
+    again = run_offline(tmp_path / "seq", tmp_path / "out", PipelineConfig(), max_frames=2)
+    assert again.extended_memory  # a usable one is

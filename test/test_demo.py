@@ -43,6 +43,27 @@ def test_demo_answers_usual_home_and_current_truth(
 
 
 def test_demo_writes_a_readable_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # an earlier, longer run's results in the folder: its masks beyond this run's frames, its items.json
+    (tmp_path / "change_masks").mkdir()
+    (tmp_path / "change_masks" / "000150.png").write_bytes(b"an earlier run's")
+    (tmp_path / "items.json").write_text("{}")
+    stopped = None
+
+    def stop_early(*args: object, **kwargs: object) -> None:  # a run stopped half way writes no items.json
+        nonlocal stopped
+        stopped = (tmp_path / "items.json").exists(), (tmp_path / "change_masks" / "000150.png").exists()
+        raise KeyboardInterrupt
+
+    import spatial_memory_ros.cli.demo as demo
+
+    original = demo.write_items_json
+    demo.write_items_json = stop_early  # type: ignore[assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_demo(tmp_path, width=320, height=240, duration_s=1.0)
+    finally:
+        demo.write_items_json = original
+    assert stopped == (False, False)  # nothing of the earlier run is left to look like this one's
     assert run_demo(tmp_path, width=320, height=240, duration_s=1.0) == 0
     capsys.readouterr()
     cap = cv2.VideoCapture(str(tmp_path / "demo.avi"))

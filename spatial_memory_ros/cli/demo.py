@@ -73,6 +73,11 @@ def run_demo(
     start = time.monotonic()
     try:
         with Pipeline.open(config) as pipe, MotWriter(out_dir / "tracks.txt") as mot:
+            # an earlier run's results in this folder go now: a run stopped half way must not sit beside a
+            # finished run's items.json and contact sheet, looking finished itself
+            for stale in [out_dir / "items.json", out_dir / "contact_sheet.png",
+                          *masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png")]:
+                stale.unlink(missing_ok=True)
             for f in tqdm(scene, total=n, unit="frame", disable=None, desc="demo"):
                 result = pipe.update(to_frame(f))
                 _count_tracks(rows, result.tracks)

@@ -114,6 +114,9 @@ def run_offline(
             results_bag = outputs.enter_context(BagResultWriter(out_bag, map_frame=map_frame))
         pipeline = open_pipeline(config)
         outputs.callback(pipeline.close)
+        store = getattr(getattr(pipeline, "memory", None), "store", None)
+        if getattr(store, "moved_aside_to", None) is not None:  # unusable: moved aside, this run starts empty
+            extended = False
         # an earlier run's masks go only now that every output has opened: a run refused at the start (an
         # --out-bag that exists, a model that does not load) leaves that run's results as they were
         for stale in masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
