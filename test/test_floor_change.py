@@ -43,20 +43,40 @@ def test_an_unchanged_floor_seen_again_brighter_is_no_change():
     assert sum(int(m.sum()) for m, _ in again) == 0
 
 
-def test_a_change_is_marked_for_settle_s_then_becomes_the_floor():
+@pytest.mark.parametrize("t0", [0.0, 1.7e9])
+def test_a_change_is_marked_for_settle_s_then_becomes_the_floor(t0: float):
+    """Also at a ROS clock's stamps (1.7e9 s), where float32 steps by 128 s: the clock was kept in float32 from
+    0, and the 2 s settle time became a minute."""
     rng = np.random.default_rng(3)
     fmap = FloorChangeMap(FloorChangeConfig(settle_s=2.0))
     T = pose(4.5, 5.0)  # a still camera looking at the board
     board = board_pixels(T)
     assert board.sum() > 1000
     for k in range(5):
-        fmap.update(render(texture(board=True), T, rng), K, T, 0.1 * k)
+        fmap.update(render(texture(board=True), T, rng), K, T, t0 + 0.1 * k)
     marked = []
     for k in range(40):  # the board is taken away at t = 1.0 s
-        m = fmap.update(render(texture(board=False), T, rng), K, T, 1.0 + 0.1 * k) > 0
+        m = fmap.update(render(texture(board=False), T, rng), K, T, t0 + 1.0 + 0.1 * k) > 0
         marked.append((m & board).sum() / board.sum())
     assert min(marked[:19]) > 0.5  # from first sight...
     assert max(marked[21:]) == 0.0  # ...for 2 s, then the bare floor is the reference
+
+
+def test_a_clock_that_goes_back_starts_the_changes_clocks_again():
+    """A bag played again: a change seen before the jump would otherwise have a negative age and stay marked."""
+    rng = np.random.default_rng(4)
+    fmap = FloorChangeMap(FloorChangeConfig(settle_s=2.0))
+    T = pose(4.5, 5.0)
+    board = board_pixels(T)
+    for k in range(5):
+        fmap.update(render(texture(board=True), T, rng), K, T, 100.0 + 0.1 * k)
+    m = fmap.update(render(texture(board=False), T, rng), K, T, 101.0) > 0
+    assert (m & board).sum() > 0.5 * board.sum()  # the board left: marked
+    ages = []
+    for k in range(40):  # the clock restarts at 0 while the floor stays bare
+        m = fmap.update(render(texture(board=False), T, rng), K, T, 0.1 * k) > 0
+        ages.append((m & board).sum() / board.sum())
+    assert max(ages[25:]) == 0.0  # settled 2 s after the jump, not never
 
 
 def test_excluded_pixels_are_neither_compared_nor_learned():

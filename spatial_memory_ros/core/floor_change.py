@@ -117,6 +117,10 @@ class FloorChangeMap:
         self._ref = np.zeros((n, n, 3), np.float32)  # the cell's look (BGR)
         self._range = np.zeros((n, n), np.float32)  # distance it was seen from; 0 = never seen
         self._since = np.full((n, n), np.nan, np.float32)  # when the cell first looked different; NaN = same
+        # _since counts from the first stamp this map saw, not from 0: a ROS stamp (1.7e9 s) in float32 steps
+        # by 128 s, which made the 2 s settle time about a minute
+        self._t0: float | None = None
+        self._last_t = -np.inf
         self._rays: tuple[tuple[bytes, int, int], np.ndarray] | None = None
         self._pose_error = PoseErrorMeter(self.config.jitter_frames)
         self._points: list[tuple[tuple[bytes, bytes, int, int], tuple[np.ndarray, np.ndarray]]] = []
@@ -140,6 +144,7 @@ class FloorChangeMap:
         """Forget every place."""
         self._range.fill(0.0)
         self._since.fill(np.nan)
+        self._t0, self._last_t = None, -np.inf
 
     def update(self, image_bgr: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray, stamp: float,
                exclude: np.ndarray | None = None) -> np.ndarray:
@@ -217,7 +222,12 @@ class FloorChangeMap:
         dist = dist.reshape(rows, cols).astype(np.float32)
         seen = cv2.warpPerspective(src, H_img_cell, (cols, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                    borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        changed = self._compare_and_learn(window, seen, dist, inview, float(stamp), float(centre[2]))
+        if self._t0 is None:
+            self._t0 = float(stamp)
+        if float(stamp) < self._last_t - 1.0:  # the clock went back (a bag played again): no clock can be trusted
+            self._since.fill(np.nan)
+        self._last_t = float(stamp)
+        changed = self._compare_and_learn(window, seen, dist, inview, float(stamp) - self._t0, float(centre[2]))
         if not changed.any():
             return out
         # back to the image: each pixel whose ray meets the floor takes the verdict of the cell it meets there
