@@ -283,6 +283,16 @@ def _bad_frames() -> list[tuple[str, Frame]]:
         ("depth uint16", Frame(image=good, stamp=0.0, depth=np.zeros(good.shape[:2], np.uint16))),
         ("intrinsics size", Frame(image=good, stamp=0.0, intrinsics=small)),
         ("pose shape", Frame(image=good, stamp=0.0, T_map_cam=np.eye(3))),
+        # each of these used to be taken: a scaled or mirrored pose put every sighting elsewhere in the memory, a
+        # negative focal length mirrored it, and the rest failed deep in OpenCV or scipy, not as bad input
+        ("pose scaled", Frame(image=good, stamp=0.0, T_map_cam=np.diag([2.0, 2.0, 2.0, 1.0]))),
+        ("pose mirrored", Frame(image=good, stamp=0.0, T_map_cam=np.diag([1.0, 1.0, -1.0, 1.0]))),
+        ("pose last row", Frame(image=good, stamp=0.0, T_map_cam=np.vstack([np.eye(4)[:3], [0.0, 0.0, 1.0, 1.0]]))),
+        ("stamp text", Frame(image=good, stamp="0.5")),  # type: ignore[arg-type]
+        ("negative focal length", Frame(image=good, stamp=0.0, intrinsics=dataclasses.replace(INTR, fx=-300.0))),
+        ("nan centre", Frame(image=good, stamp=0.0, intrinsics=dataclasses.replace(INTR, cx=float("nan")))),
+        ("3 distortion numbers", Frame(image=good, stamp=0.0, intrinsics=dataclasses.replace(
+            INTR, distortion=(0.1, 0.0, 0.0)))),
     ]
 
 
@@ -291,6 +301,12 @@ def test_bad_frame_raises(name: str, frame: Frame) -> None:
     pipeline = Pipeline(config(), ItemMemory(MemoryConfig(db_path="")))
     with pytest.raises(BadInputError):
         pipeline.update(frame)
+
+
+def test_a_pose_given_as_nested_lists_is_a_pose() -> None:
+    pipeline = Pipeline(config(), ItemMemory(MemoryConfig(db_path="")))
+    good = np.zeros((INTR.height, INTR.width, 3), np.uint8)
+    pipeline.update(Frame(image=good, stamp=0.0, intrinsics=INTR, T_map_cam=np.eye(4).tolist()))  # type: ignore[arg-type]
 
 
 class _PersonAndCup:

@@ -217,6 +217,8 @@ class Pipeline:
     def update(self, frame: Frame) -> FrameResult:
         """Process one frame; raises BadInputError (and changes nothing) for a malformed frame."""
         _validate(frame)
+        if frame.T_map_cam is not None and not isinstance(frame.T_map_cam, np.ndarray):  # e.g. nested lists
+            frame = dataclasses.replace(frame, T_map_cam=np.asarray(frame.T_map_cam, dtype=np.float64))
         stamp = float(frame.stamp)
         lifting = self.config.lifting
 
@@ -417,6 +419,9 @@ def wants_motion_appearance(config: PipelineConfig) -> bool:
     return config.tracker.reid and config.tracker.reid_motion
 
 
+_DISTORTION_LENGTHS = (0, 4, 5, 8, 12, 14)  # what OpenCV's undistortion accepts
+
+
 def _validate(frame: Frame) -> None:
     """BadInputError naming what is wrong with the frame, before any state changes."""
     image = frame.image
@@ -425,15 +430,30 @@ def _validate(frame: Frame) -> None:
         raise BadInputError(f"frame.image must be a (H, W, 3) uint8 BGR array, got {desc}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise BadInputError(f"frame.image is empty, shape {image.shape}")
-    if not np.isfinite(frame.stamp):
-        raise BadInputError(f"frame.stamp must be finite seconds, got {frame.stamp}")
+    if not isinstance(frame.stamp, (int, float, np.integer, np.floating)) or not np.isfinite(frame.stamp):
+        raise BadInputError(f"frame.stamp must be finite seconds, got {frame.stamp!r}")
     h, w = image.shape[:2]
     if frame.intrinsics is not None:
         frame.intrinsics.check_size(w, h)
+        c = frame.intrinsics
+        if not (c.fx > 0 and c.fy > 0 and np.isfinite([c.fx, c.fy, c.cx, c.cy]).all()):
+            raise BadInputError(f"frame.intrinsics: fx and fy must be > 0 and all finite, got fx={c.fx} fy={c.fy} "
+                                f"cx={c.cx} cy={c.cy}")
+        if len(c.distortion) not in _DISTORTION_LENGTHS or not np.isfinite(c.dist_coeffs).all():
+            raise BadInputError(f"frame.intrinsics: distortion must be {_DISTORTION_LENGTHS} finite numbers "
+                                f"(OpenCV's), got {len(c.distortion)}")
     if frame.T_map_cam is not None:
-        T = np.asarray(frame.T_map_cam)
+        try:
+            T = np.asarray(frame.T_map_cam, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise BadInputError(f"frame.T_map_cam must be a finite (4, 4) matrix: {exc}") from exc
         if T.shape != (4, 4) or not np.isfinite(T).all():
             raise BadInputError(f"frame.T_map_cam must be a finite (4, 4) matrix, got shape {T.shape}")
+        R = T[:3, :3]  # a rotation: a scaled or mirrored one would put every sighting somewhere else
+        if (not np.allclose(R @ R.T, np.eye(3), atol=1e-3) or abs(np.linalg.det(R) - 1.0) > 1e-3
+                or not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0])):
+            raise BadInputError("frame.T_map_cam is not a rigid transform (its 3 x 3 part must be a rotation, "
+                                f"its last row 0 0 0 1), got {np.round(T, 4).tolist()}")
     depth = frame.depth
     if depth is not None:
         if not isinstance(depth, np.ndarray) or not np.issubdtype(depth.dtype, np.floating):
