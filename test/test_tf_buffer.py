@@ -63,3 +63,16 @@ def test_unconnected_and_cache_expiry() -> None:
 def test_rejects_self_parent() -> None:
     with pytest.raises(TransformUnavailable):
         TransformBuffer().add("map", "map", 0.0, np.eye(4), static=True)
+
+
+def test_a_clock_that_goes_back_starts_the_history_again() -> None:
+    """`ros2 bag play --loop`: after the jump back every replayed sample was older than the cache and was dropped
+    as it came, so no frame had a pose until the clock passed the old newest stamp."""
+    buf = TransformBuffer(cache_s=10.0)
+    for k in range(300):  # 20 .. 29.9 s
+        buf.add("map", "base", 20.0 + 0.1 * k / 3, make_transform([1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]), static=False)
+    buf.add("map", "base", 4.9, make_transform([2.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]), static=False)
+    buf.add("map", "base", 5.0, make_transform([2.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]), static=False)
+    assert buf.lookup("map", "base", 4.95)[0, 3] == pytest.approx(2.0)
+    with pytest.raises(TransformUnavailable):
+        buf.lookup("map", "base", 25.0)  # the old history went with the jump

@@ -53,6 +53,10 @@ class TransformBuffer:
         if static:
             link.stamps, link.transforms = [stamp], [T_parent_child]
             return
+        if link.stamps and stamp < link.stamps[-1] - self._cache_s:
+            # older than the cache keeps: the clock went back (a bag played again, a simulator restarted), as
+            # tf2 sees a time jump. Start this link's history again, or every replayed sample is dropped at once.
+            link.stamps, link.transforms = [], []
         i = bisect.bisect_right(link.stamps, stamp)
         link.stamps.insert(i, stamp)
         link.transforms.insert(i, T_parent_child)
