@@ -398,3 +398,11 @@ def test_a_refused_out_bag_leaves_the_earlier_runs_masks(tmp_path: Path) -> None
     assert masks
     assert main(args) == 2  # --out-bag exists
     assert sorted((tmp_path / "out" / "change_masks").iterdir()) == masks
+
+
+def test_a_split_recording_with_no_complete_message_in_any_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "split").mkdir()
+    (tmp_path / "split" / "split_0.mcap").write_bytes(b"")
+    (tmp_path / "split" / "split_1.mcap").write_bytes(b"\x89MCA")
+    with pytest.raises(BadInputError, match="no file of it holds a complete message"):
+        BagReader(tmp_path / "split")

@@ -205,6 +205,9 @@ class BagReader:
         if read_files:
             sources = [self._recover(f, alone=len(files) == 1) if f in cut else f for f in files]
             self._sources = [f for f in sources if f is not None]
+            if not self._sources:
+                raise BadInputError(f"bag {self.path}: no file of it holds a complete message (each was cut short "
+                                    "before its first)")
         else:
             self._sources = [self.path]
         with self._open() as reader:
