@@ -328,6 +328,27 @@ def absent(memory: ItemMemory, place_of: Point, t: float, times: int, item: str 
         memory.observe_absent(checks, t + 0.1 * k)
 
 
+def test_a_clock_that_goes_back_does_not_keep_a_seen_item_missing(memory: ItemMemory) -> None:
+    """A bag played again: the mug's place was found empty at 900 s; the replay's clock starts again and shows the
+    mug there at every frame. It used to stay "missing" until the replay passed 900 s."""
+    memory.observe(stay(A, start=0.0, duration=600.0, every=60.0))
+    absent(memory, A, 900.0, CONFIG.absent_after_checks)
+    assert memory.locate("mug").missing
+    memory.observe([obs(A, 1.0)])  # the replay
+    answer = memory.locate("mug")
+    assert not answer.missing and answer.current.position[0] == pytest.approx(A[0])
+
+
+def test_two_cameras_frames_out_of_order_keep_the_emptiness(memory: ItemMemory) -> None:
+    """One camera saw the place empty at t; another's frame of t - 0.1, handled after it, saw the mug still there:
+    the mug left between the two, not the clock going back."""
+    memory.observe(stay(A, start=0.0, duration=600.0, every=60.0))
+    memory.observe(stay(B, start=700.0, duration=60.0))
+    absent(memory, B, 900.0, CONFIG.absent_after_checks)
+    memory.observe([obs(B, 900.0 + 0.1 * CONFIG.absent_after_checks - 0.2)])
+    assert memory.locate("mug").missing
+
+
 def test_a_place_seen_empty_makes_the_item_missing_and_current_its_likeliest_place(memory: ItemMemory) -> None:
     memory.observe(stay(A, start=0.0, duration=600.0, every=60.0))  # home
     memory.observe(stay(B, start=700.0, duration=60.0))  # moved

@@ -184,6 +184,11 @@ class ItemMemory:
                 place.observations += 1
             place.first_seen = min(place.first_seen, stamp)
             place.last_seen = max(place.last_seen, stamp)
+            if place.seen_empty > stamp + _CLOCK_BACK_S:
+                # seen here, well before the time it was found empty: the clock went back (a bag played again, a
+                # simulator restarted). What is seen now outranks that emptiness, or the item, in view at its
+                # place, would stay "missing" until the clock passed the old time.
+                place.seen_empty = -math.inf
             if previous.place_id == place.place_id and place.seen_empty < previous.stamp:
                 # Time between two sightings at one place counts as staying there, up to the gap cap (the
                 # robot may have looked away for hours), unless the place was seen empty in between.
@@ -373,6 +378,11 @@ def _checked(obs: ItemObservation) -> tuple[str, np.ndarray, np.ndarray, float, 
     if not 0.0 <= obs.confidence <= 1.0:
         raise BadInputError(f"observation of {name!r}: confidence must be in [0, 1], got {obs.confidence}")
     return name, position.copy(), q / norm, float(obs.stamp), float(obs.confidence)
+
+
+# a sighting this much older than an emptiness at the same place means the clock went back; less is two cameras'
+# frames handled out of order (one saw the item there at t, the other the place empty at t + 0.1)
+_CLOCK_BACK_S = 5.0
 
 
 def _left(state: ItemState, place: PlaceRecord) -> bool:
