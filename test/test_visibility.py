@@ -99,3 +99,19 @@ def test_rotated_tag_orientation_is_used() -> None:
     _, _, tilt_standing = tag_corners_px(AHEAD, q, TAG, CAM, INTR)  # type: ignore[misc]
     assert tilt_standing == pytest.approx(90.0, abs=1.0)  # its face is edge-on to a camera looking along x
     assert tilt_flat == pytest.approx(50.0, abs=1.0)
+
+
+def test_the_array_prefilter_refuses_only_places_the_exact_test_refuses() -> None:
+    """empty_places skips, in one array operation, the places behind the camera or too far for any side to reach
+    min_side_px (at thousands of places the per-place test took most of a frame). It must never skip one that
+    tag_checkable would pass: 3,000 random places and orientations around the camera, some very near."""
+    rng = np.random.default_rng(7)
+    frame = Frame(np.zeros((INTR.height, INTR.width, 3), np.uint8), 1.0, INTR, CAM)
+    positions = np.column_stack([rng.uniform(-3, 12, 3000), rng.uniform(-6, 6, 3000), rng.uniform(-0.5, 2.5, 3000)])
+    quats = rng.normal(size=(3000, 4))
+    quats[::2] = UP  # half of them lying on the floor, the likeliest to be in view
+    candidates = [PlaceToCheck("mug", i, p, q / np.linalg.norm(q)) for i, (p, q) in enumerate(zip(positions, quats))]
+    exact = [(c.item, c.place_id) for c in candidates
+             if tag_checkable(c.position, c.orientation, TAG, CAM, INTR, occluder_boxes=np.zeros((0, 4)))]
+    assert len(exact) > 10  # the scene does put some in view
+    assert empty_places(candidates, set(), lambda item: True, TAG, frame, np.zeros((0, 4))) == exact

@@ -120,13 +120,41 @@ def empty_places(
     the frame (seen: the items decoded) whose place passes tag_checkable. Nothing without pose or intrinsics."""
     if frame.T_map_cam is None or frame.intrinsics is None:
         return []
+    candidates = [c for c in candidates if c.item not in seen and tagged(c.item)]
+    near = _maybe_checkable(np.array([c.position for c in candidates]).reshape(-1, 3), tag_size_m, frame.T_map_cam,
+                            frame.intrinsics, config)
     return [
         (c.item, c.place_id)
-        for c in candidates
-        if c.item not in seen
-        and tagged(c.item)
+        for c, maybe in zip(candidates, near, strict=True)
+        if maybe
         and tag_checkable(
             c.position, c.orientation, tag_size_m, frame.T_map_cam, frame.intrinsics,
             depth=frame.depth, occluder_boxes=occluder_boxes, config=config,
         )
     ]
+
+
+def _maybe_checkable(positions: np.ndarray, tag_size_m: float, T_map_cam: np.ndarray, intrinsics: CameraIntrinsics,
+                     config: ViewCheckConfig) -> np.ndarray:
+    """(N,) bool, False only for places tag_checkable must refuse whatever the tag's orientation, for all places in
+    one array operation; the exact test then runs on the rest (per place it costs a transform and a projection,
+    which at thousands of remembered places, a large warehouse, took most of a frame). The tag's centre is the
+    mean of its corners and projects inside their quadrilateral, so a centre at a depth under 0.05 m, or projected
+    outside the image's margin, means a corner is too. And no side can reach min_side_px when even the bound
+    |d(p/z)| <= s (|p_xy| + r + z + r) / (z - r)^2, for corners within r = size / sqrt 2 of the centre, is under it."""
+    if len(positions) == 0:
+        return np.zeros(0, bool)
+    p = transform_points(invert(T_map_cam), positions)  # (N, 3) centres in the camera frame
+    z = p[:, 2]
+    ahead = z > 0.05
+    safe_z = np.where(ahead, z, 1.0)
+    u = intrinsics.fx * p[:, 0] / safe_z + intrinsics.cx
+    v = intrinsics.fy * p[:, 1] / safe_z + intrinsics.cy
+    m = config.margin_px
+    inside = (u >= m) & (u <= intrinsics.width - 1 - m) & (v >= m) & (v <= intrinsics.height - 1 - m)
+    r = tag_size_m / np.sqrt(2.0)
+    far = z - r > 0.05
+    z_lo = np.where(far, z - r, 1.0)
+    side = max(intrinsics.fx, intrinsics.fy) * tag_size_m * (np.linalg.norm(p[:, :2], axis=1) + z + 2 * r) / z_lo**2
+    too_small = far & (side < config.min_side_px)
+    return ahead & inside & ~too_small
