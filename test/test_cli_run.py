@@ -254,3 +254,17 @@ def test_a_memory_moved_aside_is_not_called_extended(tmp_path: Path) -> None:
     assert any(p.name.startswith("memory.db.corrupt-") for p in (tmp_path / "out").iterdir())
     again = run_offline(tmp_path / "seq", tmp_path / "out", PipelineConfig(), max_frames=2)
     assert again.extended_memory  # a usable one is
+
+
+def test_a_ctrl_c_while_the_command_starts_is_exit_130_without_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Building the parser imports torch and every subcommand (a second or more): a Ctrl-C then gave a traceback."""
+    import spatial_memory_ros.cli.main as cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["demo"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err

@@ -43,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; returns the process exit code (0 ok, 2 error, 130 interrupted)."""
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports torch and the subcommands: a second or more, long enough for a Ctrl-C
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help or a usage error: argparse has already printed why
