@@ -406,3 +406,12 @@ def test_a_split_recording_with_no_complete_message_in_any_file_is_a_clear_error
     (tmp_path / "split" / "split_1.mcap").write_bytes(b"\x89MCA")
     with pytest.raises(BadInputError, match="no file of it holds a complete message"):
         BagReader(tmp_path / "split")
+
+
+def test_a_metadata_yaml_that_does_not_parse_is_a_one_line_error(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    write_bag(tmp_path / "bag", scene_frames(4, 0))
+    (tmp_path / "bag" / "metadata.yaml").write_text("rosbag2_bagfile_information:\n  version: [9\n  storage: : :\n")
+    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "cannot read bag" in err[0] and "metadata.yaml" in err[0], err

@@ -252,7 +252,8 @@ class BagReader:
             reader = AnyReader(self._sources, default_typestore=typestore())
             reader.open()
         except (AnyReaderError, OSError) as exc:  # rosbags' ReaderError subclasses wrap into AnyReaderError
-            raise BadInputError(f"cannot read bag {self.path}: {exc}") from None
+            # on one line: a YAML parser's message spans several, with a caret under the column
+            raise BadInputError(f"cannot read bag {self.path}: {' '.join(str(exc).split())}") from None
         except UnicodeDecodeError as exc:  # rosbags reads metadata.yaml as UTF-8 text
             raise BadInputError(f"cannot read bag {self.path}: its metadata.yaml is not text ({exc})") from None
         try:
