@@ -142,9 +142,14 @@ def test_bench_frames_keep_where_the_agents_are() -> None:
 def test_export_round_trip_is_read_by_the_tum_reader_and_run(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     seq = tmp_path / "seq"
+    # an earlier, longer export in the same folder: its frames beyond this one's must not stay
+    for sub, name in (("rgb", "99.000000.png"), ("depth", "99.000000.png"), ("gt/change_masks", "000150.png")):
+        (seq / sub).mkdir(parents=True, exist_ok=True)
+        (seq / sub / name).write_bytes(b"an earlier export's")
     # 10 s of the static warehouse, seed 19: an agent walks into view at frame 46.
     args = ["--camera", "static", "--minutes", str(10 / 60), "--seed", "19"]  # at 320 x 240, the bench size
     assert main(["bench", "--export", str(seq), *args]) == 0
+    assert len(list((seq / "rgb").iterdir())) == len(list((seq / "depth").iterdir())) == 100
     capsys.readouterr()
     scene = make_bench_scene("warehouse", "static", 10 / 60, 19)
     truth = list(scene.frames())

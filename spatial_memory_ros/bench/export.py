@@ -85,6 +85,10 @@ def export_sequence(
     out_dir = Path(out_dir)
     for sub in ("rgb", "depth", "gt/change_masks"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    # an earlier, longer export's frames would sit beside this one's, unlisted in rgb.txt but in the folders
+    for stale in [*(out_dir / "rgb").glob("*.png"), *(out_dir / "depth").glob("*.png"),
+                  *(out_dir / "gt" / "change_masks").glob("[0-9][0-9][0-9][0-9][0-9][0-9].png")]:
+        stale.unlink()
     p = scene.preset
     save_camera_yaml(scene.intrinsics, out_dir / "camera.yaml", camera_name=f"sim_{p.name}")
     params = {"tag_size_m": scene.tag_size_m, "items": [f"{n}={i}" for n, i in scene.items.items()]}
