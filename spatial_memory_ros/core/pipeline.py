@@ -29,6 +29,7 @@ from .tags import to_gray
 from .tracker import Tracker
 from .types import (
     MOTION_LABEL,
+    OPENCV_DISTORTION_LENGTHS,
     CameraIntrinsics,
     Detection,
     Frame,
@@ -419,9 +420,6 @@ def wants_motion_appearance(config: PipelineConfig) -> bool:
     return config.tracker.reid and config.tracker.reid_motion
 
 
-_DISTORTION_LENGTHS = (0, 4, 5, 8, 12, 14)  # what OpenCV's undistortion accepts
-
-
 def _validate(frame: Frame) -> None:
     """BadInputError naming what is wrong with the frame, before any state changes."""
     image = frame.image
@@ -439,8 +437,8 @@ def _validate(frame: Frame) -> None:
         if not (c.fx > 0 and c.fy > 0 and np.isfinite([c.fx, c.fy, c.cx, c.cy]).all()):
             raise BadInputError(f"frame.intrinsics: fx and fy must be > 0 and all finite, got fx={c.fx} fy={c.fy} "
                                 f"cx={c.cx} cy={c.cy}")
-        if len(c.distortion) not in _DISTORTION_LENGTHS or not np.isfinite(c.dist_coeffs).all():
-            raise BadInputError(f"frame.intrinsics: distortion must be {_DISTORTION_LENGTHS} finite numbers "
+        if len(c.distortion) not in OPENCV_DISTORTION_LENGTHS or not np.isfinite(c.dist_coeffs).all():
+            raise BadInputError(f"frame.intrinsics: distortion must be {OPENCV_DISTORTION_LENGTHS} finite numbers "
                                 f"(OpenCV's), got {len(c.distortion)}")
     if frame.T_map_cam is not None:
         try:
