@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ..core.geometry import split_transform
 from ..io.camera_yaml import save_camera_yaml
-from ..io.outputs import write_change_mask
+from ..io.outputs import remove_change_masks, write_change_mask
 from ..sim import ItemTruth, SimScene
 from .seeds import seed_role
 
@@ -86,9 +86,9 @@ def export_sequence(
     for sub in ("rgb", "depth", "gt/change_masks"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     # an earlier, longer export's frames would sit beside this one's, unlisted in rgb.txt but in the folders
-    for stale in [*(out_dir / "rgb").glob("*.png"), *(out_dir / "depth").glob("*.png"),
-                  *(out_dir / "gt" / "change_masks").glob("[0-9][0-9][0-9][0-9][0-9][0-9].png")]:
+    for stale in [*(out_dir / "rgb").glob("*.png"), *(out_dir / "depth").glob("*.png")]:
         stale.unlink()
+    remove_change_masks(out_dir / "gt" / "change_masks")
     p = scene.preset
     save_camera_yaml(scene.intrinsics, out_dir / "camera.yaml", camera_name=f"sim_{p.name}")
     params = {"tag_size_m": scene.tag_size_m, "items": [f"{n}={i}" for n, i in scene.items.items()]}

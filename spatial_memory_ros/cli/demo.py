@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ..core.config import MemoryConfig, PipelineConfig
 from ..core.types import FrameResult, ItemAnswer, TrackInfo, TrackState
-from ..io.outputs import MotWriter, write_change_mask, write_items_json
+from ..io.outputs import MotWriter, remove_change_masks, write_change_mask, write_items_json
 from ..sim import SimFrame, make_scene, to_frame
 from ..viz import annotate, contact_sheet, draw_caption, overlay_mask
 
@@ -75,9 +75,9 @@ def run_demo(
         with Pipeline.open(config) as pipe, MotWriter(out_dir / "tracks.txt") as mot:
             # an earlier run's results in this folder go now: a run stopped half way must not sit beside a
             # finished run's items.json and contact sheet, looking finished itself
-            for stale in [out_dir / "items.json", out_dir / "contact_sheet.png",
-                          *masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png")]:
-                stale.unlink(missing_ok=True)
+            (out_dir / "items.json").unlink(missing_ok=True)
+            (out_dir / "contact_sheet.png").unlink(missing_ok=True)
+            remove_change_masks(masks_dir)
             for f in tqdm(scene, total=n, unit="frame", disable=None, desc="demo"):
                 result = pipe.update(to_frame(f))
                 _count_tracks(rows, result.tracks)

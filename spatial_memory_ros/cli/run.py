@@ -18,7 +18,7 @@ from ..core.errors import BadInputError
 from ..core.types import Frame, FrameResult, ItemAnswer, TrackState
 from ..io import open_input
 from ..io.bag import BagOptions
-from ..io.outputs import MotWriter, write_change_mask, write_items_json
+from ..io.outputs import MotWriter, remove_change_masks, write_change_mask, write_items_json
 
 # Bad frames are all counted, but only the first few are printed: a wholly unreadable input would
 # otherwise bury the summary.
@@ -119,8 +119,7 @@ def run_offline(
             extended = False
         # an earlier run's masks go only now that every output has opened: a run refused at the start (an
         # --out-bag that exists, a model that does not load) leaves that run's results as they were
-        for stale in masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
-            stale.unlink()
+        remove_change_masks(masks_dir)
         mot = outputs.enter_context(MotWriter(out_dir / "tracks.txt"))
         bar = outputs.enter_context(tqdm(total=total, unit="frame", disable=None))
         try:

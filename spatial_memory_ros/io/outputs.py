@@ -120,6 +120,13 @@ def change_mask_path(folder: str | Path, frame_number: int) -> Path:
     return Path(folder) / f"{frame_number:06d}.png"
 
 
+def remove_change_masks(folder: str | Path) -> None:
+    """Delete the masks an earlier run wrote into folder (change_mask_path's NNNNNN.png names; other files there
+    are not ours), so a shorter run does not leave the earlier one's later frames beside its own."""
+    for path in Path(folder).glob("[0-9]" * 6 + ".png"):
+        path.unlink()
+
+
 def write_change_mask(folder: str | Path, frame_number: int, mask: np.ndarray) -> Path:
     """Write a (H, W) uint8 mask (255 = changed) as a PNG; returns its path."""
     if mask.dtype != np.uint8 or mask.ndim != 2:
