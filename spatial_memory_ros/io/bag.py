@@ -34,7 +34,7 @@ from ..core.tf_buffer import TransformBuffer, TransformUnavailable
 from ..core.types import CameraIntrinsics, Frame
 from ..ros import decode
 from . import OnBadFrame
-from .bag_recover import MCAP_MAGIC, is_cut_short, recover_mcap
+from .bag_recover import NothingToRecover, is_cut_short, recover_mcap
 from .camera_yaml import load_camera_yaml
 
 if TYPE_CHECKING:  # rosbags loads when a bag is opened, so videos and TUM folders never need it
@@ -196,9 +196,7 @@ class BagReader:
             _log.warning("bag %s has no metadata.yaml (its recorder did not close it); reading %s", self.path,
                          ", ".join(f.name for f in unclosed))
         files = unclosed or ([self.path] if self.path.is_file() else bag_files(self.path))
-        # a file too short to hold an MCAP header: a split the recorder had only just opened when it was killed
-        stub = {f for f in files if f.suffix == ".mcap" and f.stat().st_size < 2 * len(MCAP_MAGIC)}
-        cut = {f for f in files if f.suffix == ".mcap" and (f in stub or is_cut_short(f))}
+        cut = {f for f in files if f.suffix == ".mcap" and is_cut_short(f)}
         # what rosbags opens: the bag itself, or its files one by one, a cut-short one through a copy of what it
         # holds (also a bag with metadata.yaml whose recorder was killed after writing it)
         read_files = bool(unclosed) or (bool(cut) and all(f.suffix == ".mcap" for f in files))
@@ -269,11 +267,9 @@ class BagReader:
         if self._recovered_dir is None:
             self._recovered_dir = tempfile.TemporaryDirectory(prefix="spatial_memory_bag_")
         try:
-            if cut.stat().st_size < 2 * len(MCAP_MAGIC):
-                raise BadInputError(f"{cut} was cut short before any complete message ({cut.stat().st_size} bytes)")
             got = recover_mcap(cut, Path(self._recovered_dir.name) / cut.name)
-        except BadInputError as exc:
-            if alone or "before any complete message" not in str(exc):
+        except NothingToRecover as exc:
+            if alone:
                 raise
             _log.warning("bag %s: %s; reading the recording's other files", self.path, exc)
             return None

@@ -28,12 +28,17 @@ class Recovered:
     stopped_by: str  # why the copy ended: the reader's error at the cut
 
 
+class NothingToRecover(BadInputError):
+    """The file was cut short before its first complete message."""
+
+
 def is_cut_short(path: Path) -> bool:
-    """Whether an .mcap file lacks the closing magic every finished MCAP ends with (a file too short to hold
-    the opening one is not an MCAP at all, and is left to the bag reader's own error)."""
+    """Whether an .mcap file lacks the closing magic every finished MCAP ends with. A file too short to hold both
+    magics is one too: a split file its recorder had only just opened when it was killed (empty, or a header
+    being written); recover_mcap finds nothing in it."""
     size = path.stat().st_size
     if size < 2 * len(MCAP_MAGIC):
-        return False
+        return True
     with path.open("rb") as f:
         head = f.read(len(MCAP_MAGIC))
         f.seek(-len(MCAP_MAGIC), 2)
@@ -43,7 +48,7 @@ def is_cut_short(path: Path) -> bool:
 
 def recover_mcap(source: Path, out: Path) -> Recovered:
     """Copy source's complete schemas, channels and messages to out (a new MCAP, lz4 chunks). BadInputError if
-    the mcap package is missing or no message survives."""
+    the mcap package is missing, NothingToRecover if no message survives."""
     try:
         from mcap.exceptions import McapError
         from mcap.records import Channel, Header, Message, Schema
@@ -100,5 +105,5 @@ def recover_mcap(source: Path, out: Path) -> Recovered:
         raise BadInputError(f"cannot recover {source} into {out.parent} ({exc}); set TMPDIR to a disk with room "
                             "for a copy of the bag") from exc
     if messages == 0:
-        raise BadInputError(f"{source} was cut short before any complete message ({stopped_by})")
+        raise NothingToRecover(f"{source} was cut short before any complete message ({stopped_by})")
     return Recovered(out, messages, last, stopped_by)
