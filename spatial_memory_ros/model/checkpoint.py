@@ -90,10 +90,11 @@ def check_writable(path: Path, what: str) -> None:
 
 def atomic_save(obj: dict[str, Any], path: Path) -> None:
     """torch.save to path.tmp, then rename over path: a reader never sees half a file, even if the writer is killed
-    mid-save, and the file it replaces stays whole until then. BadInputError if it cannot be written."""
-    check_writable(path, "output file")
+    mid-save, and the file it replaces stays whole until then. BadInputError if it cannot be written (the CLIs
+    call check_writable before their work; a checkpoint written every 100 steps need not probe again)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(obj, tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:  # torch raises RuntimeError for a file it cannot open
