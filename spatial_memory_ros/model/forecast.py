@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..core.geometry import scale_intrinsics
 from .model import SpatialMemoryModel
 
 
@@ -54,9 +55,7 @@ def run_stream(model: SpatialMemoryModel, frames: Iterable[tuple[np.ndarray, np.
     for image, K_px, T in frames:
         h, w = image.shape[:2]
         small = cv2.resize(image, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA)
-        K = np.asarray(K_px, np.float64).copy()
-        K[0] *= cfg.image_width / w
-        K[1] *= cfg.image_height / h
+        K = scale_intrinsics(np.asarray(K_px, np.float64), cfg.image_width / w, cfg.image_height / h)
         out = model(torch.from_numpy(small).to(dev).permute(2, 0, 1)[None],
                     torch.from_numpy(K.astype(np.float32)).to(dev)[None],
                     torch.from_numpy(np.asarray(T, np.float32)).to(dev)[None],
