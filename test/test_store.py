@@ -536,3 +536,66 @@ def test_a_bad_file_that_cannot_be_moved_aside_is_a_clear_error(tmp_path: Path,
         MemoryStore(db)
     assert db.read_bytes() == GARBAGE and wal.read_bytes() == b"wal bytes"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memory.db", "memory.db-wal", "memory.db.lock"]
+
+
+def damage_items_index(path: Path, item: str) -> None:
+    """Rewrite one key in the items table's primary-key index (not in the table), as a bad sector or a torn write
+    of that page would: quick_check still says ok, the index and its table disagree."""
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_items_1'").fetchone()[0]
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    start = (root - 1) * page_size
+    at = data.find(item.encode(), start, start + page_size)
+    assert at >= 0
+    data[at + len(item) - 1] += 1  # "bread" -> "breae": still in key order
+    path.write_bytes(bytes(data))
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+        assert conn.execute("PRAGMA integrity_check").fetchall() != [("ok",)]
+
+
+def test_damaged_indexes_are_rebuilt_and_nothing_is_lost(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """quick_check does not compare an index with its table: with the items' key index damaged, load() read a
+    wrong item name (the index covers the query) and commit() added a second row for one item."""
+    db = tmp_path / "memory.db"
+    with MemoryStore(db) as store:
+        store.commit([state("apple"), state("bread"), state("cheese")])
+    damage_items_index(db, "bread")
+    with caplog.at_level(logging.WARNING), MemoryStore(db) as store:
+        assert store.moved_aside_to is None
+        assert sorted(store.load()) == ["apple", "bread", "cheese"]
+        store.commit([state("bread", stamp=20.0)])
+    assert "rebuilt them from its tables, nothing lost" in caplog.text
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert sorted(conn.execute("SELECT item, stamp FROM items")) == [
+            ("apple", 10.0), ("bread", 20.0), ("cheese", 10.0)]
+
+
+def test_a_reader_rebuilds_damaged_indexes_in_its_copy_only(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    with MemoryStore(db) as store:
+        store.commit([state("apple"), state("bread")])
+    damage_items_index(db, "bread")
+    before = db.read_bytes()
+    with MemoryStore(db, on_corrupt="raise", exclusive=False) as reader:
+        assert sorted(reader.load()) == ["apple", "bread"]
+    assert db.read_bytes() == before
+
+
+def test_indexes_that_cannot_be_rebuilt_mean_a_corrupt_file(tmp_path: Path) -> None:
+    """Two rows for one item (what the damaged index let a commit add): no primary key index can hold them."""
+    db = tmp_path / "memory.db"
+    with MemoryStore(db) as store:
+        store.commit([state("apple"), state("bread")])
+    damage_items_index(db, "bread")
+    with closing(sqlite3.connect(db)) as conn:  # through the damaged index "bread" is not there: a second row
+        conn.execute("INSERT INTO items SELECT * FROM items NOT INDEXED WHERE item = 'bread'")
+        conn.commit()
+        assert conn.execute("SELECT count(*) FROM items NOT INDEXED WHERE item = 'bread'").fetchone()[0] == 2
+    with pytest.raises(CorruptStoreError, match="integrity_check"):
+        MemoryStore(db, on_corrupt="raise", exclusive=False)
+    with MemoryStore(db) as store:
+        assert store.moved_aside_to is not None and store.load() == {}
