@@ -599,3 +599,50 @@ def test_indexes_that_cannot_be_rebuilt_mean_a_corrupt_file(tmp_path: Path) -> N
         MemoryStore(db, on_corrupt="raise", exclusive=False)
     with MemoryStore(db) as store:
         assert store.moved_aside_to is not None and store.load() == {}
+
+
+def cut_short_in_rollback_mode(path: Path) -> None:
+    """Another program (the sqlite3 shell, a backup tool) writes the store in rollback-journal mode and is killed
+    mid-transaction, its changes already spilled into the file: a hot <db>-journal holds the pages to restore."""
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+    code = (f"import sqlite3, time\nc = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+            "c.execute('PRAGMA cache_size=1'); c.execute('BEGIN IMMEDIATE'); c.execute('UPDATE items SET stamp = 99')\n"
+            "c.execute('CREATE TABLE junk(x)')\n"
+            "c.executemany('INSERT INTO junk VALUES (?)', [(b'x' * 1000,) for _ in range(2000)])\n"
+            "print('ready', flush=True); time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+    child.kill()
+    child.wait()
+    assert path.with_name(path.name + "-journal").stat().st_size > 0
+
+
+def test_a_write_cut_short_in_rollback_mode_is_rolled_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A read-only check could not roll a hot journal back: the node would not start ("attempt to write a
+    readonly database"), though the file and its journal held every commit."""
+    db = tmp_path / "memory.db"
+    with MemoryStore(db) as store:
+        store.commit([state("apple"), state("bread")])
+    cut_short_in_rollback_mode(db)
+    with caplog.at_level(logging.WARNING), MemoryStore(db) as store:
+        assert store.moved_aside_to is None
+        assert {k: v.current.stamp for k, v in store.load().items()} == {"apple": 10.0, "bread": 10.0}
+        store.commit([state("bread", stamp=20.0)])
+    assert "rolled back a write that was cut short" in caplog.text
+    assert not db.with_name("memory.db-journal").exists()
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'junk'").fetchall() == []
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_reader_rolls_back_a_cut_short_write_in_a_copy(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    with MemoryStore(db) as store:
+        store.commit([state("apple"), state("bread")])
+    cut_short_in_rollback_mode(db)
+    journal = db.with_name("memory.db-journal")
+    before = db.read_bytes(), journal.read_bytes()
+    with MemoryStore(db, on_corrupt="raise", exclusive=False) as reader:
+        assert {k: v.current.stamp for k, v in reader.load().items()} == {"apple": 10.0, "bread": 10.0}
+    assert (db.read_bytes(), journal.read_bytes()) == before

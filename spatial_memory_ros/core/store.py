@@ -12,7 +12,9 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,7 +149,9 @@ class MemoryStore:
     left without its database), then with ``on_corrupt="move_aside"`` it is renamed, with its -wal/-shm, to
     ``<path>.corrupt-<UTC time>``, an ERROR is logged, ``moved_aside_to`` is set and an empty store is
     started; with ``on_corrupt="raise"`` CorruptStoreError is raised and the file is left as it was.
-    A missing parent directory is created.
+    A missing parent directory is created. A write that another program made in SQLite's rollback mode and was
+    cut short (a hot ``<path>-journal``) is rolled back to its last commit: by a writer in the file, once it
+    holds the lock; by a reader in a temporary copy.
 
     One writer per file: with ``exclusive`` (the default) the store holds an exclusive lock on ``<path>.lock``
     until close(), and a second one on the same file raises BadInputError. Two nodes on one file (two cameras
@@ -193,15 +197,39 @@ class MemoryStore:
         except OSError as exc:  # a file where a directory belongs, no permission, a read-only mount
             raise BadInputError(f"cannot create the folder of spatial memory store {path} (memory.db_path): "
                                 f"{exc}") from exc
+        journal = path.with_name(path.name + "-journal")
+        try:
+            with contextlib.ExitStack() as copies:
+                source = path  # what is checked and a reader reads: the file, or a copy with its write rolled back
+                if path.exists() and journal.exists():
+                    # A rollback journal: a program that wrote the file in SQLite's rollback mode was cut short
+                    # (the store itself writes through its -wal). A read-only open cannot roll it back and fails
+                    # with "attempt to write a readonly database"; a read-write open rolls the write back to the
+                    # last commit. The writer does that to the file, once it holds the lock; a reader, to a copy.
+                    if exclusive:
+                        self._lock = _lock_exclusively(path)
+                    else:
+                        source = copies.enter_context(_copy_beside_journal(path, journal))
+                    _roll_back(source)
+                    logger.warning("spatial memory store %s: rolled back a write that was cut short (%s was "
+                                   "beside it)%s", path, journal.name,
+                                   "" if exclusive else " in a copy; the file is as it was")
+                return self._open_checked(path, source, on_corrupt, exclusive)
+        except BaseException:
+            self._unlock()  # a store that failed to open holds nothing
+            raise
+
+    def _open_checked(self, path: Path, source: Path, on_corrupt: str, exclusive: bool) -> sqlite3.Connection:
+        """_open_file once no write is left to roll back; source is path, or a reader's rolled-back copy of it."""
         problem = None
         reindex = False
-        wal = _sidecars(path)[0]
-        if path.exists() and path.stat().st_size == 0 and wal.exists() and wal.stat().st_size > 0:
+        wal = _sidecars(source)[0]
+        if source.exists() and source.stat().st_size == 0 and wal.exists() and wal.stat().st_size > 0:
             # truncated from outside (a backup or restore tool): SQLite, opening the empty file, deletes the WAL
             # and the items in it; keep both for a person to look at
             problem = "an empty database beside a -wal file that holds data"
-        elif path.exists():
-            problem, reindex = _check_file(path)  # read-only, so harmless to another writer's file
+        elif source.exists():
+            problem, reindex = _check_file(source)  # read-only, so harmless to another writer's file
         elif wal.exists():
             problem = "a -wal file without its database"  # SQLite would replay it into the new file
         if problem is not None and on_corrupt == "raise":
@@ -209,33 +237,29 @@ class MemoryStore:
                 f"spatial memory store {path} is unusable ({problem}); it was left untouched. "
                 "Move or delete it to start an empty memory (a node given this file moves it aside itself)."
             )
-        if not exclusive and problem is None and path.exists():
-            conn = _read_into_memory(path)
+        if not exclusive and problem is None and source.exists():
+            conn = _read_into_memory(source)
             if reindex:  # in the copy only: a reader never writes the file
                 conn.execute("REINDEX")
                 logger.warning("spatial memory store %s has damaged indexes; read with them rebuilt in a copy "
                                "(the file is left as it is: the node that writes it rebuilds them)", path)
             return conn
-        if exclusive:  # before anything is moved or written: another writer's file is never touched
-            self._lock = _lock_exclusively(path)
+        if exclusive and self._lock is None:  # before anything is moved or written: another writer's file is
+            self._lock = _lock_exclusively(path)  # never touched
+        if problem is not None:
+            self.moved_aside_to = _move_aside(path)
+            logger.error("spatial memory store %s is unusable (%s); moved it aside to %s; starting empty",
+                         path, problem, self.moved_aside_to)
         try:
-            if problem is not None:
-                self.moved_aside_to = _move_aside(path)
-                logger.error("spatial memory store %s is unusable (%s); moved it aside to %s; starting empty",
-                             path, problem, self.moved_aside_to)
-            try:
-                conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")  # durable against a process kill; see module docstring
-                if reindex:  # checked on a copy first (_check_file): the tables are whole, so nothing is lost
-                    conn.execute("REINDEX")
-                    logger.warning("spatial memory store %s had damaged indexes; rebuilt them from its tables, "
-                                   "nothing lost", path)
-            except sqlite3.Error as exc:
-                raise CorruptStoreError(f"cannot open spatial memory store {path}: {exc}") from exc
-        except BaseException:
-            self._unlock()  # a store that failed to open holds nothing
-            raise
+            conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # durable against a process kill; see module docstring
+            if reindex:  # checked on a copy first (_check_file): the tables are whole, so nothing is lost
+                conn.execute("REINDEX")
+                logger.warning("spatial memory store %s had damaged indexes; rebuilt them from its tables, "
+                               "nothing lost", path)
+        except sqlite3.Error as exc:
+            raise CorruptStoreError(f"cannot open spatial memory store {path}: {exc}") from exc
         return conn
 
     # ---- public API --------------------------------------------------------------------------------------
@@ -423,6 +447,29 @@ def _read_into_memory(path: Path) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise CorruptStoreError(f"cannot read spatial memory store {path}: {exc}") from exc
     return conn
+
+
+@contextmanager
+def _copy_beside_journal(path: Path, journal: Path) -> Iterator[Path]:
+    """A temporary copy of the database and its rollback journal, under the same names, for a reader to roll back."""
+    with tempfile.TemporaryDirectory(prefix="spatial_memory_") as tmp:
+        copy = Path(tmp) / path.name
+        try:
+            shutil.copyfile(path, copy)
+            shutil.copyfile(journal, copy.with_name(journal.name))
+        except OSError as exc:
+            raise CorruptStoreError(f"cannot read spatial memory store {path} and {journal.name}: {exc}") from exc
+        yield copy
+
+
+def _roll_back(path: Path) -> None:
+    """Open path read-write and read it, so that SQLite rolls back the write its hot journal records."""
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=5.0)) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise CorruptStoreError(f"cannot roll back the cut-short write to spatial memory store {path} "
+                                f"({path.name}-journal beside it): {exc}") from exc
 
 
 def _sidecars(path: Path) -> list[Path]:
