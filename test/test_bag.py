@@ -415,3 +415,30 @@ def test_a_metadata_yaml_that_does_not_parse_is_a_one_line_error(tmp_path: Path,
     assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "cannot read bag" in err[0] and "metadata.yaml" in err[0], err
+
+
+def test_ctrl_c_while_a_frame_is_written_leaves_every_topic_that_frame(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C between two of a frame's messages left the bag with a /tracks more than /markers."""
+    import os
+    import signal
+
+    from rosbags.rosbag2 import Writer
+
+    write_bag(tmp_path / "bag", scene_frames())
+    write = Writer.write
+    calls = []
+
+    def write_then_ctrl_c(self: Writer, *args: object, **kwargs: object) -> None:
+        write(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3 * 3 + 1:  # the fourth frame's first message is written, its second not yet
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(Writer, "write", write_then_ctrl_c)
+    out_bag = tmp_path / "results"
+    args = ["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out"), *ITEMS, "--out-bag", str(out_bag)]
+    assert main(args) == 130
+    with AnyReader([out_bag], default_typestore=typestore()) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert counts == {"/tracks": 4, "/change_mask": 4, "/markers": 4}
