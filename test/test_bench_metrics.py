@@ -71,6 +71,15 @@ def test_tracking_nothing_at_all_scores_zero(frames: int) -> None:
     }  # fmt: skip
 
 
+def test_tracking_false_alarms_without_ground_truth_score_below_zero() -> None:
+    """MOTA = 1 - (FN + FP + IDSW) / max(1, GT) = -2 for two false boxes and no truth; TrackEval left it 0."""
+    acc = TrackingAccumulator()
+    acc.add(0, ids(), boxes(), ids(7), boxes(FAR))
+    acc.add(1, ids(), boxes(), ids(7), boxes(FAR))
+    s = acc.summary()
+    assert (s.mota, s.num_gt, s.num_pred, s.det_f1) == (-2.0, 0, 2, 0.0)
+
+
 def test_tracking_one_hit_one_false_positive() -> None:
     # gt A, B; predicted A (right) and FAR (wrong): TP 1, FP 1, FN 1.
     acc = TrackingAccumulator()
