@@ -33,3 +33,15 @@ def test_msg_constants_mirror_position_source() -> None:
         pytest.skip("installed interfaces predate POSITION_GROUND_PLANE: re-run scripts/setup_venv.sh")
     for source in PositionSource:
         assert getattr(Track, f"POSITION_{source.name}") == int(source)
+
+
+def test_track_spheres_and_labels_never_share_an_id() -> None:
+    """The label of track n had id 1,000,000 + n in the spheres' namespace, which track 1,000,000 + n's sphere
+    also took: RViz draws one marker per (ns, id), so one of the two vanished."""
+    tracks = [_track(5, PositionSource.TAG), _track(1_000_005, PositionSource.TAG)]
+    for ns in ("tracks", "tracks/front"):
+        markers = MarkerBuilder("map", 1.0).build(tracks, [], Time(), track_ns=ns).markers
+        keys = [(m.ns, m.id) for m in markers]
+        assert len(keys) == len(set(keys)) == 4
+        assert {m.ns for m in markers if m.text} == {"track_labels" + ns.removeprefix("tracks")}
+        assert sorted(m.id for m in markers if m.text) == [5, 1_000_005]

@@ -75,13 +75,16 @@ class MarkerBuilder:
         track_ns: the tracks' namespace; a node with several cameras gives each its own (ids are per camera)."""
         Marker = self._types.Marker
         out = self._types.MarkerArray()
+        label_ns = "track_labels" + track_ns.removeprefix("tracks")  # track_labels, track_labels/<camera>
         for t in tracks:
             if t.position is None or not np.all(np.isfinite(t.position)):
                 continue
             sphere = self._marker(track_ns, t.track_id, Marker.SPHERE, stamp, _TRACK_COLOURS[t.state])
             sphere.pose.position = self._point(t.position)
             sphere.scale.x = sphere.scale.y = sphere.scale.z = 0.25 if t.is_dynamic else 0.15
-            text = self._marker(track_ns, 1_000_000 + t.track_id, Marker.TEXT_VIEW_FACING, stamp, _TEXT)
+            # the label in a namespace of its own, under the track's id: an id offset by 1,000,000 in the sphere's
+            # namespace met track 1,000,000 + n's sphere in a node that ran long enough, and RViz drew one of them
+            text = self._marker(label_ns, t.track_id, Marker.TEXT_VIEW_FACING, stamp, _TEXT)
             text.pose.position = self._point(t.position, 0.3)
             text.scale.z = 0.15
             text.text = f"#{t.track_id} {t.item or t.label} [{POSITION_WORDS[t.position_source]}]"
