@@ -132,6 +132,22 @@ def test_camera_info() -> None:
             conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480, k=[500.0, 0, bad, 0, 510.0, 240, 0, 0, 1]))
 
 
+def test_camera_info_of_a_binned_or_cropped_image() -> None:
+    """K and width / height are the sensor's; the image is binned (binning_x/y) or cropped (roi): its pixel u is
+    the sensor's u * binning + offset (REP 104). Read as it was, every frame was dropped for its size."""
+    k = [500.0, 0, 320, 0, 510.0, 240, 0, 0, 1]
+    binned = conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480, k=k, binning_x=2, binning_y=2))
+    assert (binned.fx, binned.fy, binned.cx, binned.cy, binned.width, binned.height) == (250, 255, 160, 120, 320, 240)
+    info = CameraInfo(width=640, height=480, k=k, d=[0.1, 0, 0, 0, 0])
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 100, 50, 320, 240
+    cropped = conv.camera_info_to_intrinsics(info)
+    assert (cropped.fx, cropped.cx, cropped.cy, cropped.width, cropped.height) == (500, 220, 190, 320, 240)
+    assert cropped.distortion[0] == pytest.approx(0.1)  # D works on normalised coordinates: unchanged
+    info.binning_x = info.binning_y = 4  # both: crop first, then bin
+    both = conv.camera_info_to_intrinsics(info)
+    assert (both.fx, both.cx, both.cy, both.width, both.height) == (125, 55, 47.5, 80, 60)
+
+
 @pytest.mark.parametrize("t", [0.0, 1.5, 1_700_000_000.123456789, 12.999999999])
 def test_stamps_round_trip(t: float) -> None:
     stamp = conv.sec_to_stamp(t)
@@ -180,6 +196,27 @@ def test_track_and_answer_messages() -> None:
     back = replace(answer, current=_location(1.0), displaced=False, distance_m=0.0, current_inferred=True)
     conv.fill_locate_response(response, back, "map")  # the return prior's prediction: not missing
     assert response.current_inferred and not response.missing and "probably back at (1.00" in response.message
+
+
+def test_times_past_int32_seconds_are_clamped_not_wrapped() -> None:
+    """builtin_interfaces' sec is int32 and rclpy does not check it: 2**31 s went out as -2**31 (1901)."""
+    assert (conv.sec_to_stamp(2.0**31 + 5).sec, conv.sec_to_stamp(2.0**31 - 1e-7).sec) == (2**31 - 1, 2**31 - 1)
+    from spatial_memory_ros.ros import encode
+
+    types = encode.rclpy_types()
+    assert encode.duration(3e9, types).sec == 2**31 - 1 and encode.duration(-1.0, types).sec == 0
+
+
+@pytest.mark.parametrize("bad", ["translation", "rotation"])
+def test_a_transform_that_is_not_finite_is_refused(bad: str) -> None:
+    """tf2 refuses NaN too; kept, it made every pose through that link NaN until it was sent again."""
+    msg = conv.transform_to_msg("map", "cam", np.eye(4), conv.sec_to_stamp(1.0))
+    if bad == "translation":
+        msg.transform.translation.x = float("nan")
+    else:
+        msg.transform.rotation.w = float("inf")
+    with pytest.raises(ValueError, match="not finite"):
+        conv.transform_to_matrix(msg)
 
 
 def test_transform_round_trip() -> None:

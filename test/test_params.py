@@ -43,6 +43,7 @@ def test_every_parameter_declared_with_a_description() -> None:
 
 @pytest.mark.parametrize("name, value", [
     ("marker_lifetime_s", float("nan")), ("marker_lifetime_s", float("inf")), ("marker_lifetime_s", 0.0),
+    ("marker_lifetime_s", 3e9), ("marker_lifetime_s", 1e-10),  # wrapped to a negative sec; 0, "never expire"
     ("depth_max_dt_s", float("nan")), ("depth_max_dt_s", float("inf")), ("depth_max_dt_s", -0.1),
     ("rate_hz", float("nan")), ("tf_timeout_s", float("nan")),
 ])
@@ -54,3 +55,22 @@ def test_live_values_that_no_frame_can_use_are_refused(name: str, value: float) 
     params.validate_live(**good)
     with pytest.raises(params.BadInputError, match=name):
         params.validate_live(**{**good, name: value})
+
+
+@pytest.mark.parametrize("name", ["map_frame", "camera_frame"])
+def test_a_frame_id_with_a_leading_slash_is_refused(name: str) -> None:
+    """tf2 refuses "/map" and RViz drops what carries it, without a word: the node published into nothing."""
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.parameter import Parameter
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node("params_probe", context=context,
+                                 parameter_overrides=[Parameter(name, value="/map")])
+        params.declare_parameters(node)
+        with pytest.raises(params.BadInputError, match=f"{name} '/map': tf2 frame ids do not start with '/'"):
+            params.read_settings(node)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

@@ -141,13 +141,28 @@ def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
                 "for a fisheye camera, subscribe to the rectified image (image_proc's image_rect) and its camera_info")
         if len(d) not in OPENCV_DISTORTION_LENGTHS or not all(math.isfinite(v) for v in d):
             raise BadInputError(f"camera_info D must be {OPENCV_DISTORTION_LENGTHS} finite values, got {list(d)}")
+    # K and width / height are the full sensor's; a driver that bins or crops (binning_x/y, roi) sends the smaller
+    # image: its pixel u is the sensor's (u * binning_x + roi.x_offset), as image_geometry reads it (REP 104).
+    # D works on normalised coordinates and stays. An roi of zero size is the whole sensor.
+    bx, by = max(1, int(getattr(msg, "binning_x", 0) or 0)), max(1, int(getattr(msg, "binning_y", 0) or 0))
+    roi = getattr(msg, "roi", None)
+    x0, y0, width, height = 0, 0, int(msg.width), int(msg.height)
+    if roi is not None and roi.width and roi.height:
+        x0, y0, width, height = int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height)
+    if width // bx == 0 or height // by == 0:
+        raise BadInputError(f"camera_info's image is empty after binning {bx}x{by} of {width}x{height}")
     return CameraIntrinsics(
-        fx=k[0], fy=k[4], cx=k[2], cy=k[5], width=int(msg.width), height=int(msg.height),
+        fx=k[0] / bx, fy=k[4] / by, cx=(k[2] - x0) / bx, cy=(k[5] - y0) / by, width=width // bx,
+        height=height // by,
         distortion=d if len(d) in OPENCV_DISTORTION_LENGTHS else (),  # zeros OpenCV would not take: none
     )
 
 
 def transform_to_matrix(msg: Any) -> np.ndarray:
-    """geometry_msgs/TransformStamped -> (4, 4) T_parent_child."""
+    """geometry_msgs/TransformStamped -> (4, 4) T_parent_child; ValueError for a NaN or infinite value (tf2 refuses
+    them too; kept, one would make every pose through that link NaN until it is sent again)."""
     t, r = msg.transform.translation, msg.transform.rotation
-    return make_transform([t.x, t.y, t.z], [r.x, r.y, r.z, r.w])
+    values = [t.x, t.y, t.z, r.x, r.y, r.z, r.w]
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"transform is not finite: translation {values[:3]}, rotation {values[3:]}")
+    return make_transform(values[:3], values[3:])

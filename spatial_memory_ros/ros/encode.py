@@ -54,18 +54,26 @@ def rclpy_types() -> MessageTypes:
                         TrackArray=TrackArray, uint8_data=lambda a: a.tobytes())
 
 
+INT32_MAX = 2**31 - 1  # builtin_interfaces' sec is int32; rclpy does not check, and a larger value wraps negative
+
+
 def sec_to_stamp(t: float, types: MessageTypes) -> Any:
-    """float s -> builtin_interfaces/Time; a negative or non-finite time becomes 0 (unknown)."""
+    """float s -> builtin_interfaces/Time; a negative or non-finite time becomes 0 (unknown), a time past what
+    int32 seconds hold (2038) the largest it holds."""
     if not math.isfinite(t) or t < 0:
         return types.Time(sec=0, nanosec=0)
     sec = int(t)
+    if sec > INT32_MAX:
+        return types.Time(sec=INT32_MAX, nanosec=999_999_999)
     nanosec = min(int(round((t - sec) * 1e9)), 999_999_999)
     return types.Time(sec=sec, nanosec=nanosec)
 
 
 def duration(seconds: float, types: MessageTypes) -> Any:
+    """float s -> builtin_interfaces/Duration, within [0, INT32_MAX s] (the node checks its lifetimes first)."""
+    seconds = min(max(seconds, 0.0), float(INT32_MAX))
     sec = int(seconds)
-    return types.Duration(sec=sec, nanosec=int((seconds - sec) * 1e9))
+    return types.Duration(sec=sec, nanosec=min(int((seconds - sec) * 1e9), 999_999_999))
 
 
 def array_to_image(image: np.ndarray, header: Any, types: MessageTypes, encoding: str = "bgr8") -> Any:

@@ -254,6 +254,11 @@ def read_settings(node: Node) -> NodeSettings:
         raise BadInputError(f"pose_source must be one of {POSE_SOURCES}, got {settings.pose_source!r}")
     if not settings.map_frame:
         raise BadInputError("map_frame must not be empty")
+    for name in ("map_frame", "camera_frame"):  # tf2 refuses such ids and RViz drops what carries them, silently
+        value = getattr(settings, name)
+        if value.startswith("/"):
+            raise BadInputError(f"{name} {value!r}: tf2 frame ids do not start with '/'; write "
+                                f"{value.lstrip('/')!r}")
     return settings
 
 
@@ -261,8 +266,9 @@ def validate_live(rate_hz: float, marker_lifetime_s: float, depth_max_dt_s: floa
     if not 0 < rate_hz <= 100:
         raise BadInputError(f"rate_hz must be in (0, 100], got {rate_hz}")
     # written so that NaN fails too (every comparison with it is false), and inf, which no stamp or duration holds
-    if not 0 < marker_lifetime_s < math.inf:
-        raise BadInputError(f"marker_lifetime_s must be > 0 and finite, got {marker_lifetime_s}")
+    # at least 1 ns (a Duration of 0 means "never expire" to RViz) and under 2^31 s (its sec is an int32)
+    if not 1e-9 <= marker_lifetime_s < 2**31:
+        raise BadInputError(f"marker_lifetime_s must be in [1e-9, 2^31) s, got {marker_lifetime_s}")
     if not 0 <= tf_timeout_s <= 5:
         raise BadInputError(f"tf_timeout_s must be in [0, 5], got {tf_timeout_s}")
     if not 0 <= depth_max_dt_s < math.inf:
