@@ -82,11 +82,21 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
             (_image("bgr8", 0, 0, 0, b""), "empty image"),
             (_image("bgr8", 640, 480, 1920, bytes(1920 * 10)), "data has 19200 bytes"),
             (_image("mono8", 160, 120, 160, bytes(160 * 120)), "camera_info is 320x240 but the image is 160x120"),
+            # an unstamped driver: tracks age by the stamps, so lost tracks would never end
+            (bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(0.0))), "has stamp 0.000000000"),
         ]
         for msg, expected in bad:
             cam.image_pub.publish(msg)
             _wait_log(node, drv, expected)
 
+        # depth of another frame (not aligned to the image) is ignored with a reason; the frame is processed
+        stamp = sec_to_stamp(time.time())
+        other = _image("32FC1", INTR.width, INTR.height, INTR.width * 4, bytes(INTR.width * INTR.height * 4))
+        other.header = header("depth_optical_frame", stamp)
+        cam.depth_pub.publish(other)
+        cam.info_pub.publish(camera_info(stamp))
+        cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, stamp)))
+        _wait_log(node, drv, "its frame 'depth_optical_frame' is not the image's")
         # NaN depth aligned with a valid image: the frame is processed, depth simply gives no position.
         for _ in range(6):
             stamp = sec_to_stamp(time.time())

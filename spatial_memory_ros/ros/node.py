@@ -180,7 +180,12 @@ class SpatialMemoryNode(Node):
             self._last_logged[key] = (now, 0)
         if suppressed:
             text += f" ({suppressed} more like this suppressed)"
-        (self.get_logger().error if error else self.get_logger().warning)(text)
+        # two call sites: rclpy keys a logging call's severity by its line and raises ValueError ("Logger severity
+        # cannot be changed between calls") when one line logs at two; a warning after an error dropped the frame
+        if error:
+            self.get_logger().error(text)
+        else:
+            self.get_logger().warning(text)
 
     def _warn(self, key: str, text: str) -> None:
         self._throttled(key, text, error=False)
@@ -239,6 +244,14 @@ class SpatialMemoryNode(Node):
         best = min(depths, key=lambda d: abs(conv.stamp_to_sec(d.header.stamp) - t), default=None)
         if best is None or abs(conv.stamp_to_sec(best.header.stamp) - t) > self._depth_max_dt:
             return None
+        if not self.settings.camera_frame and best.header.frame_id and msg.header.frame_id \
+                and best.header.frame_id != msg.header.frame_id:
+            # aligned depth carries the image's frame (e.g. realsense's aligned_depth_to_color); another frame's
+            # depth of the same size would put every lifted point in the wrong place
+            self._warn(f"{camera.name}:depth_frame", f"ignoring depth image{camera.label}: its frame "
+                       f"{best.header.frame_id!r} is not the image's {msg.header.frame_id!r} (depth must be aligned "
+                       "to the image)")
+            return None
         try:
             depth = conv.depth_to_metres(best)
         except BadInputError as exc:
@@ -260,6 +273,13 @@ class SpatialMemoryNode(Node):
         except BadInputError as exc:
             # keyed by the kind of fault, so that a flood of one kind never hides another
             self._drop(camera, f"image:{str(exc).split()[0]}", f"bad image on {camera.image_topic}: {exc}")
+            return
+        stamp = msg.header.stamp
+        if stamp.sec < 0 or (stamp.sec, stamp.nanosec) == (0, 0):
+            # a driver that does not stamp its images: tracks age and item memory counts by the stamps, and the
+            # pose is looked up at them, so such frames would keep lost tracks alive forever
+            self._drop(camera, "stamp", f"image on {camera.image_topic} has stamp {stamp.sec}.{stamp.nanosec:09d}; "
+                       "the node needs the capture time in header.stamp")
             return
         if intrinsics is None:
             self._drop(camera, "no_camera_info", f"no valid camera_info received yet on {camera.info_topic}")
