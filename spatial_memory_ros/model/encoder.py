@@ -51,7 +51,9 @@ def patch_floor_points(
     centre = T[:, None, :3, 3]  # (B, 1, 3)
     depth = -centre[..., 2] / ray[..., 2].clamp(max=-1e-6)  # (B, N) z-depth to the floor (where it points down)
     dist = depth * ray_cam.norm(dim=-1)  # (B, N) m along the ray
-    floor = (ray[..., 2] < -1e-6) & (dist < config.max_range_m)  # (B, N)
+    # depth > 0: a camera at or below the floor (a map whose origin is the first camera pose, drifting down) sees
+    # no floor; its negative depths made log1p(dist) NaN, which the recurrent memory then kept for good
+    floor = (ray[..., 2] < -1e-6) & (depth > 0) & (dist < config.max_range_m)  # (B, N)
     point = centre[..., :2] + depth[..., None] * ray[..., :2]  # (B, N, 2) map xy
     point = torch.where(floor[..., None], point, torch.zeros_like(point))
     return point, floor, F.normalize(ray, dim=-1), dist
@@ -69,7 +71,7 @@ def patch_pose_features(
     """
     point, floor, ray, dist = floor_points
     f = floor.to(torch.float32)[..., None]
-    log_range = torch.log1p(dist.clamp(max=config.max_range_m)) / math.log1p(config.max_range_m)
+    log_range = torch.log1p(dist.clamp(0.0, config.max_range_m)) / math.log1p(config.max_range_m)
     feats = torch.cat(
         [
             ray,
