@@ -373,3 +373,55 @@ def test_bench_model_steps_cameras_as_one_batch() -> None:
     assert (one.cameras, two.cameras) == (1, 2)
     assert two.state_bytes == 2 * one.state_bytes > 0
     assert two.fps > 0 and two.model_fps > 0 and two.long_steps == 10
+
+
+def test_a_camera_below_the_floor_leaves_the_memory_finite() -> None:
+    """A map whose origin is the first camera pose puts the camera at z ~ 0, and a drift takes it below: its
+    negative ranges made the pose features NaN, and the recurrent memory kept the NaN for good."""
+    det = LearnedChangeDetector(tiny_model(), device="cpu", intrinsics=INTR)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    for z in (1.0, -0.01, 1.0, 1.0):
+        det.update(image, look_at([0.0, 0.0, z], [1.0, 0.0, z]))  # level: half its rays point up
+        assert torch.isfinite(det.state).all(), z
+
+
+@pytest.mark.parametrize("bad", [{"fx": 0.0, "fy": 0.0}, {"cx": float("nan")}, {"fx": float("inf")}])
+def test_intrinsics_no_camera_has_are_refused_before_the_network(bad: dict[str, float]) -> None:
+    """A NaN or zero focal length reached the network and made the memory NaN for good."""
+    det = LearnedChangeDetector(tiny_model(), device="cpu")
+    image = np.zeros((120, 160, 3), np.uint8)
+    before = det.state.clone()
+    with pytest.raises(BadInputError, match="fx and fy must be > 0 and all finite"):
+        det.update(image, np.eye(4), intrinsics=replace(INTR, **bad))
+    assert torch.equal(det.state, before)
+
+
+def test_update_batch_refuses_every_camera_before_it_touches_one() -> None:
+    """The second camera's intrinsics of another size were found in its prepare(), after the first camera's
+    memory had been reset and its image size changed."""
+    det = LearnedChangeDetector(tiny_model(), device="cpu", cameras=2)
+    rng = np.random.default_rng(1)
+    small = [rng.integers(0, 256, (30, 40, 3), dtype=np.uint8) for _ in range(2)]
+    det.update_batch(small, [np.eye(4), np.eye(4)])
+    before = det.state.clone()
+    images = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(2)]  # a new size: cam 0 resets
+    with pytest.raises(BadInputError, match="intrinsics are for"):
+        det.update_batch(images, [np.eye(4), np.eye(4)], intrinsics=[INTR, replace(INTR, width=1280, height=720)])
+    assert torch.equal(det.state, before)
+
+
+@pytest.mark.parametrize("shape", [(0, 160, 3), (120, 0, 3)])
+def test_an_empty_image_is_bad_input(shape: tuple[int, int, int]) -> None:
+    with pytest.raises(BadInputError, match="non-empty"):
+        LearnedChangeDetector(tiny_model(), device="cpu").update(np.zeros(shape, np.uint8))
+
+
+def test_a_place_memory_steps_under_autocast() -> None:
+    """The CUDA path runs the step under fp16 autocast (training, bf16): the place memory's gate and keys came out
+    of their linears in half precision and index_add_ into its fp32 sums raised. CPU autocast does the same."""
+    det = LearnedChangeDetector(tiny_model(config=replace(TINY, place_cells=8)), device="cpu", intrinsics=INTR)
+    det._amp = True  # network_step enters torch.autocast(device, float16), as it does on CUDA
+    image = np.random.default_rng(2).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    det.update(image, look_at([0.0, 0.0, 1.5], [1.0, 0.0, 0.0]))
+    assert torch.isfinite(det.state).all() and bool((det.state[0, TINY.memory_slots:].abs().sum(-1) > 0).any())

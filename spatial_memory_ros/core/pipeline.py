@@ -29,7 +29,6 @@ from .tags import to_gray
 from .tracker import Tracker
 from .types import (
     MOTION_LABEL,
-    OPENCV_DISTORTION_LENGTHS,
     CameraIntrinsics,
     Detection,
     Frame,
@@ -433,13 +432,10 @@ def _validate(frame: Frame) -> None:
     h, w = image.shape[:2]
     if frame.intrinsics is not None:
         frame.intrinsics.check_size(w, h)
-        c = frame.intrinsics
-        if not (c.fx > 0 and c.fy > 0 and np.isfinite([c.fx, c.fy, c.cx, c.cy]).all()):
-            raise BadInputError(f"frame.intrinsics: fx and fy must be > 0 and all finite, got fx={c.fx} fy={c.fy} "
-                                f"cx={c.cx} cy={c.cy}")
-        if len(c.distortion) not in OPENCV_DISTORTION_LENGTHS or not np.isfinite(c.dist_coeffs).all():
-            raise BadInputError(f"frame.intrinsics: distortion must be {OPENCV_DISTORTION_LENGTHS} finite numbers "
-                                f"(OpenCV's), got {len(c.distortion)}")
+        try:
+            frame.intrinsics.check_values()
+        except BadInputError as exc:
+            raise BadInputError(f"frame.{exc}") from None
     if frame.T_map_cam is not None:
         try:
             T = np.asarray(frame.T_map_cam, dtype=np.float64)

@@ -57,6 +57,17 @@ class CameraIntrinsics:
             raise BadInputError(f"intrinsics are for {self.width}x{self.height} images but the image is "
                                 f"{width}x{height}: camera_info does not belong to this image stream")
 
+    def check_values(self) -> None:
+        """BadInputError unless fx, fy > 0, all four finite and the distortion is OpenCV's (a count it takes,
+        finite): a negative focal length mirrors every position, and a NaN reaches every lifted point and, in
+        the learned backend, the recurrent memory for good."""
+        if not (self.fx > 0 and self.fy > 0 and np.isfinite([self.fx, self.fy, self.cx, self.cy]).all()):
+            raise BadInputError(f"intrinsics: fx and fy must be > 0 and all finite, got fx={self.fx} fy={self.fy} "
+                                f"cx={self.cx} cy={self.cy}")
+        if len(self.distortion) not in OPENCV_DISTORTION_LENGTHS or not np.isfinite(self.dist_coeffs).all():
+            raise BadInputError(f"intrinsics: distortion must be {OPENCV_DISTORTION_LENGTHS} finite numbers "
+                                f"(OpenCV's), got {len(self.distortion)}")
+
 
 @dataclass(frozen=True)
 class Frame:

@@ -55,7 +55,9 @@ def camera_info_to_intrinsics(data: Any) -> CameraIntrinsics:
     if len(dist) not in OPENCV_DISTORTION_LENGTHS:
         raise BadInputError(f"distortion_coefficients must have one of {OPENCV_DISTORTION_LENGTHS} values, "
                             f"got {len(dist)}")
-    return CameraIntrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height, distortion=tuple(dist))
+    intrinsics = CameraIntrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height, distortion=tuple(dist))
+    intrinsics.check_values()  # YAML reads .inf and .nan as numbers
+    return intrinsics
 
 
 def intrinsics_to_camera_info(intrinsics: CameraIntrinsics, camera_name: str = "camera") -> dict[str, Any]:

@@ -248,10 +248,11 @@ class LearnedChangeDetector:
         C = self.cameras
         if len(images_bgr) != C or len(T_map_cam) != C or (intrinsics is not None and len(intrinsics) != C):
             raise BadInputError(f"update_batch needs exactly one image, pose (and intrinsics) per camera ({C})")
-        for image, T in zip(images_bgr, T_map_cam):  # all checked before any camera's memory is touched
+        intrs = list(intrinsics) if intrinsics is not None else [None] * C
+        for image, T, intr in zip(images_bgr, T_map_cam, intrs):  # all checked before any camera's memory is touched
             _check_image(image)
             _checked_pose(T)
-        intrs = list(intrinsics) if intrinsics is not None else [None] * C
+            _camera_K(intr or self.intrinsics, image.shape[1], image.shape[0])
         frames = [self.prepare(c, images_bgr[c], T_map_cam[c], intrs[c], None if stamps is None else stamps[c])
                   for c in range(C)]
         return [self.finish(frame, step) for frame, step in zip(frames, self.network_step(frames))]
@@ -437,9 +438,11 @@ class LearnedChangeDetector:
 
 
 def _camera_K(intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:
-    """(3, 3) intrinsics for an image of w x h px: the given ones (checked against the size) or nominal ones."""
+    """(3, 3) intrinsics for an image of w x h px: the given ones (checked against the size and their values: a
+    NaN or a zero focal length made the recurrent memory NaN for good) or nominal ones."""
     if intr is not None:
         intr.check_size(w, h)
+        intr.check_values()
     if intr is None:
         f = _NOMINAL_FOCAL * w
         return np.array([[f, 0.0, w / 2.0], [0.0, f, h / 2.0], [0.0, 0.0, 1.0]])
@@ -447,8 +450,9 @@ def _camera_K(intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:
 
 
 def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise BadInputError(f"image must be a (H, W, 3) uint8 BGR array, got {getattr(image, 'shape', None)}")
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 \
+            or image.shape[0] == 0 or image.shape[1] == 0:
+        raise BadInputError(f"image must be a non-empty (H, W, 3) uint8 BGR array, got {getattr(image, 'shape', None)}")
 
 
 def _checked_pose(T: np.ndarray | None) -> np.ndarray:
