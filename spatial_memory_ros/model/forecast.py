@@ -61,7 +61,8 @@ def run_stream(model: SpatialMemoryModel, frames: Iterable[tuple[np.ndarray, np.
                     torch.from_numpy(np.asarray(T, np.float32)).to(dev)[None],
                     torch.ones(1, dtype=torch.bool, device=dev), state, use_memory=use_memory)
         state = out.state
-        states.append(state[:, :cfg.memory_slots])  # a place memory's cells predict nothing (as in training)
+        # a place memory's cells predict nothing (as in training); a copy, since a view keeps the whole state alive
+        states.append(state[:, :cfg.memory_slots].clone())
         cameras.append(out.camera)
         targets.append(model.predict_head.target(out.tokens))
     k = cfg.predict_k
@@ -102,6 +103,6 @@ def forecast_recall(streams: list[StreamForecasts], window: int, *, stride: int 
         cand = torch.cat([t[times + k] for t in tgts])  # (streams * window, E)
         for i, s in enumerate(streams):
             best = (s.forecasts[times] @ cand.T).argmax(dim=1)
-            hits += int((best == torch.arange(window) + i * window).sum())
+            hits += int((best == torch.arange(window, device=best.device) + i * window).sum())
             scored += window
     return ForecastRecall(hits / scored if scored else 0.0, 1.0 / (len(streams) * window), scored)

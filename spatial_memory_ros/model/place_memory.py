@@ -90,9 +90,9 @@ class PlaceMemory(nn.Module):
         if flat.numel() == 0:
             return state
         cells, inverse = torch.unique(flat, return_inverse=True)  # (U,), (K,)
-        key = keys[valid]  # (K, D)
+        key = keys[valid].float()  # (K, D)
         x = tokens[valid].float()
-        gate = torch.sigmoid(self.gate(x))  # (K, 1)
+        gate = torch.sigmoid(self.gate(x)).float()  # (K, 1); fp32: under autocast the linear gives fp16
         ones = torch.ones_like(gate[:, 0])
         count = torch.zeros(len(cells), device=x.device, dtype=x.dtype).index_add_(0, inverse, ones)[:, None]
         mean_key = torch.zeros(len(cells), D, device=x.device, dtype=x.dtype).index_add_(0, inverse, key) / count
