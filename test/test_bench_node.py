@@ -82,6 +82,14 @@ def test_bench_node_rejects_a_bad_size(capsys: pytest.CaptureFixture[str]) -> No
     assert "--size must look like 640x480" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args", [["--size", "0x0"], ["--seconds", "nan"], ["--rate", "inf"], ["--warmup", "nan"]])
+def test_bench_node_rejects_values_no_run_can_have(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """These started the node, then failed with a traceback (NaN seconds, a 0x0 image)."""
+    assert main(["bench-node", *args]) == 2
+    err = capsys.readouterr().err
+    assert "--seconds and --rate must be > 0" in err and "Traceback" not in err
+
+
 def test_bench_node_reads_node_parameters_as_yaml(capsys: pytest.CaptureFixture[str]) -> None:
     from spatial_memory_ros.cli.bench_node import parse_params
 

@@ -198,6 +198,33 @@ def test_main_run_missing_input_and_usage_errors(tmp_path: Path, capsys) -> None
     assert main(["--help"]) == 0
 
 
+@pytest.mark.parametrize("args", [
+    ["run", "x", "--out", ""],  # '' was the current folder, whose earlier results a run clears
+    ["evaluate", "cup", "--out", " "],
+    ["demo", "--out", ""],
+    ["demo", "--seed", "-1"],  # numpy refused it with a traceback
+    ["bench", "--seed", "-1"],
+    ["bench", "--export", ""],
+])
+def test_an_empty_output_folder_or_a_negative_seed_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys, args: list[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert ("an empty path" in err or "must be >= 0" in err) and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_yaml_error_is_one_line(tmp_path: Path, capsys) -> None:
+    """PyYAML's own message quotes the lines around the fault: four lines for --config, eight for --camera."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("change:\n  method: [learned\n  floor_memory: true\n")
+    for flag in ("--config", "--camera"):
+        assert main(["run", str(tmp_path), "--out", str(tmp_path / "out"), flag, str(bad)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "is not valid YAML" in err and "(line " in err and len(err.splitlines()) == 1, err
+
+
 def test_main_run_reports_when_no_frame_could_be_processed(
     tmp_path: Path, capsys, fake_pipeline_module
 ) -> None:

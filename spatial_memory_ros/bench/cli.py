@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..cli.arg_types import folder, non_negative_int
 from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from ..core.errors import BadInputError
 from .seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
@@ -29,16 +30,16 @@ def add_scene_arguments(p: argparse.ArgumentParser, *, seed: int = BENCH_SEEDS.s
     p.add_argument("--camera", choices=CAMERAS, default="patrol",
                    help="static mast or patrolling robot (default patrol)")
     p.add_argument("--minutes", type=float, default=10.0, help="simulated minutes at 10 Hz (default 10)")
-    p.add_argument("--seed", type=int, default=seed,
+    p.add_argument("--seed", type=non_negative_int, default=seed,
                    help=f"scene seed (default {seed}); held-out benchmark seeds are {BENCH_SEEDS.start}-"
                         f"{BENCH_SEEDS.stop - 1}")
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     add_scene_arguments(p)
-    p.add_argument("--out", type=Path,
+    p.add_argument("--out", type=folder,
                    help="output folder (default bench_out/<preset>_<camera>_<minutes>min_seed<seed>)")
-    p.add_argument("--export", type=Path, metavar="DIR",
+    p.add_argument("--export", type=folder, metavar="DIR",
                    help="instead of a run, write the sequence and its ground truth to DIR (TUM RGB-D layout)")
     p.add_argument("--methods", default=None,
                    help="comma-separated subset of the methods (default: pipeline,mog2,no_memory,last_seen)")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import BadInputError
+from ..core.settings_io import yaml_error
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,7 +50,7 @@ def parse_params(items: list[str]) -> dict[str, Any]:
         try:
             params[name.strip()] = yaml.safe_load(value)
         except yaml.YAMLError as e:
-            raise BadInputError(f"--param {name.strip()}: the value {value!r} is not YAML ({e})") from None
+            raise BadInputError(f"--param {name.strip()}: the value {value!r} is not YAML ({yaml_error(e)})") from None
     return params
 
 
@@ -60,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise BadInputError(f"--size must look like 640x480, got {args.size!r}") from None
-    if args.seconds <= 0 or args.rate <= 0 or args.warmup < 0 or not 1 <= args.cameras <= MAX_CAMERAS:
-        raise BadInputError(f"--seconds and --rate must be > 0, --warmup >= 0, --cameras 1 to {MAX_CAMERAS}")
+    # written so that NaN and inf fail too
+    if not (0 < args.seconds < math.inf and 0 < args.rate < math.inf and 0 <= args.warmup < math.inf) \
+            or not 1 <= args.cameras <= MAX_CAMERAS or w < 1 or h < 1:
+        raise BadInputError(f"--seconds and --rate must be > 0, --warmup >= 0 (all finite), --size at least 1x1, "
+                            f"--cameras 1 to {MAX_CAMERAS}")
     settings = BenchSettings(
         node_params=parse_params(args.param),
         detector=args.detector, seconds=args.seconds, warmup_s=args.warmup, rate_hz=args.rate, width=w, height=h,

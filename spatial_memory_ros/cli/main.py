@@ -11,12 +11,14 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
 
 from ..core.config import PipelineConfig
 from ..core.errors import SpatialMemoryError
+from .arg_types import folder, non_negative_int, positive_int
 
 PROG = "spatial-memory"
 EXIT_ERROR = 2  # as argparse uses for usage errors
@@ -70,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="simulate a scene and write the same outputs as `run`")
-    p.add_argument("--out", type=Path, default=Path("spatial_memory_demo"), help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the simulated scene")
+    p.add_argument("--out", type=folder, default=Path("spatial_memory_demo"), help="output folder")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed of the simulated scene")
     p.set_defaults(handler=_demo)
 
 
@@ -93,14 +95,14 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("input", type=Path, metavar="INPUT",
                    help="ROS 2 bag (folder or .mcap/.db3), video file, or folder in the TUM RGB-D layout")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    p.add_argument("--out", type=folder, required=True, help="output folder (created if missing)")
     p.add_argument("--config", type=Path, help="parameter YAML, e.g. config/spatial_memory.yaml")
     p.add_argument("--items", help="item names for tag ids, 'mug=3,pallet_A=17' (replaces the config's)")
     p.add_argument("--tag-size", type=float, metavar="M", help="tag black-border edge length, m")
     p.add_argument("--camera", type=Path, metavar="YAML",
                    help="ROS camera_info YAML (videos have no intrinsics without it; overrides a TUM "
                    "folder's camera.yaml)")
-    p.add_argument("--max-frames", type=_positive_int, metavar="N", help="only the first N input frames")
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="only the first N input frames")
     p.add_argument("--fps", type=float, help="video frame rate for the stamps (overrides the file's)")
     p.add_argument("--depth-scale", type=float, default=1000.0, metavar="UNITS",
                    help="TUM depth PNG value of one metre: 1000 = mm (default), 5000 for the TUM downloads")
@@ -197,12 +199,12 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "camera and projected back, follows it. Writes OUT/<clip>_metrics.json and <clip>_change.png.",
     )
     p.add_argument("sequence", choices=["pets09", "cup", "box"], help="which recording")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    p.add_argument("--out", type=folder, required=True, help="output folder (created if missing)")
     p.add_argument("--video", type=Path, help="the video (default: opencv-doc's vtest.avi)")
     p.add_argument("--gt", type=Path, help="MOTChallenge gt.txt (default: ../shared/data/pets09-s2l1/gt.txt)")
     p.add_argument("--config", type=Path,
                    help="parameter YAML (default: built-in defaults with detector.backend coco)")
-    p.add_argument("--max-frames", type=_positive_int, metavar="N", help="only the first N frames")
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="only the first N frames")
     p.add_argument("--assumed-hfov-deg", type=float, default=60.0, metavar="DEG",
                    help="cup, box: horizontal field of view of the assumed camera (the clips have no camera_info)")
     p.add_argument("--assumed-distance-m", type=float, default=0.45, metavar="M",
@@ -225,10 +227,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     config = None
     if args.config is not None:
         config = dataclasses.replace(_load_config(args.config), memory=default_config().memory)
+    for name in ("pan_deg", "exposure_ms", "turn_period_s"):  # NaN passes every comparison below
+        if not math.isfinite(getattr(args, name)):
+            raise SpatialMemoryError(f"--{name.replace('_', '-')} must be a finite number, got {getattr(args, name)}")
     if args.sequence in moved.CLIPS:
         if args.pan_deg != 0 or args.exposure_ms != 0:
             raise SpatialMemoryError("--pan-deg and --exposure-ms are for pets09 (its truth has people's boxes to "
                                      "re-project)")
+        if args.video is not None or args.gt is not None:
+            raise SpatialMemoryError(f"--video and --gt are for pets09; {args.sequence} is opencv-doc's "
+                                     f"{args.sequence}.mp4 with its own truth")
         from ..evaluate.assumed_camera import AssumedCamera
 
         camera = AssumedCamera(hfov_deg=args.assumed_hfov_deg, distance_m=args.assumed_distance_m)
@@ -354,16 +362,6 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):  # stdout is not a real file (e.g. captured by a test)
         pass
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ def load_pipeline_config(
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise BadInputError(f"config file {path} is not valid YAML: {e}") from None
+        raise BadInputError(f"config file {path} is not valid YAML: {yaml_error(e)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -218,3 +218,10 @@ def _coerce(key: str, raw: Any) -> Any:
         if tp in (int, str) and isinstance(raw, tp):
             return raw
     raise BadInputError(f"{key} must be {_TYPE_WORDS[tp]}, got {raw!r}")
+
+
+def yaml_error(exc: yaml.YAMLError) -> str:
+    """PyYAML's error in one line: what it found and where (its own message quotes the lines around it)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ..core.errors import BadInputError
+from ..core.settings_io import yaml_error
 from ..core.types import OPENCV_DISTORTION_LENGTHS, OPENCV_DISTORTION_MODELS, CameraIntrinsics
 
 
@@ -24,8 +25,10 @@ def load_camera_yaml(path: str | Path) -> CameraIntrinsics:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BadInputError(f"no camera calibration file at {path}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise BadInputError(f"cannot read camera calibration {path}: {e}") from None
+    except yaml.YAMLError as e:
+        raise BadInputError(f"camera calibration {path} is not valid YAML: {yaml_error(e)}") from None
     try:
         return camera_info_to_intrinsics(data)
     except BadInputError as e:

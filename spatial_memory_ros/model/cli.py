@@ -132,6 +132,10 @@ def run_bench_model(args: argparse.Namespace) -> int:
             raise BadInputError(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.model is not None and not Path(args.model).is_file():  # not the untrained stand-in: a typo
         raise BadInputError(f"no model checkpoint at {args.model}")
+    if args.json is not None:  # before the measurement, which takes minutes
+        from .checkpoint import check_writable
+
+        check_writable(args.json, "--json file")
     result = measure(
         args.model, device=args.device, size=(args.width, args.height), timed_frames=args.frames,
         long_steps=args.steps, threads=args.threads, cameras=args.cameras, floor_memory=args.floor_memory,
