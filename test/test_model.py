@@ -425,3 +425,21 @@ def test_a_place_memory_steps_under_autocast() -> None:
     image = np.random.default_rng(2).integers(0, 256, (120, 160, 3), dtype=np.uint8)
     det.update(image, look_at([0.0, 0.0, 1.5], [1.0, 0.0, 0.0]))
     assert torch.isfinite(det.state).all() and bool((det.state[0, TINY.memory_slots:].abs().sum(-1) > 0).any())
+
+
+def test_a_map_far_from_its_origin_gives_the_same_memory() -> None:
+    """A UTM-scale map frame (x 5e5 m, y 5e6 m): in float32 its floor points moved by up to 0.5 m, the shortest
+    wavelength of the floor features. Shifted by whole periods, the model must see the same floor."""
+    model = tiny_model(seed=4)
+    near, far = (LearnedChangeDetector(model, device="cpu", intrinsics=INTR) for _ in range(2))
+    rng = np.random.default_rng(5)
+    shift = np.array([512_000.0, 5_120_000.0, 0.0])  # whole multiples of the longest wavelength
+    assert np.all(shift[:2] % TINY.floor_period_m == 0)
+    for i in range(4):
+        image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+        T = look_at([0.3 * i + 0.123, 1.7, 1.5], [0.3 * i + 2.0, 1.9, 0.0])
+        T_far = T.copy()
+        T_far[:3, 3] += shift
+        a, b = near.update(image, T), far.update(image, T_far)
+        assert torch.allclose(near.state, far.state, atol=1e-4), i
+        assert np.array_equal(a.mask, b.mask)

@@ -66,6 +66,12 @@ class ModelConfig:
         return 7 if self.background else 3
 
     @property
+    def floor_period_m(self) -> float:
+        """A shift of the map's x or y by a multiple of this leaves every floor feature as it was: the longest
+        Fourier wavelength; 0 with a place memory (its torus of cells need not divide by it)."""
+        return 0.0 if self.place_cells else self.pose_base_m * 2.0 ** (self.pose_frequencies - 1)
+
+    @property
     def pose_features(self) -> int:
         """Width of a patch's raw pose feature: ray (3) + floor flag (1) + log range (1) + Fourier(x, y)."""
         return 5 + 4 * self.pose_frequencies

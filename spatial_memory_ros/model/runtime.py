@@ -47,7 +47,7 @@ class PreparedFrame:
     small: np.ndarray  # at the model's input size
     K_px: np.ndarray  # (3, 3) intrinsics at the image's size
     K: np.ndarray  # (3, 3) float32 at the model's input size
-    pose: np.ndarray  # (4, 4) float32, identity when unknown
+    pose: np.ndarray  # (4, 4) float64, identity when unknown
     T_map_cam: np.ndarray | None  # as given: None = no pose
     stamp: float | None
     blank: bool  # featureless: steps as the memory-disabled model (blank_std)
@@ -305,7 +305,14 @@ class LearnedChangeDetector:
         cfg, dev, n = self.config, self.device, len(frames)
         image_t = torch.from_numpy(np.stack([f.small for f in frames])).to(dev).permute(0, 3, 1, 2)  # (n, 3, h, w)
         K = torch.from_numpy(np.stack([f.K for f in frames])).to(dev)  # (n, 3, 3)
-        pose = torch.from_numpy(np.stack([f.pose for f in frames])).to(dev)  # (n, 4, 4)
+        poses = np.stack([f.pose for f in frames])  # (n, 4, 4) float64
+        if cfg.floor_period_m > 0:
+            # the network computes in float32, whose step at a UTM-scale map coordinate (5e6 m) is 0.5 m, the
+            # shortest wavelength of the floor features: a coordinate beyond _FAR_M is moved near 0 by whole
+            # periods first (in float64), which leaves every feature as it was; nearer ones are left bit for bit
+            xy, period = poses[:, :2, 3], cfg.floor_period_m
+            poses[:, :2, 3] = np.where(np.abs(xy) >= _FAR_M, xy - np.floor(xy / period) * period, xy)
+        pose = torch.from_numpy(poses.astype(np.float32)).to(dev)  # (n, 4, 4)
         flag = torch.tensor([f.T_map_cam is not None for f in frames], device=dev)
         bg_t = bg_valid = fine_t = fine_bg_t = fine_valid = None
         if self._backgrounds and self.use_memory:
@@ -455,11 +462,14 @@ def _check_image(image: np.ndarray) -> None:
         raise BadInputError(f"image must be a non-empty (H, W, 3) uint8 BGR array, got {getattr(image, 'shape', None)}")
 
 
+_FAR_M = 1024.0  # float32's step there is 0.06 mm, a ten-thousandth of the floor features' shortest wavelength
+
+
 def _checked_pose(T: np.ndarray | None) -> np.ndarray:
-    """(4, 4) float32 pose, identity when unknown (the model is told by a flag); BadInputError if malformed."""
+    """(4, 4) float64 pose, identity when unknown (the model is told by a flag); BadInputError if malformed."""
     if T is None:
-        return np.eye(4, dtype=np.float32)
-    pose = np.asarray(T, dtype=np.float32)
+        return np.eye(4)
+    pose = np.array(T, dtype=np.float64)
     if pose.shape != (4, 4) or not np.isfinite(pose).all():
         raise BadInputError(f"T_map_cam must be a finite (4, 4) matrix, got shape {pose.shape}")
     return pose
