@@ -3,9 +3,9 @@
 Each item keeps a few places (clusters of its observations, place_radius_m wide). "Usual" is the place the
 item keeps coming back to: a place earns a return each time the item is seen there again after being seen
 elsewhere, and dwell time (while it is seen staying) counts as returns at dwell_per_return_s, so an hour on
-the desk outweighs five minutes on the sofa, however often the sofa was observed. Until an item has come
-back anywhere, the place it was first seen at counts as half a return: where things are when a space is
-first mapped is, more often than not, where they belong.
+the desk outweighs five minutes on the sofa, however often the sofa was observed. The place it was first seen
+at counts half a return more: where things are when a space is first mapped is, more often than not, where
+they belong (it decides while nothing else does, and breaks ties after).
 
 Negative evidence: the pipeline reports places that were in view, decodable and unoccluded while the
 item was not seen (observe_absent). After absent_after_checks such frames the place is "seen empty"; when
@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
 
@@ -76,6 +76,7 @@ class ItemMemory:
         self._items: dict[str, ItemState] = {}
         self._dirty: set[str] = set()  # changed in memory but not yet committed (a commit failed)
         self._misses: dict[str, dict[int, int]] = {}  # item -> place_id -> checks without the item, in RAM
+        self._checked_since: set[str] = set()  # items whose "seen empty" times moved on in RAM only (save, close)
         self._prior: ReturnPrior | None = load_return_prior(config.return_prior_path) if config.return_prior else None
         for name, state in (store.load() if store is not None else {}).items():
             if state.places:
@@ -144,8 +145,15 @@ class ItemMemory:
                 if state is None or place is None or _left(state, place):
                     continue
                 if place.seen_empty >= state.current.stamp:  # seen empty since the sighting: still empty
-                    place.seen_empty = max(place.seen_empty, float(stamp))
+                    before, place.seen_empty = place.seen_empty, max(place.seen_empty, float(stamp))
+                    gone = _gone(state)
+                    if gone is not None and before < gone <= place.seen_empty:
+                        self._dirty.add(name)  # now empty since the item left: no longer a candidate (locate)
+                    elif place.seen_empty > before:
+                        self._checked_since.add(name)
                     continue
+                if stamp < state.current.stamp and place.place_id == state.current.place_id:
+                    continue  # a look older than the sighting there (another camera's frame, handled late)
                 counts = self._misses.setdefault(name, {})
                 counts[place_id] = counts.get(place_id, 0) + 1
                 if counts[place_id] >= needed:
@@ -167,13 +175,17 @@ class ItemMemory:
             return
         place = self._nearest_place(state, position)
         previous = state.current
+        # Older than the last sighting by less than a clock going back: another camera's frame handled late. It
+        # adds to its place, but says nothing of where the item is now and is no return.
+        late = previous.stamp - _CLOCK_BACK_S <= stamp < previous.stamp
         if place is None:
             place = _new_place(state.next_place_id, position, orientation, stamp)
             state.places.append(place)
             state.next_place_id += 1
         else:
             if (
-                previous.place_id != place.place_id
+                not late
+                and previous.place_id != place.place_id
                 and float(np.linalg.norm(previous.position - place.position)) > self._config.displaced_distance_m
             ):
                 place.returns += 1  # back at a known place after being seen well away from it
@@ -195,8 +207,9 @@ class ItemMemory:
                 # Stamps going backwards add nothing.
                 gap = stamp - previous.stamp
                 place.dwell_s += min(max(gap, 0.0), self._config.max_dwell_gap_s)
-        arrived = previous.arrived if previous.place_id == place.place_id else stamp
-        state.current = LastObservation(position, orientation, stamp, confidence, place.place_id, arrived=arrived)
+        if not late:
+            arrived = previous.arrived if previous.place_id == place.place_id else stamp
+            state.current = LastObservation(position, orientation, stamp, confidence, place.place_id, arrived=arrived)
         self._forget_extra_places(state)
 
     def _nearest_place(self, state: ItemState, position: np.ndarray) -> PlaceRecord | None:
@@ -205,16 +218,25 @@ class ItemMemory:
         return state.places[best] if distances[best] <= self._config.place_radius_m else None
 
     def _forget_extra_places(self, state: ItemState) -> None:
-        # The place the item is at now is never forgotten, even though a new place has no dwell yet.
+        # The least usual place goes (the usual place never: locate's ranking); nor the place the item is at
+        # now, though a new place has no dwell yet. By dwell alone, a rack the item comes back to on every patrol,
+        # seen for a moment each time, went before a bench it once sat on for a minute.
         while len(state.places) > self._config.max_places_per_item:
-            candidates = [p for p in state.places if p.place_id != state.current.place_id]
-            victim = min(candidates, key=lambda p: (p.dwell_s, p.observations, p.last_seen))
+            usualness = _usualness(state, self._config.dwell_per_return_s)
+            usual = min(state.places, key=_ranking(usualness)).place_id
+            candidates = [p for p in state.places if p.place_id not in (state.current.place_id, usual)] or [
+                p for p in state.places if p.place_id != state.current.place_id]  # one place kept: the current
+            victim = min(candidates, key=lambda p: (usualness(p), p.dwell_s, p.observations, p.last_seen))
             state.places = [p for p in state.places if p.place_id != victim.place_id]
 
-    def _flush(self) -> None:
+    def _flush(self, *, everything: bool = False) -> None:
+        """Commit the changed items; everything: also those whose "seen empty" times moved on in RAM only."""
+        if everything:
+            self._dirty |= self._checked_since
         if self._store is None or not self._dirty:
             return
         self._store.commit([self._items[name] for name in sorted(self._dirty) if name in self._items])
+        self._checked_since -= self._dirty
         self._dirty.clear()  # only after success: a failed commit is retried with the next one
 
     def reset(self) -> None:
@@ -226,20 +248,23 @@ class ItemMemory:
             self._items.clear()
             self._dirty.clear()
             self._misses.clear()
+            self._checked_since.clear()
+            self._now = -math.inf  # a bag replayed after a reset starts the clock again (the return prior's "now")
 
     def save(self) -> None:
-        """Make the store's file self-contained (WAL checkpoint); commits are durable without it."""
+        """Commit the "seen empty" times kept in RAM and make the store's file self-contained (WAL checkpoint);
+        commits are durable without it."""
         with self._lock:
             if self._store is not None:
-                self._flush()
+                self._flush(everything=True)
                 self._store.checkpoint()
 
     def close(self) -> None:
-        """Commit anything pending and close the store."""
+        """Commit anything pending (the "seen empty" times kept in RAM too) and close the store."""
         with self._lock:
             if self._store is not None:
                 try:
-                    self._flush()
+                    self._flush(everything=True)
                 finally:
                     self._store.close()
 
@@ -282,13 +307,8 @@ class ItemMemory:
             state = self._items.get(name)
             if state is None:
                 raise UnknownItemError(self._unknown_message(name))
-            first = min(state.places, key=lambda p: (p.first_seen, p.place_id)).place_id
-            per_return = self._config.dwell_per_return_s
-
-            def usualness(p: PlaceRecord) -> float:
-                return p.returns + p.dwell_s / per_return + (0.5 if p.place_id == first else 0.0)
-
-            ranked = sorted(state.places, key=lambda p: (-usualness(p), -p.dwell_s, -p.observations, p.place_id))
+            usualness = _usualness(state, self._config.dwell_per_return_s)
+            ranked = sorted(state.places, key=_ranking(usualness))
             total_dwell = sum(p.dwell_s for p in ranked)
             total_obs = sum(p.observations for p in ranked)
 
@@ -317,7 +337,7 @@ class ItemMemory:
                 observations=at.observations if at is not None else 0,
                 dwell_s=at.dwell_s if at is not None else 0.0,
             )
-            gone = at.seen_empty if at is not None and _left(state, at) else None  # when it was found gone
+            gone = _gone(state)  # when it was found gone from its last place
             missing = gone is not None
             likely = [p for p in ranked if p.place_id != c.place_id and p.seen_empty < gone] if gone is not None else []
             if likely:
@@ -366,6 +386,10 @@ def _checked(obs: ItemObservation) -> tuple[str, np.ndarray, np.ndarray, float, 
     name = obs.item.strip()
     if not name:
         raise BadInputError("observation has an empty item name")
+    try:
+        name.encode("utf-8")  # the store's text; a lone surrogate ("bad\udcff") failed its commits from then on
+    except UnicodeEncodeError:
+        raise BadInputError(f"observation has an item name that is not valid text: {name!r}") from None
     position = np.asarray(obs.position, dtype=np.float64).reshape(-1)
     if position.shape != (3,) or not np.all(np.isfinite(position)):
         raise BadInputError(f"observation of {name!r}: position must be 3 finite numbers, got {obs.position}")
@@ -388,6 +412,24 @@ _CLOCK_BACK_S = 5.0
 def _left(state: ItemState, place: PlaceRecord) -> bool:
     """Whether place is where the item was last seen and has been seen empty since: it has left it."""
     return place.place_id == state.current.place_id and place.seen_empty > state.current.stamp
+
+
+def _usualness(state: ItemState, dwell_per_return_s: float) -> Callable[[PlaceRecord], float]:
+    """How usual a place of this item is (module docstring): returns, dwell at dwell_per_return_s a return, and
+    half a return for the place it was first seen at."""
+    first = min(state.places, key=lambda p: (p.first_seen, p.place_id)).place_id
+    return lambda p: p.returns + p.dwell_s / dwell_per_return_s + (0.5 if p.place_id == first else 0.0)
+
+
+def _ranking(usualness: Callable[[PlaceRecord], float]) -> Callable[[PlaceRecord], tuple[float, float, int, int]]:
+    """Sort key of an item's places, most usual first (ties: more dwell, more observations, older id)."""
+    return lambda p: (-usualness(p), -p.dwell_s, -p.observations, p.place_id)
+
+
+def _gone(state: ItemState) -> float | None:
+    """When the place of the last sighting was found empty since (the item had left it), or None."""
+    at = next((p for p in state.places if p.place_id == state.current.place_id), None)
+    return at.seen_empty if at is not None and _left(state, at) else None
 
 
 def _latest(state: ItemState) -> float:
