@@ -259,11 +259,30 @@ def test_sorted_by_id_including_lost() -> None:
         Detection(box=np.array([0.0, 0.0, np.nan, 10.0]), label="object", score=1.0),
         Detection(box=np.array([10.0, 0.0, 0.0, 10.0]), label="object", score=1.0),
         Detection(box=np.array([0.0, 0.0, 10.0, 10.0]), label="object", score=1.0, position=np.zeros(2)),
+        Detection(box=np.array([0.0, 0.0, 10.0, 10.0]), label="object", score=float("nan")),  # kept in the mean
+        Detection(box=np.array([0.0, 0.0, 10.0, 10.0]), label="object", score=1.5),
     ],
-    ids=["short-box", "nan-box", "inverted-box", "2d-position"],
+    ids=["short-box", "nan-box", "inverted-box", "2d-position", "nan-score", "score-above-one"],
 )
 def test_bad_detection_raises(bad: Detection) -> None:
     with pytest.raises(BadInputError):
         Tracker(TrackerConfig()).update([bad], 0.0)
     with pytest.raises(BadInputError):
         Tracker(TrackerConfig()).update([], float("nan"))
+
+
+def test_frames_a_microsecond_apart_give_no_velocity() -> None:
+    """1 px in 1 us was 1e6 px/s: the next frame's prediction missed the object and a second track was born."""
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    tracker.update([det(100.0, 100.0)], 0.0)
+    tracker.update([det(101.0, 100.0)], 1e-6)
+    tracks = tracker.update([det(102.0, 100.0)], 0.1)
+    assert [t.track_id for t in tracks] == [1] and float(np.abs(tracks[0].velocity).max()) < 1.0
+
+
+def test_lost_tracks_are_bounded_when_the_stamp_stands_still() -> None:
+    """Expiry is by time: frames all stamped alike (a source whose clock stands still) kept every lost track."""
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    for k in range(700):
+        tracker.update([det(50.0 * (k % 40), 60.0 * (k // 40))], 5.0)  # a new place each frame: a new track
+    assert len(tracker.update([], 5.0)) <= 512

@@ -41,6 +41,10 @@ _OVERLAP_MAX_DISTANCE = 0.5
 # embedding every frame; 0.6 was the steadiest as reid_refresh_frames grew (BENCHMARKS.md).
 _SURE_IOU = 0.6
 _MAX_DORMANT = 256  # unpublished lost tracks kept for re-identification; the oldest go first
+# Tracks kept at most, published or not, the longest unseen going first. Expiry is by time (max_age_s): frames that
+# all carry one stamp (a source whose clock stands still) would keep every lost track for ever.
+_MAX_TRACKS = 512
+_MIN_VELOCITY_DT_S = 1e-3  # two frames closer than this give no velocity (1 px in 1 us is 1e6 px/s)
 # With class voting, two item-class detections overlapping more than this are one object under two class
 # names (SSD scores every class of one anchor box on its own, so its boxes for both are nearly the same).
 _VOTE_DUPLICATE_IOU = 0.7
@@ -204,6 +208,8 @@ class Tracker:
             elif (self.config.reid and track.state != TrackState.TENTATIVE and track.appearance is not None
                   and not track.item):
                 self._dormant.append(track)
+        if len(live) > _MAX_TRACKS:
+            live = sorted(live, key=lambda t: t.last_seen)[len(live) - _MAX_TRACKS:]
         self._tracks = live
         self._dormant = [t for t in self._dormant if stamp - t.last_seen <= self._reid_max_age(t.label)]
         self._dormant = self._dormant[-_MAX_DORMANT:]
@@ -309,14 +315,14 @@ class Tracker:
             track.label = track.item = max(sorted(track.votes), key=track.votes.__getitem__)
         a = self.config.velocity_smoothing
         dt = stamp - track.last_seen
-        if dt > 0:
+        if dt >= _MIN_VELOCITY_DT_S:
             box_velocity = (det.box - track.box) / dt
             track.box_velocity = (
                 box_velocity if track.hits == 1 else a * box_velocity + (1 - a) * track.box_velocity
             )
         if det.position is not None:
             dt_pos = stamp - track.position_stamp
-            if track.position is not None and dt_pos > 0:
+            if track.position is not None and dt_pos >= _MIN_VELOCITY_DT_S:
                 v = (det.position - track.position) / dt_pos
                 track.velocity = a * v + (1 - a) * track.velocity if track.has_velocity else v
                 track.has_velocity = True
@@ -366,7 +372,9 @@ class Tracker:
 
 
 def _checked(det: Detection) -> Detection:
-    """det with float64 arrays; BadInputError for a malformed box or position."""
+    """det with float64 arrays; BadInputError for a malformed box, score or position."""
+    if not 0.0 <= det.score <= 1.0:  # NaN fails too: it stayed in the track's score average for good
+        raise BadInputError(f"detection score must be in [0, 1], got {det.score}")
     box = np.asarray(det.box, dtype=np.float64).reshape(-1)
     if box.shape != (4,) or not np.isfinite(box).all() or box[2] < box[0] or box[3] < box[1]:
         raise BadInputError(
