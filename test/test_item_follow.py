@@ -146,3 +146,34 @@ def test_followed_sightings_move_current_but_not_the_place() -> None:
         assert answer.usual.dwell_s == pytest.approx(0.3) and not answer.alternatives
         assert answer.usual.position[0] == pytest.approx(0.0 if followed else 0.03)  # (0 + 2 + 4 + 6) / 4 cm
         assert answer.usual.observations == (1 if followed else 4)
+
+
+def test_the_follower_starts_again_when_the_clock_goes_back() -> None:
+    """A bag looped: the tracker restarts its ids, but the follower kept its tracks with their last detection in
+    the future, so following never timed out and stale boxes reached the item memory."""
+    from spatial_memory_ros.core.item_follow import ItemFollower, _Followed
+
+    follower = ItemFollower(["cup"], max_s=1.0, score=0.3)
+    image, box = _scene(0)
+    follower.propose(image, 100.0, [])
+    follower._followed[1] = _Followed(box, "cup", "cup", 100.2)
+    assert follower.propose(_scene(1)[0], 100.3, []) != []  # followed, within max_s
+    follower._followed[1] = _Followed(box, "cup", "cup", 100.2)
+    assert follower.propose(_scene(2)[0], 0.0, []) == []  # the clock went back: nothing is followed
+    assert follower._followed == {}
+
+
+@pytest.mark.parametrize("size", [(320, 240), (1280, 960)])
+def test_the_follower_starts_again_at_a_new_image_size(size: tuple[int, int]) -> None:
+    """640 and 1280 px wide both shrink to the same working copy: the old size's box was followed in the new."""
+    import cv2
+
+    from spatial_memory_ros.core.item_follow import ItemFollower, _Followed
+
+    follower = ItemFollower(["cup"], max_s=10.0, score=0.3)
+    blocks = np.random.default_rng(7).integers(0, 256, (H // 8, W // 8, 3), dtype=np.uint8)
+    image = np.kron(blocks, np.ones((8, 8, 1), np.uint8))  # texture everywhere: flow holds on anywhere
+    box = np.array([100.0, 80.0, 200.0, 160.0])
+    follower.propose(image, 0.0, [])
+    follower._followed[1] = _Followed(box, "cup", "cup", 0.0)
+    assert follower.propose(cv2.resize(image, size, interpolation=cv2.INTER_NEAREST), 0.1, []) == []

@@ -217,3 +217,10 @@ def test_pipeline_lifts_motion_boxes_by_their_visible_part() -> None:
     [blob] = [d for d in result.detections if d.label == MOTION_LABEL]
     assert np.array_equal(blob.box, whole) and blob.position is not None
     assert abs(np.linalg.norm(blob.position[:2] - [x, y]) - RADIUS_M) < 0.05
+
+
+@pytest.mark.parametrize("box", [[-100.0, -100.0, -50.0, -50.0], [700.0, 100.0, 760.0, 200.0]])
+def test_a_box_off_the_image_has_no_depth_position(box: list[float]) -> None:
+    """A box wholly left of or above the image made the slice's end negative: depth from the far side was read."""
+    intr = CameraIntrinsics(500.0, 500.0, 320.0, 240.0, 640, 480)
+    assert depth_position(np.array(box), np.full((480, 640), 3.0, np.float32), intr, np.eye(4)) is None

@@ -39,8 +39,9 @@ def embedder() -> mobilenet.MobileNetV2Embedder:
 
 def test_crop_batch_and_normalise() -> None:
     image = np.full((50, 80, 3), 255, np.uint8)
-    crops, valid = crop_batch(image, np.array([[10, 10, 30, 40], [90, 0, 120, 10], [5, 5, 5, 20]]), (32, 16))
-    assert crops.shape == (3, 3, 32, 16) and valid.tolist() == [True, False, False]
+    boxes = np.array([[10, 10, 30, 40], [90, 0, 120, 10], [5, 5, 5, 20], [np.nan, 0, 10, 10]])  # NaN: no crop
+    crops, valid = crop_batch(image, boxes, (32, 16))  # (the NaN raised "cannot convert float NaN to integer")
+    assert crops.shape == (4, 3, 32, 16) and valid.tolist() == [True, False, False, False]
     assert np.all(crops[1:] == 0)
     white = (1.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])  # RGB order
     np.testing.assert_allclose(crops[0, :, 0, 0], white, rtol=1e-5)

@@ -95,12 +95,14 @@ class ItemFollower:
         self._score = score
         self._followed: dict[int, _Followed] = {}  # track id -> where it was in the previous frame
         self._gray: np.ndarray | None = None  # the previous frame at the working size
+        self._size: tuple[int, int] | None = None  # the previous frame's own (w, h)
+        self._stamp = -np.inf  # the previous frame's
         self._proposed: dict[int, int] = {}  # index among this frame's proposals -> track id
 
     def reset(self) -> None:
         self._followed.clear()
         self._proposed.clear()
-        self._gray = None
+        self._gray, self._size, self._stamp = None, None, -np.inf
 
     def propose(self, image_bgr: np.ndarray, stamp: float, detections: Sequence[Detection]) -> list[Detection]:
         """Detections (unlifted) for the followed tracks that no item-class detection of this frame covers."""
@@ -110,8 +112,14 @@ class ItemFollower:
             else image_bgr
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         prev, self._gray = self._gray, gray
+        size, self._size = self._size, (w, h)
+        if stamp < self._stamp:  # the clock went back (a bag looped): the tracker starts its ids again too
+            self._followed.clear()
+        self._stamp = stamp
         self._proposed = {}
-        if prev is None or prev.shape != gray.shape:  # first frame, or a new image size (and so scale)
+        # the first frame, or a new image size: 640 and 1280 px wide both shrink to the same working copy,
+        # but the boxes kept are in the old size's pixels
+        if prev is None or size != (w, h):
             return []
         seen = np.array([d.box for d in detections if d.label in self._classes]).reshape(-1, 4)
         out: list[Detection] = []

@@ -44,6 +44,8 @@ def depth_position(
     half_h = max((box[3] - box[1]) * DEPTH_CORE_FRACTION / 2.0, 0.5)
     x1, y1 = max(int(np.floor(cx - half_w)), 0), max(int(np.floor(cy - half_h)), 0)
     x2, y2 = min(int(np.ceil(cx + half_w)), w), min(int(np.ceil(cy + half_h)), h)
+    if x2 <= x1 or y2 <= y1:  # the core lies off the image (a negative end would slice from the far side)
+        return None
     patch = depth[y1:y2, x1:x2]
     valid = patch[np.isfinite(patch) & (patch > 0)]
     if valid.size == 0:

@@ -38,7 +38,7 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 def crop_batch(image_bgr: np.ndarray, boxes: np.ndarray, size_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Crops of boxes resized to size_hw, ImageNet-normalised RGB: ((N, 3, h, w) float32, valid (N,) bool).
 
-    Boxes are clipped to the image; one with no pixel left is a zero crop and valid False.
+    Boxes are clipped to the image; one with no pixel left (or not finite) is a zero crop and valid False.
     """
     h, w = size_hw
     img_h, img_w = image_bgr.shape[:2]
@@ -46,6 +46,8 @@ def crop_batch(image_bgr: np.ndarray, boxes: np.ndarray, size_hw: tuple[int, int
     out = np.zeros((len(boxes), 3, h, w), dtype=np.float32)
     valid = np.zeros(len(boxes), dtype=bool)
     for i, (x1, y1, x2, y2) in enumerate(boxes):
+        if not np.isfinite([x1, y1, x2, y2]).all():
+            continue
         c1, r1 = int(np.clip(np.floor(x1), 0, img_w)), int(np.clip(np.floor(y1), 0, img_h))
         c2, r2 = int(np.clip(np.ceil(x2), 0, img_w)), int(np.clip(np.ceil(y2), 0, img_h))
         if c2 <= c1 or r2 <= r1:
