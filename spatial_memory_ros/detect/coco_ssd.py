@@ -80,12 +80,16 @@ class CocoSsdDetector:
             raise BadInputError(f"{text}: expected one DetectionOutput num_classes of {NUM_CLASSES}; reinstall")
         buffers = (np.frombuffer(graph.read_bytes(), np.uint8), np.frombuffer(pruned_text.encode(), np.uint8))
         engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
-        if engine is None:  # OpenCV 4.x has one engine and no `engine` argument
-            self._net = cv2.dnn.readNetFromTensorflow(*buffers)
-        else:  # OpenCV 5: the classic engine runs this TF graph; the new one was slower on it here
-            self._net = cv2.dnn.readNetFromTensorflow(*buffers, engine=engine)
-        for name in _CLASS_LAYERS:
-            self._prune(name)
+        try:
+            if engine is None:  # OpenCV 4.x has one engine and no `engine` argument
+                self._net = cv2.dnn.readNetFromTensorflow(*buffers)
+            else:  # OpenCV 5: the classic engine runs this TF graph; the new one was slower on it here
+                self._net = cv2.dnn.readNetFromTensorflow(*buffers, engine=engine)
+            for name in _CLASS_LAYERS:
+                self._prune(name)
+        except (cv2.error, ValueError, IndexError) as e:  # a truncated or foreign graph: say so at start
+            raise BadInputError(f"cannot load the COCO SSD graph {graph}: {str(e).strip().splitlines()[-1]}; "
+                                "reinstall the package that ships it") from None
 
     def _prune(self, name: str) -> None:
         """Keep the output channels of the kept classes in one class-prediction conv (anchor-major order)."""

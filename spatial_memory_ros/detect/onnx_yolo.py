@@ -117,8 +117,21 @@ class OnnxYoloDetector:
             raise BadInputError(f"cannot load ONNX model {config.model_path}: {e}") from None
         inp = self._session.get_inputs()[0]
         self._input_name = inp.name
-        size = inp.shape[-1]
-        self.input_size = size if isinstance(size, int) and size > 0 else DEFAULT_INPUT_SIZE
+        shape = list(inp.shape)  # a dimension is an int, or a name / None where the model leaves it free
+        fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
+        if len(shape) != 4 or fixed[1] not in (None, 3) or None not in fixed[2:] and fixed[2] != fixed[3]:
+            raise BadInputError(f"ONNX model {config.model_path}: its input {shape} is not (1, 3, S, S) (a square "
+                                "NCHW image, as YOLOv5 / YOLOv8 exports are)")
+        size = fixed[3]
+        self.input_size = size if size is not None else DEFAULT_INPUT_SIZE
+        # One run on a blank image now, so that a model that cannot run, or whose output does not fit the labels,
+        # stops the node at start with the reason, not every frame after it
+        try:
+            output = self._session.run(None, {self._input_name: np.zeros((1, 3, self.input_size, self.input_size),
+                                                                         np.float32)})[0]
+        except Exception as e:  # onnxruntime's own types again
+            raise BadInputError(f"cannot run ONNX model {config.model_path}: {e}") from None
+        decode(output, len(self.class_names))  # BadInputError naming the labels file when they do not fit
 
     def raw(self, image_bgr: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
         """Every candidate above the score threshold after per-class NMS: boxes (N, 4) px, labels, scores."""
