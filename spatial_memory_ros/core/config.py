@@ -143,7 +143,7 @@ class MemoryConfig:
     place_radius_m: float = 0.3  # observations closer than this to a place belong to it
     displaced_distance_m: float = 0.5  # current farther than this from usual -> displaced
     max_dwell_gap_s: float = 300.0  # longest unobserved gap still counted as dwell at one place
-    max_places_per_item: int = 16  # least-dwelt places beyond this are forgotten (bounded memory)
+    max_places_per_item: int = 16  # the least usual places beyond this are forgotten (bounded memory)
     # A tagged item's place that is in view, decodable and unoccluded this many frames without its tag is
     # "seen empty": the item has gone, and current becomes the likeliest remembered place. 0 = never.
     absent_after_checks: int = 5
