@@ -646,3 +646,16 @@ def test_a_reader_rolls_back_a_cut_short_write_in_a_copy(tmp_path: Path) -> None
     with MemoryStore(db, on_corrupt="raise", exclusive=False) as reader:
         assert {k: v.current.stamp for k, v in reader.load().items()} == {"apple": 10.0, "bread": 10.0}
     assert (db.read_bytes(), journal.read_bytes()) == before
+
+
+def test_a_file_that_is_not_a_database_beside_a_journal_is_moved_aside_with_it(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    db.write_bytes(GARBAGE)
+    journal = db.with_name("memory.db-journal")
+    journal.write_bytes(b"journal bytes" * 100)
+    with MemoryStore(db) as store:
+        moved = store.moved_aside_to
+        assert store.load() == {}
+    assert moved is not None and moved.read_bytes() == GARBAGE
+    assert moved.with_name(moved.name + "-journal").read_bytes() == b"journal bytes" * 100
+    assert not journal.exists()

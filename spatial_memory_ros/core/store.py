@@ -201,7 +201,7 @@ class MemoryStore:
         try:
             with contextlib.ExitStack() as copies:
                 source = path  # what is checked and a reader reads: the file, or a copy with its write rolled back
-                if path.exists() and journal.exists():
+                if journal.exists() and _is_sqlite(path):
                     # A rollback journal: a program that wrote the file in SQLite's rollback mode was cut short
                     # (the store itself writes through its -wal). A read-only open cannot roll it back and fails
                     # with "attempt to write a readonly database"; a read-write open rolls the write back to the
@@ -462,6 +462,19 @@ def _copy_beside_journal(path: Path, journal: Path) -> Iterator[Path]:
         yield copy
 
 
+def _is_sqlite(path: Path) -> bool | None:
+    """Whether a file with data starts as an SQLite database does; None when that cannot be told (not a regular
+    file, empty, unreadable: SQLite says why). One that does not is left, journal and all, to the check that moves
+    it aside: opening it read-write would make SQLite delete the journal beside it."""
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return None
+
+
 def _roll_back(path: Path) -> None:
     """Open path read-write and read it, so that SQLite rolls back the write its hot journal records."""
     try:
@@ -473,13 +486,16 @@ def _roll_back(path: Path) -> None:
 
 
 def _sidecars(path: Path) -> list[Path]:
-    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    """-wal (first), -shm and a rollback -journal: what goes with the database when it is moved aside."""
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
 
 
 def _check_file(path: Path) -> tuple[str | None, bool]:
     """Why ``path`` is not a usable store, or None; and whether its indexes need rebuilding (REINDEX), which
     the file's tables allow: only its indexes are damaged, and a copy rebuilt in RAM checks whole. Read-only:
     the database file is not modified."""
+    if _is_sqlite(path) is False:  # decided by its header, before SQLite sees a journal beside it
+        return "file is not a database", False
     existed = {p for p in _sidecars(path) if p.exists()}
     conn = None
     reindex = False
