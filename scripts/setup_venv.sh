@@ -28,8 +28,9 @@ apt_install() {  # apt_install PKG...: as root, or through sudo without a passwo
     && $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
 }
 
-pip_install() {  # pip install, quiet, without pip's note on each empty local index; fails when pip fails
-  "$VPY" -m pip install -q --disable-pip-version-check "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+pip_install() {  # pip install, quiet, without pip's notes on empty local indexes and on retries; fails when pip does
+  "$VPY" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v -e "is ignored: it is neither" -e "WARNING: Retrying (Retry(" || true; }
 }
 
 if [ -n "${ROS_DISTRO:-}" ]; then
@@ -77,8 +78,9 @@ fi
 log "installing pinned Python packages"
 # torch first, by exact version and from PyTorch's CPU index too: PyPI's linux torch pulls a multi-GB CUDA
 # build, and the CPU index's 2.13.0+cpu, a later version to pip, is taken instead (where the index is not
-# reachable, pip says so and takes what the other indexes have)
-pip_install --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# reachable, pip takes what the other indexes have). Its own dependencies then come from the usual indexes.
+pip_install --no-deps --retries 2 --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+pip_install torch==2.13.0
 pip_install -r requirements.txt
 pip_install --no-deps -r requirements-nodeps.txt
 # pip check, except for the declared-but-unused dependencies of the --no-deps packages.
