@@ -154,3 +154,13 @@ def test_parse_items(items, expected: dict[str, int]) -> None:
 def test_parse_items_errors(items, match: str) -> None:
     with pytest.raises(BadInputError, match=match):
         parse_items(items)
+
+
+@pytest.mark.parametrize("name", [" mug ", "  ", ""])
+def test_tag_item_names_are_stripped_and_not_blank(name: str) -> None:
+    """The item memory strips names: " mug " was stored as "mug", which names no tag, and a blank name made every
+    frame that saw its tag fail (parse_items strips; a TagConfig built in Python did not)."""
+    from spatial_memory_ros.core.config import PipelineConfig, TagConfig
+
+    with pytest.raises(BadInputError, match="no spaces around them"):
+        PipelineConfig(tags=TagConfig(items={name: 3, "book": 5})).validate()

@@ -289,4 +289,9 @@ class PipelineConfig:
         ids = list(self.tags.items.values())
         if len(ids) != len(set(ids)):
             raise BadInputError(f"items maps two names to one tag id: {self.tags.items}")
+        # the item memory keeps names stripped: " mug " would be stored as "mug", which then names no tag (its
+        # places never checked empty), and a blank name made every frame that saw its tag fail
+        odd = [name for name in self.tags.items if not name.strip() or name != name.strip()]
+        if odd:
+            raise BadInputError(f"items names must be non-blank with no spaces around them, got {odd}")
         return self
