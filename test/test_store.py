@@ -659,3 +659,20 @@ def test_a_file_that_is_not_a_database_beside_a_journal_is_moved_aside_with_it(t
     assert moved is not None and moved.read_bytes() == GARBAGE
     assert moved.with_name(moved.name + "-journal").read_bytes() == b"journal bytes" * 100
     assert not journal.exists()
+
+
+@pytest.mark.parametrize("leftover", [b"", bytes(512)], ids=["truncate-mode", "persist-mode"])
+def test_a_journal_that_holds_no_write_is_left_alone(tmp_path: Path, leftover: bytes,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """SQLite's TRUNCATE and PERSIST modes leave an empty or zeroed -journal after each commit. Taken for a write
+    cut short, it made a reader copy the database without its -wal and answer with none of a running node's items."""
+    db = tmp_path / "memory.db"
+    writer = MemoryStore(db)
+    try:
+        writer.commit([state("apple"), state("bread")])  # in the -wal while the node runs
+        db.with_name("memory.db-journal").write_bytes(leftover)
+        with caplog.at_level(logging.WARNING), MemoryStore(db, on_corrupt="raise", exclusive=False) as reader:
+            assert sorted(reader.load()) == ["apple", "bread"]
+        assert "rolled back" not in caplog.text
+    finally:
+        writer.close()

@@ -146,7 +146,7 @@ class MemoryStore:
 
     If the file is not a database, fails ``PRAGMA integrity_check`` (but for damaged indexes, which are rebuilt
     from the tables: nothing is lost) or holds another schema (or only a -wal is
-    left without its database), then with ``on_corrupt="move_aside"`` it is renamed, with its -wal/-shm, to
+    left without its database), then with ``on_corrupt="move_aside"`` it is renamed, with its -wal/-shm/-journal, to
     ``<path>.corrupt-<UTC time>``, an ERROR is logged, ``moved_aside_to`` is set and an empty store is
     started; with ``on_corrupt="raise"`` CorruptStoreError is raised and the file is left as it was.
     A missing parent directory is created. A write that another program made in SQLite's rollback mode and was
@@ -201,11 +201,11 @@ class MemoryStore:
         try:
             with contextlib.ExitStack() as copies:
                 source = path  # what is checked and a reader reads: the file, or a copy with its write rolled back
-                if journal.exists() and _is_sqlite(path):
-                    # A rollback journal: a program that wrote the file in SQLite's rollback mode was cut short
-                    # (the store itself writes through its -wal). A read-only open cannot roll it back and fails
-                    # with "attempt to write a readonly database"; a read-write open rolls the write back to the
-                    # last commit. The writer does that to the file, once it holds the lock; a reader, to a copy.
+                if _is_hot(journal) and _is_sqlite(path):
+                    # A write that a program made in SQLite's rollback mode and that was cut short (the store
+                    # itself writes through its -wal). A read-only open cannot roll it back and fails with "attempt
+                    # to write a readonly database"; a read-write open rolls it back to the last commit. The writer
+                    # does that to the file, once it holds the lock; a reader, to a copy.
                     if exclusive:
                         self._lock = _lock_exclusively(path)
                     else:
@@ -234,7 +234,8 @@ class MemoryStore:
             problem = "a -wal file without its database"  # SQLite would replay it into the new file
         if problem is not None and on_corrupt == "raise":
             raise CorruptStoreError(
-                f"spatial memory store {path} is unusable ({problem}); it was left untouched. "
+                f"spatial memory store {path} is unusable ({problem}); it was left as it was found (but for a "
+                "write cut short in rollback mode, rolled back). "
                 "Move or delete it to start an empty memory (a node given this file moves it aside itself)."
             )
         if not exclusive and problem is None and source.exists():
@@ -244,8 +245,8 @@ class MemoryStore:
                 logger.warning("spatial memory store %s has damaged indexes; read with them rebuilt in a copy "
                                "(the file is left as it is: the node that writes it rebuilds them)", path)
             return conn
-        if exclusive and self._lock is None:  # before anything is moved or written: another writer's file is
-            self._lock = _lock_exclusively(path)  # never touched
+        if exclusive and self._lock is None:  # before anything is moved or written (not before a refusal, which
+            self._lock = _lock_exclusively(path)  # leaves nothing behind): another writer's file is never touched
         if problem is not None:
             self.moved_aside_to = _move_aside(path)
             logger.error("spatial memory store %s is unusable (%s); moved it aside to %s; starting empty",
@@ -449,14 +450,29 @@ def _read_into_memory(path: Path) -> sqlite3.Connection:
     return conn
 
 
+_JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # a rollback journal's header while it holds a write
+
+
+def _is_hot(journal: Path) -> bool:
+    """Whether a rollback journal holds a write to roll back: SQLite's TRUNCATE and PERSIST modes leave an empty
+    or zeroed one after every commit, which holds nothing."""
+    try:
+        with open(journal, "rb") as f:
+            return f.read(8) == _JOURNAL_MAGIC
+    except OSError:
+        return False
+
+
 @contextmanager
 def _copy_beside_journal(path: Path, journal: Path) -> Iterator[Path]:
-    """A temporary copy of the database and its rollback journal, under the same names, for a reader to roll back."""
+    """A temporary copy of the database with its rollback journal and its sidecars, under the same names, for a
+    reader to roll back."""
     with tempfile.TemporaryDirectory(prefix="spatial_memory_") as tmp:
         copy = Path(tmp) / path.name
         try:
-            shutil.copyfile(path, copy)
-            shutil.copyfile(journal, copy.with_name(journal.name))
+            for src in (path, *_sidecars(path)):
+                if src.exists():
+                    shutil.copyfile(src, copy.with_name(src.name))
         except OSError as exc:
             raise CorruptStoreError(f"cannot read spatial memory store {path} and {journal.name}: {exc}") from exc
         yield copy
@@ -575,7 +591,7 @@ def _schema_version(conn: sqlite3.Connection) -> int:
 
 
 def _move_aside(path: Path) -> Path:
-    """Rename ``path`` and its -wal/-shm to ``<path>.corrupt-<UTC time>``; never overwrites a file."""
+    """Rename ``path`` and its -wal/-shm/-journal to ``<path>.corrupt-<UTC time>``; never overwrites a file."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     n = 0
     while True:
@@ -598,5 +614,5 @@ def _move_aside(path: Path) -> Path:
                 dst.rename(src)
         raise CorruptStoreError(
             f"spatial memory store {path} is unusable and could not be moved aside ({exc}); move or delete it "
-            "(and its -wal / -shm files) by hand to start an empty memory") from exc
+            "(and its -wal / -shm / -journal files) by hand to start an empty memory") from exc
     return dest
