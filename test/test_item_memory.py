@@ -490,12 +490,31 @@ def test_a_restart_gives_the_same_answer_after_a_place_stayed_empty(tmp_path: Pa
     for t in range(3905, 4000):  # the desk still empty after the mug left the sofa: not where it went
         memory.observe_absent([("mug", 0)], float(t))
     before = memory.locate("mug")
+    # what a restart after a kill -9 now would read: the file as committed so far, not what close() would add
+    with ItemMemory(config, MemoryStore(config.db_path, exclusive=False)) as killed:
+        after = killed.locate("mug")
     memory.close()
-    with ItemMemory(config, MemoryStore(config.db_path)) as again:
-        after = again.locate("mug")
     assert before.missing and not before.current_inferred
     assert (after.missing, after.current_inferred) == (before.missing, before.current_inferred)
     np.testing.assert_allclose(after.current.position, before.current.position)
+
+
+def test_save_commits_the_seen_empty_times_kept_in_ram(tmp_path: Path) -> None:
+    """A place kept in view and empty moves its time on in RAM only; save_memory writes those times too."""
+    config = replace(CONFIG, db_path=str(tmp_path / "m.db"))
+    with ItemMemory(config, MemoryStore(config.db_path)) as memory:
+        memory.observe(stay(A, start=0.0, duration=100.0))
+        memory.observe([obs(B, 200.0)])
+        for t in range(201, 260):  # A in view and empty: seen empty at 205, then kept so in RAM
+            memory.observe_absent([("mug", 0)], float(t))
+
+        def stored_seen_empty() -> float:
+            with MemoryStore(config.db_path, exclusive=False) as reader:
+                return reader.load()["mug"].places[0].seen_empty
+
+        assert stored_seen_empty() == 205.0
+        memory.save()
+        assert stored_seen_empty() == 259.0
 
 
 def test_reset_starts_the_clock_again() -> None:

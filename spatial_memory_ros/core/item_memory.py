@@ -152,7 +152,8 @@ class ItemMemory:
                     elif place.seen_empty > before:
                         self._checked_since.add(name)
                     continue
-                if stamp < state.current.stamp and place.place_id == state.current.place_id:
+                if place.place_id == state.current.place_id and (
+                        state.current.stamp - _CLOCK_BACK_S <= stamp < state.current.stamp):
                     continue  # a look older than the sighting there (another camera's frame, handled late)
                 counts = self._misses.setdefault(name, {})
                 counts[place_id] = counts.get(place_id, 0) + 1
@@ -218,15 +219,12 @@ class ItemMemory:
         return state.places[best] if distances[best] <= self._config.place_radius_m else None
 
     def _forget_extra_places(self, state: ItemState) -> None:
-        # The least usual place goes (the usual place never: locate's ranking); nor the place the item is at
-        # now, though a new place has no dwell yet. By dwell alone, a rack the item comes back to on every patrol,
-        # seen for a moment each time, went before a bench it once sat on for a minute.
+        # The last place in locate's ranking goes, but never the place the item is at now, though a new place has
+        # no dwell yet. By dwell alone, a rack the item comes back to on every patrol, seen for a moment each
+        # time, went before a bench it once sat on for a minute, and "usual" moved to the bench.
         while len(state.places) > self._config.max_places_per_item:
-            usualness = _usualness(state, self._config.dwell_per_return_s)
-            usual = min(state.places, key=_ranking(usualness)).place_id
-            candidates = [p for p in state.places if p.place_id not in (state.current.place_id, usual)] or [
-                p for p in state.places if p.place_id != state.current.place_id]  # one place kept: the current
-            victim = min(candidates, key=lambda p: (usualness(p), p.dwell_s, p.observations, p.last_seen))
+            ranking = _ranking(_usualness(state, self._config.dwell_per_return_s))
+            victim = max((p for p in state.places if p.place_id != state.current.place_id), key=ranking)
             state.places = [p for p in state.places if p.place_id != victim.place_id]
 
     def _flush(self, *, everything: bool = False) -> None:
