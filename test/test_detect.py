@@ -173,6 +173,10 @@ def test_onnx_config_errors(tmp_path: Path, tiny_model: tuple[Path, Path]) -> No
     # 2-class model, COCO labels: found at start (one run on a blank image), not on every frame after it
     with pytest.raises(BadInputError, match="does not fit 80 classes"):
         make_detector(DetectorConfig(backend="onnx", model_path=str(tiny_model[0])))
+    # logits, not probabilities: the tracker refuses a score outside [0, 1], so every frame would have failed
+    logits = tiny_yolo.write_model(tmp_path / "logits.onnx", sigmoid=False)
+    with pytest.raises(BadInputError, match="must be probabilities"):
+        make_detector(_onnx_config(logits, tiny_model[1]))
 
 
 def test_coco_graph_that_cannot_be_read_is_a_clear_error_at_start(tmp_path: Path,

@@ -274,10 +274,12 @@ def test_bad_detection_raises(bad: Detection) -> None:
 def test_frames_a_microsecond_apart_give_no_velocity() -> None:
     """1 px in 1 us was 1e6 px/s: the next frame's prediction missed the object and a second track was born."""
     tracker = Tracker(TrackerConfig(min_hits=1))
-    tracker.update([det(100.0, 100.0)], 0.0)
-    tracker.update([det(101.0, 100.0)], 1e-6)
-    tracks = tracker.update([det(102.0, 100.0)], 0.1)
-    assert [t.track_id for t in tracks] == [1] and float(np.abs(tracks[0].velocity).max()) < 1.0
+    at = lambda x: det(100.0 * x, 100.0, position=np.array([x, 0.0, 0.0]))  # noqa: E731 - 1 px is 1 cm
+    tracker.update([at(1.00)], 0.0)
+    moved = tracker.update([at(1.01)], 1e-6)
+    assert float(np.abs(moved[0].velocity).max()) < 1.0  # was 1e4 m/s
+    tracks = tracker.update([at(1.02)], 0.1)
+    assert [t.track_id for t in tracks] == [1]
 
 
 def test_lost_tracks_are_bounded_when_the_stamp_stands_still() -> None:
@@ -285,4 +287,6 @@ def test_lost_tracks_are_bounded_when_the_stamp_stands_still() -> None:
     tracker = Tracker(TrackerConfig(min_hits=1))
     for k in range(700):
         tracker.update([det(50.0 * (k % 40), 60.0 * (k // 40))], 5.0)  # a new place each frame: a new track
-    assert len(tracker.update([], 5.0)) <= 512
+    tracker.update([det(2000.0, 2000.0)], 5.0)  # the newest
+    ids = [t.track_id for t in tracker.update([], 5.0)]
+    assert len(ids) == 512 and 701 in ids

@@ -25,7 +25,8 @@ def cell_boxes() -> np.ndarray:
     return np.stack([cx, cy, np.full(n * n, CELL), np.full(n * n, CELL)]).astype(np.float32)
 
 
-def write_model(path: Path) -> Path:
+def write_model(path: Path, *, sigmoid: bool = True) -> Path:
+    """sigmoid False: the class outputs are the logits (an export that dropped its final sigmoid)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -42,7 +43,7 @@ def write_model(path: Path) -> Path:
     nodes = [
         helper.make_node("AveragePool", ["images"], ["pooled"], kernel_shape=[CELL, CELL], strides=[CELL, CELL]),
         helper.make_node("Conv", ["pooled", "W", "B"], ["logits"]),
-        helper.make_node("Sigmoid", ["logits"], ["scores_map"]),
+        helper.make_node("Sigmoid" if sigmoid else "Identity", ["logits"], ["scores_map"]),
         helper.make_node("Reshape", ["scores_map", "shape"], ["scores"]),
         helper.make_node("Concat", ["boxes", "scores"], ["output0"], axis=1),
     ]

@@ -208,8 +208,9 @@ class Tracker:
             elif (self.config.reid and track.state != TrackState.TENTATIVE and track.appearance is not None
                   and not track.item):
                 self._dormant.append(track)
-        if len(live) > _MAX_TRACKS:
-            live = sorted(live, key=lambda t: t.last_seen)[len(live) - _MAX_TRACKS:]
+        if len(live) > _MAX_TRACKS:  # keep the most recently seen, in their order (association goes by it)
+            kept = {id(t) for t in sorted(live, key=lambda t: t.last_seen)[len(live) - _MAX_TRACKS:]}
+            live = [t for t in live if id(t) in kept]
         self._tracks = live
         self._dormant = [t for t in self._dormant if stamp - t.last_seen <= self._reid_max_age(t.label)]
         self._dormant = self._dormant[-_MAX_DORMANT:]

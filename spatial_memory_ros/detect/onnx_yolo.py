@@ -122,7 +122,7 @@ class OnnxYoloDetector:
         if len(shape) != 4 or fixed[1] not in (None, 3) or None not in fixed[2:] and fixed[2] != fixed[3]:
             raise BadInputError(f"ONNX model {config.model_path}: its input {shape} is not (1, 3, S, S) (a square "
                                 "NCHW image, as YOLOv5 / YOLOv8 exports are)")
-        size = fixed[3]
+        size = fixed[3] or fixed[2]  # a side the model fixes (the other may be free)
         self.input_size = size if size is not None else DEFAULT_INPUT_SIZE
         # One run on a blank image now, so that a model that cannot run, or whose output does not fit the labels,
         # stops the node at start with the reason, not every frame after it
@@ -131,7 +131,11 @@ class OnnxYoloDetector:
                                                                          np.float32)})[0]
         except Exception as e:  # onnxruntime's own types again
             raise BadInputError(f"cannot run ONNX model {config.model_path}: {e}") from None
-        decode(output, len(self.class_names))  # BadInputError naming the labels file when they do not fit
+        _, _, scores = decode(output, len(self.class_names))  # BadInputError naming the labels when they do not fit
+        if len(scores) and not (np.all(scores >= 0.0) and np.all(scores <= 1.0)):  # NaN fails too
+            raise BadInputError(f"ONNX model {config.model_path}: its class scores on a blank image run from "
+                                f"{np.nanmin(scores):.3g} to {np.nanmax(scores):.3g}; they must be probabilities "
+                                "in [0, 1] (an export without the final sigmoid gives logits)")
 
     def raw(self, image_bgr: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
         """Every candidate above the score threshold after per-class NMS: boxes (N, 4) px, labels, scores."""
