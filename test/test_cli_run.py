@@ -295,3 +295,19 @@ def test_a_ctrl_c_while_the_command_starts_is_exit_130_without_a_traceback(monke
     assert cli.main(["demo"]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "Traceback" not in err
+
+
+def test_a_first_ctrl_c_waits_for_the_frame_and_a_second_stops_at_once() -> None:
+    import os
+    import signal
+
+    from spatial_memory_ros.cli.run import _stop_after_the_frame
+
+    before = signal.getsignal(signal.SIGINT)
+    with _stop_after_the_frame() as stopping:
+        assert not stopping()
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stopping()  # asked to stop, no KeyboardInterrupt: the frame in hand is finished first
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs as soon as os.kill returns
+    assert signal.getsignal(signal.SIGINT) is before

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -122,8 +124,12 @@ def run_offline(
         remove_change_masks(masks_dir)
         mot = outputs.enter_context(MotWriter(out_dir / "tracks.txt"))
         bar = outputs.enter_context(tqdm(total=total, unit="frame", disable=None))
+        stopping = outputs.enter_context(_stop_after_the_frame())
         try:
             for index, frame in source.frames(on_bad, limit=max_frames):
+                if stopping():
+                    interrupted = True
+                    break
                 bar.update(index + 1 - bar.n)  # skipped frames count as done too
                 try:
                     result = pipeline.update(frame)
@@ -138,7 +144,10 @@ def run_offline(
                 if results_bag is not None:  # the markers show the memory as it was at this frame
                     results_bag.write(frame.stamp, result, pipeline.list_items(),
                                       getattr(source, "last_header", None))
-        except KeyboardInterrupt:  # keep what was done: the outputs below are still written
+                if stopping():
+                    interrupted = True
+                    break
+        except KeyboardInterrupt:  # a second Ctrl-C: keep what was done, the outputs below are still written
             interrupted = True
         items = pipeline.list_items()
         write_items_json(out_dir / "items.json", items, map_frame=source.map_frame)
@@ -168,3 +177,27 @@ def format_summary(s: RunSummary) -> str:
     if s.out_bag is not None:
         lines.append(f"wrote {s.out_bag}/ (MCAP: /tracks, /change_mask, /markers)")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _stop_after_the_frame() -> Iterator[Callable[[], bool]]:
+    """Yields whether Ctrl-C was pressed: the first press lets the frame in hand finish, so that tracks.txt, the
+    masks and --out-bag's three topics all end on the same frame (a KeyboardInterrupt between two of them left
+    one a frame short); a second press stops at once (KeyboardInterrupt). Only the main thread sets handlers;
+    elsewhere Ctrl-C stops at once, as before."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield lambda: False
+        return
+    pressed: list[bool] = []
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(True)
+        tqdm.write("stopping after this frame (Ctrl-C again to stop now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)

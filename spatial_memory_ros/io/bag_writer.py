@@ -8,10 +8,7 @@ Log times are the input image's, so the outputs line up with the input bag when 
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -78,13 +75,10 @@ class BagResultWriter:
                                                   T.Header(frame_id=header.frame_id, stamp=stamp_msg), T),
             "/markers": self._markers.build(result.tracks, items, stamp_msg),
         }
-        serialized = [(topic, self._store.serialize_cdr(msg, TOPICS[topic])) for topic, msg in out.items()]
-        # A Ctrl-C between two of a frame's messages left that frame with /tracks but no /markers (run catches it
-        # and closes the bag): it is held back until the frame's messages are all written, then raised.
-        with _sigint_held():
-            for topic, data in serialized:
-                self._writer.write(self._conns[topic], header.log_time_ns, data)
-                self.messages_written += 1
+        for topic, msg in out.items():
+            data = self._store.serialize_cdr(msg, TOPICS[topic])
+            self._writer.write(self._conns[topic], header.log_time_ns, data)
+            self.messages_written += 1
 
     def close(self) -> None:
         self._writer.close()
@@ -95,23 +89,3 @@ class BagResultWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
-
-
-@contextmanager
-def _sigint_held() -> Iterator[None]:
-    """Hold back a SIGINT (Ctrl-C) that comes while the block runs, and raise it again, to whatever handler was
-    set, once the block is done. A handler, not a blocked signal: the kernel gives a process's signal to any
-    thread that does not block it (tqdm's, torch's), and Python then interrupts the main thread all the same.
-    Only the main thread sets handlers; elsewhere, or under a handler set outside Python (which could not be put
-    back), the block just runs."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
-        yield
-        return
-    held: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if held:
-            signal.raise_signal(signal.SIGINT)
