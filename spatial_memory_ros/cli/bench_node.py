@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import BadInputError
 from ..core.settings_io import yaml_error
+from .arg_types import finite_float, folder
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", choices=["apriltag", "coco"], default="coco", help="detector.backend (default coco)")
-    p.add_argument("--seconds", type=float, default=30.0, help="measured window, s (default 30)")
-    p.add_argument("--warmup", type=float, default=5.0, metavar="S", help="published before measuring (default 5)")
-    p.add_argument("--rate", type=float, default=10.0, metavar="HZ", help="publish rate (default 10)")
+    p.add_argument("--seconds", type=finite_float, default=30.0, help="measured window, s (default 30)")
+    p.add_argument("--warmup", type=finite_float, default=5.0, metavar="S",
+                   help="published before measuring (default 5)")
+    p.add_argument("--rate", type=finite_float, default=10.0, metavar="HZ", help="publish rate (default 10)")
     p.add_argument("--size", default="640x480", metavar="WxH", help="image size (default 640x480)")
     p.add_argument("--transport", choices=["raw", "compressed"], default="raw",
                    help="raw bgr8 Image, or jpeg CompressedImage (the node's image_transport)")
@@ -33,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "triggered together); default: all at once, with one stamp")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a node parameter (repeatable), the value in YAML, e.g. change.method=learned")
-    p.add_argument("--out", type=Path, default=Path("bench_node_out"),
+    p.add_argument("--out", type=folder, default=Path("bench_node_out"),
                    help="folder for results.json and node.log (default bench_node_out)")
     p.set_defaults(handler=run)
 
@@ -62,10 +63,8 @@ def run(args: argparse.Namespace) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise BadInputError(f"--size must look like 640x480, got {args.size!r}") from None
-    # written so that NaN and inf fail too
-    if not (0 < args.seconds < math.inf and 0 < args.rate < math.inf and 0 <= args.warmup < math.inf) \
-            or not 1 <= args.cameras <= MAX_CAMERAS or w < 1 or h < 1:
-        raise BadInputError(f"--seconds and --rate must be > 0, --warmup >= 0 (all finite), --size at least 1x1, "
+    if args.seconds <= 0 or args.rate <= 0 or args.warmup < 0 or not 1 <= args.cameras <= MAX_CAMERAS or w < 1 or h < 1:
+        raise BadInputError(f"--seconds and --rate must be > 0, --warmup >= 0, --size at least 1x1, "
                             f"--cameras 1 to {MAX_CAMERAS}")
     settings = BenchSettings(
         node_params=parse_params(args.param),

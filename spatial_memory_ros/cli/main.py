@@ -11,14 +11,13 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
 import os
 import sys
 from pathlib import Path
 
 from ..core.config import PipelineConfig
 from ..core.errors import SpatialMemoryError
-from .arg_types import folder, non_negative_int, positive_int
+from .arg_types import finite_float, folder, non_negative_int, positive_int
 
 PROG = "spatial-memory"
 EXIT_ERROR = 2  # as argparse uses for usage errors
@@ -210,12 +209,12 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--assumed-distance-m", type=float, default=0.45, metavar="M",
                    help="cup, box: assumed distance of the plane the object moves in (the clips have no depth); "
                    "positions are in these assumed metres, not metric")
-    p.add_argument("--pan-deg", type=float, default=0.0, metavar="DEG",
+    p.add_argument("--pan-deg", type=finite_float, default=0.0, metavar="DEG",
                    help="pets09: see the video through a camera that pans +-DEG and tilts a quarter of that, "
                    "a 512x384 re-projection with its pose (evaluate/turning_view.py); 0 = the still camera")
-    p.add_argument("--turn-period-s", type=float, default=20.0, metavar="S",
+    p.add_argument("--turn-period-s", type=finite_float, default=20.0, metavar="S",
                    help="pets09 with --pan-deg: seconds per pan cycle (the tilt's is 1.7 times that)")
-    p.add_argument("--exposure-ms", type=float, default=0.0, metavar="MS",
+    p.add_argument("--exposure-ms", type=finite_float, default=0.0, metavar="MS",
                    help="pets09 with --pan-deg: motion blur of a shutter open this long (0 = none)")
     p.set_defaults(handler=_evaluate)
 
@@ -227,9 +226,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     config = None
     if args.config is not None:
         config = dataclasses.replace(_load_config(args.config), memory=default_config().memory)
-    for name in ("pan_deg", "exposure_ms", "turn_period_s"):  # NaN passes every comparison below
-        if not math.isfinite(getattr(args, name)):
-            raise SpatialMemoryError(f"--{name.replace('_', '-')} must be a finite number, got {getattr(args, name)}")
     if args.sequence in moved.CLIPS:
         if args.pan_deg != 0 or args.exposure_ms != 0:
             raise SpatialMemoryError("--pan-deg and --exposure-ms are for pets09 (its truth has people's boxes to "
