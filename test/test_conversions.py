@@ -124,11 +124,11 @@ def test_camera_info() -> None:
     odd_zeros = CameraInfo(width=640, height=480, k=[500.0, 0, 320, 0, 510.0, 240, 0, 0, 1], d=[0.0] * 3)
     assert conv.camera_info_to_intrinsics(odd_zeros).distortion == ()  # OpenCV takes no 3 coefficients
     for d in ([0.1, 0.0, 0.0], [float("nan"), 0, 0, 0, 0]):
-        with pytest.raises(BadInputError, match="D must be"):
+        with pytest.raises(BadInputError, match="distortion must be"):
             conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480, distortion_model="plumb_bob", d=d,
                                                       k=[500.0, 0, 320, 0, 510.0, 240, 0, 0, 1]))
     for bad in (float("nan"), float("inf")):
-        with pytest.raises(BadInputError, match="not finite"):
+        with pytest.raises(BadInputError, match="all finite"):
             conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480, k=[500.0, 0, bad, 0, 510.0, 240, 0, 0, 1]))
 
 

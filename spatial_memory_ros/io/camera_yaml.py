@@ -15,7 +15,7 @@ import yaml
 
 from ..core.errors import BadInputError
 from ..core.settings_io import yaml_error
-from ..core.types import OPENCV_DISTORTION_LENGTHS, OPENCV_DISTORTION_MODELS, CameraIntrinsics
+from ..core.types import OPENCV_DISTORTION_MODELS, CameraIntrinsics
 
 
 def load_camera_yaml(path: str | Path) -> CameraIntrinsics:
@@ -43,8 +43,6 @@ def camera_info_to_intrinsics(data: Any) -> CameraIntrinsics:
     height = _positive_int(data, "image_height")
     K = _matrix(data, "camera_matrix", rows=3, cols=3)
     fx, fy, cx, cy = K[0], K[4], K[2], K[5]
-    if not (fx > 0 and fy > 0):
-        raise BadInputError(f"camera_matrix must have fx, fy > 0, got fx={fx}, fy={fy}")
     if K[1] != 0 or K[3] != 0 or K[6:] != [0.0, 0.0, 1.0]:
         raise BadInputError(f"camera_matrix must be [fx 0 cx; 0 fy cy; 0 0 1], got {K}")
 
@@ -55,11 +53,8 @@ def camera_info_to_intrinsics(data: Any) -> CameraIntrinsics:
     dist: list[float] = []
     if data.get("distortion_coefficients") is not None:
         dist = _matrix(data, "distortion_coefficients", rows=None, cols=None)
-    if len(dist) not in OPENCV_DISTORTION_LENGTHS:
-        raise BadInputError(f"distortion_coefficients must have one of {OPENCV_DISTORTION_LENGTHS} values, "
-                            f"got {len(dist)}")
     intrinsics = CameraIntrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height, distortion=tuple(dist))
-    intrinsics.check_values()  # YAML reads .inf and .nan as numbers
+    intrinsics.check_values()  # fx, fy > 0; all finite (YAML reads .inf and .nan as numbers); OpenCV's D
     return intrinsics
 
 

@@ -126,8 +126,6 @@ def depth_to_metres(msg: Any) -> np.ndarray:
 def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
     """CameraInfo -> CameraIntrinsics; raises BadInputError for an uncalibrated (all-zero K) camera."""
     k = [float(v) for v in msg.k]
-    if not all(math.isfinite(k[i]) for i in (0, 2, 4, 5)):  # NaN would reach every lifted position
-        raise BadInputError(f"camera_info K is not finite: fx, cx, fy, cy = {k[0]}, {k[2]}, {k[4]}, {k[5]}")
     if k[0] <= 0 or k[4] <= 0:
         raise BadInputError("camera_info has no calibration (K[0] or K[4] <= 0)")
     if msg.width == 0 or msg.height == 0:
@@ -139,8 +137,8 @@ def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
             raise BadInputError(
                 f"camera_info distortion_model {model!r} is not supported (use one of {OPENCV_DISTORTION_MODELS}); "
                 "for a fisheye camera, subscribe to the rectified image (image_proc's image_rect) and its camera_info")
-        if len(d) not in OPENCV_DISTORTION_LENGTHS or not all(math.isfinite(v) for v in d):
-            raise BadInputError(f"camera_info D must be {OPENCV_DISTORTION_LENGTHS} finite values, got {list(d)}")
+    else:
+        d = d if len(d) in OPENCV_DISTORTION_LENGTHS else ()  # zeros OpenCV would not take: none
     # K and width / height are the full sensor's; a driver that bins or crops (binning_x/y, roi) sends the smaller
     # image: its pixel u is the sensor's (u * binning_x + roi.x_offset), as image_geometry reads it (REP 104).
     # D works on normalised coordinates and stays. An roi of zero size is the whole sensor.
@@ -151,11 +149,13 @@ def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
         x0, y0, width, height = int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height)
     if width // bx == 0 or height // by == 0:
         raise BadInputError(f"camera_info's image is empty after binning {bx}x{by} of {width}x{height}")
-    return CameraIntrinsics(
-        fx=k[0] / bx, fy=k[4] / by, cx=(k[2] - x0) / bx, cy=(k[5] - y0) / by, width=width // bx,
-        height=height // by,
-        distortion=d if len(d) in OPENCV_DISTORTION_LENGTHS else (),  # zeros OpenCV would not take: none
-    )
+    intrinsics = CameraIntrinsics(fx=k[0] / bx, fy=k[4] / by, cx=(k[2] - x0) / bx, cy=(k[5] - y0) / by,
+                                  width=width // bx, height=height // by, distortion=d)
+    try:
+        intrinsics.check_values()  # a NaN would reach every lifted position; D of a length OpenCV does not take
+    except BadInputError as exc:
+        raise BadInputError(f"camera_info {exc}: K {k}, D {list(d)}") from None
+    return intrinsics
 
 
 def transform_to_matrix(msg: Any) -> np.ndarray:
