@@ -92,8 +92,8 @@ def test_torchs_long_misfit_message_is_cut_to_one_line() -> None:
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (["bench-model", "--frames", "0"], "--frames must be >= 1"),
-    (["bench-model", "--cameras", "0"], "--cameras must be >= 1"),
+    (["bench-model", "--frames", "0"], "--frames: must be >= 1"),
+    (["bench-model", "--cameras", "0"], "--cameras: must be >= 1"),
     (["bench-model", "--model", "no-such-file.pt"], "no model checkpoint at no-such-file.pt"),
     (["bench-model", "--json", "OUT"], "is a folder"),  # was found only after minutes of measuring
     (["bench", "--minutes", "inf", "--out", "OUT"], "minutes must be > 0 and finite"),

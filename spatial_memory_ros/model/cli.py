@@ -9,6 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..cli.arg_types import positive_int
 from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from .config import TRAIN_SEED_MIN, TrainConfig
 
@@ -103,12 +104,13 @@ def run_train(args: argparse.Namespace) -> int:
 def add_bench_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, help="checkpoint (default: the shipped one; untrained weights if none)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--width", type=int, default=320, help="camera image width fed to the step (the bench's)")
-    p.add_argument("--height", type=int, default=240)
-    p.add_argument("--frames", type=int, default=600, help="timed steps for frames/s")
-    p.add_argument("--steps", type=int, default=72000, help="steps for the memory-bound run (72,000 = 2 h at 10 Hz)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--cameras", type=int, default=1,
+    p.add_argument("--width", type=positive_int, default=320, help="camera image width fed to the step (the bench's)")
+    p.add_argument("--height", type=positive_int, default=240)
+    p.add_argument("--frames", type=positive_int, default=600, help="timed steps for frames/s")
+    p.add_argument("--steps", type=positive_int, default=72000,
+                   help="steps for the memory-bound run (72,000 = 2 h at 10 Hz)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
+    p.add_argument("--cameras", type=positive_int, default=1,
                    help="cameras stepped as one batch (update_batch); frames/s then counts all of them")
     p.add_argument("--floor-memory", action="store_true",
                    help="with the floor memory (change.floor_memory, core.floor_change), as the node runs it")
@@ -127,9 +129,6 @@ def run_bench_model(args: argparse.Namespace) -> int:
     from ..core.errors import BadInputError
     from .speed import measure
 
-    for name in ("frames", "steps", "threads", "cameras", "width", "height"):
-        if getattr(args, name) < 1:
-            raise BadInputError(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.model is not None and not Path(args.model).is_file():  # not the untrained stand-in: a typo
         raise BadInputError(f"no model checkpoint at {args.model}")
     if args.json is not None:  # before the measurement, which takes minutes
