@@ -223,7 +223,7 @@ class ItemMemory:
         # no dwell yet. By dwell alone, a rack the item comes back to on every patrol, seen for a moment each
         # time, went before a bench it once sat on for a minute, and "usual" moved to the bench.
         while len(state.places) > self._config.max_places_per_item:
-            ranking = _ranking(_usualness(state, self._config.dwell_per_return_s))
+            ranking = _ranking(state, self._config.dwell_per_return_s)
             victim = max((p for p in state.places if p.place_id != state.current.place_id), key=ranking)
             state.places = [p for p in state.places if p.place_id != victim.place_id]
 
@@ -305,8 +305,7 @@ class ItemMemory:
             state = self._items.get(name)
             if state is None:
                 raise UnknownItemError(self._unknown_message(name))
-            usualness = _usualness(state, self._config.dwell_per_return_s)
-            ranked = sorted(state.places, key=_ranking(usualness))
+            ranked = sorted(state.places, key=_ranking(state, self._config.dwell_per_return_s))
             total_dwell = sum(p.dwell_s for p in ranked)
             total_obs = sum(p.observations for p in ranked)
 
@@ -412,16 +411,16 @@ def _left(state: ItemState, place: PlaceRecord) -> bool:
     return place.place_id == state.current.place_id and place.seen_empty > state.current.stamp
 
 
-def _usualness(state: ItemState, dwell_per_return_s: float) -> Callable[[PlaceRecord], float]:
-    """How usual a place of this item is (module docstring): returns, dwell at dwell_per_return_s a return, and
-    half a return for the place it was first seen at."""
+def _ranking(state: ItemState, dwell_per_return_s: float) -> Callable[[PlaceRecord], tuple[float, float, int, int]]:
+    """Sort key of this item's places, most usual first (module docstring: returns, dwell at dwell_per_return_s a
+    return, and half a return for the place it was first seen at; ties: more dwell, more observations, older id)."""
     first = min(state.places, key=lambda p: (p.first_seen, p.place_id)).place_id
-    return lambda p: p.returns + p.dwell_s / dwell_per_return_s + (0.5 if p.place_id == first else 0.0)
 
+    def key(p: PlaceRecord) -> tuple[float, float, int, int]:
+        usualness = p.returns + p.dwell_s / dwell_per_return_s + (0.5 if p.place_id == first else 0.0)
+        return (-usualness, -p.dwell_s, -p.observations, p.place_id)
 
-def _ranking(usualness: Callable[[PlaceRecord], float]) -> Callable[[PlaceRecord], tuple[float, float, int, int]]:
-    """Sort key of an item's places, most usual first (ties: more dwell, more observations, older id)."""
-    return lambda p: (-usualness(p), -p.dwell_s, -p.observations, p.place_id)
+    return key
 
 
 def _gone(state: ItemState) -> float | None:
