@@ -544,3 +544,72 @@ def test_a_name_that_is_not_text_is_refused_and_changes_nothing(tmp_path: Path) 
         assert memory.items() == ["mug"]
     with ItemMemory(config, MemoryStore(config.db_path)) as memory:
         assert memory.locate("mug").current.last_seen == 3.0
+
+
+# ---- a return needs a stay (memory.min_stay_s) ------------------------------------------------------------
+
+
+def glimpse(at: Point, t: float) -> list[ItemObservation]:
+    """Two agreeing reads 0.1 s apart, as a misread board or an item carried past gives: no stay."""
+    return [obs(at, t), obs(at, t + 0.1)]
+
+
+def returns(memory: ItemMemory) -> dict[float, int]:
+    return {round(float(p.position[0]), 1): p.returns for p in memory._items["mug"].places}
+
+
+def test_a_glimpse_elsewhere_earns_no_return_and_the_stay_it_interrupted_goes_on(memory: ItemMemory) -> None:
+    """A misread of the mug across the room used to give the sofa a return, and the desk one when the mug was seen
+    there again (a return outweighs an hour of dwell), and the desk's dwell lost the time around it."""
+    C = (5.0, 0.0, 0.0)
+    memory.observe(stay(A, start=0.0, duration=600.0))
+    memory.observe(glimpse(C, 605.0))
+    memory.observe(stay(A, start=610.0, duration=590.0))
+    assert returns(memory) == {0.0: 0, 5.0: 0}
+    assert memory.locate("mug").usual.dwell_s == pytest.approx(1200.0)  # 600 + the 10 s around the glimpse + 590
+
+
+def test_a_place_glimpsed_between_stays_never_becomes_usual(memory: ItemMemory) -> None:
+    """The held-out warehouse run's pallet_12: a board elsewhere read as the pallet now and then, between its real
+    moves, made a place with 2 s of dwell the usual one by its returns."""
+    Q = (9.0, 0.0, 0.0)
+    memory.observe(stay(A, start=0.0, duration=600.0))
+    t = 700.0
+    for at in (B, A, B, A):
+        memory.observe(glimpse(Q, t))
+        memory.observe(stay(at, start=t + 10.0, duration=120.0))
+        t += 200.0
+    assert returns(memory) == {0.0: 2, 2.0: 1, 9.0: 0}  # A: back from B twice; B: back from A once
+    np.testing.assert_allclose(memory.locate("mug").usual.position, A)
+
+
+def test_a_stay_needs_min_stay_s_without_the_place_seen_empty_in_between(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=600.0))
+    memory.observe(stay(B, start=700.0, duration=5.0, every=1.0))  # 5 s: not a stay yet
+    assert memory._items["mug"].settled == 0
+    memory.observe(glimpse(A, 800.0))  # back at its stay: no return
+    memory.observe(glimpse(B, 900.0))
+    absent(memory, B, 901.0, CONFIG.absent_after_checks)
+    memory.observe(glimpse(B, 915.0))  # 15 s after 900, but B was seen empty between: a new visit
+    assert memory._items["mug"].settled == 0
+    memory.observe([obs(B, 925.1)])  # 10 s into this visit: a stay, and a return (B was known before it)
+    assert memory._items["mug"].settled == 1 and returns(memory) == {0.0: 0, 2.0: 1}
+
+
+def test_min_stay_s_zero_makes_every_sighting_away_a_stay() -> None:
+    memory = ItemMemory(replace(CONFIG, min_stay_s=0.0))
+    memory.observe(stay(A, start=0.0, duration=60.0))
+    memory.observe(glimpse(B, 100.0))
+    memory.observe(glimpse(A, 200.0))
+    memory.observe(glimpse(B, 300.0))
+    assert returns(memory) == {0.0: 1, 2.0: 1}
+
+
+def test_the_last_stay_survives_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        memory.observe(stay(A, start=0.0, duration=60.0))
+        memory.observe(stay(B, start=100.0, duration=60.0))  # its last stay: B
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        memory.observe(stay(A, start=200.0, duration=60.0))  # a return to A only if B is remembered as its stay
+        assert returns(memory) == {0.0: 1, 2.0: 0}
