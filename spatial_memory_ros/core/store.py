@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS items (       -- one row per item: its last confirmed
     stamp REAL NOT NULL,                 -- s
     confidence REAL NOT NULL,            -- 0..1
     place_id INTEGER NOT NULL,           -- the place this observation was assigned to
-    arrived REAL NOT NULL,               -- s, first sighting at that place since the item was seen elsewhere
+    arrived REAL NOT NULL,               -- s, first sighting of this visit to that place
     settled INTEGER NOT NULL             -- place_id of its last stay (item_memory: what earns a return); -1 none
 );
 CREATE TABLE IF NOT EXISTS places (      -- the places an item has been at
@@ -135,8 +135,9 @@ class LastObservation:
     stamp: float  # s
     confidence: float  # 0..1
     place_id: int  # the PlaceRecord it was assigned to
-    # s, the first sighting at that place since the item was last seen at another one: when the memory
-    # first knew it was there (the return prior counts the time away from it)
+    # s, the first sighting of this visit: since the item was last seen at another place, or this one was seen
+    # empty. When the memory first knew it was there (the return prior counts the time away from it; a stay,
+    # item_memory's min_stay_s, counts from it)
     arrived: float = -np.inf
 
 
