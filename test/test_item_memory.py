@@ -613,3 +613,13 @@ def test_the_last_stay_survives_a_restart(tmp_path: Path) -> None:
     with ItemMemory(CONFIG, MemoryStore(db)) as memory:
         memory.observe(stay(A, start=200.0, duration=60.0))  # a return to A only if B is remembered as its stay
         assert returns(memory) == {0.0: 1, 2.0: 0}
+
+
+def test_a_place_seen_empty_between_two_sightings_starts_a_new_visit(memory: ItemMemory) -> None:
+    """It left and came back: the return prior counts its time away from the second arrival, and a stay too."""
+    memory.observe(stay(A, start=0.0, duration=600.0))
+    memory.observe(stay(B, start=700.0, duration=20.0))
+    absent(memory, B, 800.0, CONFIG.absent_after_checks)
+    memory.observe([obs(B, 900.0)])
+    assert memory._items["mug"].current.arrived == 900.0
+    assert memory.locate("mug").current.last_seen == 900.0
