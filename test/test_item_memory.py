@@ -622,4 +622,25 @@ def test_a_place_seen_empty_between_two_sightings_starts_a_new_visit(memory: Ite
     absent(memory, B, 800.0, CONFIG.absent_after_checks)
     memory.observe([obs(B, 900.0)])
     assert memory._items["mug"].current.arrived == 900.0
-    assert memory.locate("mug").current.last_seen == 900.0
+
+
+def test_a_frame_of_the_first_moments_handed_over_late_does_not_make_a_new_place_known(memory: ItemMemory) -> None:
+    """A second camera's frame of 999.9, handled after the first camera's 1000.0, made the new place B look known
+    before the visit: its first stay was a return, which outweighed the desk's 600 s."""
+    memory.observe(stay(A, start=0.0, duration=600.0))
+    memory.observe([obs(B, 1000.0)])
+    memory.observe([obs(B, 999.9)])
+    memory.observe(stay(B, start=1000.0, duration=20.0))
+    assert returns(memory) == {0.0: 0, 2.0: 0}
+    np.testing.assert_allclose(memory.locate("mug").usual.position, A)
+
+
+def test_a_stay_near_the_last_one_is_no_return(memory: ItemMemory) -> None:
+    """Two places closer than displaced_distance_m (the item put down a little differently) are not "elsewhere"."""
+    near = (0.4, 0.0, 0.0)  # its own place (place_radius_m 0.3), but not displaced (0.5)
+    memory.observe(stay(A, start=0.0, duration=60.0))
+    memory.observe(stay(near, start=100.0, duration=60.0))
+    memory.observe(stay(A, start=200.0, duration=60.0))
+    memory.observe(stay(B, start=300.0, duration=60.0))
+    memory.observe(stay(A, start=400.0, duration=60.0))
+    assert returns(memory) == {0.0: 1, 0.4: 0, 2.0: 0}  # back at A from B only

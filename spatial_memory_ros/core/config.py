@@ -151,8 +151,9 @@ class MemoryConfig:
     # return per this many seconds, and the place an item was first seen at as half a return.
     dwell_per_return_s: float = 3600.0
     # A return is earned by a stay: the item seen at a place twice at least this many seconds apart (not seen
-    # empty in between) after its last stay was elsewhere. A misread or a glimpse of the item somewhere it did
-    # not stay earns no place a return, and the stay it interrupted goes on. 0 = every sighting away is a stay.
+    # empty in between) after its last stay was elsewhere; a place's first stay earns none. A misread or a
+    # glimpse of the item somewhere it did not stay earns no place a return, and the stay it interrupted goes
+    # on. 0 = every sighting away is a stay.
     # 10 s: a misread board in the warehouse scenes recurs for under 2.5 s at a time, a patrol shows a place for
     # several seconds and passes again within minutes (BENCHMARKS.md "A return needs a stay").
     min_stay_s: float = 10.0

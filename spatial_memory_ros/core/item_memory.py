@@ -6,7 +6,10 @@ elsewhere, and dwell time (while it is seen staying) counts as returns at dwell_
 the desk outweighs five minutes on the sofa, however often the sofa was observed. A stay is a visit seen at
 least min_stay_s long (two sightings at the place that far apart, the place not seen empty between them): a
 misread or a glimpse of the item carried past is a sighting (it moves "current") but no stay, earns no
-place a return, and the stay it interrupted goes on (its dwell bridges the glimpse). The place it was first seen
+place a return, and the stay it interrupted goes on (back there, its dwell counts the time since it was last
+seen there, up to max_dwell_gap_s). A place's first stay earns no return: only coming back does. Known
+limits: glimpses that keep interrupting a visit not yet a stay (every few seconds) keep it from becoming one,
+and the first place's half return goes to the first sighting, even a misread. The place it was first seen
 at counts half a return more: where things are when a space is first mapped is, more often than not, where
 they belong (it decides while nothing else does, and breaks ties after).
 
@@ -227,7 +230,8 @@ class ItemMemory:
         before = next((p for p in state.places if p.place_id == state.settled), None)
         far = before is None or float(np.linalg.norm(before.position - place.position)) > (
             self._config.displaced_distance_m)
-        if state.settled >= 0 and far and place.first_seen < arrived:
+        # known before this visit: not by a frame of its own first moments that another camera handed over late
+        if state.settled >= 0 and far and place.first_seen < arrived - _CLOCK_BACK_S:
             place.returns += 1
         state.settled = place.place_id
 

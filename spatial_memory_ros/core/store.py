@@ -202,7 +202,8 @@ class MemoryStore:
                 self._conn.executescript(_MIGRATE_2_TO_3)
             if old in (1, 2, 3):
                 self._conn.executescript(_MIGRATE_3_TO_4)
-                logger.info("spatial memory store %s migrated from schema version %d to 3", self.path, old)
+                logger.info("spatial memory store %s migrated from schema version %d to %d", self.path, old,
+                            SCHEMA_VERSION)
         except sqlite3.Error as exc:
             self.close()
             raise CorruptStoreError(f"cannot initialise spatial memory store {self.path}: {exc}") from exc
