@@ -150,13 +150,6 @@ class MemoryConfig:
     # Usual place = most returns (the item came back there from elsewhere); a place's dwell counts as one
     # return per this many seconds, and the place an item was first seen at as half a return.
     dwell_per_return_s: float = 3600.0
-    # A return is earned by a stay: the item seen at a place twice at least this many seconds apart (not seen
-    # empty in between) after its last stay was elsewhere; a place's first stay earns none. A misread or a
-    # glimpse of the item somewhere it did not stay earns no place a return, and the stay it interrupted goes
-    # on. 0 = every sighting away is a stay.
-    # 10 s: a misread board in the warehouse scenes recurs for under 2.5 s at a time, a patrol shows a place for
-    # several seconds and passes again within minutes (BENCHMARKS.md "A return needs a stay").
-    min_stay_s: float = 10.0
     # Return prior (core.return_prior): displaced items tend to be put back. With it on, an item last seen
     # away from its usual place is answered at the usual place (current_inferred) once P(back) from the
     # time since it was first seen away exceeds return_prior_min_p. The curve is fitted on training scene
@@ -274,7 +267,6 @@ class PipelineConfig:
             (self.memory.max_places_per_item >= 1, "memory.max_places_per_item must be >= 1"),
             (self.memory.absent_after_checks >= 0, "memory.absent_after_checks must be >= 0 (0 = off)"),
             (self.memory.dwell_per_return_s > 0, "memory.dwell_per_return_s must be > 0"),
-            (0 <= self.memory.min_stay_s < np.inf, "memory.min_stay_s must be >= 0 and finite"),
             (0 < self.memory.return_prior_min_p < 1, "memory.return_prior_min_p must be in (0, 1)"),
             (self.detector.backend in DETECTOR_BACKENDS,
              f"detector.backend must be one of {', '.join(DETECTOR_BACKENDS)}, got {self.detector.backend!r}"),

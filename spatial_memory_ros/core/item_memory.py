@@ -1,15 +1,9 @@
 """Where each item usually is, where it is now, and whether it has been displaced.
 
 Each item keeps a few places (clusters of its observations, place_radius_m wide). "Usual" is the place the
-item keeps coming back to: a place earns a return each time the item stays there again after staying
+item keeps coming back to: a place earns a return each time the item is seen there again after being seen
 elsewhere, and dwell time (while it is seen staying) counts as returns at dwell_per_return_s, so an hour on
-the desk outweighs five minutes on the sofa, however often the sofa was observed. A stay is a visit seen at
-least min_stay_s long (two sightings at the place that far apart, the place not seen empty between them): a
-misread or a glimpse of the item carried past is a sighting (it moves "current") but no stay, earns no
-place a return, and the stay it interrupted goes on (back there, its dwell counts the time since it was last
-seen there, up to max_dwell_gap_s). A place's first stay earns no return: only coming back does. Known
-limits: glimpses that keep interrupting a visit not yet a stay (every few seconds) keep it from becoming one,
-and the first place's half return goes to the first sighting, even a misread. The place it was first seen
+the desk outweighs five minutes on the sofa, however often the sofa was observed. The place it was first seen
 at counts half a return more: where things are when a space is first mapped is, more often than not, where
 they belong (it decides while nothing else does, and breaks ties after).
 
@@ -185,15 +179,17 @@ class ItemMemory:
         # Older than the last sighting by less than a clock going back: another camera's frame handled late. It
         # adds to its place, but says nothing of where the item is now and is no return.
         late = previous.stamp - _CLOCK_BACK_S <= stamp < previous.stamp
-        # The same visit: seen here last, and the place not seen empty since (else it left and came back).
-        same_visit = previous.place_id == (place.place_id if place is not None else -1) and (
-            place is not None and place.seen_empty < previous.stamp)
         if place is None:
             place = _new_place(state.next_place_id, position, orientation, stamp)
             state.places.append(place)
             state.next_place_id += 1
         else:
-            last_here = place.last_seen
+            if (
+                not late
+                and previous.place_id != place.place_id
+                and float(np.linalg.norm(previous.position - place.position)) > self._config.displaced_distance_m
+            ):
+                place.returns += 1  # back at a known place after being seen well away from it
             if not followed:  # a followed box says where the item is now, not where its place is
                 alpha = 1.0 / (min(place.observations, self._centre_weight_cap) + 1)
                 place.position = place.position + alpha * (position - place.position)
@@ -206,34 +202,16 @@ class ItemMemory:
                 # simulator restarted). What is seen now outranks that emptiness, or the item, in view at its
                 # place, would stay "missing" until the clock passed the old time.
                 place.seen_empty = -math.inf
-            if same_visit:
+            if previous.place_id == place.place_id and place.seen_empty < previous.stamp:
                 # Time between two sightings at one place counts as staying there, up to the gap cap (the
-                # robot may have looked away for hours). Stamps going backwards add nothing.
-                place.dwell_s += min(max(stamp - previous.stamp, 0.0), self._config.max_dwell_gap_s)
-            elif not late and place.place_id == state.settled and place.seen_empty < last_here:
-                # Back at its last stay after sightings elsewhere that never became a stay (a misread, a glimpse
-                # of it carried past): the stay went on, as if they had not been.
-                place.dwell_s += min(max(stamp - last_here, 0.0), self._config.max_dwell_gap_s)
+                # robot may have looked away for hours), unless the place was seen empty in between.
+                # Stamps going backwards add nothing.
+                gap = stamp - previous.stamp
+                place.dwell_s += min(max(gap, 0.0), self._config.max_dwell_gap_s)
         if not late:
-            # a new visit starts here unless this is the same one (a place seen empty in between: it came back)
-            arrived = previous.arrived if same_visit else stamp
+            arrived = previous.arrived if previous.place_id == place.place_id else stamp
             state.current = LastObservation(position, orientation, stamp, confidence, place.place_id, arrived=arrived)
-            self._settle(state, place, stamp)
         self._forget_extra_places(state)
-
-    def _settle(self, state: ItemState, place: PlaceRecord, stamp: float) -> None:
-        """Make place the item's stay once it has been seen there min_stay_s into its visit. A stay at a place
-        known before this visit, after a stay at one displaced_distance_m away, is a return."""
-        arrived = state.current.arrived
-        if state.settled == place.place_id or stamp - arrived < self._config.min_stay_s:
-            return
-        before = next((p for p in state.places if p.place_id == state.settled), None)
-        far = before is None or float(np.linalg.norm(before.position - place.position)) > (
-            self._config.displaced_distance_m)
-        # known before this visit: not by a frame of its own first moments that another camera handed over late
-        if state.settled >= 0 and far and place.first_seen < arrived - _CLOCK_BACK_S:
-            place.returns += 1
-        state.settled = place.place_id
 
     def _nearest_place(self, state: ItemState, position: np.ndarray) -> PlaceRecord | None:
         distances = [float(np.linalg.norm(p.position - position)) for p in state.places]
