@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from spatial_memory_ros.bench import runner
+from spatial_memory_ros.bench.cli import add_scene_arguments
 from spatial_memory_ros.bench.runner import RADIUS_M, BenchConfig, run_bench
 from spatial_memory_ros.bench.seeds import TRAIN_SEED_MIN
 from spatial_memory_ros.core import item_memory as im
@@ -137,10 +138,7 @@ def summarise(rows: list[dict[str, Any]], a: str, b: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", default="warehouse")
-    p.add_argument("--camera", default="patrol")
-    p.add_argument("--minutes", type=float, default=10.0)
-    p.add_argument("--seed", type=int, default=1005)
+    add_scene_arguments(p, seed=1005)
     p.add_argument("--methods", default="pipeline,pipeline_reader,learned", help="memory methods of bench, >= 2")
     p.add_argument("--wrong", action="store_true", help="also log layout queries every method gets wrong")
     p.add_argument("--jsonl", type=Path, default=Path("out/disagreements.jsonl"))

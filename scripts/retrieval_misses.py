@@ -39,6 +39,7 @@ import numpy as np
 
 from spatial_memory_ros.bench import runner, stream
 from spatial_memory_ros.bench.ceiling import MOVED_M, lies_on_floor
+from spatial_memory_ros.bench.cli import add_scene_arguments
 from spatial_memory_ros.bench.metrics import _within
 from spatial_memory_ros.bench.runner import BenchConfig, run_bench
 from spatial_memory_ros.bench.seeds import TRAIN_SEED_MIN
@@ -57,10 +58,7 @@ def _near(name: str, a: np.ndarray, b: np.ndarray) -> bool:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", default="warehouse")
-    p.add_argument("--camera", default="patrol")
-    p.add_argument("--minutes", type=float, default=10.0)
-    p.add_argument("--seed", type=int, default=1005)
+    add_scene_arguments(p, seed=1005)
     p.add_argument("--method", default="pipeline_prior", help="one memory method of bench (default pipeline_prior)")
     p.add_argument("--reads", action="store_true", help="log the tag reader's scores (a method with the reader)")
     p.add_argument("--spots", action="store_true", help="would other items' put-down places find missing items?")
