@@ -9,10 +9,10 @@ Runs `bench` on one scene with the given memory methods and, at every query wher
 differently (--wrong: also where all are wrong on layout), writes a JSON line with every method's answer, its
 places for the item ranked as `locate` ranks them (returns, dwell, observations, first/last seen, seen empty) and
 where the item truly was so far (0.5 m cells, frames there, and frames it was in view). The file is written as
-the run goes, so a failed printout loses nothing. Then, for the first two methods, it counts the disagreements
-by kind: for layout, whether the wrong method's usual place is somewhere the item never stayed (a "phantom":
-no cell within 1 m where it spent >= 20 frames) and whether it holds returns; for R@1, whether the wrong answer
-was the last sighting or an inferred / predicted place; and the items behind them.
+the run goes, so a failed printout loses nothing. Then, for the first two methods (and the second and third, when
+given), it counts the disagreements by kind: for layout, whether the wrong method's usual place is somewhere the
+item never stayed (no cell within 1 m where it spent >= 20 frames) and whether it holds returns; for R@1, whether
+the wrong answer was the last sighting or an inferred / predicted place; and the items behind them.
 
 A diagnosis, not a score: it patches the bench's query and its truth counter in this process only. A held-out
 seed needs --allow-held-out and must tune nothing.
@@ -37,6 +37,7 @@ from spatial_memory_ros.core import item_memory as im
 _CELL_M = 0.5
 _PHANTOM_M = 1.0
 _PHANTOM_FRAMES = 20
+_MIN_ITEM_PX = BenchConfig().min_item_px  # the bench's "in view"
 
 truth_cells: dict[str, collections.Counter[tuple[float, float]]] = collections.defaultdict(collections.Counter)
 seen_cells: dict[str, collections.Counter[tuple[float, float]]] = collections.defaultdict(collections.Counter)
@@ -50,7 +51,7 @@ class _CountingSeen(runner.SeenTruth):
             x, y = (round(float(v) / _CELL_M) * _CELL_M for v in item.position[:2])
             cell = (x, y)
             truth_cells[name][cell] += 1
-            if item.visible_px >= BenchConfig().min_item_px:
+            if item.visible_px >= _MIN_ITEM_PX:
                 seen_cells[name][cell] += 1
         super().add(f)
 
