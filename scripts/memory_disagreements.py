@@ -30,6 +30,7 @@ import numpy as np
 
 from spatial_memory_ros.bench import runner
 from spatial_memory_ros.bench.cli import add_scene_arguments
+from spatial_memory_ros.bench.metrics import _within
 from spatial_memory_ros.bench.runner import RADIUS_M, BenchConfig, run_bench
 from spatial_memory_ros.bench.seeds import TRAIN_SEED_MIN
 from spatial_memory_ros.core import item_memory as im
@@ -56,9 +57,9 @@ class _CountingSeen(runner.SeenTruth):
         super().add(f)
 
 
-def _near(a: Any, b: Any) -> bool:
-    return a is not None and bool(np.isfinite(np.asarray(a)[:2]).all()) and float(
-        np.hypot(*(np.asarray(a)[:2] - np.asarray(b)[:2]))) <= RADIUS_M
+def _right(name: str, answer: Any, truth: Any) -> bool:
+    """Scored right as the bench scores it (a non-finite answer is no answer)."""
+    return _within(name, runner._finite(answer), truth, RADIUS_M)
 
 
 def _xy(p: Any) -> list[float]:
@@ -86,8 +87,8 @@ def _patched_query(out: Any, wrong_too: bool) -> Any:
                 continue
             answers = {m.name: m.locate(name) for m in memories}
             on_floor = runner.lies_on_floor(item)
-            layout = {n: a is not None and _near(a[0], item.home) for n, a in answers.items()}
-            r1 = {n: on_floor and a is not None and _near(a[1], item.position) for n, a in answers.items()}
+            layout = {n: a is not None and _right(name, a[0], item.home) for n, a in answers.items()}
+            r1 = {n: on_floor and a is not None and _right(name, a[1], item.position) for n, a in answers.items()}
             if len(set(layout.values())) > 1 or (on_floor and len(set(r1.values())) > 1) or (
                     wrong_too and not all(layout.values())):
                 out.write(json.dumps(dict(
