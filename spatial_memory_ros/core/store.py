@@ -456,11 +456,7 @@ _JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # a rollback journal's heade
 def _is_hot(journal: Path) -> bool:
     """Whether a rollback journal holds a write to roll back: SQLite's TRUNCATE and PERSIST modes leave an empty
     or zeroed one after every commit, which holds nothing."""
-    try:
-        with open(journal, "rb") as f:
-            return f.read(8) == _JOURNAL_MAGIC
-    except OSError:
-        return False
+    return _starts_with(journal, _JOURNAL_MAGIC) is True
 
 
 @contextmanager
@@ -482,11 +478,17 @@ def _is_sqlite(path: Path) -> bool | None:
     """Whether a file with data starts as an SQLite database does; None when that cannot be told (not a regular
     file, empty, unreadable: SQLite says why). One that does not is left, journal and all, to the check that moves
     it aside: opening it read-write would make SQLite delete the journal beside it."""
+    return _starts_with(path, b"SQLite format 3\x00")
+
+
+def _starts_with(path: Path, magic: bytes) -> bool | None:
+    """Whether a regular file with data starts with magic; None when it is missing, empty, not a regular file or
+    unreadable."""
     try:
         if not path.is_file() or path.stat().st_size == 0:
             return None
         with open(path, "rb") as f:
-            return f.read(16) == b"SQLite format 3\x00"
+            return f.read(len(magic)) == magic
     except OSError:
         return None
 
