@@ -152,8 +152,7 @@ class ItemMemory:
                     elif place.seen_empty > before:
                         self._checked_since.add(name)
                     continue
-                if place.place_id == state.current.place_id and (
-                        state.current.stamp - _CLOCK_BACK_S <= stamp < state.current.stamp):
+                if place.place_id == state.current.place_id and _handed_over_late(stamp, state.current.stamp):
                     continue  # a look older than the sighting there (another camera's frame, handled late)
                 counts = self._misses.setdefault(name, {})
                 counts[place_id] = counts.get(place_id, 0) + 1
@@ -176,9 +175,9 @@ class ItemMemory:
             return
         place = self._nearest_place(state, position)
         previous = state.current
-        # Older than the last sighting by less than a clock going back: another camera's frame handled late. It
-        # adds to its place, but says nothing of where the item is now and is no return.
-        late = previous.stamp - _CLOCK_BACK_S <= stamp < previous.stamp
+        # Another camera's frame handled late: it adds to its place, but says nothing of where the item is now and
+        # is no return.
+        late = _handed_over_late(stamp, previous.stamp)
         if place is None:
             place = _new_place(state.next_place_id, position, orientation, stamp)
             state.places.append(place)
@@ -404,6 +403,12 @@ def _checked(obs: ItemObservation) -> tuple[str, np.ndarray, np.ndarray, float, 
 # a sighting this much older than an emptiness at the same place means the clock went back; less is two cameras'
 # frames handled out of order (one saw the item there at t, the other the place empty at t + 0.1)
 _CLOCK_BACK_S = 5.0
+
+
+def _handed_over_late(stamp: float, sighting: float) -> bool:
+    """Whether stamp is older than the item's last sighting by less than a clock going back (_CLOCK_BACK_S): two
+    cameras' frames handled out of order, not a bag played again."""
+    return sighting - _CLOCK_BACK_S <= stamp < sighting
 
 
 def _left(state: ItemState, place: PlaceRecord) -> bool:
