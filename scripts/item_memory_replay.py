@@ -40,6 +40,7 @@ from spatial_memory_ros.bench.metrics import _within
 from spatial_memory_ros.bench.runner import RADIUS_M, BenchConfig, run_bench
 from spatial_memory_ros.bench.seeds import TRAIN_SEED_MIN
 from spatial_memory_ros.core.config import MemoryConfig
+from spatial_memory_ros.core.errors import UnknownItemError
 from spatial_memory_ros.core.item_memory import ItemMemory
 
 # A call log: ("advance", stamp) | ("observe", [ItemObservation], [true xyz or None])
@@ -160,7 +161,7 @@ def replay_one(calls: list[Call], config: MemoryConfig, centre_weight_cap: int) 
             try:
                 answer = memory.locate(name)
                 usual, current = runner._finite(answer.usual.position), runner._finite(answer.current.position)
-            except Exception:  # UnknownItemError: the bench counts it wrong
+            except UnknownItemError:  # as the bench's PipelineMethod.locate: counted wrong; anything else is a bug
                 usual = current = None
             lay = _within(name, usual, home, RADIUS_M)
             out.layout += lay
