@@ -212,12 +212,9 @@ def visits(calls: list[Call], place_radius_m: float) -> dict[str, collections.Co
 
 def _as_recorded(recorded: MemoryConfig) -> MemoryConfig:
     """The recorded config in this code's MemoryConfig: fields this code lacks are dropped, fields the recording's
-    code lacked take their defaults (0 stay sightings, from a prototype of that rule that was off at 0, too)."""
+    code lacked take this code's defaults (so a recording from before a rule replays with it: not the bench's run)."""
     known = {f.name for f in fields(MemoryConfig)}
-    values = {k: v for k, v in vars(recorded).items() if k in known}
-    if values.get("min_stay_sightings") == 0:
-        del values["min_stay_sightings"]
-    return MemoryConfig(**values)
+    return MemoryConfig(**{k: v for k, v in vars(recorded).items() if k in known})
 
 
 def replay(args: argparse.Namespace) -> None:

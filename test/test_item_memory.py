@@ -280,7 +280,7 @@ def test_failed_commit_is_retried_with_the_next_one(tmp_path: Path, monkeypatch:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"place_radius_m": 0.0}, {"max_places_per_item": 0}, {"max_dwell_gap_s": -1.0}]
+    "bad", [{"place_radius_m": 0.0}, {"max_places_per_item": 0}, {"max_dwell_gap_s": -1.0}, {"min_stay_sightings": 0}]
 )
 def test_bad_config_is_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(BadInputError, match=next(iter(bad))):
@@ -544,3 +544,127 @@ def test_a_name_that_is_not_text_is_refused_and_changes_nothing(tmp_path: Path) 
         assert memory.items() == ["mug"]
     with ItemMemory(config, MemoryStore(config.db_path)) as memory:
         assert memory.locate("mug").current.last_seen == 3.0
+
+
+# ---- a return needs a visit (memory.min_stay_sightings) ----------------------------------------------------------
+
+C = (4.0, 0.0, 0.0)
+
+
+def returns(memory: ItemMemory) -> dict[int, int]:
+    return {p.place_id: p.returns for p in memory._items["mug"].places}
+
+
+def test_a_misread_now_and_then_earns_no_return(memory: ItemMemory) -> None:
+    """Seed 150's pallet: another board, read as the item a glimpse at a time, made phantom places that earned a
+    return at every glimpse and outranked the item's home."""
+    memory.observe(stay(A, start=0.0, duration=600.0))  # home: place 0
+    memory.observe(stay(B, start=700.0, duration=100.0))  # a real stay at B: place 1
+    for k in range(6):  # back home, and now and then a glimpse of "it" at B, two sightings at a time
+        memory.observe(stay(A, start=1000.0 + 100 * k, duration=40.0))
+        memory.observe([obs(B, 1050.0 + 100 * k), obs(B, 1051.0 + 100 * k)])
+    memory.observe(stay(A, start=1600.0, duration=40.0))
+    assert returns(memory) == {0: 1, 1: 0}  # home's one return (back from B); B none for the glimpses
+    memory.observe([obs(B, 2000.0), obs(B, 2001.0)])
+    assert returns(memory) == {0: 1, 1: 0}
+    memory.observe([obs(B, 2002.0)])  # it really went to B: the third sighting makes a stay
+    assert returns(memory) == {0: 1, 1: 1}
+
+
+def test_one_sighting_is_a_stay_at_one() -> None:
+    memory = ItemMemory(replace(CONFIG, min_stay_sightings=1))
+    memory.observe(stay(A, start=0.0, duration=600.0))
+    memory.observe(stay(B, start=700.0, duration=100.0))
+    memory.observe([obs(A, 900.0)])
+    memory.observe([obs(B, 950.0)])
+    assert returns(memory) == {0: 1, 1: 1}
+
+
+def test_a_short_real_visit_earns_its_return(memory: ItemMemory) -> None:
+    """A patrol passing an item put back home sees it for a moment, a dozen frames: that is a stay."""
+    memory.observe(stay(A, start=0.0, duration=60.0))
+    memory.observe(stay(B, start=100.0, duration=600.0))
+    memory.observe([obs(A, 800.0 + 0.1 * k) for k in range(12)])
+    assert returns(memory) == {0: 1, 1: 0}
+    np.testing.assert_allclose(memory.locate("mug").usual.position, A)
+
+
+def test_a_sighting_at_the_last_stay_starts_the_count_over(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=600.0))
+    memory.observe(stay(B, start=700.0, duration=100.0))
+    memory.observe(stay(A, start=900.0, duration=100.0))  # settled at A again
+    for k in range(5):  # B, B, A, B, B, A...: never three at B without one at A
+        memory.observe([obs(B, 1100.0 + 10 * k), obs(B, 1101.0 + 10 * k), obs(A, 1102.0 + 10 * k)])
+    assert returns(memory)[1] == 0
+
+
+def test_a_misread_inside_a_visit_does_not_cut_it(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=600.0))
+    memory.observe(stay(B, start=700.0, duration=100.0))
+    # back home: seen at A, a misread at C in between, at A again, and again: three at A, the count at A goes on
+    memory.observe([obs(A, 900.0), obs(C, 901.0), obs(A, 902.0), obs(A, 903.0)])
+    assert returns(memory) == {0: 1, 1: 0, 2: 0}
+
+
+def test_a_place_seen_empty_starts_its_visit_over(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=600.0))
+    memory.observe(stay(B, start=700.0, duration=100.0))
+    memory.observe(stay(A, start=900.0, duration=100.0))
+    memory.observe([obs(B, 1100.0), obs(B, 1101.0)])  # two at B ...
+    memory.observe([obs(C, 1102.0)])  # ... it is seen elsewhere, and B is found empty
+    absent(memory, B, 1103.0, CONFIG.absent_after_checks)
+    memory.observe([obs(B, 1200.0)])  # one more at B: a new visit's first, not the third
+    assert returns(memory)[1] == 0
+    memory.observe([obs(B, 1201.0), obs(B, 1202.0)])
+    assert returns(memory)[1] == 1
+
+
+def test_a_stay_near_the_last_one_is_no_return(memory: ItemMemory) -> None:
+    near = (0.4, 0.0, 0.0)  # beyond the place radius (0.3), within displaced_distance_m (0.5)
+    memory.observe(stay(A, start=0.0, duration=600.0))
+    memory.observe(stay(near, start=700.0, duration=100.0))
+    memory.observe(stay(A, start=900.0, duration=100.0))
+    assert returns(memory) == {0: 0, 1: 0}
+
+
+def test_a_place_made_seconds_before_is_this_visits_own(memory: ItemMemory) -> None:
+    """Another camera's frame handled late makes the place a moment before the sightings that are the first
+    visit there: not a place the item came back to."""
+    memory.observe(stay(A, start=0.0, duration=700.0))
+    memory.observe([obs(B, 699.9)])  # handled after the sighting at A of 700: it makes place 1, and counts no visit
+    memory.observe([obs(B, 701.0), obs(B, 702.0), obs(B, 703.0)])
+    assert returns(memory) == {0: 0, 1: 0}
+    assert memory._items["mug"].settled == 1
+
+
+def test_a_forgotten_last_stay_gives_no_return() -> None:
+    memory = ItemMemory(replace(CONFIG, max_places_per_item=2))
+    memory.observe(stay(A, start=0.0, duration=60.0))  # 0
+    memory.observe(stay(B, start=100.0, duration=600.0))  # 1, its last stay
+    memory.observe([obs(A, 800.0)])  # one at A: place 0 known, the visit counts from here
+    memory.observe([obs(C, 801.0)])  # a new place past the bound: B (less usual than A's first-place half) goes
+    assert sorted(returns(memory)) == [0, 2]
+    memory.observe([obs(A, 802.0), obs(A, 803.0)])
+    assert returns(memory)[0] == 0  # no last stay to have come back from
+    assert memory._items["mug"].settled == 0
+
+
+def test_the_last_stay_survives_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        memory.observe(stay(A, start=0.0, duration=60.0))
+        memory.observe(stay(B, start=100.0, duration=60.0))  # settled at B
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        assert memory._items["mug"].settled == 1
+        memory.observe([obs(A, 300.0 + k) for k in range(3)])
+        assert returns(memory) == {0: 1, 1: 0}
+
+
+def test_a_sighting_handled_late_counts_towards_no_visit(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=600.0))
+    memory.observe(stay(B, start=700.0, duration=100.0))  # the last stay
+    memory.observe([obs(A, 901.0), obs(A, 902.0)])  # two at A...
+    memory.observe([obs(A, 899.0)])  # ... and another camera's frame from before them, handled after
+    assert returns(memory) == {0: 0, 1: 0}
+    memory.observe([obs(A, 903.0)])
+    assert returns(memory) == {0: 1, 1: 0}

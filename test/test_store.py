@@ -18,7 +18,14 @@ import numpy as np
 import pytest
 
 from spatial_memory_ros.core.errors import BadInputError, CorruptStoreError, SpatialMemoryError
-from spatial_memory_ros.core.store import ItemState, LastObservation, MemoryStore, PlaceRecord, _is_corruption
+from spatial_memory_ros.core.store import (
+    SCHEMA_VERSION,
+    ItemState,
+    LastObservation,
+    MemoryStore,
+    PlaceRecord,
+    _is_corruption,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PLACE_FIELDS = (
@@ -380,12 +387,12 @@ def test_a_version_1_file_is_migrated_not_moved_aside(tmp_path: Path) -> None:
         places[1].seen_empty, places[1].returns = 60.0, 2
         states["mug"].current.arrived = 45.0
         store.commit([states["mug"]])
-    with MemoryStore(path, on_corrupt="raise") as store:  # now version 3: read as is
+    with MemoryStore(path, on_corrupt="raise") as store:  # now the current version: read as is
         again = store.load()["mug"]
         assert (again.places[1].seen_empty, again.places[1].returns) == (60.0, 2)
         assert again.current.arrived == 45.0
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
     assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
 
 
@@ -401,7 +408,27 @@ def test_a_version_2_file_is_migrated_with_arrived_at_the_last_sighting(tmp_path
         mug = store.load()["mug"]
         assert mug.current.arrived == mug.current.stamp == 50.0 and mug.places[0].returns == 3
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+def test_a_version_3_file_is_migrated_with_the_item_settled_where_last_seen(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(_V1_SCHEMA)
+        conn.executescript("ALTER TABLE places ADD COLUMN seen_empty REAL NOT NULL DEFAULT -1e300;"
+                           "ALTER TABLE places ADD COLUMN returns INTEGER NOT NULL DEFAULT 0;"
+                           "ALTER TABLE items ADD COLUMN arrived REAL NOT NULL DEFAULT 0;"
+                           "UPDATE items SET arrived = 45.0; UPDATE schema_version SET version = 3;")
+    with MemoryStore(path, on_corrupt="raise") as store:
+        assert store.moved_aside_to is None
+        mug = store.load()["mug"]
+        assert mug.settled == mug.current.place_id == 1 and mug.current.arrived == 45.0
+        mug.settled = 0
+        store.commit([mug])
+    with MemoryStore(path, on_corrupt="raise") as store:
+        assert store.load()["mug"].settled == 0
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(4,)]
 
 
 def test_an_unknown_schema_version_is_still_moved_aside(tmp_path: Path) -> None:

@@ -150,6 +150,13 @@ class MemoryConfig:
     # Usual place = most returns (the item came back there from elsewhere); a place's dwell counts as one
     # return per this many seconds, and the place an item was first seen at as half a return.
     dwell_per_return_s: float = 3600.0
+    # A return is earned by a stay: this many sightings at a place with none at the item's last stay in between
+    # (and the place not seen empty meanwhile), the place known before the visit and more than
+    # displaced_distance_m from the last stay. A tag misread as the item, now and then, gives one to a few
+    # sightings; a patrol passing an item really put back sees it about a dozen times. By time alone the two
+    # look alike ("A return needs a stay" in BENCHMARKS.md: a 10 s stay cost validation layout). 3 was chosen
+    # on training seed 1007 ("A return needs a visit"). 1 = every sighting away from the last stay is a stay.
+    min_stay_sightings: int = 3
     # Return prior (core.return_prior): displaced items tend to be put back. With it on, an item last seen
     # away from its usual place is answered at the usual place (current_inferred) once P(back) from the
     # time since it was first seen away exceeds return_prior_min_p. The curve is fitted on training scene
@@ -267,6 +274,7 @@ class PipelineConfig:
             (self.memory.max_places_per_item >= 1, "memory.max_places_per_item must be >= 1"),
             (self.memory.absent_after_checks >= 0, "memory.absent_after_checks must be >= 0 (0 = off)"),
             (self.memory.dwell_per_return_s > 0, "memory.dwell_per_return_s must be > 0"),
+            (self.memory.min_stay_sightings >= 1, "memory.min_stay_sightings must be >= 1"),
             (0 < self.memory.return_prior_min_p < 1, "memory.return_prior_min_p must be in (0, 1)"),
             (self.detector.backend in DETECTOR_BACKENDS,
              f"detector.backend must be one of {', '.join(DETECTOR_BACKENDS)}, got {self.detector.backend!r}"),

@@ -29,16 +29,18 @@ from .errors import BadInputError, CorruptStoreError, SpatialMemoryError
 
 logger = logging.getLogger(__name__)
 
-# 2 added places.seen_empty and places.returns; 3 added items.arrived. Older files are migrated in place.
-SCHEMA_VERSION = 3
+# 2 added places.seen_empty and places.returns; 3 added items.arrived; 4 added items.settled. Older files are
+# migrated in place.
+SCHEMA_VERSION = 4
 
 _POSE = ("x", "y", "z", "qx", "qy", "qz", "qw")
-_ITEM_COLUMNS = ("item", "next_place_id", *_POSE, "stamp", "confidence", "place_id", "arrived")
+_ITEM_COLUMNS = ("item", "next_place_id", *_POSE, "stamp", "confidence", "place_id", "arrived", "settled")
 _PLACE_COLUMNS = (
     "item", "place_id", *_POSE, "dwell_s", "observations", "first_seen", "last_seen", "seen_empty", "returns"
 )
 _TABLES = {"schema_version": ("version",), "items": _ITEM_COLUMNS, "places": _PLACE_COLUMNS}
-_TABLES_V2 = {**_TABLES, "items": _ITEM_COLUMNS[:-1]}
+_TABLES_V3 = {**_TABLES, "items": _ITEM_COLUMNS[:-1]}
+_TABLES_V2 = {**_TABLES, "items": _ITEM_COLUMNS[:-2]}
 _TABLES_V1 = {**_TABLES_V2, "places": _PLACE_COLUMNS[:-2]}
 _NEVER = -1.0e300  # seen_empty of a place never seen empty (SQLite REAL has no portable -inf literal)
 
@@ -54,7 +56,8 @@ CREATE TABLE IF NOT EXISTS items (       -- one row per item: its last confirmed
     stamp REAL NOT NULL,                 -- s
     confidence REAL NOT NULL,            -- 0..1
     place_id INTEGER NOT NULL,           -- the place this observation was assigned to
-    arrived REAL NOT NULL                -- s, first sighting at that place since the item was seen elsewhere
+    arrived REAL NOT NULL,               -- s, first sighting at that place since the item was seen elsewhere
+    settled INTEGER NOT NULL             -- place_id of its last stay (item_memory: what earns a return); -1 none
 );
 CREATE TABLE IF NOT EXISTS places (      -- the places an item has been at
     item TEXT NOT NULL,
@@ -89,6 +92,15 @@ BEGIN IMMEDIATE;
 ALTER TABLE items ADD COLUMN arrived REAL NOT NULL DEFAULT 0;
 UPDATE items SET arrived = stamp;
 UPDATE schema_version SET version = 3;
+COMMIT;
+"""
+# A migrated item "settled" where it was last seen: its next stay elsewhere earns a return, as a sighting there
+# did before version 4.
+_MIGRATE_3_TO_4 = """
+BEGIN IMMEDIATE;
+ALTER TABLE items ADD COLUMN settled INTEGER NOT NULL DEFAULT -1;
+UPDATE items SET settled = place_id;
+UPDATE schema_version SET version = 4;
 COMMIT;
 """
 
@@ -136,6 +148,9 @@ class ItemState:
     places: list[PlaceRecord]
     current: LastObservation
     next_place_id: int  # id for the next new place
+    # place_id of the item's last stay (memory.min_stay_sightings sightings there, core.item_memory): a stay at
+    # another place earns that place a return; -1 before the first stay
+    settled: int = -1
 
 
 class MemoryStore:
@@ -184,7 +199,10 @@ class MemoryStore:
                 self._conn.executescript(_MIGRATE_1_TO_2)
             if old in (1, 2):
                 self._conn.executescript(_MIGRATE_2_TO_3)
-                logger.info("spatial memory store %s migrated from schema version %d to 3", self.path, old)
+            if old in (1, 2, 3):
+                self._conn.executescript(_MIGRATE_3_TO_4)
+                logger.info("spatial memory store %s migrated from schema version %d to %d", self.path, old,
+                            SCHEMA_VERSION)
         except sqlite3.Error as exc:
             self.close()
             raise CorruptStoreError(f"cannot initialise spatial memory store {self.path}: {exc}") from exc
@@ -295,7 +313,7 @@ class MemoryStore:
                     place_id=int(r[11]),
                     arrived=float(r[12]),
                 )
-                states[r[0]] = ItemState(r[0], places.get(r[0], []), current, int(r[1]))
+                states[r[0]] = ItemState(r[0], places.get(r[0], []), current, int(r[1]), settled=int(r[13]))
         except sqlite3.Error as exc:
             raise CorruptStoreError(f"cannot read spatial memory store {self.path}: {exc}") from exc
         return states
@@ -384,7 +402,7 @@ def _item_row(s: ItemState) -> tuple[object, ...]:
     c = s.current
     pose = (*_floats(c.position, 3), *_floats(c.orientation, 4))
     return (s.item, int(s.next_place_id), *pose, float(c.stamp), float(c.confidence), int(c.place_id),
-            float(c.arrived))
+            float(c.arrived), int(s.settled))
 
 
 def _place_row(item: str, p: PlaceRecord) -> tuple[object, ...]:
@@ -578,9 +596,9 @@ def _schema_problem(conn: sqlite3.Connection) -> str | None:
     if tables != set(_TABLES):
         return f"foreign schema: tables {sorted(tables)}, expected {sorted(_TABLES)}"
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
-    if versions not in ([1], [2], [SCHEMA_VERSION]):  # 1 and 2 are migrated when the store opens
+    if versions not in ([1], [2], [3], [SCHEMA_VERSION]):  # 1 to 3 are migrated when the store opens
         return f"schema version {versions}, this code reads versions 1 to {SCHEMA_VERSION}"
-    for name, expected in {1: _TABLES_V1, 2: _TABLES_V2}.get(versions[0], _TABLES).items():
+    for name, expected in {1: _TABLES_V1, 2: _TABLES_V2, 3: _TABLES_V3}.get(versions[0], _TABLES).items():
         columns = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({name})"))
         if columns != expected:
             return f"foreign schema: table {name} has columns {columns}"
