@@ -668,3 +668,11 @@ def test_a_sighting_handled_late_counts_towards_no_visit(memory: ItemMemory) -> 
     assert returns(memory) == {0: 0, 1: 0}
     memory.observe([obs(A, 903.0)])
     assert returns(memory) == {0: 1, 1: 0}
+
+
+def test_after_the_clock_went_back_a_place_made_later_is_known(memory: ItemMemory) -> None:
+    """A bag played again: A was made at 1000 by the clock of the first play, so it was known before 500."""
+    memory.observe(stay(A, start=1000.0, duration=100.0))
+    memory.observe(stay(B, start=2000.0, duration=100.0))
+    memory.observe([obs(A, 500.0 + k) for k in range(3)])
+    assert returns(memory) == {0: 1, 1: 0}

@@ -187,7 +187,8 @@ class ItemMemory:
         # is no visit.
         late = _handed_over_late(stamp, previous.stamp)
         # Known before this sighting: a place made within the last few seconds (by another camera's frame handled
-        # late, or a clock that went back) is this visit's own, not one the item comes back to.
+        # late) is this visit's own, not one the item comes back to; one made "later" than now was known before a
+        # clock went back.
         known = place is not None and not (stamp - _CLOCK_BACK_S <= place.first_seen <= stamp)
         if place is None:
             place = _new_place(state.next_place_id, position, orientation, stamp)
