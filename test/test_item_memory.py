@@ -627,7 +627,7 @@ def test_a_stay_near_the_last_one_is_no_return(memory: ItemMemory) -> None:
     assert returns(memory) == {0: 0, 1: 0}
 
 
-def test_a_place_made_seconds_before_is_this_visits_own(memory: ItemMemory) -> None:
+def test_a_place_made_by_a_frame_handled_late_is_new(memory: ItemMemory) -> None:
     """Another camera's frame handled late makes the place a moment before the sightings that are the first
     visit there: not a place the item came back to."""
     memory.observe(stay(A, start=0.0, duration=700.0))
@@ -676,3 +676,43 @@ def test_after_the_clock_went_back_a_place_made_later_is_known(memory: ItemMemor
     memory.observe(stay(B, start=2000.0, duration=100.0))
     memory.observe([obs(A, 500.0 + k) for k in range(3)])
     assert returns(memory) == {0: 1, 1: 0}
+
+
+def test_a_first_visit_split_by_a_glimpse_of_the_last_stay_is_no_return(memory: ItemMemory) -> None:
+    memory.observe(stay(A, start=0.0, duration=3600.0))
+    memory.observe([obs(B, 4000.0), obs(B, 4001.0)])  # moved to B, a place new to it
+    memory.observe([obs(A, 4002.0)])  # a glimpse at home (a misread) starts the count over
+    memory.observe([obs(B, 4010.0 + k) for k in range(3)])
+    assert returns(memory) == {0: 0, 1: 0}
+    assert memory._items["mug"].settled == 1
+
+
+def test_a_place_made_since_the_last_stay_is_no_return(memory: ItemMemory) -> None:
+    """A misread makes B while the mug stays at A; a later burst of three misreads there is a "stay" (no count
+    tells it from one) but no return: the mug had not been at B before its last stay."""
+    memory.observe(stay(A, start=0.0, duration=3600.0))
+    memory.observe([obs(B, 3700.0)])  # a glimpse makes B
+    memory.observe(stay(A, start=3710.0, duration=100.0))
+    memory.observe([obs(B, 4000.0 + j) for j in range(3)])
+    assert returns(memory) == {0: 0, 1: 0}
+    assert memory._items["mug"].settled == 1
+    # once it has stayed elsewhere since, B is a place it was at before: a stay there is a return
+    memory.observe(stay(C, start=5000.0, duration=100.0))
+    memory.observe([obs(B, 5200.0 + j) for j in range(3)])
+    assert returns(memory) == {0: 0, 1: 1, 2: 0}
+
+
+def test_a_reset_forgets_the_counts() -> None:
+    memory = ItemMemory(CONFIG)
+    memory.observe(stay(A, start=0.0, duration=60.0))
+    memory.observe([obs(B, 100.0), obs(B, 101.0)])  # two towards a stay at place 1
+    memory.reset()
+    memory.observe([obs(A, 200.0)])  # the new mug's place 0 ...
+    memory.observe([obs(B, 201.0)])  # ... and place 1: one sighting, not a third
+    assert memory._items["mug"].settled == -1
+
+
+def test_the_first_sighting_counts_towards_the_first_stay() -> None:
+    memory = ItemMemory(replace(CONFIG, min_stay_sightings=1))
+    memory.observe([obs(A, 0.0)])
+    assert memory._items["mug"].settled == 0

@@ -151,11 +151,11 @@ class MemoryConfig:
     # return per this many seconds, and the place an item was first seen at as half a return.
     dwell_per_return_s: float = 3600.0
     # A return is earned by a stay: this many sightings at a place with none at the item's last stay in between
-    # (and the place not seen empty meanwhile), the place known before the visit and more than
-    # displaced_distance_m from the last stay. A tag misread as the item, now and then, gives one to a few
-    # sightings; a patrol passing an item really put back sees it about a dozen times. By time alone the two
-    # look alike ("A return needs a stay" in BENCHMARKS.md: a 10 s stay cost validation layout). 3 was chosen
-    # on training seed 1007 ("A return needs a visit"). 1 = every sighting away from the last stay is a stay.
+    # (and the place not seen empty meanwhile), at a place the item had been at before its last stay and more
+    # than displaced_distance_m from it. A tag misread as the item gives one to a few sightings at a time; a
+    # patrol passing an item really put back sees it about a dozen times. By time alone the two look alike ("A
+    # return needs a stay" in BENCHMARKS.md: a 10 s stay cost validation layout); 3 is set on training seed 1007
+    # ("A return needs a visit"). 1 = every sighting away from the last stay is a stay.
     min_stay_sightings: int = 3
     # Return prior (core.return_prior): displaced items tend to be put back. With it on, an item last seen
     # away from its usual place is answered at the usual place (current_inferred) once P(back) from the

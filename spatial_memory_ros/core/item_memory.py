@@ -4,10 +4,12 @@ Each item keeps a few places (clusters of its observations, place_radius_m wide)
 item keeps coming back to: a place earns a return each time the item stays there after its last stay was
 elsewhere, and dwell time (while it is seen staying) counts as returns at dwell_per_return_s, so an hour on
 the desk outweighs five minutes on the sofa, however often the sofa was observed. A stay is min_stay_sightings
-sightings at a place with none at the last stay in between (the place not seen empty meanwhile): a tag misread
-as the item now and then is a sighting, moves "current", but earns no place a return; a patrol passing an
-item really put back sees it many times. A sighting at the last stay starts the count over everywhere (the
-item had not moved: what was seen elsewhere was not it). The place it was first seen
+sightings at a place with none at the last stay in between (the place not seen empty meanwhile), and it is a
+return only to a place the item had been at before its last stay. A tag misread as the item is a sighting and
+moves "current", but a glimpse or two between sightings at the last stay counts towards no stay (a sighting at
+the last stay starts every count over: the item had not moved), and a place made since the last stay earns
+nothing however often it is misread; a patrol passing an item really put back sees it many times. The place
+it was first seen
 at counts half a return more: where things are when a space is first mapped is, more often than not, where
 they belong (it decides while nothing else does, and breaks ties after).
 
@@ -81,9 +83,11 @@ class ItemMemory:
         self._dirty: set[str] = set()  # changed in memory but not yet committed (a commit failed)
         self._misses: dict[str, dict[int, int]] = {}  # item -> place_id -> checks without the item, in RAM
         self._checked_since: set[str] = set()  # items whose "seen empty" times moved on in RAM only (save, close)
-        # item -> place_id -> (sightings since the last one at the item's last stay, whether the place was known
-        # before the first of them). In RAM: a restart only makes a visit under way count from zero.
-        self._visits: dict[str, dict[int, tuple[int, bool]]] = {}
+        # item -> place_id -> sightings since the last one at the item's last stay; and item -> the places made
+        # since its last stay (no stay there can be a return: the item had not been there before). Both in RAM: after
+        # a restart a visit under way counts from zero, and every place remembered counts as known before.
+        self._visits: dict[str, dict[int, int]] = {}
+        self._new_places: dict[str, set[int]] = {}
         self._prior: ReturnPrior | None = load_return_prior(config.return_prior_path) if config.return_prior else None
         for name, state in (store.load() if store is not None else {}).items():
             if state.places:
@@ -179,21 +183,20 @@ class ItemMemory:
         if state is None:
             first = _new_place(0, position, orientation, stamp)
             current = LastObservation(position, orientation, stamp, confidence, first.place_id, arrived=stamp)
-            self._items[name] = ItemState(name, [first], current, next_place_id=1)
+            self._items[name] = state = ItemState(name, [first], current, next_place_id=1)
+            self._new_places[name] = {first.place_id}
+            self._count_visit(state, first)
             return
         place = self._nearest_place(state, position)
         previous = state.current
         # Another camera's frame handled late: it adds to its place, but says nothing of where the item is now and
         # is no visit.
         late = _handed_over_late(stamp, previous.stamp)
-        # Known before this sighting: a place made within the last few seconds (by another camera's frame handled
-        # late) is this visit's own, not one the item comes back to; one made "later" than now was known before a
-        # clock went back.
-        known = place is not None and not (stamp - _CLOCK_BACK_S <= place.first_seen <= stamp)
         if place is None:
             place = _new_place(state.next_place_id, position, orientation, stamp)
             state.places.append(place)
             state.next_place_id += 1
+            self._new_places.setdefault(name, set()).add(place.place_id)
         else:
             if not followed:  # a followed box says where the item is now, not where its place is
                 alpha = 1.0 / (min(place.observations, self._centre_weight_cap) + 1)
@@ -216,28 +219,28 @@ class ItemMemory:
         if not late:
             arrived = previous.arrived if previous.place_id == place.place_id else stamp
             state.current = LastObservation(position, orientation, stamp, confidence, place.place_id, arrived=arrived)
-            self._count_visit(state, place, known)
+            self._count_visit(state, place)
         self._forget_extra_places(state)
 
-    def _count_visit(self, state: ItemState, place: PlaceRecord, known: bool) -> None:
+    def _count_visit(self, state: ItemState, place: PlaceRecord) -> None:
         """Count a sighting at place towards a stay there (module docstring). The stay that completes makes place
-        the last stay, and earns it a return when it was known before the visit and the last stay, still
+        the last stay, and earns it a return when the place was known before the last stay and that one, still
         remembered, is more than displaced_distance_m away."""
         if place.place_id == state.settled:
             self._visits.pop(state.item, None)  # it had not moved: what was seen elsewhere was not it
             return
         visits = self._visits.setdefault(state.item, {})
-        sightings, known_then = visits.get(place.place_id, (0, known))
-        if sightings + 1 < self._config.min_stay_sightings:
-            visits[place.place_id] = (sightings + 1, known_then)
+        visits[place.place_id] = visits.get(place.place_id, 0) + 1
+        if visits[place.place_id] < self._config.min_stay_sightings:
             return
         del self._visits[state.item]  # a new stay: every count starts over
         before = next((p for p in state.places if p.place_id == state.settled), None)
-        if known_then and before is not None and (
+        if place.place_id not in self._new_places.get(state.item, ()) and before is not None and (
             float(np.linalg.norm(before.position - place.position)) > self._config.displaced_distance_m
         ):
-            place.returns += 1  # back at a place it had stayed at, after staying well away from it
+            place.returns += 1  # back at a place it had been at, after staying well away from it
         state.settled = place.place_id
+        self._new_places.pop(state.item, None)  # from now on every place it has been at is one it can come back to
 
     def _nearest_place(self, state: ItemState, position: np.ndarray) -> PlaceRecord | None:
         distances = [float(np.linalg.norm(p.position - position)) for p in state.places]
@@ -253,6 +256,7 @@ class ItemMemory:
             victim = max((p for p in state.places if p.place_id != state.current.place_id), key=ranking)
             state.places = [p for p in state.places if p.place_id != victim.place_id]
             self._visits.get(state.item, {}).pop(victim.place_id, None)
+            self._new_places.get(state.item, set()).discard(victim.place_id)
 
     def _flush(self, *, everything: bool = False) -> None:
         """Commit the changed items; everything: also those whose "seen empty" times moved on in RAM only."""
@@ -274,6 +278,7 @@ class ItemMemory:
             self._dirty.clear()
             self._misses.clear()
             self._visits.clear()
+            self._new_places.clear()
             self._checked_since.clear()
             self._now = -math.inf  # a bag replayed after a reset starts the clock again (the return prior's "now")
 

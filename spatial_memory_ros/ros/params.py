@@ -131,7 +131,8 @@ _PIPELINE_DESCRIPTIONS = {
     "without its tag before it counts as seen empty (the item has gone); 0 = off.",
     "memory.dwell_per_return_s": "Seconds of dwell worth one return to a place when ranking the usual place.",
     "memory.min_stay_sightings": "Sightings of an item at a place, none at its last stay in between, before the "
-                                 "place earns a return (a stay); fewer, e.g. a misread tag, earn none. 1 = every one.",
+                                 "place earns a return (a stay); fewer, e.g. a tag misread a glimpse at a time, "
+                                 "earn none. 1 = every sighting.",
     "memory.return_prior": "Answer an item last seen displaced at its usual place (current_inferred) once the "
                            "learned return prior says it is more likely back than not.",
     "memory.return_prior_path": "Return prior JSON (spatial-memory fit-return-prior); empty = the shipped one.",
