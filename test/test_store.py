@@ -384,6 +384,7 @@ def test_a_version_1_file_is_migrated_not_moved_aside(tmp_path: Path) -> None:
         assert [p.dwell_s for p in places] == [300.0, 10.0]
         assert all(p.seen_empty == -np.inf and p.returns == 0 for p in places)
         assert states["mug"].current.arrived == 50.0  # unknown before version 3: the last sighting
+        assert states["mug"].settled == states["mug"].current.place_id == 1  # before 4: where it was last seen
         places[1].seen_empty, places[1].returns = 60.0, 2
         states["mug"].current.arrived = 45.0
         store.commit([states["mug"]])
@@ -407,6 +408,7 @@ def test_a_version_2_file_is_migrated_with_arrived_at_the_last_sighting(tmp_path
         assert store.moved_aside_to is None
         mug = store.load()["mug"]
         assert mug.current.arrived == mug.current.stamp == 50.0 and mug.places[0].returns == 3
+        assert mug.settled == mug.current.place_id == 1
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
 
