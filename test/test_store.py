@@ -397,15 +397,26 @@ def test_a_version_1_file_is_migrated_not_moved_aside(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
 
 
-def test_a_version_2_file_is_migrated_with_arrived_at_the_last_sighting(tmp_path: Path) -> None:
-    path = tmp_path / "v2.db"
+# what versions 2 and 3 added to version 1's tables
+_V2_COLUMNS = ("ALTER TABLE places ADD COLUMN seen_empty REAL NOT NULL DEFAULT -1e300;"
+               "ALTER TABLE places ADD COLUMN returns INTEGER NOT NULL DEFAULT 0;")
+_V3_COLUMNS = _V2_COLUMNS + "ALTER TABLE items ADD COLUMN arrived REAL NOT NULL DEFAULT 0;"
+
+
+def _open_old_file(path: Path, script: str) -> MemoryStore:
+    """A store opened on a file of version 1's tables changed by script: migrated, not moved aside."""
     with closing(sqlite3.connect(path)) as conn:
         conn.executescript(_V1_SCHEMA)
-        conn.executescript("ALTER TABLE places ADD COLUMN seen_empty REAL NOT NULL DEFAULT -1e300;"
-                           "ALTER TABLE places ADD COLUMN returns INTEGER NOT NULL DEFAULT 0;"
-                           "UPDATE places SET returns = 3 WHERE place_id = 0; UPDATE schema_version SET version = 2;")
-    with MemoryStore(path, on_corrupt="raise") as store:
-        assert store.moved_aside_to is None
+        conn.executescript(script)
+    store = MemoryStore(path, on_corrupt="raise")
+    assert store.moved_aside_to is None
+    return store
+
+
+def test_a_version_2_file_is_migrated_with_arrived_at_the_last_sighting(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    script = _V2_COLUMNS + "UPDATE places SET returns = 3 WHERE place_id = 0; UPDATE schema_version SET version = 2;"
+    with _open_old_file(path, script) as store:
         mug = store.load()["mug"]
         assert mug.current.arrived == mug.current.stamp == 50.0 and mug.places[0].returns == 3
         assert mug.settled == mug.current.place_id == 1
@@ -415,14 +426,8 @@ def test_a_version_2_file_is_migrated_with_arrived_at_the_last_sighting(tmp_path
 
 def test_a_version_3_file_is_migrated_with_the_item_settled_where_last_seen(tmp_path: Path) -> None:
     path = tmp_path / "v3.db"
-    with closing(sqlite3.connect(path)) as conn:
-        conn.executescript(_V1_SCHEMA)
-        conn.executescript("ALTER TABLE places ADD COLUMN seen_empty REAL NOT NULL DEFAULT -1e300;"
-                           "ALTER TABLE places ADD COLUMN returns INTEGER NOT NULL DEFAULT 0;"
-                           "ALTER TABLE items ADD COLUMN arrived REAL NOT NULL DEFAULT 0;"
-                           "UPDATE items SET arrived = 45.0; UPDATE schema_version SET version = 3;")
-    with MemoryStore(path, on_corrupt="raise") as store:
-        assert store.moved_aside_to is None
+    script = _V3_COLUMNS + "UPDATE items SET arrived = 45.0; UPDATE schema_version SET version = 3;"
+    with _open_old_file(path, script) as store:
         mug = store.load()["mug"]
         assert mug.settled == mug.current.place_id == 1 and mug.current.arrived == 45.0
         mug.settled = 0
