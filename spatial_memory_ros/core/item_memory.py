@@ -9,9 +9,8 @@ return only to a place the item had been at before its last stay. A tag misread 
 moves "current", but a glimpse or two between sightings at the last stay counts towards no stay (a sighting at
 the last stay starts every count over: the item had not moved), and a place made since the last stay earns
 nothing however often it is misread; a patrol passing an item really put back sees it many times. The place
-it was first seen
-at counts half a return more: where things are when a space is first mapped is, more often than not, where
-they belong (it decides while nothing else does, and breaks ties after).
+it was first seen at counts half a return more: where things are when a space is first mapped is, more often
+than not, where they belong (it decides while nothing else does, and breaks ties after).
 
 Negative evidence: the pipeline reports places that were in view, decodable and unoccluded while the
 item was not seen (observe_absent). After absent_after_checks such frames the place is "seen empty"; when
