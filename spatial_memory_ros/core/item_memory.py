@@ -151,7 +151,7 @@ class ItemMemory:
             self._now = max(self._now, float(stamp))
             for name, place_id in checked:
                 state = self._items.get(name)
-                place = next((p for p in state.places if p.place_id == place_id), None) if state else None
+                place = _place(state, place_id) if state else None
                 if state is None or place is None or _left(state, place):
                     continue
                 if place.seen_empty >= state.current.stamp:  # seen empty since the sighting: still empty
@@ -233,7 +233,7 @@ class ItemMemory:
         if visits[place.place_id] < self._config.min_stay_sightings:
             return
         del self._visits[state.item]  # a new stay: every count starts over
-        before = next((p for p in state.places if p.place_id == state.settled), None)
+        before = _place(state, state.settled)
         if place.place_id not in self._new_places.get(state.item, ()) and before is not None and (
             float(np.linalg.norm(before.position - place.position)) > self._config.displaced_distance_m
         ):
@@ -357,7 +357,7 @@ class ItemMemory:
                 )
 
             c = state.current
-            at = next((p for p in state.places if p.place_id == c.place_id), None)
+            at = _place(state, c.place_id)
             current = ItemLocation(
                 position=c.position.copy(),
                 orientation=c.orientation.copy(),
@@ -444,6 +444,11 @@ def _handed_over_late(stamp: float, sighting: float) -> bool:
     return sighting - _CLOCK_BACK_S <= stamp < sighting
 
 
+def _place(state: ItemState, place_id: int) -> PlaceRecord | None:
+    """The item's place of that id, or None (forgotten, or -1: none)."""
+    return next((p for p in state.places if p.place_id == place_id), None)
+
+
 def _left(state: ItemState, place: PlaceRecord) -> bool:
     """Whether place is where the item was last seen and has been seen empty since: it has left it."""
     return place.place_id == state.current.place_id and place.seen_empty > state.current.stamp
@@ -463,7 +468,7 @@ def _ranking(state: ItemState, dwell_per_return_s: float) -> Callable[[PlaceReco
 
 def _gone(state: ItemState) -> float | None:
     """When the place of the last sighting was found empty since (the item had left it), or None."""
-    at = next((p for p in state.places if p.place_id == state.current.place_id), None)
+    at = _place(state, state.current.place_id)
     return at.seen_empty if at is not None and _left(state, at) else None
 
 
