@@ -373,6 +373,11 @@ INSERT INTO places VALUES ('mug', 1, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0, 10.0, 3,
 """
 
 
+def _versions_on_disk(path: Path) -> list[tuple[int]]:
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute("SELECT version FROM schema_version").fetchall()
+
+
 def test_a_version_1_file_is_migrated_not_moved_aside(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     with closing(sqlite3.connect(path)) as conn:
@@ -392,8 +397,7 @@ def test_a_version_1_file_is_migrated_not_moved_aside(tmp_path: Path) -> None:
         again = store.load()["mug"]
         assert (again.places[1].seen_empty, again.places[1].returns) == (60.0, 2)
         assert again.current.arrived == 45.0
-    with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    assert _versions_on_disk(path) == [(SCHEMA_VERSION,)]
     assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
 
 
@@ -420,8 +424,7 @@ def test_a_version_2_file_is_migrated_with_arrived_at_the_last_sighting(tmp_path
         mug = store.load()["mug"]
         assert mug.current.arrived == mug.current.stamp == 50.0 and mug.places[0].returns == 3
         assert mug.settled == mug.current.place_id == 1
-    with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    assert _versions_on_disk(path) == [(SCHEMA_VERSION,)]
 
 
 def test_a_version_3_file_is_migrated_with_the_item_settled_where_last_seen(tmp_path: Path) -> None:
@@ -434,8 +437,7 @@ def test_a_version_3_file_is_migrated_with_the_item_settled_where_last_seen(tmp_
         store.commit([mug])
     with MemoryStore(path, on_corrupt="raise") as store:
         assert store.load()["mug"].settled == 0
-    with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(4,)]
+    assert _versions_on_disk(path) == [(4,)]
 
 
 def test_an_unknown_schema_version_is_still_moved_aside(tmp_path: Path) -> None:
