@@ -258,3 +258,78 @@ def test_the_runtime_runs_the_head_and_the_background_at_still_scale() -> None:
     assert sizes and set(sizes) == {(2 * STILL.image_height, 2 * STILL.image_width)}
     with pytest.raises(ValueError, match="still_scale"):
         LearnedChangeDetector(model, device="cpu", still_scale=5)
+
+
+def test_a_still_cameras_mask_region_that_moved_is_a_motion_box_and_one_at_rest_is_not() -> None:
+    """The change head finds the simulator's agents, not real people, so on a still camera a region of the
+    corrected mask becomes a motion box too when enough of it moved since the previous frame (MOVED_SHARE of its
+    pixels by more than MOVED_GREY grey levels), unless a region of the change head's own already covers it;
+    an item at rest (no pixel moved) is not one, and neither is anything while the camera's pose changes."""
+    from tiny_model import INTR
+
+    from spatial_memory_ros.model.runtime import MOVED_GREY, MOVED_SHARE, LearnedChangeDetector, PreparedFrame
+
+    det = LearnedChangeDetector(tiny_model(config=STILL), device="cpu", intrinsics=INTR)
+    h, w = 120, 160
+    before = np.full((h, w, 3), 100, np.uint8)
+    now = before.copy()
+    now[10:40, 10:40] = 100 + MOVED_GREY + 1  # region A: all of it moved
+    now[10:40, 60:90][::4] = 100 + MOVED_GREY + 1  # region B: a quarter of its rows moved, over MOVED_SHARE
+    assert MOVED_SHARE < 0.25
+    now[70:100, 10:40][::20] = 100 + MOVED_GREY + 1  # region C: 2 rows of 30 moved, under MOVED_SHARE
+    now[70:100, 60:90] = 100 + MOVED_GREY  # region D: every pixel changed, by MOVED_GREY only
+    now[70:100, 110:140] = 255  # region E: moved, but the change head's own region covers part of it
+    mask = np.zeros((h, w), np.uint8)
+    for y, x in ((10, 10), (10, 60), (70, 10), (70, 60), (70, 110)):
+        mask[y:y + 30, x:x + 30] = 255
+    regions = np.zeros((h, w), np.uint8)
+    regions[80:85, 120:125] = 255
+    T = np.eye(4)
+    T[2, 3] = 2.0
+
+    def frame(image: np.ndarray, pose: np.ndarray | None) -> PreparedFrame:
+        return PreparedFrame(0, image, image, np.eye(3), np.eye(3, dtype=np.float32), np.eye(4), pose, 0.0, False,
+                             image)
+
+    grey = cv2.cvtColor(before, cv2.COLOR_BGR2GRAY)
+    assert not det._moving_still_regions(frame(now, T), mask, regions).any()  # no previous frame yet
+    det._previous[0] = (grey, T)
+    moved = det._moving_still_regions(frame(now, T), mask, regions) > 0
+    expected = np.zeros((h, w), bool)
+    expected[10:40, 10:40] = expected[10:40, 60:90] = True
+    assert np.array_equal(moved, expected)
+    det._previous[0] = (cv2.cvtColor(now, cv2.COLOR_BGR2GRAY), T)  # nothing moved since: an item at rest
+    assert not det._moving_still_regions(frame(now, T), mask, regions).any()
+    turned = T.copy()
+    turned[0, 3] = 0.01
+    det._previous[0] = (grey, T)
+    assert not det._moving_still_regions(frame(now, turned), mask, regions).any()  # the camera moved
+    det._previous[0] = (grey, None)
+    assert np.array_equal(det._moving_still_regions(frame(now, None), mask, regions) > 0, expected)  # no pose: still
+
+
+def test_the_runtime_gives_a_motion_box_for_a_moving_thing_only_its_still_head_sees() -> None:
+    """End to end on the runtime: a head that marks everything on a still camera and a change head that marks
+    nothing: a frame that did not move gives no motion box, one that did gives one; reset() forgets the frame."""
+    from tiny_model import INTR
+
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+
+    torch.manual_seed(0)
+    model = SpatialMemoryModel.from_config(STILL).eval()
+    assert model.still is not None and model.still.out.bias is not None
+    with torch.no_grad():
+        model.still.out.bias.fill_(80.0)  # over the change head's -40, whatever the rest gives
+        model.change_head.out.weight.zero_()
+        model.change_head.out.bias.fill_(-40.0)
+    rng = np.random.default_rng(0)
+    still = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    T = np.eye(4)
+    T[2, 3] = 2.0
+    det = LearnedChangeDetector(model, device="cpu", intrinsics=INTR)
+    outputs = [det.update(still, T) for _ in range(8)]  # the background settles; nothing moves
+    assert outputs[-1].mask.all() and len(outputs[-1].motion_boxes) == 0
+    moved = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    assert len(det.update(moved, T).motion_boxes) == 1
+    det.reset()
+    assert det._previous == [None]

@@ -36,6 +36,12 @@ from .turning_background import TurningBackground
 # the network's mask grown by this before the floor memory skips it: its edges blur into the floor around
 _AGENT_MARGIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 _NOMINAL_FOCAL = 500.0 / 640.0  # focal length / image width when no intrinsics are given (~65 deg across)
+# A still camera's mask region moved (LearnedChangeDetector._moving_still_regions) when at least this share of its
+# pixels changed by more than this many grey levels since the previous frame (at the still head's input size).
+# Set before any run: 12 levels is about twice a camera's frame-to-frame noise there; a walking person's edges
+# and texture move by far more than a tenth of their region, an item once put down by none of it.
+MOVED_GREY = 12
+MOVED_SHARE = 0.10
 
 
 @dataclass
@@ -203,10 +209,13 @@ class LearnedChangeDetector:
                 self._state = initial
                 self._embeddings: list[torch.Tensor | None] = [None] * self.cameras  # (N, E) of each last frame
                 self._image_size: list[tuple[int, int] | None] = [None] * self.cameras  # (W, H) per camera
+                # each camera's previous frame (grey, at the still head's size) and pose: what moved since
+                self._previous: list[tuple[np.ndarray, np.ndarray | None] | None] = [None] * self.cameras
             else:  # as a detector of its own would: its last frame's size and embeddings go too
                 self._state[camera] = initial[camera].to(self._state.dtype)
                 self._embeddings[camera] = None
                 self._image_size[camera] = None
+                self._previous[camera] = None
         for floor in self._floors if camera is None else self._floors[camera:camera + 1]:
             if floor is not None:
                 floor.reset()
@@ -382,6 +391,8 @@ class LearnedChangeDetector:
         if step.regions is not None:
             full_regions = cv2.resize(step.regions, (w, h), interpolation=cv2.INTER_LINEAR)
             moving = (full_regions > self._logit_threshold).astype(np.uint8) * 255
+            moving = np.maximum(moving, self._moving_still_regions(frame, mask, moving))
+        self._previous[c] = (cv2.cvtColor(frame.seen, cv2.COLOR_BGR2GRAY), frame.T_map_cam)
         seen = boxes = region_boxes(moving, self.min_blob_area_px)
         T = None if frame.T_map_cam is None else np.asarray(frame.T_map_cam, dtype=np.float64)
         scene = self._floor_changes(c, image, frame.K_px, T, frame.stamp, mask)
@@ -396,6 +407,32 @@ class LearnedChangeDetector:
             mask = np.maximum(mask, scene)
         return ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False, motion_appearance=look,
                             motion_seen_boxes=seen)
+
+    def _moving_still_regions(self, frame: PreparedFrame, mask: np.ndarray, regions: np.ndarray) -> np.ndarray:
+        """(H, W) uint8, 255 on the regions of a still camera's corrected mask that moved since its previous frame
+        and that no region of the change head's own covers. The change head finds the simulator's agents, not
+        real people (PETS09: none), while the still head sees them; a region of its mask in which at least
+        MOVED_SHARE of the pixels changed by more than MOVED_GREY grey levels since the previous frame is a moving
+        thing, and an item put down, which stops moving once it is down, is not. Only while the camera has not
+        moved since that frame (a turn moves every pixel)."""
+        h, w = mask.shape
+        previous = self._previous[frame.camera]
+        none = np.zeros((h, w), np.uint8)
+        if previous is None or previous[0].shape != frame.seen.shape[:2] or not _same_pose(previous[1],
+                                                                                              frame.T_map_cam):
+            return none
+        n, labels = cv2.connectedComponents(mask, connectivity=8)
+        if n <= 1:
+            return none
+        grey = cv2.cvtColor(frame.seen, cv2.COLOR_BGR2GRAY)
+        moved = cv2.absdiff(grey, previous[0]) > MOVED_GREY
+        moved = cv2.resize(moved.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        area = np.bincount(labels.ravel(), minlength=n)
+        moved_px = np.bincount(labels[moved], minlength=n)
+        covered = np.bincount(labels[regions > 0], minlength=n)
+        keep = (moved_px >= MOVED_SHARE * area) & (covered == 0)
+        keep[0] = False  # the unchanged background
+        return keep[labels].astype(np.uint8) * 255
 
     def _floor_changes(self, camera: int, image: np.ndarray, K_px: np.ndarray, T: np.ndarray | None,
                        stamp: float | None, moving: np.ndarray) -> np.ndarray | None:
@@ -463,6 +500,13 @@ def _check_image(image: np.ndarray) -> None:
 
 
 _FAR_M = 1024.0  # float32's step there is 0.06 mm, a ten-thousandth of the floor features' shortest wavelength
+
+
+def _same_pose(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Whether two frames' poses are one (both unknown counts: a camera without a pose is taken as still)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(np.allclose(a, b, atol=1e-6))
 
 
 def _checked_pose(T: np.ndarray | None) -> np.ndarray:
