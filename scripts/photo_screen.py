@@ -26,7 +26,7 @@ from spatial_memory_ros.model.runtime import LearnedChangeDetector
 def _detector(name: str) -> ChangeDetector | LearnedChangeDetector:
     """The backend as the node builds it: 'classical', 'shipped' (learned, the packaged model) or a model file."""
     if name == "classical":
-        return make_change_backend(ChangeConfig(), device="cpu")
+        return make_change_backend(ChangeConfig(method="classical"), device="cpu")
     model_path = "" if name == "shipped" else name
     return make_change_backend(replace(ChangeConfig(), method="learned", model_path=model_path), device="cpu")
 

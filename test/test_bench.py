@@ -24,6 +24,7 @@ from spatial_memory_ros.bench.scene import bench_preset, make_bench_scene
 from spatial_memory_ros.bench.seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
 from spatial_memory_ros.bench.stream import sim_frames
 from spatial_memory_ros.cli.main import main
+from spatial_memory_ros.core.change import ChangeDetector
 from spatial_memory_ros.core.config import ChangeConfig, TagConfig
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame
@@ -220,6 +221,22 @@ def test_no_memory_gives_fresh_ids_and_knows_only_what_it_sees_now() -> None:
     tags.offer(frame, [])
     assert method.locate("mug") is None and last_seen.locate("mug") is None
     assert method.capabilities == {"tracking", "memory"} and last_seen.capabilities == {"memory"}
+
+
+def test_the_baselines_run_the_classical_change_detector() -> None:
+    """The benchmark's baselines are the classical pipeline whatever the package's default change method (learned
+    since 2026-12-03), so their figures stay comparable across BENCHMARKS.md; the learned methods set their own."""
+    assert ChangeConfig().method == "learned"
+    scene = make_bench_scene("home", "static", 0.01, 1, width=96, height=72)
+    methods = make_methods(["pipeline", "pipeline_reader", "pipeline_prior", "no_memory", "learned"], scene)
+    try:
+        pipeline, reader, prior, no_memory, learned = methods
+        assert [m.pipeline.describe_change() for m in (pipeline, reader, prior)] == ["classical"] * 3  # type: ignore[attr-defined]
+        assert type(no_memory._change) is ChangeDetector  # type: ignore[attr-defined]
+        assert learned.pipeline.describe_change().startswith("learned (")  # type: ignore[attr-defined]
+    finally:
+        for method in methods:
+            method.close()
 
 
 def test_unknown_method_is_refused() -> None:

@@ -25,8 +25,9 @@ def test_bench_node_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert result["published"] == 15 and 0 < result["received"] <= 15
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"] < 5000
     assert 100 < result["node_peak_rss_mb"] < 8000  # rclpy, OpenCV and numpy alone are over 100 MB
-    assert "change=classical" in (out / "node.log").read_text()  # the startup log names the change backend
-    assert result["node_change"] == "classical"  # and so does /diagnostics, which the bench records
+    # the startup log names the change backend: the installed node's default, the learned one
+    assert "change=learned (" in (out / "node.log").read_text()
+    assert result["node_change"].startswith("learned (")  # and so does /diagnostics, which the bench records
 
 
 @pytest.mark.parametrize("stagger", [False, True])
@@ -57,10 +58,10 @@ def test_the_startup_log_names_the_learned_backend_its_memories_and_its_still_he
     head included (only the loaded model knows it has one)."""
     from dataclasses import replace
 
-    from spatial_memory_ros.core.config import MemoryConfig, PipelineConfig
+    from spatial_memory_ros.core.config import ChangeConfig, MemoryConfig, PipelineConfig
     from spatial_memory_ros.core.pipeline import Pipeline
 
-    base = PipelineConfig(memory=MemoryConfig(db_path=":memory:"))  # no file left behind
+    base = PipelineConfig(change=ChangeConfig(method="classical"), memory=MemoryConfig(db_path=":memory:"))
     learned = replace(base.change, method="learned")
     cases = [
         (base, "classical"),

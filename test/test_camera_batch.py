@@ -261,7 +261,7 @@ def test_pipelines_of_several_cameras_share_one_learned_model() -> None:
     finally:
         pipelines[0].close()
     for change, cameras in ((replace(learned, batch_cameras="auto"), 2), (replace(learned, batch_cameras="never"), 2),
-                            (learned, 1), (ChangeConfig(batch_cameras="always"), 2)):
+                            (learned, 1), (ChangeConfig(method="classical", batch_cameras="always"), 2)):
         own = Pipeline.open_cameras(replace(config, change=change), cameras, device="cpu")
         assert not any(isinstance(p._change, CameraView) for p in own), change
         assert len({id(p._change) for p in own}) == cameras

@@ -298,3 +298,17 @@ def test_the_colour_test_of_a_large_frame_runs_on_a_smaller_copy_and_still_finds
     truth = np.zeros((big_h, big_w), bool)
     truth[box[1]:box[3], box[0]:box[2]] = True
     assert out.mask.shape == (big_h, big_w) and iou(out.mask > 0, truth) > 0.9
+
+
+def test_the_default_change_method_without_torch_is_refused_with_the_way_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default method is the learned one; where torch cannot be imported, building it fails with one line
+    that says so and names classical, and classical still builds."""
+    import sys
+
+    from spatial_memory_ros.core.change import make_change_backend
+
+    monkeypatch.setitem(sys.modules, "spatial_memory_ros.model.runtime", None)  # its import now fails
+    assert ChangeConfig().method == "learned"
+    with pytest.raises(BadInputError, match=r"change.method learned needs torch .*use change.method classical"):
+        make_change_backend(ChangeConfig())
+    assert isinstance(make_change_backend(ChangeConfig(method="classical")), ChangeDetector)

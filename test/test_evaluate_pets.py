@@ -38,7 +38,8 @@ def _clip(tmp_path: Path) -> tuple[Path, Path]:
 def test_evaluate_pets09_scores_the_change_mask_against_the_people(tmp_path: Path) -> None:
     video, gt = _clip(tmp_path)
     base = default_config()
-    config = dataclasses.replace(base, tracker=dataclasses.replace(base.tracker, reid=False))
+    config = dataclasses.replace(base, change=dataclasses.replace(base.change, method="classical"),
+                                 tracker=dataclasses.replace(base.tracker, reid=False))
     metrics = evaluate_pets09(tmp_path / "out", video=video, gt_path=gt, config=config)
     change = metrics["change"]
     assert metrics["frames"] == FRAMES and change["method"] == "classical" and change["frames"] == FRAMES
@@ -63,7 +64,8 @@ def test_evaluate_pets09_through_a_turning_camera_reprojects_frames_and_truth(tm
 
     video, gt = _clip(tmp_path)
     base = default_config()
-    config = dataclasses.replace(base, tracker=dataclasses.replace(base.tracker, reid=False))
+    config = dataclasses.replace(base, change=dataclasses.replace(base.change, method="classical"),
+                                 tracker=dataclasses.replace(base.tracker, reid=False))
     turning = TurningView(source_size=(320, 240), out_size=(240, 180), pan_deg=3.0, tilt_deg=0.0, period_s=2.0)
     metrics = evaluate_pets09(tmp_path / "out", video=video, gt_path=gt, config=config, turning=turning)
     assert metrics["sequence"].endswith("turning camera") and metrics["turning"]["pan_deg"] == 3.0

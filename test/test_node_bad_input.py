@@ -184,7 +184,7 @@ def test_a_parameter_of_the_wrong_type_is_refused_with_what_to_write(tmp_path: P
 def test_a_parameter_the_node_does_not_have_is_named_with_the_closest_it_has(tmp_path: Path) -> None:
     """ROS ignores a parameter a node does not declare: a typo would silently run the default. The node warns,
     naming the closest parameter it has, and starts; the QoS overrides, declared later by rclpy, are not named."""
-    params = {"memory.db_path": str(tmp_path / "m.db"), "change.metod": "learned",
+    params = {"memory.db_path": str(tmp_path / "m.db"), "change.metod": "classical",
               "qos_overrides./t/image.subscription.reliability": "reliable"}
     node = NodeProcess(fresh_domain(), tmp_path / "node.log", params)
     try:
@@ -197,7 +197,7 @@ def test_a_parameter_the_node_does_not_have_is_named_with_the_closest_it_has(tmp
         assert node.stop() == 0, node.output()
     assert ("parameter change.metod was given but this node has no such parameter; it is ignored (did you mean "
             "change.method?)") in log, log
-    assert "parameter qos_overrides" not in log and "change=classical" in log, log
+    assert "parameter qos_overrides" not in log and "change=learned (" in log, log
 
 
 def _refused_start(node: NodeProcess) -> str:

@@ -11,7 +11,14 @@ import pytest
 from tag_scene import make_intrinsics, pose, render_scene
 
 from spatial_memory_ros.core.change import ChangeDetector
-from spatial_memory_ros.core.config import DetectorConfig, MemoryConfig, PipelineConfig, TagConfig, TrackerConfig
+from spatial_memory_ros.core.config import (
+    ChangeConfig,
+    DetectorConfig,
+    MemoryConfig,
+    PipelineConfig,
+    TagConfig,
+    TrackerConfig,
+)
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.geometry import transform_points
 from spatial_memory_ros.core.item_memory import ItemMemory
@@ -31,6 +38,7 @@ STRAY_AT = (0.1, 0.3, 1.0)
 def config(min_hits: int = 3, max_age_s: float = 2.0) -> PipelineConfig:
     return PipelineConfig(
         tags=TagConfig(tag_size_m=TAG_SIZE, items={"mug": MUG, "keys": KEYS}),
+        change=ChangeConfig(method="classical"),  # these tests are the classical detector's; learned ones say so
         tracker=TrackerConfig(min_hits=min_hits, max_age_s=max_age_s),
         memory=MemoryConfig(db_path=":memory:"),
     )
@@ -421,16 +429,16 @@ def test_a_failing_detector_leaves_the_pipeline_usable() -> None:
 
 
 def test_min_hits_auto_follows_the_change_method() -> None:
-    """tracker.min_hits 0 (the default) is 3 with the classical change detector and 1 with the learned one,
-    whose regions are rarely false; a value set by hand is kept whatever the method."""
-    from spatial_memory_ros.core.config import CLASSICAL_MIN_HITS, LEARNED_MIN_HITS, ChangeConfig
+    """tracker.min_hits 0 (the default) is 3 with the classical change detector and 1 with the learned one (the
+    default method), whose regions are rarely false; a value set by hand is kept whatever the method."""
+    from spatial_memory_ros.core.config import CLASSICAL_MIN_HITS, LEARNED_MIN_HITS
     from spatial_memory_ros.core.tracker import Tracker
 
-    auto = PipelineConfig()
-    assert auto.tracker.min_hits == 0
-    assert auto.resolved_tracker().min_hits == CLASSICAL_MIN_HITS == 3
-    learned = dataclasses.replace(auto, change=ChangeConfig(method="learned"))
+    learned = PipelineConfig()
+    assert learned.tracker.min_hits == 0 and learned.change.method == "learned"
     assert learned.resolved_tracker().min_hits == LEARNED_MIN_HITS == 1
+    auto = dataclasses.replace(learned, change=ChangeConfig(method="classical"))
+    assert auto.resolved_tracker().min_hits == CLASSICAL_MIN_HITS == 3
     by_hand = dataclasses.replace(learned, tracker=TrackerConfig(min_hits=2))
     assert by_hand.resolved_tracker().min_hits == 2
     assert Tracker(TrackerConfig()).config.min_hits == CLASSICAL_MIN_HITS  # on its own, auto = classical

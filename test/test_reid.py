@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from spatial_memory_ros.core.config import DetectorConfig, MemoryConfig, PipelineConfig, TrackerConfig
+from spatial_memory_ros.core.config import ChangeConfig, DetectorConfig, MemoryConfig, PipelineConfig, TrackerConfig
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.item_memory import ItemMemory
 from spatial_memory_ros.core.pipeline import Pipeline
@@ -165,7 +165,7 @@ def test_pipeline_embeds_unnamed_class_detections_only(reid: bool) -> None:
 @pytest.mark.parametrize("refresh, embedded", [(1, 9), (3, 5)])
 def test_pipeline_embeds_a_steady_person_every_refresh_frames(refresh: int, embedded: int) -> None:
     """min_hits 3: embedded while new and tentative (frames 0-2), then every refresh-th frame (5 and 8)."""
-    base = PipelineConfig(memory=MemoryConfig(db_path=":memory:"))
+    base = PipelineConfig(change=ChangeConfig(method="classical"), memory=MemoryConfig(db_path=":memory:"))
     config = dataclasses.replace(base, detector=DetectorConfig(backend="coco", apriltag_items=False),
                                  tracker=dataclasses.replace(base.tracker, reid_refresh_frames=refresh))
     counter = _CountingEmbedder()

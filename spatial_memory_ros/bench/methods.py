@@ -235,8 +235,11 @@ def _in_tag(box: np.ndarray, tag_boxes: np.ndarray) -> bool:
 
 
 def pipeline_config(scene: SimScene) -> PipelineConfig:
-    """The pipeline's default settings with the scene's tags, memory in RAM (a bench leaves no files)."""
-    return PipelineConfig(tags=scene.tag_config(), memory=MemoryConfig(db_path=":memory:"))
+    """The pipeline's default settings with the scene's tags and the classical change detector (the benchmark's
+    baselines are the classical pipeline; the learned methods set their own), memory in RAM (a bench leaves no
+    files)."""
+    return PipelineConfig(tags=scene.tag_config(), change=ChangeConfig(method="classical"),
+                          memory=MemoryConfig(db_path=":memory:"))
 
 
 class BenchContext:
