@@ -1,0 +1,66 @@
+"""PETS09's people as the node's default detector tracks them: tags only, so from the change backend's motion boxes
+(BENCHMARKS "The learned change method by default").
+
+    .venv/bin/python scripts/motion_tracks_pets.py classical learned [--frames 795] [--gt gt.txt]
+
+`evaluate pets09` needs a class detector (it scores the person tracks); with `detector.backend: apriltag` the
+only dynamic tracks are the motion boxes' ("object"). This runs the pipeline over vtest.avi once per change method
+and scores its confirmed dynamic tracks against the MOTChallenge truth the way `evaluate pets09` scores its
+people (don't-care regions dropped). Needs opencv-doc's vtest.avi and PETS09-S2L1's gt.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from spatial_memory_ros.bench.metrics import TrackingAccumulator
+from spatial_memory_ros.core.config import ChangeConfig, DetectorConfig, MemoryConfig, PipelineConfig
+from spatial_memory_ros.core.item_memory import ItemMemory
+from spatial_memory_ros.core.pipeline import Pipeline
+from spatial_memory_ros.core.store import MemoryStore
+from spatial_memory_ros.core.types import Frame, TrackState
+from spatial_memory_ros.evaluate.pets import CAPTURE_FPS, DEFAULT_GT, VTEST_AVI, _drop_dont_care, read_mot_gt
+
+
+def score(method: str, frames: int, gt_path: Path) -> dict[str, Any]:
+    """The tracking summary (det P/R/F1, HOTA, IDF1, MOTA, ID switches) of one change method's dynamic tracks."""
+    gt = read_mot_gt(gt_path)
+    config = PipelineConfig(detector=DetectorConfig(backend="apriltag"), change=ChangeConfig(method=method),
+                            memory=MemoryConfig(db_path=":memory:")).validate()
+    acc = TrackingAccumulator()
+    cap = cv2.VideoCapture(str(VTEST_AVI))
+    with Pipeline(config, ItemMemory(config.memory, MemoryStore(":memory:"))) as pipeline:
+        for index in range(frames):
+            ok, image = cap.read()
+            if not ok:
+                break
+            result = pipeline.update(Frame(image=image, stamp=index / CAPTURE_FPS))
+            ours = [t for t in result.tracks
+                    if t.is_dynamic and t.state == TrackState.CONFIRMED and t.last_seen == result.stamp]
+            g = gt.get(index + 1)
+            boxes, ids = _drop_dont_care(np.array([t.box for t in ours]).reshape(-1, 4),
+                                         np.array([t.track_id for t in ours]), g)
+            acc.add(index + 1, g.ids[g.scored] if g is not None else np.zeros(0, np.int64),
+                    g.boxes[g.scored] if g is not None else np.zeros((0, 4)), ids.astype(np.int64), boxes)
+    cap.release()
+    return acc.summary().as_dict()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("methods", nargs="+", choices=["classical", "learned"])
+    p.add_argument("--frames", type=int, default=795, help="frames from the start (default: all 795)")
+    p.add_argument("--gt", type=Path, default=DEFAULT_GT, help="PETS09-S2L1 gt.txt (MOTChallenge)")
+    args = p.parse_args()
+    for method in args.methods:
+        summary = score(method, args.frames, args.gt)
+        print(method, {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}, flush=True)
+
+
+if __name__ == "__main__":
+    main()
