@@ -48,8 +48,8 @@ class ChangeConfig:
 
     # learned (spatial_memory_ros.model; needs torch) | classical. learned by default since 2026-12-03: a robot's
     # camera moves, and there the classical detector marks next to nothing (simulated patrols: change mIoU
-    # 0.48-0.50 against 0.97-0.99); on real still footage it trails classical on one clip of four measures
-    # (cup.mp4's moved thermos, 77 % against 79 %). BENCHMARKS.md, "The learned change method by default".
+    # 0.48-0.50 against 0.97-0.99); on real still footage it leads classical on four of five measures and trails
+    # on cup.mp4's moved thermos (77 % against 79 %). BENCHMARKS.md, "The learned change method by default".
     method: str = "learned"
     model_path: str = ""  # learned: checkpoint file; "" = the one shipped in the package
     # learned: also mark what changed on the floor since the camera last saw that place (core.floor_change),
