@@ -437,13 +437,13 @@ def test_min_hits_auto_follows_the_change_method() -> None:
     learned = PipelineConfig()
     assert learned.tracker.min_hits == 0 and learned.change.method == "learned"
     assert learned.resolved_tracker().min_hits == LEARNED_MIN_HITS == 1
-    auto = dataclasses.replace(learned, change=ChangeConfig(method="classical"))
-    assert auto.resolved_tracker().min_hits == CLASSICAL_MIN_HITS == 3
-    by_hand = dataclasses.replace(learned, tracker=TrackerConfig(min_hits=2))
-    assert by_hand.resolved_tracker().min_hits == 2
+    classical = dataclasses.replace(learned, change=ChangeConfig(method="classical"))
+    assert classical.resolved_tracker().min_hits == CLASSICAL_MIN_HITS == 3
+    for by_hand in (dataclasses.replace(c, tracker=TrackerConfig(min_hits=2)) for c in (learned, classical)):
+        assert by_hand.resolved_tracker().min_hits == 2
     assert Tracker(TrackerConfig()).config.min_hits == CLASSICAL_MIN_HITS  # on its own, auto = classical
     with pytest.raises(BadInputError, match="min_hits"):
-        dataclasses.replace(auto, tracker=TrackerConfig(min_hits=-1)).validate()
+        dataclasses.replace(learned, tracker=TrackerConfig(min_hits=-1)).validate()
 
 
 def test_the_pipeline_confirms_tags_after_the_auto_min_hits() -> None:
