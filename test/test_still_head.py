@@ -170,7 +170,7 @@ def test_bench_model_on_a_still_camera_runs_the_head_with_a_background(tmp_path:
 def test_the_runtime_mask_takes_the_correction_and_the_motion_boxes_do_not() -> None:
     """A head that calls everything changed: on a still camera the mask is all changed after the background's
     5 frames, while the motion boxes stay those of the same weights without the head (the one all-changed region
-    touches the change head's own regions, so it adds no box of its own: see the test after next)."""
+    touches the change head's own regions, so it adds no box of its own: see the last two tests)."""
     from tiny_model import INTR
 
     from spatial_memory_ros.model.runtime import LearnedChangeDetector
