@@ -292,21 +292,21 @@ def test_a_still_cameras_mask_region_that_moved_is_a_motion_box_and_one_at_rest_
         return PreparedFrame(0, image, image, np.eye(3), np.eye(3, dtype=np.float32), np.eye(4), pose, 0.0, False,
                              image)
 
-    grey = cv2.cvtColor(before, cv2.COLOR_BGR2GRAY)
-    assert not det._moving_still_regions(frame(now, T), mask, regions).any()  # no previous frame yet
+    grey, grey_now = cv2.cvtColor(before, cv2.COLOR_BGR2GRAY), cv2.cvtColor(now, cv2.COLOR_BGR2GRAY)
+    assert not det._moving_still_regions(frame(now, T), grey_now, mask, regions).any()  # no previous frame yet
     det._previous[0] = (grey, T)
-    moved = det._moving_still_regions(frame(now, T), mask, regions) > 0
+    moved = det._moving_still_regions(frame(now, T), grey_now, mask, regions) > 0
     expected = np.zeros((h, w), bool)
     expected[10:40, 10:40] = expected[10:40, 60:90] = True
     assert np.array_equal(moved, expected)
-    det._previous[0] = (cv2.cvtColor(now, cv2.COLOR_BGR2GRAY), T)  # nothing moved since: an item at rest
-    assert not det._moving_still_regions(frame(now, T), mask, regions).any()
+    det._previous[0] = (grey_now, T)  # nothing moved since: an item at rest
+    assert not det._moving_still_regions(frame(now, T), grey_now, mask, regions).any()
     turned = T.copy()
     turned[0, 3] = 0.01
     det._previous[0] = (grey, T)
-    assert not det._moving_still_regions(frame(now, turned), mask, regions).any()  # the camera moved
-    det._previous[0] = (grey, None)
-    assert np.array_equal(det._moving_still_regions(frame(now, None), mask, regions) > 0, expected)  # no pose: still
+    assert not det._moving_still_regions(frame(now, turned), grey_now, mask, regions).any()  # the camera moved
+    det._previous[0] = (grey, None)  # no pose: taken as still
+    assert np.array_equal(det._moving_still_regions(frame(now, None), grey_now, mask, regions) > 0, expected)
 
 
 def test_the_runtime_gives_a_motion_box_for_a_moving_thing_only_its_still_head_sees() -> None:

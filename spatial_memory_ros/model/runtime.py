@@ -388,11 +388,12 @@ class LearnedChangeDetector:
         full = cv2.resize(step.logits, (w, h), interpolation=cv2.INTER_LINEAR)
         mask = (full > self._logit_threshold).astype(np.uint8) * 255
         moving = mask  # the boxes' regions: the change head's own where a still head corrected the mask
+        grey = cv2.cvtColor(frame.seen, cv2.COLOR_BGR2GRAY)  # this frame, for what moves by the next one
         if step.regions is not None:
             full_regions = cv2.resize(step.regions, (w, h), interpolation=cv2.INTER_LINEAR)
             moving = (full_regions > self._logit_threshold).astype(np.uint8) * 255
-            moving = np.maximum(moving, self._moving_still_regions(frame, mask, moving))
-        self._previous[c] = (cv2.cvtColor(frame.seen, cv2.COLOR_BGR2GRAY), frame.T_map_cam)
+            moving = np.maximum(moving, self._moving_still_regions(frame, grey, mask, moving))
+        self._previous[c] = (grey, frame.T_map_cam)
         seen = boxes = region_boxes(moving, self.min_blob_area_px)
         T = None if frame.T_map_cam is None else np.asarray(frame.T_map_cam, dtype=np.float64)
         scene = self._floor_changes(c, image, frame.K_px, T, frame.stamp, mask)
@@ -408,13 +409,15 @@ class LearnedChangeDetector:
         return ChangeOutput(mask=mask, motion_boxes=boxes, camera_moved=False, motion_appearance=look,
                             motion_seen_boxes=seen)
 
-    def _moving_still_regions(self, frame: PreparedFrame, mask: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    def _moving_still_regions(self, frame: PreparedFrame, grey: np.ndarray, mask: np.ndarray,
+                              regions: np.ndarray) -> np.ndarray:
         """(H, W) uint8, 255 on the regions of a still camera's corrected mask that moved since its previous frame
         and that no region of the change head's own covers. The change head finds the simulator's agents, not
         real people (PETS09: none), while the still head sees them; a region of its mask in which at least
         MOVED_SHARE of the pixels changed by more than MOVED_GREY grey levels since the previous frame is a moving
         thing, and an item put down, which stops moving once it is down, is not. Only while the camera has not
-        moved since that frame (a turn moves every pixel)."""
+        moved since that frame (a turn moves every pixel). grey: frame.seen in grey, as the next frame will
+        compare with it."""
         h, w = mask.shape
         previous = self._previous[frame.camera]
         none = np.zeros((h, w), np.uint8)
@@ -424,7 +427,6 @@ class LearnedChangeDetector:
         n, labels = cv2.connectedComponents(mask, connectivity=8)
         if n <= 1:
             return none
-        grey = cv2.cvtColor(frame.seen, cv2.COLOR_BGR2GRAY)
         moved = cv2.absdiff(grey, previous[0]) > MOVED_GREY
         moved = cv2.resize(moved.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
         area = np.bincount(labels.ravel(), minlength=n)
