@@ -24,12 +24,18 @@ from spatial_memory_ros.core.item_memory import ItemMemory
 from spatial_memory_ros.core.pipeline import Pipeline
 from spatial_memory_ros.core.store import MemoryStore
 from spatial_memory_ros.core.types import Frame, TrackState
-from spatial_memory_ros.evaluate.pets import CAPTURE_FPS, DEFAULT_GT, VTEST_AVI, _drop_dont_care, read_mot_gt
+from spatial_memory_ros.evaluate.pets import (
+    CAPTURE_FPS,
+    DEFAULT_GT,
+    VTEST_AVI,
+    GroundTruth,
+    _drop_dont_care,
+    read_mot_gt,
+)
 
 
-def score(method: str, frames: int, gt_path: Path) -> dict[str, Any]:
+def score(method: str, frames: int, gt: dict[int, GroundTruth]) -> dict[str, Any]:
     """The tracking summary (det P/R/F1, HOTA, IDF1, MOTA, ID switches) of one change method's dynamic tracks."""
-    gt = read_mot_gt(gt_path)
     config = PipelineConfig(detector=DetectorConfig(backend="apriltag"), change=ChangeConfig(method=method),
                             memory=MemoryConfig(db_path=":memory:")).validate()
     acc = TrackingAccumulator()
@@ -57,8 +63,9 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=795, help="frames from the start (default: all 795)")
     p.add_argument("--gt", type=Path, default=DEFAULT_GT, help="PETS09-S2L1 gt.txt (MOTChallenge)")
     args = p.parse_args()
+    gt = read_mot_gt(args.gt)
     for method in args.methods:
-        summary = score(method, args.frames, args.gt)
+        summary = score(method, args.frames, gt)
         print(method, {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}, flush=True)
 
 
