@@ -716,3 +716,66 @@ def test_the_first_sighting_counts_towards_the_first_stay() -> None:
     memory = ItemMemory(replace(CONFIG, min_stay_sightings=1))
     memory.observe([obs(A, 0.0)])
     assert memory._items["mug"].settled == 0
+
+
+def _stays_and_misreads() -> list[list[ItemObservation]]:
+    """Batches that exercise the stay counts: a stay at A, a misread making B, two sightings of a visit to C
+    that goes on past the next batch, a stay at C, then a burst of three misreads at B (a place made since
+    the last stay but one) and a real stay back at A."""
+    return [
+        stay(A, start=0.0, duration=600.0),
+        [obs(B, 700.0)],  # a misread makes B while the mug sits at A
+        stay(A, start=710.0, duration=100.0),
+        [obs(C, 900.0), obs(C, 901.0)],  # it went to C: two sightings ...
+        [obs(C, 902.0)],  # ... and the third, after a restart in between
+        [obs(B, 1000.0 + j) for j in range(3)],  # a burst of misreads at B: made before C's stay, so known now
+        stay(A, start=1100.0, duration=50.0),  # back home
+    ]
+
+
+def test_a_restart_between_any_two_batches_changes_no_count(tmp_path: Path) -> None:
+    """The counts towards a stay and which places were made since the last stay are stored with the places: a
+    node restarted in the middle of a visit, or after a misread made a place, goes on as if it had not been."""
+    batches = _stays_and_misreads()
+
+    def snapshot(memory: ItemMemory) -> tuple[int, dict[int, tuple[int, int, bool]]]:
+        state = memory._items["mug"]
+        return state.settled, {p.place_id: (p.returns, p.stay_sightings, p.since_stay) for p in state.places}
+
+    plain = ItemMemory(CONFIG)
+    expected = []
+    for batch in batches:
+        plain.observe(batch)
+        expected.append(snapshot(plain))
+    assert [settled for settled, _ in expected] == [0, 0, 0, 0, 2, 1, 0]  # A, C (at the third), B's burst, A
+    for cut in range(1, len(batches)):
+        db = tmp_path / f"cut{cut}.db"
+        with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+            for batch in batches[:cut]:
+                memory.observe(batch)
+        with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+            for k in range(cut, len(batches)):
+                memory.observe(batches[k])
+                assert snapshot(memory) == expected[k], f"restart after batch {cut}, then batch {k}"
+
+
+def test_a_visit_under_way_goes_on_after_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        memory.observe(stay(A, start=0.0, duration=600.0))
+        memory.observe(stay(B, start=700.0, duration=100.0))  # last stay B
+        memory.observe([obs(A, 900.0), obs(A, 901.0)])  # two of three at A
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        memory.observe([obs(A, 902.0)])  # the third: a stay, and a return home
+        assert returns(memory) == {0: 1, 1: 0}
+
+
+def test_a_place_made_since_the_last_stay_stays_new_after_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        memory.observe(stay(A, start=0.0, duration=3600.0))
+        memory.observe([obs(B, 3700.0)])  # a misread makes B
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        memory.observe(stay(A, start=3710.0, duration=100.0))
+        memory.observe([obs(B, 4000.0 + j) for j in range(3)])  # a burst of misreads: a stay, but no return
+        assert returns(memory) == {0: 0, 1: 0}

@@ -30,7 +30,7 @@ from spatial_memory_ros.core.store import (
 REPO = Path(__file__).resolve().parents[1]
 PLACE_FIELDS = (
     "place_id", "position", "orientation", "dwell_s", "observations", "first_seen", "last_seen", "seen_empty",
-    "returns",
+    "returns", "stay_sightings", "since_stay",
 )
 GARBAGE = b"this is not a database\x00\xff" * 300
 
@@ -47,6 +47,8 @@ def state(item: str, n_places: int = 2, stamp: float = 10.0) -> ItemState:
             last_seen=stamp,
             seen_empty=-np.inf if k % 2 else stamp + k,
             returns=k,
+            stay_sightings=2 * k,
+            since_stay=k % 2 == 1,
         )
         for k in range(n_places)
     ]
@@ -405,6 +407,7 @@ def test_a_version_1_file_is_migrated_not_moved_aside(tmp_path: Path) -> None:
 _V2_COLUMNS = ("ALTER TABLE places ADD COLUMN seen_empty REAL NOT NULL DEFAULT -1e300;"
                "ALTER TABLE places ADD COLUMN returns INTEGER NOT NULL DEFAULT 0;")
 _V3_COLUMNS = _V2_COLUMNS + "ALTER TABLE items ADD COLUMN arrived REAL NOT NULL DEFAULT 0;"
+_V4_COLUMNS = _V3_COLUMNS + "ALTER TABLE items ADD COLUMN settled INTEGER NOT NULL DEFAULT -1;"
 
 
 def _open_old_file(path: Path, script: str) -> MemoryStore:
@@ -437,7 +440,21 @@ def test_a_version_3_file_is_migrated_with_the_item_settled_where_last_seen(tmp_
         store.commit([mug])
     with MemoryStore(path, on_corrupt="raise") as store:
         assert store.load()["mug"].settled == 0
-    assert _versions_on_disk(path) == [(4,)]
+    assert _versions_on_disk(path) == [(SCHEMA_VERSION,)]
+
+
+def test_a_version_4_file_is_migrated_with_no_sighting_counted_and_every_place_known(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    script = _V4_COLUMNS + "UPDATE items SET arrived = 45.0, settled = 0; UPDATE schema_version SET version = 4;"
+    with _open_old_file(path, script) as store:
+        mug = store.load()["mug"]
+        assert mug.settled == 0 and mug.current.arrived == 45.0
+        assert [(p.stay_sightings, p.since_stay) for p in mug.places] == [(0, False), (0, False)]
+        mug.places[1].stay_sightings, mug.places[1].since_stay = 2, True
+        store.commit([mug])
+    with MemoryStore(path, on_corrupt="raise") as store:
+        assert [(p.stay_sightings, p.since_stay) for p in store.load()["mug"].places] == [(0, False), (2, True)]
+    assert _versions_on_disk(path) == [(5,)]
 
 
 def test_an_unknown_schema_version_is_still_moved_aside(tmp_path: Path) -> None:

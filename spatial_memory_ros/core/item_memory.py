@@ -82,11 +82,6 @@ class ItemMemory:
         self._dirty: set[str] = set()  # changed in memory but not yet committed (a commit failed)
         self._misses: dict[str, dict[int, int]] = {}  # item -> place_id -> checks without the item, in RAM
         self._checked_since: set[str] = set()  # items whose "seen empty" times moved on in RAM only (save, close)
-        # item -> place_id -> sightings since the last one at the item's last stay; and item -> the places made
-        # since its last stay (no stay there can be a return: the item had not been there before). Both in RAM: after
-        # a restart a visit under way counts from zero, and every place remembered counts as known before.
-        self._visits: dict[str, dict[int, int]] = {}
-        self._new_places: dict[str, set[int]] = {}
         self._prior: ReturnPrior | None = load_return_prior(config.return_prior_path) if config.return_prior else None
         for name, state in (store.load() if store is not None else {}).items():
             if state.places:
@@ -169,7 +164,7 @@ class ItemMemory:
                 if counts[place_id] >= needed:
                     del counts[place_id]
                     place.seen_empty = max(float(stamp), state.current.stamp)
-                    self._visits.get(name, {}).pop(place_id, None)  # it left: a visit there starts over
+                    place.stay_sightings = 0  # it left: a visit there starts over
                     self._dirty.add(name)
             self._flush()
 
@@ -180,10 +175,9 @@ class ItemMemory:
         self._misses.pop(name, None)  # seen: its earlier misses were occlusions or noise
         state = self._items.get(name)
         if state is None:
-            first = _new_place(0, position, orientation, stamp)
+            first = _new_place(0, position, orientation, stamp)  # made since the last stay: there is none
             current = LastObservation(position, orientation, stamp, confidence, first.place_id, arrived=stamp)
             self._items[name] = state = ItemState(name, [first], current, next_place_id=1)
-            self._new_places[name] = {first.place_id}
             self._count_visit(state, first)
             return
         place = self._nearest_place(state, position)
@@ -195,7 +189,6 @@ class ItemMemory:
             place = _new_place(state.next_place_id, position, orientation, stamp)
             state.places.append(place)
             state.next_place_id += 1
-            self._new_places.setdefault(name, set()).add(place.place_id)
         else:
             if not followed:  # a followed box says where the item is now, not where its place is
                 alpha = 1.0 / (min(place.observations, self._centre_weight_cap) + 1)
@@ -226,20 +219,20 @@ class ItemMemory:
         the last stay, and earns it a return when the place was known before the last stay and that one, still
         remembered, is more than displaced_distance_m away."""
         if place.place_id == state.settled:
-            self._visits.pop(state.item, None)  # it had not moved: what was seen elsewhere was not it
+            for p in state.places:  # it had not moved: what was seen elsewhere was not it
+                p.stay_sightings = 0
             return
-        visits = self._visits.setdefault(state.item, {})
-        visits[place.place_id] = visits.get(place.place_id, 0) + 1
-        if visits[place.place_id] < self._config.min_stay_sightings:
+        place.stay_sightings += 1
+        if place.stay_sightings < self._config.min_stay_sightings:
             return
-        del self._visits[state.item]  # a new stay: every count starts over
         before = _place(state, state.settled)
-        if place.place_id not in self._new_places.get(state.item, ()) and before is not None and (
+        if not place.since_stay and before is not None and (
             float(np.linalg.norm(before.position - place.position)) > self._config.displaced_distance_m
         ):
             place.returns += 1  # back at a place it had been at, after staying well away from it
         state.settled = place.place_id
-        self._new_places.pop(state.item, None)  # from now on every place it has been at is one it can come back to
+        for p in state.places:  # a new stay: every count starts over, and every place it has been at is one it
+            p.stay_sightings, p.since_stay = 0, False  # can come back to
 
     def _nearest_place(self, state: ItemState, position: np.ndarray) -> PlaceRecord | None:
         distances = [float(np.linalg.norm(p.position - position)) for p in state.places]
@@ -254,8 +247,6 @@ class ItemMemory:
             ranking = _ranking(state, self._config.dwell_per_return_s)
             victim = max((p for p in state.places if p.place_id != state.current.place_id), key=ranking)
             state.places = [p for p in state.places if p.place_id != victim.place_id]
-            self._visits.get(state.item, {}).pop(victim.place_id, None)
-            self._new_places.get(state.item, set()).discard(victim.place_id)
 
     def _flush(self, *, everything: bool = False) -> None:
         """Commit the changed items; everything: also those whose "seen empty" times moved on in RAM only."""
@@ -276,8 +267,6 @@ class ItemMemory:
             self._items.clear()
             self._dirty.clear()
             self._misses.clear()
-            self._visits.clear()
-            self._new_places.clear()
             self._checked_since.clear()
             self._now = -math.inf  # a bag replayed after a reset starts the clock again (the return prior's "now")
 
@@ -478,7 +467,8 @@ def _latest(state: ItemState) -> float:
 
 
 def _new_place(place_id: int, position: np.ndarray, orientation: np.ndarray, stamp: float) -> PlaceRecord:
-    return PlaceRecord(place_id, position.copy(), orientation.copy(), 0.0, 1, stamp, stamp)
+    """A place made now: since the item's last stay, so a stay here is no return until the item stays elsewhere."""
+    return PlaceRecord(place_id, position.copy(), orientation.copy(), 0.0, 1, stamp, stamp, since_stay=True)
 
 
 def _blend_quaternions(q_old: np.ndarray, q_new: np.ndarray, alpha: float) -> np.ndarray:

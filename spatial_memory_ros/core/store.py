@@ -29,19 +29,21 @@ from .errors import BadInputError, CorruptStoreError, SpatialMemoryError
 
 logger = logging.getLogger(__name__)
 
-# 2 added places.seen_empty and places.returns; 3 added items.arrived; 4 added items.settled. Older files are
-# migrated in place.
-SCHEMA_VERSION = 4
+# 2 added places.seen_empty and places.returns; 3 added items.arrived; 4 added items.settled; 5 added
+# places.stay_sightings and places.since_stay. Older files are migrated in place.
+SCHEMA_VERSION = 5
 
 _POSE = ("x", "y", "z", "qx", "qy", "qz", "qw")
 _ITEM_COLUMNS = ("item", "next_place_id", *_POSE, "stamp", "confidence", "place_id", "arrived", "settled")
 _PLACE_COLUMNS = (
-    "item", "place_id", *_POSE, "dwell_s", "observations", "first_seen", "last_seen", "seen_empty", "returns"
+    "item", "place_id", *_POSE, "dwell_s", "observations", "first_seen", "last_seen", "seen_empty", "returns",
+    "stay_sightings", "since_stay",
 )
 _TABLES = {"schema_version": ("version",), "items": _ITEM_COLUMNS, "places": _PLACE_COLUMNS}
-_TABLES_V3 = {**_TABLES, "items": _ITEM_COLUMNS[:-1]}
-_TABLES_V2 = {**_TABLES, "items": _ITEM_COLUMNS[:-2]}
-_TABLES_V1 = {**_TABLES_V2, "places": _PLACE_COLUMNS[:-2]}
+_TABLES_V4 = {**_TABLES, "places": _PLACE_COLUMNS[:-2]}
+_TABLES_V3 = {**_TABLES_V4, "items": _ITEM_COLUMNS[:-1]}
+_TABLES_V2 = {**_TABLES_V4, "items": _ITEM_COLUMNS[:-2]}
+_TABLES_V1 = {**_TABLES_V2, "places": _PLACE_COLUMNS[:-4]}
 _NEVER = -1.0e300  # seen_empty of a place never seen empty (SQLite REAL has no portable -inf literal)
 
 # One script, one transaction: a kill during creation leaves an empty file, never half a schema.
@@ -70,6 +72,8 @@ CREATE TABLE IF NOT EXISTS places (      -- the places an item has been at
     last_seen REAL NOT NULL,             -- s
     seen_empty REAL NOT NULL,            -- s, last time the place was in view without the item; -1e300 never
     returns INTEGER NOT NULL,            -- times the item came back here from elsewhere
+    stay_sightings INTEGER NOT NULL,     -- sightings here towards a stay (item_memory), since the last at the last stay
+    since_stay INTEGER NOT NULL,         -- 1: made since the item's last stay (a stay here is no return), else 0
     PRIMARY KEY (item, place_id)
 ) WITHOUT ROWID;
 INSERT INTO schema_version SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM schema_version);
@@ -103,6 +107,15 @@ UPDATE items SET settled = place_id;
 UPDATE schema_version SET version = 4;
 COMMIT;
 """
+# A migrated place has no sighting towards a stay and counts as known before the last stay, as every place did
+# after a restart before version 5.
+_MIGRATE_4_TO_5 = """
+BEGIN IMMEDIATE;
+ALTER TABLE places ADD COLUMN stay_sightings INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE places ADD COLUMN since_stay INTEGER NOT NULL DEFAULT 0;
+UPDATE schema_version SET version = 5;
+COMMIT;
+"""
 
 # SQLITE_CORRUPT, SQLITE_NOTADB: "the bytes are not a sound database". Anything else (permissions, locks,
 # I/O) is not the file's fault and must not get it moved aside. (Literals: sqlite3 names them from 3.11.)
@@ -124,6 +137,11 @@ class PlaceRecord:
     # "seen empty since the item was last seen" is what tells item memory that it has gone
     seen_empty: float = -np.inf
     returns: int = 0  # times the item came back here after being seen elsewhere: what makes a place "usual"
+    # core.item_memory's stays: sightings here since the item's last sighting at its last stay (ItemState.settled),
+    # and whether the place was made since that stay (a stay here is then no return). Stored, so that a restart
+    # neither starts a visit under way over nor makes a place a misread made yesterday "known before".
+    stay_sightings: int = 0
+    since_stay: bool = False
 
 
 @dataclass(eq=False)  # numpy fields: == would be ambiguous
@@ -201,6 +219,8 @@ class MemoryStore:
                 self._conn.executescript(_MIGRATE_2_TO_3)
             if old in (1, 2, 3):
                 self._conn.executescript(_MIGRATE_3_TO_4)
+            if old in (1, 2, 3, 4):
+                self._conn.executescript(_MIGRATE_4_TO_5)
                 logger.info("spatial memory store %s migrated from schema version %d to %d", self.path, old,
                             SCHEMA_VERSION)
         except sqlite3.Error as exc:
@@ -301,6 +321,8 @@ class MemoryStore:
                         last_seen=float(r[12]),
                         seen_empty=float(r[13]) if r[13] > _NEVER else -np.inf,
                         returns=int(r[14]),
+                        stay_sightings=int(r[15]),
+                        since_stay=bool(r[16]),
                     )
                 )
             states: dict[str, ItemState] = {}
@@ -408,7 +430,8 @@ def _item_row(s: ItemState) -> tuple[object, ...]:
 def _place_row(item: str, p: PlaceRecord) -> tuple[object, ...]:
     pose = (*_floats(p.position, 3), *_floats(p.orientation, 4))
     stats = (float(p.dwell_s), int(p.observations), float(p.first_seen), float(p.last_seen))
-    return (item, int(p.place_id), *pose, *stats, max(float(p.seen_empty), _NEVER), int(p.returns))
+    return (item, int(p.place_id), *pose, *stats, max(float(p.seen_empty), _NEVER), int(p.returns),
+            int(p.stay_sightings), int(bool(p.since_stay)))
 
 
 def _floats(values: np.ndarray, n: int) -> list[float]:
@@ -596,9 +619,10 @@ def _schema_problem(conn: sqlite3.Connection) -> str | None:
     if tables != set(_TABLES):
         return f"foreign schema: tables {sorted(tables)}, expected {sorted(_TABLES)}"
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
-    if versions not in ([1], [2], [3], [SCHEMA_VERSION]):  # 1 to 3 are migrated when the store opens
+    if versions not in ([1], [2], [3], [4], [SCHEMA_VERSION]):  # 1 to 4 are migrated when the store opens
         return f"schema version {versions}, this code reads versions 1 to {SCHEMA_VERSION}"
-    for name, expected in {1: _TABLES_V1, 2: _TABLES_V2, 3: _TABLES_V3}.get(versions[0], _TABLES).items():
+    old = {1: _TABLES_V1, 2: _TABLES_V2, 3: _TABLES_V3, 4: _TABLES_V4}
+    for name, expected in old.get(versions[0], _TABLES).items():
         columns = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({name})"))
         if columns != expected:
             return f"foreign schema: table {name} has columns {columns}"
