@@ -2,11 +2,16 @@
 (BENCHMARKS "The learned change method by default").
 
     .venv/bin/python scripts/motion_tracks_pets.py classical learned [--frames 795] [--gt gt.txt]
+        [--pose-jitter-deg 0.1]
 
 `evaluate pets09` needs a class detector (it scores the person tracks); with `detector.backend: apriltag` the
 only dynamic tracks are the motion boxes' ("object"). This runs the pipeline over vtest.avi once per change method
 and scores its confirmed dynamic tracks against the MOTChallenge truth the way `evaluate pets09` scores its
 people (don't-care regions dropped). Needs opencv-doc's vtest.avi and PETS09-S2L1's gt.txt.
+
+--pose-jitter-deg S gives every frame a pose and intrinsics, as a node on a robot gets them: the camera stands
+still (evaluate.turning_view's assumed mounting, 6 m up, pitched 25 deg down; 60 deg wide), but the pose it is
+told is off by a Gaussian rotation of S deg about each axis, drawn anew every frame (a localiser's jitter; seeded).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from spatial_memory_ros.core.config import ChangeConfig, DetectorConfig, MemoryC
 from spatial_memory_ros.core.item_memory import ItemMemory
 from spatial_memory_ros.core.pipeline import Pipeline
 from spatial_memory_ros.core.store import MemoryStore
-from spatial_memory_ros.core.types import Frame, TrackState
+from spatial_memory_ros.core.types import CameraIntrinsics, Frame, TrackState
 from spatial_memory_ros.evaluate.pets import (
     CAPTURE_FPS,
     DEFAULT_GT,
@@ -32,20 +37,39 @@ from spatial_memory_ros.evaluate.pets import (
     _drop_dont_care,
     read_mot_gt,
 )
+from spatial_memory_ros.evaluate.turning_view import TurningView
 
 
-def score(method: str, frames: int, gt: dict[int, GroundTruth]) -> dict[str, Any]:
-    """The tracking summary (det P/R/F1, HOTA, IDF1, MOTA, ID switches) of one change method's dynamic tracks."""
+def jittered_poses(jitter_deg: float, frames: int, seed: int = 0) -> list[np.ndarray]:
+    """(4, 4) T_map_cam per frame: the still mounting times a small random rotation (jitter_deg per axis)."""
+    still = TurningView(source_size=(768, 576), pan_deg=0.0, tilt_deg=0.0).pose(0.0)
+    rng = np.random.default_rng(seed)
+    poses = []
+    for _ in range(frames):
+        noise = np.eye(4)
+        noise[:3, :3] = cv2.Rodrigues(np.radians(rng.normal(0.0, jitter_deg, 3)))[0]
+        poses.append(still @ noise)
+    return poses
+
+
+def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: float | None = None) -> dict[str, Any]:
+    """The tracking summary (det P/R/F1, HOTA, IDF1, MOTA, ID switches) of one change method's dynamic tracks;
+    jitter_deg: with a pose off by that much (see the module's docstring), else with none."""
     config = PipelineConfig(detector=DetectorConfig(backend="apriltag"), change=ChangeConfig(method=method),
                             memory=MemoryConfig(db_path=":memory:")).validate()
     acc = TrackingAccumulator()
     cap = cv2.VideoCapture(str(VTEST_AVI))
+    poses = jittered_poses(jitter_deg, frames) if jitter_deg is not None else None
+    view = TurningView(source_size=(768, 576))
+    K = view.K_source
+    intrinsics = CameraIntrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], 768, 576) if poses is not None else None
     with Pipeline(config, ItemMemory(config.memory, MemoryStore(":memory:"))) as pipeline:
         for index in range(frames):
             ok, image = cap.read()
             if not ok:
                 break
-            result = pipeline.update(Frame(image=image, stamp=index / CAPTURE_FPS))
+            result = pipeline.update(Frame(image=image, stamp=index / CAPTURE_FPS, intrinsics=intrinsics,
+                                           T_map_cam=None if poses is None else poses[index]))
             ours = [t for t in result.tracks
                     if t.is_dynamic and t.state == TrackState.CONFIRMED and t.last_seen == result.stamp]
             g = gt.get(index + 1)
@@ -62,10 +86,12 @@ def main() -> None:
     p.add_argument("methods", nargs="+", choices=["classical", "learned"])
     p.add_argument("--frames", type=int, default=795, help="frames from the start (default: all 795)")
     p.add_argument("--gt", type=Path, default=DEFAULT_GT, help="PETS09-S2L1 gt.txt (MOTChallenge)")
+    p.add_argument("--pose-jitter-deg", type=float, default=None,
+                   help="give each frame a pose off by this much rotation per axis (deg; default: no pose)")
     args = p.parse_args()
     gt = read_mot_gt(args.gt)
     for method in args.methods:
-        summary = score(method, args.frames, gt)
+        summary = score(method, args.frames, gt, args.pose_jitter_deg)
         print(method, {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}, flush=True)
 
 

@@ -301,12 +301,51 @@ def test_a_still_cameras_mask_region_that_moved_is_a_motion_box_and_one_at_rest_
     assert np.array_equal(moved, expected)
     det._previous[0] = (grey_now, T)  # nothing moved since: an item at rest
     assert not det._moving_still_regions(frame(now, T), grey_now, mask, regions).any()
-    turned = T.copy()
-    turned[0, 3] = 0.01
+    moved_away = T.copy()
+    moved_away[0, 3] = 0.05
     det._previous[0] = (grey, T)
-    assert not det._moving_still_regions(frame(now, turned), grey_now, mask, regions).any()  # the camera moved
+    assert not det._moving_still_regions(frame(now, moved_away), grey_now, mask, regions).any()  # the camera moved
     det._previous[0] = (grey, None)  # no pose: taken as still
     assert np.array_equal(det._moving_still_regions(frame(now, None), grey_now, mask, regions) > 0, expected)
+
+
+def test_a_pose_a_little_off_counts_as_still_when_the_picture_did_not_move() -> None:
+    """A localiser's pose jitters on a standing robot: a pose 0.1 deg off the previous frame's, with a picture that
+    did not move, still gives the moving region's box; the same pose change with the whole picture shifted by a
+    pixel (the camera really turned), or a turn past TurnLimits.exact_deg, gives none."""
+    from tiny_model import INTR
+
+    from spatial_memory_ros.core.turning import TurnLimits
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector, PreparedFrame
+
+    det = LearnedChangeDetector(tiny_model(config=STILL), device="cpu", intrinsics=INTR)
+    h, w = 96, 128
+    rng = np.random.default_rng(3)
+    scene = cv2.GaussianBlur(rng.integers(0, 255, (h, w), dtype=np.uint8), (5, 5), 0)  # texture to match on
+    before, now = scene.copy(), scene.copy()
+    before[20:50, 20:40] = 30  # a person, then a step to the right
+    now[20:50, 28:48] = 30
+    mask = np.zeros((h, w), np.uint8)
+    mask[20:50, 28:48] = 255
+    regions = np.zeros((h, w), np.uint8)
+    T = np.eye(4)
+    T[2, 3] = 2.0
+
+    def turned(deg: float) -> np.ndarray:
+        out = T.copy()
+        out[:3, :3] = cv2.Rodrigues(np.radians([0.0, deg, 0.0]))[0]
+        return out
+
+    def boxes(grey_now: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        det._previous[0] = (before, T)
+        image = cv2.cvtColor(grey_now, cv2.COLOR_GRAY2BGR)
+        frame = PreparedFrame(0, image, image, np.eye(3), np.eye(3, dtype=np.float32), np.eye(4), pose, 0.0, False,
+                              image)
+        return det._moving_still_regions(frame, grey_now, mask, regions) > 0
+
+    assert np.array_equal(boxes(now, turned(0.1)), mask > 0)  # the pose jittered, the picture stood
+    assert not boxes(np.roll(now, 1, axis=1), turned(0.1)).any()  # the picture moved with it
+    assert not boxes(now, turned(TurnLimits().exact_deg + 0.05)).any()  # past a jitter: a turn
 
 
 def test_the_runtime_gives_a_motion_box_for_a_moving_thing_only_its_still_head_sees() -> None:

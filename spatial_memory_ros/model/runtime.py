@@ -25,8 +25,9 @@ from ..core.change import ChangeOutput
 from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from ..core.errors import BadInputError
 from ..core.floor_change import FloorChangeConfig, FloorChangeMap
-from ..core.geometry import scale_intrinsics
+from ..core.geometry import pose_delta, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
+from ..core.turning import TurnLimits, image_shift
 from ..core.types import CameraIntrinsics
 from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
@@ -42,6 +43,11 @@ _NOMINAL_FOCAL = 500.0 / 640.0  # focal length / image width when no intrinsics 
 # and texture move by far more than a tenth of their region, an item once put down by none of it.
 MOVED_GREY = 12
 MOVED_SHARE = 0.10
+# A pose a little off since the previous frame (within TurnLimits' exact_deg and max_move_m: a localiser's jitter
+# on a standing robot, or the first moment of a turn) is still for that rule only if the picture moved by less
+# than this (px at the still head's input): a quarter pixel moves a sharp edge by fewer grey levels than
+# MOVED_GREY. Set before any run.
+STILL_SHIFT_PX = 0.25
 
 
 @dataclass
@@ -415,14 +421,14 @@ class LearnedChangeDetector:
         and that no region of the change head's own covers. The change head finds the simulator's agents, not
         real people (PETS09: none), while the still head sees them; a region of its mask in which at least
         MOVED_SHARE of the pixels changed by more than MOVED_GREY grey levels since the previous frame is a moving
-        thing, and an item put down, which stops moving once it is down, is not. Only while the camera has not
-        moved since that frame (a turn moves every pixel). grey: frame.seen in grey, as the next frame will
+        thing, and an item put down, which stops moving once it is down, is not. Only while the camera stood still
+        since that frame (_stood_still: a turn moves every pixel). grey: frame.seen in grey, as the next frame will
         compare with it."""
         h, w = mask.shape
         previous = self._previous[frame.camera]
         none = np.zeros((h, w), np.uint8)
-        if previous is None or previous[0].shape != frame.seen.shape[:2] or not _same_pose(previous[1],
-                                                                                              frame.T_map_cam):
+        if previous is None or previous[0].shape != frame.seen.shape[:2] or not _stood_still(
+                previous[0], previous[1], grey, frame.T_map_cam):
             return none
         n, labels = cv2.connectedComponents(mask, connectivity=8)
         if n <= 1:
@@ -509,6 +515,26 @@ def _same_pose(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return bool(np.allclose(a, b, atol=1e-6))
+
+
+def _stood_still(grey_before: np.ndarray, T_before: np.ndarray | None, grey: np.ndarray,
+                 T: np.ndarray | None) -> bool:
+    """Whether a camera stood still from one frame (grey, at the still head's size; its pose) to the next: the same
+    pose, or one a little off (TurnLimits.exact_deg, max_move_m: a localiser's jitter) with a picture that moved
+    by less than STILL_SHIFT_PX. A localiser's pose jitters on a robot that stands; the picture does not."""
+    if _same_pose(T_before, T):
+        return True
+    if T_before is None or T is None:
+        return False
+    moved_m, turned_deg = pose_delta(np.asarray(T_before, np.float64), np.asarray(T, np.float64))
+    limits = TurnLimits()
+    if moved_m > limits.max_move_m or turned_deg > limits.exact_deg:
+        return False
+    # (0, 0) when the picture cannot tell (too plain, or a peak beyond the few px exact_deg can move it): then the
+    # pose, a little off, decides
+    dx, dy = image_shift(grey_before.astype(np.float32), grey.astype(np.float32), np.ones(grey.shape, bool),
+                         max_px=8.0)
+    return bool(np.hypot(dx, dy) < STILL_SHIFT_PX)
 
 
 def _checked_pose(T: np.ndarray | None) -> np.ndarray:
