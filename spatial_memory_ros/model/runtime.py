@@ -427,11 +427,11 @@ class LearnedChangeDetector:
         h, w = mask.shape
         previous = self._previous[frame.camera]
         none = np.zeros((h, w), np.uint8)
-        if previous is None or previous[0].shape != frame.seen.shape[:2] or not _stood_still(
-                previous[0], previous[1], grey, frame.T_map_cam):
+        if previous is None or previous[0].shape != frame.seen.shape[:2]:
             return none
         n, labels = cv2.connectedComponents(mask, connectivity=8)
-        if n <= 1:
+        # no region: skip _stood_still's phase correlation, which a jittering pose would run on every frame
+        if n <= 1 or not _stood_still(previous[0], previous[1], grey, frame.T_map_cam):
             return none
         moved = cv2.absdiff(grey, previous[0]) > MOVED_GREY
         moved = cv2.resize(moved.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
