@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from spatial_memory_ros.core.turning import TurnLimits
+from spatial_memory_ros.core.turning import TurnLimits, is_standing, is_turn
 from spatial_memory_ros.evaluate.turning_view import TurningView
 from spatial_memory_ros.model.background import BackgroundConfig, StillBackground
 from spatial_memory_ros.model.turning_background import TurningBackground
@@ -476,3 +476,14 @@ def test_a_turn_that_loses_its_pose_or_intrinsics_starts_again() -> None:
         frame, T = frames[8]
         out = det.update(frame, None if drop == "pose" else T, None if drop == "intrinsics" else intr)
         assert out.camera_moved and det._canvas is None and not out.mask.any(), drop
+
+
+def test_is_standing_allows_a_localisers_jitter_and_nothing_more() -> None:
+    limits = TurnLimits()
+    start = _yaw(0.0)
+    assert is_standing(limits, start, _yaw(0.2, x=0.005))  # within exact_deg and max_move_m: the same stand
+    assert not is_standing(limits, start, _yaw(0.3))  # turned past exact_deg
+    assert not is_standing(limits, start, _yaw(0.0, x=0.02))  # moved past max_move_m
+    # the still camera's stand and a followed turn split at exact_deg: one pose is never both
+    for deg in (0.1, 0.24, 0.26, 1.0):
+        assert is_standing(limits, start, _yaw(deg)) != is_turn(limits, start, _yaw(deg))

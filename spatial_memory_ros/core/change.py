@@ -28,6 +28,7 @@ from .turning import (
     footprint,
     image_shift,
     is_blurred_step,
+    is_standing,
     is_turn,
     known_in_view,
     misfit,
@@ -365,8 +366,7 @@ class _TurnCanvas:
     def stood(self, pose: np.ndarray) -> int:
         """Frames in a row the camera has stood within exact_deg (and max_move_m) of where it stopped, this one
         included."""
-        moved_m, turned_deg = pose_delta(self._stand_pose, pose)
-        if moved_m <= _TURNS.max_move_m and turned_deg <= _TURNS.exact_deg:
+        if is_standing(_TURNS, self._stand_pose, pose):
             self._stood += 1
         else:
             self._stand_pose, self._stood = pose, 0

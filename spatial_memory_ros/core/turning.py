@@ -73,6 +73,13 @@ def is_turn(limits: TurnLimits, T_ref: np.ndarray | None, T: np.ndarray | None, 
     return following or turned_deg > limits.exact_deg
 
 
+def is_standing(limits: TurnLimits, T_ref: np.ndarray, T: np.ndarray) -> bool:
+    """The pose T is where T_ref stood, up to a localiser's jitter: moved at most max_move_m and turned at most
+    exact_deg (the still camera's code path: nothing to warp or follow)."""
+    moved_m, turned_deg = pose_delta(T_ref, T)
+    return moved_m <= limits.max_move_m and turned_deg <= limits.exact_deg
+
+
 def is_blurred_step(limits: TurnLimits, T_last: np.ndarray | None, T: np.ndarray | None) -> bool:
     """Turned more than max_step_deg since the last frame's pose T_last: the frame is too blurred to compare with
     or to learn, though the reference stays right for the frames after it (None: no last frame, not blurred)."""

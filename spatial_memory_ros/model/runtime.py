@@ -25,9 +25,9 @@ from ..core.change import ChangeOutput
 from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from ..core.errors import BadInputError
 from ..core.floor_change import FloorChangeConfig, FloorChangeMap
-from ..core.geometry import pose_delta, scale_intrinsics
+from ..core.geometry import scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
-from ..core.turning import TurnLimits, image_shift
+from ..core.turning import TurnLimits, image_shift, is_standing
 from ..core.types import CameraIntrinsics
 from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
@@ -526,9 +526,7 @@ def _stood_still(grey_before: np.ndarray, T_before: np.ndarray | None, grey: np.
         return True
     if T_before is None or T is None:
         return False
-    moved_m, turned_deg = pose_delta(np.asarray(T_before, np.float64), np.asarray(T, np.float64))
-    limits = TurnLimits()
-    if moved_m > limits.max_move_m or turned_deg > limits.exact_deg:
+    if not is_standing(TurnLimits(), np.asarray(T_before, np.float64), np.asarray(T, np.float64)):
         return False
     # (0, 0) when the picture cannot tell (too plain, or a peak beyond the few px exact_deg can move it): then the
     # pose, a little off, decides
