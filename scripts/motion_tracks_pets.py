@@ -40,9 +40,8 @@ from spatial_memory_ros.evaluate.pets import (
 from spatial_memory_ros.evaluate.turning_view import TurningView
 
 
-def jittered_poses(jitter_deg: float, frames: int, seed: int = 0) -> list[np.ndarray]:
-    """(4, 4) T_map_cam per frame: the still mounting times a small random rotation (jitter_deg per axis)."""
-    still = TurningView(source_size=(768, 576), pan_deg=0.0, tilt_deg=0.0).pose(0.0)
+def jittered_poses(still: np.ndarray, jitter_deg: float, frames: int, seed: int = 0) -> list[np.ndarray]:
+    """(4, 4) T_map_cam per frame: the still mounting `still` times a small random rotation (jitter_deg per axis)."""
     rng = np.random.default_rng(seed)
     poses = []
     for _ in range(frames):
@@ -59,8 +58,8 @@ def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: floa
                             memory=MemoryConfig(db_path=":memory:")).validate()
     acc = TrackingAccumulator()
     cap = cv2.VideoCapture(str(VTEST_AVI))
-    poses = jittered_poses(jitter_deg, frames) if jitter_deg is not None else None
-    view = TurningView(source_size=(768, 576))
+    view = TurningView(source_size=(768, 576), pan_deg=0.0, tilt_deg=0.0)
+    poses = jittered_poses(view.pose(0.0), jitter_deg, frames) if jitter_deg is not None else None
     K = view.K_source
     intrinsics = CameraIntrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], 768, 576) if poses is not None else None
     with Pipeline(config, ItemMemory(config.memory, MemoryStore(":memory:"))) as pipeline:
