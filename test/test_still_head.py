@@ -310,9 +310,11 @@ def test_a_still_cameras_mask_region_that_moved_is_a_motion_box_and_one_at_rest_
 
 
 def test_a_pose_a_little_off_counts_as_still_when_the_picture_did_not_move() -> None:
-    """A localiser's pose jitters on a standing robot: a pose 0.1 deg off the previous frame's, with a picture that
-    did not move, still gives the moving region's box; the same pose change with the whole picture shifted by a
-    pixel (the camera really turned), or a turn past TurnLimits.exact_deg, gives none."""
+    """A localiser's pose jitters on a standing robot: a pose off the previous frame's by 0.1 deg, or by 1 deg (past
+    TurnLimits.exact_deg), with a picture whose background did not move, still gives the moving region's box (the
+    person's step does not count: the shift is judged outside the mask). The same pose change with the whole
+    picture shifted by a pixel (the camera really turned), a turn past max_step_deg, a move past max_move_m, or a
+    turn past exact_deg in a picture too plain to tell, gives none."""
     from tiny_model import INTR
 
     from spatial_memory_ros.core.turning import TurnLimits
@@ -343,9 +345,22 @@ def test_a_pose_a_little_off_counts_as_still_when_the_picture_did_not_move() -> 
                               image)
         return det._moving_still_regions(frame, grey_now, mask, regions) > 0
 
+    limits = TurnLimits()
     assert np.array_equal(boxes(now, turned(0.1)), mask > 0)  # the pose jittered, the picture stood
+    assert np.array_equal(boxes(now, turned(1.0)), mask > 0)  # a larger jitter: the picture still decides
     assert not boxes(np.roll(now, 1, axis=1), turned(0.1)).any()  # the picture moved with it
-    assert not boxes(now, turned(TurnLimits().exact_deg + 0.05)).any()  # past a jitter: a turn
+    assert not boxes(np.roll(now, 1, axis=1), turned(1.0)).any()
+    assert not boxes(now, turned(limits.max_step_deg + 0.5)).any()  # past a jitter: a (blurred) turn
+    moved = T.copy()
+    moved[0, 3] += 2 * limits.max_move_m
+    assert not boxes(now, moved).any()  # moved: parallax, not a jitter
+    # a plain picture cannot tell: then a pose within exact_deg is a jitter and one past it a turn
+    plain_before, plain_now = np.full((h, w), 128, np.uint8), np.full((h, w), 128, np.uint8)
+    plain_before[20:50, 20:40] = 30
+    plain_now[20:50, 28:48] = 30
+    before = plain_before
+    assert np.array_equal(boxes(plain_now, turned(0.1)), mask > 0)
+    assert not boxes(plain_now, turned(limits.exact_deg + 0.05)).any()
 
 
 def test_the_runtime_gives_a_motion_box_for_a_moving_thing_only_its_still_head_sees() -> None:

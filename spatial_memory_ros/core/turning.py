@@ -136,17 +136,24 @@ def image_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max
     """(dx, dy) px by which the frame's picture lies shifted against the reference (both (h, w) float32 grey, the
     reference re-projected into the frame's view by the pose), judged only where the reference is known (known
     (h, w) bool). A pose a little off (a localisation's jitter or jump) leaves exactly such a shift for a small
-    turn; people moving are outvoted by the rest. (0, 0) when unsure: a weak peak, too little known, or a shift
-    beyond max_px (then the pose, not the picture, is what to go by). min_known: the share of the view that must
-    be known."""
+    turn; people moving are outvoted by the rest. (0, 0) when unsure (measured_shift: None); then the pose, not
+    the picture, is what to go by."""
+    shift = measured_shift(reference, frame, known, max_px, min_known=min_known)
+    return (0.0, 0.0) if shift is None else shift
+
+
+def measured_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max_px: float, *,
+                   min_known: float = 0.5) -> tuple[float, float] | None:
+    """image_shift's (dx, dy), or None when the picture cannot tell: a weak peak, too little known, or a shift
+    beyond max_px. min_known: the share of the view that must be known."""
     h, w = frame.shape
     if known.mean() < min_known:
-        return 0.0, 0.0
+        return None
     scale = min(1.0, _SHIFT_WIDTH / w)
     size = (max(int(round(w * scale)), 8), max(int(round(h * scale)), 8))
     small_known = cv2.resize(known.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
     if not small_known.any():
-        return 0.0, 0.0
+        return None
     pair = []
     for image in (reference, frame):
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -156,7 +163,7 @@ def image_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max
     (dx, dy), response = cv2.phaseCorrelate(pair[0], pair[1], window)
     dx, dy = dx / scale, dy / scale
     if response < _SHIFT_MIN_RESPONSE or np.hypot(dx, dy) > max_px:
-        return 0.0, 0.0
+        return None
     return float(dx), float(dy)
 
 

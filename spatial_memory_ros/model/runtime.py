@@ -25,9 +25,9 @@ from ..core.change import ChangeOutput
 from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from ..core.errors import BadInputError
 from ..core.floor_change import FloorChangeConfig, FloorChangeMap
-from ..core.geometry import scale_intrinsics
+from ..core.geometry import pose_delta, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
-from ..core.turning import TurnLimits, image_shift, is_standing
+from ..core.turning import TurnLimits, is_standing, measured_shift
 from ..core.types import CameraIntrinsics
 from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
@@ -43,10 +43,10 @@ _NOMINAL_FOCAL = 500.0 / 640.0  # focal length / image width when no intrinsics 
 # and texture move by far more than a tenth of their region, an item once put down by none of it.
 MOVED_GREY = 12
 MOVED_SHARE = 0.10
-# A pose a little off since the previous frame (within TurnLimits' exact_deg and max_move_m: a localiser's jitter
-# on a standing robot, or the first moment of a turn) is still for that rule only if the picture moved by less
-# than this (px at the still head's input): a quarter pixel moves a sharp edge by fewer grey levels than
-# MOVED_GREY. Set before any run.
+# A pose a little off since the previous frame (not moved, turned up to TurnLimits.max_step_deg: a localiser's
+# jitter on a standing robot, or the first moment of a turn) is still for that rule only if the picture's
+# background moved by less than this (px at the still head's input): a quarter pixel moves a sharp edge by fewer
+# grey levels than MOVED_GREY. Set before any run.
 STILL_SHIFT_PX = 0.25
 
 
@@ -431,7 +431,9 @@ class LearnedChangeDetector:
             return none
         n, labels = cv2.connectedComponents(mask, connectivity=8)
         # no region: skip _stood_still's phase correlation, which a jittering pose would run on every frame
-        if n <= 1 or not _stood_still(previous[0], previous[1], grey, frame.T_map_cam):
+        gh, gw = grey.shape
+        background = cv2.resize(cv2.dilate(mask, _AGENT_MARGIN), (gw, gh), interpolation=cv2.INTER_NEAREST) == 0
+        if n <= 1 or not _stood_still(previous[0], previous[1], grey, frame.T_map_cam, background):
             return none
         moved = cv2.absdiff(grey, previous[0]) > MOVED_GREY
         moved = cv2.resize(moved.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
@@ -518,21 +520,25 @@ def _same_pose(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 
 
 def _stood_still(grey_before: np.ndarray, T_before: np.ndarray | None, grey: np.ndarray,
-                 T: np.ndarray | None) -> bool:
+                 T: np.ndarray | None, background: np.ndarray) -> bool:
     """Whether a camera stood still from one frame (grey, at the still head's size; its pose) to the next: the same
-    pose, or one a little off (TurnLimits.exact_deg, max_move_m: a localiser's jitter) with a picture that moved
-    by less than STILL_SHIFT_PX. A localiser's pose jitters on a robot that stands; the picture does not."""
+    pose, or one that did not move (TurnLimits.max_move_m) and turned a little (up to max_step_deg: a localiser's
+    jitter) while the picture's background ((h, w) bool: outside the mask's regions, whose movers pull the shift
+    by up to 0.7 px on PETS09) moved by less than STILL_SHIFT_PX. A localiser's pose jitters on a robot that
+    stands; the picture does not, and a real turn moves it (0.25 deg is about 1 px at 256 px across a 60 deg view)."""
     if _same_pose(T_before, T):
         return True
     if T_before is None or T is None:
         return False
-    if not is_standing(TurnLimits(), np.asarray(T_before, np.float64), np.asarray(T, np.float64)):
+    T_before, T = np.asarray(T_before, np.float64), np.asarray(T, np.float64)
+    limits = TurnLimits()
+    moved_m, turned_deg = pose_delta(T_before, T)
+    if moved_m > limits.max_move_m or turned_deg > limits.max_step_deg:
         return False
-    # (0, 0) when the picture cannot tell (too plain, or a peak beyond the few px exact_deg can move it): then the
-    # pose, a little off, decides
-    dx, dy = image_shift(grey_before.astype(np.float32), grey.astype(np.float32), np.ones(grey.shape, bool),
-                         max_px=8.0)
-    return bool(np.hypot(dx, dy) < STILL_SHIFT_PX)
+    shift = measured_shift(grey_before.astype(np.float32), grey.astype(np.float32), background, max_px=8.0)
+    if shift is None:  # the picture cannot tell (too plain, too much masked): the pose, if a little off, decides
+        return is_standing(limits, T_before, T)
+    return bool(np.hypot(*shift) < STILL_SHIFT_PX)
 
 
 def _checked_pose(T: np.ndarray | None) -> np.ndarray:
