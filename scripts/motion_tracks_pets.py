@@ -2,7 +2,7 @@
 (BENCHMARKS "The learned change method by default").
 
     .venv/bin/python scripts/motion_tracks_pets.py classical learned [--frames 795] [--gt gt.txt]
-        [--pose-jitter-deg 0.1]
+        [--pose-jitter-deg 0.1] [--pose-jitter-m 0.01]
 
 `evaluate pets09` needs a class detector (it scores the person tracks); with `detector.backend: apriltag` the
 only dynamic tracks are the motion boxes' ("object"). This runs the pipeline over vtest.avi once per change method
@@ -12,6 +12,7 @@ people (don't-care regions dropped). Needs opencv-doc's vtest.avi and PETS09-S2L
 --pose-jitter-deg S gives every frame a pose and intrinsics, as a node on a robot gets them: the camera stands
 still (evaluate.turning_view's assumed mounting, 6 m up, pitched 25 deg down; 60 deg wide), but the pose it is
 told is off by a Gaussian rotation of S deg about each axis, drawn anew every frame (a localiser's jitter; seeded).
+--pose-jitter-m M adds a Gaussian offset of M m along the map's x and y (as `bench --pose-noise-m`; implies a pose).
 """
 
 from __future__ import annotations
@@ -40,26 +41,32 @@ from spatial_memory_ros.evaluate.pets import (
 from spatial_memory_ros.evaluate.turning_view import TurningView
 
 
-def jittered_poses(still: np.ndarray, jitter_deg: float, frames: int, seed: int = 0) -> list[np.ndarray]:
-    """(4, 4) T_map_cam per frame: the still mounting `still` times a small random rotation (jitter_deg per axis)."""
+def jittered_poses(still: np.ndarray, jitter_deg: float, frames: int, seed: int = 0,
+                   jitter_m: float = 0.0) -> list[np.ndarray]:
+    """(4, 4) T_map_cam per frame: the still mounting `still` times a small random rotation (jitter_deg per axis),
+    offset by jitter_m along the map's x and y."""
     rng = np.random.default_rng(seed)
     poses = []
     for _ in range(frames):
         noise = np.eye(4)
         noise[:3, :3] = cv2.Rodrigues(np.radians(rng.normal(0.0, jitter_deg, 3)))[0]
-        poses.append(still @ noise)
+        pose = still @ noise
+        if jitter_m > 0:  # drawn after the rotation: a run without it keeps the rotations it had
+            pose[:2, 3] += rng.normal(0.0, jitter_m, 2)
+        poses.append(pose)
     return poses
 
 
-def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: float | None = None) -> dict[str, Any]:
+def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: float | None = None,
+          jitter_m: float = 0.0) -> dict[str, Any]:
     """The tracking summary (det P/R/F1, HOTA, IDF1, MOTA, ID switches) of one change method's dynamic tracks;
-    jitter_deg: with a pose off by that much (see the module's docstring), else with none."""
+    jitter_deg (and jitter_m): with a pose off by that much (see the module's docstring), else with none."""
     config = PipelineConfig(detector=DetectorConfig(backend="apriltag"), change=ChangeConfig(method=method),
                             memory=MemoryConfig(db_path=":memory:")).validate()
     acc = TrackingAccumulator()
     cap = cv2.VideoCapture(str(VTEST_AVI))
     view = TurningView(source_size=(768, 576), pan_deg=0.0, tilt_deg=0.0)
-    poses = jittered_poses(view.pose(0.0), jitter_deg, frames) if jitter_deg is not None else None
+    poses = jittered_poses(view.pose(0.0), jitter_deg, frames, jitter_m=jitter_m) if jitter_deg is not None else None
     K = view.K_source
     intrinsics = CameraIntrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], 768, 576) if poses is not None else None
     with Pipeline(config, ItemMemory(config.memory, MemoryStore(":memory:"))) as pipeline:
@@ -87,10 +94,14 @@ def main() -> None:
     p.add_argument("--gt", type=Path, default=DEFAULT_GT, help="PETS09-S2L1 gt.txt (MOTChallenge)")
     p.add_argument("--pose-jitter-deg", type=float, default=None,
                    help="give each frame a pose off by this much rotation per axis (deg; default: no pose)")
+    p.add_argument("--pose-jitter-m", type=float, default=0.0,
+                   help="and off by this much along the map's x and y (m; default 0; gives a pose even alone)")
     args = p.parse_args()
+    if args.pose_jitter_m > 0 and args.pose_jitter_deg is None:
+        args.pose_jitter_deg = 0.0
     gt = read_mot_gt(args.gt)
     for method in args.methods:
-        summary = score(method, args.frames, gt, args.pose_jitter_deg)
+        summary = score(method, args.frames, gt, args.pose_jitter_deg, args.pose_jitter_m)
         print(method, {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}, flush=True)
 
 

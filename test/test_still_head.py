@@ -313,11 +313,13 @@ def test_a_pose_a_little_off_counts_as_still_when_the_picture_did_not_move() -> 
     """A localiser's pose jitters on a standing robot: a pose off the previous frame's by 0.1 deg, or by 1 deg (past
     TurnLimits.exact_deg), with a picture whose background did not move, still gives the moving region's box (the
     person's step does not count: the shift is judged outside the mask). The same pose change with the whole
-    picture shifted by a pixel (the camera really turned), a turn past max_step_deg, a move past max_move_m, or a
-    turn past exact_deg in a picture too plain to tell, gives none."""
+    picture shifted by a pixel (the camera really turned), a turn past max_step_deg, a move past the still
+    background's move_m, or a turn past exact_deg in a picture too plain to tell, gives none; a move of 2 cm with
+    the picture still gives the box."""
     from tiny_model import INTR
 
     from spatial_memory_ros.core.turning import TurnLimits
+    from spatial_memory_ros.model.background import BackgroundConfig
     from spatial_memory_ros.model.runtime import LearnedChangeDetector, PreparedFrame
 
     det = LearnedChangeDetector(tiny_model(config=STILL), device="cpu", intrinsics=INTR)
@@ -351,9 +353,13 @@ def test_a_pose_a_little_off_counts_as_still_when_the_picture_did_not_move() -> 
     assert not boxes(np.roll(now, 1, axis=1), turned(0.1)).any()  # the picture moved with it
     assert not boxes(np.roll(now, 1, axis=1), turned(1.0)).any()
     assert not boxes(now, turned(limits.max_step_deg + 0.5)).any()  # past a jitter: a (blurred) turn
-    moved = T.copy()
-    moved[0, 3] += 2 * limits.max_move_m
-    assert not boxes(now, moved).any()  # moved: parallax, not a jitter
+    def moved(m: float) -> np.ndarray:
+        out = turned(0.1)
+        out[0, 3] += m
+        return out
+
+    assert np.array_equal(boxes(now, moved(0.02)), mask > 0)  # a localiser's 2 cm, the picture stood
+    assert not boxes(now, moved(BackgroundConfig().move_m + 0.01)).any()  # past the still background's tolerance
     # a plain picture cannot tell: then a pose within exact_deg is a jitter and one past it a turn
     plain_before, plain_now = np.full((h, w), 128, np.uint8), np.full((h, w), 128, np.uint8)
     plain_before[20:50, 20:40] = 30

@@ -29,6 +29,7 @@ from ..core.geometry import pose_delta, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.turning import TurnLimits, is_standing, measured_shift
 from ..core.types import CameraIntrinsics
+from .background import BackgroundConfig
 from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
 from .model import SpatialMemoryModel
@@ -43,11 +44,16 @@ _NOMINAL_FOCAL = 500.0 / 640.0  # focal length / image width when no intrinsics 
 # and texture move by far more than a tenth of their region, an item once put down by none of it.
 MOVED_GREY = 12
 MOVED_SHARE = 0.10
-# A pose a little off since the previous frame (not moved, turned up to TurnLimits.max_step_deg: a localiser's
+# A pose a little off since the previous frame (moved up to _STILL_MOVE_M, turned up to max_step_deg: a localiser's
 # jitter on a standing robot, or the first moment of a turn) is still for that rule only if the picture's
 # background moved by less than this (px at the still head's input): a quarter pixel moves a sharp edge by fewer
 # grey levels than MOVED_GREY. Set before any run.
 STILL_SHIFT_PX = 0.25
+# A move that shifts no part of the picture needs no more than the still background's own tolerance: within it
+# the background goes on as still anyway. (A robot driving straight at a wall also leaves the picture's centre in
+# place, but its still background starts again every 5 cm and gives no mean before 5 frames: at 1 cm a frame or
+# more the still head adds nothing for the rule to keep.)
+_STILL_MOVE_M = BackgroundConfig().move_m
 
 
 @dataclass
@@ -522,10 +528,11 @@ def _same_pose(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 def _stood_still(grey_before: np.ndarray, T_before: np.ndarray | None, grey: np.ndarray,
                  T: np.ndarray | None, background: np.ndarray) -> bool:
     """Whether a camera stood still from one frame (grey, at the still head's size; its pose) to the next: the same
-    pose, or one that did not move (TurnLimits.max_move_m) and turned a little (up to max_step_deg: a localiser's
-    jitter) while the picture's background ((h, w) bool: outside the mask's regions, whose movers pull the shift
-    by up to 0.7 px on PETS09) moved by less than STILL_SHIFT_PX. A localiser's pose jitters on a robot that
-    stands; the picture does not, and a real turn moves it (0.25 deg is about 1 px at 256 px across a 60 deg view)."""
+    pose, or one a little off (a localiser's jitter: moved up to BackgroundConfig.move_m, the still background's
+    own tolerance, and turned up to TurnLimits.max_step_deg) while the picture's background ((h, w) bool: outside
+    the mask's regions, whose movers pull the shift by up to 0.7 px on PETS09) shifted by less than
+    STILL_SHIFT_PX. A localiser's pose jitters on a robot that stands; the picture does not, and a real turn moves
+    it (0.25 deg is about 1 px at 256 px across a 60 deg view)."""
     if _same_pose(T_before, T):
         return True
     if T_before is None or T is None:
@@ -533,7 +540,7 @@ def _stood_still(grey_before: np.ndarray, T_before: np.ndarray | None, grey: np.
     T_before, T = np.asarray(T_before, np.float64), np.asarray(T, np.float64)
     limits = TurnLimits()
     moved_m, turned_deg = pose_delta(T_before, T)
-    if moved_m > limits.max_move_m or turned_deg > limits.max_step_deg:
+    if moved_m > _STILL_MOVE_M or turned_deg > limits.max_step_deg:
         return False
     shift = measured_shift(grey_before.astype(np.float32), grey.astype(np.float32), background, max_px=8.0)
     if shift is None:  # the picture cannot tell (too plain, too much masked): the pose, if a little off, decides
