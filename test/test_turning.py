@@ -487,3 +487,25 @@ def test_is_standing_allows_a_localisers_jitter_and_nothing_more() -> None:
     # the still camera's stand and a followed turn split at exact_deg: one pose is never both
     for deg in (0.1, 0.24, 0.26, 1.0):
         assert is_standing(limits, start, _yaw(deg)) != is_turn(limits, start, _yaw(deg))
+
+
+def test_a_pose_that_says_turned_while_the_picture_stood_keeps_the_still_background() -> None:
+    """A localiser's jitter past exact_deg on a camera that stands: following the 'turn' would warp the mean by
+    the jitter (its edges then differ by the misalignment, and a strip at the side would lose its background);
+    the picture did not move, so the background stays the still one, aligned and valid everywhere. A plain
+    picture cannot tell: then the pose decides, as before (a canvas, with a strip not yet valid)."""
+    world = _world()
+    turning = _stood(world)
+    frame = _view(world, 0.0)
+    for yaw in (0.6, -0.5, 0.8):
+        bg, valid = turning.before(frame, _yaw(yaw), K)
+        turning.learn(frame)
+        assert valid.all()
+        assert np.abs(bg.astype(np.int16) - frame.astype(np.int16)).max() <= 1
+    plain = np.full((H, W, 3), 128, np.uint8)
+    turning = TurningBackground(BackgroundConfig(min_frames=3, relight=0.0), ONE_BIG_TURN)
+    for _ in range(4):
+        turning.before(plain, _yaw(0.0), K)
+        turning.learn(plain)
+    _, valid = turning.before(plain, _yaw(0.8), K)
+    assert valid.any() and not valid.all()

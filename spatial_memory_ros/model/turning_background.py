@@ -10,13 +10,15 @@ head adds nothing there (its output is multiplied by the flag).
 
 While the camera has not turned by more than `exact_deg` since the background started, everything is done
 by a StillBackground (the same arithmetic, bit for bit, for a camera that never turns); the first larger turn
-moves its mean onto the canvas if core.turning.is_turn says it is a turn to follow; one that is not (moved,
-or turned too far) starts again. A frame that turned too fast since the last (core.turning.is_blurred_step) is
+moves its mean onto the canvas if core.turning.is_turn says it is a turn to follow and the picture moved with
+it (a pose that jitters on a standing robot says it turned; the picture says it did not); one that is not
+(moved, or turned too far) starts again. A frame that turned too fast since the last (core.turning.is_blurred_step) is
 blurred: it gets no background and is not learned, and the canvas waits for the next frame.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ..core.turning import (
@@ -27,11 +29,17 @@ from ..core.turning import (
     is_blurred_step,
     is_turn,
     known_in_view,
+    measured_shift,
     view_from_canvas,
     warp,
 )
 from .background import BackgroundConfig, StillBackground, light_gain
 
+# A pose past exact_deg from where the still mean started is a turn to follow only if the picture moved at least
+# this much against the mean (px at the background's size, the still head's input): a turn of exact_deg moves a
+# 60 deg view 256 px across by about 1 px, a localiser's jitter moves it not at all, and people walking pull the
+# shift of a still picture by up to 0.7 px (PETS09; then the pose decides, as before). Set before any run.
+_TURN_SHIFT_PX = 0.5
 
 class TurningBackground:
     """One camera's background, as StillBackground, but kept through turns. before() returns the background
@@ -63,7 +71,8 @@ class TurningBackground:
                 and is_turn(self.turning, self._ref_pose, T, following=True)):
             self.reset()  # moved, or turned too far: start again, as StillBackground does
         if (self._canvas is None and K is not None and self._still.frames > 0
-                and is_turn(self.turning, self._still.pose, T)):  # the still mean goes onto a canvas
+                and is_turn(self.turning, self._still.pose, T)
+                and not self._picture_stood(image_bgr)):  # the still mean goes onto a canvas
             self._ref_pose = self._still.pose
             self._canvas = _Canvas.from_still(self._still, h, w, self.turning.margin)
             self._still.reset()
@@ -80,6 +89,18 @@ class TurningBackground:
         if valid_px.any():
             bg = self._canvas.relight(image_bgr, bg, valid_px, self.config.relight)
         return bg, valid_px
+
+    def _picture_stood(self, image_bgr: np.ndarray) -> bool:
+        """The frame's picture lies where the still mean's does (shifted under _TURN_SHIFT_PX): a pose that says
+        the camera turned past exact_deg is a localiser's jitter, and following it would misalign the mean by
+        the jitter. False when the picture cannot tell (too plain): then the pose decides."""
+        mean = self._still.mean
+        if mean is None or mean.shape != image_bgr.shape:
+            return False
+        grey_mean = cv2.cvtColor(mean, cv2.COLOR_BGR2GRAY)
+        grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        shift = measured_shift(grey_mean, grey, np.ones(grey.shape, bool), max_px=8.0)
+        return shift is not None and bool(np.hypot(*shift) < _TURN_SHIFT_PX)
 
     def learn(self, image_bgr: np.ndarray, skip: np.ndarray | None = None) -> None:
         """Fold the frame into the mean at the pose before() was given, except where skip is set (a blurred
