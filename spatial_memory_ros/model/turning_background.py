@@ -35,11 +35,15 @@ from ..core.turning import (
 )
 from .background import BackgroundConfig, StillBackground, light_gain
 
-# A pose past exact_deg from where the still mean started is a turn to follow only if the picture moved at least
-# this much against the mean (px at the background's size, the still head's input): a turn of exact_deg moves a
-# 60 deg view 256 px across by about 1 px, a localiser's jitter moves it not at all, and people walking pull the
-# shift of a still picture by up to 0.7 px (PETS09; then the pose decides, as before). Set before any run.
+# A pose past exact_deg from where the still mean started is a turn to follow only if the picture agrees: its
+# measured shift against the mean (core.turning.measured_shift) is at least _TURN_SHIFT_PX and lies nearer the
+# shift the pose's turn predicts than no shift at all. A localiser's jitter moves the picture not at all; a real
+# turn by what the pose says (exact_deg: about 1 px at 256 px across a 60 deg view, 0.5 px at 128). People
+# walking pull a still picture's shift by up to 0.5-0.7 px (PETS09): under _TURN_SHIFT_PX the picture did not
+# move, whatever the pose (a roll, which moves the centre not at all, predicts no shift to compare with); above
+# it, the nearer of the two is the fairer call. Set before any run.
 _TURN_SHIFT_PX = 0.5
+
 
 class TurningBackground:
     """One camera's background, as StillBackground, but kept through turns. before() returns the background
@@ -70,9 +74,9 @@ class TurningBackground:
                 K is not None and self._canvas.shape[:2] == canvas_shape(h, w, self.turning.margin)
                 and is_turn(self.turning, self._ref_pose, T, following=True)):
             self.reset()  # moved, or turned too far: start again, as StillBackground does
-        if (self._canvas is None and K is not None and self._still.frames > 0
+        if (self._canvas is None and K is not None and T is not None and self._still.frames > 0
                 and is_turn(self.turning, self._still.pose, T)
-                and not self._picture_stood(image_bgr)):  # the still mean goes onto a canvas
+                and not self._picture_stood(image_bgr, K, T)):  # the still mean goes onto a canvas
             self._ref_pose = self._still.pose
             self._canvas = _Canvas.from_still(self._still, h, w, self.turning.margin)
             self._still.reset()
@@ -90,17 +94,25 @@ class TurningBackground:
             bg = self._canvas.relight(image_bgr, bg, valid_px, self.config.relight)
         return bg, valid_px
 
-    def _picture_stood(self, image_bgr: np.ndarray) -> bool:
-        """The frame's picture lies where the still mean's does (shifted under _TURN_SHIFT_PX): a pose that says
-        the camera turned past exact_deg is a localiser's jitter, and following it would misalign the mean by
-        the jitter. False when the picture cannot tell (too plain): then the pose decides."""
-        mean = self._still.mean
-        if mean is None or mean.shape != image_bgr.shape:
+    def _picture_stood(self, image_bgr: np.ndarray, K: np.ndarray, T: np.ndarray) -> bool:
+        """The frame's picture lies within _TURN_SHIFT_PX of where the still mean's does, or nearer it than where
+        the pose's turn since the mean started (T against StillBackground.pose; K at the image's size) would put
+        it: a pose that says the camera turned past exact_deg is a localiser's jitter, and following it would
+        misalign the mean by the jitter. False when the picture cannot tell (too plain): then the pose decides."""
+        mean, T_ref = self._still.mean, self._still.pose
+        if mean is None or T_ref is None or mean.shape != image_bgr.shape:
             return False
         grey_mean = cv2.cvtColor(mean, cv2.COLOR_BGR2GRAY)
         grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
         shift = measured_shift(grey_mean, grey, np.ones(grey.shape, bool), max_px=8.0)
-        return shift is not None and bool(np.hypot(*shift) < _TURN_SHIFT_PX)
+        if shift is None:
+            return False
+        h, w = grey.shape
+        centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0, 1.0])
+        moved = K @ T[:3, :3].T @ T_ref[:3, :3] @ np.linalg.inv(K) @ centre  # where the turn puts the centre
+        predicted = moved[:2] / moved[2] - centre[:2]
+        measured = np.asarray(shift)
+        return bool(np.hypot(*measured) < max(_TURN_SHIFT_PX, np.hypot(*(measured - predicted))))
 
     def learn(self, image_bgr: np.ndarray, skip: np.ndarray | None = None) -> None:
         """Fold the frame into the mean at the pose before() was given, except where skip is set (a blurred
