@@ -436,10 +436,11 @@ class LearnedChangeDetector:
         if previous is None or previous[0].shape != frame.seen.shape[:2]:
             return none
         n, labels = cv2.connectedComponents(mask, connectivity=8)
-        # no region: skip _stood_still's phase correlation, which a jittering pose would run on every frame
-        gh, gw = grey.shape
+        if n <= 1:  # no region: skip _stood_still's phase correlation, which a jittering pose would run every frame
+            return none
+        gh, gw = grey.shape  # the picture's background: the mask's regions (movers, grown a little) left out
         background = cv2.resize(cv2.dilate(mask, _AGENT_MARGIN), (gw, gh), interpolation=cv2.INTER_NEAREST) == 0
-        if n <= 1 or not _stood_still(previous[0], previous[1], grey, frame.T_map_cam, background):
+        if not _stood_still(previous[0], previous[1], grey, frame.T_map_cam, background):
             return none
         moved = cv2.absdiff(grey, previous[0]) > MOVED_GREY
         moved = cv2.resize(moved.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0

@@ -12,8 +12,9 @@ While the camera has not turned by more than `exact_deg` since the background st
 by a StillBackground (the same arithmetic, bit for bit, for a camera that never turns); the first larger turn
 moves its mean onto the canvas if core.turning.is_turn says it is a turn to follow and the picture moved with
 it (a pose that jitters on a standing robot says it turned; the picture says it did not); one that is not
-(moved, or turned too far) starts again. A frame that turned too fast since the last (core.turning.is_blurred_step) is
-blurred: it gets no background and is not learned, and the canvas waits for the next frame.
+(moved, or turned too far) starts again. A frame that turned too fast since the last
+(core.turning.is_blurred_step) is blurred: it gets no background and is not learned, and the canvas waits for
+the next frame. Once on the canvas the background stays there until a move or a turn too far starts it again.
 """
 
 from __future__ import annotations
