@@ -74,6 +74,12 @@ class StillBackground:
     def skipped(self) -> np.ndarray | None:
         return self._skipped
 
+    def resume(self, mean: np.ndarray, frames: int, pose: np.ndarray | None, skipped: np.ndarray) -> None:
+        """Go on from a mean learned elsewhere ((h, w, 3) float32 for `frames` frames, started at `pose`;
+        skipped (h, w) as `skipped`): model.turning_background's canvas, once its camera is back where it started."""
+        self._mean, self._frames = mean.astype(np.float32).copy(), frames
+        self._pose, self._skipped = pose, skipped.astype(np.int32).copy()
+
     def step(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None,
              skip: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
         """image (h, w, 3) uint8 at the model's input size -> (background (h, w, 3) uint8, valid). The background

@@ -14,7 +14,8 @@ moves its mean onto the canvas if core.turning.is_turn says it is a turn to foll
 it (a pose that jitters on a standing robot says it turned; the picture says it did not); one that is not
 (moved, or turned too far) starts again. A frame that turned too fast since the last
 (core.turning.is_blurred_step) is blurred: it gets no background and is not learned, and the canvas waits for
-the next frame. Once on the canvas the background stays there until a move or a turn too far starts it again.
+the next frame. A camera on the canvas that stands where its mean started for _SETTLE_FRAMES frames, by the pose
+and by the picture, goes back to the still background with the mean of that view.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..core.geometry import pose_delta
 from ..core.turning import (
     TurnLimits,
     canvas_offset,
@@ -44,6 +46,12 @@ from .background import BackgroundConfig, StillBackground, light_gain
 # move, whatever the pose (a roll, which moves the centre not at all, predicts no shift to compare with); above
 # it, the nearer of the two is the fairer call. Set before any run.
 _TURN_SHIFT_PX = 0.5
+# Frames in a row a camera on the canvas must stand where its mean started, by the pose (within the still
+# background's move_m and move_deg) and by the picture (shifted under _TURN_SHIFT_PX against the mean there),
+# before the mean goes back to the still background: 1 s at 10 Hz. Without a way back, one wrong call by the
+# picture above (movers pull its shift) left a standing camera following its pose's jitter for good (PETS09 at
+# 128 px: 508 false px a frame against 411 never following). Set before any run.
+_SETTLE_FRAMES = 10
 
 
 class TurningBackground:
@@ -58,10 +66,12 @@ class TurningBackground:
         self._ref_pose: np.ndarray | None = None  # (4, 4) where the background started
         self._view: np.ndarray | None = None  # (3, 3) canvas -> this frame's view, set by before()
         self._last_pose: np.ndarray | None = None  # the previous frame's, for the turn rate
+        self._settled = 0  # frames in a row on the canvas standing where its mean started (_SETTLE_FRAMES)
 
     def reset(self) -> None:
         self._still.reset()
         self._canvas, self._ref_pose, self._view = None, None, None  # (the turn rate keeps its last pose)
+        self._settled = 0
 
     def before(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None,
                K: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +85,10 @@ class TurningBackground:
                 K is not None and self._canvas.shape[:2] == canvas_shape(h, w, self.turning.margin)
                 and is_turn(self.turning, self._ref_pose, T, following=True)):
             self.reset()  # moved, or turned too far: start again, as StillBackground does
+        if self._canvas is not None and T is not None:
+            self._settled = self._settled + 1 if self._back_at_start(image_bgr, T) else 0
+            if self._settled >= _SETTLE_FRAMES:
+                self._leave_canvas(h, w)
         if (self._canvas is None and K is not None and T is not None and self._still.frames > 0
                 and is_turn(self.turning, self._still.pose, T)
                 and not self._picture_stood(image_bgr, K, T)):  # the still mean goes onto a canvas
@@ -114,6 +128,33 @@ class TurningBackground:
         predicted = moved[:2] / moved[2] - centre[:2]
         measured = np.asarray(shift)
         return bool(np.hypot(*measured) < max(_TURN_SHIFT_PX, np.hypot(*(measured - predicted))))
+
+    def _back_at_start(self, image_bgr: np.ndarray, T: np.ndarray) -> bool:
+        """On the canvas: the camera stands where its mean started, by the pose (within the still background's
+        move_m and move_deg of the canvas's reference pose) and by the picture (shifted under _TURN_SHIFT_PX
+        against the canvas's reference view, where it is known). False when the picture cannot tell."""
+        assert self._canvas is not None and self._ref_pose is not None
+        moved_m, turned_deg = pose_delta(self._ref_pose, T)
+        if moved_m > self.config.move_m or turned_deg > self.config.move_deg:
+            return False
+        h, w = image_bgr.shape[:2]
+        ox, oy = self._canvas.offset
+        count = self._canvas.count[oy:oy + h, ox:ox + w]
+        if count.shape != (h, w):
+            return False
+        grey_mean = cv2.cvtColor(self._canvas.mean[oy:oy + h, ox:ox + w], cv2.COLOR_BGR2GRAY)
+        grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        shift = measured_shift(grey_mean, grey, count > 0, max_px=8.0)
+        return shift is not None and bool(np.hypot(*shift) < _TURN_SHIFT_PX)
+
+    def _leave_canvas(self, h: int, w: int) -> None:
+        """The canvas's reference view goes back to the still background (what it knew beyond it is dropped)."""
+        assert self._canvas is not None
+        ox, oy = self._canvas.offset
+        c = self._canvas
+        self._still.resume(c.mean[oy:oy + h, ox:ox + w], int(c.count[oy:oy + h, ox:ox + w].min()), self._ref_pose,
+                           c.skipped[oy:oy + h, ox:ox + w])
+        self._canvas, self._ref_pose, self._view, self._settled = None, None, None, 0
 
     def learn(self, image_bgr: np.ndarray, skip: np.ndarray | None = None) -> None:
         """Fold the frame into the mean at the pose before() was given, except where skip is set (a blurred
