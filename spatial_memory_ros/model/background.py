@@ -40,6 +40,11 @@ class BackgroundConfig:
     # mean to it (0 = never). A hand or an agent moves that median this far only if it covers half the picture.
     relight: float = 0.15
 
+    def moved_from(self, T_ref: np.ndarray, T: np.ndarray) -> bool:
+        """The pose T is beyond these limits (move_m, move_deg) from where the camera stood at T_ref."""
+        moved_m, turned_deg = pose_delta(T_ref, T)
+        return moved_m > self.move_m or turned_deg > self.move_deg
+
 
 class StillBackground:
     """One camera's running-mean background. step() returns the background before this frame, then learns it;
@@ -135,8 +140,7 @@ class StillBackground:
         if self._pose is None:
             self._pose = T
             return False
-        moved_m, turned_deg = pose_delta(self._pose, T)
-        return moved_m > self.config.move_m or turned_deg > self.config.move_deg
+        return self.config.moved_from(self._pose, T)
 
 
 def light_gain(frame: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -54,6 +54,7 @@ STILL_SHIFT_PX = 0.25
 # place, but its still background starts again every 5 cm and gives no mean before 5 frames: at 1 cm a frame or
 # more the still head adds nothing for the rule to keep.)
 _STILL_MOVE_M = BackgroundConfig().move_m
+_TURNS = TurnLimits()
 
 
 @dataclass
@@ -539,13 +540,12 @@ def _stood_still(grey_before: np.ndarray, T_before: np.ndarray | None, grey: np.
     if T_before is None or T is None:
         return False
     T_before, T = np.asarray(T_before, np.float64), np.asarray(T, np.float64)
-    limits = TurnLimits()
     moved_m, turned_deg = pose_delta(T_before, T)
-    if moved_m > _STILL_MOVE_M or turned_deg > limits.max_step_deg:
+    if moved_m > _STILL_MOVE_M or turned_deg > _TURNS.max_step_deg:
         return False
     shift = measured_shift(grey_before.astype(np.float32), grey.astype(np.float32), background, max_px=8.0)
     if shift is None:  # the picture cannot tell (too plain, too much masked): the pose, if a little off, decides
-        return is_standing(limits, T_before, T)
+        return is_standing(_TURNS, T_before, T)
     return bool(np.hypot(*shift) < STILL_SHIFT_PX)
 
 

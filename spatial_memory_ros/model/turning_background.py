@@ -23,7 +23,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..core.geometry import pose_delta
 from ..core.turning import (
     TurnLimits,
     canvas_offset,
@@ -117,14 +116,12 @@ class TurningBackground:
         mean, T_ref = self._still.mean, self._still.pose
         if mean is None or T_ref is None or mean.shape != image_bgr.shape:
             return False
-        grey_mean = cv2.cvtColor(mean, cv2.COLOR_BGR2GRAY)
-        grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        shift = measured_shift(grey_mean, grey, np.ones(grey.shape, bool), max_px=8.0)
+        h, w = image_bgr.shape[:2]
+        shift = _shift_against(mean, image_bgr, np.ones((h, w), bool))
         if shift is None:
             return False
-        h, w = grey.shape
         centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0, 1.0])
-        moved = K @ T[:3, :3].T @ T_ref[:3, :3] @ np.linalg.inv(K) @ centre  # where the turn puts the centre
+        moved = view_from_canvas(K, T_ref, T, (0, 0)) @ centre  # where the turn puts the centre
         predicted = moved[:2] / moved[2] - centre[:2]
         measured = np.asarray(shift)
         return bool(np.hypot(*measured) < max(_TURN_SHIFT_PX, np.hypot(*(measured - predicted))))
@@ -134,17 +131,14 @@ class TurningBackground:
         move_m and move_deg of the canvas's reference pose) and by the picture (shifted under _TURN_SHIFT_PX
         against the canvas's reference view, where it is known). False when the picture cannot tell."""
         assert self._canvas is not None and self._ref_pose is not None
-        moved_m, turned_deg = pose_delta(self._ref_pose, T)
-        if moved_m > self.config.move_m or turned_deg > self.config.move_deg:
+        if self.config.moved_from(self._ref_pose, T):
             return False
         h, w = image_bgr.shape[:2]
         ox, oy = self._canvas.offset
         count = self._canvas.count[oy:oy + h, ox:ox + w]
         if count.shape != (h, w):
             return False
-        grey_mean = cv2.cvtColor(self._canvas.mean[oy:oy + h, ox:ox + w], cv2.COLOR_BGR2GRAY)
-        grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        shift = measured_shift(grey_mean, grey, count > 0, max_px=8.0)
+        shift = _shift_against(self._canvas.mean[oy:oy + h, ox:ox + w], image_bgr, count > 0)
         return shift is not None and bool(np.hypot(*shift) < _TURN_SHIFT_PX)
 
     def _leave_canvas(self, h: int, w: int) -> None:
@@ -165,6 +159,13 @@ class TurningBackground:
         if self._view is None:
             return
         self._canvas.learn(image_bgr, skip, np.linalg.inv(self._view), self.config)
+
+
+def _shift_against(mean: np.ndarray, image_bgr: np.ndarray, known: np.ndarray) -> tuple[float, float] | None:
+    """core.turning.measured_shift of the frame against a mean ((h, w, 3) float32, known (h, w) bool), in grey."""
+    grey_mean = cv2.cvtColor(mean, cv2.COLOR_BGR2GRAY)
+    grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return measured_shift(grey_mean, grey, known, max_px=8.0)
 
 
 class _Canvas:
