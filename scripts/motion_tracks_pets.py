@@ -11,8 +11,9 @@ people (don't-care regions dropped). Needs opencv-doc's vtest.avi and PETS09-S2L
 
 --pose-jitter-deg S gives every frame a pose and intrinsics, as a node on a robot gets them: the camera stands
 still (evaluate.turning_view's assumed mounting, 6 m up, pitched 25 deg down; 60 deg wide), but the pose it is
-told is off by a Gaussian rotation of S deg about each axis, drawn anew every frame (a localiser's jitter; seeded).
---pose-jitter-m M adds a Gaussian offset of M m along the map's x and y (as `bench --pose-noise-m`; implies a pose).
+told is off by a Gaussian rotation of S deg about each axis, drawn anew every frame (a localiser's jitter: the
+bench's bench.pose_error.PoseError, seed 0). --pose-jitter-m M adds a Gaussian offset of M m along the map's x and
+y (as `bench --pose-noise-m`; implies a pose).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import cv2
 import numpy as np
 
 from spatial_memory_ros.bench.metrics import TrackingAccumulator
+from spatial_memory_ros.bench.pose_error import PoseError
 from spatial_memory_ros.core.config import ChangeConfig, DetectorConfig, MemoryConfig, PipelineConfig
 from spatial_memory_ros.core.item_memory import ItemMemory
 from spatial_memory_ros.core.pipeline import Pipeline
@@ -41,22 +43,6 @@ from spatial_memory_ros.evaluate.pets import (
 from spatial_memory_ros.evaluate.turning_view import TurningView
 
 
-def jittered_poses(still: np.ndarray, jitter_deg: float, frames: int, seed: int = 0,
-                   jitter_m: float = 0.0) -> list[np.ndarray]:
-    """(4, 4) T_map_cam per frame: the still mounting `still` times a small random rotation (jitter_deg per axis),
-    offset by jitter_m along the map's x and y."""
-    rng = np.random.default_rng(seed)
-    poses = []
-    for _ in range(frames):
-        noise = np.eye(4)
-        noise[:3, :3] = cv2.Rodrigues(np.radians(rng.normal(0.0, jitter_deg, 3)))[0]
-        pose = still @ noise
-        if jitter_m > 0:  # drawn after the rotation: a run without it keeps the rotations it had
-            pose[:2, 3] += rng.normal(0.0, jitter_m, 2)
-        poses.append(pose)
-    return poses
-
-
 def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: float | None = None,
           jitter_m: float = 0.0) -> dict[str, Any]:
     """The tracking summary (det P/R/F1, HOTA, IDF1, MOTA, ID switches) of one change method's dynamic tracks;
@@ -66,16 +52,17 @@ def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: floa
     acc = TrackingAccumulator()
     cap = cv2.VideoCapture(str(VTEST_AVI))
     view = TurningView(source_size=(768, 576), pan_deg=0.0, tilt_deg=0.0)
-    poses = jittered_poses(view.pose(0.0), jitter_deg, frames, jitter_m=jitter_m) if jitter_deg is not None else None
+    still = view.pose(0.0)
+    error = PoseError(jitter_deg or 0.0, jitter_m)  # the bench's pose error (`bench --pose-noise-deg/-m`), seed 0
     K = view.K_source
-    intrinsics = CameraIntrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], 768, 576) if poses is not None else None
+    intrinsics = CameraIntrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], 768, 576) if jitter_deg is not None else None
     with Pipeline(config, ItemMemory(config.memory, MemoryStore(":memory:"))) as pipeline:
         for index in range(frames):
             ok, image = cap.read()
             if not ok:
                 break
             result = pipeline.update(Frame(image=image, stamp=index / CAPTURE_FPS, intrinsics=intrinsics,
-                                           T_map_cam=None if poses is None else poses[index]))
+                                           T_map_cam=None if jitter_deg is None else error.apply(still, index)))
             ours = [t for t in result.tracks
                     if t.is_dynamic and t.state == TrackState.CONFIRMED and t.last_seen == result.stamp]
             g = gt.get(index + 1)
