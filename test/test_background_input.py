@@ -29,7 +29,8 @@ def _pose(x: float = 0.0, yaw_deg: float = 0.0) -> np.ndarray:
 
 
 def test_the_background_is_the_mean_of_still_frames_and_starts_again_when_the_camera_moves() -> None:
-    bg = StillBackground(BackgroundConfig(rate=0.5, min_frames=3, relight=0.0))  # flat frames: no light test
+    # flat frames: no light test, and no picture to check a pose against (that check has its own tests below)
+    bg = StillBackground(BackgroundConfig(rate=0.5, min_frames=3, relight=0.0, picture_px=0.0))
     dark, bright = np.full((4, 5, 3), 0, np.uint8), np.full((4, 5, 3), 200, np.uint8)
     got = [bg.step(dark, _pose()) for _ in range(3)]
     assert [v for _, v in got] == [False, False, False], "none until min_frames frames are averaged"
@@ -143,3 +144,43 @@ def test_a_background_model_started_from_a_plain_one_acts_as_it_until_it_has_a_b
             off_out, ablation_out = off.update(frame, _pose()), ablation.update(frame, _pose())
         assert np.array_equal(off_out.mask, ablation_out.mask), "the memory-disabled model gets no background"
     assert not torch.allclose(c.state, a.state, atol=1e-6), "a trained background input changes the step"
+
+
+def _textured(seed: int = 3) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    return cv2.resize(rng.uniform(30, 220, (24, 32, 3)).astype(np.float32), (256, 192),
+                      interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+
+
+def _forward(image: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    M = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), 0.0, scale)
+    return cv2.warpAffine(image, M, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+def test_a_camera_creeping_forward_within_the_pose_tolerance_gets_no_stale_background() -> None:
+    # 0.5 cm a frame: ten frames within move_m; the picture grows 1 % a frame (a wall 0.5 m ahead)
+    wall = _textured()
+    creeping = StillBackground(BackgroundConfig(relight=0.0))
+    valid = [creeping.step(_forward(wall, 1.0 + 0.01 * i), _pose(0.005 * i))[1] for i in range(10)]
+    assert not any(valid), "the picture moved: the mean starts again before it is given"
+    # a localiser's jitter of 1 cm on a camera that stands: the pose moves, the picture does not
+    rng = np.random.default_rng(0)
+    standing = StillBackground(BackgroundConfig(relight=0.0))
+    valid = [standing.step(wall, _pose(rng.normal(0.0, 0.01)))[1] for _ in range(10)]
+    assert all(valid[5:]), "kept through the jitter"
+    # with the picture check off (the rule before), the creeping camera got a background from frame 5
+    old = StillBackground(BackgroundConfig(relight=0.0, picture_px=0.0))
+    assert any(old.step(_forward(wall, 1.0 + 0.01 * i), _pose(0.005 * i))[1] for i in range(10))
+
+
+def test_a_pose_off_over_a_picture_that_cannot_tell_starts_again_and_the_same_pose_is_never_asked() -> None:
+    plain = np.full((192, 256, 3), 120, np.uint8)  # an agent filling the view, or a bare wall
+    bg = StillBackground(BackgroundConfig(relight=0.0))
+    assert not any(bg.step(plain, _pose(0.002 * i))[1] for i in range(8))
+    still = StillBackground(BackgroundConfig(relight=0.0))
+    assert [still.step(plain, _pose())[1] for _ in range(7)][5:] == [True, True]

@@ -20,6 +20,7 @@ from spatial_memory_ros.bench.methods import (
     make_methods,
 )
 from spatial_memory_ros.bench.metrics import ChangeAccumulator
+from spatial_memory_ros.bench.runner import BenchConfig
 from spatial_memory_ros.bench.scene import bench_preset, make_bench_scene
 from spatial_memory_ros.bench.seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
 from spatial_memory_ros.bench.stream import sim_frames
@@ -115,6 +116,22 @@ def test_bench_scene_uses_the_bench_camera_and_tags() -> None:
     assert {it.tag_m for it in patrol.items} == {0.4} and min(it.board_m for it in patrol.items) >= 0.6
     with pytest.raises(BadInputError, match="camera"):
         bench_preset("home", "drone", 1.0)
+
+
+def test_a_creeping_patrol_drives_the_same_route_slower_and_only_a_patrol_creeps() -> None:
+    assert bench_preset("warehouse", "patrol", 0.5).camera.speed == 0.8
+    slow = bench_preset("warehouse", "patrol", 0.5, patrol_speed=0.05)
+    assert slow.camera.speed == 0.05 and slow.camera.route == bench_preset("warehouse", "patrol", 0.5).camera.route
+    scene = make_bench_scene("warehouse", "patrol", 0.02, 1004, width=96, height=72, patrol_speed=0.05)
+    frames = list(sim_frames(scene, jobs=1))
+    step = np.linalg.norm(frames[1].T_map_cam[:3, 3] - frames[0].T_map_cam[:3, 3])
+    assert step == pytest.approx(0.005, abs=1e-6), "5 cm/s at 10 Hz"
+    for bad in ({"camera": "static", "patrol_speed": 0.05}, {"patrol_speed": -1.0}, {"patrol_speed": float("inf")}):
+        kwargs = {"camera": "patrol", **bad}
+        with pytest.raises(BadInputError, match="patrol_speed"):
+            bench_preset("warehouse", kwargs.pop("camera"), 0.5, **kwargs)
+        with pytest.raises(BadInputError, match="patrol_speed"):
+            BenchConfig(preset="warehouse", minutes=0.5, **bad).validate()
 
 
 def test_rendering_in_a_second_process_gives_the_same_frames() -> None:

@@ -128,3 +128,29 @@ def test_the_learned_detector_moves_its_mask_edges_but_keeps_its_motion_boxes():
         c, d = plain_ablation.update(img, STILL), ablation.update(img, STILL)
         assert np.array_equal(c.mask, d.mask)  # use_memory=False: no background model either
     assert differ > 0
+
+
+def test_a_camera_creeping_forward_within_the_pose_tolerance_trims_nothing():
+    """A robot 0.5 cm a frame towards a wall: within move_m for ten frames, its picture growing 1 % a frame. The
+    model restarts on the picture (picture_px) and never gets to decide; a jittering pose over a still picture
+    keeps it."""
+    bg, rng = _background(), np.random.default_rng(3)
+    mask = _truth((100, 60, 80, 80))
+
+    def forward(i: int) -> tuple[np.ndarray, np.ndarray]:
+        M = cv2.getRotationMatrix2D(((W - 1) / 2.0, (H - 1) / 2.0), 0.0, 1.0 + 0.01 * i)
+        T = STILL.copy()
+        T[2, 3] = 0.005 * i
+        return cv2.warpAffine(_frame(bg, None, rng), M, (W, H), borderMode=cv2.BORDER_REFLECT), T
+
+    creeping, old = StillEdges(), StillEdges(StillEdgesConfig(picture_px=0.0))
+    assert all(np.array_equal(creeping.refine(img, mask, T), mask) for img, T in map(forward, range(12)))
+    assert not all(np.array_equal(old.refine(img, mask, T), mask) for img, T in map(forward, range(12))), \
+        "the rule before"
+    jittered = StillEdges()
+    outs = []
+    for _ in range(12):
+        T = STILL.copy()
+        T[:2, 3] = rng.uniform(-0.01, 0.01, 2)  # a localiser's jitter, within move_m
+        outs.append(jittered.refine(_frame(bg, None, rng), mask, T))
+    assert not np.array_equal(outs[-1], mask), "a still picture under a jittering pose: the edges are refined"

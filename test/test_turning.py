@@ -534,3 +534,32 @@ def test_a_canvas_whose_camera_stands_where_it_started_goes_back_to_the_still_ba
     # mean is that view's again (what it learned while misaligned blurs it a little: a grey level or so)
     assert errors[:_SETTLE_FRAMES - 1] == [float("inf")] * (_SETTLE_FRAMES - 1), errors
     assert max(errors[_SETTLE_FRAMES:]) < 1.5, errors
+
+
+def _zoomed(image: np.ndarray, scale: float) -> np.ndarray:
+    """The picture grown by `scale` about its centre: what a camera moving straight ahead sees of a wall."""
+    h, w = image.shape[:2]
+    M = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), 0.0, scale)
+    return cv2.warpAffine(image, M, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+def test_picture_moved_sees_a_camera_moving_forward_that_one_shift_of_the_whole_picture_does_not() -> None:
+    from spatial_memory_ros.core.turning import measured_shift, picture_moved
+
+    rng = np.random.default_rng(5)
+    wall = cv2.GaussianBlur(cv2.resize(rng.random((48, 64), np.float32) * 255, (256, 192)), (5, 5), 0)
+    known = np.ones(wall.shape, bool)
+    nearer = _zoomed(wall, 1.03)  # 3 %: the quarters' centres move about 2 px apart
+    shift = measured_shift(wall, nearer, known, 8.0)
+    assert shift is not None and np.hypot(*shift) < 0.25, "the whole picture's shift stays near 0"
+    assert picture_moved(wall, nearer, known, 0.5) is True
+    noisy = wall + rng.normal(0.0, 2.0, wall.shape).astype(np.float32)
+    assert picture_moved(wall, noisy, known, 0.5) is False, "a still picture with sensor noise"
+    sideways = cv2.warpAffine(wall, np.float32([[1, 0, 1.0], [0, 1, 0]]), (256, 192), borderMode=cv2.BORDER_REFLECT)
+    assert picture_moved(wall, sideways, known, 0.5) is True
+    mover = noisy.copy()
+    mover[10:80, 10:110] = np.roll(wall[10:80, 10:110], 4, axis=1)  # something moving in one quarter only
+    assert picture_moved(wall, mover, known, 0.5) is False, "one quarter pulled is not the camera"
+    flat = np.full_like(wall, 90.0)
+    assert picture_moved(flat, flat + rng.normal(0, 2, flat.shape).astype(np.float32), known, 0.5) is None
+    assert picture_moved(wall, nearer, np.zeros_like(known), 0.5) is None, "nothing known: cannot tell"

@@ -72,6 +72,7 @@ class BenchConfig:
     follow_turns: bool | None = None  # change.follow_turns (pipeline, no_memory, learned); None = its default
     pose_noise_deg: float = 0.0  # a localiser's jitter on the methods' camera pose (bench.pose_error), deg
     pose_noise_m: float = 0.0  # and m; the truth keeps the exact pose
+    patrol_speed: float = 0.0  # the patrol camera's speed, m/s (bench.scene.bench_preset); 0 = the preset's
 
     def validate(self) -> BenchConfig:
         checks = [
@@ -83,6 +84,8 @@ class BenchConfig:
             (self.samples >= 0, "samples must be >= 0"),
             (self.jobs in (1, 2), "jobs must be 1 or 2"),
             (self.pose_noise_deg >= 0 and self.pose_noise_m >= 0, "pose noise must be >= 0"),
+            (0 <= self.patrol_speed < math.inf and (self.patrol_speed == 0 or self.camera == "patrol"),
+             "patrol_speed must be >= 0 and finite, and only for the patrol camera"),
         ]
         for ok, message in checks:
             if not ok:
@@ -161,7 +164,8 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
 
     config.validate()
     scene = make_bench_scene(
-        config.preset, config.camera, config.minutes, config.seed, width=config.width, height=config.height
+        config.preset, config.camera, config.minutes, config.seed, width=config.width, height=config.height,
+        patrol_speed=config.patrol_speed,
     )
     pose_error = PoseError(config.pose_noise_deg, config.pose_noise_m, seed=config.seed)
     methods = make_methods(list(config.methods), scene, model_path=config.model_path,

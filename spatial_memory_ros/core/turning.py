@@ -167,6 +167,31 @@ def measured_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, 
     return float(dx), float(dy)
 
 
+def picture_moved(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, tol_px: float) -> bool | None:
+    """Whether the frame's picture moved against the reference ((h, w) float32 grey; known (h, w) bool: where to
+    judge) by tol_px or more, measured in each quarter of the view: True when at least two quarters shifted that
+    far, False when at least two could tell and fewer than two moved, None when fewer than two could tell. One
+    shift of the whole picture (measured_shift) sees a turn or a sideways move, not a camera moving forward: its
+    picture grows about the centre, and the quarters' shifts point apart while their mean stays near 0. A mover
+    pulls one quarter, not two."""
+    h, w = frame.shape
+    scale = min(1.0, _SHIFT_WIDTH / w)  # the quarters at image_shift's width: the same cost as one measured_shift
+    size = (max(int(round(w * scale)), 16), max(int(round(h * scale)), 16))
+    ref, now = (cv2.resize(im, size, interpolation=cv2.INTER_AREA).astype(np.float32) for im in (reference, frame))
+    ok = cv2.resize(known.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
+    sw, sh = size[0] // 2, size[1] // 2
+    told = moved = 0
+    for rows in (slice(0, sh), slice(sh, 2 * sh)):
+        for cols in (slice(0, sw), slice(sw, 2 * sw)):
+            shift = measured_shift(ref[rows, cols], now[rows, cols], ok[rows, cols], max_px=8.0 * scale)
+            if shift is not None:
+                told += 1
+                moved += bool(np.hypot(*shift) >= tol_px * scale)
+    if told < 2:
+        return None
+    return moved >= 2
+
+
 def misfit(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, every: int = 4) -> float:
     """The median grey-level difference of reference and frame ((h, w) float32) where known (every `every`-th
     pixel each way; inf where none is): a mover over part of the picture does not move the median, a misaligned

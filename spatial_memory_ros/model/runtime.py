@@ -50,9 +50,10 @@ MOVED_SHARE = 0.10
 # grey levels than MOVED_GREY. Set before any run.
 STILL_SHIFT_PX = 0.25
 # A move that shifts no part of the picture needs no more than the still background's own tolerance: within it
-# the background goes on as still anyway. (A robot driving straight at a wall also leaves the picture's centre in
-# place, but its still background starts again every 5 cm and gives no mean before 5 frames: at 1 cm a frame or
-# more the still head adds nothing for the rule to keep.)
+# the background goes on as still anyway. (A robot driving straight at a wall also leaves the picture's one shift
+# near 0, but its picture grows, and its still background starts again when two quarters of it moved
+# (BackgroundConfig.picture_px) and gives no mean before 5 frames: the still head then adds nothing for the rule
+# to keep. Before that check, at 0.5 cm a frame, it did: BENCHMARKS "A creeping camera".)
 _STILL_MOVE_M = BackgroundConfig().move_m
 _TURNS = TurnLimits()
 
