@@ -6,7 +6,7 @@ line and tag edge would differ by its contrast (a jitter of 0.2 deg took a patro
 0.900: BENCHMARKS "A pose a little off, on patrol"). Three things answer it:
 
 1. ``align``: the memory's floor, drawn into the view with the pose, is compared with the frame; the picture
-   shift between them (core.turning.image_shift) turns the pose, kept only when the two then agree better. A
+   shift between them (core.turning.measured_shift) turns the pose, kept only when the two then agree better. A
    rotation error moves far floor most, and this removes most of it.
 2. ``PoseErrorMeter``: how far the pose still is off is measured from those shifts, frame after frame. An
    exact pose measures about nothing, and then nothing below changes.
@@ -29,7 +29,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from .turning import image_shift, misfit, rotation_for_shift
+from .turning import measured_shift, misfit, rotation_for_shift
 
 ALIGN_MIN_PX = 0.5  # a picture shift smaller than this is left to the pose (and measured as it is)
 Drawn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # pose -> (grey reference (h, w), known (h, w))
@@ -60,9 +60,10 @@ def align(look: np.ndarray, K: np.ndarray, T: np.ndarray, drawn: Drawn, meter: P
     or the turn does not make the two agree better. Every shift believed is counted into meter."""
     reference, known = drawn(T)
     max_px = float(K[0, 0] * np.tan(np.radians(max_deg)))
-    dx, dy = image_shift(reference, look, known, max_px, min_known=min_known)
-    if dx == 0.0 and dy == 0.0:  # unsure (image_shift's answer then); a measured shift is never exactly 0
+    shift = measured_shift(reference, look, known, max_px, min_known=min_known)
+    if shift is None:  # unsure
         return T
+    dx, dy = shift
     if np.hypot(dx, dy) < ALIGN_MIN_PX:  # the pose agrees with the picture: measured, nothing to turn
         meter.add(dx, dy, K)
         return T

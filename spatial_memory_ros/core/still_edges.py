@@ -48,14 +48,14 @@ class StillEdgesConfig:
     # camera that only paused between moves is not still
     min_frames: int = 5
     # a pose moved from where the model started, within move_m, is checked against the picture: two quarters of
-    # the view shifted this far (px) against the model's background image (not its first frame: people walking
-    # in it made the check restart a jittered still camera's model, warehouse static 1004 0.2 deg + 1 cm: change
-    # mIoU 0.9962 against 0.9991), or a picture that cannot tell, and the camera moved (core.turning.picture_moved;
-    # model.background's rule). A robot creeping forward at 2 cm/s stays within move_m for 25 frames while its
-    # picture grows (warehouse patrol 1004 at 2 cm/s, the still background already checked: change mIoU 0.848
-    # without this check, 0.859 with it, as without these edges: BENCHMARKS "A creeping camera"). A pose that only
-    # turned is not asked. About 2.5 ms a 640 x 480 frame, only while the pose is off where the model started.
-    # 0 = off.
+    # the view shifted this far (px at 320 px image width, as ring_px) against the model's background image (not
+    # its first frame: people walking in it made the check restart a jittered still camera's model, warehouse
+    # static 1004 0.2 deg + 1 cm: change mIoU 0.9962 against 0.9991), or a picture that cannot tell, and the
+    # camera moved (core.turning.picture_moved; model.background's rule). A robot creeping forward at 2 cm/s stays
+    # within move_m for 25 frames while its picture grows (warehouse patrol 1004 at 2 cm/s, the still background
+    # already checked: change mIoU 0.848 without this check, 0.859 with it, as without these edges: BENCHMARKS "A
+    # creeping camera"). A pose that only turned is not asked. About 2.5 ms a 640 x 480 frame, only while the pose
+    # is off where the model started. 0 = off.
     picture_px: float = 0.5
 
     @classmethod
@@ -144,7 +144,8 @@ class StillEdges:
             if background is None or background.shape[:2] != grey.shape:
                 return True
             self._reference = (self._frames, cv2.cvtColor(background, cv2.COLOR_BGR2GRAY).astype(np.float32))
-        return picture_moved(self._reference[1], grey, mask == 0, self.config.picture_px) is not False
+        tol_px = self.config.picture_px * grey.shape[1] / _REFERENCE_WIDTH  # as ring_px: at 320 px, scaled
+        return picture_moved(self._reference[1], grey, mask == 0, tol_px) is not False
 
     def _band_kernels(self, width: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Elliptic structuring elements of the band's inner and outer widths for an image this wide (cached);
