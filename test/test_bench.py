@@ -134,6 +134,25 @@ def test_a_creeping_patrol_drives_the_same_route_slower_and_only_a_patrol_creeps
             BenchConfig(preset="warehouse", minutes=0.5, **bad).validate()
 
 
+def test_a_stopping_patrol_stands_at_each_corner_before_it_turns_and_is_otherwise_the_same_route() -> None:
+    from spatial_memory_ros.sim.camera import CameraPath
+
+    plain = bench_preset("warehouse", "patrol", 0.5).camera
+    stopping = bench_preset("warehouse", "patrol", 0.5, patrol_stop_s=10.0).camera
+    a, b = CameraPath(plain), CameraPath(stopping)
+    corners = len(plain.route)
+    assert b.period_s == pytest.approx(a.period_s + 10.0 * corners)
+    first = float(np.linalg.norm(np.subtract(plain.route[1], plain.route[0]))) / plain.speed  # arrival, s
+    assert np.allclose(a.pose(first - 1.0), b.pose(first - 1.0)), "the same drive up to the corner"
+    standing = [b.pose(first + dt) for dt in (0.0, 4.0, 9.9)]
+    assert all(np.allclose(standing[0], T) for T in standing), "stands 10 s"
+    assert np.allclose(b.pose(first + 10.0 + 0.5), a.pose(first + 0.5)), "then turns as the plain route does"
+    with pytest.raises(BadInputError, match="patrol_stop_s"):
+        bench_preset("warehouse", "static", 0.5, patrol_stop_s=10.0)
+    with pytest.raises(BadInputError, match="patrol_stop_s"):
+        BenchConfig(preset="warehouse", minutes=0.5, patrol_stop_s=-1.0).validate()
+
+
 def test_rendering_in_a_second_process_gives_the_same_frames() -> None:
     scene = make_bench_scene("home", "patrol", 0.02, 3, width=96, height=72)  # 12 frames
     inline = list(sim_frames(scene, jobs=1))

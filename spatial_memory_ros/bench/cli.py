@@ -67,6 +67,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patrol-speed", type=float, default=0.0, metavar="M/S",
                    help="the patrol camera drives at this speed instead of the preset's (0.8 warehouse, 0.5 home): "
                    "a robot creeping along, e.g. 0.05 (default 0: the preset's)")
+    p.add_argument("--patrol-stop", type=float, default=0.0, metavar="S",
+                   help="the patrol robot stands S seconds at each corner of its route before it turns "
+                   "(default 0: no stop)")
     p.add_argument("--allow-train-seed", action="store_true",
                    help=f"allow a training/tuning seed (>= {TRAIN_SEED_MIN}); its numbers are not benchmark results")
     p.set_defaults(handler=bench_command)
@@ -108,11 +111,13 @@ def bench_command(args: argparse.Namespace) -> int:
         methods=methods, query_period_s=args.query_period, change_every=args.change_every, jobs=args.jobs,
         model_path=str(args.model) if args.model else "", still_head_scale=args.still_head_scale,
         follow_turns=args.follow_turns, pose_noise_deg=args.pose_noise_deg, pose_noise_m=args.pose_noise_m,
-        patrol_speed=args.patrol_speed,
+        patrol_speed=args.patrol_speed, patrol_stop_s=args.patrol_stop,
     ).validate()
     out = args.out if args.out is not None else default_out(args.preset, args.camera, args.minutes, args.seed)
     if args.out is None and args.patrol_speed > 0:
         out = out.with_name(f"{out.name}_{args.patrol_speed:g}mps")
+    if args.out is None and args.patrol_stop > 0:
+        out = out.with_name(f"{out.name}_stop{args.patrol_stop:g}s")
     out.mkdir(parents=True, exist_ok=True)
     result = run_bench(config)  # progress on stderr, also into a log file: a long run shows where it is
     from .plots import plot_map, plot_metrics, plot_samples
@@ -123,7 +128,7 @@ def bench_command(args: argparse.Namespace) -> int:
     data = result.to_json()
     plot_metrics(data, out / "metrics.png")
     plot_map(data, bench_preset(args.preset, args.camera, args.minutes, width=width, height=height,
-                                patrol_speed=args.patrol_speed), out / "map.png")
+                                patrol_speed=args.patrol_speed, patrol_stop_s=args.patrol_stop), out / "map.png")
     plot_samples(result.samples, out / "samples.png")
     print(format_summary(result))
     written = [f for f in ("results.json", "metrics.png", "map.png", "samples.png") if (out / f).exists()]
@@ -136,7 +141,7 @@ def _export(args: argparse.Namespace, width: int, height: int) -> int:
     from .scene import make_bench_scene
 
     scene = make_bench_scene(args.preset, args.camera, args.minutes, args.seed, width=width, height=height,
-                             patrol_speed=args.patrol_speed)
+                             patrol_speed=args.patrol_speed, patrol_stop_s=args.patrol_stop)
     summary = export_sequence(scene, args.export)
     print(
         f"wrote {summary.frames} frames ({width}x{height}, seed {args.seed}: {seed_role(args.seed)} seed) and "

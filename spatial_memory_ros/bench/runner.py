@@ -73,6 +73,7 @@ class BenchConfig:
     pose_noise_deg: float = 0.0  # a localiser's jitter on the methods' camera pose (bench.pose_error), deg
     pose_noise_m: float = 0.0  # and m; the truth keeps the exact pose
     patrol_speed: float = 0.0  # the patrol camera's speed, m/s (bench.scene.bench_preset); 0 = the preset's
+    patrol_stop_s: float = 0.0  # the patrol robot stands this long at each corner (bench.scene.bench_preset)
 
     def validate(self) -> BenchConfig:
         checks = [
@@ -86,6 +87,8 @@ class BenchConfig:
             (self.pose_noise_deg >= 0 and self.pose_noise_m >= 0, "pose noise must be >= 0"),
             (0 <= self.patrol_speed < math.inf and (self.patrol_speed == 0 or self.camera == "patrol"),
              "patrol_speed must be >= 0 and finite, and only for the patrol camera"),
+            (0 <= self.patrol_stop_s < math.inf and (self.patrol_stop_s == 0 or self.camera == "patrol"),
+             "patrol_stop_s must be >= 0 and finite, and only for the patrol camera"),
         ]
         for ok, message in checks:
             if not ok:
@@ -165,7 +168,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     config.validate()
     scene = make_bench_scene(
         config.preset, config.camera, config.minutes, config.seed, width=config.width, height=config.height,
-        patrol_speed=config.patrol_speed,
+        patrol_speed=config.patrol_speed, patrol_stop_s=config.patrol_stop_s,
     )
     pose_error = PoseError(config.pose_noise_deg, config.pose_noise_m, seed=config.seed)
     methods = make_methods(list(config.methods), scene, model_path=config.model_path,

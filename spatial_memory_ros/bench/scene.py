@@ -54,12 +54,14 @@ BENCH_VIEWS: dict[str, BenchView] = {
 
 def bench_preset(
     preset: str, camera: str, minutes: float, *, width: int = BENCH_WIDTH, height: int = BENCH_HEIGHT,
-    patrol_speed: float = 0.0,
+    patrol_speed: float = 0.0, patrol_stop_s: float = 0.0,
 ) -> ScenePreset:
     """The ScenePreset the bench runs: `preset` ("warehouse", "home") seen by a `camera` ("static",
     "patrol") for `minutes` of simulated time at width x height px. patrol_speed: the patrol camera drives its
     route at this many m/s instead of the preset's (0: the preset's; 0.8 warehouse, 0.5 home): a robot creeping
-    along (a few cm/s) stays within a still camera's pose tolerance for many frames while its picture grows."""
+    along (a few cm/s) stays within a still camera's pose tolerance for many frames while its picture grows.
+    patrol_stop_s: the patrol robot stands this long at each corner of its route before it turns (0: it does not):
+    a still camera for that while, on a robot."""
     if preset not in BENCH_VIEWS:
         raise BadInputError(f"no benchmark scene for preset {preset!r}; choose one of {sorted(BENCH_VIEWS)}")
     if camera not in CAMERA_MODES:
@@ -68,11 +70,15 @@ def bench_preset(
         raise BadInputError(f"minutes must be > 0, got {minutes}")
     if not (patrol_speed >= 0 and patrol_speed < float("inf")) or (patrol_speed > 0 and camera != "patrol"):
         raise BadInputError(f"patrol_speed must be >= 0 and finite, and only for a patrol camera; got {patrol_speed}")
+    if not (patrol_stop_s >= 0 and patrol_stop_s < float("inf")) or (patrol_stop_s > 0 and camera != "patrol"):
+        raise BadInputError(f"patrol_stop_s must be >= 0 and finite, and only for a patrol camera; got {patrol_stop_s}")
     base, view = get_preset(preset), BENCH_VIEWS[preset]
     items = tuple(replace(it, tag_m=view.tag_m, board_m=max(it.board_m, view.min_board_m)) for it in base.items)
     cam = view.static_camera if camera == "static" else replace(base.camera, pitch_deg=view.patrol_pitch_deg)
     if patrol_speed > 0:
         cam = replace(cam, speed=float(patrol_speed))
+    if patrol_stop_s > 0:
+        cam = replace(cam, stop_s=float(patrol_stop_s))
     return replace(
         base, items=items, camera=cam, duration_s=float(minutes) * 60.0, width=int(width), height=int(height)
     )
@@ -87,7 +93,8 @@ def make_bench_scene(
     width: int = BENCH_WIDTH,
     height: int = BENCH_HEIGHT,
     patrol_speed: float = 0.0,
+    patrol_stop_s: float = 0.0,
 ) -> SimScene:
     """SimScene of bench_preset(...) with this seed; frames stream, so any length needs no disk."""
-    return SimScene(bench_preset(preset, camera, minutes, width=width, height=height, patrol_speed=patrol_speed),
-                    seed=seed)
+    return SimScene(bench_preset(preset, camera, minutes, width=width, height=height, patrol_speed=patrol_speed,
+                                 patrol_stop_s=patrol_stop_s), seed=seed)

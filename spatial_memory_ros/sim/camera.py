@@ -42,7 +42,8 @@ def mount_pose(x: float, y: float, yaw: float, height: float, pitch_deg: float) 
 
 
 class CameraPath:
-    """Camera pose as a function of time: fixed, or driving a closed route with turns in place."""
+    """Camera pose as a function of time: fixed, or driving a closed route with turns in place (and, with
+    stop_s, a stand at each corner before the turn)."""
 
     def __init__(self, spec: CameraSpec) -> None:
         self.spec = spec
@@ -51,11 +52,13 @@ class CameraPath:
             return
         if spec.mode != "patrol":
             raise ValueError(f"camera mode must be 'static' or 'patrol', not {spec.mode!r}")
-        if len(spec.route) < 2 or spec.speed <= 0 or spec.yaw_rate_deg <= 0:
-            raise ValueError("a patrol camera needs >= 2 route points, speed > 0 and yaw_rate_deg > 0")
+        if len(spec.route) < 2 or spec.speed <= 0 or spec.yaw_rate_deg <= 0 or not 0 <= spec.stop_s < math.inf:
+            raise ValueError("a patrol camera needs >= 2 route points, speed > 0, yaw_rate_deg > 0 and a finite "
+                             "stop_s >= 0")
         pts = [np.asarray(p, dtype=np.float64) for p in spec.route]
         n = len(pts)
-        # Legs alternate: drive segment i, then turn in place towards segment i + 1 (the route is a loop).
+        # Legs alternate: drive segment i, (stand stop_s,) then turn in place towards segment i + 1 (the route is a
+        # loop).
         self._legs: list[tuple[float, np.ndarray, np.ndarray, float, float]] = []
         starts = [0.0]
         yaws = [math.atan2(*(pts[(i + 1) % n] - pts[i])[::-1]) for i in range(n)]
@@ -64,6 +67,9 @@ class CameraPath:
             drive = float(np.linalg.norm(b - a)) / spec.speed
             self._legs.append((starts[-1], a, b, yaws[i], yaws[i]))
             starts.append(starts[-1] + drive)
+            if spec.stop_s > 0:
+                self._legs.append((starts[-1], b, b, yaws[i], yaws[i]))
+                starts.append(starts[-1] + spec.stop_s)
             turn = (yaws[(i + 1) % n] - yaws[i] + math.pi) % (2 * math.pi) - math.pi
             self._legs.append((starts[-1], b, b, yaws[i], yaws[i] + turn))
             starts.append(starts[-1] + abs(turn) / math.radians(spec.yaw_rate_deg))

@@ -115,6 +115,7 @@ class CameraSpec:
     pitch_deg: float = 30.0  # patrol camera tilt below the horizon
     speed: float = 0.6  # m/s along the route
     yaw_rate_deg: float = 45.0  # turn-in-place rate at route corners
+    stop_s: float = 0.0  # the robot stands this long at each route corner before it turns (picking, waiting)
 
 
 @dataclass(frozen=True)
