@@ -115,6 +115,35 @@ def test_an_agent_over_a_two_toned_view_is_no_light_switch() -> None:
     assert np.abs(out.astype(int) - lit.astype(int))[away].max() <= 3, "a real switch still rescales at once"
 
 
+def test_an_agent_filling_the_view_is_no_light_switch_and_the_canvas_agrees() -> None:
+    """A forklift passing right in front of a standing robot fills the view: the median of the per-pixel ratios
+    moves as far as a light switch's, but the frame no longer shows the mean's picture (background.same_picture).
+    Rescaling the mean to the forklift's colour (the rule before) hid the forklift from the still head."""
+    from spatial_memory_ros.model.background import same_picture
+    from spatial_memory_ros.model.turning_background import _Canvas
+
+    room = _textured(4)
+    bg = StillBackground(BackgroundConfig(min_frames=2))
+    for _ in range(5):
+        bg.step(room, None)
+    rng = np.random.default_rng(5)
+    forklift = np.empty_like(room)
+    forklift[:] = (20, 150, 230)  # orange, with a little texture of its own
+    forklift = np.clip(forklift + rng.normal(0, 6, room.shape), 0, 255).astype(np.uint8)
+    out, valid = bg.step(forklift, None)
+    assert valid and np.array_equal(out, room), "the background is the room as it was"
+    out, _ = bg.step(forklift, None)
+    assert np.abs(out.astype(int) - room.astype(int)).max() <= 10, "still the room, not the forklift's colour"
+    assert not same_picture(forklift, room) and same_picture((room * 0.6).astype(np.uint8), room)
+    # the canvas of a turning camera uses the same test
+    mean = room.astype(np.float32)
+    canvas = _Canvas(mean.copy(), np.full(room.shape[:2], 9, np.int32), np.zeros(room.shape[:2], np.int32), (0, 0))
+    valid_px = np.ones(room.shape[:2], bool)
+    assert np.array_equal(canvas.relight(forklift, room, valid_px, 0.15), room) and np.array_equal(canvas.mean, mean)
+    lit = (room * 0.6).astype(np.uint8)
+    assert np.abs(canvas.relight(lit, room, valid_px, 0.15).astype(int) - lit.astype(int)).max() <= 2
+
+
 def test_a_background_model_started_from_a_plain_one_acts_as_it_until_it_has_a_background(tmp_path: Path) -> None:
     plain = tiny_model(seed=3)
     path = tmp_path / "plain.pt"

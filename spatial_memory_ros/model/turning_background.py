@@ -35,7 +35,7 @@ from ..core.turning import (
     view_from_canvas,
     warp,
 )
-from .background import BackgroundConfig, StillBackground, light_gain
+from .background import BackgroundConfig, StillBackground, light_gain, same_picture
 
 # A pose past exact_deg from where the still mean started is a turn to follow only if the picture agrees: its
 # measured shift against the mean (core.turning.measured_shift) is at least _TURN_SHIFT_PX and lies nearer the
@@ -201,11 +201,11 @@ class _Canvas:
     def relight(self, image_bgr: np.ndarray, bg: np.ndarray, valid: np.ndarray, relight: float) -> np.ndarray:
         """As StillBackground._relight, on the pixels both show: rescale the canvas if the light changed
         (background.light_gain; with the ratio of two medians, home patrol 1004 had the whole view marked for
-        three frames at a turn)."""
+        three frames at a turn) and the frame still shows the canvas's picture (background.same_picture)."""
         if relight <= 0:
             return bg
         gain = light_gain(image_bgr[valid], bg[valid])
-        if np.max(np.abs(gain - 1.0)) <= relight:
+        if np.max(np.abs(gain - 1.0)) <= relight or not same_picture(image_bgr, bg, valid):
             return bg
         self.mean = np.clip(self.mean * gain, 0.0, 255.0)
         self.skipped[:] = 0
