@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..cli.arg_types import folder, non_negative_int
+from ..cli.arg_types import finite_float, folder, non_negative_int
 from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from ..core.errors import BadInputError
 from .seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
@@ -64,10 +64,10 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                    "(a localiser's error; bench/pose_error.py; default 0: exact)")
     p.add_argument("--pose-noise-m", type=float, default=0.0, metavar="M",
                    help="and by this std along the map's x and y (default 0)")
-    p.add_argument("--patrol-speed", type=float, default=0.0, metavar="M/S",
+    p.add_argument("--patrol-speed", type=finite_float, default=0.0, metavar="M/S",
                    help="the patrol camera drives at this speed instead of the preset's (0.8 warehouse, 0.5 home): "
                    "a robot creeping along, e.g. 0.05 (default 0: the preset's)")
-    p.add_argument("--patrol-stop", type=float, default=0.0, metavar="S",
+    p.add_argument("--patrol-stop", type=finite_float, default=0.0, metavar="S",
                    help="the patrol robot stands S seconds at each corner of its route before it turns "
                    "(default 0: no stop)")
     p.add_argument("--allow-train-seed", action="store_true",
