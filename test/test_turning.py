@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from spatial_memory_ros.core.turning import TurnLimits, is_standing, is_turn
+from spatial_memory_ros.core.turning import TurnLimits, is_standing, is_turn, translated
 from spatial_memory_ros.evaluate.turning_view import TurningView
 from spatial_memory_ros.model.background import BackgroundConfig, StillBackground
 from spatial_memory_ros.model.turning_background import TurningBackground
@@ -487,6 +487,14 @@ def test_is_standing_allows_a_localisers_jitter_and_nothing_more() -> None:
     # the still camera's stand and a followed turn split at exact_deg: one pose is never both
     for deg in (0.1, 0.24, 0.26, 1.0):
         assert is_standing(limits, start, _yaw(deg)) != is_turn(limits, start, _yaw(deg))
+
+
+def test_translated_is_any_move_but_not_a_turn() -> None:
+    """The still backgrounds ask the picture only for a pose that moved: a pure turn (however large) is not a move,
+    a creep of 10 micrometres is."""
+    start = _yaw(0.0)
+    assert not translated(start, _yaw(0.0)) and not translated(start, _yaw(30.0))
+    assert translated(start, _yaw(0.0, x=1e-5)) and translated(start, _yaw(5.0, x=0.02))
 
 
 def test_a_pose_that_says_turned_while_the_picture_stood_keeps_the_still_background() -> None:

@@ -27,10 +27,9 @@ import numpy as np
 from .config import ChangeConfig
 from .errors import BadInputError
 from .geometry import pose_delta
-from .turning import picture_moved
+from .turning import picture_moved, translated
 
 _REFERENCE_WIDTH = 320  # ring_px and grow_px are given for an image this wide and scale with the width
-_SAME_PLACE_M = 1e-6  # a pose moved less than this stood (a turn's float noise); beyond it the picture is asked
 # the model's background image for that question is taken again after this many frames: MOG2 learns at 1/500 a
 # frame, and taking it costs 2 ms of a 640 x 480 frame
 _REFERENCE_FRAMES = 10
@@ -133,7 +132,7 @@ class StillEdges:
         """The pose moved from where the model started (picture_px on; a turn alone is not asked, as in
         model.background): the picture is to be asked."""
         return (self.config.picture_px > 0 and T is not None and self._pose is not None
-                and pose_delta(self._pose, T)[0] >= _SAME_PLACE_M)
+                and translated(self._pose, T))
 
     def _picture_moved(self, grey: np.ndarray, mask: np.ndarray) -> bool:
         """The picture moved against the model's background image (MOG2's most likely colour per pixel: the movers

@@ -80,6 +80,16 @@ def is_standing(limits: TurnLimits, T_ref: np.ndarray, T: np.ndarray) -> bool:
     return moved_m <= limits.max_move_m and turned_deg <= limits.exact_deg
 
 
+# a pose moved less than this stood: a turn's float noise, not a move (metres). A still camera's background asks the
+# picture whether the camera moved only beyond it (model.background, core.still_edges), so a pure turn pays nothing
+SAME_PLACE_M = 1e-6
+
+
+def translated(T_ref: np.ndarray, T: np.ndarray) -> bool:
+    """The pose T moved from T_ref (SAME_PLACE_M or more), however little; a pure turn did not."""
+    return pose_delta(T_ref, T)[0] >= SAME_PLACE_M
+
+
 def is_blurred_step(limits: TurnLimits, T_last: np.ndarray | None, T: np.ndarray | None) -> bool:
     """Turned more than max_step_deg since the last frame's pose T_last: the frame is too blurred to compare with
     or to learn, though the reference stays right for the frames after it (None: no last frame, not blurred)."""

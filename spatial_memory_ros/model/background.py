@@ -28,11 +28,7 @@ import cv2
 import numpy as np
 
 from ..core.geometry import pose_delta
-from ..core.turning import picture_moved
-
-# a camera whose pose moved less than this from where the mean started stood there (float noise of a pose
-# that only turned); beyond it the picture is asked (BackgroundConfig.picture_px)
-_SAME_PLACE_M = 1e-6
+from ..core.turning import picture_moved, translated
 
 
 @dataclass(frozen=True)
@@ -160,7 +156,7 @@ class StillBackground:
         False for a camera that stood or only turned: those pay nothing."""
         if self.config.picture_px <= 0 or T is None or self._pose is None or self._mean is None:
             return False
-        if pose_delta(self._pose, T)[0] < _SAME_PLACE_M:
+        if not translated(self._pose, T):  # stood, or only turned
             return False
         known = np.ones(image_bgr.shape[:2], bool) if self._skipped is None else self._skipped == 0
         grey_mean = cv2.cvtColor(self._mean, cv2.COLOR_BGR2GRAY)
