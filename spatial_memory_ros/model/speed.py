@@ -107,6 +107,9 @@ def measure(
         step(i)
         if i % sample_every == 0:
             samples.append((i, _rss_mb()))
+            # shown as it goes: a run cut short (a time limit) still says how far it got and what it held
+            steps.set_postfix(rss_mb=round(samples[-1][1], 1), refresh=False,
+                              cuda_mb=round(torch.cuda.memory_allocated() / 2**20, 1) if dev.type == "cuda" else 0)
             if det.state.shape != shape:
                 raise AssertionError(f"the state changed size: {tuple(shape)} -> {tuple(det.state.shape)}")
     steps_arr = np.array([s for s, _ in samples], dtype=np.float64)
