@@ -6,7 +6,9 @@
 PETS09-S2L1 through the standing 512 x 384 view of `evaluate pets09 --pan-deg` (evaluate.turning_view), every
 frame shifted by N(0, SIGMA_PX) px each way (seed 0; the truth's boxes with it), the pose the view's exact standing
 one. Prints people found and false pixels a frame (evaluate.people_change). The learned backend as the node runs it
-(floor memory, still edges, still head at 2). Needs opencv-doc's vtest.avi and the PETS09 gt.txt.
+(floor memory, still edges, still head at 2). Also prints the motion boxes a frame (what the node makes tracks of)
+and how many of them lie on no person (centre outside every truth box). Needs opencv-doc's vtest.avi and the
+PETS09 gt.txt.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def main() -> None:
     cap = cv2.VideoCapture(str(pets.VTEST_AVI))
     rng = np.random.default_rng(0)
     score = PeopleChangeScore()
+    stray = total = frames = 0  # motion boxes (what becomes a track) off every person, all of them, frames
     for i in range(795):
         ok, image = cap.read()
         if not ok:
@@ -58,10 +61,22 @@ def main() -> None:
         g = gt.get(i + 1)
         boxes, inside = view.boxes(g.boxes, t) if g is not None else (np.zeros((0, 4)), np.zeros(0, bool))
         scored = g.scored & inside if g is not None else inside
-        score.add(out.mask > 0, boxes + np.array([dx, dy, dx, dy]) if len(boxes) else boxes, scored)
+        truth = boxes + np.array([dx, dy, dx, dy]) if len(boxes) else boxes
+        score.add(out.mask > 0, truth, scored)
+        stray += sum(not _on_someone(b, truth) for b in out.motion_boxes)
+        total += len(out.motion_boxes)
+        frames += 1
     s = score.summary()
     print(f"{args.method}, shaken by {args.sigma_px} px: found {s['box_found_fraction'] * 100:.1f} %, "
-          f"{s['false_px_per_frame']:.0f} false px a frame")
+          f"{s['false_px_per_frame']:.0f} false px a frame; motion boxes {total / frames:.2f} a frame, "
+          f"{stray / frames:.3f} of them on no person")
+
+
+def _on_someone(box: np.ndarray, truth: np.ndarray) -> bool:
+    """The box's centre lies in a truth box (any, scored or not: a person is a person)."""
+    cx, cy = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+    return bool(len(truth)) and bool(np.any((truth[:, 0] <= cx) & (cx <= truth[:, 2]) & (truth[:, 1] <= cy)
+                                            & (cy <= truth[:, 3])))
 
 
 if __name__ == "__main__":

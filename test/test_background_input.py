@@ -213,3 +213,44 @@ def test_a_pose_off_over_a_picture_that_cannot_tell_starts_again_and_the_same_po
     assert not any(bg.step(plain, _pose(0.002 * i))[1] for i in range(8))
     still = StillBackground(BackgroundConfig(relight=0.0))
     assert [still.step(plain, _pose())[1] for _ in range(7)][5:] == [True, True]
+
+
+def _moved_by(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    import cv2
+
+    M = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)
+    return cv2.warpAffine(image, M, image.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def test_a_shaking_still_camera_gets_its_background_moved_onto_each_frame_and_the_mean_stays_sharp() -> None:
+    """The pose exact, the picture shaken by up to 1.5 px a frame: the background given is the mean moved onto the
+    frame (it matches the frame far better than the unmoved mean), and what is learned is the frame moved back, so
+    the mean stays the unshaken picture. Under shake_min_px nothing moves; shake_px 0 is the rule before."""
+    wall = _textured()
+    inner = (slice(8, -8), slice(8, -8))
+    rng = np.random.default_rng(1)
+    shakes = rng.uniform(-1.5, 1.5, (40, 2))
+    aligned, off = StillBackground(BackgroundConfig(relight=0.0)), StillBackground(BackgroundConfig(relight=0.0,
+                                                                                                  shake_px=0.0))
+    err_aligned, err_off = [], []
+    for i, (dx, dy) in enumerate(shakes):
+        frame = _moved_by(wall, dx, dy)
+        (a, va), (b, vb) = aligned.step(frame, _pose()), off.step(frame, _pose())
+        if i >= 10 and np.hypot(dx, dy) > 0.5:
+            assert va and vb
+            err_aligned.append(np.abs(a.astype(float) - frame)[inner].mean())
+            err_off.append(np.abs(b.astype(float) - frame)[inner].mean())
+    assert np.mean(err_aligned) < 0.3 * np.mean(err_off), (np.mean(err_aligned), np.mean(err_off))
+    assert aligned.mean is not None and off.mean is not None
+    # the first frame set where the mean lies; it stays there, sharp, where the unaligned one blurs
+    first = _moved_by(wall, *shakes[0]).astype(np.float32)
+    sharp = np.abs(aligned.mean - first)[inner].mean()
+    assert sharp < 0.5 * np.abs(off.mean - first)[inner].mean(), sharp
+    # a still picture, or one that moved by less than shake_min_px: the background is the mean, bit for bit
+    still = StillBackground(BackgroundConfig(relight=0.0))
+    for _ in range(6):
+        still.step(wall, _pose())
+    nudged = _moved_by(wall, 0.05, 0.0)
+    mean_before = np.rint(still.mean).astype(np.uint8)
+    out, valid = still.step(nudged, _pose())
+    assert valid and np.array_equal(out, mean_before)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from ..core.geometry import pose_delta
-from ..core.turning import picture_moved, translated
+from ..core.turning import measured_shift, misfit, picture_moved, translated
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,15 @@ class BackgroundConfig:
     # there restarted a standing camera's mean after every way back from its canvas (PETS09 with 0.3 deg of
     # jitter: 709 false px a frame against 421). 0 = off.
     picture_px: float = 0.5
+    # a standing camera whose picture shakes (vibration, wind on a mast, a robot's idling motors) while its pose
+    # stays: the frame's whole-picture shift against the mean (core.turning.measured_shift, px of the image given)
+    # between shake_min_px and shake_px moves the mean onto the frame before it is compared, and the frame back
+    # onto the mean before it is learned. Unaligned, PETS09 shaken by 1 px a frame gave twice the false pixels
+    # (BENCHMARKS "A shaking still camera"). Under shake_min_px nothing moves (a still camera's float noise and the
+    # pull of people walking through: bit for bit what it was); beyond shake_px the camera moved (picture_px).
+    # 0 = off.
+    shake_px: float = 3.0
+    shake_min_px: float = 0.2
 
     def moved_from(self, T_ref: np.ndarray, T: np.ndarray) -> bool:
         """The pose T is beyond these limits (move_m, move_deg) from where the camera stood at T_ref."""
@@ -70,9 +79,10 @@ class StillBackground:
         self._frames = 0
         self._pose: np.ndarray | None = None
         self._skipped: np.ndarray | None = None  # (h, w) frames in a row each pixel was left out
+        self._shake: tuple[float, float] | None = None  # this frame's picture against the mean (shake_px), px
 
     def reset(self) -> None:
-        self._mean, self._frames, self._pose, self._skipped = None, 0, None, None
+        self._mean, self._frames, self._pose, self._skipped, self._shake = None, 0, None, None, None
 
     # read-only views for model.turning_background, which carries this mean onto its canvas at the first turn
     @property
@@ -97,7 +107,7 @@ class StillBackground:
         """Go on from a mean learned elsewhere ((h, w, 3) float32 for `frames` frames, started at `pose`;
         skipped (h, w) as `skipped`): model.turning_background's canvas, once its camera is back where it started."""
         self._mean, self._frames = mean.astype(np.float32).copy(), frames
-        self._pose, self._skipped = pose, skipped.astype(np.int32).copy()
+        self._pose, self._skipped, self._shake = pose, skipped.astype(np.int32).copy(), None
 
     def step(self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None,
              skip: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
@@ -117,10 +127,29 @@ class StillBackground:
             self._mean, self._frames = None, 0
         if self._mean is None:
             self._pose = T
+        self._shake = None
         if self._mean is None or self._frames < self.config.min_frames:
             return np.zeros(shape, np.uint8), False
         self._relight(image_bgr)
-        return np.rint(self._mean).astype(np.uint8), True
+        self._shake = self._shaken(image_bgr)
+        mean = self._mean if self._shake is None else _shifted(self._mean, self._shake)
+        return np.rint(mean).astype(np.uint8), True
+
+    def _shaken(self, image_bgr: np.ndarray) -> tuple[float, float] | None:
+        """The frame's picture shifted against the mean by shake_min_px to shake_px (a shake), or None."""
+        if self.config.shake_px <= 0 or self._mean is None or self._skipped is None:
+            return None
+        known = self._skipped == 0
+        grey_mean = cv2.cvtColor(self._mean, cv2.COLOR_BGR2GRAY)
+        grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        shift = measured_shift(grey_mean, grey, known, max_px=self.config.shake_px)
+        if shift is None or np.hypot(*shift) < self.config.shake_min_px:
+            return None
+        # kept only if the moved mean matches the frame clearly better (by _SHAKE_GAIN): a mover can pull the peak of
+        # a small or plain picture, and two pictures of noise give a peak somewhere
+        if misfit(_shifted(grey_mean, shift), grey, known) > _SHAKE_GAIN * misfit(grey_mean, grey, known):
+            return None
+        return shift
 
     def _relight(self, image_bgr: np.ndarray) -> None:
         """Rescale the mean to the frame's light if it moved by more than config.relight (see light_gain) and the
@@ -133,8 +162,15 @@ class StillBackground:
             self._skipped[:] = 0  # what the mask marked was measured against the old light
 
     def learn(self, image_bgr: np.ndarray, skip: np.ndarray | None = None) -> None:
-        """Fold the frame into the mean (the first frame after a move starts it), except where skip is set."""
+        """Fold the frame into the mean (the first frame after a move starts it), except where skip is set; a frame
+        that before() found shaken, moved back onto the mean first."""
         frame = image_bgr.astype(np.float32)
+        if self._shake is not None and self._mean is not None and self._mean.shape == frame.shape:
+            back = (-self._shake[0], -self._shake[1])
+            frame = _shifted(frame, back)
+            if skip is not None:
+                skip = _shifted(np.asarray(skip, np.uint8), back, nearest=True)
+            self._shake = None
         if self._mean is None or self._mean.shape != frame.shape:
             self._mean, self._frames, self._skipped = frame, 1, np.zeros(frame.shape[:2], np.int32)
             return
@@ -175,12 +211,33 @@ class StillBackground:
         return self.config.moved_from(self._pose, T)
 
 
+# a shake's measured shift is taken only if moving the mean by it lowers its misfit to the frame (core.turning.misfit)
+# to this share or less: a textured picture shaken by 1 px drops to about a tenth, a spurious peak not at all
+_SHAKE_GAIN = 0.9
+
 # a frame whose grey picture correlates with the mean's less than this (normalised, at 64 x 48) is not the same
 # picture in another light: something covers it. The simulator's light switches gave 0.81-1.00 (home static 1004,
 # 10 min); a forklift filling a standing patrol robot's view 0.00-0.43 (warehouse patrol 100 stopping 10 s at each
 # corner: BENCHMARKS "A patrol that stops"), where rescaling the mean to the forklift's colour hid the forklift
 # from the still head (change mIoU 0.865 against the memory-disabled 0.993).
 _SAME_PICTURE_NCC = 0.6
+
+
+def _shifted(image: np.ndarray, shift: tuple[float, float], *, nearest: bool = False) -> np.ndarray:
+    """The image moved by shift (dx, dy) px (out[y + dy, x + dx] = image[y, x]), its edge repeated where the move
+    uncovers the border."""
+    M = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]], np.float32)
+    return cv2.warpAffine(image, M, image.shape[1::-1], flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def grey_shift(mean: np.ndarray, image_bgr: np.ndarray, known: np.ndarray,
+               max_px: float) -> tuple[float, float] | None:
+    """core.turning.measured_shift of the frame against a mean ((h, w, 3) float32; known (h, w) bool: where it
+    learned the frame), in grey: (dx, dy), or None when the picture cannot tell or moved beyond max_px."""
+    grey_mean = cv2.cvtColor(mean, cv2.COLOR_BGR2GRAY)
+    grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return measured_shift(grey_mean, grey, known, max_px=max_px)
 
 
 def same_picture(frame: np.ndarray, reference: np.ndarray, valid: np.ndarray | None = None) -> bool:

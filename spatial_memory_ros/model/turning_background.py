@@ -20,7 +20,6 @@ and by the picture, goes back to the still background with the mean of that view
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from ..core.turning import (
@@ -31,11 +30,10 @@ from ..core.turning import (
     is_blurred_step,
     is_turn,
     known_in_view,
-    measured_shift,
     view_from_canvas,
     warp,
 )
-from .background import BackgroundConfig, StillBackground, light_gain, same_picture
+from .background import BackgroundConfig, StillBackground, grey_shift, light_gain, same_picture
 
 # A pose past exact_deg from where the still mean started is a turn to follow only if the picture agrees: its
 # measured shift against the mean (core.turning.measured_shift) is at least _TURN_SHIFT_PX and lies nearer the
@@ -117,7 +115,7 @@ class TurningBackground:
         if mean is None or T_ref is None or mean.shape != image_bgr.shape:
             return False
         h, w = image_bgr.shape[:2]
-        shift = _shift_against(mean, image_bgr, np.ones((h, w), bool))
+        shift = grey_shift(mean, image_bgr, np.ones((h, w), bool), max_px=8.0)
         if shift is None:
             return False
         centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0, 1.0])
@@ -138,7 +136,7 @@ class TurningBackground:
         count = self._canvas.count[oy:oy + h, ox:ox + w]
         if count.shape != (h, w):
             return False
-        shift = _shift_against(self._canvas.mean[oy:oy + h, ox:ox + w], image_bgr, count > 0)
+        shift = grey_shift(self._canvas.mean[oy:oy + h, ox:ox + w], image_bgr, count > 0, max_px=8.0)
         return shift is not None and bool(np.hypot(*shift) < _TURN_SHIFT_PX)
 
     def _leave_canvas(self, h: int, w: int) -> None:
@@ -159,13 +157,6 @@ class TurningBackground:
         if self._view is None:
             return
         self._canvas.learn(image_bgr, skip, np.linalg.inv(self._view), self.config)
-
-
-def _shift_against(mean: np.ndarray, image_bgr: np.ndarray, known: np.ndarray) -> tuple[float, float] | None:
-    """core.turning.measured_shift of the frame against a mean ((h, w, 3) float32, known (h, w) bool), in grey."""
-    grey_mean = cv2.cvtColor(mean, cv2.COLOR_BGR2GRAY)
-    grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return measured_shift(grey_mean, grey, known, max_px=8.0)
 
 
 class _Canvas:
