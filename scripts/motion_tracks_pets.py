@@ -2,7 +2,7 @@
 (BENCHMARKS "The learned change method by default").
 
     .venv/bin/python scripts/motion_tracks_pets.py classical learned [--frames 795] [--gt gt.txt]
-        [--pose-jitter-deg 0.1] [--pose-jitter-m 0.01]
+        [--pose-jitter-deg 0.1] [--pose-jitter-m 0.01] [--shake-px 1.0]
 
 `evaluate pets09` needs a class detector (it scores the person tracks); with `detector.backend: apriltag` the
 only dynamic tracks are the motion boxes' ("object"). This runs the pipeline over vtest.avi once per change method
@@ -19,6 +19,7 @@ y (as `bench --pose-noise-m`; implies a pose).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,10 @@ from spatial_memory_ros.evaluate.turning_view import TurningView
 
 
 def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: float | None = None,
-          jitter_m: float = 0.0) -> dict[str, Any]:
+          jitter_m: float = 0.0, shake_px: float = 0.0) -> dict[str, Any]:
     """The tracking summary (det P/R/F1, HOTA, IDF1, MOTA, ID switches) of one change method's dynamic tracks;
-    jitter_deg (and jitter_m): with a pose off by that much (see the module's docstring), else with none."""
+    jitter_deg (and jitter_m): with a pose off by that much (see the module's docstring), else with none;
+    shake_px: every frame shifted by N(0, shake_px) px each way (seed 0), the truth's boxes with it."""
     config = PipelineConfig(detector=DetectorConfig(backend="apriltag"), change=ChangeConfig(method=method),
                             memory=MemoryConfig(db_path=":memory:")).validate()
     acc = TrackingAccumulator()
@@ -55,17 +57,24 @@ def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: floa
     still = view.pose(0.0)
     error = PoseError(jitter_deg or 0.0, jitter_m)  # the bench's pose error (`bench --pose-noise-deg/-m`), seed 0
     K = view.K_source
+    shake = np.random.default_rng(0)
     intrinsics = CameraIntrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], 768, 576) if jitter_deg is not None else None
     with Pipeline(config, ItemMemory(config.memory, MemoryStore(":memory:"))) as pipeline:
         for index in range(frames):
             ok, image = cap.read()
             if not ok:
                 break
+            dx, dy = shake.normal(0.0, shake_px, 2) if shake_px > 0 else (0.0, 0.0)
+            if shake_px > 0:
+                image = cv2.warpAffine(image, np.array([[1, 0, dx], [0, 1, dy]], np.float32), image.shape[1::-1],
+                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
             result = pipeline.update(Frame(image=image, stamp=index / CAPTURE_FPS, intrinsics=intrinsics,
                                            T_map_cam=None if jitter_deg is None else error.apply(still, index)))
             ours = [t for t in result.tracks
                     if t.is_dynamic and t.state == TrackState.CONFIRMED and t.last_seen == result.stamp]
             g = gt.get(index + 1)
+            if g is not None and shake_px > 0:
+                g = dataclasses.replace(g, boxes=g.boxes + np.array([dx, dy, dx, dy]))
             boxes, ids = _drop_dont_care(np.array([t.box for t in ours]).reshape(-1, 4),
                                          np.array([t.track_id for t in ours]), g)
             acc.add(index + 1, g.ids[g.scored] if g is not None else np.zeros(0, np.int64),
@@ -83,12 +92,15 @@ def main() -> None:
                    help="give each frame a pose off by this much rotation per axis (deg; default: no pose)")
     p.add_argument("--pose-jitter-m", type=float, default=0.0,
                    help="and off by this much along the map's x and y (m; default 0; gives a pose even alone)")
+    p.add_argument("--shake-px", type=float, default=0.0,
+                   help="shake every frame by N(0, S) px each way, the pose unchanged (BENCHMARKS 'A shaking still "
+                        "camera'; default 0)")
     args = p.parse_args()
     if args.pose_jitter_m > 0 and args.pose_jitter_deg is None:
         args.pose_jitter_deg = 0.0
     gt = read_mot_gt(args.gt)
     for method in args.methods:
-        summary = score(method, args.frames, gt, args.pose_jitter_deg, args.pose_jitter_m)
+        summary = score(method, args.frames, gt, args.pose_jitter_deg, args.pose_jitter_m, args.shake_px)
         print(method, {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}, flush=True)
 
 

@@ -395,3 +395,39 @@ def test_the_runtime_gives_a_motion_box_for_a_moving_thing_only_its_still_head_s
     assert len(det.update(moved, T).motion_boxes) == 1
     det.reset()
     assert det._previous == [None]
+
+
+def test_a_shaken_picture_is_aligned_before_a_region_is_called_moving() -> None:
+    """The pose exact, the whole picture shaken by 1.2 px since the previous frame: a textured item at rest in the
+    mask is no moving region (its edges moved with the shake, not by themselves), while a person who stepped still
+    is one. With the shake check off (BackgroundConfig.shake_px 0, the rule before) the item at rest is one too."""
+    from tiny_model import INTR
+
+    from spatial_memory_ros.model.background import BackgroundConfig, shifted
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector, PreparedFrame
+
+    h, w = 96, 128
+    rng = np.random.default_rng(5)
+    scene = cv2.GaussianBlur(rng.integers(0, 255, (h, w), dtype=np.uint8), (5, 5), 0)
+    before = scene.copy()
+    before[20:50, 20:40] = 30  # a person, who then steps to the right
+    now = shifted(scene, (1.2, -0.8))
+    now[20:50, 30:50] = 30
+    mask = np.zeros((h, w), np.uint8)
+    mask[18:52, 18:52] = 255  # the person's region
+    mask[60:90, 80:115] = 255  # an item put down: textured (the scene under it), at rest
+    T = np.eye(4)
+    T[2, 3] = 2.0
+
+    def frame(image: np.ndarray) -> PreparedFrame:
+        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        return PreparedFrame(0, bgr, bgr, np.eye(3), np.eye(3, dtype=np.float32), np.eye(4), T, 0.0, False, bgr)
+
+    for shake_px, item_moving in ((3.0, False), (0.0, True)):
+        det = LearnedChangeDetector(tiny_model(config=STILL), device="cpu", intrinsics=INTR)
+        for background in det._backgrounds:
+            background.config = BackgroundConfig(shake_px=shake_px)
+        det._previous[0] = (before, T)
+        moving = det._moving_still_regions(frame(now), now, mask, np.zeros((h, w), np.uint8)) > 0
+        assert moving[30, 40], "the person stepped"
+        assert moving[75, 95] == item_moving, shake_px

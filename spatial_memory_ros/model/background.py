@@ -132,24 +132,16 @@ class StillBackground:
             return np.zeros(shape, np.uint8), False
         self._relight(image_bgr)
         self._shake = self._shaken(image_bgr)
-        mean = self._mean if self._shake is None else _shifted(self._mean, self._shake)
+        mean = self._mean if self._shake is None else shifted(self._mean, self._shake)
         return np.rint(mean).astype(np.uint8), True
 
     def _shaken(self, image_bgr: np.ndarray) -> tuple[float, float] | None:
         """The frame's picture shifted against the mean by shake_min_px to shake_px (a shake), or None."""
         if self.config.shake_px <= 0 or self._mean is None or self._skipped is None:
             return None
-        known = self._skipped == 0
         grey_mean = cv2.cvtColor(self._mean, cv2.COLOR_BGR2GRAY)
         grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        shift = measured_shift(grey_mean, grey, known, max_px=self.config.shake_px)
-        if shift is None or np.hypot(*shift) < self.config.shake_min_px:
-            return None
-        # kept only if the moved mean matches the frame clearly better (by _SHAKE_GAIN): a mover can pull the peak of
-        # a small or plain picture, and two pictures of noise give a peak somewhere
-        if misfit(_shifted(grey_mean, shift), grey, known) > _SHAKE_GAIN * misfit(grey_mean, grey, known):
-            return None
-        return shift
+        return shake_shift(grey_mean, grey, self._skipped == 0, self.config.shake_min_px, self.config.shake_px)
 
     def _relight(self, image_bgr: np.ndarray) -> None:
         """Rescale the mean to the frame's light if it moved by more than config.relight (see light_gain) and the
@@ -167,9 +159,9 @@ class StillBackground:
         frame = image_bgr.astype(np.float32)
         if self._shake is not None and self._mean is not None and self._mean.shape == frame.shape:
             back = (-self._shake[0], -self._shake[1])
-            frame = _shifted(frame, back)
+            frame = shifted(frame, back)
             if skip is not None:
-                skip = _shifted(np.asarray(skip, np.uint8), back, nearest=True)
+                skip = shifted(np.asarray(skip, np.uint8), back, nearest=True)
             self._shake = None
         if self._mean is None or self._mean.shape != frame.shape:
             self._mean, self._frames, self._skipped = frame, 1, np.zeros(frame.shape[:2], np.int32)
@@ -223,12 +215,26 @@ _SHAKE_GAIN = 0.9
 _SAME_PICTURE_NCC = 0.6
 
 
-def _shifted(image: np.ndarray, shift: tuple[float, float], *, nearest: bool = False) -> np.ndarray:
+def shifted(image: np.ndarray, shift: tuple[float, float], *, nearest: bool = False) -> np.ndarray:
     """The image moved by shift (dx, dy) px (out[y + dy, x + dx] = image[y, x]), its edge repeated where the move
     uncovers the border."""
     M = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]], np.float32)
     return cv2.warpAffine(image, M, image.shape[1::-1], flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+def shake_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, min_px: float,
+                max_px: float) -> tuple[float, float] | None:
+    """(dx, dy) px by which a frame's picture is shaken against a reference ((h, w) float32 grey each; known (h, w)
+    bool: where to judge), if between min_px and max_px and moving the reference by it fits the frame clearly
+    better (misfit down to _SHAKE_GAIN of the unmoved one's: a mover can pull the peak of a small or plain picture,
+    and two pictures of noise give a peak somewhere); else None."""
+    shift = measured_shift(reference, frame, known, max_px=max_px)
+    if shift is None or np.hypot(*shift) < min_px:
+        return None
+    if misfit(shifted(reference, shift), frame, known) > _SHAKE_GAIN * misfit(reference, frame, known):
+        return None
+    return shift
 
 
 def grey_shift(mean: np.ndarray, image_bgr: np.ndarray, known: np.ndarray,

@@ -29,7 +29,7 @@ from ..core.geometry import pose_delta, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.turning import TurnLimits, is_standing, measured_shift
 from ..core.types import CameraIntrinsics
-from .background import BackgroundConfig
+from .background import BackgroundConfig, shake_shift, shifted
 from .boxes import complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
 from .model import SpatialMemoryModel
@@ -430,8 +430,9 @@ class LearnedChangeDetector:
         real people (PETS09: none), while the still head sees them; a region of its mask in which at least
         MOVED_SHARE of the pixels changed by more than MOVED_GREY grey levels since the previous frame is a moving
         thing, and an item put down, which stops moving once it is down, is not. Only while the camera stood still
-        since that frame (_stood_still: a turn moves every pixel). grey: frame.seen in grey, as the next frame will
-        compare with it."""
+        since that frame (_stood_still: a turn moves every pixel); a picture that shook since is moved back first
+        (model.background.shake_shift, the still background's limits). grey: frame.seen in grey, as the next frame
+        will compare with it."""
         h, w = mask.shape
         previous = self._previous[frame.camera]
         none = np.zeros((h, w), np.uint8)
@@ -444,7 +445,14 @@ class LearnedChangeDetector:
         background = cv2.resize(cv2.dilate(mask, _AGENT_MARGIN), (gw, gh), interpolation=cv2.INTER_NEAREST) == 0
         if not _stood_still(previous[0], previous[1], grey, frame.T_map_cam, background):
             return none
-        moved = cv2.absdiff(grey, previous[0]) > MOVED_GREY
+        before = previous[0]
+        bg_config = self._backgrounds[frame.camera].config if self._backgrounds else None
+        if bg_config is not None and bg_config.shake_px > 0:  # a shaking picture moves every edge: align them first
+            shake = shake_shift(before.astype(np.float32), grey.astype(np.float32), background,
+                                bg_config.shake_min_px, bg_config.shake_px)
+            if shake is not None:
+                before = shifted(before, shake)
+        moved = cv2.absdiff(grey, before) > MOVED_GREY
         moved = cv2.resize(moved.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
         area = np.bincount(labels.ravel(), minlength=n)
         moved_px = np.bincount(labels[moved], minlength=n)
