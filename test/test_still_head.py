@@ -312,10 +312,11 @@ def test_a_still_cameras_mask_region_that_moved_is_a_motion_box_and_one_at_rest_
 def test_a_pose_a_little_off_counts_as_still_when_the_picture_did_not_move() -> None:
     """A localiser's pose jitters on a standing robot: a pose off the previous frame's by 0.1 deg, or by 1 deg (past
     TurnLimits.exact_deg), with a picture whose background did not move, still gives the moving region's box (the
-    person's step does not count: the shift is judged outside the mask). The same pose change with the whole
-    picture shifted by a pixel (the camera really turned), a turn past max_step_deg, a move past the still
-    background's move_m, or a turn past exact_deg in a picture too plain to tell, gives none; a move of 2 cm with
-    the picture still gives the box."""
+    person's step does not count: the shift is judged outside the mask), and so does the whole picture shifted by a
+    pixel (a shake, or a turn that small: the previous frame is moved onto this one first). The picture shifted past
+    BackgroundConfig.shake_px (the camera turned), a turn past max_step_deg, a move past the still background's
+    move_m, or a turn past exact_deg in a picture too plain to tell, gives none; a move of 2 cm with the picture
+    still gives the box."""
     from tiny_model import INTR
 
     from spatial_memory_ros.core.turning import TurnLimits
@@ -350,8 +351,11 @@ def test_a_pose_a_little_off_counts_as_still_when_the_picture_did_not_move() -> 
     limits = TurnLimits()
     assert np.array_equal(boxes(now, turned(0.1)), mask > 0)  # the pose jittered, the picture stood
     assert np.array_equal(boxes(now, turned(1.0)), mask > 0)  # a larger jitter: the picture still decides
-    assert not boxes(np.roll(now, 1, axis=1), turned(0.1)).any()  # the picture moved with it
-    assert not boxes(np.roll(now, 1, axis=1), turned(1.0)).any()
+    # the picture moved by a pixel with it (a shake, or a turn that small): the frames are aligned first
+    assert np.array_equal(boxes(np.roll(now, 1, axis=1), turned(0.1)), mask > 0)
+    assert np.array_equal(boxes(np.roll(now, 1, axis=1), turned(1.0)), mask > 0)
+    assert not boxes(np.roll(now, 5, axis=1), turned(0.1)).any()  # moved past a shake (shake_px): it turned
+    assert not boxes(np.roll(now, 5, axis=1), turned(1.0)).any()
     assert not boxes(now, turned(limits.max_step_deg + 0.5)).any()  # past a jitter: a (blurred) turn
 
     def moved(m: float) -> np.ndarray:

@@ -430,9 +430,10 @@ class LearnedChangeDetector:
         real people (PETS09: none), while the still head sees them; a region of its mask in which at least
         MOVED_SHARE of the pixels changed by more than MOVED_GREY grey levels since the previous frame is a moving
         thing, and an item put down, which stops moving once it is down, is not. Only while the camera stood still
-        since that frame (_stood_still: a turn moves every pixel); a picture that shook since is moved back first
-        (model.background.shake_shift, the still background's limits). grey: frame.seen in grey, as the next frame
-        will compare with it."""
+        since that frame (_stood_still: a turn moves every pixel), or whose picture shifted by no more than a shake
+        (model.background.shake_shift, the still background's limits, under a pose at most a little off): then the
+        previous frame is moved onto this one first. grey: frame.seen in grey, as the next frame will compare with
+        it."""
         h, w = mask.shape
         previous = self._previous[frame.camera]
         none = np.zeros((h, w), np.uint8)
@@ -443,15 +444,18 @@ class LearnedChangeDetector:
             return none
         gh, gw = grey.shape  # the picture's background: the mask's regions (movers, grown a little) left out
         background = cv2.resize(cv2.dilate(mask, _AGENT_MARGIN), (gw, gh), interpolation=cv2.INTER_NEAREST) == 0
-        if not _stood_still(previous[0], previous[1], grey, frame.T_map_cam, background):
-            return none
         before = previous[0]
+        shake = None
         bg_config = self._backgrounds[frame.camera].config if self._backgrounds else None
-        if bg_config is not None and bg_config.shake_px > 0:  # a shaking picture moves every edge: align them first
+        if bg_config is not None and bg_config.shake_px > 0 and _pose_a_little_off(previous[1], frame.T_map_cam):
+            # a shaking picture moves every edge: align the frames first. With a localiser's jitter too, a picture
+            # shifted by a shake is no turn: aligned, the two frames compare as a still camera's do
             shake = shake_shift(before.astype(np.float32), grey.astype(np.float32), background,
                                 bg_config.shake_min_px, bg_config.shake_px)
-            if shake is not None:
-                before = shifted(before, shake)
+        if shake is not None:
+            before = shifted(before, shake)
+        elif not _stood_still(previous[0], previous[1], grey, frame.T_map_cam, background):
+            return none
         moved = cv2.absdiff(grey, before) > MOVED_GREY
         moved = cv2.resize(moved.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
         area = np.bincount(labels.ravel(), minlength=n)
@@ -529,6 +533,17 @@ def _check_image(image: np.ndarray) -> None:
 _FAR_M = 1024.0  # float32's step there is 0.06 mm, a ten-thousandth of the floor features' shortest wavelength
 
 
+def _pose_a_little_off(T_before: np.ndarray | None, T: np.ndarray | None) -> bool:
+    """The same pose, or one a localiser's jitter could give a standing camera: moved up to the still background's
+    move_m and turned up to TurnLimits.max_step_deg (the picture decides beyond that: _stood_still)."""
+    if _same_pose(T_before, T):
+        return True
+    if T_before is None or T is None:
+        return False
+    moved_m, turned_deg = pose_delta(np.asarray(T_before, np.float64), np.asarray(T, np.float64))
+    return moved_m <= _STILL_MOVE_M and turned_deg <= _TURNS.max_step_deg
+
+
 def _same_pose(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     """Whether two frames' poses are one (both unknown counts: a camera without a pose is taken as still)."""
     if a is None or b is None:
@@ -546,12 +561,9 @@ def _stood_still(grey_before: np.ndarray, T_before: np.ndarray | None, grey: np.
     it (0.25 deg is about 1 px at 256 px across a 60 deg view)."""
     if _same_pose(T_before, T):
         return True
-    if T_before is None or T is None:
+    if not _pose_a_little_off(T_before, T):
         return False
-    T_before, T = np.asarray(T_before, np.float64), np.asarray(T, np.float64)
-    moved_m, turned_deg = pose_delta(T_before, T)
-    if moved_m > _STILL_MOVE_M or turned_deg > _TURNS.max_step_deg:
-        return False
+    assert T_before is not None and T is not None  # (a little off: both known)
     shift = measured_shift(grey_before.astype(np.float32), grey.astype(np.float32), background, max_px=8.0)
     if shift is None:  # the picture cannot tell (too plain, too much masked): the pose, if a little off, decides
         return is_standing(_TURNS, T_before, T)
