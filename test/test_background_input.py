@@ -254,3 +254,19 @@ def test_a_shaking_still_camera_gets_its_background_moved_onto_each_frame_and_th
     mean_before = np.rint(still.mean).astype(np.uint8)
     out, valid = still.step(nudged, _pose())
     assert valid and np.array_equal(out, mean_before)
+
+
+def test_a_shaking_picture_under_a_jittering_pose_keeps_its_background_and_a_creep_still_restarts_it() -> None:
+    """A localiser's 1 cm of jitter makes the creep check ask the picture every frame; a shake of up to 1.5 px moves
+    every quarter alike and must not count as a move (before, the mean restarted every frame), while a camera creeping
+    forward, shaken as well, still starts again."""
+    wall = _textured()
+    rng = np.random.default_rng(2)
+    shakes = rng.uniform(-1.5, 1.5, (12, 2))
+    standing = StillBackground(BackgroundConfig(relight=0.0))
+    valid = [standing.step(_moved_by(wall, dx, dy), _pose(rng.normal(0.0, 0.01)))[1] for dx, dy in shakes]
+    assert all(valid[5:]), valid
+    creeping = StillBackground(BackgroundConfig(relight=0.0))
+    valid = [creeping.step(_moved_by(_forward(wall, 1.0 + 0.01 * i), dx, dy), _pose(0.005 * i))[1]
+             for i, (dx, dy) in enumerate(shakes[:10])]
+    assert not any(valid), valid
