@@ -17,7 +17,8 @@ whole room, which then never entered the mean and stayed marked (home static 100
 BENCHMARKS "What the network keys on"). Training applies the same limit, so the two still agree. And a light
 switched on or off (the median of the frame's per-pixel ratios to the mean off 1 by more than ``relight``)
 rescales the mean to the new light at once, as core.floor_change matches a frame's brightness before it compares: a room
-that only got brighter has not changed.
+that only got brighter has not changed. A picture that shakes while the camera stands (``shake_px``) has the mean moved
+onto each frame before it is given, and the frame moved back before it is learned.
 """
 
 from __future__ import annotations
