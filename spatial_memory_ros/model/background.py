@@ -23,6 +23,7 @@ onto each frame before it is given, and the frame moved back before it is learne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -123,16 +124,24 @@ class StillBackground:
         """The background for this frame taken at this pose, before it is learned (see step())."""
         shape = image_bgr.shape
         T = None if T_map_cam is None else np.asarray(T_map_cam, np.float64)
+        found: list[tuple[float, float] | None] = []  # this frame's shake, once measured: a phase correlation
+
+        def shake() -> tuple[float, float] | None:
+            if not found:
+                found.append(self._shaken(image_bgr))
+            return found[0]
+
         if self._mean is not None and (self._mean.shape != tuple(shape) or self._moved(T)
-                                       or self._picture_moved(image_bgr, T)):
+                                       or self._picture_moved(image_bgr, T, shake)):
             self._mean, self._frames = None, 0
         if self._mean is None:
             self._pose = T
         self._shake = None
         if self._mean is None or self._frames < self.config.min_frames:
             return np.zeros(shape, np.uint8), False
-        self._relight(image_bgr)
-        self._shake = self._shaken(image_bgr)
+        if self._relight(image_bgr):
+            found.clear()  # measured against the mean in the old light
+        self._shake = shake()
         mean = self._mean if self._shake is None else shifted(self._mean, self._shake)
         return np.rint(mean).astype(np.uint8), True
 
@@ -144,15 +153,17 @@ class StillBackground:
         grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
         return shake_shift(grey_mean, grey, self._skipped == 0, self.config.shake_min_px, self.config.shake_px)
 
-    def _relight(self, image_bgr: np.ndarray) -> None:
+    def _relight(self, image_bgr: np.ndarray) -> bool:
         """Rescale the mean to the frame's light if it moved by more than config.relight (see light_gain) and the
-        frame still shows the mean's picture (same_picture)."""
+        frame still shows the mean's picture (same_picture). True if it did."""
         if self.config.relight <= 0 or self._mean is None or self._skipped is None:
-            return
+            return False
         gain = light_gain(image_bgr.reshape(-1, 3), self._mean.reshape(-1, 3))
         if np.max(np.abs(gain - 1.0)) > self.config.relight and same_picture(image_bgr, self._mean):
             self._mean = np.clip(self._mean * gain, 0.0, 255.0)
             self._skipped[:] = 0  # what the mask marked was measured against the old light
+            return True
+        return False
 
     def learn(self, image_bgr: np.ndarray, skip: np.ndarray | None = None) -> None:
         """Fold the frame into the mean (the first frame after a move starts it), except where skip is set; a frame
@@ -178,11 +189,13 @@ class StillBackground:
         self._mean += step
         self._frames += 1
 
-    def _picture_moved(self, image_bgr: np.ndarray, T: np.ndarray | None) -> bool:
+    def _picture_moved(self, image_bgr: np.ndarray, T: np.ndarray | None,
+                       shake: Callable[[], tuple[float, float] | None]) -> bool:
         """The camera moved from where the mean started (within the limits _moved allows; a turn alone is
         model.turning_background's to follow) and the picture says it moved too, or cannot say it did not
         (BackgroundConfig.picture_px), judged where the mean last learned the frame (a pixel left out was a mover).
-        False for a camera that stood or only turned: those pay nothing."""
+        False for a camera that stood or only turned: those pay nothing. shake: the frame's shake (_shaken), measured
+        once for before()."""
         if self.config.picture_px <= 0 or T is None or self._pose is None or self._mean is None:
             return False
         if not translated(self._pose, T):  # stood, or only turned
@@ -190,13 +203,12 @@ class StillBackground:
         known = np.ones(image_bgr.shape[:2], bool) if self._skipped is None else self._skipped == 0
         grey_mean = cv2.cvtColor(self._mean, cv2.COLOR_BGR2GRAY)
         grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        if self.config.shake_px > 0:
-            # a shake moves every quarter alike and is followed (before()); a creep forward moves them apart. Without
-            # this a localiser's 1 cm of jitter on a shaking picture restarted the mean every frame (PETS09 tags-only
-            # det F1 0.013: BENCHMARKS "A shaking still camera, followed")
-            shake = shake_shift(grey_mean, grey, known, self.config.shake_min_px, self.config.shake_px)
-            if shake is not None:
-                grey_mean = shifted(grey_mean, shake)
+        # a shake moves every quarter alike and is followed (before()); a creep forward moves them apart. Without
+        # this a localiser's 1 cm of jitter on a shaking picture restarted the mean every frame (PETS09 tags-only
+        # det F1 0.013: BENCHMARKS "A shaking still camera, followed")
+        shaken = shake()
+        if shaken is not None:
+            grey_mean = shifted(grey_mean, shaken)
         # too plain, or covered by a mover (an agent filling the view): a pose that moved and no picture to say the
         # camera stood, so start again
         return picture_moved(grey_mean, grey, known, self.config.picture_px) is not False
