@@ -520,16 +520,16 @@ def test_a_pose_that_says_turned_while_the_picture_stood_keeps_the_still_backgro
 
 
 def test_a_canvas_whose_camera_stands_where_it_started_goes_back_to_the_still_background() -> None:
-    """A real turn of 0.6 deg puts the mean on the canvas; the camera turns back and stands, its pose jittering
-    past exact_deg. Following that jitter would misalign the canvas by it on every frame; after _SETTLE_FRAMES
-    frames standing where the mean started (pose and picture) it is the still background again: aligned, and
-    valid everywhere."""
+    """A real turn of 1.8 deg (3.5 px, more than the still background follows as a shake) puts the mean on the
+    canvas; the camera turns back and stands, its pose jittering past exact_deg. Following that jitter would
+    misalign the canvas by it on every frame; after _SETTLE_FRAMES frames standing where the mean started (pose
+    and picture) it is the still background again: aligned, and valid everywhere."""
     from spatial_memory_ros.model.turning_background import _SETTLE_FRAMES
 
     world = _world()
     turning = _stood(world)
-    turning.before(_view(world, 0.6), _yaw(0.6), K)  # a real turn: onto the canvas
-    turning.learn(_view(world, 0.6))
+    turning.before(_view(world, 1.8), _yaw(1.8), K)  # a real turn: onto the canvas
+    turning.learn(_view(world, 1.8))
     frame = _view(world, 0.0)
     jitter = [0.6, -0.5, 0.8, -0.4, 0.7]
     errors = []  # mean grey difference of background and frame, where valid everywhere (else inf)
@@ -571,3 +571,31 @@ def test_picture_moved_sees_a_camera_moving_forward_that_one_shift_of_the_whole_
     flat = np.full_like(wall, 90.0)
     assert picture_moved(flat, flat + rng.normal(0, 2, flat.shape).astype(np.float32), known, 0.5) is None
     assert picture_moved(wall, nearer, np.zeros_like(known), 0.5) is None, "nothing known: cannot tell"
+
+
+def test_a_shaking_camera_whose_pose_jitters_keeps_its_still_background_aligned() -> None:
+    """A camera that stands, its picture shaken by about a pixel a frame, its pose jittering past exact_deg. Half the
+    time the shake lies the way the jitter's turn predicts, which is all one frame can say of a turn: following it
+    onto the canvas warps the mean by the jitter, not the shake, and leaves a strip without background. A turn
+    that small is the still background's to follow as a shake: the mean moved onto every frame, valid everywhere.
+    (Before, the canvas took the first such frame and kept following the jitter.)"""
+    from spatial_memory_ros.model.background import shifted
+
+    world = _world()
+    turning = _stood(world)
+    rng = np.random.default_rng(3)
+    px_per_deg = K[0, 0] * math.radians(1.0)
+    errors, valid_all = [], []
+    for i in range(20):
+        jitter = float(rng.choice([-0.5, 0.5]))  # past exact_deg (0.25)
+        along = i % 2 == 0  # the shake the way the jitter predicts (a yaw of +0.5 deg moves the picture left)
+        dx = -jitter * px_per_deg * 0.8 if along else float(rng.uniform(-1.0, 1.0))
+        frame = shifted(_view(world, 0.0), (dx, float(rng.uniform(-0.8, 0.8))))
+        bg, valid = turning.before(frame, _yaw(jitter), K)
+        turning.learn(frame)
+        valid_all.append(bool(valid.all()))
+        inner = np.s_[8:-8, 8:-8]  # the shift repeats the border
+        errors.append(float(np.abs(bg[inner].astype(np.int16) - frame[inner].astype(np.int16)).mean()))
+    assert all(valid_all), valid_all
+    assert max(errors) < 3.0, errors
+

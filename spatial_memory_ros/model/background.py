@@ -145,6 +145,11 @@ class StillBackground:
         mean = self._mean if self._shake is None else shifted(self._mean, self._shake)
         return np.rint(mean).astype(np.uint8), True
 
+    def shake_of(self, image_bgr: np.ndarray) -> tuple[float, float] | None:
+        """The (dx, dy) px by which before() would move the mean onto this frame (a shake it follows), or None;
+        model.turning_background asks it whether a small turn needs its canvas."""
+        return self._shaken(image_bgr)
+
     def _shaken(self, image_bgr: np.ndarray) -> tuple[float, float] | None:
         """The frame's picture shifted against the mean by shake_min_px to shake_px (a shake), or None."""
         if self.config.shake_px <= 0 or self._mean is None or self._skipped is None:
