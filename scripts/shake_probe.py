@@ -1,14 +1,15 @@
 """A still camera that shakes while its pose stays exact (vibration, wind on a mast): how the change mask takes it
 (BENCHMARKS "A shaking still camera").
 
-    .venv/bin/python scripts/shake_probe.py classical|learned SIGMA_PX [--gt gt.txt]
+    .venv/bin/python scripts/shake_probe.py classical|learned SIGMA_PX [--pan-deg 8] [--gt gt.txt]
 
 PETS09-S2L1 through the standing 512 x 384 view of `evaluate pets09 --pan-deg` (evaluate.turning_view), every
 frame shifted by N(0, SIGMA_PX) px each way (seed 0; the truth's boxes with it), the pose the view's exact standing
 one. Prints people found and false pixels a frame (evaluate.people_change). The learned backend as the node runs it
 (floor memory, still edges, still head at 2). Also prints the motion boxes a frame (what the node makes tracks of)
 and how many of them lie on no person (centre outside every truth box). Needs opencv-doc's vtest.avi and the
-PETS09 gt.txt.
+PETS09 gt.txt. --pan-deg D: the turning view of `evaluate pets09 --pan-deg D` instead (tilt 2 deg, as there), shaken
+the same way: a pan-tilt head that shakes.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ def main() -> None:
     p.add_argument("method", choices=["classical", "learned"])
     p.add_argument("sigma_px", type=float)
     p.add_argument("--gt", type=Path, default=pets.DEFAULT_GT)
+    p.add_argument("--pan-deg", type=float, default=0.0, help="a turning view panning this far (default 0: standing)")
     args = p.parse_args()
-    view = TurningView(source_size=(768, 576), pan_deg=0.0, tilt_deg=0.0)
+    view = TurningView(source_size=(768, 576), pan_deg=args.pan_deg, tilt_deg=2.0 if args.pan_deg else 0.0)
     if args.method == "classical":
         from spatial_memory_ros.core.change import ChangeDetector
         from spatial_memory_ros.core.config import ChangeConfig
@@ -67,8 +69,9 @@ def main() -> None:
         total += len(out.motion_boxes)
         frames += 1
     s = score.summary()
-    print(f"{args.method}, shaken by {args.sigma_px} px: found {s['box_found_fraction'] * 100:.1f} %, "
-          f"{s['false_px_per_frame']:.0f} false px a frame; motion boxes {total / frames:.2f} a frame, "
+    print(f"{args.method}, pan {args.pan_deg} deg, shaken by {args.sigma_px} px: "
+          f"found {s['box_found_fraction'] * 100:.1f} %, {s['false_px_per_frame']:.0f} false px a frame; "
+          f"motion boxes {total / frames:.2f} a frame, "
           f"{stray / frames:.3f} of them on no person")
 
 
