@@ -15,11 +15,14 @@ it (a pose that jitters on a standing robot says it turned; the picture says it 
 (moved, or turned too far) starts again. A frame that turned too fast since the last
 (core.turning.is_blurred_step) is blurred: it gets no background and is not learned, and the canvas waits for
 the next frame. A camera on the canvas that stands where its mean started for _SETTLE_FRAMES frames, by the pose
-and by the picture, goes back to the still background with the mean of that view.
+and by the picture, goes back to the still background with the mean of that view. A turn small enough for the
+still background to follow as a shake (BackgroundConfig.shake_px) stays with it; on the canvas, a picture shaken
+against the view the pose gives is followed the same way.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ..core.turning import (
@@ -33,7 +36,7 @@ from ..core.turning import (
     view_from_canvas,
     warp,
 )
-from .background import BackgroundConfig, StillBackground, grey_shift, light_gain, same_picture
+from .background import BackgroundConfig, StillBackground, grey_shift, light_gain, same_picture, shake_shift, shifted
 
 # A pose past exact_deg from where the still mean started is a turn to follow only if the picture agrees: its
 # measured shift against the mean (core.turning.measured_shift) is at least _TURN_SHIFT_PX and lies nearer the
@@ -104,7 +107,26 @@ class TurningBackground:
         bg, valid_px = self._canvas.view(self._view, (w, h), self.config.min_frames)
         if valid_px.any():
             bg = self._canvas.relight(image_bgr, bg, valid_px, self.config.relight)
+            bg, valid_px = self._follow_shake(image_bgr, bg, valid_px)
         return bg, valid_px
+
+    def _follow_shake(self, image_bgr: np.ndarray, bg: np.ndarray,
+                      valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """On the canvas, as StillBackground does standing: the frame's picture shaken against the view the pose
+        gives (background.shake_shift, where valid) moves that view onto it, and learn() takes the frame moved
+        back. The pose turns the view; a head that shakes as it turns moves the picture by more, and the canvas
+        compared it unaligned (PETS09 panning 8 deg, shaken by 1 px: BENCHMARKS "A shaking camera that turns")."""
+        if self.config.shake_px <= 0 or self._view is None:
+            return bg, valid
+        grey = [cv2.cvtColor(x, cv2.COLOR_BGR2GRAY).astype(np.float32) for x in (bg, image_bgr)]
+        shake = shake_shift(grey[0], grey[1], valid, self.config.shake_min_px, self.config.shake_px)
+        if shake is None:
+            return bg, valid
+        # the view's pixel p shows in the frame at p + shake: canvas -> frame is the view, then the shake
+        self._view = _translation(shake) @ self._view
+        moved = shifted(bg, shake)
+        moved_valid = shifted(valid.astype(np.float32), shake) > 0.999  # none blended with an unknown pixel
+        return np.where(moved_valid[..., None], moved, 0).astype(np.uint8), moved_valid
 
     def _picture_stood(self, image_bgr: np.ndarray, K: np.ndarray, T: np.ndarray) -> bool:
         """The frame's picture lies within _TURN_SHIFT_PX of where the still mean's does, or nearer it than where
@@ -171,6 +193,11 @@ class TurningBackground:
         if self._view is None:
             return
         self._canvas.learn(image_bgr, skip, np.linalg.inv(self._view), self.config)
+
+
+def _translation(shift: tuple[float, float]) -> np.ndarray:
+    """(3, 3) the homography that moves a picture by shift (dx, dy) px."""
+    return np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]], [0.0, 0.0, 1.0]])
 
 
 class _Canvas:
