@@ -2,7 +2,7 @@
 (BENCHMARKS "The learned change method by default").
 
     .venv/bin/python scripts/motion_tracks_pets.py classical learned [--frames 795] [--gt gt.txt]
-        [--pose-jitter-deg 0.1] [--pose-jitter-m 0.01] [--shake-px 1.0] [--pan-deg 8]
+        [--pose-jitter-deg 0.1] [--pose-jitter-m 0.01] [--shake-px 1.0] [--pan-deg 8 [--turn-period-s 20]]
 
 `evaluate pets09` needs a class detector (it scores the person tracks); with `detector.backend: apriltag` the
 only dynamic tracks are the motion boxes' ("object"). This runs the pipeline over vtest.avi once per change method
@@ -15,7 +15,8 @@ told is off by a Gaussian rotation of S deg about each axis, drawn anew every fr
 bench's bench.pose_error.PoseError, seed 0). --pose-jitter-m M adds a Gaussian offset of M m along the map's x and
 y (as `bench --pose-noise-m`; implies a pose). --pan-deg D: the turning view of `evaluate pets09 --pan-deg D`
 instead (512 x 384, panning +-D deg and tilting 2 deg, its pose and intrinsics given; the truth's boxes re-projected,
-those less than half in view not scored): a pan-tilt head, or a robot turning in place.
+those less than half in view not scored): a pan-tilt head, or a robot turning in place; --turn-period-s: seconds
+per pan cycle, as there (the peak rate is 2 pi D / period deg/s, at the clip's 7 frames/s).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from spatial_memory_ros.evaluate.turning_view import TurningView
 
 
 def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: float | None = None,
-          jitter_m: float = 0.0, shake_px: float = 0.0, pan_deg: float = 0.0) -> dict[str, Any]:
+          jitter_m: float = 0.0, shake_px: float = 0.0, pan_deg: float = 0.0,
+          period_s: float = 20.0) -> dict[str, Any]:
     """The tracking summary (det P/R/F1, HOTA, IDF1, MOTA, ID switches) of one change method's dynamic tracks;
     jitter_deg (and jitter_m): with a pose off by that much (see the module's docstring), else with none;
     shake_px: every frame shifted by N(0, shake_px) px each way (seed 0), the truth's boxes with it; pan_deg: through
@@ -56,7 +58,7 @@ def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: floa
                             memory=MemoryConfig(db_path=":memory:")).validate()
     acc = TrackingAccumulator()
     cap = cv2.VideoCapture(str(VTEST_AVI))
-    turning = TurningView(source_size=(768, 576), pan_deg=pan_deg, tilt_deg=2.0) if pan_deg else None
+    turning = TurningView(source_size=(768, 576), pan_deg=pan_deg, tilt_deg=2.0, period_s=period_s) if pan_deg else None
     view = TurningView(source_size=(768, 576), pan_deg=0.0, tilt_deg=0.0)
     still = view.pose(0.0)
     error = PoseError(jitter_deg or 0.0, jitter_m)  # the bench's pose error (`bench --pose-noise-deg/-m`), seed 0
@@ -110,13 +112,15 @@ def main() -> None:
                         "camera'; default 0)")
     p.add_argument("--pan-deg", type=float, default=0.0,
                    help="through the turning view of `evaluate pets09 --pan-deg` (deg; default 0: the still video)")
+    p.add_argument("--turn-period-s", type=float, default=20.0,
+                   help="with --pan-deg: seconds per pan cycle (default 20)")
     args = p.parse_args()
     if args.pose_jitter_m > 0 and args.pose_jitter_deg is None:
         args.pose_jitter_deg = 0.0
     gt = read_mot_gt(args.gt)
     for method in args.methods:
         summary = score(method, args.frames, gt, args.pose_jitter_deg, args.pose_jitter_m, args.shake_px,
-                        args.pan_deg)
+                        args.pan_deg, args.turn_period_s)
         print(method, {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}, flush=True)
 
 

@@ -435,3 +435,51 @@ def test_a_shaken_picture_is_aligned_before_a_region_is_called_moving() -> None:
         moving = det._moving_still_regions(frame(now), now, mask, np.zeros((h, w), np.uint8)) > 0
         assert moving[30, 40], "the person stepped"
         assert moving[75, 95] == item_moving, shake_px
+
+
+def test_a_camera_that_turned_since_the_previous_frame_has_it_re_projected_before_a_region_is_called_moving() -> None:
+    """A pan of 1.8 deg between two frames moves every pixel by about 3.5 px at f = 110, past what the shake check
+    takes: the previous frame is re-projected into this view by the turn (when turns are followed: intrinsics at
+    the still head's size given), so a person who stepped is a moving region and an item at rest, whose edges moved
+    only with the turn, is not. Without the intrinsics (turns not followed) no region is called moving, as before."""
+    from tiny_model import INTR
+
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector, PreparedFrame
+
+    h, w = 96, 128
+    K = np.array([[110.0, 0.0, w / 2 - 0.5], [0.0, 110.0, h / 2 - 0.5], [0.0, 0.0, 1.0]])
+    rng = np.random.default_rng(6)
+    world = cv2.GaussianBlur(cv2.resize(rng.integers(0, 255, (24, 48), dtype=np.uint8), (2 * w, h),
+                                        interpolation=cv2.INTER_CUBIC), (5, 5), 0)
+    item = np.zeros_like(world)
+    item[55:85, 110:140] = 1  # an item put down (textured: the scene under it), at rest
+    Kw = K.copy()
+    Kw[0, 2] += w / 2  # the world picture's centre is the view's at yaw 0
+
+    def pose(deg: float) -> np.ndarray:
+        T = np.eye(4)
+        T[:3, :3] = cv2.Rodrigues(np.radians([0.0, deg, 0.0]))[0]
+        T[2, 3] = 2.0
+        return T
+
+    def view(picture: np.ndarray, deg: float, nearest: bool = False) -> np.ndarray:
+        H = K @ pose(deg)[:3, :3].T @ np.linalg.inv(Kw)
+        return cv2.warpPerspective(picture, H, (w, h), flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR)
+
+    first, second = world.copy(), world.copy()
+    first[20:50, 80:100] = 30  # a person, who then steps to the right
+    second[20:50, 88:108] = 30
+    person = np.zeros_like(world)
+    person[18:52, 78:110] = 1
+    before, now = view(first, 0.0), view(second, 1.8)
+    mask = np.maximum(view(person, 1.8, nearest=True), view(item, 1.8, nearest=True)) * 255
+    in_person, in_item = view(person, 1.8, nearest=True) > 0, view(item, 1.8, nearest=True) > 0
+    bgr = cv2.cvtColor(now, cv2.COLOR_GRAY2BGR)
+    for seen_K, expected in ((K, True), (None, False)):
+        det = LearnedChangeDetector(tiny_model(config=STILL), device="cpu", intrinsics=INTR)
+        det._previous[0] = (before, pose(0.0))
+        frame = PreparedFrame(0, bgr, bgr, np.eye(3), np.eye(3, dtype=np.float32), np.eye(4), pose(1.8), 0.0, False,
+                              bgr, seen_K=seen_K)
+        moving = det._moving_still_regions(frame, now, mask, np.zeros((h, w), np.uint8)) > 0
+        assert moving[in_person].all() == expected, "the person stepped"
+        assert not moving[in_item].any(), "the item rests"

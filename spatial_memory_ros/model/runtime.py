@@ -27,7 +27,7 @@ from ..core.errors import BadInputError
 from ..core.floor_change import FloorChangeConfig, FloorChangeMap
 from ..core.geometry import pose_delta, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
-from ..core.turning import TurnLimits, is_standing, measured_shift
+from ..core.turning import TurnLimits, coverage, is_standing, measured_shift, view_from_canvas, warp
 from ..core.types import CameraIntrinsics
 from .background import BackgroundConfig, shake_shift, shifted
 from .boxes import complete_at_border, region_boxes
@@ -74,6 +74,7 @@ class PreparedFrame:
     seen: np.ndarray  # what the still background learns: small, or the frame at still_scale times the input
     background: np.ndarray | None = None  # the still background at seen's size; None without one
     valid: np.ndarray | bool = False  # the background's validity: per pixel at seen's size, or one flag
+    seen_K: np.ndarray | None = None  # (3, 3) intrinsics at seen's size when turns are followed, else None
 
 
 @dataclass
@@ -313,8 +314,8 @@ class LearnedChangeDetector:
             # a turn is followed only when asked and with real intrinsics: the nominal ones would warp it off
             real = self.follow_turns and (intrinsics is not None or self.intrinsics is not None)
             # valid: one flag, or (following turns) one per pixel: what the camera has shown long enough
-            frame.background, frame.valid = self._backgrounds[camera].before(
-                frame.seen, T_map_cam, scale_intrinsics(K, k, k) if real else None)
+            frame.seen_K = scale_intrinsics(K, k, k) if real else None
+            frame.background, frame.valid = self._backgrounds[camera].before(frame.seen, T_map_cam, frame.seen_K)
         return frame
 
     @torch.inference_mode()
@@ -432,8 +433,9 @@ class LearnedChangeDetector:
         thing, and an item put down, which stops moving once it is down, is not. Only while the camera stood still
         since that frame (_stood_still: a turn moves every pixel), or whose picture shifted by no more than a shake
         (model.background.shake_shift, the still background's limits, under a pose at most a little off): then the
-        previous frame is moved onto this one first. grey: frame.seen in grey, as the next frame will compare with
-        it."""
+        previous frame is moved onto this one first; or, when turns are followed, that only turned (_turned_onto):
+        then it is re-projected into this view, and moved by the shake check too (the pose a little off). grey:
+        frame.seen in grey, as the next frame will compare with it."""
         h, w = mask.shape
         previous = self._previous[frame.camera]
         none = np.zeros((h, w), np.uint8)
@@ -452,11 +454,23 @@ class LearnedChangeDetector:
             # shifted by a shake is no turn: aligned, the two frames compare as a still camera's do
             shake = shake_shift(before.astype(np.float32), grey.astype(np.float32), background,
                                 bg_config.shake_min_px, bg_config.shake_px)
+        shown = None  # where the previous frame shows this view's picture, if not everywhere
         if shake is not None:
             before = shifted(before, shake)
         elif not _stood_still(previous[0], previous[1], grey, frame.T_map_cam, background):
-            return none
+            turned = _turned_onto(before, previous[1], frame.T_map_cam, frame.seen_K)
+            if turned is None:
+                return none
+            before, shown = turned
+            if bg_config is not None and bg_config.shake_px > 0:  # the pose a little off, or the picture shaken
+                shake = shake_shift(before.astype(np.float32), grey.astype(np.float32), background & shown,
+                                    bg_config.shake_min_px, bg_config.shake_px)
+                if shake is not None:
+                    before = shifted(before, shake)
+                    shown = shifted(shown.astype(np.uint8), shake, nearest=True) > 0
         moved = cv2.absdiff(grey, before) > MOVED_GREY
+        if shown is not None:
+            moved &= cv2.erode(shown.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # (its edge: a bilinear blend)
         moved = cv2.resize(moved.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
         area = np.bincount(labels.ravel(), minlength=n)
         moved_px = np.bincount(labels[moved], minlength=n)
@@ -568,6 +582,25 @@ def _stood_still(grey_before: np.ndarray, T_before: np.ndarray | None, grey: np.
     if shift is None:  # the picture cannot tell (too plain, too much masked): the pose, if a little off, decides
         return is_standing(_TURNS, T_before, T)
     return bool(np.hypot(*shift) < STILL_SHIFT_PX)
+
+
+def _turned_onto(grey_before: np.ndarray, T_before: np.ndarray | None, T: np.ndarray | None,
+                 K: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The previous frame (grey, at the still head's size) re-projected into this frame's view, and (h, w) bool where
+    it shows it, when the camera only turned since (moved up to TurnLimits.max_move_m, turned up to max_step_deg,
+    as the turning background follows) and turns are followed (K: intrinsics at that size, None when not); else
+    None. A pan faster than a shake moves every pixel by more than the shake check takes (3 px: 0.8 deg a frame at
+    256 px across 60 deg), and no moving region was found while it turned (BENCHMARKS "A shaking camera that
+    turns")."""
+    if K is None or T_before is None or T is None:
+        return None
+    moved_m, turned_deg = pose_delta(np.asarray(T_before, np.float64), np.asarray(T, np.float64))
+    if moved_m > _TURNS.max_move_m or turned_deg > _TURNS.max_step_deg:
+        return None
+    H = view_from_canvas(np.asarray(K, np.float64), np.asarray(T_before, np.float64), np.asarray(T, np.float64),
+                         (0, 0))
+    size = grey_before.shape[::-1]
+    return warp(grey_before, H, size), coverage(H, grey_before.shape, size)
 
 
 def _checked_pose(T: np.ndarray | None) -> np.ndarray:
