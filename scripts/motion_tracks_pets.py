@@ -72,21 +72,21 @@ def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: floa
             ok, image = cap.read()
             if not ok:
                 break
-            t = index / CAPTURE_FPS
+            stamp = index / CAPTURE_FPS
             if turning is not None:
-                image = turning.frame(image, t)
+                image = turning.frame(image, stamp)
             dx, dy = shake.normal(0.0, shake_px, 2) if shake_px > 0 else (0.0, 0.0)
             if shake_px > 0:
                 image = cv2.warpAffine(image, np.array([[1, 0, dx], [0, 1, dy]], np.float32), image.shape[1::-1],
                                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
             pose = None if jitter_deg is None and turning is None else error.apply(
-                still if turning is None else turning.pose(t), index)
-            result = pipeline.update(Frame(image=image, stamp=t, intrinsics=intrinsics, T_map_cam=pose))
+                still if turning is None else turning.pose(stamp), index)
+            result = pipeline.update(Frame(image=image, stamp=stamp, intrinsics=intrinsics, T_map_cam=pose))
             ours = [t for t in result.tracks
                     if t.is_dynamic and t.state == TrackState.CONFIRMED and t.last_seen == result.stamp]
             g = gt.get(index + 1)
             if g is not None and turning is not None:
-                boxes, inside = turning.boxes(g.boxes, t)
+                boxes, inside = turning.boxes(g.boxes, stamp)
                 g = GroundTruth(g.ids, boxes, g.scored & inside)
             if g is not None and shake_px > 0:
                 g = dataclasses.replace(g, boxes=g.boxes + np.array([dx, dy, dx, dy]))

@@ -145,10 +145,15 @@ class StillBackground:
         mean = self._mean if self._shake is None else shifted(self._mean, self._shake)
         return np.rint(mean).astype(np.uint8), True
 
-    def shake_of(self, image_bgr: np.ndarray) -> tuple[float, float] | None:
-        """The (dx, dy) px by which before() would move the mean onto this frame (a shake it follows), or None;
-        model.turning_background asks it whether a small turn needs its canvas."""
-        return self._shaken(image_bgr)
+    def follows_as_shake(self, image_bgr: np.ndarray, shift: tuple[float, float]) -> bool:
+        """Whether before() would take shift, the frame's picture measured against the mean where it learned the
+        frame (grey_shift with known = skipped == 0), for a shake it follows (fits_shake); model.turning_background
+        asks it whether a small turn needs its canvas, with the shift it measured already."""
+        if self.config.shake_px <= 0 or self._mean is None or self._skipped is None:
+            return False
+        grey_mean = cv2.cvtColor(self._mean, cv2.COLOR_BGR2GRAY)
+        grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return fits_shake(grey_mean, grey, self._skipped == 0, shift, self.config.shake_min_px, self.config.shake_px)
 
     def _shaken(self, image_bgr: np.ndarray) -> tuple[float, float] | None:
         """The frame's picture shifted against the mean by shake_min_px to shake_px (a shake), or None."""
@@ -255,11 +260,16 @@ def shake_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, min
     better (misfit down to _SHAKE_GAIN of the unmoved one's: a mover can pull the peak of a small or plain picture,
     and two pictures of noise give a peak somewhere); else None."""
     shift = measured_shift(reference, frame, known, max_px=max_px)
-    if shift is None or np.hypot(*shift) < min_px:
-        return None
-    if misfit(shifted(reference, shift), frame, known) > _SHAKE_GAIN * misfit(reference, frame, known):
-        return None
-    return shift
+    return shift if shift is not None and fits_shake(reference, frame, known, shift, min_px, max_px) else None
+
+
+def fits_shake(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, shift: tuple[float, float],
+               min_px: float, max_px: float) -> bool:
+    """shake_shift's test of a shift measured already (core.turning.measured_shift of the same pictures and known):
+    between min_px and max_px, and moving the reference by it fits the frame clearly better."""
+    if not min_px <= np.hypot(*shift) <= max_px:
+        return False
+    return misfit(shifted(reference, shift), frame, known) <= _SHAKE_GAIN * misfit(reference, frame, known)
 
 
 def grey_shift(mean: np.ndarray, image_bgr: np.ndarray, known: np.ndarray,

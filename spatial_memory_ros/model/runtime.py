@@ -447,13 +447,19 @@ class LearnedChangeDetector:
         gh, gw = grey.shape  # the picture's background: the mask's regions (movers, grown a little) left out
         background = cv2.resize(cv2.dilate(mask, _AGENT_MARGIN), (gw, gh), interpolation=cv2.INTER_NEAREST) == 0
         before = previous[0]
-        shake = None
         bg_config = self._backgrounds[frame.camera].config if self._backgrounds else None
-        if bg_config is not None and bg_config.shake_px > 0 and _pose_a_little_off(previous[1], frame.T_map_cam):
-            # a shaking picture moves every edge: align the frames first. With a localiser's jitter too, a picture
-            # shifted by a shake is no turn: aligned, the two frames compare as a still camera's do
-            shake = shake_shift(before.astype(np.float32), grey.astype(np.float32), background,
-                                bg_config.shake_min_px, bg_config.shake_px)
+
+        def shake_of(previous_grey: np.ndarray, known: np.ndarray) -> tuple[float, float] | None:
+            """The picture's shake since previous_grey (model.background.shake_shift, the still background's
+            limits), None when there is none or shake following is off."""
+            if bg_config is None or bg_config.shake_px <= 0:
+                return None
+            return shake_shift(previous_grey.astype(np.float32), grey.astype(np.float32), known,
+                               bg_config.shake_min_px, bg_config.shake_px)
+
+        # a shaking picture moves every edge: align the frames first. With a localiser's jitter too, a picture
+        # shifted by a shake is no turn: aligned, the two frames compare as a still camera's do
+        shake = shake_of(before, background) if _pose_a_little_off(previous[1], frame.T_map_cam) else None
         shown = None  # where the previous frame shows this view's picture, if not everywhere
         if shake is not None:
             before = shifted(before, shake)
@@ -462,12 +468,10 @@ class LearnedChangeDetector:
             if turned is None:
                 return none
             before, shown = turned
-            if bg_config is not None and bg_config.shake_px > 0:  # the pose a little off, or the picture shaken
-                shake = shake_shift(before.astype(np.float32), grey.astype(np.float32), background & shown,
-                                    bg_config.shake_min_px, bg_config.shake_px)
-                if shake is not None:
-                    before = shifted(before, shake)
-                    shown = shifted(shown.astype(np.uint8), shake, nearest=True) > 0
+            shake = shake_of(before, background & shown)  # the pose a little off, or the picture shaken
+            if shake is not None:
+                before = shifted(before, shake)
+                shown = shifted(shown.astype(np.uint8), shake, nearest=True) > 0
         moved = cv2.absdiff(grey, before) > MOVED_GREY
         if shown is not None:
             moved &= cv2.erode(shown.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # (its edge: a bilinear blend)

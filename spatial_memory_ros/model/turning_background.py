@@ -159,7 +159,7 @@ class TurningBackground:
         # than 0 about half the time, and the canvas then followed the jitter for long stretches (PETS09 tags-only,
         # 0.1 deg + 1 px: 623 of 795 frames on the canvas, det F1 0.548 against 0.663 not following turns).
         return bool(max(np.hypot(*predicted), np.hypot(*measured)) <= self.config.shake_px
-                    and self._still.shake_of(image_bgr) is not None)
+                    and self._still.follows_as_shake(image_bgr, shift))
 
     def _back_at_start(self, image_bgr: np.ndarray, T: np.ndarray) -> bool:
         """On the canvas: the camera stands where its mean started, by the pose (within the still background's
