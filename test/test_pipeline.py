@@ -452,3 +452,42 @@ def test_the_pipeline_confirms_tags_after_the_auto_min_hits() -> None:
     pipeline = Pipeline(cfg, ItemMemory(MemoryConfig(db_path="")))
     assert pipeline._tracker.config.min_hits == 3
     pipeline.close()
+
+
+class _StandingPerson:
+    """A class detector that sees one person standing still in the map: its box is where the frame's pose
+    projects the person's map point (the frame has T_map_cam and intrinsics)."""
+
+    def __init__(self, at_map: np.ndarray) -> None:
+        self.at_map = at_map
+
+    def detect(self, frame: Frame) -> list[Detection]:
+        assert frame.T_map_cam is not None and frame.intrinsics is not None
+        p_cam = transform_points(np.linalg.inv(frame.T_map_cam), self.at_map)[0]
+        u, v, _ = frame.intrinsics.K @ (p_cam / p_cam[2])
+        return [Detection(box=np.array([u - 15.0, v - 40.0, u + 15.0, v + 40.0]), label="person", score=0.9,
+                          is_dynamic=True)]
+
+
+@pytest.mark.parametrize("turned_deg", [0.1, 6.0])
+def test_a_camera_that_turns_keeps_the_id_of_a_person_standing_still(turned_deg: float) -> None:
+    """A camera that only turns moves the whole picture: 6 deg at f = 300 px moves a standing person's 30 px box
+    by 31 px, no overlap with where it was. The pipeline moves the tracks' boxes by the turn (its pose and
+    intrinsics, the picture agreeing) and the id stays; a tenth of a degree moves it under a pixel either way."""
+    cfg = dataclasses.replace(config(min_hits=1), tracker=TrackerConfig(min_hits=1, reid=False),
+                              detector=DetectorConfig(backend="coco", apriltag_items=False))
+    person = map_point((0.0, 0.0, 3.0))
+    turn = np.eye(4)
+    turn[:3, :3] = cv2.Rodrigues(np.radians([0.0, turned_deg, 0.0]))[0]  # about the camera's y: a pan
+    K = INTR.K
+    H = K @ turn[:3, :3].T @ np.linalg.inv(K)  # what the turn does to the picture (core.turning.view_from_canvas)
+    rng = np.random.default_rng(0)
+    frames = [frame_of({}, 0.1 * k, rng) for k in range(4)]
+    frames[2:] = [dataclasses.replace(f, image=cv2.warpPerspective(f.image, H, (INTR.width, INTR.height)),
+                                      T_map_cam=T_MAP_CAM @ turn) for f in frames[2:]]
+    with Pipeline(cfg, ItemMemory(cfg.memory), detector=_StandingPerson(person)) as pipeline:
+        seen = [pipeline.update(f) for f in frames]
+    boxes = [next(d.box for d in s.detections if d.label == "person") for s in seen]
+    assert abs(boxes[2][0] - boxes[1][0]) > (30.0 if turned_deg > 1 else 0.0)  # the picture moved that much
+    ids = [[t.track_id for t in s.tracks if t.label == "person" and t.last_seen == s.stamp] for s in seen]
+    assert ids == [[1], [1], [1], [1]]

@@ -290,3 +290,22 @@ def test_lost_tracks_are_bounded_when_the_stamp_stands_still() -> None:
     tracker.update([det(2000.0, 2000.0)], 5.0)  # the newest
     ids = [t.track_id for t in tracker.update([], 5.0)]
     assert len(ids) == 512 and 701 in ids
+
+
+def test_a_turn_compensated_keeps_the_id_of_a_box_the_picture_moved() -> None:
+    """A camera that turned moves everything in the picture: a person standing still jumps 30 px (no overlap with
+    the box a frame ago). Told the turn's homography (compensate), the tracker moves its boxes there first and
+    keeps the id; not told, it starts a new track."""
+    shift = np.array([[1.0, 0.0, 30.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    ids = []
+    for told in (True, False):
+        tracker = Tracker(TrackerConfig(min_hits=1))
+        first = tracker.update([det(100, 100, size=20)], 0.0)
+        if told:
+            tracker.compensate(shift)
+        second = tracker.update([det(130, 100, size=20)], DT)
+        ids.append(([t.track_id for t in first], sorted(t.track_id for t in second if t.last_seen == DT)))
+    assert ids[0] == ([1], [1])
+    assert ids[1] == ([1], [2])
+    with pytest.raises(BadInputError):
+        Tracker(TrackerConfig()).compensate(np.full((3, 3), np.nan))

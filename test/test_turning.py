@@ -10,7 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from spatial_memory_ros.core.turning import TurnLimits, is_standing, is_turn, translated
+from spatial_memory_ros.core.turning import (
+    TurnLimits,
+    is_standing,
+    is_turn,
+    shift_copy,
+    translated,
+    turn_in_picture,
+    view_from_canvas,
+)
 from spatial_memory_ros.evaluate.turning_view import TurningView
 from spatial_memory_ros.model.background import BackgroundConfig, StillBackground
 from spatial_memory_ros.model.turning_background import TurningBackground
@@ -626,3 +634,24 @@ def test_a_turning_camera_that_shakes_keeps_its_canvas_aligned_with_each_frame()
         assert shift is not None
         off.append(float(np.hypot(*shift)))
     assert len(off) >= 18 and max(off) < 0.5, off
+
+
+@pytest.mark.parametrize(("pose_deg", "picture_deg", "followed"), [
+    (3.0, 3.0, True),  # the picture turned as the pose says (6 px at f = 110)
+    (-3.0, -3.0, True),  # either way
+    (3.0, 0.0, False),  # the pose turned, the picture stood: a localiser's jump or jitter
+    (3.0, -3.0, False),  # the picture turned the other way
+    (0.3, 0.3, False),  # under TURN_MIN_PX (0.6 px): not worth following
+])
+def test_turn_in_picture_follows_a_pose_only_where_the_picture_turned(pose_deg: float, picture_deg: float,
+                                                                     followed: bool) -> None:
+    world = _world()
+    grey = [shift_copy(cv2.cvtColor(_view(world, d), cv2.COLOR_BGR2GRAY)) for d in (0.0, picture_deg)]
+    turn = view_from_canvas(K, _yaw(0.0), _yaw(pose_deg), (0, 0))
+    assert turn_in_picture(grey[0], grey[1], turn, (W, H)) is followed
+
+
+def test_turn_in_picture_trusts_the_pose_on_a_bare_view() -> None:
+    """A plain wall gives the picture no shift to tell: the pose is what there is."""
+    bare = shift_copy(np.full((H, W), 128, np.uint8))
+    assert turn_in_picture(bare, bare, view_from_canvas(K, _yaw(0.0), _yaw(3.0), (0, 0)), (W, H))

@@ -21,12 +21,14 @@ from ..reid.base import AppearanceEmbedder
 from .change import ChangeDetector, ChangeOutput, make_change_backend
 from .config import PipelineConfig
 from .errors import BadInputError
+from .geometry import pose_delta
 from .item_follow import ItemFollower
 from .item_memory import ItemMemory
 from .lifting import lift, plane_point
 from .store import MemoryStore
 from .tags import to_gray
 from .tracker import Tracker
+from .turning import TurnLimits, shift_copy, turn_in_picture, view_from_canvas
 from .types import (
     MOTION_LABEL,
     CameraIntrinsics,
@@ -41,6 +43,8 @@ from .types import (
     TrackState,
 )
 from .visibility import empty_places
+
+_TURNS = TurnLimits()  # _compensate_turn follows a turn of at most max_turn_deg a frame, as the turning backgrounds do
 
 _MOTION_SCORE = 0.5  # a frame-difference blob has no confidence of its own
 # A moving blob that is mostly a detection's box (most of the blob in the box, or most of the box in a
@@ -169,6 +173,7 @@ class Pipeline:
         self._change: ChangeBackend = change
         votes = config.detector.item_classes if config.detector.item_class_vote and detector is not None else ()
         self._tracker = Tracker(config.resolved_tracker(), vote_classes=votes)
+        self._last_view: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # T_map_cam, K, turning.shift_copy
         follow = config.detector.follow_items and detector is not None
         # Followed boxes score below any real detection (which then wins the item), at half the threshold.
         self._follower = ItemFollower(config.detector.item_classes, max_s=config.detector.follow_max_s,
@@ -221,6 +226,7 @@ class Pipeline:
             frame = dataclasses.replace(frame, T_map_cam=np.asarray(frame.T_map_cam, dtype=np.float64))
         stamp = float(frame.stamp)
         lifting = self.config.lifting
+        self._compensate_turn(frame)
 
         if self._side is not None:
             side = self._side.submit(self._tags_and_change if self._change_aside else self._tags_alone, frame)
@@ -333,6 +339,24 @@ class Pipeline:
                                  is_dynamic=False, position_source=PositionSource.GROUND_PLANE))
         return out
 
+    def _compensate_turn(self, frame: Frame) -> None:
+        """Boxes are matched in the picture, and a turn moves the whole picture: a camera that turned since the last
+        frame (its pose and intrinsics known both times, at most max_turn_deg) has every track's box moved by the
+        turn's homography before anything is matched, when the picture turned with it (core.turning.turn_in_picture:
+        not a pose that jitters while the view stands). Only the rotation: what the camera drove is parallax, which
+        depends on the depth, and the boxes' constant velocity carries it. At 1.8 deg a frame (turning PETS09, coco
+        and re-id) IDF1 0.258 -> 0.448 (BENCHMARKS "The tracker follows a turn")."""
+        view = None
+        if frame.T_map_cam is not None and frame.intrinsics is not None:
+            view = (np.asarray(frame.T_map_cam, np.float64), frame.intrinsics.K, shift_copy(to_gray(frame.image)))
+        last, self._last_view = self._last_view, view
+        if (view is None or last is None or last[2].shape != view[2].shape or not np.allclose(last[1], view[1])
+                or pose_delta(last[0], view[0])[1] > _TURNS.max_turn_deg):
+            return
+        H = view_from_canvas(view[1], last[0], view[0], (0, 0))
+        if turn_in_picture(last[2], view[2], H, (frame.image.shape[1], frame.image.shape[0])):
+            self._tracker.compensate(H)
+
     def _class_detections(self, frame: Frame) -> list[Detection]:
         """The class detector's detections, lifted, with looks where the tracker needs them."""
         if self._objects is None:
@@ -361,6 +385,7 @@ class Pipeline:
         if memory:
             self.memory.reset()
         self._tracker.reset()
+        self._last_view = None
         self._change.reset()
         if self._follower is not None:
             self._follower.reset()

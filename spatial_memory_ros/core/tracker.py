@@ -13,6 +13,9 @@ exception is class voting (vote_classes): a class detector that confuses similar
 calls one black thermos `cell phone` in one frame and `remote` in the next) does not name the object by
 each frame's class; its item-class detections continue each other's tracks by overlap, and a track is
 named by the score-weighted majority of its classes while it is tentative.
+
+Boxes live in the picture: when the camera turned since the last update, the pipeline first moves every
+track's box by the turn (compensate()).
 """
 
 from __future__ import annotations
@@ -116,6 +119,7 @@ class Tracker:
         self._dormant: list[_Track] = []  # lost longer than max_age_s, kept for re-identification only
         self._next_id = 1
         self._last_stamp: float | None = None
+        self._turned = False  # compensate() moved the boxes since the last update
 
     def reset(self) -> None:
         """Forget all tracks; ids start again at 1."""
@@ -124,6 +128,25 @@ class Tracker:
         self._next_id = 1
         self._last_stamp = None
         self._matched = {}
+        self._turned = False
+
+    def compensate(self, H: np.ndarray) -> None:
+        """The camera turned since the last update: move every track's box (published or dormant) by H, (3, 3)
+        previous image px -> this image px (core.turning.view_from_canvas), to where the same thing now appears, so
+        that the overlap pass compares boxes of one picture. The box velocity is kept: from here on it is measured
+        against the moved box, the object's own motion. The next update embeds every detection (needs_appearance):
+        overlap with a box the pose moved is weaker evidence of who is who than overlap in a still picture."""
+        H = np.asarray(H, np.float64)
+        if H.shape != (3, 3) or not np.isfinite(H).all():
+            raise BadInputError(f"compensate needs a finite (3, 3) homography, got {H.shape}")
+        for track in [*self._tracks, *self._dormant]:
+            x1, y1, x2, y2 = track.box
+            corners = np.array([[x1, y1, 1.0], [x2, y1, 1.0], [x2, y2, 1.0], [x1, y2, 1.0]]) @ H.T
+            if np.any(corners[:, 2] <= 1e-9):  # behind the camera now: leave it where it was
+                continue
+            xy = corners[:, :2] / corners[:, 2:]
+            track.box = np.concatenate([xy.min(axis=0), xy.max(axis=0)])
+        self._turned = True
 
     def matched(self) -> dict[int, int]:
         """Track id -> index, in the detections given to the last update(), of the detection it was matched to
@@ -140,11 +163,11 @@ class Tracker:
         >= _SURE_IOU), and the track was CONFIRMED and matched in the previous update with a known look.
         Every reid_refresh_frames-th match of a track embeds anyway, so its look follows the person.
         Everything else (a new person, a lost or tentative track, two people near each other, a named
-        item) is left True and decided as before; all True when reid is off.
+        item) is left True and decided as before; all True when reid is off or after compensate().
         """
         needed = np.ones(len(detections), dtype=bool)
         stamp = float(stamp)
-        if (not self.config.reid or not detections or not self._tracks
+        if (not self.config.reid or not detections or not self._tracks or self._turned
                 or (self._last_stamp is not None and stamp < self._last_stamp)):  # that update resets
             return needed
         boxes = np.stack([np.asarray(d.box, dtype=np.float64).reshape(4) for d in detections])  # (D, 4)
@@ -173,6 +196,7 @@ class Tracker:
         if self._last_stamp is not None and stamp < self._last_stamp:
             self.reset()
         self._last_stamp = stamp
+        self._turned = False
         checked = [_checked(d) for d in detections]
         kept = _deduplicate_items(checked)
         if self._vote_classes:
