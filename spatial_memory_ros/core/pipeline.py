@@ -173,7 +173,8 @@ class Pipeline:
         self._change: ChangeBackend = change
         votes = config.detector.item_classes if config.detector.item_class_vote and detector is not None else ()
         self._tracker = Tracker(config.resolved_tracker(), vote_classes=votes)
-        self._last_view: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # T_map_cam, K, turning.shift_copy
+        # T_map_cam, K, image (h, w), turning.shift_copy of the last frame with a pose
+        self._last_view: tuple[np.ndarray, np.ndarray, tuple[int, ...], np.ndarray] | None = None
         follow = config.detector.follow_items and detector is not None
         # Followed boxes score below any real detection (which then wins the item), at half the threshold.
         self._follower = ItemFollower(config.detector.item_classes, max_s=config.detector.follow_max_s,
@@ -348,13 +349,14 @@ class Pipeline:
         and re-id) IDF1 0.258 -> 0.448 (BENCHMARKS "The tracker follows a turn")."""
         view = None
         if frame.T_map_cam is not None and frame.intrinsics is not None:
-            view = (np.asarray(frame.T_map_cam, np.float64), frame.intrinsics.K, shift_copy(to_gray(frame.image)))
+            view = (np.asarray(frame.T_map_cam, np.float64), frame.intrinsics.K, frame.image.shape[:2],
+                    shift_copy(to_gray(frame.image)))
         last, self._last_view = self._last_view, view
-        if (view is None or last is None or last[2].shape != view[2].shape or not np.allclose(last[1], view[1])
+        if (view is None or last is None or last[2] != view[2] or not np.allclose(last[1], view[1])
                 or pose_delta(last[0], view[0])[1] > _TURNS.max_turn_deg):
             return
         H = view_from_canvas(view[1], last[0], view[0], (0, 0))
-        if turn_in_picture(last[2], view[2], H, (frame.image.shape[1], frame.image.shape[0])):
+        if turn_in_picture(last[3], view[3], H, (view[2][1], view[2][0])):
             self._tracker.compensate(H)
 
     def _class_detections(self, frame: Frame) -> list[Detection]:
