@@ -152,6 +152,13 @@ def image_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max
     return (0.0, 0.0) if shift is None else shift
 
 
+def _shift_size(w: int, h: int, min_side: int) -> tuple[float, tuple[int, int]]:
+    """The scale and (w, h) of the copy a w x h picture's shift is measured on: at most _SHIFT_WIDTH wide, each side
+    at least min_side."""
+    scale = min(1.0, _SHIFT_WIDTH / w)
+    return scale, (max(int(round(w * scale)), min_side), max(int(round(h * scale)), min_side))
+
+
 def measured_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, max_px: float, *,
                    min_known: float = 0.5) -> tuple[float, float] | None:
     """image_shift's (dx, dy), or None when the picture cannot tell: a weak peak, too little known, or a shift
@@ -159,8 +166,7 @@ def measured_shift(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, 
     h, w = frame.shape
     if known.mean() < min_known:
         return None
-    scale = min(1.0, _SHIFT_WIDTH / w)
-    size = (max(int(round(w * scale)), 8), max(int(round(h * scale)), 8))
+    scale, size = _shift_size(w, h, 8)
     small_known = cv2.resize(known.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
     if not small_known.any():
         return None
@@ -184,12 +190,19 @@ TURN_MIN_PX = 1.0
 _TURN_AGREE = 0.5
 
 
+def centre_shift(H: np.ndarray, view_size: tuple[int, int]) -> np.ndarray:
+    """(2,) px by which the homography H (3, 3; view_from_canvas, say) moves the centre of a view_size (w, h) view."""
+    w, h = view_size
+    centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0, 1.0])
+    moved = H @ centre
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return moved[:2] / moved[2] - centre[:2]
+
+
 def shift_copy(grey: np.ndarray) -> np.ndarray:
     """(h, w) grey -> the copy turn_in_picture measures on: at most _SHIFT_WIDTH wide, float32 (kept a frame)."""
     h, w = grey.shape[:2]
-    scale = min(1.0, _SHIFT_WIDTH / w)
-    size = (max(int(round(w * scale)), 8), max(int(round(h * scale)), 8))
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    return cv2.resize(grey, _shift_size(w, h, 8)[1], interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 def turn_in_picture(previous: np.ndarray, frame: np.ndarray, H: np.ndarray, view_size: tuple[int, int]) -> bool:
@@ -199,16 +212,11 @@ def turn_in_picture(previous: np.ndarray, frame: np.ndarray, H: np.ndarray, view
     of it, or cannot be told (a bare view, a blurred pan: the pose is what there is then). A pose that jitters
     turns while its picture stands: PETS09's tags-only tracks lost 0.03 IDF1 when each frame's 0.2 deg of
     jitter moved the boxes (BENCHMARKS "The tracker follows a turn")."""
-    w, h = view_size
-    centre = np.array([w / 2.0, h / 2.0, 1.0])
-    moved = H @ centre
-    if abs(moved[2]) < 1e-9:
-        return False
-    turn = moved[:2] / moved[2] - centre[:2]
+    turn = centre_shift(H, view_size)
     size = float(np.hypot(*turn))
-    if size < TURN_MIN_PX:
+    if not np.isfinite(size) or size < TURN_MIN_PX:  # not finite: the centre turned to the horizon
         return False
-    scale = frame.shape[1] / w
+    scale = frame.shape[1] / view_size[0]
     seen = measured_shift(previous, frame, np.ones(frame.shape[:2], bool), max_px=(2.0 * size + 4.0) * scale)
     if seen is None:
         return True
@@ -223,8 +231,7 @@ def picture_moved(reference: np.ndarray, frame: np.ndarray, known: np.ndarray, t
     picture grows about the centre, and the quarters' shifts point apart while their mean stays near 0. A mover
     pulls one quarter, not two."""
     h, w = frame.shape
-    scale = min(1.0, _SHIFT_WIDTH / w)  # the quarters at image_shift's width: the same cost as one measured_shift
-    size = (max(int(round(w * scale)), 16), max(int(round(h * scale)), 16))
+    scale, size = _shift_size(w, h, 16)  # the quarters at image_shift's width: the same cost as one measured_shift
     ref, now = (cv2.resize(im, size, interpolation=cv2.INTER_AREA).astype(np.float32) for im in (reference, frame))
     ok = cv2.resize(known.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
     sw, sh = size[0] // 2, size[1] // 2

@@ -29,6 +29,7 @@ from ..core.turning import (
     TurnLimits,
     canvas_offset,
     canvas_shape,
+    centre_shift,
     coverage,
     footprint,
     is_blurred_step,
@@ -145,9 +146,7 @@ class TurningBackground:
         shift = grey_shift(mean, image_bgr, known, max_px=8.0)
         if shift is None:
             return False
-        centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0, 1.0])
-        moved = view_from_canvas(K, T_ref, T, (0, 0)) @ centre  # where the turn puts the centre
-        predicted = moved[:2] / moved[2] - centre[:2]
+        predicted = centre_shift(view_from_canvas(K, T_ref, T, (0, 0)), (w, h))  # where the turn puts the centre
         measured = np.asarray(shift)
         if np.hypot(*measured) < max(_TURN_SHIFT_PX, np.hypot(*(measured - predicted))):
             return True
