@@ -207,6 +207,35 @@ def test_item_rematches_its_track_with_no_overlap() -> None:
     assert track.track_id == 1 and track.state == TrackState.CONFIRMED
 
 
+def test_an_item_back_in_view_after_its_track_was_deleted_gets_its_id_back_tentative_again() -> None:
+    # An object leaving view and coming back keeps its id; for a named item the name says it is the same one.
+    tracker = Tracker(TrackerConfig(min_hits=3, max_age_s=1.0))
+    for k in range(3):
+        tracker.update([det(100, 100, item="mug"), det(300, 100, item="keys")], k * DT)
+    ids = {t.item: t.track_id for t in tracker.update([det(300, 100, item="keys")], 3 * DT)}
+    assert tracker.update([det(300, 100, item="keys")], 2.0)[0].item == "keys"  # the mug's track is deleted
+    tracks = tracker.update([det(500, 400, item="mug"), det(300, 100, item="keys"), det(0, 0)], 2.1)
+    mug = next(t for t in tracks if t.item == "mug")
+    unnamed = next(t for t in tracks if not t.item)
+    assert mug.track_id == ids["mug"] and mug.first_seen == 0.0
+    # tentative again, as a new track: the item memory is told of it as before (after min_hits)
+    assert mug.state == TrackState.TENTATIVE
+    assert unnamed.track_id == 3  # a new object still gets a new id: the item took none
+    for k in (2.2, 2.3):
+        tracks = tracker.update([det(500, 400, item="mug")], k)
+    assert by_id(tracks)[ids["mug"]].state == TrackState.CONFIRMED
+
+
+def test_an_item_back_keeps_no_id_that_a_live_track_still_holds_nor_one_from_before_a_reset() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1, max_age_s=1.0))
+    tracker.update([det(100, 100, item="cup")], 0.0)  # a tag named "cup"
+    tracker.update([det(100, 100, item="cup", label="cup")], 0.9)  # a class detection named "cup" too
+    tracks = tracker.update([det(100, 100, item="cup")], 1.2)  # the tag's track is gone, the class's lost
+    assert sorted(t.track_id for t in tracks) == [2, 3]  # not 1 again while track 2 is "cup" under a label
+    tracker.reset()
+    assert [t.track_id for t in tracker.update([det(0, 0), det(100, 100, item="cup")], 5.0)] == [1, 2]
+
+
 @pytest.mark.parametrize(
     "second",
     [det(100, 100, item="keys"), det(100, 100), det(100, 100, label="person")],

@@ -47,6 +47,7 @@ _MAX_DORMANT = 256  # unpublished lost tracks kept for re-identification; the ol
 # Tracks kept at most, published or not, the longest unseen going first. Expiry is by time (max_age_s): frames that
 # all carry one stamp (a source whose clock stands still) would keep every lost track for ever.
 _MAX_TRACKS = 512
+_MAX_ITEM_IDS = 4096  # item names whose ids are kept for their return; the earliest recorded go first
 _MIN_VELOCITY_DT_S = 1e-3  # two frames closer than this give no velocity (1 px in 1 us is 1e6 px/s)
 # With class voting, two item-class detections overlapping more than this are one object under two class
 # names (SSD scores every class of one anchor box on its own, so its boxes for both are nearly the same).
@@ -99,6 +100,9 @@ class Tracker:
     - confidence is an EMA of detection scores; while LOST it fades linearly to 0 at max_age_s.
     - A detection matches only tracks with the same label and item. If an item is detected twice in
       one frame only the highest-score detection is used: a tag id names one physical thing.
+    - A named item that comes back into view after its track was deleted gets its old id back (the name is
+      its identity, as above), with first_seen its first sighting; it is TENTATIVE again until min_hits, as a
+      new track would be, so what the item memory is told does not change. Not for names given by vote.
     - Class voting (vote_classes, DetectorConfig.item_class_vote): detections whose class is in
       vote_classes and names the item after itself match any such track, by overlap like unnamed ones
       (the class is not the identity here); of two such detections on one box only the higher-score one
@@ -117,6 +121,8 @@ class Tracker:
         self._matched: dict[int, int] = {}  # track id -> index into the last update's detections
         self._tracks: list[_Track] = []  # published: TENTATIVE, CONFIRMED, LOST
         self._dormant: list[_Track] = []  # lost longer than max_age_s, kept for re-identification only
+        # item name -> (id, first_seen) of its latest track, for an item that comes back (bounded: oldest out)
+        self._item_ids: dict[str, tuple[int, float]] = {}
         self._next_id = 1
         self._last_stamp: float | None = None
         self._turned = False  # compensate() moved the boxes since the last update
@@ -125,6 +131,7 @@ class Tracker:
         """Forget all tracks; ids start again at 1."""
         self._tracks = []
         self._dormant = []
+        self._item_ids = {}
         self._next_id = 1
         self._last_stamp = None
         self._matched = {}
@@ -305,8 +312,13 @@ class Tracker:
         return self.config.reid_motion_max_age_s if label == MOTION_LABEL else self.config.reid_max_age_s
 
     def _new_track(self, det: Detection, stamp: float) -> _Track:
+        """A track for an unmatched detection: a new id, or a named item's old one when it has no live track."""
+        named = bool(det.item) and not self._votes(det)
+        back = self._item_ids.get(det.item) if named else None
+        if back is not None and any(t.item == det.item for t in self._tracks):
+            back = None  # its track lives on (under another label): two tracks must not share an id
         track = _Track(
-            track_id=self._next_id,
+            track_id=self._next_id if back is None else back[0],
             label=det.label,
             item=det.item,
             state=TrackState.CONFIRMED if self.config.min_hits <= 1 else TrackState.TENTATIVE,
@@ -318,7 +330,7 @@ class Tracker:
             position_stamp=stamp,
             velocity=np.zeros(3),
             has_velocity=False,
-            first_seen=stamp,
+            first_seen=stamp if back is None else back[1],
             last_seen=stamp,
             is_dynamic=det.is_dynamic,
             position_source=det.position_source if det.position is not None else PositionSource.NONE,
@@ -326,7 +338,13 @@ class Tracker:
             appearance=None if det.appearance is None else det.appearance.copy(),
             votes={det.label: float(det.score)} if self._votes(det) else None,
         )
-        self._next_id += 1
+        if back is None:
+            self._next_id += 1
+        if named:
+            self._item_ids.pop(det.item, None)  # re-inserted last: the oldest name is the first out
+            self._item_ids[det.item] = (track.track_id, track.first_seen)
+            if len(self._item_ids) > _MAX_ITEM_IDS:
+                del self._item_ids[next(iter(self._item_ids))]
         return track
 
     def _votes(self, det: Detection) -> bool:
