@@ -117,6 +117,13 @@ def test_the_memory_store_moved_aside_warns_for_the_whole_run() -> None:
     assert dict(memory_report("", 0, None).values)["database"].startswith("(in RAM only")
 
 
+def test_a_memory_store_that_cannot_be_written_is_an_error_that_says_how_much_waits_in_ram() -> None:
+    report = memory_report("/var/robot/memory.db", 3, None, "database or disk is full", 2)
+    assert report.level == Level.ERROR and "database or disk is full" in report.message
+    assert dict(report.values)["items not on disk"] == "2"
+    assert memory_report("/var/robot/memory.db", 3, None, None, 0).level == Level.OK
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         FrameHealth(window_s=0)

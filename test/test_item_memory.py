@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -260,23 +262,59 @@ def test_usual_place_survives_a_restart(tmp_path: Path) -> None:
         assert n_places(answer) == 2  # place ids survived the restart: no duplicate place at B
 
 
-def test_failed_commit_is_retried_with_the_next_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_store_that_cannot_be_written_keeps_the_frames_changes_in_ram_and_takes_them_when_it_can(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk or another program's write lock: a frame's write raised before, and the node dropped the whole
+    frame (its tracks and mask too) as a bug, every frame, each after the store's 5 s wait under the lock the
+    services take."""
     db = tmp_path / "memory.db"
     memory = ItemMemory(CONFIG, MemoryStore(db))
     store = memory.store
     assert store is not None
+    tries: list[int] = []
+    real_commit = store.commit
 
     def failing_commit(states: object) -> None:
-        raise SpatialMemoryError("disk full")
+        tries.append(1)
+        raise SpatialMemoryError("cannot write spatial memory store: database or disk is full")
 
     with monkeypatch.context() as patch:
         patch.setattr(store, "commit", failing_commit)
-        with pytest.raises(SpatialMemoryError, match="disk full"):
-            memory.observe([obs(A, 0.0, item="mug")])
-    memory.observe([obs(B, 1.0, item="keys")])  # commits keys and the mug left over from the failed call
+        memory.observe([obs(A, 0.0, item="mug")])  # no exception: the frame goes on
+        assert memory.write_error is not None and "disk is full" in memory.write_error
+        assert memory.unwritten == 1 and memory.locate("mug").current is not None  # answered from RAM
+        memory.observe([obs(B, 1.0, item="keys")])
+        assert len(tries) == 1  # the next frames do not try again before _RETRY_WRITE_S
+        assert memory.unwritten == 2
+        with pytest.raises(SpatialMemoryError, match="disk is full"):
+            memory.save()  # asked for explicitly: the caller hears it (the save_memory service answers false)
+        ahead = [11.0]  # s the memory's clock runs ahead: past _RETRY_WRITE_S (10 s)
+        patch.setattr("spatial_memory_ros.core.item_memory.time",
+                      SimpleNamespace(monotonic=lambda: time.monotonic() + ahead[0]))
+        memory.observe([obs(B, 2.0, item="keys")])
+        assert len(tries) == 3  # save() was the second
+        patch.setattr(store, "commit", real_commit)
+        ahead[0] = 22.0
+        memory.observe([obs(B, 3.0, item="keys")])  # written: keys, and the mug left over
+    assert memory.write_error is None and memory.unwritten == 0
     memory.close()
     with ItemMemory(CONFIG, MemoryStore(db)) as reopened:
         assert reopened.items() == ["keys", "mug"]
+
+
+def test_a_write_lock_held_by_another_program_holds_a_frame_for_at_most_a_second(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    with ItemMemory(CONFIG, MemoryStore(db)) as memory:
+        memory.observe([obs(A, 0.0)])
+        other = sqlite3.connect(db, isolation_level=None, timeout=0)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            memory.observe([obs(A, 1.0)])
+            assert 0.5 < time.monotonic() - started < 3.0  # the busy timeout (1 s), not the 5 s it was
+            assert memory.write_error is not None and "locked" in memory.write_error
+        finally:
+            other.close()
 
 
 @pytest.mark.parametrize(
@@ -294,7 +332,7 @@ def test_a_reset_the_store_refuses_keeps_every_item(tmp_path: Path) -> None:
     with ItemMemory(CONFIG, MemoryStore(db)) as memory:
         memory.observe([obs(A, 0.0)])
         other = sqlite3.connect(db, isolation_level=None, timeout=0)
-        other.execute("BEGIN IMMEDIATE")  # another writer holds the file (the store gives up after 5 s)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the file (the store gives up after 1 s)
         try:
             with pytest.raises(SpatialMemoryError, match="locked"):
                 memory.reset()

@@ -138,6 +138,21 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
         other = sqlite3.connect(db, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")
+            # frames that see the mug while the store cannot be written: still processed and published (they were
+            # dropped as a bug, each after 5 s), the sighting kept in RAM, the memory's status an ERROR saying so
+            tracks.clear()
+            health.clear()
+            for _ in range(4):
+                stamp = sec_to_stamp(time.time())
+                cam.info_pub.publish(camera_info(stamp))
+                cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, stamp)))
+                drv.spin_until(lambda: False, 0.3)
+            assert drv.spin_until(lambda: len(tracks) >= 2, 10), node.output()
+            assert drv.spin_until(lambda: (s := newest(health, "item memory")) is not None
+                                  and s.level == DiagnosticStatus.ERROR, 5), health
+            status = newest(health, "item memory")
+            assert status is not None and "cannot write the database" in status.message and "locked" in status.message
+            assert "please report" not in node.output()
             refused = drv.call(Trigger, "reset_memory", Trigger.Request(), timeout=20)
         finally:
             other.close()

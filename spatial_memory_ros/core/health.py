@@ -137,10 +137,16 @@ class FrameHealth:
         return Level.OK, f"processing {processed_hz:.1f} frames/s"
 
 
-def memory_report(db_path: str, items: int, moved_aside_to: str | None) -> HealthReport:
-    """The item memory's store: WARN for the whole run if yesterday's file was unreadable and moved aside (the
-    node started with an empty memory, which an operator should hear about more than once, at start)."""
+def memory_report(db_path: str, items: int, moved_aside_to: str | None, write_error: str | None = None,
+                  unwritten: int = 0) -> HealthReport:
+    """The item memory's store: ERROR while it cannot be written (write_error: a full disk, another program's write
+    lock; unwritten items' changes are kept in RAM and written once it can be, and lost if the node stops first);
+    WARN for the whole run if yesterday's file was unreadable and moved aside (the node started with an empty
+    memory, which an operator should hear about more than once, at start)."""
     values = (("database", db_path or "(in RAM only: lost at exit)"), ("items known", str(items)))
+    if write_error:
+        return HealthReport(Level.ERROR, f"cannot write the database ({write_error}); {unwritten} item(s) changed "
+                            "in RAM only until it can be", values + (("items not on disk", str(unwritten)),))
     if moved_aside_to:
         return HealthReport(Level.WARN, f"the database was unreadable and moved aside to {moved_aside_to}; "
                             "this run started with an empty memory", values + (("moved aside to", moved_aside_to),))

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
@@ -43,7 +44,7 @@ from types import TracebackType
 import numpy as np
 
 from .config import MemoryConfig, PipelineConfig
-from .errors import BadInputError, UnknownItemError
+from .errors import BadInputError, SpatialMemoryError, UnknownItemError
 from .return_prior import ReturnPrior, load_return_prior
 from .store import ItemState, LastObservation, MemoryStore, PlaceRecord
 from .types import ItemAnswer, ItemLocation, ItemObservation, PlaceToCheck
@@ -51,6 +52,9 @@ from .types import ItemAnswer, ItemLocation, ItemObservation, PlaceToCheck
 logger = logging.getLogger(__name__)
 
 _MAX_NAMES_IN_ERROR = 10
+# After a frame's write to the store failed (a full disk, another program holding a write lock), frames wait this
+# long (s) before they try again; what changed stays in RAM meanwhile and is written with the next try that works.
+_RETRY_WRITE_S = 10.0
 
 
 class ItemMemory:
@@ -82,6 +86,8 @@ class ItemMemory:
         self._dirty: set[str] = set()  # changed in memory but not yet committed (a commit failed)
         self._misses: dict[str, dict[int, int]] = {}  # item -> place_id -> checks without the item, in RAM
         self._checked_since: set[str] = set()  # items whose "seen empty" times moved on in RAM only (save, close)
+        self._write_error: str | None = None  # why the frames' last write failed; None once one works
+        self._retry_at = -math.inf  # time.monotonic() from which frames try to write again
         self._prior: ReturnPrior | None = load_return_prior(config.return_prior_path) if config.return_prior else None
         for name, state in (store.load() if store is not None else {}).items():
             if state.places:
@@ -90,6 +96,19 @@ class ItemMemory:
                 logger.warning("stored item %r has no places; ignoring it", name)
         # After a restart the clock starts at the last thing remembered, until the next frame moves it on.
         self._now = max((_latest(state) for state in self._items.values()), default=-math.inf)
+
+    @property
+    def write_error(self) -> str | None:
+        """Why the last write of a frame's changes to the store failed, while they wait in RAM (written with the
+        next write that works: every _RETRY_WRITE_S); None when every change is on disk as far as it knows."""
+        with self._lock:
+            return self._write_error
+
+    @property
+    def unwritten(self) -> int:
+        """How many items have changes in RAM only because a write failed."""
+        with self._lock:
+            return len(self._dirty) if self._write_error is not None else 0
 
     @property
     def store(self) -> MemoryStore | None:
@@ -116,7 +135,7 @@ class ItemMemory:
                 self._apply(name, position, orientation, stamp, confidence, followed=followed)
                 self._dirty.add(name)
                 self._now = max(self._now, stamp)
-            self._flush()
+            self._flush_frame()
 
     def places_to_check(self) -> list[PlaceToCheck]:
         """Places whose emptiness would tell something: every place of every item, but the place of the last
@@ -166,7 +185,7 @@ class ItemMemory:
                     place.seen_empty = max(float(stamp), state.current.stamp)
                     place.stay_sightings = 0  # it left: a visit there starts over
                     self._dirty.add(name)
-            self._flush()
+            self._flush_frame()
 
     def _apply(
         self, name: str, position: np.ndarray, orientation: np.ndarray, stamp: float, confidence: float,
@@ -248,6 +267,23 @@ class ItemMemory:
             victim = max((p for p in state.places if p.place_id != state.current.place_id), key=ranking)
             state.places = [p for p in state.places if p.place_id != victim.place_id]
 
+    def _flush_frame(self) -> None:
+        """_flush() for a frame's changes: a store that cannot be written keeps them in RAM (write_error says why,
+        a warning is logged when the reason first comes or changes) and frames try again only every
+        _RETRY_WRITE_S, so that a full disk or another program's write lock neither stops the frames' tracks and
+        masks nor holds the services for the store's busy timeout at every frame."""
+        if self._write_error is not None and time.monotonic() < self._retry_at:
+            return
+        try:
+            self._flush()
+        except BadInputError:
+            raise
+        except SpatialMemoryError as exc:
+            if str(exc) != self._write_error:
+                logger.warning("%s; %d item(s) kept in RAM, written when the store can be written (tried again "
+                               "every %.0f s)", exc, len(self._dirty), _RETRY_WRITE_S)
+            self._write_error, self._retry_at = str(exc), time.monotonic() + _RETRY_WRITE_S
+
     def _flush(self, *, everything: bool = False) -> None:
         """Commit the changed items; everything: also those whose "seen empty" times moved on in RAM only."""
         if everything:
@@ -255,6 +291,10 @@ class ItemMemory:
         if self._store is None or not self._dirty:
             return
         self._store.commit([self._items[name] for name in sorted(self._dirty) if name in self._items])
+        if self._write_error is not None:
+            logger.warning("spatial memory store written again: the %d item(s) kept in RAM are on disk",
+                           len(self._dirty))
+        self._write_error = None
         self._checked_since -= self._dirty
         self._dirty.clear()  # only after success: a failed commit is retried with the next one
 

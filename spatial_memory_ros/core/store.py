@@ -295,6 +295,10 @@ class MemoryStore:
             conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # durable against a process kill; see module docstring
+            # Only another program can hold the write lock (one writer per file: the .lock). A write waits this long
+            # for it, under the item memory's lock that the services take too; a frame's failed write is retried
+            # later (item_memory), so the wait need not be long.
+            conn.execute(f"PRAGMA busy_timeout = {_WRITE_WAIT_MS}")
             if reindex:  # checked on a copy first (_check_file): the tables are whole, so nothing is lost
                 conn.execute("REINDEX")
                 logger.warning("spatial memory store %s had damaged indexes; rebuilt them from its tables, "
@@ -602,6 +606,7 @@ def _check_file(path: Path) -> tuple[str | None, bool]:
     return problem, reindex and problem is None
 
 
+_WRITE_WAIT_MS = 1000
 _NOT_UTF8 = "Could not decode to UTF-8"  # CPython's sqlite3 message for a stored text that does not decode
 # integrity_check's lines for an index that disagrees with its table (SQLite's sqlite3CheckIndex wording)
 _INDEX_DAMAGE = re.compile(r"(missing from|wrong # of entries in|non-unique entry in) index ")

@@ -342,7 +342,9 @@ class SpatialMemoryNode(Node):
             statuses.append(diagnostics.to_status(f"{name}: camera input{camera.label}", self.device, report))
         store = self.pipeline.memory.store
         aside = None if store is None or store.moved_aside_to is None else str(store.moved_aside_to)
-        memory = memory_report(self.settings.pipeline.memory.db_path, len(self.pipeline.memory.items()), aside)
+        item_memory = self.pipeline.memory
+        memory = memory_report(self.settings.pipeline.memory.db_path, len(item_memory.items()), aside,
+                               item_memory.write_error, item_memory.unwritten)
         statuses.append(diagnostics.to_status(f"{name}: item memory", self.device, memory))
         self.diagnostics_pub.publish(diagnostics.to_array(self.get_clock().now().to_msg(), statuses))
 
