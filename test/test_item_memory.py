@@ -300,6 +300,14 @@ def test_a_store_that_cannot_be_written_keeps_the_frames_changes_in_ram_and_take
     memory.close()
     with ItemMemory(CONFIG, MemoryStore(db)) as reopened:
         assert reopened.items() == ["keys", "mug"]
+        reopened_store = reopened.store
+        assert reopened_store is not None
+        with monkeypatch.context() as patch:
+            patch.setattr(reopened_store, "commit", failing_commit)
+            reopened.observe([obs(A, 5.0, item="mug")])
+        assert reopened.write_error is not None
+        reopened.reset()  # the store written (emptied): nothing waits in RAM, no error to report
+        assert reopened.write_error is None and reopened.unwritten == 0
 
 
 def test_a_write_lock_held_by_another_program_holds_a_frame_for_at_most_a_second(tmp_path: Path) -> None:

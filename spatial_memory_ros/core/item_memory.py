@@ -306,6 +306,7 @@ class ItemMemory:
                 self._store.reset()
             self._items.clear()
             self._dirty.clear()
+            self._write_error = None  # the store was just written: nothing waits in RAM
             self._misses.clear()
             self._checked_since.clear()
             self._now = -math.inf  # a bag replayed after a reset starts the clock again (the return prior's "now")
