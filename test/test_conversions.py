@@ -148,6 +148,38 @@ def test_camera_info_of_a_binned_or_cropped_image() -> None:
     assert (both.fx, both.cx, both.cy, both.width, both.height) == (125, 55, 47.5, 80, 60)
 
 
+def test_camera_info_of_a_rectified_image_uses_p_and_no_distortion() -> None:
+    """image_proc publishes image_rect beside the raw camera_info: its pixels follow P. Read through K and D, a
+    rectified pixel's ray was off by degrees, and a fisheye's image_rect (the advice the refusal gave) was refused
+    for good."""
+    k = [600.0, 0, 320, 0, 600.0, 240, 0, 0, 1]
+    p = [534.1, 0, 330.5, 0, 0, 534.1, 236.2, 0, 0, 0, 1, 0]
+    raw = CameraInfo(width=640, height=480, k=k, p=p, d=[-0.35, 0.12, 0, 0, 0], distortion_model="plumb_bob")
+    rect = conv.camera_info_to_intrinsics(raw, rectified=True)
+    assert (rect.fx, rect.fy, rect.cx, rect.cy, rect.width, rect.height) == (534.1, 534.1, 330.5, 236.2, 640, 480)
+    assert rect.distortion == ()
+    assert conv.camera_info_to_intrinsics(raw).fx == 600.0  # the raw image keeps K and D
+    fisheye = CameraInfo(width=640, height=480, k=k, p=p, distortion_model="equidistant", d=[0.1, -0.02, 0.003, 0.0])
+    with pytest.raises(BadInputError, match="image_rectified: true"):
+        conv.camera_info_to_intrinsics(fisheye)
+    assert conv.camera_info_to_intrinsics(fisheye, rectified=True).distortion == ()
+    with pytest.raises(BadInputError, match="no projection for the rectified image"):
+        conv.camera_info_to_intrinsics(CameraInfo(width=640, height=480, k=k), rectified=True)  # P all zero
+    raw.binning_x = raw.binning_y = 2  # binning and roi apply to P as to K (image_geometry)
+    assert conv.camera_info_to_intrinsics(raw, rectified=True).cx == pytest.approx(165.25)
+
+
+def test_camera_info_with_an_roi_outside_the_sensor_is_refused() -> None:
+    """Accepted before: the image centre came out negative (cx -280) and every position shifted, without a word."""
+    info = CameraInfo(width=640, height=480, k=[500.0, 0, 320, 0, 510.0, 240, 0, 0, 1])
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 600, 400, 640, 480
+    with pytest.raises(BadInputError, match="roi .* lies outside the sensor's 640x480"):
+        conv.camera_info_to_intrinsics(info)
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 0, 0, 4000, 3000
+    with pytest.raises(BadInputError, match="outside"):
+        conv.camera_info_to_intrinsics(info)
+
+
 @pytest.mark.parametrize("t", [0.0, 1.5, 1_700_000_000.123456789, 12.999999999])
 def test_stamps_round_trip(t: float) -> None:
     stamp = conv.sec_to_stamp(t)

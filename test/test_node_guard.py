@@ -74,3 +74,36 @@ def test_an_rcl_error_drops_the_frame_while_the_context_is_up_and_stops_the_work
     assert node.process_guarded(msg, INTR, []) is False  # shut down under the frame: the worker stops
     assert node.frames_dropped == 1
     assert "unexpected RCLError while processing: failed to publish message" in capfd.readouterr().err
+
+
+def test_a_rate_hz_set_live_takes_effect_while_the_worker_waits(tmp_path: Path) -> None:
+    """The worker waited out the whole rate-limit delay of the old rate in one wait: from rate_hz 0.02 (a frame
+    every 40 s), a live `ros2 param set rate_hz 10.0` was ignored for up to 40 s."""
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import CameraInfo
+
+    node, context = fixed_pose_node(tmp_path / "m.db", HEIGHT_M, Parameter("rate_hz", value=0.02))
+    try:
+        camera = node.cameras[0]
+        info = CameraInfo(width=INTR.width, height=INTR.height,
+                          k=[INTR.fx, 0.0, INTR.cx, 0.0, INTR.fy, INTR.cy, 0.0, 0.0, 1.0])
+        camera._on_camera_info(info)
+        image = render_scene(INTR, [], 0.16, background=150)
+
+        def feed_until(done: object, seconds: float) -> bool:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                camera._on_image(bgr_to_image(image, header(CAMERA_FRAME, sec_to_stamp(time.time()))))
+                if done():  # type: ignore[operator]
+                    return True
+                time.sleep(0.1)
+            return False
+
+        assert feed_until(lambda: node.frames_processed >= 1, 10)  # the first frame goes at once
+        assert not feed_until(lambda: node.frames_processed >= 2, 1.0)  # then the worker waits
+        assert node.set_parameters([Parameter("rate_hz", value=10.0)])[0].successful
+        assert feed_until(lambda: node.frames_processed >= 4, 3.0), node.frames_processed
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

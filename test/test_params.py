@@ -46,6 +46,7 @@ def test_every_parameter_declared_with_a_description() -> None:
     ("marker_lifetime_s", 3e9), ("marker_lifetime_s", 1e-10),  # wrapped to a negative sec; 0, "never expire"
     ("depth_max_dt_s", float("nan")), ("depth_max_dt_s", float("inf")), ("depth_max_dt_s", -0.1),
     ("rate_hz", float("nan")), ("tf_timeout_s", float("nan")),
+    ("rate_hz", 1e-12),  # a wait past threading.TIMEOUT_MAX: the worker thread died with OverflowError
 ])
 def test_live_values_that_no_frame_can_use_are_refused(name: str, value: float) -> None:
     """A NaN passes `x <= 0` (every comparison with it is false): `ros2 param set ... marker_lifetime_s .nan` was

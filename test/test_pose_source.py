@@ -35,6 +35,9 @@ def test_fixed_source_and_its_validation(node) -> None:  # type: ignore[no-untyp
         ps.make_pose_source(node, "fixed", [0.0, 0.0])
     with pytest.raises(BadInputError, match="quaternion"):
         ps.make_pose_source(node, "fixed", [0.0] * 7)
+    for bad in (float("nan"), float("inf")):  # accepted before: every frame was then dropped, the reason unnamed
+        with pytest.raises(BadInputError, match="fixed_transform must be finite"):
+            ps.make_pose_source(node, "fixed", [bad, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])
     with pytest.raises(BadInputError, match="pose_source must be one of"):
         ps.make_pose_source(node, "gps", [])
 

@@ -59,8 +59,9 @@ class CameraInput:
     on_bad_info(key, text): how a camera_info the node cannot use is reported (throttled by the node)."""
 
     def __init__(self, node: Node, name: str, index: int, *, compressed: bool, rate_hz: float,
-                 input_group: CallbackGroup, on_bad_info: Callable[[str, str], None]) -> None:
+                 input_group: CallbackGroup, on_bad_info: Callable[[str, str], None], rectified: bool = False) -> None:
         self.name, self.index = name, index
+        self.rectified = rectified  # the image is image_proc's image_rect: camera_info's P, no distortion
         prefix = f"{name}/" if name else ""
         self._on_bad_info = on_bad_info
         self.slot_lock = threading.Lock()  # guards latest, came_at, intrinsics and depths
@@ -123,7 +124,7 @@ class CameraInput:
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
-            intrinsics = conv.camera_info_to_intrinsics(msg)
+            intrinsics = conv.camera_info_to_intrinsics(msg, rectified=self.rectified)
         except BadInputError as exc:
             self._on_bad_info(f"{self.name}:camera_info", f"ignoring camera_info on {self.info_topic}: {exc}")
             return

@@ -123,20 +123,33 @@ def depth_to_metres(msg: Any) -> np.ndarray:
     return depth
 
 
-def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
-    """CameraInfo -> CameraIntrinsics; raises BadInputError for an uncalibrated (all-zero K) camera."""
-    k = [float(v) for v in msg.k]
-    if k[0] <= 0 or k[4] <= 0:
-        raise BadInputError("camera_info has no calibration (K[0] or K[4] <= 0)")
+def camera_info_to_intrinsics(msg: Any, *, rectified: bool = False) -> CameraIntrinsics:
+    """CameraInfo -> CameraIntrinsics; raises BadInputError for an uncalibrated (all-zero K) camera.
+
+    rectified: the image is the rectified one (image_proc's image_rect), which image_proc publishes beside the
+    raw camera's camera_info: its pixels follow P (the projection of the rectified image), with no distortion
+    left to remove, whatever D and the distortion model (a fisheye's too) say. REP 104 / image_geometry."""
     if msg.width == 0 or msg.height == 0:
         raise BadInputError("camera_info has zero width or height")
-    d = tuple(float(v) for v in msg.d)
+    d: tuple[float, ...]
+    if rectified:
+        p = [float(v) for v in msg.p]
+        if len(p) != 12 or not (p[0] > 0 and p[5] > 0):
+            raise BadInputError("camera_info has no projection for the rectified image (P[0] or P[5] <= 0; "
+                                "image_rectified is true)")
+        k, d = [p[0], p[1], p[2], p[4], p[5], p[6], 0.0, 0.0, 1.0], ()
+    else:
+        k = [float(v) for v in msg.k]
+        if not (k[0] > 0 and k[4] > 0):
+            raise BadInputError("camera_info has no calibration (K[0] or K[4] <= 0)")
+        d = tuple(float(v) for v in msg.d)
     model = str(getattr(msg, "distortion_model", "") or "")
     if any(v != 0.0 for v in d):  # all zero (a rectified image's) is no distortion, whatever the model says
         if model and model not in OPENCV_DISTORTION_MODELS:  # unnamed: plumb_bob, as in camera_yaml
             raise BadInputError(
                 f"camera_info distortion_model {model!r} is not supported (use one of {OPENCV_DISTORTION_MODELS}); "
-                "for a fisheye camera, subscribe to the rectified image (image_proc's image_rect) and its camera_info")
+                "for a fisheye camera, subscribe to the rectified image (image_proc's image_rect) and set "
+                "image_rectified: true (its camera_info's P is then used)")
     else:
         d = d if len(d) in OPENCV_DISTORTION_LENGTHS else ()  # zeros OpenCV would not take: none
     # K and width / height are the full sensor's; a driver that bins or crops (binning_x/y, roi) sends the smaller
@@ -147,6 +160,9 @@ def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
     x0, y0, width, height = 0, 0, int(msg.width), int(msg.height)
     if roi is not None and roi.width and roi.height:
         x0, y0, width, height = int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height)
+        if x0 + width > msg.width or y0 + height > msg.height:  # the image centre would be silently wrong
+            raise BadInputError(f"camera_info roi (x {x0}, y {y0}, {width}x{height}) lies outside the sensor's "
+                                f"{msg.width}x{msg.height}")
     if width // bx == 0 or height // by == 0:
         raise BadInputError(f"camera_info's image is empty after binning {bx}x{by} of {width}x{height}")
     intrinsics = CameraIntrinsics(fx=k[0] / bx, fy=k[4] / by, cx=(k[2] - x0) / bx, cy=(k[5] - y0) / by,

@@ -54,6 +54,7 @@ from .pose_source import make_pose_source
 
 _THROTTLE_S = 5.0
 _DIAGNOSTICS_PERIOD_S = 1.0  # diagnostic_updater's default period
+_LONGEST_WAIT_S = 0.2  # a worker's rate-limit wait is cut into waits no longer than this
 
 
 def resolve_device(requested: str) -> str:
@@ -104,7 +105,8 @@ class SpatialMemoryNode(Node):
         self.get_logger().info(f"camera pose from: {self.pose_source.name}")
         self.cameras = [
             CameraInput(self, name, i, compressed=self.settings.image_transport == "compressed",
-                        rate_hz=self._rate_hz, input_group=input_group, on_bad_info=self._warn)
+                        rectified=self.settings.image_rectified, rate_hz=self._rate_hz, input_group=input_group,
+                        on_bad_info=self._warn)
             for i, name in enumerate(names)
         ]
         overrides = QoSOverridingOptions.with_default_policies()
@@ -208,7 +210,8 @@ class SpatialMemoryNode(Node):
                 came_at = camera.came_at
             delay = camera.limit.delay_s(came_at)
             if delay > 0.0:
-                self._stopping.wait(delay)
+                # in short waits: a rate_hz set live (ros2 param set) takes effect within one of them
+                self._stopping.wait(min(delay, _LONGEST_WAIT_S))
                 continue  # then take the newest frame, which may have replaced this one meanwhile
             camera.limit.take()
             msg, intrinsics, depths = camera.take()

@@ -44,6 +44,7 @@ class NodeSettings:
     publish_debug_image: bool = False
     marker_lifetime_s: float = 1.0
     image_transport: str = "raw"
+    image_rectified: bool = False
     cameras: tuple[str, ...] = ("",)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
@@ -64,6 +65,9 @@ _NODE_PARAMS: dict[str, tuple[str, bool]] = {
     "marker_lifetime_s": ("Lifetime (s) of every RViz marker; stale markers vanish after it.", False),
     "image_transport": ("raw: sensor_msgs/Image on image; compressed: sensor_msgs/CompressedImage (jpeg, png) on "
                         "image/compressed (image_transport's name, following the remapped image topic).", True),
+    "image_rectified": ("The image is the rectified one (image_proc's image_rect), its camera_info the raw camera's: "
+                        "the pixels follow camera_info's P and no distortion is removed (a fisheye's too). False: "
+                        "the raw image, undistorted by K and D.", True),
     "cameras": ('[""]: one camera on image, camera_info, depth. Names, e.g. ["front", "rear"]: one pipeline per '
                 "camera on front/image, front/camera_info, front/depth -> front/tracks, front/change_mask, "
                 "front/debug_image (and rear/... alike), all over one item memory, each image's frame_id "
@@ -266,8 +270,8 @@ def read_settings(node: Node) -> NodeSettings:
 
 
 def validate_live(rate_hz: float, marker_lifetime_s: float, depth_max_dt_s: float, tf_timeout_s: float) -> None:
-    if not 0 < rate_hz <= 100:
-        raise BadInputError(f"rate_hz must be in (0, 100], got {rate_hz}")
+    if not 0.01 <= rate_hz <= 100:  # below a frame a minute and a half the worker's wait is all the node does
+        raise BadInputError(f"rate_hz must be in [0.01, 100], got {rate_hz}")
     # written so that NaN fails too (every comparison with it is false), and inf, which no stamp or duration holds
     # at least 1 ns (a Duration of 0 means "never expire" to RViz) and under 2^31 s (its sec is an int32)
     if not 1e-9 <= marker_lifetime_s < 2**31:

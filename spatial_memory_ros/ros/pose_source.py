@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -53,6 +54,8 @@ class FixedPoseSource:
         values = [float(v) for v in xyz_qxyzw]
         if len(values) != 7:
             raise BadInputError(f"fixed_transform needs 7 numbers [x, y, z, qx, qy, qz, qw], got {len(values)}")
+        if not all(math.isfinite(v) for v in values):  # else every frame would be dropped with no word of why
+            raise BadInputError(f"fixed_transform must be finite numbers [x, y, z, qx, qy, qz, qw], got {values}")
         try:
             self._T = make_transform(values[:3], values[3:])
         except ValueError as exc:  # zero quaternion
