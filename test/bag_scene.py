@@ -73,7 +73,8 @@ def camera_info(t: float) -> object:
     k = INTR
     return make("sensor_msgs/msg/CameraInfo", header=_header(CAMERA_FRAME, t), width=k.width, height=k.height,
                 distortion_model="plumb_bob", d=np.zeros(5),
-                k=np.array([k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]))
+                k=np.array([k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]),
+                p=np.array([k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]))
 
 
 def image_msg(image: np.ndarray, t: float, *, compressed: str = "") -> tuple[str, object]:

@@ -17,6 +17,7 @@ from bag_scene import (  # noqa: E402
     INTR,
     T_MAP_CAM,
     base_at,
+    camera_info,
     image_msg,
     render,
     scene_frames,
@@ -115,6 +116,21 @@ def test_tf_is_interpolated_and_depth_aligned(tmp_path: Path) -> None:
         assert np.allclose(frame.T_map_cam, base_at(t) @ T_MAP_CAM, atol=1e-9)  # between two /tf samples
         assert frame.depth is not None and np.allclose(frame.depth, 0.9)
     assert reader.last_header is not None and reader.last_header.frame_id == CAMERA_FRAME
+
+
+def test_a_rectified_image_topic_takes_its_intrinsics_from_p(tmp_path: Path) -> None:
+    """--image-rectified (the node's image_rectified): camera_info's P, no distortion; without P, a clear error."""
+    write_bag(tmp_path / "bag", scene_frames(2, 0))
+    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out"), "--image-rectified"]) == 0
+    reader = open_input(tmp_path / "bag", bag=BagOptions(image_rectified=True))
+    for _, frame in reader.frames():
+        assert frame.intrinsics == dataclasses.replace(INTR, distortion=())
+    frames = scene_frames(1, 0)
+    no_p = {"sensor_msgs/msg/CameraInfo": [(frames[0][0], dataclasses.replace(camera_info(frames[0][0]),
+                                                                              p=np.zeros(12)))]}
+    write_bag(tmp_path / "bag2", frames, with_camera_info=False, extra=no_p)  # on /extra/0
+    with pytest.raises(BadInputError, match="no projection for the rectified image"):
+        open_input(tmp_path / "bag2", bag=BagOptions(camera_info_topic="/extra/0", image_rectified=True))
 
 
 def test_jpeg_frames_and_static_camera_without_tf(tmp_path: Path) -> None:

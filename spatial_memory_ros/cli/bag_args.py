@@ -28,6 +28,9 @@ def add_bag_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tf-static-topic", default="/tf_static", metavar="TOPIC", help="default /tf_static")
     g.add_argument("--map-frame", default="map", metavar="FRAME", help="fixed frame of the outputs (default map)")
     g.add_argument("--camera-frame", default="", metavar="FRAME", help="overrides the image's frame_id")
+    g.add_argument("--image-rectified", action="store_true",
+                   help="the image topic is the rectified image (image_proc's image_rect) beside the raw camera's "
+                        "camera_info: use its P, remove no distortion (the node's image_rectified)")
     g.add_argument("--depth-max-dt", type=float, default=0.05, metavar="S",
                    help="largest image/depth stamp difference (default 0.05 s)")
     p.add_argument("--out-bag", type=Path, metavar="DIR",
@@ -40,6 +43,6 @@ def bag_options(args: argparse.Namespace) -> BagOptions | None:
     options = BagOptions(
         **{field: getattr(args, flag[2:].replace("-", "_")) for flag, field in _TOPIC_FLAGS.items()},
         tf_topic=args.tf_topic, tf_static_topic=args.tf_static_topic, map_frame=args.map_frame,
-        camera_frame=args.camera_frame, depth_max_dt_s=args.depth_max_dt,
+        camera_frame=args.camera_frame, depth_max_dt_s=args.depth_max_dt, image_rectified=args.image_rectified,
     )
     return None if options == BagOptions() else options

@@ -64,6 +64,7 @@ class BagOptions:
     map_frame: str = "map"
     camera_frame: str = ""  # overrides the image header's frame_id for the pose lookup
     depth_max_dt_s: float = 0.05
+    image_rectified: bool = False  # the image is image_proc's image_rect: camera_info's P, no distortion removed
 
 
 @dataclass(frozen=True)
@@ -301,7 +302,8 @@ class BagReader:
                 continue
             if conn.topic == self.topics.camera_info:
                 try:
-                    self._infos.append((log_ns, decode.camera_info_to_intrinsics(msg)))
+                    self._infos.append((log_ns, decode.camera_info_to_intrinsics(
+                        msg, rectified=self.options.image_rectified)))
                 except BadInputError as exc:
                     first_error = first_error or str(exc)
                 continue
