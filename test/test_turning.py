@@ -655,3 +655,34 @@ def test_turn_in_picture_trusts_the_pose_on_a_bare_view() -> None:
     """A plain wall gives the picture no shift to tell: the pose is what there is."""
     bare = shift_copy(np.full((H, W), 128, np.uint8))
     assert turn_in_picture(bare, bare, view_from_canvas(K, _yaw(0.0), _yaw(3.0), (0, 0)), (W, H))
+
+
+@pytest.mark.parametrize("method", ["classical", "learned"])
+def test_a_narrow_lens_that_pans_off_its_canvas_starts_a_new_reference_not_an_error(method: str) -> None:
+    """A canvas keeps a view's width of margin each side, and a turn is followed up to 40 deg: a 6 deg lens panning
+    1 deg a frame left the canvas at frame 13 and every later frame raised cv2.error (both change methods)."""
+    from spatial_memory_ros.core.config import ChangeConfig, MemoryConfig, PipelineConfig
+    from spatial_memory_ros.core.pipeline import Pipeline
+    from spatial_memory_ros.core.types import CameraIntrinsics, Frame
+
+    w, h, f = 320, 240, 3000.0
+    intr = CameraIntrinsics(f, f, (w - 1) / 2, (h - 1) / 2, w, h)
+    level = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], float)  # looking along map +x
+
+    def pose(yaw_deg: float) -> np.ndarray:
+        a = math.radians(yaw_deg)
+        T = np.eye(4)
+        T[:3, :3] = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]]) @ level
+        T[:3, 3] = (0.0, 0.0, 1.2)
+        return T
+
+    rng = np.random.default_rng(3)
+    texture = cv2.resize(rng.uniform(40, 220, (h // 2, w * 3 // 2)), (w * 9, h * 3), interpolation=cv2.INTER_CUBIC)
+    texture = np.repeat(texture.clip(0, 255).astype(np.uint8)[:, :, None], 3, 2)
+    config = dataclasses.replace(PipelineConfig(), memory=MemoryConfig(db_path=":memory:"),
+                                 change=ChangeConfig(method=method))
+    with Pipeline.open(config) as pipeline:
+        for i in range(20):
+            image = cv2.warpPerspective(texture, view_from_canvas(intr.K, pose(0), pose(-i), (4 * w, h)), (w, h))
+            result = pipeline.update(Frame(image, 0.1 * i, intr, pose(-i)))
+            assert result.change_mask.shape == (h, w)

@@ -32,6 +32,7 @@ from .turning import (
     is_turn,
     known_in_view,
     misfit,
+    off_canvas,
     rotation_for_shift,
     view_from_canvas,
 )
@@ -252,6 +253,9 @@ class ChangeDetector:
         c = self._canvas
         raw, pose = pose, pose @ c.pose_fix
         view = view_from_canvas(K, c.pose, pose, c.offset)
+        if off_canvas(view, (w, h), c.reference.shape):  # turned past the canvas: a new reference, as a move
+            self._restart(gray, raw, colour)
+            return self._empty(gray.shape, camera_moved=True)
         reference, known = c.view_of(c.reference, c.known, view, gray)
         # A pose a little off (a localisation's jitter or jump; the camera itself still) would misalign the
         # reference by as much: the picture says by how much, and the pose is turned to agree with it. The fix

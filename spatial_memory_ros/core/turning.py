@@ -123,9 +123,19 @@ def coverage(H_to: np.ndarray, src_shape: tuple[int, int], size: tuple[int, int]
     return warp(np.ones(src_shape, np.uint8), H_to, size, nearest=True) > 0
 
 
+def off_canvas(H_view: np.ndarray, size: tuple[int, int], canvas_shape: tuple[int, ...]) -> bool:
+    """Whether a view (size (w, h); H_view canvas px -> view px) has turned wholly off a canvas of canvas_shape:
+    the canvas holds a view's width of margin on each side, and a narrow lens (under about 24 deg across) turns
+    past that well within the turn limit (max_turn_deg)."""
+    rows, cols, _ = footprint(np.linalg.inv(H_view), size[::-1], (canvas_shape[0], canvas_shape[1]))
+    return rows.stop <= rows.start or cols.stop <= cols.start
+
+
 def known_in_view(known: np.ndarray, H_view: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(h, w) bool: view pixels whose bilinear read of the canvas touches only known canvas pixels (the canvas's
     known pixels eroded by one, within the window the view reads)."""
+    if off_canvas(H_view, size, known.shape):  # nothing of it is known (cv2.erode refused the empty window)
+        return np.zeros(size[::-1], bool)
     rows, cols, _ = footprint(np.linalg.inv(H_view), size[::-1], known.shape)
     window = np.zeros(known.shape, np.uint8)
     window[rows, cols] = cv2.erode(known[rows, cols].astype(np.uint8), np.ones((3, 3), np.uint8),

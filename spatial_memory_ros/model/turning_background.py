@@ -35,6 +35,7 @@ from ..core.turning import (
     is_blurred_step,
     is_turn,
     known_in_view,
+    off_canvas,
     view_from_canvas,
     warp,
 )
@@ -106,6 +107,10 @@ class TurningBackground:
             self._view = None
             return np.zeros_like(image_bgr), np.zeros((h, w), bool)
         self._view = view_from_canvas(K, self._ref_pose, T, self._canvas.offset)
+        if off_canvas(self._view, (w, h), self._canvas.shape):  # turned past the canvas: a new still background
+            self.reset()
+            bg, valid = self._still.before(image_bgr, T)
+            return bg, np.full((h, w), valid)
         bg, valid_px = self._canvas.view(self._view, (w, h), self.config.min_frames)
         if valid_px.any():
             bg = self._canvas.relight(image_bgr, bg, valid_px, self.config.relight)
