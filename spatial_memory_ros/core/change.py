@@ -125,6 +125,7 @@ class ChangeDetector:
         self._previous_pose: np.ndarray | None = None  # the last frame's pose (follow_turns)
         self._previous_seen_pose: np.ndarray | None = None  # _previous's: older after a blurred frame (follow_turns)
         self._canvas: _TurnCanvas | None = None  # the reference while following a turn
+        self._reference_K: np.ndarray | None = None  # the last intrinsics given: a zoom restarts the reference
 
     def update(
         self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,
@@ -136,10 +137,15 @@ class ChangeDetector:
         gray = _prepare(image_bgr)
         colour = _prepare_colour(image_bgr) if self.config.colour_angle_deg > 0 else None
         pose = _checked_pose(T_map_cam)
-        if (self._reference is None or self._reference.shape != gray.shape
+        K = None if intrinsics is None else intrinsics.K
+        zoomed = K is not None and self._reference_K is not None and not np.allclose(K, self._reference_K,
+                                                                                     rtol=1e-6, atol=1e-6)
+        if K is not None:
+            self._reference_K = K
+        if (self._reference is None or self._reference.shape != gray.shape or zoomed
                 or (colour is None) != (self._reference_colour is None)):
             size_changed = self._reference is not None
-            self._restart(gray, pose, colour)
+            self._restart(gray, pose, colour)  # a new size or a zoom: the reference shows another view
             return self._empty(gray.shape, camera_moved=size_changed)
         last_pose, self._previous_pose = self._previous_pose, pose
         if self.config.follow_turns and pose is not None and intrinsics is not None:
