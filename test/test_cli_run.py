@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -233,6 +234,26 @@ def test_main_run_reports_when_no_frame_could_be_processed(
         (tmp_path / "seq" / "rgb" / stamp_name(t)).write_bytes(b"")
     assert main(["run", str(tmp_path / "seq"), "--out", str(tmp_path / "out")]) == 2
     assert "no frame of" in capsys.readouterr().err
+
+
+def test_a_run_whose_every_frame_fails_leaves_the_earlier_runs_results(tmp_path: Path, capsys) -> None:
+    """A camera YAML of another image size: every frame refused. The earlier run's tracks.txt, masks and
+    items.json were emptied before the first frame had been tried, and the summary said "wrote"."""
+    write_tum_folder(tmp_path / "seq", n_frames=8, moving=False)
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "seq"), "--out", str(out)]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".db"
+              and "memory.db" not in p.name}
+    assert len(before) > 3
+    capsys.readouterr()
+    other = dataclasses.replace(INTRINSICS, width=INTRINSICS.width * 2, height=INTRINSICS.height * 2)
+    save_camera_yaml(other, tmp_path / "other.yaml")
+    assert main(["run", str(tmp_path / "seq"), "--out", str(out), "--camera", str(tmp_path / "other.yaml")]) == 2
+    printed = capsys.readouterr()
+    assert "no frame of" in printed.err and "left as it was" in printed.out and "wrote" not in printed.out
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".db"
+             and "memory.db" not in p.name}
+    assert after == before
 
 
 # ---- end to end with the real Pipeline -------------------------------------------------------------------

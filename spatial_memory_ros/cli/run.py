@@ -119,10 +119,18 @@ def run_offline(
         store = getattr(getattr(pipeline, "memory", None), "store", None)
         if getattr(store, "moved_aside_to", None) is not None:  # unusable: moved aside, this run starts empty
             extended = False
-        # an earlier run's masks go only now that every output has opened: a run refused at the start (an
-        # --out-bag that exists, a model that does not load) leaves that run's results as they were
-        remove_change_masks(masks_dir)
-        mot = outputs.enter_context(MotWriter(out_dir / "tracks.txt"))
+        # an earlier run's tracks and masks go only once a frame of this one has been processed: a run refused at
+        # the start (an --out-bag that exists, a model that does not load) or whose every frame fails (a camera
+        # YAML of another size, a folder of corrupt images) leaves that run's results as they were
+        mot: MotWriter | None = None
+
+        def started() -> MotWriter:
+            nonlocal mot
+            if mot is None:
+                remove_change_masks(masks_dir)
+                mot = outputs.enter_context(MotWriter(out_dir / "tracks.txt"))
+            return mot
+
         bar = outputs.enter_context(tqdm(total=total, unit="frame", disable=None))
         stopping = outputs.enter_context(_stop_after_the_frame())
         try:
@@ -139,7 +147,7 @@ def run_offline(
                 frames += 1
                 observations += len(result.observations)
                 track_ids.update(t.track_id for t in result.tracks if t.state == TrackState.CONFIRMED)
-                mot.write(index + 1, result.tracks)
+                started().write(index + 1, result.tracks)
                 write_change_mask(masks_dir, index + 1, result.change_mask)
                 if results_bag is not None:  # the markers show the memory as it was at this frame
                     results_bag.write(frame.stamp, result, pipeline.list_items(),
@@ -150,7 +158,8 @@ def run_offline(
         except KeyboardInterrupt:  # a second Ctrl-C: keep what was done, the outputs below are still written
             interrupted = True
         items = pipeline.list_items()
-        write_items_json(out_dir / "items.json", items, map_frame=source.map_frame)
+        if frames:
+            write_items_json(out_dir / "items.json", items, map_frame=source.map_frame)
         pipeline.save()
     return RunSummary(
         out_dir=out_dir, frames=frames, bad_frames=len(bad), first_error=bad[0] if bad else "",
@@ -173,7 +182,10 @@ def format_summary(s: RunSummary) -> str:
         where = f"DISPLACED {a.distance_m:.2f} m from usual" if a.displaced else "at its usual place"
         lines.append(f"  {a.item}: now at ({x:+.3f}, {y:+.3f}, {z:+.3f}) m, {where}")
     memory = "memory.db (extended the existing memory)" if s.extended_memory else "memory.db"
-    lines.append(f"wrote {s.out_dir}/: tracks.txt, change_masks/, items.json, {memory}")
+    if s.frames:
+        lines.append(f"wrote {s.out_dir}/: tracks.txt, change_masks/, items.json, {memory}")
+    else:
+        lines.append(f"{s.out_dir}/ left as it was: no frame was processed")
     if s.out_bag is not None:
         lines.append(f"wrote {s.out_bag}/ (MCAP: /tracks, /change_mask, /markers)")
     return "\n".join(lines)
