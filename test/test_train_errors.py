@@ -15,7 +15,7 @@ from tiny_model import tiny_model  # noqa: E402
 from spatial_memory_ros.cli.main import main  # noqa: E402
 from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
 from spatial_memory_ros.model import tag_reader_train  # noqa: E402
-from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT, save_model, short_reason  # noqa: E402
+from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT, FORMAT, save_model, short_reason  # noqa: E402
 from spatial_memory_ros.model.tag_reader import CellNet, TagReader  # noqa: E402
 
 TINY_RUN = ["--steps", "2", "--batch", "1", "--clip", "2", "--stream-frames", "4", "--workers", "0",
@@ -39,12 +39,21 @@ def _case(tmp_path: Path, case: str) -> tuple[list[str], str]:
     if case == "resume from a model file":
         save_model(out.with_name("model.pt.state"), tiny_model())
         return ["--resume"], "is a model file, not a training state"
+    if case == "a run there already, no --resume":  # started again over it, it was thrown away without a word
+        out.with_name("model.pt.state").write_bytes(b"hours of training")
+        return [], "holds a training run already: --resume to go on from it"
+    if case == "resume from another version's state":  # a ValueError traceback before
+        state = {"format": FORMAT, "optimizer": {}, "step": 5, "next_stream": 5, "model": {}, "meta": {},
+                 "config": {**tiny_model().config.to_dict(), "new_thing": 1}}
+        torch.save(state, out.with_name("model.pt.state"))
+        return ["--resume"], "is not a training state this version can resume"
     raise AssertionError(case)
 
 
 @pytest.mark.parametrize("case", ["out is a folder", "no time", "negative learning rate", "init of another kind",
                                   "init is a folder",
-                                  "resume from a model file"])
+                                  "resume from a model file", "a run there already, no --resume",
+                                  "resume from another version's state"])
 def test_a_run_set_up_wrong_says_why_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  case: str) -> None:
     extra, expected = _case(tmp_path, case)
@@ -117,3 +126,28 @@ def test_a_few_bytes_of_text_are_a_damaged_checkpoint(tmp_path: Path, damage: by
     path.write_bytes(damage)
     with pytest.raises(BadInputError, match="damaged"):
         build_model(path)
+
+
+def test_ctrl_c_keeps_the_steps_done_and_resume_goes_on_from_them(tmp_path: Path) -> None:
+    """Before, a Ctrl-C saved nothing: up to --checkpoint-every steps were lost."""
+    import signal
+    import subprocess
+    import time
+
+    from spatial_memory_ros.model.checkpoint import load_file
+
+    out = tmp_path / "model.pt"
+    run = [*TINY_RUN]
+    run[run.index("--steps") + 1] = "100000"
+    run[run.index("--checkpoint-every") + 1] = "100000"
+    cmd = [sys.executable, "-m", "spatial_memory_ros.cli", "train", "--out", str(out), *run]
+    child = subprocess.Popen(cmd, stderr=subprocess.PIPE, cwd=Path(__file__).parents[1])
+    time.sleep(15)  # past the start (torch, the first streams): ~14 tiny steps a second on this 2-core box
+    assert child.poll() is None, child.stderr.read().decode(errors="replace")[-2000:]  # type: ignore[union-attr]
+    child.send_signal(signal.SIGINT)
+    assert child.wait(60) == 130
+    state = load_file(out.with_name("model.pt.state"))
+    assert state["step"] >= 1 and out.is_file()
+    run[run.index("--steps") + 1] = str(state["step"] + 1)
+    assert main(["train", "--out", str(out), *run, "--resume"]) == 0
+    assert load_file(out.with_name("model.pt.state"))["step"] == state["step"] + 1

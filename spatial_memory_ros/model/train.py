@@ -281,12 +281,22 @@ def train(
     optimizer = torch.optim.AdamW(trainable, lr=tc.lr, weight_decay=tc.weight_decay)
     state_path = out.with_name(out.name + ".state")
     step, first_stream, minutes_before = 0, 0, 0.0
+    if not resume and state_path.exists():
+        # a run of maybe hours: starting again over it without --resume threw it away without a word
+        raise BadInputError(f"{state_path} holds a training run already: --resume to go on from it, or give another "
+                            "--out (or delete it to start again)")
     if resume:
         data = load_file(state_path)
         if not {"optimizer", "step", "next_stream"} <= set(data):
             raise BadInputError(f"{state_path} is a model file, not a training state (--resume reads the OUT.state "
                                 "that a run writes beside OUT)")
-        if ModelConfig.from_dict(data["config"]) != model_cfg:
+        try:
+            saved_cfg = ModelConfig.from_dict(data["config"])
+            meta_before = dict(data["meta"])
+        except (KeyError, TypeError, ValueError) as e:  # another version's file, or not one of ours
+            raise BadInputError(f"{state_path} is not a training state this version can resume: "
+                                f"{short_reason(e)}") from e
+        if saved_cfg != model_cfg:
             raise BadInputError(f"{state_path} was trained with another model config: resume with the options it "
                                 "was started with (--large, --background, --still-head, --place-cells)")
         try:
@@ -296,8 +306,8 @@ def train(
             raise BadInputError(f"{state_path} does not fit this run (was it started with another --freeze-base?): "
                                 f"{short_reason(e)}") from e
         step, first_stream = int(data["step"]), int(data["next_stream"])
-        minutes_before = float(data["meta"].get("minutes", 0.0))
-        init_meta = data["meta"].get("init_meta")
+        minutes_before = float(meta_before.get("minutes", 0.0))
+        init_meta = meta_before.get("init_meta")
     meta = {**(meta or {}), "train_config": dataclasses.asdict(tc)}
     if init_meta is not None:  # a fine-tune: the file records the chain of runs that made it
         meta["init_meta"] = init_meta
@@ -319,7 +329,8 @@ def train(
         save_training_state(state_path, model, optimizer, done, first_stream + source.fetched, info)
         save_model(out, model, info)
 
-    done = step
+    done = first_step = step
+    stepping = False
     try:
         for step in it:
             for group in optimizer.param_groups:
@@ -340,7 +351,9 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            stepping = True  # a Ctrl-C inside optimizer.step() leaves the weights half stepped: nothing is saved
             optimizer.step()
+            stepping = False
             state = last.detach()
             done = step + 1
             if hasattr(it, "set_postfix"):
@@ -351,6 +364,11 @@ def train(
                 LOG.warning("time limit %.0f min reached after %d steps: saving, stopping", tc.time_limit_min, done)
                 break
         save(done, final=True)
+    except KeyboardInterrupt:  # Ctrl-C: keep the steps done since the last checkpoint (--resume goes on from them)
+        if done > first_step and not stepping:
+            LOG.warning("interrupted after %d steps: saving, stopping", done)
+            save(done, final=False)
+        raise
     finally:
         source.close()
     return {"steps": done, "minutes": (time.monotonic() - start) / 60, **logs}
