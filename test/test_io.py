@@ -184,6 +184,18 @@ def test_video_errors(tmp_path: Path) -> None:
         VideoReader(tmp_path / "v.avi", fps=0.0)
 
 
+def test_a_video_cut_short_says_so_and_a_whole_one_does_not(tmp_path: Path) -> None:
+    """A copy cut short decoded to its cut and the run reported success, "0 bad frames"."""
+    write_video(tmp_path / "v.avi", n=40)
+    told: list[tuple[int, BadInputError]] = []
+    assert len(list(VideoReader(tmp_path / "v.avi").frames(lambda i, e: told.append((i, e))))) == 40 and not told
+    data = (tmp_path / "v.avi").read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])
+    frames = list(VideoReader(tmp_path / "cut.avi").frames(lambda i, e: told.append((i, e))))
+    assert 0 < len(frames) < 40
+    assert len(told) == 1 and told[0][0] == len(frames) and "of the 40 its header counts" in str(told[0][1])
+
+
 def test_open_input_picks_the_reader(tmp_path: Path) -> None:
     write_tum_folder(tmp_path / "seq")
     write_video(tmp_path / "v.avi")

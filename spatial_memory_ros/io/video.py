@@ -66,14 +66,20 @@ class VideoReader:
     def frames(
         self, on_bad: OnBadFrame | None = None, *, limit: int | None = None
     ) -> Iterator[tuple[int, Frame]]:
-        """Decode the first `limit` frames (all by default). on_bad is never called: a frame that fails to
-        decode ends the stream, as OpenCV cannot tell a corrupt frame from the end of the file."""
+        """Decode the first `limit` frames (all by default). A frame that fails to decode ends the stream, as
+        OpenCV cannot tell a corrupt frame from the end of the file; when that comes well before the frame count
+        the file's header gives (a copy cut short), on_bad is told once, so that the run says so."""
         cap = self._open()
         try:
             index = 0
             while limit is None or index < limit:
                 ok, image = cap.read()
                 if not ok or image is None:
+                    # some containers only estimate the count (duration x rate): a few frames short is no cut
+                    if on_bad is not None and index < self._count - max(2, 0.01 * self._count):
+                        on_bad(index, BadInputError(
+                            f"{self.path} ends at frame {index} of the {self._count} its header counts: the file "
+                            "is cut short or damaged there"))
                     return
                 # A fresh identity per frame: consumers may keep or modify the pose they were given.
                 yield index, Frame(image=image, stamp=index / self.fps, intrinsics=self.intrinsics,
