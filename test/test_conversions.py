@@ -101,6 +101,7 @@ def test_depth_16uc1_mm_and_32fc1_m(bigendian: bool) -> None:
     mm = np.array([[0, 1000], [2500, 65535]], np.uint16)
     d = conv.depth_to_metres(_msg("16UC1", mm, bigendian=bigendian))
     assert np.isnan(d[0, 0]) and d[0, 1] == pytest.approx(1.0) and d[1, 0] == pytest.approx(2.5)
+    assert np.isnan(d[1, 1])  # 65535, a time-of-flight sensor's saturation: was a position 65.5 m away
     m = np.array([[np.nan, 1.25], [-1.0, np.inf]], np.float32)
     d = conv.depth_to_metres(_msg("32FC1", m, bigendian=bigendian))
     assert d[0, 1] == pytest.approx(1.25) and np.isnan(d[0, 0]) and np.isnan(d[1, 0]) and np.isnan(d[1, 1])

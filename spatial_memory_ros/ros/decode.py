@@ -116,7 +116,7 @@ def depth_to_metres(msg: Any) -> np.ndarray:
     arr = _image_array(msg, 1, dtype)
     if dtype == np.uint16:
         depth = arr.astype(np.float32) * 1e-3
-        depth[arr == 0] = np.nan
+        depth[(arr == 0) | (arr == 0xFFFF)] = np.nan  # 0: no reading; 65535: a saturated one (no sensor sees 65.5 m)
     else:
         depth = arr.astype(np.float32, copy=True)
         depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
