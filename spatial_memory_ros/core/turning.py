@@ -128,15 +128,20 @@ def off_canvas(H_view: np.ndarray, size: tuple[int, int], canvas_shape: tuple[in
     the canvas holds a view's width of margin on each side, and a narrow lens (under about 24 deg across) turns
     past that well within the turn limit (max_turn_deg)."""
     rows, cols, _ = footprint(np.linalg.inv(H_view), size[::-1], (canvas_shape[0], canvas_shape[1]))
+    return _empty(rows, cols)
+
+
+def _empty(rows: slice, cols: slice) -> bool:
+    """Whether a footprint's window holds no pixel."""
     return rows.stop <= rows.start or cols.stop <= cols.start
 
 
 def known_in_view(known: np.ndarray, H_view: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(h, w) bool: view pixels whose bilinear read of the canvas touches only known canvas pixels (the canvas's
     known pixels eroded by one, within the window the view reads)."""
-    if off_canvas(H_view, size, known.shape):  # nothing of it is known (cv2.erode refused the empty window)
-        return np.zeros(size[::-1], bool)
     rows, cols, _ = footprint(np.linalg.inv(H_view), size[::-1], known.shape)
+    if _empty(rows, cols):  # off the canvas (off_canvas): nothing of it is known (cv2.erode refused the window)
+        return np.zeros(size[::-1], bool)
     window = np.zeros(known.shape, np.uint8)
     window[rows, cols] = cv2.erode(known[rows, cols].astype(np.uint8), np.ones((3, 3), np.uint8),
                                    borderType=cv2.BORDER_CONSTANT, borderValue=0)
