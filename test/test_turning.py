@@ -713,3 +713,16 @@ def test_a_zoom_starts_a_new_reference_as_a_new_image_size_does(method: str) -> 
         marked = [float((pipeline.update(Frame(zoomed, 0.1 * i, tele, T)).change_mask > 0).mean())
                   for i in range(12, 24)]
     assert max(marked) < 0.05, marked
+
+
+def test_same_intrinsics_passes_a_float32_round_trip_and_stops_at_a_small_zoom() -> None:
+    """One rule for every user of "is this the same lens setting": a calibration that went through float32 is the
+    same; a 0.01 % zoom (0.03 px on a 300 px focal length) is not, so the change reference, the still background and
+    the tracker's turn compensation all restart or stop together (the tracker's rule was 10x looser)."""
+    from spatial_memory_ros.core.geometry import same_intrinsics
+
+    K = np.array([[300.123456789, 0, 159.5], [0, 301.987654321, 119.5], [0, 0, 1]])
+    assert same_intrinsics(K, K.astype(np.float32).astype(np.float64))
+    zoomed = K.copy()
+    zoomed[:2, :2] *= 1.0001
+    assert not same_intrinsics(K, zoomed)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .config import ChangeConfig
 from .errors import BadInputError
-from .geometry import pose_delta, scale_intrinsics
+from .geometry import pose_delta, same_intrinsics, scale_intrinsics
 from .turning import (
     TurnLimits,
     canvas_offset,
@@ -138,8 +138,7 @@ class ChangeDetector:
         colour = _prepare_colour(image_bgr) if self.config.colour_angle_deg > 0 else None
         pose = _checked_pose(T_map_cam)
         K = None if intrinsics is None else intrinsics.K
-        zoomed = K is not None and self._reference_K is not None and not np.allclose(K, self._reference_K,
-                                                                                     rtol=1e-6, atol=1e-6)
+        zoomed = K is not None and self._reference_K is not None and not same_intrinsics(K, self._reference_K)
         if K is not None:
             self._reference_K = K
         if (self._reference is None or self._reference.shape != gray.shape or zoomed

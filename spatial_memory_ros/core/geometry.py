@@ -56,6 +56,13 @@ def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
                      [0.0, 0.0, 1.0]])
 
 
+def same_intrinsics(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two (3, 3) camera matrices of one image size are the same lens setting. The tolerance (1e-6,
+    relative and absolute) passes a calibration's float round trips and nothing a zoom could do: every user (change
+    reference, still background, the tracker's turn compensation) restarts or stops on a zoom, so all must agree."""
+    return bool(np.allclose(a, b, rtol=1e-6, atol=1e-6))
+
+
 def interpolate(T0: np.ndarray, T1: np.ndarray, alpha: float) -> np.ndarray:
     """Pose between T0 (alpha=0) and T1 (alpha=1): linear translation, slerp rotation."""
     rots = Rotation.from_matrix(np.stack([T0[:3, :3], T1[:3, :3]]))

@@ -21,7 +21,7 @@ from ..reid.base import AppearanceEmbedder
 from .change import ChangeDetector, ChangeOutput, make_change_backend
 from .config import PipelineConfig
 from .errors import BadInputError
-from .geometry import pose_delta
+from .geometry import pose_delta, same_intrinsics
 from .item_follow import ItemFollower
 from .item_memory import ItemMemory
 from .lifting import lift, plane_point
@@ -352,7 +352,7 @@ class Pipeline:
             view = (np.asarray(frame.T_map_cam, np.float64), frame.intrinsics.K, frame.image.shape[:2],
                     shift_copy(to_gray(frame.image)))
         last, self._last_view = self._last_view, view
-        if (view is None or last is None or last[2] != view[2] or not np.allclose(last[1], view[1])
+        if (view is None or last is None or last[2] != view[2] or not same_intrinsics(last[1], view[1])
                 or pose_delta(last[0], view[0])[1] > _TURNS.max_turn_deg):
             return
         H = view_from_canvas(view[1], last[0], view[0], (0, 0))

@@ -25,7 +25,7 @@ from ..core.change import ChangeOutput
 from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from ..core.errors import BadInputError
 from ..core.floor_change import FloorChangeConfig, FloorChangeMap
-from ..core.geometry import pose_delta, scale_intrinsics
+from ..core.geometry import pose_delta, same_intrinsics, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.turning import TurnLimits, coverage, is_standing, measured_shift, view_from_canvas, warp
 from ..core.types import CameraIntrinsics
@@ -303,7 +303,7 @@ class LearnedChangeDetector:
         K_px = _camera_K(intrinsics or self.intrinsics, w, h)  # BadInputError if they are another image size's
         last_K = self._image_K[camera]
         if self._image_size[camera] not in (None, (w, h)) or (
-                last_K is not None and not np.allclose(last_K, K_px, rtol=1e-6, atol=1e-6)):
+                last_K is not None and not same_intrinsics(last_K, K_px)):
             # another camera, resolution or zoom: the memory does not describe this view (after a 1.5x zoom the
             # still background marked 89 % of the frame changed, fading over seconds)
             self.reset(camera)
