@@ -255,9 +255,9 @@ def test_usual_place_survives_a_restart(tmp_path: Path) -> None:
 
     with ItemMemory(CONFIG, MemoryStore(db)) as today:
         _assert_same_answers(today.list_all(), before)
-        today.observe([obs(B, 3920.0)])  # still at B: dwell keeps accumulating at the restored place
+        today.observe([obs(B, 4010.0)])  # still at B: dwell keeps accumulating at the restored place
         answer = today.locate("mug")
-        assert answer.current.dwell_s == pytest.approx(310.0)
+        assert answer.current.dwell_s == pytest.approx(400.0)
         np.testing.assert_allclose(answer.usual.position, A, atol=1e-9)
         assert n_places(answer) == 2  # place ids survived the restart: no duplicate place at B
 
@@ -825,3 +825,38 @@ def test_a_place_made_since_the_last_stay_stays_new_after_a_restart(tmp_path: Pa
         memory.observe(stay(A, start=3710.0, duration=100.0))
         memory.observe([obs(B, 4000.0 + j) for j in range(3)])  # a burst of misreads: a stay, but no return
         assert returns(memory) == {0: 0, 1: 0}
+
+
+def test_after_the_clock_went_back_an_item_taken_away_is_missing(memory: ItemMemory) -> None:
+    """A second bag (or a simulator restarted) into the same memory: the mug sat at A at 1000-1060 s; on the new
+    clock, from 5 s, A is seen empty. The empty looks were older than the last sighting, so the mug stayed "not
+    missing" at A until the clock passed 1060 s."""
+    memory.observe(stay(A, start=1000.0, duration=60.0))
+    absent(memory, A, 5.0, CONFIG.absent_after_checks)
+    answer = memory.locate("mug")
+    assert answer.missing
+    assert answer.current.last_seen < 5.0 and answer.current.dwell_s == pytest.approx(60.0)  # intervals kept
+
+
+def test_after_the_clock_went_back_the_first_seen_place_is_still_the_first_one(tmp_path: Path) -> None:
+    """The mug sat on the desk (A) for a minute at 500 s; after a restart on a new clock (from 2 s) it is seen on
+    the sofa (B) three times. B had the lower first_seen, the first-seen half return, and became the usual place."""
+    with ItemMemory(CONFIG, MemoryStore(tmp_path / "memory.db")) as before:
+        before.observe(stay(A, start=500.0, duration=60.0))
+    with ItemMemory(CONFIG, MemoryStore(tmp_path / "memory.db")) as after:
+        after.observe([obs(B, 2.0 + k) for k in range(3)])
+        answer = after.locate("mug")
+        np.testing.assert_allclose(answer.usual.position, A, atol=1e-9)
+        assert answer.displaced
+    with ItemMemory(CONFIG, MemoryStore(tmp_path / "memory.db")) as reopened:  # the moved times were written
+        assert reopened.locate("mug").usual.last_seen < 2.0
+
+
+def test_two_cameras_on_two_clocks_move_the_times_back_once(memory: ItemMemory) -> None:
+    """Frames alternating between two clocks would move every time back at each frame (each move adds a capped gap,
+    300 s, to the keys' dwell); the first move stands and the rest are warned of."""
+    for k in range(20):
+        memory.observe([obs(A, 1e6 + k, item="keys")])
+        memory.observe([obs(B, 10.0 + k)])
+    keys = memory.locate("keys").current
+    assert keys.last_seen == pytest.approx(1e6 + 19) and keys.dwell_s < 2 * CONFIG.max_dwell_gap_s

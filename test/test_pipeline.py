@@ -491,3 +491,21 @@ def test_a_camera_that_turns_keeps_the_id_of_a_person_standing_still(turned_deg:
     assert abs(boxes[2][0] - boxes[1][0]) > (30.0 if turned_deg > 1 else 0.0)  # the picture moved that much
     ids = [[t.track_id for t in s.tracks if t.label == "person" and t.last_seen == s.stamp] for s in seen]
     assert ids == [[1], [1], [1], [1]]
+
+
+def test_a_frame_out_of_order_is_refused_and_a_clock_gone_back_keeps_ids_counting() -> None:
+    """A frame 1 ms older than the last reset the tracker as a clock going back does, and ids started again at 1:
+    the mug became track 1 again while a consumer still held the old track 1. Now a frame up to 1 s older is out
+    of order (BadInputError, nothing changes); further back the tracks go and new ids follow the old ones."""
+    rng = np.random.default_rng(0)
+    with Pipeline.open(config(min_hits=1)) as pipeline:
+        for k in range(3):
+            result = pipeline.update(frame_of({MUG: MUG_A, KEYS: KEYS_AT}, 10.0 + 0.1 * k, rng))
+        ids = sorted(t.track_id for t in result.tracks)
+        with pytest.raises(BadInputError, match="out of order"):
+            pipeline.update(frame_of({MUG: MUG_A, KEYS: KEYS_AT}, 10.2 - 0.001, rng))
+        result = pipeline.update(frame_of({MUG: MUG_A, KEYS: KEYS_AT}, 10.3, rng))
+        assert sorted(t.track_id for t in result.tracks) == ids
+        result = pipeline.update(frame_of({MUG: MUG_A, KEYS: KEYS_AT}, 2.0, rng))  # the clock went back
+        assert min(t.track_id for t in result.tracks) > max(ids)
+        assert not pipeline.locate("mug").missing

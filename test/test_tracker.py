@@ -266,11 +266,13 @@ def test_ids_per_instance_and_reset() -> None:
     assert [t.track_id for t in a.update([det(0, 0)], 1.1)] == [1]
 
 
-def test_time_going_backwards_clears_tracks() -> None:
+def test_time_going_backwards_clears_tracks_and_never_reuses_an_id() -> None:
+    """Ids restarted at 1 after the clock went back: a consumer holding id 1 from before took a new object (the
+    person that was id 2) for the old one."""
     tracker = Tracker(TrackerConfig(min_hits=1))
-    tracker.update([det(0, 0)], 10.0)
-    (track,) = tracker.update([det(0, 0)], 1.0)
-    assert track.track_id == 1 and track.first_seen == 1.0
+    tracker.update([det(0, 0), det(300, 0)], 10.0)
+    tracks = tracker.update([det(300, 0), det(0, 0)], 1.0)
+    assert [t.track_id for t in tracks] == [3, 4] and all(t.first_seen == 1.0 for t in tracks)
 
 
 def test_sorted_by_id_including_lost() -> None:

@@ -113,7 +113,7 @@ class ItemFollower:
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         prev, self._gray = self._gray, gray
         size, self._size = self._size, (w, h)
-        if stamp < self._stamp:  # the clock went back (a bag looped): the tracker starts its ids again too
+        if stamp < self._stamp:  # the clock went back (a bag looped): the tracker drops its tracks too
             self._followed.clear()
         self._stamp = stamp
         self._proposed = {}

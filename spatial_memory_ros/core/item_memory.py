@@ -88,6 +88,8 @@ class ItemMemory:
         self._checked_since: set[str] = set()  # items whose "seen empty" times moved on in RAM only (save, close)
         self._write_error: str | None = None  # why the frames' last write failed; None once one works
         self._retry_at = -math.inf  # time.monotonic() from which frames try to write again
+        self._moved_back_at = -math.inf  # time.monotonic() of the last _clock_went_back
+        self._warned_at = -math.inf  # time.monotonic() of the last "back and forth" warning
         self._prior: ReturnPrior | None = load_return_prior(config.return_prior_path) if config.return_prior else None
         for name, state in (store.load() if store is not None else {}).items():
             if state.places:
@@ -119,10 +121,43 @@ class ItemMemory:
 
     def advance(self, stamp: float) -> None:
         """Tell the memory the time of the newest frame (s), seen items or not: "now" for the return prior.
-        Never goes back (a bag played twice does not rewind it); non-finite stamps are ignored."""
+        A stamp more than _CLOCK_BACK_S before "now" means the clock went back (_clock_went_back); non-finite
+        stamps are ignored."""
         if math.isfinite(stamp):
             with self._lock:
-                self._now = max(self._now, float(stamp))
+                self._tick(float(stamp))
+
+    def _tick(self, stamp: float) -> None:
+        if stamp < self._now - _CLOCK_BACK_S:
+            if time.monotonic() - self._moved_back_at >= _CLOCK_BACK_REST_S:
+                self._clock_went_back(stamp)
+                self._moved_back_at = time.monotonic()
+            elif time.monotonic() - self._warned_at >= _CLOCK_BACK_REST_S:
+                # back and forth: cameras on two clocks. Moving everything each frame would lose all the times
+                self._warned_at = time.monotonic()
+                logger.warning("stamps go back and forth by %.0f s: are the cameras on different clocks?",
+                               self._now - stamp)
+        self._now = max(self._now, stamp)
+
+    def _clock_went_back(self, stamp: float) -> None:
+        """The clock went back (a bag played again into the same memory, a simulator restarted, a node with a memory
+        of wall-clock times started on a simulator's clock): every remembered time moves back by one amount, so that
+        all of it lies before stamp, and the memory goes on in the order things were sensed. Left on the old clock,
+        an item taken away stayed "not missing" until the clock passed its old last sighting (a look at its empty
+        place counted only when later than that), and the first place seen on the new clock was the item's
+        "first seen" place, its usual one after three glimpses. Intervals (dwell, time since arrival) are kept;
+        times from before the new clock's start read as unknown (0) in messages."""
+        shift = stamp - _CLOCK_BACK_GAP_S - self._now
+        for state in self._items.values():
+            for p in state.places:
+                p.first_seen, p.last_seen = p.first_seen + shift, p.last_seen + shift
+                p.seen_empty += shift
+            c = state.current
+            state.current = replace(c, stamp=c.stamp + shift, arrived=c.arrived + shift)
+        self._dirty |= set(self._items)  # written with the frame's changes
+        logger.warning("the clock went back %.1f s: the %d remembered item(s)' times moved back with it",
+                       -(stamp - self._now), len(self._items))
+        self._now = stamp
 
     def observe(self, observations: Sequence[ItemObservation]) -> None:
         """Add confirmed observations (positions m map frame, stamps s), then commit them in one transaction.
@@ -132,9 +167,9 @@ class ItemMemory:
         with self._lock:
             checked = [(_checked(o), o.followed) for o in observations]
             for (name, position, orientation, stamp, confidence), followed in checked:
+                self._tick(stamp)
                 self._apply(name, position, orientation, stamp, confidence, followed=followed)
                 self._dirty.add(name)
-                self._now = max(self._now, stamp)
             self._flush_frame()
 
     def places_to_check(self) -> list[PlaceToCheck]:
@@ -162,7 +197,7 @@ class ItemMemory:
         if needed <= 0 or not math.isfinite(stamp):
             return
         with self._lock:
-            self._now = max(self._now, float(stamp))
+            self._tick(float(stamp))
             for name, place_id in checked:
                 state = self._items.get(name)
                 place = _place(state, place_id) if state else None
@@ -466,6 +501,10 @@ def _checked(obs: ItemObservation) -> tuple[str, np.ndarray, np.ndarray, float, 
 # a sighting this much older than an emptiness at the same place means the clock went back; less is two cameras'
 # frames handled out of order (one saw the item there at t, the other the place empty at t + 0.1)
 _CLOCK_BACK_S = 5.0
+# After the clock went back, the memory's latest time is put this far (s) before the new clock's stamp.
+_CLOCK_BACK_GAP_S = 1.0
+# The clock goes back at most once in this long (s, monotonic): more often, it is two clocks, not a restart.
+_CLOCK_BACK_REST_S = 10.0
 
 
 def _handed_over_late(stamp: float, sighting: float) -> bool:

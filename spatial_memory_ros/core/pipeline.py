@@ -59,6 +59,10 @@ _TRUSTED_TAG_SCORE = 0.6
 # and with min_hits 1 a single one would move the item's "current" to another item's place.
 _READ_AGREE_S = 1.0
 _READ_AGREE_M = 0.5
+# A frame stamped at most this much before the previous one is out of order (a driver's or transport's jitter)
+# and is refused; further back, the clock went back (a bag played again, a simulator restarted) and the
+# time-bound state starts over. Before, 1 ms out of order reset the tracker as a new clock does.
+_OUT_OF_ORDER_S = 1.0
 
 
 class ChangeBackend(Protocol):
@@ -159,6 +163,7 @@ class Pipeline:
             tag_reader = TagReader(list(config.tags.items.values()), min_margin=config.detector.tag_reader_min_margin)
         self._reader = tag_reader if use_tags else None
         self._last_read: dict[str, tuple[float, np.ndarray]] = {}  # item -> (stamp, map position) of its last read
+        self._last_stamp: float | None = None  # the last processed frame's
         if detector is None and backend != "apriltag":
             detector = make_detector(config.detector, config.tags, device=device)
         self._objects = detector
@@ -226,6 +231,11 @@ class Pipeline:
         if frame.T_map_cam is not None and not isinstance(frame.T_map_cam, np.ndarray):  # e.g. nested lists
             frame = dataclasses.replace(frame, T_map_cam=np.asarray(frame.T_map_cam, dtype=np.float64))
         stamp = float(frame.stamp)
+        last = self._last_stamp
+        if last is not None and last - _OUT_OF_ORDER_S <= stamp < last:
+            raise BadInputError(f"frame stamped {last - stamp:.3f} s before the previous frame: out of order")
+        if last is not None and stamp < last:
+            self._clock_went_back()
         lifting = self.config.lifting
         self._compensate_turn(frame)
 
@@ -276,6 +286,7 @@ class Pipeline:
             )
             if empty:
                 self.memory.observe_absent(empty, stamp)
+        self._last_stamp = stamp
         return FrameResult(
             stamp=stamp,
             tracks=tracks,
@@ -285,6 +296,12 @@ class Pipeline:
             camera_moved=change.camera_moved,
             detections=detections,
         )
+
+    def _clock_went_back(self) -> None:
+        """What counts time by this camera's stamps starts over (the tracker, the item follower and the change
+        backends see the stamp and do so on their own; the shared item memory likewise); remembered places stay."""
+        self._last_view = None
+        self._last_read.clear()
 
     def _tags_and_change(self, frame: Frame) -> tuple[list[TagDetection], list[Detection], ChangeOutput]:
         """The tags (raw, and as detections) and the change baseline's output: one job beside the detector."""
@@ -392,6 +409,7 @@ class Pipeline:
         if self._follower is not None:
             self._follower.reset()
         self._last_read.clear()
+        self._last_stamp = None
 
     def save(self) -> None:
         """Make the memory's file self-contained (observations are committed every frame anyway)."""

@@ -137,6 +137,14 @@ class Tracker:
         self._matched = {}
         self._turned = False
 
+    def _clock_went_back(self) -> None:
+        """A stamp older than the last (a bag played again, a simulator restarted): no track's times can be compared
+        with it, so every track goes; ids keep counting, as a consumer that saw id 1 before must not take a new
+        track for the same object. Named items' ids go too: their first_seen is on the old clock."""
+        next_id = self._next_id
+        self.reset()
+        self._next_id = next_id
+
     def compensate(self, H: np.ndarray) -> None:
         """The camera turned since the last update: move every track's box (published or dormant) by H, (3, 3)
         previous image px -> this image px (core.turning.view_from_canvas), to where the same thing now appears, so
@@ -201,7 +209,7 @@ class Tracker:
         if not np.isfinite(stamp):
             raise BadInputError(f"stamp must be finite, got {stamp}")
         if self._last_stamp is not None and stamp < self._last_stamp:
-            self.reset()
+            self._clock_went_back()
         self._last_stamp = stamp
         self._turned = False
         checked = [_checked(d) for d in detections]
