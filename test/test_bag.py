@@ -462,3 +462,35 @@ def test_ctrl_c_while_a_frame_is_written_leaves_every_topic_that_frame(tmp_path:
     assert len(list((tmp_path / "out" / "change_masks").glob("*.png"))) == 4
     assert {line.split(",")[0] for line in (tmp_path / "out" / "tracks.txt").read_text().splitlines()} <= {
         "1", "2", "3", "4"}
+
+
+def test_an_image_stamped_0_among_stamped_ones_is_a_bad_frame(tmp_path: Path) -> None:
+    """The log time stood in for a zero stamp frame by frame: in a sim-time bag (stamps ~10 s, log times ~1.7e9 s)
+    that one frame was hours ahead of the rest, and the item memory's times with it. A bag whose images are all
+    stamped 0 still takes the log time for every frame."""
+    from bag_scene import _transform, camera_info
+    from rosbags.rosbag2 import Writer
+
+    from spatial_memory_ros.io.bag_types import make
+
+    store = typestore()
+    for name, zeroed in (("one", {3}), ("all", set(range(6)))):
+        with Writer(tmp_path / name, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+            tf = w.add_connection("/tf_static", "tf2_msgs/msg/TFMessage", typestore=store)
+            info = w.add_connection("/camera/camera_info", "sensor_msgs/msg/CameraInfo", typestore=store)
+            img = w.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=store)
+            links = [_transform("base_link", CAMERA_FRAME, T_MAP_CAM, 0.0),
+                     _transform("map", "base_link", np.eye(4), 0.0)]
+            w.write(tf, 1, store.serialize_cdr(make("tf2_msgs/msg/TFMessage", transforms=links),
+                                               "tf2_msgs/msg/TFMessage"))
+            for i, (t, image) in enumerate(scene_frames(6, 0)):
+                log_ns = int(round((1.7e9 + t) * 1e9))
+                w.write(info, log_ns, store.serialize_cdr(camera_info(t), "sensor_msgs/msg/CameraInfo"))
+                w.write(img, log_ns + 1_000_000, store.serialize_cdr(image_msg(image, 0.0 if i in zeroed else t)[1],
+                                                                     "sensor_msgs/msg/Image"))
+        bad: list[int] = []
+        stamps = [f.stamp for _, f in BagReader(tmp_path / name).frames(lambda i, e, seen=bad: seen.append(i))]
+        if name == "one":
+            assert bad == [3] and max(stamps) < 1e4
+        else:
+            assert not bad and min(stamps) > 1.7e9

@@ -76,3 +76,40 @@ def test_a_clock_that_goes_back_starts_the_history_again() -> None:
     assert buf.lookup("map", "base", 4.95)[0, 3] == pytest.approx(2.0)
     with pytest.raises(TransformUnavailable):
         buf.lookup("map", "base", 25.0)  # the old history went with the jump
+
+
+def test_a_clock_that_goes_back_less_than_the_cache_also_starts_the_history_again() -> None:
+    """A simulator restarted 8 s into a run: episode 1 drove along x, episode 2 along y. Within the 10 s cache the
+    two runs' samples were sorted into one history, and a lookup at 2.51 s in episode 2 gave (0.63, 0.63), a pose
+    half-way to episode 1's path, for (0, 1.25)."""
+    buf = TransformBuffer(cache_s=10.0)
+    for k in range(81):  # episode 1: 0 .. 8 s at 10 Hz, 0.5 m/s along x
+        buf.add("map", "base", 0.1 * k, make_transform([0.05 * k, 0.0, 0.0], [0, 0, 0, 1]), static=False)
+    for k in range(27):  # episode 2: 0 .. 2.6 s, 0.5 m/s along y
+        buf.add("map", "base", 0.1 * k, make_transform([0.0, 0.05 * k, 0.0], [0, 0, 0, 1]), static=False)
+    np.testing.assert_allclose(buf.lookup("map", "base", 2.51)[:3, 3], [0.0, 1.255, 0.0], atol=1e-9)
+
+
+def test_a_recording_that_holds_two_runs_looks_each_image_up_in_its_own() -> None:
+    """A bag read whole (io.bag) cannot forget at the jump: the runs are epochs, and an image's log time picks one;
+    the run before's last samples, logged just after the other link went back, still go to it."""
+    from spatial_memory_ros.core.tf_history import TransformHistory
+
+    history = TransformHistory()
+    log = 0
+    history.add("base", "cam", 0.0, _T(0.5), static=True, log_ns=log)
+    for k in range(81):  # run 1 along x; odom and base both at 10 Hz
+        log += 100_000_000
+        history.add("map", "odom", 0.1 * k, _T(0.0), static=False, log_ns=log)
+        history.add("odom", "base", 0.1 * k, _T(0.05 * k), static=False, log_ns=log)
+    jump = log + 50_000_000
+    history.add("map", "odom", 0.0, _T(10.0), static=False, log_ns=jump)  # run 2 starts: map <- odom moved
+    history.add("odom", "base", 8.1, _T(0.05 * 81), static=False, log_ns=jump + 1)  # run 1's last, in flight
+    for k in range(1, 27):
+        log = jump + k * 100_000_000
+        history.add("map", "odom", 0.1 * k, _T(10.0), static=False, log_ns=log)
+        history.add("odom", "base", 0.1 * k, _T(0.0), static=False, log_ns=log)
+    assert history.epochs == 2
+    assert history.lookup("map", "cam", 2.5, jump + 25 * 100_000_000)[0, 3] == pytest.approx(10.5)  # run 2
+    assert history.lookup("map", "cam", 2.5, 25 * 100_000_000)[0, 3] == pytest.approx(1.25 + 0.5)  # run 1
+    assert history.lookup("map", "cam", 8.03, jump + 2)[0, 3] == pytest.approx(0.05 * 80.3 + 0.5)  # in flight

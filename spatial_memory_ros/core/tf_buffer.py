@@ -36,11 +36,16 @@ class TransformBuffer:
         extrapolation_s: a lookup up to this far past the newest (or before the oldest) sample of a
             link uses that sample instead of failing. tf2 never extrapolates; a small allowance keeps a
             10 Hz camera usable with a TF publisher slightly behind it.
+        jump_back_s: a link's sample older than its newest by more than this means the clock went back (a
+            simulator restarted, a bag played again): the link's history starts again, as tf2's listener clears
+            its buffer on a time jump. Kept, the two runs' samples were sorted into one history and a lookup
+            interpolated between a pose of each.
     """
 
-    def __init__(self, *, cache_s: float = 10.0, extrapolation_s: float = 0.05) -> None:
+    def __init__(self, *, cache_s: float = 10.0, extrapolation_s: float = 0.05, jump_back_s: float = 1.0) -> None:
         self._cache_s = cache_s
         self._extrapolation_s = extrapolation_s
+        self._jump_back_s = jump_back_s
         self._links: dict[str, _Link] = {}  # child frame -> link to its parent
 
     def add(self, parent: str, child: str, stamp: float, T_parent_child: np.ndarray, *, static: bool) -> None:
@@ -53,10 +58,8 @@ class TransformBuffer:
         if static:
             link.stamps, link.transforms = [stamp], [T_parent_child]
             return
-        if link.stamps and stamp < link.stamps[-1] - self._cache_s:
-            # older than the cache keeps: the clock went back (a bag played again, a simulator restarted), as
-            # tf2 sees a time jump. Start this link's history again, or every replayed sample is dropped at once.
-            link.stamps, link.transforms = [], []
+        if link.stamps and stamp < link.stamps[-1] - min(self._cache_s, self._jump_back_s):
+            link.stamps, link.transforms = [], []  # the clock went back (jump_back_s)
         i = bisect.bisect_right(link.stamps, stamp)
         link.stamps.insert(i, stamp)
         link.transforms.insert(i, T_parent_child)
@@ -64,6 +67,11 @@ class TransformBuffer:
         drop = bisect.bisect_left(link.stamps, cutoff)
         if drop:
             del link.stamps[:drop], link.transforms[:drop]
+
+    def newest(self, child: str) -> float | None:
+        """The newest stamp of the dynamic link to child, or None (no such link, or a static one)."""
+        link = self._links.get(child.lstrip("/"))
+        return link.stamps[-1] if link is not None and not link.static and link.stamps else None
 
     def frames(self) -> set[str]:
         return set(self._links) | {link.parent for link in self._links.values()}

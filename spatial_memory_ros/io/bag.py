@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.errors import BadInputError
-from ..core.tf_buffer import TransformBuffer, TransformUnavailable
+from ..core.tf_buffer import TransformUnavailable
+from ..core.tf_history import TransformHistory
 from ..core.types import CameraIntrinsics, Frame
 from ..ros import decode
 from . import OnBadFrame
@@ -223,11 +224,12 @@ class BagReader:
             if other:
                 _log.warning("bag %s: skipping the messages of %s: another type than the topic is read as",
                              self.path, ", ".join(other))
-            self._tf = TransformBuffer(cache_s=math.inf)  # the whole bag is known: keep all of it
+            self._tf = TransformHistory()  # the whole bag is known: all of it is kept, by epoch of its clock
             self._infos: list[tuple[int, CameraIntrinsics]] = []  # (log time ns, intrinsics)
             self._info_times: list[int] = []
             self._preload(reader)
         self.last_header: FrameHeader | None = None  # of the frame frames() yielded last
+        self._log_time: bool | None = None  # every stamp is the log time (_stamp); None until the first message
         self._depth_warnings = 0
 
     @property
@@ -311,7 +313,7 @@ class BagReader:
             for t in msg.transforms:
                 try:
                     self._tf.add(t.header.frame_id, t.child_frame_id, decode.stamp_to_sec(t.header.stamp),
-                                 decode.transform_to_matrix(t), static=static)
+                                 decode.transform_to_matrix(t), static=static, log_ns=log_ns)
                 except (TransformUnavailable, ValueError):  # a self-loop or a zero quaternion: skip that one
                     continue
         self._infos.sort(key=lambda x: x[0])
@@ -342,6 +344,13 @@ class BagReader:
             while pending:
                 i, log_ns, msg = pending[0]
                 stamp = self._stamp(msg, log_ns)
+                if math.isnan(stamp):
+                    pending.popleft()
+                    exc = BadInputError("image stamped 0 in a bag whose images are stamped: no time to place it at")
+                    if on_bad is None:
+                        raise exc
+                    on_bad(i, exc)
+                    continue
                 # A later depth image may still match better until one beyond the window has arrived.
                 if not (final or topics.depth is None or len(pending) > _MAX_PENDING
                         or newest_depth > stamp + self.options.depth_max_dt_s):
@@ -365,7 +374,11 @@ class BagReader:
                     except BadInputError as exc:  # the frames it would have matched go without depth
                         self._warn_depth(str(exc))
                         continue
-                    depths.append((self._stamp(msg, log_ns), msg))
+                    depth_stamp = self._stamp(msg, log_ns)
+                    if math.isnan(depth_stamp):
+                        self._warn_depth("a depth image stamped 0 in a bag whose images are stamped")
+                        continue
+                    depths.append((depth_stamp, msg))
                 elif limit is None or index < limit:
                     try:
                         pending.append((index, log_ns, _deserialize(reader, raw, conn)))
@@ -379,11 +392,19 @@ class BagReader:
                 yield from ready(final=False)
             yield from ready(final=True)
 
-    @staticmethod
-    def _stamp(msg: Any, log_ns: int) -> float:
-        """The header stamp in s; the log time for a driver that leaves stamps at zero."""
+    def _stamp(self, msg: Any, log_ns: int) -> float:
+        """The header stamp in s; the log time for a driver that leaves stamps at zero: the bag's first image or
+        depth message decides, for the whole bag. A zero stamp among stamped ones is NaN (a bad frame, as the node
+        drops it): the log time in its place mixed two clocks (a sim-time bag's 10 s and the recorder's 1.7e9 s),
+        and the item memory took that frame's sighting as hours ahead."""
         t = decode.stamp_to_sec(msg.header.stamp)
-        return t if t > 0 else log_ns * 1e-9
+        if self._log_time is None:
+            self._log_time = t <= 0
+            if self._log_time:
+                _log.warning("bag %s: the first image is stamped 0; every frame takes its log time", self.path)
+        if self._log_time:
+            return log_ns * 1e-9
+        return t if t > 0 else math.nan
 
     def _frame(self, msg: Any, log_ns: int, stamp: float, depths: collections.deque[tuple[float, Any]]) -> Frame:
         image = decode.compressed_to_bgr(msg) if self.topics.compressed else decode.image_to_bgr(msg)
@@ -399,7 +420,7 @@ class BagReader:
             if not frame_id:
                 raise BadInputError("image header has no frame_id (set --camera-frame)")
             try:
-                T_map_cam = self._tf.lookup(self.options.map_frame, frame_id, stamp)
+                T_map_cam = self._tf.lookup(self.options.map_frame, frame_id, stamp, log_ns)
             except TransformUnavailable as exc:
                 raise BadInputError(f"no camera pose {self.options.map_frame} <- {frame_id}: {exc}") from None
         else:
