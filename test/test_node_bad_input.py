@@ -84,6 +84,9 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
             (_image("mono8", 160, 120, 160, bytes(160 * 120)), "camera_info is 320x240 but the image is 160x120"),
             # an unstamped driver: tracks age by the stamps, so lost tracks would never end
             (bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(0.0))), "has stamp 0.000000000"),
+            # one frame a day ahead aged out every track and set the item memory's times by it
+            (bgr_to_image(scene, header(CAMERA_FRAME, sec_to_stamp(time.time() + 86400))),
+             "s ahead of this node's clock"),
         ]
         for msg, expected in bad:
             cam.image_pub.publish(msg)

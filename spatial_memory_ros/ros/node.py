@@ -55,6 +55,10 @@ from .pose_source import make_pose_source
 _THROTTLE_S = 5.0
 _DIAGNOSTICS_PERIOD_S = 1.0  # diagnostic_updater's default period
 _LONGEST_WAIT_S = 0.2  # a worker's rate-limit wait is cut into waits no longer than this
+# An image stamped further than this ahead of the node's clock is a bad stamp, not a capture time: one frame a day
+# ahead aged out every track and set every sighting's "last seen" and dwell by it. Generous for machines whose
+# clocks are a little apart (and a simulator's /clock a message behind); 0 in the clock = not known yet: no check.
+_MAX_STAMP_AHEAD_S = 60.0
 
 
 def resolve_device(requested: str) -> str:
@@ -283,6 +287,12 @@ class SpatialMemoryNode(Node):
             # pose is looked up at them, so such frames would keep lost tracks alive forever
             self._drop(camera, "stamp", f"image on {camera.image_topic} has stamp {stamp.sec}.{stamp.nanosec:09d}; "
                        "the node needs the capture time in header.stamp")
+            return
+        now_ns = self.get_clock().now().nanoseconds
+        ahead_s = (stamp.sec + stamp.nanosec * 1e-9) - now_ns * 1e-9
+        if now_ns > 0 and ahead_s > _MAX_STAMP_AHEAD_S:
+            self._drop(camera, "stamp_ahead", f"image on {camera.image_topic} is stamped {ahead_s:.0f} s ahead of "
+                       "this node's clock (use_sim_time set on one side only? a camera on its own clock?)")
             return
         if intrinsics is None:
             self._drop(camera, "no_camera_info", f"no valid camera_info received yet on {camera.info_topic}")
