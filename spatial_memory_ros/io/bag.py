@@ -49,6 +49,8 @@ TF = "tf2_msgs/msg/TFMessage"
 BAG_SUFFIXES = (".mcap", ".db3")
 # Images held back waiting for a later depth image; a stalled depth stream must not hold frames forever.
 _MAX_PENDING = 30
+# An image stamped this much (s) further ahead of its recording time than the image before is a bad stamp (_bad_stamp).
+_MAX_STAMP_AHEAD_S = 60.0
 _log = logging.getLogger(__name__)
 
 
@@ -229,6 +231,7 @@ class BagReader:
             self._info_times: list[int] = []
             self._preload(reader)
         self.last_header: FrameHeader | None = None  # of the frame frames() yielded last
+        self._lead: float | None = None  # the last good image's stamp minus its log time, s (_bad_stamp)
         self._log_time: bool | None = None  # every stamp is the log time (_stamp); None until the first message
         self._depth_warnings = 0
 
@@ -344,12 +347,12 @@ class BagReader:
             while pending:
                 i, log_ns, msg = pending[0]
                 stamp = self._stamp(msg, log_ns)
-                if math.isnan(stamp):
+                why = self._bad_stamp(stamp, log_ns)
+                if why:
                     pending.popleft()
-                    exc = BadInputError("image stamped 0 in a bag whose images are stamped: no time to place it at")
                     if on_bad is None:
-                        raise exc
-                    on_bad(i, exc)
+                        raise BadInputError(why)
+                    on_bad(i, BadInputError(why))
                     continue
                 # A later depth image may still match better until one beyond the window has arrived.
                 if not (final or topics.depth is None or len(pending) > _MAX_PENDING
@@ -405,6 +408,19 @@ class BagReader:
         if self._log_time:
             return log_ns * 1e-9
         return t if t > 0 else math.nan
+
+    def _bad_stamp(self, stamp: float, log_ns: int) -> str:
+        """Why an image's stamp cannot be its capture time, or "". The stamp runs with the recorder's clock (a
+        simulator's slower or faster, and back at a restart): one more than _MAX_STAMP_AHEAD_S ahead of the last
+        good frame's, for the recording time between them, is a bad stamp, as the node drops one ahead of its
+        clock."""
+        if math.isnan(stamp):
+            return "image stamped 0 in a bag whose images are stamped: no time to place it at"
+        lead = stamp - log_ns * 1e-9
+        if self._lead is not None and lead > self._lead + _MAX_STAMP_AHEAD_S:
+            return f"image stamped {lead - self._lead:.0f} s ahead of the bag's previous image, for its recording time"
+        self._lead = lead
+        return ""
 
     def _frame(self, msg: Any, log_ns: int, stamp: float, depths: collections.deque[tuple[float, Any]]) -> Frame:
         image = decode.compressed_to_bgr(msg) if self.topics.compressed else decode.image_to_bgr(msg)
