@@ -259,6 +259,24 @@ def test_no_memory_gives_fresh_ids_and_knows_only_what_it_sees_now() -> None:
     assert method.capabilities == {"tracking", "memory"} and last_seen.capabilities == {"memory"}
 
 
+def test_first_seen_keeps_the_first_sighting_and_the_empty_mask_is_empty() -> None:
+    """The trivial floors the headline scores are read against (BENCHMARKS "What the scores are made of")."""
+    from spatial_memory_ros.bench.methods import EmptyMaskMethod, FirstSeenMethod
+
+    tags = FrameTags(TagConfig())
+    first, last = FirstSeenMethod(tags), LastSeenMethod(tags)
+    frame = _frame(np.full((60, 80, 3), 120, np.uint8))
+    for x in (1.0, 2.0):
+        tags._frame, tags._positions = frame, {"mug": np.array([x, 0.0, 0.0])}  # as offer() leaves them
+        first.update(frame)
+        last.update(frame)
+        frame = _frame(np.full((60, 80, 3), 120, np.uint8))
+    assert first.locate("mug") is not None and first.locate("mug")[0][0] == 1.0  # type: ignore[index]
+    assert last.locate("mug") is not None and last.locate("mug")[0][0] == 2.0  # type: ignore[index]
+    mask = EmptyMaskMethod().update(frame).change_mask
+    assert mask is not None and mask.shape == (60, 80) and not mask.any()
+
+
 def test_the_baselines_run_the_classical_change_detector() -> None:
     """The benchmark's baselines are the classical pipeline whatever the package's default change method (learned
     since 2026-12-03), so their figures stay comparable across BENCHMARKS.md; the learned methods set their own."""
@@ -297,7 +315,7 @@ def test_table_says_n_a_where_nothing_was_asked() -> None:
 
     doc = _one_method_doc(0, 0.0, 0.0)
     row = format_table(doc).splitlines()[2].split()
-    assert row == ["m", "-", "-", "-", "-", "-", "-", "-", "-", "n/a", "n/a", "n/a", "12.0", "-", "-"]
+    assert row == ["m", *["-"] * 9, "n/a", "n/a", "n/a", "n/a", "12.0", "-", "-"]
 
 
 def test_table_has_a_seen_row_only_when_the_run_had_one() -> None:
@@ -307,4 +325,4 @@ def test_table_has_a_seen_row_only_when_the_run_had_one() -> None:
     assert "(seen)" not in format_table(doc)  # results.json from before the row existed
     doc["seen"] = {"layout": 0.75, "n_layout": 4, "retrieval": 0.0, "n_retrieval": 0}
     row = next(line for line in format_table(doc).splitlines() if line.startswith("(seen)")).split()
-    assert row == ["(seen)", "-", "-", "-", "-", "-", "-", "-", "-", "0.750", "n/a", "-", "-", "-", "-"]
+    assert row == ["(seen)", *["-"] * 9, "0.750", "n/a", "-", "-", "-", "-", "-"]

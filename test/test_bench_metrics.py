@@ -384,3 +384,16 @@ def test_cost_empty_and_real_memory() -> None:
     with pytest.raises(ValueError, match="sim_time_s must be finite"):
         meter.sample(math.nan)
     assert json.loads(json.dumps(meter.summary().as_dict()))["n_frames"] == 0
+
+
+def test_retrieval_counts_the_queries_that_need_a_memory_apart() -> None:
+    """Most queries are answered by the frame or by a first sighting; R@1 over the rest is what a memory adds."""
+    acc = RetrievalAccumulator()
+    here, there = np.zeros(3), np.array([3.0, 0.0, 0.0])
+    acc.add("cup", here, here, 0.0)  # in view: easy, right
+    acc.add("cup", here, here, 90.0, hard=True)
+    acc.add("box", there, here, 90.0, hard=True)
+    acc.add("mop", None, here, 30.0, hard=True)
+    s = acc.summary()
+    assert (s.recall_at_1, s.n, s.recall_at_1_hard, s.n_hard) == (0.5, 4, 1 / 3, 3)
+    assert json.loads(json.dumps(s.as_dict()))["n_hard"] == 3

@@ -224,6 +224,36 @@ class LastSeenMethod:
         self._last = {}
 
 
+class FirstSeenMethod(LastSeenMethod):
+    """Item memory that never updates: usual = current = where the tag was first decoded. A floor for layout
+    and R@1: the simulated scenes start every item at its home, so this answers "usual" right for every item
+    first seen before it was moved, and "current" for every item not moved since."""
+
+    name = "first_seen"
+
+    def update(self, frame: Frame) -> MethodOutput:
+        for item, position in self._tags.detect(frame)[0].items():
+            self._last.setdefault(item, position)
+        return MethodOutput()
+
+
+class EmptyMaskMethod:
+    """A change mask with nothing in it: the floor for change mIoU, whose unchanged class (about 98 % of the
+    pixels) gives any near-empty mask about 0.49."""
+
+    name = "empty_mask"
+    capabilities = frozenset({CHANGE})
+
+    def update(self, frame: Frame) -> MethodOutput:
+        return MethodOutput(change_mask=np.zeros(frame.image.shape[:2], np.uint8))
+
+    def locate(self, item: str) -> Location | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
 def _in_tag(box: np.ndarray, tag_boxes: np.ndarray) -> bool:
     """Whether most of a blob's box (4,) lies inside one of the tag boxes (T, 4)."""
     if len(tag_boxes) == 0:
@@ -269,6 +299,8 @@ METHODS: dict[str, MethodFactory] = {
     "mog2": lambda ctx: Mog2Method(ctx.config.change),
     "no_memory": lambda ctx: NoMemoryMethod(ctx.tags, ctx.config.change),
     "last_seen": lambda ctx: LastSeenMethod(ctx.tags),
+    "first_seen": lambda ctx: FirstSeenMethod(ctx.tags),
+    "empty_mask": lambda ctx: EmptyMaskMethod(),
 }
 DEFAULT_METHODS = tuple(METHODS)
 

@@ -190,6 +190,10 @@ class RetrievalScores(Scores):
     recall_at_1: float
     n: int
     per_bucket: dict[str, tuple[float, int]]
+    # over the queries that need a memory: the item out of view then and away from where it was first seen (most
+    # queries are neither: where the camera shows it, or where it has always been, a first sighting answers)
+    recall_at_1_hard: float = 0.0
+    n_hard: int = 0
 
     def as_dict(self) -> dict[str, float | int | dict]:
         """As Scores.as_dict, with per_bucket as {label: {"recall_at_1": r, "n": n}} (self-describing)."""
@@ -197,6 +201,8 @@ class RetrievalScores(Scores):
             "recall_at_1": float(self.recall_at_1),
             "n": int(self.n),
             "per_bucket": {k: {"recall_at_1": float(r), "n": int(n)} for k, (r, n) in self.per_bucket.items()},
+            "recall_at_1_hard": float(self.recall_at_1_hard),
+            "n_hard": int(self.n_hard),
         }
 
 
@@ -219,24 +225,32 @@ class RetrievalAccumulator:
         self.labels: tuple[str, ...] = (*[_duration_label(b) for b in bounds], f"> {_duration_label(bounds[-1])}")
         self._n = np.zeros(len(self.labels), dtype=np.int64)
         self._right = np.zeros(len(self.labels), dtype=np.int64)
+        self._n_hard = self._right_hard = 0
 
     def add(
-        self, item: str, predicted_current: np.ndarray | None, true_position: np.ndarray, last_seen_age_s: float
+        self, item: str, predicted_current: np.ndarray | None, true_position: np.ndarray, last_seen_age_s: float,
+        *, hard: bool = False,
     ) -> None:
         """predicted_current (3,) m map frame, None when the memory does not know the item (counted wrong);
         true_position (3,) m, finite (skip queries whose truth is unknown); last_seen_age_s >= 0: how long
-        ago (truth) the camera last saw the item, inf if never."""
+        ago (truth) the camera last saw the item, inf if never. hard: the query needs a memory (RetrievalScores:
+        out of view and away from where the item was first seen), also counted apart."""
         age = float(last_seen_age_s)
         if not age >= 0.0:  # also rejects NaN
             raise BadInputError(f"{item}: last_seen_age_s must be >= 0 s (inf if never seen), got {age}")
         bucket = int(np.searchsorted(self._bounds, age, side="left"))
+        right = _within(item, predicted_current, true_position, self.radius_m)
         self._n[bucket] += 1
-        self._right[bucket] += _within(item, predicted_current, true_position, self.radius_m)
+        self._right[bucket] += right
+        if hard:
+            self._n_hard += 1
+            self._right_hard += right
 
     def summary(self) -> RetrievalScores:
         per_bucket = {label: (ratio(int(r), int(n)), int(n)) for label, r, n in zip(self.labels, self._right, self._n)}
         return RetrievalScores(
-            recall_at_1=ratio(int(self._right.sum()), int(self._n.sum())), n=int(self._n.sum()), per_bucket=per_bucket
+            recall_at_1=ratio(int(self._right.sum()), int(self._n.sum())), n=int(self._n.sum()), per_bucket=per_bucket,
+            recall_at_1_hard=ratio(self._right_hard, self._n_hard), n_hard=self._n_hard,
         )
 
 

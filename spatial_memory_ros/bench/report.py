@@ -27,6 +27,14 @@ def _part(part: str, key: str) -> Getter:
     return get
 
 
+def _hard(s: dict[str, Any]) -> float | None:
+    """R@1 over the queries that need a memory (metrics.RetrievalScores); NaN where none was asked."""
+    scores = s.get("retrieval")
+    if scores is None:
+        return None
+    return scores["recall_at_1_hard"] if scores.get("n_hard") else math.nan
+
+
 def _bucket(label: str) -> Getter:
     def get(s: dict[str, Any]) -> float | None:
         r = s.get("retrieval")
@@ -51,11 +59,13 @@ def columns(result_json: dict[str, Any]) -> list[tuple[str, Getter]]:
         ("IDF1", _part("tracking", "idf1")),
         ("MOTA", _part("tracking", "mota")),
         ("chg mIoU", _part("change", "miou")),
+        ("chg IoU", _part("change", "iou_changed")),  # the changed class alone: an empty mask gets ~0.49 mIoU
         ("chg F1", _part("change", "f1_changed")),
         ("chg rec agents", _part("change", "recall_agents")),  # changed pixels on an agent that the mask has
         ("chg rec scene", _part("change", "recall_scene")),  # those off every agent: items appeared, left or moved
         ("layout acc", _part("layout", "accuracy")),
         ("R@1", _part("retrieval", "recall_at_1")),
+        ("R@1 hard", _hard),  # out of view and moved since first seen
         *[(f"R@1 {label}", _bucket(label)) for label in labels],
         ("fps", _part("cost", "fps")),
     ]

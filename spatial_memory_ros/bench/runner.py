@@ -179,6 +179,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     queries = _Queries(config.seed, config.query_period_s)
     collector = SampleCollector(config.samples, scene.preset.duration_s)
     last_seen: dict[str, float] = {}  # item -> stamp it was last in view (truth)
+    first_at: dict[str, np.ndarray] = {}  # item -> where it was when first in view (truth)
     seen = SeenTruth(RADIUS_M, config.min_item_px) if memories else None
     step: CostMeter | None = None
     next_rss_s = 0.0
@@ -217,10 +218,11 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
             for name, item in f.truth.items.items():
                 if item.visible_px >= config.min_item_px:
                     last_seen[name] = f.stamp
+                    first_at.setdefault(name, item.position.copy())
             if seen is not None:
                 seen.add(f)
                 if queries.due(f.stamp):
-                    _query(f, memories, scores, last_seen, seen)
+                    _query(f, memories, scores, last_seen, first_at, seen)
             if f.stamp >= next_rss_s:
                 step.sample(f.stamp)
                 next_rss_s += RSS_SAMPLE_PERIOD_S
@@ -239,15 +241,17 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
 
 
 def _query(f: SimFrame, memories: list[Method], scores: dict[str, _Scores], last_seen: dict[str, float],
-           seen: SeenTruth) -> None:
+           first_at: dict[str, np.ndarray], seen: SeenTruth) -> None:
     """Ask every memory method about every item seen so far; score usual and current; count the same
-    queries in seen."""
+    queries in seen. A retrieval query is hard when the item is out of view and away from where it was first
+    seen: neither the frame nor a first sighting answers it."""
     for name, item in f.truth.items.items():
         if name not in last_seen:  # never in view: no method could know it
             continue
         on_floor = lies_on_floor(item)
         seen.query(name, on_floor)
         displaced = not on_floor or float(np.hypot(*(item.position[:2] - item.home[:2]))) > RADIUS_M
+        hard = last_seen[name] < f.stamp and float(np.hypot(*(item.position[:2] - first_at[name][:2]))) > RADIUS_M
         for m in memories:
             answer = m.locate(name)
             usual, current = (None, None) if answer is None else (_finite(answer[0]), _finite(answer[1]))
@@ -255,7 +259,7 @@ def _query(f: SimFrame, memories: list[Method], scores: dict[str, _Scores], last
             assert acc.layout is not None and acc.retrieval is not None
             acc.layout.add(name, usual, item.home, displaced)
             if on_floor:
-                acc.retrieval.add(name, current, item.position, f.stamp - last_seen[name])
+                acc.retrieval.add(name, current, item.position, f.stamp - last_seen[name], hard=hard)
 
 
 def _xyz(p: np.ndarray | None) -> list[float] | None:
