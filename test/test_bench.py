@@ -326,3 +326,23 @@ def test_table_has_a_seen_row_only_when_the_run_had_one() -> None:
     doc["seen"] = {"layout": 0.75, "n_layout": 4, "retrieval": 0.0, "n_retrieval": 0}
     row = next(line for line in format_table(doc).splitlines() if line.startswith("(seen)")).split()
     assert row == ["(seen)", *["-"] * 9, "0.750", "n/a", "-", "-", "-", "-", "-"]
+
+
+def test_export_checks_its_arguments_as_a_run_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--export skipped the checks: --minutes inf never ended, --width 0 was a traceback."""
+    for bad, message in ((["--minutes", "inf"], "minutes must be > 0 and finite"),
+                         (["--minutes", "0.01", "--width", "0"], "width and height must be >= 32 px")):
+        assert main(["bench", "--export", str(tmp_path / "seq"), *bad]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "seq").exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_rerun_without_a_memory_method_leaves_no_earlier_map(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The earlier run's map.png stayed and was listed as written, beside results.json of another method set."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "map.png").write_bytes(b"an earlier run's map")
+    assert main(["bench", "--minutes", "0.05", "--jobs", "1", "--methods", "mog2", "--out", str(out)]) == 0
+    assert not (out / "map.png").exists() and "map.png" not in capsys.readouterr().out.splitlines()[-1]

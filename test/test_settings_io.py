@@ -164,3 +164,16 @@ def test_tag_item_names_are_stripped_and_not_blank(name: str) -> None:
 
     with pytest.raises(BadInputError, match="no spaces around them"):
         PipelineConfig(tags=TagConfig(items={name: 3, "book": 5})).validate()
+
+
+def test_a_file_lays_its_settings_over_the_base_given(tmp_path: Path) -> None:
+    """`evaluate --config` with only the change method set: over PipelineConfig() the detector went back to
+    apriltag, and pets09 refused the file (cup ran with tags only)."""
+    from spatial_memory_ros.evaluate.config import default_config
+
+    path = tmp_path / "classical.yaml"
+    path.write_text("change:\n  method: classical\n")
+    config = load_pipeline_config(path, base=default_config())
+    assert config.change.method == "classical"
+    assert config.detector.backend == "coco" and not config.detector.apriltag_items
+    assert load_pipeline_config(path).detector.backend == PipelineConfig().detector.backend

@@ -126,6 +126,8 @@ def bench_command(args: argparse.Namespace) -> int:
 
     write_results(result, out / "results.json", {"command": " ".join(["spatial-memory", *sys.argv[1:]])})
     data = result.to_json()
+    for stale in ("map.png", "samples.png"):  # drawn only for some method sets: not an earlier run's
+        (out / stale).unlink(missing_ok=True)
     plot_metrics(data, out / "metrics.png")
     plot_map(data, bench_preset(args.preset, args.camera, args.minutes, width=width, height=height,
                                 patrol_speed=args.patrol_speed, patrol_stop_s=args.patrol_stop), out / "map.png")
@@ -138,7 +140,11 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace, width: int, height: int) -> int:
     from .export import export_sequence
+    from .runner import BenchConfig
     from .scene import make_bench_scene
+
+    BenchConfig(preset=args.preset, camera=args.camera, minutes=args.minutes, seed=args.seed, width=width,
+                height=height, patrol_speed=args.patrol_speed, patrol_stop_s=args.patrol_stop).validate()
 
     scene = make_bench_scene(args.preset, args.camera, args.minutes, args.seed, width=width, height=height,
                              patrol_speed=args.patrol_speed, patrol_stop_s=args.patrol_stop)

@@ -170,6 +170,8 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
         config.preset, config.camera, config.minutes, config.seed, width=config.width, height=config.height,
         patrol_speed=config.patrol_speed, patrol_stop_s=config.patrol_stop_s,
     )
+    if len(scene) == 0:
+        raise BadInputError(f"{config.minutes:g} min is shorter than one frame of the scene: nothing to score")
     pose_error = PoseError(config.pose_noise_deg, config.pose_noise_m, seed=config.seed)
     methods = make_methods(list(config.methods), scene, model_path=config.model_path,
                            still_head_scale=config.still_head_scale,

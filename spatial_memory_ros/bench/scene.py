@@ -66,8 +66,8 @@ def bench_preset(
         raise BadInputError(f"no benchmark scene for preset {preset!r}; choose one of {sorted(BENCH_VIEWS)}")
     if camera not in CAMERA_MODES:
         raise BadInputError(f"camera must be one of {CAMERA_MODES}, not {camera!r}")
-    if not minutes > 0:
-        raise BadInputError(f"minutes must be > 0, got {minutes}")
+    if not 0 < minutes < float("inf"):
+        raise BadInputError(f"minutes must be > 0 and finite, got {minutes}")
     if not (patrol_speed >= 0 and patrol_speed < float("inf")) or (patrol_speed > 0 and camera != "patrol"):
         raise BadInputError(f"patrol_speed must be >= 0 and finite, and only for a patrol camera; got {patrol_speed}")
     if not (patrol_stop_s >= 0 and patrol_stop_s < float("inf")) or (patrol_stop_s > 0 and camera != "patrol"):

@@ -1,8 +1,8 @@
 """`spatial-memory demo`: the "demo" sim scene through the core Pipeline, with the ground truth beside it.
 
-Writes the same outputs as `run` (tracks.txt, change_masks/, items.json) plus contact_sheet.png and an
-annotated demo.avi (MJPG: every OpenCV build can write it), and prints the tracks and, per item, the
-pipeline's usual/current answer next to the truth.
+Writes the outputs of `run` but its memory (tracks.txt, change_masks/, items.json; the demo's memory lives in
+RAM, so no memory.db) plus contact_sheet.png and an annotated demo.avi (MJPG: every OpenCV build can write it),
+and prints the tracks and, per item, the pipeline's usual/current answer next to the truth.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def run_demo(
     print(format_items(answers, last, scene.items, config.memory.displaced_distance_m))
     print()
     written = ["tracks.txt", "change_masks/", "items.json", "contact_sheet.png"] + (
-        ["demo.avi"] if video else []
+        ["demo.avi"] if writer is not None else []
     )
     print(f"wrote {out_dir}/: {', '.join(written)}")
     return 0

@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="simulate a scene and write the same outputs as `run`")
+    p = sub.add_parser("demo", help="simulate a scene and write the outputs of `run` (its memory stays in RAM: no "
+                       "memory.db), a contact sheet and demo.avi")
     p.add_argument("--out", type=folder, default=Path("spatial_memory_demo"), help="output folder")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed of the simulated scene")
     p.set_defaults(handler=_demo)
@@ -202,7 +203,8 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--video", type=Path, help="the video (default: opencv-doc's vtest.avi)")
     p.add_argument("--gt", type=Path, help="MOTChallenge gt.txt (default: ../shared/data/pets09-s2l1/gt.txt)")
     p.add_argument("--config", type=Path,
-                   help="parameter YAML (default: built-in defaults with detector.backend coco)")
+                   help="parameter YAML, laid over the evaluation's defaults (the built-in ones with "
+                   "detector.backend coco and apriltag_items false)")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="only the first N frames")
     p.add_argument("--assumed-hfov-deg", type=float, default=60.0, metavar="DEG",
                    help="cup, box: horizontal field of view of the assumed camera (the clips have no camera_info)")
@@ -225,7 +227,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     config = None
     if args.config is not None:
-        config = dataclasses.replace(_load_config(args.config), memory=default_config().memory)
+        from ..core.settings_io import load_pipeline_config
+
+        # over the evaluation's defaults: a file that sets only the change method changes only that (it needed the
+        # detector set too, or pets09 refused it and cup ran with tags only)
+
+        config = dataclasses.replace(load_pipeline_config(args.config, base=default_config()),
+                                     memory=default_config().memory)
     if args.sequence in moved.CLIPS:
         if args.pan_deg != 0 or args.exposure_ms != 0:
             raise SpatialMemoryError("--pan-deg and --exposure-ms are for pets09 (its truth has people's boxes to "
@@ -238,6 +246,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         camera = AssumedCamera(hfov_deg=args.assumed_hfov_deg, distance_m=args.assumed_distance_m)
         print(moved.format_report(moved.evaluate_moved(args.sequence, args.out, config=config,
                                                        max_frames=args.max_frames, camera=camera)))
+        _say_written(args.out, [f"{args.sequence}_metrics.json", f"{args.sequence}_change.png"])
         return 0
     kwargs = {k: v for k, v in (("video", args.video), ("gt_path", args.gt)) if v is not None}
     turning = None
@@ -260,7 +269,16 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise SpatialMemoryError(f"--pan-deg / --turn-period-s / --exposure-ms: {exc}") from exc
     metrics = pets.evaluate_pets09(args.out, config=config, max_frames=args.max_frames, turning=turning, **kwargs)
     print(pets.format_report(metrics))
+    _say_written(args.out, ["metrics.json", "ours.txt", "bytetrack.txt", "tracks.png", "change.png"])
     return 0
+
+
+def _say_written(out: Path, names: list[str]) -> None:
+    """Which outputs this run wrote (the pictures are drawn only when the run reaches their frames)."""
+    written = [n for n in names if (out / n).exists()]
+    missing = [n for n in names if n not in written]
+    print(f"\nwrote {out}/: {', '.join(written)}" + (f" (not drawn in so short a run: {', '.join(missing)})"
+                                                      if missing else ""))
 
 
 # ---- bench -----------------------------------------------------------------------------------------------

@@ -110,9 +110,10 @@ def _as_tag_id(raw: Any, entry: str) -> int:
 
 
 def load_pipeline_config(
-    path: str | Path, *, ignore_keys: Collection[str] = NODE_ONLY_KEYS
+    path: str | Path, *, ignore_keys: Collection[str] = NODE_ONLY_KEYS, base: PipelineConfig | None = None
 ) -> PipelineConfig:
-    """Read and validate a PipelineConfig from a YAML file; settings not in the file keep their defaults.
+    """Read and validate a PipelineConfig from a YAML file; settings not in the file keep their defaults (base's,
+    when given: e.g. an evaluation's own defaults).
 
     ignore_keys: keys to accept and skip (by default the node's own parameters), so one parameter file
     serves both the node and the offline tools. Raises BadInputError naming the file for a missing or
@@ -134,13 +135,13 @@ def load_pipeline_config(
     if not isinstance(data, dict):
         raise BadInputError(f"config file {path} must hold a mapping of settings")
     try:
-        return config_from_params(_unwrap_ros(data), ignore_keys=ignore_keys)
+        return config_from_params(_unwrap_ros(data), ignore_keys=ignore_keys, base=base)
     except BadInputError as e:
         raise BadInputError(f"{path}: {e}") from None
 
 
 def config_from_params(
-    params: Mapping[str, Any], *, ignore_keys: Collection[str] = NODE_ONLY_KEYS
+    params: Mapping[str, Any], *, ignore_keys: Collection[str] = NODE_ONLY_KEYS, base: PipelineConfig | None = None
 ) -> PipelineConfig:
     """Build a validated PipelineConfig from flat dotted and/or nested settings (no ROS wrapper), e.g.
     ``{"tag_size_m": 0.1, "items": ["mug=3"], "change.threshold": 25}``; see load_pipeline_config."""
@@ -161,7 +162,7 @@ def config_from_params(
             raise BadInputError(f"setting {dotted} is given twice (once as {key})")
         values[section][name] = _coerce(dotted, raw)
 
-    default = PipelineConfig()
+    default = PipelineConfig() if base is None else base
     sections = {s: dataclasses.replace(getattr(default, s), **v) for s, v in values.items()}
     return PipelineConfig(**sections).validate()
 

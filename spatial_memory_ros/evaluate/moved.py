@@ -199,6 +199,7 @@ def evaluate_moved(
         "ms_per_frame_mean": float(np.mean(seconds) * 1000.0),
     }
     (out / f"{clip}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / f"{clip}_change.png").unlink(missing_ok=True)  # drawn only when the run reaches its frames
     if sheet:
         # 16 levels per channel keep the PNG small enough for docs/.
         cv2.imwrite(str(out / f"{clip}_change.png"), contact_sheet(sheet, 2, cell_width=_CELL_WIDTH) // 16 * 16 + 8,

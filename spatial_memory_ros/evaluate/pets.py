@@ -27,6 +27,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from ..bench.metrics import TrackingAccumulator
 from ..core.config import PipelineConfig
@@ -176,8 +177,10 @@ def evaluate_pets09(
     blur: list[float] = []  # per frame, px the turning camera's picture moved while its shutter was open
     intrinsics = turning.intrinsics if turning is not None else None
     memory = ItemMemory(config.memory, MemoryStore(config.memory.db_path))
-    with Pipeline(config, memory, detector=detector, embedder=embedder) as pipeline:
+    with (Pipeline(config, memory, detector=detector, embedder=embedder) as pipeline,
+          tqdm(total=total, unit="frame", desc="pets09", disable=None, leave=False) as bar):  # on a terminal only
         for index in range(total):
+            bar.update(1)
             ok, image = cap.read()
             if not ok:
                 break
@@ -236,6 +239,8 @@ def evaluate_pets09(
         raise BadInputError(f"no frame of {video} could be read")
     for name, lines in rows.items():
         (out / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    for stale in ("tracks.png", "change.png"):  # drawn only when the run reaches SHEET_FRAMES: not an earlier run's
+        (out / stale).unlink(missing_ok=True)
     if sheet:
         # 16 grey levels per channel: a third of the PNG's size and still readable (it goes into docs/).
         cv2.imwrite(str(out / "tracks.png"), contact_sheet(sheet, 2, cell_width=384) // 16 * 16 + 8,

@@ -20,6 +20,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import tempfile
 import threading
 import time
@@ -155,9 +156,10 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
     frame_ids = [f"{n}_optical" if n else "camera_optical" for n in names]
     pose = ({"pose_source": "fixed", "fixed_transform": [*map(float, t), *map(float, q)]} if len(names) == 1
             else {"pose_source": "tf_topics", "cameras": names})  # one transform cannot place two cameras
+    scratch = Path(tempfile.mkdtemp(prefix="bench_node_"))  # the node's memory file: removed at the end
     params = {
         "detector.backend": settings.detector, **pose, "image_transport": settings.transport,
-        "memory.db_path": str(Path(tempfile.mkdtemp(prefix="bench_node_")) / "memory.db"),
+        "memory.db_path": str(scratch / "memory.db"),
         **settings.node_params,
     }
     env = {FASTDDS_PROFILE_ENV: os.environ[FASTDDS_PROFILE_ENV]} if settings.fastdds_profile else {}
@@ -266,6 +268,7 @@ def _run(settings: BenchSettings, out_dir: Path, log: Any) -> BenchResult:
         driver.destroy_node()
         rclpy.try_shutdown(context=context)
         code = node.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
     if code != 0:
         log(f"warning: the node exited with {code}; see {out_dir / 'node.log'}")
     with lock:
