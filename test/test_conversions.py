@@ -226,6 +226,9 @@ def test_track_and_answer_messages() -> None:
     assert response.missing and response.current_inferred and "not where last seen" in response.message
     conv.fill_locate_response(response, replace(gone, current_inferred=False), "map")
     assert not response.current_inferred and "whereabouts unknown" in response.message
+    gone_home = replace(answer, missing=True, displaced=False, distance_m=0.0)  # its usual place seen empty
+    conv.fill_locate_response(response, gone_home, "map")
+    assert "whereabouts unknown" in response.message and "in its usual place" not in response.message
     back = replace(answer, current=_location(1.0), displaced=False, distance_m=0.0, current_inferred=True)
     conv.fill_locate_response(response, back, "map")  # the return prior's prediction: not missing
     assert response.current_inferred and not response.missing and "probably back at (1.00" in response.message

@@ -45,3 +45,19 @@ def test_track_spheres_and_labels_never_share_an_id() -> None:
         assert len(keys) == len(set(keys)) == 4
         assert {m.ns for m in markers if m.text} == {"track_labels" + ns.removeprefix("tracks")}
         assert sorted(m.id for m in markers if m.text) == [5, 1_000_005]
+
+
+def test_a_missing_items_last_sighting_is_drawn_grey_not_as_a_sighting() -> None:
+    """Its place was seen empty: the cube there was drawn in the sighting blue, only the label said missing."""
+    from spatial_memory_ros.core.types import ItemAnswer, ItemLocation
+
+    here = ItemLocation(np.array([1.0, 2.0, 0.0]), np.array([0.0, 0.0, 0.0, 1.0]), 1.0, 5.0, 10, 30.0)
+
+    def cube_colour(**flags: bool) -> tuple[float, ...]:
+        answer = ItemAnswer("mug", here, here, False, 0.0, [], **flags)
+        (cube,) = [m for m in MarkerBuilder("map", 1.0).build([], [answer], Time()).markers if m.ns == "current"]
+        return (cube.color.r, cube.color.g, cube.color.b, cube.color.a)
+
+    seen = cube_colour()
+    assert cube_colour(missing=True) != seen
+    assert cube_colour(missing=True) == cube_colour(missing=True, current_inferred=True)

@@ -109,8 +109,11 @@ def describe(answer: ItemAnswer) -> str:
             else f"gone from ({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}) where last seen, whereabouts unknown"
     elif answer.current_inferred:  # the return prior: last seen away long enough ago to be back by now
         now = f"probably back at ({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}) (last seen away, not seen since)"
-    state = f"displaced by {answer.distance_m:.2f} m" if answer.displaced else "in its usual place"
-    return f"{answer.item}: {where}, {now}, {state}"
+    if answer.displaced:
+        return f"{answer.item}: {where}, {now}, displaced by {answer.distance_m:.2f} m"
+    if answer.missing:  # its place was seen empty: "in its usual place" it is not, whatever current says
+        return f"{answer.item}: {where}, {now}"
+    return f"{answer.item}: {where}, {now}, in its usual place"
 
 
 def header(frame_id: str, stamp: Time) -> Header:

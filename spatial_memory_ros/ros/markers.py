@@ -95,8 +95,10 @@ class MarkerBuilder:
             usual.pose.position = self._point(a.usual.position)
             usual.scale.x = usual.scale.y = 0.3
             usual.scale.z = 0.02
-            # an inferred current (the last place was seen empty) is drawn greyed: it is a guess, not a sighting
-            current = self._marker("current", i, Marker.CUBE, stamp, _INFERRED if a.current_inferred else _CURRENT)
+            # an inferred current is drawn greyed: a guess, not a sighting; so is a missing item's last sighting,
+            # at a place since seen empty (it was drawn as a sighting there)
+            current = self._marker("current", i, Marker.CUBE, stamp,
+                                   _INFERRED if a.current_inferred or a.missing else _CURRENT)
             current.pose.position = self._point(a.current.position, 0.05)
             q = a.current.orientation
             current.pose.orientation.x, current.pose.orientation.y = float(q[0]), float(q[1])
