@@ -100,3 +100,33 @@ def test_the_topic_listener_keeps_its_own_name_when_the_process_is_renamed() -> 
         src.close()
         main.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def test_tf2_ros_listens_on_a_node_and_thread_of_its_own(node, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """TransformListener(buffer, node, spin_thread=True) was given the main node: tf2's thread added it to an
+    executor of its own, so either /tf went to the main executor (behind camera and service traffic) or the
+    main node's images and services went to tf2's thread. A stand-in tf2_ros records what it is given."""
+    import sys
+    import types
+
+    given: list[tuple[object, bool]] = []
+
+    class Listener:
+        def __init__(self, buffer: object, listener_node: object, *, spin_thread: bool = False) -> None:
+            given.append((listener_node, spin_thread))
+
+        def unregister(self) -> None:
+            pass
+
+    stand_in = types.ModuleType("tf2_ros")
+    stand_in.Buffer = object  # type: ignore[attr-defined]
+    stand_in.TransformListener = Listener  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tf2_ros", stand_in)
+    src = ps.make_pose_source(node, "tf2_ros", [])
+    try:
+        ((listener_node, spin_thread),) = given
+        assert listener_node is not node and not spin_thread
+        assert listener_node.get_name() == "pose_probe_tf_listener"  # type: ignore[attr-defined]
+        assert any(t.name == "tf_listener" for t in threading.enumerate())
+    finally:
+        src.close()

@@ -68,22 +68,13 @@ class FixedPoseSource:
         pass
 
 
-class TopicPoseSource:
-    """Subscribes to /tf and /tf_static itself (no tf2_ros needed).
+class _ListenerNode:
+    """A node of its own, spun on a thread of its own, for /tf: /tf is high-rate, and behind the main executor's
+    camera and service traffic it fell seconds behind. start() once its subscriptions are made."""
 
-    Like tf2_ros.TransformListener(spin_thread=True) it uses its own node and executor thread: /tf is
-    high-rate, and behind the main executor's camera and service traffic it fell seconds behind.
-    """
-
-    name = "tf_topics"
-
-    def __init__(self, node: Node, *, cache_s: float = 10.0) -> None:
-        from tf2_msgs.msg import TFMessage  # our stand-in on pip installs, the real one elsewhere
-
-        self._buffer = TransformBuffer(cache_s=cache_s)
-        self._lock = threading.Condition()  # notified on every new transform, for lookups that wait
+    def __init__(self, node: Node) -> None:
         name = f"{node.get_name()}_tf_listener"
-        self._node = rclpy.create_node(
+        self.node = rclpy.create_node(
             name, namespace=node.get_namespace(), context=node.context, start_parameter_services=False,
             enable_rosout=False,
             # a launch file's Node(name=...) passes `-r __node:=NAME`, a global remap that renames every node of
@@ -92,7 +83,35 @@ class TopicPoseSource:
             cli_args=["--ros-args", "-r", f"__node:={name}"],
         )
         self._executor = SingleThreadedExecutor(context=node.context)
-        self._executor.add_node(self._node)
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, name="tf_listener", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _spin(self) -> None:
+        with contextlib.suppress(ExternalShutdownException):  # the context was shut down: normal exit
+            self._executor.spin()
+
+    def close(self) -> None:
+        self._executor.shutdown(timeout_sec=2.0)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        self.node.destroy_node()
+
+
+class TopicPoseSource:
+    """Subscribes to /tf and /tf_static itself (no tf2_ros needed), on a node and thread of its own."""
+
+    name = "tf_topics"
+
+    def __init__(self, node: Node, *, cache_s: float = 10.0) -> None:
+        from tf2_msgs.msg import TFMessage  # our stand-in on pip installs, the real one elsewhere
+
+        self._buffer = TransformBuffer(cache_s=cache_s)
+        self._lock = threading.Condition()  # notified on every new transform, for lookups that wait
+        self._listener = _ListenerNode(node)
+        self._node = self._listener.node
         group = MutuallyExclusiveCallbackGroup()
         dynamic_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         static_qos = QoSProfile(
@@ -104,17 +123,10 @@ class TopicPoseSource:
         self._node.create_subscription(TFMessage, "/tf_static", lambda m: self._on_tf(m, True), static_qos,
                                        callback_group=group)
         self._logger = node.get_logger()
-        self._thread = threading.Thread(target=self._spin, name="tf_listener", daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        with contextlib.suppress(ExternalShutdownException):  # the context was shut down: normal exit
-            self._executor.spin()
+        self._listener.start()
 
     def close(self) -> None:
-        self._executor.shutdown(timeout_sec=2.0)
-        self._thread.join(timeout=2.0)
-        self._node.destroy_node()
+        self._listener.close()
 
     def _on_tf(self, msg: object, static: bool) -> None:
         for tf in msg.transforms:  # type: ignore[attr-defined]
@@ -152,7 +164,12 @@ class Tf2RosPoseSource:
 
         self._tf2 = tf2_ros
         self._buffer = tf2_ros.Buffer()
-        self._listener = tf2_ros.TransformListener(self._buffer, node, spin_thread=True)
+        # Not TransformListener(buffer, node, spin_thread=True): its thread adds the node it is given to an executor
+        # of its own, so the main node's images and services went to tf2's thread, or (main() adding the node
+        # back) /tf to the main executor. Its own node and thread, as for tf_topics.
+        self._spinner = _ListenerNode(node)
+        self._listener = tf2_ros.TransformListener(self._buffer, self._spinner.node, spin_thread=False)
+        self._spinner.start()
 
     def lookup(self, target: str, source: str, stamp: Time, timeout_s: float = 0.0) -> np.ndarray:
         from rclpy.duration import Duration
@@ -167,6 +184,7 @@ class Tf2RosPoseSource:
 
     def close(self) -> None:
         self._listener.unregister()
+        self._spinner.close()
 
 
 def tf2_ros_available() -> bool:
