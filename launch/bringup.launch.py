@@ -7,9 +7,10 @@ Every tuning parameter lives in the YAML (params_file), not here.
 """
 
 import os
+import tempfile
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -44,12 +45,34 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         emulate_tty=True,
     )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        arguments=["-d", os.path.join(share, "config", "spatial_memory.rviz")],
-        parameters=[{"use_sim_time": LaunchConfiguration("use_sim_time")}],
-        condition=IfCondition(LaunchConfiguration("rviz")),
-        output="screen",
-    )
+    rviz = OpaqueFunction(function=_rviz, kwargs={"config": os.path.join(share, "config", "spatial_memory.rviz")},
+                          condition=IfCondition(LaunchConfiguration("rviz")))
     return LaunchDescription([*args, node, rviz])
+
+
+def _rviz(context: object, config: str) -> list:
+    """RViz on our config, its topics those of the node's namespace and the image argument (the config's absolute
+    topics showed nothing with namespace:=robot1)."""
+    namespace = LaunchConfiguration("namespace").perform(context)
+    image = LaunchConfiguration("image").perform(context)
+    with open(config, encoding="utf-8") as f:
+        text = namespaced_rviz_config(f.read(), namespace, image)
+    fd, path = tempfile.mkstemp(prefix="spatial_memory_", suffix=".rviz")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return [Node(package="rviz2", executable="rviz2", arguments=["-d", path],
+                 parameters=[{"use_sim_time": LaunchConfiguration("use_sim_time")}], output="screen")]
+
+
+def namespaced_rviz_config(text: str, namespace: str, image: str) -> str:
+    """The RViz config's topics resolved as the node resolves its own: in namespace, the camera display on the
+    image argument (a relative one in the namespace too)."""
+
+    def resolve(topic: str) -> str:
+        if topic.startswith("/"):
+            return topic
+        return "/" + "/".join(part for part in (namespace.strip("/"), topic) if part)
+
+    for topic in ("markers", "change_mask", "debug_image"):
+        text = text.replace(f"Value: /{topic}\n", f"Value: {resolve(topic)}\n")
+    return text.replace("Value: /image\n", f"Value: {resolve(image)}\n")

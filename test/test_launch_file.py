@@ -33,7 +33,7 @@ def _recorder(kind: str) -> type:
 def _stub_launch_modules(monkeypatch: pytest.MonkeyPatch) -> None:
     names = {
         "launch": ["LaunchDescription"],
-        "launch.actions": ["DeclareLaunchArgument", "IncludeLaunchDescription"],
+        "launch.actions": ["DeclareLaunchArgument", "IncludeLaunchDescription", "OpaqueFunction"],
         "launch.conditions": ["IfCondition", "UnlessCondition"],
         "launch.substitutions": ["LaunchConfiguration", "PathJoinSubstitution"],
         "launch_ros": [],
@@ -86,6 +86,14 @@ def test_launch_file_starts_installed_node_with_installed_config(monkeypatch: py
     assert {"image", "camera_info", "depth"} <= remapped
     assert {"namespace", "use_sim_time", "rviz"} <= set(arguments)
 
-    rviz = [n for n in nodes if n.kwargs["package"] == "rviz2"]
-    assert rviz and Path(rviz[0].kwargs["arguments"][1]).is_file()
-    assert rviz[0].kwargs["condition"].args[0].args == ("rviz",)
+    (rviz,) = [e for e in entities if e.kind == "OpaqueFunction"]
+    assert Path(rviz.kwargs["kwargs"]["config"]).is_file()
+    assert rviz.kwargs["condition"].args[0].args == ("rviz",)
+    # namespace:=robot1: the config's absolute topics showed nothing; the camera display ignored image:=
+    text = Path(rviz.kwargs["kwargs"]["config"]).read_text()
+    spaced = module.namespaced_rviz_config(text, "robot1", "camera/image_raw")
+    for topic in ("markers", "change_mask", "debug_image"):
+        assert f"Value: /{topic}\n" in text and f"Value: /robot1/{topic}\n" in spaced
+    assert "Value: /robot1/camera/image_raw\n" in spaced and "Value: /image\n" not in spaced
+    assert module.namespaced_rviz_config(text, "", "/cam/image") == text.replace("Value: /image\n",
+                                                                                 "Value: /cam/image\n")
