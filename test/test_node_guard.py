@@ -107,3 +107,30 @@ def test_a_rate_hz_set_live_takes_effect_while_the_worker_waits(tmp_path: Path) 
         node.close()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def test_diagnostics_come_while_the_sim_clock_stands(tmp_path: Path) -> None:
+    """With use_sim_time and no /clock (a bag paused, a simulator not started) the 1 Hz report timer, on the
+    node's clock, never fired: no report, just when "no image for N s" matters."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    node, context = fixed_pose_node(tmp_path / "m.db", HEIGHT_M, Parameter("use_sim_time", value=True))
+    reports: list[DiagnosticArray] = []
+    probe = rclpy.create_node("probe", context=context)
+    probe.create_subscription(DiagnosticArray, "/diagnostics", reports.append, 10)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(probe)
+    try:
+        end = time.monotonic() + 4.0
+        while time.monotonic() < end and len(reports) < 2:
+            executor.spin_once(timeout_sec=0.1)
+        assert len(reports) >= 2
+    finally:
+        executor.shutdown()
+        probe.destroy_node()
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

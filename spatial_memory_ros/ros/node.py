@@ -29,6 +29,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
@@ -116,7 +117,10 @@ class SpatialMemoryNode(Node):
         overrides = QoSOverridingOptions.with_default_policies()
         self.markers_pub = self.create_publisher(MarkerArray, "markers", OUTPUT_QOS, qos_overriding_options=overrides)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
-        self.create_timer(_DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=service_group)
+        # on a steady clock: on the node's, with use_sim_time, no report came while /clock was not moving (a bag
+        # paused, a simulator not started), which is when "no image for N s" matters
+        self.create_timer(_DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=service_group,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
 
         self.create_service(LocateItem, "locate_item", self._on_locate, callback_group=service_group)
         self.create_service(ListItems, "list_items", self._on_list, callback_group=service_group)
