@@ -258,3 +258,24 @@ def test_compressed_images(tmp_path: Path) -> None:
         drv.close()
         code = node.stop()
         assert code == 0, f"the node exited with {code}:\n{node.output()}"
+
+
+@pytest.mark.timeout(90)
+def test_ctrl_c_twice_still_closes_the_memory_and_exits_0(tmp_path: Path) -> None:
+    """`ros2 launch` in a terminal: the terminal's SIGINT and launch's own reach the node close together. The
+    second raised KeyboardInterrupt inside close(): a traceback, exit -2, and the memory neither committed nor
+    closed (its -wal left beside it)."""
+    db = tmp_path / "m.db"
+    domain = fresh_domain()
+    node = NodeProcess(domain, tmp_path / "node.log", {"memory.db_path": str(db), "change.method": "classical"})
+    drv = Driver(domain)
+    try:
+        listed = drv.call(ListItems, "list_items", ListItems.Request())  # up and serving
+        assert listed is not None
+    finally:
+        drv.close()
+    node.proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    code = node.stop(signal.SIGINT)
+    assert code == 0 and "Traceback" not in node.output(), node.output()
+    assert not (tmp_path / "m.db-wal").exists()

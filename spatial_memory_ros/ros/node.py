@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import signal
 import threading
 import time
 import traceback
@@ -445,9 +446,25 @@ def main(args: list[str] | None = None) -> int:
     except SpatialMemoryError as exc:  # bad configuration or an unusable store: say why and exit
         rclpy.logging.get_logger("spatial_memory").fatal(f"cannot start: {exc}")
         code = 1
+    except Exception:
+        if rclpy.ok():
+            raise
+        # SIGTERM or Ctrl-C while the node was being made (a model loading): rclpy's handler shut the context down
+        # and the next rclpy call raised (NotInitializedException, a traceback and exit 1 before): a normal stop
     finally:
+        _ignore_stop_signals()
         if node is not None:
             node.close()
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def _ignore_stop_signals() -> None:
+    """From here on the node is closing: a second Ctrl-C (pressed twice, or launch's SIGINT then SIGTERM) raised
+    KeyboardInterrupt inside close(), which then neither committed the memory's last changes nor closed it, and
+    the process ended with a traceback. close() waits at most for a frame's pose lookup (tf_timeout_s) and the
+    frame itself; launch's SIGKILL, if it comes to that, still ends it (the store survives a kill)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):  # ValueError: not the main thread (a test's own main())
+            signal.signal(sig, signal.SIG_IGN)
