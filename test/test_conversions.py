@@ -265,3 +265,15 @@ def test_transform_round_trip() -> None:
     msg = conv.transform_to_msg("map", "cam0_optical", T, conv.sec_to_stamp(12.5))
     assert (msg.header.frame_id, msg.child_frame_id, msg.header.stamp.sec) == ("map", "cam0_optical", 12)
     np.testing.assert_allclose(conv.transform_to_matrix(msg), T, atol=1e-12)
+
+
+def test_an_images_stamp_comes_back_exact_in_what_the_node_publishes() -> None:
+    """A float64 near 1.8e9 s keeps ~240 ns: a track's last_seen was 1796444322.363262177 for an image stamped
+    .363262123, no image's stamp (a consumer matching tracks to images by stamp found none)."""
+    from spatial_memory_ros.ros import encode
+
+    t = encode.remember_stamp(1796444322, 363262123)
+    back = conv.sec_to_stamp(t)
+    assert (back.sec, back.nanosec) == (1796444322, 363262123)
+    never_seen = conv.sec_to_stamp(t + 0.5)  # not an image's: converted from the float, as before
+    assert never_seen.sec == 1796444322 and abs(never_seen.nanosec - 863262123) < 1000

@@ -8,8 +8,10 @@ No ROS import at module level.
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,9 +59,31 @@ def rclpy_types() -> MessageTypes:
 INT32_MAX = 2**31 - 1  # builtin_interfaces' sec is int32; rclpy does not check, and a larger value wraps negative
 
 
+# The exact stamps of the newest images, by their float seconds: a float64 near 1.8e9 s keeps about 240 ns, so a
+# track's last_seen, converted back, was no image's stamp (a consumer matching tracks to images by stamp found none).
+_EXACT_STAMPS: collections.OrderedDict[float, tuple[int, int]] = collections.OrderedDict()
+_EXACT_STAMPS_MAX = 4096  # about 7 minutes of one 10 Hz camera; older times convert from the float
+_EXACT_STAMPS_LOCK = threading.Lock()
+
+
+def remember_stamp(sec: int, nanosec: int) -> float:
+    """An image's stamp as float s (what the core takes), remembered so that sec_to_stamp gives it back exactly."""
+    t = float(sec) + float(nanosec) * 1e-9
+    with _EXACT_STAMPS_LOCK:
+        _EXACT_STAMPS[t] = (int(sec), int(nanosec))
+        _EXACT_STAMPS.move_to_end(t)
+        while len(_EXACT_STAMPS) > _EXACT_STAMPS_MAX:
+            _EXACT_STAMPS.popitem(last=False)
+    return t
+
+
 def sec_to_stamp(t: float, types: MessageTypes) -> Any:
     """float s -> builtin_interfaces/Time; a negative or non-finite time becomes 0 (unknown), a time past what
-    int32 seconds hold (2038) the largest it holds."""
+    int32 seconds hold (2038) the largest it holds. A recent image's stamp (remember_stamp) comes back exact."""
+    with _EXACT_STAMPS_LOCK:
+        exact = _EXACT_STAMPS.get(t)
+    if exact is not None:
+        return types.Time(sec=exact[0], nanosec=exact[1])
     if not math.isfinite(t) or t < 0:
         return types.Time(sec=0, nanosec=0)
     sec = int(t)

@@ -48,7 +48,7 @@ from spatial_memory_ros.core.tf_buffer import TransformUnavailable
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame, FrameResult
 
 from . import conversions as conv
-from . import diagnostics
+from . import diagnostics, encode
 from .camera_input import OUTPUT_QOS, CameraInput
 from .markers import MarkerBuilder
 from .params import declare_parameters, read_settings, unknown_parameters, validate_live
@@ -317,7 +317,8 @@ class SpatialMemoryNode(Node):
             self._drop(camera, "pose", f"no camera pose {self.settings.map_frame} <- {camera_frame}: {exc}")
             return
         depth = self._matching_depth(msg, depths, image.shape[:2], camera)
-        frame = Frame(image=image, stamp=conv.stamp_to_sec(msg.header.stamp), intrinsics=intrinsics,
+        stamp_s = encode.remember_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)  # exact back in messages
+        frame = Frame(image=image, stamp=stamp_s, intrinsics=intrinsics,
                       T_map_cam=T_map_cam, depth=depth)
         try:
             with camera.process_lock:
