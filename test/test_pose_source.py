@@ -118,8 +118,14 @@ def test_tf2_ros_listens_on_a_node_and_thread_of_its_own(node, monkeypatch) -> N
         def unregister(self) -> None:
             pass
 
+    cleared: list[int] = []
+
+    class Buffer:
+        def clear(self) -> None:
+            cleared.append(1)
+
     stand_in = types.ModuleType("tf2_ros")
-    stand_in.Buffer = object  # type: ignore[attr-defined]
+    stand_in.Buffer = Buffer  # type: ignore[attr-defined]
     stand_in.TransformListener = Listener  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "tf2_ros", stand_in)
     src = ps.make_pose_source(node, "tf2_ros", [])
@@ -128,5 +134,14 @@ def test_tf2_ros_listens_on_a_node_and_thread_of_its_own(node, monkeypatch) -> N
         assert listener_node is not node and not spin_thread
         assert listener_node.get_name() == "pose_probe_tf_listener"  # type: ignore[attr-defined]
         assert any(t.name == "tf_listener" for t in threading.enumerate())
+        src.clock_went_back()  # tf2 kept the old clock's samples and sorted the new ones in among them
+        assert cleared == [1]
     finally:
         src.close()
+
+
+def test_pose_source_tf2_ros_without_tf2_ros_is_a_clear_error(node, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """It was a ModuleNotFoundError traceback."""
+    monkeypatch.setattr(ps, "tf2_ros_available", lambda: False)
+    with pytest.raises(BadInputError, match="tf2_ros is not installed"):
+        ps.make_pose_source(node, "tf2_ros", [])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import signal
 import threading
 import time
@@ -61,6 +62,7 @@ _LONGEST_WAIT_S = 0.2  # a worker's rate-limit wait is cut into waits no longer 
 # ahead aged out every track and set every sighting's "last seen" and dwell by it. Generous for machines whose
 # clocks are a little apart (and a simulator's /clock a message behind); 0 in the clock = not known yet: no check.
 _MAX_STAMP_AHEAD_S = 60.0
+_CLOCK_BACK_S = 1.0  # an image stamped this much before the newest one: the clock went back (core.pipeline's rule)
 
 
 def resolve_device(requested: str) -> str:
@@ -133,6 +135,8 @@ class SpatialMemoryNode(Node):
         # one worker per camera: the cameras' pipelines share nothing but the item memory (its own lock), so
         # two cameras use two cores (one worker serving both in turn answered 80 % of two learned cameras'
         # frames at 10 Hz: BENCHMARKS "Two cameras in one node")
+        self._clock_lock = threading.Lock()
+        self._newest_stamp = -math.inf  # the newest image stamp processed, any camera (s)
         self._workers = [threading.Thread(target=self._work, args=(c,), name=f"spatial_memory_pipeline{c.label}",
                                           daemon=True) for c in self.cameras]
         for worker in self._workers:
@@ -310,6 +314,14 @@ class SpatialMemoryNode(Node):
         if not camera_frame and self.pose_source.name != "fixed":
             self._drop(camera, "frame_id", "image header has no frame_id (set camera_frame)")
             return
+        stamp_s = encode.remember_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)  # exact back in messages
+        with self._clock_lock:
+            went_back = stamp_s < self._newest_stamp - _CLOCK_BACK_S
+            self._newest_stamp = stamp_s if went_back else max(self._newest_stamp, stamp_s)
+        if went_back:
+            self.get_logger().warning(f"image stamps went back to {stamp_s:.3f} s (a simulator restarted, a bag "
+                                      "looped?): tracks and transforms of the old clock are dropped")
+            self.pose_source.clock_went_back()
         try:
             T_map_cam = self.pose_source.lookup(self.settings.map_frame, camera_frame, msg.header.stamp,
                                                 self._tf_timeout)
@@ -317,7 +329,6 @@ class SpatialMemoryNode(Node):
             self._drop(camera, "pose", f"no camera pose {self.settings.map_frame} <- {camera_frame}: {exc}")
             return
         depth = self._matching_depth(msg, depths, image.shape[:2], camera)
-        stamp_s = encode.remember_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)  # exact back in messages
         frame = Frame(image=image, stamp=stamp_s, intrinsics=intrinsics,
                       T_map_cam=T_map_cam, depth=depth)
         try:

@@ -44,6 +44,10 @@ class PoseSource(Protocol):
         """Release threads and subscriptions."""
         ...
 
+    def clock_went_back(self) -> None:
+        """The images' stamps went back (a simulator restarted, a bag looped): forget transforms of the old clock."""
+        ...
+
 
 class FixedPoseSource:
     """A static camera: the same map <- camera transform at every stamp, whatever the frame names."""
@@ -65,6 +69,9 @@ class FixedPoseSource:
         return self._T.copy()
 
     def close(self) -> None:
+        pass
+
+    def clock_went_back(self) -> None:
         pass
 
 
@@ -128,6 +135,9 @@ class TopicPoseSource:
     def close(self) -> None:
         self._listener.close()
 
+    def clock_went_back(self) -> None:
+        pass  # each link's history starts again at its first sample of the new clock (TransformBuffer.jump_back_s)
+
     def _on_tf(self, msg: object, static: bool) -> None:
         for tf in msg.transforms:  # type: ignore[attr-defined]
             try:
@@ -186,6 +196,11 @@ class Tf2RosPoseSource:
         self._listener.unregister()
         self._spinner.close()
 
+    def clock_went_back(self) -> None:
+        # tf2 kept the old clock's samples: the new ones within its 10 s cache were sorted in among them (a lookup
+        # interpolated between the two runs), older ones refused as TF_OLD_DATA until the clock caught up
+        self._buffer.clear()
+
 
 def tf2_ros_available() -> bool:
     try:
@@ -201,6 +216,9 @@ def make_pose_source(node: Node, mode: str, fixed_transform: Sequence[float]) ->
         raise BadInputError(f"pose_source must be one of {POSE_SOURCES}, got {mode!r}")
     if mode == "fixed":
         return FixedPoseSource(fixed_transform)
+    if mode == "tf2_ros" and not tf2_ros_available():
+        raise BadInputError("pose_source tf2_ros: tf2_ros is not installed here; use tf (tf2_ros where it is "
+                            "installed, our own /tf listener elsewhere) or tf_topics")
     if mode == "tf2_ros" or (mode == "tf" and tf2_ros_available()):
         return Tf2RosPoseSource(node)
     return TopicPoseSource(node)
