@@ -135,8 +135,9 @@ class ItemMemory:
             elif time.monotonic() - self._warned_at >= _CLOCK_BACK_REST_S:
                 # back and forth: cameras on two clocks. Moving everything each frame would lose all the times
                 self._warned_at = time.monotonic()
-                logger.warning("stamps go back and forth by %.0f s: are the cameras on different clocks?",
-                               self._now - stamp)
+                logger.warning("stamps went back %.0f s again within %.0f s: cameras on different clocks, or a "
+                               "bag looping that fast? Remembered times stay as they are", self._now - stamp,
+                               _CLOCK_BACK_REST_S)
         self._now = max(self._now, stamp)
 
     def _clock_went_back(self, stamp: float) -> None:
