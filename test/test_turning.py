@@ -143,6 +143,8 @@ def test_turning_view_reprojects_the_source_and_its_pose_agrees() -> None:
     assert boxes[0, 2] > boxes[0, 0] and boxes[0, 3] > boxes[0, 1]
     with pytest.raises(ValueError):
         TurningView(source_size=(0, 576))
+    with pytest.raises(ValueError, match="pan must be within"):  # `evaluate pets09 --pan-deg 500` was scored
+        TurningView(source_size=(768, 576), pan_deg=500.0, tilt_deg=2.0)
 
 
 def test_turning_view_blurs_along_the_turn_by_the_exposure() -> None:

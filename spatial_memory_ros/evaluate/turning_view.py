@@ -57,6 +57,10 @@ class TurningView:
         if (min(*self.source_size, *self.out_size) <= 0 or self.period_s <= 0 or not 0 < self.hfov_deg < 180
                 or self.exposure_s < 0):
             raise ValueError(f"bad turning view {self}")
+        # past this the view's edge turns away from the video's plane (--pan-deg 500 was scored)
+        if not (abs(self.pan_deg) < 90.0 - self.hfov_deg / 2.0 and abs(self.tilt_deg) < 45.0):
+            raise ValueError(f"pan must be within +-{90.0 - self.hfov_deg / 2.0:g} deg and tilt within +-45 deg "
+                             f"(got {self.pan_deg:g}, {self.tilt_deg:g})")
 
     @property
     def K_source(self) -> np.ndarray:
