@@ -148,3 +148,16 @@ def test_list_and_locate_never_write_the_file(db: Path, tmp_path: Path, capsys) 
         main_file = digest(db)
         assert main(["list", "--db", str(db)]) == 0
         assert "keys" in capsys.readouterr().out and digest(db) == main_file
+
+
+def test_a_missing_item_is_not_said_to_be_at_its_usual_place() -> None:
+    """Its usual place was seen empty: the answer said MISSING and, a line below, "at its usual place"."""
+    import numpy as np
+
+    from spatial_memory_ros.cli.query import format_answer
+    from spatial_memory_ros.core.types import ItemAnswer, ItemLocation
+
+    here = ItemLocation(np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]), 1.0, 5.0, 10, 30.0)
+    text = format_answer(ItemAnswer("mug", here, here, False, 0.0, [], missing=True))
+    assert "MISSING" in text and "at its usual place" not in text
+    assert "at its usual place" in format_answer(ItemAnswer("mug", here, here, False, 0.0, []))

@@ -50,7 +50,7 @@ def format_answer(answer: ItemAnswer) -> str:
                      f"(return prior, P = {answer.current.confidence:.2f})")
     if answer.displaced:
         lines.append(f"  DISPLACED: {answer.distance_m:.2f} m from its usual place")
-    else:
+    elif not answer.missing:  # a missing item's usual place was seen empty: it is not there
         lines.append(f"  at its usual place ({answer.distance_m:.2f} m away)")
     if answer.alternatives:
         lines.append("  also found at:")
