@@ -65,3 +65,15 @@ def test_items_never_asked_about_are_not_counted() -> None:
     seen = SeenTruth(radius_m=0.5, min_item_px=100)
     seen.add(_frame(2.0, 3.0))  # type: ignore[arg-type]  # shown at home, but no query about it
     assert seen.summary().n_layout == 0 and seen.summary().layout == 0.0
+
+
+def test_the_queries_that_need_a_memory_are_counted_apart() -> None:
+    """The hard queries' share the camera showed: the ceiling for R@1 hard."""
+    seen = SeenTruth(radius_m=0.5, min_item_px=100)
+    seen.add(_frame(6.0, 1.0, px=300))  # type: ignore[arg-type]  # shown where it lies
+    seen.query("box", True, hard=True)
+    seen.add(_frame(8.0, 1.0, px=0))  # type: ignore[arg-type]  # moved out of view
+    seen.query("box", True, hard=True)
+    seen.query("box", True)
+    s = seen.summary()
+    assert (s.n_retrieval, s.n_retrieval_hard, s.retrieval_hard) == (3, 2, 0.5)

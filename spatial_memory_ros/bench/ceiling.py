@@ -40,6 +40,8 @@ class SeenScores(Scores):
     n_layout: int
     retrieval: float
     n_retrieval: int
+    retrieval_hard: float = 0.0  # over the retrieval queries that need a memory (metrics.RetrievalScores)
+    n_retrieval_hard: int = 0
 
 
 class SeenTruth:
@@ -56,6 +58,7 @@ class SeenTruth:
         self._put_at: dict[str, np.ndarray] = {}  # item -> (2,) floor position it was put down at
         self._seen_here: set[str] = set()  # items shown at _put_at since they were put there
         self._n_layout = self._seen_layout = self._n_retrieval = self._seen_retrieval = 0
+        self._n_hard = self._seen_hard = 0
 
     def add(self, frame: SimFrame) -> None:
         for name, item in frame.truth.items.items():
@@ -73,13 +76,17 @@ class SeenTruth:
                 if float(np.hypot(*(xy - item.home[:2]))) <= self.radius_m:
                     self._seen_home.add(name)
 
-    def query(self, name: str, on_floor: bool) -> None:
-        """Count one layout query about the item, and a retrieval query when it lies on the floor."""
+    def query(self, name: str, on_floor: bool, *, hard: bool = False) -> None:
+        """Count one layout query about the item, and a retrieval query when it lies on the floor (hard: one
+        that needs a memory, also counted apart)."""
         self._n_layout += 1
         self._seen_layout += name in self._seen_home
         if on_floor:
             self._n_retrieval += 1
             self._seen_retrieval += name in self._seen_here
+            if hard:
+                self._n_hard += 1
+                self._seen_hard += name in self._seen_here
 
     def summary(self) -> SeenScores:
         return SeenScores(
@@ -87,4 +94,6 @@ class SeenTruth:
             n_layout=self._n_layout,
             retrieval=ratio(self._seen_retrieval, self._n_retrieval),
             n_retrieval=self._n_retrieval,
+            retrieval_hard=ratio(self._seen_hard, self._n_hard),
+            n_retrieval_hard=self._n_hard,
         )

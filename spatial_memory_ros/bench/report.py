@@ -95,6 +95,8 @@ def table_rows(result_json: dict[str, Any]) -> tuple[list[str], list[list[str]]]
     if seen is not None:
         shares = {"layout acc": _share(seen["layout"], seen["n_layout"]),
                   "R@1": _share(seen["retrieval"], seen["n_retrieval"])}
+        if "n_retrieval_hard" in seen:  # absent from results.json written before it existed
+            shares["R@1 hard"] = _share(seen["retrieval_hard"], seen["n_retrieval_hard"])
         rows.append(["(seen)", *[_fmt(shares.get(h), h) for h, _ in cols], "-", "-"])
     run = result_json["run"]
     process = ["(whole step)"] + ["-"] * (len(cols) - 1) + [_fmt(run["fps"], "fps")]

@@ -251,9 +251,10 @@ def _query(f: SimFrame, memories: list[Method], scores: dict[str, _Scores], last
         if name not in last_seen:  # never in view: no method could know it
             continue
         on_floor = lies_on_floor(item)
-        seen.query(name, on_floor)
+        hard = (on_floor and last_seen[name] < f.stamp
+                and float(np.hypot(*(item.position[:2] - first_at[name][:2]))) > RADIUS_M)
+        seen.query(name, on_floor, hard=hard)
         displaced = not on_floor or float(np.hypot(*(item.position[:2] - item.home[:2]))) > RADIUS_M
-        hard = last_seen[name] < f.stamp and float(np.hypot(*(item.position[:2] - first_at[name][:2]))) > RADIUS_M
         for m in memories:
             answer = m.locate(name)
             usual, current = (None, None) if answer is None else (_finite(answer[0]), _finite(answer[1]))
