@@ -467,14 +467,16 @@ def test_ctrl_c_while_a_frame_is_written_leaves_every_topic_that_frame(tmp_path:
 def test_an_image_stamped_0_among_stamped_ones_is_a_bad_frame(tmp_path: Path) -> None:
     """The log time stood in for a zero stamp frame by frame: in a sim-time bag (stamps ~10 s, log times ~1.7e9 s)
     that one frame was hours ahead of the rest, and the item memory's times with it. A bag whose images are all
-    stamped 0 still takes the log time for every frame; a frame stamped a day ahead of the rest is a bad one."""
+    stamped 0 still takes the log time (from its second frame: two zeros in a row decide); one whose first frame
+    alone is stamped 0 (a simulator's first) is stamped, not all log time; a frame a day ahead is a bad one, but a
+    clock stepped forward for good (NTP) is taken from the frame after the step."""
     from bag_scene import _transform, camera_info
     from rosbags.rosbag2 import Writer
 
     from spatial_memory_ros.io.bag_types import make
 
     store = typestore()
-    for name, zeroed in (("one", {3}), ("all", set(range(6))), ("ahead", set())):
+    for name, zeroed in (("one", {3}), ("all", set(range(6))), ("ahead", set()), ("first", {0}), ("step", set())):
         with Writer(tmp_path / name, version=9, storage_plugin=StoragePlugin.MCAP) as w:
             tf = w.add_connection("/tf_static", "tf2_msgs/msg/TFMessage", typestore=store)
             info = w.add_connection("/camera/camera_info", "sensor_msgs/msg/CameraInfo", typestore=store)
@@ -486,12 +488,15 @@ def test_an_image_stamped_0_among_stamped_ones_is_a_bad_frame(tmp_path: Path) ->
             for i, (t, image) in enumerate(scene_frames(6, 0)):
                 log_ns = int(round((1.7e9 + t) * 1e9))
                 w.write(info, log_ns, store.serialize_cdr(camera_info(t), "sensor_msgs/msg/CameraInfo"))
-                stamp = 0.0 if i in zeroed else t + 86400 if name == "ahead" and i == 3 else t
+                ahead = (name == "ahead" and i == 3) or (name == "step" and i >= 3)
+                stamp = 0.0 if i in zeroed else t + 86400 if ahead else t
                 w.write(img, log_ns + 1_000_000, store.serialize_cdr(image_msg(image, stamp)[1],
                                                                      "sensor_msgs/msg/Image"))
         bad: list[int] = []
         stamps = [f.stamp for _, f in BagReader(tmp_path / name).frames(lambda i, e, seen=bad: seen.append(i))]
-        if name in ("one", "ahead"):  # one frame a day ahead: as the node drops one ahead of its clock
-            assert bad == [3] and max(stamps) < 1e4
+        if name in ("one", "ahead", "step"):  # one frame a day ahead: as the node drops one ahead of its clock
+            assert bad == [3] and len(stamps) == 5 and (max(stamps) < 1e4) == (name != "step")
+        elif name == "first":
+            assert bad == [0] and len(stamps) == 5 and max(stamps) < 1e4
         else:
-            assert not bad and min(stamps) > 1.7e9
+            assert bad == [0] and len(stamps) == 5 and min(stamps) > 1.7e9

@@ -232,6 +232,8 @@ class BagReader:
             self._preload(reader)
         self.last_header: FrameHeader | None = None  # of the frame frames() yielded last
         self._lead: float | None = None  # the last good image's stamp minus its log time, s (_bad_stamp)
+        self._ahead: float | None = None  # the lead of an image refused as ahead just before (_bad_stamp)
+        self._leading_zeros = 0  # images stamped 0 before any stamped one (_stamp)
         self._log_time: bool | None = None  # every stamp is the log time (_stamp); None until the first message
         self._depth_warnings = 0
 
@@ -339,14 +341,13 @@ class BagReader:
         """(index among the image messages, frame) for the first `limit` images; bad ones go to on_bad."""
         topics = self.topics
         depths: collections.deque[tuple[float, Any]] = collections.deque(maxlen=10)  # (stamp s, message)
-        pending: collections.deque[tuple[int, int, Any]] = collections.deque()  # (index, log ns, message)
+        pending: collections.deque[tuple[int, int, Any, float]] = collections.deque()  # (index, log ns, msg, s)
         index = 0
 
         def ready(final: bool) -> Iterator[tuple[int, Frame]]:
             newest_depth = depths[-1][0] if depths else -math.inf
             while pending:
-                i, log_ns, msg = pending[0]
-                stamp = self._stamp(msg, log_ns)
+                i, log_ns, msg, stamp = pending[0]
                 why = self._bad_stamp(stamp, log_ns)
                 if why:
                     pending.popleft()
@@ -377,14 +378,15 @@ class BagReader:
                     except BadInputError as exc:  # the frames it would have matched go without depth
                         self._warn_depth(str(exc))
                         continue
-                    depth_stamp = self._stamp(msg, log_ns)
+                    depth_stamp = self._stamp(msg, log_ns, image=False)
                     if math.isnan(depth_stamp):
                         self._warn_depth("a depth image stamped 0 in a bag whose images are stamped")
                         continue
                     depths.append((depth_stamp, msg))
                 elif limit is None or index < limit:
                     try:
-                        pending.append((index, log_ns, _deserialize(reader, raw, conn)))
+                        msg = _deserialize(reader, raw, conn)
+                        pending.append((index, log_ns, msg, self._stamp(msg, log_ns, image=True)))
                     except BadInputError as exc:
                         if on_bad is None:
                             raise
@@ -395,16 +397,22 @@ class BagReader:
                 yield from ready(final=False)
             yield from ready(final=True)
 
-    def _stamp(self, msg: Any, log_ns: int) -> float:
-        """The header stamp in s; the log time for a driver that leaves stamps at zero: the bag's first image or
-        depth message decides, for the whole bag. A zero stamp among stamped ones is NaN (a bad frame, as the node
+    def _stamp(self, msg: Any, log_ns: int, *, image: bool) -> float:
+        """The header stamp in s; the log time for a driver that leaves stamps at zero, decided by the bag's first
+        images: two stamped 0 in a row before any stamped one. Any other zero stamp is NaN (a bad frame, as the node
         drops it): the log time in its place mixed two clocks (a sim-time bag's 10 s and the recorder's 1.7e9 s),
-        and the item memory took that frame's sighting as hours ahead."""
+        and the item memory took that frame's sighting as hours ahead; and a simulator's first frame is often
+        stamped 0 (deciding on it alone sent every frame of such a bag to the recorder's clock). Call once per
+        message, in log order; depth messages (image=False) follow the images' decision."""
         t = decode.stamp_to_sec(msg.header.stamp)
-        if self._log_time is None:
-            self._log_time = t <= 0
-            if self._log_time:
-                _log.warning("bag %s: the first image is stamped 0; every frame takes its log time", self.path)
+        if self._log_time is None and image:
+            if t > 0:
+                self._log_time = False
+            else:
+                self._leading_zeros += 1
+                if self._leading_zeros >= 2:
+                    self._log_time = True
+                    _log.warning("bag %s: its images are stamped 0; every frame takes its log time", self.path)
         if self._log_time:
             return log_ns * 1e-9
         return t if t > 0 else math.nan
@@ -418,8 +426,14 @@ class BagReader:
             return "image stamped 0 in a bag whose images are stamped: no time to place it at"
         lead = stamp - log_ns * 1e-9
         if self._lead is not None and lead > self._lead + _MAX_STAMP_AHEAD_S:
-            return f"image stamped {lead - self._lead:.0f} s ahead of the bag's previous image, for its recording time"
-        self._lead = lead
+            # one frame ahead is a bad stamp; the next one as far ahead confirms a clock stepped forward (NTP):
+            # from there on the new lead holds (else the rest of the bag was refused)
+            confirmed = self._ahead is not None and abs(lead - self._ahead) <= _MAX_STAMP_AHEAD_S
+            self._ahead = lead
+            if not confirmed:
+                return (f"image stamped {lead - self._lead:.0f} s ahead of the bag's previous image, for its "
+                        "recording time")
+        self._lead, self._ahead = lead, None
         return ""
 
     def _frame(self, msg: Any, log_ns: int, stamp: float, depths: collections.deque[tuple[float, Any]]) -> Frame:
