@@ -113,3 +113,18 @@ def test_a_recording_that_holds_two_runs_looks_each_image_up_in_its_own() -> Non
     assert history.lookup("map", "cam", 2.5, jump + 25 * 100_000_000)[0, 3] == pytest.approx(10.5)  # run 2
     assert history.lookup("map", "cam", 2.5, 25 * 100_000_000)[0, 3] == pytest.approx(1.25 + 0.5)  # run 1
     assert history.lookup("map", "cam", 8.03, jump + 2)[0, 3] == pytest.approx(0.05 * 80.3 + 0.5)  # in flight
+
+
+def test_a_slow_link_of_the_second_run_stays_in_it_past_the_first_runs_end() -> None:
+    """The rule for the run before's in-flight samples took any sample more than 1 s past the new epoch's newest:
+    a 0.5 Hz link of run 2, once run 2 passed run 1's last stamp, went to run 1 and run 2's lookups failed."""
+    from spatial_memory_ros.core.tf_history import TransformHistory
+
+    history, log = TransformHistory(), 0
+    for run, seconds in ((1, 30), (2, 60)):
+        for t in range(0, seconds + 1, 2):
+            log += 2_000_000_000
+            history.add("map", "base", float(t), _T(float(t) if run == 2 else -float(t)), static=False, log_ns=log)
+    assert history.epochs == 2
+    for t in (20.0, 35.0, 50.0):
+        assert history.lookup("map", "base", t, log)[0, 3] == pytest.approx(t)

@@ -59,7 +59,8 @@ class TransformHistory:
         if newest is not None and stamp < newest - self._jump_back_s:
             epoch = self._epoch(log_ns)  # this link's clock went back
             self._epochs.append(epoch)
-        elif len(self._epochs) > 1 and stamp > epoch.newest + self._jump_back_s:
+        elif (len(self._epochs) > 1 and (log_ns - epoch.start_ns) * 1e-9 <= self._jump_back_s
+              and stamp > epoch.newest + self._jump_back_s):  # in flight at the jump: logged just after it
             before = self._epochs[-2]
             last = before.buffer.newest(child)
             if last is not None and stamp >= last - self._jump_back_s:
