@@ -277,3 +277,9 @@ def test_an_images_stamp_comes_back_exact_in_what_the_node_publishes() -> None:
     assert (back.sec, back.nanosec) == (1796444322, 363262123)
     never_seen = conv.sec_to_stamp(t + 0.5)  # not an image's: converted from the float, as before
     assert never_seen.sec == 1796444322 and abs(never_seen.nanosec - 863262123) < 1000
+    # two synced cameras' stamps 20 ns apart are one float: neither is given back for the other
+    a = encode.remember_stamp(1800000000, 100000000)
+    b = encode.remember_stamp(1800000000, 100000020)
+    back = conv.sec_to_stamp(a)
+    assert a == b and back.sec == 1800000000 and abs(back.nanosec - 100000000) < 1000
+    assert back.nanosec != 100000020  # camera B's stamp came back for camera A's tracks

@@ -9,6 +9,7 @@ slot; the camera's worker thread in the node takes frames from it.
 from __future__ import annotations
 
 import collections
+import math
 import re
 import threading
 import time
@@ -69,6 +70,7 @@ class CameraInput:
         # held by this camera's worker while its pipeline steps; reset_memory takes every camera's
         self.process_lock = threading.Lock()
         self.processed = self.dropped = 0  # frames, counted by this camera's worker alone
+        self.newest_stamp = -math.inf  # s, the newest image stamp this camera's worker took (its clock going back)
         self.latest: Image | CompressedImage | None = None
         self.came_at = time.monotonic()  # when latest arrived, for the rate limit
         self.intrinsics: CameraIntrinsics | None = None

@@ -64,13 +64,17 @@ INT32_MAX = 2**31 - 1  # builtin_interfaces' sec is int32; rclpy does not check,
 _EXACT_STAMPS: collections.OrderedDict[float, tuple[int, int]] = collections.OrderedDict()
 _EXACT_STAMPS_MAX = 4096  # about 7 minutes of one 10 Hz camera; older times convert from the float
 _EXACT_STAMPS_LOCK = threading.Lock()
+_AMBIGUOUS = (-1, -1)  # a float two remembered stamps share: converted from the float
 
 
 def remember_stamp(sec: int, nanosec: int) -> float:
     """An image's stamp as float s (what the core takes), remembered so that sec_to_stamp gives it back exactly."""
     t = float(sec) + float(nanosec) * 1e-9
+    exact = (int(sec), int(nanosec))
     with _EXACT_STAMPS_LOCK:
-        _EXACT_STAMPS[t] = (int(sec), int(nanosec))
+        before = _EXACT_STAMPS.get(t)
+        # two stamps a few ns apart (two hardware-synced cameras) are one float: neither can be told back then
+        _EXACT_STAMPS[t] = exact if before is None or before == exact else _AMBIGUOUS
         _EXACT_STAMPS.move_to_end(t)
         while len(_EXACT_STAMPS) > _EXACT_STAMPS_MAX:
             _EXACT_STAMPS.popitem(last=False)
@@ -82,7 +86,7 @@ def sec_to_stamp(t: float, types: MessageTypes) -> Any:
     int32 seconds hold (2038) the largest it holds. A recent image's stamp (remember_stamp) comes back exact."""
     with _EXACT_STAMPS_LOCK:
         exact = _EXACT_STAMPS.get(t)
-    if exact is not None:
+    if exact is not None and exact != _AMBIGUOUS:
         return types.Time(sec=exact[0], nanosec=exact[1])
     if not math.isfinite(t) or t < 0:
         return types.Time(sec=0, nanosec=0)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import signal
 import threading
 import time
@@ -135,8 +134,6 @@ class SpatialMemoryNode(Node):
         # one worker per camera: the cameras' pipelines share nothing but the item memory (its own lock), so
         # two cameras use two cores (one worker serving both in turn answered 80 % of two learned cameras'
         # frames at 10 Hz: BENCHMARKS "Two cameras in one node")
-        self._clock_lock = threading.Lock()
-        self._newest_stamp = -math.inf  # the newest image stamp processed, any camera (s)
         self._workers = [threading.Thread(target=self._work, args=(c,), name=f"spatial_memory_pipeline{c.label}",
                                           daemon=True) for c in self.cameras]
         for worker in self._workers:
@@ -315,12 +312,14 @@ class SpatialMemoryNode(Node):
             self._drop(camera, "frame_id", "image header has no frame_id (set camera_frame)")
             return
         stamp_s = encode.remember_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)  # exact back in messages
-        with self._clock_lock:
-            went_back = stamp_s < self._newest_stamp - _CLOCK_BACK_S
-            self._newest_stamp = stamp_s if went_back else max(self._newest_stamp, stamp_s)
+        # per camera, as the pipeline's rule: a camera whose images come a second or more behind another's is on
+        # the same clock (a global newest stamp cleared tf2's buffer at its every frame)
+        went_back = stamp_s < camera.newest_stamp - _CLOCK_BACK_S
+        camera.newest_stamp = stamp_s if went_back else max(camera.newest_stamp, stamp_s)
         if went_back:
-            self.get_logger().warning(f"image stamps went back to {stamp_s:.3f} s (a simulator restarted, a bag "
-                                      "looped?): tracks and transforms of the old clock are dropped")
+            self.get_logger().warning(f"image stamps on {camera.image_topic} went back to {stamp_s:.3f} s (a "
+                                      "simulator restarted, a bag looped?): tracks and transforms of the old clock "
+                                      "are dropped", throttle_duration_sec=_THROTTLE_S)
             self.pose_source.clock_went_back()
         try:
             T_map_cam = self.pose_source.lookup(self.settings.map_frame, camera_frame, msg.header.stamp,
@@ -458,9 +457,10 @@ def main(args: list[str] | None = None) -> int:
     except SpatialMemoryError as exc:  # bad configuration or an unusable store: say why and exit
         rclpy.logging.get_logger("spatial_memory").fatal(f"cannot start: {exc}")
         code = 1
-    except Exception:
+    except Exception as exc:
         if rclpy.ok():
             raise
+        rclpy.logging.get_logger("spatial_memory").info(f"stopped while starting ({type(exc).__name__}: {exc})")
         # SIGTERM or Ctrl-C while the node was being made (a model loading): rclpy's handler shut the context down
         # and the next rclpy call raised (NotInitializedException, a traceback and exit 1 before): a normal stop
     finally:
