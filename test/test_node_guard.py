@@ -134,3 +134,17 @@ def test_diagnostics_come_while_the_sim_clock_stands(tmp_path: Path) -> None:
         node.close()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def test_save_memory_without_a_file_says_nothing_was_saved(tmp_path: Path) -> None:
+    """With memory.db_path empty, save_memory answered success ("memory saved to (in RAM only)")."""
+    from std_srvs.srv import Trigger
+
+    node, context = fixed_pose_node("", HEIGHT_M)
+    try:
+        response = node._on_save(Trigger.Request(), Trigger.Response())
+        assert not response.success and "RAM only" in response.message
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

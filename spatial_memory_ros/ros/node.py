@@ -394,13 +394,17 @@ class SpatialMemoryNode(Node):
         return response
 
     def _on_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self.settings.pipeline.memory.db_path in ("", ":memory:"):  # a caller asking to persist must hear it did not
+            response.success = False
+            response.message = "memory.db_path is empty: the memory lives in RAM only and goes with the node; not saved"
+            return response
         try:
             self.pipeline.save()
         except SpatialMemoryError as exc:
             response.success, response.message = False, f"save failed: {exc}"
             return response
         response.success = True
-        response.message = f"memory saved to {self.settings.pipeline.memory.db_path or '(in RAM only)'}"
+        response.message = f"memory saved to {self.settings.pipeline.memory.db_path}"
         return response
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
