@@ -10,7 +10,7 @@ started by the first sample that goes back; an image is looked up in the epoch o
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,9 +21,8 @@ from .tf_buffer import TransformBuffer, TransformUnavailable
 class _Epoch:
     start_ns: int  # log time of the epoch's first sample
     buffer: TransformBuffer
-    first: float = np.inf  # the stamp of its first dynamic sample
+    first: float = np.inf  # the oldest dynamic stamp in it
     newest: float = -np.inf  # the newest dynamic stamp in it, any link
-    links: set[str] = field(default_factory=set)  # children of its dynamic links
 
 
 class TransformHistory:
@@ -66,9 +65,8 @@ class TransformHistory:
             if last is not None and stamp >= last - self._jump_back_s:
                 epoch = before  # a link's last samples of the run before, logged after another link went back
         epoch.buffer.add(parent, child, stamp, T_parent_child, static=False)
-        epoch.first = min(epoch.first, stamp) if epoch.links else stamp
+        epoch.first = min(epoch.first, stamp)
         epoch.newest = max(epoch.newest, stamp)
-        epoch.links.add(child)
 
     def lookup(self, target: str, source: str, stamp: float, log_ns: int) -> np.ndarray:
         """T_target_source at stamp, in the epoch the log time falls in; an image logged within jump_back_s of an
@@ -81,9 +79,6 @@ class TransformHistory:
         if i > 0 and (log_ns - epoch.start_ns) * 1e-9 <= self._jump_back_s and stamp > epoch.first + self._jump_back_s:
             epoch = self._epochs[i - 1]
         return epoch.buffer.lookup(target, source, stamp)
-
-    def frames(self) -> set[str]:
-        return set().union(*(e.buffer.frames() for e in self._epochs))
 
     def _epoch(self, log_ns: int) -> _Epoch:
         buffer = TransformBuffer(cache_s=np.inf, extrapolation_s=self._extrapolation_s, jump_back_s=np.inf)
