@@ -341,14 +341,14 @@ class BagReader:
         """(index among the image messages, frame) for the first `limit` images; bad ones go to on_bad."""
         topics = self.topics
         depths: collections.deque[tuple[float, Any]] = collections.deque(maxlen=10)  # (stamp s, message)
-        pending: collections.deque[tuple[int, int, Any, float]] = collections.deque()  # (index, log ns, msg, s)
+        # (index, log ns, message, stamp s, why its stamp is bad or ""), the stamp checked once, in log order
+        pending: collections.deque[tuple[int, int, Any, float, str]] = collections.deque()
         index = 0
 
         def ready(final: bool) -> Iterator[tuple[int, Frame]]:
             newest_depth = depths[-1][0] if depths else -math.inf
             while pending:
-                i, log_ns, msg, stamp = pending[0]
-                why = self._bad_stamp(stamp, log_ns)
+                i, log_ns, msg, stamp, why = pending[0]
                 if why:
                     pending.popleft()
                     if on_bad is None:
@@ -386,7 +386,8 @@ class BagReader:
                 elif limit is None or index < limit:
                     try:
                         msg = _deserialize(reader, raw, conn)
-                        pending.append((index, log_ns, msg, self._stamp(msg, log_ns, image=True)))
+                        stamp = self._stamp(msg, log_ns, image=True)
+                        pending.append((index, log_ns, msg, stamp, self._bad_stamp(stamp, log_ns)))
                     except BadInputError as exc:
                         if on_bad is None:
                             raise
