@@ -62,7 +62,7 @@ _READ_AGREE_M = 0.5
 # A frame stamped at most this much before the previous one is out of order (a driver's or transport's jitter)
 # and is refused; further back, the clock went back (a bag played again, a simulator restarted) and the
 # time-bound state starts over. Before, 1 ms out of order reset the tracker as a new clock does.
-_OUT_OF_ORDER_S = 1.0
+OUT_OF_ORDER_S = 1.0
 
 
 class ChangeBackend(Protocol):
@@ -232,7 +232,7 @@ class Pipeline:
             frame = dataclasses.replace(frame, T_map_cam=np.asarray(frame.T_map_cam, dtype=np.float64))
         stamp = float(frame.stamp)
         last = self._last_stamp
-        if last is not None and last - _OUT_OF_ORDER_S <= stamp < last:
+        if last is not None and last - OUT_OF_ORDER_S <= stamp < last:
             raise BadInputError(f"frame stamped {last - stamp:.3f} s before the previous frame: out of order")
         if last is not None and stamp < last:
             self._clock_went_back()

@@ -43,7 +43,7 @@ from visualization_msgs.msg import MarkerArray
 
 from spatial_memory_ros.core.errors import BadInputError, SpatialMemoryError, UnknownItemError
 from spatial_memory_ros.core.health import memory_report
-from spatial_memory_ros.core.pipeline import Pipeline
+from spatial_memory_ros.core.pipeline import OUT_OF_ORDER_S, Pipeline
 from spatial_memory_ros.core.tf_buffer import TransformUnavailable
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame, FrameResult
 
@@ -61,7 +61,6 @@ _LONGEST_WAIT_S = 0.2  # a worker's rate-limit wait is cut into waits no longer 
 # ahead aged out every track and set every sighting's "last seen" and dwell by it. Generous for machines whose
 # clocks are a little apart (and a simulator's /clock a message behind); 0 in the clock = not known yet: no check.
 _MAX_STAMP_AHEAD_S = 60.0
-_CLOCK_BACK_S = 1.0  # an image stamped this much before the newest one: the clock went back (core.pipeline's rule)
 
 
 def resolve_device(requested: str) -> str:
@@ -294,8 +293,9 @@ class SpatialMemoryNode(Node):
             self._drop(camera, "stamp", f"image on {camera.image_topic} has stamp {stamp.sec}.{stamp.nanosec:09d}; "
                        "the node needs the capture time in header.stamp")
             return
+        stamp_s = encode.remember_stamp(stamp.sec, stamp.nanosec)  # float s for the core; exact back in messages
         now_ns = self.get_clock().now().nanoseconds
-        ahead_s = (stamp.sec + stamp.nanosec * 1e-9) - now_ns * 1e-9
+        ahead_s = stamp_s - now_ns * 1e-9
         if now_ns > 0 and ahead_s > _MAX_STAMP_AHEAD_S:
             self._drop(camera, "stamp_ahead", f"image on {camera.image_topic} is stamped {ahead_s:.0f} s ahead of "
                        "this node's clock (use_sim_time set on one side only? a camera on its own clock?)")
@@ -311,10 +311,10 @@ class SpatialMemoryNode(Node):
         if not camera_frame and self.pose_source.name != "fixed":
             self._drop(camera, "frame_id", "image header has no frame_id (set camera_frame)")
             return
-        stamp_s = encode.remember_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)  # exact back in messages
-        # per camera, as the pipeline's rule: a camera whose images come a second or more behind another's is on
-        # the same clock (a global newest stamp cleared tf2's buffer at its every frame)
-        went_back = stamp_s < camera.newest_stamp - _CLOCK_BACK_S
+        # further back than the pipeline's out-of-order bound: the clock went back. Per camera, as the pipeline's
+        # rule: a camera whose images come a second or more behind another's is on the same clock (a global newest
+        # stamp cleared tf2's buffer at its every frame)
+        went_back = stamp_s < camera.newest_stamp - OUT_OF_ORDER_S
         camera.newest_stamp = stamp_s if went_back else max(camera.newest_stamp, stamp_s)
         if went_back:
             self.get_logger().warning(f"image stamps on {camera.image_topic} went back to {stamp_s:.3f} s (a "
