@@ -95,16 +95,12 @@ def check_seed(seed: int, *, allow_train_seed: bool) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
+    from .methods import DEFAULT_METHODS
+    from .runner import BenchConfig, run_bench
     from .scene import BENCH_HEIGHT, BENCH_WIDTH
 
     width = args.width if args.width is not None else BENCH_WIDTH
     height = args.height if args.height is not None else BENCH_HEIGHT
-    if args.export is not None:
-        return _export(args, width, height)
-    from .methods import DEFAULT_METHODS
-    from .runner import BenchConfig, run_bench
-
-    check_seed(args.seed, allow_train_seed=args.allow_train_seed)
     methods = DEFAULT_METHODS if args.methods is None else tuple(m.strip() for m in args.methods.split(",") if m)
     config = BenchConfig(
         preset=args.preset, camera=args.camera, minutes=args.minutes, seed=args.seed, width=width, height=height,
@@ -112,7 +108,10 @@ def bench_command(args: argparse.Namespace) -> int:
         model_path=str(args.model) if args.model else "", still_head_scale=args.still_head_scale,
         follow_turns=args.follow_turns, pose_noise_deg=args.pose_noise_deg, pose_noise_m=args.pose_noise_m,
         patrol_speed=args.patrol_speed, patrol_stop_s=args.patrol_stop,
-    ).validate()
+    ).validate()  # an export too: it skipped these checks (--minutes inf never ended, --width 0 a traceback)
+    if args.export is not None:
+        return _export(args, width, height)
+    check_seed(args.seed, allow_train_seed=args.allow_train_seed)
     out = args.out if args.out is not None else default_out(args.preset, args.camera, args.minutes, args.seed)
     if args.out is None and args.patrol_speed > 0:
         out = out.with_name(f"{out.name}_{args.patrol_speed:g}mps")
@@ -140,11 +139,7 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace, width: int, height: int) -> int:
     from .export import export_sequence
-    from .runner import BenchConfig
     from .scene import make_bench_scene
-
-    BenchConfig(preset=args.preset, camera=args.camera, minutes=args.minutes, seed=args.seed, width=width,
-                height=height, patrol_speed=args.patrol_speed, patrol_stop_s=args.patrol_stop).validate()
 
     scene = make_bench_scene(args.preset, args.camera, args.minutes, args.seed, width=width, height=height,
                              patrol_speed=args.patrol_speed, patrol_stop_s=args.patrol_stop)

@@ -227,13 +227,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     config = None
     if args.config is not None:
-        from ..core.settings_io import load_pipeline_config
-
         # over the evaluation's defaults: a file that sets only the change method changes only that (it needed the
         # detector set too, or pets09 refused it and cup ran with tags only)
-
-        config = dataclasses.replace(load_pipeline_config(args.config, base=default_config()),
-                                     memory=default_config().memory)
+        base = default_config()
+        config = dataclasses.replace(_load_config(args.config, base=base), memory=base.memory)
     if args.sequence in moved.CLIPS:
         if args.pan_deg != 0 or args.exposure_ms != 0:
             raise SpatialMemoryError("--pan-deg and --exposure-ms are for pets09 (its truth has people's boxes to "
@@ -361,12 +358,13 @@ def _add_train_tag_reader(sub: argparse._SubParsersAction[argparse.ArgumentParse
 # ---- shared ----------------------------------------------------------------------------------------------
 
 
-def _load_config(path: Path | None) -> PipelineConfig:
+def _load_config(path: Path | None, *, base: PipelineConfig | None = None) -> PipelineConfig:
+    """The YAML at path over base (PipelineConfig() by default); base itself without a path."""
     if path is None:
-        return PipelineConfig()
+        return base or PipelineConfig()
     from ..core.settings_io import load_pipeline_config
 
-    return load_pipeline_config(path)
+    return load_pipeline_config(path, base=base)
 
 
 def _silence_stdout() -> None:
