@@ -6,12 +6,14 @@
 Every tuning parameter lives in the YAML (params_file), not here.
 """
 
+import contextlib
 import os
 import tempfile
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
 from launch.conditions import IfCondition
+from launch.event_handlers import OnShutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -56,12 +58,22 @@ def _rviz(context: object, config: str) -> list:
     namespace = LaunchConfiguration("namespace").perform(context)
     image = LaunchConfiguration("image").perform(context)
     with open(config, encoding="utf-8") as f:
-        text = namespaced_rviz_config(f.read(), namespace, image)
-    fd, path = tempfile.mkstemp(prefix="spatial_memory_", suffix=".rviz")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    return [Node(package="rviz2", executable="rviz2", arguments=["-d", path],
-                 parameters=[{"use_sim_time": LaunchConfiguration("use_sim_time")}], output="screen")]
+        original = f.read()
+    text = namespaced_rviz_config(original, namespace, image)
+    actions: list = []
+    if text != original:  # a copy only where the topics differ, removed when launch shuts down
+        fd, path = tempfile.mkstemp(prefix="spatial_memory_", suffix=".rviz")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        config = path
+        actions.append(RegisterEventHandler(OnShutdown(on_shutdown=lambda *_: _remove(path))))
+    return [*actions, Node(package="rviz2", executable="rviz2", arguments=["-d", config],
+                           parameters=[{"use_sim_time": LaunchConfiguration("use_sim_time")}], output="screen")]
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def namespaced_rviz_config(text: str, namespace: str, image: str) -> str:

@@ -33,8 +33,10 @@ def _recorder(kind: str) -> type:
 def _stub_launch_modules(monkeypatch: pytest.MonkeyPatch) -> None:
     names = {
         "launch": ["LaunchDescription"],
-        "launch.actions": ["DeclareLaunchArgument", "IncludeLaunchDescription", "OpaqueFunction"],
+        "launch.actions": ["DeclareLaunchArgument", "IncludeLaunchDescription", "OpaqueFunction",
+                           "RegisterEventHandler"],
         "launch.conditions": ["IfCondition", "UnlessCondition"],
+        "launch.event_handlers": ["OnShutdown"],
         "launch.substitutions": ["LaunchConfiguration", "PathJoinSubstitution"],
         "launch_ros": [],
         "launch_ros.actions": ["Node"],
@@ -55,18 +57,22 @@ def _install_prefix() -> Path:
         pytest.skip("spatial_memory is not installed (run scripts/setup_venv.sh or colcon build)")
 
 
-def test_launch_file_starts_installed_node_with_installed_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    prefix = _install_prefix()
+def _load_launch_file(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     spec = importlib.util.find_spec("launch")
-    if spec is None or spec.origin is None:  # absent, or only our own launch/ folder as a namespace package
-        _stub_launch_modules(monkeypatch)
+    if spec is not None and spec.origin is not None:  # a real launch package, not only our launch/ folder
+        pytest.skip("real launch package present: covered by test_launch_pytest.py")
+    _stub_launch_modules(monkeypatch)
     spec = importlib.util.spec_from_file_location("bringup_launch", LAUNCH_FILE)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_launch_file_starts_installed_node_with_installed_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = _install_prefix()
+    module = _load_launch_file(monkeypatch)
     description = module.generate_launch_description()
-    if not isinstance(description, _Recorded):
-        pytest.skip("real launch package present: covered by test_launch_pytest.py")
 
     entities = description.args[0]
     nodes = [e for e in entities if e.kind == "Node"]
@@ -97,3 +103,32 @@ def test_launch_file_starts_installed_node_with_installed_config(monkeypatch: py
     assert "Value: /robot1/camera/image_raw\n" in spaced and "Value: /image\n" not in spaced
     assert module.namespaced_rviz_config(text, "", "/cam/image") == text.replace("Value: /image\n",
                                                                                  "Value: /cam/image\n")
+
+
+def test_rviz_config_copy_only_where_topics_differ_and_removed_at_shutdown(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    """Each `rviz:=true` launch wrote a temporary .rviz that was never removed."""
+    module = _load_launch_file(monkeypatch)
+    config = ROOT / "config" / "spatial_memory.rviz"
+
+    class Configuration:  # LaunchConfiguration(name).perform(context) reads the launch arguments
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def perform(self, context: dict[str, str]) -> str:
+            return context[self.name]
+
+    monkeypatch.setattr(module, "LaunchConfiguration", Configuration)
+    monkeypatch.setattr(module.tempfile, "tempdir", str(tmp_path))
+    (rviz,) = module._rviz({"namespace": "", "image": "image"}, str(config))  # defaults: the installed config
+    assert rviz.kind == "Node" and rviz.kwargs["arguments"] == ["-d", str(config)]
+    assert list(tmp_path.iterdir()) == []
+
+    handler, rviz = module._rviz({"namespace": "robot1", "image": "image"}, str(config))
+    (copy,) = tmp_path.iterdir()
+    assert rviz.kwargs["arguments"] == ["-d", str(copy)] and "Value: /robot1/markers\n" in copy.read_text()
+    assert handler.kind == "RegisterEventHandler"
+    (shutdown,) = handler.args
+    assert shutdown.kind == "OnShutdown"
+    shutdown.kwargs["on_shutdown"](object(), object())
+    assert list(tmp_path.iterdir()) == []
