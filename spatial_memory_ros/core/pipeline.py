@@ -19,6 +19,7 @@ from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
 from ..reid.base import AppearanceEmbedder
 from .change import ChangeDetector, ChangeOutput, make_change_backend
+from .clock_watch import OUT_OF_ORDER_S
 from .config import PipelineConfig
 from .errors import BadInputError
 from .geometry import pose_delta, same_intrinsics
@@ -59,10 +60,10 @@ _TRUSTED_TAG_SCORE = 0.6
 # and with min_hits 1 a single one would move the item's "current" to another item's place.
 _READ_AGREE_S = 1.0
 _READ_AGREE_M = 0.5
-# A frame stamped at most this much before the previous one is out of order (a driver's or transport's jitter)
-# and is refused; further back, the clock went back (a bag played again, a simulator restarted) and the
-# time-bound state starts over. Before, 1 ms out of order reset the tracker as a new clock does.
-OUT_OF_ORDER_S = 1.0
+# A frame stamped at most OUT_OF_ORDER_S before the previous one is out of order (a driver's or transport's
+# jitter) and is refused; further back, the clock went back (a bag played again, a simulator restarted) and the
+# time-bound state starts over. Before, 1 ms out of order reset the tracker as a new clock does. (The node holds
+# a single frame far behind until the next confirms it: core/clock_watch.py.)
 
 
 class ChangeBackend(Protocol):

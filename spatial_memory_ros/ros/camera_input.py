@@ -9,7 +9,6 @@ slot; the camera's worker thread in the node takes frames from it.
 from __future__ import annotations
 
 import collections
-import math
 import re
 import threading
 import time
@@ -22,6 +21,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from spatial_memory.msg import TrackArray
 
+from spatial_memory_ros.core.clock_watch import ClockWatch
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.health import FrameHealth
 from spatial_memory_ros.core.types import CameraIntrinsics
@@ -70,7 +70,7 @@ class CameraInput:
         # held by this camera's worker while its pipeline steps; reset_memory takes every camera's
         self.process_lock = threading.Lock()
         self.processed = self.dropped = 0  # frames, counted by this camera's worker alone
-        self.newest_stamp = -math.inf  # s, the newest image stamp this camera's worker took (its clock going back)
+        self.clock = ClockWatch()  # the stamps this camera's worker took: its clock going back
         self.latest: Image | CompressedImage | None = None
         self.came_at = time.monotonic()  # when latest arrived, for the rate limit
         self.intrinsics: CameraIntrinsics | None = None

@@ -41,9 +41,10 @@ from spatial_memory.srv import ListItems, LocateItem
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from spatial_memory_ros.core.clock_watch import Stamp
 from spatial_memory_ros.core.errors import BadInputError, SpatialMemoryError, UnknownItemError
 from spatial_memory_ros.core.health import memory_report
-from spatial_memory_ros.core.pipeline import OUT_OF_ORDER_S, Pipeline
+from spatial_memory_ros.core.pipeline import Pipeline
 from spatial_memory_ros.core.tf_buffer import TransformUnavailable
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame, FrameResult
 
@@ -311,12 +312,16 @@ class SpatialMemoryNode(Node):
         if not camera_frame and self.pose_source.name != "fixed":
             self._drop(camera, "frame_id", "image header has no frame_id (set camera_frame)")
             return
-        # further back than the pipeline's out-of-order bound: the clock went back. Per camera, as the pipeline's
-        # rule: a camera whose images come a second or more behind another's is on the same clock (a global newest
-        # stamp cleared tf2's buffer at its every frame)
-        went_back = stamp_s < camera.newest_stamp - OUT_OF_ORDER_S
-        camera.newest_stamp = stamp_s if went_back else max(camera.newest_stamp, stamp_s)
-        if went_back:
+        # further back than the pipeline's out-of-order bound, and the frame before too: the clock went back. Per
+        # camera, as the pipeline's rule: a camera whose images come a second or more behind another's is on the
+        # same clock (a global newest stamp cleared tf2's buffer at its every frame)
+        order = camera.clock.check(stamp_s)
+        if order is Stamp.HELD:
+            self._drop(camera, "stamp_back", f"image on {camera.image_topic} is stamped "
+                       f"{camera.clock.newest - stamp_s:.1f} s before the newest: dropped (the next image tells "
+                       "a glitch from a clock that went back)")
+            return
+        if order is Stamp.WENT_BACK:
             self.get_logger().warning(f"image stamps on {camera.image_topic} went back to {stamp_s:.3f} s (a "
                                       "simulator restarted, a bag looped?): tracks and transforms of the old clock "
                                       "are dropped", throttle_duration_sec=_THROTTLE_S)

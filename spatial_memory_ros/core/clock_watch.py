@@ -1,0 +1,46 @@
+"""Whether a camera's clock went back, told apart from one frame stamped too early.
+
+A simulator restart or a looping bag sends every later stamp back; a camera driver's glitch sends one. Acting on
+the first frame behind alone (tracks dropped, tf2's buffer cleared, remembered times moved back) turned a single
+stale stamp into a reset, so a frame far behind is held as a candidate and the clock counts as gone back only
+when the next frame agrees with it. A real restart costs one frame; a glitch costs the glitching frame.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+# the pipeline refuses a frame up to this far behind the previous one as out of order; further back is a clock
+# going back (core/pipeline.py imports it)
+OUT_OF_ORDER_S = 1.0
+# the confirming frame comes at or after the candidate and at most this much later (a slow camera at 1 Hz with
+# frames lost on the way still confirms; a second glitch seconds later does not)
+CONFIRM_WITHIN_S = 10.0
+
+
+class Stamp(enum.Enum):
+    IN_ORDER = "in_order"  # at or after the newest stamp, or at most OUT_OF_ORDER_S behind it
+    HELD = "held"  # far behind the newest stamp, the first such: drop it, the next frame decides
+    WENT_BACK = "went_back"  # far behind, and the frame before was too, consistently: the clock went back
+
+
+class ClockWatch:
+    """Per camera: check(stamp) for each frame taken, in the order taken."""
+
+    def __init__(self) -> None:
+        self.newest = -math.inf  # s, the newest stamp accepted
+        self._candidate: float | None = None  # s, the held frame's stamp
+
+    def check(self, stamp: float) -> Stamp:
+        """How this frame's stamp (s) stands; a HELD frame is not counted as seen, a WENT_BACK one starts over."""
+        candidate, self._candidate = self._candidate, None
+        if stamp >= self.newest - OUT_OF_ORDER_S:
+            self.newest = max(self.newest, stamp)
+            return Stamp.IN_ORDER
+        if candidate is not None and candidate <= stamp <= candidate + CONFIRM_WITHIN_S:
+            self.newest = stamp
+            return Stamp.WENT_BACK
+        self._candidate = stamp
+        return Stamp.HELD
+

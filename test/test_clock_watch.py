@@ -1,0 +1,34 @@
+"""A camera's clock going back, told apart from a single frame stamped too early."""
+
+from __future__ import annotations
+
+from spatial_memory_ros.core.clock_watch import CONFIRM_WITHIN_S, OUT_OF_ORDER_S, ClockWatch, Stamp
+
+
+def _feed(stamps: list[float]) -> list[Stamp]:
+    watch = ClockWatch()
+    return [watch.check(s) for s in stamps]
+
+
+def test_in_order_and_jitter_pass() -> None:
+    assert set(_feed([10.0, 10.1, 10.05, 10.1 - OUT_OF_ORDER_S, 10.3, 500.0])) == {Stamp.IN_ORDER}
+
+
+def test_one_stale_frame_is_held_and_the_next_in_order_goes_on() -> None:
+    """One early stamp dropped tracks, tf2's buffer and moved remembered times back: now it is dropped alone."""
+    assert _feed([100.0, 100.1, 40.0, 100.2, 100.3]) == [Stamp.IN_ORDER] * 2 + [Stamp.HELD] + [Stamp.IN_ORDER] * 2
+
+
+def test_a_restart_is_confirmed_by_the_next_frame() -> None:
+    assert _feed([100.0, 100.1, 0.5, 0.6, 0.7]) == [Stamp.IN_ORDER] * 2 + [Stamp.HELD, Stamp.WENT_BACK,
+                                                                          Stamp.IN_ORDER]
+
+
+def test_two_glitches_that_disagree_are_both_held() -> None:
+    watch = ClockWatch()
+    for s in (100.0, 100.1):
+        watch.check(s)
+    assert watch.check(50.0) is Stamp.HELD
+    assert watch.check(20.0) is Stamp.HELD  # before the candidate: no confirmation
+    assert watch.check(20.0 + CONFIRM_WITHIN_S + 1) is Stamp.HELD  # too long after it
+    assert watch.check(100.2) is Stamp.IN_ORDER and watch.newest == 100.2
