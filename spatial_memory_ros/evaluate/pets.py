@@ -180,7 +180,6 @@ def evaluate_pets09(
     with (Pipeline(config, memory, detector=detector, embedder=embedder) as pipeline,
           tqdm(total=total, unit="frame", desc="pets09", disable=None, leave=False) as bar):  # on a terminal only
         for index in range(total):
-            bar.update(1)
             ok, image = cap.read()
             if not ok:
                 break
@@ -232,6 +231,7 @@ def evaluate_pets09(
             if number in SHEET_FRAMES:
                 sheet.append(_draw(image, g, preds["ours"], preds["bytetrack"], number))
                 change_sheet.append(_draw_change(image, changed, g, number, config.change.method))
+            bar.update(1)  # a frame done, not one begun
             if progress is not None:
                 progress(index + 1, total)
     cap.release()
