@@ -141,8 +141,10 @@ def save_training_state(
     step: int,
     next_stream: int,
     meta: dict[str, Any],
+    resume: dict[str, Any] | None = None,
 ) -> None:
-    """Everything --resume needs: weights, optimizer, step, the next training stream's index."""
+    """Everything --resume needs: weights, optimizer, step, the next training stream's index, and (resume)
+    where the lanes are, the memory they carry and the random generators' states."""
     atomic_save(
         {
             "format": FORMAT,
@@ -152,6 +154,7 @@ def save_training_state(
             "step": step,
             "next_stream": next_stream,
             "meta": meta,
+            "resume": resume,
         },
         Path(path),
     )

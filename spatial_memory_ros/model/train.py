@@ -1,12 +1,15 @@
 """Train the spatial memory model on generator training streams with truncated BPTT.
 
-    spatial-memory train --out runs/model.pt             # the CPU default (about 35 min on 2 cores)
+    spatial-memory train --out runs/model.pt             # the CPU default (about 31 min on 2 cores)
     spatial-memory train --out runs/model.pt --resume    # continue from runs/model.pt.state
 
 Each of `batch` lanes walks a training stream from its start in chunks of `clip` frames: one optimizer
 step per chunk, the memory carried from chunk to chunk (detached: truncated BPTT) and reset when the
 lane starts its next stream. Streams are rendered in worker processes in a fixed order of seeds and
-each is walked `reuse` times, so a run is reproducible from its seed, however fast the workers are.
+each is walked `reuse` times, and the learning rate follows the steps alone (the time limit only stops the
+run), so a run is reproducible from its seed, however fast the workers or the machine are. --resume goes on
+exactly where the state file left off: the lanes' streams and places in them, the memory they carry, the
+streams due to be walked again and the random generators are saved with the weights.
 """
 
 from __future__ import annotations
@@ -75,6 +78,11 @@ class StreamSource:
         self._submit()
         return stream
 
+    def render(self, seed: int) -> Stream:
+        """Stream `seed` again, in this process (a resumed run's streams in its lanes)."""
+        return render_stream(seed, self._frames, self._config, self._teleports, self._recolour,
+                             self._recolour_patrol, self._photos)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.terminate()
@@ -103,6 +111,29 @@ class Lanes:
         self.assignments += 1
         self.uid[lane] = self.assignments
         self.has_pose[lane] = bool(self.rng.random() >= self.tc.pose_dropout)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Where every lane is, by stream seed (the streams are rendered again from them on resume)."""
+        return {"streams": [None if s is None else s.seed for s in self.streams], "pos": list(self.pos),
+                "uid": list(self.uid), "has_pose": list(self.has_pose), "assignments": self.assignments,
+                "again": [s.seed for s in self.again], "rng": self.rng.bit_generator.state}
+
+    def restore(self, snap: dict[str, Any], render: Callable[[int], Stream]) -> None:
+        """The lanes as snapshot() saw them; render(seed) makes each stream once."""
+        made: dict[int, Stream] = {}
+
+        def stream(seed: int) -> Stream:
+            if seed not in made:
+                made[seed] = render(seed)
+            return made[seed]
+
+        if len(snap["streams"]) != self.tc.batch:
+            raise BadInputError(f"the training state has {len(snap['streams'])} lanes, this run {self.tc.batch}")
+        self.streams = [None if seed is None else stream(int(seed)) for seed in snap["streams"]]
+        self.pos, self.uid = [int(p) for p in snap["pos"]], [int(u) for u in snap["uid"]]
+        self.has_pose, self.assignments = [bool(h) for h in snap["has_pose"]], int(snap["assignments"])
+        self.again = collections.deque(stream(int(seed)) for seed in snap["again"])
+        self.rng.bit_generator.state = snap["rng"]
 
     def next_chunk(self) -> tuple[dict[str, torch.Tensor], list[bool]]:
         """Tensors of the next chunk, time first, and which lanes started a new stream (memory reset)."""
@@ -242,12 +273,27 @@ def _init_from(model: SpatialMemoryModel, path: Path) -> dict[str, Any]:
     return dict(data.get("meta", {}))
 
 
-def _lr(step: int, tc: TrainConfig, minutes: float) -> float:
-    """Linear warm-up, then cosine decay to 5 % by step or by time, whichever is further along."""
+def _lr(step: int, tc: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 5 % by step. By step alone: a schedule that also followed the clock
+    made the same command give other weights on a slower or busier machine."""
     if step < tc.warmup:
         return tc.lr * (step + 1) / tc.warmup
-    progress = max((step - tc.warmup) / max(tc.steps - tc.warmup, 1), minutes / tc.time_limit_min)
+    progress = (step - tc.warmup) / max(tc.steps - tc.warmup, 1)
     return tc.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+# TrainConfig fields a resumed run may change: where and how fast it runs, and how long (more --steps
+# stretch the schedule from there on). Any other change would make it another run under the same name.
+RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", "workers", "threads", "device", "time_limit_min"})
+
+
+def _check_same_run(saved: dict[str, Any], tc: TrainConfig, state_path: Path) -> None:
+    now = dataclasses.asdict(tc)
+    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and k in saved and saved[k] != now[k])
+    if changed:
+        was = ", ".join(f"{k}={saved[k]!r}" for k in changed)
+        raise BadInputError(f"{state_path} was started with other settings: resume with {was} (only "
+                            f"{', '.join(sorted(RESUMABLE_CHANGES))} may change)")
 
 
 def train(
@@ -281,6 +327,7 @@ def train(
     optimizer = torch.optim.AdamW(trainable, lr=tc.lr, weight_decay=tc.weight_decay)
     state_path = out.with_name(out.name + ".state")
     step, first_stream, minutes_before = 0, 0, 0.0
+    resumed: dict[str, Any] | None = None
     if not resume and state_path.exists():
         # a run of maybe hours: starting again over it without --resume threw it away without a word
         raise BadInputError(f"{state_path} holds a training run already: --resume to go on from it, or give another "
@@ -305,9 +352,14 @@ def train(
         except (RuntimeError, ValueError) as e:  # another set of trainable weights
             raise BadInputError(f"{state_path} does not fit this run (was it started with another --freeze-base?): "
                                 f"{short_reason(e)}") from e
+        _check_same_run(dict(meta_before.get("train_config", {})), tc, state_path)
         step, first_stream = int(data["step"]), int(data["next_stream"])
         minutes_before = float(meta_before.get("minutes", 0.0))
         init_meta = meta_before.get("init_meta")
+        resumed = data.get("resume")  # lanes, carried memory, generators: absent in an older version's file
+        if resumed is None:
+            LOG.warning("%s holds no lane positions or generator states (an older version's file): the run goes "
+                        "on from fresh streams, not exactly as it would have", state_path)
     meta = {**(meta or {}), "train_config": dataclasses.asdict(tc)}
     if init_meta is not None:  # a fine-tune: the file records the chain of runs that made it
         meta["init_meta"] = init_meta
@@ -319,6 +371,14 @@ def train(
     amp = device.type == "cuda"
     state = model.initial_state(tc.batch, device).detach()
     teacher_state = teacher.initial_state(tc.batch, device) if teacher is not None else None
+    if resumed is not None:
+        lanes.restore(resumed["lanes"], source.render)
+        state = resumed["carried"].to(device)
+        if teacher_state is not None and resumed.get("teacher_carried") is not None:
+            teacher_state = resumed["teacher_carried"].to(device)
+        torch.set_rng_state(resumed["torch_rng"])
+        if device.type == "cuda" and resumed.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(resumed["cuda_rng"], device)
     start = time.monotonic()
     logs: dict[str, float] = {}
     steps = range(step, tc.steps)
@@ -326,7 +386,13 @@ def train(
 
     def save(done: int, final: bool) -> None:
         info = {**meta, "step": done, "minutes": minutes_before + (time.monotonic() - start) / 60, "final": final}
-        save_training_state(state_path, model, optimizer, done, first_stream + source.fetched, info)
+        resume_from = {
+            "lanes": lanes.snapshot(), "carried": state.detach().cpu(),
+            "teacher_carried": None if teacher_state is None else teacher_state.detach().cpu(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        }
+        save_training_state(state_path, model, optimizer, done, first_stream + source.fetched, info, resume_from)
         save_model(out, model, info)
 
     done = first_step = step
@@ -334,7 +400,7 @@ def train(
     try:
         for step in it:
             for group in optimizer.param_groups:
-                group["lr"] = _lr(step, tc, (time.monotonic() - start) / 60 + minutes_before)
+                group["lr"] = _lr(step, tc)
             batch, reset = lanes.next_chunk()
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             init = model.initial_state(tc.batch, device)
@@ -361,9 +427,10 @@ def train(
             if done % tc.checkpoint_every == 0 and done < tc.steps:
                 save(done, final=False)
             if minutes_before + (time.monotonic() - start) / 60 > tc.time_limit_min:
-                LOG.warning("time limit %.0f min reached after %d steps: saving, stopping", tc.time_limit_min, done)
+                LOG.warning("time limit %.0f min reached after %d of %d steps: saving, stopping (--resume goes on)",
+                            tc.time_limit_min, done, tc.steps)
                 break
-        save(done, final=True)
+        save(done, final=done >= tc.steps)  # cut short by the time limit: not final, --resume finishes it
     except KeyboardInterrupt:  # Ctrl-C: keep the steps done since the last checkpoint (--resume goes on from them)
         if done > first_step and not stepping:
             LOG.warning("interrupted after %d steps: saving, stopping", done)
