@@ -222,7 +222,7 @@ def chunk_loss(
     predictions = [model.predict_head.predict(states[t + 1][:, :S], cameras[t + k]) for t in range(max(T - k, 0))]
     targets = [model.predict_head.target(x) for x in tokens]
     l_cpc = cpc_loss(predictions, targets, k, weights.temperature)
-    l_cons = consistency_loss([x[:, :S] for x in states], tokens) if use_memory else loss_mask.new_zeros(())
+    l_cons = consistency_loss([x[:, :S] for x in states], images) if use_memory else loss_mask.new_zeros(())
     l_reid = reid_loss(torch.stack(embeds), batch["labels"].flatten(2), weights.temperature)
     loss = (loss_mask + anchor_weight * loss_anchor) / T + weights.cpc * l_cpc + weights.consistency * l_cons \
         + weights.reid * l_reid
