@@ -97,7 +97,8 @@ def test_training_seed_is_refused_without_permission(tmp_path: Path, capsys: pyt
 
 
 @pytest.mark.parametrize(
-    ("seed", "role"), [(0, "test"), (99, "test"), (100, "bench"), (199, "bench"), (500, "unassigned"), (1000, "train")]
+    ("seed", "role"), [(0, "test"), (99, "test"), (100, "bench"), (199, "bench"), (200, "validation"),
+                       (299, "validation"), (500, "unassigned"), (1000, "train")]
 )
 def test_seed_roles(seed: int, role: str) -> None:
     assert seed_role(seed) == role
