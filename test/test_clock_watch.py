@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spatial_memory_ros.core.clock_watch import CONFIRM_WITHIN_S, OUT_OF_ORDER_S, ClockWatch, Stamp
+from spatial_memory_ros.core.clock_watch import CONFIRM_WITHIN_S, JUMP_AHEAD_S, OUT_OF_ORDER_S, ClockWatch, Stamp
 
 
 def _feed(stamps: list[float]) -> list[Stamp]:
@@ -11,7 +11,7 @@ def _feed(stamps: list[float]) -> list[Stamp]:
 
 
 def test_in_order_and_jitter_pass() -> None:
-    assert set(_feed([10.0, 10.1, 10.05, 10.1 - OUT_OF_ORDER_S, 10.3, 500.0])) == {Stamp.IN_ORDER}
+    assert set(_feed([10.0, 10.1, 10.05, 10.1 - OUT_OF_ORDER_S, 10.3, 10.3 + JUMP_AHEAD_S])) == {Stamp.IN_ORDER}
 
 
 def test_one_stale_frame_is_held_and_the_next_in_order_goes_on() -> None:
@@ -32,3 +32,14 @@ def test_two_glitches_that_disagree_are_both_held() -> None:
     assert watch.check(20.0) is Stamp.HELD  # before the candidate: no confirmation
     assert watch.check(20.0 + CONFIRM_WITHIN_S + 1) is Stamp.HELD  # too long after it
     assert watch.check(100.2) is Stamp.IN_ORDER and watch.newest == 100.2
+
+
+def test_one_frame_far_ahead_is_held_and_the_good_ones_after_it_go_on() -> None:
+    """Taken as the newest, a frame 30 s ahead made the good ones after it 30 s old: held, then 'went back'."""
+    assert _feed([100.0, 100.1, 130.0, 100.2, 100.3]) == [Stamp.IN_ORDER] * 2 + [Stamp.HELD] + [Stamp.IN_ORDER] * 2
+
+
+def test_a_clock_stepped_forward_is_confirmed_and_a_slow_camera_is_not_held() -> None:
+    assert _feed([100.0, 100.1, 130.0, 130.1, 130.2]) == [Stamp.IN_ORDER] * 2 + [Stamp.HELD] + [Stamp.IN_ORDER] * 2
+    assert set(_feed([100.0 + 2.0 * i for i in range(10)])) == {Stamp.IN_ORDER}  # 0.5 Hz
+    assert _feed([5.0])[0] is Stamp.IN_ORDER  # the first frame, whatever its stamp

@@ -90,3 +90,18 @@ def test_the_worker_catches_up_after_a_slow_frame() -> None:
     done = _worker(limit, clock, np.arange(100) * 0.1 + 0.05, busy_s=0.07, slow={20: 0.39})
     waits = dict(done)
     assert waits[23] > 0.0 and all(waits[k] == 0.0 for k in waits if k >= 26)  # counted from starts: 40 ms for good
+
+
+def test_a_dropped_frame_gives_its_credit_back() -> None:
+    """A bad frame before each good one took the good one's place: 3.8 good frames/s processed of 6 allowed."""
+    clock = _Clock()
+    limit = RateLimit(5.0, clock=clock)
+    assert limit.delay_s() == 0.0
+    limit.take()  # a frame that then turns out bad
+    assert limit.delay_s() > 0.0
+    limit.refund()
+    assert limit.delay_s() == 0.0  # the good frame behind it goes at once
+    for _ in range(5):
+        limit.refund()  # never more than the burst (1.5 frames)
+    limit.take()
+    assert limit.delay_s() > 0.0

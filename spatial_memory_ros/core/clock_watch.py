@@ -1,9 +1,11 @@
-"""Whether a camera's clock went back, told apart from one frame stamped too early.
+"""Whether a camera's clock went back or jumped ahead, told apart from one frame stamped wrong.
 
 A simulator restart or a looping bag sends every later stamp back; a camera driver's glitch sends one. Acting on
 the first frame behind alone (tracks dropped, tf2's buffer cleared, remembered times moved back) turned a single
 stale stamp into a reset, so a frame far behind is held as a candidate and the clock counts as gone back only
-when the next frame agrees with it. A real restart costs one frame; a glitch costs the glitching frame.
+when the next frame agrees with it. A real restart costs one frame; a glitch costs the glitching frame. A frame
+far ahead is held the same way: taken as the newest, one stamped 30 s ahead made every good frame after it look
+30 s old, and the clock "went back" to them.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ OUT_OF_ORDER_S = 1.0
 # the confirming frame comes at or after the candidate and at most this much later (a slow camera at 1 Hz with
 # frames lost on the way still confirms; a second glitch seconds later does not)
 CONFIRM_WITHIN_S = 10.0
+# a frame more than this after the newest is held too: a camera that stopped for longer (unplugged, restarted)
+# loses one frame; a slow camera (0.5 Hz) or a stalled node loses none
+JUMP_AHEAD_S = 10.0
 
 
 class Stamp(enum.Enum):
-    IN_ORDER = "in_order"  # at or after the newest stamp, or at most OUT_OF_ORDER_S behind it
-    HELD = "held"  # far behind the newest stamp, the first such: drop it, the next frame decides
+    IN_ORDER = "in_order"  # at most OUT_OF_ORDER_S behind the newest stamp and JUMP_AHEAD_S after it, or confirmed
+    HELD = "held"  # far from the newest stamp, the first such: drop it, the next frame decides
     WENT_BACK = "went_back"  # far behind, and the frame before was too, consistently: the clock went back
 
 
@@ -35,12 +40,13 @@ class ClockWatch:
     def check(self, stamp: float) -> Stamp:
         """How this frame's stamp (s) stands; a HELD frame is not counted as seen, a WENT_BACK one starts over."""
         candidate, self._candidate = self._candidate, None
-        if stamp >= self.newest - OUT_OF_ORDER_S:
+        if self.newest == -math.inf or self.newest - OUT_OF_ORDER_S <= stamp <= self.newest + JUMP_AHEAD_S:
             self.newest = max(self.newest, stamp)
             return Stamp.IN_ORDER
         if candidate is not None and candidate <= stamp <= candidate + CONFIRM_WITHIN_S:
+            back = stamp < self.newest
             self.newest = stamp
-            return Stamp.WENT_BACK
+            return Stamp.WENT_BACK if back else Stamp.IN_ORDER  # ahead: a clock stepped forward, nothing to undo
         self._candidate = stamp
         return Stamp.HELD
 

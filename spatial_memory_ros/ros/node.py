@@ -205,6 +205,7 @@ class SpatialMemoryNode(Node):
     def _drop(self, camera: CameraInput, key: str, text: str) -> None:
         """Count and log (throttled per camera and kind of fault) a frame that could not be processed."""
         camera.dropped += 1
+        camera.limit.refund()  # the rate limit is for frames processed: a dropped one does not use it up
         camera.health.dropped(time.monotonic(), text.splitlines()[0])
         self._throttled(f"{camera.name}:{key}", f"dropped frame{camera.label}: {text}", error=True)
 
@@ -223,9 +224,11 @@ class SpatialMemoryNode(Node):
                 # in short waits: a rate_hz set live (ros2 param set) takes effect within one of them
                 self._stopping.wait(min(delay, _LONGEST_WAIT_S))
                 continue  # then take the newest frame, which may have replaced this one meanwhile
-            camera.limit.take()
             msg, intrinsics, depths = camera.take()
-            if msg is not None and not self.process_guarded(msg, intrinsics, depths, camera):
+            if msg is None:
+                continue
+            camera.limit.take()  # given back if the frame is dropped (_drop)
+            if not self.process_guarded(msg, intrinsics, depths, camera):
                 return
 
     def process_guarded(self, msg: Image | CompressedImage, intrinsics: CameraIntrinsics | None,
@@ -288,11 +291,14 @@ class SpatialMemoryNode(Node):
             self._drop(camera, f"image:{str(exc).split()[0]}", f"bad image on {camera.image_topic}: {exc}")
             return
         stamp = msg.header.stamp
-        if stamp.sec < 0 or (stamp.sec, stamp.nanosec) == (0, 0):
+        if stamp.sec < 0 or (stamp.sec, stamp.nanosec) == (0, 0) or not 0 <= stamp.nanosec < 1_000_000_000:
             # a driver that does not stamp its images: tracks age and item memory counts by the stamps, and the
             # pose is looked up at them, so such frames would keep lost tracks alive forever
-            self._drop(camera, "stamp", f"image on {camera.image_topic} has stamp {stamp.sec}.{stamp.nanosec:09d}; "
-                       "the node needs the capture time in header.stamp")
+            bad = f"nanosec {stamp.nanosec} (not below 10^9)" if stamp.nanosec >= 1_000_000_000 else \
+                f"stamp {stamp.sec}.{stamp.nanosec:09d}"
+            key = "stamp_nanosec" if stamp.nanosec >= 1_000_000_000 else "stamp"  # throttled apart
+            self._drop(camera, key, f"image on {camera.image_topic} has {bad}; the node needs the capture "
+                       "time in header.stamp")
             return
         stamp_s = encode.remember_stamp(stamp.sec, stamp.nanosec)  # float s for the core; exact back in messages
         now_ns = self.get_clock().now().nanoseconds
@@ -317,9 +323,11 @@ class SpatialMemoryNode(Node):
         # same clock (a global newest stamp cleared tf2's buffer at its every frame)
         order = camera.clock.check(stamp_s)
         if order is Stamp.HELD:
-            self._drop(camera, "stamp_back", f"image on {camera.image_topic} is stamped "
-                       f"{camera.clock.newest - stamp_s:.1f} s before the newest: dropped (the next image tells "
-                       "a glitch from a clock that went back)")
+            gap = stamp_s - camera.clock.newest
+            self._drop(camera, "stamp_later" if gap > 0 else "stamp_earlier",
+                       f"image on {camera.image_topic} is stamped {abs(gap):.1f} s "
+                       f"{'after' if gap > 0 else 'before'} the newest: dropped (the next image tells a glitch from "
+                       "a clock that jumped)")
             return
         if order is Stamp.WENT_BACK:
             self.get_logger().warning(f"image stamps on {camera.image_topic} went back to {stamp_s:.3f} s (a "

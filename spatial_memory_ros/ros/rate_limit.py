@@ -58,3 +58,8 @@ class RateLimit:
     def take(self) -> None:
         """Spend one frame of credit (call when delay_s() said 0)."""
         self._credit -= 1.0
+
+    def refund(self) -> None:
+        """Give back the credit of a frame dropped before its pipeline step (bad input costs next to nothing):
+        spent on it, a bad frame before each good one halved the good frames processed."""
+        self._credit = min(self._credit + 1.0, self.burst)
