@@ -115,6 +115,15 @@ def test_nan_pnp_candidates_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None
     assert detector._pose(_THIN_QUAD, _HOME_CAMERA) == (None, pytest.approx(np.nan, nan_ok=True))
 
 
+def test_intrinsics_opencv_cannot_solve_give_no_pose_not_an_error() -> None:
+    """camera_info with fx = 1e12 (valid to the message) made SQPnP assert: every frame showing a tag dropped."""
+    intr = make_intrinsics()
+    image = render_scene(intr, [(5, pose((10, 0, 0), (0, 0, 1.0)))], TAG_SIZE)
+    huge = CameraIntrinsics(fx=1e12, fy=1e12, cx=1e12, cy=120.0, width=intr.width, height=intr.height)
+    (det,) = TagDetector(TAG_SIZE).detect(image, huge)
+    assert det.tag_id == 5 and det.T_cam_tag is None
+
+
 def test_without_intrinsics_no_pose() -> None:
     intr = make_intrinsics()
     image = render_scene(intr, [(5, pose((10, 0, 0), (0, 0, 1.0)))], TAG_SIZE)

@@ -152,6 +152,13 @@ class TagDetector:
 
     def _pose(self, corners: np.ndarray, intrinsics: CameraIntrinsics) -> tuple[np.ndarray | None, float]:
         """T_cam_tag (4, 4) and mean corner reprojection error (px); (None, nan) if PnP fails."""
+        try:
+            return self._solve(corners, intrinsics)
+        except cv2.error:  # OpenCV asserts on some inputs (K of 1e12, an infinite tag size): this tag has no pose
+            return None, float("nan")
+
+    def _solve(self, corners: np.ndarray, intrinsics: CameraIntrinsics) -> tuple[np.ndarray | None, float]:
+        """_pose(), which may raise cv2.error. Every frame that showed a tag was dropped as a bug before."""
         K, dist = intrinsics.K, intrinsics.dist_coeffs
         obj = self._object_points
         n, rvecs, tvecs, _ = cv2.solvePnPGeneric(obj, corners, K, dist, flags=cv2.SOLVEPNP_IPPE_SQUARE)
