@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,19 @@ def test_a_file_lays_its_settings_over_the_base_given(tmp_path: Path) -> None:
     assert config.change.method == "classical"
     assert config.detector.backend == "coco" and not config.detector.apriltag_items
     assert load_pipeline_config(path).detector.backend == PipelineConfig().detector.backend
+
+
+@pytest.mark.parametrize(("section", "name", "value", "match"), [
+    ("tags", "tag_size_m", math.inf, r"^tag_size_m must be a finite number, got inf"),
+    ("tracker", "max_age_s", math.inf, r"^tracker.max_age_s must be a finite number"),
+    ("memory", "max_dwell_gap_s", math.nan, r"^memory.max_dwell_gap_s must be a finite number, got nan"),
+    ("change", "pose_reset_translation_m", -1.0, r"^change.pose_reset_translation_m must be > 0"),
+    ("change", "pose_reset_rotation_deg", 0.0, r"^change.pose_reset_rotation_deg must be > 0"),
+])
+def test_settings_no_frame_can_use_are_refused(section: str, name: str, value: float, match: str) -> None:
+    """Accepted before: inf passed every "> 0", and a negative pose_reset_translation_m silently turned the
+    classical change detector off (a change never marked)."""
+    config = PipelineConfig()
+    bad = dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), **{name: value})})
+    with pytest.raises(BadInputError, match=match):
+        bad.validate()

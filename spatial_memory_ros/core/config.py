@@ -6,6 +6,7 @@ Defaults here must match config/spatial_memory.yaml (a test checks that they do)
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -249,8 +250,19 @@ class PipelineConfig:
 
     def validate(self) -> PipelineConfig:
         """Raise BadInputError naming the setting to change; return self."""
+        # every number finite first: the range checks below let inf through ("> 0"), and tag_size_m inf made
+        # OpenCV assert on every frame that showed a tag
+        for section in dataclasses.fields(self):
+            sub = getattr(self, section.name)
+            for f in dataclasses.fields(sub):
+                value = getattr(sub, f.name)
+                if isinstance(value, float) and not math.isfinite(value):
+                    name = f.name if section.name == "tags" else f"{section.name}.{f.name}"
+                    raise BadInputError(f"{name} must be a finite number, got {value}")
         checks = [
             (self.tags.tag_size_m > 0, "tag_size_m must be > 0"),
+            (self.change.pose_reset_translation_m > 0, "change.pose_reset_translation_m must be > 0"),
+            (self.change.pose_reset_rotation_deg > 0, "change.pose_reset_rotation_deg must be > 0"),
             (0 < self.change.threshold < 255, "change.threshold must be in (0, 255)"),
             (0 <= self.change.colour_angle_deg < 90, "change.colour_angle_deg must be in [0, 90) (0 = off)"),
             (self.change.stable_frames >= 1, "change.stable_frames must be >= 1"),
