@@ -756,3 +756,18 @@ def test_a_journal_that_holds_no_write_is_left_alone(tmp_path: Path, leftover: b
         assert "rolled back" not in caplog.text
     finally:
         writer.close()
+
+
+def test_a_reader_leaves_nothing_beside_a_closed_store(tmp_path: Path) -> None:
+    """`list` and `locate` left empty -wal and -shm files beside a store closed cleanly (and, needing to create
+    them, failed on a read-only mount: "unable to open database file")."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "memory.db"
+    with MemoryStore(db) as store:
+        store.commit([state("apple"), state("bread")])
+    before = sorted(p.name for p in folder.iterdir())
+    assert "memory.db-wal" not in before
+    with MemoryStore(db, on_corrupt="raise", exclusive=False) as reader:
+        assert sorted(reader.load()) == ["apple", "bread"]
+    assert sorted(p.name for p in folder.iterdir()) == before

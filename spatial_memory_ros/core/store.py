@@ -481,12 +481,20 @@ def _lock_exclusively(path: Path) -> IO[str] | None:
     return f
 
 
+def _read_only_uri(path: Path) -> str:
+    """A read-only open of ``path``. Without a -wal beside it no writer has it open (the store writes through
+    its -wal), and it is opened immutable: a plain read-only open of a WAL-mode file created empty -wal and
+    -shm files beside it (`list`, `locate` left them) and failed where it could not (a read-only mount)."""
+    uri = path.resolve().as_uri()
+    return f"{uri}?mode=ro" if _sidecars(path)[0].exists() else f"{uri}?mode=ro&immutable=1"
+
+
 def _read_into_memory(path: Path) -> sqlite3.Connection:
     """The file's database as it is now (its -wal included), copied into RAM through a read-only connection: a
     reader that writes nothing never writes the file, not even the schema of an empty file or the migration of
     an older one, which then happen to the copy."""
     try:
-        src = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        src = sqlite3.connect(_read_only_uri(path), uri=True, timeout=5.0)
         try:
             conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             src.backup(conn)
@@ -567,7 +575,7 @@ def _check_file(path: Path) -> tuple[str | None, bool]:
     rows_problem = None  # the rows' check, on the rebuilt copy when the file's indexes are damaged
     try:
         # mode=ro: a read-write connection would replay a WAL into a file we may be asked to leave untouched.
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        conn = sqlite3.connect(_read_only_uri(path), uri=True, timeout=5.0)
         problem = _integrity_problem(conn)
         if problem is not None and all(_INDEX_DAMAGE.search(line) for line in problem.split("\n")):
             # An index that disagrees with its table: items' primary key index made load() read a wrong name
