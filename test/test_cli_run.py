@@ -332,3 +332,28 @@ def test_a_first_ctrl_c_waits_for_the_frame_and_a_second_stops_at_once() -> None
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)  # the handler runs as soon as os.kill returns
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_run_refused_at_its_start_leaves_no_memory_and_the_next_is_not_extended(tmp_path: Path) -> None:
+    """A missing model file refused the run after memory.db was made: the next run 'extended the existing memory',
+    an empty one."""
+    import sqlite3
+
+    from spatial_memory_ros.core.config import ChangeConfig
+
+    write_tum_folder(tmp_path / "seq")
+    missing = dataclasses.replace(PipelineConfig(), change=ChangeConfig(method="learned",
+                                                                         model_path=str(tmp_path / "no.pt")))
+    with pytest.raises(BadInputError, match="no.pt"):
+        run_offline(tmp_path / "seq", tmp_path / "out", missing, max_frames=2)
+    assert not (tmp_path / "out" / "memory.db").exists()
+    assert not run_offline(tmp_path / "seq", tmp_path / "out", PipelineConfig(), max_frames=2).extended_memory
+    # a reader holding the file at the end (spatial-memory locate): the run ends with a warning, not an error
+    reader = sqlite3.connect(tmp_path / "out" / "memory.db")
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT * FROM items").fetchall()
+        summary = run_offline(tmp_path / "seq", tmp_path / "out", PipelineConfig(), max_frames=2)
+    finally:
+        reader.close()
+    assert summary.extended_memory and summary.frames == 2

@@ -16,7 +16,7 @@ from typing import Protocol
 from tqdm import tqdm
 
 from ..core.config import PipelineConfig
-from ..core.errors import BadInputError
+from ..core.errors import BadInputError, SpatialMemoryError
 from ..core.types import Frame, FrameResult, ItemAnswer, TrackState
 from ..io import open_input
 from ..io.bag import BagOptions
@@ -114,7 +114,13 @@ def run_offline(
 
             map_frame = (bag or BagOptions()).map_frame
             results_bag = outputs.enter_context(BagResultWriter(out_bag, map_frame=map_frame))
-        pipeline = open_pipeline(config)
+        try:
+            pipeline = open_pipeline(config)
+        except BaseException:
+            if not extended:  # a run refused at its start (a missing model file) leaves no memory.db: the next
+                for made in (db_path, *(db_path.with_name(db_path.name + s) for s in (".lock", "-wal", "-shm"))):
+                    made.unlink(missing_ok=True)  # run said it "extended the existing memory", an empty one
+            raise
         outputs.callback(pipeline.close)
         store = getattr(getattr(pipeline, "memory", None), "store", None)
         if getattr(store, "moved_aside_to", None) is not None:  # unusable: moved aside, this run starts empty
@@ -160,7 +166,10 @@ def run_offline(
         items = pipeline.list_items()
         if frames:
             write_items_json(out_dir / "items.json", items, map_frame=source.map_frame)
-        pipeline.save()
+        try:
+            pipeline.save()
+        except SpatialMemoryError as exc:  # a reader holds the file (spatial-memory locate): every commit is kept
+            tqdm.write(f"warning: {exc}", file=sys.stderr)
     return RunSummary(
         out_dir=out_dir, frames=frames, bad_frames=len(bad), first_error=bad[0] if bad else "",
         tracks=len(track_ids), observations=observations, items=items, extended_memory=extended,

@@ -179,6 +179,8 @@ class TrainConfig:
             raise ValueError("teleports must be in [0, 1], scene_weight and place_cells >= 0")
         if not 0.0 <= self.recolour <= 1.0 or not 0.0 <= (self.recolour_patrol or 0.0) <= 1.0:
             raise ValueError("recolour and recolour_patrol must be in [0, 1]")
+        if self.still_head < 0 or (self.still_head and not self.background):
+            raise ValueError("still_head must be >= 0 and needs background (the picture it compares with)")
         if self.freeze_base and not (self.still_head and self.init):
             raise ValueError("freeze_base needs still_head (what learns) and init (what stays)")
         if not 0.0 <= self.photos <= 1.0:
