@@ -75,3 +75,24 @@ def test_a_frame_id_with_a_leading_slash_is_refused(name: str) -> None:
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_a_whole_number_set_live_on_a_float_parameter_is_that_float(tmp_path: Path) -> None:
+    """`ros2 param set /spatial_memory rate_hz 5` sends an integer: refused with rclpy's "Wrong parameter type,
+    expected '3' got '2'" (the same mistake at start names the fix)."""
+    import rclpy
+    from rclpy.parameter import Parameter
+    from ros_support import fixed_pose_node
+
+    node, context = fixed_pose_node(tmp_path / "m.db", 2.0)
+    try:
+        result = node.set_parameters([Parameter("rate_hz", value=5)])[0]
+        assert result.successful, result.reason
+        assert node.get_parameter("rate_hz").value == 5.0 and node._rate_hz == 5.0
+        refused = node.set_parameters([Parameter("rate_hz", value=0)])[0]  # still validated as the float
+        assert not refused.successful and "rate_hz" in refused.reason
+        assert not node.set_parameters([Parameter("publish_debug_image", value=1)])[0].successful  # not a float
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

@@ -129,6 +129,8 @@ class SpatialMemoryNode(Node):
         self.create_service(Trigger, "save_memory", self._on_save, callback_group=service_group)
         self.create_service(Trigger, "reset_memory", self._on_reset, callback_group=service_group)
 
+        if hasattr(self, "add_pre_set_parameters_callback"):  # rclpy of Iron and later
+            self.add_pre_set_parameters_callback(self._whole_numbers_as_floats)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self._stopping = threading.Event()
         # one worker per camera: the cameras' pipelines share nothing but the item memory (its own lock), so
@@ -159,6 +161,14 @@ class SpatialMemoryNode(Node):
         return sum(c.dropped for c in self.cameras)
 
     # ---- parameters -------------------------------------------------------------------------------
+    def _whole_numbers_as_floats(self, params: list[rclpy.parameter.Parameter]) -> list[rclpy.parameter.Parameter]:
+        """`ros2 param set /spatial_memory rate_hz 5` sends an integer, and rclpy refused it for a float parameter
+        with "Wrong parameter type, expected '3' got '2'"; a whole number is the float it names."""
+        double, integer = rclpy.parameter.Parameter.Type.DOUBLE, rclpy.parameter.Parameter.Type.INTEGER
+        return [rclpy.parameter.Parameter(p.name, double, float(p.value))
+                if p.type_ == integer and self.has_parameter(p.name)
+                and self.get_parameter(p.name).type_ == double else p for p in params]
+
     def _validate_parameters(self, params: list[rclpy.parameter.Parameter]) -> SetParametersResult:
         new = {p.name: p.value for p in params}
         try:
