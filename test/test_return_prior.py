@@ -103,6 +103,16 @@ def test_fit_command_refuses_held_out_seeds(tmp_path: Path, capsys: pytest.Captu
     assert "training seeds" in capsys.readouterr().err and not (tmp_path / "p.json").exists()
 
 
+def test_fit_command_with_nothing_to_fit_or_a_folder_to_write_says_so(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """It said "fit_return_prior needs finite durations >= 0, one flag each, at least one return"."""
+    assert main(["fit-return-prior", "--presets", "home", "--seeds", "1000", "--minutes", "1", "--out",
+                 str(tmp_path / "p.json")]) == 2
+    assert "no item goes back to its usual place in home" in capsys.readouterr().err
+    assert main(["fit-return-prior", "--seeds", "1000", "--minutes", "1", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
 def test_the_shipped_prior_loads_and_was_fitted_on_training_seeds() -> None:
     prior = load_return_prior()
     assert int(str(prior.meta["seeds"]).split("-")[0]) >= 1000

@@ -63,6 +63,11 @@ def fit(presets: list[str], seeds: range, minutes: float, step_s: float, command
             for seed in seeds
             for s in displaced_stays(scene_script(preset, seed))
         ]
+    none = [name for name, v in stays.items() if not any(r for _, r in v)]
+    if none:
+        raise BadInputError(f"no item goes back to its usual place in {', '.join(none)} over seeds "
+                            f"{seeds.start}-{seeds.stop - 1} and {minutes:g} min: nothing to fit; give more "
+                            "--seeds or --minutes")
     per_preset = {
         name: fit_return_prior([d for d, _ in v], [r for _, r in v], step_s=step_s).meta for name, v in stays.items()
     }
@@ -81,8 +86,13 @@ def run(args: argparse.Namespace) -> int:
     if not (0 < args.minutes < math.inf and 0 < args.step < math.inf):
         raise BadInputError("--minutes and --step must be > 0")
     command = "spatial-memory " + shlex.join(sys.argv[1:])
+    if args.out.is_dir():  # before the fit, which takes a while
+        raise BadInputError(f"--out {args.out} is a folder; give a file name")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInputError(f"cannot create the folder of --out {args.out}: {e.strerror or e}") from e
     data = fit(presets, parse_seeds(args.seeds), args.minutes, args.step, command)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=1) + "\n")
     meta = data["meta"]
     assert isinstance(meta, dict)
