@@ -24,8 +24,8 @@ from spatial_memory_ros.core.store import (
     LastObservation,
     MemoryStore,
     PlaceRecord,
-    _is_corruption,
 )
+from spatial_memory_ros.core.store_file import is_corruption
 
 REPO = Path(__file__).resolve().parents[1]
 PLACE_FIELDS = (
@@ -285,7 +285,7 @@ def test_a_folder_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
     ],
 )
 def test_corruption_is_told_apart_without_error_codes(error: sqlite3.DatabaseError, corrupt: bool) -> None:
-    assert _is_corruption(error) == corrupt
+    assert is_corruption(error) == corrupt
 
 
 def test_moving_aside_never_overwrites(tmp_path: Path) -> None:
