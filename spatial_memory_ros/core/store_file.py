@@ -46,7 +46,8 @@ def lock_exclusively(path: Path) -> IO[str] | None:
         f.close()
         raise BadInputError(
             f"spatial memory store {path} is in use by another process (pid {holder}, holding {lock_path}): two "
-            "writers would overwrite each other's items. Give each node its own memory.db_path."
+            "writers would overwrite each other's items. Give each node its own memory.db_path (each "
+            "`spatial-memory run` its own --out)."
         ) from exc
     f.seek(0)
     f.truncate()
