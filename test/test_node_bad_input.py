@@ -41,6 +41,15 @@ def _with_nanosec(msg: Image, nanosec: int) -> Image:
     return msg
 
 
+def _show_now(cam: Camera, drv: Driver, scene: np.ndarray, frames: int, gap_s: float) -> None:
+    """Publish the scene `frames` times, stamped now, with its camera_info, gap_s apart."""
+    for _ in range(frames):
+        stamp = sec_to_stamp(time.time())
+        cam.info_pub.publish(camera_info(stamp))
+        cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, stamp)))
+        drv.spin_until(lambda: False, gap_s)
+
+
 def _wait_log(node: NodeProcess, drv: Driver, text: str) -> None:
     assert drv.spin_until(lambda: text in node.output(), 10), f"{text!r} never logged:\n{node.output()}"
 
@@ -130,11 +139,7 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
             cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, glitch)))
             _wait_log(node, drv, text)
             tracks.clear()
-            for _ in range(3):
-                stamp = sec_to_stamp(time.time())
-                cam.info_pub.publish(camera_info(stamp))
-                cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, stamp)))
-                drv.spin_until(lambda: False, 0.15)
+            _show_now(cam, drv, scene, 3, 0.15)
             assert drv.spin_until(lambda: len(tracks) >= 2, 10), node.output()
             assert {t.id for t in tracks[-1].tracks if t.item == "mug"} == {mug_id}, tracks[-1]
         assert "stamps on" not in node.output()  # no "image stamps on ... went back to": nothing reset
@@ -171,11 +176,7 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
             # dropped as a bug, each after 5 s), the sighting kept in RAM, the memory's status an ERROR saying so
             tracks.clear()
             health.clear()
-            for _ in range(4):
-                stamp = sec_to_stamp(time.time())
-                cam.info_pub.publish(camera_info(stamp))
-                cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, stamp)))
-                drv.spin_until(lambda: False, 0.3)
+            _show_now(cam, drv, scene, 4, 0.3)
             assert drv.spin_until(lambda: len(tracks) >= 2, 10), node.output()
             assert drv.spin_until(lambda: (s := newest(health, "item memory")) is not None
                                   and s.level == DiagnosticStatus.ERROR, 5), health
