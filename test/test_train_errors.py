@@ -48,6 +48,8 @@ def _case(tmp_path: Path, case: str) -> tuple[list[str], str]:
                  "config": {**tiny_model().config.to_dict(), "new_thing": 1}}
         torch.save(state, out.with_name("model.pt.state"))
         return ["--resume"], "is not a training state this version can resume"
+    if case == "NaN weight":  # accepted: NaN passes "< 0"
+        return ["--edge-weight", "nan"], "edge_weight must be a finite number, got nan"
     if case == "still head without background":  # a ValueError traceback before
         return ["--still-head", "8"], "still_head must be >= 0 and needs background"
     raise AssertionError(case)
@@ -56,7 +58,8 @@ def _case(tmp_path: Path, case: str) -> tuple[list[str], str]:
 @pytest.mark.parametrize("case", ["out is a folder", "no time", "negative learning rate", "init of another kind",
                                   "init is a folder",
                                   "resume from a model file", "a run there already, no --resume",
-                                  "resume from another version's state", "still head without background"])
+                                  "resume from another version's state", "still head without background",
+                                  "NaN weight"])
 def test_a_run_set_up_wrong_says_why_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  case: str) -> None:
     extra, expected = _case(tmp_path, case)

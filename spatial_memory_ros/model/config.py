@@ -168,6 +168,10 @@ class TrainConfig:
     freeze_base: bool = False
 
     def validate(self) -> TrainConfig:
+        for f in dataclasses.fields(self):  # NaN passes every "< 0" check below
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value}")
         if self.seed < TRAIN_SEED_MIN:
             raise ValueError(f"--seed must be >= {TRAIN_SEED_MIN}: seeds 0-199 are tests and the benchmark")
         for name in ("steps", "batch", "clip", "stream_frames", "reuse", "checkpoint_every", "threads"):
