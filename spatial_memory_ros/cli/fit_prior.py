@@ -86,12 +86,9 @@ def run(args: argparse.Namespace) -> int:
     if not (0 < args.minutes < math.inf and 0 < args.step < math.inf):
         raise BadInputError("--minutes and --step must be > 0")
     command = "spatial-memory " + shlex.join(sys.argv[1:])
-    if args.out.is_dir():  # before the fit, which takes a while
-        raise BadInputError(f"--out {args.out} is a folder; give a file name")
-    try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BadInputError(f"cannot create the folder of --out {args.out}: {e.strerror or e}") from e
+    from ..io.outputs import check_writable
+
+    check_writable(args.out, "--out file")  # before the fit, which takes a while
     data = fit(presets, parse_seeds(args.seeds), args.minutes, args.step, command)
     args.out.write_text(json.dumps(data, indent=1) + "\n")
     meta = data["meta"]

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..model.checkpoint import check_writable
+    from ..io.outputs import check_writable
     from ..model.tag_reader_train import run as train
     from .fit_prior import parse_seeds
 

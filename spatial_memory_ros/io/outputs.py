@@ -144,3 +144,21 @@ def _float(value: float) -> float | None:
 
 def _floats(values: np.ndarray) -> list[float | None]:
     return [_float(v) for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
+def check_writable(path: Path, what: str) -> None:
+    """BadInputError now, before minutes of work, if `path` cannot be written: a folder, or a folder that cannot be
+    made or written to."""
+    if path.is_dir():
+        raise BadInputError(f"the {what} {path} is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInputError(f"cannot create the folder of the {what} {path}: {e.strerror or e}") from e
+    probe = path.with_name(path.name + ".tmp")  # where atomic_save writes first: try it
+    try:
+        with open(probe, "ab"):
+            pass
+        probe.unlink()
+    except OSError as e:
+        raise BadInputError(f"cannot write the {what} {path}: {e.strerror or e}") from e

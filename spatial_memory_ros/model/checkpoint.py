@@ -70,28 +70,10 @@ def short_reason(e: BaseException, limit: int = 240) -> str:
     return (text if len(text) <= limit else text[: limit - 3] + "...") + more
 
 
-def check_writable(path: Path, what: str) -> None:
-    """BadInputError now, before minutes of work, if `path` cannot be written: a folder, or a folder that cannot be
-    made or written to."""
-    if path.is_dir():
-        raise BadInputError(f"the {what} {path} is a folder; give a file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BadInputError(f"cannot create the folder of the {what} {path}: {e.strerror or e}") from e
-    probe = path.with_name(path.name + ".tmp")  # where atomic_save writes first: try it
-    try:
-        with open(probe, "ab"):
-            pass
-        probe.unlink()
-    except OSError as e:
-        raise BadInputError(f"cannot write the {what} {path}: {e.strerror or e}") from e
-
-
 def atomic_save(obj: dict[str, Any], path: Path) -> None:
     """torch.save to path.tmp, then rename over path: a reader never sees half a file, even if the writer is killed
     mid-save, and the file it replaces stays whole until then. BadInputError if it cannot be written (the CLIs
-    call check_writable before their work; a checkpoint written every 100 steps need not probe again)."""
+    call io.outputs.check_writable before their work; a checkpoint written every 100 steps need not probe again)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -89,7 +89,7 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"spatial-memory train: error: {e}", file=sys.stderr)
         return 2
-    from .checkpoint import check_writable
+    from ..io.outputs import check_writable
 
     check_writable(args.out, "--out model file")  # now, not at the first checkpoint, minutes in
     meta = {"command": "spatial-memory " + shlex.join(sys.argv[1:]), "seed": tc.seed}
@@ -132,7 +132,7 @@ def run_bench_model(args: argparse.Namespace) -> int:
     if args.model is not None and not Path(args.model).is_file():  # not the untrained stand-in: a typo
         raise BadInputError(f"no model checkpoint at {args.model}")
     if args.json is not None:  # before the measurement, which takes minutes
-        from .checkpoint import check_writable
+        from ..io.outputs import check_writable
 
         check_writable(args.json, "--json file")
     result = measure(
