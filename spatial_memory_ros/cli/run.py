@@ -118,8 +118,10 @@ def run_offline(
             pipeline = open_pipeline(config)
         except BaseException:
             if not extended:  # a run refused at its start (a missing model file) leaves no memory.db: the next
-                for made in (db_path, *(db_path.with_name(db_path.name + s) for s in (".lock", "-wal", "-shm"))):
-                    made.unlink(missing_ok=True)  # run said it "extended the existing memory", an empty one
+                from ..core.store_file import sidecars  # run said it "extended the existing memory", an empty one
+
+                for made in (db_path, db_path.with_name(db_path.name + ".lock"), *sidecars(db_path)):
+                    made.unlink(missing_ok=True)
             raise
         outputs.callback(pipeline.close)
         store = getattr(getattr(pipeline, "memory", None), "store", None)

@@ -301,14 +301,15 @@ class SpatialMemoryNode(Node):
             self._drop(camera, f"image:{str(exc).split()[0]}", f"bad image on {camera.image_topic}: {exc}")
             return
         stamp = msg.header.stamp
-        if stamp.sec < 0 or (stamp.sec, stamp.nanosec) == (0, 0) or not 0 <= stamp.nanosec < 1_000_000_000:
+        if stamp.nanosec >= 1_000_000_000:  # nothing means it (builtin_interfaces allows it): it stuck in last_seen
+            self._drop(camera, "stamp_nanosec", f"image on {camera.image_topic} has nanosec {stamp.nanosec} (not "
+                       "below 10^9); the node needs the capture time in header.stamp")
+            return
+        if stamp.sec < 0 or (stamp.sec, stamp.nanosec) == (0, 0):
             # a driver that does not stamp its images: tracks age and item memory counts by the stamps, and the
             # pose is looked up at them, so such frames would keep lost tracks alive forever
-            bad = f"nanosec {stamp.nanosec} (not below 10^9)" if stamp.nanosec >= 1_000_000_000 else \
-                f"stamp {stamp.sec}.{stamp.nanosec:09d}"
-            key = "stamp_nanosec" if stamp.nanosec >= 1_000_000_000 else "stamp"  # throttled apart
-            self._drop(camera, key, f"image on {camera.image_topic} has {bad}; the node needs the capture "
-                       "time in header.stamp")
+            self._drop(camera, "stamp", f"image on {camera.image_topic} has stamp {stamp.sec}.{stamp.nanosec:09d}; "
+                       "the node needs the capture time in header.stamp")
             return
         stamp_s = encode.remember_stamp(stamp.sec, stamp.nanosec)  # float s for the core; exact back in messages
         now_ns = self.get_clock().now().nanoseconds
