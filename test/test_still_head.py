@@ -268,7 +268,8 @@ def test_a_still_cameras_mask_region_that_moved_is_a_motion_box_and_one_at_rest_
     an item at rest (no pixel moved) is not one, and neither is anything while the camera's pose changes."""
     from tiny_model import INTR
 
-    from spatial_memory_ros.model.runtime import MOVED_GREY, MOVED_SHARE, LearnedChangeDetector, PreparedFrame
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector, PreparedFrame
+    from spatial_memory_ros.model.still_motion import MOVED_GREY, MOVED_SHARE
 
     det = LearnedChangeDetector(tiny_model(config=STILL), device="cpu", intrinsics=INTR)
     h, w = 120, 160
