@@ -145,14 +145,14 @@ def test_item_seen_moved_current_follows_usual_stays() -> None:
 def test_which_matched_item_tracks_reach_the_memory(
     state: TrackState, source: PositionSource, score: float, committed: bool
 ) -> None:
-    from spatial_memory_ros.core.pipeline import _confirmed_observations
+    from spatial_memory_ros.core.sightings import confirmed_observations
     from spatial_memory_ros.core.types import Detection, TrackInfo
 
     stamp = 5.0
     det = Detection(np.array([0, 0, 10, 10.0]), "item", score, item="mug", position=np.ones(3), position_source=source)
     track = TrackInfo(1, "item", "mug", state, False, 0.8, det.box, np.ones(3), np.zeros(3), 1.0,
                       stamp if state != TrackState.LOST else stamp - 1.0, source)
-    assert [o.item for o in _confirmed_observations([track], [det], {1: 0}, stamp)] == (["mug"] if committed else [])
+    assert [o.item for o in confirmed_observations([track], [det], {1: 0}, stamp)] == (["mug"] if committed else [])
 
 
 @pytest.mark.parametrize("missing", ["intrinsics", "T_map_cam"])

@@ -22,10 +22,12 @@ from .change import ChangeDetector, ChangeOutput, make_change_backend
 from .clock_watch import OUT_OF_ORDER_S
 from .config import PipelineConfig
 from .errors import BadInputError
+from .frame_check import validate_frame
 from .geometry import pose_delta, same_intrinsics
 from .item_follow import ItemFollower
 from .item_memory import ItemMemory
 from .lifting import lift, plane_point
+from .sightings import confirmed_observations, is_explained, overlaps
 from .store import MemoryStore
 from .tags import to_gray
 from .tracker import Tracker
@@ -37,24 +39,14 @@ from .types import (
     Frame,
     FrameResult,
     ItemAnswer,
-    ItemObservation,
     PositionSource,
     TagDetection,
-    TrackInfo,
-    TrackState,
 )
 from .visibility import empty_places
 
 _TURNS = TurnLimits()  # _compensate_turn follows a turn of at most max_turn_deg a frame, as the turning backgrounds do
 
 _MOTION_SCORE = 0.5  # a frame-difference blob has no confidence of its own
-# A moving blob that is mostly a detection's box (most of the blob in the box, or most of the box in a
-# blob at most _BLOB_AREA_RATIO times its size) is that detection moving: its track already says so.
-# A much larger blob holding a tag (a person carrying the item) stays a dynamic object of its own.
-_OVERLAP = 0.5
-_BLOB_AREA_RATIO = 4.0
-# A tag whose pose reprojects within about 1 px (score = exp(-error / 2 px)) is trusted from its first decode.
-_TRUSTED_TAG_SCORE = 0.6
 # A learned read counts only when the previous read of the same item, at most _READ_AGREE_S earlier, put it
 # within _READ_AGREE_M: about 1 % of reads name the wrong item (far, oblique quads), one frame at a time,
 # and with min_hits 1 a single one would move the item's "current" to another item's place.
@@ -120,7 +112,7 @@ class Pipeline:
       explains is dropped, the others become dynamic "object" detections, lifted the same way;
     - the tracker associates all of them. Only CONFIRMED item tracks matched in this frame, with a
       position, are committed to memory, so a single spurious detection never moves ``current``; a
-      well-fitted tag is the exception (an id is never spurious; see _confirmed_observations);
+      well-fitted tag is the exception (an id is never spurious; see sightings.confirmed_observations);
     - remembered tag places that the frame shows empty (in view, decodable, unoccluded, tag not decoded:
       core.visibility) are reported to memory, which then knows an item has gone.
 
@@ -228,7 +220,7 @@ class Pipeline:
 
     def update(self, frame: Frame) -> FrameResult:
         """Process one frame; raises BadInputError (and changes nothing) for a malformed frame."""
-        _validate(frame)
+        validate_frame(frame)
         if frame.T_map_cam is not None and not isinstance(frame.T_map_cam, np.ndarray):  # e.g. nested lists
             frame = dataclasses.replace(frame, T_map_cam=np.asarray(frame.T_map_cam, dtype=np.float64))
         stamp = float(frame.stamp)
@@ -262,7 +254,7 @@ class Pipeline:
         looks = change.motion_appearance if wants_motion_appearance(self.config) else None
         seen = change.motion_seen_boxes  # a box completed past the image border is positioned by its visible part
         for i, box in enumerate(change.motion_boxes):
-            if _is_explained(box, known_boxes):
+            if is_explained(box, known_boxes):
                 continue
             look = looks[i] if looks is not None else None
             blob = Detection(box=box, label=MOTION_LABEL, score=_MOTION_SCORE, is_dynamic=True, appearance=look)
@@ -273,7 +265,7 @@ class Pipeline:
         if self._follower is not None:
             self._follower.commit(tracks, detections, matched, first_followed, stamp)
         self.memory.advance(stamp)  # "now" for the return prior, whether or not an item is seen
-        observations = _confirmed_observations(tracks, detections, matched, stamp)
+        observations = confirmed_observations(tracks, detections, matched, stamp)
         if observations:
             self.memory.observe(observations)
         if self._tags is not None and self.config.memory.absent_after_checks > 0:
@@ -334,7 +326,7 @@ class Pipeline:
         if frame.intrinsics is None or frame.T_map_cam is None:
             return []
         boxes = [t.box for t in tags]
-        rest = [q for q in quads if not any(_overlaps(q, b) for b in boxes)]
+        rest = [q for q in quads if not any(overlaps(q, b) for b in boxes)]
         if not rest:
             return []
         decoded = {t.tag_id for t in tags}
@@ -465,44 +457,6 @@ def wants_motion_appearance(config: PipelineConfig) -> bool:
     return config.tracker.reid and config.tracker.reid_motion
 
 
-def _validate(frame: Frame) -> None:
-    """BadInputError naming what is wrong with the frame, before any state changes."""
-    image = frame.image
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise BadInputError(f"frame.image must be a (H, W, 3) uint8 BGR array, got {desc}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise BadInputError(f"frame.image is empty, shape {image.shape}")
-    if not isinstance(frame.stamp, (int, float, np.integer, np.floating)) or not np.isfinite(frame.stamp):
-        raise BadInputError(f"frame.stamp must be finite seconds, got {frame.stamp!r}")
-    h, w = image.shape[:2]
-    if frame.intrinsics is not None:
-        frame.intrinsics.check_size(w, h)
-        try:
-            frame.intrinsics.check_values()
-        except BadInputError as exc:
-            raise BadInputError(f"frame.{exc}") from None
-    if frame.T_map_cam is not None:
-        try:
-            T = np.asarray(frame.T_map_cam, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise BadInputError(f"frame.T_map_cam must be a finite (4, 4) matrix: {exc}") from exc
-        if T.shape != (4, 4) or not np.isfinite(T).all():
-            raise BadInputError(f"frame.T_map_cam must be a finite (4, 4) matrix, got shape {T.shape}")
-        R = T[:3, :3]  # a rotation: a scaled or mirrored one would put every sighting somewhere else
-        if (not np.allclose(R @ R.T, np.eye(3), atol=1e-3) or abs(np.linalg.det(R) - 1.0) > 1e-3
-                or not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0])):
-            raise BadInputError("frame.T_map_cam is not a rigid transform (its 3 x 3 part must be a rotation, "
-                                f"its last row 0 0 0 1), got {np.round(T, 4).tolist()}")
-    depth = frame.depth
-    if depth is not None:
-        if not isinstance(depth, np.ndarray) or not np.issubdtype(depth.dtype, np.floating):
-            desc = str(depth.dtype) if isinstance(depth, np.ndarray) else type(depth).__name__
-            raise BadInputError(f"frame.depth must be float metres (convert 16UC1 millimetres), got {desc}")
-        if depth.shape != (h, w):
-            raise BadInputError(f"frame.depth shape {depth.shape} does not match the image ({h}, {w})")
-
-
 def _with_appearance(
     embedder: AppearanceEmbedder, image: np.ndarray, detections: list[Detection], needed: np.ndarray
 ) -> list[Detection]:
@@ -515,62 +469,3 @@ def _with_appearance(
     for i, v in zip(index, vectors):
         out[i] = dataclasses.replace(out[i], appearance=v)
     return out
-
-
-def _overlaps(quad: np.ndarray, box: np.ndarray) -> bool:
-    """Whether a quad's centre is in box (4,), or box's centre is in the quad's bounding box."""
-    cx, cy = quad.mean(axis=0)
-    lo, hi = quad.min(axis=0), quad.max(axis=0)
-    bx, by = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
-    centre_in_box = box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
-    return bool(centre_in_box or (lo[0] <= bx <= hi[0] and lo[1] <= by <= hi[1]))
-
-
-def _is_explained(box: np.ndarray, boxes: np.ndarray) -> bool:
-    """Whether a motion blob's box (4,) is one of the detection boxes (D, 4) moving."""
-    if len(boxes) == 0:
-        return False
-    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = iw * ih  # (D,)
-    box_area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-9)
-    det_area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
-    blob_in_det = inter / box_area > _OVERLAP
-    det_in_small_blob = (inter / det_area > _OVERLAP) & (box_area <= _BLOB_AREA_RATIO * det_area)
-    return bool((blob_in_det | det_in_small_blob).any())
-
-
-def _confirmed_observations(
-    tracks: list[TrackInfo], detections: list[Detection], matched: dict[int, int], stamp: float
-) -> list[ItemObservation]:
-    """One observation per item matched in this frame and positioned (tag, depth or plane): of CONFIRMED
-    tracks, and of tentative ones whose detection is a well-fitted tag (a decoded 36h11 id is not a false
-    positive, and tags far away or at grazing angles decode only now and then: waiting for min_hits
-    decodes in a row would leave "current" minutes behind).
-
-    matched: track id -> index into detections (Tracker.matched). The track's detection, not one found by
-    name: with class voting its class may differ from the track's item. Two tracks voted to one name: the
-    higher-score detection is the item's observation (as two same-class detections without voting)."""
-    observations: dict[str, tuple[float, ItemObservation]] = {}
-    for track in tracks:
-        if not track.item or track.last_seen != stamp or track.track_id not in matched:
-            continue
-        det = detections[matched[track.track_id]]
-        trusted_tag = det.position_source == PositionSource.TAG and det.score >= _TRUSTED_TAG_SCORE
-        if track.state != TrackState.CONFIRMED and not trusted_tag:
-            continue
-        if det.position is None or det.position_source == PositionSource.NONE:
-            continue
-        # A class detection has no orientation: the identity says "unknown" as ItemObservation's default.
-        orientation = det.orientation if det.orientation is not None else np.array([0.0, 0.0, 0.0, 1.0])
-        if track.item in observations and observations[track.item][0] >= det.score:
-            continue
-        observations[track.item] = (det.score, ItemObservation(
-            item=track.item,
-            position=det.position,
-            stamp=stamp,
-            confidence=track.confidence,
-            orientation=orientation,
-            followed=det.followed,
-        ))
-    return [obs for _, obs in observations.values()]
