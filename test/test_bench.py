@@ -316,7 +316,7 @@ def test_table_says_n_a_where_nothing_was_asked() -> None:
 
     doc = _one_method_doc(0, 0.0, 0.0)
     row = format_table(doc).splitlines()[2].split()
-    assert row == ["m", *["-"] * 9, "n/a", "n/a", "n/a", "n/a", "12.0", "-", "-"]
+    assert row == ["m", *["-"] * 10, "n/a", "n/a", "n/a", "n/a", "12.0", "-", "-"]
 
 
 def test_table_has_a_seen_row_only_when_the_run_had_one() -> None:
@@ -326,7 +326,23 @@ def test_table_has_a_seen_row_only_when_the_run_had_one() -> None:
     assert "(seen)" not in format_table(doc)  # results.json from before the row existed
     doc["seen"] = {"layout": 0.75, "n_layout": 4, "retrieval": 0.0, "n_retrieval": 0}
     row = next(line for line in format_table(doc).splitlines() if line.startswith("(seen)")).split()
-    assert row == ["(seen)", *["-"] * 9, "0.750", "n/a", "-", "-", "-", "-", "-"]
+    assert row == ["(seen)", *["-"] * 10, "0.750", "n/a", "-", "-", "-", "-", "-"]
+
+
+def test_table_gives_det_f1_with_its_interval(tmp_path: Path) -> None:
+    from spatial_memory_ros.bench.plots import plot_metrics
+    from spatial_memory_ros.bench.report import format_table
+
+    doc = _one_method_doc(4, 0.5, 0.25)
+    tracking = {"det_f1": 0.942, "det_f1_low": 0.9104, "det_f1_high": 0.9661, "hota": 0.8, "idf1": 0.9, "mota": 0.9}
+    doc["methods"]["m"]["tracking"] = tracking
+    doc["benchmark"] = {"preset": "warehouse", "camera": "patrol", "minutes": 10.0, "seed": 1}
+    assert format_table(doc).splitlines()[2].split()[1:3] == ["0.942", "0.910-0.966"]
+    plot_metrics(doc, tmp_path / "metrics.png")  # the interval as an error bar
+    assert (tmp_path / "metrics.png").stat().st_size > 0
+    del tracking["det_f1_low"], tracking["det_f1_high"]  # a results.json from before the interval
+    assert format_table(doc).splitlines()[2].split()[1:3] == ["0.942", "n/a"]
+    plot_metrics(doc, tmp_path / "metrics.png")
 
 
 def test_export_checks_its_arguments_as_a_run_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

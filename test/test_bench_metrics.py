@@ -17,6 +17,7 @@ from spatial_memory_ros.bench.metrics import (
     RetrievalAccumulator,
     TrackingAccumulator,
 )
+from spatial_memory_ros.bench.tracking_metrics import BLOCK_FRAMES
 from spatial_memory_ros.core.errors import BadInputError
 
 BOX_A = np.array([0.0, 0.0, 10.0, 10.0])
@@ -50,6 +51,53 @@ def test_tracking_perfect_predictions_score_one() -> None:
     assert (s.id_switches, s.num_gt, s.num_pred) == (0, 12, 12)
 
 
+def _missing_every(n_blocks: int, miss_block: int) -> TrackingAccumulator:
+    """One object in every frame, found except in every miss_block-th block of BLOCK_FRAMES frames."""
+    acc = TrackingAccumulator()
+    for t in range(n_blocks * BLOCK_FRAMES):
+        missed = (t // BLOCK_FRAMES) % miss_block == 0
+        acc.add(t, ids(1), boxes(BOX_A), ids() if missed else ids(7), boxes() if missed else boxes(BOX_A))
+    return acc
+
+
+def test_det_f1_interval_holds_the_figure_and_narrows_with_a_longer_run() -> None:
+    # every 4th block all missed: det F1 = 2 TP / (GT + pred) = 2 * 0.75n / (n + 0.75n) = 6/7
+    short, long = _missing_every(8, 4).summary(), _missing_every(80, 4).summary()
+    for s in (short, long):
+        assert s.det_f1 == pytest.approx(6 / 7)
+        assert s.det_f1_low < s.det_f1 < s.det_f1_high
+    assert long.det_f1_high - long.det_f1_low < 0.5 * (short.det_f1_high - short.det_f1_low)  # ~1/sqrt(10)
+    again = _missing_every(8, 4).summary()
+    assert (again.det_f1_low, again.det_f1_high) == (short.det_f1_low, short.det_f1_high)  # a fixed seed
+
+
+def test_det_f1_interval_resamples_blocks_not_frames() -> None:
+    # The same 25 % of frames missed, once in whole blocks and once spread one frame in four: resampling single
+    # frames would give both the same narrow interval; whole missed blocks are fewer, independent events.
+    blocks = _missing_every(8, 4).summary()
+    spread = TrackingAccumulator()
+    for t in range(8 * BLOCK_FRAMES):
+        missed = t % 4 == 0
+        spread.add(t, ids(1), boxes(BOX_A), ids() if missed else ids(7), boxes() if missed else boxes(BOX_A))
+    s = spread.summary()
+    assert s.det_f1 == pytest.approx(blocks.det_f1)
+    assert s.det_f1_high - s.det_f1_low < 0.01  # every block alike: no spread between blocks
+    assert blocks.det_f1_high - blocks.det_f1_low > 0.1
+
+
+def test_det_f1_interval_is_nan_within_one_block_and_exact_when_all_found() -> None:
+    acc = TrackingAccumulator()
+    for t, (i, b) in enumerate(two_walkers()):
+        acc.add(t, i, b, i, b.copy())
+    s = acc.summary()
+    assert math.isnan(s.det_f1_low) and math.isnan(s.det_f1_high)  # six frames: one block
+    clean = TrackingAccumulator()
+    for t in range(BLOCK_FRAMES, 5 * BLOCK_FRAMES):  # four blocks, not starting at frame 0
+        clean.add(t, ids(1), boxes(BOX_A), ids(7), boxes(BOX_A))
+    c = clean.summary()
+    assert (c.det_f1, c.det_f1_low, c.det_f1_high) == (1.0, 1.0, 1.0)
+
+
 def test_tracking_no_predictions_score_zero() -> None:
     acc = TrackingAccumulator()
     for t, (i, b) in enumerate(two_walkers()):
@@ -65,7 +113,9 @@ def test_tracking_nothing_at_all_scores_zero(frames: int) -> None:
     acc = TrackingAccumulator()
     for t in range(frames):
         acc.add(t, ids(), boxes(), np.array([]), np.zeros((0, 4)))
-    assert acc.summary().as_dict() == {
+    scores = acc.summary().as_dict()
+    assert math.isnan(scores.pop("det_f1_low")) and math.isnan(scores.pop("det_f1_high"))  # under two blocks
+    assert scores == {
         "det_precision": 0.0, "det_recall": 0.0, "det_f1": 0.0, "hota": 0.0, "idf1": 0.0, "mota": 0.0,
         "id_switches": 0, "num_gt": 0, "num_pred": 0,
     }  # fmt: skip

@@ -27,19 +27,33 @@ PRED_BGR = (0, 0, 255)
 DPI = 100
 
 
+def _det_f1_error(scores: dict[str, Any], headers: list[str], heights: list[float]) -> np.ndarray:
+    """(2, N) bar error (below, above) for plot_metrics: det F1's 95 % interval, NaN (no bar) elsewhere."""
+    err = np.full((2, len(headers)), np.nan)
+    tracking = scores.get("tracking") or {}
+    low, high = tracking.get("det_f1_low"), tracking.get("det_f1_high")  # absent from older results.json
+    if "det F1" in headers and low is not None and high is not None:
+        i = headers.index("det F1")
+        err[:, i] = [heights[i] - low, high - heights[i]]
+    return err
+
+
 def plot_metrics(result_json: dict[str, Any], path: Path) -> None:
-    """Grouped bars: one group per metric in [0, 1] (MOTA clipped at 0), one bar per method that has it; a
-    black line over layout and R@1 at the (seen) share (bench.ceiling), when the run has one."""
-    cols = [(h, get) for h, get in columns(result_json) if h != "fps"]
+    """Grouped bars: one group per metric in [0, 1] (MOTA clipped at 0), one bar per method that has it, det F1
+    with its 95 % interval as an error bar; a black line over layout and R@1 at the (seen) share (bench.ceiling),
+    when the run has one."""
+    cols = [(h, get) for h, get in columns(result_json) if h not in ("fps", "det F1 95%")]
     methods = list(result_json["methods"])
     fig, ax = plt.subplots(figsize=(max(8.0, 0.9 * len(cols) + 2), 4.0), dpi=DPI)
     width = 0.8 / max(len(methods), 1)
     x = np.arange(len(cols))
     for k, name in enumerate(methods):
-        values = [get(result_json["methods"][name]) for _, get in cols]
-        heights = [np.nan if v is None or math.isnan(v) else max(v, 0.0) for v in values]
+        scores = result_json["methods"][name]
+        values = [get(scores) for _, get in cols]
+        heights = [np.nan if not isinstance(v, float | int) or math.isnan(v) else max(v, 0.0) for v in values]
         xs = x + (k - (len(methods) - 1) / 2) * width
-        bars = ax.bar(xs, heights, width, label=name)
+        bars = ax.bar(xs, heights, width, label=name, yerr=_det_f1_error(scores, [h for h, _ in cols], heights),
+                      error_kw={"elinewidth": 1, "capsize": 2})
         for xi, h in zip(xs, heights):
             if h < 0.01:  # a (near) zero score is not a missing bar: mark it
                 ax.text(xi, 0.005, "0", ha="center", va="bottom", fontsize=6, color=bars.patches[0].get_facecolor())

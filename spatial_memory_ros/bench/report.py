@@ -11,7 +11,7 @@ from typing import Any
 from .runner import BenchResult
 
 # (column header, how to read it from a method's scores); None where the method does not do that part.
-Getter = Callable[[dict[str, Any]], float | None]
+Getter = Callable[[dict[str, Any]], float | str | None]
 
 
 def _part(part: str, key: str) -> Getter:
@@ -25,6 +25,17 @@ def _part(part: str, key: str) -> Getter:
         return math.nan if value is None else value
 
     return get
+
+
+def _det_f1_interval(s: dict[str, Any]) -> str | None:
+    """det F1's 95 % interval as "low-high" (tracking_metrics: a block bootstrap); n/a where there is none."""
+    scores = s.get("tracking")
+    if scores is None:
+        return None
+    low, high = scores.get("det_f1_low"), scores.get("det_f1_high")  # absent from results.json before them
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return "n/a"
+    return f"{low:.3f}-{high:.3f}"
 
 
 def _hard(s: dict[str, Any]) -> float | None:
@@ -55,6 +66,7 @@ def columns(result_json: dict[str, Any]) -> list[tuple[str, Getter]]:
             break
     return [
         ("det F1", _part("tracking", "det_f1")),
+        ("det F1 95%", _det_f1_interval),
         ("HOTA", _part("tracking", "hota")),
         ("IDF1", _part("tracking", "idf1")),
         ("MOTA", _part("tracking", "mota")),
@@ -71,9 +83,11 @@ def columns(result_json: dict[str, Any]) -> list[tuple[str, Getter]]:
     ]
 
 
-def _fmt(value: float | None, header: str) -> str:
+def _fmt(value: float | str | None, header: str) -> str:
     if value is None:
         return "-"
+    if isinstance(value, str):
+        return value
     if isinstance(value, float) and math.isnan(value):
         return "n/a"
     return f"{value:.1f}" if header == "fps" else f"{value:.3f}"

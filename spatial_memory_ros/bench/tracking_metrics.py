@@ -1,7 +1,10 @@
 """Multi-object tracking scores of a whole run: detection F1 (ours) plus HOTA, IDF1 and MOTA (TrackEval).
 
 Detection precision/recall/F1 are counted here, frame by frame, because they are a plain one-to-one
-matching at IoU >= 0.5. HOTA, IDF1 and MOTA come from TrackEval's reference implementations
+matching at IoU >= 0.5. det F1 comes with a 95 % interval (scipy.stats.bootstrap over blocks of BLOCK_FRAMES
+consecutive frames): a patrol camera sees agents in a few frames of each ten (about 460 boxes in a 10-minute
+warehouse patrol), so one agent more or less moves det F1 by a point, and a target is met only by what the
+interval says. HOTA, IDF1 and MOTA come from TrackEval's reference implementations
 (``trackeval.metrics.HOTA``, ``Identity``, ``CLEAR``), fed the per-sequence data dict their
 ``eval_sequence`` expects; we only convert our boxes into that dict.
 """
@@ -10,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.stats import bootstrap
 
 from ..core.errors import BadInputError
 from ..core.tracker import box_iou
@@ -30,6 +35,13 @@ MATCH_IOU = 0.5  # a prediction is a true positive at IoU >= this (MOT conventio
 # (a random 5,000-frame run: 2,360 against 2,359).
 _EPS = np.finfo(float).eps
 _MATCH_BONUS = 1000.0  # makes the assignment maximise the number of matches first, IoU second
+# det F1's interval resamples blocks of this many consecutive frames (30 s at the bench's 10 Hz), not frames: an
+# agent stays in view for seconds, so its frames' errors come together (a track lost for a second misses ten boxes),
+# and resampling single frames would count them as independent and give an interval several times too narrow.
+# 30 s is longer than one agent's pass through a patrol camera's view. Drawn with a fixed seed: the same run gives
+# the same interval.
+BLOCK_FRAMES = 300
+_DRAWS = 2000
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,8 @@ class TrackingScores(Scores):
     det_precision: float  # matched predictions / predictions, at IoU >= 0.5
     det_recall: float  # matched ground-truth boxes / ground-truth boxes
     det_f1: float  # the headline metric
+    det_f1_low: float  # its 95 % interval (block bootstrap, BLOCK_FRAMES); NaN with fewer than 2 blocks
+    det_f1_high: float
     hota: float  # mean over the 19 IoU thresholds 0.05..0.95 (TrackEval's reported HOTA)
     idf1: float
     mota: float  # 1 - (FN + FP + IDSW) / GT; can be negative
@@ -95,6 +109,8 @@ class TrackingAccumulator:
         self._pred_ids = _ArrayLog(np.int64, 0)
         self._pred_boxes = _ArrayLog(np.float32, 4)
         self._counts = _ArrayLog(np.int32, 2)  # (n_gt, n_pred) per stored frame
+        self._matches = _ArrayLog(np.int64, 2)  # (frame_index, matched boxes) per stored frame, for the interval
+        self._first_index: int | None = None
         self._frames = 0
         self._last_index: int | None = None
         self._tp = 0
@@ -119,13 +135,16 @@ class TrackingAccumulator:
         gi, gb = _checked("gt", gt_ids, gt_boxes)
         pi, pb = _checked("pred", pred_ids, pred_boxes)
         self._last_index = frame_index
+        if self._first_index is None:
+            self._first_index = frame_index
         self._frames += 1
         self._num_gt += len(gi)
         self._num_pred += len(pi)
         if len(gi) == 0 and len(pi) == 0:
             return
-        if len(gi) and len(pi):
-            self._tp += _count_matches(box_iou(gb, pb))
+        tp = _count_matches(box_iou(gb, pb)) if len(gi) and len(pi) else 0
+        self._tp += tp
+        self._matches.append(np.array([[frame_index, tp]], dtype=np.int64))
         self._gt_ids.append(gi)
         self._gt_boxes.append(gb)
         self._pred_ids.append(pi)
@@ -136,6 +155,7 @@ class TrackingAccumulator:
         """Scores so far (the accumulator is unchanged and may keep adding)."""
         tp, n_gt, n_pred = self._tp, self._num_gt, self._num_pred
         data = self._trackeval_data()
+        low, high = self._det_f1_interval()
         hota = HOTA().eval_sequence(data)
         config = {"THRESHOLD": MATCH_IOU, "PRINT_CONFIG": False}
         clear = CLEAR(config).eval_sequence(data)
@@ -144,6 +164,8 @@ class TrackingAccumulator:
             det_precision=ratio(tp, n_pred),
             det_recall=ratio(tp, n_gt),
             det_f1=ratio(2 * tp, n_gt + n_pred),
+            det_f1_low=low,
+            det_f1_high=high,
             hota=float(np.mean(hota["HOTA"])),
             idf1=float(identity["IDF1"]),
             # from CLEAR's counts, not its MOTA: with no ground truth TrackEval returns before computing MOTA,
@@ -153,6 +175,28 @@ class TrackingAccumulator:
             num_gt=n_gt,
             num_pred=n_pred,
         )
+
+    def _det_f1_interval(self) -> tuple[float, float]:
+        """det F1's 95 % percentile interval, resampling blocks of BLOCK_FRAMES frames (empty ones too: a stretch
+        with no agent and no false alarm is part of the run); (NaN, NaN) with fewer than two blocks."""
+        if self._first_index is None or self._last_index is None:
+            return math.nan, math.nan
+        first_block = self._first_index // BLOCK_FRAMES
+        n_blocks = self._last_index // BLOCK_FRAMES - first_block + 1
+        if n_blocks < 2:
+            return math.nan, math.nan
+        matches, counts = self._matches.array(), self._counts.array()
+        block = matches[:, 0] // BLOCK_FRAMES - first_block
+        tp = np.bincount(block, weights=matches[:, 1], minlength=n_blocks)
+        boxes = np.bincount(block, weights=counts[:, 0] + counts[:, 1], minlength=n_blocks)
+
+        def f1(tp: np.ndarray, boxes: np.ndarray, axis: int = -1) -> np.ndarray:
+            den = boxes.sum(axis=axis)
+            return np.where(den > 0, 2.0 * tp.sum(axis=axis) / np.maximum(den, 1.0), 0.0)
+
+        ci = bootstrap((tp, boxes), f1, paired=True, vectorized=True, n_resamples=_DRAWS, method="percentile",
+                       confidence_level=0.95, rng=np.random.default_rng(0)).confidence_interval
+        return float(ci.low), float(ci.high)
 
     def _trackeval_data(self) -> dict[str, object]:
         """The dict TrackEval's eval_sequence reads: ids renumbered 0..K-1, per-frame IoU matrices."""
