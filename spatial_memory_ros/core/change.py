@@ -20,17 +20,12 @@ import numpy as np
 from .config import ChangeConfig
 from .errors import BadInputError
 from .geometry import pose_delta, same_intrinsics, scale_intrinsics
+from .turn_canvas import TurnCanvas, reprojected
 from .turning import (
     TurnLimits,
-    canvas_offset,
-    canvas_shape,
-    coverage,
-    footprint,
     image_shift,
     is_blurred_step,
-    is_standing,
     is_turn,
-    known_in_view,
     misfit,
     off_canvas,
     rotation_for_shift,
@@ -124,7 +119,7 @@ class ChangeDetector:
         self._previous_colour: np.ndarray | None = None  # (H, W, 3) float32 blurred BGR
         self._previous_pose: np.ndarray | None = None  # the last frame's pose (follow_turns)
         self._previous_seen_pose: np.ndarray | None = None  # _previous's: older after a blurred frame (follow_turns)
-        self._canvas: _TurnCanvas | None = None  # the reference while following a turn
+        self._canvas: TurnCanvas | None = None  # the reference while following a turn
         self._reference_K: np.ndarray | None = None  # the last intrinsics given: a zoom restarts the reference
 
     def update(
@@ -253,8 +248,8 @@ class ChangeDetector:
         intrinsics.check_size(w, h)
         if self._canvas is None:  # the first frame of a turn: the reference goes onto a canvas
             assert self._reference_pose is not None
-            self._canvas = _TurnCanvas(self._reference, self._stable_count, self._reference_colour,
-                                       self._reference_pose)
+            self._canvas = TurnCanvas(self._reference, self._stable_count, self._reference_colour,
+                                      self._reference_pose, _BACKGROUND_RATE)
         c = self._canvas
         raw, pose = pose, pose @ c.pose_fix
         view = view_from_canvas(K, c.pose, pose, c.offset)
@@ -280,14 +275,14 @@ class ChangeDetector:
         # the last frame compared, re-projected into this one (a fresh frame each time: nothing accumulates)
         seen = self._previous_seen_pose if self._previous_seen_pose is not None else pose
         from_last = K @ pose[:3, :3].T @ seen[:3, :3] @ np.linalg.inv(K)
-        previous = _reprojected(self._previous, from_last, gray)
+        previous = reprojected(self._previous, from_last, gray)
         colour_view = ref_colour = prev_colour = None
         if colour is not None:
             assert c.colour is not None and c.colour_known is not None and self._previous_colour is not None
             K_c = scale_intrinsics(K, colour.shape[1] / w, colour.shape[0] / h)
             colour_view = view_from_canvas(K_c, c.pose, pose, c.colour_offset)
             ref_colour, _ = c.view_of(c.colour, c.colour_known, colour_view, colour)
-            prev_colour = _reprojected(self._previous_colour, K_c @ np.linalg.inv(K) @ from_last @ K @
+            prev_colour = reprojected(self._previous_colour, K_c @ np.linalg.inv(K) @ from_last @ K @
                                        np.linalg.inv(K_c), colour)
         changed, moving, gain, offset = self._differs(gray, colour, reference, previous, ref_colour, prev_colour)
         if max(changed.mean(), moving.mean()) > self.config.motion_reset_fraction:
@@ -338,100 +333,6 @@ _ALIGN_MIN_PX = 1.0
 # ends of PETS09's +-8 deg pan (`evaluate pets09 --pan-deg 8`: 95.0 % of the people found, 619 false px a frame,
 # against 95.7 % and 518 never leaving), so only a camera parked for 5 s at 10 Hz leaves
 _SETTLE_FRAMES = 50
-
-
-def _reprojected(image: np.ndarray, H: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """image re-projected by H into fill's view; where it did not reach, fill (compared with itself: unchanged)."""
-    size = fill.shape[1::-1]
-    out = warp_view(image, H, size, replicate=True)
-    inside = coverage(H, image.shape[:2], size)
-    out[~inside] = fill[~inside]
-    return out
-
-
-class _TurnCanvas:
-    """The classical reference while following a turn: grey reference, stable counts and (optionally) the colour
-    reference on canvases in the plane of the view where the reference was taken, and which pixels are known."""
-
-    def __init__(self, reference: np.ndarray, stable: np.ndarray, colour: np.ndarray | None, pose: np.ndarray) -> None:
-        h, w = reference.shape
-        m = _TURNS.margin
-        self.pose = pose
-        self.pose_fix = np.eye(4)  # (4, 4) turns frames' poses to agree with their pictures (ChangeDetector._follow)
-        self._stand_pose, self._stood = pose, 0
-        self.offset = canvas_offset(h, w, m)
-        self.reference, self.known = self._place(reference, self.offset, canvas_shape(h, w, m))
-        self.stable = np.zeros(self.reference.shape, np.int32)
-        ox, oy = self.offset
-        self.stable[oy:oy + h, ox:ox + w] = stable
-        self.colour: np.ndarray | None = None
-        self.colour_known: np.ndarray | None = None
-        self.colour_offset = (0, 0)
-        if colour is not None:
-            ch, cw = colour.shape[:2]
-            self.colour_offset = canvas_offset(ch, cw, m)
-            self.colour, self.colour_known = self._place(colour, self.colour_offset, canvas_shape(ch, cw, m))
-
-    def stood(self, pose: np.ndarray) -> int:
-        """Frames in a row the camera has stood within exact_deg (and max_move_m) of where it stopped, this one
-        included."""
-        if is_standing(_TURNS, self._stand_pose, pose):
-            self._stood += 1
-        else:
-            self._stand_pose, self._stood = pose, 0
-        return self._stood
-
-    @staticmethod
-    def _place(image: np.ndarray, offset: tuple[int, int], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        h, w = image.shape[:2]
-        out = np.zeros(shape + image.shape[2:], np.float32)
-        known = np.zeros(shape, bool)
-        ox, oy = offset
-        out[oy:oy + h, ox:ox + w] = image
-        known[oy:oy + h, ox:ox + w] = True
-        return out, known
-
-    @staticmethod
-    def view_of(canvas: np.ndarray, known: np.ndarray, view: np.ndarray,
-                current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The canvas in this view, and where it is known; elsewhere the current image (unchanged there)."""
-        size = current.shape[1::-1]
-        out = warp_view(canvas, view, size)
-        seen = known_in_view(known, view, size)
-        out[~seen] = current[~seen]
-        return out, seen
-
-    def learn(self, frame: np.ndarray, absorb: np.ndarray, unchanged: np.ndarray, stable: np.ndarray,
-              to_canvas: np.ndarray) -> None:
-        """As ChangeDetector.update's reference update, onto the canvas: new pixels and absorbed ones take the
-        frame (in the reference's light), unchanged known ones blend towards it; the stable counts follow."""
-        rows, cols, H, cover = _learn(self.reference, self.known, frame, absorb, unchanged, to_canvas)
-        self.stable[rows, cols][cover] = warp_view(stable.astype(np.int16), H, cover.shape[1::-1], nearest=True)[cover]
-
-    def learn_colour(self, colour: np.ndarray, absorb: np.ndarray, unchanged: np.ndarray,
-                     to_canvas: np.ndarray) -> None:
-        """The colour reference's update, as learn() (the angle ignores brightness: pixels as they are)."""
-        assert self.colour is not None and self.colour_known is not None
-        _learn(self.colour, self.colour_known, colour, absorb, unchanged, to_canvas)
-
-
-def _learn(canvas: np.ndarray, known: np.ndarray, frame: np.ndarray, absorb: np.ndarray, unchanged: np.ndarray,
-           to_canvas: np.ndarray) -> tuple[slice, slice, np.ndarray, np.ndarray]:
-    """One reference canvas (and its known pixels) updated in place from a frame in the view, within the window
-    the frame covers: new and absorbed pixels take the frame, known unchanged ones blend towards it at
-    _BACKGROUND_RATE. Returns the window (rows, cols), the view -> window homography and what the frame covers."""
-    rows, cols, H = footprint(to_canvas, frame.shape[:2], known.shape)
-    window, seen = canvas[rows, cols], known[rows, cols]  # views: updated in place
-    size = seen.shape[1::-1]
-    cover = coverage(H, frame.shape[:2], size)
-    frame_c = warp_view(frame, H, size, replicate=True)
-    absorb_c = cover & (warp_view(absorb.astype(np.uint8), H, size, nearest=True) > 0)
-    blend = cover & seen & ~absorb_c & (warp_view(unchanged.astype(np.uint8), H, size, nearest=True) > 0)
-    take = (cover & ~seen) | absorb_c
-    np.copyto(window, frame_c, where=take if window.ndim == 2 else take[..., None])
-    cv2.accumulateWeighted(frame_c, window, _BACKGROUND_RATE, mask=blend.astype(np.uint8))
-    seen |= cover
-    return rows, cols, H, cover
 
 
 def _prepare(image: np.ndarray) -> np.ndarray:
