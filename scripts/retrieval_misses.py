@@ -43,7 +43,7 @@ from spatial_memory_ros.bench.cli import add_scene_arguments
 from spatial_memory_ros.bench.metrics import _within
 from spatial_memory_ros.bench.runner import BenchConfig, run_bench
 from spatial_memory_ros.bench.seeds import TRAIN_SEED_MIN
-from spatial_memory_ros.core import item_memory
+from spatial_memory_ros.core import item_memory, item_places
 from spatial_memory_ros.core.errors import UnknownItemError
 from spatial_memory_ros.core.types import PlaceToCheck
 from spatial_memory_ros.sim import SimFrame
@@ -180,7 +180,7 @@ class _SpotProbe:
             for p in s.places:
                 if _near(other, p.position, home) or (other == name and p.place_id == at.place_id):
                     continue
-                if other != name and s.current.place_id == p.place_id and not item_memory._left(s, p):
+                if other != name and s.current.place_id == p.place_id and not item_places.left(s, p):
                     continue  # the other item is there
                 last = max(p.seen_empty, self.checked.get((other, p.place_id), -np.inf))
                 if other != name:

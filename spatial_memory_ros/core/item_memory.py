@@ -37,12 +37,13 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from types import TracebackType
 
 import numpy as np
 
+from . import item_places as places
 from .config import MemoryConfig, PipelineConfig
 from .errors import BadInputError, SpatialMemoryError, UnknownItemError
 from .return_prior import ReturnPrior, load_return_prior
@@ -98,7 +99,7 @@ class ItemMemory:
             else:
                 logger.warning("stored item %r has no places; ignoring it", name)
         # After a restart the clock starts at the last thing remembered, until the next frame moves it on.
-        self._now = max((_latest(state) for state in self._items.values()), default=-math.inf)
+        self._now = max((places.latest(state) for state in self._items.values()), default=-math.inf)
 
     @property
     def write_error(self) -> str | None:
@@ -193,7 +194,7 @@ class ItemMemory:
                 PlaceToCheck(name, p.place_id, p.position.copy(), p.orientation.copy())
                 for name, state in self._items.items()
                 for p in state.places
-                if not _left(state, p)
+                if not places.left(state, p)
             ]
 
     def observe_absent(self, checked: Sequence[tuple[str, int]], stamp: float) -> None:
@@ -212,12 +213,12 @@ class ItemMemory:
             stamp = self._tick(float(stamp))
             for name, place_id in checked:
                 state = self._items.get(name)
-                place = _place(state, place_id) if state else None
-                if state is None or place is None or _left(state, place):
+                place = places.place(state, place_id) if state else None
+                if state is None or place is None or places.left(state, place):
                     continue
                 if place.seen_empty >= state.current.stamp:  # seen empty since the sighting: still empty
                     before, place.seen_empty = place.seen_empty, max(place.seen_empty, float(stamp))
-                    gone = _gone(state)
+                    gone = places.gone(state)
                     if gone is not None and before < gone <= place.seen_empty:
                         self._dirty.add(name)  # now empty since the item left: no longer a candidate (locate)
                     elif place.seen_empty > before:
@@ -241,7 +242,7 @@ class ItemMemory:
         self._misses.pop(name, None)  # seen: its earlier misses were occlusions or noise
         state = self._items.get(name)
         if state is None:
-            first = _new_place(0, position, orientation, stamp)  # made since the last stay: there is none
+            first = places.new_place(0, position, orientation, stamp)  # made since the last stay: there is none
             current = LastObservation(position, orientation, stamp, confidence, first.place_id, arrived=stamp)
             self._items[name] = state = ItemState(name, [first], current, next_place_id=1)
             self._count_visit(state, first)
@@ -252,14 +253,14 @@ class ItemMemory:
         # is no visit.
         late = _handed_over_late(stamp, previous.stamp)
         if place is None:
-            place = _new_place(state.next_place_id, position, orientation, stamp)
+            place = places.new_place(state.next_place_id, position, orientation, stamp)
             state.places.append(place)
             state.next_place_id += 1
         else:
             if not followed:  # a followed box says where the item is now, not where its place is
                 alpha = 1.0 / (min(place.observations, self._centre_weight_cap) + 1)
                 place.position = place.position + alpha * (position - place.position)
-                place.orientation = _blend_quaternions(place.orientation, orientation, alpha)
+                place.orientation = places.blend_quaternions(place.orientation, orientation, alpha)
                 place.observations += 1
             place.first_seen = min(place.first_seen, stamp)
             place.last_seen = max(place.last_seen, stamp)
@@ -291,7 +292,7 @@ class ItemMemory:
         place.stay_sightings += 1
         if place.stay_sightings < self._config.min_stay_sightings:
             return
-        before = _place(state, state.settled)
+        before = places.place(state, state.settled)
         if not place.since_stay and before is not None and (
             float(np.linalg.norm(before.position - place.position)) > self._config.displaced_distance_m
         ):
@@ -310,7 +311,7 @@ class ItemMemory:
         # no dwell yet. By dwell alone, a rack the item comes back to on every patrol, seen for a moment each
         # time, went before a bench it once sat on for a minute, and "usual" moved to the bench.
         while len(state.places) > self._config.max_places_per_item:
-            ranking = _ranking(state, self._config.dwell_per_return_s)
+            ranking = places.ranking(state, self._config.dwell_per_return_s)
             victim = max((p for p in state.places if p.place_id != state.current.place_id), key=ranking)
             state.places = [p for p in state.places if p.place_id != victim.place_id]
 
@@ -414,7 +415,7 @@ class ItemMemory:
             state = self._items.get(name)
             if state is None:
                 raise UnknownItemError(self._unknown_message(name))
-            ranked = sorted(state.places, key=_ranking(state, self._config.dwell_per_return_s))
+            ranked = sorted(state.places, key=places.ranking(state, self._config.dwell_per_return_s))
             total_dwell = sum(p.dwell_s for p in ranked)
             total_obs = sum(p.observations for p in ranked)
 
@@ -434,7 +435,7 @@ class ItemMemory:
                 )
 
             c = state.current
-            at = _place(state, c.place_id)
+            at = places.place(state, c.place_id)
             current = ItemLocation(
                 position=c.position.copy(),
                 orientation=c.orientation.copy(),
@@ -443,7 +444,7 @@ class ItemMemory:
                 observations=at.observations if at is not None else 0,
                 dwell_s=at.dwell_s if at is not None else 0.0,
             )
-            gone = _gone(state)  # when it was found gone from its last place
+            gone = places.gone(state)  # when it was found gone from its last place
             missing = gone is not None
             likely = [p for p in ranked if p.place_id != c.place_id and p.seen_empty < gone] if gone is not None else []
             if likely:
@@ -523,49 +524,3 @@ def _handed_over_late(stamp: float, sighting: float) -> bool:
     """Whether stamp is older than the item's last sighting by less than a clock going back (_CLOCK_BACK_S): two
     cameras' frames handled out of order, not a bag played again."""
     return sighting - _CLOCK_BACK_S <= stamp < sighting
-
-
-def _place(state: ItemState, place_id: int) -> PlaceRecord | None:
-    """The item's place of that id, or None (forgotten, or -1: none)."""
-    return next((p for p in state.places if p.place_id == place_id), None)
-
-
-def _left(state: ItemState, place: PlaceRecord) -> bool:
-    """Whether place is where the item was last seen and has been seen empty since: it has left it."""
-    return place.place_id == state.current.place_id and place.seen_empty > state.current.stamp
-
-
-def _ranking(state: ItemState, dwell_per_return_s: float) -> Callable[[PlaceRecord], tuple[float, float, int, int]]:
-    """Sort key of this item's places, most usual first (module docstring: returns, dwell at dwell_per_return_s a
-    return, and half a return for the place it was first seen at; ties: more dwell, more observations, older id)."""
-    first = min(state.places, key=lambda p: (p.first_seen, p.place_id)).place_id
-
-    def key(p: PlaceRecord) -> tuple[float, float, int, int]:
-        usualness = p.returns + p.dwell_s / dwell_per_return_s + (0.5 if p.place_id == first else 0.0)
-        return (-usualness, -p.dwell_s, -p.observations, p.place_id)
-
-    return key
-
-
-def _gone(state: ItemState) -> float | None:
-    """When the place of the last sighting was found empty since (the item had left it), or None."""
-    at = _place(state, state.current.place_id)
-    return at.seen_empty if at is not None and _left(state, at) else None
-
-
-def _latest(state: ItemState) -> float:
-    """The newest stamp an item's state holds (its last sighting, or a later look that found a place empty)."""
-    return max([state.current.stamp, *(p.seen_empty for p in state.places)])
-
-
-def _new_place(place_id: int, position: np.ndarray, orientation: np.ndarray, stamp: float) -> PlaceRecord:
-    """A place made now: since the item's last stay, so a stay here is no return until the item stays elsewhere."""
-    return PlaceRecord(place_id, position.copy(), orientation.copy(), 0.0, 1, stamp, stamp, since_stay=True)
-
-
-def _blend_quaternions(q_old: np.ndarray, q_new: np.ndarray, alpha: float) -> np.ndarray:
-    """Normalised linear blend (a close approximation of the mean for nearby orientations)."""
-    if float(np.dot(q_old, q_new)) < 0.0:  # q and -q are one rotation: blend on the same hemisphere
-        q_new = -q_new
-    q = (1.0 - alpha) * q_old + alpha * q_new
-    return q / np.linalg.norm(q)

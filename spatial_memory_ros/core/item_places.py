@@ -1,0 +1,57 @@
+"""What an item's remembered places say (core.item_memory keeps them): which place is usual, whether the item
+left the place it was last seen at, when, and the newest time the item's state knows of."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .store import ItemState, PlaceRecord
+
+
+def place(state: ItemState, place_id: int) -> PlaceRecord | None:
+    """The item's place of that id, or None (forgotten, or -1: none)."""
+    return next((p for p in state.places if p.place_id == place_id), None)
+
+
+def left(state: ItemState, place: PlaceRecord) -> bool:
+    """Whether place is where the item was last seen and has been seen empty since: it has left it."""
+    return place.place_id == state.current.place_id and place.seen_empty > state.current.stamp
+
+
+def ranking(state: ItemState, dwell_per_return_s: float) -> Callable[[PlaceRecord], tuple[float, float, int, int]]:
+    """Sort key of this item's places, most usual first (core.item_memory's docstring: returns, dwell at
+    dwell_per_return_s a return, and half a return for the place it was first seen at; ties: more dwell, more
+    observations, older id)."""
+    first = min(state.places, key=lambda p: (p.first_seen, p.place_id)).place_id
+
+    def key(p: PlaceRecord) -> tuple[float, float, int, int]:
+        usualness = p.returns + p.dwell_s / dwell_per_return_s + (0.5 if p.place_id == first else 0.0)
+        return (-usualness, -p.dwell_s, -p.observations, p.place_id)
+
+    return key
+
+
+def gone(state: ItemState) -> float | None:
+    """When the place of the last sighting was found empty since (the item had left it), or None."""
+    at = place(state, state.current.place_id)
+    return at.seen_empty if at is not None and left(state, at) else None
+
+
+def latest(state: ItemState) -> float:
+    """The newest stamp an item's state holds (its last sighting, or a later look that found a place empty)."""
+    return max([state.current.stamp, *(p.seen_empty for p in state.places)])
+
+
+def new_place(place_id: int, position: np.ndarray, orientation: np.ndarray, stamp: float) -> PlaceRecord:
+    """A place made now: since the item's last stay, so a stay here is no return until the item stays elsewhere."""
+    return PlaceRecord(place_id, position.copy(), orientation.copy(), 0.0, 1, stamp, stamp, since_stay=True)
+
+
+def blend_quaternions(q_old: np.ndarray, q_new: np.ndarray, alpha: float) -> np.ndarray:
+    """Normalised linear blend (a close approximation of the mean for nearby orientations)."""
+    if float(np.dot(q_old, q_new)) < 0.0:  # q and -q are one rotation: blend on the same hemisphere
+        q_new = -q_new
+    q = (1.0 - alpha) * q_old + alpha * q_new
+    return q / np.linalg.norm(q)
