@@ -57,6 +57,23 @@ def test_a_bug_in_one_frame_drops_it_and_the_next_is_processed(
     assert "Traceback" in logged and "in update" in logged
 
 
+def test_one_kind_of_bad_frame_does_not_hide_another_in_the_log(
+        running: tuple[SpatialMemoryNode, rclpy.Context, Image], capfd: pytest.CaptureFixture[str]) -> None:
+    """Every BadInputError from the pipeline shared one throttle key: a flood of one (a localiser's non-rigid
+    pose every frame) kept any other (a depth image of the wrong type) out of the log for good."""
+    from spatial_memory_ros.core.errors import BadInputError
+
+    node, _, msg = running
+    pose = _raise(BadInputError("frame.T_map_cam is not a rigid transform"))
+    depth = _raise(BadInputError("frame.depth must be float metres"))
+    for update in (pose, pose, depth, pose, depth):
+        node.pipeline.update = update  # type: ignore[method-assign]
+        assert node.process_guarded(msg, INTR, []) is True
+    assert node.frames_dropped == 5
+    logged = capfd.readouterr().err
+    assert logged.count("not a rigid transform") == 1 and logged.count("must be float metres") == 1
+
+
 def test_an_rcl_error_drops_the_frame_while_the_context_is_up_and_stops_the_worker_after_shutdown(
         running: tuple[SpatialMemoryNode, rclpy.Context, Image], capfd: pytest.CaptureFixture[str]) -> None:
     """A middleware error in a publish (RCLError) used to end the worker thread even with the context up."""

@@ -357,8 +357,8 @@ class SpatialMemoryNode(Node):
         try:
             with camera.process_lock:
                 result = self.pipelines[camera.index].update(frame)
-        except BadInputError as exc:
-            self._drop(camera, "pipeline", str(exc))
+        except BadInputError as exc:  # keyed by its subject (frame.T_map_cam, frame.depth, ...), as bad images are
+            self._drop(camera, f"pipeline:{str(exc).split()[0]}", str(exc))
             return
         camera.processed += 1
         self._publish(camera, msg, image, result)
