@@ -30,7 +30,8 @@ from rosbags.rosbag2 import StoragePlugin  # noqa: E402
 from spatial_memory_ros.cli.main import main  # noqa: E402
 from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
 from spatial_memory_ros.io import open_input  # noqa: E402
-from spatial_memory_ros.io.bag import BagOptions, BagReader, choose_topics  # noqa: E402
+from spatial_memory_ros.io.bag import BagOptions, BagReader  # noqa: E402
+from spatial_memory_ros.io.bag_topics import choose_topics  # noqa: E402
 from spatial_memory_ros.io.bag_types import typestore  # noqa: E402
 from spatial_memory_ros.ros.decode import compressed_to_bgr  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..io.bag import BagOptions
+from ..io.bag_topics import BagOptions
 
 _TOPIC_FLAGS = {  # flag -> BagOptions field
     "--image-topic": "image_topic", "--compressed-topic": "compressed_topic",

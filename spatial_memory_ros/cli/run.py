@@ -19,7 +19,7 @@ from ..core.config import PipelineConfig
 from ..core.errors import BadInputError, SpatialMemoryError
 from ..core.types import Frame, FrameResult, ItemAnswer, TrackState
 from ..io import open_input
-from ..io.bag import BagOptions
+from ..io.bag_topics import BagOptions
 from ..io.outputs import MotWriter, remove_change_masks, write_change_mask, write_items_json
 
 # Bad frames are all counted, but only the first few are printed: a wholly unreadable input would

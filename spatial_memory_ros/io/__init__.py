@@ -14,7 +14,7 @@ from ..core.errors import BadInputError
 from ..core.types import Frame
 
 if TYPE_CHECKING:
-    from .bag import BagOptions
+    from .bag_topics import BagOptions
 
 # Called with (0-based frame index, error) for a frame that could not be read; None = raise instead.
 OnBadFrame = Callable[[int, BadInputError], None]

@@ -20,7 +20,6 @@ import collections
 import contextlib
 import logging
 import math
-import posixpath
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,38 +35,19 @@ from ..core.types import CameraIntrinsics, Frame
 from ..ros import decode
 from . import OnBadFrame
 from .bag_recover import NothingToRecover, is_cut_short, recover_mcap
+from .bag_topics import CAMERA_INFO, COMPRESSED, IMAGE, TF, BagOptions, choose_topics
 from .camera_yaml import load_camera_yaml
 
 if TYPE_CHECKING:  # rosbags loads when a bag is opened, so videos and TUM folders never need it
     from rosbags.highlevel import AnyReader
     from rosbags.interfaces import Connection
 
-IMAGE = "sensor_msgs/msg/Image"
-COMPRESSED = "sensor_msgs/msg/CompressedImage"
-CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
-TF = "tf2_msgs/msg/TFMessage"
 BAG_SUFFIXES = (".mcap", ".db3")
 # Images held back waiting for a later depth image; a stalled depth stream must not hold frames forever.
 _MAX_PENDING = 30
 # An image stamped this much (s) further ahead of its recording time than the image before is a bad stamp (_bad_stamp).
 _MAX_STAMP_AHEAD_S = 60.0
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BagOptions:
-    """Which topics and frames to use; None = find the one topic of that type (see the module docstring)."""
-
-    image_topic: str | None = None
-    compressed_topic: str | None = None
-    camera_info_topic: str | None = None
-    depth_topic: str | None = None
-    tf_topic: str = "/tf"
-    tf_static_topic: str = "/tf_static"
-    map_frame: str = "map"
-    camera_frame: str = ""  # overrides the image header's frame_id for the pose lookup
-    depth_max_dt_s: float = 0.05
-    image_rectified: bool = False  # the image is image_proc's image_rect: camera_info's P, no distortion removed
 
 
 @dataclass(frozen=True)
@@ -111,72 +91,6 @@ def _split_index(f: Path) -> tuple[str, int, str]:
     return (stem, int(n), f.name) if n.isdigit() else (f.stem, -1, f.name)
 
 
-@dataclass(frozen=True)
-class Topics:
-    image: str
-    compressed: bool  # image is a CompressedImage topic
-    camera_info: str | None
-    depth: str | None
-    tf: list[str]
-
-
-def choose_topics(types: dict[str, str], opts: BagOptions, *, have_camera_yaml: bool = False) -> Topics:
-    """Resolve BagOptions against the bag's {topic: msgtype}; BadInputError that lists the candidates."""
-    listing = ", ".join(f"{t} ({m})" for t, m in sorted(types.items())) or "none"
-
-    def check(topic: str, want: str, flag: str) -> str:
-        if topic not in types:
-            raise BadInputError(f"the bag has no topic {topic} ({flag}); its topics: {listing}")
-        if types[topic] != want:
-            raise BadInputError(f"{topic} ({flag}) is {types[topic]}, expected {want}")
-        return topic
-
-    def of_type(want: str) -> list[str]:
-        return sorted(t for t, m in types.items() if m == want)
-
-    if opts.image_topic and opts.compressed_topic:
-        raise BadInputError("give --image-topic or --compressed-topic, not both")
-    depth = check(opts.depth_topic, IMAGE, "--depth-topic") if opts.depth_topic else None
-    if opts.image_topic:
-        image, compressed = check(opts.image_topic, IMAGE, "--image-topic"), False
-    elif opts.compressed_topic:
-        image, compressed = check(opts.compressed_topic, COMPRESSED, "--compressed-topic"), True
-    else:
-        # Depth is an Image too: by type alone the two cannot be told apart, so the name decides.
-        raw = [t for t in of_type(IMAGE) if "depth" not in t.lower() and t != depth]
-        packed = [t for t in of_type(COMPRESSED) if "depth" not in t.lower()]
-        if len(raw) == 1:
-            image, compressed = raw[0], False
-        elif not raw and len(packed) == 1:
-            image, compressed = packed[0], True
-        else:
-            found = ", ".join(raw + packed) or "none"
-            raise BadInputError(f"cannot tell which colour image topic to use (candidates: {found}); choose one "
-                                f"with --image-topic or --compressed-topic. The bag's topics: {listing}")
-    if depth is None and opts.depth_topic is None:
-        candidates = [t for t in of_type(IMAGE) if "depth" in t.lower() and t != image]
-        depth = candidates[0] if len(candidates) == 1 else None
-
-    if opts.camera_info_topic:
-        camera_info: str | None = check(opts.camera_info_topic, CAMERA_INFO, "--camera-info-topic")
-    else:
-        infos = of_type(CAMERA_INFO)
-        base = posixpath.dirname(image[: -len("/compressed")] if compressed and image.endswith("/compressed")
-                                 else image)
-        sibling = posixpath.join(base, "camera_info")
-        camera_info = infos[0] if len(infos) == 1 else sibling if sibling in infos else None
-        if camera_info is None and not have_camera_yaml:
-            raise BadInputError(f"cannot tell which camera_info topic belongs to {image} (candidates: "
-                                f"{', '.join(infos) or 'none'}); choose one with --camera-info-topic or give "
-                                f"a camera YAML (--camera). The bag's topics: {listing}")
-    if have_camera_yaml:
-        camera_info = None  # the YAML overrides the bag's calibration
-    tf = [t for t in (opts.tf_topic, opts.tf_static_topic) if t in types]
-    for t in tf:
-        check(t, TF, "tf topic")
-    return Topics(image=image, compressed=compressed, camera_info=camera_info, depth=depth, tf=tf)
-
-
 class BagReader:
     """The colour frames of a bag, in log-time order (see the module docstring).
 
@@ -184,10 +98,10 @@ class BagReader:
     camera_yaml: use this calibration instead of the bag's camera_info.
     """
 
-    def __init__(self, path: str | Path, options: BagOptions = BagOptions(), *,
+    def __init__(self, path: str | Path, options: BagOptions | None = None, *,
                  camera_yaml: str | Path | None = None) -> None:
         self.path = Path(path)
-        self.options = options
+        self.options = options = options or BagOptions()
         if not is_bag(self.path):
             raise BadInputError(f"{self.path} is not a ROS 2 bag (a folder with metadata.yaml, with one .mcap / .db3 "
                                 "file or with a split recording's .mcap files, or a .mcap / .db3)")

@@ -1,0 +1,96 @@
+"""Which of a ROS 2 bag's topics to read (io.bag): the options a user gives, and each topic found automatically
+when the bag has exactly one candidate of its type, or an error that lists the candidates."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from ..core.errors import BadInputError
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+TF = "tf2_msgs/msg/TFMessage"
+
+
+@dataclass(frozen=True)
+class BagOptions:
+    """Which topics and frames to use; None = find the one topic of that type (see the module docstring)."""
+
+    image_topic: str | None = None
+    compressed_topic: str | None = None
+    camera_info_topic: str | None = None
+    depth_topic: str | None = None
+    tf_topic: str = "/tf"
+    tf_static_topic: str = "/tf_static"
+    map_frame: str = "map"
+    camera_frame: str = ""  # overrides the image header's frame_id for the pose lookup
+    depth_max_dt_s: float = 0.05
+    image_rectified: bool = False  # the image is image_proc's image_rect: camera_info's P, no distortion removed
+
+
+@dataclass(frozen=True)
+class Topics:
+    image: str
+    compressed: bool  # image is a CompressedImage topic
+    camera_info: str | None
+    depth: str | None
+    tf: list[str]
+
+
+def choose_topics(types: dict[str, str], opts: BagOptions, *, have_camera_yaml: bool = False) -> Topics:
+    """Resolve BagOptions against the bag's {topic: msgtype}; BadInputError that lists the candidates."""
+    listing = ", ".join(f"{t} ({m})" for t, m in sorted(types.items())) or "none"
+
+    def check(topic: str, want: str, flag: str) -> str:
+        if topic not in types:
+            raise BadInputError(f"the bag has no topic {topic} ({flag}); its topics: {listing}")
+        if types[topic] != want:
+            raise BadInputError(f"{topic} ({flag}) is {types[topic]}, expected {want}")
+        return topic
+
+    def of_type(want: str) -> list[str]:
+        return sorted(t for t, m in types.items() if m == want)
+
+    if opts.image_topic and opts.compressed_topic:
+        raise BadInputError("give --image-topic or --compressed-topic, not both")
+    depth = check(opts.depth_topic, IMAGE, "--depth-topic") if opts.depth_topic else None
+    if opts.image_topic:
+        image, compressed = check(opts.image_topic, IMAGE, "--image-topic"), False
+    elif opts.compressed_topic:
+        image, compressed = check(opts.compressed_topic, COMPRESSED, "--compressed-topic"), True
+    else:
+        # Depth is an Image too: by type alone the two cannot be told apart, so the name decides.
+        raw = [t for t in of_type(IMAGE) if "depth" not in t.lower() and t != depth]
+        packed = [t for t in of_type(COMPRESSED) if "depth" not in t.lower()]
+        if len(raw) == 1:
+            image, compressed = raw[0], False
+        elif not raw and len(packed) == 1:
+            image, compressed = packed[0], True
+        else:
+            found = ", ".join(raw + packed) or "none"
+            raise BadInputError(f"cannot tell which colour image topic to use (candidates: {found}); choose one "
+                                f"with --image-topic or --compressed-topic. The bag's topics: {listing}")
+    if depth is None and opts.depth_topic is None:
+        candidates = [t for t in of_type(IMAGE) if "depth" in t.lower() and t != image]
+        depth = candidates[0] if len(candidates) == 1 else None
+
+    if opts.camera_info_topic:
+        camera_info: str | None = check(opts.camera_info_topic, CAMERA_INFO, "--camera-info-topic")
+    else:
+        infos = of_type(CAMERA_INFO)
+        base = posixpath.dirname(image[: -len("/compressed")] if compressed and image.endswith("/compressed")
+                                 else image)
+        sibling = posixpath.join(base, "camera_info")
+        camera_info = infos[0] if len(infos) == 1 else sibling if sibling in infos else None
+        if camera_info is None and not have_camera_yaml:
+            raise BadInputError(f"cannot tell which camera_info topic belongs to {image} (candidates: "
+                                f"{', '.join(infos) or 'none'}); choose one with --camera-info-topic or give "
+                                f"a camera YAML (--camera). The bag's topics: {listing}")
+    if have_camera_yaml:
+        camera_info = None  # the YAML overrides the bag's calibration
+    tf = [t for t in (opts.tf_topic, opts.tf_static_topic) if t in types]
+    for t in tf:
+        check(t, TF, "tf topic")
+    return Topics(image=image, compressed=compressed, camera_info=camera_info, depth=depth, tf=tf)
