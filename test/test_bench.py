@@ -184,6 +184,7 @@ def test_export_round_trip_is_read_by_the_tum_reader_and_run(tmp_path: Path,
     for sub, name in (("rgb", "99.000000.png"), ("depth", "99.000000.png"), ("gt/change_masks", "000150.png")):
         (seq / sub).mkdir(parents=True, exist_ok=True)
         (seq / sub / name).write_bytes(b"an earlier export's")
+    (seq / "sequence.json").write_text("{}")  # an export's mark: only such a folder is cleaned up
     # 10 s of the static warehouse, seed 19: an agent walks into view at frame 46.
     args = ["--camera", "static", "--minutes", str(10 / 60), "--seed", "19"]  # at 320 x 240, the bench size
     assert main(["bench", "--export", str(seq), *args]) == 0
@@ -343,6 +344,18 @@ def test_table_gives_det_f1_with_its_interval(tmp_path: Path) -> None:
     del tracking["det_f1_low"], tracking["det_f1_high"]  # a results.json from before the interval
     assert format_table(doc).splitlines()[2].split()[1:3] == ["0.942", "n/a"]
     plot_metrics(doc, tmp_path / "metrics.png")
+
+
+def test_export_never_deletes_a_folder_it_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's own TUM folder given as --export lost every PNG of rgb/ (the stale-frame clean-up)."""
+    mine = tmp_path / "my_tum"
+    (mine / "rgb").mkdir(parents=True)
+    (mine / "rgb" / "1305031102.000000.png").write_bytes(b"my image")
+    (mine / "groundtruth.txt").write_text("# my mocap\n")
+    assert main(["bench", "--export", str(mine), "--minutes", "0.01", "--seed", "19"]) == 2
+    assert "not an earlier export" in capsys.readouterr().err
+    assert (mine / "rgb" / "1305031102.000000.png").read_bytes() == b"my image"
+    assert (mine / "groundtruth.txt").read_text() == "# my mocap\n"
 
 
 def test_export_checks_its_arguments_as_a_run_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from ..core.errors import BadInputError
 from ..core.geometry import split_transform
 from ..io.camera_yaml import save_camera_yaml
 from ..io.outputs import remove_change_masks, write_change_mask
@@ -83,6 +84,10 @@ def export_sequence(
     carrier's and is not repeated every frame.
     """
     out_dir = Path(out_dir)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "sequence.json").is_file():
+        # the stale-frame clean-up below deletes PNGs: only ever in a folder an earlier export wrote
+        raise BadInputError(f"{out_dir} is not empty and is not an earlier export (no sequence.json): nothing was "
+                            "written; give a new or empty folder")
     for sub in ("rgb", "depth", "gt/change_masks"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     # an earlier, longer export's frames would sit beside this one's, unlisted in rgb.txt but in the folders
