@@ -95,9 +95,9 @@ class TrackingAccumulator:
     """Collects ground-truth and predicted boxes with ids, frame by frame; ``summary()`` scores the run.
 
     HOTA and IDF1 need the whole sequence (they pick one global id correspondence), so the boxes are
-    kept: 24 bytes per box (float32 x1y1x2y2 + int64 id) and 8 bytes per non-empty frame, in a few large
+    kept: 24 bytes per box (float32 x1y1x2y2 + int64 id) and 32 bytes per non-empty frame, in a few large
     arrays. A 72,000-frame run (40 min at 30 fps) with 5 ground-truth and 5 predicted boxes per frame
-    holds about 17 MB + 0.6 MB. ``summary()`` loops over the frames in TrackEval's Python code, about
+    holds about 17 MB + 2.3 MB. ``summary()`` loops over the frames in TrackEval's Python code, about
     0.5 ms per frame with boxes (HOTA's 19 thresholds dominate): tens of seconds for such a run. Frames
     with neither ground truth nor predictions are only counted. With no ground truth at all, MOTA is
     -num_pred (TrackEval divides by max(1, num_gt)).
@@ -108,8 +108,7 @@ class TrackingAccumulator:
         self._gt_boxes = _ArrayLog(np.float32, 4)
         self._pred_ids = _ArrayLog(np.int64, 0)
         self._pred_boxes = _ArrayLog(np.float32, 4)
-        self._counts = _ArrayLog(np.int32, 2)  # (n_gt, n_pred) per stored frame
-        self._matches = _ArrayLog(np.int64, 2)  # (frame_index, matched boxes) per stored frame, for the interval
+        self._counts = _ArrayLog(np.int64, 4)  # (n_gt, n_pred, frame_index, matched boxes) per stored frame
         self._first_index: int | None = None
         self._frames = 0
         self._last_index: int | None = None
@@ -144,12 +143,11 @@ class TrackingAccumulator:
             return
         tp = _count_matches(box_iou(gb, pb)) if len(gi) and len(pi) else 0
         self._tp += tp
-        self._matches.append(np.array([[frame_index, tp]], dtype=np.int64))
         self._gt_ids.append(gi)
         self._gt_boxes.append(gb)
         self._pred_ids.append(pi)
         self._pred_boxes.append(pb)
-        self._counts.append(np.array([[len(gi), len(pi)]], dtype=np.int32))
+        self._counts.append(np.array([[len(gi), len(pi), frame_index, tp]], dtype=np.int64))
 
     def summary(self) -> TrackingScores:
         """Scores so far (the accumulator is unchanged and may keep adding)."""
@@ -185,9 +183,9 @@ class TrackingAccumulator:
         n_blocks = self._last_index // BLOCK_FRAMES - first_block + 1
         if n_blocks < 2:
             return math.nan, math.nan
-        matches, counts = self._matches.array(), self._counts.array()
-        block = matches[:, 0] // BLOCK_FRAMES - first_block
-        tp = np.bincount(block, weights=matches[:, 1], minlength=n_blocks)
+        counts = self._counts.array()
+        block = counts[:, 2] // BLOCK_FRAMES - first_block
+        tp = np.bincount(block, weights=counts[:, 3], minlength=n_blocks)
         boxes = np.bincount(block, weights=counts[:, 0] + counts[:, 1], minlength=n_blocks)
 
         def f1(tp: np.ndarray, boxes: np.ndarray, axis: int = -1) -> np.ndarray:
