@@ -173,7 +173,6 @@ def test_main_run_applies_cli_settings_and_prints_a_summary(
     "extra, message",
     [
         (["--items", "mug"], "'mug' must look like 'name=id'"),
-        (["--tag-size", "-1"], "tag_size_m must be > 0"),
         (["--fps", "30"], "drop --fps"),
         (["--config", "missing.yaml"], "no config file at missing.yaml"),
         (["--camera", "missing.yaml"], "no camera calibration file at missing.yaml"),
@@ -357,3 +356,77 @@ def test_a_run_refused_at_its_start_leaves_no_memory_and_the_next_is_not_extende
     finally:
         reader.close()
     assert summary.extended_memory and summary.frames == 2
+
+
+def test_a_run_that_processes_no_frame_leaves_no_new_memory_bag_or_folder(tmp_path: Path, capsys) -> None:
+    """Every frame refused (a camera YAML of another size) in a new folder with --out-bag: it left an empty
+    memory.db that the next run said it "extended", an empty bag folder that made the retry fail ("exists"), and
+    a summary that said both "left as it was" and "wrote" the bag."""
+    write_tum_folder(tmp_path / "seq", n_frames=4, moving=False)
+    other = dataclasses.replace(INTRINSICS, width=INTRINSICS.width * 2, height=INTRINSICS.height * 2)
+    save_camera_yaml(other, tmp_path / "other.yaml")
+    out, bag = tmp_path / "out", tmp_path / "results_bag"
+    args = ["run", str(tmp_path / "seq"), "--out", str(out), "--out-bag", str(bag)]
+    assert main([*args, "--camera", str(tmp_path / "other.yaml")]) == 2
+    printed = capsys.readouterr()
+    assert "left as it was" in printed.out and "wrote" not in printed.out
+    assert not out.exists() and not bag.exists()
+    assert main(args) == 0  # the retry is neither refused nor an "extension" of an empty memory
+    printed = capsys.readouterr().out
+    assert "extended" not in printed and f"wrote {bag}/" in printed and (out / "memory.db").exists()
+
+
+def test_a_run_that_processes_no_frame_keeps_an_existing_folder_and_memory(tmp_path: Path) -> None:
+    write_tum_folder(tmp_path / "seq", n_frames=4, moving=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    first = run_offline(tmp_path / "seq", out, PipelineConfig(), max_frames=2)
+    assert first.frames == 2
+    other = dataclasses.replace(INTRINSICS, width=INTRINSICS.width * 2, height=INTRINSICS.height * 2)
+    save_camera_yaml(other, tmp_path / "other.yaml")
+    refused = run_offline(tmp_path / "seq", out, PipelineConfig(), camera_yaml=tmp_path / "other.yaml")
+    assert refused.frames == 0 and refused.extended_memory
+    assert (out / "memory.db").exists() and (out / "notes.txt").read_text() == "mine"
+    assert run_offline(tmp_path / "seq", out, PipelineConfig(), max_frames=2).extended_memory
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "x", "--out", "o", "--depth-max-dt", "-1"], "must be >= 0"),  # dropped every depth image, silently
+    (["run", "x", "--out", "o", "--depth-max-dt", "nan"], "finite"),  # paired an image with any depth image
+    (["run", "x", "--out", "o", "--depth-scale", "inf"], "finite"),  # every depth became 0 m
+    (["run", "x", "--out", "o", "--depth-scale", "0"], "must be > 0"),
+    (["run", "x", "--out", "o", "--fps", "-5"], "must be > 0"),
+    (["run", "x", "--out", "o", "--tag-size", "nan"], "finite"),
+    (["run", "x", "--out", "o", "--tag-size", "-1"], "must be > 0"),
+    (["evaluate", "cup", "--out", "o", "--assumed-distance-m", "0"], "must be > 0"),
+])
+def test_a_number_out_of_range_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys,
+                                                args: list[str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_library_refuses_those_numbers_too(tmp_path: Path) -> None:
+    from spatial_memory_ros.io.bag_topics import BagOptions
+    from spatial_memory_ros.io.tum import TumReader
+
+    for bad in (-0.01, float("nan"), float("inf")):
+        with pytest.raises(BadInputError, match="depth_max_dt"):
+            BagOptions(depth_max_dt_s=bad)
+    assert BagOptions(depth_max_dt_s=0.0).depth_max_dt_s == 0.0  # exact stamps only: allowed
+    write_tum_folder(tmp_path / "seq", n_frames=2)
+    with pytest.raises(BadInputError, match="depth_units_per_m"):
+        TumReader(tmp_path / "seq", depth_units_per_m=float("inf"))
+
+
+def test_run_help_lists_every_colour_encoding_the_decoder_accepts(capsys) -> None:
+    from spatial_memory_ros.ros.decode import COLOUR_ENCODINGS
+
+    assert main(["run", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    missing = [e for e in COLOUR_ENCODINGS if e not in text]
+    assert not missing, f"run --help does not list {missing}"

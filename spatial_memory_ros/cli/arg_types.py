@@ -34,6 +34,22 @@ def finite_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    """A finite number > 0 (a scale or a rate)."""
+    value = finite_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (a tolerance: a negative one matches nothing, silently)."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
 def folder(text: str) -> Path:
     """An output folder's path, not empty: '' would mean the current folder, whose earlier results a run clears
     (an unset $OUT in a script)."""

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..io.bag_topics import BagOptions
+from .arg_types import non_negative_float
 
 _TOPIC_FLAGS = {  # flag -> BagOptions field
     "--image-topic": "image_topic", "--compressed-topic": "compressed_topic",
@@ -19,7 +20,9 @@ def add_bag_arguments(p: argparse.ArgumentParser) -> None:
         "Each topic is found automatically when the bag has exactly one candidate. The camera pose comes from "
         "the bag's tf (map frame <- the image's frame_id at its stamp); a bag without tf is a static camera.",
     )
-    g.add_argument("--image-topic", metavar="TOPIC", help="sensor_msgs/Image colour topic (bgr8, rgb8, mono8)")
+    g.add_argument("--image-topic", metavar="TOPIC", help="sensor_msgs/Image colour topic: bgr8, rgb8, bgra8, rgba8, "
+                   "mono8, 8UC3, 8UC1, bgr16, rgb16, mono16 (top 8 bits), bayer_rggb8, bayer_bggr8, bayer_gbrg8, "
+                   "bayer_grbg8 (demosaiced), yuv422 or uyvy (UYVY), yuv422_yuy2 or yuyv (YUYV)")
     g.add_argument("--compressed-topic", metavar="TOPIC", help="sensor_msgs/CompressedImage topic (jpeg, png)")
     g.add_argument("--camera-info-topic", metavar="TOPIC", help="sensor_msgs/CameraInfo (--camera overrides it)")
     g.add_argument("--depth-topic", metavar="TOPIC", help="aligned depth, 16UC1 mm or 32FC1 m (default: the one "
@@ -31,7 +34,7 @@ def add_bag_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-rectified", action="store_true",
                    help="the image topic is the rectified image (image_proc's image_rect) beside the raw camera's "
                         "camera_info: use its P, remove no distortion (the node's image_rectified)")
-    g.add_argument("--depth-max-dt", type=float, default=0.05, metavar="S",
+    g.add_argument("--depth-max-dt", type=non_negative_float, default=0.05, metavar="S",
                    help="largest image/depth stamp difference (default 0.05 s)")
     p.add_argument("--out-bag", type=Path, metavar="DIR",
                    help="also write /tracks, /change_mask and /markers to a new MCAP bag folder DIR (opens in "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core.config import PipelineConfig
 from ..core.errors import SpatialMemoryError
-from .arg_types import finite_float, folder, non_negative_int, positive_int
+from .arg_types import finite_float, folder, non_negative_int, positive_float, positive_int
 
 PROG = "spatial-memory"
 EXIT_ERROR = 2  # as argparse uses for usage errors
@@ -98,13 +98,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", type=folder, required=True, help="output folder (created if missing)")
     p.add_argument("--config", type=Path, help="parameter YAML, e.g. config/spatial_memory.yaml")
     p.add_argument("--items", help="item names for tag ids, 'mug=3,pallet_A=17' (replaces the config's)")
-    p.add_argument("--tag-size", type=float, metavar="M", help="tag black-border edge length, m")
+    p.add_argument("--tag-size", type=positive_float, metavar="M", help="tag black-border edge length, m")
     p.add_argument("--camera", type=Path, metavar="YAML",
                    help="ROS camera_info YAML (videos have no intrinsics without it; overrides a TUM "
                    "folder's camera.yaml)")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="only the first N input frames")
-    p.add_argument("--fps", type=float, help="video frame rate for the stamps (overrides the file's)")
-    p.add_argument("--depth-scale", type=float, default=1000.0, metavar="UNITS",
+    p.add_argument("--fps", type=positive_float, help="video frame rate for the stamps (overrides the file's)")
+    p.add_argument("--depth-scale", type=positive_float, default=1000.0, metavar="UNITS",
                    help="TUM depth PNG value of one metre: 1000 = mm (default), 5000 for the TUM downloads")
     from .bag_args import add_bag_arguments
 
@@ -206,9 +206,9 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    help="parameter YAML, laid over the evaluation's defaults (the built-in ones with "
                    "detector.backend coco and apriltag_items false)")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="only the first N frames")
-    p.add_argument("--assumed-hfov-deg", type=float, default=60.0, metavar="DEG",
+    p.add_argument("--assumed-hfov-deg", type=positive_float, default=60.0, metavar="DEG",
                    help="cup, box: horizontal field of view of the assumed camera (the clips have no camera_info)")
-    p.add_argument("--assumed-distance-m", type=float, default=0.45, metavar="M",
+    p.add_argument("--assumed-distance-m", type=positive_float, default=0.45, metavar="M",
                    help="cup, box: assumed distance of the plane the object moves in (the clips have no depth); "
                    "positions are in these assumed metres, not metric")
     p.add_argument("--pan-deg", type=finite_float, default=0.0, metavar="DEG",

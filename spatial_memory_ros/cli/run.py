@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
 import signal
 import sys
 import threading
@@ -80,8 +81,9 @@ def run_offline(
     out_dir = Path(out_dir)
     source = open_input(input_path, fps=fps, camera_yaml=camera_yaml, depth_units_per_m=depth_units_per_m,
                         bag=bag)
-    out_dir.mkdir(parents=True, exist_ok=True)
     masks_dir = out_dir / "change_masks"
+    new_dirs = [d for d in (out_dir, masks_dir) if not d.exists()]  # what a run that processes nothing removes
+    out_dir.mkdir(parents=True, exist_ok=True)
     masks_dir.mkdir(exist_ok=True)
     db_path = out_dir / "memory.db"
     extended = db_path.exists()
@@ -107,77 +109,91 @@ def run_offline(
     track_ids: set[int] = set()
     interrupted = False
     start = time.monotonic()
-    with contextlib.ExitStack() as outputs:
-        results_bag = None
-        if out_bag is not None:
-            from ..io.bag_writer import BagResultWriter
+    made_bag = False
+    try:
+        with contextlib.ExitStack() as outputs:
+            results_bag = None
+            if out_bag is not None:
+                from ..io.bag_writer import BagResultWriter
 
-            map_frame = (bag or BagOptions()).map_frame
-            results_bag = outputs.enter_context(BagResultWriter(out_bag, map_frame=map_frame))
-        try:
+                map_frame = (bag or BagOptions()).map_frame
+                results_bag = outputs.enter_context(BagResultWriter(out_bag, map_frame=map_frame))
+                made_bag = True
             pipeline = open_pipeline(config)
-        except BaseException:
-            if not extended:  # a run refused at its start (a missing model file) leaves no memory.db: the next
-                from ..core.store_file import sidecars  # run said it "extended the existing memory", an empty one
+            outputs.callback(pipeline.close)
+            store = getattr(getattr(pipeline, "memory", None), "store", None)
+            if getattr(store, "moved_aside_to", None) is not None:  # unusable: moved aside, this run starts empty
+                extended = False
+            # an earlier run's tracks and masks go only once a frame of this one has been processed: a run refused at
+            # the start (an --out-bag that exists, a model that does not load) or whose every frame fails (a camera
+            # YAML of another size, a folder of corrupt images) leaves that run's results as they were
+            mot: MotWriter | None = None
 
-                for made in (db_path, db_path.with_name(db_path.name + ".lock"), *sidecars(db_path)):
-                    made.unlink(missing_ok=True)
-            raise
-        outputs.callback(pipeline.close)
-        store = getattr(getattr(pipeline, "memory", None), "store", None)
-        if getattr(store, "moved_aside_to", None) is not None:  # unusable: moved aside, this run starts empty
-            extended = False
-        # an earlier run's tracks and masks go only once a frame of this one has been processed: a run refused at
-        # the start (an --out-bag that exists, a model that does not load) or whose every frame fails (a camera
-        # YAML of another size, a folder of corrupt images) leaves that run's results as they were
-        mot: MotWriter | None = None
+            def started() -> MotWriter:
+                nonlocal mot
+                if mot is None:
+                    remove_change_masks(masks_dir)
+                    mot = outputs.enter_context(MotWriter(out_dir / "tracks.txt"))
+                return mot
 
-        def started() -> MotWriter:
-            nonlocal mot
-            if mot is None:
-                remove_change_masks(masks_dir)
-                mot = outputs.enter_context(MotWriter(out_dir / "tracks.txt"))
-            return mot
-
-        bar = outputs.enter_context(tqdm(total=total, unit="frame", disable=None))
-        stopping = outputs.enter_context(_stop_after_the_frame())
-        try:
-            for index, frame in source.frames(on_bad, limit=max_frames):
-                if stopping():
-                    interrupted = True
-                    break
-                bar.update(index + 1 - bar.n)  # skipped frames count as done too
-                try:
-                    result = pipeline.update(frame)
-                except BadInputError as e:
-                    on_bad(index, e)
-                    continue
-                frames += 1
-                observations += len(result.observations)
-                track_ids.update(t.track_id for t in result.tracks if t.state == TrackState.CONFIRMED)
-                started().write(index + 1, result.tracks)
-                write_change_mask(masks_dir, index + 1, result.change_mask)
-                if results_bag is not None:  # the markers show the memory as it was at this frame
-                    results_bag.write(frame.stamp, result, pipeline.list_items(),
-                                      getattr(source, "last_header", None))
-                if stopping():
-                    interrupted = True
-                    break
-        except KeyboardInterrupt:  # a second Ctrl-C: keep what was done, the outputs below are still written
-            interrupted = True
-        items = pipeline.list_items()
-        if frames:
-            write_items_json(out_dir / "items.json", items, map_frame=source.map_frame)
-        try:
-            pipeline.save()
-        except SpatialMemoryError as exc:  # a reader holds the file (spatial-memory locate): every commit is kept
-            tqdm.write(f"warning: {exc}", file=sys.stderr)
+            bar = outputs.enter_context(tqdm(total=total, unit="frame", disable=None))
+            stopping = outputs.enter_context(_stop_after_the_frame())
+            try:
+                for index, frame in source.frames(on_bad, limit=max_frames):
+                    if stopping():
+                        interrupted = True
+                        break
+                    bar.update(index + 1 - bar.n)  # skipped frames count as done too
+                    try:
+                        result = pipeline.update(frame)
+                    except BadInputError as e:
+                        on_bad(index, e)
+                        continue
+                    frames += 1
+                    observations += len(result.observations)
+                    track_ids.update(t.track_id for t in result.tracks if t.state == TrackState.CONFIRMED)
+                    started().write(index + 1, result.tracks)
+                    write_change_mask(masks_dir, index + 1, result.change_mask)
+                    if results_bag is not None:  # the markers show the memory as it was at this frame
+                        results_bag.write(frame.stamp, result, pipeline.list_items(),
+                                          getattr(source, "last_header", None))
+                    if stopping():
+                        interrupted = True
+                        break
+            except KeyboardInterrupt:  # a second Ctrl-C: keep what was done, the outputs below are still written
+                interrupted = True
+            items = pipeline.list_items()
+            if frames:
+                write_items_json(out_dir / "items.json", items, map_frame=source.map_frame)
+            try:
+                pipeline.save()
+            except SpatialMemoryError as exc:  # a reader holds the file (spatial-memory locate): every commit is kept
+                tqdm.write(f"warning: {exc}", file=sys.stderr)
+    finally:
+        if frames == 0:
+            _undo_outputs(db_path if not extended else None, Path(out_bag) if made_bag and out_bag else None, new_dirs)
     return RunSummary(
         out_dir=out_dir, frames=frames, bad_frames=len(bad), first_error=bad[0] if bad else "",
         tracks=len(track_ids), observations=observations, items=items, extended_memory=extended,
         interrupted=interrupted, elapsed_s=time.monotonic() - start,
         out_bag=Path(out_bag) if out_bag is not None else None,
     )
+
+
+def _undo_outputs(new_db: Path | None, new_bag: Path | None, new_dirs: list[Path]) -> None:
+    """What a run that processed no frame made goes again (refused at its start by a model file that does not
+    load, or every frame refused): a memory.db it created made the next run "extend the existing memory", an
+    empty one, and an --out-bag folder with no message made a retry fail ("exists")."""
+    if new_db is not None:
+        from ..core.store_file import sidecars
+
+        for made in (new_db, new_db.with_name(new_db.name + ".lock"), *sidecars(new_db)):
+            made.unlink(missing_ok=True)
+    if new_bag is not None:
+        shutil.rmtree(new_bag, ignore_errors=True)
+    for folder in reversed(new_dirs):  # the masks folder first, then the output folder, each only if empty
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def format_summary(s: RunSummary) -> str:
@@ -197,7 +213,7 @@ def format_summary(s: RunSummary) -> str:
         lines.append(f"wrote {s.out_dir}/: tracks.txt, change_masks/, items.json, {memory}")
     else:
         lines.append(f"{s.out_dir}/ left as it was: no frame was processed")
-    if s.out_bag is not None:
+    if s.out_bag is not None and s.frames:  # with no frame, the bag folder was removed again
         lines.append(f"wrote {s.out_bag}/ (MCAP: /tracks, /change_mask, /markers)")
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 """Frames from a ROS 2 bag (rosbag2 folder, or a bare .mcap / .db3 file), read with rosbags: no rclpy needed.
 
 Topics (BagOptions; each found automatically when the bag has exactly one candidate):
-    image        sensor_msgs/Image (bgr8, rgb8, mono8), or
+    image        sensor_msgs/Image (any encoding of ros.decode.COLOUR_ENCODINGS), or
     compressed   sensor_msgs/CompressedImage (jpeg, png: cv2.imdecode)
     camera_info  sensor_msgs/CameraInfo (or a camera YAML instead)
     depth        optional sensor_msgs/Image aligned to the colour image, 16UC1 (mm) or 32FC1 (m)

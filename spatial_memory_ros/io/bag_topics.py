@@ -3,6 +3,7 @@ when the bag has exactly one candidate of its type, or an error that lists the c
 
 from __future__ import annotations
 
+import math
 import posixpath
 from dataclasses import dataclass
 
@@ -28,6 +29,12 @@ class BagOptions:
     camera_frame: str = ""  # overrides the image header's frame_id for the pose lookup
     depth_max_dt_s: float = 0.05
     image_rectified: bool = False  # the image is image_proc's image_rect: camera_info's P, no distortion removed
+
+    def __post_init__(self) -> None:
+        # a negative window silently drops every depth image, NaN fails every comparison so that no depth is ever
+        # too far (both were accepted); inf pairs an image with a depth image from any time
+        if not (math.isfinite(self.depth_max_dt_s) and self.depth_max_dt_s >= 0):
+            raise BadInputError(f"depth_max_dt must be a finite number of seconds >= 0, got {self.depth_max_dt_s}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ rgb.txt / depth.txt lines are "<stamp> <path relative to FOLDER>", as in the TUM
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,8 +49,8 @@ class TumReader:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise BadInputError(f"no TUM folder at {self.folder}")
-        if not depth_units_per_m > 0:
-            raise BadInputError(f"depth_units_per_m must be > 0, got {depth_units_per_m}")
+        if not (math.isfinite(depth_units_per_m) and depth_units_per_m > 0):  # inf turns every depth into 0 m
+            raise BadInputError(f"depth_units_per_m must be a finite number > 0, got {depth_units_per_m}")
         self.depth_units_per_m = float(depth_units_per_m)
 
         self._camera_yaml = Path(camera_yaml) if camera_yaml else self.folder / "camera.yaml"
