@@ -84,6 +84,8 @@ def export_sequence(
     carrier's and is not repeated every frame.
     """
     out_dir = Path(out_dir)
+    if len(scene) == 0 or (limit is not None and limit < 1):  # wrote an empty sequence and said so, exit 0
+        raise BadInputError("nothing to export: the scene is shorter than one frame (give more --minutes)")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "sequence.json").is_file():
         # the stale-frame clean-up below deletes PNGs: only ever in a folder an earlier export wrote
         raise BadInputError(f"{out_dir} is not empty and is not an earlier export (no sequence.json): nothing was "
