@@ -234,6 +234,17 @@ def test_train_tag_reader_end_to_end_on_a_few_seconds(tmp_path, capsys: pytest.C
     assert TagReader(IDS, out).ids == IDS  # the weights load
 
 
+def test_train_tag_reader_with_no_tag_in_view_says_so(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Scenes too short to show a tag: a traceback from inside normalise (an empty batch)."""
+    from spatial_memory_ros.cli.main import main
+
+    out = tmp_path / "reader.pt"
+    assert main(["train-tag-reader", "--seeds", "1010-1012", "--minutes", "0.0001", "--val-scenes", "1",
+                 "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "none on a tag" in err and "Traceback" not in err and not out.exists()
+
+
 def test_damaged_reader_weights_give_a_clear_error(tmp_path) -> None:
     """The shipped weights cut short, or a file that is not a reader's: BadInputError naming the file (a broken
     install says what is broken rather than torch's unpickling error)."""

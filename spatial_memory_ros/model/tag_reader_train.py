@@ -190,6 +190,10 @@ def run(out: Path, seeds: Sequence[int], *, minutes: float = 10.0, val_scenes: i
     start = time.monotonic()
     parts = [collect(SCENE_KINDS[i % len(SCENE_KINDS)], s, minutes, progress=progress) for i, s in enumerate(seeds)]
     train_set, val_set = concat(parts[:-val_scenes]), concat(parts[-val_scenes:])
+    for name, part in (("training", train_set), ("validation", val_set)):
+        if not (part.tag_ids >= 0).any():  # too few frames: training had failed inside torch with a traceback
+            raise BadInputError(f"the {name} scenes gave {len(part.crops)} quads, none on a tag: nothing to learn "
+                                f"or check; give more --minutes (got {minutes:g}) or other seeds")
     net = train(train_set, epochs=epochs, progress=progress)
     save(net, out)
     reader = TagReader(sorted({int(t) for t in val_set.tag_ids if t >= 0}), out)
