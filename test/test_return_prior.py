@@ -98,6 +98,20 @@ def test_fit_command_writes_the_curve_of_the_generator_round_trips(tmp_path: Pat
     assert json.loads(out.read_text())["meta"]["command"].startswith("spatial-memory")
 
 
+@pytest.mark.parametrize("step_s", [1e-9, 0.0, -1.0, math.nan, math.inf])
+def test_a_step_that_makes_no_sane_curve_is_refused_before_any_allocation(step_s: float) -> None:
+    """--step 1e-9: numpy was asked for 6.6 TiB and the command ended in a MemoryError traceback."""
+    with pytest.raises(BadInputError, match="step"):
+        fit_return_prior([100.0, 7200.0], [True, True], step_s=step_s)
+    assert len(fit_return_prior([100.0, 7200.0], [True, True], step_s=0.1).survival) == 72_001  # fine grid: allowed
+
+
+def test_fit_command_refuses_a_week_and_more_of_minutes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--minutes 1e300 built a scene script without end, printing nothing."""
+    assert main(["fit-return-prior", "--seeds", "1000", "--minutes", "1e300", "--out", str(tmp_path / "p.json")]) == 2
+    assert "at most 10080" in capsys.readouterr().err and not (tmp_path / "p.json").exists()
+
+
 def test_fit_command_refuses_held_out_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fit-return-prior", "--seeds", "100-105", "--out", str(tmp_path / "p.json")]) == 2
     assert "training seeds" in capsys.readouterr().err and not (tmp_path / "p.json").exists()

@@ -111,7 +111,7 @@ def test_torchs_long_misfit_message_is_cut_to_one_line() -> None:
     (["bench-model", "--cameras", "0"], "--cameras: must be >= 1"),
     (["bench-model", "--model", "no-such-file.pt"], "no model checkpoint at no-such-file.pt"),
     (["bench-model", "--json", "OUT"], "is a folder"),  # was found only after minutes of measuring
-    (["bench", "--minutes", "inf", "--out", "OUT"], "minutes must be > 0 and finite"),
+    (["bench", "--minutes", "inf", "--out", "OUT"], "minutes must be > 0 and at most"),
     (["fit-return-prior", "--minutes", "inf", "--out", "OUT/p.json"], "minutes"),
     (["train-tag-reader", "--out", "OUT/r.pt", "--val-scenes", "0"], "--val-scenes and --epochs must be >= 1"),
 ])

@@ -41,7 +41,7 @@ from .metrics import (
 )
 from .pose_error import PoseError
 from .samples import Sample, SampleCollector
-from .scene import BENCH_HEIGHT, BENCH_WIDTH, make_bench_scene
+from .scene import BENCH_HEIGHT, BENCH_WIDTH, MAX_MINUTES, make_bench_scene
 from .seeds import seed_role
 
 RADIUS_M = 0.5  # an item answer is right within this floor distance of the truth (the 0.5 m)
@@ -77,7 +77,7 @@ class BenchConfig:
 
     def validate(self) -> BenchConfig:
         checks = [
-            (0 < self.minutes < math.inf, "minutes must be > 0 and finite"),
+            (0 < self.minutes <= MAX_MINUTES, f"minutes must be > 0 and at most {MAX_MINUTES} (a week)"),
             (self.width >= 32 and self.height >= 32, "width and height must be >= 32 px"),
             (self.query_period_s > 0, "query_period_s must be > 0"),
             (self.change_every >= 1, "change_every must be >= 1"),

@@ -35,6 +35,10 @@ SHIPPED_PATH = Path(__file__).resolve().parent.parent / "data" / "return_prior.j
 FORMAT = "spatial_memory.return_prior/1"
 
 
+# The stored curve's length: 1 s steps over 27 hours. The node loads the curve whole.
+MAX_GRID_POINTS = 100_000
+
+
 @dataclass(frozen=True)
 class ReturnPrior:
     """S(t) on a regular grid: survival[k] = S(k * step_s), a right-continuous step function.
@@ -93,7 +97,14 @@ def fit_return_prior(
     r = np.asarray(returned, dtype=bool)
     if d.shape != r.shape or d.ndim != 1 or not np.any(r) or np.any(~np.isfinite(d)) or np.any(d < 0):
         raise BadInputError("fit_return_prior needs finite durations >= 0, one flag each, at least one return")
+    if not 0 < step_s < math.inf:
+        raise BadInputError(f"fit_return_prior: step_s must be > 0 and finite, got {step_s}")
     times = np.unique(d[r])
+    points = float(times[-1]) / step_s + 1
+    if points > MAX_GRID_POINTS:  # --step 1e-9 asked numpy for 6.6 TiB and ended in a MemoryError traceback
+        raise BadInputError(f"a step of {step_s:g} s puts {points:.3g} points on the curve up to the longest stay "
+                            f"({float(times[-1]):g} s); at most {MAX_GRID_POINTS}: use a step of at least "
+                            f"{float(times[-1]) / (MAX_GRID_POINTS - 1):.3g} s")
     at_risk = np.array([np.count_nonzero(d >= t) for t in times])
     events = np.array([np.count_nonzero(d[r] == t) for t in times])
     km = np.cumprod(1.0 - events / at_risk)  # S just after each return time
