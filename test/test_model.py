@@ -297,6 +297,33 @@ def test_a_featureless_frame_steps_as_the_ablation_and_leaves_the_memory() -> No
         LearnedChangeDetector(model, device="cpu", blank_std=-1.0)
 
 
+def test_the_slot_ablation_keeps_the_initial_slots_and_forgets_the_history() -> None:
+    """slot_memory=False (the bench's learned_no_slots): the slots never leave their initial state, so a frame's
+    logits are the same whatever came before; with the slots on, two histories give two answers."""
+    model = tiny_model(seed=2)
+    rng = np.random.default_rng(5)
+    history = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(4)]
+    probe = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+
+    def logits_after(frames: list[np.ndarray], slot_memory: bool) -> tuple[np.ndarray, torch.Tensor]:
+        det = LearnedChangeDetector(model, device="cpu", slot_memory=slot_memory)
+        initial = det.state.clone()
+        for f in frames:
+            det.update(f)
+        if not slot_memory:
+            assert torch.equal(det.state, initial)
+        step = det.network_step([det.prepare(0, probe, None)])[0]
+        return step.logits, det.state
+
+    off_long, _ = logits_after(history, slot_memory=False)
+    off_short, _ = logits_after(history[-1:], slot_memory=False)
+    np.testing.assert_array_equal(off_long, off_short)
+    on_long, _ = logits_after(history, slot_memory=True)
+    on_short, _ = logits_after(history[-1:], slot_memory=True)
+    assert not np.array_equal(on_long, on_short)
+    assert "slots off" in LearnedChangeDetector(model, device="cpu", slot_memory=False).describe()
+
+
 def test_change_method_parameter_selects_the_learned_model(tmp_path: Path) -> None:
     save_model(tmp_path / "m.pt", tiny_model())
     change = ChangeConfig(method="learned", model_path=str(tmp_path / "m.pt"), min_blob_area_px=7)
@@ -325,6 +352,12 @@ def test_bench_method_confirms_learned_regions_with_its_own_min_hits(tmp_path: P
         assert config.tracker.min_hits == 0 and method.pipeline.config.change.method == "learned"
         assert method.pipeline.config.resolved_tracker().min_hits == LEARNED_MIN_HITS
         assert method.pipeline._tracker.config.min_hits == LEARNED_MIN_HITS  # what the tracker confirms with
+    finally:
+        method.close()
+    method = LearnedMethod(config, slot_memory=False, device="cpu")
+    try:  # the slot ablation keeps every other memory
+        assert method.name == "learned_no_slots" and method.pipeline._change.use_memory
+        assert not method.pipeline._change.slot_memory
     finally:
         method.close()
     by_hand = replace(config, tracker=replace(config.tracker, min_hits=2))

@@ -316,21 +316,23 @@ def with_tag_reader(config: PipelineConfig, on: bool = True) -> PipelineConfig:
 
 
 def _learned(ctx: BenchContext, use_memory: bool, reid_motion: bool | None = None, return_prior: bool = True,
-             tag_reader: bool = True, floor_memory: bool = True) -> Method:
+             tag_reader: bool = True, floor_memory: bool = True, slot_memory: bool = True) -> Method:
     from ..model.bench_method import LearnedMethod  # lazily: torch loads only when a learned method is asked for
 
     return LearnedMethod(ctx.config, use_memory=use_memory, reid_motion=reid_motion, return_prior=return_prior,
-                         tag_reader=tag_reader, floor_memory=floor_memory)
+                         tag_reader=tag_reader, floor_memory=floor_memory, slot_memory=slot_memory)
 
 
 # Opt-in (not in DEFAULT_METHODS): the learned model of issue 4 (with its floor memory, the learned return
 # prior of the item memory and the learned tag reader) and its ablations, each one change away from it: the
-# model's recurrent memory and the floor memory disabled; the floor memory alone disabled; tracks without the
-# model's re-identification looks (tracker.reid_motion off); the return prior off; the tag reader off. And
-# the classical pipeline with the return prior, or the tag reader, on, so a reader sees what each does alone.
+# model's recurrent memory and the floor memory disabled; the floor memory alone disabled; the recurrent slots
+# alone disabled (the rest of the memory kept); tracks without the model's re-identification looks
+# (tracker.reid_motion off); the return prior off; the tag reader off. And the classical pipeline with the
+# return prior, or the tag reader, on, so a reader sees what each does alone.
 METHODS["learned"] = lambda ctx: _learned(ctx, True)
 METHODS["learned_no_memory"] = lambda ctx: _learned(ctx, False)
 METHODS["learned_no_floor"] = lambda ctx: _learned(ctx, True, floor_memory=False)
+METHODS["learned_no_slots"] = lambda ctx: _learned(ctx, True, slot_memory=False)
 METHODS["learned_no_reid"] = lambda ctx: _learned(ctx, True, reid_motion=False)
 METHODS["learned_no_prior"] = lambda ctx: _learned(ctx, True, return_prior=False)
 METHODS["learned_no_reader"] = lambda ctx: _learned(ctx, True, tag_reader=False)

@@ -36,15 +36,17 @@ class LearnedMethod(PipelineMethod):
     tag_reader: detector.learned_tag_reader (True: on where config names items, the ids it reads; False: ablation).
     floor_memory: change.floor_memory and change.still_edges (True: as configured; False: the ablation with the
     network's recurrent memory but neither the floor memory nor the background model). use_memory=False turns
-    every memory off.
+    every memory off. slot_memory=False: the ablation of the network's recurrent slots alone (runtime's
+    slot_memory), every other memory kept.
     """
 
     def __init__(self, config: PipelineConfig, *, use_memory: bool = True, reid_motion: bool | None = None,
                  return_prior: bool = True, tag_reader: bool = True, floor_memory: bool = True,
-                 device: str = "auto") -> None:
+                 slot_memory: bool = True, device: str = "auto") -> None:
         self.name = "learned" + ("" if use_memory else "_no_memory") + ("_no_reid" if reid_motion is False else "") \
             + ("" if return_prior else "_no_prior") + ("" if tag_reader else "_no_reader") \
-            + ("" if floor_memory or not use_memory else "_no_floor")
+            + ("" if floor_memory or not use_memory else "_no_floor") \
+            + ("" if slot_memory or not use_memory else "_no_slots")
         config = with_tag_reader(config, tag_reader and bool(config.tags.items))  # it reads only known ids
         tracker = config.tracker
         if reid_motion is not None:
@@ -55,7 +57,7 @@ class LearnedMethod(PipelineMethod):
                          memory=replace(config.memory, return_prior=return_prior))
         change = LearnedChangeDetector.from_change_config(
             config.change, device=device, use_memory=use_memory, motion_appearance=wants_motion_appearance(config),
-            geometric_memory=floor_memory,
+            geometric_memory=floor_memory, slot_memory=slot_memory,
         )
         store = MemoryStore(config.memory.db_path)
         self.pipeline = Pipeline(config, ItemMemory(config.memory, store), change=change, device=device)

@@ -100,6 +100,9 @@ class LearnedChangeDetector:
     still_edges: while a camera stands still, a per-pixel background model sets the edges of the network's
     (coarse) mask, within a few pixels of them (core.still_edges). The motion boxes keep the network's
     regions. Part of the memory like the floor memory (use_memory=False turns it off). None = off.
+    slot_memory: False = the slot ablation: every step reads the initial slots and leaves them as they were,
+    while the floor memory, still edges and still background stay (use_memory=False turns those off too). It
+    measures what the recurrent slots alone add (BENCHMARKS "The slot memory alone").
     A model built with ModelConfig.background (the shipped one is) also gets each camera's still background
     (model.background), kept here per camera; use_memory=False gives it none. A model with a still head
     (ModelConfig.still_head) has its mask corrected by it on a still camera; its motion boxes come from the
@@ -124,6 +127,7 @@ class LearnedChangeDetector:
         still_edges: StillEdgesConfig | None = None,
         still_scale: int = 1,
         follow_turns: bool = True,
+        slot_memory: bool = True,
     ) -> None:
         if cameras < 1:
             raise ValueError(f"cameras must be >= 1, got {cameras}")
@@ -144,6 +148,7 @@ class LearnedChangeDetector:
             raise ValueError(f"blank_std must be >= 0, got {blank_std}")
         self.blank_std = blank_std
         self.use_memory = self.config.use_memory if use_memory is None else use_memory
+        self.slot_memory = slot_memory
         self.min_blob_area_px = min_blob_area_px
         self.agent_height_m = agent_height_m
         self.motion_appearance = motion_appearance
@@ -168,7 +173,7 @@ class LearnedChangeDetector:
     @classmethod
     def from_change_config(
         cls, change: ChangeConfig, *, device: str = "auto", motion_appearance: bool = True,
-        use_memory: bool | None = None, geometric_memory: bool = True, cameras: int = 1,
+        use_memory: bool | None = None, geometric_memory: bool = True, cameras: int = 1, slot_memory: bool = True,
     ) -> LearnedChangeDetector:
         """The detector change.* describes, as the node and the bench build it: change.model_path ("" = the
         shipped checkpoint), min_blob_area_px, floor_memory and still_edges (which stand still by
@@ -180,6 +185,7 @@ class LearnedChangeDetector:
             floor_memory=FloorChangeConfig() if change.floor_memory and geometric_memory else None,
             still_edges=StillEdgesConfig.following(change) if change.still_edges and geometric_memory else None,
             still_scale=change.still_head_scale, follow_turns=change.follow_turns, cameras=cameras,
+            slot_memory=slot_memory,
         )
 
     def describe(self) -> str:
@@ -193,6 +199,8 @@ class LearnedChangeDetector:
             parts.append("still head" + (f" x{self.still_scale}" if self.still_scale > 1 else ""))
             if self.follow_turns:
                 parts.append("following turns")
+        if not self.slot_memory:
+            parts.append("slots off")
         return "learned" + (f" ({', '.join(parts)})" if parts else "")
 
     def reset(self, camera: int | None = None) -> None:
@@ -363,6 +371,9 @@ class LearnedChangeDetector:
                                  background_valid=bg_valid, still_image=fine_t, still_background=fine_bg_t,
                                  still_valid=fine_valid)
             after = out.state if blank is None else torch.where(blank[:, None, None], before, out.state)
+            if not self.slot_memory:  # the slots stay as reset() made them (initial); place cells, if any, learn
+                slots = self.config.memory_slots
+                after = torch.cat([before[:, :slots].to(after.dtype), after[:, slots:]], dim=1)
             if self._state.dtype != after.dtype:
                 self._state = self._state.to(after.dtype)
             self._state[rows] = after
