@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zlib
 from pathlib import Path
 
 import cv2
@@ -180,6 +181,37 @@ def test_compressed_decoding() -> None:
         ("16UC1; compressedDepth png", png, "compressed depth image"),
     ]:
         with pytest.raises(BadInputError, match=expected):
+            compressed_to_bgr(Msg(fmt, data))
+
+
+def test_a_compressed_image_declaring_a_huge_size_is_refused_before_decoding() -> None:
+    """A PNG or JPEG header may declare any size in a few bytes: decoding 30,000 x 30,000 px took 2.7 GB."""
+    from spatial_memory_ros.ros.compressed_size import declared_size
+
+    image = render(None, 40.0)  # 640 x 480
+    h, w = image.shape[:2]
+    png = cv2.imencode(".png", image)[1].tobytes()
+    jpegs = [cv2.imencode(".jpg", image, flags)[1].tobytes()
+             for flags in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], [cv2.IMWRITE_JPEG_OPTIMIZE, 1])]
+    exif = jpegs[0][:2] + b"\xff\xe1" + (1002).to_bytes(2, "big") + bytes(1000) + jpegs[0][2:]  # an APP1 first
+    for data in (png, *jpegs, exif):
+        assert declared_size(data) == (w, h)
+        assert declared_size(np.frombuffer(data, np.uint8)) == (w, h)  # a rosbags message's data
+    assert declared_size(cv2.imencode(".bmp", image)[1].tobytes()) is None  # not parsed: OpenCV's limit holds
+    assert declared_size(b"\xff\xd8\xff") is None and declared_size(png[:20]) is None
+
+    class Msg:
+        def __init__(self, fmt: str, data: bytes) -> None:
+            self.format, self.data = fmt, data
+
+    ihdr = png[12:29]  # "IHDR", 13 bytes of fields, then its CRC
+    big = b"IHDR" + (30000).to_bytes(4, "big") + (30000).to_bytes(4, "big") + ihdr[12:17]
+    bomb_png = png[:12] + big + zlib.crc32(big).to_bytes(4, "big") + png[33:]
+    sof = exif.index(b"\xff\xc0")
+    bomb_jpeg = exif[:sof + 5] + (30000).to_bytes(2, "big") + (30000).to_bytes(2, "big") + exif[sof + 9:]
+    for fmt, data in (("png", bomb_png), ("jpeg", bomb_jpeg)):
+        assert declared_size(data) == (30000, 30000)
+        with pytest.raises(BadInputError, match="declares 30000 x 30000 px"):
             compressed_to_bgr(Msg(fmt, data))
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.geometry import make_transform
 from spatial_memory_ros.core.types import OPENCV_DISTORTION_LENGTHS, OPENCV_DISTORTION_MODELS, CameraIntrinsics
+from spatial_memory_ros.ros.compressed_size import declared_size
 
 _U8, _U16 = np.dtype(np.uint8), np.dtype(np.uint16)
 # encoding -> (channels, sample type, cv2 conversion to BGR or None): what we accept on the colour topic, the
@@ -83,6 +84,11 @@ def image_to_bgr(msg: Any) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(arr), to_bgr)
 
 
+# The largest compressed image decoded: 8192 x 8192 px (twice an 8K frame; 200 MB of BGR). A header may declare
+# any size in a few kilobytes (compressed_size), and OpenCV's own limit (2^30 px) is 3 GB of BGR a frame.
+MAX_COMPRESSED_PIXELS = 8192 * 8192
+
+
 def compressed_to_bgr(msg: Any) -> np.ndarray:
     """sensor_msgs/CompressedImage (jpeg, png, anything cv2.imdecode reads) -> (H, W, 3) uint8 BGR.
 
@@ -96,6 +102,10 @@ def compressed_to_bgr(msg: Any) -> np.ndarray:
     buf = _bytes_view(msg.data)
     if buf.size == 0:
         raise BadInputError(f"empty compressed image (format {fmt!r})")
+    size = declared_size(buf)
+    if size is not None and size[0] * size[1] > MAX_COMPRESSED_PIXELS:
+        raise BadInputError(f"compressed image (format {fmt!r}) declares {size[0]} x {size[1]} px, over the "
+                            f"{MAX_COMPRESSED_PIXELS} px decoded: a corrupt or hostile header, not decoded")
     try:
         image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     except cv2.error as exc:  # some corrupt headers make the codec raise rather than return None
