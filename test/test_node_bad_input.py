@@ -5,6 +5,7 @@ This run uses pose_source=fixed (a static camera given as a parameter); the end-
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from pathlib import Path
@@ -142,6 +143,21 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
             _show_now(cam, drv, scene, 3, 0.15)
             assert drv.spin_until(lambda: len(tracks) >= 2, 10), node.output()
             assert {t.id for t in tracks[-1].tracks if t.item == "mug"} == {mug_id}, tracks[-1]
+        # camera_info goes with the image of its stamp: a zooming camera's next camera_info (here one of another
+        # size) that arrived before this frame's image was paired with it, and the frame dropped
+        s1 = time.time()
+        half = dataclasses.replace(INTR, fx=INTR.fx / 2, fy=INTR.fy / 2, cx=INTR.cx / 2, cy=INTR.cy / 2,
+                                   width=INTR.width // 2, height=INTR.height // 2)
+        cam.info_pub.publish(camera_info(sec_to_stamp(s1)))
+        drv.spin_until(lambda: False, 0.2)
+        cam.info_pub.publish(camera_info(sec_to_stamp(s1 + 0.01), half))
+        drv.spin_until(lambda: False, 0.3)
+        tracks.clear()
+        first = sec_to_stamp(s1)
+        cam.image_pub.publish(bgr_to_image(scene, header(CAMERA_FRAME, first)))
+        assert drv.spin_until(lambda: any((a.header.stamp.sec, a.header.stamp.nanosec) == (first.sec, first.nanosec)
+                                          for a in tracks), 10), node.output()
+        assert f"camera_info is {half.width}x{half.height}" not in node.output()
         assert "stamps on" not in node.output()  # no "image stamps on ... went back to": nothing reset
         health.clear()
         assert drv.spin_until(lambda: newest(health, "camera input") is not None, 5)

@@ -24,6 +24,7 @@ from spatial_memory.msg import TrackArray
 from spatial_memory_ros.core.clock_watch import ClockWatch
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.health import FrameHealth
+from spatial_memory_ros.core.info_history import InfoHistory
 from spatial_memory_ros.core.types import CameraIntrinsics
 
 from . import conversions as conv
@@ -65,7 +66,7 @@ class CameraInput:
         self.rectified = rectified  # the image is image_proc's image_rect: camera_info's P, no distortion
         prefix = f"{name}/" if name else ""
         self._on_bad_info = on_bad_info
-        self.slot_lock = threading.Lock()  # guards latest, came_at, intrinsics and depths
+        self.slot_lock = threading.Lock()  # guards latest, came_at, infos and depths
         self.frame_ready = threading.Event()  # set by each image, cleared by the worker that takes it
         # held by this camera's worker while its pipeline steps; reset_memory takes every camera's
         self.process_lock = threading.Lock()
@@ -73,7 +74,7 @@ class CameraInput:
         self.clock = ClockWatch()  # the stamps this camera's worker took: its clock going back
         self.latest: Image | CompressedImage | None = None
         self.came_at = time.monotonic()  # when latest arrived, for the rate limit
-        self.intrinsics: CameraIntrinsics | None = None
+        self.infos: InfoHistory[CameraIntrinsics] = InfoHistory()  # paired with an image by its stamp
         self.depths: collections.deque[Image] = collections.deque(maxlen=5)
         self.limit = RateLimit(rate_hz)
         self.health = FrameHealth()  # published on /diagnostics (core/health.py)
@@ -131,12 +132,13 @@ class CameraInput:
             self._on_bad_info(f"{self.name}:camera_info", f"ignoring camera_info on {self.info_topic}: {exc}")
             return
         with self.slot_lock:
-            self.intrinsics = intrinsics
+            self.infos.add(conv.stamp_to_sec(msg.header.stamp), intrinsics)
 
     def take(self) -> tuple[Image | CompressedImage | None, CameraIntrinsics | None, list[Image]]:
-        """The newest frame (None if there is none), the camera_info and depth images to go with it; the
-        slot is emptied."""
+        """The newest frame (None if there is none), the camera_info (core.info_history: by the frame's stamp)
+        and depth images to go with it; the slot is emptied."""
         with self.slot_lock:
             self.frame_ready.clear()
             msg, self.latest = self.latest, None
-            return msg, self.intrinsics, list(self.depths)
+            intrinsics = None if msg is None else self.infos.pick(conv.stamp_to_sec(msg.header.stamp))
+            return msg, intrinsics, list(self.depths)
