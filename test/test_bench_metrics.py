@@ -17,7 +17,7 @@ from spatial_memory_ros.bench.metrics import (
     RetrievalAccumulator,
     TrackingAccumulator,
 )
-from spatial_memory_ros.bench.tracking_metrics import BLOCK_FRAMES
+from spatial_memory_ros.bench.tracking_metrics import BLOCK_FRAMES, MIN_BLOCKS
 from spatial_memory_ros.core.errors import BadInputError
 
 BOX_A = np.array([0.0, 0.0, 10.0, 10.0])
@@ -85,14 +85,16 @@ def test_det_f1_interval_resamples_blocks_not_frames() -> None:
     assert blocks.det_f1_high - blocks.det_f1_low > 0.1
 
 
-def test_det_f1_interval_is_nan_within_one_block_and_exact_when_all_found() -> None:
+def test_det_f1_interval_is_nan_over_too_few_blocks_and_exact_when_all_found() -> None:
     acc = TrackingAccumulator()
     for t, (i, b) in enumerate(two_walkers()):
         acc.add(t, i, b, i, b.copy())
     s = acc.summary()
     assert math.isnan(s.det_f1_low) and math.isnan(s.det_f1_high)  # six frames: one block
+    few = _missing_every(MIN_BLOCKS - 1, 4).summary()  # PETS09's 795 frames are 3 blocks: 10 distinct resamples
+    assert few.det_f1 == pytest.approx(10 / 12) and math.isnan(few.det_f1_low) and math.isnan(few.det_f1_high)
     clean = TrackingAccumulator()
-    for t in range(BLOCK_FRAMES, 5 * BLOCK_FRAMES):  # four blocks, not starting at frame 0
+    for t in range(BLOCK_FRAMES, (1 + MIN_BLOCKS) * BLOCK_FRAMES):  # MIN_BLOCKS blocks, not starting at frame 0
         clean.add(t, ids(1), boxes(BOX_A), ids(7), boxes(BOX_A))
     c = clean.summary()
     assert (c.det_f1, c.det_f1_low, c.det_f1_high) == (1.0, 1.0, 1.0)
@@ -114,7 +116,7 @@ def test_tracking_nothing_at_all_scores_zero(frames: int) -> None:
     for t in range(frames):
         acc.add(t, ids(), boxes(), np.array([]), np.zeros((0, 4)))
     scores = acc.summary().as_dict()
-    assert math.isnan(scores.pop("det_f1_low")) and math.isnan(scores.pop("det_f1_high"))  # under two blocks
+    assert math.isnan(scores.pop("det_f1_low")) and math.isnan(scores.pop("det_f1_high"))  # under MIN_BLOCKS blocks
     assert scores == {
         "det_precision": 0.0, "det_recall": 0.0, "det_f1": 0.0, "hota": 0.0, "idf1": 0.0, "mota": 0.0,
         "id_switches": 0, "num_gt": 0, "num_pred": 0,

@@ -41,6 +41,9 @@ _MATCH_BONUS = 1000.0  # makes the assignment maximise the number of matches fir
 # 30 s is longer than one agent's pass through a patrol camera's view. Drawn with a fixed seed: the same run gives
 # the same interval.
 BLOCK_FRAMES = 300
+# Fewer blocks give no interval: a percentile bootstrap over 3 blocks (PETS09's 795 frames) has 10 distinct
+# resamples, and its "interval" is a few of them. 8 blocks (4 minutes at 10 Hz) have 6,435.
+MIN_BLOCKS = 8
 _DRAWS = 2000
 
 
@@ -51,7 +54,7 @@ class TrackingScores(Scores):
     det_precision: float  # matched predictions / predictions, at IoU >= 0.5
     det_recall: float  # matched ground-truth boxes / ground-truth boxes
     det_f1: float  # the headline metric
-    det_f1_low: float  # its 95 % interval (block bootstrap, BLOCK_FRAMES); NaN with fewer than 2 blocks
+    det_f1_low: float  # its 95 % interval (block bootstrap, BLOCK_FRAMES); NaN with fewer than MIN_BLOCKS blocks
     det_f1_high: float
     hota: float  # mean over the 19 IoU thresholds 0.05..0.95 (TrackEval's reported HOTA)
     idf1: float
@@ -176,12 +179,12 @@ class TrackingAccumulator:
 
     def _det_f1_interval(self) -> tuple[float, float]:
         """det F1's 95 % percentile interval, resampling blocks of BLOCK_FRAMES frames (empty ones too: a stretch
-        with no agent and no false alarm is part of the run); (NaN, NaN) with fewer than two blocks."""
+        with no agent and no false alarm is part of the run); (NaN, NaN) with fewer than MIN_BLOCKS blocks."""
         if self._first_index is None or self._last_index is None:
             return math.nan, math.nan
         first_block = self._first_index // BLOCK_FRAMES
         n_blocks = self._last_index // BLOCK_FRAMES - first_block + 1
-        if n_blocks < 2:
+        if n_blocks < MIN_BLOCKS:
             return math.nan, math.nan
         counts = self._counts.array()
         block = counts[:, 2] // BLOCK_FRAMES - first_block
