@@ -43,12 +43,13 @@ from types import TracebackType
 
 import numpy as np
 
+from . import item_answer
 from . import item_places as places
 from .config import MemoryConfig, PipelineConfig
 from .errors import BadInputError, SpatialMemoryError, UnknownItemError
 from .return_prior import ReturnPrior, load_return_prior
 from .store import ItemState, LastObservation, MemoryStore, PlaceRecord
-from .types import ItemAnswer, ItemLocation, ItemObservation, PlaceToCheck
+from .types import ItemAnswer, ItemObservation, PlaceToCheck
 
 logger = logging.getLogger(__name__)
 
@@ -415,69 +416,7 @@ class ItemMemory:
             state = self._items.get(name)
             if state is None:
                 raise UnknownItemError(self._unknown_message(name))
-            ranked = sorted(state.places, key=places.ranking(state, self._config.dwell_per_return_s))
-            total_dwell = sum(p.dwell_s for p in ranked)
-            total_obs = sum(p.observations for p in ranked)
-
-            def share(p: PlaceRecord) -> float:
-                if total_dwell > 0:
-                    return p.dwell_s / total_dwell
-                return p.observations / total_obs if total_obs > 0 else 1.0 / len(ranked)
-
-            def location(p: PlaceRecord) -> ItemLocation:
-                return ItemLocation(
-                    position=p.position.copy(),
-                    orientation=p.orientation.copy(),
-                    confidence=share(p),
-                    last_seen=p.last_seen,
-                    observations=p.observations,
-                    dwell_s=p.dwell_s,
-                )
-
-            c = state.current
-            at = places.place(state, c.place_id)
-            current = ItemLocation(
-                position=c.position.copy(),
-                orientation=c.orientation.copy(),
-                confidence=c.confidence,
-                last_seen=c.stamp,
-                observations=at.observations if at is not None else 0,
-                dwell_s=at.dwell_s if at is not None else 0.0,
-            )
-            gone = places.gone(state)  # when it was found gone from its last place
-            missing = gone is not None
-            likely = [p for p in ranked if p.place_id != c.place_id and p.seen_empty < gone] if gone is not None else []
-            if likely:
-                current = location(likely[0])
-            usual = location(ranked[0])
-            p_back = 0.0 if missing else self._p_back(state, ranked[0], now)
-            if p_back > self._config.return_prior_min_p:
-                current = replace(usual, position=usual.position.copy(), orientation=usual.orientation.copy(),
-                                  confidence=p_back)  # a prediction: its confidence is P(back)
-            distance = float(np.linalg.norm(current.position - usual.position))
-            return ItemAnswer(
-                item=name,
-                usual=usual,
-                current=current,
-                displaced=distance > self._config.displaced_distance_m,
-                distance_m=distance,
-                alternatives=[location(p) for p in ranked[1:]],
-                missing=missing,
-                current_inferred=bool(likely) or p_back > self._config.return_prior_min_p,
-            )
-
-    def _p_back(self, state: ItemState, usual: PlaceRecord, now: float | None) -> float:
-        """P(the item is back at its usual place) from the return prior; 0 without one or when not displaced."""
-        c = state.current
-        away = float(np.linalg.norm(c.position - usual.position)) > self._config.displaced_distance_m
-        if self._prior is None or not away or c.place_id == usual.place_id:
-            return 0.0
-        arrived = c.arrived if math.isfinite(c.arrived) else c.stamp
-        # The latest time it is known not to be back: its last sighting away, or a look at the usual place
-        # that found it empty after that.
-        not_back = max(c.stamp, usual.seen_empty)
-        t = self._now if now is None else float(now)
-        return self._prior.p_back(t - arrived, not_back - arrived)
+            return item_answer.answer(name, state, self._config, self._prior, self._now if now is None else now)
 
     def _unknown_message(self, name: str) -> str:
         known = self.items()
