@@ -430,3 +430,16 @@ def test_run_help_lists_every_colour_encoding_the_decoder_accepts(capsys) -> Non
     text = " ".join(capsys.readouterr().out.split())
     missing = [e for e in COLOUR_ENCODINGS if e not in text]
     assert not missing, f"run --help does not list {missing}"
+
+
+def test_a_run_into_a_log_shows_its_progress(tmp_path: Path) -> None:
+    """stderr a pipe (`run ... 2>&1 | tee log`, nohup): the bar was off, and a two-hour replay said nothing until it
+    ended. tqdm draws the first and the last state whatever its interval."""
+    import subprocess
+
+    write_tum_folder(tmp_path / "seq", n_frames=3, moving=False)
+    done = subprocess.run([sys.executable, "-m", "spatial_memory_ros.cli", "run", str(tmp_path / "seq"), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert "3/3 [" in done.stderr and "frame/s" in done.stderr, done.stderr

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from ..core.config import MemoryConfig, PipelineConfig
 from ..core.types import FrameResult, ItemAnswer, TrackInfo, TrackState
 from ..io.outputs import MotWriter, remove_change_masks, write_change_mask, write_items_json
+from ..progress import bar_interval
 from ..sim import SimFrame, make_scene, to_frame
 from ..viz import annotate, contact_sheet, draw_caption, overlay_mask
 
@@ -78,7 +79,7 @@ def run_demo(
             (out_dir / "items.json").unlink(missing_ok=True)
             (out_dir / "contact_sheet.png").unlink(missing_ok=True)
             remove_change_masks(masks_dir)
-            for f in tqdm(scene, total=n, unit="frame", disable=None, desc="demo"):
+            for f in tqdm(scene, total=n, unit="frame", desc="demo", mininterval=bar_interval()):
                 result = pipe.update(to_frame(f))
                 _count_tracks(rows, result.tracks)
                 mot.write(f.index + 1, result.tracks)

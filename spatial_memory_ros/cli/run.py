@@ -22,6 +22,7 @@ from ..core.types import Frame, FrameResult, ItemAnswer, TrackState
 from ..io import open_input
 from ..io.bag_topics import BagOptions
 from ..io.outputs import MotWriter, remove_change_masks, write_change_mask, write_items_json
+from ..progress import bar_interval
 
 # Bad frames are all counted, but only the first few are printed: a wholly unreadable input would
 # otherwise bury the summary.
@@ -136,7 +137,7 @@ def run_offline(
                     mot = outputs.enter_context(MotWriter(out_dir / "tracks.txt"))
                 return mot
 
-            bar = outputs.enter_context(tqdm(total=total, unit="frame", disable=None))
+            bar = outputs.enter_context(tqdm(total=total, unit="frame", mininterval=bar_interval()))
             stopping = outputs.enter_context(_stop_after_the_frame())
             try:
                 for index, frame in source.frames(on_bad, limit=max_frames):
