@@ -5,22 +5,17 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TypeVar
 
 
 def positive_int(text: str) -> int:
     """An integer >= 1."""
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+    return _at_least(_int(text), 1)
 
 
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (a seed: numpy refuses a negative one with a traceback)."""
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return _at_least(_int(text), 0)
 
 
 def finite_float(text: str) -> float:
@@ -36,18 +31,12 @@ def finite_float(text: str) -> float:
 
 def positive_float(text: str) -> float:
     """A finite number > 0 (a scale or a rate)."""
-    value = finite_float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
+    return _at_least(finite_float(text), 0.0, strict=True)
 
 
 def non_negative_float(text: str) -> float:
     """A finite number >= 0 (a tolerance: a negative one matches nothing, silently)."""
-    value = finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
+    return _at_least(finite_float(text), 0.0)
 
 
 def folder(text: str) -> Path:
@@ -63,3 +52,12 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+N = TypeVar("N", int, float)
+
+
+def _at_least(value: N, low: N, *, strict: bool = False) -> N:
+    if value < low or (strict and value == low):
+        raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low:g}, got {value:g}")
+    return value
