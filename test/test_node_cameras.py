@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_support import Driver, NodeProcess, frame_totals, fresh_domain, newest, top_down_camera
 from sensor_msgs.msg import CameraInfo, Image
 from spatial_memory.msg import Track, TrackArray
@@ -173,3 +175,49 @@ def test_several_cameras_need_each_image_placed_by_tf(tmp_path: Path) -> None:
                 Parameter("memory.db_path", value=str(tmp_path / "m.db")), Parameter("cameras", value=["/x"])])
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_a_camera_on_another_clock_is_dropped_and_the_memory_keeps_its_times(tmp_path: Path) -> None:
+    """The rear camera's stamps 30 s ahead of the front's (a driver on its own clock): each camera's clock looked
+    fine alone, while the one memory moved every remembered time back every 10 s and an item watched for 32 s had
+    156 s of dwell. Now the rear camera's frames are dropped with the reason, the front camera's kept."""
+    domain, ns = fresh_domain(), "/t"
+    reliable = {f"qos_overrides.{ns}/{cam}/{topic}.subscription.reliability": "reliable"
+                for cam in ("front", "rear") for topic in ("image", "camera_info")}
+    node = NodeProcess(domain, tmp_path / "node.log", {"memory.db_path": str(tmp_path / "m.db"),
+                                                       "cameras": ["front", "rear"], "change.method": "classical",
+                                                       **reliable})
+    drv = Driver(domain, ns)
+    try:
+        n = drv.node
+        pubs = {cam: (n.create_publisher(Image, f"{cam}/image", 10),
+                      n.create_publisher(CameraInfo, f"{cam}/camera_info", 10)) for cam in ("front", "rear")}
+        static = n.create_publisher(TFMessage, "/tf_static", QoSProfile(
+            depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        static.publish(TFMessage(transforms=[transform_to_msg("map", "front_optical", T_BASE_FRONT, Time()),
+                                             transform_to_msg("map", "rear_optical", T_BASE_REAR, Time())]))
+        tracks = drv.collect(TrackArray, "front/tracks")
+        assert drv.spin_until(lambda: all(p[0].get_subscription_count() > 0 for p in pubs.values()), 40), \
+            node.output()
+        views = {"front": (FRONT_INTR, _view(FRONT_INTR, T_BASE_FRONT, 3, MUG_AT), 0.0),
+                 "rear": (REAR_INTR, _view(REAR_INTR, T_BASE_REAR, 7, BOX_AT), 30.0)}
+        start = time.time()
+        while time.time() - start < 12.0:
+            now = time.time()
+            for cam, (intr, image, ahead_s) in views.items():
+                stamp = sec_to_stamp(now + ahead_s)
+                pubs[cam][1].publish(camera_info(stamp, intr, f"{cam}_optical"))
+                pubs[cam][0].publish(bgr_to_image(image, header(f"{cam}_optical", stamp)))
+            drv.spin_until(lambda: False, 0.1)
+        watched = time.time() - start
+        assert drv.spin_until(lambda: "is stamped 30.0 s ahead of camera front's clock" in node.output(), 5), \
+            node.output()
+        assert "went back" not in node.output()
+        assert tracks, node.output()  # the front camera kept processing
+        mug = locate(drv, "mug")
+        assert mug.success and mug.usual.dwell_s <= watched, (mug.usual.dwell_s, watched)
+        assert not locate(drv, "box").success  # nothing of the rear camera's reached the memory
+    finally:
+        drv.close()
+        code = node.stop()
+        assert code == 0, f"the node exited with {code}:\n{node.output()}"

@@ -41,6 +41,7 @@ from spatial_memory.srv import ListItems, LocateItem
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from spatial_memory_ros.core.camera_clocks import CameraClocks
 from spatial_memory_ros.core.clock_watch import Stamp
 from spatial_memory_ros.core.errors import BadInputError, SpatialMemoryError, UnknownItemError
 from spatial_memory_ros.core.health import memory_report
@@ -116,6 +117,7 @@ class SpatialMemoryNode(Node):
                         on_bad_info=self._warn)
             for i, name in enumerate(names)
         ]
+        self._clocks = CameraClocks(len(self.cameras))  # one memory, one clock (core/camera_clocks.py)
         overrides = QoSOverridingOptions.with_default_policies()
         self.markers_pub = self.create_publisher(MarkerArray, "markers", OUTPUT_QOS, qos_overriding_options=overrides)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
@@ -328,6 +330,13 @@ class SpatialMemoryNode(Node):
         camera_frame = self.settings.camera_frame or msg.header.frame_id
         if not camera_frame and self.pose_source.name != "fixed":
             self._drop(camera, "frame_id", "image header has no frame_id (set camera_frame)")
+            return
+        skew = self._clocks.check(camera.index, stamp_s, time.monotonic())
+        if skew is not None:
+            ref, ahead = self.cameras[skew[0]], skew[1]
+            self._drop(camera, "camera_clock", f"image on {camera.image_topic} is stamped {abs(ahead):.1f} s "
+                       f"{'ahead of' if ahead > 0 else 'behind'} camera {ref.name}'s clock: cameras that share one "
+                       "memory need one clock (sync them, e.g. PTP or chrony, or run a node per camera)")
             return
         # further back than the pipeline's out-of-order bound, and the frame before too: the clock went back. Per
         # camera, as the pipeline's rule: a camera whose images come a second or more behind another's is on the
