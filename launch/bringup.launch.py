@@ -27,12 +27,17 @@ def generate_launch_description() -> LaunchDescription:
                               description="YAML file with the node's parameters"),
         DeclareLaunchArgument("namespace", default_value="", description="Namespace of the node and its topics"),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="Use /clock (bag replay)"),
-        DeclareLaunchArgument("image", default_value="image",
-                              description="Colour image topic (bgr8, rgb8, mono8, bgra8, rgba8, 16-bit, Bayer, YUV)"),
-        DeclareLaunchArgument("camera_info", default_value="camera_info", description="CameraInfo topic"),
+        # image, camera_info and depth remap the single camera's topics; a params file with cameras: [front, rear]
+        # needs front/image:=... remaps of its own (the node warns that these do nothing then)
+        DeclareLaunchArgument("image", default_value="image", description="Colour image topic of the single camera "
+                              "(bgr8, rgb8, mono8, bgra8, rgba8, 16-bit, Bayer, YUV)"),
+        DeclareLaunchArgument("camera_info", default_value="camera_info",
+                              description="CameraInfo topic of the single camera"),
         DeclareLaunchArgument("depth", default_value="depth",
-                              description="Depth aligned to the image (16UC1 mm or 32FC1 m); optional"),
-        DeclareLaunchArgument("rviz", default_value="false", description="Also start RViz with our config"),
+                              description="Depth aligned to the image (16UC1 mm or 32FC1 m) of the single camera; "
+                              "optional"),
+        DeclareLaunchArgument("rviz", default_value="false",
+                              description="Also start RViz with our config (the single camera's image and mask)"),
     ]
     node = Node(
         package="spatial_memory",

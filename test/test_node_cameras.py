@@ -221,3 +221,25 @@ def test_a_camera_on_another_clock_is_dropped_and_the_memory_keeps_its_times(tmp
         drv.close()
         code = node.stop()
         assert code == 0, f"the node exited with {code}:\n{node.output()}"
+
+
+def test_a_remap_of_the_single_cameras_topics_is_named_when_cameras_are_named() -> None:
+    """The launch file's image:=/camera/color/image_raw remaps the bare name; with cameras [front, rear] the node
+    listens on front/image, so it did nothing, silently."""
+    import rclpy
+    from rclpy.node import Node
+
+    from spatial_memory_ros.ros.camera_input import unused_remaps
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    try:
+        node = Node("probe", namespace="/t", context=context,
+                    cli_args=["--ros-args", "-r", "image:=/camera/color/image_raw", "-r", "front/depth:=/d"])
+        try:
+            assert unused_remaps(node, ["front", "rear"]) == ["image -> /camera/color/image_raw"]
+            assert unused_remaps(node, [""]) == []  # the single camera: the remap is the one it uses
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

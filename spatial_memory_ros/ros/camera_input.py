@@ -55,6 +55,17 @@ def check_camera_names(names: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
+def unused_remaps(node: Node, names: Sequence[str]) -> list[str]:
+    """The bare input names (image, camera_info, depth) remapped on a node that serves named cameras, where no
+    remap of them applies: the launch file's image:=... arguments are for the single camera, and with
+    cameras [front, rear] the node listens on front/image, so such a remap did nothing and said nothing."""
+    if tuple(names) == ("",):
+        return []
+    ns = node.get_namespace().rstrip("/")
+    return [f"{topic} -> {node.resolve_topic_name(topic)}" for topic in ("image", "camera_info", "depth")
+            if node.resolve_topic_name(topic) != f"{ns}/{topic}"]
+
+
 class CameraInput:
     """Subscriptions, the newest frame, its camera_info and recent depth images, and publishers of one camera.
 

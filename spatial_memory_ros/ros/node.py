@@ -51,7 +51,7 @@ from spatial_memory_ros.core.types import CameraIntrinsics, Frame, FrameResult
 
 from . import conversions as conv
 from . import diagnostics, encode
-from .camera_input import OUTPUT_QOS, CameraInput
+from .camera_input import OUTPUT_QOS, CameraInput, unused_remaps
 from .markers import MarkerBuilder
 from .params import declare_parameters, read_settings, unknown_parameters, validate_live
 from .pose_source import make_pose_source
@@ -117,6 +117,11 @@ class SpatialMemoryNode(Node):
                         on_bad_info=self._warn)
             for i, name in enumerate(names)
         ]
+        ignored = unused_remaps(self, names)
+        if ignored:
+            self.get_logger().warning(
+                f"remaps {', '.join(ignored)} do nothing with cameras {list(names)}: remap each camera's topics "
+                f"instead, e.g. {names[0]}/image:=..., {names[0]}/camera_info:=...")
         self._clocks = CameraClocks(len(self.cameras))  # one memory, one clock (core/camera_clocks.py)
         overrides = QoSOverridingOptions.with_default_policies()
         self.markers_pub = self.create_publisher(MarkerArray, "markers", OUTPUT_QOS, qos_overriding_options=overrides)
