@@ -45,7 +45,7 @@ def _view(intr: CameraIntrinsics, T_map_cam: np.ndarray, tag_id: int, at: np.nda
 
 
 @pytest.mark.parametrize("names", [[""], ["front"], ["front", "rear"], ["arm/wrist", "head"],
-                                   [f"cam{i}" for i in range(MAX_CAMERAS)]])
+                                   [f"cam{i}" for i in range(MAX_CAMERAS)], ["c" * 100]])
 def test_camera_names_that_are_accepted(names: list[str]) -> None:
     assert check_camera_names(names) == tuple(names)
 
@@ -54,6 +54,7 @@ def test_camera_names_that_are_accepted(names: list[str]) -> None:
     (["front", "front"], "each name once"), (["front", ""], "not relative ROS names"),
     (["/front"], "not relative ROS names"), (["2nd"], "not relative ROS names"), (["a b"], "not relative"),
     ([f"cam{i}" for i in range(MAX_CAMERAS + 1)], "1 to 8 names"), ([], "1 to 8 names"),
+    (["front", "x" * 300], "longer than 100 characters"),  # rcl refused its topics with a bare RCLError
 ])
 def test_camera_names_that_are_refused(names: list[str], reason: str) -> None:
     with pytest.raises(BadInputError, match=reason):

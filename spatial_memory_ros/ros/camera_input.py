@@ -31,6 +31,9 @@ from . import conversions as conv
 from .rate_limit import RateLimit
 
 MAX_CAMERAS = 8
+# a camera's topics are <namespace>/<name>/debug_image and the like, and rcl refuses a topic over 247 characters
+# with an RCLError at the node's start; this leaves the namespace over 100
+MAX_NAME_LENGTH = 100
 # the QoS of every output the node publishes: each camera's tracks, mask and debug image, and the node's markers
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # a relative ROS name: tokens of letters, digits and underscores, not starting with a digit, joined by "/"
@@ -46,6 +49,10 @@ def check_camera_names(names: Sequence[str]) -> tuple[str, ...]:
     if not 1 <= len(names) <= MAX_CAMERAS:
         raise BadInputError(f"cameras: give 1 to {MAX_CAMERAS} names, or [\"\"] for one camera on image, "
                             f"got {len(names)}")
+    long = [n[:20] + "..." for n in names if len(n) > MAX_NAME_LENGTH]
+    if long:
+        raise BadInputError(f"cameras: {long} are longer than {MAX_NAME_LENGTH} characters (a topic name has at most "
+                            "247)")
     bad = [n for n in names if not _NAME.fullmatch(n)]
     if bad:
         raise BadInputError(f"cameras: {bad} are not relative ROS names (letters, digits, _ and /, not starting "
