@@ -52,6 +52,7 @@ from spatial_memory_ros.core.types import CameraIntrinsics, Frame, FrameResult
 from . import conversions as conv
 from . import diagnostics, encode
 from .camera_input import OUTPUT_QOS, CameraInput, unused_remaps
+from .image_checks import ahead_fault, info_fault, matching_depth, stamp_fault
 from .markers import MarkerBuilder
 from .params import declare_parameters, read_settings, unknown_parameters, validate_live
 from .pose_source import make_pose_source
@@ -59,10 +60,6 @@ from .pose_source import make_pose_source
 _THROTTLE_S = 5.0
 _DIAGNOSTICS_PERIOD_S = 1.0  # diagnostic_updater's default period
 _LONGEST_WAIT_S = 0.2  # a worker's rate-limit wait is cut into waits no longer than this
-# An image stamped further than this ahead of the node's clock is a bad stamp, not a capture time: one frame a day
-# ahead aged out every track and set every sighting's "last seen" and dwell by it. Generous for machines whose
-# clocks are a little apart (and a simulator's /clock a message behind); 0 in the clock = not known yet: no check.
-_MAX_STAMP_AHEAD_S = 60.0
 
 
 def resolve_device(requested: str) -> str:
@@ -271,31 +268,6 @@ class SpatialMemoryNode(Node):
         self._drop(camera, f"bug:{type(exc).__name__}", f"unexpected {type(exc).__name__} while processing: {exc} "
                    f"(please report this with the traceback)\n{traceback.format_exc()}")
 
-    def _matching_depth(self, msg: Image | CompressedImage, depths: list[Image],
-                        shape: tuple[int, int], camera: CameraInput) -> np.ndarray | None:
-        t = conv.stamp_to_sec(msg.header.stamp)
-        best = min(depths, key=lambda d: abs(conv.stamp_to_sec(d.header.stamp) - t), default=None)
-        if best is None or abs(conv.stamp_to_sec(best.header.stamp) - t) > self._depth_max_dt:
-            return None
-        if not self.settings.camera_frame and best.header.frame_id and msg.header.frame_id \
-                and best.header.frame_id != msg.header.frame_id:
-            # aligned depth carries the image's frame (e.g. realsense's aligned_depth_to_color); another frame's
-            # depth of the same size would put every lifted point in the wrong place
-            self._warn(f"{camera.name}:depth_frame", f"ignoring depth image{camera.label}: its frame "
-                       f"{best.header.frame_id!r} is not the image's {msg.header.frame_id!r} (depth must be aligned "
-                       "to the image)")
-            return None
-        try:
-            depth = conv.depth_to_metres(best)
-        except BadInputError as exc:
-            self._warn(f"{camera.name}:depth", f"ignoring depth image{camera.label}: {exc}")
-            return None
-        if depth.shape != shape:
-            self._warn(f"{camera.name}:depth_size", f"ignoring depth image{camera.label}: size "
-                       f"{depth.shape[::-1]} differs from the image {shape[::-1]}")
-            return None
-        return depth
-
     def process(self, msg: Image | CompressedImage, intrinsics: CameraIntrinsics | None,
                 depths: list[Image], camera: CameraInput | None = None) -> None:
         """Run one image through its camera's pipeline and publish; bad input is logged and the frame dropped."""
@@ -308,30 +280,15 @@ class SpatialMemoryNode(Node):
             self._drop(camera, f"image:{str(exc).split()[0]}", f"bad image on {camera.image_topic}: {exc}")
             return
         stamp = msg.header.stamp
-        if stamp.nanosec >= 1_000_000_000:  # nothing means it (builtin_interfaces allows it): it stuck in last_seen
-            self._drop(camera, "stamp_nanosec", f"image on {camera.image_topic} has nanosec {stamp.nanosec} (not "
-                       "below 10^9); the node needs the capture time in header.stamp")
+        fault = stamp_fault(stamp, camera.image_topic)
+        if fault is None:
+            stamp_s = encode.remember_stamp(stamp.sec, stamp.nanosec)  # float s for the core; exact back in messages
+            fault = ahead_fault(stamp_s, self.get_clock().now().nanoseconds, camera.image_topic) \
+                or info_fault(intrinsics, image, camera.info_topic)
+        if fault is not None:
+            self._drop(camera, *fault)
             return
-        if stamp.sec < 0 or (stamp.sec, stamp.nanosec) == (0, 0):
-            # a driver that does not stamp its images: tracks age and item memory counts by the stamps, and the
-            # pose is looked up at them, so such frames would keep lost tracks alive forever
-            self._drop(camera, "stamp", f"image on {camera.image_topic} has stamp {stamp.sec}.{stamp.nanosec:09d}; "
-                       "the node needs the capture time in header.stamp")
-            return
-        stamp_s = encode.remember_stamp(stamp.sec, stamp.nanosec)  # float s for the core; exact back in messages
-        now_ns = self.get_clock().now().nanoseconds
-        ahead_s = stamp_s - now_ns * 1e-9
-        if now_ns > 0 and ahead_s > _MAX_STAMP_AHEAD_S:
-            self._drop(camera, "stamp_ahead", f"image on {camera.image_topic} is stamped {ahead_s:.0f} s ahead of "
-                       "this node's clock (use_sim_time set on one side only? a camera on its own clock?)")
-            return
-        if intrinsics is None:
-            self._drop(camera, "no_camera_info", f"no valid camera_info received yet on {camera.info_topic}")
-            return
-        if (intrinsics.width, intrinsics.height) != (image.shape[1], image.shape[0]):
-            self._drop(camera, "camera_info_size", f"camera_info is {intrinsics.width}x{intrinsics.height} but "
-                       f"the image is {image.shape[1]}x{image.shape[0]}")
-            return
+        assert intrinsics is not None  # info_fault
         camera_frame = self.settings.camera_frame or msg.header.frame_id
         if not camera_frame and self.pose_source.name != "fixed":
             self._drop(camera, "frame_id", "image header has no frame_id (set camera_frame)")
@@ -365,7 +322,10 @@ class SpatialMemoryNode(Node):
         except TransformUnavailable as exc:
             self._drop(camera, "pose", f"no camera pose {self.settings.map_frame} <- {camera_frame}: {exc}")
             return
-        depth = self._matching_depth(msg, depths, image.shape[:2], camera)
+        depth, ignored = matching_depth(msg, depths, image.shape[:2], self._depth_max_dt,
+                                        check_frame=not self.settings.camera_frame)
+        if ignored is not None:
+            self._warn(f"{camera.name}:{ignored[0]}", f"ignoring depth image{camera.label}: {ignored[1]}")
         frame = Frame(image=image, stamp=stamp_s, intrinsics=intrinsics,
                       T_map_cam=T_map_cam, depth=depth)
         try:

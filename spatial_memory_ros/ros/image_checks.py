@@ -1,0 +1,76 @@
+"""Why a camera's image cannot go to its pipeline, found before any work: its stamp, its camera_info, and which
+depth image goes with it. Each fault is (key, text): the node logs it throttled per camera and key (one kind of
+bad input never hides another) and counts the frame dropped. Reads message fields only (no node, no rclpy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.types import CameraIntrinsics
+
+from . import conversions as conv
+
+Fault = tuple[str, str]  # (throttle key, what to log)
+
+# An image stamped further than this ahead of the node's clock is a bad stamp, not a capture time: one frame a day
+# ahead aged out every track and set every sighting's "last seen" and dwell by it. Generous for machines whose
+# clocks are a little apart (and a simulator's /clock a message behind); 0 in the clock = not known yet: no check.
+MAX_STAMP_AHEAD_S = 60.0
+
+
+def stamp_fault(stamp: Any, topic: str) -> Fault | None:
+    """A header.stamp that is no capture time."""
+    if stamp.nanosec >= 1_000_000_000:  # nothing means it (builtin_interfaces allows it): it stuck in last_seen
+        return "stamp_nanosec", (f"image on {topic} has nanosec {stamp.nanosec} (not below 10^9); the node needs the "
+                                 "capture time in header.stamp")
+    if stamp.sec < 0 or (stamp.sec, stamp.nanosec) == (0, 0):
+        # a driver that does not stamp its images: tracks age and item memory counts by the stamps, and the pose is
+        # looked up at them, so such frames would keep lost tracks alive forever
+        return "stamp", (f"image on {topic} has stamp {stamp.sec}.{stamp.nanosec:09d}; the node needs the capture "
+                         "time in header.stamp")
+    return None
+
+
+def ahead_fault(stamp_s: float, now_ns: int, topic: str) -> Fault | None:
+    """An image stamped more than MAX_STAMP_AHEAD_S ahead of the node's clock (now_ns; 0 = not known yet)."""
+    ahead_s = stamp_s - now_ns * 1e-9
+    if now_ns > 0 and ahead_s > MAX_STAMP_AHEAD_S:
+        return "stamp_ahead", (f"image on {topic} is stamped {ahead_s:.0f} s ahead of this node's clock "
+                               "(use_sim_time set on one side only? a camera on its own clock?)")
+    return None
+
+
+def info_fault(intrinsics: CameraIntrinsics | None, image: np.ndarray, info_topic: str) -> Fault | None:
+    """No camera_info yet, or one of another image size."""
+    if intrinsics is None:
+        return "no_camera_info", f"no valid camera_info received yet on {info_topic}"
+    if (intrinsics.width, intrinsics.height) != (image.shape[1], image.shape[0]):
+        return "camera_info_size", (f"camera_info is {intrinsics.width}x{intrinsics.height} but the image is "
+                                    f"{image.shape[1]}x{image.shape[0]}")
+    return None
+
+
+def matching_depth(msg: Any, depths: list[Any], shape: tuple[int, int], max_dt_s: float, *,
+                   check_frame: bool) -> tuple[np.ndarray | None, Fault | None]:
+    """The depth image (m) nearest the image's stamp within max_dt_s, or None, with the reason one was ignored.
+    check_frame: refuse depth of another frame_id than the image's (off when the node's camera_frame names it)."""
+    t = conv.stamp_to_sec(msg.header.stamp)
+    best = min(depths, key=lambda d: abs(conv.stamp_to_sec(d.header.stamp) - t), default=None)
+    if best is None or abs(conv.stamp_to_sec(best.header.stamp) - t) > max_dt_s:
+        return None, None
+    if check_frame and best.header.frame_id and msg.header.frame_id and best.header.frame_id != msg.header.frame_id:
+        # aligned depth carries the image's frame (e.g. realsense's aligned_depth_to_color); another frame's depth
+        # of the same size would put every lifted point in the wrong place
+        return None, ("depth_frame", f"its frame {best.header.frame_id!r} is not the image's "
+                      f"{msg.header.frame_id!r} (depth must be aligned to the image)")
+    try:
+        depth = conv.depth_to_metres(best)
+    except BadInputError as exc:
+        return None, ("depth", str(exc))
+    if depth.shape != shape:
+        return None, ("depth_size", f"size {depth.shape[::-1]} differs from the image {shape[::-1]}")
+    return depth, None
