@@ -146,6 +146,25 @@ def write_bag(
                 write(f"/extra/{n}", msgtype, msg, t)
 
 
+def write_messages(path: Path, items: list[tuple[str, str, object, float]]) -> Path:
+    """A rosbag2 (MCAP) folder of (topic, msgtype, message, log time s), written in log-time order."""
+    store = typestore()
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        conns: dict[str, object] = {}
+        for topic, msgtype, msg, t in sorted(items, key=lambda x: x[3]):
+            if topic not in conns:
+                conns[topic] = writer.add_connection(topic, msgtype, typestore=store)
+            writer.write(conns[topic], int(round(t * 1e9)), store.serialize_cdr(msg, msgtype))
+    return path
+
+
+def depth_msg(t: float, depth_m: float, frame_id: str = CAMERA_FRAME) -> object:
+    """A constant 16UC1 depth image of INTR's size, stamped t."""
+    d = np.full((INTR.height, INTR.width), int(depth_m * 1000), np.uint16)
+    return make("sensor_msgs/msg/Image", header=_header(frame_id, t), height=INTR.height, width=INTR.width,
+                encoding="16UC1", is_bigendian=0, step=INTR.width * 2, data=d.reshape(-1).view(np.uint8))
+
+
 def base_at(t: float) -> np.ndarray:
     """map <- base_link of the moving_tf bag at time t: 1 m/s along map x from the origin at T0."""
     T = np.eye(4)

@@ -17,12 +17,15 @@ from bag_scene import (  # noqa: E402
     CAMERA_FRAME,
     INTR,
     T_MAP_CAM,
+    _transform,
     base_at,
     camera_info,
+    depth_msg,
     image_msg,
     render,
     scene_frames,
     write_bag,
+    write_messages,
     write_tum,
 )
 from rosbags.highlevel import AnyReader  # noqa: E402
@@ -533,3 +536,78 @@ def test_an_image_stamped_0_among_stamped_ones_is_a_bad_frame(tmp_path: Path) ->
             assert bad == [0] and len(stamps) == 5 and max(stamps) < 1e4
         else:
             assert bad == [0] and len(stamps) == 5 and min(stamps) > 1.7e9
+
+
+IMG, INFO, TFM = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo", "tf2_msgs/msg/TFMessage"
+
+
+def test_in_a_bag_of_several_cameras_depth_and_camera_info_are_the_images_own() -> None:
+    """A front RGB-D camera and a rear RGB one: replaying the rear camera took the front's lone depth topic (and
+    would have its lone camera_info), and lifted the rear camera's detections with the front camera's depth."""
+    types = {"/front/color/image_raw": IMG, "/front/color/camera_info": INFO, "/front/depth/image_raw": IMG,
+             "/rear/color/image_raw": IMG, "/tf": TFM}
+    rear = choose_topics(types, BagOptions(image_topic="/rear/color/image_raw"), have_camera_yaml=True)
+    assert rear.depth is None
+    with pytest.raises(BadInputError, match="which camera_info topic belongs to /rear/color/image_raw"):
+        choose_topics(types, BagOptions(image_topic="/rear/color/image_raw"))
+    front = choose_topics(types, BagOptions(image_topic="/front/color/image_raw"))
+    assert (front.depth, front.camera_info) == ("/front/depth/image_raw", "/front/color/camera_info")
+    # one camera whose topics sit under two names (image_proc's output beside the driver's): as before
+    one = choose_topics({"/cam/image_raw/compressed": "sensor_msgs/msg/CompressedImage", "/camera/camera_info": INFO,
+                         "/camera/depth/image_raw": IMG}, BagOptions())
+    assert (one.camera_info, one.depth) == ("/camera/camera_info", "/camera/depth/image_raw")
+    # a RealSense records depth twice: the one aligned to colour is the one whose pixels are the image's
+    realsense = choose_topics({"/camera/color/image_raw": IMG, "/camera/color/camera_info": INFO,
+                               "/camera/depth/image_rect_raw": IMG,
+                               "/camera/aligned_depth_to_color/image_raw": IMG}, BagOptions())
+    assert realsense.depth == "/camera/aligned_depth_to_color/image_raw"
+
+
+def test_tf_topics_that_are_not_there_are_an_error_not_a_static_camera() -> None:
+    """A namespaced robot's /robot1/tf with the default flags, or a typo in --tf-topic: every pose was the identity,
+    positions in the camera's frame labelled map."""
+    types = {"/camera/image_raw": IMG, "/camera/camera_info": INFO, "/robot1/tf": TFM, "/robot1/tf_static": TFM}
+    with pytest.raises(BadInputError, match="has no /tf but has /robot1/tf, /robot1/tf_static: choose with"):
+        choose_topics(types, BagOptions())
+    ok = choose_topics(types, BagOptions(tf_topic="/robot1/tf", tf_static_topic="/robot1/tf_static"))
+    assert ok.tf == ["/robot1/tf", "/robot1/tf_static"]
+    with pytest.raises(BadInputError, match="no topic /robot1/tf_typo"):
+        choose_topics(types, BagOptions(tf_topic="/robot1/tf_typo", tf_static_topic="/robot1/tf_static"))
+    static = choose_topics({"/camera/image_raw": IMG, "/camera/camera_info": INFO}, BagOptions())
+    assert static.tf == []  # no tf at all: a static camera, as before
+
+
+def test_camera_info_goes_with_the_image_of_its_stamp(tmp_path: Path) -> None:
+    """A zooming camera (fx changes every frame), each image logged 120 ms after its stamp: by log time it took the
+    next frame's camera_info."""
+    frames = scene_frames(4, 0)
+    items = [("/tf_static", TFM, make_tf([_transform("map", CAMERA_FRAME, T_MAP_CAM, 0.0)]), frames[0][0] - 0.5)]
+    for i, (t, image) in enumerate(frames):
+        info = camera_info(t)
+        info.k[0] = info.p[0] = 300.0 + 10 * i
+        items.append(("/camera/camera_info", INFO, info, t + 0.001))
+        msgtype, msg = image_msg(image, t)
+        items.append(("/camera/image_raw", msgtype, msg, t + 0.12))
+    reader = BagReader(write_messages(tmp_path / "bag", items))
+    assert [f.intrinsics.fx for _, f in reader.frames()] == [300.0, 310.0, 320.0, 330.0]
+
+
+def test_depth_of_another_frame_is_ignored_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Aligned depth carries the image's frame_id; the node ignores another's, and so does replay now."""
+    frames = scene_frames(3, 0)
+    items = [("/tf_static", TFM, make_tf([_transform("map", CAMERA_FRAME, T_MAP_CAM, 0.0)]), frames[0][0] - 0.5)]
+    for t, image in frames:
+        items.append(("/camera/camera_info", INFO, camera_info(t), t))
+        msgtype, msg = image_msg(image, t)
+        items.append(("/camera/image_raw", msgtype, msg, t + 0.001))
+        items.append(("/camera/depth/image_raw", IMG, depth_msg(t, 0.8, frame_id="other_optical"), t + 0.002))
+    with caplog.at_level("WARNING"):
+        got = [f for _, f in BagReader(write_messages(tmp_path / "bag", items)).frames()]
+    assert len(got) == 3 and all(f.depth is None for f in got)
+    assert "its frame 'other_optical' is not the image's" in caplog.text
+
+
+def make_tf(links: list[object]) -> object:
+    from spatial_memory_ros.io.bag_types import make
+
+    return make(TFM, transforms=links)

@@ -143,6 +143,8 @@ class BagReader:
             self._tf = TransformHistory()  # the whole bag is known: all of it is kept, by epoch of its clock
             self._infos: list[tuple[int, CameraIntrinsics]] = []  # (log time ns, intrinsics)
             self._info_times: list[int] = []
+            self._info_by_stamp: dict[float, CameraIntrinsics] = {}  # header stamp s -> the last logged of it
+            self._info_stamps: list[float] = []  # those stamps > 0, sorted
             self._preload(reader)
         self.last_header: FrameHeader | None = None  # of the frame frames() yielded last
         self._lead: float | None = None  # the last good image's stamp minus its log time, s (_bad_stamp)
@@ -223,8 +225,9 @@ class BagReader:
                 continue
             if conn.topic == self.topics.camera_info:
                 try:
-                    self._infos.append((log_ns, decode.camera_info_to_intrinsics(
-                        msg, rectified=self.options.image_rectified)))
+                    intrinsics = decode.camera_info_to_intrinsics(msg, rectified=self.options.image_rectified)
+                    self._infos.append((log_ns, intrinsics))
+                    self._info_by_stamp[decode.stamp_to_sec(msg.header.stamp)] = intrinsics  # the last logged
                 except BadInputError as exc:
                     first_error = first_error or str(exc)
                 continue
@@ -237,15 +240,27 @@ class BagReader:
                     continue
         self._infos.sort(key=lambda x: x[0])
         self._info_times = [t for t, _ in self._infos]
+        self._info_stamps = sorted(t for t in self._info_by_stamp if t > 0)
         if self.topics.camera_info and not self._infos:
             why = f": {first_error}" if first_error else ""
             raise BadInputError(f"{self.topics.camera_info} holds no usable camera_info{why}; pass --camera YAML")
 
-    def _intrinsics_at(self, log_ns: int) -> CameraIntrinsics | None:
+    def _intrinsics_at(self, stamp: float, log_ns: int) -> CameraIntrinsics | None:
+        """The image's camera_info: the one of its stamp, else the newest stamped before it (as the node pairs
+        them, core.info_history), else the newest logged before it (camera_info stamped 0, or a bag whose images
+        take their log time). By log time alone a zooming camera's image logged after the next frame's
+        camera_info took that one's focal length."""
         if self._yaml_intrinsics is not None:
             return self._yaml_intrinsics
         if not self._infos:
             return None
+        if not self._log_time and self._info_stamps:
+            exact = self._info_by_stamp.get(stamp)
+            if exact is not None:
+                return exact
+            k = bisect.bisect_right(self._info_stamps, stamp) - 1
+            if k >= 0:
+                return self._info_by_stamp[self._info_stamps[k]]
         i = bisect.bisect_right(self._info_times, log_ns) - 1
         return self._infos[max(i, 0)][1]
 
@@ -356,7 +371,7 @@ class BagReader:
         frame_id = self.options.camera_frame or msg.header.frame_id
         self.last_header = FrameHeader(frame_id, int(msg.header.stamp.sec) * 1_000_000_000
                                        + int(msg.header.stamp.nanosec), log_ns)
-        intrinsics = self._intrinsics_at(log_ns)
+        intrinsics = self._intrinsics_at(stamp, log_ns)
         if intrinsics is not None and (intrinsics.width, intrinsics.height) != (image.shape[1], image.shape[0]):
             raise BadInputError(f"camera_info is {intrinsics.width}x{intrinsics.height} but the image is "
                                 f"{image.shape[1]}x{image.shape[0]}")
@@ -371,14 +386,21 @@ class BagReader:
         else:
             T_map_cam = np.eye(4)
         return Frame(image=image, stamp=stamp, intrinsics=intrinsics, T_map_cam=T_map_cam,
-                     depth=self._depth(stamp, depths, image.shape[:2]))
+                     depth=self._depth(stamp, depths, image.shape[:2], msg.header.frame_id))
 
     def _depth(self, stamp: float, depths: collections.deque[tuple[float, Any]],
-               shape: tuple[int, ...]) -> np.ndarray | None:
+               shape: tuple[int, ...], image_frame: str) -> np.ndarray | None:
         """The aligned depth in m, or None. A bad depth image is ignored with a warning, as the node does:
         the colour frame is still good."""
         best = min(depths, key=lambda d: abs(d[0] - stamp), default=None)
         if best is None or abs(best[0] - stamp) > self.options.depth_max_dt_s:
+            return None
+        depth_frame = best[1].header.frame_id
+        if not self.options.camera_frame and depth_frame and image_frame and depth_frame != image_frame:
+            # aligned depth carries the image's frame (the node's rule): another camera's, or the raw depth
+            # sensor's, would put every lifted point in the wrong place
+            self._warn_depth(f"ignoring depth image on {self.topics.depth}: its frame {depth_frame!r} is not the "
+                             f"image's {image_frame!r} (depth must be aligned to the image)")
             return None
         try:
             depth = decode.depth_to_metres(best[1])
