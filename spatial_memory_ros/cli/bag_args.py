@@ -26,7 +26,7 @@ def add_bag_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--compressed-topic", metavar="TOPIC", help="sensor_msgs/CompressedImage topic (jpeg, png)")
     g.add_argument("--camera-info-topic", metavar="TOPIC", help="sensor_msgs/CameraInfo (--camera overrides it)")
     g.add_argument("--depth-topic", metavar="TOPIC", help="aligned depth, 16UC1 mm or 32FC1 m (default: the one "
-                   "Image topic whose name contains 'depth', if any)")
+                   "Image topic whose name contains 'depth', or of two the 'aligned' one, of the image's camera)")
     g.add_argument("--tf-topic", default="/tf", metavar="TOPIC", help="default /tf")
     g.add_argument("--tf-static-topic", default="/tf_static", metavar="TOPIC", help="default /tf_static")
     g.add_argument("--map-frame", default="map", metavar="FRAME", help="fixed frame of the outputs (default map)")
