@@ -611,3 +611,23 @@ def make_tf(links: list[object]) -> object:
     from spatial_memory_ros.io.bag_types import make
 
     return make(TFM, transforms=links)
+
+
+def test_colour_logged_late_still_finds_its_depth(tmp_path: Path) -> None:
+    """Colour logged 0.4 s after its stamp (compression latency), depth at 30 Hz logged on time: the last ten depth
+    messages (0.33 s) no longer held the matching one, and every frame went without depth, silently."""
+    frames = scene_frames(5, 0)
+    items = [("/tf_static", TFM, make_tf([_transform("map", CAMERA_FRAME, T_MAP_CAM, 0.0)]), frames[0][0] - 0.5)]
+    first = frames[0][0]
+    depth_stamps = [first - 0.2 + k / 30 for k in range(int(1.2 * 30))]
+    for k, t in enumerate(depth_stamps):  # each depth image says which it is by its value: 1 m + 1 cm per message
+        items.append(("/camera/depth/image_raw", IMG, depth_msg(t, 1.0 + 0.01 * k), t))
+    for t, image in frames:
+        items.append(("/camera/camera_info", INFO, camera_info(t), t))
+        msgtype, msg = image_msg(image, t)
+        items.append(("/camera/image_raw", msgtype, msg, t + 0.4))
+    got = [f for _, f in BagReader(write_messages(tmp_path / "bag", items)).frames()]
+    assert len(got) == len(frames) and all(f.depth is not None for f in got)
+    for f in got:
+        nearest = min(range(len(depth_stamps)), key=lambda k: abs(depth_stamps[k] - f.stamp))
+        assert f.depth is not None and float(np.nanmedian(f.depth)) == pytest.approx(1.0 + 0.01 * nearest, abs=1e-3)

@@ -47,6 +47,10 @@ BAG_SUFFIXES = (".mcap", ".db3")
 _MAX_PENDING = 30
 # An image stamped this much (s) further ahead of its recording time than the image before is a bad stamp (_bad_stamp).
 _MAX_STAMP_AHEAD_S = 60.0
+# Depth images kept for colour logged late: this long (s) behind the newest depth stamp, at most this many (a 30 Hz
+# 640 x 480 16-bit stream's 2 s are 60 messages, 37 MB).
+_DEPTH_KEEP_S = 2.0
+_DEPTH_KEEP_MAX = 256
 _log = logging.getLogger(__name__)
 
 
@@ -269,7 +273,9 @@ class BagReader:
     ) -> Iterator[tuple[int, Frame]]:
         """(index among the image messages, frame) for the first `limit` images; bad ones go to on_bad."""
         topics = self.topics
-        depths: collections.deque[tuple[float, Any]] = collections.deque(maxlen=10)  # (stamp s, message)
+        # (stamp s, message): the last _DEPTH_KEEP_S of depth, for colour logged later than its stamp (compression,
+        # rectification); ten messages were 0.1 s of a 90 Hz camera, and its frames took the wrong depth or none
+        depths: collections.deque[tuple[float, Any]] = collections.deque(maxlen=_DEPTH_KEEP_MAX)
         # (index, log ns, message, stamp s, why its stamp is bad or ""), the stamp checked once, in log order
         pending: collections.deque[tuple[int, int, Any, float, str]] = collections.deque()
         index = 0
@@ -312,6 +318,8 @@ class BagReader:
                         self._warn_depth("a depth image stamped 0 in a bag whose images are stamped")
                         continue
                     depths.append((depth_stamp, msg))
+                    while depths[0][0] < depth_stamp - _DEPTH_KEEP_S:
+                        depths.popleft()
                 elif limit is None or index < limit:
                     try:
                         msg = _deserialize(reader, raw, conn)
@@ -393,7 +401,12 @@ class BagReader:
         """The aligned depth in m, or None. A bad depth image is ignored with a warning, as the node does:
         the colour frame is still good."""
         best = min(depths, key=lambda d: abs(d[0] - stamp), default=None)
-        if best is None or abs(best[0] - stamp) > self.options.depth_max_dt_s:
+        if best is None:
+            return None
+        if abs(best[0] - stamp) > self.options.depth_max_dt_s:
+            self._warn_depth(f"no depth image on {self.topics.depth} within {self.options.depth_max_dt_s:g} s of the "
+                             f"image stamped {stamp:.3f} s (nearest {abs(best[0] - stamp) * 1e3:.0f} ms away): such "
+                             "frames go without depth (--depth-max-dt)")
             return None
         depth_frame = best[1].header.frame_id
         if not self.options.camera_frame and depth_frame and image_frame and depth_frame != image_frame:
