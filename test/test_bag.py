@@ -503,9 +503,9 @@ def test_ctrl_c_while_a_frame_is_written_leaves_every_topic_that_frame(tmp_path:
 def test_an_image_stamped_0_among_stamped_ones_is_a_bad_frame(tmp_path: Path) -> None:
     """The log time stood in for a zero stamp frame by frame: in a sim-time bag (stamps ~10 s, log times ~1.7e9 s)
     that one frame was hours ahead of the rest, and the item memory's times with it. A bag whose images are all
-    stamped 0 still takes the log time (from its second frame: two zeros in a row decide); one whose first frame
-    alone is stamped 0 (a simulator's first) is stamped, not all log time; a frame a day ahead is a bad one, but a
-    clock stepped forward for good (NTP) is taken from the frame after the step."""
+    stamped 0 still takes the log time (every frame: two zeros in a row decide, and the first waits); one whose
+    first frame alone is stamped 0 (a simulator's first) is stamped, not all log time; a frame a day ahead is a bad
+    one, but a clock stepped forward for good (NTP) is taken from the frame after the step."""
     from bag_scene import _transform, camera_info
     from rosbags.rosbag2 import Writer
 
@@ -534,8 +534,8 @@ def test_an_image_stamped_0_among_stamped_ones_is_a_bad_frame(tmp_path: Path) ->
             assert bad == [3] and len(stamps) == 5 and (max(stamps) < 1e4) == (name != "step")
         elif name == "first":
             assert bad == [0] and len(stamps) == 5 and max(stamps) < 1e4
-        else:
-            assert bad == [0] and len(stamps) == 5 and min(stamps) > 1.7e9
+        else:  # the first frame waits for the second, which decides (it was dropped as "stamped 0 among stamped")
+            assert bad == [] and len(stamps) == 6 and min(stamps) > 1.7e9
 
 
 IMG, INFO, TFM = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo", "tf2_msgs/msg/TFMessage"
@@ -631,3 +631,22 @@ def test_colour_logged_late_still_finds_its_depth(tmp_path: Path) -> None:
     for f in got:
         nearest = min(range(len(depth_stamps)), key=lambda k: abs(depth_stamps[k] - f.stamp))
         assert f.depth is not None and float(np.nanmedian(f.depth)) == pytest.approx(1.0 + 0.01 * nearest, abs=1e-3)
+
+
+def test_a_bag_stamped_0_keeps_its_first_frame_and_stamps_its_outputs_with_the_log_time(tmp_path: Path) -> None:
+    """A driver that leaves stamps at 0: the first frame was dropped ("stamped 0 in a bag whose images are
+    stamped", untrue) and every /tracks, /change_mask and /markers header of --out-bag was stamped 0."""
+    frames = scene_frames(4, 0)
+    items = [("/tf_static", TFM, make_tf([_transform("map", CAMERA_FRAME, T_MAP_CAM, 0.0)]), frames[0][0] - 0.5)]
+    for t, image in frames:
+        items.append(("/camera/camera_info", INFO, camera_info(0.0), t))
+        msgtype, msg = image_msg(image, 0.0)
+        items.append(("/camera/image_raw", msgtype, msg, t + 0.001))
+    bag, out_bag = write_messages(tmp_path / "bag", items), tmp_path / "results"
+    assert main(["run", str(bag), "--out", str(tmp_path / "out"), *ITEMS, "--out-bag", str(out_bag)]) == 0
+    with AnyReader([out_bag], default_typestore=typestore()) as reader:
+        tracks = [(t, reader.deserialize(raw, c.msgtype)) for c, t, raw in reader.messages() if c.topic == "/tracks"]
+    assert len(tracks) == len(frames)
+    for log_ns, msg in tracks:
+        stamp = msg.header.stamp  # type: ignore[attr-defined]
+        assert stamp.sec * 1_000_000_000 + stamp.nanosec == log_ns  # the time each frame was processed at

@@ -276,14 +276,23 @@ class BagReader:
         # (stamp s, message): the last _DEPTH_KEEP_S of depth, for colour logged later than its stamp (compression,
         # rectification); ten messages were 0.1 s of a 90 Hz camera, and its frames took the wrong depth or none
         depths: collections.deque[tuple[float, Any]] = collections.deque(maxlen=_DEPTH_KEEP_MAX)
-        # (index, log ns, message, stamp s, why its stamp is bad or ""), the stamp checked once, in log order
-        pending: collections.deque[tuple[int, int, Any, float, str]] = collections.deque()
+        # [index, log ns, message, stamp s, why its stamp is bad ("" = good; None = not judged yet)]: each stamp
+        # judged once, in log order, when it can be: a first image stamped 0 waits for the next, which decides
+        # whether the bag's images take their log time (it was refused before the decision, a good frame lost)
+        pending: collections.deque[list[Any]] = collections.deque()
         index = 0
 
         def ready(final: bool) -> Iterator[tuple[int, Frame]]:
             newest_depth = depths[-1][0] if depths else -math.inf
             while pending:
-                i, log_ns, msg, stamp, why = pending[0]
+                entry = pending[0]
+                i, log_ns, msg, stamp, why = entry
+                if why is None:
+                    if math.isnan(stamp) and self._log_time is None and not final:
+                        return
+                    if math.isnan(stamp) and self._log_time:
+                        stamp = entry[3] = log_ns * 1e-9
+                    why = entry[4] = self._bad_stamp(stamp, log_ns)
                 if why:
                     pending.popleft()
                     if on_bad is None:
@@ -324,7 +333,7 @@ class BagReader:
                     try:
                         msg = _deserialize(reader, raw, conn)
                         stamp = self._stamp(msg, log_ns, image=True)
-                        pending.append((index, log_ns, msg, stamp, self._bad_stamp(stamp, log_ns)))
+                        pending.append([index, log_ns, msg, stamp, None])
                     except BadInputError as exc:
                         if on_bad is None:
                             raise
@@ -377,8 +386,9 @@ class BagReader:
     def _frame(self, msg: Any, log_ns: int, stamp: float, depths: collections.deque[tuple[float, Any]]) -> Frame:
         image = decode.compressed_to_bgr(msg) if self.topics.compressed else decode.image_to_bgr(msg)
         frame_id = self.options.camera_frame or msg.header.frame_id
-        self.last_header = FrameHeader(frame_id, int(msg.header.stamp.sec) * 1_000_000_000
-                                       + int(msg.header.stamp.nanosec), log_ns)
+        header_ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+        # a bag whose images are stamped 0 takes their log time: its outputs too (their headers were all 0)
+        self.last_header = FrameHeader(frame_id, log_ns if self._log_time else header_ns, log_ns)
         intrinsics = self._intrinsics_at(stamp, log_ns)
         if intrinsics is not None and (intrinsics.width, intrinsics.height) != (image.shape[1], image.shape[0]):
             raise BadInputError(f"camera_info is {intrinsics.width}x{intrinsics.height} but the image is "
