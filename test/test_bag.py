@@ -650,3 +650,29 @@ def test_a_bag_stamped_0_keeps_its_first_frame_and_stamps_its_outputs_with_the_l
     for log_ns, msg in tracks:
         stamp = msg.header.stamp  # type: ignore[attr-defined]
         assert stamp.sec * 1_000_000_000 + stamp.nanosec == log_ns  # the time each frame was processed at
+
+
+@pytest.mark.parametrize(("tf", "flag", "frame"), [(True, "/odom", "odom"), (False, None, CAMERA_FRAME)])
+def test_the_outputs_name_the_frame_they_are_in(tmp_path: Path, tf: bool, flag: str | None, frame: str) -> None:
+    """items.json said frame_id "map" beside "map_frame": "odom (...)", and --out-bag labelled a static camera's
+    tracks and markers "map" (they are in its optical frame); --map-frame /odom was written with its slash."""
+    frames = scene_frames(4, 0)
+    items = []
+    if tf:
+        items.append(("/tf_static", TFM, make_tf([_transform("odom", CAMERA_FRAME, T_MAP_CAM, 0.0)]),
+                      frames[0][0] - 0.5))
+    for t, image in frames:
+        items.append(("/camera/camera_info", INFO, camera_info(t), t))
+        msgtype, msg = image_msg(image, t)
+        items.append(("/camera/image_raw", msgtype, msg, t + 0.001))
+    bag, out_bag = write_messages(tmp_path / "bag", items), tmp_path / "results"
+    args = ["run", str(bag), "--out", str(tmp_path / "out"), *ITEMS, "--out-bag", str(out_bag)]
+    assert main(args + (["--map-frame", flag] if flag else [])) == 0
+    doc = json.loads((tmp_path / "out" / "items.json").read_text())
+    assert doc["frame_id"] == frame and doc["items"] and {i["frame_id"] for i in doc["items"]} == {frame}
+    with AnyReader([out_bag], default_typestore=typestore()) as reader:
+        got = {(c.topic, reader.deserialize(raw, c.msgtype).header.frame_id) for c, _, raw in reader.messages()
+               if c.topic == "/tracks"}
+        markers = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages() if c.topic == "/markers"]
+    assert got == {("/tracks", frame)}
+    assert {m.header.frame_id for a in markers for m in a.markers} == {frame}  # type: ignore[attr-defined]

@@ -117,8 +117,7 @@ def run_offline(
             if out_bag is not None:
                 from ..io.bag_writer import BagResultWriter
 
-                map_frame = (bag or BagOptions()).map_frame
-                results_bag = outputs.enter_context(BagResultWriter(out_bag, map_frame=map_frame))
+                results_bag = outputs.enter_context(BagResultWriter(out_bag, map_frame=source.output_frame))
                 made_bag = True
             pipeline = open_pipeline(config)
             outputs.callback(pipeline.close)
@@ -165,7 +164,10 @@ def run_offline(
                 interrupted = True
             items = pipeline.list_items()
             if frames:
-                write_items_json(out_dir / "items.json", items, map_frame=source.map_frame)
+                # a static camera's bag names its frame in each image: the last one's stands for all
+                header = getattr(source, "last_header", None)
+                frame_id = source.output_frame or (header.frame_id if header is not None else "") or "camera"
+                write_items_json(out_dir / "items.json", items, map_frame=source.map_frame, frame_id=frame_id)
             try:
                 pipeline.save()
             except SpatialMemoryError as exc:  # a reader holds the file (spatial-memory locate): every commit is kept

@@ -28,6 +28,12 @@ class FrameSource(Protocol):
         """What the map frame is for this input, in words (stated in items.json)."""
         ...
 
+    @property
+    def output_frame(self) -> str | None:
+        """The map frame as a tf frame name (items.json's frame_id, --out-bag's headers); None = each image's own
+        frame_id (a bag's static camera)."""
+        ...
+
     def __len__(self) -> int:
         """Number of frames (from the container for videos, so possibly an estimate; 0 if unknown)."""
         ...

@@ -163,6 +163,14 @@ class BagReader:
             return f"{self.options.map_frame} (the bag's {' and '.join(self.topics.tf)})"
         return "static camera (the bag has no tf): map frame = camera optical frame (x right, y down, z forward)"
 
+    @property
+    def output_frame(self) -> str | None:
+        """The frame results are in, as a tf frame name: --map-frame with the bag's tf; without tf (a static
+        camera) the camera's optical frame: --camera-frame, or None for each image's own frame_id."""
+        if self.topics.tf:
+            return self.options.map_frame.lstrip("/")
+        return self.options.camera_frame.lstrip("/") or None
+
     def __len__(self) -> int:
         return self._count
 

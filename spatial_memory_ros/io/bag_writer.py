@@ -33,17 +33,18 @@ DEFAULT_CAMERA_FRAME = "camera"  # for inputs without frame names (videos, TUM f
 class BagResultWriter:
     """Writes one frame's results at a time to a new rosbag2 folder `path` holding `<name>.mcap`.
 
-    map_frame: frame_id of tracks and markers; marker_lifetime_s as the node's parameter.
+    map_frame: frame_id of tracks and markers; None = each frame's own (a static camera, whose map frame is its
+    optical frame); marker_lifetime_s as the node's parameter.
     """
 
-    def __init__(self, path: str | Path, *, map_frame: str = "map", marker_lifetime_s: float = 1.0) -> None:
+    def __init__(self, path: str | Path, *, map_frame: str | None = "map", marker_lifetime_s: float = 1.0) -> None:
         self.path = Path(path)
         if self.path.exists():
             raise BadInputError(f"{self.path} exists; --out-bag makes a new bag folder (remove it or pick another)")
         self._types = rosbags_types()
         self._store = typestore()
         self._map_frame = map_frame
-        self._markers = MarkerBuilder(map_frame, marker_lifetime_s, self._types)
+        self._markers = MarkerBuilder(map_frame or DEFAULT_CAMERA_FRAME, marker_lifetime_s, self._types)
         self._writer = Writer(self.path, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP)
         try:
             self._writer.open()
@@ -69,8 +70,10 @@ class BagResultWriter:
                                  stamp_msg.sec * 1_000_000_000 + stamp_msg.nanosec)
         else:
             stamp_msg = T.Time(sec=header.stamp_ns // 1_000_000_000, nanosec=header.stamp_ns % 1_000_000_000)
+        frame = self._map_frame or header.frame_id
+        self._markers.frame_id = frame
         out = {
-            "/tracks": encode.tracks_to_msg(result.tracks, T.Header(frame_id=self._map_frame, stamp=stamp_msg), T),
+            "/tracks": encode.tracks_to_msg(result.tracks, T.Header(frame_id=frame, stamp=stamp_msg), T),
             "/change_mask": encode.array_to_image(result.change_mask,
                                                   T.Header(frame_id=header.frame_id, stamp=stamp_msg), T),
             "/markers": self._markers.build(result.tracks, items, stamp_msg),

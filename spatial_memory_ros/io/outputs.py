@@ -34,11 +34,12 @@ def location_to_dict(location: ItemLocation) -> dict[str, Any]:
     }
 
 
-def answer_to_dict(answer: ItemAnswer) -> dict[str, Any]:
-    """A JSON-ready dict of the answer; non-finite numbers become null (JSON has no NaN)."""
+def answer_to_dict(answer: ItemAnswer, frame_id: str = MAP_FRAME_ID) -> dict[str, Any]:
+    """A JSON-ready dict of the answer; non-finite numbers become null (JSON has no NaN). frame_id: the frame its
+    positions are in (the memory's map frame)."""
     return {
         "item": answer.item,
-        "frame_id": MAP_FRAME_ID,
+        "frame_id": frame_id,
         "usual": location_to_dict(answer.usual),
         "current": location_to_dict(answer.current),
         "displaced": bool(answer.displaced),
@@ -49,24 +50,26 @@ def answer_to_dict(answer: ItemAnswer) -> dict[str, Any]:
     }
 
 
-def items_to_dict(answers: Iterable[ItemAnswer], *, map_frame: str | None = None) -> dict[str, Any]:
+def items_to_dict(answers: Iterable[ItemAnswer], *, map_frame: str | None = None,
+                  frame_id: str = MAP_FRAME_ID) -> dict[str, Any]:
     """The items.json document: every answer, sorted by item name.
 
     map_frame: what the map frame is for this input, in words (e.g. "static camera: map frame = camera
-    optical frame"); left out when unknown, as for a database read back on its own.
+    optical frame"); left out when unknown, as for a database read back on its own. frame_id: its name, as a
+    tf frame (a bag's --map-frame, a static camera's optical frame).
     """
-    doc: dict[str, Any] = {"frame_id": MAP_FRAME_ID}
+    doc: dict[str, Any] = {"frame_id": frame_id}
     if map_frame is not None:
         doc["map_frame"] = map_frame
     doc["units"] = {"position": "m", "time": "s", "orientation": "quaternion x, y, z, w"}
-    doc["items"] = [answer_to_dict(a) for a in sorted(answers, key=lambda a: a.item)]
+    doc["items"] = [answer_to_dict(a, frame_id) for a in sorted(answers, key=lambda a: a.item)]
     return doc
 
 
 def write_items_json(
-    path: str | Path, answers: Iterable[ItemAnswer], *, map_frame: str | None = None
+    path: str | Path, answers: Iterable[ItemAnswer], *, map_frame: str | None = None, frame_id: str = MAP_FRAME_ID
 ) -> None:
-    text = json.dumps(items_to_dict(answers, map_frame=map_frame), indent=2, allow_nan=False)
+    text = json.dumps(items_to_dict(answers, map_frame=map_frame, frame_id=frame_id), indent=2, allow_nan=False)
     Path(path).write_text(text + "\n", encoding="utf-8")
 
 

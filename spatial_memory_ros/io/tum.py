@@ -66,6 +66,11 @@ class TumReader:
         self._gt_stamps, self._gt_poses = _read_groundtruth(self.folder / "groundtruth.txt")
 
     @property
+    def output_frame(self) -> str:
+        """The frame results are in, as a tf frame name: the groundtruth's world, called map."""
+        return "map"
+
+    @property
     def map_frame(self) -> str:
         if len(self._gt_stamps):
             return "groundtruth.txt world frame (motion-capture origin)"

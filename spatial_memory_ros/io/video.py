@@ -57,6 +57,11 @@ class VideoReader:
     def map_frame(self) -> str:
         return "static camera: map frame = camera optical frame (x right, y down, z forward)"
 
+    @property
+    def output_frame(self) -> str:
+        """The frame results are in, as a tf frame name: the camera's (a video names none)."""
+        return "camera"
+
     def __len__(self) -> int:
         return self._count
 
