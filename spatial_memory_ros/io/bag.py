@@ -50,6 +50,8 @@ _MAX_STAMP_AHEAD_S = 60.0
 # Depth images kept for colour logged late: this long (s) behind the newest depth stamp, at most this many (a 30 Hz
 # 640 x 480 16-bit stream's 2 s are 60 messages, 37 MB).
 _DEPTH_KEEP_S = 2.0
+# camera_info messages logged this many before and after an image that may be its own (by stamp)
+_INFO_AROUND = 8
 _DEPTH_KEEP_MAX = 256
 _log = logging.getLogger(__name__)
 
@@ -145,17 +147,15 @@ class BagReader:
                 _log.warning("bag %s: skipping the messages of %s: another type than the topic is read as",
                              self.path, ", ".join(other))
             self._tf = TransformHistory()  # the whole bag is known: all of it is kept, by epoch of its clock
-            self._infos: list[tuple[int, CameraIntrinsics]] = []  # (log time ns, intrinsics)
+            self._infos: list[tuple[int, float, CameraIntrinsics]] = []  # (log time ns, header stamp s, intrinsics)
             self._info_times: list[int] = []
-            self._info_by_stamp: dict[float, CameraIntrinsics] = {}  # header stamp s -> the last logged of it
-            self._info_stamps: list[float] = []  # those stamps > 0, sorted
             self._preload(reader)
         self.last_header: FrameHeader | None = None  # of the frame frames() yielded last
         self._lead: float | None = None  # the last good image's stamp minus its log time, s (_bad_stamp)
         self._ahead: float | None = None  # the lead of an image refused as ahead just before (_bad_stamp)
         self._leading_zeros = 0  # images stamped 0 before any stamped one (_stamp)
         self._log_time: bool | None = None  # every stamp is the log time (_stamp); None until the first message
-        self._depth_warnings = 0
+        self._depth_warned: set[str] = set()  # the kinds of depth warning shown (_warn_depth)
 
     @property
     def map_frame(self) -> str:
@@ -237,9 +237,8 @@ class BagReader:
                 continue
             if conn.topic == self.topics.camera_info:
                 try:
-                    intrinsics = decode.camera_info_to_intrinsics(msg, rectified=self.options.image_rectified)
-                    self._infos.append((log_ns, intrinsics))
-                    self._info_by_stamp[decode.stamp_to_sec(msg.header.stamp)] = intrinsics  # the last logged
+                    self._infos.append((log_ns, decode.stamp_to_sec(msg.header.stamp), decode.camera_info_to_intrinsics(
+                        msg, rectified=self.options.image_rectified)))
                 except BadInputError as exc:
                     first_error = first_error or str(exc)
                 continue
@@ -251,30 +250,27 @@ class BagReader:
                 except (TransformUnavailable, ValueError):  # a self-loop or a zero quaternion: skip that one
                     continue
         self._infos.sort(key=lambda x: x[0])
-        self._info_times = [t for t, _ in self._infos]
-        self._info_stamps = sorted(t for t in self._info_by_stamp if t > 0)
+        self._info_times = [t for t, _, _ in self._infos]
         if self.topics.camera_info and not self._infos:
             why = f": {first_error}" if first_error else ""
             raise BadInputError(f"{self.topics.camera_info} holds no usable camera_info{why}; pass --camera YAML")
 
     def _intrinsics_at(self, stamp: float, log_ns: int) -> CameraIntrinsics | None:
-        """The image's camera_info: the one of its stamp, else the newest stamped before it (as the node pairs
-        them, core.info_history), else the newest logged before it (camera_info stamped 0, or a bag whose images
-        take their log time). By log time alone a zooming camera's image logged after the next frame's
-        camera_info took that one's focal length."""
+        """The image's camera_info, among those logged around it (the _INFO_AROUND before it, as the node keeps,
+        and as many after): the one of its stamp (as the node pairs them, core.info_history), else the newest
+        logged before it; a bag whose images take their log time goes by log time alone. By log time alone a
+        zooming camera's image logged after the next frame's camera_info took that one's focal length."""
         if self._yaml_intrinsics is not None:
             return self._yaml_intrinsics
         if not self._infos:
             return None
-        if not self._log_time and self._info_stamps:
-            exact = self._info_by_stamp.get(stamp)
-            if exact is not None:
-                return exact
-            k = bisect.bisect_right(self._info_stamps, stamp) - 1
-            if k >= 0:
-                return self._info_by_stamp[self._info_stamps[k]]
-        i = bisect.bisect_right(self._info_times, log_ns) - 1
-        return self._infos[max(i, 0)][1]
+        i = bisect.bisect_right(self._info_times, log_ns)  # the first logged after the image
+        if not self._log_time:
+            around = self._infos[max(i - _INFO_AROUND, 0): i + _INFO_AROUND]
+            exact = [info for _, t, info in around if t == stamp]
+            if exact:
+                return exact[-1]
+        return self._infos[max(i - 1, 0)][2]
 
     def frames(
         self, on_bad: OnBadFrame | None = None, *, limit: int | None = None
@@ -288,6 +284,7 @@ class BagReader:
         # judged once, in log order, when it can be: a first image stamped 0 waits for the next, which decides
         # whether the bag's images take their log time (it was refused before the decision, a good frame lost)
         pending: collections.deque[list[Any]] = collections.deque()
+        unstamped: list[tuple[int, Any]] = []  # (log ns, message): depth stamped 0 before the images decided
         index = 0
 
         def ready(final: bool) -> Iterator[tuple[int, Frame]]:
@@ -296,11 +293,16 @@ class BagReader:
                 entry = pending[0]
                 i, log_ns, msg, stamp, why = entry
                 if why is None:
-                    if math.isnan(stamp) and self._log_time is None and not final:
-                        return
-                    if math.isnan(stamp) and self._log_time:
-                        stamp = entry[3] = log_ns * 1e-9
-                    why = entry[4] = self._bad_stamp(stamp, log_ns)
+                    undecided = math.isnan(stamp) and self._log_time is None
+                    if undecided and not (final or (limit is not None and index >= limit)):
+                        return  # the next image decides
+                    if undecided:  # and no image comes to decide
+                        why = entry[4] = ("image stamped 0, and no later image to tell whether the bag's images "
+                                          "all are: no time to place it at")
+                    else:
+                        if math.isnan(stamp) and self._log_time:
+                            stamp = entry[3] = log_ns * 1e-9
+                        why = entry[4] = self._bad_stamp(stamp, log_ns)
                 if why:
                     pending.popleft()
                     if on_bad is None:
@@ -328,11 +330,14 @@ class BagReader:
                     try:
                         msg = _deserialize(reader, raw, conn)
                     except BadInputError as exc:  # the frames it would have matched go without depth
-                        self._warn_depth(str(exc))
+                        self._warn_depth(str(exc), "decode")
                         continue
                     depth_stamp = self._stamp(msg, log_ns, image=False)
+                    if math.isnan(depth_stamp) and self._log_time is None:
+                        unstamped.append((log_ns, msg))  # the images have not told yet whether log times count
+                        continue
                     if math.isnan(depth_stamp):
-                        self._warn_depth("a depth image stamped 0 in a bag whose images are stamped")
+                        self._warn_depth("a depth image stamped 0 in a bag whose images are stamped", "zero")
                         continue
                     depths.append((depth_stamp, msg))
                     while depths[0][0] < depth_stamp - _DEPTH_KEEP_S:
@@ -347,6 +352,12 @@ class BagReader:
                             raise
                         on_bad(index, exc)
                     index += 1
+                    if unstamped and self._log_time is not None:  # decided: those depth images take their log time
+                        if self._log_time:
+                            depths.extendleft((ln * 1e-9, m) for ln, m in reversed(unstamped))
+                        else:
+                            self._warn_depth("a depth image stamped 0 in a bag whose images are stamped", "zero")
+                        unstamped.clear()
                 elif not pending:
                     break
                 yield from ready(final=False)
@@ -424,30 +435,31 @@ class BagReader:
         if abs(best[0] - stamp) > self.options.depth_max_dt_s:
             self._warn_depth(f"no depth image on {self.topics.depth} within {self.options.depth_max_dt_s:g} s of the "
                              f"image stamped {stamp:.3f} s (nearest {abs(best[0] - stamp) * 1e3:.0f} ms away): such "
-                             "frames go without depth (--depth-max-dt)")
+                             "frames go without depth (--depth-max-dt)", "window")
             return None
         depth_frame = best[1].header.frame_id
         if not self.options.camera_frame and depth_frame and image_frame and depth_frame != image_frame:
             # aligned depth carries the image's frame (the node's rule): another camera's, or the raw depth
             # sensor's, would put every lifted point in the wrong place
             self._warn_depth(f"ignoring depth image on {self.topics.depth}: its frame {depth_frame!r} is not the "
-                             f"image's {image_frame!r} (depth must be aligned to the image)")
+                             f"image's {image_frame!r} (depth must be aligned to the image)", "frame")
             return None
         try:
             depth = decode.depth_to_metres(best[1])
         except BadInputError as exc:
-            self._warn_depth(f"ignoring depth image on {self.topics.depth}: {exc}")
+            self._warn_depth(f"ignoring depth image on {self.topics.depth}: {exc}", "decode")
             return None
         if depth.shape != shape:
             self._warn_depth(f"ignoring depth image on {self.topics.depth}: {depth.shape[1]}x{depth.shape[0]}, "
-                             f"the colour image {shape[1]}x{shape[0]}")
+                             f"the colour image {shape[1]}x{shape[0]}", "size")
             return None
         return depth
 
-    def _warn_depth(self, text: str) -> None:
-        self._depth_warnings += 1
-        if self._depth_warnings == 1:
-            _log.warning("%s (further depth warnings are not shown)", text)
+    def _warn_depth(self, text: str, kind: str) -> None:
+        """Warn once for each kind of depth problem: one kind (depth starting after colour) hid every other."""
+        if kind not in self._depth_warned:
+            self._depth_warned.add(kind)
+            _log.warning("%s (further warnings of this kind are not shown)", text)
 
 
 def _deserialize(reader: AnyReader, raw: bytes, conn: Connection) -> Any:

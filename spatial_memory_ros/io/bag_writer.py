@@ -70,7 +70,7 @@ class BagResultWriter:
                                  stamp_msg.sec * 1_000_000_000 + stamp_msg.nanosec)
         else:
             stamp_msg = T.Time(sec=header.stamp_ns // 1_000_000_000, nanosec=header.stamp_ns % 1_000_000_000)
-        frame = self._map_frame or header.frame_id
+        frame = self._map_frame or header.frame_id or DEFAULT_CAMERA_FRAME  # as items.json names it
         self._markers.frame_id = frame
         out = {
             "/tracks": encode.tracks_to_msg(result.tracks, T.Header(frame_id=frame, stamp=stamp_msg), T),

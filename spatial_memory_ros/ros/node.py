@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import signal
 import threading
 import time
@@ -41,7 +42,7 @@ from spatial_memory.srv import ListItems, LocateItem
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from spatial_memory_ros.core.camera_clocks import CameraClocks
+from spatial_memory_ros.core.camera_clocks import GRACE_S, CameraClocks
 from spatial_memory_ros.core.clock_watch import Stamp
 from spatial_memory_ros.core.errors import BadInputError, SpatialMemoryError, UnknownItemError
 from spatial_memory_ros.core.health import memory_report
@@ -293,13 +294,6 @@ class SpatialMemoryNode(Node):
         if not camera_frame and self.pose_source.name != "fixed":
             self._drop(camera, "frame_id", "image header has no frame_id (set camera_frame)")
             return
-        skew = self._clocks.check(camera.index, stamp_s, time.monotonic())
-        if skew is not None:
-            ref, ahead = self.cameras[skew[0]], skew[1]
-            self._drop(camera, "camera_clock", f"image on {camera.image_topic} is stamped {abs(ahead):.1f} s "
-                       f"{'ahead of' if ahead > 0 else 'behind'} camera {ref.name}'s clock: cameras that share one "
-                       "memory need one clock (sync them, e.g. PTP or chrony, or run a node per camera)")
-            return
         # further back than the pipeline's out-of-order bound, and the frame before too: the clock went back. Per
         # camera, as the pipeline's rule: a camera whose images come a second or more behind another's is on the
         # same clock (a global newest stamp cleared tf2's buffer at its every frame)
@@ -310,6 +304,20 @@ class SpatialMemoryNode(Node):
                        f"image on {camera.image_topic} is stamped {abs(gap):.1f} s "
                        f"{'after' if gap > 0 else 'before'} the newest: dropped (the next image tells a glitch from "
                        "a clock that jumped)")
+            return
+        # after the camera's own clock (a glitch it holds back must not move its offset) and before a clock that
+        # went back is acted on (one camera's alone is a camera on another clock)
+        now_ns = self.get_clock().now().nanoseconds
+        skew = self._clocks.check(camera.index, stamp_s, now_ns * 1e-9, 3.0 / self._rate_hz) if now_ns else None
+        if skew is not None:
+            ref, ahead = self.cameras[skew.ref], skew.skew_s
+            if math.isnan(ahead):
+                self._drop(camera, "camera_clock_wait", f"waiting up to {GRACE_S:g} s for camera {ref.name}'s first "
+                           "image, whose clock the others are checked against")
+            else:
+                self._drop(camera, "camera_clock", f"image on {camera.image_topic} is stamped {abs(ahead):.1f} s "
+                           f"{'ahead of' if ahead > 0 else 'behind'} camera {ref.name}'s clock: cameras that share "
+                           "one memory need one clock (sync them, e.g. PTP or chrony, or run a node per camera)")
             return
         if order is Stamp.WENT_BACK:
             self.get_logger().warning(f"image stamps on {camera.image_topic} went back to {stamp_s:.3f} s (a "
