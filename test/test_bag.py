@@ -676,3 +676,19 @@ def test_the_outputs_name_the_frame_they_are_in(tmp_path: Path, tf: bool, flag: 
         markers = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages() if c.topic == "/markers"]
     assert got == {("/tracks", frame)}
     assert {m.header.frame_id for a in markers for m in a.markers} == {frame}  # type: ignore[attr-defined]
+
+
+def test_depth_topics_left_unused_are_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Two depth topics, neither aligned to colour: depth was left unused without a word."""
+    frames = scene_frames(2, 0)
+    items = [("/tf_static", TFM, make_tf([_transform("map", CAMERA_FRAME, T_MAP_CAM, 0.0)]), frames[0][0] - 0.5)]
+    for t, image in frames:
+        items.append(("/camera/camera_info", INFO, camera_info(t), t))
+        msgtype, msg = image_msg(image, t)
+        items.append(("/camera/image_raw", msgtype, msg, t + 0.001))
+        for topic in ("/camera/depth/image_raw", "/camera/depth/image_rect_raw"):
+            items.append((topic, IMG, depth_msg(t, 0.8), t + 0.002))
+    with caplog.at_level("WARNING"):
+        reader = BagReader(write_messages(tmp_path / "bag", items))
+    assert reader.topics.depth is None
+    assert "no depth used, though it has /camera/depth/image_raw, /camera/depth/image_rect_raw" in caplog.text

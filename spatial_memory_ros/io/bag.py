@@ -139,6 +139,11 @@ class BagReader:
             # a topic recorded with two types (rare: two publishers) is read as the one with the most messages
             types = {topic: msgtype for (topic, msgtype), _ in sorted(counts.items(), key=lambda kv: kv[1])}
             self.topics = choose_topics(types, options, have_camera_yaml=camera_yaml is not None)
+            unused = sorted(t for t, m in types.items()
+                            if m == IMAGE and "depth" in t.lower() and t != self.topics.image)
+            if self.topics.depth is None and unused:
+                _log.warning("bag %s: no depth used, though it has %s: none is plainly %s's aligned depth; name it "
+                             "with --depth-topic", self.path, ", ".join(unused), self.topics.image)
             self._count = sum(c.msgcount for c in self._connections(reader, [self.topics.image]))
             chosen = [self.topics.image, self.topics.depth, self.topics.camera_info, *self.topics.tf]
             other = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections if c.topic in chosen}
