@@ -692,3 +692,17 @@ def test_depth_topics_left_unused_are_named(tmp_path: Path, caplog: pytest.LogCa
         reader = BagReader(write_messages(tmp_path / "bag", items))
     assert reader.topics.depth is None
     assert "no depth used, though it has /camera/depth/image_raw, /camera/depth/image_rect_raw" in caplog.text
+
+
+def test_the_first_image_of_a_bag_stamped_0_is_kept_under_a_frame_limit(tmp_path: Path) -> None:
+    """--max-frames 1 on a bag whose images are all stamped 0: its one frame waited for a second image that the
+    limit never read, and was refused ("no later image to tell")."""
+    frames = scene_frames(5, 0)
+    items = [("/tf_static", TFM, make_tf([_transform("map", CAMERA_FRAME, T_MAP_CAM, 0.0)]), frames[0][0] - 0.5)]
+    for t, image in frames:
+        items.append(("/camera/camera_info", INFO, camera_info(0.0), t))
+        msgtype, msg = image_msg(image, 0.0)
+        items.append(("/camera/image_raw", msgtype, msg, t + 0.001))
+    bad: list[int] = []
+    got = list(BagReader(write_messages(tmp_path / "bag", items)).frames(lambda i, e: bad.append(i), limit=1))
+    assert bad == [] and [i for i, _ in got] == [0] and got[0][1].stamp == pytest.approx(frames[0][0] + 0.001)

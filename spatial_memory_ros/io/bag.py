@@ -299,8 +299,8 @@ class BagReader:
                 i, log_ns, msg, stamp, why = entry
                 if why is None:
                     undecided = math.isnan(stamp) and self._log_time is None
-                    if undecided and not (final or (limit is not None and index >= limit)):
-                        return  # the next image decides
+                    if undecided and not final:
+                        return  # the next image decides (read past the limit for it if need be)
                     if undecided:  # and no image comes to decide
                         why = entry[4] = ("image stamped 0, and no later image to tell whether the bag's images "
                                           "all are: no time to place it at")
@@ -363,6 +363,10 @@ class BagReader:
                         else:
                             self._warn_depth("a depth image stamped 0 in a bag whose images are stamped", "zero")
                         unstamped.clear()
+                elif self._log_time is None and pending and conn.topic == topics.image:
+                    # past the limit: this image still decides whether a first one stamped 0 takes its log time
+                    with contextlib.suppress(BadInputError):
+                        self._stamp(_deserialize(reader, raw, conn), log_ns, image=True)
                 elif not pending:
                     break
                 yield from ready(final=False)
