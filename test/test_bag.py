@@ -595,12 +595,8 @@ def test_camera_info_goes_with_the_image_of_its_stamp(tmp_path: Path) -> None:
 def test_depth_of_another_frame_is_ignored_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Aligned depth carries the image's frame_id; the node ignores another's, and so does replay now."""
     frames = scene_frames(3, 0)
-    items = [("/tf_static", TFM, make_tf([_transform("map", CAMERA_FRAME, T_MAP_CAM, 0.0)]), frames[0][0] - 0.5)]
-    for t, image in frames:
-        items.append(("/camera/camera_info", INFO, camera_info(t), t))
-        msgtype, msg = image_msg(image, t)
-        items.append(("/camera/image_raw", msgtype, msg, t + 0.001))
-        items.append(("/camera/depth/image_raw", IMG, depth_msg(t, 0.8, frame_id="other_optical"), t + 0.002))
+    items = camera_items(frames) + [("/camera/depth/image_raw", IMG, depth_msg(t, 0.8, frame_id="other_optical"),
+                                     t + 0.002) for t, _ in frames]
     with caplog.at_level("WARNING"):
         got = [f for _, f in BagReader(write_messages(tmp_path / "bag", items)).frames()]
     assert len(got) == 3 and all(f.depth is None for f in got)
@@ -613,19 +609,29 @@ def make_tf(links: list[object]) -> object:
     return make(TFM, transforms=links)
 
 
+def camera_items(frames: list[tuple[float, np.ndarray]], *, tf_parent: str | None = "map", zero: bool = False,
+                 image_lag_s: float = 0.001) -> list[tuple[str, str, object, float]]:
+    """A still camera's messages for write_messages: /tf_static tf_parent <- the camera (None: no tf), and each
+    frame's camera_info at its stamp and image logged image_lag_s after it; zero: a driver that stamps them 0."""
+    items: list[tuple[str, str, object, float]] = []
+    if tf_parent is not None:
+        items.append(("/tf_static", TFM, make_tf([_transform(tf_parent, CAMERA_FRAME, T_MAP_CAM, 0.0)]),
+                      frames[0][0] - 0.5))
+    for t, image in frames:
+        items.append(("/camera/camera_info", INFO, camera_info(0.0 if zero else t), t))
+        msgtype, msg = image_msg(image, 0.0 if zero else t)
+        items.append(("/camera/image_raw", msgtype, msg, t + image_lag_s))
+    return items
+
+
 def test_colour_logged_late_still_finds_its_depth(tmp_path: Path) -> None:
     """Colour logged 0.4 s after its stamp (compression latency), depth at 30 Hz logged on time: the last ten depth
     messages (0.33 s) no longer held the matching one, and every frame went without depth, silently."""
     frames = scene_frames(5, 0)
-    items = [("/tf_static", TFM, make_tf([_transform("map", CAMERA_FRAME, T_MAP_CAM, 0.0)]), frames[0][0] - 0.5)]
-    first = frames[0][0]
-    depth_stamps = [first - 0.2 + k / 30 for k in range(int(1.2 * 30))]
+    items = camera_items(frames, image_lag_s=0.4)
+    depth_stamps = [frames[0][0] - 0.2 + k / 30 for k in range(int(1.2 * 30))]
     for k, t in enumerate(depth_stamps):  # each depth image says which it is by its value: 1 m + 1 cm per message
         items.append(("/camera/depth/image_raw", IMG, depth_msg(t, 1.0 + 0.01 * k), t))
-    for t, image in frames:
-        items.append(("/camera/camera_info", INFO, camera_info(t), t))
-        msgtype, msg = image_msg(image, t)
-        items.append(("/camera/image_raw", msgtype, msg, t + 0.4))
     got = [f for _, f in BagReader(write_messages(tmp_path / "bag", items)).frames()]
     assert len(got) == len(frames) and all(f.depth is not None for f in got)
     for f in got:
@@ -637,12 +643,7 @@ def test_a_bag_stamped_0_keeps_its_first_frame_and_stamps_its_outputs_with_the_l
     """A driver that leaves stamps at 0: the first frame was dropped ("stamped 0 in a bag whose images are
     stamped", untrue) and every /tracks, /change_mask and /markers header of --out-bag was stamped 0."""
     frames = scene_frames(4, 0)
-    items = [("/tf_static", TFM, make_tf([_transform("map", CAMERA_FRAME, T_MAP_CAM, 0.0)]), frames[0][0] - 0.5)]
-    for t, image in frames:
-        items.append(("/camera/camera_info", INFO, camera_info(0.0), t))
-        msgtype, msg = image_msg(image, 0.0)
-        items.append(("/camera/image_raw", msgtype, msg, t + 0.001))
-    bag, out_bag = write_messages(tmp_path / "bag", items), tmp_path / "results"
+    bag, out_bag = write_messages(tmp_path / "bag", camera_items(frames, zero=True)), tmp_path / "results"
     assert main(["run", str(bag), "--out", str(tmp_path / "out"), *ITEMS, "--out-bag", str(out_bag)]) == 0
     with AnyReader([out_bag], default_typestore=typestore()) as reader:
         tracks = [(t, reader.deserialize(raw, c.msgtype)) for c, t, raw in reader.messages() if c.topic == "/tracks"]
@@ -657,14 +658,7 @@ def test_the_outputs_name_the_frame_they_are_in(tmp_path: Path, tf: bool, flag: 
     """items.json said frame_id "map" beside "map_frame": "odom (...)", and --out-bag labelled a static camera's
     tracks and markers "map" (they are in its optical frame); --map-frame /odom was written with its slash."""
     frames = scene_frames(4, 0)
-    items = []
-    if tf:
-        items.append(("/tf_static", TFM, make_tf([_transform("odom", CAMERA_FRAME, T_MAP_CAM, 0.0)]),
-                      frames[0][0] - 0.5))
-    for t, image in frames:
-        items.append(("/camera/camera_info", INFO, camera_info(t), t))
-        msgtype, msg = image_msg(image, t)
-        items.append(("/camera/image_raw", msgtype, msg, t + 0.001))
+    items = camera_items(frames, tf_parent="odom" if tf else None)
     bag, out_bag = write_messages(tmp_path / "bag", items), tmp_path / "results"
     args = ["run", str(bag), "--out", str(tmp_path / "out"), *ITEMS, "--out-bag", str(out_bag)]
     assert main(args + (["--map-frame", flag] if flag else [])) == 0
@@ -681,13 +675,8 @@ def test_the_outputs_name_the_frame_they_are_in(tmp_path: Path, tf: bool, flag: 
 def test_depth_topics_left_unused_are_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Two depth topics, neither aligned to colour: depth was left unused without a word."""
     frames = scene_frames(2, 0)
-    items = [("/tf_static", TFM, make_tf([_transform("map", CAMERA_FRAME, T_MAP_CAM, 0.0)]), frames[0][0] - 0.5)]
-    for t, image in frames:
-        items.append(("/camera/camera_info", INFO, camera_info(t), t))
-        msgtype, msg = image_msg(image, t)
-        items.append(("/camera/image_raw", msgtype, msg, t + 0.001))
-        for topic in ("/camera/depth/image_raw", "/camera/depth/image_rect_raw"):
-            items.append((topic, IMG, depth_msg(t, 0.8), t + 0.002))
+    items = camera_items(frames) + [(topic, IMG, depth_msg(t, 0.8), t + 0.002) for t, _ in frames
+                                    for topic in ("/camera/depth/image_raw", "/camera/depth/image_rect_raw")]
     with caplog.at_level("WARNING"):
         reader = BagReader(write_messages(tmp_path / "bag", items))
     assert reader.topics.depth is None
@@ -698,11 +687,7 @@ def test_the_first_image_of_a_bag_stamped_0_is_kept_under_a_frame_limit(tmp_path
     """--max-frames 1 on a bag whose images are all stamped 0: its one frame waited for a second image that the
     limit never read, and was refused ("no later image to tell")."""
     frames = scene_frames(5, 0)
-    items = [("/tf_static", TFM, make_tf([_transform("map", CAMERA_FRAME, T_MAP_CAM, 0.0)]), frames[0][0] - 0.5)]
-    for t, image in frames:
-        items.append(("/camera/camera_info", INFO, camera_info(0.0), t))
-        msgtype, msg = image_msg(image, 0.0)
-        items.append(("/camera/image_raw", msgtype, msg, t + 0.001))
     bad: list[int] = []
-    got = list(BagReader(write_messages(tmp_path / "bag", items)).frames(lambda i, e: bad.append(i), limit=1))
+    reader = BagReader(write_messages(tmp_path / "bag", camera_items(frames, zero=True)))
+    got = list(reader.frames(lambda i, e: bad.append(i), limit=1))
     assert bad == [] and [i for i, _ in got] == [0] and got[0][1].stamp == pytest.approx(frames[0][0] + 0.001)
