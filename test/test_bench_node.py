@@ -48,9 +48,11 @@ def test_bench_node_with_two_cameras(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert sum(result["received_per_camera"]) == result["received"]
     log = (out / "node.log").read_text()
     assert "/bench/cam0/image" in log and "/bench/cam1/image" in log, log
-    # a first image may come before its camera_info (another topic); nothing else may be dropped
+    # a first image may come before its camera_info (another topic), or cam1's before cam0's first is processed
+    # (cam0's clock is the reference cam1 is checked against: core/camera_clocks.py); nothing else may be dropped
     drops = [line for line in log.splitlines() if "dropped frame" in line]
-    assert all("no valid camera_info received yet" in line for line in drops), drops
+    assert all("no valid camera_info received yet" in line or "for camera cam0's first image" in line
+               for line in drops), drops
 
 
 def test_the_startup_log_names_the_learned_backend_its_memories_and_its_still_head() -> None:
