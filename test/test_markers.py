@@ -61,3 +61,43 @@ def test_a_missing_items_last_sighting_is_drawn_grey_not_as_a_sighting() -> None
     seen = cube_colour()
     assert cube_colour(missing=True) != seen
     assert cube_colour(missing=True) == cube_colour(missing=True, current_inferred=True)
+
+
+def test_markers_drawn_before_and_not_now_are_deleted_and_a_clear_deletes_all() -> None:
+    """A track that ended, or items forgotten by reset_memory, stayed in RViz until their lifetime ran out: no
+    DELETE was sent. Each camera's tracks are its own: the front camera's build must not delete the rear's."""
+    from visualization_msgs.msg import Marker
+
+    from spatial_memory_ros.core.types import ItemAnswer, ItemLocation
+
+    here = ItemLocation(np.array([1.0, 2.0, 0.0]), np.array([0.0, 0.0, 0.0, 1.0]), 1.0, 5.0, 10, 30.0)
+    mug = ItemAnswer("mug", here, here, False, 0.0, [])
+    builder = MarkerBuilder("map", 1.0)
+
+    def deleted(array: object) -> set[tuple[str, int]]:
+        return {(m.ns, m.id) for m in array.markers if m.action == Marker.DELETE and m.ns != "displaced"}
+
+    assert deleted(builder.build([_track(1, PositionSource.TAG), _track(2, PositionSource.TAG)], [mug], Time(),
+                                 track_ns="tracks/front")) == set()
+    assert deleted(builder.build([_track(7, PositionSource.TAG)], [mug], Time(), track_ns="tracks/rear")) == set()
+    ended = builder.build([_track(1, PositionSource.TAG)], [mug], Time(), track_ns="tracks/front")
+    assert deleted(ended) == {("tracks/front", 2), ("track_labels/front", 2)}  # not the rear camera's track 7
+    cleared = builder.clear(Time())
+    assert all(m.action == Marker.DELETE for m in cleared.markers)
+    assert {(m.ns, m.id) for m in cleared.markers} == {
+        ("tracks/front", 1), ("track_labels/front", 1), ("tracks/rear", 7), ("track_labels/rear", 7),
+        ("usual", 0), ("current", 0), ("item_labels", 0), ("displaced", 0)}
+    assert deleted(builder.build([], [], Time())) == set()  # nothing left to delete after the clear
+
+
+def test_an_items_label_clears_its_tracks_label() -> None:
+    """The item label (z + 0.4) and its track's label (z + 0.3), 0.15 m tall each, overlapped."""
+    from spatial_memory_ros.core.types import ItemAnswer, ItemLocation
+
+    at = np.array([1.0, 2.0, 0.0])
+    here = ItemLocation(at, np.array([0.0, 0.0, 0.0, 1.0]), 1.0, 5.0, 10, 30.0)
+    markers = MarkerBuilder("map", 1.0).build([_track(1, PositionSource.TAG)], [ItemAnswer("mug", here, here, False,
+                                                                                           0.0, [])], Time()).markers
+    (track_label,) = [m for m in markers if m.ns == "track_labels"]
+    (item_label,) = [m for m in markers if m.ns == "item_labels"]
+    assert item_label.pose.position.z - track_label.pose.position.z >= track_label.scale.z

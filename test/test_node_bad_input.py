@@ -21,6 +21,7 @@ from spatial_memory.srv import ListItems
 from std_srvs.srv import Trigger
 from tag_scene import pose, render_scene
 from test_node_integration import Camera, camera_info, locate
+from visualization_msgs.msg import Marker, MarkerArray
 
 from spatial_memory_ros.core.geometry import split_transform
 from spatial_memory_ros.ros.conversions import bgr_to_image, header, sec_to_stamp
@@ -205,8 +206,12 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(tmp_path: Path) -> Non
         assert not refused.success and "nothing was cleared" in refused.message and "locked" in refused.message
         assert node.alive()
         assert [s.item for s in drv.call(ListItems, "list_items", ListItems.Request()).items] == ["mug"]
+        markers = drv.collect(MarkerArray, "markers")
         reset = drv.call(Trigger, "reset_memory", Trigger.Request())
         assert reset.success
+        # RViz is told to forget the mug's markers at once (they stayed until their lifetime ran out)
+        assert drv.spin_until(lambda: any(("usual", Marker.DELETE) in {(m.ns, m.action) for m in a.markers}
+                                          for a in markers), 5), markers
         assert drv.call(ListItems, "list_items", ListItems.Request()).items == []
         gone = locate(drv, "mug")
         assert not gone.success and "mug" in gone.message

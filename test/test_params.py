@@ -44,6 +44,7 @@ def test_every_parameter_declared_with_a_description() -> None:
 @pytest.mark.parametrize("name, value", [
     ("marker_lifetime_s", float("nan")), ("marker_lifetime_s", float("inf")), ("marker_lifetime_s", 0.0),
     ("marker_lifetime_s", 3e9), ("marker_lifetime_s", 1e-10),  # wrapped to a negative sec; 0, "never expire"
+    ("marker_lifetime_s", 1e-4),  # RViz 2 never expires a lifetime of 100,000 ns or less
     ("depth_max_dt_s", float("nan")), ("depth_max_dt_s", float("inf")), ("depth_max_dt_s", -0.1),
     ("rate_hz", float("nan")), ("tf_timeout_s", float("nan")),
     ("rate_hz", 1e-12),  # a wait past threading.TIMEOUT_MAX: the worker thread died with OverflowError

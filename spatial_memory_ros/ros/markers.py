@@ -3,8 +3,9 @@
 Namespaces, so each can be toggled in RViz: ``tracks`` (``tracks/<camera>`` with several cameras; spheres
 + text at each positioned track, the text ending in how the position was measured: ``[tag]``, ``[depth]`` or
 ``[ground plane]``), ``usual`` (green cylinders), ``current`` (blue cubes; grey when inferred, the last place
-having been seen empty), ``displaced`` (red arrows usual -> current) and ``item_labels``. Every marker has a
-lifetime, so markers of a stopped node or a dead track vanish.
+having been seen empty), ``displaced`` (red arrows usual -> current) and ``item_labels``. A marker drawn before
+and not now (a track that ended, an item forgotten) is deleted at once (DELETE; clear() after a reset), and every
+marker has a lifetime, so a stopped node's markers vanish too.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class MarkerBuilder:
         self.lifetime_s = lifetime_s
         self._item_ids: dict[str, int] = {}
         self._types = types or rclpy_types()
+        # (ns, id) drawn by the last build() of each track namespace, and of the items: what the next must delete
+        self._drawn: dict[str, set[tuple[str, int]]] = {}
 
     def _point(self, p: np.ndarray, dz: float = 0.0) -> Any:
         return self._types.Point(x=float(p[0]), y=float(p[1]), z=float(p[2]) + dz)
@@ -76,9 +79,11 @@ class MarkerBuilder:
         Marker = self._types.Marker
         out = self._types.MarkerArray()
         label_ns = "track_labels" + track_ns.removeprefix("tracks")  # track_labels, track_labels/<camera>
+        drawn: dict[str, set[tuple[str, int]]] = {track_ns: set(), "": set()}  # "": the items' markers
         for t in tracks:
             if t.position is None or not np.all(np.isfinite(t.position)):
                 continue
+            drawn[track_ns] |= {(track_ns, t.track_id), (label_ns, t.track_id)}
             sphere = self._marker(track_ns, t.track_id, Marker.SPHERE, stamp, _TRACK_COLOURS[t.state])
             sphere.pose.position = self._point(t.position)
             sphere.scale.x = sphere.scale.y = sphere.scale.z = 0.25 if t.is_dynamic else 0.15
@@ -106,7 +111,8 @@ class MarkerBuilder:
             current.scale.x = current.scale.y = 0.2
             current.scale.z = 0.1
             label = self._marker("item_labels", i, Marker.TEXT_VIEW_FACING, stamp, _TEXT)
-            label.pose.position = self._point(a.current.position, 0.4)
+            # above the track label (z + 0.3, as tall): the two texts of an item in view overlapped
+            label.pose.position = self._point(a.current.position, 0.5)
             label.scale.z = 0.15
             label.text = a.item + (" (missing)" if a.missing else "") + (" (displaced)" if a.displaced else "")
             out.markers += [usual, current, label]
@@ -117,4 +123,24 @@ class MarkerBuilder:
             else:
                 arrow.action = Marker.DELETE  # an item put back loses its arrow at once
             out.markers.append(arrow)
+            drawn[""] |= {("usual", i), ("current", i), ("item_labels", i), ("displaced", i)}
+        for group, now in drawn.items():
+            gone = self._drawn.get(group, set()) - now
+            out.markers += [self._delete(ns, marker_id, stamp) for ns, marker_id in sorted(gone)]
+            self._drawn[group] = now
         return out
+
+    def clear(self, stamp: Any) -> Any:
+        """A MarkerArray deleting every marker drawn so far (after reset_memory: the forgotten items' markers had
+        stayed until their lifetime ran out); item ids start again."""
+        out = self._types.MarkerArray()
+        out.markers = [self._delete(ns, marker_id, stamp) for group in self._drawn.values()
+                       for ns, marker_id in sorted(group)]
+        self._drawn.clear()
+        self._item_ids.clear()
+        return out
+
+    def _delete(self, ns: str, marker_id: int, stamp: Any) -> Any:
+        m = self._marker(ns, marker_id, self._types.Marker.SPHERE, stamp, _TEXT)
+        m.action = self._types.Marker.DELETE
+        return m

@@ -104,6 +104,7 @@ class SpatialMemoryNode(Node):
         self._log_lock = threading.Lock()  # the cameras' workers log and build markers at once
         self._last_logged: dict[str, tuple[float, int]] = {}
         self._markers = MarkerBuilder(self.settings.map_frame, self.settings.marker_lifetime_s)
+        self._marker_lifetime_s = self.settings.marker_lifetime_s
 
         input_group = MutuallyExclusiveCallbackGroup()
         service_group = ReentrantCallbackGroup()
@@ -187,7 +188,7 @@ class SpatialMemoryNode(Node):
         if "publish_debug_image" in new:
             self._debug = bool(new["publish_debug_image"])
         if "marker_lifetime_s" in new:
-            self._markers.lifetime_s = float(new["marker_lifetime_s"])
+            self._marker_lifetime_s = float(new["marker_lifetime_s"])
         if "tf_timeout_s" in new:
             self._tf_timeout = float(new["tf_timeout_s"])
         if "depth_max_dt_s" in new:
@@ -358,6 +359,8 @@ class SpatialMemoryNode(Node):
         # each camera's tracks in a marker namespace of their own: track ids are per camera
         track_ns = f"tracks/{camera.name}" if camera.name else "tracks"
         with self._log_lock:  # the builder numbers new items: one camera at a time
+            # at least two frame periods: at a low rate_hz a lifetime under the period left RViz blank between frames
+            self._markers.lifetime_s = max(self._marker_lifetime_s, 2.0 / self._rate_hz)
             markers = self._markers.build(result.tracks, answers, msg.header.stamp, track_ns=track_ns)
         self.markers_pub.publish(markers)
         if self._debug:
@@ -424,6 +427,8 @@ class SpatialMemoryNode(Node):
             for pipeline in self.pipelines:
                 if pipeline is not self.pipeline:
                     pipeline.reset(memory=False)
+            with self._log_lock:  # RViz forgets too: the items' and tracks' markers stayed until their lifetime
+                self.markers_pub.publish(self._markers.clear(self.get_clock().now().to_msg()))
         response.success, response.message = True, "memory, tracks and change reference cleared"
         self.get_logger().info("memory reset by service call")
         return response

@@ -62,7 +62,8 @@ _NODE_PARAMS: dict[str, tuple[str, bool]] = {
     "depth_max_dt_s": ("Largest stamp difference (s) for a depth image to count as aligned to a colour image.",
                        False),
     "publish_debug_image": ("Publish the annotated bgr8 image on debug_image (costs CPU).", False),
-    "marker_lifetime_s": ("Lifetime (s) of every RViz marker; stale markers vanish after it.", False),
+    "marker_lifetime_s": ("Lifetime (s) of every RViz marker (at least two frame periods of rate_hz); a stopped "
+                          "node's markers vanish after it.", False),
     "image_transport": ("raw: sensor_msgs/Image on image; compressed: sensor_msgs/CompressedImage (jpeg, png) on "
                         "image/compressed (image_transport's name, following the remapped image topic).", True),
     "image_rectified": ("The image is the rectified one (image_proc's image_rect), its camera_info the raw camera's: "
@@ -273,9 +274,10 @@ def validate_live(rate_hz: float, marker_lifetime_s: float, depth_max_dt_s: floa
     if not 0.01 <= rate_hz <= 100:  # below a frame a minute and a half the worker's wait is all the node does
         raise BadInputError(f"rate_hz must be in [0.01, 100], got {rate_hz}")
     # written so that NaN fails too (every comparison with it is false), and inf, which no stamp or duration holds
-    # at least 1 ns (a Duration of 0 means "never expire" to RViz) and under 2^31 s (its sec is an int32)
-    if not 1e-9 <= marker_lifetime_s < 2**31:
-        raise BadInputError(f"marker_lifetime_s must be in [1e-9, 2^31) s, got {marker_lifetime_s}")
+    # over 0.1 ms (RViz 2 never expires a marker whose lifetime is 100,000 ns or less: 0 means "never") and under
+    # 2^31 s (its sec is an int32)
+    if not 1e-4 < marker_lifetime_s < 2**31:
+        raise BadInputError(f"marker_lifetime_s must be over 0.0001 s and under 2^31 s, got {marker_lifetime_s}")
     if not 0 <= tf_timeout_s <= 5:
         raise BadInputError(f"tf_timeout_s must be in [0, 5], got {tf_timeout_s}")
     if not 0 <= depth_max_dt_s < math.inf:
