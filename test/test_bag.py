@@ -691,3 +691,14 @@ def test_the_first_image_of_a_bag_stamped_0_is_kept_under_a_frame_limit(tmp_path
     reader = BagReader(write_messages(tmp_path / "bag", camera_items(frames, zero=True)))
     got = list(reader.frames(lambda i, e: bad.append(i), limit=1))
     assert bad == [] and [i for i, _ in got] == [0] and got[0][1].stamp == pytest.approx(frames[0][0] + 0.001)
+
+
+def test_out_bag_markers_outlive_the_gap_between_frames(tmp_path: Path) -> None:
+    """A 0.5 Hz input: the markers lived 1 s, so on replay they were gone half of every 2 s gap."""
+    frames = [(1000.0 + 2.0 * k, image) for k, (_, image) in enumerate(scene_frames(4, 0))]
+    bag, out_bag = write_messages(tmp_path / "bag", camera_items(frames)), tmp_path / "results"
+    assert main(["run", str(bag), "--out", str(tmp_path / "out"), *ITEMS, "--out-bag", str(out_bag)]) == 0
+    with AnyReader([out_bag], default_typestore=typestore()) as reader:
+        arrays = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages() if c.topic == "/markers"]
+    later = [m for a in arrays[1:] for m in a.markers if m.action == 0]  # type: ignore[attr-defined]
+    assert later and all(m.lifetime.sec + m.lifetime.nanosec * 1e-9 >= 4.0 for m in later)
