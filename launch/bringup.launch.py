@@ -10,6 +10,7 @@ import contextlib
 import os
 import tempfile
 
+import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
 from launch.conditions import IfCondition
@@ -65,7 +66,8 @@ def _rviz(context: object, config: str) -> list:
     image = LaunchConfiguration("image").perform(context)
     with open(config, encoding="utf-8") as f:
         original = f.read()
-    text = namespaced_rviz_config(original, namespace, image)
+    fixed_frame = params_map_frame(LaunchConfiguration("params_file").perform(context))
+    text = namespaced_rviz_config(original, namespace, image, fixed_frame)
     actions: list = []
     if text != original:  # a copy only where the topics differ, removed when launch shuts down
         fd, path = tempfile.mkstemp(prefix="spatial_memory_", suffix=".rviz")
@@ -82,9 +84,25 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def namespaced_rviz_config(text: str, namespace: str, image: str) -> str:
+def params_map_frame(params_file: str) -> str:
+    """The node's map_frame in its params file ("map" when it sets none or cannot be read): RViz's fixed frame.
+    With map_frame: odom the config's fixed frame map did not exist, and RViz drew no marker."""
+    try:
+        with open(params_file, encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError):
+        return "map"
+    for section in (doc or {}).values() if isinstance(doc, dict) else ():
+        params = section.get("ros__parameters") if isinstance(section, dict) else None
+        if isinstance(params, dict) and isinstance(params.get("map_frame"), str) and params["map_frame"].strip("/"):
+            return params["map_frame"].strip("/")
+    return "map"
+
+
+def namespaced_rviz_config(text: str, namespace: str, image: str, fixed_frame: str = "map") -> str:
     """The RViz config's topics resolved as the node resolves its own: in namespace, the camera display on the
-    image argument (a relative one in the namespace too)."""
+    image argument (a relative one in the namespace too); its fixed frame the node's map_frame."""
+    text = text.replace("    Fixed Frame: map\n", f"    Fixed Frame: {fixed_frame}\n")
 
     def resolve(topic: str) -> str:
         if topic.startswith("/"):

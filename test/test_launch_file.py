@@ -103,6 +103,24 @@ def test_launch_file_starts_installed_node_with_installed_config(monkeypatch: py
     assert "Value: /robot1/camera/image_raw\n" in spaced and "Value: /image\n" not in spaced
     assert module.namespaced_rviz_config(text, "", "/cam/image") == text.replace("Value: /image\n",
                                                                                  "Value: /cam/image\n")
+    # the fixed frame follows the node's map_frame: with odom, RViz found no frame map and drew no marker
+    assert "    Fixed Frame: map\n" in text
+    assert "    Fixed Frame: odom\n" in module.namespaced_rviz_config(text, "", "image", "odom")
+    assert module.params_map_frame(str(params_file)) == "map"
+
+
+def test_rviz_fixed_frame_is_the_params_files_map_frame(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    module = _load_launch_file(monkeypatch)
+    odom = tmp_path / "odom.yaml"
+    odom.write_text("/**:\n  ros__parameters:\n    map_frame: /odom\n    rate_hz: 5.0\n")
+    assert module.params_map_frame(str(odom)) == "odom"
+    named = tmp_path / "named.yaml"
+    named.write_text("spatial_memory:\n  ros__parameters:\n    map_frame: world\n")
+    assert module.params_map_frame(str(named)) == "world"
+    for text in ("/**:\n  ros__parameters:\n    rate_hz: 5.0\n", "not: [valid", ""):
+        odom.write_text(text)
+        assert module.params_map_frame(str(odom)) == "map"
+    assert module.params_map_frame(str(tmp_path / "missing.yaml")) == "map"
 
 
 def test_rviz_config_copy_only_where_topics_differ_and_removed_at_shutdown(monkeypatch: pytest.MonkeyPatch,
@@ -120,11 +138,13 @@ def test_rviz_config_copy_only_where_topics_differ_and_removed_at_shutdown(monke
 
     monkeypatch.setattr(module, "LaunchConfiguration", Configuration)
     monkeypatch.setattr(module.tempfile, "tempdir", str(tmp_path))
-    (rviz,) = module._rviz({"namespace": "", "image": "image"}, str(config))  # defaults: the installed config
+    yaml_file = str(ROOT / "config" / "spatial_memory.yaml")
+    (rviz,) = module._rviz({"namespace": "", "image": "image", "params_file": yaml_file},
+                           str(config))  # defaults: the installed config
     assert rviz.kind == "Node" and rviz.kwargs["arguments"] == ["-d", str(config)]
     assert list(tmp_path.iterdir()) == []
 
-    handler, rviz = module._rviz({"namespace": "robot1", "image": "image"}, str(config))
+    handler, rviz = module._rviz({"namespace": "robot1", "image": "image", "params_file": yaml_file}, str(config))
     (copy,) = tmp_path.iterdir()
     assert rviz.kwargs["arguments"] == ["-d", str(copy)] and "Value: /robot1/markers\n" in copy.read_text()
     assert handler.kind == "RegisterEventHandler"
