@@ -84,19 +84,34 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def params_map_frame(params_file: str) -> str:
+def params_map_frame(params_file: str, node: str = "spatial_memory") -> str:
     """The node's map_frame in its params file ("map" when it sets none or cannot be read): RViz's fixed frame.
-    With map_frame: odom the config's fixed frame map did not exist, and RViz drew no marker."""
+    With map_frame: odom the config's fixed frame map did not exist, and RViz drew no marker. The sections that
+    apply to the node, as rcl reads them (/**, its name, a namespace before it, nested or joined with "/"), in
+    file order: the last that sets it wins."""
     try:
         with open(params_file, encoding="utf-8") as f:
             doc = yaml.safe_load(f)
     except (OSError, yaml.YAMLError):
         return "map"
-    for section in (doc or {}).values() if isinstance(doc, dict) else ():
-        params = section.get("ros__parameters") if isinstance(section, dict) else None
-        if isinstance(params, dict) and isinstance(params.get("map_frame"), str) and params["map_frame"].strip("/"):
-            return params["map_frame"].strip("/")
-    return "map"
+    found = "map"
+
+    def walk(section: object, path: str) -> None:
+        nonlocal found
+        if not isinstance(section, dict):
+            return
+        params = section.get("ros__parameters")
+        name = path.strip("/").split("/")[-1] if path.strip("/") else ""
+        if isinstance(params, dict) and name in ("**", node):
+            value = params.get("map_frame")
+            if isinstance(value, str) and value.strip("/"):
+                found = value.strip("/")
+        for key, sub in section.items():
+            if key != "ros__parameters":
+                walk(sub, f"{path}/{key}")
+
+    walk(doc, "")
+    return found
 
 
 def namespaced_rviz_config(text: str, namespace: str, image: str, fixed_frame: str = "map") -> str:

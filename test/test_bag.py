@@ -702,3 +702,22 @@ def test_out_bag_markers_outlive_the_gap_between_frames(tmp_path: Path) -> None:
         arrays = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages() if c.topic == "/markers"]
     later = [m for a in arrays[1:] for m in a.markers if m.action == 0]  # type: ignore[attr-defined]
     assert later and all(m.lifetime.sec + m.lifetime.nanosec * 1e-9 >= 4.0 for m in later)
+
+
+def test_under_a_frame_limit_a_bag_stamped_0_keeps_its_first_frames_depth(tmp_path: Path) -> None:
+    """Depth stamped 0 waits for the images' decision; past --max-frames it was decided but never released, and the
+    one frame went without depth."""
+    frames = scene_frames(3, 0)
+    items = camera_items(frames, zero=True) + [("/camera/depth/image_raw", IMG, depth_msg(0.0, 0.8), t - 0.002)
+                                               for t, _ in frames]
+    got = list(BagReader(write_messages(tmp_path / "bag", items)).frames(limit=1))
+    assert [(i, f.depth is not None) for i, f in got] == [(0, True)]
+
+
+def test_no_depth_asked_for_is_not_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    frames = scene_frames(2, 0)
+    items = camera_items(frames) + [(topic, IMG, depth_msg(t, 0.8), t + 0.002) for t, _ in frames
+                                    for topic in ("/camera/depth/image_raw", "/camera/depth/image_rect_raw")]
+    with caplog.at_level("WARNING"):
+        reader = BagReader(write_messages(tmp_path / "bag", items), BagOptions(depth_topic=""))
+    assert reader.topics.depth is None and "no depth used" not in caplog.text

@@ -121,6 +121,15 @@ def test_rviz_fixed_frame_is_the_params_files_map_frame(monkeypatch: pytest.Monk
         odom.write_text(text)
         assert module.params_map_frame(str(odom)) == "map"
     assert module.params_map_frame(str(tmp_path / "missing.yaml")) == "map"
+    # another node's section is not ours; ours after /** wins; a namespace before the node's name, nested
+    other = tmp_path / "other.yaml"
+    other.write_text("slam_toolbox:\n  ros__parameters:\n    map_frame: map\n"
+                     "/**:\n  ros__parameters:\n    map_frame: base\n"
+                     "spatial_memory:\n  ros__parameters:\n    map_frame: odom\n")
+    assert module.params_map_frame(str(other)) == "odom"
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("robot1:\n  spatial_memory:\n    ros__parameters:\n      map_frame: odom\n")
+    assert module.params_map_frame(str(nested)) == "odom"
 
 
 def test_rviz_config_copy_only_where_topics_differ_and_removed_at_shutdown(monkeypatch: pytest.MonkeyPatch,

@@ -206,6 +206,10 @@ def test_a_camera_on_another_clock_is_dropped_and_the_memory_keeps_its_times(tmp
         while time.time() - start < 12.0:
             now = time.time()
             for cam, (intr, image, ahead_s) in views.items():
+                if cam == "rear" and now - start < 1.5:
+                    # the front camera first: a rear frame before it, past the start-up wait (a loaded machine),
+                    # would reach the memory, as a camera switched on alone does (core/camera_clocks.py)
+                    continue
                 stamp = sec_to_stamp(now + ahead_s)
                 pubs[cam][1].publish(camera_info(stamp, intr, f"{cam}_optical"))
                 pubs[cam][0].publish(bgr_to_image(image, header(f"{cam}_optical", stamp)))

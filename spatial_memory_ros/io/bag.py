@@ -141,7 +141,7 @@ class BagReader:
             self.topics = choose_topics(types, options, have_camera_yaml=camera_yaml is not None)
             unused = sorted(t for t, m in types.items()
                             if m == IMAGE and "depth" in t.lower() and t != self.topics.image)
-            if self.topics.depth is None and unused:
+            if self.topics.depth is None and options.depth_topic is None and unused:  # "" = no depth, asked
                 _log.warning("bag %s: no depth used, though it has %s: none is plainly %s's aligned depth; name it "
                              "with --depth-topic", self.path, ", ".join(unused), self.topics.image)
             self._count = sum(c.msgcount for c in self._connections(reader, [self.topics.image]))
@@ -292,6 +292,15 @@ class BagReader:
         unstamped: list[tuple[int, Any]] = []  # (log ns, message): depth stamped 0 before the images decided
         index = 0
 
+        def release_unstamped() -> None:
+            """Once the images have decided: depth stamped 0 before takes its log time, or is a bad one."""
+            if unstamped and self._log_time is not None:
+                if self._log_time:
+                    depths.extendleft((ln * 1e-9, m) for ln, m in reversed(unstamped))
+                else:
+                    self._warn_depth("a depth image stamped 0 in a bag whose images are stamped", "zero")
+                unstamped.clear()
+
         def ready(final: bool) -> Iterator[tuple[int, Frame]]:
             newest_depth = depths[-1][0] if depths else -math.inf
             while pending:
@@ -357,16 +366,12 @@ class BagReader:
                             raise
                         on_bad(index, exc)
                     index += 1
-                    if unstamped and self._log_time is not None:  # decided: those depth images take their log time
-                        if self._log_time:
-                            depths.extendleft((ln * 1e-9, m) for ln, m in reversed(unstamped))
-                        else:
-                            self._warn_depth("a depth image stamped 0 in a bag whose images are stamped", "zero")
-                        unstamped.clear()
+                    release_unstamped()
                 elif self._log_time is None and pending and conn.topic == topics.image:
                     # past the limit: this image still decides whether a first one stamped 0 takes its log time
                     with contextlib.suppress(BadInputError):
                         self._stamp(_deserialize(reader, raw, conn), log_ns, image=True)
+                    release_unstamped()
                 elif not pending:
                     break
                 yield from ready(final=False)

@@ -92,6 +92,7 @@ class CameraInput:
         self.clock = ClockWatch()  # the stamps this camera's worker took: its clock going back
         self.latest: Image | CompressedImage | None = None
         self.came_at = time.monotonic()  # when latest arrived, for the rate limit
+        self.published_at: float | None = None  # when its last results were published (marker lifetimes)
         self.infos: InfoHistory[CameraIntrinsics] = InfoHistory()  # paired with an image by its stamp
         self.depths: collections.deque[Image] = collections.deque(maxlen=5)
         self.limit = RateLimit(rate_hz)

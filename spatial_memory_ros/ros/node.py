@@ -358,11 +358,16 @@ class SpatialMemoryNode(Node):
         answers = self.pipeline.list_items()
         # each camera's tracks in a marker namespace of their own: track ids are per camera
         track_ns = f"tracks/{camera.name}" if camera.name else "tracks"
-        with self._log_lock:  # the builder numbers new items: one camera at a time
-            # at least two frame periods: at a low rate_hz a lifetime under the period left RViz blank between frames
-            self._markers.lifetime_s = max(self._marker_lifetime_s, 2.0 / self._rate_hz)
+        now = time.monotonic()
+        gap_s = 0.0 if camera.published_at is None else now - camera.published_at
+        camera.published_at = now
+        with self._log_lock:  # the builder numbers new items and knows what it drew: one camera at a time
+            # at least two frame periods (of rate_hz, and of the frames that really come): a lifetime under the
+            # period left RViz blank between frames
+            self._markers.lifetime_s = max(self._marker_lifetime_s, 2.0 / self._rate_hz, min(2.0 * gap_s, 60.0))
             markers = self._markers.build(result.tracks, answers, msg.header.stamp, track_ns=track_ns)
-        self.markers_pub.publish(markers)
+            # published under the lock too: a build overtaken by reset_memory's clear() redrew what it cleared
+            self.markers_pub.publish(markers)
         if self._debug:
             from spatial_memory_ros.viz import annotate
 
