@@ -33,6 +33,7 @@ from ..core.tf_buffer import TransformUnavailable
 from ..core.tf_history import TransformHistory
 from ..core.types import CameraIntrinsics, Frame
 from ..ros import decode
+from ..ros.image_checks import MAX_STAMP_AHEAD_S, matching_depth
 from . import OnBadFrame
 from .bag_recover import NothingToRecover, is_cut_short, recover_mcap
 from .bag_topics import CAMERA_INFO, COMPRESSED, IMAGE, TF, BagOptions, choose_topics
@@ -45,8 +46,6 @@ if TYPE_CHECKING:  # rosbags loads when a bag is opened, so videos and TUM folde
 BAG_SUFFIXES = (".mcap", ".db3")
 # Images held back waiting for a later depth image; a stalled depth stream must not hold frames forever.
 _MAX_PENDING = 30
-# An image stamped this much (s) further ahead of its recording time than the image before is a bad stamp (_bad_stamp).
-_MAX_STAMP_AHEAD_S = 60.0
 # Depth images kept for colour logged late: this long (s) behind the newest depth stamp, at most this many (a 30 Hz
 # 640 x 480 16-bit stream's 2 s are 60 messages, 37 MB).
 _DEPTH_KEEP_S = 2.0
@@ -344,7 +343,7 @@ class BagReader:
                     try:
                         msg = _deserialize(reader, raw, conn)
                     except BadInputError as exc:  # the frames it would have matched go without depth
-                        self._warn_depth(str(exc), "decode")
+                        self._warn_depth(str(exc), "depth")
                         continue
                     depth_stamp = self._stamp(msg, log_ns, image=False)
                     if math.isnan(depth_stamp) and self._log_time is None:
@@ -399,16 +398,16 @@ class BagReader:
 
     def _bad_stamp(self, stamp: float, log_ns: int) -> str:
         """Why an image's stamp cannot be its capture time, or "". The stamp runs with the recorder's clock (a
-        simulator's slower or faster, and back at a restart): one more than _MAX_STAMP_AHEAD_S ahead of the last
+        simulator's slower or faster, and back at a restart): one more than MAX_STAMP_AHEAD_S ahead of the last
         good frame's, for the recording time between them, is a bad stamp, as the node drops one ahead of its
         clock."""
         if math.isnan(stamp):
             return "image stamped 0 in a bag whose images are stamped: no time to place it at"
         lead = stamp - log_ns * 1e-9
-        if self._lead is not None and lead > self._lead + _MAX_STAMP_AHEAD_S:
+        if self._lead is not None and lead > self._lead + MAX_STAMP_AHEAD_S:
             # one frame ahead is a bad stamp; the next one as far ahead confirms a clock stepped forward (NTP):
             # from there on the new lead holds (else the rest of the bag was refused)
-            confirmed = self._ahead is not None and abs(lead - self._ahead) <= _MAX_STAMP_AHEAD_S
+            confirmed = self._ahead is not None and abs(lead - self._ahead) <= MAX_STAMP_AHEAD_S
             self._ahead = lead
             if not confirmed:
                 return (f"image stamped {lead - self._lead:.0f} s ahead of the bag's previous image, for its "
@@ -441,32 +440,14 @@ class BagReader:
 
     def _depth(self, stamp: float, depths: collections.deque[tuple[float, Any]],
                shape: tuple[int, ...], image_frame: str) -> np.ndarray | None:
-        """The aligned depth in m, or None. A bad depth image is ignored with a warning, as the node does:
-        the colour frame is still good."""
-        best = min(depths, key=lambda d: abs(d[0] - stamp), default=None)
-        if best is None:
-            return None
-        if abs(best[0] - stamp) > self.options.depth_max_dt_s:
-            self._warn_depth(f"no depth image on {self.topics.depth} within {self.options.depth_max_dt_s:g} s of the "
-                             f"image stamped {stamp:.3f} s (nearest {abs(best[0] - stamp) * 1e3:.0f} ms away): such "
-                             "frames go without depth (--depth-max-dt)", "window")
-            return None
-        depth_frame = best[1].header.frame_id
-        if not self.options.camera_frame and depth_frame and image_frame and depth_frame != image_frame:
-            # aligned depth carries the image's frame (the node's rule): another camera's, or the raw depth
-            # sensor's, would put every lifted point in the wrong place
-            self._warn_depth(f"ignoring depth image on {self.topics.depth}: its frame {depth_frame!r} is not the "
-                             f"image's {image_frame!r} (depth must be aligned to the image)", "frame")
-            return None
-        try:
-            depth = decode.depth_to_metres(best[1])
-        except BadInputError as exc:
-            self._warn_depth(f"ignoring depth image on {self.topics.depth}: {exc}", "decode")
-            return None
-        if depth.shape != shape:
-            self._warn_depth(f"ignoring depth image on {self.topics.depth}: {depth.shape[1]}x{depth.shape[0]}, "
-                             f"the colour image {shape[1]}x{shape[0]}", "size")
-            return None
+        """The aligned depth in m, or None, by the node's rules (ros.image_checks.matching_depth). A depth image
+        that cannot be used is ignored with a warning, as the node does: the colour frame is still good."""
+        depth, ignored = matching_depth(stamp, image_frame, depths, shape, self.options.depth_max_dt_s,
+                                        check_frame=not self.options.camera_frame)
+        if ignored is not None:
+            kind, text = ignored
+            self._warn_depth(f"ignoring depth image on {self.topics.depth}: {text}"
+                             + (" (--depth-max-dt)" if kind == "depth_window" else ""), kind)
         return depth
 
     def _warn_depth(self, text: str, kind: str) -> None:

@@ -1,10 +1,12 @@
 """Why a camera's image cannot go to its pipeline, found before any work: its stamp, its camera_info, and which
 depth image goes with it. Each fault is (key, text): the node logs it throttled per camera and key (one kind of
-bad input never hides another) and counts the frame dropped. Reads message fields only (no node, no rclpy).
+bad input never hides another) and counts the frame dropped. Reads message fields only (no node, no rclpy), so
+the offline bag reader (io.bag) pairs depth and judges stamps by the same rules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -12,7 +14,7 @@ import numpy as np
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.types import CameraIntrinsics
 
-from . import conversions as conv
+from . import decode
 
 Fault = tuple[str, str]  # (throttle key, what to log)
 
@@ -54,21 +56,25 @@ def info_fault(intrinsics: CameraIntrinsics | None, image: np.ndarray, info_topi
     return None
 
 
-def matching_depth(msg: Any, depths: list[Any], shape: tuple[int, int], max_dt_s: float, *,
-                   check_frame: bool) -> tuple[np.ndarray | None, Fault | None]:
-    """The depth image (m) nearest the image's stamp within max_dt_s, or None, with the reason one was ignored.
-    check_frame: refuse depth of another frame_id than the image's (off when the node's camera_frame names it)."""
-    t = conv.stamp_to_sec(msg.header.stamp)
-    best = min(depths, key=lambda d: abs(conv.stamp_to_sec(d.header.stamp) - t), default=None)
-    if best is None or abs(conv.stamp_to_sec(best.header.stamp) - t) > max_dt_s:
+def matching_depth(stamp_s: float, frame_id: str, depths: Iterable[tuple[float, Any]], shape: tuple[int, ...],
+                   max_dt_s: float, *, check_frame: bool) -> tuple[np.ndarray | None, Fault | None]:
+    """The depth image (m) of (stamp s, message) depths nearest the image's stamp within max_dt_s, or None, with
+    the reason one was ignored ("depth_window": none that near). check_frame: refuse depth of another frame_id than
+    the image's (off when a camera_frame setting names the image's frame)."""
+    best = min(depths, key=lambda d: abs(d[0] - stamp_s), default=None)
+    if best is None:
         return None, None
-    if check_frame and best.header.frame_id and msg.header.frame_id and best.header.frame_id != msg.header.frame_id:
+    if abs(best[0] - stamp_s) > max_dt_s:
+        return None, ("depth_window", f"the nearest is {abs(best[0] - stamp_s) * 1e3:.0f} ms from the image stamped "
+                      f"{stamp_s:.3f} s, beyond the {max_dt_s:g} s allowed: the frame goes without depth")
+    depth_frame = best[1].header.frame_id
+    if check_frame and depth_frame and frame_id and depth_frame != frame_id:
         # aligned depth carries the image's frame (e.g. realsense's aligned_depth_to_color); another frame's depth
-        # of the same size would put every lifted point in the wrong place
-        return None, ("depth_frame", f"its frame {best.header.frame_id!r} is not the image's "
-                      f"{msg.header.frame_id!r} (depth must be aligned to the image)")
+        # of the same size (another camera's, the raw depth sensor's) would put every lifted point in the wrong place
+        return None, ("depth_frame", f"its frame {depth_frame!r} is not the image's {frame_id!r} (depth must be "
+                      "aligned to the image)")
     try:
-        depth = conv.depth_to_metres(best)
+        depth = decode.depth_to_metres(best[1])
     except BadInputError as exc:
         return None, ("depth", str(exc))
     if depth.shape != shape:

@@ -331,9 +331,10 @@ class SpatialMemoryNode(Node):
         except TransformUnavailable as exc:
             self._drop(camera, "pose", f"no camera pose {self.settings.map_frame} <- {camera_frame}: {exc}")
             return
-        depth, ignored = matching_depth(msg, depths, image.shape[:2], self._depth_max_dt,
-                                        check_frame=not self.settings.camera_frame)
-        if ignored is not None:
+        depth, ignored = matching_depth(stamp_s, msg.header.frame_id,
+                                        [(conv.stamp_to_sec(d.header.stamp), d) for d in depths], image.shape[:2],
+                                        self._depth_max_dt, check_frame=not self.settings.camera_frame)
+        if ignored is not None and ignored[0] != "depth_window":  # a slower depth camera: not worth a warning
             self._warn(f"{camera.name}:{ignored[0]}", f"ignoring depth image{camera.label}: {ignored[1]}")
         frame = Frame(image=image, stamp=stamp_s, intrinsics=intrinsics,
                       T_map_cam=T_map_cam, depth=depth)
