@@ -21,7 +21,13 @@ from ..core.errors import BadInputError, SpatialMemoryError
 from ..core.types import Frame, FrameResult, ItemAnswer, TrackState
 from ..io import open_input
 from ..io.bag_topics import BagOptions
-from ..io.outputs import MotWriter, remove_change_masks, write_change_mask, write_items_json
+from ..io.outputs import (
+    DEFAULT_CAMERA_FRAME,
+    MotWriter,
+    remove_change_masks,
+    write_change_mask,
+    write_items_json,
+)
 from ..progress import bar_interval
 
 # Bad frames are all counted, but only the first few are printed: a wholly unreadable input would
@@ -166,7 +172,8 @@ def run_offline(
             if frames:
                 # a static camera's bag names its frame in each image: the last one's stands for all
                 header = getattr(source, "last_header", None)
-                frame_id = source.output_frame or (header.frame_id if header is not None else "") or "camera"
+                frame_id = (source.output_frame or (header.frame_id if header is not None else "")
+                            or DEFAULT_CAMERA_FRAME)
                 write_items_json(out_dir / "items.json", items, map_frame=source.map_frame, frame_id=frame_id)
             try:
                 pipeline.save()

@@ -21,13 +21,13 @@ from ..ros import encode
 from ..ros.markers import MarkerBuilder
 from .bag import FrameHeader
 from .bag_types import rosbags_types, typestore
+from .outputs import DEFAULT_CAMERA_FRAME
 
 TOPICS = {
     "/tracks": "spatial_memory/msg/TrackArray",
     "/change_mask": "sensor_msgs/msg/Image",
     "/markers": "visualization_msgs/msg/MarkerArray",
 }
-DEFAULT_CAMERA_FRAME = "camera"  # for inputs without frame names (videos, TUM folders)
 
 
 class BagResultWriter:
@@ -46,7 +46,7 @@ class BagResultWriter:
         self._map_frame = map_frame
         self._markers = MarkerBuilder(map_frame or DEFAULT_CAMERA_FRAME, marker_lifetime_s, self._types)
         self._lifetime_s = marker_lifetime_s
-        self._last_stamp_ns: int | None = None  # the previous frame's log time: markers live at least two gaps
+        self._last_log_ns: int | None = None  # the previous frame's log time: markers live at least two gaps
         self._writer = Writer(self.path, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP)
         try:
             self._writer.open()
@@ -76,9 +76,9 @@ class BagResultWriter:
         self._markers.frame_id = frame
         # as the node does (two frame periods at least): a 0.5 Hz input's markers were gone half the time on replay
         # in log time, the clock a replay shows them by (a simulator slower than real time logs wider gaps)
-        gap_s = 0.0 if self._last_stamp_ns is None else (header.log_time_ns - self._last_stamp_ns) * 1e-9
+        gap_s = 0.0 if self._last_log_ns is None else (header.log_time_ns - self._last_log_ns) * 1e-9
         self._markers.lifetime_s = max(self._lifetime_s, 2.0 * gap_s)
-        self._last_stamp_ns = header.log_time_ns
+        self._last_log_ns = header.log_time_ns
         out = {
             "/tracks": encode.tracks_to_msg(result.tracks, T.Header(frame_id=frame, stamp=stamp_msg), T),
             "/change_mask": encode.array_to_image(result.change_mask,

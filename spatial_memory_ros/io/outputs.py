@@ -20,6 +20,7 @@ from ..core.errors import BadInputError
 from ..core.types import ItemAnswer, ItemLocation, TrackInfo, TrackState
 
 MAP_FRAME_ID = "map"
+DEFAULT_CAMERA_FRAME = "camera"  # the frame of inputs without frame names (videos, a bag's unnamed images)
 
 
 def location_to_dict(location: ItemLocation) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from ..core.errors import BadInputError
 from ..core.types import CameraIntrinsics, Frame
 from . import OnBadFrame
 from .camera_yaml import load_camera_yaml
+from .outputs import DEFAULT_CAMERA_FRAME
 
 
 class VideoReader:
@@ -60,7 +61,7 @@ class VideoReader:
     @property
     def output_frame(self) -> str:
         """The frame results are in, as a tf frame name: the camera's (a video names none)."""
-        return "camera"
+        return DEFAULT_CAMERA_FRAME
 
     def __len__(self) -> int:
         return self._count
