@@ -116,15 +116,13 @@ def run_offline(
     track_ids: set[int] = set()
     interrupted = False
     start = time.monotonic()
-    made_bag = False
+    results_bag = None
     try:
         with contextlib.ExitStack() as outputs:
-            results_bag = None
             if out_bag is not None:
                 from ..io.bag_writer import BagResultWriter
 
                 results_bag = outputs.enter_context(BagResultWriter(out_bag, map_frame=source.output_frame))
-                made_bag = True
             pipeline = open_pipeline(config)
             outputs.callback(pipeline.close)
             store = getattr(getattr(pipeline, "memory", None), "store", None)
@@ -181,7 +179,8 @@ def run_offline(
                 tqdm.write(f"warning: {exc}", file=sys.stderr)
     finally:
         if frames == 0:
-            _undo_outputs(db_path if not extended else None, Path(out_bag) if made_bag and out_bag else None, new_dirs)
+            _undo_outputs(db_path if not extended else None, results_bag.path if results_bag is not None else None,
+                          new_dirs)
     return RunSummary(
         out_dir=out_dir, frames=frames, bad_frames=len(bad), first_error=bad[0] if bad else "",
         tracks=len(track_ids), observations=observations, items=items, extended_memory=extended,
