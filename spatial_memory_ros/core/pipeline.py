@@ -6,19 +6,17 @@ ROS-free: the node converts messages to a Frame, calls update(), and converts th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Protocol
 
 import numpy as np
 
-from ..detect.apriltag import TAG_LABEL, AprilTagDetector
 from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
 from ..reid.base import AppearanceEmbedder
 from .change import ChangeDetector, ChangeOutput, make_change_backend
+from .change_backend import ChangeBackend, camera_change_backends, wants_motion_appearance
 from .clock_watch import OUT_OF_ORDER_S
 from .config import PipelineConfig
 from .errors import BadInputError
@@ -26,20 +24,19 @@ from .frame_check import validate_frame
 from .geometry import pose_delta, same_intrinsics
 from .item_follow import ItemFollower
 from .item_memory import ItemMemory
-from .lifting import lift, plane_point
-from .sightings import confirmed_observations, is_explained, overlaps
+from .lifting import lift
+from .sightings import confirmed_observations, is_explained
 from .store import MemoryStore
+from .tag_reads import TagReaderBackend, TagStep
 from .tags import to_gray
 from .tracker import Tracker
 from .turning import TurnLimits, shift_copy, turn_in_picture, view_from_canvas
 from .types import (
     MOTION_LABEL,
-    CameraIntrinsics,
     Detection,
     Frame,
     FrameResult,
     ItemAnswer,
-    PositionSource,
     TagDetection,
 )
 from .visibility import empty_places
@@ -47,47 +44,10 @@ from .visibility import empty_places
 _TURNS = TurnLimits()  # _compensate_turn follows a turn of at most max_turn_deg a frame, as the turning backgrounds do
 
 _MOTION_SCORE = 0.5  # a frame-difference blob has no confidence of its own
-# A learned read counts only when the previous read of the same item, at most _READ_AGREE_S earlier, put it
-# within _READ_AGREE_M: about 1 % of reads name the wrong item (far, oblique quads), one frame at a time,
-# and with min_hits 1 a single one would move the item's "current" to another item's place.
-_READ_AGREE_S = 1.0
-_READ_AGREE_M = 0.5
 # A frame stamped at most OUT_OF_ORDER_S before the previous one is out of order (a driver's or transport's
 # jitter) and is refused; further back, the clock went back (a bag played again, a simulator restarted) and the
 # time-bound state starts over. Before, 1 ms out of order reset the tracker as a new clock does. (The node holds
 # a single frame far behind until the next confirms it: core/clock_watch.py.)
-
-
-class ChangeBackend(Protocol):
-    """What the pipeline needs from a change detector: the classical ChangeDetector, or a learned one."""
-
-    def update(
-        self, image_bgr: np.ndarray, T_map_cam: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,
-        stamp: float | None = None,
-    ) -> ChangeOutput: ...
-
-    def reset(self) -> None: ...
-
-    def describe(self) -> str: ...  # what the node's startup log calls it
-
-
-class TagRead(Protocol):
-    """One quad read as a known tag (model.tag_reader.TagRead)."""
-
-    @property
-    def tag_id(self) -> int: ...
-
-    @property
-    def quad(self) -> np.ndarray: ...  # (4, 2) px
-
-    @property
-    def p_tag(self) -> float: ...  # 0..1, how sure the reader is that the quad is a tag at all
-
-
-class TagReaderBackend(Protocol):
-    """Reads quads the tag finder could not decode as known tag ids (model.tag_reader.TagReader)."""
-
-    def read(self, gray: np.ndarray, quads: list[np.ndarray]) -> Sequence[TagRead]: ...
 
 
 class Pipeline:
@@ -149,13 +109,7 @@ class Pipeline:
         self.memory = memory
         backend = config.detector.backend
         use_tags = backend == "apriltag" or config.detector.apriltag_items
-        self._tags = AprilTagDetector(config.tags) if use_tags else None
-        if tag_reader is None and use_tags and config.detector.learned_tag_reader:
-            from ..model.tag_reader import TagReader  # imports torch: only when the reader is asked for
-
-            tag_reader = TagReader(list(config.tags.items.values()), min_margin=config.detector.tag_reader_min_margin)
-        self._reader = tag_reader if use_tags else None
-        self._last_read: dict[str, tuple[float, np.ndarray]] = {}  # item -> (stamp, map position) of its last read
+        self._tags = TagStep(self.config, tag_reader) if use_tags else None
         self._last_stamp: float | None = None  # the last processed frame's
         if detector is None and backend != "apriltag":
             detector = make_detector(config.detector, config.tags, device=device)
@@ -189,7 +143,7 @@ class Pipeline:
         # (bench-node, apriltag, 640 x 480: p50 / p95 26-27 / 30-36 -> 22-24 / 26-29 ms); beside the learned one
         # it gained nothing measurable in two runs and stalled one (7.6 Hz), so there it stays in sequence.
         self._change_aside = detector is not None and isinstance(change, ChangeDetector)
-        tags_aside = (self._tags is not None and self._reader is None
+        tags_aside = (self._tags is not None and self._tags.reader is None
                       and (detector is not None or isinstance(change, ChangeDetector)))
         aside = self._change_aside or tags_aside
         self._side = ThreadPoolExecutor(1, thread_name_prefix="pipeline_side") if aside else None
@@ -212,7 +166,7 @@ class Pipeline:
         store = MemoryStore(config.memory.db_path)
         try:
             memory = ItemMemory(config.memory, store)
-            changes = _change_backends(config, cameras, device)
+            changes = camera_change_backends(config, cameras, device)
             return [cls(config, memory, change=change, device=device) for change in changes]
         except BaseException:
             store.close()  # do not leave the database open behind a failed start
@@ -294,7 +248,8 @@ class Pipeline:
         """What counts time by this camera's stamps starts over (the tracker, the item follower and the change
         backends see the stamp and do so on their own; the shared item memory likewise); remembered places stay."""
         self._last_view = None
-        self._last_read.clear()
+        if self._tags is not None:
+            self._tags.forget_reads()
 
     def _tags_and_change(self, frame: Frame) -> tuple[list[TagDetection], list[Detection], ChangeOutput]:
         """The tags (raw, and as detections) and the change baseline's output: one job beside the detector."""
@@ -303,52 +258,11 @@ class Pipeline:
 
     def _tags_alone(self, frame: Frame) -> tuple[list[TagDetection], list[Detection], ChangeOutput | None]:
         """The tags, raw and as detections (the learned reader's reads among them if it is on)."""
-        tags: list[TagDetection] = []
-        detections: list[Detection] = []
-        if self._tags is not None:
-            if self._reader is not None:
-                tags, quads = self._tags.detect_tags_with_rejected(frame)
-            else:
-                tags, quads = self._tags.detect_tags(frame), []
-            detections = [self._tags.to_detection(tag, frame.T_map_cam) for tag in tags]
-            if quads:
-                detections += self._read_quads(frame, tags, quads)
+        tags, detections = self._tags.detect(frame) if self._tags is not None else ([], [])
         return tags, detections, None
 
     def _change_update(self, frame: Frame) -> ChangeOutput:
         return self._change.update(frame.image, frame.T_map_cam, frame.intrinsics, frame.stamp)
-
-    def _read_quads(self, frame: Frame, tags: list[TagDetection], quads: list[np.ndarray]) -> list[Detection]:
-        """The learned reader's items among the undecoded quads, placed on the lifting plane (a read has no
-        pose of its own), where the item's previous read agrees (_READ_AGREE_S, _READ_AGREE_M). A quad around
-        or inside a decoded tag (its board, a piece of it) is that tag. Without a pose a read is dropped."""
-        assert self._reader is not None
-        if frame.intrinsics is None or frame.T_map_cam is None:
-            return []
-        boxes = [t.box for t in tags]
-        rest = [q for q in quads if not any(overlaps(q, b) for b in boxes)]
-        if not rest:
-            return []
-        decoded = {t.tag_id for t in tags}
-        out = []
-        stamp, lifting = float(frame.stamp), self.config.lifting
-        for read in self._reader.read(to_gray(frame.image), rest):
-            if read.tag_id in decoded:
-                continue
-            position = plane_point(read.quad.mean(axis=0), frame.intrinsics, frame.T_map_cam,
-                                   lifting.plane_height_m, lifting.max_range_m)
-            if position is None:
-                continue
-            item = self.config.tags.name_for(read.tag_id)
-            previous = self._last_read.get(item)
-            self._last_read[item] = (stamp, position)
-            if previous is None or not (0 < stamp - previous[0] <= _READ_AGREE_S
-                                        and np.linalg.norm(position[:2] - previous[1][:2]) <= _READ_AGREE_M):
-                continue
-            box = np.concatenate([read.quad.min(axis=0), read.quad.max(axis=0)])
-            out.append(Detection(box=box, label=TAG_LABEL, score=read.p_tag, item=item, position=position,
-                                 is_dynamic=False, position_source=PositionSource.GROUND_PLANE))
-        return out
 
     def _compensate_turn(self, frame: Frame) -> None:
         """Boxes are matched in the picture, and a turn moves the whole picture: a camera that turned since the last
@@ -401,7 +315,8 @@ class Pipeline:
         self._change.reset()
         if self._follower is not None:
             self._follower.reset()
-        self._last_read.clear()
+        if self._tags is not None:
+            self._tags.forget_reads()
         self._last_stamp = None
 
     def save(self) -> None:
@@ -424,37 +339,6 @@ class Pipeline:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _change_backends(config: PipelineConfig, cameras: int, device: str) -> list[ChangeBackend | None]:
-    """Each camera's change backend for open_cameras(): None = the pipeline makes its own (the classical
-    detector, one camera, or change.batch_cameras never). Otherwise the cameras share one learned model and batch
-    its steps (model.camera_batch): one step for the frames that come together, which on a GPU costs about what
-    one frame's does. auto shares on CUDA only: on a CPU one network per camera runs on the cores at once."""
-    change = config.change
-    if cameras == 1 or change.method != "learned" or change.batch_cameras == "never":
-        return [None] * cameras
-    if change.batch_cameras == "auto":
-        try:
-            from ..model.checkpoint import resolve_device
-        except ImportError:  # no torch: the pipeline's own make_change_backend says so
-            return [None] * cameras
-        try:
-            if resolve_device(device).type != "cuda":
-                return [None] * cameras
-        except ValueError:  # cuda asked for without CUDA: said by make_change_backend below
-            pass
-    detector = make_change_backend(config.change, device=device, motion_appearance=wants_motion_appearance(config),
-                                   cameras=cameras)
-    assert not isinstance(detector, ChangeDetector)
-    from ..model.camera_batch import SharedCameras  # imports torch, which the learned model above has
-
-    return list(SharedCameras(detector).views())
-
-
-def wants_motion_appearance(config: PipelineConfig) -> bool:
-    """Whether the tracker uses moving blobs' appearance from the change backend (tracker.reid_motion)."""
-    return config.tracker.reid and config.tracker.reid_motion
 
 
 def _with_appearance(

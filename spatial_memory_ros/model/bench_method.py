@@ -21,9 +21,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..bench.methods import PipelineMethod, with_tag_reader
+from ..core.change_backend import wants_motion_appearance
 from ..core.config import PipelineConfig
 from ..core.item_memory import ItemMemory
-from ..core.pipeline import Pipeline, wants_motion_appearance
+from ..core.pipeline import Pipeline
 from ..core.store import MemoryStore
 from .runtime import LearnedChangeDetector
 

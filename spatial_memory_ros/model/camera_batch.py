@@ -1,7 +1,7 @@
 """Several cameras' pipelines, each on its own thread, sharing one learned model whose steps they batch.
 
     shared = SharedCameras(LearnedChangeDetector(cameras=2))
-    front, rear = shared.views()                  # each is a pipeline's change backend (core.pipeline.ChangeBackend)
+    front, rear = shared.views()   # each is a pipeline's change backend (core.change_backend.ChangeBackend)
     front.update(image, T_map_cam, intrinsics, stamp)   # on the front camera's thread
 
 A camera's frames arrive when they arrive, not in step with the other cameras'. So a batch is not waited
