@@ -47,8 +47,9 @@ from . import item_answer
 from . import item_places as places
 from .config import MemoryConfig, PipelineConfig
 from .errors import BadInputError, SpatialMemoryError, UnknownItemError
+from .item_stays import CLOCK_BACK_S, add_sighting, handed_over_late
 from .return_prior import ReturnPrior, load_return_prior
-from .store import ItemState, LastObservation, MemoryStore, PlaceRecord
+from .store import ItemState, MemoryStore
 from .types import ItemAnswer, ItemObservation, PlaceToCheck
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class ItemMemory:
 
     def advance(self, stamp: float) -> None:
         """Tell the memory the time of the newest frame (s), seen items or not: "now" for the return prior.
-        A stamp more than _CLOCK_BACK_S before "now" means the clock went back (_clock_went_back); non-finite
+        A stamp more than CLOCK_BACK_S before "now" means the clock went back (_clock_went_back); non-finite
         stamps are ignored."""
         if math.isfinite(stamp):
             with self._lock:
@@ -137,9 +138,9 @@ class ItemMemory:
         back a second time, the new clock's sightings with them (and 300 s of dwell, the gap cap, came of it)."""
         shift = self._last_shift
         if (shift is not None and time.monotonic() - self._moved_back_at < _CLOCK_BACK_REST_S
-                and self._now + _CLOCK_BACK_S < stamp <= self._now - shift + _CLOCK_BACK_S):
+                and self._now + CLOCK_BACK_S < stamp <= self._now - shift + CLOCK_BACK_S):
             return stamp + shift
-        if stamp < self._now - _CLOCK_BACK_S:
+        if stamp < self._now - CLOCK_BACK_S:
             if time.monotonic() - self._moved_back_at >= _CLOCK_BACK_REST_S:
                 self._last_shift = self._clock_went_back(stamp)
                 self._moved_back_at = time.monotonic()
@@ -182,7 +183,9 @@ class ItemMemory:
             checked = [(_checked(o), o.followed) for o in observations]
             for (name, position, orientation, stamp, confidence), followed in checked:
                 stamp = self._tick(stamp)
-                self._apply(name, position, orientation, stamp, confidence, followed=followed)
+                self._misses.pop(name, None)  # seen: its earlier misses were occlusions or noise
+                self._items[name] = add_sighting(self._items.get(name), name, position, orientation, stamp, confidence,
+                                                 self._config, self._centre_weight_cap, followed=followed)
                 self._dirty.add(name)
             self._flush_frame()
 
@@ -225,7 +228,7 @@ class ItemMemory:
                     elif place.seen_empty > before:
                         self._checked_since.add(name)
                     continue
-                if place.place_id == state.current.place_id and _handed_over_late(stamp, state.current.stamp):
+                if place.place_id == state.current.place_id and handed_over_late(stamp, state.current.stamp):
                     continue  # a look older than the sighting there (another camera's frame, handled late)
                 counts = self._misses.setdefault(name, {})
                 counts[place_id] = counts.get(place_id, 0) + 1
@@ -235,86 +238,6 @@ class ItemMemory:
                     place.stay_sightings = 0  # it left: a visit there starts over
                     self._dirty.add(name)
             self._flush_frame()
-
-    def _apply(
-        self, name: str, position: np.ndarray, orientation: np.ndarray, stamp: float, confidence: float,
-        *, followed: bool = False,
-    ) -> None:
-        self._misses.pop(name, None)  # seen: its earlier misses were occlusions or noise
-        state = self._items.get(name)
-        if state is None:
-            first = places.new_place(0, position, orientation, stamp)  # made since the last stay: there is none
-            current = LastObservation(position, orientation, stamp, confidence, first.place_id, arrived=stamp)
-            self._items[name] = state = ItemState(name, [first], current, next_place_id=1)
-            self._count_visit(state, first)
-            return
-        place = self._nearest_place(state, position)
-        previous = state.current
-        # Another camera's frame handled late: it adds to its place, but says nothing of where the item is now and
-        # is no visit.
-        late = _handed_over_late(stamp, previous.stamp)
-        if place is None:
-            place = places.new_place(state.next_place_id, position, orientation, stamp)
-            state.places.append(place)
-            state.next_place_id += 1
-        else:
-            if not followed:  # a followed box says where the item is now, not where its place is
-                alpha = 1.0 / (min(place.observations, self._centre_weight_cap) + 1)
-                place.position = place.position + alpha * (position - place.position)
-                place.orientation = places.blend_quaternions(place.orientation, orientation, alpha)
-                place.observations += 1
-            place.first_seen = min(place.first_seen, stamp)
-            place.last_seen = max(place.last_seen, stamp)
-            if place.seen_empty > stamp + _CLOCK_BACK_S:
-                # seen here, well before the time it was found empty: the clock went back (a bag played again, a
-                # simulator restarted). What is seen now outranks that emptiness, or the item, in view at its
-                # place, would stay "missing" until the clock passed the old time.
-                place.seen_empty = -math.inf
-            if previous.place_id == place.place_id and place.seen_empty < previous.stamp:
-                # Time between two sightings at one place counts as staying there, up to the gap cap (the
-                # robot may have looked away for hours), unless the place was seen empty in between.
-                # Stamps going backwards add nothing.
-                gap = stamp - previous.stamp
-                place.dwell_s += min(max(gap, 0.0), self._config.max_dwell_gap_s)
-        if not late:
-            arrived = previous.arrived if previous.place_id == place.place_id else stamp
-            state.current = LastObservation(position, orientation, stamp, confidence, place.place_id, arrived=arrived)
-            self._count_visit(state, place)
-        self._forget_extra_places(state)
-
-    def _count_visit(self, state: ItemState, place: PlaceRecord) -> None:
-        """Count a sighting at place towards a stay there (module docstring). The stay that completes makes place
-        the last stay, and earns it a return when the place was known before the last stay and that one, still
-        remembered, is more than displaced_distance_m away."""
-        if place.place_id == state.settled:
-            for p in state.places:  # it had not moved: what was seen elsewhere was not it
-                p.stay_sightings = 0
-            return
-        place.stay_sightings += 1
-        if place.stay_sightings < self._config.min_stay_sightings:
-            return
-        before = places.place(state, state.settled)
-        if not place.since_stay and before is not None and (
-            float(np.linalg.norm(before.position - place.position)) > self._config.displaced_distance_m
-        ):
-            place.returns += 1  # back at a place it had been at, after staying well away from it
-        state.settled = place.place_id
-        for p in state.places:  # a new stay: every count starts over, and every place it has been at is one it
-            p.stay_sightings, p.since_stay = 0, False  # can come back to
-
-    def _nearest_place(self, state: ItemState, position: np.ndarray) -> PlaceRecord | None:
-        distances = [float(np.linalg.norm(p.position - position)) for p in state.places]
-        best = int(np.argmin(distances))
-        return state.places[best] if distances[best] <= self._config.place_radius_m else None
-
-    def _forget_extra_places(self, state: ItemState) -> None:
-        # The last place in locate's ranking goes, but never the place the item is at now, though a new place has
-        # no dwell yet. By dwell alone, a rack the item comes back to on every patrol, seen for a moment each
-        # time, went before a bench it once sat on for a minute, and "usual" moved to the bench.
-        while len(state.places) > self._config.max_places_per_item:
-            ranking = places.ranking(state, self._config.dwell_per_return_s)
-            victim = max((p for p in state.places if p.place_id != state.current.place_id), key=ranking)
-            state.places = [p for p in state.places if p.place_id != victim.place_id]
 
     def _flush_frame(self) -> None:
         """_flush() for a frame's changes: a store that cannot be written keeps them in RAM (write_error says why,
@@ -450,16 +373,8 @@ def _checked(obs: ItemObservation) -> tuple[str, np.ndarray, np.ndarray, float, 
     return name, position.copy(), q / norm, float(obs.stamp), float(obs.confidence)
 
 
-# a sighting this much older than an emptiness at the same place means the clock went back; less is two cameras'
-# frames handled out of order (one saw the item there at t, the other the place empty at t + 0.1)
-_CLOCK_BACK_S = 5.0
 # After the clock went back, the memory's latest time is put this far (s) before the new clock's stamp.
 _CLOCK_BACK_GAP_S = 1.0
 # The clock goes back at most once in this long (s, monotonic): more often, it is two clocks, not a restart.
 _CLOCK_BACK_REST_S = 10.0
 
-
-def _handed_over_late(stamp: float, sighting: float) -> bool:
-    """Whether stamp is older than the item's last sighting by less than a clock going back (_CLOCK_BACK_S): two
-    cameras' frames handled out of order, not a bag played again."""
-    return sighting - _CLOCK_BACK_S <= stamp < sighting
