@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from spatial_memory_ros.core.change import ChangeDetector, make_change_backend
+from spatial_memory_ros.core.change import ChangeDetector
+from spatial_memory_ros.core.change_backend import make_change_backend
 from spatial_memory_ros.core.config import ChangeConfig
 from spatial_memory_ros.core.types import CameraIntrinsics
 from spatial_memory_ros.model.config import ModelConfig

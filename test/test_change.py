@@ -305,7 +305,7 @@ def test_the_default_change_method_without_torch_is_refused_with_the_way_out(mon
     that says so and names classical, and classical still builds."""
     import sys
 
-    from spatial_memory_ros.core.change import make_change_backend
+    from spatial_memory_ros.core.change_backend import make_change_backend
 
     monkeypatch.setitem(sys.modules, "spatial_memory_ros.model.runtime", None)  # its import now fails
     assert ChangeConfig().method == "learned"

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from tiny_model import INTR, TINY, tiny_model  # noqa: E402
 
-from spatial_memory_ros.core.change import make_change_backend  # noqa: E402
+from spatial_memory_ros.core.change_backend import make_change_backend  # noqa: E402
 from spatial_memory_ros.core.config import LEARNED_MIN_HITS, ChangeConfig, MemoryConfig, PipelineConfig  # noqa: E402
 from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
 from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402

@@ -12,11 +12,19 @@ does not change when a light scales them (the chromaticity distortion of Horpras
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from .change_compare import (
+    at_size,
+    channel_sum,
+    colour_turned,
+    full_size,
+    photometric_residual,
+    prepare,
+    prepare_colour,
+)
 from .config import ChangeConfig
 from .errors import BadInputError
 from .geometry import pose_delta, same_intrinsics, scale_intrinsics
@@ -34,24 +42,9 @@ from .turning import (
 from .turning import warp as warp_view
 from .types import CameraIntrinsics
 
-if TYPE_CHECKING:
-    from ..model.runtime import LearnedChangeDetector
-
-_BLUR_KSIZE = (5, 5)  # suppresses sensor noise and sub-pixel jitter before differencing
 _BACKGROUND_RATE = 0.05  # per-frame blend of unchanged pixels into the reference (slow light drift)
-_FIT_STRIDE = 4  # the gain/offset fit uses every 4th pixel in each direction: plenty, 16x cheaper
-_FIT_ITERATIONS = 2  # line refits on the pixels that agree with the robust start (changes are outliers)
-_MIN_GRADIENT = 2.0  # grey levels across _FIT_STRIDE px: weaker gradients are noise, no gain in them
-_GAIN_RANGE = (0.2, 5.0)  # a fitted gain outside this is not a light change; clamp it
 _OPEN_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))  # drops isolated noisy pixels
 _CLOSE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))  # joins the edges of a moving blob
-# Colour vectors shorter than this (RGB length, 0..441) have no reliable hue: sensor noise of a few levels
-# turns a dark pixel's colour by tens of degrees. 60 is a grey level of about 35.
-_MIN_COLOUR_NORM = 60.0
-_ONES_1x3 = np.ones((1, 3), np.float32)
-# The colour test runs on a copy at most this wide (the grey test keeps full resolution): at 640x480 it
-# cost 6.5 ms a frame at full size, ~2 ms at 320x240, and a colour change smaller than 2x2 px is noise.
-_COLOUR_WIDTH = 320
 
 
 @dataclass(frozen=True)
@@ -129,8 +122,8 @@ class ChangeDetector:
         """One frame: (H, W, 3) BGR or (H, W) grey uint8; T_map_cam (4, 4) if the camera pose is known.
         stamp (s) is not used: this detector counts frames (the ChangeBackend protocol offers it).
         intrinsics are needed only to follow a turn (config.follow_turns); without them a turn restarts it."""
-        gray = _prepare(image_bgr)
-        colour = _prepare_colour(image_bgr) if self.config.colour_angle_deg > 0 else None
+        gray = prepare(image_bgr)
+        colour = prepare_colour(image_bgr) if self.config.colour_angle_deg > 0 else None
         pose = _checked_pose(T_map_cam)
         K = None if intrinsics is None else intrinsics.K
         zoomed = K is not None and self._reference_K is not None and not same_intrinsics(K, self._reference_K)
@@ -186,9 +179,9 @@ class ChangeDetector:
         if colour is not None:  # the angle ignores brightness, so the colour reference takes pixels as they are
             assert self._reference_colour is not None
             small = colour.shape[1::-1]  # (w, h) of the colour copy
-            absorb_c = _at_size(absorb.astype(np.uint8), small) > 0
+            absorb_c = at_size(absorb.astype(np.uint8), small) > 0
             np.copyto(self._reference_colour, colour, where=absorb_c[..., None])
-            cv2.accumulateWeighted(colour, self._reference_colour, _BACKGROUND_RATE, mask=_at_size(unchanged, small))
+            cv2.accumulateWeighted(colour, self._reference_colour, _BACKGROUND_RATE, mask=at_size(unchanged, small))
             self._previous_colour = colour
         return self._output(changed, moving, absorb)
 
@@ -199,15 +192,15 @@ class ChangeDetector:
         """(changed: differs from the reference, moving: from the previous frame, both (H, W) bool; the fitted
         gain and offset of the frame against the reference), in grey levels and, with a colour copy, by colour."""
         thr = self.config.threshold
-        residual, gain, offset = _photometric_residual(gray, reference, thr)
+        residual, gain, offset = photometric_residual(gray, reference, thr)
         changed = residual > thr
-        moving = _photometric_residual(gray, previous, thr)[0] > thr
+        moving = photometric_residual(gray, previous, thr)[0] > thr
         if colour is not None:
             assert reference_colour is not None and previous_colour is not None
             cos_max = float(np.cos(np.radians(self.config.colour_angle_deg)))
-            norm2 = _channel_sum(cv2.multiply(colour, colour))  # |current|^2, for both comparisons
-            changed |= _full_size(_colour_turned(colour, norm2, reference_colour, cos_max), gray.shape)
-            moving |= _full_size(_colour_turned(colour, norm2, previous_colour, cos_max), gray.shape)
+            norm2 = channel_sum(cv2.multiply(colour, colour))  # |current|^2, for both comparisons
+            changed |= full_size(colour_turned(colour, norm2, reference_colour, cos_max), gray.shape)
+            moving |= full_size(colour_turned(colour, norm2, previous_colour, cos_max), gray.shape)
         return changed, moving, gain, offset
 
     def _output(self, changed: np.ndarray, moving: np.ndarray, absorb: np.ndarray) -> ChangeOutput:
@@ -295,8 +288,8 @@ class ChangeDetector:
         c.learn(in_reference_light, absorb, ~changed, stable, np.linalg.inv(view))
         if colour is not None and colour_view is not None:
             small = colour.shape[1::-1]
-            c.learn_colour(colour, _at_size(absorb.astype(np.uint8), small) > 0,
-                           _at_size((~changed).astype(np.uint8), small) > 0, np.linalg.inv(colour_view))
+            c.learn_colour(colour, at_size(absorb.astype(np.uint8), small) > 0,
+                           at_size((~changed).astype(np.uint8), small) > 0, np.linalg.inv(colour_view))
         self._previous, self._previous_colour, self._previous_seen_pose = gray, colour, pose
         if c.stood(raw) >= _SETTLE_FRAMES:  # it stands again: back to the plain code, cheaper (one resample)
             self._reference, known = c.view_of(c.reference, c.known, view, in_reference_light)
@@ -335,59 +328,6 @@ _ALIGN_MIN_PX = 1.0
 _SETTLE_FRAMES = 50
 
 
-def _prepare(image: np.ndarray) -> np.ndarray:
-    """Validated uint8 (H, W, 3) BGR or (H, W) grey -> (H, W) float32 blurred grey."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise BadInputError(
-            f"image must be a uint8 numpy array, got {getattr(image, 'dtype', type(image).__name__)}"
-        )
-    if image.ndim == 3 and image.shape[2] == 3 and image.size > 0:
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    elif image.ndim == 2 and image.size > 0:
-        gray = image
-    else:
-        raise BadInputError(
-            f"image must be a non-empty (H, W, 3) BGR or (H, W) grey, got shape {image.shape}"
-        )
-    return cv2.GaussianBlur(gray.astype(np.float32), _BLUR_KSIZE, 0)
-
-
-def _prepare_colour(image: np.ndarray) -> np.ndarray | None:
-    """(H, W, 3) uint8 BGR -> (h, w, 3) float32 blurred BGR at most _COLOUR_WIDTH wide; None for a grey
-    image (no colour to compare)."""
-    if image.ndim != 3:
-        return None
-    h, w = image.shape[:2]
-    if w > _COLOUR_WIDTH:
-        image = cv2.resize(image, (_COLOUR_WIDTH, max(1, round(h * _COLOUR_WIDTH / w))), interpolation=cv2.INTER_AREA)
-    return cv2.GaussianBlur(image, _BLUR_KSIZE, 0).astype(np.float32)  # blurring uint8 is faster, as good
-
-
-def _at_size(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A uint8 mask resized (nearest) to size (w, h); itself when it has that size already."""
-    return mask if mask.shape[1::-1] == size else cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
-
-
-def _full_size(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A (h, w) bool mask of the colour copy at the grey image's (H, W)."""
-    return _at_size(mask.astype(np.uint8), (shape[1], shape[0])) > 0
-
-
-def _colour_turned(current: np.ndarray, n_c: np.ndarray, base: np.ndarray, cos_max: float) -> np.ndarray:
-    """(H, W) bool: the colour vectors (H, W, 3) differ by more than the angle whose cosine is cos_max, both
-    bright enough to have a hue; n_c (H, W) is |current|^2. Compared squared (a . b < cos |a| |b|,
-    a . b >= 0 for colours): no arccos."""
-    dot = _channel_sum(cv2.multiply(current, base))
-    n_b = _channel_sum(cv2.multiply(base, base))
-    bright = cv2.min(n_c, n_b) > _MIN_COLOUR_NORM**2
-    return bright & (cv2.multiply(dot, dot) < cv2.multiply(n_c, n_b, scale=cos_max * cos_max))
-
-
-def _channel_sum(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float32 -> (H, W) float32 sum over the channels (OpenCV: several times numpy's speed)."""
-    return cv2.transform(image, _ONES_1x3).reshape(image.shape[:2])
-
-
 def _checked_pose(T: np.ndarray | None) -> np.ndarray | None:
     if T is None:
         return None
@@ -395,65 +335,3 @@ def _checked_pose(T: np.ndarray | None) -> np.ndarray | None:
     if T.shape != (4, 4) or not np.isfinite(T).all():
         raise BadInputError(f"T_map_cam must be a finite (4, 4) matrix, got shape {T.shape}")
     return T
-
-
-def _photometric_residual(
-    current: np.ndarray, base: np.ndarray, threshold: float
-) -> tuple[np.ndarray, float, float]:
-    """|current - (gain * base + offset)| (H, W), with gain and offset fitted robustly; and (gain, offset).
-
-    A least-squares fit on all pixels would explain a change of view away (uncorrelated images fit
-    best with gain ~ 0 and offset = the mean). So the start is robust and view-sensitive: a light's
-    gain scales image gradients, so gain = the median per-pixel ratio of gradient magnitudes, and
-    offset = the median difference. Line fits on the pixels within threshold then refine it, which a
-    changed region (up to about half the image) does not pull towards itself.
-    """
-    c_img = current[::_FIT_STRIDE, ::_FIT_STRIDE].astype(np.float64)
-    b_img = base[::_FIT_STRIDE, ::_FIT_STRIDE].astype(np.float64)
-    grad_c = np.concatenate([np.abs(np.diff(c_img, axis=0)).ravel(), np.abs(np.diff(c_img, axis=1)).ravel()])
-    grad_b = np.concatenate([np.abs(np.diff(b_img, axis=0)).ravel(), np.abs(np.diff(b_img, axis=1)).ravel()])
-    c, b = c_img.ravel(), b_img.ravel()
-    # Clipped pixels do not follow a gain: a brighter light saturates them.
-    usable = (c > 2) & (c < 253) & (b > 2) & (b < 253)
-    if usable.sum() < 16:
-        return np.abs(current - base), 1.0, 0.0
-    # Per-pixel gradient ratios: a changed region (ratio ~0 or large) is outvoted by the rest up to
-    # half the image, and a change of view gives unrelated gradients whose ratio has median ~1.
-    textured = grad_b > _MIN_GRADIENT
-    gain = float(np.median(grad_c[textured] / grad_b[textured])) if textured.sum() >= 16 else 1.0
-    gain = float(np.clip(gain, *_GAIN_RANGE))
-    offset = float(np.median(c[usable] - gain * b[usable]))
-    for _ in range(_FIT_ITERATIONS):
-        inliers = usable & (np.abs(c - (gain * b + offset)) < threshold)
-        if inliers.sum() < 16:
-            break
-        bi, ci = b[inliers], c[inliers]
-        b_mean, c_mean = bi.mean(), ci.mean()
-        var = ((bi - b_mean) ** 2).mean()
-        if var > 1.0:  # a textureless view cannot separate gain from offset: keep the gain
-            gain = float(np.clip(((bi - b_mean) * (ci - c_mean)).mean() / var, *_GAIN_RANGE))
-        offset = float(c_mean - gain * b_mean)
-    return np.abs(current - np.float32(gain) * base - np.float32(offset)), gain, offset
-
-
-def make_change_backend(
-    config: ChangeConfig, *, device: str = "auto", motion_appearance: bool = True, cameras: int = 1
-) -> ChangeDetector | LearnedChangeDetector:
-    """The change detector config.method names: the classical ChangeDetector, or the learned model
-    (config.model_path, "" = the shipped checkpoint) on `device` (auto | cpu | cuda), which embeds each motion
-    box's region only with motion_appearance (the classical one has no appearance to give). cameras: the
-    learned model's memory rows (model.camera_batch shares one model between cameras); the classical detector
-    is one camera's."""
-    if config.method == "classical":
-        return ChangeDetector(config)
-    if config.method != "learned":
-        raise BadInputError(f"change.method must be classical or learned, got {config.method!r}")
-    try:
-        from ..model.runtime import LearnedChangeDetector
-    except ImportError as e:  # torch is optional for the classical pipeline
-        raise BadInputError(f"change.method learned needs torch ({e}); use change.method classical") from None
-    try:
-        return LearnedChangeDetector.from_change_config(config, device=device, motion_appearance=motion_appearance,
-                                                        cameras=cameras)
-    except ValueError as e:  # a missing or foreign checkpoint, a cuda device without CUDA
-        raise BadInputError(f"change.method learned: {e}") from None

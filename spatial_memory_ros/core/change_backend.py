@@ -1,15 +1,20 @@
-"""The change backend a pipeline runs: what it needs of one, and each camera's (one learned model shared by the
-cameras or not); apart from the pipeline because choosing the backend is no part of a frame's flow."""
+"""The change backend a pipeline runs: what it needs of one, the one config.change names, and each camera's (one
+learned model shared by the cameras or not); apart from the pipeline and the classical detector because choosing the
+backend is no part of a frame's flow."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .change import ChangeDetector, ChangeOutput, make_change_backend
-from .config import PipelineConfig
+from .change import ChangeDetector, ChangeOutput
+from .config import ChangeConfig, PipelineConfig
+from .errors import BadInputError
 from .types import CameraIntrinsics
+
+if TYPE_CHECKING:
+    from ..model.runtime import LearnedChangeDetector
 
 
 class ChangeBackend(Protocol):
@@ -23,6 +28,29 @@ class ChangeBackend(Protocol):
     def reset(self) -> None: ...
 
     def describe(self) -> str: ...  # what the node's startup log calls it
+
+
+def make_change_backend(
+    config: ChangeConfig, *, device: str = "auto", motion_appearance: bool = True, cameras: int = 1
+) -> ChangeDetector | LearnedChangeDetector:
+    """The change detector config.method names: the classical ChangeDetector, or the learned model
+    (config.model_path, "" = the shipped checkpoint) on `device` (auto | cpu | cuda), which embeds each motion
+    box's region only with motion_appearance (the classical one has no appearance to give). cameras: the
+    learned model's memory rows (model.camera_batch shares one model between cameras); the classical detector
+    is one camera's."""
+    if config.method == "classical":
+        return ChangeDetector(config)
+    if config.method != "learned":
+        raise BadInputError(f"change.method must be classical or learned, got {config.method!r}")
+    try:
+        from ..model.runtime import LearnedChangeDetector
+    except ImportError as e:  # torch is optional for the classical pipeline
+        raise BadInputError(f"change.method learned needs torch ({e}); use change.method classical") from None
+    try:
+        return LearnedChangeDetector.from_change_config(config, device=device, motion_appearance=motion_appearance,
+                                                        cameras=cameras)
+    except ValueError as e:  # a missing or foreign checkpoint, a cuda device without CUDA
+        raise BadInputError(f"change.method learned: {e}") from None
 
 
 def camera_change_backends(config: PipelineConfig, cameras: int, device: str) -> list[ChangeBackend | None]:

@@ -15,8 +15,8 @@ import numpy as np
 from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
 from ..reid.base import AppearanceEmbedder
-from .change import ChangeDetector, ChangeOutput, make_change_backend
-from .change_backend import ChangeBackend, camera_change_backends, wants_motion_appearance
+from .change import ChangeDetector, ChangeOutput
+from .change_backend import ChangeBackend, camera_change_backends, make_change_backend, wants_motion_appearance
 from .clock_watch import OUT_OF_ORDER_S
 from .config import PipelineConfig
 from .errors import BadInputError
