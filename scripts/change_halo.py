@@ -16,7 +16,7 @@ import numpy as np
 
 from spatial_memory_ros.bench.scene import make_bench_scene
 from spatial_memory_ros.core.config import STILL_HEAD_SCALES
-from spatial_memory_ros.core.floor_change import FloorChangeConfig
+from spatial_memory_ros.core.floor_change_config import FloorChangeConfig
 from spatial_memory_ros.core.still_edges import StillEdgesConfig
 from spatial_memory_ros.model.runtime import LearnedChangeDetector
 

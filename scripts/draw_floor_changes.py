@@ -18,7 +18,7 @@ from tqdm import tqdm
 from spatial_memory_ros.bench.cli import add_scene_arguments
 from spatial_memory_ros.bench.scene import make_bench_scene
 from spatial_memory_ros.bench.stream import sim_frames
-from spatial_memory_ros.core.floor_change import FloorChangeConfig
+from spatial_memory_ros.core.floor_change_config import FloorChangeConfig
 from spatial_memory_ros.model.runtime import LearnedChangeDetector
 
 

@@ -18,7 +18,8 @@ import numpy as np
 
 from spatial_memory_ros.bench.pose_error import PoseError
 from spatial_memory_ros.bench.scene import make_bench_scene
-from spatial_memory_ros.core.floor_change import FloorChangeConfig, FloorChangeMap
+from spatial_memory_ros.core.floor_change import FloorChangeMap
+from spatial_memory_ros.core.floor_change_config import FloorChangeConfig
 
 BIAS_PERIOD_S = 30.0
 

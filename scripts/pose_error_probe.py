@@ -44,7 +44,7 @@ def main() -> None:
     if args.method == "classical":
         det = ChangeDetector(ChangeConfig(follow_turns=follow))
     else:
-        from spatial_memory_ros.core.floor_change import FloorChangeConfig
+        from spatial_memory_ros.core.floor_change_config import FloorChangeConfig
         from spatial_memory_ros.core.still_edges import StillEdgesConfig
         from spatial_memory_ros.model.runtime import LearnedChangeDetector
 

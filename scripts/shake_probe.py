@@ -39,7 +39,7 @@ def main() -> None:
 
         det = ChangeDetector(ChangeConfig())
     else:
-        from spatial_memory_ros.core.floor_change import FloorChangeConfig
+        from spatial_memory_ros.core.floor_change_config import FloorChangeConfig
         from spatial_memory_ros.core.still_edges import StillEdgesConfig
         from spatial_memory_ros.model.runtime import LearnedChangeDetector
 

@@ -11,7 +11,8 @@ import pytest
 from floor_scene import H, K, W, board_pixels, patrol, pose, render, texture
 
 from spatial_memory_ros.core.errors import BadInputError
-from spatial_memory_ros.core.floor_change import FloorChangeConfig, FloorChangeMap
+from spatial_memory_ros.core.floor_change import FloorChangeMap
+from spatial_memory_ros.core.floor_change_config import FloorChangeConfig
 
 Step = Callable[[np.ndarray, np.ndarray, float], np.ndarray]  # (image, T_map_cam, stamp) -> mask
 

@@ -24,7 +24,8 @@ import torch
 from ..core.change import ChangeOutput
 from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from ..core.errors import BadInputError
-from ..core.floor_change import FloorChangeConfig, FloorChangeMap
+from ..core.floor_change import FloorChangeMap
+from ..core.floor_change_config import FloorChangeConfig
 from ..core.geometry import same_intrinsics, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.types import CameraIntrinsics

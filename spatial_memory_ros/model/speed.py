@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..core.floor_change import FloorChangeConfig
+from ..core.floor_change_config import FloorChangeConfig
 from ..sim import make_scene
 from .checkpoint import DEFAULT_CHECKPOINT, resolve_device
 from .config import ModelConfig
