@@ -34,6 +34,7 @@ from spatial_memory_ros.bench.metrics import _within
 from spatial_memory_ros.bench.runner import RADIUS_M, BenchConfig, run_bench
 from spatial_memory_ros.bench.seeds import TRAIN_SEED_MIN
 from spatial_memory_ros.core import item_memory as im
+from spatial_memory_ros.core.item_places import ranking
 
 _CELL_M = 0.5
 _PHANTOM_M = 1.0
@@ -70,7 +71,7 @@ def _places(memory: im.ItemMemory, name: str) -> dict[str, Any] | None:
     state = memory._items.get(name)
     if state is None:
         return None
-    ranked = sorted(state.places, key=im._ranking(state, memory._config.dwell_per_return_s))
+    ranked = sorted(state.places, key=ranking(state, memory._config.dwell_per_return_s))
     return dict(current=dict(place=state.current.place_id, pos=_xy(state.current.position),
                              stamp=round(float(state.current.stamp), 1)),
                 places=[dict(id=p.place_id, pos=_xy(p.position), returns=p.returns, dwell=round(p.dwell_s, 1),
