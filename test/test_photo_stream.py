@@ -11,7 +11,7 @@ import pytest
 from spatial_memory_ros.model import photo_stream
 from spatial_memory_ros.model.config import ModelConfig, TrainConfig
 from spatial_memory_ros.model.data import ITEM_LABEL, render_photo_stream, render_stream
-from spatial_memory_ros.model.train import StreamSource
+from spatial_memory_ros.model.train_streams import StreamSource
 
 SIZE = (128, 96)
 
