@@ -268,7 +268,8 @@ def test_a_still_cameras_mask_region_that_moved_is_a_motion_box_and_one_at_rest_
     an item at rest (no pixel moved) is not one, and neither is anything while the camera's pose changes."""
     from tiny_model import INTR
 
-    from spatial_memory_ros.model.runtime import LearnedChangeDetector, PreparedFrame
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+    from spatial_memory_ros.model.step_inputs import PreparedFrame
     from spatial_memory_ros.model.still_motion import MOVED_GREY, MOVED_SHARE
 
     det = LearnedChangeDetector(tiny_model(config=STILL), device="cpu", intrinsics=INTR)
@@ -322,7 +323,8 @@ def test_a_pose_a_little_off_counts_as_still_when_the_picture_did_not_move() -> 
 
     from spatial_memory_ros.core.turning import TurnLimits
     from spatial_memory_ros.model.background import BackgroundConfig
-    from spatial_memory_ros.model.runtime import LearnedChangeDetector, PreparedFrame
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+    from spatial_memory_ros.model.step_inputs import PreparedFrame
 
     det = LearnedChangeDetector(tiny_model(config=STILL), device="cpu", intrinsics=INTR)
     h, w = 96, 128
@@ -409,7 +411,8 @@ def test_a_shaken_picture_is_aligned_before_a_region_is_called_moving() -> None:
     from tiny_model import INTR
 
     from spatial_memory_ros.model.background import BackgroundConfig, shifted
-    from spatial_memory_ros.model.runtime import LearnedChangeDetector, PreparedFrame
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+    from spatial_memory_ros.model.step_inputs import PreparedFrame
 
     h, w = 96, 128
     rng = np.random.default_rng(5)
@@ -445,7 +448,8 @@ def test_a_camera_that_turned_since_the_previous_frame_has_it_re_projected_befor
     only with the turn, is not. Without the intrinsics (turns not followed) no region is called moving, as before."""
     from tiny_model import INTR
 
-    from spatial_memory_ros.model.runtime import LearnedChangeDetector, PreparedFrame
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+    from spatial_memory_ros.model.step_inputs import PreparedFrame
 
     h, w = 96, 128
     K = np.array([[110.0, 0.0, w / 2 - 0.5], [0.0, 110.0, h / 2 - 0.5], [0.0, 0.0, 1.0]])

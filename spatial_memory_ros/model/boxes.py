@@ -70,6 +70,27 @@ def complete_at_border(
     return np.array([lo[0], lo[1], hi[0], hi[1]], dtype=np.float64)
 
 
+def box_embeddings(emb: np.ndarray, size: tuple[int, int], boxes: np.ndarray) -> np.ndarray:
+    """(M, 4) float64 px boxes in an image of size (W, H) -> (M, E) float32: each box's L2-normalised mean of
+    the (rows, cols, E) patch embeddings whose centres lie in it (the nearest patch for a box smaller than a
+    patch). LearnedChangeDetector.embed_boxes."""
+    rows, cols = emb.shape[:2]
+    w, h = size
+    out = np.zeros((len(boxes), emb.shape[-1]), dtype=np.float32)
+    cx = (np.arange(cols) + 0.5) * w / cols
+    cy = (np.arange(rows) + 0.5) * h / rows
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        ix = np.flatnonzero((cx >= x1) & (cx < x2))
+        iy = np.flatnonzero((cy >= y1) & (cy < y2))
+        if len(ix) == 0:
+            ix = np.array([int(np.clip((x1 + x2) / 2 * cols / w, 0, cols - 1))])
+        if len(iy) == 0:
+            iy = np.array([int(np.clip((y1 + y2) / 2 * rows / h, 0, rows - 1))])
+        v = emb[np.ix_(iy, ix)].reshape(-1, emb.shape[-1]).mean(axis=0)
+        out[i] = v / max(float(np.linalg.norm(v)), 1e-9)
+    return out
+
+
 def _floor_point(u: float, v: float, K: np.ndarray, T_map_cam: np.ndarray) -> np.ndarray | None:
     """(3,) map point where the ray through image point (u, v) px meets z = 0, or None above the horizon."""
     ray = T_map_cam[:3, :3] @ np.array([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], 1.0])

@@ -27,7 +27,8 @@ import numpy as np
 
 from ..core.change import ChangeOutput
 from ..core.types import CameraIntrinsics
-from .runtime import LearnedChangeDetector, NetworkStep, PreparedFrame
+from .runtime import LearnedChangeDetector
+from .step_inputs import NetworkStep, PreparedFrame
 
 # the longest a step about to start waits for other cameras' frames being prepared (a safety: preparing takes a
 # few ms, resizing and the background's lookup)

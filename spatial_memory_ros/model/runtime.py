@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -29,41 +28,12 @@ from ..core.floor_change_config import FloorChangeConfig
 from ..core.geometry import same_intrinsics, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.types import CameraIntrinsics
-from .boxes import complete_at_border, region_boxes
+from .boxes import box_embeddings, complete_at_border, region_boxes
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
 from .model import SpatialMemoryModel
+from .step_inputs import NetworkStep, PreparedFrame, camera_K, check_image, checked_pose, model_K, step_tensors
 from .still_motion import AGENT_MARGIN, moving_still_regions
 from .turning_background import TurningBackground
-
-_NOMINAL_FOCAL = 500.0 / 640.0  # focal length / image width when no intrinsics are given (~65 deg across)
-
-
-@dataclass
-class PreparedFrame:
-    """One camera's frame made ready for the network step (LearnedChangeDetector.prepare)."""
-
-    camera: int
-    image: np.ndarray  # (H, W, 3) uint8 BGR, as given
-    small: np.ndarray  # at the model's input size
-    K_px: np.ndarray  # (3, 3) intrinsics at the image's size
-    K: np.ndarray  # (3, 3) float32 at the model's input size
-    pose: np.ndarray  # (4, 4) float64, identity when unknown
-    T_map_cam: np.ndarray | None  # as given: None = no pose
-    stamp: float | None
-    blank: bool  # featureless: steps as the memory-disabled model (blank_std)
-    seen: np.ndarray  # what the still background learns: small, or the frame at still_scale times the input
-    background: np.ndarray | None = None  # the still background at seen's size; None without one
-    valid: np.ndarray | bool = False  # the background's validity: per pixel at seen's size, or one flag
-    seen_K: np.ndarray | None = None  # (3, 3) intrinsics at seen's size when turns are followed, else None
-
-
-@dataclass
-class NetworkStep:
-    """A frame's part of a network step: change logits at the model's output size, and the change head's own
-    (for the motion boxes) where a still head corrected them."""
-
-    logits: np.ndarray
-    regions: np.ndarray | None
 
 
 class LearnedChangeDetector:
@@ -265,9 +235,9 @@ class LearnedChangeDetector:
             raise BadInputError(f"update_batch needs exactly one image, pose (and intrinsics) per camera ({C})")
         intrs = list(intrinsics) if intrinsics is not None else [None] * C
         for image, T, intr in zip(images_bgr, T_map_cam, intrs):  # all checked before any camera's memory is touched
-            _check_image(image)
-            _checked_pose(T)
-            _camera_K(intr or self.intrinsics, image.shape[1], image.shape[0])
+            check_image(image)
+            checked_pose(T)
+            camera_K(intr or self.intrinsics, image.shape[1], image.shape[0])
         frames = [self.prepare(c, images_bgr[c], T_map_cam[c], intrs[c], None if stamps is None else stamps[c])
                   for c in range(C)]
         return [self.finish(frame, step) for frame, step in zip(frames, self.network_step(frames))]
@@ -285,10 +255,10 @@ class LearnedChangeDetector:
         if not 0 <= camera < self.cameras:
             raise ValueError(f"camera must be in [0, {self.cameras}), got {camera}")
         cfg = self.config
-        _check_image(image_bgr)
-        pose = _checked_pose(T_map_cam)
+        check_image(image_bgr)
+        pose = checked_pose(T_map_cam)
         h, w = image_bgr.shape[:2]
-        K_px = _camera_K(intrinsics or self.intrinsics, w, h)  # BadInputError if they are another image size's
+        K_px = camera_K(intrinsics or self.intrinsics, w, h)  # BadInputError if they are another image size's
         last_K = self._image_K[camera]
         if self._image_size[camera] not in (None, (w, h)) or (
                 last_K is not None and not same_intrinsics(last_K, K_px)):
@@ -297,7 +267,7 @@ class LearnedChangeDetector:
             self.reset(camera)
         self._image_size[camera], self._image_K[camera] = (w, h), K_px.copy()
         small = cv2.resize(image_bgr, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA)
-        K = self._model_K(K_px, w, h)
+        K = model_K(K_px, w, h, cfg)
         blank = self.use_memory and self.blank_std > 0 and float(
             cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).std()) < self.blank_std
         frame = PreparedFrame(camera, image_bgr, small, K_px, K, pose, T_map_cam, stamp, blank, small)
@@ -322,44 +292,7 @@ class LearnedChangeDetector:
         if not frames or len(set(cams)) != len(cams):
             raise ValueError(f"network_step needs frames of distinct cameras, got cameras {cams}")
         cfg, dev, n = self.config, self.device, len(frames)
-        image_t = torch.from_numpy(np.stack([f.small for f in frames])).to(dev).permute(0, 3, 1, 2)  # (n, 3, h, w)
-        K = torch.from_numpy(np.stack([f.K for f in frames])).to(dev)  # (n, 3, 3)
-        poses = np.stack([f.pose for f in frames])  # (n, 4, 4) float64
-        if cfg.floor_period_m > 0:
-            # the network computes in float32, whose step at a UTM-scale map coordinate (5e6 m) is 0.5 m, the
-            # shortest wavelength of the floor features: a coordinate beyond _FAR_M is moved near 0 by whole
-            # periods first (in float64), which leaves every feature as it was; nearer ones are left bit for bit
-            xy, period = poses[:, :2, 3], cfg.floor_period_m
-            poses[:, :2, 3] = np.where(np.abs(xy) >= _FAR_M, xy - np.floor(xy / period) * period, xy)
-        pose = torch.from_numpy(poses.astype(np.float32)).to(dev)  # (n, 4, 4)
-        flag = torch.tensor([f.T_map_cam is not None for f in frames], device=dev)
-        bg_t = bg_valid = fine_t = fine_bg_t = fine_valid = None
-        if self._backgrounds and self.use_memory:
-            k = self.still_scale
-            backgrounds = [f.background for f in frames if f.background is not None]  # each has one (prepare)
-            assert len(backgrounds) == n
-            valid = [f.valid for f in frames]
-            per_pixel = any(isinstance(v, np.ndarray) and not (v.all() or not v.any()) for v in valid)
-            if k > 1:
-                # else the head adds nothing: the mask stays the change head's own. Per batch: a camera with no
-                # background yet, batched with one that has, gets its (zero) correction at the finer size, so its
-                # logits reach the image through one more bilinear upsampling: the same mask up to interpolation
-                if any(np.any(v) for v in valid):
-                    fine_t = torch.from_numpy(np.stack([f.seen for f in frames])).to(dev).permute(0, 3, 1, 2)
-                    fine_bg_t = torch.from_numpy(np.stack(backgrounds)).to(dev).permute(0, 3, 1, 2)
-                    if per_pixel:
-                        fine_valid = torch.from_numpy(np.stack([np.broadcast_to(v, f.seen.shape[:2]) for v, f
-                                                                in zip(valid, frames)])).to(dev)
-                backgrounds = [cv2.resize(b, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA)
-                               for b in backgrounds]
-            bg_t = torch.from_numpy(np.stack(backgrounds)).to(dev).permute(0, 3, 1, 2)
-            if per_pixel:  # at the model's input: a pixel is valid if all of the finer ones it covers are
-                size = (cfg.image_width, cfg.image_height)
-                bg_valid = torch.from_numpy(np.stack([
-                    cv2.resize(np.broadcast_to(v, f.seen.shape[:2]).astype(np.float32), size,
-                               interpolation=cv2.INTER_AREA) > 0.999 for v, f in zip(valid, frames)])).to(dev)
-            else:
-                bg_valid = torch.tensor([bool(np.any(v)) for v in valid], device=dev)
+        x = step_tensors(frames, cfg, dev, self.still_scale, bool(self._backgrounds and self.use_memory))
         rows = torch.tensor(cams, device=dev)
         with self._state_lock:
             before = self._state[rows]  # (n, S, D)
@@ -368,9 +301,10 @@ class LearnedChangeDetector:
             if blank is not None:  # those rows step as the memory-disabled model: the initial memory in, nothing out
                 state = torch.where(blank[:, None, None], self.model.initial_state(n, dev), state)
             with torch.autocast(dev.type, dtype=torch.float16, enabled=self._amp):
-                out = self.model(image_t, K, pose, flag, state, use_memory=self.use_memory, background=bg_t,
-                                 background_valid=bg_valid, still_image=fine_t, still_background=fine_bg_t,
-                                 still_valid=fine_valid)
+                out = self.model(x.image, x.K, x.pose, x.has_pose, state, use_memory=self.use_memory,
+                                 background=x.background, background_valid=x.background_valid,
+                                 still_image=x.still_image, still_background=x.still_background,
+                                 still_valid=x.still_valid)
             after = out.state if blank is None else torch.where(blank[:, None, None], before, out.state)
             if not self.slot_memory:  # the slots stay as reset() made them (initial); place cells, if any, learn
                 slots = self.config.memory_slots
@@ -441,11 +375,6 @@ class LearnedChangeDetector:
         t = time.monotonic() if stamp is None else float(stamp)
         return floor.update(image, K_px, T, t, exclude=cv2.dilate(moving, AGENT_MARGIN))
 
-    def _model_K(self, K_px: np.ndarray, w: int, h: int) -> np.ndarray:
-        """(3, 3) float32 intrinsics at the model's input size, from K_px of an image of w x h px."""
-        sx, sy = self.config.image_width / w, self.config.image_height / h
-        return scale_intrinsics(K_px, sx, sy).astype(np.float32)
-
     @torch.inference_mode()
     def embed_boxes(self, boxes: np.ndarray, camera: int = 0) -> np.ndarray:
         """(M, 4) px boxes in a camera's last frame -> (M, E) L2-normalised re-identification embeddings.
@@ -459,49 +388,5 @@ class LearnedChangeDetector:
             raise BadInputError("embed_boxes() needs a frame first: call update()")
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         rows, cols = self.config.grid
-        w, h = size
         emb = last.float().reshape(rows, cols, -1).cpu().numpy()  # (rows, cols, E)
-        out = np.zeros((len(boxes), emb.shape[-1]), dtype=np.float32)
-        cx = (np.arange(cols) + 0.5) * w / cols
-        cy = (np.arange(rows) + 0.5) * h / rows
-        for i, (x1, y1, x2, y2) in enumerate(boxes):
-            ix = np.flatnonzero((cx >= x1) & (cx < x2))
-            iy = np.flatnonzero((cy >= y1) & (cy < y2))
-            if len(ix) == 0:
-                ix = np.array([int(np.clip((x1 + x2) / 2 * cols / w, 0, cols - 1))])
-            if len(iy) == 0:
-                iy = np.array([int(np.clip((y1 + y2) / 2 * rows / h, 0, rows - 1))])
-            v = emb[np.ix_(iy, ix)].reshape(-1, emb.shape[-1]).mean(axis=0)
-            out[i] = v / max(float(np.linalg.norm(v)), 1e-9)
-        return out
-
-
-def _camera_K(intr: CameraIntrinsics | None, w: int, h: int) -> np.ndarray:
-    """(3, 3) intrinsics for an image of w x h px: the given ones (checked against the size and their values: a
-    NaN or a zero focal length made the recurrent memory NaN for good) or nominal ones."""
-    if intr is not None:
-        intr.check_size(w, h)
-        intr.check_values()
-    if intr is None:
-        f = _NOMINAL_FOCAL * w
-        return np.array([[f, 0.0, w / 2.0], [0.0, f, h / 2.0], [0.0, 0.0, 1.0]])
-    return np.asarray(intr.K, dtype=np.float64)
-
-
-def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 \
-            or image.shape[0] == 0 or image.shape[1] == 0:
-        raise BadInputError(f"image must be a non-empty (H, W, 3) uint8 BGR array, got {getattr(image, 'shape', None)}")
-
-
-_FAR_M = 1024.0  # float32's step there is 0.06 mm, a ten-thousandth of the floor features' shortest wavelength
-
-
-def _checked_pose(T: np.ndarray | None) -> np.ndarray:
-    """(4, 4) float64 pose, identity when unknown (the model is told by a flag); BadInputError if malformed."""
-    if T is None:
-        return np.eye(4)
-    pose = np.array(T, dtype=np.float64)
-    if pose.shape != (4, 4) or not np.isfinite(pose).all():
-        raise BadInputError(f"T_map_cam must be a finite (4, 4) matrix, got shape {pose.shape}")
-    return pose
+        return box_embeddings(emb, size, boxes)
