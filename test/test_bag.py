@@ -342,7 +342,7 @@ def test_a_split_recording_whose_last_file_was_cut(tmp_path: Path, metadata: boo
 
 
 def test_split_index_orders_files_as_rosbag2_numbers_them() -> None:
-    from spatial_memory_ros.io.bag import _split_index
+    from spatial_memory_ros.io.bag_files import _split_index
 
     names = ["b_10.mcap", "b_2.mcap", "b_0.mcap", "b_1.mcap"]
     assert [n for n in sorted(names, key=lambda n: _split_index(Path(n)))] == [

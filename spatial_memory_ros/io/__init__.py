@@ -62,7 +62,8 @@ def open_input(
     # The readers are imported here, not at the top: they import OnBadFrame from this module (and rosbags
     # is only loaded for bags).
     path = Path(path)
-    from .bag import BagOptions, bag_files, is_bag
+    from .bag import BagOptions
+    from .bag_files import bag_files, is_bag
 
     if is_bag(path):
         if fps is not None:

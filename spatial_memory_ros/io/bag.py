@@ -33,9 +33,11 @@ from ..core.tf_buffer import TransformUnavailable
 from ..core.tf_history import TransformHistory
 from ..core.types import CameraIntrinsics, Frame
 from ..ros import decode
-from ..ros.image_checks import MAX_STAMP_AHEAD_S, matching_depth
+from ..ros.image_checks import matching_depth
 from . import OnBadFrame
+from .bag_files import bag_files, deserialize, is_bag, open_reader, unclosed_files
 from .bag_recover import NothingToRecover, is_cut_short, recover_mcap
+from .bag_stamps import BagStamps
 from .bag_topics import CAMERA_INFO, COMPRESSED, IMAGE, TF, BagOptions, choose_topics
 from .camera_yaml import load_camera_yaml
 
@@ -43,7 +45,6 @@ if TYPE_CHECKING:  # rosbags loads when a bag is opened, so videos and TUM folde
     from rosbags.highlevel import AnyReader
     from rosbags.interfaces import Connection
 
-BAG_SUFFIXES = (".mcap", ".db3")
 # Images held back waiting for a later depth image; a stalled depth stream must not hold frames forever.
 _MAX_PENDING = 30
 # Depth images kept for colour logged late: this long (s) behind the newest depth stamp, at most this many (a 30 Hz
@@ -64,38 +65,6 @@ class FrameHeader:
     log_time_ns: int  # when the bag recorded it
 
 
-def is_bag(path: str | Path) -> bool:
-    """A .mcap / .db3 file, a rosbag2 folder, or a folder without metadata.yaml (rosbag2 writes that when the
-    recording is closed: a killed recorder leaves none) holding one bag file or a split recording's .mcap files."""
-    path = Path(path)
-    return (path.suffix in BAG_SUFFIXES and path.is_file()) or (path / "metadata.yaml").is_file() or (
-        bool(_unclosed_files(path)))
-
-
-def bag_files(folder: Path) -> list[Path]:
-    """The .mcap / .db3 files directly in a folder, in split order (name_0, name_1, ..., name_10)."""
-    return sorted((f for f in folder.iterdir() if f.suffix in BAG_SUFFIXES and f.is_file()), key=_split_index)
-
-
-def _unclosed_files(path: Path) -> list[Path]:
-    """A folder without metadata.yaml: its one bag file, or the .mcap files of a split recording, in split
-    order (name_0, name_1, ..., name_10); else []. Several .db3 files are left out: a bare SQLite bag of a
-    split needs the metadata rosbags reads it through (`ros2 bag reindex`)."""
-    if not path.is_dir() or (path / "metadata.yaml").exists():
-        return []
-    files = bag_files(path)
-    if len(files) > 1 and any(f.suffix != ".mcap" for f in files):
-        return []
-    return files
-
-
-def _split_index(f: Path) -> tuple[str, int, str]:
-    """rosbag2 names a split recording's files <name>_<n>: sort by name, then by n as a number (then by the
-    whole file name, so that the order never depends on the folder's listing)."""
-    stem, _, n = f.stem.rpartition("_")
-    return (stem, int(n), f.name) if n.isdigit() else (f.stem, -1, f.name)
-
-
 class BagReader:
     """The colour frames of a bag, in log-time order (see the module docstring).
 
@@ -114,7 +83,7 @@ class BagReader:
             raise BadInputError("the map frame must not be empty (--map-frame)")
         self._yaml_intrinsics = load_camera_yaml(camera_yaml) if camera_yaml else None
         self._recovered_dir: tempfile.TemporaryDirectory[str] | None = None
-        unclosed = _unclosed_files(self.path)
+        unclosed = unclosed_files(self.path)
         if unclosed:  # rosbags reads a folder through its metadata.yaml: open the files themselves
             _log.warning("bag %s has no metadata.yaml (its recorder did not close it); reading %s", self.path,
                          ", ".join(f.name for f in unclosed))
@@ -131,7 +100,7 @@ class BagReader:
                                     "before its first)")
         else:
             self._sources = [self.path]
-        with self._open() as reader:
+        with open_reader(self._sources, self.path) as reader:
             counts: collections.Counter[tuple[str, str]] = collections.Counter()
             for c in reader.connections:
                 counts[(c.topic, c.msgtype)] += c.msgcount
@@ -155,10 +124,7 @@ class BagReader:
             self._info_times: list[int] = []
             self._preload(reader)
         self.last_header: FrameHeader | None = None  # of the frame frames() yielded last
-        self._lead: float | None = None  # the last good image's stamp minus its log time, s (_bad_stamp)
-        self._ahead: float | None = None  # the lead of an image refused as ahead just before (_bad_stamp)
-        self._leading_zeros = 0  # images stamped 0 before any stamped one (_stamp)
-        self._log_time: bool | None = None  # every stamp is the log time (_stamp); None until the first message
+        self._stamps = BagStamps(self.path, _log)  # when each image was taken (io.bag_stamps)
         self._depth_warned: set[str] = set()  # the kinds of depth warning shown (_warn_depth)
 
     @property
@@ -177,27 +143,6 @@ class BagReader:
 
     def __len__(self) -> int:
         return self._count
-
-    @contextlib.contextmanager
-    def _open(self) -> Iterator[AnyReader]:
-        try:
-            from rosbags.highlevel import AnyReader, AnyReaderError
-
-            from .bag_types import typestore
-        except ImportError as exc:
-            raise BadInputError(f"reading bags needs the rosbags package (pip install rosbags): {exc}") from None
-        try:
-            reader = AnyReader(self._sources, default_typestore=typestore())
-            reader.open()
-        except (AnyReaderError, OSError) as exc:  # rosbags' ReaderError subclasses wrap into AnyReaderError
-            # on one line: a YAML parser's message spans several, with a caret under the column
-            raise BadInputError(f"cannot read bag {self.path}: {' '.join(str(exc).split())}") from None
-        except UnicodeDecodeError as exc:  # rosbags reads metadata.yaml as UTF-8 text
-            raise BadInputError(f"cannot read bag {self.path}: its metadata.yaml is not text ({exc})") from None
-        try:
-            yield reader
-        finally:
-            reader.close()
 
     def _recover(self, cut: Path, *, alone: bool) -> Path | None:
         """A temporary copy of a cut-short MCAP's complete records (io.bag_recover), deleted with this reader.
@@ -235,7 +180,7 @@ class BagReader:
         first_error = ""
         for conn, log_ns, raw in reader.messages(self._connections(reader, list(wanted))):
             try:
-                msg = _deserialize(reader, raw, conn)
+                msg = deserialize(reader, raw, conn)
             except BadInputError as exc:
                 first_error = first_error or str(exc)
                 continue
@@ -269,7 +214,7 @@ class BagReader:
         if not self._infos:
             return None
         i = bisect.bisect_right(self._info_times, log_ns)  # the first logged after the image
-        if not self._log_time:
+        if not self._stamps.log_time:
             around = self._infos[max(i - _INFO_AROUND, 0): i + _INFO_AROUND]
             exact = [info for _, t, info in around if t == stamp]
             if exact:
@@ -293,8 +238,8 @@ class BagReader:
 
         def release_unstamped() -> None:
             """Once the images have decided: depth stamped 0 before takes its log time, or is a bad one."""
-            if unstamped and self._log_time is not None:
-                if self._log_time:
+            if unstamped and self._stamps.log_time is not None:
+                if self._stamps.log_time:
                     depths.extendleft((ln * 1e-9, m) for ln, m in reversed(unstamped))
                 else:
                     self._warn_depth("a depth image stamped 0 in a bag whose images are stamped", "zero")
@@ -306,16 +251,16 @@ class BagReader:
                 entry = pending[0]
                 i, log_ns, msg, stamp, why = entry
                 if why is None:
-                    undecided = math.isnan(stamp) and self._log_time is None
+                    undecided = math.isnan(stamp) and self._stamps.log_time is None
                     if undecided and not final:
                         return  # the next image decides (read past the limit for it if need be)
                     if undecided:  # and no image comes to decide
                         why = entry[4] = ("image stamped 0, and no later image to tell whether the bag's images "
                                           "all are: no time to place it at")
                     else:
-                        if math.isnan(stamp) and self._log_time:
+                        if math.isnan(stamp) and self._stamps.log_time:
                             stamp = entry[3] = log_ns * 1e-9
-                        why = entry[4] = self._bad_stamp(stamp, log_ns)
+                        why = entry[4] = self._stamps.bad_stamp(stamp, log_ns)
                 if why:
                     pending.popleft()
                     if on_bad is None:
@@ -336,17 +281,17 @@ class BagReader:
                     continue
                 yield i, frame
 
-        with self._open() as reader:
+        with open_reader(self._sources, self.path) as reader:
             conns = self._connections(reader, [topics.image, topics.depth])
             for conn, log_ns, raw in reader.messages(conns):
                 if conn.topic == topics.depth and topics.depth != topics.image:
                     try:
-                        msg = _deserialize(reader, raw, conn)
+                        msg = deserialize(reader, raw, conn)
                     except BadInputError as exc:  # the frames it would have matched go without depth
                         self._warn_depth(str(exc), "depth")
                         continue
-                    depth_stamp = self._stamp(msg, log_ns, image=False)
-                    if math.isnan(depth_stamp) and self._log_time is None:
+                    depth_stamp = self._stamps.stamp(msg, log_ns, image=False)
+                    if math.isnan(depth_stamp) and self._stamps.log_time is None:
                         unstamped.append((log_ns, msg))  # the images have not told yet whether log times count
                         continue
                     if math.isnan(depth_stamp):
@@ -357,8 +302,8 @@ class BagReader:
                         depths.popleft()
                 elif limit is None or index < limit:
                     try:
-                        msg = _deserialize(reader, raw, conn)
-                        stamp = self._stamp(msg, log_ns, image=True)
+                        msg = deserialize(reader, raw, conn)
+                        stamp = self._stamps.stamp(msg, log_ns, image=True)
                         pending.append([index, log_ns, msg, stamp, None])
                     except BadInputError as exc:
                         if on_bad is None:
@@ -366,61 +311,22 @@ class BagReader:
                         on_bad(index, exc)
                     index += 1
                     release_unstamped()
-                elif self._log_time is None and pending and conn.topic == topics.image:
+                elif self._stamps.log_time is None and pending and conn.topic == topics.image:
                     # past the limit: this image still decides whether a first one stamped 0 takes its log time
                     with contextlib.suppress(BadInputError):
-                        self._stamp(_deserialize(reader, raw, conn), log_ns, image=True)
+                        self._stamps.stamp(deserialize(reader, raw, conn), log_ns, image=True)
                     release_unstamped()
                 elif not pending:
                     break
                 yield from ready(final=False)
             yield from ready(final=True)
 
-    def _stamp(self, msg: Any, log_ns: int, *, image: bool) -> float:
-        """The header stamp in s; the log time for a driver that leaves stamps at zero, decided by the bag's first
-        images: two stamped 0 in a row before any stamped one. Any other zero stamp is NaN (a bad frame, as the node
-        drops it): the log time in its place mixed two clocks (a sim-time bag's 10 s and the recorder's 1.7e9 s),
-        and the item memory took that frame's sighting as hours ahead; and a simulator's first frame is often
-        stamped 0 (deciding on it alone sent every frame of such a bag to the recorder's clock). Call once per
-        message, in log order; depth messages (image=False) follow the images' decision."""
-        t = decode.stamp_to_sec(msg.header.stamp)
-        if self._log_time is None and image:
-            if t > 0:
-                self._log_time = False
-            else:
-                self._leading_zeros += 1
-                if self._leading_zeros >= 2:
-                    self._log_time = True
-                    _log.warning("bag %s: its images are stamped 0; every frame takes its log time", self.path)
-        if self._log_time:
-            return log_ns * 1e-9
-        return t if t > 0 else math.nan
-
-    def _bad_stamp(self, stamp: float, log_ns: int) -> str:
-        """Why an image's stamp cannot be its capture time, or "". The stamp runs with the recorder's clock (a
-        simulator's slower or faster, and back at a restart): one more than MAX_STAMP_AHEAD_S ahead of the last
-        good frame's, for the recording time between them, is a bad stamp, as the node drops one ahead of its
-        clock."""
-        if math.isnan(stamp):
-            return "image stamped 0 in a bag whose images are stamped: no time to place it at"
-        lead = stamp - log_ns * 1e-9
-        if self._lead is not None and lead > self._lead + MAX_STAMP_AHEAD_S:
-            # one frame ahead is a bad stamp; the next one as far ahead confirms a clock stepped forward (NTP):
-            # from there on the new lead holds (else the rest of the bag was refused)
-            confirmed = self._ahead is not None and abs(lead - self._ahead) <= MAX_STAMP_AHEAD_S
-            self._ahead = lead
-            if not confirmed:
-                return (f"image stamped {lead - self._lead:.0f} s ahead of the bag's previous image, for its "
-                        "recording time")
-        self._lead, self._ahead = lead, None
-        return ""
-
     def _frame(self, msg: Any, log_ns: int, stamp: float, depths: collections.deque[tuple[float, Any]]) -> Frame:
         image = decode.compressed_to_bgr(msg) if self.topics.compressed else decode.image_to_bgr(msg)
         frame_id = self.options.camera_frame or msg.header.frame_id
         header_ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
         # a bag whose images are stamped 0 takes their log time: its outputs too (their headers were all 0)
-        self.last_header = FrameHeader(frame_id, log_ns if self._log_time else header_ns, log_ns)
+        self.last_header = FrameHeader(frame_id, log_ns if self._stamps.log_time else header_ns, log_ns)
         intrinsics = self._intrinsics_at(stamp, log_ns)
         if intrinsics is not None and (intrinsics.width, intrinsics.height) != (image.shape[1], image.shape[0]):
             raise BadInputError(f"camera_info is {intrinsics.width}x{intrinsics.height} but the image is "
@@ -455,12 +361,3 @@ class BagReader:
         if kind not in self._depth_warned:
             self._depth_warned.add(kind)
             _log.warning("%s (further warnings of this kind are not shown)", text)
-
-
-def _deserialize(reader: AnyReader, raw: bytes, conn: Connection) -> Any:
-    """One message; BadInputError for bytes that do not decode as its type (a corrupt or mislabelled message),
-    which the caller skips, as it does a frame that decodes but is unusable."""
-    try:
-        return reader.deserialize(raw, conn.msgtype)
-    except Exception as exc:  # noqa: BLE001 - rosbags' errors for bad bytes vary (AnyReaderError, struct, index)
-        raise BadInputError(f"a {conn.msgtype} message on {conn.topic} does not decode ({exc})") from exc
