@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from spatial_memory_ros.core.tracker import box_iou
-from spatial_memory_ros.model.boxes import complete_at_border, region_boxes
+from spatial_memory_ros.model.boxes import complete_at_border, mask_regions, region_boxes, side_fleck
 
 W, H = 320, 240
 K = np.array([[250.0, 0.0, 160.0], [0.0, 250.0, 120.0], [0.0, 0.0, 1.0]])
@@ -88,3 +88,47 @@ def test_boxes_not_cut_or_without_floor_contact_are_kept() -> None:
     assert np.array_equal(complete_at_border(cut_at_top, K, T, W, H, 0.0), cut_at_top)  # 0 = off
     level = patrol_pose(pitch_deg=-30.0)  # looking up: the region's bottom is above the horizon
     assert np.array_equal(complete_at_border(cut_at_top, K, level, W, H, 1.4), cut_at_top)
+
+
+def test_mask_regions_count_each_regions_pixels() -> None:
+    mask = np.zeros((H, W), np.uint8)
+    mask[50:80, 100:130] = 255  # 900 px
+    cv2.line(mask, (10, 10), (40, 40), 255, 1)  # 31 px, diagonal: its box is 31 x 31
+    found = mask_regions(mask, min_area_px=20)
+    assert [(b.tolist(), a) for b, a in found] == [([100, 50, 130, 80], 900), ([10, 10, 41, 41], 31)]
+    assert [b.tolist() for b in region_boxes(mask, 20)] == [b.tolist() for b, _ in found]
+
+
+@pytest.mark.parametrize("x, y", [(2.0, -1.4), (2.5, -1.6), (1.8, -1.2)])
+def test_agent_entering_by_a_side_with_only_its_legs_in_the_mask_is_not_a_fleck(x: float, y: float) -> None:
+    """A person cut by the right border whose mask holds only the bottom 25 rows: the region covers under a
+    fifth of the completed height, but as a solid blob, so it stays an agent and its completion matches."""
+    T = patrol_pose(pitch_deg=30.0)
+    truth, mask = person(x, y, T)
+    mask[: np.flatnonzero(mask.any(axis=1)).max() - 25] = 0
+    [(legs, area)] = mask_regions(mask, 1)
+    whole = complete_at_border(legs, K, T, W, H, height_m=1.4)
+    assert legs[2] == W and (legs[3] - legs[1]) < 0.2 * (whole[3] - whole[1])
+    assert not side_fleck(legs, area, whole, H)
+    assert box_iou(truth[None], whole[None])[0, 0] > 0.9
+
+
+def test_a_ragged_sliver_at_a_side_border_is_a_fleck_unless_it_touches_the_bottom() -> None:
+    """A thin diagonal streak at the right border (a painted line the network marked, warehouse patrol 101):
+    completion would stand a 200 px agent on it; it is a fleck. Thickened to a solid blob, or reaching the
+    bottom border (where an agent beside the camera shows only its legs), it is not."""
+    T = patrol_pose(pitch_deg=30.0)
+    streak = np.zeros((H, W), np.uint8)
+    cv2.line(streak, (304, 172), (319, 205), 255, 4)
+    [(box, area)] = mask_regions(streak, 1)
+    whole = complete_at_border(box, K, T, W, H, height_m=1.4)
+    assert whole[1] < 1.0 and whole[3] - whole[1] > 5 * (box[3] - box[1])  # completion would make it an agent
+    assert side_fleck(box, area, whole, H)
+    solid = np.zeros((H, W), np.uint8)
+    solid[172:206, 304:320] = 255
+    [(box, area)] = mask_regions(solid, 1)
+    assert not side_fleck(box, area, complete_at_border(box, K, T, W, H, 1.4), H)
+    low = np.zeros((H, W), np.uint8)
+    cv2.line(low, (304, H - 34), (319, H - 1), 255, 4)
+    [(box, area)] = mask_regions(low, 1)
+    assert box[3] == H and not side_fleck(box, area, complete_at_border(box, K, T, W, H, 1.4), H)

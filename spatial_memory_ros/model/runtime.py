@@ -28,7 +28,7 @@ from ..core.floor_change_config import FloorChangeConfig
 from ..core.geometry import same_intrinsics, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.types import CameraIntrinsics
-from .boxes import box_embeddings, complete_at_border, region_boxes
+from .boxes import box_embeddings, complete_at_border, mask_regions, side_fleck
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
 from .model import SpatialMemoryModel
 from .step_inputs import NetworkStep, PreparedFrame, camera_K, check_image, checked_pose, model_K, step_tensors
@@ -50,7 +50,8 @@ class LearnedChangeDetector:
     prism this tall standing on the floor under the region (model.boxes), when the frame has a camera
     pose; 0 = boxes of the visible regions only. The box then covers image area the agent may not fill
     (a wrong height widens it), in exchange for matching the whole-agent boxes trackers are scored on; 3D
-    lifting keeps to the visible region's box (ChangeOutput.motion_seen_boxes).
+    lifting keeps to the visible region's box (ChangeOutput.motion_seen_boxes). A region at a side border
+    too short and ragged to be an agent standing there (model.boxes.side_fleck) then gives no box.
     threads: torch CPU threads, set for the whole process (torch has one global pool). 1 suits this small
     model: on a busy 2-core machine 2 threads ran it 5x slower (threads spin-wait on each other); None
     leaves torch's setting alone.
@@ -341,14 +342,17 @@ class LearnedChangeDetector:
             moving = (full_regions > self._logit_threshold).astype(np.uint8) * 255
             moving = np.maximum(moving, self._moving_still_regions(frame, grey, mask, moving))
         self._previous[c] = (grey, frame.T_map_cam)
-        seen = boxes = region_boxes(moving, self.min_blob_area_px)
+        found = mask_regions(moving, self.min_blob_area_px)
+        seen = boxes = [box for box, _area in found]
         T = None if frame.T_map_cam is None else np.asarray(frame.T_map_cam, dtype=np.float64)
         scene = self._floor_changes(c, image, frame.K_px, T, frame.stamp, mask)
+        if T is not None and self.agent_height_m > 0:
+            boxes = [complete_at_border(b, frame.K_px, T, w, h, self.agent_height_m) for b in seen]
+            agents = [i for i, ((b, area), whole) in enumerate(zip(found, boxes)) if not side_fleck(b, area, whole, h)]
+            seen, boxes = [seen[i] for i in agents], [boxes[i] for i in agents]
         # what the region itself shows (not its completion beyond the border) is what to recognise later,
         # and where depth and the floor contact are (ChangeOutput.motion_seen_boxes)
         look = self.embed_boxes(np.array(seen).reshape(-1, 4), camera=c) if self.motion_appearance else None
-        if T is not None and self.agent_height_m > 0:
-            boxes = [complete_at_border(b, frame.K_px, T, w, h, self.agent_height_m) for b in seen]
         if self._edges and self.use_memory:  # the boxes above keep the network's own regions
             mask = self._edges[c].refine(image, mask, T)
         if scene is not None:
