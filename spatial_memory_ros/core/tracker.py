@@ -21,21 +21,18 @@ track's box by the turn (compensate()).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from .association import INFEASIBLE, box_iou, cosine_distance, reid_gate, solve
 from .config import TrackerConfig
 from .errors import BadInputError
+from .track_state import Track, apply_detection, snapshot
 from .types import MOTION_LABEL, Detection, PositionSource, TrackInfo, TrackState
 
 __all__ = ["Tracker", "box_iou"]
 
-_SCORE_SMOOTHING = 0.3  # EMA weight of the newest detection score in a track's confidence
-# Weight of a track's past look when a detection's is folded in (StrongSORT's 0.9): a few frames of a
-# partly occluded crop do not overwrite what the object looked like.
-_APPEARANCE_MOMENTUM = 0.9
 # In the overlap pass a pair whose looks differ by more than this does not match whatever the overlap:
 # ImageNet features of one person across frames stay well below it (see spatial_memory_ros/reid/).
 _OVERLAP_MAX_DISTANCE = 0.5
@@ -48,40 +45,9 @@ _MAX_DORMANT = 256  # unpublished lost tracks kept for re-identification; the ol
 # all carry one stamp (a source whose clock stands still) would keep every lost track for ever.
 _MAX_TRACKS = 512
 _MAX_ITEM_IDS = 4096  # item names whose ids are kept for their return; the earliest recorded go first
-_MIN_VELOCITY_DT_S = 1e-3  # two frames closer than this give no velocity (1 px in 1 us is 1e6 px/s)
 # With class voting, two item-class detections overlapping more than this are one object under two class
 # names (SSD scores every class of one anchor box on its own, so its boxes for both are nearly the same).
 _VOTE_DUPLICATE_IOU = 0.7
-
-
-@dataclass
-class _Track:
-    """Mutable per-track state; TrackInfo is the frozen snapshot handed out."""
-
-    track_id: int
-    label: str
-    item: str
-    state: TrackState
-    hits: int
-    score: float  # EMA of detection scores
-    box: np.ndarray  # (4,) px, last matched
-    box_velocity: np.ndarray  # (4,) px/s
-    position: np.ndarray | None  # (3,) m, last measured
-    position_stamp: float  # s, when position was measured
-    velocity: np.ndarray  # (3,) m/s
-    has_velocity: bool
-    first_seen: float
-    last_seen: float
-    is_dynamic: bool
-    position_source: PositionSource
-    orientation: np.ndarray | None
-    appearance: np.ndarray | None = None  # (D,) unit vector, EMA of the matched detections' looks
-    misses: int = 0  # frames in a row without a match
-    looks_skipped: int = 0  # matches in a row folded in without an appearance vector
-    votes: dict[str, float] | None = None  # class voting: class -> summed detection score; None = not voting
-
-    def predicted_box(self, stamp: float) -> np.ndarray:  # (4,)
-        return self.box + self.box_velocity * max(stamp - self.last_seen, 0.0)
 
 
 class Tracker:
@@ -119,8 +85,8 @@ class Tracker:
         self.config = config.resolved()
         self._vote_classes = frozenset(vote_classes)
         self._matched: dict[int, int] = {}  # track id -> index into the last update's detections
-        self._tracks: list[_Track] = []  # published: TENTATIVE, CONFIRMED, LOST
-        self._dormant: list[_Track] = []  # lost longer than max_age_s, kept for re-identification only
+        self._tracks: list[Track] = []  # published: TENTATIVE, CONFIRMED, LOST
+        self._dormant: list[Track] = []  # lost longer than max_age_s, kept for re-identification only
         # item name -> (id, first_seen) of its latest track, for an item that comes back (bounded: oldest out)
         self._item_ids: dict[str, tuple[int, float]] = {}
         self._next_id = 1
@@ -228,7 +194,7 @@ class Tracker:
             matches += self._reidentify(lost + self._dormant, dets, free, stamp)
         matched = {t.track_id for t, _ in matches}
         for track, di in matches:
-            self._apply(track, dets[di], stamp)
+            apply_detection(track, dets[di], stamp, self.config)
         self._tracks += [t for t in self._dormant if t.track_id in matched]
         self._dormant = [t for t in self._dormant if t.track_id not in matched]
         self._tracks = [t for t in self._tracks if t.track_id in matched or self._keep_unmatched(t)]
@@ -236,7 +202,7 @@ class Tracker:
         born = [(self._new_track(det, stamp), di) for di, det in enumerate(dets) if di not in used]
         self._tracks += [t for t, _ in born]
         self._matched = {track.track_id: kept[di] for track, di in matches + born}
-        return [self._snapshot(t, stamp) for t in sorted(self._tracks, key=lambda t: t.track_id)]
+        return [snapshot(t, stamp, self.config) for t in sorted(self._tracks, key=lambda t: t.track_id)]
 
     def _expire(self, stamp: float) -> None:
         """Unpublish tracks unmatched for longer than max_age_s (kept for re-identification where they can be)."""
@@ -254,7 +220,7 @@ class Tracker:
         self._dormant = [t for t in self._dormant if stamp - t.last_seen <= self._reid_max_age(t.label)]
         self._dormant = self._dormant[-_MAX_DORMANT:]
 
-    def _keep_unmatched(self, track: _Track) -> bool:
+    def _keep_unmatched(self, track: Track) -> bool:
         """Age a track left unmatched this frame; False when a tentative one has missed too often."""
         track.misses += 1
         if track.state == TrackState.TENTATIVE:
@@ -262,7 +228,7 @@ class Tracker:
         track.state = TrackState.LOST
         return True
 
-    def _associate(self, tracks: list[_Track], dets: list[Detection], stamp: float) -> list[tuple[_Track, int]]:
+    def _associate(self, tracks: list[Track], dets: list[Detection], stamp: float) -> list[tuple[Track, int]]:
         """Pass 1: (track, detection index) pairs by overlap, blended with appearance."""
         if not tracks or not dets:
             return []
@@ -293,8 +259,8 @@ class Tracker:
         return [(tracks[ti], di) for ti, di in solve(cost)]
 
     def _reidentify(
-        self, lost: list[_Track], dets: list[Detection], free: list[int], stamp: float
-    ) -> list[tuple[_Track, int]]:
+        self, lost: list[Track], dets: list[Detection], free: list[int], stamp: float
+    ) -> list[tuple[Track, int]]:
         """Pass 2: lost tracks (not items) and detections left over, by appearance alone, gated by distance."""
         lost = [t for t in lost if t.appearance is not None and not t.item
                 and stamp - t.last_seen <= self._reid_max_age(t.label)]
@@ -319,13 +285,13 @@ class Tracker:
     def _reid_max_age(self, label: str) -> float:
         return self.config.reid_motion_max_age_s if label == MOTION_LABEL else self.config.reid_max_age_s
 
-    def _new_track(self, det: Detection, stamp: float) -> _Track:
+    def _new_track(self, det: Detection, stamp: float) -> Track:
         """A track for an unmatched detection: a new id, or a named item's old one when it has no live track."""
         named = bool(det.item) and not self._votes(det)
         back = self._item_ids.get(det.item) if named else None
         if back is not None and any(t.item == det.item for t in self._tracks):
             back = None  # its track lives on (under another label): two tracks must not share an id
-        track = _Track(
+        track = Track(
             track_id=self._next_id if back is None else back[0],
             label=det.label,
             item=det.item,
@@ -358,68 +324,6 @@ class Tracker:
     def _votes(self, det: Detection) -> bool:
         """Whether det is an item-class detection named by vote (a tag's item never is: its label is not a class)."""
         return det.label in self._vote_classes and det.item == det.label
-
-    def _apply(self, track: _Track, det: Detection, stamp: float) -> None:
-        """Fold a matched detection into its track."""
-        if track.votes is not None and track.state == TrackState.TENTATIVE:
-            track.votes[det.label] = track.votes.get(det.label, 0.0) + float(det.score)
-            track.label = track.item = max(sorted(track.votes), key=track.votes.__getitem__)
-        a = self.config.velocity_smoothing
-        dt = stamp - track.last_seen
-        if dt >= _MIN_VELOCITY_DT_S:
-            box_velocity = (det.box - track.box) / dt
-            track.box_velocity = (
-                box_velocity if track.hits == 1 else a * box_velocity + (1 - a) * track.box_velocity
-            )
-        if det.position is not None:
-            dt_pos = stamp - track.position_stamp
-            if track.position is not None and dt_pos >= _MIN_VELOCITY_DT_S:
-                v = (det.position - track.position) / dt_pos
-                track.velocity = a * v + (1 - a) * track.velocity if track.has_velocity else v
-                track.has_velocity = True
-            track.position = det.position.copy()
-            track.position_stamp = stamp
-            track.position_source = det.position_source
-            track.orientation = det.orientation
-        if det.appearance is not None:
-            if track.appearance is None:
-                track.appearance = det.appearance.copy()
-            else:
-                # One look after k skipped matches stands for k + 1 frames: the same forgetting per frame.
-                keep = _APPEARANCE_MOMENTUM ** (track.looks_skipped + 1)
-                mixed = keep * track.appearance + (1 - keep) * det.appearance
-                track.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
-        track.looks_skipped = 0 if det.appearance is not None else track.looks_skipped + 1
-        track.box = det.box.copy()
-        track.misses = 0
-        track.score = _SCORE_SMOOTHING * float(det.score) + (1 - _SCORE_SMOOTHING) * track.score
-        track.hits += 1
-        track.last_seen = stamp
-        track.is_dynamic = det.is_dynamic
-        if track.state == TrackState.LOST or track.hits >= self.config.min_hits:
-            track.state = TrackState.CONFIRMED
-
-    def _snapshot(self, track: _Track, stamp: float) -> TrackInfo:
-        confidence = track.score
-        box = track.box
-        if track.state == TrackState.LOST:
-            confidence *= max(0.0, 1.0 - (stamp - track.last_seen) / self.config.max_age_s)
-            box = track.predicted_box(stamp)
-        return TrackInfo(
-            track_id=track.track_id,
-            label=track.label,
-            item=track.item,
-            state=track.state,
-            is_dynamic=track.is_dynamic,
-            confidence=float(np.clip(confidence, 0.0, 1.0)),
-            box=box.copy(),
-            position=None if track.position is None else track.position.copy(),
-            velocity=track.velocity.copy(),
-            first_seen=track.first_seen,
-            last_seen=track.last_seen,
-            position_source=track.position_source,
-            orientation=None if track.orientation is None else np.asarray(track.orientation).copy(),
-        )
 
 
 def _checked(det: Detection) -> Detection:

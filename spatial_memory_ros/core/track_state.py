@@ -1,0 +1,112 @@
+"""One track's state, box prediction, detection folding and snapshot: apart from tracker.py, which pairs them up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import TrackerConfig
+from .types import Detection, PositionSource, TrackInfo, TrackState
+
+__all__ = ["Track", "apply_detection", "snapshot"]
+
+_SCORE_SMOOTHING = 0.3  # EMA weight of the newest detection score in a track's confidence
+# Weight of a track's past look when a detection's is folded in (StrongSORT's 0.9): a few frames of a
+# partly occluded crop do not overwrite what the object looked like.
+_APPEARANCE_MOMENTUM = 0.9
+_MIN_VELOCITY_DT_S = 1e-3  # two frames closer than this give no velocity (1 px in 1 us is 1e6 px/s)
+
+
+@dataclass
+class Track:
+    """Mutable per-track state; TrackInfo is the frozen snapshot handed out."""
+
+    track_id: int
+    label: str
+    item: str
+    state: TrackState
+    hits: int
+    score: float  # EMA of detection scores
+    box: np.ndarray  # (4,) px, last matched
+    box_velocity: np.ndarray  # (4,) px/s
+    position: np.ndarray | None  # (3,) m, last measured
+    position_stamp: float  # s, when position was measured
+    velocity: np.ndarray  # (3,) m/s
+    has_velocity: bool
+    first_seen: float
+    last_seen: float
+    is_dynamic: bool
+    position_source: PositionSource
+    orientation: np.ndarray | None
+    appearance: np.ndarray | None = None  # (D,) unit vector, EMA of the matched detections' looks
+    misses: int = 0  # frames in a row without a match
+    looks_skipped: int = 0  # matches in a row folded in without an appearance vector
+    votes: dict[str, float] | None = None  # class voting: class -> summed detection score; None = not voting
+
+    def predicted_box(self, stamp: float) -> np.ndarray:  # (4,)
+        return self.box + self.box_velocity * max(stamp - self.last_seen, 0.0)
+
+
+def apply_detection(track: Track, det: Detection, stamp: float, config: TrackerConfig) -> None:
+    """Fold a matched detection into its track."""
+    if track.votes is not None and track.state == TrackState.TENTATIVE:
+        track.votes[det.label] = track.votes.get(det.label, 0.0) + float(det.score)
+        track.label = track.item = max(sorted(track.votes), key=track.votes.__getitem__)
+    a = config.velocity_smoothing
+    dt = stamp - track.last_seen
+    if dt >= _MIN_VELOCITY_DT_S:
+        box_velocity = (det.box - track.box) / dt
+        track.box_velocity = (
+            box_velocity if track.hits == 1 else a * box_velocity + (1 - a) * track.box_velocity
+        )
+    if det.position is not None:
+        dt_pos = stamp - track.position_stamp
+        if track.position is not None and dt_pos >= _MIN_VELOCITY_DT_S:
+            v = (det.position - track.position) / dt_pos
+            track.velocity = a * v + (1 - a) * track.velocity if track.has_velocity else v
+            track.has_velocity = True
+        track.position = det.position.copy()
+        track.position_stamp = stamp
+        track.position_source = det.position_source
+        track.orientation = det.orientation
+    if det.appearance is not None:
+        if track.appearance is None:
+            track.appearance = det.appearance.copy()
+        else:
+            # One look after k skipped matches stands for k + 1 frames: the same forgetting per frame.
+            keep = _APPEARANCE_MOMENTUM ** (track.looks_skipped + 1)
+            mixed = keep * track.appearance + (1 - keep) * det.appearance
+            track.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+    track.looks_skipped = 0 if det.appearance is not None else track.looks_skipped + 1
+    track.box = det.box.copy()
+    track.misses = 0
+    track.score = _SCORE_SMOOTHING * float(det.score) + (1 - _SCORE_SMOOTHING) * track.score
+    track.hits += 1
+    track.last_seen = stamp
+    track.is_dynamic = det.is_dynamic
+    if track.state == TrackState.LOST or track.hits >= config.min_hits:
+        track.state = TrackState.CONFIRMED
+
+
+def snapshot(track: Track, stamp: float, config: TrackerConfig) -> TrackInfo:
+    confidence = track.score
+    box = track.box
+    if track.state == TrackState.LOST:
+        confidence *= max(0.0, 1.0 - (stamp - track.last_seen) / config.max_age_s)
+        box = track.predicted_box(stamp)
+    return TrackInfo(
+        track_id=track.track_id,
+        label=track.label,
+        item=track.item,
+        state=track.state,
+        is_dynamic=track.is_dynamic,
+        confidence=float(np.clip(confidence, 0.0, 1.0)),
+        box=box.copy(),
+        position=None if track.position is None else track.position.copy(),
+        velocity=track.velocity.copy(),
+        first_seen=track.first_seen,
+        last_seen=track.last_seen,
+        position_source=track.position_source,
+        orientation=None if track.orientation is None else np.asarray(track.orientation).copy(),
+    )
