@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from spatial_memory_ros.bench.cli import check_seed, default_out
+from spatial_memory_ros.bench.cli import HELP_DEFAULT_METHODS, check_seed, default_out
 from spatial_memory_ros.bench.methods import (
     DEFAULT_METHODS,
     FrameTags,
@@ -377,3 +377,8 @@ def test_a_rerun_without_a_memory_method_leaves_no_earlier_map(tmp_path: Path,
     (out / "map.png").write_bytes(b"an earlier run's map")
     assert main(["bench", "--minutes", "0.05", "--jobs", "1", "--methods", "mog2", "--out", str(out)]) == 0
     assert not (out / "map.png").exists() and "map.png" not in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_the_help_names_the_methods_a_plain_bench_runs() -> None:
+    """`bench --help` writes the default methods out (so that it need not import them); they must be the ones run."""
+    assert HELP_DEFAULT_METHODS.split(",") == list(DEFAULT_METHODS)

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from spatial_memory_ros.cli.main import evaluation_config
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.evaluate.config import default_config
 from spatial_memory_ros.evaluate.pets import evaluate_pets09
@@ -91,3 +92,18 @@ def test_evaluate_cli_refuses_a_turn_for_the_clips_without_people(tmp_path: Path
         assert main(["evaluate", *args, "--out", str(tmp_path / "o")]) == 2
         assert args[-2] in capsys.readouterr().err
         assert not (tmp_path / "o").exists()
+
+
+def test_evaluate_config_keeps_the_files_memory_settings_but_not_its_file(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`evaluate --config`: the file's settings over the evaluation's defaults, memory ones included (they were all
+    silently replaced by the defaults'); only memory.db_path is refused, with a word: the memory stays in RAM."""
+    path = tmp_path / "eval.yaml"
+    path.write_text("change:\n  method: classical\nmemory:\n  displaced_distance_m: 2.0\n  place_radius_m: 0.9\n"
+                    f"  db_path: {tmp_path / 'memory.db'}\n")
+    config = evaluation_config(path, default_config())
+    assert config.change.method == "classical" and config.detector.backend == "coco"
+    assert config.memory.displaced_distance_m == 2.0 and config.memory.place_radius_m == 0.9
+    assert config.memory.db_path == default_config().memory.db_path
+    assert "memory.db_path" in capsys.readouterr().err
+    assert not (tmp_path / "memory.db").exists()

@@ -18,6 +18,10 @@ from ..core.config import STILL_HEAD_SCALES, ChangeConfig
 from ..core.errors import BadInputError
 from .seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
 
+# bench.methods.DEFAULT_METHODS, written out: the CLI does not import the methods (OpenCV, the pipeline) to
+# print its help; test_bench.py checks the two agree
+HELP_DEFAULT_METHODS = "pipeline,mog2,no_memory,last_seen,first_seen,empty_mask"
+
 logger = logging.getLogger(__name__)
 
 PRESETS = ("warehouse", "home")
@@ -42,7 +46,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export", type=folder, metavar="DIR",
                    help="instead of a run, write the sequence and its ground truth to DIR (TUM RGB-D layout)")
     p.add_argument("--methods", default=None,
-                   help="comma-separated subset of the methods (default: pipeline,mog2,no_memory,last_seen)")
+                   help=f"comma-separated subset of the methods (default: {HELP_DEFAULT_METHODS}, the benchmark "
+                   "issue's baselines; the learned ones, e.g. learned,learned_no_memory, on request: README 'bench')")
     p.add_argument("--width", type=int, default=None, help="image width px (default 320)")
     p.add_argument("--height", type=int, default=None, help="image height px (default 240)")
     p.add_argument("--query-period", type=float, default=30.0, metavar="S",

@@ -204,7 +204,8 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--gt", type=Path, help="MOTChallenge gt.txt (default: ../shared/data/pets09-s2l1/gt.txt)")
     p.add_argument("--config", type=Path,
                    help="parameter YAML, laid over the evaluation's defaults (the built-in ones with "
-                   "detector.backend coco and apriltag_items false)")
+                   "detector.backend coco and apriltag_items false); memory.db_path is ignored (the memory stays "
+                   "in RAM)")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="only the first N frames")
     p.add_argument("--assumed-hfov-deg", type=positive_float, default=60.0, metavar="DEG",
                    help="cup, box: horizontal field of view of the assumed camera (the clips have no camera_info)")
@@ -225,12 +226,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..evaluate import moved, pets
     from ..evaluate.config import default_config
 
-    config = None
-    if args.config is not None:
-        # over the evaluation's defaults: a file that sets only the change method changes only that (it needed the
-        # detector set too, or pets09 refused it and cup ran with tags only)
-        base = default_config()
-        config = dataclasses.replace(_load_config(args.config, base=base), memory=base.memory)
+    config = None if args.config is None else evaluation_config(args.config, default_config())
     if args.sequence in moved.CLIPS:
         if args.pan_deg != 0 or args.exposure_ms != 0:
             raise SpatialMemoryError("--pan-deg and --exposure-ms are for pets09 (its truth has people's boxes to "
@@ -268,6 +264,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(pets.format_report(metrics))
     _say_written(args.out, ["metrics.json", "ours.txt", "bytetrack.txt", "tracks.png", "change.png"])
     return 0
+
+
+def evaluation_config(path: Path, base: PipelineConfig) -> PipelineConfig:
+    """The parameter file at path laid over the evaluation's defaults (base): a file that sets only the change
+    method changes only that (it needed the detector set too, or pets09 refused it and cup ran with tags only).
+    Its memory settings are kept (they were once all replaced by base's) but for memory.db_path: an evaluation
+    keeps its memory in RAM and leaves no file."""
+    loaded = _load_config(path, base=base)
+    if loaded.memory.db_path != base.memory.db_path:
+        print(f"evaluate: memory.db_path {loaded.memory.db_path!r} ignored: an evaluation keeps its memory in RAM",
+              file=sys.stderr)
+    return dataclasses.replace(loaded, memory=dataclasses.replace(loaded.memory, db_path=base.memory.db_path))
 
 
 def _say_written(out: Path, names: list[str]) -> None:
