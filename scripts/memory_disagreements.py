@@ -82,7 +82,8 @@ def _places(memory: im.ItemMemory, name: str) -> dict[str, Any] | None:
 def _patched_query(out: Any, wrong_too: bool) -> Any:
     bench_query = runner._query
 
-    def query(f: Any, memories: list[Any], scores: Any, last_seen: dict[str, float], seen: Any) -> None:
+    def query(f: Any, memories: list[Any], scores: Any, last_seen: dict[str, float], first_at: dict[str, Any],
+              seen: Any) -> None:
         for name, item in f.truth.items.items():
             if name not in last_seen:
                 continue
@@ -100,7 +101,7 @@ def _patched_query(out: Any, wrong_too: bool) -> Any:
                     truth_cells=[[list(k), v] for k, v in truth_cells[name].most_common(8)],
                     seen_cells=[[list(k), v] for k, v in seen_cells[name].most_common(8)])) + "\n")
                 out.flush()
-        bench_query(f, memories, scores, last_seen, seen)
+        bench_query(f, memories, scores, last_seen, first_at, seen)
 
     return query
 
