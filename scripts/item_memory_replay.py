@@ -107,7 +107,8 @@ def record(args: argparse.Namespace) -> None:
         _truth.update(f.truth.items)
         return to_frame(f)
 
-    def logged_query(f: Any, memories: Any, scores: Any, last_seen: dict[str, float], seen: Any) -> None:
+    def logged_query(f: Any, memories: Any, scores: Any, last_seen: dict[str, float], first_at: dict[str, Any],
+                     seen: Any) -> None:
         for name, item in f.truth.items.items():
             if name not in last_seen:
                 continue
@@ -117,7 +118,7 @@ def record(args: argparse.Namespace) -> None:
                     bool(on_floor), bool(displaced), float(f.stamp - last_seen[name]))
             for log in rec.calls.values():
                 log.append(call)
-        bench_query(f, memories, scores, last_seen, seen)
+        bench_query(f, memories, scores, last_seen, first_at, seen)
 
     runner.make_methods, runner._query = recording_methods, logged_query
     runner.to_frame = stash_truth  # type: ignore[assignment]

@@ -73,7 +73,8 @@ def main() -> None:
     bench_query = runner._query
     spots = _SpotProbe() if args.spots else None
 
-    def query(f: SimFrame, memories: list[Any], scores: Any, last_seen: dict[str, float], seen: Any) -> None:
+    def query(f: SimFrame, memories: list[Any], scores: Any, last_seen: dict[str, float], first_at: dict[str, Any],
+              seen: Any) -> None:
         pipeline = memories[0].pipeline
         for name, item in f.truth.items.items():
             if name not in last_seen or not lies_on_floor(item):
@@ -94,7 +95,7 @@ def main() -> None:
                 spots.classify(pipeline.memory, name, item.position, shown)
             if shown and not right:
                 wrong_seen.append({"item": name, "frame": f.index, "put": put_frame[name]})
-        bench_query(f, memories, scores, last_seen, seen)
+        bench_query(f, memories, scores, last_seen, first_at, seen)
 
     runner._query = query
 
