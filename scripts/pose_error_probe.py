@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from spatial_memory_ros.core.change import ChangeDetector
+from spatial_memory_ros.core.change_backend import ChangeBackend
 from spatial_memory_ros.core.config import ChangeConfig
 from spatial_memory_ros.evaluate import pets
 from spatial_memory_ros.evaluate.people_change import PeopleChangeScore
@@ -42,7 +43,7 @@ def main() -> None:
     intr = view.intrinsics
     follow = args.follow == "on"
     if args.method == "classical":
-        det = ChangeDetector(ChangeConfig(follow_turns=follow))
+        det: ChangeBackend = ChangeDetector(ChangeConfig(follow_turns=follow))
     else:
         from spatial_memory_ros.core.floor_change_config import FloorChangeConfig
         from spatial_memory_ros.core.still_edges import StillEdgesConfig

@@ -62,7 +62,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=2) as pool:  # each bench is one busy process: two fill a 2-core box
         k, turns = args.still_head_scale, args.follow_turns
-        results = list(pool.map(lambda s: _bench(args.model, out, *s, args.seed, args.minutes, k, turns), SCENES))
+        results = list(pool.map(lambda s: _bench(args.model, out, s[0], s[1], args.seed, args.minutes, k, turns),
+                                SCENES))
         halos = list(pool.map(lambda seed: _halo(args.model, seed, k), HALO))
     print(f"{args.model}, seed {args.seed}, {args.minutes:g} min")
     print(f"{'scene':<20} {'det F1':>7} {'IDF1':>6} {'chg mIoU':>9} {'det F1 no mem':>14} {'chg mIoU no mem':>16}")

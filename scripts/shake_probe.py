@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from spatial_memory_ros.core.change_backend import ChangeBackend
 from spatial_memory_ros.evaluate import pets
 from spatial_memory_ros.evaluate.people_change import PeopleChangeScore
 from spatial_memory_ros.evaluate.turning_view import TurningView
@@ -37,7 +38,7 @@ def main() -> None:
         from spatial_memory_ros.core.change import ChangeDetector
         from spatial_memory_ros.core.config import ChangeConfig
 
-        det = ChangeDetector(ChangeConfig())
+        det: ChangeBackend = ChangeDetector(ChangeConfig())
     else:
         from spatial_memory_ros.core.floor_change_config import FloorChangeConfig
         from spatial_memory_ros.core.still_edges import StillEdgesConfig
@@ -57,7 +58,7 @@ def main() -> None:
         t = i / pets.CAPTURE_FPS
         dx, dy = rng.normal(0.0, args.sigma_px, 2) if args.sigma_px > 0 else (0.0, 0.0)
         frame = view.frame(image, t)
-        frame = cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, dy]]), frame.shape[1::-1],
+        frame = cv2.warpAffine(frame, np.array([[1, 0, dx], [0, 1, dy]], np.float32), frame.shape[1::-1],
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         out = det.update(frame, view.pose(t), view.intrinsics, t)
         g = gt.get(i + 1)
