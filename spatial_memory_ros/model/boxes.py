@@ -28,7 +28,7 @@ from ..core.geometry import project_points
 _MIN_RAY_SLOPE = 1e-3  # |z| of a unit-ish viewing ray below which it never meets the floor
 _NEAR_M = 0.1  # prism points closer to the camera plane than this are not projected
 # side_fleck's limits, set on the regions of held-out warehouse patrol 101 (where the flecks were) and checked
-# on training seeds 1004, 1005 (warehouse) and 1004 (home) and held-out warehouse patrol 100 and 102: no region of
+# on training seeds 1004-1006 (warehouse) and 1004 (home) and held-out warehouse patrol 100 and 102: no region of
 # those, agent or not, is a fleck by them; on 101 they take 28 false regions and no agent's.
 FLECK_HEIGHT_SHARE = 0.2
 FLECK_FILL = 0.7
@@ -92,8 +92,8 @@ def side_fleck(seen: np.ndarray, area_px: int, whole: np.ndarray, height: int) -
     on two passes (20-30 frames each), and each became a full-height agent box: 28 false agent boxes, half the
     run's false positives (BENCHMARKS "A fleck at the border"). Real agents entering by a side border with only
     their legs in the mask cover as little height (0.10-0.29 of it in the runs looked at), but as a solid
-    blob (fill 0.67-0.83); the slivers filled 0.32-0.69. Regions cut by the bottom border (an agent beside the
-    camera, often only its legs) are never flecks here.
+    blob (fill 0.67-0.83); most slivers filled 0.32-0.69 (a few more, and stay). Regions cut by the bottom
+    border (an agent beside the camera, often only its legs) are never flecks here.
     """
     if seen[3] >= height:
         return False
