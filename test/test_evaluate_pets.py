@@ -107,3 +107,6 @@ def test_evaluate_config_keeps_the_files_memory_settings_but_not_its_file(tmp_pa
     assert config.memory.db_path == default_config().memory.db_path
     assert "memory.db_path" in capsys.readouterr().err
     assert not (tmp_path / "memory.db").exists()
+    path.write_text("memory:\n  db_path: ''\n  place_radius_m: 0.9\n")  # '' keeps nothing on disk: no word
+    assert evaluation_config(path, default_config()).memory.place_radius_m == 0.9
+    assert "db_path" not in capsys.readouterr().err

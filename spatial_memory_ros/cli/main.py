@@ -272,7 +272,7 @@ def evaluation_config(path: Path, base: PipelineConfig) -> PipelineConfig:
     Its memory settings are kept (they were once all replaced by base's) but for memory.db_path: an evaluation
     keeps its memory in RAM and leaves no file."""
     loaded = _load_config(path, base=base)
-    if loaded.memory.db_path != base.memory.db_path:
+    if loaded.memory.db_path not in ("", ":memory:"):  # those keep nothing on disk already
         print(f"evaluate: memory.db_path {loaded.memory.db_path!r} ignored: an evaluation keeps its memory in RAM",
               file=sys.stderr)
     return dataclasses.replace(loaded, memory=dataclasses.replace(loaded.memory, db_path=base.memory.db_path))
