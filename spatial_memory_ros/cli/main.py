@@ -271,8 +271,10 @@ def evaluation_config(path: Path, base: PipelineConfig) -> PipelineConfig:
     method changes only that (it needed the detector set too, or pets09 refused it and cup ran with tags only).
     Its memory settings are kept (they were once all replaced by base's) but for memory.db_path: an evaluation
     keeps its memory in RAM and leaves no file."""
+    from ..core.store import in_ram
+
     loaded = _load_config(path, base=base)
-    if loaded.memory.db_path not in ("", ":memory:"):  # those keep nothing on disk already
+    if not in_ram(loaded.memory.db_path):
         print(f"evaluate: memory.db_path {loaded.memory.db_path!r} ignored: an evaluation keeps its memory in RAM",
               file=sys.stderr)
     return dataclasses.replace(loaded, memory=dataclasses.replace(loaded.memory, db_path=base.memory.db_path))

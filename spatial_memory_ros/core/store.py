@@ -101,6 +101,11 @@ class ItemState:
     settled: int = -1
 
 
+def in_ram(path: str | os.PathLike[str]) -> bool:
+    """Whether a store at path keeps nothing on disk: memory.db_path's "" and ":memory:"."""
+    return os.fspath(path) in ("", ":memory:")
+
+
 class MemoryStore:
     """Item memory on disk (or in memory for ``":memory:"`` / ``""``).
 
@@ -133,7 +138,7 @@ class MemoryStore:
     ) -> None:
         if on_corrupt not in ("move_aside", "raise"):
             raise ValueError(f"on_corrupt must be 'move_aside' or 'raise', not {on_corrupt!r}")
-        self.path: Path | None = None if os.fspath(path) in ("", ":memory:") else Path(path)
+        self.path: Path | None = None if in_ram(path) else Path(path)
         self.moved_aside_to: Path | None = None
         self._lock: IO[str] | None = None
         if self.path is None:

@@ -39,6 +39,7 @@ from spatial_memory_ros.core.camera_clocks import CameraClocks
 from spatial_memory_ros.core.errors import BadInputError, SpatialMemoryError, UnknownItemError
 from spatial_memory_ros.core.health import memory_report
 from spatial_memory_ros.core.pipeline import Pipeline
+from spatial_memory_ros.core.store import in_ram
 
 from . import conversions as conv
 from . import diagnostics
@@ -213,7 +214,7 @@ class SpatialMemoryNode(FrameProcessing):
         return response
 
     def _on_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        if self.settings.pipeline.memory.db_path in ("", ":memory:"):  # a caller asking to persist must hear it did not
+        if in_ram(self.settings.pipeline.memory.db_path):  # a caller asking to persist must hear it did not
             response.success = False
             response.message = "memory.db_path is empty: the memory lives in RAM only and goes with the node; not saved"
             return response
