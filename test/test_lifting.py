@@ -19,7 +19,7 @@ from spatial_memory_ros.core.item_memory import ItemMemory
 from spatial_memory_ros.core.lifting import depth_position, ground_plane_position, lift, pixel_rays
 from spatial_memory_ros.core.pipeline import MOTION_LABEL, Pipeline
 from spatial_memory_ros.core.types import CameraIntrinsics, Detection, Frame, PositionSource, TrackState
-from spatial_memory_ros.model.boxes import complete_at_border, region_boxes
+from spatial_memory_ros.model.boxes import complete_at_border, mask_regions
 from spatial_memory_ros.sim.camera import floor_depth, look_at
 
 INTR = CameraIntrinsics(fx=280.0, fy=280.0, cx=159.5, cy=119.5, width=320, height=240)
@@ -165,7 +165,7 @@ def render_person(x: float, y: float) -> tuple[np.ndarray, np.ndarray, np.ndarra
     z = o[2] + t * rays[:, 2]
     person = ((disc >= 0) & (t > 0) & (z >= 0) & (z <= 1.75)).reshape(depth.shape)
     depth[person] = t.reshape(depth.shape)[person]
-    [seen] = region_boxes(person.astype(np.uint8) * 255, 50)
+    [(seen, _area)] = mask_regions(person.astype(np.uint8) * 255, 50)
     whole = complete_at_border(seen, INTR.K, PATROL, INTR.width, INTR.height, 1.4)
     return depth.astype(np.float32), seen, whole
 

@@ -21,7 +21,7 @@ from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
 from spatial_memory_ros.core.pipeline import Pipeline  # noqa: E402
 from spatial_memory_ros.core.types import Frame  # noqa: E402
 from spatial_memory_ros.model.bench_method import LearnedMethod  # noqa: E402
-from spatial_memory_ros.model.boxes import region_boxes  # noqa: E402
+from spatial_memory_ros.model.boxes import mask_regions  # noqa: E402
 from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT, build_model, save_model  # noqa: E402
 from spatial_memory_ros.model.config import ModelConfig  # noqa: E402
 from spatial_memory_ros.model.losses import LossWeights  # noqa: E402
@@ -235,7 +235,7 @@ def test_runtime_keeps_the_visible_part_of_boxes_it_completes() -> None:
         out = det.update(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8), T)
         assert out.motion_seen_boxes is not None
         np.testing.assert_array_equal(np.reshape(out.motion_seen_boxes, (-1, 4)),
-                                      np.reshape(region_boxes(out.mask, 1), (-1, 4)))
+                                      np.reshape([box for box, _area in mask_regions(out.mask, 1)], (-1, 4)))
         for seen, box in zip(out.motion_seen_boxes, out.motion_boxes, strict=True):
             assert (box[:2] <= seen[:2]).all() and (box[2:] >= seen[2:]).all()
             completed += not np.array_equal(seen, box)

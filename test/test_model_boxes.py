@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from spatial_memory_ros.core.tracker import box_iou
-from spatial_memory_ros.model.boxes import complete_at_border, mask_regions, region_boxes, side_fleck
+from spatial_memory_ros.model.boxes import complete_at_border, mask_regions, side_fleck
 
 W, H = 320, 240
 K = np.array([[250.0, 0.0, 160.0], [0.0, 250.0, 120.0], [0.0, 0.0, 1.0]])
@@ -39,12 +39,12 @@ def person(x: float, y: float, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return box, mask
 
 
-def test_region_boxes_one_per_region_largest_first() -> None:
+def test_mask_regions_one_per_region_largest_first() -> None:
     mask = np.zeros((H, W), np.uint8)
     mask[10:20, 10:20] = 255  # 100 px
     mask[50:80, 100:130] = 255  # 900 px
     mask[200:203, 300:303] = 255  # 9 px: below the minimum
-    boxes = region_boxes(mask, min_area_px=50)
+    boxes = [box for box, _area in mask_regions(mask, min_area_px=50)]
     assert [b.tolist() for b in boxes] == [[100, 50, 130, 80], [10, 10, 20, 20]]
 
 
@@ -54,7 +54,7 @@ def test_agent_cut_by_the_top_border_is_boxed_whole(x: float, y: float) -> None:
     IoU 0.5, the completed one matches it (and contains the visible part)."""
     T = patrol_pose()
     truth, mask = person(x, y, T)
-    [visible] = region_boxes(mask, 1)
+    [(visible, _area)] = mask_regions(mask, 1)
     assert visible[1] == 0 and box_iou(truth[None], visible[None])[0, 0] < 0.5
     whole = complete_at_border(visible, K, T, W, H, height_m=1.4)
     assert box_iou(truth[None], whole[None])[0, 0] > 0.7
@@ -70,7 +70,7 @@ def test_agent_beside_the_camera_seen_by_its_legs_is_boxed_whole(x: float, y: fl
     truth, mask = person(x, y, T)
     assert truth[1] == 0 and truth[3] == H  # cut by the top and the bottom border
     mask[:170] = 0
-    [legs] = region_boxes(mask, 1)
+    [(legs, _area)] = mask_regions(mask, 1)
     assert box_iou(truth[None], legs[None])[0, 0] < 0.3
     whole = complete_at_border(legs, K, T, W, H, height_m=1.4)
     assert box_iou(truth[None], whole[None])[0, 0] > 0.9
@@ -96,7 +96,6 @@ def test_mask_regions_count_each_regions_pixels() -> None:
     cv2.line(mask, (10, 10), (40, 40), 255, 1)  # 31 px, diagonal: its box is 31 x 31
     found = mask_regions(mask, min_area_px=20)
     assert [(b.tolist(), a) for b, a in found] == [([100, 50, 130, 80], 900), ([10, 10, 41, 41], 31)]
-    assert [b.tolist() for b in region_boxes(mask, 20)] == [b.tolist() for b, _ in found]
 
 
 @pytest.mark.parametrize("x, y", [(2.0, -1.4), (2.5, -1.6), (1.8, -1.2)])

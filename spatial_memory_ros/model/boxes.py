@@ -34,14 +34,8 @@ FLECK_HEIGHT_SHARE = 0.2
 FLECK_FILL = 0.7
 
 
-def region_boxes(mask: np.ndarray, min_area_px: int) -> list[np.ndarray]:
-    """(4,) x1, y1, x2, y2 px boxes (x2/y2 exclusive) of the mask's 8-connected regions of at least
-    min_area_px pixels, largest first."""
-    return [box for box, _area in mask_regions(mask, min_area_px)]
-
-
 def mask_regions(mask: np.ndarray, min_area_px: int) -> list[tuple[np.ndarray, int]]:
-    """(box (4,) as region_boxes gives it, pixel count) of the mask's 8-connected regions of at least
+    """(box (4,) x1, y1, x2, y2 px (x2/y2 exclusive), pixel count) of the mask's 8-connected regions of at least
     min_area_px pixels, largest first."""
     _n, _labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     found = []
