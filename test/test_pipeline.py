@@ -312,9 +312,18 @@ def test_bad_frame_raises(name: str, frame: Frame) -> None:
 
 
 def test_a_pose_given_as_nested_lists_is_a_pose() -> None:
-    pipeline = Pipeline(config(), ItemMemory(MemoryConfig(db_path="")))
-    good = np.zeros((INTR.height, INTR.width, 3), np.uint8)
-    pipeline.update(Frame(image=good, stamp=0.0, intrinsics=INTR, T_map_cam=np.eye(4).tolist()))  # type: ignore[arg-type]
+    """A pose as nested lists (what a JSON or YAML caller has) places a tag in the map as the same pose as an array
+    does. Without a pose a tag never reaches the map (locate raises), and T_MAP_CAM is far from the identity, so
+    a pose read as the identity would put the mug metres from map_point's."""
+    located = []
+    for T in (T_MAP_CAM.tolist(), T_MAP_CAM):
+        rng = np.random.default_rng(0)
+        with Pipeline(config(min_hits=1), ItemMemory(MemoryConfig(db_path=""))) as pipeline:
+            for k in range(3):
+                pipeline.update(frame_of({MUG: MUG_A}, float(k), rng, T_map_cam=T))
+            located.append(pipeline.locate("mug").current.position)
+    assert np.linalg.norm(located[0] - map_point(MUG_A)) < 0.02
+    np.testing.assert_allclose(located[0], located[1])
 
 
 class _PersonAndCup:
