@@ -176,11 +176,28 @@ def test_pipeline_embeds_a_steady_person_every_refresh_frames(refresh: int, embe
 
 
 def test_apriltag_backend_never_embeds() -> None:
-    config = PipelineConfig(memory=MemoryConfig(db_path=":memory:"))  # backend apriltag, reid on
+    """Re-id is on and an embedder is given, but the apriltag backend has no class detections to embed: a tag is
+    known by its id and a motion blob is left to overlap (or to the change model's own look). The frames hold both
+    a tag and a box that moves, so an embedder asked about either would be counted."""
+    from tag_scene import make_intrinsics, render_scene
+    from tag_scene import pose as tag_pose
+
+    from spatial_memory_ros.core.types import MOTION_LABEL
+
+    # backend apriltag, reid on; the classical change method gives motion blobs from the first frames
+    config = PipelineConfig(change=ChangeConfig(method="classical"), memory=MemoryConfig(db_path=":memory:"))
+    intr = make_intrinsics(320, 240, f=300.0)
+    wall = render_scene(intr, [(3, tag_pose((0.0, 0.0, 0.0), (0.3, 0.0, 1.2)))], config.tags.tag_size_m)
     counter = _CountingEmbedder()
+    labels: set[str] = set()
     with Pipeline(config, _memory(config), embedder=counter) as pipeline:
-        for k in range(3):
-            pipeline.update(Frame(image=np.zeros((240, 320, 3), np.uint8), stamp=float(k)))
+        for k in range(8):
+            image = wall.copy()
+            image[90:150, 20 + 12 * k:60 + 12 * k] = 255  # a box sliding right, clear of the tag
+            result = pipeline.update(Frame(image=image, stamp=0.1 * k, intrinsics=intr))
+            labels |= {d.label for d in result.detections}
+            assert result.tags, k
+    assert MOTION_LABEL in labels
     assert counter.boxes == 0
 
 
