@@ -133,7 +133,13 @@ def test_items_keep_name_identity_whatever_their_looks() -> None:
 def test_zero_appearance_means_none_and_bad_appearance_raises() -> None:
     tracker = Tracker(TrackerConfig(min_hits=1))
     zero = Detection(box=np.array([0.0, 0, 10, 10]), label="person", score=0.9, appearance=np.zeros(DIM))
-    assert len(tracker.update([zero], 0.0)) == 1
+    tracks = tracker.update([zero], 0.0)
+    assert len(tracks) == 1
+    # An embedder's zero vector ("no pixels to look at") leaves the track without a look, so the next frame's
+    # detection on it is still asked for one: kept as a look, the confirmed track counted as known and the
+    # detection went unembedded, matched to the track by overlap alone.
+    again = Detection(box=np.array([0.0, 0, 10, 10]), label="person", score=0.9)
+    assert tracker.needs_appearance([again], DT).tolist() == [True]
     bad = Detection(box=np.array([0.0, 0, 10, 10]), label="person", score=0.9, appearance=np.full(DIM, np.nan))
     with pytest.raises(BadInputError):
         tracker.update([bad], DT)
