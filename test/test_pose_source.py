@@ -42,10 +42,32 @@ def test_fixed_source_and_its_validation(node) -> None:  # type: ignore[no-untyp
         ps.make_pose_source(node, "gps", [])
 
 
-def test_tf_picks_tf2_ros_only_where_installed(node) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("installed", [True, False])
+def test_tf_picks_tf2_ros_only_where_installed(node, monkeypatch, installed: bool) -> None:  # type: ignore[no-untyped-def]
+    """Both sides whatever this machine has: a stand-in tf2_ros is importable, a None in sys.modules is not
+    (import raises ImportError), so "tf" must pick tf2_ros in one case and our /tf listener in the other."""
+    import sys
+    import types
+
+    if installed:
+        class Listener:
+            def __init__(self, buffer: object, listener_node: object, *, spin_thread: bool = False) -> None:
+                pass
+
+            def unregister(self) -> None:
+                pass
+
+        stand_in = types.ModuleType("tf2_ros")
+        stand_in.Buffer = object  # type: ignore[attr-defined]
+        stand_in.TransformListener = Listener  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "tf2_ros", stand_in)
+    else:
+        monkeypatch.setitem(sys.modules, "tf2_ros", None)
+    assert ps.tf2_ros_available() == installed
     src = ps.make_pose_source(node, "tf", [])
     try:
-        assert src.name == ("tf2_ros" if ps.tf2_ros_available() else "tf_topics")
+        assert type(src) is (ps.Tf2RosPoseSource if installed else ps.TopicPoseSource)
+        assert src.name == ("tf2_ros" if installed else "tf_topics")
     finally:
         src.close()
 
