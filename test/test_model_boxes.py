@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from spatial_memory_ros.core.tracker import box_iou
-from spatial_memory_ros.model.boxes import complete_at_border, mask_regions, side_fleck
+from spatial_memory_ros.model.boxes import BOTTOM_TRIM_CELLS, complete_at_border, mask_regions, side_fleck, trim_bottom
 
 W, H = 320, 240
 K = np.array([[250.0, 0.0, 160.0], [0.0, 250.0, 120.0], [0.0, 0.0, 1.0]])
@@ -131,3 +131,31 @@ def test_a_ragged_sliver_at_a_side_border_is_a_fleck_unless_it_touches_the_botto
     cv2.line(low, (304, H - 34), (319, H - 1), 255, 4)
     [(box, area)] = mask_regions(low, 1)
     assert box[3] == H and not side_fleck(box, area, complete_at_border(box, K, T, W, H, 1.4), H)
+
+
+@pytest.mark.parametrize("x, y", [(3.5, 0.0), (4.0, 0.0), (4.0, 1.0)])
+def test_a_region_reaching_below_the_feet_is_trimmed_to_them(x: float, y: float) -> None:
+    """A person whose feet show near the top border, with a mask reaching 3 px below them (the network's
+    masks do, BOTTOM_TRIM_CELLS): trimmed, the region's bottom is nearer the feet and its completed box
+    matches the truth better."""
+    T = patrol_pose()
+    truth, mask = person(x, y, T)
+    reach = mask.copy()
+    for k in range(1, 4):
+        reach[k:] = np.maximum(reach[k:], mask[:-k])
+    [(box, _area)] = mask_regions(reach, 1)
+    cell_px = 5.0  # a 320 x 240 image from a 64 x 48 mask
+    trimmed = trim_bottom(box, cell_px, H)
+    assert trimmed[3] == pytest.approx(box[3] - BOTTOM_TRIM_CELLS * cell_px)
+    assert abs(trimmed[3] - truth[3]) < abs(box[3] - truth[3])
+    assert np.array_equal(trimmed[:3], box[:3])
+    iou = [box_iou(truth[None], complete_at_border(b, K, T, W, H, 1.4)[None])[0, 0] for b in (box, trimmed)]
+    assert iou[1] > iou[0] + 0.03
+
+
+def test_trim_keeps_a_region_cut_by_the_bottom_border_and_at_least_a_row() -> None:
+    """A region cut by the bottom border has no feet in view: kept as it is. A one-row region keeps its row."""
+    cut = np.array([100.0, 150.0, 140.0, float(H)])
+    assert np.array_equal(trim_bottom(cut, 5.0, H), cut)
+    thin = np.array([10.0, 30.0, 60.0, 31.0])
+    assert trim_bottom(thin, 5.0, H)[3] == 31.0

@@ -28,7 +28,7 @@ from ..core.floor_change_config import FloorChangeConfig
 from ..core.geometry import same_intrinsics, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.types import CameraIntrinsics
-from .boxes import box_embeddings, complete_at_border, mask_regions, side_fleck
+from .boxes import box_embeddings, complete_at_border, mask_regions, side_fleck, trim_bottom
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
 from .model import SpatialMemoryModel
 from .step_inputs import NetworkStep, PreparedFrame, camera_K, check_image, checked_pose, model_K, step_tensors
@@ -343,7 +343,8 @@ class LearnedChangeDetector:
             moving = np.maximum(moving, self._moving_still_regions(frame, grey, mask, moving))
         self._previous[c] = (grey, frame.T_map_cam)
         found = mask_regions(moving, self.min_blob_area_px)
-        seen = boxes = [box for box, _area in found]
+        cell_px = h / (step.logits if step.regions is None else step.regions).shape[0]  # image rows per mask row
+        seen = boxes = [trim_bottom(box, cell_px, h) for box, _area in found]
         T = None if frame.T_map_cam is None else np.asarray(frame.T_map_cam, dtype=np.float64)
         scene = self._floor_changes(c, image, frame.K_px, T, frame.stamp, mask)
         if T is not None and self.agent_height_m > 0:
