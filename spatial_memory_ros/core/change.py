@@ -53,7 +53,9 @@ class ChangeOutput:
 
     mask: np.ndarray  # (H, W) uint8, 255 = differs from the learned background, 0 = unchanged
     motion_boxes: list[np.ndarray]  # each (4,) x1, y1, x2, y2 px (x2/y2 exclusive): moving blobs
-    camera_moved: bool  # the reference was reset this frame; mask and motion_boxes are empty
+    # the reference was reset this frame; mask and motion_boxes are empty. Only the classical detector resets: the
+    # learned backend's mask comes from its network on every frame (its still background restarts quietly)
+    camera_moved: bool
     # (len(motion_boxes), E) unit-length appearance of each blob, from a backend that has one (the learned
     # model's re-identification head); None = no appearance (the classical baseline)
     motion_appearance: np.ndarray | None = None

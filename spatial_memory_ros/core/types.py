@@ -209,5 +209,5 @@ class FrameResult:
     change_mask: np.ndarray  # (H, W) uint8, 255 = changed, 0 = unchanged
     tags: list[TagDetection]
     observations: list[ItemObservation]  # item observations committed this frame
-    camera_moved: bool  # the change baseline was reset because the view changed
+    camera_moved: bool  # the classical change baseline was reset because the view changed (never for the learned one)
     detections: list[Detection] = field(default_factory=list)  # this frame's tracker input, lifted
