@@ -134,11 +134,14 @@ def test_a_few_bytes_of_text_are_a_damaged_checkpoint(tmp_path: Path, damage: by
         build_model(path)
 
 
-def test_ctrl_c_keeps_the_steps_done_and_resume_goes_on_from_them(tmp_path: Path) -> None:
+def test_ctrl_c_keeps_the_steps_done_and_resume_goes_on_from_them(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Before, a Ctrl-C saved nothing: up to --checkpoint-every steps were lost."""
     import signal
     import subprocess
     import time
+
+    import tqdm
 
     from spatial_memory_ros.model.checkpoint import load_file
 
@@ -155,13 +158,26 @@ def test_ctrl_c_keeps_the_steps_done_and_resume_goes_on_from_them(tmp_path: Path
     state = load_file(out.with_name("model.pt.state"))
     assert state["step"] >= 1 and out.is_file()
     run[run.index("--steps") + 1] = str(state["step"] + 1)
+    seen: dict[str, Any] = {}
+
+    def counting_bar(steps: Any, total: int, initial: int, **_: object) -> Any:  # train's progress bar
+        seen.update(initial=initial, taken=[])
+        for step in steps:
+            seen["taken"].append(step)
+            yield step
+
+    monkeypatch.setattr(tqdm, "tqdm", counting_bar)
     assert main(["train", "--out", str(out), *run, "--resume"]) == 0
+    # it goes on from the step the Ctrl-C kept and takes only the one left, not all of them again from step 0
+    assert seen == {"initial": state["step"], "taken": [state["step"]]}
     assert load_file(out.with_name("model.pt.state"))["step"] == state["step"] + 1
 
 
-def _tiny_train(out: Path, *, stop_after: int | None = None, resume: bool = False, **changes: object) -> None:
+def _tiny_train(out: Path, *, stop_after: int | None = None, resume: bool = False,
+                seen: dict[str, Any] | None = None, **changes: object) -> None:
     """A 6-step run on the default model (2 lanes, 2-frame chunks of 6-frame streams each walked twice), Ctrl-C'd
-    before step `stop_after` (counted from where it starts) if given."""
+    before step `stop_after` (counted from where it starts) if given. `seen`, if given, gets the step the run
+    starts at (the progress hook's `initial`) and the steps it takes."""
     import dataclasses
 
     from spatial_memory_ros.model.config import TrainConfig
@@ -173,9 +189,13 @@ def _tiny_train(out: Path, *, stop_after: int | None = None, resume: bool = Fals
     tc = dataclasses.replace(TrainConfig(), **{**settings, **changes})
 
     def progress(steps: Any, total: int, initial: int) -> Any:
+        taken: list[int] = []
+        if seen is not None:
+            seen.update(initial=initial, taken=taken)
         for n, step in enumerate(steps):
             if n == stop_after:
                 raise KeyboardInterrupt
+            taken.append(step)
             yield step
 
     train(tc, out, resume=resume, progress=progress)
@@ -191,7 +211,11 @@ def test_a_stopped_and_resumed_run_ends_with_the_weights_of_a_straight_one(tmp_p
     with pytest.raises(KeyboardInterrupt):
         _tiny_train(stopped, stop_after=4)
     assert load_file(stopped.with_name("stopped.pt.state"))["step"] == 4
-    _tiny_train(stopped, resume=True)
+    seen: dict[str, Any] = {}
+    _tiny_train(stopped, resume=True, seen=seen)
+    # it goes on from step 4 and takes only steps 4 and 5: a "resume" that started again from step 0 ends with the
+    # same weights (the run is seeded), and only this tells them apart
+    assert seen == {"initial": 4, "taken": [4, 5]}
     a, b = load_file(straight)["model"], load_file(stopped)["model"]
     assert a.keys() == b.keys()
     different = [k for k in a if not torch.equal(a[k], b[k])]
@@ -204,5 +228,7 @@ def test_resume_refuses_other_settings_and_names_them(tmp_path: Path) -> None:
         _tiny_train(out, stop_after=2)
     with pytest.raises(BadInputError, match=r"resume with seed=1000\b.*only checkpoint_every"):
         _tiny_train(out, resume=True, seed=1001)
-    _tiny_train(out, resume=True, steps=7)  # more steps: allowed
+    seen: dict[str, Any] = {}
+    _tiny_train(out, resume=True, steps=7, seen=seen)  # more steps: allowed, and it goes on from step 2
+    assert seen == {"initial": 2, "taken": [2, 3, 4, 5, 6]}
     assert torch.load(out.with_name("model.pt.state"), weights_only=True)["step"] == 7
