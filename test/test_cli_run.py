@@ -189,12 +189,22 @@ def test_main_run_bad_settings_exit_2_without_traceback(
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_main_run_missing_input_and_usage_errors(tmp_path: Path, capsys) -> None:
+def test_main_run_missing_input_and_usage_errors(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch,
+                                                 fake_pipeline_module: list[FakePipeline]) -> None:
     assert main(["run", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "out")]) == 2
     assert f"no input at {tmp_path / 'nope.mp4'}" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing is created for an input that is not there
-    assert main(["run", "x", "--out", "o", "--max-frames", "0"]) == 2  # argparse usage error
+    write_tum_folder(tmp_path / "seq")  # an input that is there: only --max-frames 0 can be the error
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "seq", "--out", "o", "--max-frames", "0"]) == 2  # argparse usage error
+    err = capsys.readouterr().err
+    assert "--max-frames" in err and "must be >= 1" in err, err
+    assert not fake_pipeline_module and not Path("o").exists()  # refused before any run
+    assert main(["run", "x", "--out", "o"]) == 2
+    assert "no input at x" in capsys.readouterr().err
     assert main(["run", "x"]) == 2  # --out is required
+    err = capsys.readouterr().err
+    assert "required" in err and "--out" in err and "no input at" not in err, err
     assert main(["--help"]) == 0
 
 
