@@ -63,12 +63,18 @@ def _case(tmp_path: Path, case: str) -> tuple[list[str], str]:
 def test_a_run_set_up_wrong_says_why_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  case: str) -> None:
     extra, expected = _case(tmp_path, case)
+    state = tmp_path / "model.pt.state"  # the run there already, the one --resume was to go on from
+    before = state.read_bytes() if state.is_file() else None
     code = main(["train", "--out", str(tmp_path / "model.pt"), *TINY_RUN, *extra])
     err = capsys.readouterr().err
     assert code == 2, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in err, err
     assert not (tmp_path / "model.pt").is_file()  # nothing trained, nothing written
+    # a state there is left as it was, byte for byte; none is made where there was none
+    assert (state.read_bytes() if state.is_file() else None) == before
+    if case == "a run there already, no --resume":
+        assert before == b"hours of training"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
