@@ -108,7 +108,9 @@ def trim_bottom(box: np.ndarray, cell_px: float, height: int) -> np.ndarray:
     240) below the truth's, their tops and sides 0-0.1 px off, and 3.1-3.4 px below for agents whose feet
     are near the top border and show only a ~20 px sliver, where the excess costs the box its IoU >= 0.5
     match. The bottom edge is also the region's floor contact (complete_at_border, 3D lifting), which the
-    excess puts nearer the camera than the feet.
+    excess puts nearer the camera than the feet. Real people do the same: on PETS09 the tracked boxes' bottoms
+    sat a median 2.0 px (of 576) below the truth's standing and 2.7 px (of 384) panning, where this trims 4.8 and
+    3.2 px: the share is a compromise, not a law (BENCHMARKS "A region's bottom edge").
     """
     if box[3] >= height:
         return box
