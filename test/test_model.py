@@ -21,7 +21,7 @@ from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
 from spatial_memory_ros.core.pipeline import Pipeline  # noqa: E402
 from spatial_memory_ros.core.types import Frame  # noqa: E402
 from spatial_memory_ros.model.bench_method import LearnedMethod  # noqa: E402
-from spatial_memory_ros.model.boxes import mask_regions  # noqa: E402
+from spatial_memory_ros.model.boxes import mask_regions, trim_bottom  # noqa: E402
 from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT, build_model, save_model  # noqa: E402
 from spatial_memory_ros.model.config import ModelConfig  # noqa: E402
 from spatial_memory_ros.model.losses import LossWeights  # noqa: E402
@@ -226,16 +226,18 @@ def test_runtime_in_the_pipeline() -> None:
 
 def test_runtime_keeps_the_visible_part_of_boxes_it_completes() -> None:
     """With a camera pose, regions at the border are completed to whole agents; motion_seen_boxes keeps each
-    region's own box (for lifting to 3D), in the same order."""
+    region's own box (for lifting to 3D; its bottom edge trimmed to the feet, model.boxes.trim_bottom), in the
+    same order."""
     T = look_at(np.array([0.0, 0.0, 1.5]), np.array([1.5, 0.0, 0.0]))  # pitched 45 degrees down
     det = LearnedChangeDetector(tiny_model(), device="cpu", min_blob_area_px=1, intrinsics=INTR)
+    cell_px = 120 / (det.config.image_height // det.config.mask_stride)  # image rows per mask row
     rng = np.random.default_rng(0)
     completed = 0
     for _ in range(5):
         out = det.update(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8), T)
         assert out.motion_seen_boxes is not None
-        np.testing.assert_array_equal(np.reshape(out.motion_seen_boxes, (-1, 4)),
-                                      np.reshape([box for box, _area in mask_regions(out.mask, 1)], (-1, 4)))
+        regions = [trim_bottom(box, cell_px, 120) for box, _area in mask_regions(out.mask, 1)]
+        np.testing.assert_array_equal(np.reshape(out.motion_seen_boxes, (-1, 4)), np.reshape(regions, (-1, 4)))
         for seen, box in zip(out.motion_seen_boxes, out.motion_boxes, strict=True):
             assert (box[:2] <= seen[:2]).all() and (box[2:] >= seen[2:]).all()
             completed += not np.array_equal(seen, box)
