@@ -105,7 +105,7 @@ def trim_bottom(box: np.ndarray, cell_px: float, height: int) -> np.ndarray:
 
     The thresholded, bilinearly upsampled mask reaches a little below an agent's feet, and only there: on
     warehouse patrol training seeds 1004-1006 the matched regions' bottom edges sat a median 0.7-2.4 px (of
-    240) below the truth's, their tops and sides 0-0.1 px off, and 3.1-3.4 px below for agents whose feet
+    240) below the truth's, their tops and sides 0 px off (median), and 3.1-3.4 px below for agents whose feet
     are near the top border and show only a ~20 px sliver, where the excess costs the box its IoU >= 0.5
     match. The bottom edge is also the region's floor contact (complete_at_border, 3D lifting), which the
     excess puts nearer the camera than the feet. Real people do the same: on PETS09 the tracked boxes' bottoms
