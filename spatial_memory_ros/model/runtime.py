@@ -349,7 +349,9 @@ class LearnedChangeDetector:
         scene = self._floor_changes(c, image, frame.K_px, T, frame.stamp, mask)
         if T is not None and self.agent_height_m > 0:
             boxes = [complete_at_border(b, frame.K_px, T, w, h, self.agent_height_m) for b in seen]
-            agents = [i for i, ((b, area), whole) in enumerate(zip(found, boxes)) if not side_fleck(b, area, whole, h)]
+            # a fleck is judged on the region as found and its completion, as its limits were set (before the trim)
+            agents = [i for i, (b, area) in enumerate(found)
+                      if not side_fleck(b, area, complete_at_border(b, frame.K_px, T, w, h, self.agent_height_m), h)]
             seen, boxes = [seen[i] for i in agents], [boxes[i] for i in agents]
         # what the region itself shows (not its completion beyond the border) is what to recognise later,
         # and where depth and the floor contact are (ChangeOutput.motion_seen_boxes)
