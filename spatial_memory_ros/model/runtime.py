@@ -343,7 +343,9 @@ class LearnedChangeDetector:
             moving = np.maximum(moving, self._moving_still_regions(frame, grey, mask, moving))
         self._previous[c] = (grey, frame.T_map_cam)
         found = mask_regions(moving, self.min_blob_area_px)
-        cell_px = h / (step.logits if step.regions is None else step.regions).shape[0]  # image rows per mask row
+        # image rows per row of the change head's region mask; a still camera's regions that come from the still
+        # head's finer mask (_moving_still_regions) are trimmed by the same pixels, more of their own cell
+        cell_px = h / (step.logits if step.regions is None else step.regions).shape[0]
         seen = boxes = [trim_bottom(box, cell_px, h) for box, _area in found]
         T = None if frame.T_map_cam is None else np.asarray(frame.T_map_cam, dtype=np.float64)
         scene = self._floor_changes(c, image, frame.K_px, T, frame.stamp, mask)
