@@ -21,7 +21,7 @@ from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
 from spatial_memory_ros.core.pipeline import Pipeline  # noqa: E402
 from spatial_memory_ros.core.types import Frame  # noqa: E402
 from spatial_memory_ros.model.bench_method import LearnedMethod  # noqa: E402
-from spatial_memory_ros.model.boxes import mask_regions, trim_bottom  # noqa: E402
+from spatial_memory_ros.model.boxes import complete_at_border, mask_regions, trim_bottom  # noqa: E402
 from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT, build_model, save_model  # noqa: E402
 from spatial_memory_ros.model.config import ModelConfig  # noqa: E402
 from spatial_memory_ros.model.losses import LossWeights  # noqa: E402
@@ -242,6 +242,30 @@ def test_runtime_keeps_the_visible_part_of_boxes_it_completes() -> None:
             assert (box[:2] <= seen[:2]).all() and (box[2:] >= seen[2:]).all()
             completed += not np.array_equal(seen, box)
     assert completed > 0, "some random region should touch the border and be completed"
+
+
+def test_runtime_judges_flecks_on_the_region_as_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    """side_fleck's limits were set on regions as found and their completions: the runtime must give it that
+    pair, not the found region beside the trimmed region's completion (trim_bottom)."""
+    from spatial_memory_ros.model import runtime
+
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def record(seen: np.ndarray, area_px: int, whole: np.ndarray, height: int) -> bool:
+        calls.append((seen.copy(), whole.copy()))
+        return False
+
+    monkeypatch.setattr(runtime, "side_fleck", record)
+    T = look_at(np.array([0.0, 0.0, 1.5]), np.array([1.5, 0.0, 0.0]))
+    det = LearnedChangeDetector(tiny_model(), device="cpu", min_blob_area_px=1, intrinsics=INTR)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        det.update(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8), T)
+    trimmed = 0
+    for seen, whole in calls:
+        np.testing.assert_array_equal(whole, complete_at_border(seen, INTR.K, T, 160, 120, det.agent_height_m))
+        trimmed += seen[3] < 120
+    assert trimmed > 0, "some judged region should be one the trim moves"
 
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
