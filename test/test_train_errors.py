@@ -143,8 +143,10 @@ def test_a_few_bytes_of_text_are_a_damaged_checkpoint(tmp_path: Path, damage: by
 def test_ctrl_c_keeps_the_steps_done_and_resume_goes_on_from_them(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Before, a Ctrl-C saved nothing: up to --checkpoint-every steps were lost."""
+    import re
     import signal
     import subprocess
+    import threading
     import time
 
     import tqdm
@@ -157,8 +159,20 @@ def test_ctrl_c_keeps_the_steps_done_and_resume_goes_on_from_them(tmp_path: Path
     run[run.index("--checkpoint-every") + 1] = "100000"
     cmd = [sys.executable, "-m", "spatial_memory_ros.cli", "train", "--out", str(out), *run]
     child = subprocess.Popen(cmd, stderr=subprocess.PIPE, cwd=Path(__file__).parents[1])
-    time.sleep(15)  # past the start (torch, the first streams): ~14 tiny steps a second on this 2-core box
-    assert child.poll() is None, child.stderr.read().decode(errors="replace")[-2000:]  # type: ignore[union-attr]
+    # Wait for the progress bar to show a step taken (a fixed 15 s sleep was too short for a fresh clone's cold
+    # start, and the Ctrl-C then came before any step, with nothing to keep).
+    err = bytearray()
+
+    def read_err() -> None:
+        for chunk in iter(lambda: child.stderr.read1(4096), b""):  # type: ignore[union-attr]
+            err.extend(chunk)
+
+    threading.Thread(target=read_err, daemon=True).start()
+    deadline = time.monotonic() + 120.0
+    stepped = re.compile(rb"\b[1-9][0-9]*/100000\b")
+    while not stepped.search(bytes(err)) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert child.poll() is None, bytes(err).decode(errors="replace")[-2000:]
     child.send_signal(signal.SIGINT)
     assert child.wait(60) == 130
     state = load_file(out.with_name("model.pt.state"))
