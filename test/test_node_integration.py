@@ -249,6 +249,12 @@ def test_compressed_images(tmp_path: Path) -> None:
         send(jpeg[: len(jpeg) // 3] + bytes(200), "jpeg")  # truncated, zero-padded: undecodable
         assert drv.spin_until(lambda: "cannot decode compressed image" in node.output()), node.output()
         assert "/t/image/compressed" in node.output()
+        # cut short with its end marker kept (a USB camera's lost packets): OpenCV decodes it, its lower half grey
+        cut = jpeg[: len(jpeg) // 2] + b"\xff\xd9"
+        assert cv2.imdecode(np.frombuffer(cut, np.uint8), cv2.IMREAD_COLOR) is not None
+        send(cut, "jpeg")
+        assert drv.spin_until(lambda: "damaged JPEG" in node.output()), node.output()
+        assert "premature end of data segment" in node.output()
         before = len(tracks)
         for _ in range(3):
             send(jpeg, "jpeg")

@@ -16,6 +16,7 @@ from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.geometry import make_transform
 from spatial_memory_ros.core.types import OPENCV_DISTORTION_LENGTHS, OPENCV_DISTORTION_MODELS, CameraIntrinsics
 from spatial_memory_ros.ros.compressed_size import declared_size
+from spatial_memory_ros.ros.jpeg_damage import jpeg_damage
 
 _U8, _U16 = np.dtype(np.uint8), np.dtype(np.uint16)
 # encoding -> (channels, sample type, cv2 conversion to BGR or None): what we accept on the colour topic, the
@@ -94,7 +95,9 @@ def compressed_to_bgr(msg: Any) -> np.ndarray:
 
     format follows image_transport: "jpeg", "png", or "<raw encoding>; <codec> compressed <encoding>". The
     decoded pixels are taken as BGR (what compressed_image_transport encodes) unless the format says they
-    were compressed as rgb8. Raises BadInputError for empty or undecodable data and for compressedDepth.
+    were compressed as rgb8. Raises BadInputError for empty or undecodable data, for a JPEG whose pixels the
+    decoder would have had to make up (ros.jpeg_damage: a frame cut short or damaged in transit) and for
+    compressedDepth.
     """
     fmt = str(msg.format).strip()
     if "compresseddepth" in fmt.lower().replace(" ", ""):
@@ -113,6 +116,9 @@ def compressed_to_bgr(msg: Any) -> np.ndarray:
     if image is None or image.size == 0:
         raise BadInputError(f"cannot decode compressed image ({buf.size} bytes, format {fmt!r}): corrupt or "
                             "not an image format OpenCV reads")
+    if bytes(buf[:2]) == b"\xff\xd8" and (damage := jpeg_damage(buf)) is not None:
+        raise BadInputError(f"damaged JPEG ({buf.size} bytes, format {fmt!r}): {damage}; a frame cut short or "
+                            "damaged in transit, dropped (its decoded pixels are partly made up)")
     if "compressed rgb" in fmt.lower():
         image = np.ascontiguousarray(image[:, :, ::-1])
     return image
