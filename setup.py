@@ -15,5 +15,7 @@ setup(
     packages=find_packages(include=["spatial_memory_ros", "spatial_memory_ros.*"]),
     package_data={"spatial_memory_ros": ["py.typed", "data/*"]},
     install_requires=["numpy>=1.24", "opencv-python-headless>=4.8", "scipy>=1.10", "PyYAML>=6", "tqdm>=4.60"],
+    # optional: damaged JPEG frames are dropped, not decoded with a grey part (spatial_memory_ros/ros/jpeg_damage.py)
+    extras_require={"jpeg-check": ["simplejpeg>=1.9"]},
     entry_points={"console_scripts": ["spatial-memory = spatial_memory_ros.cli.main:main"]},
 )
