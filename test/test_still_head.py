@@ -488,3 +488,35 @@ def test_a_camera_that_turned_since_the_previous_frame_has_it_re_projected_befor
         moving = det._moving_still_regions(frame, now, mask, np.zeros((h, w), np.uint8)) > 0
         assert moving[in_person].all() == expected, "the person stepped"
         assert not moving[in_item].any(), "the item rests"
+
+
+def test_a_region_from_the_still_heads_finer_mask_is_trimmed_by_its_own_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """trim_bottom takes a share of a mask cell: a still camera's moving region that only the still head's finer
+    mask found (the change head's own regions empty) is trimmed by that mask's cell, not the change head's."""
+    from tiny_model import INTR
+
+    from spatial_memory_ros.model import runtime
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+
+    calls: list[float] = []
+    real = runtime.trim_bottom
+    monkeypatch.setattr(runtime, "trim_bottom", lambda box, cell_px, height: (calls.append(cell_px), real(
+        box, cell_px, height))[1])
+    torch.manual_seed(0)
+    model = SpatialMemoryModel.from_config(STILL).eval()
+    assert model.still is not None and model.still.out.bias is not None
+    with torch.no_grad():  # as above: the still head marks everything, the change head nothing
+        model.still.out.bias.fill_(80.0)
+        model.change_head.out.weight.zero_()
+        model.change_head.out.bias.fill_(-40.0)
+    rng = np.random.default_rng(0)
+    still = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    T = np.eye(4)
+    T[2, 3] = 2.0
+    det = LearnedChangeDetector(model, device="cpu", intrinsics=INTR, still_scale=2)
+    for _ in range(8):
+        det.update(still, T)
+    calls.clear()
+    assert len(det.update(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), T).motion_boxes) == 1
+    coarse_px = 120 / (STILL.image_height // STILL.mask_stride)  # image rows per row of the change head's mask
+    assert calls == [pytest.approx(coarse_px / 2)]  # the still head's mask, at still_scale 2, is twice as fine

@@ -109,8 +109,10 @@ def trim_bottom(box: np.ndarray, cell_px: float, height: int) -> np.ndarray:
     are near the top border and show only a ~20 px sliver, where the excess costs the box its IoU >= 0.5
     match. The bottom edge is also the region's floor contact (complete_at_border, 3D lifting), which the
     excess puts nearer the camera than the feet. Real people do the same: on PETS09 the tracked boxes' bottoms
-    sat a median 2.0 px (of 576) below the truth's standing and 2.7 px (of 384) panning, where this trims 4.8 and
-    3.2 px: the share is a compromise, not a law (BENCHMARKS "A region's bottom edge").
+    sat a median 2.0 px (of 576) below the truth's standing and 2.7 px (of 384) panning, where this trimmed 4.8 and
+    3.2 px by the change head's cell, and trims half that since a region the still head's finer mask gives is
+    trimmed by its cell (runtime.finish): the share is a compromise, not a law (BENCHMARKS "A region's bottom edge",
+    "A still-head region trimmed by its own cell").
     """
     if box[3] >= height:
         return box

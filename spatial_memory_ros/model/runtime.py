@@ -336,17 +336,20 @@ class LearnedChangeDetector:
         full = cv2.resize(step.logits, (w, h), interpolation=cv2.INTER_LINEAR)
         mask = (full > self._logit_threshold).astype(np.uint8) * 255
         moving = mask  # the boxes' regions: the change head's own where a still head corrected the mask
+        own = None  # the change head's own regions, where the still head gave the mask
         grey = cv2.cvtColor(frame.seen, cv2.COLOR_BGR2GRAY)  # this frame, for what moves by the next one
         if step.regions is not None:
             full_regions = cv2.resize(step.regions, (w, h), interpolation=cv2.INTER_LINEAR)
-            moving = (full_regions > self._logit_threshold).astype(np.uint8) * 255
+            moving = own = (full_regions > self._logit_threshold).astype(np.uint8) * 255
             moving = np.maximum(moving, self._moving_still_regions(frame, grey, mask, moving))
         self._previous[c] = (grey, frame.T_map_cam)
         found = mask_regions(moving, self.min_blob_area_px)
-        # image rows per row of the change head's region mask; a still camera's regions that come from the still
-        # head's finer mask (_moving_still_regions) are trimmed by the same pixels, more of their own cell
-        cell_px = h / (step.logits if step.regions is None else step.regions).shape[0]
-        seen = boxes = [trim_bottom(box, cell_px, h) for box, _area in found]
+        # a region is trimmed by a share of the cell of the mask its bottom edge comes from: the change head's, or
+        # a still camera's moving region from the still head's finer mask (_moving_still_regions)
+        coarse = step.logits if step.regions is None else step.regions
+        cell_px, fine_px = h / coarse.shape[0], h / step.logits.shape[0]
+        seen = boxes = [trim_bottom(box, cell_px if own is None or _bottom_in(own, box) else fine_px, h)
+                        for box, _area in found]
         T = None if frame.T_map_cam is None else np.asarray(frame.T_map_cam, dtype=np.float64)
         scene = self._floor_changes(c, image, frame.K_px, T, frame.stamp, mask)
         if T is not None and self.agent_height_m > 0:
@@ -399,3 +402,9 @@ class LearnedChangeDetector:
         rows, cols = self.config.grid
         emb = last.float().reshape(rows, cols, -1).cpu().numpy()  # (rows, cols, E)
         return box_embeddings(emb, size, boxes)
+
+
+def _bottom_in(mask: np.ndarray, box: np.ndarray) -> bool:
+    """Whether the (H, W) mask has a pixel on the box's bottom row (x2/y2 exclusive) within its columns."""
+    x1, _y1, x2, y2 = (int(v) for v in box)
+    return bool(mask[y2 - 1, x1:x2].any())
