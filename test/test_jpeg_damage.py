@@ -90,6 +90,54 @@ def test_a_frame_cut_short_is_refused_where_opencv_fills_it_with_grey() -> None:
 
 
 @CHECKED
+def test_a_frame_cut_short_is_refused_however_its_end_is_filled() -> None:
+    """Lost packets filled with zeros up to the end marker decode as blocks, then as thousands of "extraneous
+    bytes": not padding, whose run is about libjpeg's count. A camera's stray bytes before its restart markers
+    stop strict decoding at the first one; its cut frame still lacks restart markers."""
+    image, jpeg = _scene()
+    for keep in (0.5, 0.8, 0.95):
+        at = int(len(jpeg) * keep)
+        filled = jpeg[:at] + bytes(len(jpeg) - at) + b"\xff\xd9"  # zero-filled as long as the lost part
+        assert (np.abs(_opencv(filled).astype(int) - image).max(axis=2) > 40).mean() > 0.001
+        assert jd.jpeg_damage(filled) is not None, keep
+    restarts = _stray_before_restarts(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_RST_INTERVAL, 10])[1].tobytes(),
+                                      bytes(4))
+    assert jd.jpeg_damage(restarts) is None  # whole, with a webcam's stray bytes
+    cut = restarts[: len(restarts) // 2] + b"\xff\xd9"
+    assert (np.abs(_opencv(cut).astype(int) - image).max(axis=2) > 40).mean() > 0.05
+    assert "restart markers: a frame cut short" in (jd.jpeg_damage(cut) or "")
+    header_stray = jpeg[:20] + b"\x00" + jpeg[20:]  # a stray byte after APP0: the scan is still checked
+    assert jd.jpeg_damage(header_stray) is None
+    assert "premature end of data segment" in (jd.jpeg_damage(header_stray[: len(header_stray) // 2] + b"\xff\xd9")
+                                               or "")
+
+
+@CHECKED
+def test_any_error_in_the_scan_after_a_clean_header_is_damage() -> None:
+    """A damaged scan can hold a byte pair that reads as a marker; libjpeg then stops on it with an error about
+    the file's structure, which after a header that parsed cleanly can only be damage."""
+    image, jpeg = _scene()
+    mid = len(jpeg) // 2
+    for inserted, expected in ((b"\xff\xc8\x00\x04\x00\x00", "SOF type 0xc8"), (b"\xff\xd8", "two SOI markers"),
+                               (b"\xff\xc0\x00\x11" + bytes(15), "two SOF markers")):
+        damaged = jpeg[:mid] + inserted + jpeg[mid:]
+        _opencv(damaged)  # OpenCV decodes it
+        with pytest.raises(BadInputError, match=expected):
+            compressed_to_bgr(Msg("jpeg", damaged))
+
+
+@CHECKED
+def test_stray_bytes_are_tolerated_only_before_restart_and_end_markers() -> None:
+    data = b"\xff\xd8" + bytes(40) + b"\xff\xd9"
+    assert jd._tolerated(data, jd.STRAY_BYTES, 0xD3) and not jd._tolerated(data, jd.STRAY_BYTES + 1, 0xD3)
+    assert jd._tolerated(data, jd.STRAY_BYTES, 0xD9)
+    assert not jd._tolerated(data, 1, 0xC4)  # before a table of a progressive frame's next scan
+    assert not jd._tolerated(data, 1, 0xDA)  # before its next scan
+    assert jd._tolerated(data, 34, 0xD9)  # 40 zeros, libjpeg counting 6 fewer: padding
+    assert not jd._tolerated(data, 20, 0xD9)  # 40 zeros where libjpeg saw 20: 20 of them decoded as blocks
+
+
+@CHECKED
 def test_damaged_bytes_in_the_scan_are_refused() -> None:
     image, jpeg = _scene()
     end = _end_marker(jpeg)

@@ -520,3 +520,32 @@ def test_a_region_from_the_still_heads_finer_mask_is_trimmed_by_its_own_cell(mon
     assert len(det.update(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), T).motion_boxes) == 1
     coarse_px = 120 / (STILL.image_height // STILL.mask_stride)  # image rows per row of the change head's mask
     assert calls == [pytest.approx(coarse_px / 2)]  # the still head's mask, at still_scale 2, is twice as fine
+
+
+def test_a_region_the_change_head_found_keeps_its_cell_beside_a_still_head(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other branch: where the change head's own regions reach the region's bottom row, its cell is the trim's,
+    the still head running beside it or not."""
+    from tiny_model import INTR
+
+    from spatial_memory_ros.model import runtime
+    from spatial_memory_ros.model.runtime import LearnedChangeDetector
+
+    calls: list[float] = []
+    real = runtime.trim_bottom
+    monkeypatch.setattr(runtime, "trim_bottom", lambda box, cell_px, height: (calls.append(cell_px), real(
+        box, cell_px, height))[1])
+    torch.manual_seed(0)
+    model = SpatialMemoryModel.from_config(STILL).eval()
+    assert model.still is not None and model.still.out.bias is not None
+    with torch.no_grad():  # both heads mark everything
+        model.still.out.bias.fill_(80.0)
+        model.change_head.out.weight.zero_()
+        model.change_head.out.bias.fill_(80.0)
+    rng = np.random.default_rng(0)
+    T = np.eye(4)
+    T[2, 3] = 2.0
+    det = LearnedChangeDetector(model, device="cpu", intrinsics=INTR, still_scale=2)
+    for _ in range(8):
+        det.update(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), T)
+    coarse_px = 120 / (STILL.image_height // STILL.mask_stride)
+    assert det._backgrounds and calls and calls[-1] == pytest.approx(coarse_px)
