@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -490,9 +491,12 @@ def test_a_camera_that_turned_since_the_previous_frame_has_it_re_projected_befor
         assert not moving[in_item].any(), "the item rests"
 
 
-def test_a_region_from_the_still_heads_finer_mask_is_trimmed_by_its_own_cell(monkeypatch: pytest.MonkeyPatch) -> None:
-    """trim_bottom takes a share of a mask cell: a still camera's moving region that only the still head's finer
-    mask found (the change head's own regions empty) is trimmed by that mask's cell, not the change head's."""
+COARSE_PX = 120 / (STILL.image_height // STILL.mask_stride)  # image rows per row of the change head's mask
+
+
+def _trim_cells(monkeypatch: pytest.MonkeyPatch, change_bias: float) -> tuple[list[float], Any, np.ndarray]:
+    """A runtime at still_scale 2 whose still head marks everything and whose change head's bias is change_bias
+    (-40: nothing, 80: everything), its background settled on one frame; the cell of every trim_bottom call."""
     from tiny_model import INTR
 
     from spatial_memory_ros.model import runtime
@@ -505,47 +509,31 @@ def test_a_region_from_the_still_heads_finer_mask_is_trimmed_by_its_own_cell(mon
     torch.manual_seed(0)
     model = SpatialMemoryModel.from_config(STILL).eval()
     assert model.still is not None and model.still.out.bias is not None
-    with torch.no_grad():  # as above: the still head marks everything, the change head nothing
+    with torch.no_grad():
         model.still.out.bias.fill_(80.0)
         model.change_head.out.weight.zero_()
-        model.change_head.out.bias.fill_(-40.0)
-    rng = np.random.default_rng(0)
-    still = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+        model.change_head.out.bias.fill_(change_bias)
+    still = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     T = np.eye(4)
     T[2, 3] = 2.0
     det = LearnedChangeDetector(model, device="cpu", intrinsics=INTR, still_scale=2)
     for _ in range(8):
         det.update(still, T)
+    return calls, det, T
+
+
+def test_a_region_from_the_still_heads_finer_mask_is_trimmed_by_its_own_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """trim_bottom takes a share of a mask cell: a still camera's moving region that only the still head's finer
+    mask found (the change head's own regions empty) is trimmed by that mask's cell, not the change head's."""
+    calls, det, T = _trim_cells(monkeypatch, -40.0)
     calls.clear()
-    assert len(det.update(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), T).motion_boxes) == 1
-    coarse_px = 120 / (STILL.image_height // STILL.mask_stride)  # image rows per row of the change head's mask
-    assert calls == [pytest.approx(coarse_px / 2)]  # the still head's mask, at still_scale 2, is twice as fine
+    moved = np.random.default_rng(1).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    assert len(det.update(moved, T).motion_boxes) == 1
+    assert calls == [pytest.approx(COARSE_PX / 2)]  # the still head's mask, at still_scale 2, is twice as fine
 
 
 def test_a_region_the_change_head_found_keeps_its_cell_beside_a_still_head(monkeypatch: pytest.MonkeyPatch) -> None:
     """The other branch: where the change head's own regions reach the region's bottom row, its cell is the trim's,
-    the still head running beside it or not."""
-    from tiny_model import INTR
-
-    from spatial_memory_ros.model import runtime
-    from spatial_memory_ros.model.runtime import LearnedChangeDetector
-
-    calls: list[float] = []
-    real = runtime.trim_bottom
-    monkeypatch.setattr(runtime, "trim_bottom", lambda box, cell_px, height: (calls.append(cell_px), real(
-        box, cell_px, height))[1])
-    torch.manual_seed(0)
-    model = SpatialMemoryModel.from_config(STILL).eval()
-    assert model.still is not None and model.still.out.bias is not None
-    with torch.no_grad():  # both heads mark everything
-        model.still.out.bias.fill_(80.0)
-        model.change_head.out.weight.zero_()
-        model.change_head.out.bias.fill_(80.0)
-    rng = np.random.default_rng(0)
-    T = np.eye(4)
-    T[2, 3] = 2.0
-    det = LearnedChangeDetector(model, device="cpu", intrinsics=INTR, still_scale=2)
-    for _ in range(8):
-        det.update(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), T)
-    coarse_px = 120 / (STILL.image_height // STILL.mask_stride)
-    assert det._backgrounds and calls and calls[-1] == pytest.approx(coarse_px)
+    the still head running beside it."""
+    calls, det, _ = _trim_cells(monkeypatch, 80.0)
+    assert det._backgrounds and calls and all(c == pytest.approx(COARSE_PX) for c in calls)
