@@ -213,14 +213,15 @@ def test_kill_9_mid_stream_loses_nothing_committed(tmp_path: Path) -> None:
         assert code == 0, f"the node exited with {code}:\n{node.output()}"
 
 
-def test_compressed_images(tmp_path: Path) -> None:
+@pytest.mark.parametrize("check_jpeg", [True, False])
+def test_compressed_images(tmp_path: Path, check_jpeg: bool) -> None:
     """image_transport=compressed: CompressedImage on image/compressed gives tracks; a corrupt one is logged
-    and dropped, and the node keeps serving."""
+    and dropped, and the node keeps serving. check_jpeg false: a damaged JPEG is processed as OpenCV decodes it."""
     t, q = split_transform(T_MAP_CAM)
     domain = fresh_domain()
     node = NodeProcess(domain, tmp_path / "node.log", {
         "memory.db_path": str(tmp_path / "m.db"), "image_transport": "compressed", "pose_source": "fixed",
-        "fixed_transform": [*map(float, t), *map(float, q)],
+        "fixed_transform": [*map(float, t), *map(float, q)], "check_jpeg": check_jpeg,
     })
     drv = Driver(domain)
     try:
@@ -250,13 +251,18 @@ def test_compressed_images(tmp_path: Path) -> None:
         send(jpeg[: len(jpeg) // 3] + bytes(200), "jpeg")  # truncated, zero-padded: undecodable
         assert drv.spin_until(lambda: "cannot decode compressed image" in node.output()), node.output()
         assert "/t/image/compressed" in node.output()
-        if CHECKS_JPEG:  # simplejpeg installed (optional; requirements.txt pins it)
-            # cut short with its end marker kept (a USB camera's lost packets): OpenCV decodes it, half grey
-            cut = jpeg[: len(jpeg) // 2] + b"\xff\xd9"
-            assert cv2.imdecode(np.frombuffer(cut, np.uint8), cv2.IMREAD_COLOR) is not None
+        # cut short with its end marker kept (a USB camera's lost packets): OpenCV decodes it, half grey
+        cut = jpeg[: len(jpeg) // 2] + b"\xff\xd9"
+        assert cv2.imdecode(np.frombuffer(cut, np.uint8), cv2.IMREAD_COLOR) is not None
+        if CHECKS_JPEG and check_jpeg:  # simplejpeg installed (optional; requirements.txt pins it)
             send(cut, "jpeg")
             assert drv.spin_until(lambda: "damaged JPEG" in node.output()), node.output()
             assert "premature end of data segment" in node.output()
+        elif not check_jpeg:
+            before = len(tracks)
+            send(cut, "jpeg")
+            assert drv.spin_until(lambda: len(tracks) > before), node.output()  # processed, its half grey
+            assert "damaged JPEG" not in node.output()
         before = len(tracks)
         for _ in range(3):
             send(jpeg, "jpeg")

@@ -90,14 +90,14 @@ def image_to_bgr(msg: Any) -> np.ndarray:
 MAX_COMPRESSED_PIXELS = 8192 * 8192
 
 
-def compressed_to_bgr(msg: Any) -> np.ndarray:
+def compressed_to_bgr(msg: Any, *, check_jpeg: bool = True) -> np.ndarray:
     """sensor_msgs/CompressedImage (jpeg, png, anything cv2.imdecode reads) -> (H, W, 3) uint8 BGR.
 
     format follows image_transport: "jpeg", "png", or "<raw encoding>; <codec> compressed <encoding>". The
     decoded pixels are taken as BGR (what compressed_image_transport encodes) unless the format says they
     were compressed as rgb8. Raises BadInputError for empty or undecodable data, for a JPEG whose pixels the
     decoder would have had to make up (ros.jpeg_damage: a frame cut short or damaged in transit) and for
-    compressedDepth.
+    compressedDepth. check_jpeg False skips the JPEG check (the node's check_jpeg parameter).
     """
     fmt = str(msg.format).strip()
     if "compresseddepth" in fmt.lower().replace(" ", ""):
@@ -116,7 +116,7 @@ def compressed_to_bgr(msg: Any) -> np.ndarray:
     if image is None or image.size == 0:
         raise BadInputError(f"cannot decode compressed image ({buf.size} bytes, format {fmt!r}): corrupt or "
                             "not an image format OpenCV reads")
-    if bytes(buf[:2]) == b"\xff\xd8" and (damage := jpeg_damage(buf)) is not None:
+    if check_jpeg and bytes(buf[:2]) == b"\xff\xd8" and (damage := jpeg_damage(buf)) is not None:
         raise BadInputError(f"damaged JPEG ({buf.size} bytes, format {fmt!r}): {damage}; a frame cut short or "
                             "damaged in transit, dropped (its decoded pixels are partly made up)")
     if "compressed rgb" in fmt.lower():

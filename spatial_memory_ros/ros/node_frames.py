@@ -143,7 +143,8 @@ class FrameProcessing(Node):
         camera = camera or self.cameras[0]
         started = time.monotonic()
         try:
-            image = conv.compressed_to_bgr(msg) if isinstance(msg, CompressedImage) else conv.image_to_bgr(msg)
+            image = (conv.compressed_to_bgr(msg, check_jpeg=self.settings.check_jpeg)
+                     if isinstance(msg, CompressedImage) else conv.image_to_bgr(msg))
         except BadInputError as exc:
             # keyed by the kind of fault, so that a flood of one kind never hides another
             self._drop(camera, f"image:{str(exc).split()[0]}", f"bad image on {camera.image_topic}: {exc}")

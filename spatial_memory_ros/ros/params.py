@@ -45,6 +45,7 @@ class NodeSettings:
     marker_lifetime_s: float = 1.0
     image_transport: str = "raw"
     image_rectified: bool = False
+    check_jpeg: bool = True
     cameras: tuple[str, ...] = ("",)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
@@ -69,6 +70,10 @@ _NODE_PARAMS: dict[str, tuple[str, bool]] = {
     "image_rectified": ("The image is the rectified one (image_proc's image_rect), its camera_info the raw camera's: "
                         "the pixels follow camera_info's P and no distortion is removed (a fisheye's too). False: "
                         "the raw image, undistorted by K and D.", True),
+    "check_jpeg": ("With image_transport compressed: drop a JPEG whose scan libjpeg had to fill in (a frame cut "
+                   "short or damaged in transit, which OpenCV decodes with its lost part grey; ros/jpeg_damage.py, "
+                   "needs simplejpeg). false: decode every JPEG OpenCV reads, for a camera whose whole frames it "
+                   "would refuse.", True),
     "cameras": ('[""]: one camera on image, camera_info, depth. Names, e.g. ["front", "rear"]: one pipeline per '
                 "camera on front/image, front/camera_info, front/depth -> front/tracks, front/change_mask, "
                 "front/debug_image (and rear/... alike), all over one item memory, each image's frame_id "
