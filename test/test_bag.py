@@ -149,6 +149,35 @@ def test_jpeg_frames_and_static_camera_without_tf(tmp_path: Path) -> None:
         assert np.array_equal(frame.T_map_cam, np.eye(4))
 
 
+def test_a_damaged_jpeg_frame_is_skipped_unless_the_check_is_off(tmp_path: Path) -> None:
+    """A JPEG cut short with its end marker kept (OpenCV decodes it half grey) is a bad frame with the reason;
+    `run --no-jpeg-check` (BagOptions.check_jpeg) reads it as OpenCV decodes it."""
+    from spatial_memory_ros.ros.jpeg_damage import CHECKS_JPEG
+
+    frames = scene_frames(6, 0)
+    write_bag(tmp_path / "bag", frames, compressed=".jpg", tf=False, image_topic="/cam/image_raw/compressed")
+    data = (tmp_path / "bag" / "bag.mcap").read_bytes()
+    jpeg = cv2.imencode(".jpg", frames[4][1])[1].tobytes()  # frames 0-2 are alike; 4 has the person
+    start = data.index(jpeg)
+    cut = jpeg[: len(jpeg) // 2] + b"\xff\xd9"  # the same length: the rest of the message's data zeros
+    data = data[:start] + cut + bytes(len(jpeg) - len(cut)) + data[start + len(jpeg):]
+    (tmp_path / "bag" / "bag.mcap").write_bytes(data)
+    bad: list[tuple[int, str]] = []
+    got = [i for i, _ in BagReader(tmp_path / "bag").frames(lambda i, e: bad.append((i, str(e))))]
+    if CHECKS_JPEG:
+        assert got == [0, 1, 2, 3, 5] and bad[0][0] == 4 and "damaged JPEG" in bad[0][1]
+    unchecked = BagReader(tmp_path / "bag", BagOptions(check_jpeg=False))
+    assert [i for i, _ in unchecked.frames(lambda i, e: bad.append((i, str(e))))] == [0, 1, 2, 3, 4, 5]
+    import argparse
+
+    from spatial_memory_ros.cli.bag_args import add_bag_arguments, bag_options
+
+    parser = argparse.ArgumentParser()
+    add_bag_arguments(parser)
+    assert bag_options(parser.parse_args(["--no-jpeg-check"])) == BagOptions(check_jpeg=False)
+    assert bag_options(parser.parse_args([])) is None  # the default checks
+
+
 def test_bad_frames_are_skipped_and_counted(tmp_path: Path) -> None:
     frames = scene_frames(6, 0)
     write_bag(tmp_path / "bag", frames, compressed=".png")

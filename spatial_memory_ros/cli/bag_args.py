@@ -34,6 +34,9 @@ def add_bag_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-rectified", action="store_true",
                    help="the image topic is the rectified image (image_proc's image_rect) beside the raw camera's "
                         "camera_info: use its P, remove no distortion (the node's image_rectified)")
+    g.add_argument("--no-jpeg-check", dest="check_jpeg", action="store_false",
+                   help="decode every JPEG OpenCV reads, damaged or not (the node's check_jpeg: false); default: "
+                        "a JPEG frame cut short or damaged in transit is skipped with the reason")
     g.add_argument("--depth-max-dt", type=non_negative_float, default=0.05, metavar="S",
                    help="largest image/depth stamp difference (default 0.05 s)")
     p.add_argument("--out-bag", type=Path, metavar="DIR",
@@ -47,5 +50,6 @@ def bag_options(args: argparse.Namespace) -> BagOptions | None:
         **{field: getattr(args, flag[2:].replace("-", "_")) for flag, field in _TOPIC_FLAGS.items()},
         tf_topic=args.tf_topic, tf_static_topic=args.tf_static_topic, map_frame=args.map_frame,
         camera_frame=args.camera_frame, depth_max_dt_s=args.depth_max_dt, image_rectified=args.image_rectified,
+        check_jpeg=args.check_jpeg,
     )
     return None if options == BagOptions() else options

@@ -31,8 +31,8 @@ TAG36H11_IDS = 587
 # rclpy, so cannot be asked from here; test_settings_io keeps the two in step), plus ROS's own.
 NODE_ONLY_KEYS = frozenset({
     "device", "rate_hz", "map_frame", "camera_frame", "pose_source", "fixed_transform", "depth_max_dt_s",
-    "publish_debug_image", "marker_lifetime_s", "tf_timeout_s", "image_transport", "image_rectified", "cameras",
-    "use_sim_time",
+    "publish_debug_image", "marker_lifetime_s", "tf_timeout_s", "image_transport", "image_rectified", "check_jpeg",
+    "cameras", "use_sim_time",
 })
 
 _SECTIONS = [f.name for f in dataclasses.fields(PipelineConfig)]  # "tags", "change", ...

@@ -322,7 +322,8 @@ class BagReader:
             yield from ready(final=True)
 
     def _frame(self, msg: Any, log_ns: int, stamp: float, depths: collections.deque[tuple[float, Any]]) -> Frame:
-        image = decode.compressed_to_bgr(msg) if self.topics.compressed else decode.image_to_bgr(msg)
+        image = (decode.compressed_to_bgr(msg, check_jpeg=self.options.check_jpeg) if self.topics.compressed
+                 else decode.image_to_bgr(msg))
         frame_id = self.options.camera_frame or msg.header.frame_id
         header_ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
         # a bag whose images are stamped 0 takes their log time: its outputs too (their headers were all 0)

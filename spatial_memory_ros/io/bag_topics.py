@@ -29,6 +29,7 @@ class BagOptions:
     camera_frame: str = ""  # overrides the image header's frame_id for the pose lookup
     depth_max_dt_s: float = 0.05
     image_rectified: bool = False  # the image is image_proc's image_rect: camera_info's P, no distortion removed
+    check_jpeg: bool = True  # drop a damaged JPEG (ros/jpeg_damage.py; the node's check_jpeg)
 
     def __post_init__(self) -> None:
         # a negative window silently drops every depth image, NaN fails every comparison so that no depth is ever
