@@ -12,7 +12,7 @@ import numpy as np
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic); C4, C8 and CC are tables, not frames
-_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _JPEG_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD9)})  # TEM, RSTn, SOI: markers with no segment after them
 
 
@@ -45,7 +45,7 @@ def _jpeg_size(buf: bytes) -> tuple[int, int] | None:
         if marker == 0xDA:  # start of scan before any frame header
             return None
         length = int.from_bytes(buf[i + 2:i + 4], "big")
-        if marker in _JPEG_SOF:
+        if marker in JPEG_SOF:
             if i + 9 > len(buf):
                 return None
             return int.from_bytes(buf[i + 7:i + 9], "big"), int.from_bytes(buf[i + 5:i + 7], "big")

@@ -35,6 +35,8 @@ from types import ModuleType
 
 import numpy as np
 
+from spatial_memory_ros.ros.compressed_size import JPEG_SOF
+
 simplejpeg: ModuleType | None
 try:
     simplejpeg = importlib.import_module("simplejpeg")  # untyped: held as a plain module
@@ -45,7 +47,6 @@ CHECKS_JPEG = simplejpeg is not None
 STRAY_BYTES = 16  # stray bytes (as libjpeg counts them) before a restart or end marker: a camera's habit
 _EXTRANEOUS = re.compile(r"(\d+) extraneous bytes before marker 0x([0-9a-fA-F]{2})")  # JWRN_EXTRANEOUS_DATA
 _RESTART, _END, _SCAN = range(0xD0, 0xD8), 0xD9, 0xDA
-_FRAMES = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _KEPT_APPS = frozenset({0xE0, 0xEE})  # JFIF and Adobe: they say the colour space; other APPn and COM are metadata
 
 
@@ -95,7 +96,7 @@ def _tolerated(data: bytes, count: int, marker: int) -> bool:
         return False  # before a table or the next scan of a progressive frame: a damaged scan ran out early
     if count <= STRAY_BYTES:
         return True
-    end = _end_marker(data)
+    end, _restarts = _end_marker(data)
     if end < 0:
         return False
     before = data[:end].rstrip(b"\xff")
@@ -112,12 +113,7 @@ def _missing_restarts(data: bytes, layout: _Layout) -> str | None:
     if layout.restart_interval == 0 or layout.mcus == 0 or layout.progressive:
         return None
     expected = math.ceil(layout.mcus / layout.restart_interval) - 1
-    found, i = 0, layout.scan_at
-    end = _end_marker(data)
-    stop = end if end >= 0 else len(data)
-    while (i := data.find(b"\xff", i, stop)) >= 0 and i + 1 < stop:
-        found += data[i + 1] in _RESTART
-        i += 2
+    _end, found = _end_marker(data, layout.scan_at)
     if found >= expected:
         return None
     return f"{found} of its {expected} restart markers: a frame cut short"
@@ -140,7 +136,7 @@ def _layout(data: bytes) -> _Layout | None:
             return None
         length = int.from_bytes(data[i + 2:i + 4], "big")
         segment = data[i:i + 2 + length]
-        if marker in _FRAMES and length >= 8:
+        if marker in JPEG_SOF and length >= 8:
             height, width = int.from_bytes(segment[5:7], "big"), int.from_bytes(segment[7:9], "big")
             sampling = [(segment[11 + 3 * c] >> 4, segment[11 + 3 * c] & 15)
                         for c in range(segment[9]) if 12 + 3 * c < len(segment)]
@@ -172,27 +168,28 @@ def _mcus(width: int, height: int, sampling: list[tuple[int, int]], scan_compone
     return math.ceil(width / (8 * hmax)) * math.ceil(height / (8 * vmax))
 
 
-def _end_marker(data: bytes) -> int:
-    """Offset of the first end-of-image marker after the header's segments, where libjpeg stops: segments are
-    skipped by their lengths (an EXIF thumbnail's own end marker lies inside its APP1), the scan is searched for
-    a marker that is not a stuffed 0xff, a restart marker or a fill byte. Data after it (a driver's whole buffer,
-    an earlier frame's leftovers) is not looked at. -1 if there is none."""
-    i, n = 2, len(data)
+def _end_marker(data: bytes, start: int = 2) -> tuple[int, int]:
+    """(offset of the first end-of-image marker from start, where libjpeg stops, or -1 if there is none; the
+    restart markers passed on the way). Segments are skipped by their lengths (an EXIF thumbnail's own end marker
+    lies inside its APP1), the scan is searched for a marker that is not a stuffed 0xff, a restart marker or a fill
+    byte. Data after it (a driver's whole buffer, an earlier frame's leftovers) is not looked at."""
+    i, n, restarts = start, len(data), 0
     while i + 1 < n:
         if data[i] != 0xFF:  # inside the scan: on to the next 0xff
             i = data.find(b"\xff", i)
             if i < 0:
-                return -1
+                return -1, restarts
             continue
         marker = data[i + 1]
         if marker == 0xFF:  # a fill byte before a marker
             i += 1
         elif marker in (0x00, 0x01) or marker in _RESTART:  # a stuffed 0xff, TEM, a restart marker
+            restarts += marker in _RESTART
             i += 2
         elif marker == _END:
-            return i
+            return i, restarts
         elif i + 3 < n:  # a segment with its length (SOS: its header; the scan follows it)
             i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
         else:
-            return -1
-    return -1
+            return -1, restarts
+    return -1, restarts
