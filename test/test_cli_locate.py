@@ -161,3 +161,18 @@ def test_a_missing_item_is_not_said_to_be_at_its_usual_place() -> None:
     text = format_answer(ItemAnswer("mug", here, here, False, 0.0, [], missing=True))
     assert "MISSING" in text and "at its usual place" not in text
     assert "at its usual place" in format_answer(ItemAnswer("mug", here, here, False, 0.0, []))
+
+
+def test_list_says_missing_and_predicted_not_usual_place() -> None:
+    """`list` said "usual place" for an item whose last place was seen empty, where `locate` said MISSING."""
+    from spatial_memory_ros.cli.query import format_items
+    from spatial_memory_ros.core.types import ItemAnswer, ItemLocation
+
+    here = ItemLocation(np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]), 1.0, 5.0, 10, 30.0)
+    lines = format_items([ItemAnswer("cup", here, here, False, 0.0, [], missing=True),
+                          ItemAnswer("key", here, here, False, 0.0, [], missing=True, current_inferred=True),
+                          ItemAnswer("mug", here, here, False, 0.0, [], current_inferred=True),
+                          ItemAnswer("pen", here, here, False, 0.0, [])], "m.db").splitlines()[1:]
+    assert ["MISSING, last seen" in lines[0], "MISSING, likeliest" in lines[1], "PREDICTED back" in lines[2],
+            "usual place" in lines[3]] == [True] * 4
+    assert not any("usual place" in line for line in lines[:3])

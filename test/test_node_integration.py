@@ -172,6 +172,14 @@ def test_end_to_end_then_restart(tmp_path: Path) -> None:
         assert np.linalg.norm(xyz(answer.current) - B) < 0.05
         listed = drv.call(ListItems, "list_items", ListItems.Request())
         assert [s.item for s in listed.items] == ["mug"]
+        # why a call failed, without parsing the message: box is in the config's items, never seen
+        R = LocateItem.Response
+        assert (answer.status, answer.success) == (R.STATUS_OK, True)
+        for name, status in [("  ", R.STATUS_EMPTY_NAME), ("nosuch", R.STATUS_UNKNOWN_ITEM),
+                             ("box", R.STATUS_NOT_SEEN_YET), ("Mug", R.STATUS_UNKNOWN_ITEM)]:
+            failed = locate(drv, name)
+            assert (failed.success, failed.status) == (False, status), (name, failed.status, failed.message)
+        assert "known items: mug" in locate(drv, "nosuch").message
     finally:
         drv.close()
         code = node.stop()

@@ -97,3 +97,30 @@ def test_a_whole_number_set_live_on_a_float_parameter_is_that_float(tmp_path: Pa
         node.close()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def test_the_memory_path_does_not_depend_on_the_working_directory(tmp_path: Path, monkeypatch) -> None:
+    """A relative memory.db_path was opened relative to wherever the node was started (a launch file, a systemd
+    unit), so one restart from another directory gave an empty memory; "~" made a folder named "~"."""
+    home = str(tmp_path / "rh")
+    assert params.memory_path("spatial_memory.db", {"ROS_HOME": home}) == f"{home}/spatial_memory.db"
+    assert params.memory_path("a/../m.db", {"ROS_HOME": home}) == f"{home}/m.db"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert params.memory_path("m.db", {}) == f"{tmp_path}/.ros/m.db"
+    assert params.memory_path("~/maps/m.db", {"ROS_HOME": home}) == f"{tmp_path}/maps/m.db"
+    assert params.memory_path("/var/m.db", {"ROS_HOME": home}) == "/var/m.db"
+    assert params.memory_path("", {}) == "" and params.memory_path(":memory:", {}) == ":memory:"
+
+    import rclpy
+
+    monkeypatch.setenv("ROS_HOME", home)
+    monkeypatch.chdir(tmp_path)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node("params_probe", context=context)
+        params.declare_parameters(node)
+        assert params.read_settings(node).pipeline.memory.db_path == f"{home}/spatial_memory.db"
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

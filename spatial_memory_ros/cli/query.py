@@ -66,10 +66,20 @@ def format_items(answers: Sequence[ItemAnswer], db: str | Path) -> str:
     lines = [f"{len(answers)} items in {db} (map frame, m)"]
     for a in answers:
         x, y, z = a.current.position
-        status = f"DISPLACED {a.distance_m:.2f} m" if a.displaced else "usual place"
+        status = _status(a)
         lines.append(f"  {a.item:<{width}}  now ({x:+.3f}, {y:+.3f}, {z:+.3f})  {status:<18}  "
                      f"last seen {_when(a.current.last_seen)}")
     return "\n".join(lines)
+
+
+def _status(a: ItemAnswer) -> str:
+    """A word or two on `now`, as format_answer's lines say it: a missing item's usual place was seen empty, so
+    "usual place" would send someone to a place known to be empty."""
+    if a.missing:
+        return "MISSING, likeliest" if a.current_inferred else "MISSING, last seen"
+    if a.current_inferred:
+        return "PREDICTED back"
+    return f"DISPLACED {a.distance_m:.2f} m" if a.displaced else "usual place"
 
 
 def _location(loc: ItemLocation) -> str:

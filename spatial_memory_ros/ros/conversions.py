@@ -16,6 +16,7 @@ from sensor_msgs.msg import Image
 from spatial_memory.msg import ItemLocation, ItemStatus, Track
 from std_msgs.msg import Header
 
+from spatial_memory_ros.core.config import PipelineConfig
 from spatial_memory_ros.core.geometry import split_transform
 from spatial_memory_ros.core.types import ItemAnswer, TrackInfo
 from spatial_memory_ros.core.types import ItemLocation as CoreLocation
@@ -83,6 +84,15 @@ def answer_to_status(answer: ItemAnswer, frame_id: str) -> ItemStatus:
     msg.missing = bool(answer.missing)
     msg.current_inferred = bool(answer.current_inferred)
     return msg
+
+
+def configured_items(config: PipelineConfig) -> set[str]:
+    """The item names the node was told to expect: the items parameter's names and, with a class detector, its
+    item classes (each class is one item). locate_item answers one of these, unseen, with STATUS_NOT_SEEN_YET."""
+    names = set(config.tags.items)
+    if config.detector.backend != "apriltag":
+        names |= set(config.detector.item_classes)
+    return names
 
 
 def fill_locate_response(response: object, answer: ItemAnswer, frame_id: str) -> None:

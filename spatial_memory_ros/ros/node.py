@@ -199,12 +199,23 @@ class SpatialMemoryNode(FrameProcessing):
 
     # ---- services ---------------------------------------------------------------------------------
     def _on_locate(self, request: LocateItem.Request, response: LocateItem.Response) -> LocateItem.Response:
+        name = request.item.strip()
         try:
-            answer = self.pipeline.locate(request.item.strip())
-        except (UnknownItemError, BadInputError) as exc:
-            response.success, response.message = False, str(exc)
+            answer = self.pipeline.locate(name)
+        except BadInputError as exc:  # the empty name
+            response.success, response.status, response.message = False, LocateItem.Response.STATUS_EMPTY_NAME, \
+                str(exc)
+            return response
+        except UnknownItemError as exc:
+            response.success = False
+            if name in conv.configured_items(self.settings.pipeline):
+                response.status = LocateItem.Response.STATUS_NOT_SEEN_YET
+                response.message = f"{name!r} is configured but has not been seen yet"
+            else:
+                response.status, response.message = LocateItem.Response.STATUS_UNKNOWN_ITEM, str(exc)
             return response
         conv.fill_locate_response(response, answer, self.settings.map_frame)
+        response.status = LocateItem.Response.STATUS_OK
         return response
 
     def _on_list(self, request: ListItems.Request, response: ListItems.Response) -> ListItems.Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,7 +133,8 @@ _PIPELINE_DESCRIPTIONS = {
                                      "model's look (its looks tell agents apart only roughly: keep it short).",
     "tracker.reid_refresh_frames": "A detection that overlap alone matches to a steady track is embedded only every "
                                    "this many matches (saves re-id CPU); 1 = every detection every frame.",
-    "memory.db_path": "SQLite file of the item memory; survives restarts. Empty keeps it in RAM only.",
+    "memory.db_path": "SQLite file of the item memory; survives restarts. A relative path is under ROS_HOME "
+    "(~/.ros by default), ~ is expanded. Empty keeps it in RAM only.",
     "memory.place_radius_m": "Observations within this distance (m) of a place belong to it.",
     "memory.displaced_distance_m": "An item farther than this (m) from its usual place is displaced.",
     "memory.max_dwell_gap_s": "Most an unobserved gap (s) between two sightings at one place adds to its dwell time.",
@@ -247,6 +249,7 @@ def read_settings(node: Node) -> NodeSettings:
             if isinstance(value, (list, tuple)):  # string arrays: class-name lists, blanks skipped
                 values[name] = tuple(str(v).strip() for v in value if str(v).strip())
         sections[section] = cls(**values)
+    sections["memory"] = dataclasses.replace(sections["memory"], db_path=memory_path(sections["memory"].db_path))
     items = parse_items([s for s in (get("items") or []) if s])
     pipeline = PipelineConfig(tags=TagConfig(tag_size_m=get("tag_size_m"), items=items), **sections).validate()
     settings = NodeSettings(
@@ -273,6 +276,21 @@ def read_settings(node: Node) -> NodeSettings:
             raise BadInputError(f"{name} {value!r}: tf2 frame ids do not start with '/'; write "
                                 f"{value.lstrip('/')!r}")
     return settings
+
+
+def memory_path(value: str, environ: dict[str, str] | None = None) -> str:
+    """memory.db_path as the node opens it: "~" expanded, and a relative path under ROS_HOME (~/.ros unless set),
+    where ROS 2 keeps its logs. Relative to the working directory, the one file became a different, empty memory
+    whenever the node was started from another directory (a launch file, a systemd unit), and a planner got
+    "unknown item" after a restart. "" and ":memory:" (RAM only) are kept."""
+    if value in ("", ":memory:"):
+        return value
+    env = os.environ if environ is None else environ
+    path = os.path.expanduser(value)
+    if not os.path.isabs(path):
+        home = os.path.expanduser(env.get("ROS_HOME") or os.path.join("~", ".ros"))
+        path = os.path.join(home, path)
+    return os.path.abspath(path)
 
 
 def validate_live(rate_hz: float, marker_lifetime_s: float, depth_max_dt_s: float, tf_timeout_s: float) -> None:
