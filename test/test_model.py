@@ -502,3 +502,97 @@ def test_a_map_far_from_its_origin_gives_the_same_memory() -> None:
         a, b = near.update(image, T), far.update(image, T_far)
         assert torch.allclose(near.state, far.state, atol=1e-4), i
         assert np.array_equal(a.mask, b.mask)
+
+
+def test_bench_model_times_the_threads_it_reports(monkeypatch) -> None:
+    """The detector set torch to 1 thread after measure() had set --threads: `bench-model --threads 2` timed one
+    thread and reported two."""
+    from spatial_memory_ros.model import speed
+
+    seen: list[int] = []
+    timed = speed._model_fps
+    monkeypatch.setattr(speed, "_model_fps", lambda *a: (seen.append(torch.get_num_threads()), timed(*a))[1])
+    try:
+        result = speed.measure(size=(64, 48), timed_frames=2, long_steps=2, sample_every=1, progress=False,
+                               threads=2)
+    finally:
+        torch.set_num_threads(1)
+    assert seen == [2] and result.threads == 2
+
+
+def test_floor_geometry_stays_float32_under_autocast() -> None:
+    """On CUDA the step runs under fp16 autocast, which ran the rays' matmul in fp16: floor points cm off and pose
+    features unlike those the float32-trained model learned. CPU autocast (bfloat16, coarser still) shows it."""
+    from spatial_memory_ros.model.encoder import patch_floor_points
+
+    config = ModelConfig()
+    tilt = np.radians(20.0)
+    R = np.array([[1.0, 0.0, 0.0], [0.0, -np.sin(tilt), np.cos(tilt)], [0.0, -np.cos(tilt), -np.sin(tilt)]])
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, [7.3, 3.1, 1.2]  # optical frame: looks along +y, 20 deg down, 1.2 m up
+    K = torch.tensor([[[100.0, 0.0, 64.0], [0.0, 100.0, 48.0], [0.0, 0.0, 1.0]]])
+    exact = patch_floor_points(config, K, torch.tensor(T, dtype=torch.float32)[None])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = patch_floor_points(config, K, torch.tensor(T, dtype=torch.float32)[None])
+    assert exact[1].any()  # some patches see the floor
+    for a, b in zip(exact, cast):
+        assert b.dtype == a.dtype
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("broken", ["zero_rotation", "scaled_rotation", "far", "mirror", "last_row"])
+def test_a_pose_that_is_no_rigid_transform_is_refused(broken: str) -> None:
+    """A zero or scaled rotation and a camera 1e30 m up passed the finiteness check and made the memory NaN."""
+    det = LearnedChangeDetector(tiny_model(), device="cpu", intrinsics=INTR)
+    image = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    good = look_at(np.array([0.0, 0.0, 1.5]), np.array([2.0, 0.0, 0.0]))
+    det.update(image, good)
+    T = good.copy()
+    if broken == "zero_rotation":
+        T[:3, :3] = 0.0
+    elif broken == "scaled_rotation":
+        T[:3, :3] *= 1e6
+    elif broken == "far":
+        T[2, 3] = 1e30
+    elif broken == "mirror":
+        T[:3, 0] *= -1.0
+    else:
+        T[3, 0] = 0.5
+    with pytest.raises(BadInputError, match="T_map_cam"):
+        det.update(image, T)
+    det.update(image, good)
+    assert torch.isfinite(det.state).all()
+
+
+def test_a_step_that_comes_out_nan_keeps_the_memory() -> None:
+    """Intrinsics that pass every check (a focal length of 1e-40 px) made the state NaN, kept for good."""
+    from dataclasses import replace as dc_replace
+
+    det = LearnedChangeDetector(tiny_model(), device="cpu", intrinsics=INTR)
+    image = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    pose = look_at(np.array([0.0, 0.0, 1.5]), np.array([2.0, 0.0, 0.0]))
+    det.intrinsics = dc_replace(INTR, fx=1e-40, fy=1e-40)
+    det.update(image, pose)
+    kept = det.state.clone()
+    det.update(image, pose)
+    assert torch.isfinite(det.state).all() and torch.equal(det.state, kept)
+
+
+def test_a_checkpoint_with_weights_or_settings_that_are_not_numbers_is_refused(tmp_path: Path) -> None:
+    """NaN weights, or a NaN pose_base_m (which passed `<= 0`), loaded and gave an empty mask ever after."""
+    model = tiny_model()
+    with torch.no_grad():
+        next(model.parameters())[0].fill_(float("nan"))
+    save_model(tmp_path / "nan.pt", model, {})
+    with pytest.raises(BadInputError, match="not finite"):
+        build_model(tmp_path / "nan.pt")
+    with pytest.raises(ValueError, match="pose_base_m must be a finite number"):
+        replace(TINY, pose_base_m=float("nan")).validate()
+
+
+def test_a_checkpoint_holding_other_python_objects_says_so(tmp_path: Path) -> None:
+    """A whole file that weights_only refuses (numpy values in its meta) was called "damaged (cut short?)"."""
+    torch.save({"format": 1, "meta": {"x": np.float64(1.0)}}, tmp_path / "np.pt")
+    with pytest.raises(BadInputError, match="Python objects besides tensors") as info:
+        build_model(tmp_path / "np.pt")
+    assert "cut short" not in str(info.value)

@@ -45,6 +45,9 @@ def read_torch_file(path: str | Path, what: str) -> Any:
     except _DAMAGED as e:
         if isinstance(e, OSError) and e.errno is not None:  # a system call failed (permissions, I/O), not the content
             reason = f"{e.strerror or type(e).__name__}"
+        elif "Weights only load failed" in str(e):  # whole, but holding what only unpickling code could rebuild
+            reason = ("it holds Python objects besides tensors and plain containers (numpy values, paths ...), "
+                      "which are not loaded, for safety")
         else:
             reason = f"the file is damaged (cut short?) or not a torch file ({type(e).__name__})"
         raise BadInputError(f"cannot read the {what} {path}: {reason}") from e
@@ -107,6 +110,11 @@ def build_model(path: str | Path = DEFAULT_CHECKPOINT, device: str | torch.devic
         model.load_state_dict(data["model"])
     except MISFIT_ERRORS as e:
         raise BadInputError(f"model checkpoint {path}: its weights do not fit its config ({short_reason(e)})") from e
+    broken = [name for name, value in model.state_dict().items() if value.is_floating_point()
+              and not torch.isfinite(value).all()]
+    if broken:  # it loaded, and every frame's memory would be NaN, with an empty mask and no word
+        raise BadInputError(f"model checkpoint {path}: weights that are not finite numbers ({', '.join(broken[:3])}"
+                            f"{' ...' if len(broken) > 3 else ''}): a training run that diverged?")
     dev = resolve_device(device) if isinstance(device, str) else device
     return model.to(dev).eval()
 

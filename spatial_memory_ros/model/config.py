@@ -78,6 +78,10 @@ class ModelConfig:
 
     def validate(self) -> ModelConfig:
         """Raise ValueError naming the setting to change; return self."""
+        for f in dataclasses.fields(self):  # NaN passes every "<= 0" check below (a checkpoint's pose_base_m NaN
+            value = getattr(self, f.name)   # loaded and made the memory NaN at the first frame)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value}")
         if self.image_width % self.patch_size or self.image_height % self.patch_size:
             raise ValueError(
                 f"image_width and image_height ({self.image_width}x{self.image_height}) must be multiples "

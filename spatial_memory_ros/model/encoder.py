@@ -47,7 +47,11 @@ def patch_floor_points(
     x = (u - K[:, 0, 2:3]) / K[:, 0, 0:1]  # (B, N)
     y = (v - K[:, 1, 2:3]) / K[:, 1, 1:2]
     ray_cam = torch.stack([x, y, torch.ones_like(x)], dim=-1)  # (B, N, 3), z = 1: ray parameter = z-depth
-    ray = ray_cam @ T[:, :3, :3].transpose(1, 2)  # (B, N, 3) map frame
+    # float32 even under CUDA's fp16 autocast (runtime.network_step), which runs a matmul in fp16: the rays came
+    # out fp16, floor points 2-5 cm off at a few metres and their finest Fourier features up to 0.45 off, not
+    # what the float32-trained model learned from
+    with torch.autocast(K.device.type, enabled=False):
+        ray = ray_cam @ T[:, :3, :3].transpose(1, 2)  # (B, N, 3) map frame
     centre = T[:, None, :3, 3]  # (B, 1, 3)
     depth = -centre[..., 2] / ray[..., 2].clamp(max=-1e-6)  # (B, N) z-depth to the floor (where it points down)
     dist = depth * ray_cam.norm(dim=-1)  # (B, N) m along the ray

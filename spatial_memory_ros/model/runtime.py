@@ -310,6 +310,11 @@ class LearnedChangeDetector:
             if not self.slot_memory:  # the slots stay as reset() made them (initial); place cells, if any, learn
                 slots = self.config.memory_slots
                 after = torch.cat([before[:, :slots].to(after.dtype), after[:, slots:]], dim=1)
+            # a row that came out NaN or inf (inputs that passed every check, e.g. a focal length of 1e-40 px) keeps
+            # its memory: the recurrent state would otherwise keep the NaN for good, with an empty mask ever after
+            finite = torch.isfinite(after).flatten(1).all(dim=1)
+            if not bool(finite.all()):
+                after = torch.where(finite[:, None, None], after, before.to(after.dtype))
             if self._state.dtype != after.dtype:
                 self._state = self._state.to(after.dtype)
             self._state[rows] = after

@@ -79,7 +79,9 @@ def measure(
     # timing does not depend on the weights: without a checkpoint, an untrained model of the default size
     model = path if path.is_file() else SpatialMemoryModel.from_config(ModelConfig())
     name = str(path) if path.is_file() else "untrained"
-    det = LearnedChangeDetector(model, device=device, cameras=cameras,
+    # threads passed on: the detector sets torch's thread count itself (1 by default), which overrode the one
+    # above, so `--threads 2` timed one thread and reported two
+    det = LearnedChangeDetector(model, device=device, cameras=cameras, threads=threads,
                                 floor_memory=FloorChangeConfig() if floor_memory else None, still_scale=still_scale)
     preset = "demo" if still_camera else "warehouse"
     scene = make_scene(preset, seed=0, width=size[0], height=size[1])  # a test seed, never the bench's
