@@ -453,3 +453,25 @@ def test_a_run_into_a_log_shows_its_progress(tmp_path: Path) -> None:
                           cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 0, done.stderr
     assert "3/3 [" in done.stderr and "frame/s" in done.stderr, done.stderr
+
+
+@pytest.mark.skipif(not HAVE_PIPELINE, reason="core.pipeline not written yet")
+def test_run_into_a_memory_of_another_frame_is_refused_and_changes_nothing(tmp_path: Path, capsys) -> None:
+    """The memory file held bare numbers: a run whose positions are in another frame added its own to them."""
+    from spatial_memory_ros.core.store import MemoryStore
+
+    write_tum_folder(tmp_path / "seq", n_frames=4, moving=False)
+    assert main(["run", str(tmp_path / "seq"), "--out", str(tmp_path / "out"), "--items", "mug=3"]) == 0
+    db = tmp_path / "out" / "memory.db"
+    with MemoryStore(db, exclusive=False) as store:
+        frame = store.map_frame
+    assert frame  # the first run said its frame
+    with MemoryStore(tmp_path / "other.db") as store:
+        store.claim_frame("robot2/map")
+    (tmp_path / "other.db").replace(db)
+    before = db.read_bytes()
+    capsys.readouterr()
+    assert main(["run", str(tmp_path / "seq"), "--out", str(tmp_path / "out"), "--items", "mug=3"]) == 2
+    err = capsys.readouterr().err
+    assert f"holds positions in frame 'robot2/map', not '{frame}'" in err and "Traceback" not in err
+    assert db.read_bytes() == before

@@ -295,3 +295,18 @@ def test_a_second_node_on_the_same_memory_file_is_refused(tmp_path: Path) -> Non
         drv.close()
         code = first.stop()
         assert code == 0, f"the first node exited with {code}:\n{first.output()}"
+
+
+def test_a_memory_of_another_frame_is_refused_at_start(tmp_path: Path) -> None:
+    """A memory written with map_frame map, restarted with map_frame odom, answered the map's positions as odom's
+    without a word. Now the node says which frame the file holds and exits 1; the file is left as it was."""
+    from spatial_memory_ros.core.store import MemoryStore
+
+    db = tmp_path / "m.db"
+    with MemoryStore(db) as store:
+        store.claim_frame("map")
+    before = db.read_bytes()
+    log = _refused_start(NodeProcess(fresh_domain(), tmp_path / "node.log", {
+        "memory.db_path": str(db), "map_frame": "odom", "change.method": "classical"}))
+    assert "holds positions in frame 'map', not 'odom'" in log, log
+    assert db.read_bytes() == before

@@ -435,6 +435,8 @@ _V2_COLUMNS = ("ALTER TABLE places ADD COLUMN seen_empty REAL NOT NULL DEFAULT -
                "ALTER TABLE places ADD COLUMN returns INTEGER NOT NULL DEFAULT 0;")
 _V3_COLUMNS = _V2_COLUMNS + "ALTER TABLE items ADD COLUMN arrived REAL NOT NULL DEFAULT 0;"
 _V4_COLUMNS = _V3_COLUMNS + "ALTER TABLE items ADD COLUMN settled INTEGER NOT NULL DEFAULT -1;"
+_V5_COLUMNS = _V4_COLUMNS + ("ALTER TABLE places ADD COLUMN stay_sightings INTEGER NOT NULL DEFAULT 0;"
+                             "ALTER TABLE places ADD COLUMN since_stay INTEGER NOT NULL DEFAULT 0;")
 
 
 def _open_old_file(path: Path, script: str) -> MemoryStore:
@@ -481,7 +483,7 @@ def test_a_version_4_file_is_migrated_with_no_sighting_counted_and_every_place_k
         store.commit([mug])
     with MemoryStore(path, on_corrupt="raise") as store:
         assert [(p.stay_sightings, p.since_stay) for p in store.load()["mug"].places] == [(0, False), (2, True)]
-    assert _versions_on_disk(path) == [(5,)]
+    assert _versions_on_disk(path) == [(SCHEMA_VERSION,)]
 
 
 def test_an_unknown_schema_version_is_still_moved_aside(tmp_path: Path) -> None:
@@ -771,3 +773,46 @@ def test_a_reader_leaves_nothing_beside_a_closed_store(tmp_path: Path) -> None:
     with MemoryStore(db, on_corrupt="raise", exclusive=False) as reader:
         assert sorted(reader.load()) == ["apple", "bread"]
     assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_version_5_file_is_migrated_and_its_frame_is_said_by_the_first_to_claim_it(tmp_path: Path) -> None:
+    path = tmp_path / "v5.db"
+    with _open_old_file(path, _V5_COLUMNS + "UPDATE schema_version SET version = 5;") as store:
+        assert "mug" in store.load() and store.map_frame == ""
+        store.claim_frame("odom")
+    assert _versions_on_disk(path) == [(SCHEMA_VERSION,)]
+    with MemoryStore(path, on_corrupt="raise") as store:
+        assert store.map_frame == "odom" and "mug" in store.load()
+
+
+def test_a_memory_in_one_frame_is_not_answered_in_another(tmp_path: Path) -> None:
+    """The file held bare numbers: a node restarted with map_frame odom answered the map positions as odom's."""
+    from spatial_memory_ros.core.errors import BadInputError, FrameMismatchError
+
+    path = tmp_path / "m.db"
+    with MemoryStore(path) as store:
+        store.claim_frame("map")
+        store.claim_frame("map")  # the same frame again: nothing to say
+        store.reset()  # forgetting the items keeps the frame
+    before = path.read_bytes()
+    with MemoryStore(path) as store:
+        with pytest.raises(FrameMismatchError, match="holds positions in frame 'map', not 'odom'") as info:
+            store.claim_frame("odom")
+        assert isinstance(info.value, BadInputError) and store.map_frame == "map"
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT map_frame FROM schema_version").fetchall() == [("map",)]
+    assert len(before) > 0
+    with MemoryStore(":memory:") as ram:  # a memory in RAM claims its frame too (bench, tests)
+        ram.claim_frame("map")
+        assert ram.map_frame == "map"
+
+
+def test_a_frame_that_is_not_text_moves_the_file_aside(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    with MemoryStore(path) as store:
+        store.claim_frame("map")
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("UPDATE schema_version SET map_frame = CAST(x'ff00' AS TEXT)")
+        conn.commit()
+    with MemoryStore(path) as store:
+        assert store.moved_aside_to is not None and store.map_frame == ""

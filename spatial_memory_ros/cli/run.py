@@ -113,6 +113,7 @@ def run_offline(
     if max_frames is not None and total is not None:
         total = min(total, max_frames)
     frames = observations = 0
+    claimed = False
     track_ids: set[int] = set()
     interrupted = False
     start = time.monotonic()
@@ -148,6 +149,10 @@ def run_offline(
                         interrupted = True
                         break
                     bar.update(index + 1 - bar.n)  # skipped frames count as done too
+                    if not claimed:  # before the first frame goes in: a memory in another frame is refused whole
+                        claimed = True
+                        if store is not None:
+                            store.claim_frame(_frame_of(source))
                     try:
                         result = pipeline.update(frame)
                     except BadInputError as e:
@@ -168,11 +173,7 @@ def run_offline(
                 interrupted = True
             items = pipeline.list_items()
             if frames:
-                # a static camera's bag names its frame in each image: the last one's stands for all
-                header = getattr(source, "last_header", None)
-                frame_id = (source.output_frame or (header.frame_id if header is not None else "")
-                            or DEFAULT_CAMERA_FRAME)
-                write_items_json(out_dir / "items.json", items, map_frame=source.map_frame, frame_id=frame_id)
+                write_items_json(out_dir / "items.json", items, map_frame=source.map_frame, frame_id=_frame_of(source))
             try:
                 pipeline.save()
             except SpatialMemoryError as exc:  # a reader holds the file (spatial-memory locate): every commit is kept
@@ -187,6 +188,14 @@ def run_offline(
         interrupted=interrupted, elapsed_s=time.monotonic() - start,
         out_bag=Path(out_bag) if out_bag is not None else None,
     )
+
+
+def _frame_of(source: object) -> str:
+    """The frame the run's positions are in: the bag's map frame with tf, else the camera's own (a static camera's
+    bag names it in each image: the latest one's stands for all)."""
+    header = getattr(source, "last_header", None)
+    return (getattr(source, "output_frame", None) or (header.frame_id if header is not None else "")
+            or DEFAULT_CAMERA_FRAME)
 
 
 def _undo_outputs(new_db: Path | None, new_bag: Path | None, new_dirs: list[Path]) -> None:

@@ -18,3 +18,7 @@ class UnknownItemError(SpatialMemoryError, KeyError):
 
 class CorruptStoreError(SpatialMemoryError):
     """The memory database could not be opened; it was moved aside (see message)."""
+
+
+class FrameMismatchError(BadInputError):
+    """The memory file holds positions in another frame than the one asked for (MemoryStore.claim_frame)."""

@@ -21,7 +21,7 @@ from typing import IO, Literal
 
 import numpy as np
 
-from .errors import BadInputError, CorruptStoreError, SpatialMemoryError
+from .errors import BadInputError, CorruptStoreError, FrameMismatchError, SpatialMemoryError
 from .store_file import (
     check_file,
     copy_beside_journal,
@@ -41,6 +41,7 @@ from .store_schema import (
     MIGRATE_2_TO_3,
     MIGRATE_3_TO_4,
     MIGRATE_4_TO_5,
+    MIGRATE_5_TO_6,
     NEVER,
     PLACE_COLUMNS,
     SCHEMA_VERSION,
@@ -158,6 +159,8 @@ class MemoryStore:
                 self._conn.executescript(MIGRATE_3_TO_4)
             if old in (1, 2, 3, 4):
                 self._conn.executescript(MIGRATE_4_TO_5)
+            if old in (1, 2, 3, 4, 5):
+                self._conn.executescript(MIGRATE_5_TO_6)
                 logger.info("spatial memory store %s migrated from schema version %d to %d", self.path, old,
                             SCHEMA_VERSION)
         except sqlite3.Error as exc:
@@ -298,8 +301,31 @@ class MemoryStore:
             conn.executemany("DELETE FROM places WHERE item = ?", names)
             conn.executemany(f"INSERT INTO places VALUES ({_marks(PLACE_COLUMNS)})", place_rows)
 
+    @property
+    def map_frame(self) -> str:
+        """The frame the stored positions are in, as claim_frame() recorded it; "" while none has."""
+        row = self._connection().execute("SELECT map_frame FROM schema_version").fetchone()
+        return str(row[0]) if row is not None else ""
+
+    def claim_frame(self, frame: str) -> None:
+        """Record that the positions are in `frame`, or raise FrameMismatchError if the file says another.
+
+        The positions are bare numbers: opened by a node with another map_frame (odom for map, a second robot's
+        map), they were answered under the new frame's name, without a word, and every answer was wrong."""
+        if not frame:
+            raise ValueError("claim_frame needs a frame id")
+        held = self.map_frame
+        if held == frame:
+            return
+        if held:
+            raise FrameMismatchError(
+                f"spatial memory store {self.path or ':memory:'} holds positions in frame {held!r}, not {frame!r}: "
+                f"set map_frame to {held!r}, or give this frame its own memory.db_path")
+        with self._transaction() as conn:
+            conn.execute("UPDATE schema_version SET map_frame = ?", (frame,))
+
     def reset(self) -> None:
-        """Forget every item (the schema stays)."""
+        """Forget every item (the schema and the frame stay)."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM places")
             conn.execute("DELETE FROM items")

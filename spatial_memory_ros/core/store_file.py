@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import BadInputError, CorruptStoreError
-from .store_schema import SCHEMA_VERSION, TABLES, TABLES_V1, TABLES_V2, TABLES_V3, TABLES_V4
+from .store_schema import SCHEMA_VERSION, TABLES, TABLES_V1, TABLES_V2, TABLES_V3, TABLES_V4, TABLES_V5
 
 # SQLITE_CORRUPT, SQLITE_NOTADB: "the bytes are not a sound database". Anything else (permissions, locks,
 # I/O) is not the file's fault and must not get it moved aside. (Literals: sqlite3 names them from 3.11.)
@@ -216,9 +216,9 @@ def _schema_problem(conn: sqlite3.Connection) -> str | None:
     if tables != set(TABLES):
         return f"foreign schema: tables {sorted(tables)}, expected {sorted(TABLES)}"
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
-    if versions not in ([1], [2], [3], [4], [SCHEMA_VERSION]):  # 1 to 4 are migrated when the store opens
+    if versions not in ([1], [2], [3], [4], [5], [SCHEMA_VERSION]):  # 1 to 5 are migrated when the store opens
         return f"schema version {versions}, this code reads versions 1 to {SCHEMA_VERSION}"
-    old = {1: TABLES_V1, 2: TABLES_V2, 3: TABLES_V3, 4: TABLES_V4}
+    old = {1: TABLES_V1, 2: TABLES_V2, 3: TABLES_V3, 4: TABLES_V4, 5: TABLES_V5}
     for name, expected in old.get(versions[0], TABLES).items():
         columns = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({name})"))
         if columns != expected:
@@ -250,6 +250,14 @@ def _content_problem(conn: sqlite3.Connection) -> str | None:
             bytes(raw).decode("utf-8")
         except UnicodeDecodeError:
             return f"an item name that is not UTF-8: {bytes(raw)!r}"
+    if "map_frame" in [r[0] for r in conn.execute("SELECT name FROM pragma_table_info('schema_version')")]:
+        for raw, kind in conn.execute("SELECT CAST(map_frame AS BLOB), typeof(map_frame) FROM schema_version"):
+            try:
+                readable = kind == "text" and bool(bytes(raw).decode("utf-8")) is not None
+            except UnicodeDecodeError:
+                readable = False
+            if not readable:
+                return f"the frame the positions are in is not UTF-8 text: {bytes(raw or b'')!r}"
     orphans = conn.execute("SELECT count(DISTINCT item) FROM places WHERE item NOT IN (SELECT item FROM items)")
     bare = conn.execute("SELECT count(*) FROM items WHERE item NOT IN (SELECT item FROM places)")
     lost, empty = orphans.fetchone()[0], bare.fetchone()[0]

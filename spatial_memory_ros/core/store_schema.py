@@ -6,8 +6,8 @@ core/store.py reads and writes it; core/store_file.py checks that a file on disk
 from __future__ import annotations
 
 # 2 added places.seen_empty and places.returns; 3 added items.arrived; 4 added items.settled; 5 added
-# places.stay_sightings and places.since_stay. Older files are migrated in place.
-SCHEMA_VERSION = 5
+# places.stay_sightings and places.since_stay; 6 added schema_version.map_frame. Older files are migrated in place.
+SCHEMA_VERSION = 6
 
 POSE = ("x", "y", "z", "qx", "qy", "qz", "qw")
 ITEM_COLUMNS = ("item", "next_place_id", *POSE, "stamp", "confidence", "place_id", "arrived", "settled")
@@ -15,8 +15,9 @@ PLACE_COLUMNS = (
     "item", "place_id", *POSE, "dwell_s", "observations", "first_seen", "last_seen", "seen_empty", "returns",
     "stay_sightings", "since_stay",
 )
-TABLES = {"schema_version": ("version",), "items": ITEM_COLUMNS, "places": PLACE_COLUMNS}
-TABLES_V4 = {**TABLES, "places": PLACE_COLUMNS[:-2]}
+TABLES = {"schema_version": ("version", "map_frame"), "items": ITEM_COLUMNS, "places": PLACE_COLUMNS}
+TABLES_V5 = {**TABLES, "schema_version": ("version",)}
+TABLES_V4 = {**TABLES_V5, "places": PLACE_COLUMNS[:-2]}
 TABLES_V3 = {**TABLES_V4, "items": ITEM_COLUMNS[:-1]}
 TABLES_V2 = {**TABLES_V4, "items": ITEM_COLUMNS[:-2]}
 TABLES_V1 = {**TABLES_V2, "places": PLACE_COLUMNS[:-4]}
@@ -25,7 +26,10 @@ NEVER = -1.0e300  # seen_empty of a place never seen empty (SQLite REAL has no p
 # One script, one transaction: a kill during creation leaves an empty file, never half a schema.
 CREATE = f"""
 BEGIN IMMEDIATE;
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER NOT NULL,
+    map_frame TEXT NOT NULL DEFAULT ''   -- the frame the positions are in (MemoryStore.claim_frame); '' not yet said
+);
 CREATE TABLE IF NOT EXISTS items (       -- one row per item: its last confirmed observation
     item TEXT PRIMARY KEY,
     next_place_id INTEGER NOT NULL,      -- per-item id counter, so ids are never reused
@@ -52,7 +56,7 @@ CREATE TABLE IF NOT EXISTS places (      -- the places an item has been at
     since_stay INTEGER NOT NULL,         -- 1: made since the item's last stay (a stay here is no return), else 0
     PRIMARY KEY (item, place_id)
 ) WITHOUT ROWID;
-INSERT INTO schema_version SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM schema_version);
+INSERT INTO schema_version (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM schema_version);
 COMMIT;
 """
 
@@ -90,5 +94,12 @@ BEGIN IMMEDIATE;
 ALTER TABLE places ADD COLUMN stay_sightings INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE places ADD COLUMN since_stay INTEGER NOT NULL DEFAULT 0;
 UPDATE schema_version SET version = 5;
+COMMIT;
+"""
+# A migrated file does not say its frame: the first node or run to open it says it (MemoryStore.claim_frame).
+MIGRATE_5_TO_6 = """
+BEGIN IMMEDIATE;
+ALTER TABLE schema_version ADD COLUMN map_frame TEXT NOT NULL DEFAULT '';
+UPDATE schema_version SET version = 6;
 COMMIT;
 """

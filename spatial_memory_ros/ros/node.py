@@ -84,6 +84,13 @@ class SpatialMemoryNode(FrameProcessing):
         # one pipeline per camera, over one item memory (core.pipeline.Pipeline.open_cameras)
         self.pipelines = Pipeline.open_cameras(self.settings.pipeline, len(names), device=self.device)
         store = self.pipeline.memory.store
+        if store is not None:
+            try:  # the file's positions are in one frame: another map_frame would relabel them (FrameMismatchError)
+                store.claim_frame(self.settings.map_frame)
+            except BaseException:
+                for pipeline in self.pipelines:
+                    pipeline.close()
+                raise
         if store is not None and store.moved_aside_to is not None:
             # The core logs through Python logging, which a ROS user may not see: say it here too.
             self.get_logger().error(
