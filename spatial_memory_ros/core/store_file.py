@@ -253,7 +253,8 @@ def _content_problem(conn: sqlite3.Connection) -> str | None:
     if "map_frame" in [r[0] for r in conn.execute("SELECT name FROM pragma_table_info('schema_version')")]:
         for raw, kind in conn.execute("SELECT CAST(map_frame AS BLOB), typeof(map_frame) FROM schema_version"):
             try:
-                readable = kind == "text" and bool(bytes(raw).decode("utf-8")) is not None
+                bytes(raw or b"").decode("utf-8")
+                readable = kind == "text"
             except UnicodeDecodeError:
                 readable = False
             if not readable:
