@@ -167,3 +167,80 @@ def test_pose_source_tf2_ros_without_tf2_ros_is_a_clear_error(node, monkeypatch)
     monkeypatch.setattr(ps, "tf2_ros_available", lambda: False)
     with pytest.raises(BadInputError, match="tf2_ros is not installed"):
         ps.make_pose_source(node, "tf2_ros", [])
+
+
+def _tf2_stand_in(transforms: dict[tuple[str, str], TransformStamped]):  # type: ignore[no-untyped-def]
+    """A tf2_ros with the real API's contract where Tf2RosPoseSource.lookup depends on it: lookup_transform(target,
+    source, rclpy Time, timeout=rclpy Duration) returning a TransformStamped, frame ids with a leading "/" refused,
+    every error a subclass of TransformException. Types the real one refuses raise TypeError here too."""
+    import types
+
+    from rclpy.duration import Duration
+    from rclpy.time import Time as RclpyTime
+
+    module = types.ModuleType("tf2_ros")
+
+    class TransformException(Exception):
+        pass
+
+    class LookupException(TransformException):
+        pass
+
+    class InvalidArgumentException(TransformException):
+        pass
+
+    class Buffer:
+        def lookup_transform(self, target_frame: str, source_frame: str, time: object,
+                             timeout: object = Duration()) -> TransformStamped:
+            if not isinstance(time, RclpyTime) or not isinstance(timeout, Duration):
+                raise TypeError(f"time must be rclpy Time and timeout rclpy Duration, got {time!r}, {timeout!r}")
+            for frame in (target_frame, source_frame):
+                if frame.startswith("/"):
+                    raise InvalidArgumentException(f"in tf2 frame_ids cannot start with a '/': {frame}")
+            try:
+                return transforms[(target_frame, source_frame)]
+            except KeyError:
+                raise LookupException(f'"{source_frame}" passed to lookupTransform does not exist') from None
+
+        def clear(self) -> None:
+            pass
+
+    class Listener:
+        def __init__(self, buffer: object, listener_node: object, *, spin_thread: bool = False) -> None:
+            pass
+
+        def unregister(self) -> None:
+            pass
+
+    module.Buffer, module.TransformListener = Buffer, Listener  # type: ignore[attr-defined]
+    module.TransformException = TransformException  # type: ignore[attr-defined]
+    return module
+
+
+def test_tf2_ros_lookup_gives_the_pose_and_turns_every_tf2_error_into_a_dropped_frame(node, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Tf2RosPoseSource.lookup, the default on every ROS install, had never run: the stand-ins had no
+    lookup_transform. A driver's "/cam" waited out the timeout and was refused by tf2 (our listener reads it), and
+    an infinite transform, which tf2 stores, raised ValueError in the frame's processing ("please report")."""
+    import sys
+
+    def transform(x: float) -> TransformStamped:
+        tf = TransformStamped()
+        tf.header.frame_id, tf.child_frame_id = "map", "cam"
+        tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = x, 2.0, 3.0
+        tf.transform.rotation.z = tf.transform.rotation.w = float(np.sqrt(0.5))  # 90 deg about z
+        return tf
+
+    table = {("map", "cam"): transform(1.0), ("map", "far"): transform(float("inf"))}
+    monkeypatch.setitem(sys.modules, "tf2_ros", _tf2_stand_in(table))
+    src = ps.make_pose_source(node, "tf2_ros", [])
+    try:
+        T = src.lookup("map", "cam", sec_to_stamp(10.0), timeout_s=0.1)
+        np.testing.assert_allclose(T[:3, 3], [1.0, 2.0, 3.0])
+        np.testing.assert_allclose(T[:3, :3], [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], atol=1e-12)
+        np.testing.assert_allclose(src.lookup("map", "/cam", sec_to_stamp(10.0)), T)
+        with pytest.raises(TransformUnavailable, match="does not exist"):
+            src.lookup("map", "nowhere", sec_to_stamp(10.0))
+        with pytest.raises(TransformUnavailable, match="not finite"):
+            src.lookup("map", "far", sec_to_stamp(10.0))
+    finally:
+        src.close()

@@ -178,7 +178,11 @@ class Tf2RosPoseSource:
         # of its own, so the main node's images and services went to tf2's thread, or (main() adding the node
         # back) /tf to the main executor. Its own node and thread, as for tf_topics.
         self._spinner = _ListenerNode(node)
-        self._listener = tf2_ros.TransformListener(self._buffer, self._spinner.node, spin_thread=False)
+        try:
+            self._listener = tf2_ros.TransformListener(self._buffer, self._spinner.node, spin_thread=False)
+        except BaseException:
+            self._spinner.close()  # its node would outlive a listener that was never made
+            raise
         self._spinner.start()
 
     def lookup(self, target: str, source: str, stamp: Time, timeout_s: float = 0.0) -> np.ndarray:
@@ -186,11 +190,17 @@ class Tf2RosPoseSource:
         from rclpy.time import Time as RclpyTime
 
         try:
-            tf = self._buffer.lookup_transform(target, source, RclpyTime.from_msg(stamp),
+            # "/cam" as our listener reads it: tf2 refuses a frame id with a leading "/" (InvalidArgument), and only
+            # after waiting out the whole timeout, on every frame of a driver that writes one
+            tf = self._buffer.lookup_transform(target.lstrip("/"), source.lstrip("/"), RclpyTime.from_msg(stamp),
                                                timeout=Duration(seconds=timeout_s))
-        except self._tf2.TransformException as exc:  # the base: also InvalidArgument (a frame id like "/cam")
+        except self._tf2.TransformException as exc:  # the base of every tf2 error
             raise TransformUnavailable(str(exc)) from exc
-        return transform_to_matrix(tf)
+        try:
+            return transform_to_matrix(tf)
+        except ValueError as exc:  # tf2 refuses NaN but stores an infinite value; our listener refuses both
+            raise TransformUnavailable(f"tf2 holds a transform {target} <- {source} that is not finite: {exc}") \
+                from exc
 
     def close(self) -> None:
         self._listener.unregister()
