@@ -159,3 +159,24 @@ def test_trim_keeps_a_region_cut_by_the_bottom_border_and_at_least_a_row() -> No
     assert np.array_equal(trim_bottom(cut, 5.0, H), cut)
     thin = np.array([10.0, 30.0, 60.0, 31.0])
     assert trim_bottom(thin, 5.0, H)[3] == 31.0
+
+
+def test_a_region_the_still_head_does_not_see_changed_is_no_agent() -> None:
+    """The demo's painted line along the bottom border, brighter as the light changed, was a change-head region
+    for four seconds that the still head (the frame against the background) did not mark: border completion made
+    each sliver a full agent box, 15 false tracks. A region with under AGREE_SHARE of its pixels in the still
+    head's mask goes; one at or over it stays whole, including its pixels outside that mask."""
+    from spatial_memory_ros.model.boxes import AGREE_SHARE, agreed_regions
+
+    own = np.zeros((120, 160), np.uint8)
+    own[100:110, 0:100] = 255  # the line: 1,000 px
+    own[20:60, 40:60] = 255  # an agent: 800 px
+    corrected = np.zeros_like(own)
+    corrected[20:56, 40:60] = 255  # 720 of the agent's 800 (0.9)
+    corrected[100:110, 0:int(100 * AGREE_SHARE) - 1] = 255  # just under the share of the line
+    kept = agreed_regions(own, corrected)
+    assert kept.dtype == np.uint8 and not kept[100:110].any()
+    assert (kept[20:60, 40:60] == 255).all() and int(kept.sum()) // 255 == 800
+    corrected[100:110, 0:int(100 * AGREE_SHARE)] = 255  # at the share: kept
+    assert (agreed_regions(own, corrected)[100:110, 0:100] == 255).all()
+    assert not agreed_regions(np.zeros_like(own), corrected).any()

@@ -28,7 +28,7 @@ from ..core.floor_change_config import FloorChangeConfig
 from ..core.geometry import same_intrinsics, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.types import CameraIntrinsics
-from .boxes import box_embeddings, complete_at_border, mask_regions, side_fleck, trim_bottom
+from .boxes import agreed_regions, box_embeddings, complete_at_border, mask_regions, side_fleck, trim_bottom
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
 from .model import SpatialMemoryModel
 from .step_inputs import NetworkStep, PreparedFrame, camera_K, check_image, checked_pose, model_K, step_tensors
@@ -345,8 +345,9 @@ class LearnedChangeDetector:
         grey = cv2.cvtColor(frame.seen, cv2.COLOR_BGR2GRAY)  # this frame, for what moves by the next one
         if step.regions is not None:
             full_regions = cv2.resize(step.regions, (w, h), interpolation=cv2.INTER_LINEAR)
-            moving = own = (full_regions > self._logit_threshold).astype(np.uint8) * 255
-            moving = np.maximum(moving, self._moving_still_regions(frame, grey, mask, moving))
+            found_own = (full_regions > self._logit_threshold).astype(np.uint8) * 255
+            own = agreed_regions(found_own, mask)  # what the still head does not see changed is not an agent
+            moving = np.maximum(own, self._moving_still_regions(frame, grey, mask, found_own))
         self._previous[c] = (grey, frame.T_map_cam)
         found = mask_regions(moving, self.min_blob_area_px)
         # a region is trimmed by a share of the cell of the mask its bottom edge comes from: the change head's, or
