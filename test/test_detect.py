@@ -280,3 +280,13 @@ def test_detector_and_lifting_settings_from_yaml_keys() -> None:
         config_from_params({"detector.backend": "yolo"})
     with pytest.raises(BadInputError, match="both"):
         config_from_params({"detector.item_classes": ["person"]})
+
+
+def test_a_class_detection_clipped_to_a_line_is_dropped() -> None:
+    """A detector's box wholly outside the image is clipped to zero width (clip_boxes): it overlapped no track,
+    so the object got a new track id every frame."""
+    from spatial_memory_ros.detect.base import clip_boxes
+
+    boxes = clip_boxes(np.array([[700.0, 100.0, 760.0, 200.0], [10.0, 10.0, 50.0, 90.0]]), 640, 480)
+    dets = class_detections(boxes, ["person", "person"], np.array([0.9, 0.8]), DetectorConfig())
+    assert [d.box.tolist() for d in dets] == [[10.0, 10.0, 50.0, 90.0]]

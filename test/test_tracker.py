@@ -340,3 +340,56 @@ def test_a_turn_compensated_keeps_the_id_of_a_box_the_picture_moved() -> None:
     assert ids[1] == ([1], [2])
     with pytest.raises(BadInputError):
         Tracker(TrackerConfig()).compensate(np.full((3, 3), np.nan))
+
+
+_LOOK = np.eye(64)[0]
+
+
+def _person(box: list[float], look: bool = True) -> Detection:
+    return Detection(box=np.array(box, float), label="person", score=0.9, is_dynamic=True,
+                     appearance=_LOOK.copy() if look else None)
+
+
+@pytest.mark.parametrize("hidden_s", [0.5, 1.5])
+def test_a_jittery_box_hidden_a_while_keeps_its_size_and_its_id(hidden_s: float) -> None:
+    """A standing person at 30 Hz whose last box jittered by 2-4 px: its corners' velocities shrank the unmatched
+    box to nothing in half a second and then turned it inside out (published so, x2 < x1), and back at the same
+    place with the same look it got a new id."""
+    tr = Tracker(TrackerConfig(min_hits=2, max_age_s=2.0, reid_max_age_s=10.0, reid_refresh_frames=1))
+    dt, boxes = 1 / 30, [[300, 200, 340, 300]] * 10 + [[302, 203, 338, 296]]
+    for k, b in enumerate(boxes):
+        (track,) = tr.update([_person(b)], k * dt)
+    k = len(boxes)
+    while k * dt < (len(boxes) - 1) * dt + hidden_s:
+        for t in tr.update([], k * dt):
+            w, h = t.box[2] - t.box[0], t.box[3] - t.box[1]
+            assert w >= 0.5 * 36 - 1e-9 and h >= 0.5 * 93 - 1e-9, t.box  # at least half the last box
+        k += 1
+    back = [t for t in tr.update([_person([300, 200, 340, 300])], k * dt) if t.last_seen == k * dt]
+    assert [t.track_id for t in back] == [track.track_id]
+
+
+def test_a_frame_gap_longer_than_max_age_still_embeds_for_re_identification() -> None:
+    """needs_appearance judged by the tracks as they were; update() first sends one unmatched for longer than
+    max_age_s dormant, and re-identifying it needs the look that was skipped: a camera stall of 2.5 s gave a
+    lone, steady person a new id with the default lazy looks."""
+    tr = Tracker(TrackerConfig(min_hits=1, max_age_s=2.0, reid_max_age_s=10.0, reid_refresh_frames=3))
+    for k in range(5):
+        need = tr.needs_appearance([_person([300, 200, 340, 300], False)], k * 0.1)
+        (track,) = tr.update([_person([300, 200, 340, 300], bool(need[0]))], k * 0.1)
+    stamp = 0.4 + 2.5
+    need = tr.needs_appearance([_person([300, 200, 340, 300], False)], stamp)
+    assert need.tolist() == [True]
+    out = tr.update([_person([300, 200, 340, 300], True)], stamp)
+    assert [t.track_id for t in out if t.last_seen == stamp] == [track.track_id]
+
+
+def test_a_frame_two_ms_after_the_last_gives_no_velocity() -> None:
+    """3 px of jitter over 2 ms (a bunched-up frame) read as 1,500 px/s: the next regular frame, back at the box,
+    did not overlap the prediction and the person got a new track."""
+    tr = Tracker(TrackerConfig(min_hits=1, max_age_s=2.0, reid=False))
+    for k in range(5):
+        (track,) = tr.update([_person([300, 200, 340, 300])], k * 0.1)
+    tr.update([_person([303, 200, 343, 300])], 0.402)
+    out = tr.update([_person([300, 200, 340, 300])], 0.5)
+    assert [(t.track_id, t.state) for t in out] == [(track.track_id, TrackState.CONFIRMED)]

@@ -15,7 +15,13 @@ _SCORE_SMOOTHING = 0.3  # EMA weight of the newest detection score in a track's 
 # Weight of a track's past look when a detection's is folded in (StrongSORT's 0.9): a few frames of a
 # partly occluded crop do not overwrite what the object looked like.
 _APPEARANCE_MOMENTUM = 0.9
-_MIN_VELOCITY_DT_S = 1e-3  # two frames closer than this give no velocity (1 px in 1 us is 1e6 px/s)
+# Two frames closer than this give no velocity: 3 px of a detector's jitter over 2 ms (a duplicated or bunched-up
+# frame) read as 1,500 px/s, and the track was lost at the next regular frame. A tenth of a 10 Hz frame period.
+_MIN_VELOCITY_DT_S = 0.01
+# A predicted box keeps at least this share of its last matched width and height: the box velocity is that of its
+# four corners, and a standing person's few pixels of jitter at 30 Hz shrank an unmatched box to nothing within
+# half a second, then turned it inside out (x2 < x1), published so, and no re-identification could match it.
+_MIN_PREDICTED_SIZE = 0.5
 
 
 @dataclass
@@ -45,7 +51,13 @@ class Track:
     votes: dict[str, float] | None = None  # class voting: class -> summed detection score; None = not voting
 
     def predicted_box(self, stamp: float) -> np.ndarray:  # (4,)
-        return self.box + self.box_velocity * max(stamp - self.last_seen, 0.0)
+        box = self.box + self.box_velocity * max(stamp - self.last_seen, 0.0)
+        size, last = box[2:] - box[:2], self.box[2:] - self.box[:2]
+        floor = _MIN_PREDICTED_SIZE * last
+        if (size >= floor).all():
+            return box
+        centre, size = (box[:2] + box[2:]) / 2.0, np.maximum(size, floor)
+        return np.concatenate([centre - size / 2.0, centre + size / 2.0])
 
 
 def apply_detection(track: Track, det: Detection, stamp: float, config: TrackerConfig) -> None:

@@ -151,16 +151,22 @@ class Tracker:
         if (not self.config.reid or not detections or not self._tracks or self._turned
                 or (self._last_stamp is not None and stamp < self._last_stamp)):  # that update resets
             return needed
+        # the tracks update() will still publish: one unmatched for longer than max_age_s goes dormant first
+        # (_expire), and its re-identification needs the look this would have skipped (a camera stall of 2.5 s
+        # gave a lone, steady person a new id)
+        tracks = [t for t in self._tracks if stamp - t.last_seen <= self.config.max_age_s]
+        if not tracks:
+            return needed
         boxes = np.stack([np.asarray(d.box, dtype=np.float64).reshape(4) for d in detections])  # (D, 4)
-        predicted = np.stack([t.predicted_box(stamp) for t in self._tracks])  # (T, 4)
+        predicted = np.stack([t.predicted_box(stamp) for t in tracks])  # (T, 4)
         iou = box_iou(predicted, boxes)  # (T, D)
-        same = np.array([[d.label == t.label and d.item == t.item for d in detections] for t in self._tracks])
+        same = np.array([[d.label == t.label and d.item == t.item for d in detections] for t in tracks])
         feasible = same & (iou >= self.config.min_iou)  # pass 1's gate, before looks are known
         for di, det in enumerate(detections):
             (rows,) = np.nonzero(feasible[:, di])
             if det.item or len(rows) != 1 or feasible[rows[0]].sum() != 1:
                 continue
-            track = self._tracks[rows[0]]
+            track = tracks[rows[0]]
             steady = (track.state == TrackState.CONFIRMED and track.misses == 0 and track.appearance is not None
                       and iou[rows[0], di] >= _SURE_IOU)
             needed[di] = not (steady and track.looks_skipped + 1 < self.config.reid_refresh_frames)

@@ -23,6 +23,9 @@ class ObjectDetector(Protocol):
     def detect(self, frame: Frame) -> list[Detection]: ...
 
 
+_MIN_SIDE_PX = 1.0  # a box narrower or lower than a pixel (after clip_boxes) shows nothing
+
+
 def class_detections(
     boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray, config: DetectorConfig
 ) -> list[Detection]:
@@ -38,6 +41,9 @@ def class_detections(
         label, score = labels[i], float(scores[i])
         if score < config.score_threshold or (label not in items and label not in dynamic):
             continue
+        x1, y1, x2, y2 = (float(v) for v in np.asarray(boxes[i]).reshape(4))
+        if x2 - x1 < _MIN_SIDE_PX or y2 - y1 < _MIN_SIDE_PX:  # wholly outside the image, clipped to a line: it
+            continue  # overlapped nothing, so the one object got a new track id every frame
         out.append(
             Detection(
                 box=np.asarray(boxes[i], dtype=np.float64).copy(),
