@@ -115,3 +115,13 @@ def test_the_array_prefilter_refuses_only_places_the_exact_test_refuses() -> Non
              if tag_checkable(c.position, c.orientation, TAG, CAM, INTR, occluder_boxes=np.zeros((0, 4)))]
     assert len(exact) > 10  # the scene does put some in view
     assert empty_places(candidates, set(), lambda item: True, TAG, frame, np.zeros((0, 4))) == exact
+
+
+def test_a_tag_whose_back_faces_the_camera_is_not_checkable() -> None:
+    """The tilt took |cos|: a tag facing away (its back seen: nothing to decode) counted as face-on, and five such
+    frames made a still item "missing". A tag on the floor seen from below the floor is the same case."""
+    down = np.array([1.0, 0.0, 0.0, 0.0])  # turned over: its face towards the floor
+    assert tag_checkable(AHEAD, UP, TAG, CAM, INTR)
+    projected = tag_corners_px(AHEAD, down, TAG, CAM, INTR)
+    assert projected is not None and projected[2] >= 90.0
+    assert not tag_checkable(AHEAD, down, TAG, CAM, INTR)
