@@ -54,7 +54,7 @@ def tag_corners_px(
     if not np.all(z > 0.05):
         return None
     uv = np.column_stack([intrinsics.fx * pts[:, 0] / z + intrinsics.cx, intrinsics.fy * pts[:, 1] / z + intrinsics.cy])
-    normal_cam = T_cam_tag[:3, 2]  # the tag's z axis: out of its face (tag_object_points), towards a camera that reads it
+    normal_cam = T_cam_tag[:3, 2]  # the tag's z axis: out of its face (tag_object_points), towards a reader
     sight = pts.mean(axis=0)
     # signed: a tag whose back faces the camera cannot be read (90 deg and over); |cos| passed it as face-on, and
     # five such frames made a still item "missing"
