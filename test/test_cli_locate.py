@@ -176,3 +176,20 @@ def test_list_says_missing_and_predicted_not_usual_place() -> None:
     assert ["MISSING, last seen" in lines[0], "MISSING, likeliest" in lines[1], "PREDICTED back" in lines[2],
             "usual place" in lines[3]] == [True] * 4
     assert not any("usual place" in line for line in lines[:3])
+
+
+def test_locate_and_list_name_the_frame_the_file_records(db: Path, capsys) -> None:
+    """They said "map frame" whatever frame the positions were in; the file now records it (MemoryStore)."""
+    assert main(["locate", "mug", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.startswith("mug (map frame, m)")  # a file that does not say: map
+    with MemoryStore(db) as store:
+        store.claim_frame("odom")
+    assert main(["locate", "mug", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.startswith("mug (odom frame, m)")
+    assert main(["locate", "mug", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["frame_id"] == "odom"
+    assert main(["list", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"2 items in {db} (odom frame, m)"
+    assert main(["list", "--db", str(db), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["frame_id"] == "odom" and {i["frame_id"] for i in doc["items"]} == {"odom"}

@@ -165,21 +165,22 @@ def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _locate(args: argparse.Namespace) -> int:
     from ..io.outputs import answer_to_dict
-    from .query import format_answer, open_memory
+    from .query import format_answer, open_memory, recorded_frame
 
     with open_memory(args.db, _load_config(args.config).memory) as memory:
-        answer = memory.locate(args.item)
-    print(json.dumps(answer_to_dict(answer), indent=2) if args.json else format_answer(answer))
+        answer, frame = memory.locate(args.item), recorded_frame(memory)
+    print(json.dumps(answer_to_dict(answer, frame), indent=2) if args.json else format_answer(answer, frame))
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     from ..io.outputs import items_to_dict
-    from .query import format_items, open_memory
+    from .query import format_items, open_memory, recorded_frame
 
     with open_memory(args.db, _load_config(args.config).memory) as memory:
-        answers = memory.list_all()
-    print(json.dumps(items_to_dict(answers), indent=2) if args.json else format_items(answers, args.db))
+        answers, frame = memory.list_all(), recorded_frame(memory)
+    print(json.dumps(items_to_dict(answers, frame_id=frame), indent=2) if args.json
+          else format_items(answers, args.db, frame))
     return 0
 
 

@@ -11,6 +11,7 @@ from ..core.errors import BadInputError
 from ..core.item_memory import ItemMemory
 from ..core.store import MemoryStore
 from ..core.types import ItemAnswer, ItemLocation
+from ..io.outputs import MAP_FRAME_ID
 
 # Stamps above this are wall-clock (ROS time, TUM); below, seconds since the start of a recording.
 _EPOCH_STAMP_MIN = 1e9
@@ -35,10 +36,16 @@ def open_memory(db: str | Path, config: MemoryConfig) -> ItemMemory:
         raise
 
 
-def format_answer(answer: ItemAnswer) -> str:
-    """A few readable lines: current, usual, displaced, alternatives (map frame, m)."""
+def recorded_frame(memory: ItemMemory) -> str:
+    """The frame the memory's positions are in, as its file records it ("map" for a file that does not say)."""
+    store = memory.store
+    return (store.map_frame if store is not None else "") or MAP_FRAME_ID
+
+
+def format_answer(answer: ItemAnswer, frame: str = MAP_FRAME_ID) -> str:
+    """A few readable lines: current, usual, displaced, alternatives (positions in `frame`, m)."""
     lines = [
-        f"{answer.item} (map frame, m)",
+        f"{answer.item} ({frame} frame, m)",
         f"  current  {_location(answer.current)}",
         f"  usual    {_location(answer.usual)}",
     ]
@@ -58,12 +65,12 @@ def format_answer(answer: ItemAnswer) -> str:
     return "\n".join(lines)
 
 
-def format_items(answers: Sequence[ItemAnswer], db: str | Path) -> str:
-    """One line per item: where it is now and whether that is its usual place."""
+def format_items(answers: Sequence[ItemAnswer], db: str | Path, frame: str = MAP_FRAME_ID) -> str:
+    """One line per item: where it is now and whether that is its usual place (positions in `frame`, m)."""
     if not answers:
         return f"no items in {db}"
     width = max(len(a.item) for a in answers)
-    lines = [f"{len(answers)} items in {db} (map frame, m)"]
+    lines = [f"{len(answers)} items in {db} ({frame} frame, m)"]
     for a in answers:
         x, y, z = a.current.position
         status = _status(a)
