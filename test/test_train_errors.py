@@ -158,7 +158,10 @@ def test_ctrl_c_keeps_the_steps_done_and_resume_goes_on_from_them(tmp_path: Path
     run[run.index("--steps") + 1] = "100000"
     run[run.index("--checkpoint-every") + 1] = "100000"
     cmd = [sys.executable, "-m", "spatial_memory_ros.cli", "train", "--out", str(out), *run]
-    child = subprocess.Popen(cmd, stderr=subprocess.PIPE, cwd=Path(__file__).parents[1])
+    # SIGINT as a terminal gives it: a test run started in the background by a shell without job control (nohup
+    # ... &) ignores SIGINT, and the child inherited that, so the Ctrl-C never arrived
+    child = subprocess.Popen(cmd, stderr=subprocess.PIPE, cwd=Path(__file__).parents[1],
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Wait for the progress bar to show a step taken (a fixed 15 s sleep was too short for a fresh clone's cold
     # start, and the Ctrl-C then came before any step, with nothing to keep).
     err = bytearray()
