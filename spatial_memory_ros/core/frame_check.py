@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import BadInputError
+from .geometry import is_rigid
 from .types import Frame
 
 
@@ -33,9 +34,7 @@ def validate_frame(frame: Frame) -> None:
             raise BadInputError(f"frame.T_map_cam must be a finite (4, 4) matrix: {exc}") from exc
         if T.shape != (4, 4) or not np.isfinite(T).all():
             raise BadInputError(f"frame.T_map_cam must be a finite (4, 4) matrix, got shape {T.shape}")
-        R = T[:3, :3]  # a rotation: a scaled or mirrored one would put every sighting somewhere else
-        if (not np.allclose(R @ R.T, np.eye(3), atol=1e-3) or abs(np.linalg.det(R) - 1.0) > 1e-3
-                or not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0])):
+        if not is_rigid(T):
             raise BadInputError("frame.T_map_cam is not a rigid transform (its 3 x 3 part must be a rotation, "
                                 f"its last row 0 0 0 1), got {np.round(T, 4).tolist()}")
     depth = frame.depth

@@ -18,6 +18,15 @@ def make_transform(translation: ArrayLike, quaternion: ArrayLike) -> np.ndarray:
     return T
 
 
+def is_rigid(T: np.ndarray) -> bool:
+    """Whether a finite (4, 4) T is a rigid transform: its 3 x 3 part a rotation (orthonormal, determinant 1, to
+    1e-3; a float32 quaternion's is ~1e-7 off) and its last row 0 0 0 1. A scaled or mirrored one would put every
+    sighting somewhere else, and in the learned model's step made the memory NaN."""
+    R = T[:3, :3]
+    return (np.allclose(R @ R.T, np.eye(3), atol=1e-3) and abs(float(np.linalg.det(R)) - 1.0) <= 1e-3
+            and np.allclose(T[3], [0.0, 0.0, 0.0, 1.0]))
+
+
 def split_transform(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(4, 4) -> ((3,) translation m, (4,) quaternion xyzw)."""
     return T[:3, 3].copy(), Rotation.from_matrix(T[:3, :3]).as_quat()

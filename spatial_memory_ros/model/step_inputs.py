@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..core.errors import BadInputError
-from ..core.geometry import scale_intrinsics
+from ..core.geometry import is_rigid, scale_intrinsics
 from ..core.types import CameraIntrinsics
 from .config import ModelConfig
 
@@ -131,7 +131,6 @@ def check_image(image: np.ndarray) -> None:
         raise BadInputError(f"image must be a non-empty (H, W, 3) uint8 BGR array, got {getattr(image, 'shape', None)}")
 
 
-_ROTATION_TOL = 1e-3  # R^T R off identity by more is no rotation (a float32 quaternion's is ~1e-7 off)
 _MAX_OFFSET_M = 1e8  # farther from the map origin than any map on Earth (UTM northings are ~1e7 m): a broken pose
 _FAR_M = 1024.0  # float32's step there is 0.06 mm, a ten-thousandth of the floor features' shortest wavelength
 
@@ -143,10 +142,9 @@ def checked_pose(T: np.ndarray | None) -> np.ndarray:
     pose = np.array(T, dtype=np.float64)
     if pose.shape != (4, 4) or not np.isfinite(pose).all():
         raise BadInputError(f"T_map_cam must be a finite (4, 4) matrix, got shape {pose.shape}")
-    # finite is not enough: a zero or scaled rotation, or a camera 1e30 m up, made the memory NaN for good
-    R = pose[:3, :3]
-    if not np.allclose(pose[3], [0.0, 0.0, 0.0, 1.0]) or not np.allclose(R.T @ R, np.eye(3), atol=_ROTATION_TOL) \
-            or np.linalg.det(R) <= 0.0:
+    # finite is not enough: a zero or scaled rotation, or a camera 1e30 m up, made the memory NaN for good (the
+    # pipeline's validate_frame asks the same of a frame; the runtime is also driven without it)
+    if not is_rigid(pose):
         raise BadInputError("T_map_cam must be a rigid transform: an orthonormal rotation (determinant 1) and a "
                             "last row of 0 0 0 1")
     if np.abs(pose[:3, 3]).max() > _MAX_OFFSET_M:

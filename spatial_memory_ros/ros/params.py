@@ -27,6 +27,7 @@ from spatial_memory_ros.core.config import (
 )
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.settings_io import parse_items
+from spatial_memory_ros.core.store import in_ram
 
 from .camera_input import check_camera_names
 from .pose_source import POSE_SOURCES
@@ -283,7 +284,7 @@ def memory_path(value: str, environ: dict[str, str] | None = None) -> str:
     where ROS 2 keeps its logs. Relative to the working directory, the one file became a different, empty memory
     whenever the node was started from another directory (a launch file, a systemd unit), and a planner got
     "unknown item" after a restart. "" and ":memory:" (RAM only) are kept."""
-    if value in ("", ":memory:"):
+    if in_ram(value):
         return value
     env = os.environ if environ is None else environ
     path = os.path.expanduser(value)
