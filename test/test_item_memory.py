@@ -182,6 +182,79 @@ def test_hours_of_dwell_outweigh_the_first_place() -> None:
     assert memory.locate("mug").usual.position[0] == pytest.approx(B[0])  # 2 h > half a return (1800 s)
 
 
+# ---- one spot split over places: a noisy position, two cameras a little apart ---------------------------
+
+def test_two_cameras_a_place_radius_apart_still_count_the_stay(memory: ItemMemory) -> None:
+    """Each frame two cameras see the mug 0.32 m apart (more than place_radius_m, less than displaced_distance_m):
+    its sightings alternate between two places, and by one place alone it stayed nowhere (an hour, no dwell)."""
+    memory.observe([obs(5.0, 0.0)])  # first seen elsewhere: that place has the first place's half return
+    for k in range(360):
+        memory.observe([obs(0.0, 100.0 + 10 * k), obs(0.32, 100.0 + 10 * k)])
+    answer = memory.locate("mug")
+    assert n_places(answer) == 3
+    assert answer.usual.position[0] < 0.5 and not answer.displaced  # an hour there outweighs the first place
+    assert answer.usual.dwell_s + answer.alternatives[0].dwell_s == pytest.approx(3590.0)
+
+
+def test_a_sighting_farther_than_displaced_distance_is_no_stay(memory: ItemMemory) -> None:
+    memory.observe([obs(0.0, 0.0), obs(0.6, 10.0), obs(0.0, 20.0)])  # 0.6 m > displaced_distance_m
+    answer = memory.locate("mug")
+    assert answer.usual.dwell_s == 0.0 and answer.alternatives[0].dwell_s == 0.0
+
+
+def noisy_stay(rng: np.random.Generator, at: Point, start: float, duration: float, sigma: float,
+               every: float = 5.0) -> list[ItemObservation]:
+    """stay() with Gaussian position noise (sigma m) on x and y: depth at range."""
+    return [obs(tuple(np.array(at) + rng.normal(0.0, sigma, 3) * (1.0, 1.0, 0.0)), start + k * every)
+            for k in range(int(duration // every) + 1)]
+
+
+def test_an_hour_at_a_noisy_spot_outweighs_a_shorter_clean_stay(memory: ItemMemory) -> None:
+    """Seen with 0.12 m of noise, an hour on the shelf splits into several places a place radius apart; by its own
+    share none outweighed 40 min sharply seen on the desk, and "usual" was the desk. The places near enough to be
+    one spot (displaced_distance_m) count together, and the usual place's confidence is the spot's share."""
+    rng = np.random.default_rng(0)
+    C, desk = (6.0, 0.0, 0.0), (3.0, 0.0, 0.0)
+    memory.observe([obs(C, 0.0)])  # first seen once, elsewhere
+    memory.observe(noisy_stay(rng, A, 100.0, 3600.0, sigma=0.12))
+    memory.observe(stay(desk, start=3800.0, duration=2400.0))
+    answer = memory.locate("mug")
+    assert n_places(answer) >= 4  # the shelf's time is split: what made this a defect
+    assert np.linalg.norm(answer.usual.position - np.array(A)) < 0.3
+    assert answer.displaced  # on the desk now
+    assert answer.usual.confidence == pytest.approx(3600.0 / 6000.0, abs=0.03)
+
+
+def test_a_missing_item_is_not_guessed_at_the_spot_it_left(memory: ItemMemory) -> None:
+    """The mug left a noisy shelf whose time is split over places; the place of its last sighting was seen empty.
+    The shelf's other places are that spot too: the guess is elsewhere."""
+    rng = np.random.default_rng(1)
+    memory.observe(stay(B, start=0.0, duration=60.0))
+    memory.observe(noisy_stay(rng, A, 100.0, 3600.0, sigma=0.12))  # the shelf is usual
+    seen = memory.locate("mug").current.position
+    last = min(memory.places_to_check(), key=lambda c: float(np.linalg.norm(c.position - seen)))  # its place
+    for k in range(CONFIG.absent_after_checks):  # only that place was in view
+        memory.observe_absent([("mug", last.place_id)], 3800.0 + 0.1 * k)
+    answer = memory.locate("mug")
+    assert answer.missing and answer.current_inferred
+    assert answer.current.position[0] == pytest.approx(B[0])
+
+
+def test_places_forgotten_past_the_bound_fold_into_their_spot() -> None:
+    """Past max_places_per_item the least usual place went, with its time: a noisy spot lost its splinters' dwell,
+    and a stay elsewhere became usual. A place within displaced_distance_m of another is merged into it."""
+    memory = ItemMemory(replace(CONFIG, max_places_per_item=4))
+    rng = np.random.default_rng(2)
+    memory.observe([obs(6.0, 0.0)])
+    memory.observe(noisy_stay(rng, A, 100.0, 3600.0, sigma=0.15))
+    memory.observe(stay(B, start=3800.0, duration=2400.0))
+    answer = memory.locate("mug")
+    assert n_places(answer) == 4
+    spot = [p for p in (answer.usual, *answer.alternatives) if np.linalg.norm(p.position - np.array(A)) < 0.6]
+    assert sum(p.dwell_s for p in spot) > 3000.0  # the hour, less the gaps between splinters
+    assert np.linalg.norm(answer.usual.position - np.array(A)) < 0.3
+
+
 @pytest.mark.parametrize("name", ["", "   ", "\t\n"])
 def test_empty_name_is_bad_input(memory: ItemMemory, name: str) -> None:
     with pytest.raises(BadInputError, match="item name is empty"):

@@ -146,8 +146,9 @@ class MemoryConfig:
 
     db_path: str = "spatial_memory.db"  # SQLite file; "" or ":memory:" keeps nothing on disk
     place_radius_m: float = 0.3  # observations closer than this to a place belong to it
-    displaced_distance_m: float = 0.5  # current farther than this from usual -> displaced
-    max_dwell_gap_s: float = 300.0  # an unobserved gap between sightings at one place adds at most this to dwell
+    # current farther than this from usual -> displaced; places closer than this are one spot (core.item_memory)
+    displaced_distance_m: float = 0.5
+    max_dwell_gap_s: float = 300.0  # an unobserved gap between sightings of the item staying adds at most this
     max_places_per_item: int = 16  # the least usual places beyond this are forgotten (bounded memory)
     # A tagged item's place that is in view, decodable and unoccluded this many frames without its tag is
     # "seen empty": the item has gone, and current becomes the likeliest remembered place. 0 = never.

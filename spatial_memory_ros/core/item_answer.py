@@ -20,14 +20,18 @@ from .types import ItemAnswer, ItemLocation
 
 def answer(name: str, state: ItemState, config: MemoryConfig, prior: ReturnPrior | None, now: float) -> ItemAnswer:
     """The item's answer at `now` (s, the memory's clock): see ItemMemory.locate."""
-    ranked = sorted(state.places, key=places.ranking(state, config.dwell_per_return_s))
+    near_m = config.displaced_distance_m  # an item this close to a place is not displaced from it: one spot
+    ranked = sorted(state.places, key=places.ranking(state, config.dwell_per_return_s, near_m))
     total_dwell = sum(p.dwell_s for p in ranked)
     total_obs = sum(p.observations for p in ranked)
 
     def share(p: PlaceRecord) -> float:
+        """The share of the item's dwell (of its observations while none has dwell) on the spot: the places
+        within near_m of p, which a noisy position splits one spot into."""
+        spot = places.near(state, p, near_m)
         if total_dwell > 0:
-            return p.dwell_s / total_dwell
-        return p.observations / total_obs if total_obs > 0 else 1.0 / len(ranked)
+            return sum(q.dwell_s for q in spot) / total_dwell
+        return sum(q.observations for q in spot) / total_obs if total_obs > 0 else 1.0 / len(ranked)
 
     def location(p: PlaceRecord) -> ItemLocation:
         return ItemLocation(
@@ -51,7 +55,9 @@ def answer(name: str, state: ItemState, config: MemoryConfig, prior: ReturnPrior
     )
     gone = places.gone(state)  # when it was found gone from its last place
     missing = gone is not None
-    likely = [p for p in ranked if p.place_id != c.place_id and p.seen_empty < gone] if gone is not None else []
+    # where it went: not the spot it left (its last place, and any place near enough to be the same spot)
+    left_spot = {q.place_id for q in places.near(state, at, near_m)} if gone is not None and at is not None else set()
+    likely = [p for p in ranked if p.place_id not in left_spot and p.seen_empty < gone] if gone is not None else []
     if likely:
         current = location(likely[0])
     usual = location(ranked[0])

@@ -20,17 +20,34 @@ def left(state: ItemState, place: PlaceRecord) -> bool:
     return place.place_id == state.current.place_id and place.seen_empty > state.current.stamp
 
 
-def ranking(state: ItemState, dwell_per_return_s: float) -> Callable[[PlaceRecord], tuple[float, float, int, int]]:
+def ranking(
+    state: ItemState, dwell_per_return_s: float, near_m: float = 0.0
+) -> Callable[[PlaceRecord], tuple[float, float, float, int, int]]:
     """Sort key of this item's places, most usual first (core.item_memory's docstring: returns, dwell at
-    dwell_per_return_s a return, and half a return for the place it was first seen at; ties: more dwell, more
-    observations, older id)."""
+    dwell_per_return_s a return, and half a return for the place it was first seen at).
+
+    near_m > 0: a place also counts the usualness of the places within near_m of it (itself included), then its
+    own. An item whose position is noisy (depth at range, two cameras a little apart) leaves its time on one
+    spot split over several places a place radius apart; by each place's own share, a shorter stay elsewhere
+    outranked them all. ItemMemory passes displaced_distance_m: an item that close to a place is not displaced
+    from it. Ties: more dwell, more observations, older id."""
     first = min(state.places, key=lambda p: (p.first_seen, p.place_id)).place_id
 
-    def key(p: PlaceRecord) -> tuple[float, float, int, int]:
-        usualness = p.returns + p.dwell_s / dwell_per_return_s + (0.5 if p.place_id == first else 0.0)
-        return (-usualness, -p.dwell_s, -p.observations, p.place_id)
+    def own(p: PlaceRecord) -> float:
+        return p.returns + p.dwell_s / dwell_per_return_s + (0.5 if p.place_id == first else 0.0)
+
+    regional = {p.place_id: sum(own(q) for q in near(state, p, near_m)) for p in state.places}
+
+    def key(p: PlaceRecord) -> tuple[float, float, float, int, int]:
+        return (-regional[p.place_id], -own(p), -p.dwell_s, -p.observations, p.place_id)
 
     return key
+
+
+def near(state: ItemState, place: PlaceRecord, near_m: float) -> list[PlaceRecord]:
+    """The item's places whose centres are within near_m of place's (place itself always)."""
+    return [q for q in state.places
+            if q.place_id == place.place_id or float(np.linalg.norm(q.position - place.position)) <= near_m]
 
 
 def gone(state: ItemState) -> float | None:

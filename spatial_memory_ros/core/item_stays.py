@@ -51,10 +51,9 @@ def add_sighting(
             # simulator restarted). What is seen now outranks that emptiness, or the item, in view at its
             # place, would stay "missing" until the clock passed the old time.
             place.seen_empty = -math.inf
-        if previous.place_id == place.place_id and place.seen_empty < previous.stamp:
-            # Time between two sightings at one place counts as staying there, up to the gap cap (the
-            # robot may have looked away for hours), unless the place was seen empty in between.
-            # Stamps going backwards add nothing.
+        if stayed(state, previous, place, position, config):
+            # Time between two sightings of the item staying counts as staying here, up to the gap cap (the
+            # robot may have looked away for hours). Stamps going backwards add nothing.
             gap = stamp - previous.stamp
             place.dwell_s += min(max(gap, 0.0), config.max_dwell_gap_s)
     if not late:
@@ -63,6 +62,18 @@ def add_sighting(
         count_visit(state, place, config)
     forget_extra_places(state, config)
     return state
+
+
+def stayed(state: ItemState, previous: LastObservation, place: PlaceRecord, position: np.ndarray,
+           config: MemoryConfig) -> bool:
+    """Whether a sighting at place (at position) after the item's previous sighting shows it stayed: the two at one
+    place, or no farther apart than displaced_distance_m (not displaced), and neither place seen empty in between.
+    By one place alone, an item whose sightings straddle two places (position noise, two cameras a little apart)
+    stayed nowhere: an hour still on a shelf, seen by two cameras 0.32 m apart, added no dwell at all."""
+    before = places.place(state, previous.place_id)
+    if before is None or max(before.seen_empty, place.seen_empty) >= previous.stamp:
+        return False
+    return before is place or float(np.linalg.norm(position - previous.position)) <= config.displaced_distance_m
 
 
 def count_visit(state: ItemState, place: PlaceRecord, config: MemoryConfig) -> None:
@@ -93,13 +104,30 @@ def nearest_place(state: ItemState, position: np.ndarray, place_radius_m: float)
 
 
 def forget_extra_places(state: ItemState, config: MemoryConfig) -> None:
-    # The last place in locate's ranking goes, but never the place the item is at now, though a new place has
+    # The last place by its own usualness goes, but never the place the item is at now, though a new place has
     # no dwell yet. By dwell alone, a rack the item comes back to on every patrol, seen for a moment each
-    # time, went before a bench it once sat on for a minute, and "usual" moved to the bench.
+    # time, went before a bench it once sat on for a minute, and "usual" moved to the bench. A place within
+    # displaced_distance_m of another is one spot split by a noisy position: it is merged into the nearest, so
+    # that the spot keeps its dwell and returns (forgetting the splinters one by one lost the spot's time).
     while len(state.places) > config.max_places_per_item:
         ranking = places.ranking(state, config.dwell_per_return_s)
         victim = max((p for p in state.places if p.place_id != state.current.place_id), key=ranking)
         state.places = [p for p in state.places if p.place_id != victim.place_id]
+        spot = [q for q in places.near(state, victim, config.displaced_distance_m) if q is not victim]
+        if spot:
+            merge_into(min(spot, key=lambda q: float(np.linalg.norm(q.position - victim.position))), victim, state)
+
+
+def merge_into(keep: PlaceRecord, gone: PlaceRecord, state: ItemState) -> None:
+    """Fold place gone's time and counts into keep (whose centre stays: it is the better-observed one as a rule,
+    and one splinter's pull would move it by a fraction of the spot's width anyway)."""
+    keep.dwell_s += gone.dwell_s
+    keep.returns += gone.returns
+    keep.observations += gone.observations
+    keep.first_seen, keep.last_seen = min(keep.first_seen, gone.first_seen), max(keep.last_seen, gone.last_seen)
+    keep.since_stay = keep.since_stay and gone.since_stay  # known before the last stay if either was
+    if state.settled == gone.place_id:
+        state.settled = keep.place_id
 
 
 def handed_over_late(stamp: float, sighting: float) -> bool:

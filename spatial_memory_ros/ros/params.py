@@ -137,8 +137,9 @@ _PIPELINE_DESCRIPTIONS = {
     "memory.db_path": "SQLite file of the item memory; survives restarts. A relative path is under ROS_HOME "
     "(~/.ros by default), ~ is expanded. Empty keeps it in RAM only.",
     "memory.place_radius_m": "Observations within this distance (m) of a place belong to it.",
-    "memory.displaced_distance_m": "An item farther than this (m) from its usual place is displaced.",
-    "memory.max_dwell_gap_s": "Most an unobserved gap (s) between two sightings at one place adds to its dwell time.",
+    "memory.displaced_distance_m": "An item farther than this (m) from its usual place is displaced; places closer "
+                                   "than this are one spot.",
+    "memory.max_dwell_gap_s": "Most an unobserved gap (s) between two sightings of an item staying adds to dwell.",
     "memory.max_places_per_item": "Places remembered per item; the least usual beyond this are forgotten.",
     "memory.absent_after_checks": "Frames a tagged item's place must be in view, decodable and unoccluded "
     "without its tag before it counts as seen empty (the item has gone); 0 = off.",
