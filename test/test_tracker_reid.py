@@ -242,3 +242,29 @@ def test_looks_from_two_embedders_in_one_frame_are_never_compared() -> None:
         tracks = tracker.update([region, walker], k * DT)
         ids.append(sorted((t.label, t.track_id) for t in tracks if t.last_seen == k * DT))
     assert all(frame == ids[0] for frame in ids) and len(ids[0]) == 2
+
+
+@pytest.mark.parametrize(("hidden_s", "speed_after"), [(5.0, 0.0), (1.0, 0.5)])
+def test_a_track_reidentified_after_it_went_unpublished_starts_its_velocity_over(
+    hidden_s: float, speed_after: float
+) -> None:
+    """Walking at 1 m/s, hidden, back standing where it was last seen. Past max_age_s (2 s) the walk is history:
+    blended in, the track was published walking at 0.5 m/s and its predicted box moved on with the old walk. Still
+    published (1 s), the gap's estimate (0 m/s) is blended as any frame's (velocity_smoothing 0.5)."""
+    tracker = Tracker(TrackerConfig(min_hits=1, max_age_s=2.0, reid_max_age_s=10.0, reid_refresh_frames=1))
+
+    def walker(x_m: float, x_px: float) -> Detection:
+        return Detection(box=np.array([x_px, 200.0, x_px + W, 200.0 + H]), label="person", score=0.9,
+                         is_dynamic=True, appearance=look("a"), position=np.array([x_m, 0.0, 0.0]))
+
+    for k in range(10):
+        (walking,) = tracker.update([walker(0.1 * k, 300.0 + 5.0 * k)], k * DT)
+    assert walking.velocity[0] == pytest.approx(1.0)
+    back_at = 0.9 + hidden_s
+    for k in range(10, round(back_at / DT)):
+        tracker.update([], k * DT)
+    (back,) = [t for t in tracker.update([walker(0.9, 345.0)], back_at) if t.last_seen == back_at]
+    assert back.track_id == walking.track_id
+    assert back.velocity[0] == pytest.approx(speed_after)
+    lost = [t for t in tracker.update([], back_at + 0.5) if t.track_id == walking.track_id]
+    assert lost[0].box[0] == pytest.approx(345.0 + 50.0 * speed_after * 0.5)  # 50 px/s a 1 m/s

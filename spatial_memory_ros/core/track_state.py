@@ -65,8 +65,11 @@ def apply_detection(track: Track, det: Detection, stamp: float, config: TrackerC
     if track.votes is not None and track.state == TrackState.TENTATIVE:
         track.votes[det.label] = track.votes.get(det.label, 0.0) + float(det.score)
         track.label = track.item = max(sorted(track.votes), key=track.votes.__getitem__)
-    a = config.velocity_smoothing
     dt = stamp - track.last_seen
+    # Re-identified after it was no longer published (unseen past max_age_s): its velocity is from before it was
+    # hidden, and the mean over the gap is the newer news. Blended, a person who walked out of view at 1 m/s and
+    # came back standing was published walking at 0.5 m/s, and the old walk kept moving the predicted box.
+    a = 1.0 if dt > config.max_age_s else config.velocity_smoothing
     if dt >= _MIN_VELOCITY_DT_S:
         box_velocity = (det.box - track.box) / dt
         track.box_velocity = (
