@@ -77,6 +77,19 @@ def test_an_occluder_box_or_nearer_depth_hides_the_place() -> None:
     assert tag_checkable(AHEAD, UP, TAG, CAM, INTR, depth=unknown)
 
 
+@pytest.mark.parametrize(("hidden", "checkable"), [(0.0, True), (-0.04, True), (0.08, False), (0.5, False)])
+def test_an_occluder_over_the_tags_rim_hides_the_place(hidden: float, checkable: bool) -> None:
+    """Something in front of the tag's left `hidden` share (negative: that far left of the tag, not over it). The
+    decoder needs the whole border; probes at the centre and the corners pulled 25 % inward missed a rim hidden to
+    12 %, and the item sitting there was "seen empty" after five such frames."""
+    uv, z, _ = tag_corners_px(AHEAD, UP, TAG, CAM, INTR)  # type: ignore[misc]
+    left, right = float(uv[:, 0].min()), float(uv[:, 0].max())
+    depth = np.full((INTR.height, INTR.width), float(z.mean()), np.float32)
+    edge = int(np.floor(left + hidden * (right - left)))
+    depth[:, : max(edge, 0)] = float(z.mean()) - 0.5  # a post 0.5 m in front of the tag
+    assert tag_checkable(AHEAD, UP, TAG, CAM, INTR, depth=depth) == checkable
+
+
 def test_empty_places_skips_decoded_untagged_and_unseen_places() -> None:
     frame = Frame(np.zeros((INTR.height, INTR.width, 3), np.uint8), 1.0, INTR, CAM)
     candidates = [
