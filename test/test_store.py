@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -218,6 +219,11 @@ BAD_FILES = {
     # "item3" -> "jtem3" in its row only: read as index damage, the index rebuilt to agree, and item3's places were
     # dropped without a word at its next sighting ("nothing lost", the log said)
     "item_row_renamed": lambda p: _a_byte_of(p, "items", b"item3", ord("j")),
+    # a hand edit: an infinity in a count is stored as a REAL there; load() raised OverflowError (a traceback, the
+    # node in a restart loop, the file left in place)
+    "infinity_in_a_count": lambda p: _foreign(filled_db(p), "UPDATE places SET observations = 9e999"),
+    # and a fraction there was read as its whole part without a word
+    "fraction_in_an_id": lambda p: _foreign(filled_db(p), "UPDATE items SET settled = 1.5 WHERE item = 'item3';"),
 }
 
 
@@ -816,3 +822,84 @@ def test_a_frame_that_is_not_text_moves_the_file_aside(tmp_path: Path) -> None:
         conn.commit()
     with MemoryStore(path) as store:
         assert store.moved_aside_to is not None and store.map_frame == ""
+
+
+def test_a_reader_through_a_symlink_reads_the_writers_wal(tmp_path: Path) -> None:
+    """SQLite keeps the -wal beside the link's target. Looking beside the link, a reader saw no -wal, opened the file
+    immutable and answered from the commits already folded into it: yesterday's positions, today's items missing."""
+    (tmp_path / "data").mkdir()
+    db, link = tmp_path / "data" / "memory.db", tmp_path / "memory.db"
+    link.symlink_to(db)
+    with MemoryStore(db) as writer:
+        writer.commit([state("mug")])
+        writer.checkpoint()
+        writer.commit([state("keys"), state("mug", stamp=99.0)])  # in the -wal only
+        with MemoryStore(link, exclusive=False) as reader:
+            held = reader.load()
+        assert sorted(held) == ["keys", "mug"] and held["mug"].current.stamp == 99.0
+
+
+def test_an_emptied_database_through_a_symlink_keeps_its_wal(tmp_path: Path) -> None:
+    """Through a link, the guard for an emptied database beside a -wal that holds commits looked beside the link,
+    found no -wal, and SQLite deleted it, items and all, without a word."""
+    (tmp_path / "data").mkdir()
+    db, link = tmp_path / "data" / "memory.db", tmp_path / "memory.db"
+    link.symlink_to(db)
+    source = tmp_path / "source.db"
+    store = MemoryStore(source)
+    store.commit([state("mug")])
+    wal_bytes = source.with_name("source.db-wal").read_bytes()
+    db.write_bytes(b"")
+    db.with_name("memory.db-wal").write_bytes(wal_bytes)
+    store.close()
+    with MemoryStore(link) as fresh:
+        moved = fresh.moved_aside_to
+    assert moved is not None and moved.with_name(moved.name + "-wal").read_bytes() == wal_bytes
+
+
+def test_a_next_place_id_in_use_is_moved_past_the_items_places(tmp_path: Path) -> None:
+    """A damaged counter (integrity and content checks pass) gave the item's next place an id in use; that commit
+    failed on the places' key, and so did every later one, which carries every item waiting."""
+    db = tmp_path / "memory.db"
+    with MemoryStore(db) as store:
+        store.commit([state("keys", n_places=3), state("mug")])
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("UPDATE items SET next_place_id = 1 WHERE item = 'keys'")
+        conn.commit()
+    with MemoryStore(db) as store:
+        keys = store.load()["keys"]
+        assert keys.next_place_id == 3
+        keys.places.append(replace(keys.places[0], place_id=keys.next_place_id))
+        store.commit([keys, state("wallet")])  # failed: UNIQUE constraint failed: places.item, places.place_id
+        assert sorted(store.load()) == ["keys", "mug", "wallet"]
+
+
+class _Killed(BaseException):
+    """A kill between two renames (no except clause runs)."""
+
+
+def test_a_kill_while_moving_a_file_aside_is_not_an_empty_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """The -wal was renamed first: a kill right after left the emptied database without it, and the next start
+    began an empty memory without a word, the items in a -wal nobody was told of. The database goes first now: the
+    -wal left without it is moved aside at the next start, with an error."""
+    source = tmp_path / "source.db"
+    store = MemoryStore(source)
+    store.commit([state("mug")])
+    db = tmp_path / "memory.db"
+    db.write_bytes(b"")
+    db.with_name("memory.db-wal").write_bytes(source.with_name("source.db-wal").read_bytes())
+    store.close()
+    rename = Path.rename
+
+    def rename_then_die(self: Path, target: Path) -> Path:
+        rename(self, target)
+        raise _Killed
+
+    monkeypatch.setattr(Path, "rename", rename_then_die)
+    with pytest.raises(_Killed):
+        MemoryStore(db)
+    monkeypatch.setattr(Path, "rename", rename)
+    with MemoryStore(db) as again:
+        assert again.moved_aside_to is not None  # said, with an error: not a silent empty start
+        assert again.moved_aside_to.with_name(again.moved_aside_to.name + "-wal").exists()

@@ -147,7 +147,10 @@ class MemoryStore:
                 ":memory:", isolation_level=None, check_same_thread=False
             )
         else:
-            self._conn = self._open_file(self.path, on_corrupt, exclusive)
+            # Every file decision (the -wal beside it, moving it aside) on the file itself: SQLite keeps the -wal
+            # beside the link's target, and through a link the store looked beside the link. A reader read a stale
+            # picture as immutable, and an emptied database's -wal, holding the items, was deleted.
+            self._conn = self._open_file(self.path.resolve(), on_corrupt, exclusive)
         try:
             self._conn.executescript(CREATE)
             old = schema_version(self._conn)
@@ -279,8 +282,16 @@ class MemoryStore:
                     place_id=int(r[11]),
                     arrived=float(r[12]),
                 )
-                states[r[0]] = ItemState(r[0], places.get(r[0], []), current, int(r[1]), settled=int(r[13]))
-        except (sqlite3.Error, ValueError, TypeError) as exc:  # ValueError: also text that is not UTF-8
+                held = places.get(r[0], [])
+                # The id counter past every id it holds: a damaged counter gave a new place an id in use, and the
+                # commit of every item failed on the places' key from then on (each commit holds all waiting).
+                next_id = max(int(r[1]), max((p.place_id for p in held), default=-1) + 1)
+                if next_id != int(r[1]):
+                    logger.warning("spatial memory store %s: item %r's next place id %d is in use; using %d",
+                                   self.path, r[0], int(r[1]), next_id)
+                states[r[0]] = ItemState(r[0], held, current, next_id, settled=int(r[13]))
+        # ValueError: also text that is not UTF-8; OverflowError: an infinity where a count belongs
+        except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
             raise CorruptStoreError(f"cannot read spatial memory store {self.path}: {exc}") from exc
         return states
 

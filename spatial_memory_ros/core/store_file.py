@@ -226,7 +226,9 @@ def _schema_problem(conn: sqlite3.Connection) -> str | None:
     return None
 
 
-_TEXT, _NUMBER = "'text'", "'integer', 'real'"  # SQLite's typeof() of what each column must hold
+# SQLite's typeof() of what each column may hold. A REAL in an INTEGER column is a fraction or an infinity (a whole
+# number is stored as an integer there): load() read 1.5 as 1 without a word, and infinity raised OverflowError.
+_TEXT, _NUMBER, _INTEGER = "'text'", "'integer', 'real'", "'integer'"
 
 
 def _content_problem(conn: sqlite3.Connection) -> str | None:
@@ -240,10 +242,14 @@ def _content_problem(conn: sqlite3.Connection) -> str | None:
         return None  # an empty database: ours to initialise
     for table in ("items", "places"):  # one scan a table
         columns = [r[0] for r in conn.execute(f"SELECT name FROM pragma_table_info('{table}')")]
-        wrong = " OR ".join(f"typeof({c}) NOT IN ({_TEXT if c == 'item' else _NUMBER})" for c in columns)
+        kinds = dict(conn.execute(f"SELECT name, type FROM pragma_table_info('{table}')").fetchall())
+        wrong = " OR ".join(
+            f"typeof({c}) NOT IN ({_TEXT if c == 'item' else _INTEGER if kinds[c] == 'INTEGER' else _NUMBER})"
+            for c in columns)
         bad = conn.execute(f"SELECT count(*) FROM {table} WHERE {wrong}").fetchone()[0]
         if bad:
-            return f"{bad} row(s) of {table} hold a value of the wrong type (text in a number column, or the reverse)"
+            return (f"{bad} row(s) of {table} hold a value of the wrong type (text in a number column, or the reverse, "
+                    "or a fraction or infinity in a count or id column)")
     # the items' names only: a place's name that is not UTF-8 names no item row, which the check below finds
     for (raw,) in conn.execute("SELECT CAST(item AS BLOB) FROM items"):
         try:
@@ -282,17 +288,17 @@ def move_aside(path: Path) -> Path:
         if not any(p.exists() for p in [dest, *sidecars(dest)]):
             break
         n += 1
-    # Sidecars first: a kill between renames must not leave a WAL next to an empty new database.
+    # The database first: a kill between renames leaves its -wal without a database, which the next start moves
+    # aside too, with an error. Sidecars first left an empty database without the -wal that held the items, and
+    # the next start began an empty memory without a word.
     moved: list[tuple[Path, Path]] = []
     try:
-        for src, dst in zip(sidecars(path), sidecars(dest), strict=True):
-            if src.exists():
+        for src, dst in zip([path, *sidecars(path)], [dest, *sidecars(dest)], strict=True):
+            if src.exists():  # the database is absent when only an orphaned -wal was found
                 src.rename(dst)
                 moved.append((src, dst))
-        if path.exists():  # absent when only an orphaned -wal was found
-            path.rename(dest)
     except OSError as exc:  # e.g. a file bind-mounted into a container cannot be renamed (EBUSY)
-        for src, dst in reversed(moved):  # put the sidecars back beside their database
+        for src, dst in reversed(moved):  # put back what was moved: the files stay together
             with contextlib.suppress(OSError):
                 dst.rename(src)
         raise CorruptStoreError(
