@@ -93,6 +93,13 @@ def test_det_f1_interval_is_nan_over_too_few_blocks_and_exact_when_all_found() -
     assert math.isnan(s.det_f1_low) and math.isnan(s.det_f1_high)  # six frames: one block
     few = _missing_every(MIN_BLOCKS - 1, 4).summary()  # PETS09's 795 frames are 3 blocks: 10 distinct resamples
     assert few.det_f1 == pytest.approx(10 / 12) and math.isnan(few.det_f1_low) and math.isnan(few.det_f1_high)
+    one = TrackingAccumulator()  # MIN_BLOCKS blocks, but agents in only one: no interval (was (0.000, 0.667))
+    for t in range(MIN_BLOCKS * BLOCK_FRAMES):
+        seen = t < 3
+        one.add(t, ids(1) if seen else ids(), boxes(BOX_A) if seen else boxes(), ids(7) if t < 2 else ids(),
+                boxes(BOX_A) if t < 2 else boxes())
+    lonely = one.summary()
+    assert lonely.det_f1 == pytest.approx(0.8) and math.isnan(lonely.det_f1_low) and math.isnan(lonely.det_f1_high)
     clean = TrackingAccumulator()
     for t in range(BLOCK_FRAMES, (1 + MIN_BLOCKS) * BLOCK_FRAMES):  # MIN_BLOCKS blocks, not starting at frame 0
         clean.add(t, ids(1), boxes(BOX_A), ids(7), boxes(BOX_A))
