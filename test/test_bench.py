@@ -130,6 +130,24 @@ def test_bench_scene_uses_the_bench_camera_and_tags() -> None:
         bench_preset("home", "drone", 1.0)
 
 
+def test_the_depot_is_a_layout_no_training_stream_uses() -> None:
+    """The bench's seeds change traffic, moves and light, never the map: the depot is the held-out map. Every
+    training stream draws the warehouse or the home, and the depot shares no item place, tag id or rack with them."""
+    from spatial_memory_ros.model.config import ModelConfig
+    from spatial_memory_ros.model.data import training_preset
+
+    drawn = {training_preset(seed, ModelConfig())[0].floor.extent for seed in range(1000, 1200)}
+    depot = bench_preset("depot", "patrol", 0.5)
+    trained = [bench_preset(p, "patrol", 0.5) for p in ("warehouse", "home")]
+    assert depot.floor.extent not in drawn and drawn == {t.floor.extent for t in trained}
+    for other in trained:
+        assert not {it.home[:2] for it in depot.items} & {it.home[:2] for it in other.items}
+        assert not {it.tag_id for it in depot.items} & {it.tag_id for it in other.items}
+        assert not {f.rect for f in depot.floor.footprints} & {f.rect for f in other.floor.footprints}
+    static = make_bench_scene("depot", "static", 0.1, 100, width=96, height=72)
+    assert static.preset.camera.mode == "static" and static.preset.name == "depot"
+
+
 def test_a_creeping_patrol_drives_the_same_route_slower_and_only_a_patrol_creeps() -> None:
     assert bench_preset("warehouse", "patrol", 0.5).camera.speed == 0.8
     slow = bench_preset("warehouse", "patrol", 0.5, patrol_speed=0.05)

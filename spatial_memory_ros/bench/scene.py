@@ -9,7 +9,7 @@ still be read at that size (measured on warehouse seed 100, patrol, 320 x 240):
 - patrol pitch 45 deg instead of 32 / 35: floor tags seen from a shallow angle are squashed to a few rows
   of pixels; looking down more steeply doubles their height in the image.
 - the presets have no static camera, so each gets one here: a camera on a mast over a zone with items,
-  moves and traffic (warehouse: the first aisle around x = 9 m; home: the living room).
+  moves and traffic (warehouse: the first aisle around x = 9 m; home: the living room; depot: its first aisle).
 
 Everything else (floor, items' homes, traffic, moves, lights, noise, blur) is the preset's, and the seed
 draws the random parts. See bench/seeds.py for which seeds are held out.
@@ -45,6 +45,14 @@ BENCH_VIEWS: dict[str, BenchView] = {
         min_board_m=0.6,
         patrol_pitch_deg=45.0,
         static_camera=CameraSpec(mode="static", position=(9.0, 3.0, 4.5), look_at=(9.0, 6.8, 0.0)),
+    ),
+    # a layout no training stream uses (sim/presets.py); seen like the warehouse, the static camera over the first
+    # aisle from across the next rack
+    "depot": BenchView(
+        tag_m=0.4,
+        min_board_m=0.6,
+        patrol_pitch_deg=45.0,
+        static_camera=CameraSpec(mode="static", position=(9.2, 7.7, 4.5), look_at=(5.4, 7.7, 0.0)),
     ),
     "home": BenchView(
         tag_m=0.24,

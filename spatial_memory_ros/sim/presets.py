@@ -233,11 +233,92 @@ def _home() -> ScenePreset:
     )
 
 
-PRESETS: dict[str, ScenePreset] = {"demo": DEMO, "warehouse": _warehouse(), "home": _home()}
+def _depot() -> ScenePreset:
+    """A second warehouse that no training stream uses (model/data.py draws warehouse and home only): racks run
+    north-south, not east-west, four of them 5.6 m apart; another floor, other rack and line colours, items at
+    other places, other tag ids, a serpentine patrol. What it measures: whether the learned model learned this
+    kind of scene or the two maps it was trained on (the bench's seeds change traffic, moves and light, never
+    the map)."""
+    racks = tuple(Footprint((x, 3.0, x + 1.2, 23.0), (50, 90, 150), "rack") for x in (2.0, 7.6, 13.2, 18.8))
+    aisles_x = (5.4, 11.0, 16.6)  # aisle centre lines, between racks
+    lines = tuple(((x, 2.5), (x, 23.5)) for r in racks for x in (r.rect[0] - 0.3, r.rect[2] + 0.3))
+    lines += (((1.0, 25.0), (23.0, 25.0)),)
+    items: list[ItemSpec] = []
+    spots: list[tuple[float, float, float]] = []
+    for k, y in enumerate((5.5, 10.0, 14.5, 19.0)):
+        for j, x in enumerate(aisles_x):
+            kind = "pallet" if (k + j) % 2 == 1 else "box"
+            side = 1.0 if (k + j) % 2 == 0 else -1.0
+            board = 0.8 if kind == "pallet" else 0.4
+            items.append(ItemSpec(f"{kind}_{len(items)}", 200 + len(items), (x + side * 1.1, y, 1.2 * side), board,
+                                  0.2))
+            spots.append((x - side * 1.2, y + 1.8, -0.4 * side))
+    spots += [(2.0 + 1.6 * i, 26.3, 0.0) for i in range(12)]  # staging lane, across the far end
+    return ScenePreset(
+        name="depot",
+        floor=FloorSpec(
+            extent=(0.0, 0.0, 24.0, 28.0),
+            px_per_m=100.0,
+            base_color=(118, 124, 132),
+            tile_m=0.0,
+            blotch=10.0,
+            lines=lines,
+            line_color=(190, 150, 60),
+            footprints=racks,
+        ),
+        items=tuple(items),
+        camera=CameraSpec(
+            mode="patrol",
+            route=(
+                (5.4, 1.5),
+                (5.4, 25.8),
+                (11.0, 25.8),
+                (11.0, 1.5),
+                (16.6, 1.5),
+                (16.6, 25.8),
+                (22.6, 25.8),
+                (22.6, 1.0),
+            ),
+            height_m=1.5,
+            pitch_deg=32.0,
+            speed=0.8,
+        ),
+        walkers=(
+            WalkerSpec(
+                "forklift",
+                "box",
+                FORKLIFT.size,
+                FORKLIFT.color,
+                2,
+                1.5,
+                tuple(((x, -2.0), (x, 30.0)) for x in aisles_x),
+                (5.0, 40.0),
+            ),
+            WalkerSpec(
+                "person",
+                "cylinder",
+                PERSON.size,
+                PERSON.color,
+                3,
+                1.1,
+                tuple(((-1.0, y), (25.0, y)) for y in (1.2, 25.8, 27.2))
+                + tuple(((x, -1.0), (x, 29.0)) for x in aisles_x),
+                (5.0, 30.0),
+            ),
+        ),
+        shuffle=ShuffleSpec(
+            moves_per_min=1.0, spots=tuple(spots), away_s=(120.0, 900.0), carrier=WORKER, carrier_speed=1.2
+        ),
+        nuisance=NuisanceSpec(noise_sigma=4.0, drift_amplitude=0.08, drift_period_s=600.0),
+        duration_s=600.0,
+    )
+
+
+PRESETS: dict[str, ScenePreset] = {"demo": DEMO, "warehouse": _warehouse(), "home": _home(), "depot": _depot()}
 
 
 def get_preset(name: str) -> ScenePreset:
-    """The preset called `name` ("demo", "warehouse", "home")."""
+    """The preset called `name` ("demo", "warehouse", "home", "depot")."""
     try:
         return PRESETS[name]
     except KeyError:
