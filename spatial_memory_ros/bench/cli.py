@@ -69,6 +69,11 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                    "(a localiser's error; bench/pose_error.py; default 0: exact)")
     p.add_argument("--pose-noise-m", type=float, default=0.0, metavar="M",
                    help="and by this std along the map's x and y (default 0)")
+    p.add_argument("--depth-noise-m", type=finite_float, default=0.0, metavar="M",
+                   help="add Gaussian noise to the methods' depth, this std at 1 m, growing with the square of the "
+                   "distance (a depth camera's error; bench/depth_error.py; default 0: exact)")
+    p.add_argument("--depth-holes", type=finite_float, default=0.0, metavar="SHARE",
+                   help="and make this share of its pixels holes with no depth (default 0)")
     p.add_argument("--patrol-speed", type=finite_float, default=0.0, metavar="M/S",
                    help="the patrol camera drives at this speed instead of the preset's (0.8 warehouse, 0.5 home): "
                    "a robot creeping along, e.g. 0.05 (default 0: the preset's)")
@@ -112,6 +117,7 @@ def bench_command(args: argparse.Namespace) -> int:
         methods=methods, query_period_s=args.query_period, change_every=args.change_every, jobs=args.jobs,
         model_path=str(args.model) if args.model else "", still_head_scale=args.still_head_scale,
         follow_turns=args.follow_turns, pose_noise_deg=args.pose_noise_deg, pose_noise_m=args.pose_noise_m,
+        depth_noise_m=args.depth_noise_m, depth_holes=args.depth_holes,
         patrol_speed=args.patrol_speed, patrol_stop_s=args.patrol_stop,
     ).validate()  # an export too: it skipped these checks (--minutes inf never ended, --width 0 a traceback)
     if args.export is not None:

@@ -31,6 +31,7 @@ from ..core.config import ChangeConfig
 from ..core.errors import BadInputError
 from ..sim import SimFrame, to_frame
 from .ceiling import SeenTruth, lies_on_floor
+from .depth_error import DepthError
 from .methods import CHANGE, DEFAULT_METHODS, MEMORY, TRACKING, Method, make_methods
 from .metrics import (
     ChangeAccumulator,
@@ -72,6 +73,8 @@ class BenchConfig:
     follow_turns: bool | None = None  # change.follow_turns (pipeline, no_memory, learned); None = its default
     pose_noise_deg: float = 0.0  # a localiser's jitter on the methods' camera pose (bench.pose_error), deg
     pose_noise_m: float = 0.0  # and m; the truth keeps the exact pose
+    depth_noise_m: float = 0.0  # a depth camera's error on the methods' depth (bench.depth_error): std at 1 m, m
+    depth_holes: float = 0.0  # and the share of its pixels with no depth; the truth keeps the exact depth
     patrol_speed: float = 0.0  # the patrol camera's speed, m/s (bench.scene.bench_preset); 0 = the preset's
     patrol_stop_s: float = 0.0  # the patrol robot stands this long at each corner (bench.scene.bench_preset)
 
@@ -85,6 +88,7 @@ class BenchConfig:
             (self.samples >= 0, "samples must be >= 0"),
             (self.jobs in (1, 2), "jobs must be 1 or 2"),
             (self.pose_noise_deg >= 0 and self.pose_noise_m >= 0, "pose noise must be >= 0"),
+            (self.depth_noise_m >= 0 and 0 <= self.depth_holes < 1, "depth noise must be >= 0, holes in [0, 1)"),
             (0 <= self.patrol_speed < math.inf and (self.patrol_speed == 0 or self.camera == "patrol"),
              "patrol_speed must be >= 0 and finite, and only for the patrol camera"),
             (0 <= self.patrol_stop_s < math.inf and (self.patrol_stop_s == 0 or self.camera == "patrol"),
@@ -173,6 +177,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     if len(scene) == 0:
         raise BadInputError(f"{config.minutes:g} min is shorter than one frame of the scene: nothing to score")
     pose_error = PoseError(config.pose_noise_deg, config.pose_noise_m, seed=config.seed)
+    depth_error = DepthError(config.depth_noise_m, config.depth_holes, seed=config.seed)
     methods = make_methods(list(config.methods), scene, model_path=config.model_path,
                            still_head_scale=config.still_head_scale,
                            follow_turns=config.follow_turns)
@@ -198,6 +203,8 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
             frame = to_frame(f)
             if pose_error.active and frame.T_map_cam is not None:
                 frame = replace(frame, T_map_cam=pose_error.apply(frame.T_map_cam, f.index))
+            if depth_error.active and frame.depth is not None:
+                frame = replace(frame, depth=depth_error.apply(frame.depth, f.index))
             gt_ids, gt_boxes = truth_tracks(f, config.min_agent_px)
             sample = collector.add(f, gt_boxes) if collector.wants(f) else None
             for m in methods:
