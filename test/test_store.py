@@ -903,3 +903,55 @@ def test_a_kill_while_moving_a_file_aside_is_not_an_empty_start(tmp_path: Path, 
     with MemoryStore(db) as again:
         assert again.moved_aside_to is not None  # said, with an error: not a silent empty start
         assert again.moved_aside_to.with_name(again.moved_aside_to.name + "-wal").exists()
+
+
+_OPEN_AS_WRITER = """
+import sys
+from spatial_memory_ros.core.errors import BadInputError
+from spatial_memory_ros.core.store import MemoryStore
+try:
+    MemoryStore(sys.argv[1]).close()
+except BadInputError as exc:
+    print("BadInputError:", exc)
+"""
+
+
+def test_a_file_this_user_cannot_write_is_said_to_be_so_not_corrupt() -> None:
+    """A memory copied in from another machine, owned by another user: it was called corrupt ("cannot initialise
+    ...: attempt to write a readonly database", CorruptStoreError). As root, the writer runs as nobody (setpriv), in
+    a folder of its own under /tmp (pytest's are private to their user)."""
+    import shutil
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="spatial_memory_ro_"))
+    try:
+        _open_unwritable(tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _open_unwritable(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    db = folder / "memory.db"
+    with MemoryStore(db) as store:
+        store.commit([state("mug")])
+    db.with_name("memory.db.lock").unlink()
+    before = db.read_bytes()
+    os.chmod(db, 0o644)
+    os.chmod(folder, 0o777)
+    os.chmod(tmp_path, 0o755)
+    command = [sys.executable, "-c", _OPEN_AS_WRITER, str(db)]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv: root writes any file")
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        os.chmod(db, 0o644)
+    else:
+        os.chmod(db, 0o444)
+    out = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert "BadInputError:" in out.stdout and "cannot be written" in out.stdout, out.stdout + out.stderr
+    assert db.read_bytes() == before

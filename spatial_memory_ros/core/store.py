@@ -102,6 +102,9 @@ class ItemState:
     settled: int = -1
 
 
+_SQLITE_READONLY = 8  # sqlite3 names it from Python 3.11
+
+
 def in_ram(path: str | os.PathLike[str]) -> bool:
     """Whether a store at path keeps nothing on disk: memory.db_path's "" and ":memory:"."""
     return os.fspath(path) in ("", ":memory:")
@@ -168,6 +171,10 @@ class MemoryStore:
                             SCHEMA_VERSION)
         except sqlite3.Error as exc:
             self.close()
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_READONLY:  # the file's permissions, not its bytes
+                raise BadInputError(
+                    f"spatial memory store {self.path} cannot be written ({exc}): a file this user may not write, or "
+                    "a read-only mount. Make it writable, or set memory.db_path to a place that is") from exc
             raise CorruptStoreError(f"cannot initialise spatial memory store {self.path}: {exc}") from exc
 
     # ---- opening -----------------------------------------------------------------------------------------
