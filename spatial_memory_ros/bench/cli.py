@@ -24,7 +24,7 @@ HELP_DEFAULT_METHODS = "pipeline,mog2,no_memory,last_seen,first_seen,empty_mask"
 
 logger = logging.getLogger(__name__)
 
-PRESETS = ("warehouse", "home", "depot")  # depot: a layout no training stream uses
+PRESETS = ("warehouse", "home", "depot", "depot_orange")  # depot*: a layout no training stream uses
 CAMERAS = ("static", "patrol")
 
 

@@ -39,6 +39,14 @@ class BenchView:
     static_camera: CameraSpec
 
 
+# a layout no training stream uses (sim/presets.py); seen like the warehouse, the static camera over the first aisle
+# from across the next rack
+_DEPOT_VIEW = BenchView(
+    tag_m=0.4,
+    min_board_m=0.6,
+    patrol_pitch_deg=45.0,
+    static_camera=CameraSpec(mode="static", position=(9.2, 7.7, 4.5), look_at=(5.4, 7.7, 0.0)),
+)
 BENCH_VIEWS: dict[str, BenchView] = {
     "warehouse": BenchView(
         tag_m=0.4,
@@ -46,14 +54,8 @@ BENCH_VIEWS: dict[str, BenchView] = {
         patrol_pitch_deg=45.0,
         static_camera=CameraSpec(mode="static", position=(9.0, 3.0, 4.5), look_at=(9.0, 6.8, 0.0)),
     ),
-    # a layout no training stream uses (sim/presets.py); seen like the warehouse, the static camera over the first
-    # aisle from across the next rack
-    "depot": BenchView(
-        tag_m=0.4,
-        min_board_m=0.6,
-        patrol_pitch_deg=45.0,
-        static_camera=CameraSpec(mode="static", position=(9.2, 7.7, 4.5), look_at=(5.4, 7.7, 0.0)),
-    ),
+    "depot": _DEPOT_VIEW,
+    "depot_orange": _DEPOT_VIEW,  # the same map, its racks the agents' orange
     "home": BenchView(
         tag_m=0.24,
         min_board_m=0.36,

@@ -233,13 +233,20 @@ def _home() -> ScenePreset:
     )
 
 
-def _depot() -> ScenePreset:
+# The depot's racks: a green grey that no agent and nothing in the training maps has. "depot_orange" paints them
+# the orange of the simulator's forklifts and workers (common for real racks): the learned model, whose agents
+# in training were all flat orange, red or purple shapes, then marks the racks as agents (BENCHMARKS.md).
+DEPOT_RACKS = (95, 125, 100)
+DEPOT_ORANGE_RACKS = (50, 90, 150)
+
+
+def _depot(rack_color: tuple[int, int, int] = DEPOT_RACKS, name: str = "depot") -> ScenePreset:
     """A second warehouse that no training stream uses (model/data.py draws warehouse and home only): racks run
     north-south, not east-west, four of them 5.6 m apart; another floor, other rack and line colours, items at
     other places, other tag ids, a serpentine patrol. What it measures: whether the learned model learned this
     kind of scene or the two maps it was trained on (the bench's seeds change traffic, moves and light, never
     the map)."""
-    racks = tuple(Footprint((x, 3.0, x + 1.2, 23.0), (50, 90, 150), "rack") for x in (2.0, 7.6, 13.2, 18.8))
+    racks = tuple(Footprint((x, 3.0, x + 1.2, 23.0), rack_color, "rack") for x in (2.0, 7.6, 13.2, 18.8))
     aisles_x = (5.4, 11.0, 16.6)  # aisle centre lines, between racks
     lines = tuple(((x, 2.5), (x, 23.5)) for r in racks for x in (r.rect[0] - 0.3, r.rect[2] + 0.3))
     lines += (((1.0, 25.0), (23.0, 25.0)),)
@@ -255,7 +262,7 @@ def _depot() -> ScenePreset:
             spots.append((x - side * 1.2, y + 1.8, -0.4 * side))
     spots += [(2.0 + 1.6 * i, 26.3, 0.0) for i in range(12)]  # staging lane, across the far end
     return ScenePreset(
-        name="depot",
+        name=name,
         floor=FloorSpec(
             extent=(0.0, 0.0, 24.0, 28.0),
             px_per_m=100.0,
@@ -314,11 +321,14 @@ def _depot() -> ScenePreset:
     )
 
 
-PRESETS: dict[str, ScenePreset] = {"demo": DEMO, "warehouse": _warehouse(), "home": _home(), "depot": _depot()}
+PRESETS: dict[str, ScenePreset] = {
+    "demo": DEMO, "warehouse": _warehouse(), "home": _home(), "depot": _depot(),
+    "depot_orange": _depot(DEPOT_ORANGE_RACKS, "depot_orange"),
+}
 
 
 def get_preset(name: str) -> ScenePreset:
-    """The preset called `name` ("demo", "warehouse", "home", "depot")."""
+    """The preset called `name` ("demo", "warehouse", "home", "depot", "depot_orange")."""
     try:
         return PRESETS[name]
     except KeyError:
