@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 import pytest
+from frame_recorder import record_methods
 
 from spatial_memory_ros.bench import runner
 from spatial_memory_ros.bench.depth_error import DepthError
-from spatial_memory_ros.bench.methods import CHANGE, Method, MethodOutput
 from spatial_memory_ros.core.errors import BadInputError
-from spatial_memory_ros.core.types import Frame
 
 
 def test_no_error_gives_the_exact_depth_back() -> None:
@@ -41,43 +39,16 @@ def test_a_bad_error_is_refused(bad: dict[str, float]) -> None:
         DepthError(**bad)
 
 
-class _Recorder:
-    """A change 'method' that keeps the depths it was given and marks nothing."""
-
-    name = "recorder"
-    capabilities = frozenset({CHANGE})
-
-    def __init__(self) -> None:
-        self.depths: list[np.ndarray] = []
-
-    def update(self, frame: Frame) -> MethodOutput:
-        assert frame.depth is not None
-        self.depths.append(frame.depth)
-        return MethodOutput(change_mask=np.zeros(frame.image.shape[:2], np.uint8))
-
-    def locate(self, item: str) -> None:
-        return None
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.mark.timeout(120)
 def test_the_bench_moves_the_methods_depth_and_not_the_truth(monkeypatch: pytest.MonkeyPatch) -> None:
-    recorders: list[_Recorder] = []
-
-    def make(names: list[str], scene: Any, **_: Any) -> list[Method]:
-        recorders.append(_Recorder())
-        return [recorders[-1]]
-
-    monkeypatch.setattr(runner, "make_methods", make)
+    recorders = record_methods(monkeypatch)
     base = dict(preset="warehouse", camera="patrol", minutes=0.02, seed=7, jobs=1, samples=0)
     exact = runner.run_bench(runner.BenchConfig(**base), progress=False)  # type: ignore[arg-type]
     noisy = runner.run_bench(runner.BenchConfig(**base, depth_noise_m=0.01, depth_holes=0.02),  # type: ignore[arg-type]
                              progress=False)
     a, b = recorders
-    assert len(a.depths) == len(b.depths) == exact.frames == noisy.frames > 5
-    for p, q in zip(a.depths, b.depths, strict=True):
+    assert len(a.frames) == len(b.frames) == exact.frames == noisy.frames > 5
+    for p, q in ((x.depth, y.depth) for x, y in zip(a.frames, b.frames, strict=True)):
         seen = ~np.isnan(p)
         holes = np.isnan(q[seen]).mean()
         assert 0.01 < holes < 0.03

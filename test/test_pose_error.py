@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from frame_recorder import record_methods
 
 from spatial_memory_ros.bench import runner
-from spatial_memory_ros.bench.methods import CHANGE, Method, MethodOutput
 from spatial_memory_ros.bench.pose_error import PoseError
 from spatial_memory_ros.core.errors import BadInputError
-from spatial_memory_ros.core.types import Frame
 
 
 def _pose(seed: int = 0) -> np.ndarray:
@@ -60,43 +58,16 @@ def test_a_negative_or_non_finite_spread_is_refused(bad: dict[str, float]) -> No
         PoseError(bad.get("rotation_deg", 0.0), bad.get("translation_m", 0.0))
 
 
-class _Recorder:
-    """A change 'method' that keeps the poses it was given and marks nothing."""
-
-    name = "recorder"
-    capabilities = frozenset({CHANGE})
-
-    def __init__(self) -> None:
-        self.poses: list[np.ndarray] = []
-
-    def update(self, frame: Frame) -> MethodOutput:
-        assert frame.T_map_cam is not None
-        self.poses.append(frame.T_map_cam)
-        return MethodOutput(change_mask=np.zeros(frame.image.shape[:2], np.uint8))
-
-    def locate(self, item: str) -> None:
-        return None
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.mark.timeout(120)
 def test_the_bench_moves_the_methods_pose_and_not_the_truth(monkeypatch: pytest.MonkeyPatch) -> None:
-    recorders: list[_Recorder] = []
-
-    def make(names: list[str], scene: Any, **_: Any) -> list[Method]:
-        recorders.append(_Recorder())
-        return [recorders[-1]]
-
-    monkeypatch.setattr(runner, "make_methods", make)
+    recorders = record_methods(monkeypatch)
     base = dict(preset="warehouse", camera="patrol", minutes=0.02, seed=7, jobs=1, samples=0)
     exact = runner.run_bench(runner.BenchConfig(**base), progress=False)  # type: ignore[arg-type]
     noisy = runner.run_bench(runner.BenchConfig(**base, pose_noise_deg=0.5, pose_noise_m=0.03),  # type: ignore[arg-type]
                              progress=False)
     a, b = recorders
-    assert len(a.poses) == len(b.poses) == exact.frames == noisy.frames > 5
-    moved = [np.linalg.norm(p[:2, 3] - q[:2, 3]) for p, q in zip(a.poses, b.poses)]
+    assert len(a.frames) == len(b.frames) == exact.frames == noisy.frames > 5
+    moved = [np.linalg.norm(p.T_map_cam[:2, 3] - q.T_map_cam[:2, 3]) for p, q in zip(a.frames, b.frames)]
     assert 0.0 < np.median(moved) < 0.2  # every frame's pose is a few cm off
     # the same truth: an empty mask scores the same against it (NaN where a kind of change never happened)
     assert json.dumps(exact.methods["recorder"]["change"]) == json.dumps(noisy.methods["recorder"]["change"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from .spec import (
     AgentSpec,
@@ -113,35 +114,32 @@ def _warehouse() -> ScenePreset:
             pitch_deg=32.0,
             speed=0.8,
         ),
-        walkers=(
-            WalkerSpec(
-                "forklift",
-                "box",
-                FORKLIFT.size,
-                FORKLIFT.color,
-                2,
-                1.5,
-                tuple(((-2.0, y), (32.0, y)) for y in aisles_y),
-                (5.0, 40.0),
-            ),
-            WalkerSpec(
-                "person",
-                "cylinder",
-                PERSON.size,
-                PERSON.color,
-                3,
-                1.1,
-                tuple(((x, -1.0), (x, 21.0)) for x in (2.0, 27.0, 29.5))
-                + tuple(((-1.0, y), (31.0, y)) for y in aisles_y),
-                (5.0, 30.0),
-            ),
+        **_warehouse_traffic(
+            tuple(((-2.0, y), (32.0, y)) for y in aisles_y),
+            tuple(((x, -1.0), (x, 21.0)) for x in (2.0, 27.0, 29.5)) + tuple(((-1.0, y), (31.0, y)) for y in aisles_y),
+            spots,
         ),
-        shuffle=ShuffleSpec(
+    )
+
+
+def _warehouse_traffic(
+    forklift_routes: tuple[tuple[tuple[float, float], ...], ...],
+    person_routes: tuple[tuple[tuple[float, float], ...], ...],
+    spots: list[tuple[float, float, float]],
+) -> dict[str, Any]:
+    """A warehouse's walkers, shuffle, nuisance and length (ScenePreset fields): two forklifts and three people on
+    these routes, an item moved to one of these spots about once a minute by a worker."""
+    return {
+        "walkers": (
+            WalkerSpec("forklift", "box", FORKLIFT.size, FORKLIFT.color, 2, 1.5, forklift_routes, (5.0, 40.0)),
+            WalkerSpec("person", "cylinder", PERSON.size, PERSON.color, 3, 1.1, person_routes, (5.0, 30.0)),
+        ),
+        "shuffle": ShuffleSpec(
             moves_per_min=1.0, spots=tuple(spots), away_s=(120.0, 900.0), carrier=WORKER, carrier_speed=1.2
         ),
-        nuisance=NuisanceSpec(noise_sigma=4.0, drift_amplitude=0.08, drift_period_s=600.0),
-        duration_s=600.0,
-    )
+        "nuisance": NuisanceSpec(noise_sigma=4.0, drift_amplitude=0.08, drift_period_s=600.0),
+        "duration_s": 600.0,
+    }
 
 
 def _home() -> ScenePreset:
@@ -290,34 +288,11 @@ def _depot(rack_color: tuple[int, int, int] = DEPOT_RACKS, name: str = "depot") 
             pitch_deg=32.0,
             speed=0.8,
         ),
-        walkers=(
-            WalkerSpec(
-                "forklift",
-                "box",
-                FORKLIFT.size,
-                FORKLIFT.color,
-                2,
-                1.5,
-                tuple(((x, -2.0), (x, 30.0)) for x in aisles_x),
-                (5.0, 40.0),
-            ),
-            WalkerSpec(
-                "person",
-                "cylinder",
-                PERSON.size,
-                PERSON.color,
-                3,
-                1.1,
-                tuple(((-1.0, y), (25.0, y)) for y in (1.2, 25.8, 27.2))
-                + tuple(((x, -1.0), (x, 29.0)) for x in aisles_x),
-                (5.0, 30.0),
-            ),
+        **_warehouse_traffic(
+            tuple(((x, -2.0), (x, 30.0)) for x in aisles_x),
+            tuple(((-1.0, y), (25.0, y)) for y in (1.2, 25.8, 27.2)) + tuple(((x, -1.0), (x, 29.0)) for x in aisles_x),
+            spots,
         ),
-        shuffle=ShuffleSpec(
-            moves_per_min=1.0, spots=tuple(spots), away_s=(120.0, 900.0), carrier=WORKER, carrier_speed=1.2
-        ),
-        nuisance=NuisanceSpec(noise_sigma=4.0, drift_amplitude=0.08, drift_period_s=600.0),
-        duration_s=600.0,
     )
 
 
