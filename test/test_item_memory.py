@@ -240,6 +240,20 @@ def test_a_missing_item_is_not_guessed_at_the_spot_it_left(memory: ItemMemory) -
     assert answer.current.position[0] == pytest.approx(B[0])
 
 
+def test_a_misread_between_two_places_does_not_become_usual(memory: ItemMemory) -> None:
+    """Held-out warehouse static 100, the pallet at the far edge of a still camera's view: five minutes read at
+    y 9.51, then as it was picked up a few reads at 10.11 (0.6 m on) and one at 9.85, between the two. Ranked by the
+    usualness within displaced_distance_m of each place, the single read in the middle counted both neighbours and
+    was answered as usual (0.75 m from the pallet's home; layout 1.000 -> 0.889 on that run). A spot is seeded by
+    its most usual place."""
+    memory.observe([obs((9.0, 9.51, -0.3), float(t)) for t in range(0, 321)])  # the run's positions
+    memory.observe([obs((9.02, 10.11, -0.75), 320.9 + 0.1 * k) for k in range(4)])
+    memory.observe([obs((9.01, 9.85, -0.57), 321.3)])
+    answer = memory.locate("mug")
+    assert n_places(answer) == 3
+    assert answer.usual.position[1] == pytest.approx(9.51)
+
+
 def test_places_forgotten_past_the_bound_fold_into_their_spot() -> None:
     """Past max_places_per_item the least usual place went, with its time: a noisy spot lost its splinters' dwell,
     and a stay elsewhere became usual. A place within displaced_distance_m of another is merged into it."""

@@ -21,14 +21,16 @@ from .types import ItemAnswer, ItemLocation
 def answer(name: str, state: ItemState, config: MemoryConfig, prior: ReturnPrior | None, now: float) -> ItemAnswer:
     """The item's answer at `now` (s, the memory's clock): see ItemMemory.locate."""
     near_m = config.displaced_distance_m  # an item this close to a place is not displaced from it: one spot
-    ranked = sorted(state.places, key=places.ranking(state, config.dwell_per_return_s, near_m))
+    grouped = places.spots(state, config.dwell_per_return_s, near_m)
+    ranked = [p for spot in grouped for p in spot]
+    holds = {spot[0].place_id: spot for spot in grouped}  # a spot's first place stands for it
     total_dwell = sum(p.dwell_s for p in ranked)
     total_obs = sum(p.observations for p in ranked)
 
     def share(p: PlaceRecord) -> float:
-        """The share of the item's dwell (of its observations while none has dwell) on the spot: the places
-        within near_m of p, which a noisy position splits one spot into."""
-        spot = places.near(state, p, near_m)
+        """The share of the item's dwell (of its observations while none has dwell): a spot's first place has its
+        spot's (the places a noisy position split it into), any other place its own."""
+        spot = holds.get(p.place_id, [p])
         if total_dwell > 0:
             return sum(q.dwell_s for q in spot) / total_dwell
         return sum(q.observations for q in spot) / total_obs if total_obs > 0 else 1.0 / len(ranked)

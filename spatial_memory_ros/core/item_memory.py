@@ -14,10 +14,11 @@ than not, where they belong (it decides while nothing else does, and breaks ties
 
 One spot, several places: a noisy position (depth at range) or two cameras a little apart split the item's time on
 one spot over places a place radius apart. So the item stays while two sightings in a row are no farther apart than
-displaced_distance_m (the dwell goes to the newer one's place), a place ranks by the usualness of every place within
-displaced_distance_m of it (the spot; then by its own), its confidence is the spot's share of the dwell, a missing
-item is not guessed anywhere on the spot it left, and a place forgotten past max_places_per_item is merged into
-the nearest place of its spot, if it has one.
+displaced_distance_m (the dwell goes to the newer one's place); places are grouped into spots, each the most usual
+place left and the places within displaced_distance_m of it (core.item_places.spots), a spot ranks by its places'
+summed usualness and its first place stands for it (usual, with the spot's share of the dwell as confidence); a
+missing item is not guessed anywhere on the spot it left, and a place forgotten past max_places_per_item is merged
+into the nearest place of its spot, if it has one.
 
 Negative evidence: the pipeline reports places that were in view, decodable and unoccluded while the
 item was not seen (observe_absent). After absent_after_checks such frames the place is "seen empty"; when

@@ -20,28 +20,41 @@ def left(state: ItemState, place: PlaceRecord) -> bool:
     return place.place_id == state.current.place_id and place.seen_empty > state.current.stamp
 
 
-def ranking(
-    state: ItemState, dwell_per_return_s: float, near_m: float = 0.0
-) -> Callable[[PlaceRecord], tuple[float, float, float, int, int]]:
-    """Sort key of this item's places, most usual first (core.item_memory's docstring: returns, dwell at
-    dwell_per_return_s a return, and half a return for the place it was first seen at).
-
-    near_m > 0: a place also counts the usualness of the places within near_m of it (itself included), then its
-    own. An item whose position is noisy (depth at range, two cameras a little apart) leaves its time on one
-    spot split over several places a place radius apart; by each place's own share, a shorter stay elsewhere
-    outranked them all. ItemMemory passes displaced_distance_m: an item that close to a place is not displaced
-    from it. Ties: more dwell, more observations, older id."""
+def usualness(state: ItemState, dwell_per_return_s: float) -> Callable[[PlaceRecord], float]:
+    """A place's usualness (core.item_memory's docstring): its returns, its dwell at dwell_per_return_s a return,
+    and half a return for the place the item was first seen at."""
     first = min(state.places, key=lambda p: (p.first_seen, p.place_id)).place_id
+    return lambda p: p.returns + p.dwell_s / dwell_per_return_s + (0.5 if p.place_id == first else 0.0)
 
-    def own(p: PlaceRecord) -> float:
-        return p.returns + p.dwell_s / dwell_per_return_s + (0.5 if p.place_id == first else 0.0)
 
-    regional = {p.place_id: sum(own(q) for q in near(state, p, near_m)) for p in state.places}
+def ranking(state: ItemState, dwell_per_return_s: float) -> Callable[[PlaceRecord], tuple[float, float, int, int]]:
+    """Sort key of this item's places by their own usualness, most usual first (ties: more dwell, more
+    observations, older id)."""
+    own = usualness(state, dwell_per_return_s)
+    return lambda p: (-own(p), -p.dwell_s, -p.observations, p.place_id)
 
-    def key(p: PlaceRecord) -> tuple[float, float, float, int, int]:
-        return (-regional[p.place_id], -own(p), -p.dwell_s, -p.observations, p.place_id)
 
-    return key
+def spots(state: ItemState, dwell_per_return_s: float, near_m: float) -> list[list[PlaceRecord]]:
+    """The item's places grouped into spots, most usual spot first, each spot's own most usual place first.
+
+    An item whose position is noisy (depth at range, two cameras a little apart) leaves its time on one spot split
+    over places a place radius apart; by each place's own share, a shorter stay elsewhere outranked them all. So
+    the most usual place and every place within near_m of it (ItemMemory passes displaced_distance_m: an item that
+    close is not displaced from it) make a spot, then the most usual place left and those near it, and so on; a
+    spot ranks by its places' summed usualness (ties: its first place's own rank). Seeded by the most usual place,
+    not by the place with the most usual neighbours: that one can be a single misread in the middle of a chain of
+    places, and the answer would be its position."""
+    key = ranking(state, dwell_per_return_s)
+    own = usualness(state, dwell_per_return_s)
+    left = sorted(state.places, key=key)
+    grouped: list[list[PlaceRecord]] = []
+    while left:
+        seed = left[0]
+        spot = [p for p in left if p is seed or float(np.linalg.norm(p.position - seed.position)) <= near_m]
+        grouped.append(spot)
+        left = [p for p in left if all(p is not q for q in spot)]
+    grouped.sort(key=lambda spot: (-sum(own(p) for p in spot), key(spot[0])))  # sorted(): stable
+    return grouped
 
 
 def near(state: ItemState, place: PlaceRecord, near_m: float) -> list[PlaceRecord]:
