@@ -46,14 +46,14 @@ def spots(state: ItemState, dwell_per_return_s: float, near_m: float) -> list[li
     places, and the answer would be its position."""
     key = ranking(state, dwell_per_return_s)
     own = usualness(state, dwell_per_return_s)
-    left = sorted(state.places, key=key)
+    rest = sorted(state.places, key=key)
     grouped: list[list[PlaceRecord]] = []
-    while left:
-        seed = left[0]
-        spot = [p for p in left if p is seed or float(np.linalg.norm(p.position - seed.position)) <= near_m]
+    while rest:
+        seed = rest[0]
+        spot = [p for p in rest if p is seed or float(np.linalg.norm(p.position - seed.position)) <= near_m]
         grouped.append(spot)
-        left = [p for p in left if all(p is not q for q in spot)]
-    grouped.sort(key=lambda spot: (-sum(own(p) for p in spot), key(spot[0])))  # sorted(): stable
+        rest = [p for p in rest if all(p is not q for q in spot)]
+    grouped.sort(key=lambda spot: (-sum(own(p) for p in spot), key(spot[0])))
     return grouped
 
 
