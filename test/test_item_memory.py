@@ -361,7 +361,7 @@ def test_a_store_that_cannot_be_written_keeps_the_frames_changes_in_ram_and_take
     tries: list[int] = []
     real_commit = store.commit
 
-    def failing_commit(states: object) -> None:
+    def failing_commit(states: object, clock: object = None) -> None:
         tries.append(1)
         raise SpatialMemoryError("cannot write spatial memory store: database or disk is full")
 
@@ -968,3 +968,37 @@ def test_a_late_frame_of_the_old_clock_goes_onto_the_moved_times(monkeypatch: py
         memory.observe([obs(A, 10.0 + k)])
     place = memory._items["mug"].places[0]
     assert place.dwell_s == pytest.approx(24.0) and place.first_seen == pytest.approx(0.0)
+
+
+# ---- the memory's clock, across a restart ----------------------------------------------------------------
+
+
+def test_a_restart_answers_at_the_clock_the_memory_had_reached(tmp_path: Path) -> None:
+    """With the return prior on, half an hour of frames without the mug made it "back home"; the clock was not
+    stored, so after a restart "now" fell back to the mug's last sighting and the same store answered it away
+    (a restarted node until its first frame, and `spatial-memory locate` always)."""
+    db = tmp_path / "m.db"
+    config = replace(CONFIG, db_path=str(db), return_prior=True)
+    with ItemMemory(config, MemoryStore(db)) as memory:
+        memory.observe(stay(A, start=0.0, duration=3600.0))
+        memory.observe(stay(B, start=3700.0, duration=20.0))
+        memory.advance(3720.0 + 1800.0)
+        before = memory.locate("mug")
+    assert before.current_inferred and before.current.position[0] == pytest.approx(A[0])
+    with ItemMemory(config, MemoryStore(db)) as memory:
+        after = memory.locate("mug")
+    assert after.current_inferred and after.current.position[0] == pytest.approx(A[0])
+
+
+def test_frames_without_a_change_commit_the_clock_every_ten_seconds(tmp_path: Path) -> None:
+    """A kill loses at most ten seconds of the clock: it is committed on its own, not only with items."""
+    db = tmp_path / "m.db"
+    memory = ItemMemory(replace(CONFIG, db_path=str(db)), MemoryStore(db))
+    memory.observe([obs(A, 0.0)])
+    for k in range(1, 451):  # 45 s of frames at 10 Hz, nothing seen
+        memory.advance(0.1 * k)
+    with MemoryStore(db, exclusive=False) as reader:  # what a kill now would leave
+        assert 35.0 <= reader.clock <= 45.0
+    memory.close()
+    with MemoryStore(db, exclusive=False) as reader:
+        assert reader.clock == pytest.approx(45.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import select
 import signal
@@ -789,6 +790,20 @@ def test_a_version_5_file_is_migrated_and_its_frame_is_said_by_the_first_to_clai
     assert _versions_on_disk(path) == [(SCHEMA_VERSION,)]
     with MemoryStore(path, on_corrupt="raise") as store:
         assert store.map_frame == "odom" and "mug" in store.load()
+
+
+def test_a_version_6_file_is_migrated_with_its_frame_and_no_clock(tmp_path: Path) -> None:
+    path = tmp_path / "v6.db"
+    script = _V5_COLUMNS + ("ALTER TABLE schema_version ADD COLUMN map_frame TEXT NOT NULL DEFAULT '';"
+                            "UPDATE schema_version SET version = 6, map_frame = 'map';")
+    with _open_old_file(path, script) as store:
+        assert "mug" in store.load() and store.map_frame == "map" and store.clock == -math.inf
+        store.commit([], clock=1234.5)
+    assert _versions_on_disk(path) == [(SCHEMA_VERSION,)]
+    with MemoryStore(path, on_corrupt="raise") as store:
+        assert store.clock == 1234.5 and store.map_frame == "map"
+        store.reset()
+        assert store.clock == -math.inf and store.map_frame == "map"
 
 
 def test_a_memory_in_one_frame_is_not_answered_in_another(tmp_path: Path) -> None:

@@ -108,8 +108,13 @@ class ItemMemory:
                 self._items[name] = state
             else:
                 logger.warning("stored item %r has no places; ignoring it", name)
-        # After a restart the clock starts at the last thing remembered, until the next frame moves it on.
-        self._now = max((places.latest(state) for state in self._items.values()), default=-math.inf)
+        # After a restart the clock starts where it was stored (store.clock), or at the last thing remembered if
+        # that is later, until the next frame moves it on. Not stored, it fell back to the last sighting, and with
+        # the return prior on a restarted node (or `spatial-memory locate`) answered an item it had just answered
+        # "back home" at its last place.
+        self._now = max([places.latest(state) for state in self._items.values()]
+                        + [store.clock if store is not None else -math.inf])
+        self._clock_written = self._now  # the clock as last committed
 
     @property
     def write_error(self) -> str | None:
@@ -134,10 +139,13 @@ class ItemMemory:
     def advance(self, stamp: float) -> None:
         """Tell the memory the time of the newest frame (s), seen items or not: "now" for the return prior.
         A stamp more than CLOCK_BACK_S before "now" means the clock went back (_clock_went_back); non-finite
-        stamps are ignored."""
+        stamps are ignored. The clock is committed with the next frame's changes, or on its own every
+        _CLOCK_WRITE_S of it, so a kill loses at most that much of it."""
         if math.isfinite(stamp):
             with self._lock:
                 self._tick(float(stamp))
+                if self._store is not None and abs(self._now - self._clock_written) >= _CLOCK_WRITE_S:
+                    self._flush_frame()
 
     def _tick(self, stamp: float) -> float:
         """Move "now" on to stamp; the stamp to use: a late frame of the old clock just after the clock went back
@@ -268,9 +276,10 @@ class ItemMemory:
         """Commit the changed items; everything: also those whose "seen empty" times moved on in RAM only."""
         if everything:
             self._dirty |= self._checked_since
-        if self._store is None or not self._dirty:
+        if self._store is None or (not self._dirty and self._now == self._clock_written):
             return
-        self._store.commit([self._items[name] for name in sorted(self._dirty) if name in self._items])
+        self._store.commit([self._items[name] for name in sorted(self._dirty) if name in self._items], clock=self._now)
+        self._clock_written = self._now
         if self._write_error is not None:
             logger.warning("spatial memory store written again: the %d item(s) kept in RAM are on disk",
                            len(self._dirty))
@@ -290,6 +299,7 @@ class ItemMemory:
             self._misses.clear()
             self._checked_since.clear()
             self._now = -math.inf  # a bag replayed after a reset starts the clock again (the return prior's "now")
+            self._clock_written = -math.inf  # the store's reset forgot its clock too
 
     def save(self) -> None:
         """Commit the "seen empty" times kept in RAM and make the store's file self-contained (WAL checkpoint);
@@ -381,6 +391,8 @@ def _checked(obs: ItemObservation) -> tuple[str, np.ndarray, np.ndarray, float, 
     return name, position.copy(), q / norm, float(obs.stamp), float(obs.confidence)
 
 
+# The clock is committed on its own (frames without a change) once it moved this far (s) since last committed.
+_CLOCK_WRITE_S = 10.0
 # After the clock went back, the memory's latest time is put this far (s) before the new clock's stamp.
 _CLOCK_BACK_GAP_S = 1.0
 # The clock goes back at most once in this long (s, monotonic): more often, it is two clocks, not a restart.

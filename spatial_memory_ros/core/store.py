@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -42,6 +43,7 @@ from .store_schema import (
     MIGRATE_3_TO_4,
     MIGRATE_4_TO_5,
     MIGRATE_5_TO_6,
+    MIGRATE_6_TO_7,
     NEVER,
     PLACE_COLUMNS,
     SCHEMA_VERSION,
@@ -167,6 +169,8 @@ class MemoryStore:
                 self._conn.executescript(MIGRATE_4_TO_5)
             if old in (1, 2, 3, 4, 5):
                 self._conn.executescript(MIGRATE_5_TO_6)
+            if old in (1, 2, 3, 4, 5, 6):
+                self._conn.executescript(MIGRATE_6_TO_7)
                 logger.info("spatial memory store %s migrated from schema version %d to %d", self.path, old,
                             SCHEMA_VERSION)
         except sqlite3.Error as exc:
@@ -302,8 +306,9 @@ class MemoryStore:
             raise CorruptStoreError(f"cannot read spatial memory store {self.path}: {exc}") from exc
         return states
 
-    def commit(self, states: Iterable[ItemState]) -> None:
-        """Write these items' full states (replacing what was stored for them) in one transaction.
+    def commit(self, states: Iterable[ItemState], *, clock: float | None = None) -> None:
+        """Write these items' full states (replacing what was stored for them) in one transaction, and the item
+        memory's clock (s; None: left as stored) with them.
 
         A kill at any point leaves either all of them or none of them on disk.
         """
@@ -312,12 +317,26 @@ class MemoryStore:
         item_rows = [_item_row(s) for s in states]
         place_rows = [_place_row(s.item, p) for s in states for p in s.places]
         names = [(s.item,) for s in states]
-        if not names:
+        stamp = None if clock is None or not math.isfinite(clock) else float(clock)
+        if not names and stamp is None:
             return
         with self._transaction() as conn:
             conn.executemany(f"INSERT OR REPLACE INTO items VALUES ({_marks(ITEM_COLUMNS)})", item_rows)
             conn.executemany("DELETE FROM places WHERE item = ?", names)
             conn.executemany(f"INSERT INTO places VALUES ({_marks(PLACE_COLUMNS)})", place_rows)
+            if stamp is not None:
+                conn.execute("UPDATE schema_version SET clock = ?", (stamp,))
+
+    @property
+    def clock(self) -> float:
+        """The item memory's clock as last committed (s): the latest frame it had been told of, items seen or not;
+        -inf before any. Stored, so that a restart, or `spatial-memory locate`, answers at the time the memory had
+        reached (the return prior's "now"), not at the item's last sighting."""
+        try:
+            row = self._connection().execute("SELECT clock FROM schema_version").fetchone()
+        except sqlite3.Error as exc:
+            raise CorruptStoreError(f"cannot read spatial memory store {self.path}: {exc}") from exc
+        return float(row[0]) if row is not None and math.isfinite(row[0]) and row[0] > NEVER else -math.inf
 
     @property
     def map_frame(self) -> str:
@@ -343,10 +362,11 @@ class MemoryStore:
             conn.execute("UPDATE schema_version SET map_frame = ?", (frame,))
 
     def reset(self) -> None:
-        """Forget every item (the schema and the frame stay)."""
+        """Forget every item and the clock (the schema and the frame stay)."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM places")
             conn.execute("DELETE FROM items")
+            conn.execute(f"UPDATE schema_version SET clock = {NEVER}")
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file and truncate it, so the .db alone holds everything."""

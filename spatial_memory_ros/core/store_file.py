@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import IO
 
 from .errors import BadInputError, CorruptStoreError
-from .store_schema import SCHEMA_VERSION, TABLES, TABLES_V1, TABLES_V2, TABLES_V3, TABLES_V4, TABLES_V5
+from .store_schema import (
+    SCHEMA_VERSION,
+    TABLES,
+    TABLES_V1,
+    TABLES_V2,
+    TABLES_V3,
+    TABLES_V4,
+    TABLES_V5,
+    TABLES_V6,
+)
 
 # SQLITE_CORRUPT, SQLITE_NOTADB: "the bytes are not a sound database". Anything else (permissions, locks,
 # I/O) is not the file's fault and must not get it moved aside. (Literals: sqlite3 names them from 3.11.)
@@ -216,9 +225,9 @@ def _schema_problem(conn: sqlite3.Connection) -> str | None:
     if tables != set(TABLES):
         return f"foreign schema: tables {sorted(tables)}, expected {sorted(TABLES)}"
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
-    if versions not in ([1], [2], [3], [4], [5], [SCHEMA_VERSION]):  # 1 to 5 are migrated when the store opens
+    if versions not in ([1], [2], [3], [4], [5], [6], [SCHEMA_VERSION]):  # 1 to 6 are migrated when the store opens
         return f"schema version {versions}, this code reads versions 1 to {SCHEMA_VERSION}"
-    old = {1: TABLES_V1, 2: TABLES_V2, 3: TABLES_V3, 4: TABLES_V4, 5: TABLES_V5}
+    old = {1: TABLES_V1, 2: TABLES_V2, 3: TABLES_V3, 4: TABLES_V4, 5: TABLES_V5, 6: TABLES_V6}
     for name, expected in old.get(versions[0], TABLES).items():
         columns = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({name})"))
         if columns != expected:

@@ -6,8 +6,9 @@ core/store.py reads and writes it; core/store_file.py checks that a file on disk
 from __future__ import annotations
 
 # 2 added places.seen_empty and places.returns; 3 added items.arrived; 4 added items.settled; 5 added
-# places.stay_sightings and places.since_stay; 6 added schema_version.map_frame. Older files are migrated in place.
-SCHEMA_VERSION = 6
+# places.stay_sightings and places.since_stay; 6 added schema_version.map_frame; 7 added schema_version.clock.
+# Older files are migrated in place.
+SCHEMA_VERSION = 7
 
 POSE = ("x", "y", "z", "qx", "qy", "qz", "qw")
 ITEM_COLUMNS = ("item", "next_place_id", *POSE, "stamp", "confidence", "place_id", "arrived", "settled")
@@ -15,7 +16,8 @@ PLACE_COLUMNS = (
     "item", "place_id", *POSE, "dwell_s", "observations", "first_seen", "last_seen", "seen_empty", "returns",
     "stay_sightings", "since_stay",
 )
-TABLES = {"schema_version": ("version", "map_frame"), "items": ITEM_COLUMNS, "places": PLACE_COLUMNS}
+TABLES = {"schema_version": ("version", "map_frame", "clock"), "items": ITEM_COLUMNS, "places": PLACE_COLUMNS}
+TABLES_V6 = {**TABLES, "schema_version": ("version", "map_frame")}
 TABLES_V5 = {**TABLES, "schema_version": ("version",)}
 TABLES_V4 = {**TABLES_V5, "places": PLACE_COLUMNS[:-2]}
 TABLES_V3 = {**TABLES_V4, "items": ITEM_COLUMNS[:-1]}
@@ -28,7 +30,8 @@ CREATE = f"""
 BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL,
-    map_frame TEXT NOT NULL DEFAULT ''   -- the frame the positions are in (MemoryStore.claim_frame); '' not yet said
+    map_frame TEXT NOT NULL DEFAULT '',  -- the frame the positions are in (MemoryStore.claim_frame); '' not yet said
+    clock REAL NOT NULL DEFAULT -1e300   -- s, the item memory's clock (its latest frame); -1e300 none yet
 );
 CREATE TABLE IF NOT EXISTS items (       -- one row per item: its last confirmed observation
     item TEXT PRIMARY KEY,
@@ -101,5 +104,12 @@ MIGRATE_5_TO_6 = """
 BEGIN IMMEDIATE;
 ALTER TABLE schema_version ADD COLUMN map_frame TEXT NOT NULL DEFAULT '';
 UPDATE schema_version SET version = 6;
+COMMIT;
+"""
+# A migrated file has no clock: the item memory starts at its latest remembered time, as it did before version 7.
+MIGRATE_6_TO_7 = f"""
+BEGIN IMMEDIATE;
+ALTER TABLE schema_version ADD COLUMN clock REAL NOT NULL DEFAULT {NEVER};
+UPDATE schema_version SET version = 7;
 COMMIT;
 """
