@@ -49,8 +49,8 @@ def spots(state: ItemState, dwell_per_return_s: float, near_m: float) -> list[li
     rest = sorted(state.places, key=key)
     grouped: list[list[PlaceRecord]] = []
     while rest:
-        seed = rest[0]
-        spot = [p for p in rest if p is seed or float(np.linalg.norm(p.position - seed.position)) <= near_m]
+        close = {q.place_id for q in near(state, rest[0], near_m)}
+        spot = [p for p in rest if p.place_id in close]
         grouped.append(spot)
         rest = [p for p in rest if all(p is not q for q in spot)]
     grouped.sort(key=lambda spot: (-sum(own(p) for p in spot), key(spot[0])))

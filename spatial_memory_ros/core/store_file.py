@@ -250,11 +250,10 @@ def _content_problem(conn: sqlite3.Connection) -> str | None:
     if not {"items", "places"} <= tables:
         return None  # an empty database: ours to initialise
     for table in ("items", "places"):  # one scan a table
-        columns = [r[0] for r in conn.execute(f"SELECT name FROM pragma_table_info('{table}')")]
-        kinds = dict(conn.execute(f"SELECT name, type FROM pragma_table_info('{table}')").fetchall())
+        kinds = dict(conn.execute(f"SELECT name, type FROM pragma_table_info('{table}')").fetchall())  # in order
         wrong = " OR ".join(
-            f"typeof({c}) NOT IN ({_TEXT if c == 'item' else _INTEGER if kinds[c] == 'INTEGER' else _NUMBER})"
-            for c in columns)
+            f"typeof({c}) NOT IN ({_TEXT if c == 'item' else _INTEGER if kind == 'INTEGER' else _NUMBER})"
+            for c, kind in kinds.items())
         bad = conn.execute(f"SELECT count(*) FROM {table} WHERE {wrong}").fetchone()[0]
         if bad:
             return (f"{bad} row(s) of {table} hold a value of the wrong type (text in a number column, or the reverse, "
