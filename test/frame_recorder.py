@@ -41,3 +41,17 @@ def record_methods(monkeypatch: pytest.MonkeyPatch) -> list[FrameRecorder]:
 
     monkeypatch.setattr(runner, "make_methods", make)
     return recorders
+
+
+# A bench run of a few frames, for comparing what the methods were given with and without an error on their input.
+BASE_RUN: dict[str, Any] = dict(preset="warehouse", camera="patrol", minutes=0.02, seed=7, jobs=1, samples=0)
+
+
+def run_exact_and_noisy(monkeypatch: pytest.MonkeyPatch, **noise: float
+                        ) -> tuple[runner.BenchResult, runner.BenchResult, FrameRecorder, FrameRecorder]:
+    """BASE_RUN without and then with `noise` (BenchConfig fields): both results and both runs' recorders."""
+    recorders = record_methods(monkeypatch)
+    exact = runner.run_bench(runner.BenchConfig(**BASE_RUN), progress=False)
+    noisy = runner.run_bench(runner.BenchConfig(**BASE_RUN, **noise), progress=False)
+    a, b = recorders
+    return exact, noisy, a, b

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from frame_recorder import record_methods
+from frame_recorder import BASE_RUN, run_exact_and_noisy
 
 from spatial_memory_ros.bench import runner
 from spatial_memory_ros.bench.depth_error import DepthError
@@ -41,12 +41,7 @@ def test_a_bad_error_is_refused(bad: dict[str, float]) -> None:
 
 @pytest.mark.timeout(120)
 def test_the_bench_moves_the_methods_depth_and_not_the_truth(monkeypatch: pytest.MonkeyPatch) -> None:
-    recorders = record_methods(monkeypatch)
-    base = dict(preset="warehouse", camera="patrol", minutes=0.02, seed=7, jobs=1, samples=0)
-    exact = runner.run_bench(runner.BenchConfig(**base), progress=False)  # type: ignore[arg-type]
-    noisy = runner.run_bench(runner.BenchConfig(**base, depth_noise_m=0.01, depth_holes=0.02),  # type: ignore[arg-type]
-                             progress=False)
-    a, b = recorders
+    exact, noisy, a, b = run_exact_and_noisy(monkeypatch, depth_noise_m=0.01, depth_holes=0.02)
     assert len(a.frames) == len(b.frames) == exact.frames == noisy.frames > 5
     for p, q in ((x.depth, y.depth) for x, y in zip(a.frames, b.frames, strict=True)):
         seen = ~np.isnan(p)
@@ -56,4 +51,4 @@ def test_the_bench_moves_the_methods_depth_and_not_the_truth(monkeypatch: pytest
     assert json.dumps(exact.methods["recorder"]["change"]) == json.dumps(noisy.methods["recorder"]["change"])
     assert noisy.to_json()["benchmark"]["depth_noise_m"] == 0.01
     with pytest.raises(BadInputError, match="depth"):
-        runner.BenchConfig(**base, depth_holes=1.5).validate()  # type: ignore[arg-type]
+        runner.BenchConfig(**BASE_RUN, depth_holes=1.5).validate()

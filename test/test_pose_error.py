@@ -8,9 +8,8 @@ import math
 import cv2
 import numpy as np
 import pytest
-from frame_recorder import record_methods
+from frame_recorder import run_exact_and_noisy
 
-from spatial_memory_ros.bench import runner
 from spatial_memory_ros.bench.pose_error import PoseError
 from spatial_memory_ros.core.errors import BadInputError
 
@@ -60,12 +59,7 @@ def test_a_negative_or_non_finite_spread_is_refused(bad: dict[str, float]) -> No
 
 @pytest.mark.timeout(120)
 def test_the_bench_moves_the_methods_pose_and_not_the_truth(monkeypatch: pytest.MonkeyPatch) -> None:
-    recorders = record_methods(monkeypatch)
-    base = dict(preset="warehouse", camera="patrol", minutes=0.02, seed=7, jobs=1, samples=0)
-    exact = runner.run_bench(runner.BenchConfig(**base), progress=False)  # type: ignore[arg-type]
-    noisy = runner.run_bench(runner.BenchConfig(**base, pose_noise_deg=0.5, pose_noise_m=0.03),  # type: ignore[arg-type]
-                             progress=False)
-    a, b = recorders
+    exact, noisy, a, b = run_exact_and_noisy(monkeypatch, pose_noise_deg=0.5, pose_noise_m=0.03)
     assert len(a.frames) == len(b.frames) == exact.frames == noisy.frames > 5
     moved = [np.linalg.norm(p.T_map_cam[:2, 3] - q.T_map_cam[:2, 3]) for p, q in zip(a.frames, b.frames)]
     assert 0.0 < np.median(moved) < 0.2  # every frame's pose is a few cm off
