@@ -34,6 +34,15 @@ stamp() { echo "== $(($(date +%s) - t0)) s: $*"; }
   stamp "bench-model still camera"
   timeout 60 $SM bench-model --device "$DEV" --width 640 --height 480 --floor-memory --still-camera \
     --frames 300 --steps 300 --json "$OUT/speed_still.json" 2>&1 | grep -v "^memory"
+  # the node's way: each camera on its own thread, one shared network (what batch_cameras auto picks on CUDA)
+  # against a network per camera
+  for cams in 4 16; do
+    for sharing in shared separate; do
+      stamp "bench-model camera threads=$cams $sharing"
+      timeout 90 $SM bench-model --device "$DEV" --width 640 --height 480 --floor-memory --cameras "$cams" \
+        --camera-threads "$sharing" --frames $((240 / cams + 20)) --json "$OUT/threads_${cams}_$sharing.json"
+    done
+  done
 } > "$OUT/speed.log" 2>&1
 
 # 2. two hours of steps (72,000) on one camera, 320 x 240: the memory bound on the GPU
@@ -42,12 +51,13 @@ timeout "$LONG_S" $SM bench-model --device "$DEV" --frames 100 --steps 72000 --j
   > "$OUT/long.log" 2>&1 &
 long=$!
 
-# 3. the CUDA tests, then the pipeline end to end on CUDA (device auto) for comparison with the CPU's figures
+# 3. the CUDA tests (and the camera-batch tests on CPU there), then the pipeline end to end on CUDA (device auto)
+#    for comparison with the CPU's figures
 {
   stamp "CUDA tests"
   timeout 240 python3 -m pytest -q -p no:cacheprovider test/test_model_cuda.py test/test_model.py \
-    test/test_camera_batch.py -k "cuda or test_model_cuda" 2>&1 | tail -15
-  for run in "warehouse patrol" "home static"; do
+    test/test_camera_batch.py -k "cuda or test_model_cuda or camera_threads" 2>&1 | tail -15
+  for run in "warehouse patrol"; do
     set -- $run
     stamp "bench $1 $2 (2 min, seed 100, learned)"
     timeout 150 $SM bench --preset "$1" --camera "$2" --minutes 2 --seed 100 --methods learned --jobs 1 \

@@ -278,3 +278,40 @@ def test_auto_shares_the_model_on_cuda() -> None:
     pipelines = Pipeline.open_cameras(config, 2, device="cuda")
     assert all(isinstance(p._change, CameraView) for p in pipelines)
     pipelines[0].close()
+
+
+@pytest.mark.parametrize("sharing", ["shared", "separate"])
+def test_bench_model_camera_threads_times_every_cameras_frames(sharing: str) -> None:
+    """`bench-model --camera-threads`: each camera's thread steps its frames; a shared network's steps carry
+    between one frame and one per camera, separate networks one each."""
+    from spatial_memory_ros.model.thread_speed import measure_camera_threads
+
+    r = measure_camera_threads(sharing=sharing, size=(64, 48), cameras=3, timed_frames=6,  # type: ignore[arg-type]
+                               floor_memory=True)
+    assert (r.sharing, r.cameras, r.frames_per_camera) == (sharing, 3, 6)
+    assert 0 < r.slowest_camera_fps <= r.fps / 3 + 0.1 and r.fps > 0  # each rounded to 0.1
+    assert 0 < r.latency_ms_p50 <= r.latency_ms_p95
+    if sharing == "shared":
+        assert 1.0 <= r.frames_per_step <= 3.0
+    else:
+        assert r.frames_per_step == 1.0
+
+
+@pytest.mark.parametrize("failing_call", [5, 25])  # in the warm-up (10 a camera), in the timed frames
+def test_bench_model_camera_threads_raises_a_cameras_error(monkeypatch, failing_call: int) -> None:
+    """An error on a camera's thread reaches the caller; the timing does not hang on the other threads."""
+    from spatial_memory_ros.model import thread_speed
+
+    calls = {"n": 0}
+    update = LearnedChangeDetector.update
+
+    def failing(self, *a, **k):  # the nth update of any camera fails
+        calls["n"] += 1
+        if calls["n"] == failing_call:
+            raise BadInputError("a broken frame")
+        return update(self, *a, **k)
+
+    monkeypatch.setattr(LearnedChangeDetector, "update", failing)
+    with pytest.raises(BadInputError, match="a broken frame"):
+        thread_speed.measure_camera_threads(sharing="separate", size=(64, 48), cameras=2, timed_frames=10,
+                                            floor_memory=False)

@@ -65,6 +65,12 @@ class SharedCameras:
         with self._cond:
             return self._frames / self._steps if self._steps else 0.0
 
+    @property
+    def counts(self) -> tuple[int, int]:
+        """(network steps run, frames they carried) so far."""
+        with self._cond:
+            return self._steps, self._frames
+
     def preparing(self, camera: int, busy: bool) -> None:
         """camera has started (busy) or given up (not busy) preparing a frame: a step about to start waits for it."""
         with self._cond:

@@ -121,6 +121,10 @@ def add_bench_model_arguments(p: argparse.ArgumentParser) -> None:
                    default=ChangeConfig().still_head_scale, metavar="K",
                    help="change.still_head_scale: the still head reads the frame K times finer (default: the "
                         "pipeline's, %(default)s)")
+    p.add_argument("--camera-threads", choices=["shared", "separate"],
+                   help="instead: each of --cameras cameras on its own thread, as the node runs them, for --frames "
+                        "frames each; shared = one network batching the frames that meet (change.batch_cameras "
+                        "always), separate = a network per camera (never). No long run (model/thread_speed.py)")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.set_defaults(handler=run_bench_model)
 
@@ -135,6 +139,21 @@ def run_bench_model(args: argparse.Namespace) -> int:
         from ..io.outputs import check_writable
 
         check_writable(args.json, "--json file")
+    if args.camera_threads is not None:
+        from .thread_speed import measure_camera_threads
+
+        if args.still_camera or args.threads != 1:
+            raise BadInputError("--camera-threads runs the node's setting (one torch thread) on the patrol's "
+                                "frames: no --still-camera or --threads")
+        threaded = measure_camera_threads(
+            args.model, sharing=args.camera_threads, device=args.device, size=(args.width, args.height),
+            cameras=args.cameras, timed_frames=args.frames, floor_memory=args.floor_memory,
+        )
+        text = json.dumps(dataclasses.asdict(threaded), indent=2)
+        print(text)
+        if args.json:
+            args.json.write_text(text + "\n")
+        return 0
     result = measure(
         args.model, device=args.device, size=(args.width, args.height), timed_frames=args.frames,
         long_steps=args.steps, threads=args.threads, cameras=args.cameras, floor_memory=args.floor_memory,
