@@ -53,3 +53,37 @@ def test_recolour_share_is_checked() -> None:
         TrainConfig(recolour=1.5).validate()
     with pytest.raises(ValueError, match="recolour"):
         TrainConfig(recolour_patrol=-0.1).validate()
+
+
+def test_decoys_paint_racks_and_furniture_in_the_agents_colours() -> None:
+    """`train --decoys`: each footprint drawn with its cross takes a colour within 20 of one an agent wears; room
+    floors keep theirs; nothing else about the scene changes."""
+    from spatial_memory_ros.model.data import decoy_preset
+
+    cfg = ModelConfig()
+    for seed in (1000, 1002):  # a home and a warehouse
+        preset = training_preset(seed, cfg)[0]
+        worn = np.array([w.color for w in preset.walkers] + [preset.shuffle.carrier.color], dtype=float)
+        painted = decoy_preset(preset, np.random.default_rng(0))
+        for before, after in zip(preset.floor.footprints, painted.floor.footprints):
+            if before.cross:
+                assert np.abs(worn - np.array(after.color)).max(axis=1).min() <= 20, (before, after)
+            else:
+                assert after == before
+        assert painted.walkers == preset.walkers and painted.items == preset.items
+        assert any(a.color != b.color for a, b in zip(preset.floor.footprints, painted.floor.footprints))
+
+
+def test_decoyed_streams_keep_their_truth_and_are_not_anchored() -> None:
+    """A decoyed stream has the plain one's truth and other pixels; it is marked as not the simulator's own look,
+    so that an --anchor model (which marks such racks) is not followed on it; --decoys 0 changes no stream."""
+    cfg = ModelConfig()
+    plain = render_stream(1002, 6, cfg)
+    decoyed = render_stream(1002, 6, cfg, decoys=1.0)
+    for name in ("masks", "agents", "labels", "T_map_cam"):
+        assert np.array_equal(getattr(plain, name), getattr(decoyed, name)), name
+    assert not np.array_equal(plain.images, decoyed.images)
+    assert decoyed.recoloured and not plain.recoloured
+    assert np.array_equal(render_stream(1002, 6, cfg, decoys=0.0).images, plain.images)
+    with pytest.raises(ValueError, match="decoys"):
+        TrainConfig(decoys=1.5).validate()

@@ -156,6 +156,10 @@ class TrainConfig:
     # that share for patrolling cameras' streams (None = recolour): they have no still background to compare
     # with, and recolouring them cost det F1 there (BENCHMARKS "What the network keys on")
     recolour_patrol: float | None = None
+    # share of streams whose racks and furniture (the floor's footprints) are painted in the agents' colours
+    # (model.data.decoy_preset): the network found agents by colour and took orange racks for them (BENCHMARKS
+    # "The depot"); here colour alone cannot tell what moves
+    decoys: float = 0.0
     init: str = ""  # start from this model file's weights (modules it lacks start fresh); "" = from scratch
     # with init: weight of a loss keeping the change mask near the init model's wherever that model is at home
     # (streams not recoloured, frames without a still background): learning without forgetting, so that a
@@ -193,6 +197,8 @@ class TrainConfig:
             raise ValueError("freeze_base needs still_head (what learns) and init (what stays)")
         if not 0.0 <= self.photos <= 1.0:
             raise ValueError("photos must be in [0, 1]")
+        if not 0.0 <= self.decoys <= 1.0:
+            raise ValueError("decoys must be in [0, 1]")
         if self.edge_weight < 0:
             raise ValueError("edge_weight must be >= 0")
         if self.anchor < 0 or (self.anchor > 0 and not self.init):

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..sim import SimFrame, get_preset, make_scene
-from ..sim.spec import ScenePreset
+from ..sim.spec import Footprint, ScenePreset
 from .appearance import Appearance
 from .background import StillBackground
 from .config import TRAIN_SEED_MIN, ModelConfig
@@ -124,19 +124,45 @@ def _busy_spot(preset: ScenePreset, rng: np.random.Generator) -> np.ndarray:
     return np.clip(point + rng.normal(0.0, 0.7, 2), [x1 + 0.5, y1 + 0.5], [x2 - 0.5, y2 - 0.5])
 
 
+def decoy_preset(preset: ScenePreset, rng: np.random.Generator) -> ScenePreset:
+    """preset with each rack and piece of furniture (a floor footprint drawn with its cross) painted in one of the
+    colours its agents wear, a little off (+-20 per channel), so that an agent's colour no longer tells what
+    moves (TrainConfig.decoys). Room floors (no cross) keep theirs."""
+    worn = [w.color for w in preset.walkers]
+    worn += [m.carrier.color for m in preset.moves if m.carrier is not None]
+    if preset.shuffle is not None and preset.shuffle.carrier is not None:
+        worn.append(preset.shuffle.carrier.color)
+    if not worn:
+        return preset
+
+    def paint(fp: Footprint) -> Footprint:
+        base = np.asarray(worn[int(rng.integers(len(worn)))], dtype=np.float64)
+        colour = np.clip(base + rng.uniform(-20.0, 20.0, 3), 0, 255).round().astype(int)
+        return replace(fp, color=(int(colour[0]), int(colour[1]), int(colour[2])))
+
+    footprints = tuple(paint(fp) if fp.cross else fp for fp in preset.floor.footprints)
+    return replace(preset, floor=replace(preset.floor, footprints=footprints))
+
+
 def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float = 0.0,
-                  recolour: float = 0.0, recolour_patrol: float | None = None, photos: float = 0.0) -> Stream:
+                  recolour: float = 0.0, recolour_patrol: float | None = None, photos: float = 0.0,
+                  decoys: float = 0.0) -> Stream:
     """Render `frames` frames of training seed `seed` at the model's resolution.
 
     recolour: the share of streams whose agents and palette take random colours (model.appearance); which
     streams is decided by the seed alone, so the rest of a stream is the same either way. recolour_patrol:
     that share for patrolling cameras' streams, if not the same (None). photos: the share of streams cut
-    from photographs instead of the simulator (model.photo_stream), also decided by the seed alone."""
+    from photographs instead of the simulator (model.photo_stream), also decided by the seed alone. decoys: the
+    share of streams whose racks and furniture wear the agents' colours (decoy_preset), by the seed alone too."""
     if photos > 0 and np.random.default_rng([seed, 80]).random() < photos:
         return render_photo_stream(seed, frames, config)
     preset, name, scale = training_preset(seed, config, teleports)
     if recolour_patrol is not None and preset.camera.mode != "static":
         recolour = recolour_patrol
+    decoy_rng = np.random.default_rng([seed, 81])  # its own generator: the rest of the stream is the same either way
+    decoyed = bool(decoy_rng.random() < decoys)
+    if decoyed:
+        preset = decoy_preset(preset, decoy_rng)
     rng = np.random.default_rng([seed, 79])
     appearance = Appearance.draw(rng) if rng.random() < recolour else None
     preset = replace(preset, duration_s=max(preset.duration_s, frames / preset.rate_hz + 1.0))
@@ -165,7 +191,9 @@ def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float 
     K = scene.intrinsics.K.astype(np.float32)
     K[:2] /= scale
     background, valid = _backgrounds(images, masks, poses, config)
-    return Stream(seed, name, images, masks, agents, labels, poses, K, background, valid, appearance is not None)
+    # a decoyed stream is not the simulator's look either: an anchor model would be followed in marking the decoys
+    return Stream(seed, name, images, masks, agents, labels, poses, K, background, valid,
+                  appearance is not None or decoyed)
 
 
 def render_photo_stream(seed: int, frames: int, config: ModelConfig, directory: str | None = None) -> Stream:

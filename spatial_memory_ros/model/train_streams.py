@@ -27,10 +27,11 @@ class StreamSource:
     """Rendered streams in seed order, prefetched by worker processes; next() blocks until the next is ready."""
 
     def __init__(self, first_seed: int, frames: int, config: ModelConfig, workers: int, teleports: float = 0.0,
-                 recolour: float = 0.0, recolour_patrol: float | None = None, photos: float = 0.0) -> None:
+                 recolour: float = 0.0, recolour_patrol: float | None = None, photos: float = 0.0,
+                 decoys: float = 0.0) -> None:
         self._seed, self._frames, self._config = first_seed, frames, config
         self._teleports, self._recolour, self._recolour_patrol = teleports, recolour, recolour_patrol
-        self._photos = photos
+        self._photos, self._decoys = photos, decoys
         # fork: workers run numpy/OpenCV only (never torch or CUDA), and need no importable __main__
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         self._pool = mp.get_context(method).Pool(workers, initializer=_worker_init) if workers > 0 else None
@@ -41,7 +42,7 @@ class StreamSource:
     def _submit(self) -> None:
         assert self._pool is not None
         args = (self._seed, self._frames, self._config, self._teleports, self._recolour, self._recolour_patrol,
-                self._photos)
+                self._photos, self._decoys)
         self._pending.append(self._pool.apply_async(render_stream, args))
         self._seed += 1
 
@@ -50,7 +51,7 @@ class StreamSource:
         if self._pool is None:
             self._seed += 1
             return render_stream(self._seed - 1, self._frames, self._config, self._teleports, self._recolour,
-                                 self._recolour_patrol, self._photos)
+                                 self._recolour_patrol, self._photos, self._decoys)
         while len(self._pending) < self._prefetch:
             self._submit()
         stream: Stream = self._pending.popleft().get()
@@ -60,7 +61,7 @@ class StreamSource:
     def render(self, seed: int) -> Stream:
         """Stream `seed` again, in this process (a resumed run's streams in its lanes)."""
         return render_stream(seed, self._frames, self._config, self._teleports, self._recolour,
-                             self._recolour_patrol, self._photos)
+                             self._recolour_patrol, self._photos, self._decoys)
 
     def close(self) -> None:
         if self._pool is not None:
