@@ -27,14 +27,19 @@ def test_an_agent_keeps_its_colour_and_shading_and_the_rest_only_the_palette() -
     assert np.allclose(out[0, 0], background, atol=1), "the background only goes through the palette transform"
 
 
-def test_recoloured_streams_keep_their_truth_and_poses() -> None:
+@pytest.mark.parametrize("option", ["recolour", "decoys"])
+def test_repainted_streams_keep_their_truth_and_are_not_anchored(option: str) -> None:
+    """A recoloured or decoyed stream (warehouse patrol 1002: racks to paint) has the plain one's truth and other
+    pixels; it is marked as not the simulator's own look, so that an --anchor model (which marks an agent painted
+    otherwise, and such racks) is not followed on it; a share of 0 changes no stream."""
     cfg = ModelConfig()
-    plain = render_stream(1000, 6, cfg)
-    recoloured = render_stream(1000, 6, cfg, recolour=1.0)
+    plain = render_stream(1002, 6, cfg)
+    painted = render_stream(1002, 6, cfg, **{option: 1.0})
     for name in ("masks", "agents", "labels", "T_map_cam"):
-        assert np.array_equal(getattr(plain, name), getattr(recoloured, name)), name
-    assert not np.array_equal(plain.images, recoloured.images)
-    assert np.array_equal(render_stream(1000, 6, cfg, recolour=0.0).images, plain.images)
+        assert np.array_equal(getattr(plain, name), getattr(painted, name)), name
+    assert not np.array_equal(plain.images, painted.images)
+    assert painted.recoloured and not plain.recoloured
+    assert np.array_equal(render_stream(1002, 6, cfg, **{option: 0.0}).images, plain.images)
 
 
 def test_patrol_streams_can_take_their_own_share() -> None:
@@ -74,16 +79,6 @@ def test_decoys_paint_racks_and_furniture_in_the_agents_colours() -> None:
         assert any(a.color != b.color for a, b in zip(preset.floor.footprints, painted.floor.footprints))
 
 
-def test_decoyed_streams_keep_their_truth_and_are_not_anchored() -> None:
-    """A decoyed stream has the plain one's truth and other pixels; it is marked as not the simulator's own look,
-    so that an --anchor model (which marks such racks) is not followed on it; --decoys 0 changes no stream."""
-    cfg = ModelConfig()
-    plain = render_stream(1002, 6, cfg)
-    decoyed = render_stream(1002, 6, cfg, decoys=1.0)
-    for name in ("masks", "agents", "labels", "T_map_cam"):
-        assert np.array_equal(getattr(plain, name), getattr(decoyed, name)), name
-    assert not np.array_equal(plain.images, decoyed.images)
-    assert decoyed.recoloured and not plain.recoloured
-    assert np.array_equal(render_stream(1002, 6, cfg, decoys=0.0).images, plain.images)
+def test_decoy_share_is_checked() -> None:
     with pytest.raises(ValueError, match="decoys"):
         TrainConfig(decoys=1.5).validate()
