@@ -42,8 +42,9 @@ class Stream:
     # with ModelConfig.background: the still camera's background before each frame (model.background)
     background: np.ndarray | None = None  # (L, H, W, 3) uint8
     background_valid: np.ndarray | None = None  # (L,) bool
-    # painted by model.appearance, or cut from photographs (model.photo_stream): not the simulator's look, which
-    # a network trained without them knows (an anchor model is not followed there)
+    # painted by model.appearance, its racks in the agents' colours (decoy_preset), or cut from photographs
+    # (model.photo_stream): not the simulator's look, which a network trained without them knows (an anchor model
+    # is not followed there)
     recoloured: bool = False
 
     def __len__(self) -> int:
