@@ -195,10 +195,9 @@ class TrainConfig:
             raise ValueError("still_head must be >= 0 and needs background (the picture it compares with)")
         if self.freeze_base and not (self.still_head and self.init):
             raise ValueError("freeze_base needs still_head (what learns) and init (what stays)")
-        if not 0.0 <= self.photos <= 1.0:
-            raise ValueError("photos must be in [0, 1]")
-        if not 0.0 <= self.decoys <= 1.0:
-            raise ValueError("decoys must be in [0, 1]")
+        for name in ("photos", "decoys"):  # shares of the training streams
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
         if self.edge_weight < 0:
             raise ValueError("edge_weight must be >= 0")
         if self.anchor < 0 or (self.anchor > 0 and not self.init):

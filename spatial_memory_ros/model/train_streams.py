@@ -30,8 +30,8 @@ class StreamSource:
                  recolour: float = 0.0, recolour_patrol: float | None = None, photos: float = 0.0,
                  decoys: float = 0.0) -> None:
         self._seed, self._frames, self._config = first_seed, frames, config
-        self._teleports, self._recolour, self._recolour_patrol = teleports, recolour, recolour_patrol
-        self._photos, self._decoys = photos, decoys
+        # render_stream's stream options, after seed, frames and config: one tuple for its three calls below
+        self._options = (teleports, recolour, recolour_patrol, photos, decoys)
         # fork: workers run numpy/OpenCV only (never torch or CUDA), and need no importable __main__
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         self._pool = mp.get_context(method).Pool(workers, initializer=_worker_init) if workers > 0 else None
@@ -41,8 +41,7 @@ class StreamSource:
 
     def _submit(self) -> None:
         assert self._pool is not None
-        args = (self._seed, self._frames, self._config, self._teleports, self._recolour, self._recolour_patrol,
-                self._photos, self._decoys)
+        args = (self._seed, self._frames, self._config, *self._options)
         self._pending.append(self._pool.apply_async(render_stream, args))
         self._seed += 1
 
@@ -50,8 +49,7 @@ class StreamSource:
         self.fetched += 1
         if self._pool is None:
             self._seed += 1
-            return render_stream(self._seed - 1, self._frames, self._config, self._teleports, self._recolour,
-                                 self._recolour_patrol, self._photos, self._decoys)
+            return render_stream(self._seed - 1, self._frames, self._config, *self._options)
         while len(self._pending) < self._prefetch:
             self._submit()
         stream: Stream = self._pending.popleft().get()
@@ -60,8 +58,7 @@ class StreamSource:
 
     def render(self, seed: int) -> Stream:
         """Stream `seed` again, in this process (a resumed run's streams in its lanes)."""
-        return render_stream(seed, self._frames, self._config, self._teleports, self._recolour,
-                             self._recolour_patrol, self._photos, self._decoys)
+        return render_stream(seed, self._frames, self._config, *self._options)
 
     def close(self) -> None:
         if self._pool is not None:
