@@ -111,7 +111,8 @@ class TrackerConfig:
     # or LEARNED_MIN_HITS with change.method learned (resolved(), PipelineConfig.resolved_tracker).
     min_hits: int = 0
     max_age_s: float = 2.0  # a track unmatched this long is deleted (LOST before that)
-    velocity_smoothing: float = 0.5  # EMA weight of the newest velocity estimate
+    # EMA weight of the newest velocity estimate, per 0.1 s: a frame closer than that weighs its share of a step
+    velocity_smoothing: float = 0.5
     tentative_max_misses: int = 1  # missed frames in a row a TENTATIVE track survives; 0 = deleted on a miss
     reid: bool = True  # use appearance (class detectors only); off = overlap alone, no embedder loaded
     reid_weight: float = 0.9  # share of the cosine distance in the matching cost (rest: 1 - IoU; min_iou gates)

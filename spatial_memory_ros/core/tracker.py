@@ -61,7 +61,8 @@ class Tracker:
       reid_max_age_s: a person who walks out of view and comes back gets the old id back. A moving region
       with the learned model's look: the same within reid_motion_max_distance and reid_motion_max_age_s.
     - velocity is the map-frame velocity (m/s) from successive measured positions, smoothed by an EMA
-      with weight velocity_smoothing (1 = newest estimate only, lower = smoother but slower to react);
+      with weight velocity_smoothing per 0.1 s (1 = newest estimate only, lower = smoother but slower to react;
+      a 30 Hz camera is smoothed as much per second as a 10 Hz one);
       zeros until two positions are known; a track re-identified after max_age_s unseen takes the newest.
     - confidence is an EMA of detection scores; while LOST it fades linearly to 0 at max_age_s.
     - A detection matches only tracks with the same label and item. If an item is detected twice in

@@ -119,7 +119,10 @@ _PIPELINE_DESCRIPTIONS = {
     "tracker.min_hits": "Matches before a track is confirmed (and may update item memory); 0 = auto: 3, or 1 "
                         "with change.method learned.",
     "tracker.max_age_s": "Seconds a track may go unmatched (state LOST) before it is deleted.",
-    "tracker.velocity_smoothing": "EMA weight (0..1] of the newest velocity estimate.",
+    "tracker.velocity_smoothing": (
+        "EMA weight (0..1] of the newest velocity estimate, for a frame 0.1 s or more after the last; "
+        "a closer frame weighs its share of 0.1 s."
+    ),
     "tracker.tentative_max_misses": "Missed frames in a row a tentative track survives; 0 deletes it on a miss.",
     "tracker.reid": "Re-identify by appearance (MobileNetV2 on class detections that name no item, e.g. people; "
                     "CPU cost per detection). Tags need none: the AprilTag-only path is unaffected.",
