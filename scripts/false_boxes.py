@@ -1,0 +1,98 @@
+"""Where a learned model's false agent boxes are on a bench scene: the frames with boxes no truth matches, drawn
+(BENCHMARKS "Racks in the agents' colours, continued").
+
+    .venv/bin/python scripts/false_boxes.py --preset depot --camera patrol --seed 200 --model base2400.pt \
+        [--minutes 10] [--method learned] [--out docs/bench/decoy_depot_false_boxes.jpg]
+
+Runs `bench` on one scene with one tracking method and, frame by frame, takes the boxes it published that match
+no truth box at IoU >= 0.5 (the det F1 rule, bench.tracking_metrics.MATCH_IOU; the truth's agents of at least
+min_agent_px pixels). Prints how many frames and boxes, and the stretches of consecutive frames (s) they come in;
+draws 12 of those frames spread over the run, truth green, false boxes red.
+
+A diagnosis, not a score: it patches the bench's frame conversion and tracking scorer in this process only. A
+held-out seed (100-199) needs --allow-held-out and must tune nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import cv2
+import numpy as np
+
+from spatial_memory_ros.bench import runner, tracking_metrics
+from spatial_memory_ros.bench.seeds import seed_role
+from spatial_memory_ros.core.tracker import box_iou
+
+_DRAWN = 12
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", required=True)
+    ap.add_argument("--camera", required=True)
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--method", default="learned")
+    ap.add_argument("--model", default="", help="model file; default the shipped one")
+    ap.add_argument("--out", default="false_boxes.jpg")
+    ap.add_argument("--allow-held-out", action="store_true")
+    args = ap.parse_args()
+    if seed_role(args.seed) == "bench" and not args.allow_held_out:
+        ap.error(f"seed {args.seed} is held out: pass --allow-held-out, and tune nothing on it")
+
+    last: dict[str, Any] = {}
+    to_frame = runner.to_frame
+
+    def keep_image(f: Any, **kw: Any) -> Any:
+        frame = to_frame(f, **kw)
+        last["image"], last["stamp"] = frame.image, frame.stamp
+        return frame
+
+    # (frame index, stamp s, image, truth boxes, false boxes)
+    false: list[tuple[int, float, np.ndarray, np.ndarray, np.ndarray]] = []
+    add = tracking_metrics.TrackingAccumulator.add
+
+    def note_false(self: Any, index: int, gt_ids: np.ndarray, gt_boxes: np.ndarray, ids: np.ndarray,
+                   boxes: np.ndarray) -> None:
+        pred, truth = np.asarray(boxes, float).reshape(-1, 4), np.asarray(gt_boxes, float).reshape(-1, 4)
+        if len(pred):
+            best = box_iou(pred, truth).max(axis=1) if len(truth) else np.zeros(len(pred))
+            bad = pred[best < tracking_metrics.MATCH_IOU]
+            if len(bad):
+                false.append((index, last["stamp"], last["image"].copy(), truth, bad))
+        add(self, index, gt_ids, gt_boxes, ids, boxes)
+
+    runner.to_frame = keep_image  # type: ignore[assignment]
+    tracking_metrics.TrackingAccumulator.add = note_false  # type: ignore[method-assign]
+    config = runner.BenchConfig(preset=args.preset, camera=args.camera, minutes=args.minutes, seed=args.seed,
+                                methods=(args.method,), model_path=args.model, jobs=1)
+    runner.run_bench(config)
+
+    print(f"frames with false boxes: {len(false)}; false boxes: {sum(len(b) for *_, b in false)}")
+    stretches: list[list[Any]] = []  # [first index, last index, first stamp, last stamp]
+    for index, stamp, *_ in false:
+        if stretches and index == stretches[-1][1] + 1:
+            stretches[-1][1], stretches[-1][3] = index, stamp
+        else:
+            stretches.append([index, index, stamp, stamp])
+    print("stretches (s):", ", ".join(f"{a:.1f}-{b:.1f}" for _, _, a, b in stretches))
+    if not false:
+        return
+    picked = [false[i] for i in np.linspace(0, len(false) - 1, min(_DRAWN, len(false))).round().astype(int)]
+    tiles = []
+    for _, stamp, image, truth, bad in picked:
+        for boxes, colour, width in ((truth, (0, 255, 0), 1), (bad, (0, 0, 255), 2)):
+            for x1, y1, x2, y2 in boxes.round().astype(int):
+                cv2.rectangle(image, (x1, y1), (x2, y2), colour, width)
+        cv2.putText(image, f"{stamp:.1f} s", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+        tiles.append(image)
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 4)
+    grid = np.concatenate([np.concatenate(tiles[i:i + 4], axis=1) for i in range(0, len(tiles), 4)], axis=0)
+    cv2.imwrite(args.out, grid, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()
