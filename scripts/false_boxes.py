@@ -65,7 +65,7 @@ def main() -> None:
         add(self, index, gt_ids, gt_boxes, ids, boxes)
 
     runner.to_frame = keep_image  # type: ignore[assignment]
-    tracking_metrics.TrackingAccumulator.add = note_false  # type: ignore[method-assign]
+    tracking_metrics.TrackingAccumulator.add = note_false  # type: ignore[method-assign, assignment]
     config = runner.BenchConfig(preset=args.preset, camera=args.camera, minutes=args.minutes, seed=args.seed,
                                 methods=(args.method,), model_path=args.model, jobs=1)
     runner.run_bench(config)
