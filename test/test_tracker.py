@@ -8,7 +8,7 @@ import pytest
 from spatial_memory_ros.core.config import TrackerConfig
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.tracker import Tracker, box_iou
-from spatial_memory_ros.core.types import Detection, PositionSource, TrackState
+from spatial_memory_ros.core.types import Detection, PositionSource, TrackInfo, TrackState
 
 DT = 0.1  # s between frames
 
@@ -350,17 +350,27 @@ def _person(box: list[float], look: bool = True) -> Detection:
                      appearance=_LOOK.copy() if look else None)
 
 
+_30_HZ_DT = 1 / 30
+
+
+def _jittery_person_at_30_hz() -> tuple[Tracker, TrackInfo, int]:
+    """A standing person seen for 11 frames at 30 Hz, the last box jittered by 2-4 px: the tracker, the person's
+    track, and the frames seen (the next frame's index)."""
+    tr = Tracker(TrackerConfig(min_hits=2, max_age_s=2.0, reid_max_age_s=10.0, reid_refresh_frames=1))
+    boxes = [[300, 200, 340, 300]] * 10 + [[302, 203, 338, 296]]
+    for k, b in enumerate(boxes):
+        (track,) = tr.update([_person(b)], k * _30_HZ_DT)
+    return tr, track, len(boxes)
+
+
 def test_a_jittery_box_hidden_a_while_is_never_published_inside_out() -> None:
     """A standing person at 30 Hz whose last box jittered by 2-4 px: its corners' velocities shrank the unmatched
     box to nothing in half a second and then turned it inside out (x2 < x1), and it was published so. (Since the
     velocity is smoothed per 0.1 s, not per frame, that person keeps its id when back: the test below.)"""
-    tr = Tracker(TrackerConfig(min_hits=2, max_age_s=2.0, reid_max_age_s=10.0, reid_refresh_frames=1))
-    dt, boxes = 1 / 30, [[300, 200, 340, 300]] * 10 + [[302, 203, 338, 296]]
-    for k, b in enumerate(boxes):
-        tr.update([_person(b)], k * dt)
+    tr, _, seen = _jittery_person_at_30_hz()
     published = []
-    for k in range(len(boxes), len(boxes) + 50):
-        published += [t.box for t in tr.update([], k * dt)]
+    for k in range(seen, seen + 50):
+        published += [t.box for t in tr.update([], k * _30_HZ_DT)]
     assert len(published) == 50
     assert all(b[2] - b[0] >= 1.0 - 1e-9 and b[3] - b[1] >= 1.0 - 1e-9 for b in published), published[-1]
 
@@ -370,13 +380,10 @@ def test_a_jittery_person_at_30_hz_keeps_its_id_after_half_a_second_hidden(hidde
     """The same person back where it stood after 0.5 s / 1 s unseen. Its one jittered frame (2-4 px in 1/30 s)
     weighed as much as a 10 Hz frame's estimate: the predicted box shrank by half in 0.5 s, failed the
     re-identification gate's height test, and the person got a new id."""
-    tr = Tracker(TrackerConfig(min_hits=2, max_age_s=2.0, reid_max_age_s=10.0, reid_refresh_frames=1))
-    dt, boxes = 1 / 30, [[300, 200, 340, 300]] * 10 + [[302, 203, 338, 296]]
-    for k, b in enumerate(boxes):
-        (track,) = tr.update([_person(b)], k * dt)
-    for k in range(len(boxes), len(boxes) + hidden_frames):
-        tr.update([], k * dt)
-    out = tr.update([_person([300, 200, 340, 300])], (len(boxes) + hidden_frames) * dt)
+    tr, track, seen = _jittery_person_at_30_hz()
+    for k in range(seen, seen + hidden_frames):
+        tr.update([], k * _30_HZ_DT)
+    out = tr.update([_person([300, 200, 340, 300])], (seen + hidden_frames) * _30_HZ_DT)
     assert [(t.track_id, t.state) for t in out] == [(track.track_id, TrackState.CONFIRMED)]
 
 
