@@ -4,10 +4,11 @@
     .venv/bin/python scripts/false_boxes.py --preset depot --camera patrol --seed 200 --model base2400.pt \
         [--minutes 10] [--method learned] [--out docs/bench/decoy_depot_false_boxes.jpg]
 
-Runs `bench` on one scene with one tracking method and, frame by frame, takes the boxes it published that match
-no truth box at IoU >= 0.5 (the det F1 rule, bench.tracking_metrics.MATCH_IOU; the truth's agents of at least
-min_agent_px pixels). Prints how many frames and boxes, and the stretches of consecutive frames (s) they come in;
-draws 12 of those frames spread over the run, truth green, false boxes red.
+Runs `bench` on one scene with one tracking method and, frame by frame, takes the boxes it published that overlap
+no truth box at IoU >= 0.5 (bench.tracking_metrics.MATCH_IOU; the truth's agents of at least min_agent_px pixels).
+det F1 also counts a second box on an agent another box matched as false; this does not, so it can find fewer.
+Prints how many frames and boxes, and the stretches of consecutive frames (s) they come in; draws 12 of those
+frames spread over the run, truth green, false boxes red.
 
 A diagnosis, not a score: it patches the bench's frame conversion and tracking scorer in this process only. A
 held-out seed (100-199) needs --allow-held-out and must tune nothing.
