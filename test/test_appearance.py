@@ -27,10 +27,10 @@ def test_an_agent_keeps_its_colour_and_shading_and_the_rest_only_the_palette() -
     assert np.allclose(out[0, 0], background, atol=1), "the background only goes through the palette transform"
 
 
-@pytest.mark.parametrize("option", ["recolour", "decoys"])
+@pytest.mark.parametrize("option", ["recolour", "decoys", "floors"])
 def test_repainted_streams_keep_their_truth_and_are_not_anchored(option: str) -> None:
-    """A recoloured or decoyed stream (warehouse patrol 1002: racks to paint) has the plain one's truth and other
-    pixels; it is marked as not the simulator's own look, so that an --anchor model (which marks an agent painted
+    """A recoloured, decoyed or floored stream (warehouse patrol 1002: racks to paint) has the plain one's truth and
+    other pixels; it is marked as not the simulator's own look, so that an --anchor model (which marks an agent painted
     otherwise, and such racks) is not followed on it; a share of 0 changes no stream."""
     cfg = ModelConfig()
     plain = render_stream(1002, 6, cfg)
@@ -82,3 +82,24 @@ def test_decoys_paint_racks_and_furniture_in_the_agents_colours() -> None:
 def test_decoy_share_is_checked() -> None:
     with pytest.raises(ValueError, match="decoys"):
         TrainConfig(decoys=1.5).validate()
+
+
+def test_varied_floors_change_the_floor_alone_and_differ_between_streams() -> None:
+    """`train --floors`: the floor's tint, stains, grain, tiles and line colour are drawn; footprints, items, agents
+    and the camera are the preset's; the draws spread over greys and tints (not one fixed other floor)."""
+    from spatial_memory_ros.model.data import varied_floor
+
+    preset = training_preset(1002, ModelConfig())[0]
+    looks = [varied_floor(preset, np.random.default_rng(k)) for k in range(30)]
+    for floored in looks:
+        assert floored.floor.footprints == preset.floor.footprints and floored.floor.lines == preset.floor.lines
+        assert floored.walkers == preset.walkers and floored.items == preset.items and floored.camera == preset.camera
+    bases = np.array([f.floor.base_color for f in looks], dtype=float)
+    assert np.ptp(bases.mean(axis=1)) > 50, "greys from dark to light"
+    assert np.ptp(bases[:, 2] - bases[:, 0]) > 15, "tinted, not only grey"
+    assert 0 < sum(f.floor.tile_m > 0 for f in looks) < len(looks), "some tiled, some not"
+
+
+def test_floor_share_is_checked() -> None:
+    with pytest.raises(ValueError, match="floors"):
+        TrainConfig(floors=-0.5).validate()

@@ -49,6 +49,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="that share for patrolling cameras' streams (default: as --recolour)")
     p.add_argument("--decoys", type=float, default=d.decoys, metavar="SHARE",
                    help="share of training streams whose racks and furniture take the agents' colours (default 0)")
+    p.add_argument("--floors", type=float, default=d.floors, metavar="SHARE",
+                   help="share of training streams whose floor takes a random tint, stains, grain and tiles "
+                        "(default 0)")
     p.add_argument("--background", action="store_true",
                    help="a model that also gets the still camera's background picture (model/background.py)")
     p.add_argument("--background-skips-changes", action="store_true",
@@ -84,7 +87,8 @@ def run_train(args: argparse.Namespace) -> int:
         recolour_patrol=args.recolour_patrol, background=args.background,
         background_skips_changes=args.background_skips_changes,
         init=str(args.init) if args.init else "", anchor=args.anchor, edge_weight=args.edge_weight,
-        photos=args.photos, decoys=args.decoys, still_head=args.still_head, freeze_base=args.freeze_base,
+        photos=args.photos, decoys=args.decoys, floors=args.floors, still_head=args.still_head,
+        freeze_base=args.freeze_base,
     )
     try:
         tc.validate()

@@ -160,6 +160,10 @@ class TrainConfig:
     # (model.data.decoy_preset): the network found agents by colour and took orange racks for them (BENCHMARKS
     # "The depot"); here colour alone cannot tell what moves
     decoys: float = 0.0
+    # share of streams whose floor takes a random look (model.data.varied_floor): tint, stains, grain, tiles, line
+    # colour. With decoys alone the network took the depot's unseen floor texture for agents (BENCHMARKS "Racks in
+    # the agents' colours, continued"): two floors are too few to learn that a floor's look does not move
+    floors: float = 0.0
     init: str = ""  # start from this model file's weights (modules it lacks start fresh); "" = from scratch
     # with init: weight of a loss keeping the change mask near the init model's wherever that model is at home
     # (streams not recoloured, frames without a still background): learning without forgetting, so that a
@@ -195,7 +199,7 @@ class TrainConfig:
             raise ValueError("still_head must be >= 0 and needs background (the picture it compares with)")
         if self.freeze_base and not (self.still_head and self.init):
             raise ValueError("freeze_base needs still_head (what learns) and init (what stays)")
-        for name in ("photos", "decoys"):  # shares of the training streams
+        for name in ("photos", "decoys", "floors"):  # shares of the training streams
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.edge_weight < 0:

@@ -145,16 +145,34 @@ def decoy_preset(preset: ScenePreset, rng: np.random.Generator) -> ScenePreset:
     return replace(preset, floor=replace(preset.floor, footprints=footprints))
 
 
+def varied_floor(preset: ScenePreset, rng: np.random.Generator) -> ScenePreset:
+    """preset with its floor in a random look (TrainConfig.floors): a grey of 85-185 tinted up to +-20 per channel,
+    stains of 3-22 and grain of 2-10 grey levels, tiles in a third of them, painted lines in a random colour. The
+    footprints (racks, furniture, rooms) and everything that moves stay as they are."""
+    grey = rng.uniform(85.0, 185.0)
+    base = np.clip(grey + rng.uniform(-20.0, 20.0, 3), 0, 255).round().astype(int)
+    line = rng.integers(30, 240, 3)
+    tiles = rng.random() < 1 / 3
+    floor = replace(
+        preset.floor, base_color=(int(base[0]), int(base[1]), int(base[2])),
+        blotch=float(rng.uniform(3.0, 22.0)), grain=float(rng.uniform(2.0, 10.0)),
+        tile_m=float(rng.uniform(0.5, 1.5)) if tiles else 0.0, tile_jitter=int(rng.integers(4, 16)),
+        line_color=(int(line[0]), int(line[1]), int(line[2])),
+    )
+    return replace(preset, floor=floor)
+
+
 def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float = 0.0,
                   recolour: float = 0.0, recolour_patrol: float | None = None, photos: float = 0.0,
-                  decoys: float = 0.0) -> Stream:
+                  decoys: float = 0.0, floors: float = 0.0) -> Stream:
     """Render `frames` frames of training seed `seed` at the model's resolution.
 
     recolour: the share of streams whose agents and palette take random colours (model.appearance); which
     streams is decided by the seed alone, so the rest of a stream is the same either way. recolour_patrol:
     that share for patrolling cameras' streams, if not the same (None). photos: the share of streams cut
     from photographs instead of the simulator (model.photo_stream), also decided by the seed alone. decoys: the
-    share of streams whose racks and furniture wear the agents' colours (decoy_preset), by the seed alone too."""
+    share of streams whose racks and furniture wear the agents' colours (decoy_preset), by the seed alone too.
+    floors: the share of streams whose floor takes a random look (varied_floor), likewise."""
     if photos > 0 and np.random.default_rng([seed, 80]).random() < photos:
         return render_photo_stream(seed, frames, config)
     preset, name, scale = training_preset(seed, config, teleports)
@@ -164,6 +182,10 @@ def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float 
     decoyed = bool(decoy_rng.random() < decoys)
     if decoyed:
         preset = decoy_preset(preset, decoy_rng)
+    floor_rng = np.random.default_rng([seed, 83])  # its own generator too
+    floored = bool(floor_rng.random() < floors)
+    if floored:
+        preset = varied_floor(preset, floor_rng)
     rng = np.random.default_rng([seed, 79])
     appearance = Appearance.draw(rng) if rng.random() < recolour else None
     preset = replace(preset, duration_s=max(preset.duration_s, frames / preset.rate_hz + 1.0))
@@ -192,9 +214,9 @@ def render_stream(seed: int, frames: int, config: ModelConfig, teleports: float 
     K = scene.intrinsics.K.astype(np.float32)
     K[:2] /= scale
     background, valid = _backgrounds(images, masks, poses, config)
-    # a decoyed stream is not the simulator's look either: an anchor model would be followed in marking the decoys
+    # a decoyed or floored stream is not the simulator's look either: an anchor model would be followed there
     return Stream(seed, name, images, masks, agents, labels, poses, K, background, valid,
-                  appearance is not None or decoyed)
+                  appearance is not None or decoyed or floored)
 
 
 def render_photo_stream(seed: int, frames: int, config: ModelConfig, directory: str | None = None) -> Stream:

@@ -224,7 +224,7 @@ def train(
         meta["init_meta"] = init_meta
     rng = np.random.default_rng([tc.seed, step])
     source = StreamSource(tc.seed + first_stream, tc.stream_frames, model_cfg, tc.workers, tc.teleports, tc.recolour,
-                          tc.recolour_patrol, tc.photos, tc.decoys)
+                          tc.recolour_patrol, tc.photos, tc.decoys, tc.floors)
     lanes = Lanes(source, tc, rng)
     weights = LossWeights(scene=tc.scene_weight, edge=tc.edge_weight)
     amp = device.type == "cuda"

@@ -28,10 +28,10 @@ class StreamSource:
 
     def __init__(self, first_seed: int, frames: int, config: ModelConfig, workers: int, teleports: float = 0.0,
                  recolour: float = 0.0, recolour_patrol: float | None = None, photos: float = 0.0,
-                 decoys: float = 0.0) -> None:
+                 decoys: float = 0.0, floors: float = 0.0) -> None:
         self._seed, self._frames, self._config = first_seed, frames, config
         # render_stream's stream options, after seed, frames and config: one tuple for its three calls below
-        self._options = (teleports, recolour, recolour_patrol, photos, decoys)
+        self._options = (teleports, recolour, recolour_patrol, photos, decoys, floors)
         # fork: workers run numpy/OpenCV only (never torch or CUDA), and need no importable __main__
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         self._pool = mp.get_context(method).Pool(workers, initializer=_worker_init) if workers > 0 else None
