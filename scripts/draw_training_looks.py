@@ -18,8 +18,9 @@ import numpy as np
 from spatial_memory_ros.model.config import ModelConfig
 from spatial_memory_ros.model.data import render_stream
 
-LOOKS = (("plain", {}), ("decoys", {"decoys": 1.0}), ("floors", {"floors": 1.0}),
-         ("both", {"decoys": 1.0, "floors": 1.0}))
+LOOKS: tuple[tuple[str, dict[str, float]], ...] = (
+    ("plain", {}), ("decoys", {"decoys": 1.0}), ("floors", {"floors": 1.0}), ("both", {"decoys": 1.0, "floors": 1.0}),
+)
 
 
 def main() -> None:
