@@ -162,7 +162,9 @@ class TrainConfig:
     decoys: float = 0.0
     # share of streams whose floor takes a random look (model.data.varied_floor): tint, stains, grain, tiles, line
     # colour. With decoys alone the network took the depot's unseen floor texture for agents (BENCHMARKS "Racks in
-    # the agents' colours, continued"): two floors are too few to learn that a floor's look does not move
+    # the agents' colours, continued"): two floors are too few to learn that a floor's look does not move. Not in
+    # the shipped recipe: with decoys it solved the orange racks but marked more of the depot (BENCHMARKS "... and
+    # floors of many looks")
     floors: float = 0.0
     init: str = ""  # start from this model file's weights (modules it lacks start fresh); "" = from scratch
     # with init: weight of a loss keeping the change mask near the init model's wherever that model is at home
