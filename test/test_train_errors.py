@@ -232,6 +232,29 @@ def _tiny_train(out: Path, *, stop_after: int | None = None, resume: bool = Fals
     train(tc, out, resume=resume, progress=progress)
 
 
+def test_a_ctrl_c_inside_an_optimizer_step_is_held_until_the_step_is_counted() -> None:
+    """The Ctrl-C test above was flaky: a SIGINT landing inside optimizer.step() saved nothing (half-stepped
+    weights), so a run lost every step since its last checkpoint. train() now holds it until the step is done and
+    counted; the old code raised at the kill, before the step was counted."""
+    import os
+    import signal
+
+    from spatial_memory_ros.model.train import interrupt_deferred
+
+    before = signal.getsignal(signal.SIGINT)
+    counted = []
+    with pytest.raises(KeyboardInterrupt), interrupt_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # Python runs a handler between bytecodes: give it many
+            pass
+        counted.append("step")
+    assert counted == ["step"]
+    assert signal.getsignal(signal.SIGINT) is before, "the handler before the block is back"
+    with interrupt_deferred():  # no signal: nothing raised
+        counted.append("another")
+    assert counted == ["step", "another"]
+
+
 def test_a_stopped_and_resumed_run_ends_with_the_weights_of_a_straight_one(tmp_path: Path) -> None:
     """Resume started every lane on a new stream and re-seeded the generators: the weights differed by up to 6e-4
     from the run it continued. Stopped mid-stream, with streams waiting to be walked again and the memory carried."""

@@ -14,9 +14,12 @@ streams due to be walked again and the random generators are saved with the weig
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -144,6 +147,26 @@ def _lr(step: int, tc: TrainConfig) -> float:
 # TrainConfig fields a resumed run may change: where and how fast it runs, and how long (more --steps
 # stretch the schedule from there on). Any other change would make it another run under the same name.
 RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", "workers", "threads", "device", "time_limit_min"})
+
+
+@contextlib.contextmanager
+def interrupt_deferred() -> Iterator[None]:
+    """Hold a SIGINT (Ctrl-C) that arrives inside the block and raise it as KeyboardInterrupt when the block ends.
+
+    Only in the main thread (the only one Python delivers signals to) and only where SIGINT is not ignored (a
+    run started with nohup stays deaf to it, as before)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) in (
+            signal.SIG_IGN, None):
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
 
 
 def _check_same_run(saved: dict[str, Any], tc: TrainConfig, state_path: Path) -> None:
@@ -276,11 +299,14 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            stepping = True  # a Ctrl-C inside optimizer.step() leaves the weights half stepped: nothing is saved
-            optimizer.step()
-            stepping = False
-            state = last.detach()
-            done = step + 1
+            # a Ctrl-C inside optimizer.step() would leave the weights half stepped: it is held until the step is
+            # done and counted, then saved below; where it cannot be held (not the main thread), nothing is saved
+            stepping = True
+            with interrupt_deferred():
+                optimizer.step()
+                state = last.detach()
+                done = step + 1
+                stepping = False
             if hasattr(it, "set_postfix"):
                 it.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
             if done % tc.checkpoint_every == 0 and done < tc.steps:
