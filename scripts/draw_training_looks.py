@@ -13,10 +13,10 @@ import argparse
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from spatial_memory_ros.model.config import ModelConfig
 from spatial_memory_ros.model.data import render_stream
+from spatial_memory_ros.viz import contact_sheet
 
 LOOKS: tuple[tuple[str, dict[str, float]], ...] = (
     ("plain", {}), ("decoys", {"decoys": 1.0}), ("floors", {"floors": 1.0}), ("both", {"decoys": 1.0, "floors": 1.0}),
@@ -29,18 +29,16 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[1000, 1002, 1005])
     args = p.parse_args()
     config = ModelConfig()
-    rows = []
+    tiles = []
     for seed in args.seeds:
-        tiles = []
         for name, options in LOOKS:
             tile = render_stream(seed, 1, config, **options).images[0].copy()
             cv2.putText(tile, f"{seed} {name}", (2, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.3, (255, 255, 255), 1,
                         cv2.LINE_AA)
-            tiles.append(np.pad(tile, ((1, 1), (1, 1), (0, 0))))
-        rows.append(np.concatenate(tiles, axis=1))
-    picture = cv2.resize(np.concatenate(rows, axis=0), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+            tiles.append(tile)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    cv2.imwrite(str(args.out), contact_sheet(tiles, len(LOOKS), cell_width=2 * config.image_width),
+                [cv2.IMWRITE_JPEG_QUALITY, 85])
     print(f"wrote {args.out}")
 
 
