@@ -25,6 +25,7 @@ import numpy as np
 from spatial_memory_ros.bench import runner, tracking_metrics
 from spatial_memory_ros.bench.seeds import seed_role
 from spatial_memory_ros.core.tracker import box_iou
+from spatial_memory_ros.viz import contact_sheet
 
 _DRAWN = 12
 
@@ -89,9 +90,8 @@ def main() -> None:
                 cv2.rectangle(image, (x1, y1), (x2, y2), colour, width)
         cv2.putText(image, f"{stamp:.1f} s", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
         tiles.append(image)
-    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 4)
-    grid = np.concatenate([np.concatenate(tiles[i:i + 4], axis=1) for i in range(0, len(tiles), 4)], axis=0)
-    cv2.imwrite(args.out, grid, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    sheet = contact_sheet(tiles, 4, cell_width=tiles[0].shape[1])
+    cv2.imwrite(args.out, sheet, [cv2.IMWRITE_JPEG_QUALITY, 80])
     print("wrote", args.out)
 
 
