@@ -5,7 +5,8 @@
         [--minutes 10] [--method learned] [--out docs/bench/decoy_depot_false_boxes.jpg]
 
 Runs `bench` on one scene with one tracking method and, frame by frame, takes the boxes it published that overlap
-no truth box at IoU >= 0.5 (bench.tracking_metrics.MATCH_IOU; the truth's agents of at least min_agent_px pixels).
+no truth box at IoU >= 0.5 (bench.tracking_metrics.MATCH_IOU; the truth's agents of at least min_agent_px pixels),
+less those the score leaves out, on an agent with fewer pixels (don't-care).
 det F1 also counts a second box on an agent another box matched as false; this does not, so it can find fewer.
 Prints how many frames and boxes, and the stretches of consecutive frames (s) they come in; draws 12 of those
 frames spread over the run, truth green, false boxes red.
@@ -57,14 +58,15 @@ def main() -> None:
     add = tracking_metrics.TrackingAccumulator.add
 
     def note_false(self: Any, index: int, gt_ids: np.ndarray, gt_boxes: np.ndarray, ids: np.ndarray,
-                   boxes: np.ndarray) -> None:
+                   boxes: np.ndarray, dont_care: np.ndarray) -> None:
         pred, truth = np.asarray(boxes, float).reshape(-1, 4), np.asarray(gt_boxes, float).reshape(-1, 4)
+        pred = pred[tracking_metrics.dont_care_kept(truth, np.asarray(dont_care, float).reshape(-1, 4), pred)]
         if len(pred):
             best = box_iou(pred, truth).max(axis=1) if len(truth) else np.zeros(len(pred))
             bad = pred[best < tracking_metrics.MATCH_IOU]
             if len(bad):
                 false.append((index, last["stamp"], last["image"].copy(), truth, bad))
-        add(self, index, gt_ids, gt_boxes, ids, boxes)
+        add(self, index, gt_ids, gt_boxes, ids, boxes, dont_care)
 
     runner.to_frame = keep_image  # type: ignore[assignment]
     tracking_metrics.TrackingAccumulator.add = note_false  # type: ignore[method-assign, assignment]

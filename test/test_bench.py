@@ -19,8 +19,8 @@ from spatial_memory_ros.bench.methods import (
     NoMemoryMethod,
     make_methods,
 )
-from spatial_memory_ros.bench.metrics import ChangeAccumulator
-from spatial_memory_ros.bench.runner import BenchConfig
+from spatial_memory_ros.bench.metrics import ChangeAccumulator, TrackingAccumulator
+from spatial_memory_ros.bench.runner import BenchConfig, truth_tracks
 from spatial_memory_ros.bench.scene import bench_preset, make_bench_scene
 from spatial_memory_ros.bench.seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
 from spatial_memory_ros.bench.stream import sim_frames
@@ -206,6 +206,23 @@ def test_bench_frames_keep_where_the_agents_are() -> None:
     assert s.agent_pixels > 0 and s.recall_agents == 1.0  # the truth's own mask finds every agent pixel
 
 
+def test_an_agent_with_too_little_in_view_is_dont_care_and_boxing_it_costs_nothing() -> None:
+    # The same 10 s (seed 19): the agent that walks into view at frame 46 shows fewer than 100 pixels for a
+    # few frames first. A tracker that boxes every agent the truth has, small ones too, scores precision 1.
+    scene = make_bench_scene("warehouse", "static", 10 / 60, 19)
+    acc, small = TrackingAccumulator(), 0
+    for f in scene.frames():
+        gt_ids, gt_boxes, dont_care = truth_tracks(f, 100)
+        assert len(gt_ids) + len(dont_care) == len(f.truth.agents)
+        assert sorted(gt_ids.tolist()) == sorted(a.agent_id for a in f.truth.agents if a.visible_px >= 100)
+        small += len(dont_care)
+        every = np.array([a.box for a in f.truth.agents], float).reshape(-1, 4)
+        acc.add(f.index, gt_ids, gt_boxes, np.array([a.agent_id for a in f.truth.agents], np.int64), every, dont_care)
+    s = acc.summary()
+    assert small > 0 and s.num_gt > 0
+    assert (s.det_precision, s.det_recall, s.num_ignored) == (1.0, 1.0, small)
+
+
 def test_export_round_trip_is_read_by_the_tum_reader_and_run(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     seq = tmp_path / "seq"
@@ -230,9 +247,13 @@ def test_export_round_trip_is_read_by_the_tum_reader_and_run(tmp_path: Path,
         ok = np.isfinite(sim.depth) & (sim.depth < 60)
         assert f.depth is not None and np.allclose(f.depth[ok], sim.depth[ok], atol=6e-4)
     rows = [r.split(",") for r in (seq / "gt" / "gt.txt").read_text().splitlines()]
-    assert rows and all(len(r) == 10 and r[6:] == ["1", "-1", "-1", "-1"] for r in rows)
+    assert rows and all(len(r) == 10 and r[6] in ("0", "1") and r[7:] == ["-1", "-1", "-1"] for r in rows)
     agent = next(a for a in truth[int(rows[0][0]) - 1].truth.agents if a.agent_id == int(rows[0][1]))
     assert [float(v) for v in rows[0][2:4]] == pytest.approx(agent.box[:2].tolist(), abs=0.01)
+    # flag 1 = what the bench scores, 0 = don't-care, row for row as truth_tracks splits them
+    flags = [(int(r[0]) - 1, int(r[1]), r[6]) for r in rows]
+    expect = [(f.index, a.agent_id, "1" if a.visible_px >= 100 else "0") for f in truth for a in f.truth.agents]
+    assert flags == expect and {"0", "1"} <= {r[6] for r in rows}
     masks = sorted((seq / "gt" / "change_masks").glob("*.png"))
     assert [m.name for m in masks] == [f"{k:06d}.png" for k in range(1, 101)]
     assert np.array_equal(cv2.imread(str(masks[-1]), cv2.IMREAD_UNCHANGED), truth[-1].truth.change_mask)

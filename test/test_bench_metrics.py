@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -17,7 +18,8 @@ from spatial_memory_ros.bench.metrics import (
     RetrievalAccumulator,
     TrackingAccumulator,
 )
-from spatial_memory_ros.bench.tracking_metrics import BLOCK_FRAMES, MIN_BLOCKS
+from spatial_memory_ros.bench.tracking_metrics import BLOCK_FRAMES, MIN_BLOCKS, dont_care_kept
+from spatial_memory_ros.core.association import box_iou
 from spatial_memory_ros.core.errors import BadInputError
 
 BOX_A = np.array([0.0, 0.0, 10.0, 10.0])
@@ -126,7 +128,7 @@ def test_tracking_nothing_at_all_scores_zero(frames: int) -> None:
     assert math.isnan(scores.pop("det_f1_low")) and math.isnan(scores.pop("det_f1_high"))  # under MIN_BLOCKS blocks
     assert scores == {
         "det_precision": 0.0, "det_recall": 0.0, "det_f1": 0.0, "hota": 0.0, "idf1": 0.0, "mota": 0.0,
-        "id_switches": 0, "num_gt": 0, "num_pred": 0,
+        "id_switches": 0, "num_gt": 0, "num_pred": 0, "num_ignored": 0,
     }  # fmt: skip
 
 
@@ -214,6 +216,61 @@ def test_tracking_frame_index_must_increase() -> None:
     acc.add(5, ids(1), boxes(BOX_A), ids(1), boxes(BOX_A))
     with pytest.raises(ValueError, match="frame_index must increase: got 5 after 5"):
         acc.add(5, ids(1), boxes(BOX_A), ids(1), boxes(BOX_A))
+
+
+def test_a_box_on_a_dont_care_object_is_left_out_of_every_score() -> None:
+    # Object 1 (scored) found in all 6 frames; object 2 is don't-care (too little in view) and the tracker
+    # boxes it too, as track 8. Without the don't-care box that is 6 false positives.
+    with_dc, without, alone = TrackingAccumulator(), TrackingAccumulator(), TrackingAccumulator()
+    for t in range(6):
+        moved = np.array([3.0 * t, 0, 3.0 * t, 0])
+        both = boxes(BOX_A + moved, BOX_B + moved)
+        with_dc.add(t, ids(1), boxes(BOX_A + moved), ids(7, 8), both, boxes(BOX_B + moved))
+        without.add(t, ids(1), boxes(BOX_A + moved), ids(7, 8), both)
+        alone.add(t, ids(1), boxes(BOX_A + moved), ids(7), boxes(BOX_A + moved))
+    s, w, a = with_dc.summary(), without.summary(), alone.summary()
+    assert (w.det_precision, w.idf1, w.num_pred) == (0.5, pytest.approx(2 / 3), 12)
+    assert (s.det_precision, s.det_recall, s.det_f1, s.idf1, s.mota) == (1.0, 1.0, 1.0, 1.0, 1.0)
+    assert (s.num_gt, s.num_pred, s.num_ignored) == (6, 6, 6)
+    # exactly as if the tracker had never boxed it (HOTA too)
+    assert dataclasses.replace(s, num_ignored=0) == a
+
+
+def test_dont_care_takes_away_only_false_positives() -> None:
+    a, dc = [0, 0, 10, 10], [1, 0, 11, 10]  # a scored object and a don't-care one beside it
+    # One box between them: it matches both (IoU 9/11) and stays the scored object's hit.
+    acc = TrackingAccumulator()
+    acc.add(0, ids(1), boxes(a), ids(5), boxes([0.5, 0, 10.5, 10]), boxes(dc))
+    s = acc.summary()
+    assert (s.det_precision, s.det_recall, s.num_ignored) == (1.0, 1.0, 0)
+    # Two boxes on the don't-care object: one is left out, the other is still a false positive.
+    acc = TrackingAccumulator()
+    acc.add(0, ids(1), boxes(a), ids(5, 6, 7), boxes(a, dc, [1, 0, 11, 9.5]), boxes(dc))
+    s = acc.summary()
+    assert (s.det_precision, s.num_pred, s.num_ignored) == (0.5, 2, 1)
+    # A box that overlaps the don't-care box under IoU 0.5 is a false positive.
+    acc = TrackingAccumulator()
+    acc.add(0, ids(1), boxes(a), ids(5, 6), boxes(a, [6, 0, 16, 10]), boxes(dc))
+    assert (acc.summary().det_precision, acc.summary().num_ignored) == (0.5, 0)
+
+
+def test_dont_care_kept_matches_scored_boxes_first() -> None:
+    # p sits on the scored box S (IoU 0.6) and better on the don't-care box D (IoU 0.9). Matching both sets at
+    # once would give p to D and leave S missed; the scored matching comes first.
+    s_box, d_box = [0.0, 0, 10, 10], [2.5, 0, 12.5, 10]
+    p = [2.0, 0, 12, 10]
+    iou = box_iou(boxes(p), boxes(s_box, d_box))[0]
+    assert iou[0] < iou[1]
+    assert dont_care_kept(boxes(s_box), boxes(d_box), boxes(p)).tolist() == [True]
+    assert dont_care_kept(boxes(), boxes(d_box), boxes(p)).tolist() == [False]
+    assert dont_care_kept(boxes(s_box), boxes(), boxes()).tolist() == []
+
+
+@pytest.mark.parametrize(("dont_care", "match"), [(np.zeros((1, 3)), r"dont_care must be \(K, 4\)"),
+                                                  (boxes([0, 0, np.inf, 1]), "dont_care must be finite")])
+def test_dont_care_bad_input(dont_care: np.ndarray, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TrackingAccumulator().add(0, ids(1), boxes(BOX_A), ids(1), boxes(BOX_A), dont_care)
 
 
 # ----------------------------------------------------------------------------------------------- change

@@ -157,7 +157,7 @@ def _export(args: argparse.Namespace, width: int, height: int) -> int:
     summary = export_sequence(scene, args.export)
     print(
         f"wrote {summary.frames} frames ({width}x{height}, seed {args.seed}: {seed_role(args.seed)} seed) and "
-        f"{summary.gt_boxes} ground-truth boxes to {summary.out_dir}/\n"
+        f"{summary.gt_boxes} ground-truth boxes (and {summary.dont_care_boxes} don't-care) to {summary.out_dir}/\n"
         f"run the pipeline on it: spatial-memory run {summary.out_dir} --config {summary.out_dir}/params.yaml "
         f"--out OUT"
     )

@@ -6,8 +6,9 @@
     DIR/camera.yaml                    ROS camera_info YAML
     DIR/params.yaml                    tag_size_m and items ("name=id") for `run --config DIR/params.yaml`
     DIR/sequence.json                  which scene, seed, size and rate this is
-    DIR/gt/gt.txt                      MOTChallenge ground truth of the dynamic agents:
-                                       frame,id,x,y,w,h,1,-1,-1,-1 (frame 1-based, box px)
+    DIR/gt/gt.txt                      MOTChallenge ground truth of the dynamic agents in view:
+                                       frame,id,x,y,w,h,flag,-1,-1,-1 (frame 1-based, box px; flag 1 =
+                                       scored, 0 = don't-care: fewer than min_agent_px pixels in view)
     DIR/gt/change_masks/NNNNNN.png     change-mask truth, 255 = changed, numbered like gt.txt
     DIR/gt/items.json                  per item: tag id, home and the timeline of its true position
 
@@ -41,7 +42,8 @@ _MOVED_M = 0.01  # an on-floor position change smaller than this is not a new ti
 class ExportSummary:
     out_dir: Path
     frames: int
-    gt_boxes: int  # rows of gt/gt.txt
+    gt_boxes: int  # rows of gt/gt.txt, scored (flag 1)
+    dont_care_boxes: int  # rows of gt/gt.txt with flag 0
 
 
 def _stamp_name(t: float) -> str:
@@ -79,7 +81,8 @@ def export_sequence(
 ) -> ExportSummary:
     """Write the scene's frames and truth to out_dir (layout in the module docstring); limit: first N frames.
 
-    gt.txt holds the agents the benchmark scores (at least min_agent_px visible pixels). An item's timeline
+    gt.txt holds the agents the benchmark scores (at least min_agent_px visible pixels) with flag 1, and those
+    in view with fewer with flag 0, don't-care, as the bench scores them (MOTChallenge's meaning). An item's timeline
     gets an entry whenever it is picked up, put down or moved; while carried its position is the
     carrier's and is not repeated every frame.
     """
@@ -103,7 +106,7 @@ def export_sequence(
     n = len(scene) if limit is None else min(limit, len(scene))
     timelines: dict[str, list[dict[str, Any]]] = {}
     homes: dict[str, dict[str, Any]] = {}
-    rows = 0
+    rows = dont_care = 0
     with (
         (out_dir / "rgb.txt").open("w", encoding="utf-8") as rgb_txt,
         (out_dir / "depth.txt").open("w", encoding="utf-8") as depth_txt,
@@ -123,10 +126,11 @@ def export_sequence(
             t, q = split_transform(f.T_map_cam)
             poses.write(f"{name} " + " ".join(f"{v:.6f}" for v in (*t, *q)) + "\n")
             for a in f.truth.agents:
-                if a.visible_px >= min_agent_px:
-                    x1, y1, x2, y2 = (float(v) for v in a.box)
-                    gt.write(f"{f.index + 1},{a.agent_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},1,-1,-1,-1\n")
-                    rows += 1
+                x1, y1, x2, y2 = (float(v) for v in a.box)
+                flag = int(a.visible_px >= min_agent_px)
+                gt.write(f"{f.index + 1},{a.agent_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{flag},-1,-1,-1\n")
+                rows += flag
+                dont_care += 1 - flag
             write_change_mask(out_dir / "gt" / "change_masks", f.index + 1, f.truth.change_mask)
             for item_name, item in f.truth.items.items():
                 homes.setdefault(item_name, {"tag_id": item.tag_id, "home": [float(v) for v in item.home]})
@@ -156,4 +160,4 @@ def export_sequence(
         "duration_s": p.duration_s,
     }
     (out_dir / "sequence.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return ExportSummary(out_dir, n, rows)
+    return ExportSummary(out_dir, n, rows, dont_care)

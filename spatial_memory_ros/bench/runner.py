@@ -3,7 +3,8 @@
 What is scored, per frame or per query (see BENCHMARKS.md for the numbers):
 
 - tracking (TRACKING methods): ground truth = the dynamic agents (people, forklifts) with at least
-  min_agent_px visible pixels, their sim box and agent id; predictions = the method's dynamic tracks.
+  min_agent_px visible pixels, their sim box and agent id; predictions = the method's dynamic tracks. An agent
+  in view with fewer pixels is don't-care: a box on it is left out, neither a hit nor a false positive.
 - change (CHANGE methods): the method's mask against the sim's change-mask truth, every change_every-th
   frame (1 = all).
 - layout and retrieval (MEMORY methods): queries at random times, on average every query_period_s of
@@ -154,11 +155,13 @@ class _Scores:
         return out
 
 
-def truth_tracks(frame: SimFrame, min_px: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ids (N,), boxes (N, 4) px) of the agents with at least min_px visible pixels."""
+def truth_tracks(frame: SimFrame, min_px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids (N,), boxes (N, 4) px) of the agents with at least min_px visible pixels, and the boxes (K, 4) of
+    those in view with fewer: not scored, but a box on one is no false positive (don't-care)."""
     agents = [a for a in frame.truth.agents if a.visible_px >= min_px]
     boxes = np.array([a.box for a in agents], np.float64).reshape(-1, 4)
-    return np.array([a.agent_id for a in agents], np.int64), boxes
+    dont_care = np.array([a.box for a in frame.truth.agents if a.visible_px < min_px], np.float64).reshape(-1, 4)
+    return np.array([a.agent_id for a in agents], np.int64), boxes, dont_care
 
 
 def _finite(p: np.ndarray | None) -> np.ndarray | None:
@@ -205,7 +208,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
                 frame = replace(frame, T_map_cam=pose_error.apply(frame.T_map_cam, f.index))
             if depth_error.active and frame.depth is not None:
                 frame = replace(frame, depth=depth_error.apply(frame.depth, f.index))
-            gt_ids, gt_boxes = truth_tracks(f, config.min_agent_px)
+            gt_ids, gt_boxes, dont_care = truth_tracks(f, config.min_agent_px)
             sample = collector.add(f, gt_boxes) if collector.wants(f) else None
             for m in methods:
                 acc = scores[m.name]
@@ -214,7 +217,7 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
                 if acc.tracking is not None:
                     if out.track_ids is None or out.track_boxes is None:
                         raise BadInputError(f"method {m.name} does tracking but returned no tracks")
-                    acc.tracking.add(f.index, gt_ids, gt_boxes, out.track_ids, out.track_boxes)
+                    acc.tracking.add(f.index, gt_ids, gt_boxes, out.track_ids, out.track_boxes, dont_care)
                     if sample is not None:
                         sample.boxes[m.name] = out.track_boxes
                 if acc.change is not None:

@@ -7,6 +7,10 @@ warehouse patrol), so one agent more or less moves det F1 by a point, and a targ
 interval says. HOTA, IDF1 and MOTA come from TrackEval's reference implementations
 (``trackeval.metrics.HOTA``, ``Identity``, ``CLEAR``), fed the per-sequence data dict their
 ``eval_sequence`` expects; we only convert our boxes into that dict.
+
+Don't-care objects (an agent with too little of it in view for the truth to score it, a person PETS09's truth
+marks 0) neither count as missed nor make a box on them a false positive: such a box is left out of every score
+before anything is counted (``dont_care_kept``), as MOTChallenge does with its distractors.
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ class TrackingScores(Scores):
     mota: float  # 1 - (FN + FP + IDSW) / GT; can be negative
     id_switches: int
     num_gt: int  # ground-truth boxes, all frames
-    num_pred: int  # predicted boxes, all frames
+    num_pred: int  # predicted boxes, all frames, less the ignored ones
+    num_ignored: int  # predicted boxes on a don't-care object (see dont_care_kept), left out of every score
 
 
 class _ArrayLog:
@@ -118,6 +123,7 @@ class TrackingAccumulator:
         self._tp = 0
         self._num_gt = 0
         self._num_pred = 0
+        self._num_ignored = 0
 
     def add(
         self,
@@ -126,16 +132,23 @@ class TrackingAccumulator:
         gt_boxes: np.ndarray,
         pred_ids: np.ndarray,
         pred_boxes: np.ndarray,
+        dont_care: np.ndarray | None = None,
     ) -> None:
         """One frame. gt_ids (N,) int, gt_boxes (N, 4) x1y1x2y2 px; pred_ids (M,), pred_boxes (M, 4).
 
-        frame_index must increase from call to call; skipped frames count as empty. Ids must be unique
-        within a frame (one box per object); the same id in another frame is the same object.
+        dont_care (K, 4): boxes of objects the truth neither scores nor forbids (too little of them in view);
+        a prediction that goes to one of them is left out of every score (dont_care_kept). frame_index must
+        increase from call to call; skipped frames count as empty. Ids must be unique within a frame (one box
+        per object); the same id in another frame is the same object.
         """
         if self._last_index is not None and frame_index <= self._last_index:
             raise BadInputError(f"frame_index must increase: got {frame_index} after {self._last_index}")
         gi, gb = _checked("gt", gt_ids, gt_boxes)
         pi, pb = _checked("pred", pred_ids, pred_boxes)
+        if dont_care is not None:
+            keep = dont_care_kept(gb, _checked_boxes("dont_care", dont_care), pb)
+            self._num_ignored += int(np.count_nonzero(~keep))
+            pi, pb = pi[keep], pb[keep]
         self._last_index = frame_index
         if self._first_index is None:
             self._first_index = frame_index
@@ -175,6 +188,7 @@ class TrackingAccumulator:
             id_switches=int(clear["IDSW"]),
             num_gt=n_gt,
             num_pred=n_pred,
+            num_ignored=self._num_ignored,
         )
 
     def _det_f1_interval(self) -> tuple[float, float]:
@@ -246,8 +260,48 @@ def _checked(name: str, ids: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray,
     return ids_a.astype(np.int64), boxes_a.astype(np.float32)
 
 
-def _count_matches(iou: np.ndarray) -> int:
-    """Size of the largest one-to-one matching with IoU >= MATCH_IOU (N, M); ties go to the higher IoU."""
+def _checked_boxes(name: str, boxes: np.ndarray) -> np.ndarray:
+    """boxes (K, 4) float32, or BadInputError saying what is wrong."""
+    a = np.asarray(boxes, dtype=np.float64)
+    if a.size == 0:
+        return np.zeros((0, 4), np.float32)
+    if a.ndim != 2 or a.shape[1] != 4:
+        raise BadInputError(f"{name} must be (K, 4) x1y1x2y2, got {a.shape}")
+    if not np.isfinite(a).all():
+        raise BadInputError(f"{name} must be finite, got {a.tolist()}")
+    return a.astype(np.float32)
+
+
+def dont_care_kept(gt_boxes: np.ndarray, dont_care: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
+    """(M,) bool: False for the predictions to leave out of the scores, True for the rest.
+
+    First the largest one-to-one matching of the predictions to the scored boxes (as det F1 counts it), then
+    one of the predictions left over to the don't-care boxes, both at IoU >= MATCH_IOU; the predictions matched
+    in the second are left out. So a don't-care box can only take away a false positive, never a true one, and a
+    second box on a don't-care object is still a false positive. TrackEval's MOTChallenge rule for distractors
+    matches both sets at once instead, where a prediction between a scored and a don't-care box can go to the
+    don't-care one and leave the scored box missed.
+    """
+    keep = np.ones(len(pred_boxes), bool)
+    if len(dont_care) == 0 or len(pred_boxes) == 0:
+        return keep
+    free = np.arange(len(pred_boxes))
+    if len(gt_boxes):
+        rows, cols = _matching(box_iou(gt_boxes, pred_boxes))
+        free = np.setdiff1d(free, cols)
+    rows, cols = _matching(box_iou(dont_care, pred_boxes[free]))
+    keep[free[cols]] = False
+    return keep
+
+
+def _matching(iou: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the largest one-to-one matching with IoU >= MATCH_IOU (N, M); ties go to the higher IoU."""
     ok = iou >= MATCH_IOU - _EPS
     rows, cols = linear_sum_assignment(-np.where(ok, _MATCH_BONUS + iou, 0.0))
-    return int(ok[rows, cols].sum())
+    matched = ok[rows, cols]
+    return rows[matched], cols[matched]
+
+
+def _count_matches(iou: np.ndarray) -> int:
+    """Size of the largest one-to-one matching with IoU >= MATCH_IOU (N, M); ties go to the higher IoU."""
+    return len(_matching(iou)[0])

@@ -8,7 +8,8 @@ Scoring conventions:
 - only confirmed tracks matched in the frame are reported for ours (tentative and lost ones are not
   boxes in the image); ByteTrack reports what update_with_detections returns;
 - ground-truth boxes with flag 0 (people standing by the parked cars, one leaving at the edge) are
-  "don't care": predictions overlapping one at IoU >= 0.5 are removed before scoring, for both;
+  "don't care": a prediction that goes to one (bench.tracking_metrics.dont_care_kept: after the matching to
+  the scored boxes, at IoU >= 0.5) is left out of the scores, for both; the written tracks keep it;
 - MOT boxes are 1-based (bb_left 1 = the first pixel column); they are shifted to our 0-based pixels;
 - stamps are frame / 7 s: PETS09 was captured at 7 fps (the AVI header's 10 fps is not the capture rate).
 """
@@ -35,7 +36,6 @@ from ..core.errors import BadInputError
 from ..core.item_memory import ItemMemory
 from ..core.pipeline import Pipeline
 from ..core.store import MemoryStore
-from ..core.tracker import box_iou
 from ..core.types import Detection, Frame, TrackState
 from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
@@ -51,7 +51,6 @@ DEFAULT_GT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "p
 CAPTURE_FPS = 7.0
 PERSON = "person"
 SHEET_FRAMES = (100, 250, 400, 650)  # 1-based MOT frame numbers drawn in tracks.png
-_MATCH_IOU = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,14 +108,6 @@ class TimedDetector:
         out = self.inner.detect(frame)
         self.seconds.append(time.perf_counter() - t0)
         return out
-
-
-def _drop_dont_care(boxes: np.ndarray, ids: np.ndarray, gt: GroundTruth | None) -> tuple[np.ndarray, np.ndarray]:
-    if gt is None or gt.scored.all() or len(boxes) == 0:
-        return boxes, ids
-    iou = box_iou(boxes, gt.boxes[~gt.scored])  # (P, G0)
-    keep = ~(iou >= _MATCH_IOU).any(axis=1)
-    return boxes[keep], ids[keep]
 
 
 def _ms(seconds: list[float]) -> dict[str, float]:
@@ -220,10 +211,10 @@ def evaluate_pets09(
             people_change.add(changed, g.boxes if g is not None else np.zeros((0, 4)),
                               g.scored if g is not None else np.zeros(0, bool))
             for name, (boxes, ids) in preds.items():
-                boxes, ids = _drop_dont_care(boxes, ids, g)
                 gi = g.ids[g.scored] if g is not None else np.zeros(0, np.int64)
                 gb = g.boxes[g.scored] if g is not None else np.zeros((0, 4))
-                acc[name].add(number, gi, gb, ids.astype(np.int64), boxes)
+                dont_care = g.boxes[~g.scored] if g is not None else np.zeros((0, 4))
+                acc[name].add(number, gi, gb, ids.astype(np.int64), boxes, dont_care)
                 rows[name] += [
                     f"{number},{i},{b[0] + 1:.2f},{b[1] + 1:.2f},{b[2] - b[0]:.2f},{b[3] - b[1]:.2f},-1,-1,-1,-1"
                     for i, b in zip(ids, boxes)
