@@ -41,7 +41,6 @@ from spatial_memory_ros.evaluate.pets import (
     DEFAULT_GT,
     VTEST_AVI,
     GroundTruth,
-    _drop_dont_care,
     read_mot_gt,
 )
 from spatial_memory_ros.evaluate.turning_view import TurningView
@@ -90,10 +89,11 @@ def score(method: str, frames: int, gt: dict[int, GroundTruth], jitter_deg: floa
                 g = GroundTruth(g.ids, boxes, g.scored & inside)
             if g is not None and shake_px > 0:
                 g = dataclasses.replace(g, boxes=g.boxes + np.array([dx, dy, dx, dy]))
-            boxes, ids = _drop_dont_care(np.array([t.box for t in ours]).reshape(-1, 4),
-                                         np.array([t.track_id for t in ours]), g)
+            boxes = np.array([t.box for t in ours]).reshape(-1, 4)
+            ids = np.array([t.track_id for t in ours], np.int64)
             acc.add(index + 1, g.ids[g.scored] if g is not None else np.zeros(0, np.int64),
-                    g.boxes[g.scored] if g is not None else np.zeros((0, 4)), ids.astype(np.int64), boxes)
+                    g.boxes[g.scored] if g is not None else np.zeros((0, 4)), ids, boxes,
+                    g.boxes[~g.scored] if g is not None else np.zeros((0, 4)))
     cap.release()
     return acc.summary().as_dict()
 
