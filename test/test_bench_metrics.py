@@ -264,6 +264,7 @@ def test_dont_care_kept_matches_scored_boxes_first() -> None:
     assert dont_care_kept(boxes(s_box), boxes(d_box), boxes(p)).tolist() == [True]
     assert dont_care_kept(boxes(), boxes(d_box), boxes(p)).tolist() == [False]
     assert dont_care_kept(boxes(s_box), boxes(), boxes()).tolist() == []
+    assert dont_care_kept(boxes(s_box), boxes(d_box), boxes(s_box)).tolist() == [True]  # nothing left over
 
 
 @pytest.mark.parametrize(("dont_care", "match"), [(np.zeros((1, 3)), r"dont_care must be \(K, 4\)"),

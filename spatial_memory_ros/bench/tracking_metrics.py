@@ -275,8 +275,8 @@ def _checked_boxes(name: str, boxes: np.ndarray) -> np.ndarray:
 def dont_care_kept(gt_boxes: np.ndarray, dont_care: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
     """(M,) bool: False for the predictions to leave out of the scores, True for the rest.
 
-    First the largest one-to-one matching of the predictions to the scored boxes (as det F1 counts it), then
-    one of the predictions left over to the don't-care boxes, both at IoU >= MATCH_IOU; the predictions matched
+    First the largest one-to-one matching of the predictions to the scored boxes (as det F1 counts it), then a
+    second of the predictions left over to the don't-care boxes, both at IoU >= MATCH_IOU; the predictions matched
     in the second are left out. So a don't-care box can only take away a false positive, never a true one, and a
     second box on a don't-care object is still a false positive. TrackEval's MOTChallenge rule for distractors
     matches both sets at once instead, where a prediction between a scored and a don't-care box can go to the
