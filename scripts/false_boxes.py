@@ -11,20 +11,20 @@ det F1 also counts a second box on an agent another box matched as false; this d
 Prints how many frames and boxes, and the stretches of consecutive frames (s) they come in; draws 12 of those
 frames spread over the run, truth green, false boxes red.
 
-A diagnosis, not a score: it patches the bench's frame conversion and tracking scorer in this process only. A
-held-out seed (100-199) needs --allow-held-out and must tune nothing.
+A diagnosis, not a score (it watches the bench's tracks through run_bench's watch). A held-out seed (100-199)
+needs --allow-held-out and must tune nothing.
 """
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import cv2
 import numpy as np
 
-from spatial_memory_ros.bench import runner, tracking_metrics
-from spatial_memory_ros.bench.seeds import seed_role
+from spatial_memory_ros.bench import tracking_metrics
+from spatial_memory_ros.bench.diagnosis import parse_scene, run_scene, scene_parser
+from spatial_memory_ros.bench.runner import TrackedFrame
 from spatial_memory_ros.core.tracker import box_iou
 from spatial_memory_ros.viz import contact_sheet
 
@@ -32,47 +32,23 @@ _DRAWN = 12
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--preset", required=True)
-    ap.add_argument("--camera", required=True)
-    ap.add_argument("--seed", type=int, required=True)
-    ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--method", default="learned")
-    ap.add_argument("--model", default="", help="model file; default the shipped one")
+    ap = scene_parser(__doc__.split("\n")[0])
     ap.add_argument("--out", default="false_boxes.jpg")
-    ap.add_argument("--allow-held-out", action="store_true")
-    args = ap.parse_args()
-    if seed_role(args.seed) == "bench" and not args.allow_held_out:
-        ap.error(f"seed {args.seed} is held out: pass --allow-held-out, and tune nothing on it")
-
-    last: dict[str, Any] = {}
-    to_frame = runner.to_frame
-
-    def keep_image(f: Any, **kw: Any) -> Any:
-        frame = to_frame(f, **kw)
-        last["image"], last["stamp"] = frame.image, frame.stamp
-        return frame
+    args = parse_scene(ap)
 
     # (frame index, stamp s, image, truth boxes, false boxes)
     false: list[tuple[int, float, np.ndarray, np.ndarray, np.ndarray]] = []
-    add = tracking_metrics.TrackingAccumulator.add
 
-    def note_false(self: Any, index: int, gt_ids: np.ndarray, gt_boxes: np.ndarray, ids: np.ndarray,
-                   boxes: np.ndarray, dont_care: np.ndarray) -> None:
-        pred, truth = np.asarray(boxes, float).reshape(-1, 4), np.asarray(gt_boxes, float).reshape(-1, 4)
-        pred = pred[tracking_metrics.dont_care_kept(truth, np.asarray(dont_care, float).reshape(-1, 4), pred)]
+    def note_false(t: TrackedFrame) -> None:
+        pred, truth = np.asarray(t.track_boxes, float).reshape(-1, 4), np.asarray(t.gt_boxes, float).reshape(-1, 4)
+        pred = pred[tracking_metrics.dont_care_kept(truth, t.dont_care, pred)]
         if len(pred):
             best = box_iou(pred, truth).max(axis=1) if len(truth) else np.zeros(len(pred))
             bad = pred[best < tracking_metrics.MATCH_IOU]
             if len(bad):
-                false.append((index, last["stamp"], last["image"].copy(), truth, bad))
-        add(self, index, gt_ids, gt_boxes, ids, boxes, dont_care)
+                false.append((t.frame.index, t.frame.stamp, t.frame.image.copy(), truth, bad))
 
-    runner.to_frame = keep_image  # type: ignore[assignment]
-    tracking_metrics.TrackingAccumulator.add = note_false  # type: ignore[method-assign, assignment]
-    config = runner.BenchConfig(preset=args.preset, camera=args.camera, minutes=args.minutes, seed=args.seed,
-                                methods=(args.method,), model_path=args.model, jobs=1)
-    runner.run_bench(config)
+    run_scene(args, note_false)
 
     print(f"frames with false boxes: {len(false)}; false boxes: {sum(len(b) for *_, b in false)}")
     stretches: list[list[Any]] = []  # [first index, last index, first stamp, last stamp]

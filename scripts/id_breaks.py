@@ -12,62 +12,44 @@ Identity does) and prints:
   order, with their first and last second), and the frames lost to ids;
 - tracks that matched more than one agent (one id carried from one agent to another).
 
-A diagnosis, not a score: it patches the bench's tracking scorer in this process only. A held-out seed (100-199)
+A diagnosis, not a score (it watches the bench's tracks through run_bench's watch). A held-out seed (100-199)
 needs --allow-held-out and must tune nothing.
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
-from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from spatial_memory_ros.bench import runner, tracking_metrics
-from spatial_memory_ros.bench.seeds import seed_role
+from spatial_memory_ros.bench import tracking_metrics
+from spatial_memory_ros.bench.diagnosis import parse_scene, run_scene, scene_parser
+from spatial_memory_ros.bench.runner import TrackedFrame
 from spatial_memory_ros.core.tracker import box_iou
-
-_RATE_HZ = 10.0  # the bench's frame rate: frame index / rate = seconds
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--preset", required=True)
-    ap.add_argument("--camera", required=True)
-    ap.add_argument("--seed", type=int, required=True)
-    ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--method", default="learned")
-    ap.add_argument("--model", default="", help="model file; default the shipped one")
-    ap.add_argument("--allow-held-out", action="store_true")
-    args = ap.parse_args()
-    if seed_role(args.seed) == "bench" and not args.allow_held_out:
-        ap.error(f"seed {args.seed} is held out: pass --allow-held-out, and tune nothing on it")
-
+    args = parse_scene(scene_parser(__doc__.split("\n")[0]))
     pairs: list[tuple[int, int, int]] = []  # (frame index, agent id, track id) of every matched box
     counts = {"gt": 0, "pred": 0}
-    add = tracking_metrics.TrackingAccumulator.add
+    stamps: dict[int, float] = {}  # frame index -> s
 
-    def note(self: Any, index: int, gt_ids: np.ndarray, gt_boxes: np.ndarray, ids: np.ndarray, boxes: np.ndarray,
-             dont_care: np.ndarray) -> None:
-        truth = np.asarray(gt_boxes, float).reshape(-1, 4)
-        pred = np.asarray(boxes, float).reshape(-1, 4)
-        keep = tracking_metrics.dont_care_kept(truth, np.asarray(dont_care, float).reshape(-1, 4), pred)
-        pred, kept_ids = pred[keep], np.asarray(ids)[keep]
+    def note(t: TrackedFrame) -> None:
+        truth = np.asarray(t.gt_boxes, float).reshape(-1, 4)
+        pred = np.asarray(t.track_boxes, float).reshape(-1, 4)
+        keep = tracking_metrics.dont_care_kept(truth, t.dont_care, pred)
+        pred, kept_ids = pred[keep], np.asarray(t.track_ids)[keep]
         counts["gt"] += len(truth)
         counts["pred"] += len(pred)
+        stamps[t.frame.index] = t.frame.stamp
         if len(truth) and len(pred):
             iou = box_iou(truth, pred)
             ok = iou >= tracking_metrics.MATCH_IOU - 1e-12
             rows, cols = linear_sum_assignment(-np.where(ok, 1000.0 + iou, 0.0))
-            pairs.extend((index, int(gt_ids[r]), int(kept_ids[c])) for r, c in zip(rows, cols) if ok[r, c])
-        add(self, index, gt_ids, gt_boxes, ids, boxes, dont_care)
+            pairs.extend((t.frame.index, int(t.gt_ids[r]), int(kept_ids[c])) for r, c in zip(rows, cols) if ok[r, c])
 
-    tracking_metrics.TrackingAccumulator.add = note  # type: ignore[method-assign, assignment]
-    config = runner.BenchConfig(preset=args.preset, camera=args.camera, minutes=args.minutes, seed=args.seed,
-                                methods=(args.method,), model_path=args.model, jobs=1)
-    result = runner.run_bench(config)
+    result = run_scene(args, note)
     reported = result.methods[args.method]["tracking"]
 
     shared = collections.Counter((g, p) for _, g, p in pairs)
@@ -96,7 +78,7 @@ def main() -> None:
                 runs[-1][2], runs[-1][3] = f, runs[-1][3] + 1
             else:
                 runs.append([p, f, f, 1])
-        desc = ", ".join(f"track {p}{'*' if p == assigned.get(g) else ''} {a / _RATE_HZ:.1f}-{b / _RATE_HZ:.1f} s "
+        desc = ", ".join(f"track {p}{'*' if p == assigned.get(g) else ''} {stamps[a]:.1f}-{stamps[b]:.1f} s "
                          f"({n} frames)" for p, a, b, n in runs)
         print(f"agent {g}: {len(mine)} matched frames, {lost} lost to ids: {desc}")
     for p in tracks:

@@ -20,7 +20,7 @@ from spatial_memory_ros.bench.methods import (
     make_methods,
 )
 from spatial_memory_ros.bench.metrics import ChangeAccumulator, TrackingAccumulator
-from spatial_memory_ros.bench.runner import BenchConfig, truth_tracks
+from spatial_memory_ros.bench.runner import BenchConfig, TrackedFrame, run_bench, truth_tracks
 from spatial_memory_ros.bench.scene import bench_preset, make_bench_scene
 from spatial_memory_ros.bench.seeds import BENCH_SEEDS, TRAIN_SEED_MIN, seed_role
 from spatial_memory_ros.bench.stream import sim_frames
@@ -221,6 +221,20 @@ def test_an_agent_with_too_little_in_view_is_dont_care_and_boxing_it_costs_nothi
     s = acc.summary()
     assert small > 0 and s.num_gt > 0
     assert (s.det_precision, s.det_recall, s.num_ignored) == (1.0, 1.0, small)
+
+
+def test_watch_sees_every_frame_of_every_tracking_method_as_it_is_scored() -> None:
+    # Seed 5's static warehouse (a worker in all 60 frames, as in the tiny bench above), two tracking methods.
+    seen: dict[str, list[TrackedFrame]] = {}
+    config = BenchConfig(preset="warehouse", camera="static", minutes=0.1, seed=5, methods=("pipeline", "mog2"),
+                         jobs=1)
+    result = run_bench(config, progress=False, watch=lambda t: seen.setdefault(t.method, []).append(t))
+    assert set(seen) == {"pipeline"}  # mog2 does no tracking
+    frames = seen["pipeline"]
+    assert [t.frame.index for t in frames] == list(range(60))
+    scored = result.methods["pipeline"]["tracking"]
+    assert sum(len(t.gt_ids) for t in frames) == scored["num_gt"] > 0
+    assert sum(len(t.track_ids) for t in frames) == scored["num_pred"] + scored["num_ignored"] > 0
 
 
 def test_export_round_trip_is_read_by_the_tum_reader_and_run(tmp_path: Path,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -119,6 +120,19 @@ class BenchResult:
         return {"benchmark": bench, "run": self.run, "methods": self.methods, "items": self.items, "seen": self.seen}
 
 
+@dataclass(frozen=True)
+class TrackedFrame:
+    """One method's tracks on one frame, with the truth they are scored against (run_bench's ``watch``)."""
+
+    frame: SimFrame  # the rendered frame and its whole truth
+    method: str
+    gt_ids: np.ndarray  # (N,) the scored agents
+    gt_boxes: np.ndarray  # (N, 4) x1y1x2y2 px
+    dont_care: np.ndarray  # (K, 4) agents in view too small to score
+    track_ids: np.ndarray  # (M,) what the method published
+    track_boxes: np.ndarray  # (M, 4)
+
+
 class _Queries:
     """Query times: gaps drawn uniformly in [0.5, 1.5] x period from the seed, so they are not in step
     with the patrol's loop or the traffic."""
@@ -168,8 +182,12 @@ def _finite(p: np.ndarray | None) -> np.ndarray | None:
     return p if p is not None and np.isfinite(p[:2]).all() else None
 
 
-def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
-    """Run every method of config on one scene; see the module docstring for what is scored."""
+def run_bench(
+    config: BenchConfig, *, progress: bool = True, watch: Callable[[TrackedFrame], None] | None = None
+) -> BenchResult:
+    """Run every method of config on one scene; see the module docstring for what is scored.
+
+    watch, if given, sees every tracking method's boxes on every frame as they are scored (scripts' diagnoses)."""
     from .stream import sim_frames  # multiprocessing only when a run starts
 
     config.validate()
@@ -218,6 +236,8 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> BenchResult:
                     if out.track_ids is None or out.track_boxes is None:
                         raise BadInputError(f"method {m.name} does tracking but returned no tracks")
                     acc.tracking.add(f.index, gt_ids, gt_boxes, out.track_ids, out.track_boxes, dont_care)
+                    if watch is not None:
+                        watch(TrackedFrame(f, m.name, gt_ids, gt_boxes, dont_care, out.track_ids, out.track_boxes))
                     if sample is not None:
                         sample.boxes[m.name] = out.track_boxes
                 if acc.change is not None:
