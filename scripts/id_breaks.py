@@ -44,10 +44,8 @@ def main() -> None:
         counts["pred"] += len(pred)
         stamps[t.frame.index] = t.frame.stamp
         if len(truth) and len(pred):
-            iou = box_iou(truth, pred)
-            ok = iou >= tracking_metrics.MATCH_IOU - 1e-12
-            rows, cols = linear_sum_assignment(-np.where(ok, 1000.0 + iou, 0.0))
-            pairs.extend((t.frame.index, int(t.gt_ids[r]), int(kept_ids[c])) for r, c in zip(rows, cols) if ok[r, c])
+            rows, cols = tracking_metrics.match_boxes(box_iou(truth, pred))
+            pairs.extend((t.frame.index, int(t.gt_ids[r]), int(kept_ids[c])) for r, c in zip(rows, cols))
 
     result = run_scene(args, note)
     reported = result.methods[args.method]["tracking"]

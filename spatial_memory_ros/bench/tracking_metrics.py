@@ -287,14 +287,14 @@ def dont_care_kept(gt_boxes: np.ndarray, dont_care: np.ndarray, pred_boxes: np.n
         return keep
     free = np.arange(len(pred_boxes))
     if len(gt_boxes):
-        rows, cols = _matching(box_iou(gt_boxes, pred_boxes))
+        rows, cols = match_boxes(box_iou(gt_boxes, pred_boxes))
         free = np.setdiff1d(free, cols)
-    rows, cols = _matching(box_iou(dont_care, pred_boxes[free]))
+    rows, cols = match_boxes(box_iou(dont_care, pred_boxes[free]))
     keep[free[cols]] = False
     return keep
 
 
-def _matching(iou: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def match_boxes(iou: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of the largest one-to-one matching with IoU >= MATCH_IOU (N, M); ties go to the higher IoU."""
     ok = iou >= MATCH_IOU - _EPS
     rows, cols = linear_sum_assignment(-np.where(ok, _MATCH_BONUS + iou, 0.0))
@@ -304,4 +304,4 @@ def _matching(iou: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _count_matches(iou: np.ndarray) -> int:
     """Size of the largest one-to-one matching with IoU >= MATCH_IOU (N, M); ties go to the higher IoU."""
-    return len(_matching(iou)[0])
+    return len(match_boxes(iou)[0])
