@@ -235,6 +235,9 @@ class LiftingConfig:
     ground_plane: bool = True  # off: detections without depth or tag stay unpositioned
     plane_height_m: float = 0.0  # map-frame height of the supporting plane (floor 0; a table ~0.75)
     max_range_m: float = 20.0  # ground hits farther than this are dropped: near the horizon 1 px is metres
+    # a moving region that depth shows within this of the plane is a floor mark, not a mover: dropped
+    # (core.standing; 0 = off; no effect without depth)
+    min_standing_m: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -308,6 +311,7 @@ class PipelineConfig:
              "a class cannot be in both detector.item_classes and detector.dynamic_classes"),
             (np.isfinite(self.lifting.plane_height_m), "lifting.plane_height_m must be finite"),
             (self.lifting.max_range_m > 0, "lifting.max_range_m must be > 0"),
+            (0 <= self.lifting.min_standing_m < np.inf, "lifting.min_standing_m must be >= 0 and finite (0 = off)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -26,6 +26,7 @@ from .item_follow import ItemFollower
 from .item_memory import ItemMemory
 from .lifting import lift
 from .sightings import confirmed_observations, is_explained
+from .standing import lies_flat
 from .store import MemoryStore
 from .tag_reads import TagReaderBackend, TagStep
 from .tags import to_gray
@@ -210,9 +211,13 @@ class Pipeline:
         for i, box in enumerate(change.motion_boxes):
             if is_explained(box, known_boxes):
                 continue
+            visible = seen[i] if seen is not None else box
+            if lies_flat(visible, frame.depth, frame.intrinsics, frame.T_map_cam, lifting.plane_height_m,
+                         lifting.min_standing_m):
+                continue  # a mark on the floor (core.standing), not a mover
             look = looks[i] if looks is not None else None
             blob = Detection(box=box, label=MOTION_LABEL, score=_MOTION_SCORE, is_dynamic=True, appearance=look)
-            detections.append(lift(blob, frame, lifting, seen_box=seen[i] if seen is not None else None))
+            detections.append(lift(blob, frame, lifting, seen_box=visible))
 
         tracks = self._tracker.update(detections, stamp)
         matched = self._tracker.matched()

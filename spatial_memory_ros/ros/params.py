@@ -175,6 +175,8 @@ _PIPELINE_DESCRIPTIONS = {
     "lifting.ground_plane": "Without depth, place a detection where its box's bottom-centre ray meets the plane.",
     "lifting.plane_height_m": "Map-frame height (m) of that supporting plane: 0 for the floor.",
     "lifting.max_range_m": "Ground-plane hits farther than this (m) from the camera are dropped (near the horizon).",
+    "lifting.min_standing_m": "A moving region that aligned depth shows within this (m) of the plane is a "
+    "floor mark (stain, light, shadow), not a mover: dropped. 0 = off; no effect without depth.",
 }
 
 
