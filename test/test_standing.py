@@ -48,6 +48,16 @@ def test_a_depth_cameras_error_leaves_the_verdicts() -> None:
     assert not lies_flat(legs, noisy(near_depth, 0.005, 0.2), INTR, PATROL, 0.0, 0.1)
 
 
+def test_an_agent_cut_by_the_top_border_is_kept() -> None:
+    """A person walking out of the patrol camera's far edge: only their feet are in view, as low as a floor mark,
+    but the region is cut by the top border, so it is kept; the same region a pixel lower would be dropped."""
+    depth, seen, _whole = render_person(3.8, 0.0)
+    heights = height_above_plane(seen, depth, INTR, PATROL)
+    assert seen[1] == 0 and heights is not None and heights[1] < 0.1  # the feet alone: as low as the floor
+    assert not lies_flat(seen, depth, INTR, PATROL, 0.0, 0.1)
+    assert lies_flat(seen + [0.0, 1.0, 0.0, 0.0], depth, INTR, PATROL, 0.0, 0.1)
+
+
 def test_no_verdict_without_evidence() -> None:
     depth = floor_depth(INTR, PATROL).astype(np.float32)
     assert not lies_flat(BLOTCH, None, INTR, PATROL, 0.0, 0.1)  # no depth
