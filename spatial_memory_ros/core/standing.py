@@ -3,8 +3,9 @@
 Everything the tracker follows as a mover (a person, a forklift, a robot) stands up from the floor; a mark on
 the floor does not: a stain, a patch of light or a shadow that a background model calls changed, or floor
 texture that a learned mask takes for an agent: some training runs of the shipped recipe box an unseen map's
-floor by the hundreds (BENCHMARKS.md, "Another training run of the shipped recipe"). Depth tells the two apart without learning anything: the region's pixels, put in the map frame,
-all lie within a few centimetres of the supporting plane.
+floor by the hundreds (BENCHMARKS.md, "Another training run of the shipped recipe"). Depth tells the two apart
+without learning anything: a floor mark's pixels, put in the map frame, all lie within a few centimetres of the
+supporting plane.
 
 A region lies flat when its box's pixels lie within ``min_standing_m`` of the plane: their 90th percentile height
 under it and their 10th above minus it. Quantiles, not the extremes, so that a few noisy or mismatched depth
