@@ -311,7 +311,7 @@ class PipelineConfig:
              "a class cannot be in both detector.item_classes and detector.dynamic_classes"),
             (np.isfinite(self.lifting.plane_height_m), "lifting.plane_height_m must be finite"),
             (self.lifting.max_range_m > 0, "lifting.max_range_m must be > 0"),
-            (0 <= self.lifting.min_standing_m < np.inf, "lifting.min_standing_m must be >= 0 and finite (0 = off)"),
+            (self.lifting.min_standing_m >= 0, "lifting.min_standing_m must be >= 0 (0 = off)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,4 +1,4 @@
-"""Rigid transforms as (4, 4) matrices; quaternions (x, y, z, w) as in ROS.
+"""Rigid transforms as (4, 4) matrices; quaternions (x, y, z, w) as in ROS; a box's pixels in an image.
 
 scipy's Rotation does the quaternion work so that normalisation and slerp are not hand-written.
 """
@@ -88,3 +88,13 @@ def pose_delta(T0: np.ndarray, T1: np.ndarray) -> tuple[float, float]:
     R = T0[:3, :3].T @ T1[:3, :3]
     cos = float(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0))
     return float(np.linalg.norm(T1[:3, 3] - T0[:3, 3])), float(np.degrees(np.arccos(cos)))
+
+
+def pixel_span(box: ArrayLike, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x1, y1, x2, y2) ints: the pixels box (x1, y1, x2, y2 px, x2/y2 exclusive) touches, clipped to a width x
+    height image, for slicing [y1:y2, x1:x2]; x2 >= x1 and y2 >= y1 (empty off the image, never a negative end,
+    which would slice from the far side)."""
+    b = np.asarray(box, dtype=np.float64)
+    x1, y1 = max(int(np.floor(b[0])), 0), max(int(np.floor(b[1])), 0)
+    x2, y2 = min(int(np.ceil(b[2])), width), min(int(np.ceil(b[3])), height)
+    return x1, y1, max(x2, x1), max(y2, y1)

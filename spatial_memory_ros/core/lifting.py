@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .config import LiftingConfig
-from .geometry import transform_points
+from .geometry import pixel_span, transform_points
 from .types import CameraIntrinsics, Detection, Frame, PositionSource
 
 # Depth is read in the box's central part only (this fraction of its width and height): the corners of
@@ -38,13 +38,12 @@ def depth_position(
 
     box (4,) px x1, y1, x2, y2; depth (H, W) float m (NaN or <= 0 invalid). None if no valid depth.
     """
-    h, w = depth.shape
     cx, cy = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
     half_w = max((box[2] - box[0]) * DEPTH_CORE_FRACTION / 2.0, 0.5)
     half_h = max((box[3] - box[1]) * DEPTH_CORE_FRACTION / 2.0, 0.5)
-    x1, y1 = max(int(np.floor(cx - half_w)), 0), max(int(np.floor(cy - half_h)), 0)
-    x2, y2 = min(int(np.ceil(cx + half_w)), w), min(int(np.ceil(cy + half_h)), h)
-    if x2 <= x1 or y2 <= y1:  # the core lies off the image (a negative end would slice from the far side)
+    core = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+    x1, y1, x2, y2 = pixel_span(core, depth.shape[1], depth.shape[0])
+    if x2 == x1 or y2 == y1:  # the core lies off the image
         return None
     patch = depth[y1:y2, x1:x2]
     valid = patch[np.isfinite(patch) & (patch > 0)]

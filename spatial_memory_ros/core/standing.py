@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import transform_points
+from .geometry import pixel_span, transform_points
 from .lifting import pixel_rays
 from .types import CameraIntrinsics
 
@@ -43,10 +43,8 @@ def height_above_plane(
     <= 0 invalid). None when the box lies off the image or under MIN_DEPTH_SHARE of its sampled pixels have
     depth: no evidence either way.
     """
-    h, w = depth.shape
-    x1, y1 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
-    x2, y2 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
-    if x2 <= x1 or y2 <= y1:
+    x1, y1, x2, y2 = pixel_span(box, depth.shape[1], depth.shape[0])
+    if x2 == x1 or y2 == y1:
         return None
     xs = np.unique(np.linspace(x1, x2 - 1, min(x2 - x1, MAX_SAMPLES_PER_SIDE)).round().astype(np.int64))
     ys = np.unique(np.linspace(y1, y2 - 1, min(y2 - y1, MAX_SAMPLES_PER_SIDE)).round().astype(np.int64))

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.geometry import pixel_span
+
 FOUND = 0.2
 GROW = 0.1
 MIN_BOX_PX = 200
@@ -46,12 +48,12 @@ class PeopleChangeScore:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         people = np.zeros((h, w), bool)
         for box, is_scored in zip(boxes, np.asarray(scored, bool).reshape(-1)):
-            x1, y1, x2, y2 = _clip(box, w, h)
+            x1, y1, x2, y2 = pixel_span(box, w, h)
             if is_scored and (x2 - x1) * (y2 - y1) >= MIN_BOX_PX:
                 self.coverages.append(float(mask[y1:y2, x1:x2].mean()))
                 self.heights.append(y2 - y1)
             gx, gy = GROW * (box[2] - box[0]), GROW * (box[3] - box[1])
-            x1, y1, x2, y2 = _clip(box + np.array([-gx, -gy, gx, gy]), w, h)
+            x1, y1, x2, y2 = pixel_span(box + np.array([-gx, -gy, gx, gy]), w, h)
             people[y1:y2, x1:x2] = True
         false = int(np.count_nonzero(mask & ~people))
         self.false_px.append(false)
@@ -73,9 +75,3 @@ class PeopleChangeScore:
             "found_threshold": FOUND,
             "box_grow": GROW,
         }
-
-
-def _clip(box: np.ndarray, w: int, h: int) -> tuple[int, int, int, int]:
-    x1, y1 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
-    x2, y2 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
-    return x1, y1, max(x2, x1), max(y2, y1)
