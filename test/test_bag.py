@@ -7,6 +7,7 @@ import dataclasses
 import json
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -245,6 +246,51 @@ def test_a_compressed_image_declaring_a_huge_size_is_refused_before_decoding() -
         assert declared_size(data) == (30000, 30000)
         with pytest.raises(BadInputError, match="declares 30000 x 30000 px"):
             compressed_to_bgr(Msg(fmt, data))
+
+
+def test_a_stray_byte_or_long_metadata_before_the_frame_header_does_not_skip_the_size_check() -> None:
+    """libjpeg skips stray bytes between segments (some webcams send one on every frame) and reads metadata of any
+    length: the size check read neither, and then decoded whatever size the header declared."""
+    from spatial_memory_ros.ros.compressed_size import declared_size
+
+    image = render(None, 40.0)
+    h, w = image.shape[:2]
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    sof = jpeg.index(b"\xff\xc0")
+    stray = jpeg[:sof] + b"\x00" + jpeg[sof:]
+    long_app = jpeg[:2] + b"".join(b"\xff\xe2\xff\xff" + bytes(65533) for _ in range(20)) + jpeg[2:]  # 1.3 MB
+    for data in (stray, long_app):
+        assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape == (h, w, 3)  # libjpeg reads it
+        assert declared_size(data) == (w, h)
+        assert compressed_to_bgr(SimpleNamespace(format="jpeg", data=data), check_jpeg=False).shape == (h, w, 3)
+        at = data.index(b"\xff\xc0")
+        bomb = data[:at + 5] + (30000).to_bytes(2, "big") + (30000).to_bytes(2, "big") + data[at + 9:]
+        with pytest.raises(BadInputError, match="declares 30000 x 30000 px"):
+            compressed_to_bgr(SimpleNamespace(format="jpeg", data=bomb), check_jpeg=False)
+    # a JPEG whose header never declares a size (its scan comes first) is refused before the codec runs
+    no_frame = jpeg[:2] + jpeg[jpeg.index(b"\xff\xda"):]
+    assert declared_size(no_frame) is None
+    with pytest.raises(BadInputError, match="declares no size"):
+        compressed_to_bgr(SimpleNamespace(format="jpeg", data=no_frame))
+
+
+def test_an_exif_orientation_does_not_turn_the_frame() -> None:
+    """compressed_image_transport decodes the pixels as sent; OpenCV's IMREAD_COLOR turns them by an EXIF
+    orientation tag, so a frame no longer fitted camera_info (turned 180 degrees) or its size (90)."""
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[:10, :10] = 255  # a white top-left corner
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    for orientation in (1, 3, 6, 8):
+        tiff = b"MM\x00\x2a" + (8).to_bytes(4, "big") + (1).to_bytes(2, "big") + (0x0112).to_bytes(2, "big") \
+            + (3).to_bytes(2, "big") + (1).to_bytes(4, "big") + orientation.to_bytes(2, "big") + bytes(2) + bytes(4)
+        app1 = b"Exif\x00\x00" + tiff
+        data = jpeg[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + jpeg[2:]
+        turned = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if orientation != 1:  # the tag is read: OpenCV's default turns the frame
+            assert turned.shape != (40, 60, 3) or turned[:5, :5].mean() < 50
+        out = compressed_to_bgr(SimpleNamespace(format="jpeg", data=data))
+        assert out.shape == (40, 60, 3)
+        assert out[:5, :5].mean() > 200 and out[-5:, -5:].mean() < 50
 
 
 TYPES = {

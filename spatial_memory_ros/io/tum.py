@@ -86,7 +86,8 @@ class TumReader:
     def __getitem__(self, index: int) -> Frame:
         """Frame `index`; BadInputError naming the file if an image is missing, unreadable or mis-sized."""
         stamp, rgb_path = self._rgb[index]
-        image = cv2.imread(str(rgb_path), cv2.IMREAD_COLOR)
+        # the pixels as stored, like the depth beside them and camera.yaml's intrinsics: not turned by EXIF
+        image = cv2.imread(str(rgb_path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
         if image is None:
             raise BadInputError(f"cannot read colour image {rgb_path}")
         h, w = image.shape[:2]

@@ -15,7 +15,7 @@ import numpy as np
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.geometry import make_transform
 from spatial_memory_ros.core.types import OPENCV_DISTORTION_LENGTHS, OPENCV_DISTORTION_MODELS, CameraIntrinsics
-from spatial_memory_ros.ros.compressed_size import declared_size
+from spatial_memory_ros.ros.compressed_size import compressed_kind, declared_size
 from spatial_memory_ros.ros.jpeg_damage import jpeg_damage
 
 _U8, _U16 = np.dtype(np.uint8), np.dtype(np.uint16)
@@ -106,11 +106,17 @@ def compressed_to_bgr(msg: Any, *, check_jpeg: bool = True) -> np.ndarray:
     if buf.size == 0:
         raise BadInputError(f"empty compressed image (format {fmt!r})")
     size = declared_size(buf)
+    if size is None and (kind := compressed_kind(buf)) is not None:
+        # the codec would refuse it too; reading on would decode a size nobody checked
+        raise BadInputError(f"cannot decode compressed image ({buf.size} bytes, format {fmt!r}): a {kind.upper()} "
+                            "whose header declares no size (malformed or cut short)")
     if size is not None and size[0] * size[1] > MAX_COMPRESSED_PIXELS:
         raise BadInputError(f"compressed image (format {fmt!r}) declares {size[0]} x {size[1]} px, over the "
                             f"{MAX_COMPRESSED_PIXELS} px decoded: a corrupt or hostile header, not decoded")
     try:
-        image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        # as compressed_image_transport decodes: the pixels as sent, not turned by an EXIF orientation tag (a
+        # turned frame no longer fits camera_info's intrinsics, or its size)
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error as exc:  # some corrupt headers make the codec raise rather than return None
         raise BadInputError(f"cannot decode compressed image (format {fmt!r}): {exc}") from None
     if image is None or image.size == 0:
