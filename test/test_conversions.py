@@ -283,3 +283,17 @@ def test_an_images_stamp_comes_back_exact_in_what_the_node_publishes() -> None:
     back = conv.sec_to_stamp(a)
     assert a == b and back.sec == 1800000000 and abs(back.nanosec - 100000000) < 1000
     assert back.nanosec != 100000020  # camera B's stamp came back for camera A's tracks
+
+
+def test_tagged_items_count_as_expected_only_where_tags_are_looked_for() -> None:
+    """With a class detector and apriltag_items off no tag is found: locate_item said "not seen yet" (worth
+    looking for) about a tagged item the node could never see; it is unknown now, and the node warns at start."""
+    from spatial_memory_ros.core.config import DetectorConfig, PipelineConfig, TagConfig
+
+    tags = TagConfig(items={"mug": 3})
+    for backend, apriltag_items, expected in [("apriltag", False, {"mug"}), ("coco", True, {"mug", "cup"}),
+                                              ("coco", False, {"cup"})]:
+        config = PipelineConfig(detector=DetectorConfig(backend=backend, apriltag_items=apriltag_items,
+                                                        item_classes=("cup",)), tags=tags).validate()
+        assert conv.configured_items(config) == expected
+        assert conv.unsearched_tag_items(config) == ([] if "mug" in expected else ["mug"])

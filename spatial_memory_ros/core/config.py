@@ -222,6 +222,11 @@ class DetectorConfig:
     learned_tag_reader: bool = False
     tag_reader_min_margin: float = 12.0  # nats the read id must beat the runner-up by (see model.tag_reader)
 
+    @property
+    def finds_tags(self) -> bool:
+        """Whether AprilTags are looked for: the apriltag backend, or a class detector with apriltag_items."""
+        return self.backend == "apriltag" or self.apriltag_items
+
 
 @dataclass(frozen=True)
 class LiftingConfig:

@@ -109,8 +109,7 @@ class Pipeline:
         self.config = config.validate()
         self.memory = memory
         backend = config.detector.backend
-        use_tags = backend == "apriltag" or config.detector.apriltag_items
-        self._tags = TagStep(self.config, tag_reader) if use_tags else None
+        self._tags = TagStep(self.config, tag_reader) if config.detector.finds_tags else None
         self._last_stamp: float | None = None  # the last processed frame's
         if detector is None and backend != "apriltag":
             detector = make_detector(config.detector, config.tags, device=device)

@@ -87,12 +87,19 @@ def answer_to_status(answer: ItemAnswer, frame_id: str) -> ItemStatus:
 
 
 def configured_items(config: PipelineConfig) -> set[str]:
-    """The item names the node was told to expect: the items parameter's names and, with a class detector, its
-    item classes (each class is one item). locate_item answers one of these, unseen, with STATUS_NOT_SEEN_YET."""
-    names = set(config.tags.items)
+    """The item names the node was told to expect: the items parameter's names where tags are looked for and,
+    with a class detector, its item classes (each class is one item). locate_item answers one of these, unseen,
+    with STATUS_NOT_SEEN_YET ("worth looking for"); a tagged item the node cannot find is not one."""
+    names = set(config.tags.items) if config.detector.finds_tags else set()
     if config.detector.backend != "apriltag":
         names |= set(config.detector.item_classes)
     return names
+
+
+def unsearched_tag_items(config: PipelineConfig) -> list[str]:
+    """The items parameter's names when no tag is looked for (a class detector with apriltag_items off): items
+    the node can never find, so it warns at start."""
+    return [] if config.detector.finds_tags else sorted(config.tags.items)
 
 
 def fill_locate_response(response: object, answer: ItemAnswer, frame_id: str) -> None:

@@ -117,6 +117,11 @@ class SpatialMemoryNode(FrameProcessing):
             self.get_logger().warning(
                 f"remaps {', '.join(ignored)} do nothing with cameras {list(names)}: remap each camera's topics "
                 f"instead, e.g. {names[0]}/image:=..., {names[0]}/camera_info:=...")
+        if unsearched := conv.unsearched_tag_items(self.settings.pipeline):
+            self.get_logger().warning(
+                f"items {unsearched} are tags, but detector.apriltag_items is false with detector.backend "
+                f"{self.settings.pipeline.detector.backend}: no tag is looked for, and locate_item answers them as "
+                "unknown items")
         self._clocks = CameraClocks(len(self.cameras))  # one memory, one clock (core/camera_clocks.py)
         overrides = QoSOverridingOptions.with_default_policies()
         self.markers_pub = self.create_publisher(MarkerArray, "markers", OUTPUT_QOS, qos_overriding_options=overrides)
