@@ -225,7 +225,24 @@ BAD_FILES = {
     "infinity_in_a_count": lambda p: _foreign(filled_db(p), "UPDATE places SET observations = 9e999"),
     # and a fraction there was read as its whole part without a word
     "fraction_in_an_id": lambda p: _foreign(filled_db(p), "UPDATE items SET settled = 1.5 WHERE item = 'item3';"),
+    # a damaged type byte of a table's name in SQLite's own table list: sorted() met text and bytes (TypeError,
+    # the node did not start, the file left in place)
+    "table_name_not_text": lambda p: _foreign(filled_db(p), "PRAGMA writable_schema = ON; UPDATE sqlite_master "
+                                              "SET name = CAST(name AS BLOB) WHERE name = 'items';"),
+    # the clock's type was not checked: the store opened and ItemMemory raised TypeError in math.isfinite
+    "clock_not_a_number": lambda p: _foreign(filled_db(p), "UPDATE schema_version SET clock = 'x';"),
+    # a stored time of infinity loaded, became the memory's clock, and every later commit failed (NaN dwell times)
+    "infinite_time": lambda p: _foreign(filled_db(p), "UPDATE items SET stamp = 9e999 WHERE item = 'item3';"),
+    # header byte 18, the file format's write version, above 2: SQLite opens it read-only, and the store blamed
+    # the file's permissions
+    "newer_file_format": lambda p: _a_header_byte(p, 18, 3),
 }
+
+
+def _a_header_byte(path: Path, at: int, value: int) -> bytes:
+    data = bytearray(filled_db(path).read_bytes())
+    data[at] = value
+    return bytes(data)
 
 
 def _write_bad(path: Path, kind: str) -> bytes:
@@ -804,6 +821,23 @@ def test_a_version_6_file_is_migrated_with_its_frame_and_no_clock(tmp_path: Path
         assert store.clock == 1234.5 and store.map_frame == "map"
         store.reset()
         assert store.clock == -math.inf and store.map_frame == "map"
+
+
+def test_an_infinite_clock_reads_as_none_and_the_memory_goes_on_writing(tmp_path: Path) -> None:
+    """Unlike a stored time of infinity (BAD_FILES), the clock is only where the memory had reached: it reads as
+    none yet, as a migrated file's does, and the first frame sets it."""
+    from spatial_memory_ros.core.config import MemoryConfig
+    from spatial_memory_ros.core.item_memory import ItemMemory
+    from spatial_memory_ros.core.types import ItemObservation
+
+    path = tmp_path / "m.db"
+    _foreign(filled_db(path), "UPDATE schema_version SET clock = 9e999;")
+    memory = ItemMemory(MemoryConfig(db_path=str(path)), MemoryStore(path, on_corrupt="raise"))
+    memory.observe([ItemObservation(item="item3", position=np.zeros(3), stamp=2.0)])
+    assert memory.write_error is None
+    memory.close()
+    with MemoryStore(path, on_corrupt="raise") as store:
+        assert store.clock == 2.0 and "item3" in store.load()
 
 
 def test_a_memory_in_one_frame_is_not_answered_in_another(tmp_path: Path) -> None:

@@ -120,8 +120,8 @@ class MemoryStore:
 
     If the file is not a database, fails ``PRAGMA integrity_check`` (but for damaged indexes, which are rebuilt
     from the tables: nothing is lost), holds another schema, holds rows that SQLite calls sound but that cannot be
-    read right (text that is not UTF-8, text in a number column, an item row and its places that name different
-    items: a damaged byte in a row), or only a -wal is left without its database, then with
+    read right (text that is not UTF-8, text in a number column, an infinity, an item row and its places that name
+    different items: a damaged byte in a row), has a header asking for a newer SQLite file format, or only a -wal is left without its database, then with
     ``on_corrupt="move_aside"`` it is renamed, with its -wal/-shm/-journal, to ``<path>.corrupt-<UTC time>``, an
     ERROR is logged, ``moved_aside_to`` is set and an empty store is started; with ``on_corrupt="raise"``
     CorruptStoreError is raised and the file is left as it was.

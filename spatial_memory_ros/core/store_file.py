@@ -132,6 +132,16 @@ def _starts_with(path: Path, magic: bytes) -> bool | None:
         return None
 
 
+def _format_versions(path: Path) -> tuple[int, int] | None:
+    """The header's file format write and read versions (bytes 18 and 19: 1 legacy, 2 WAL); None if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return None
+    return (head[18], head[19]) if len(head) == 20 else None
+
+
 def roll_back(path: Path) -> None:
     """Open path read-write and read it, so that SQLite rolls back the write its hot journal records."""
     try:
@@ -153,6 +163,11 @@ def check_file(path: Path) -> tuple[str | None, bool]:
     the database file is not modified."""
     if is_sqlite(path) is False:  # decided by its header, before SQLite sees a journal beside it
         return "file is not a database", False
+    if (versions := _format_versions(path)) is not None and max(versions) > 2:
+        # SQLite opens such a file read-only (write version) or not at all (read version), and the store then
+        # blamed the file's permissions
+        return (f"SQLite file format versions {versions[0]} (write) and {versions[1]} (read) in its header, where "
+                "this SQLite knows 1 and 2: a damaged header, or a file of a future SQLite"), False
     existed = {p for p in sidecars(path) if p.exists()}
     conn = None
     reindex = False
@@ -223,7 +238,8 @@ def _schema_problem(conn: sqlite3.Connection) -> str | None:
     if not tables:
         return None  # an empty database (e.g. a zero-byte file): ours to initialise
     if tables != set(TABLES):
-        return f"foreign schema: tables {sorted(tables)}, expected {sorted(TABLES)}"
+        # key=str: a damaged name may be a blob or a number, which sorted() cannot compare with text
+        return f"foreign schema: tables {sorted(tables, key=str)}, expected {sorted(TABLES)}"
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
     if versions not in ([1], [2], [3], [4], [5], [6], [SCHEMA_VERSION]):  # 1 to 6 are migrated when the store opens
         return f"schema version {versions}, this code reads versions 1 to {SCHEMA_VERSION}"
@@ -240,6 +256,17 @@ def _schema_problem(conn: sqlite3.Connection) -> str | None:
 _TEXT, _NUMBER, _INTEGER = "'text'", "'integer', 'real'", "'integer'"
 
 
+_MINUS_INFINITY_OK = ("arrived",)  # items.arrived: -inf while the item has not settled anywhere (LastObservation)
+
+
+def _wrong_value(column: str, kinds: str) -> str:
+    """SQL true where column holds a value of none of kinds, or an infinity. A stored time of infinity (a damaged
+    byte, a hand edit) loaded, became the memory's clock, and every later commit failed: the shift it made of the
+    next frame's time turned dwell times into NaN, which SQLite stores as NULL. Other "never"s are -1e300."""
+    size = column if column in _MINUS_INFINITY_OK else f"abs({column})"
+    return f"typeof({column}) NOT IN ({kinds}) OR {size} > 1.7976931348623157e308"
+
+
 def _content_problem(conn: sqlite3.Connection) -> str | None:
     """Rows that integrity_check passes but load() cannot read or would read wrong: SQLite checks pages and
     indexes, not values. A name that is not UTF-8, text in a number column (a hand edit), or an item row and its
@@ -251,13 +278,12 @@ def _content_problem(conn: sqlite3.Connection) -> str | None:
         return None  # an empty database: ours to initialise
     for table in ("items", "places"):  # one scan a table
         kinds = dict(conn.execute(f"SELECT name, type FROM pragma_table_info('{table}')").fetchall())  # in order
-        wrong = " OR ".join(
-            f"typeof({c}) NOT IN ({_TEXT if c == 'item' else _INTEGER if kind == 'INTEGER' else _NUMBER})"
-            for c, kind in kinds.items())
+        wrong = " OR ".join(_wrong_value(c, _TEXT if c == "item" else _INTEGER if kind == "INTEGER" else _NUMBER)
+                            for c, kind in kinds.items())
         bad = conn.execute(f"SELECT count(*) FROM {table} WHERE {wrong}").fetchone()[0]
         if bad:
             return (f"{bad} row(s) of {table} hold a value of the wrong type (text in a number column, or the reverse, "
-                    "or a fraction or infinity in a count or id column)")
+                    "a fraction in a count or id column, or an infinity)")
     # the items' names only: a place's name that is not UTF-8 names no item row, which the check below finds
     for (raw,) in conn.execute("SELECT CAST(item AS BLOB) FROM items"):
         try:
@@ -273,6 +299,11 @@ def _content_problem(conn: sqlite3.Connection) -> str | None:
                 readable = False
             if not readable:
                 return f"the frame the positions are in is not UTF-8 text: {bytes(raw or b'')!r}"
+    # the clock's type only: a non-finite clock reads as none yet (MemoryStore.clock), as a migrated file's does
+    has_clock = "clock" in [r[0] for r in conn.execute("SELECT name FROM pragma_table_info('schema_version')")]
+    clock_query = f"SELECT count(*) FROM schema_version WHERE typeof(clock) NOT IN ({_NUMBER})"
+    if has_clock and conn.execute(clock_query).fetchone()[0]:
+        return "the item memory's clock is not a number"
     orphans = conn.execute("SELECT count(DISTINCT item) FROM places WHERE item NOT IN (SELECT item FROM items)")
     bare = conn.execute("SELECT count(*) FROM items WHERE item NOT IN (SELECT item FROM places)")
     lost, empty = orphans.fetchone()[0], bare.fetchone()[0]
