@@ -121,10 +121,10 @@ class MemoryStore:
     If the file is not a database, fails ``PRAGMA integrity_check`` (but for damaged indexes, which are rebuilt
     from the tables: nothing is lost), holds another schema, holds rows that SQLite calls sound but that cannot be
     read right (text that is not UTF-8, text in a number column, an infinity, an item row and its places that name
-    different items: a damaged byte in a row), has a header asking for a newer SQLite file format, or only a -wal is left without its database, then with
-    ``on_corrupt="move_aside"`` it is renamed, with its -wal/-shm/-journal, to ``<path>.corrupt-<UTC time>``, an
-    ERROR is logged, ``moved_aside_to`` is set and an empty store is started; with ``on_corrupt="raise"``
-    CorruptStoreError is raised and the file is left as it was.
+    different items: a damaged byte in a row), has a header asking for a newer SQLite file format, or only a -wal
+    is left without its database, then with ``on_corrupt="move_aside"`` it is renamed, with its -wal/-shm/-journal,
+    to ``<path>.corrupt-<UTC time>``, an ERROR is logged, ``moved_aside_to`` is set and an empty store is
+    started; with ``on_corrupt="raise"`` CorruptStoreError is raised and the file is left as it was.
     A missing parent directory is created. A write that another program made in SQLite's rollback mode and was
     cut short (a hot ``<path>-journal``) is rolled back to its last commit: by a writer in the file, once it
     holds the lock; by a reader in a temporary copy.
