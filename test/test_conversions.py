@@ -297,3 +297,16 @@ def test_tagged_items_count_as_expected_only_where_tags_are_looked_for() -> None
                                                         item_classes=("cup",)), tags=tags).validate()
         assert conv.configured_items(config) == expected
         assert conv.unsearched_tag_items(config) == ([] if "mug" in expected else ["mug"])
+
+
+def test_depth_of_the_image_frame_with_a_leading_slash_is_that_frame() -> None:
+    """A bridged ROS 1 driver writes "/camera"; the pose lookup strips the slash, and the depth check refused it."""
+    from spatial_memory_ros.ros.image_checks import matching_depth
+
+    depth = Image(height=2, width=3, encoding="32FC1", step=12, data=np.ones((2, 3), np.float32).tobytes())
+    for depth_frame, image_frame, fault in [("/camera", "camera", None), ("camera", "/camera", None),
+                                            ("/other", "camera", "depth_frame")]:
+        depth.header.frame_id = depth_frame
+        out, why = matching_depth(1.0, image_frame, [(1.0, depth)], (2, 3), 0.05, check_frame=True)
+        assert (why[0] if why else None) == fault
+        assert (out is None) == (fault is not None)

@@ -68,7 +68,8 @@ def matching_depth(stamp_s: float, frame_id: str, depths: Iterable[tuple[float, 
         return None, ("depth_window", f"the nearest is {abs(best[0] - stamp_s) * 1e3:.0f} ms from the image stamped "
                       f"{stamp_s:.3f} s, beyond the {max_dt_s:g} s allowed: the frame goes without depth")
     depth_frame = best[1].header.frame_id
-    if check_frame and depth_frame and frame_id and depth_frame != frame_id:
+    # a leading "/" (ROS 1, a bridge) names the same frame, as it does in the pose lookup
+    if check_frame and depth_frame and frame_id and depth_frame.lstrip("/") != frame_id.lstrip("/"):
         # aligned depth carries the image's frame (e.g. realsense's aligned_depth_to_color); another frame's depth
         # of the same size (another camera's, the raw depth sensor's) would put every lifted point in the wrong place
         return None, ("depth_frame", f"its frame {depth_frame!r} is not the image's {frame_id!r} (depth must be "
