@@ -224,16 +224,18 @@ def test_kill_9_mid_stream_loses_nothing_committed(tmp_path: Path) -> None:
 @pytest.mark.parametrize("check_jpeg", [True, False])
 def test_compressed_images(tmp_path: Path, check_jpeg: bool) -> None:
     """image_transport=compressed: CompressedImage on image/compressed gives tracks; a corrupt one is logged
-    and dropped, and the node keeps serving. check_jpeg false: a damaged JPEG is processed as OpenCV decodes it."""
+    and dropped, and the node keeps serving. check_jpeg false: a damaged JPEG is processed as OpenCV decodes it.
+    The driver sends no frame_id and camera_frame names it: the masks carry camera_frame."""
     t, q = split_transform(T_MAP_CAM)
     domain = fresh_domain()
     node = NodeProcess(domain, tmp_path / "node.log", {
         "memory.db_path": str(tmp_path / "m.db"), "image_transport": "compressed", "pose_source": "fixed",
-        "fixed_transform": [*map(float, t), *map(float, q)], "check_jpeg": check_jpeg,
+        "fixed_transform": [*map(float, t), *map(float, q)], "check_jpeg": check_jpeg, "camera_frame": CAMERA_FRAME,
     })
     drv = Driver(domain)
     try:
         tracks = drv.collect(TrackArray, "tracks")
+        masks = drv.collect(Image, "change_mask")
         cam = Camera(drv)
         pub = drv.node.create_publisher(CompressedImage, "image/compressed", 10)
         assert drv.spin_until(lambda: pub.get_subscription_count() > 0, 40), node.output()
@@ -241,8 +243,8 @@ def test_compressed_images(tmp_path: Path, check_jpeg: bool) -> None:
 
         def send(data: bytes, fmt: str) -> None:
             stamp = sec_to_stamp(time.time())
-            cam.info_pub.publish(camera_info(stamp))
-            pub.publish(CompressedImage(header=header(CAMERA_FRAME, stamp), format=fmt, data=data))
+            cam.info_pub.publish(camera_info(stamp, frame_id=""))
+            pub.publish(CompressedImage(header=header("", stamp), format=fmt, data=data))
             drv.spin_until(lambda: False, 0.1)
 
         png = cv2.imencode(".png", render(A, None))[1].tobytes()
@@ -276,6 +278,7 @@ def test_compressed_images(tmp_path: Path, check_jpeg: bool) -> None:
             send(jpeg, "jpeg")
         assert drv.spin_until(lambda: len(tracks) > before), node.output()
         assert node.alive() and locate(drv, "mug").success
+        assert masks and all(m.header.frame_id == CAMERA_FRAME for m in masks)
     finally:
         drv.close()
         code = node.stop()

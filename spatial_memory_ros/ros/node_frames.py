@@ -223,7 +223,10 @@ class FrameProcessing(Node):
         tracks.header = conv.header(self.settings.map_frame, msg.header.stamp)
         tracks.tracks = [conv.track_to_msg(t) for t in result.tracks]
         camera.tracks_pub.publish(tracks)
-        camera.mask_pub.publish(conv.bgr_to_image(result.change_mask, msg.header))
+        # in the frame the pose was looked up for: camera_frame, where set, corrects a driver's empty or wrong one
+        # (an RViz Camera display needs it)
+        image_header = conv.header(self.settings.camera_frame or msg.header.frame_id, msg.header.stamp)
+        camera.mask_pub.publish(conv.bgr_to_image(result.change_mask, image_header))
         answers = self.pipeline.list_items()
         # each camera's tracks in a marker namespace of their own: track ids are per camera
         track_ns = f"tracks/{camera.name}" if camera.name else "tracks"
@@ -240,4 +243,4 @@ class FrameProcessing(Node):
         if self._debug:
             from spatial_memory_ros.viz import annotate
 
-            camera.debug_pub.publish(conv.bgr_to_image(annotate(image, result), msg.header))
+            camera.debug_pub.publish(conv.bgr_to_image(annotate(image, result), image_header))
