@@ -58,7 +58,8 @@ _NODE_PARAMS: dict[str, tuple[str, bool]] = {
     "rate_hz": ("Frames processed per second (a faster camera is cut to at most 1.2 x this on average); always "
                 "the newest frame is taken.", False),
     "map_frame": ("Fixed frame for tracks, item locations and markers.", True),
-    "camera_frame": ("Overrides the image header's frame_id for the pose lookup when non-empty.", True),
+    "camera_frame": ("Overrides the image header's frame_id for the pose lookup and the published images when "
+                     "non-empty.", True),
     "pose_source": ("tf (tf2_ros if installed, else a /tf listener), tf2_ros, tf_topics or fixed.", True),
     "fixed_transform": ("map <- camera optical frame [x, y, z, qx, qy, qz, qw] (m) for pose_source=fixed.", True),
     "tf_timeout_s": ("Longest wait (s) for the camera pose at an image stamp before the frame is dropped.", False),
