@@ -52,6 +52,21 @@ def _case(tmp_path: Path, case: str) -> tuple[list[str], str]:
         return ["--edge-weight", "nan"], "edge_weight must be a finite number, got nan"
     if case == "still head without background":  # a ValueError traceback before
         return ["--still-head", "8"], "still_head must be >= 0 and needs background"
+    if case in ("init with NaN weights", "init whose weights are a list"):
+        # NaN: trained on without a word, and wrote a file no loader takes; a list: a ValueError traceback
+        from spatial_memory_ros.model.checkpoint import load_file
+
+        data = load_file(DEFAULT_CHECKPOINT)
+        if case == "init whose weights are a list":
+            data["model"], expected = list(data["model"].values())[:3], "holds no weights this version reads"
+        else:
+            name = next(k for k, v in data["model"].items() if v.is_floating_point())
+            data["model"][name] = data["model"][name].clone()
+            data["model"][name].view(-1)[0] = float("nan")
+            expected = "weights that are not finite numbers"
+        torch.save(data, tmp_path / "init.pt")
+        shipped_kind = ["--background", "--background-skips-changes", "--still-head", "16"]
+        return [*shipped_kind, "--init", str(tmp_path / "init.pt")], expected
     raise AssertionError(case)
 
 
@@ -59,7 +74,7 @@ def _case(tmp_path: Path, case: str) -> tuple[list[str], str]:
                                   "init is a folder",
                                   "resume from a model file", "a run there already, no --resume",
                                   "resume from another version's state", "still head without background",
-                                  "NaN weight"])
+                                  "NaN weight", "init with NaN weights", "init whose weights are a list"])
 def test_a_run_set_up_wrong_says_why_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  case: str) -> None:
     extra, expected = _case(tmp_path, case)
@@ -93,8 +108,8 @@ def test_a_tag_reader_save_that_fails_leaves_the_old_file_whole(tmp_path: Path,
     before = path.read_bytes()
     save = torch.save
 
-    def fails_half_way(obj: object, f: Path) -> None:
-        Path(f).write_bytes(b"half a fi")
+    def fails_half_way(obj: object, f: Any) -> None:
+        f.write(b"half a fi")  # the open temporary file
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", fails_half_way)
@@ -286,3 +301,90 @@ def test_resume_refuses_other_settings_and_names_them(tmp_path: Path) -> None:
     _tiny_train(out, resume=True, steps=7, seen=seen)  # more steps: allowed, and it goes on from step 2
     assert seen == {"initial": 2, "taken": [2, 3, 4, 5, 6]}
     assert torch.load(out.with_name("model.pt.state"), weights_only=True)["step"] == 7
+
+
+def test_a_ctrl_c_in_the_middle_of_a_step_resumes_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C in the forward pass (most of a step) saved the lanes, generators and stream count as they stood
+    after the step's chunk was drawn but never trained: the resumed run skipped it (weights 8e-4 off)."""
+    from spatial_memory_ros.model import train as train_module
+    from spatial_memory_ros.model.checkpoint import load_file
+
+    straight, cut = tmp_path / "straight.pt", tmp_path / "cut.pt"
+    _tiny_train(straight)
+    real, calls = train_module.chunk_loss, []
+
+    def interrupted_on_the_fourth(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "chunk_loss", interrupted_on_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_train(cut)
+    monkeypatch.setattr(train_module, "chunk_loss", real)
+    assert load_file(cut.with_name("cut.pt.state"))["step"] == 3
+    _tiny_train(cut, resume=True)
+    a, b = load_file(straight)["model"], load_file(cut)["model"]
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, different[:5]
+
+
+def test_the_time_limit_counts_this_session_so_resume_goes_on(tmp_path: Path) -> None:
+    """The limit counted every session's minutes: a run stopped by it and resumed with the same command took one
+    step and stopped again."""
+    out = tmp_path / "model.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_train(out, stop_after=2)
+    state_path = out.with_name("model.pt.state")
+    state = torch.load(state_path, weights_only=True)
+    state["meta"]["minutes"] = 1000.0  # as if the first session had run into the 55-minute limit long ago
+    torch.save(state, state_path)
+    seen: dict[str, Any] = {}
+    _tiny_train(out, resume=True, seen=seen)  # the default limit, 55 min
+    assert seen == {"initial": 2, "taken": [2, 3, 4, 5]}
+    meta = torch.load(state_path, weights_only=True)["meta"]
+    assert meta["final"] is True and meta["minutes"] > 1000.0  # the meta still adds the sessions up
+
+
+def test_a_loss_that_is_not_finite_stops_the_run_and_keeps_the_last_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A diverged run wrote its non-finite weights over the last good checkpoint, leaving nothing to resume."""
+    from spatial_memory_ros.model import train as train_module
+    from spatial_memory_ros.model.checkpoint import build_model, load_file
+
+    out = tmp_path / "model.pt"
+    real, calls = train_module.chunk_loss, []
+
+    def diverging_on_the_third(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        loss, logs, last = real(*args, **kwargs)
+        if len(calls) >= 3:
+            loss, logs = loss * float("nan"), {**logs, "loss": float("nan")}
+        return loss, logs, last
+
+    monkeypatch.setattr(train_module, "chunk_loss", diverging_on_the_third)
+    with pytest.raises(BadInputError, match="the loss is not finite at step 3"):
+        _tiny_train(out, checkpoint_every=1)
+    assert load_file(out.with_name("model.pt.state"))["step"] == 2
+    build_model(out)  # finite: the loader takes it
+
+
+def test_a_checkpoint_is_flushed_to_disk_before_and_after_its_rename(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without fsyncs a power loss could leave the rename on disk and the data not: an empty OUT.state."""
+    import os
+
+    from spatial_memory_ros.model import checkpoint
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(checkpoint.os, "fsync", fsync)
+    save_model(tmp_path / "m.pt", tiny_model())
+    assert len(synced) == 2 and synced[0].endswith(".tmp") and synced[1] == str(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]

@@ -159,7 +159,7 @@ def check_writable(path: Path, what: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise BadInputError(f"cannot create the folder of the {what} {path}: {e.strerror or e}") from e
-    probe = path.with_name(path.name + ".tmp")  # where atomic_save writes first: try it
+    probe = path.with_name(path.name + ".tmp")  # a file beside it, as atomic_save writes first: try one
     try:
         with open(probe, "ab"):
             pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import struct
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -74,18 +75,43 @@ def short_reason(e: BaseException, limit: int = 240) -> str:
 
 
 def atomic_save(obj: dict[str, Any], path: Path) -> None:
-    """torch.save to path.tmp, then rename over path: a reader never sees half a file, even if the writer is killed
-    mid-save, and the file it replaces stays whole until then. BadInputError if it cannot be written (the CLIs
-    call io.outputs.check_writable before their work; a checkpoint written every 100 steps need not probe again)."""
-    tmp = path.with_name(path.name + ".tmp")
+    """torch.save to a temporary file beside path, flushed to disk, then renamed over path and the rename flushed:
+    a reader never sees half a file, even if the writer is killed mid-save, the file it replaces stays whole until
+    then, and after a power loss path is the old file or the new one (without the fsyncs the rename could reach the
+    disk before the data: an empty OUT.state). The temporary name is unique, so two runs writing one path at once do
+    not write into one file. BadInputError if it cannot be written (the CLIs call io.outputs.check_writable before
+    their work; a checkpoint written every 100 steps need not probe again)."""
+    tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(obj, tmp)
+        fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        tmp = Path(name)
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        tmp = None
+        _fsync_folder(path.parent)
     except (OSError, RuntimeError) as e:  # torch raises RuntimeError for a file it cannot open
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         reason = e.strerror if isinstance(e, OSError) and e.strerror else short_reason(e)
         raise BadInputError(f"cannot write {path}: {reason}") from e
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (the rename) to disk; a file system that cannot (some network mounts) is left be."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def save_model(path: str | Path, model: SpatialMemoryModel, meta: dict[str, Any] | None = None) -> None:
@@ -110,13 +136,18 @@ def build_model(path: str | Path = DEFAULT_CHECKPOINT, device: str | torch.devic
         model.load_state_dict(data["model"])
     except MISFIT_ERRORS as e:
         raise BadInputError(f"model checkpoint {path}: its weights do not fit its config ({short_reason(e)})") from e
-    broken = [name for name, value in model.state_dict().items() if value.is_floating_point()
-              and not torch.isfinite(value).all()]
-    if broken:  # it loaded, and every frame's memory would be NaN, with an empty mask and no word
-        raise BadInputError(f"model checkpoint {path}: weights that are not finite numbers ({', '.join(broken[:3])}"
-                            f"{' ...' if len(broken) > 3 else ''}): a training run that diverged?")
+    check_finite(model, f"model checkpoint {path}")  # else every frame's memory would be NaN, its mask empty
     dev = resolve_device(device) if isinstance(device, str) else device
     return model.to(dev).eval()
+
+
+def check_finite(model: torch.nn.Module, what: str) -> None:
+    """BadInputError naming the weights of model that are not finite numbers, if any (a run that diverged)."""
+    broken = [name for name, value in model.state_dict().items() if value.is_floating_point()
+              and not torch.isfinite(value).all()]
+    if broken:
+        raise BadInputError(f"{what}: weights that are not finite numbers ({', '.join(broken[:3])}"
+                            f"{' ...' if len(broken) > 3 else ''}): a training run that diverged?")
 
 
 def checkpoint_meta(path: str | Path) -> dict[str, Any]:

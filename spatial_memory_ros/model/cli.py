@@ -33,7 +33,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"], help="training device")
     p.add_argument("--time-limit", type=float, default=d.time_limit_min, metavar="MIN",
-                   help="save and stop after this many minutes even if --steps are not done")
+                   help="save and stop after this many minutes of this session even if --steps are not done "
+                   "(--resume goes on for as long again)")
     p.add_argument("--large", action="store_true",
                    help="the larger model for a GPU (with e.g. --batch 32 --steps 6000 --workers 12)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.state")

@@ -128,7 +128,9 @@ def model_K(K_px: np.ndarray, w: int, h: int, config: ModelConfig) -> np.ndarray
 def check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 \
             or image.shape[0] == 0 or image.shape[1] == 0:
-        raise BadInputError(f"image must be a non-empty (H, W, 3) uint8 BGR array, got {getattr(image, 'shape', None)}")
+        got = (f"shape {image.shape} dtype {image.dtype}" if isinstance(image, np.ndarray)
+               else type(image).__name__)  # the shape alone did not say what was wrong with a float frame
+        raise BadInputError(f"image must be a non-empty (H, W, 3) uint8 BGR array, got {got}")
 
 
 _MAX_OFFSET_M = 1e8  # farther from the map origin than any map on Earth (UTM northings are ~1e7 m): a broken pose

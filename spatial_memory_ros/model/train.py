@@ -29,7 +29,16 @@ import numpy as np
 import torch
 
 from ..core.errors import BadInputError
-from .checkpoint import build_model, load_file, resolve_device, save_model, save_training_state, short_reason
+from .checkpoint import (
+    MISFIT_ERRORS,
+    build_model,
+    check_finite,
+    load_file,
+    resolve_device,
+    save_model,
+    save_training_state,
+    short_reason,
+)
 from .config import LARGE, ModelConfig, TrainConfig
 from .losses import LossWeights, anchor_loss, consistency_loss, cpc_loss, mask_loss, reid_loss
 from .model import SpatialMemoryModel
@@ -116,18 +125,23 @@ def _init_from(model: SpatialMemoryModel, path: Path) -> dict[str, Any]:
     """Load a model file's weights into `model`; modules the file lacks (a place memory) keep their init.
     Returns the file's meta, which the new file keeps as init_meta: how the weights it started from were made."""
     data = load_file(path)
-    weights = dict(data["model"])
-    key = "encoder.patch.weight"  # a file without the background input: its frame channels, the rest from zero
-    mine = model.state_dict()[key]
-    if key in weights and weights[key].shape[1] < mine.shape[1]:
-        grown = torch.zeros_like(mine)
-        grown[:, : weights[key].shape[1]] = weights[key]
-        weights[key] = grown
+    try:
+        weights = dict(data["model"])
+        key = "encoder.patch.weight"  # a file without the background input: its frame channels, the rest from zero
+        mine = model.state_dict()[key]
+        if key in weights and weights[key].shape[1] < mine.shape[1]:
+            grown = torch.zeros_like(mine)
+            grown[:, : weights[key].shape[1]] = weights[key]
+            weights[key] = grown
+    except MISFIT_ERRORS as e:  # its weights are not a mapping of tensors: not one of ours
+        raise BadInputError(f"--init {path} holds no weights this version reads: {short_reason(e)}") from e
     try:
         missing, unexpected = model.load_state_dict(weights, strict=False)
     except RuntimeError as e:  # a tensor of another shape
         raise BadInputError(f"--init {path} does not fit this model: it was made with other options (--large, "
                             f"--background, --place-cells?): {short_reason(e)}") from e
+    # a diverged run's weights train on without a word, and the file made from them is one no loader takes
+    check_finite(model, f"--init {path}")
     if unexpected:
         raise BadInputError(f"--init {path} has weights this model lacks (a --still-head or --place-cells it was "
                             f"made with?): {unexpected[:5]}")
@@ -266,19 +280,27 @@ def train(
     steps = range(step, tc.steps)
     it = progress(iter(steps), tc.steps, step) if progress else iter(steps)
 
-    def save(done: int, final: bool) -> None:
-        info = {**meta, "step": done, "minutes": minutes_before + (time.monotonic() - start) / 60, "final": final}
-        resume_from = {
-            "lanes": lanes.snapshot(), "carried": state.detach().cpu(),
-            "teacher_carried": None if teacher_state is None else teacher_state.detach().cpu(),
+    def between_steps() -> dict[str, Any]:
+        """The run as it stands between two steps, which is what a save writes: a Ctrl-C in the middle of a step
+        has moved the lanes, the generators and the stream count on by a chunk that was never trained, and a run
+        resumed from those skipped it. Lane seeds and generator states: cheap to take every step."""
+        return {
+            "lanes": lanes.snapshot(), "carried": state.detach(),
+            "teacher_carried": None if teacher_state is None else teacher_state.detach(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "fetched": source.fetched,
         }
-        save_training_state(state_path, model, optimizer, done, first_stream + source.fetched, info, resume_from)
+
+    def save(done: int, final: bool) -> None:
+        info = {**meta, "step": done, "minutes": minutes_before + (time.monotonic() - start) / 60, "final": final}
+        resume_from = {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in boundary.items() if k != "fetched"}
+        save_training_state(state_path, model, optimizer, done, first_stream + boundary["fetched"], info, resume_from)
         save_model(out, model, info)
 
     done = first_step = step
     stepping = False
+    boundary = between_steps()
     try:
         for step in it:
             for group in optimizer.param_groups:
@@ -296,6 +318,11 @@ def train(
                 anchor, teacher_state = _teacher_chunk(teacher, batch, teacher_state)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss, logs, last = chunk_loss(model, batch, chunk_state, weights, use_memory, anchor, tc.anchor)
+            if not math.isfinite(logs["loss"]):
+                # diverged: a step, and the next checkpoint, would write non-finite weights over the last good ones
+                raise BadInputError(f"the loss is not finite at step {step + 1} ({logs}): training stopped without "
+                                    f"saving; {out} and {state_path} hold the last checkpoint, if any (--resume goes "
+                                    "on from it)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -306,12 +333,15 @@ def train(
                 optimizer.step()
                 state = last.detach()
                 done = step + 1
+                boundary = between_steps()
                 stepping = False
             if hasattr(it, "set_postfix"):
                 it.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
             if done % tc.checkpoint_every == 0 and done < tc.steps:
                 save(done, final=False)
-            if minutes_before + (time.monotonic() - start) / 60 > tc.time_limit_min:
+            # this session's minutes: counted over every session, a run stopped by the limit and resumed with the
+            # same command did one step and stopped again
+            if (time.monotonic() - start) / 60 > tc.time_limit_min:
                 LOG.warning("time limit %.0f min reached after %d of %d steps: saving, stopping (--resume goes on)",
                             tc.time_limit_min, done, tc.steps)
                 break
