@@ -596,3 +596,15 @@ def test_a_checkpoint_holding_other_python_objects_says_so(tmp_path: Path) -> No
     with pytest.raises(BadInputError, match="Python objects besides tensors") as info:
         build_model(tmp_path / "np.pt")
     assert "cut short" not in str(info.value)
+
+
+def test_a_frame_of_the_wrong_kind_is_refused_naming_what_is_wrong() -> None:
+    """A float frame of a valid shape was refused with its shape alone, which did not say what was wrong."""
+    from spatial_memory_ros.core.errors import BadInputError
+    from spatial_memory_ros.model.step_inputs import check_image
+
+    check_image(np.zeros((4, 6, 3), np.uint8))
+    for bad, said in [(np.zeros((4, 6, 3), np.float32), "dtype float32"), (np.zeros((4, 6), np.uint8), "(4, 6)"),
+                      ([[0]], "got list")]:
+        with pytest.raises(BadInputError, match=said.replace("(", r"\(").replace(")", r"\)")):
+            check_image(bad)  # type: ignore[arg-type]
