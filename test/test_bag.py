@@ -328,6 +328,10 @@ def test_missing_topics_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureF
     write_tum(tmp_path / "tum", scene_frames(1, 0))
     assert main(["run", str(tmp_path / "tum"), "--out", str(tmp_path / "o"), "--image-topic", "/x"]) == 2
     assert "topic and frame options apply to bags only" in capsys.readouterr().err
+    # --depth-scale was read for TUM folders only and ignored without a word elsewhere (a bag's 16UC1 depth stayed mm)
+    write_bag(tmp_path / "with_info", scene_frames(2, 0))
+    assert main(["run", str(tmp_path / "with_info"), "--out", str(tmp_path / "o"), "--depth-scale", "5000"]) == 2
+    assert "drop --depth-scale" in capsys.readouterr().err
 
 
 def test_frames_without_a_pose_are_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -796,3 +800,62 @@ def test_no_depth_asked_for_is_not_warned_about(tmp_path: Path, caplog: pytest.L
     with caplog.at_level("WARNING"):
         reader = BagReader(write_messages(tmp_path / "bag", items), BagOptions(depth_topic=""))
     assert reader.topics.depth is None and "no depth used" not in caplog.text
+
+
+def _mcap_chunks(data: bytes) -> list[int]:
+    """Offsets of an MCAP file's chunk records (opcode 0x06): each record is opcode, u64 length, body."""
+    at, chunks = 8, []
+    while at + 9 <= len(data):
+        if data[at] == 0x06:
+            chunks.append(at)
+        at += 9 + int.from_bytes(data[at + 1:at + 9], "little")
+    return chunks
+
+
+@pytest.mark.parametrize("moving_tf", [False, True])
+def test_a_bag_damaged_inside_gives_the_frames_before_the_damage(tmp_path: Path, moving_tf: bool,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """A damaged record inside a bag whose end is whole (not a cut: nothing to recover) raised rosbags' ReaderError
+    part-way through `run`: a traceback, and no items.json. Now the frames before it are given and the run is told
+    once why the rest are not; tf and camera_info read before it stand."""
+    write_bag(tmp_path / "bag", scene_frames(), moving_tf=moving_tf)
+    whole = [(i, f.stamp) for i, f in BagReader(tmp_path / "bag").frames()]
+    mcap = tmp_path / "bag" / "bag.mcap"
+    data = bytearray(mcap.read_bytes())
+    chunks = _mcap_chunks(bytes(data))
+    assert len(chunks) >= 4
+    # the length of the first record in the middle chunk (its records start 49 bytes in: opcode, length, times,
+    # sizes, crc, an empty compression name, the records' length)
+    at = chunks[len(chunks) // 2] + 50
+    data[at:at + 4] = b"\xff\xff\xff\xff"
+    mcap.write_bytes(bytes(data))
+    bad: list[tuple[int, str]] = []
+    with caplog.at_level("WARNING"):
+        reader = BagReader(tmp_path / "bag")
+        got = [(i, f.stamp) for i, f in reader.frames(lambda i, e: bad.append((i, str(e))))]
+    assert 0 < len(got) < len(whole) and got == whole[:len(got)]
+    assert len(bad) == 1 and "is damaged after" in bad[0][1] and "the rest of it is not read" in bad[0][1]
+    assert "(tf and camera_info)" in caplog.text  # camera_info (and a moving /tf) run through the damaged chunk
+    with pytest.raises(BadInputError, match="is damaged after"):
+        list(BagReader(tmp_path / "bag").frames())
+    assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out"), *ITEMS]) == 0
+    assert (tmp_path / "out" / "items.json").is_file()
+    assert len(list((tmp_path / "out" / "change_masks").iterdir())) == len(got)
+
+
+def test_an_image_without_a_frame_id_gives_every_out_bag_topic_one_frame(tmp_path: Path) -> None:
+    """--out-bag named the camera "camera" in /tracks, /markers and items.json, but left /change_mask's frame_id
+    empty for images that had none, which RViz cannot place."""
+    from spatial_memory_ros.core.types import FrameResult
+    from spatial_memory_ros.io.bag import FrameHeader
+    from spatial_memory_ros.io.bag_writer import BagResultWriter
+
+    writer = BagResultWriter(tmp_path / "res", map_frame=None)
+    result = FrameResult(stamp=1.0, tracks=[], change_mask=np.zeros((4, 6), np.uint8), tags=[], observations=[],
+                         camera_moved=False)
+    writer.write(1.0, result, [], FrameHeader("", 1_000_000_000, 1_000_000_000))
+    writer.close()
+    with AnyReader([tmp_path / "res"], default_typestore=typestore()) as reader:
+        frames = {c.topic: reader.deserialize(raw, c.msgtype).header.frame_id  # type: ignore[attr-defined]
+                  for c, _, raw in reader.messages() if c.topic in ("/tracks", "/change_mask")}
+    assert frames == {"/tracks": "camera", "/change_mask": "camera"}

@@ -182,6 +182,11 @@ def test_video_errors(tmp_path: Path) -> None:
         VideoReader(tmp_path / "v.avi", camera_yaml=tmp_path / "small.yaml")
     with pytest.raises(BadInputError, match="fps"):
         VideoReader(tmp_path / "v.avi", fps=0.0)
+    from spatial_memory_ros.io import open_input
+
+    with pytest.raises(BadInputError, match="it has no depth; drop --depth-scale"):
+        open_input(tmp_path / "v.avi", depth_units_per_m=5000.0)
+    assert len(open_input(tmp_path / "v.avi")) > 0
 
 
 def test_a_video_cut_short_says_so_and_a_whole_one_does_not(tmp_path: Path) -> None:

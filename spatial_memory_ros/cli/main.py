@@ -104,8 +104,9 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "folder's camera.yaml)")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="only the first N input frames")
     p.add_argument("--fps", type=positive_float, help="video frame rate for the stamps (overrides the file's)")
-    p.add_argument("--depth-scale", type=positive_float, default=1000.0, metavar="UNITS",
-                   help="TUM depth PNG value of one metre: 1000 = mm (default), 5000 for the TUM downloads")
+    p.add_argument("--depth-scale", type=positive_float, default=None, metavar="UNITS",
+                   help="TUM folders only: depth PNG value of one metre: 1000 = mm (default), 5000 for the TUM "
+                   "downloads")
     from .bag_args import add_bag_arguments
 
     add_bag_arguments(p)

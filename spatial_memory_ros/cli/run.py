@@ -70,7 +70,7 @@ def run_offline(
     fps: float | None = None,
     camera_yaml: str | Path | None = None,
     max_frames: int | None = None,
-    depth_units_per_m: float = 1000.0,
+    depth_units_per_m: float | None = None,
     bag: BagOptions | None = None,
     out_bag: str | Path | None = None,
     open_pipeline: Callable[[PipelineConfig], PipelineLike] | None = None,

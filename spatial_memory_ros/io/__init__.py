@@ -50,14 +50,14 @@ def open_input(
     *,
     fps: float | None = None,
     camera_yaml: str | Path | None = None,
-    depth_units_per_m: float = 1000.0,
+    depth_units_per_m: float | None = None,
     bag: BagOptions | None = None,
 ) -> FrameSource:
     """A bag -> BagReader, another folder -> TumReader, a file -> VideoReader. BadInputError if the path does
     not exist.
 
-    fps applies to videos only; depth_units_per_m to TUM folders only (see TumReader); bag (topics, frames)
-    to bags only.
+    fps applies to videos only; depth_units_per_m to TUM folders only (see TumReader; None: its default, mm);
+    bag (topics, frames) to bags only. Each is refused for another input, where it would do nothing.
     """
     # The readers are imported here, not at the top: they import OnBadFrame from this module (and rosbags
     # is only loaded for bags).
@@ -70,6 +70,9 @@ def open_input(
             raise BadInputError(f"{path} is a bag: its stamps come from the messages; drop --fps")
         from .bag import BagReader
 
+        if depth_units_per_m is not None:  # a bag's depth says its units: 16UC1 mm or 32FC1 m
+            raise BadInputError(f"{path} is a bag: its depth images carry their units (16UC1 mm, 32FC1 m); drop "
+                                "--depth-scale")
         return BagReader(path, bag or BagOptions(), camera_yaml=camera_yaml)
     if bag is not None and bag != BagOptions():
         raise BadInputError(f"{path} is not a ROS 2 bag: topic and frame options apply to bags only")
@@ -84,7 +87,10 @@ def open_input(
             raise BadInputError(f"{path} is a TUM folder: its stamps come from the file names; drop --fps")
         from .tum import TumReader
 
-        return TumReader(path, camera_yaml=camera_yaml, depth_units_per_m=depth_units_per_m)
+        return TumReader(path, camera_yaml=camera_yaml,
+                         depth_units_per_m=1000.0 if depth_units_per_m is None else depth_units_per_m)
+    if depth_units_per_m is not None and path.is_file():
+        raise BadInputError(f"{path} is a video: it has no depth; drop --depth-scale")
     if path.is_file():
         from .video import VideoReader
 

@@ -72,6 +72,31 @@ def open_reader(sources: list[Path], path: Path) -> Iterator[AnyReader]:
         reader.close()
 
 
+class DamagedBagError(BadInputError):
+    """A bag whose messages stop being readable part-way: a damaged record or page inside a file whose end is
+    whole (a file cut short is recovered at open instead)."""
+
+
+def read_messages(reader: AnyReader, connections: list[Connection], path: Path) -> Iterator[tuple[Connection, int,
+                                                                                                   bytes]]:
+    """reader.messages(connections), with an error reading the bag's storage as DamagedBagError naming it: it
+    escaped as rosbags' ReaderError, struct.error or the SQLite driver's error, a traceback part-way through a run
+    that left its outputs unfinished."""
+    messages = reader.messages(connections)
+    count = 0
+    while True:
+        try:
+            item = next(messages)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - each storage plugin and its driver raise their own errors
+            raise DamagedBagError(f"bag {path} is damaged after {count} messages read: "
+                                  f"{type(exc).__name__}: {' '.join(str(exc).split())}; the rest of it is not "
+                                  "read") from None
+        count += 1
+        yield item
+
+
 def deserialize(reader: AnyReader, raw: bytes, conn: Connection) -> Any:
     """One message; BadInputError for bytes that do not decode as its type (a corrupt or mislabelled message),
     which the caller skips, as it does a frame that decodes but is unusable."""

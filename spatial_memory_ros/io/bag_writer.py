@@ -82,7 +82,8 @@ class BagResultWriter:
         out = {
             "/tracks": encode.tracks_to_msg(result.tracks, T.Header(frame_id=frame, stamp=stamp_msg), T),
             "/change_mask": encode.array_to_image(result.change_mask,
-                                                  T.Header(frame_id=header.frame_id, stamp=stamp_msg), T),
+                                                  T.Header(frame_id=header.frame_id or DEFAULT_CAMERA_FRAME,
+                                                           stamp=stamp_msg), T),  # as items.json, tracks name it
             "/markers": self._markers.build(result.tracks, items, stamp_msg),
         }
         for topic, msg in out.items():
