@@ -8,6 +8,7 @@ Every tuning parameter lives in the YAML (params_file), not here.
 
 import contextlib
 import os
+import re
 import tempfile
 
 import yaml
@@ -66,7 +67,7 @@ def _rviz(context: object, config: str) -> list:
     image = LaunchConfiguration("image").perform(context)
     with open(config, encoding="utf-8") as f:
         original = f.read()
-    fixed_frame = params_map_frame(LaunchConfiguration("params_file").perform(context))
+    fixed_frame = params_map_frame(LaunchConfiguration("params_file").perform(context), namespace)
     text = namespaced_rviz_config(original, namespace, image, fixed_frame)
     actions: list = []
     if text != original:  # a copy only where the topics differ, removed when launch shuts down
@@ -84,16 +85,18 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def params_map_frame(params_file: str, node: str = "spatial_memory") -> str:
+def params_map_frame(params_file: str, namespace: str = "", node: str = "spatial_memory") -> str:
     """The node's map_frame in its params file ("map" when it sets none or cannot be read): RViz's fixed frame.
     With map_frame: odom the config's fixed frame map did not exist, and RViz drew no marker. The sections that
-    apply to the node, as rcl reads them (/**, its name, a namespace before it, nested or joined with "/"), in
-    file order: the last that sets it wins."""
+    apply to the node as rcl matches them: a section's name (nested keys joined with "/", a leading "/" implied)
+    against the node's full name /<namespace>/<node>, with /** any number of names and /* one; in file order, the
+    last that sets it wins. Without the namespace a multi-robot file gave another robot's frame."""
     try:
         with open(params_file, encoding="utf-8") as f:
             doc = yaml.safe_load(f)
     except (OSError, yaml.YAMLError):
         return "map"
+    full_name = "/" + "/".join(part for part in (namespace.strip("/"), node) if part)
     found = "map"
 
     def walk(section: object, path: str) -> None:
@@ -101,8 +104,7 @@ def params_map_frame(params_file: str, node: str = "spatial_memory") -> str:
         if not isinstance(section, dict):
             return
         params = section.get("ros__parameters")
-        name = path.strip("/").split("/")[-1] if path.strip("/") else ""
-        if isinstance(params, dict) and name in ("**", node):
+        if isinstance(params, dict) and _section_applies(path, full_name):
             value = params.get("map_frame")
             if isinstance(value, str) and value.strip("/"):
                 found = value.strip("/")
@@ -112,6 +114,15 @@ def params_map_frame(params_file: str, node: str = "spatial_memory") -> str:
 
     walk(doc, "")
     return found
+
+
+def _section_applies(section: str, full_name: str) -> bool:
+    """Whether a params file's section (e.g. "/robot1/spatial_memory", "/**", "/*/spatial_memory") names the node."""
+    parts = [p for p in section.split("/") if p]
+    if not parts:
+        return False
+    pattern = "".join("(/[^/]+)*" if p == "**" else "/[^/]+" if p == "*" else "/" + re.escape(p) for p in parts)
+    return re.fullmatch(pattern, full_name) is not None
 
 
 def namespaced_rviz_config(text: str, namespace: str, image: str, fixed_frame: str = "map") -> str:

@@ -129,7 +129,45 @@ def test_rviz_fixed_frame_is_the_params_files_map_frame(monkeypatch: pytest.Monk
     assert module.params_map_frame(str(other)) == "odom"
     nested = tmp_path / "nested.yaml"
     nested.write_text("robot1:\n  spatial_memory:\n    ros__parameters:\n      map_frame: odom\n")
-    assert module.params_map_frame(str(nested)) == "odom"
+    assert module.params_map_frame(str(nested), "robot1") == "odom"
+    assert module.params_map_frame(str(nested)) == "map"  # /spatial_memory is not /robot1/spatial_memory
+
+
+PARAM_FILES = {
+    "two robots": "robot2:\n  spatial_memory:\n    ros__parameters:\n      map_frame: robot2/map\n"
+                  "/robot1/spatial_memory:\n  ros__parameters:\n    map_frame: robot1/map\n",
+    "no namespace in the file": "spatial_memory:\n  ros__parameters:\n    map_frame: world\n",
+    "one name": "/*:\n  ros__parameters:\n    map_frame: odom\n",
+    "any namespace": "/**/spatial_memory:\n  ros__parameters:\n    map_frame: odom\n"
+                     "/**:\n  ros__parameters:\n    rate_hz: 5.0\n",
+    "one namespace": "/*/spatial_memory:\n  ros__parameters:\n    map_frame: odom\n",
+    "later wins": "/**:\n  ros__parameters:\n    map_frame: base\n"
+                  "robot1:\n  spatial_memory:\n    ros__parameters:\n      map_frame: odom\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARAM_FILES))
+@pytest.mark.parametrize("namespace", ["", "robot1", "robot2", "fleet/robot1"])
+def test_rviz_fixed_frame_is_the_map_frame_rclpy_gives_the_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                 name: str, namespace: str) -> None:
+    """The launch file's reading of the params file against rclpy's own, for the node in each namespace: it read
+    every section whose last name was the node's, whatever the namespace, and did not know /*."""
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.node import Node
+
+    module = _load_launch_file(monkeypatch)
+    path = tmp_path / "params.yaml"
+    path.write_text(PARAM_FILES[name])
+    context = rclpy.Context()
+    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=context)
+    try:
+        node = Node("spatial_memory", namespace=namespace or None, context=context,
+                    automatically_declare_parameters_from_overrides=True)
+        given = node.get_parameter("map_frame").value if node.has_parameter("map_frame") else "map"
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    assert module.params_map_frame(str(path), namespace) == given.strip("/")
 
 
 def test_rviz_config_copy_only_where_topics_differ_and_removed_at_shutdown(monkeypatch: pytest.MonkeyPatch,

@@ -34,7 +34,7 @@ def test_ros_parameter_file_with_flat_dotted_keys(tmp_path: Path) -> None:
     use_sim_time: false
     tag_size_m: 0.1
     items: ["mug=3", "pallet_A=17"]
-    change.threshold: 25
+    change.threshold: 25.0
     tracker.min_hits: 5
     memory.db_path: /tmp/mem.db
 """)
@@ -79,7 +79,34 @@ def test_the_node_parameter_file_loads_as_it_is() -> None:
 def test_node_only_keys_match_the_node() -> None:
     params = pytest.importorskip("spatial_memory_ros.ros.params", reason="needs rclpy")
     node_fields = {f.name for f in dataclasses.fields(params.NodeSettings)} - {"pipeline"}
-    assert node_fields | {"use_sim_time"} == NODE_ONLY_KEYS
+    assert node_fields | {"use_sim_time", "start_type_description_service"} == NODE_ONLY_KEYS
+
+
+def test_rclpys_own_parameters_are_skipped_as_the_node_skips_them(tmp_path: Path) -> None:
+    """README's QoS section puts qos_overrides in the params file: the offline tools refused the file."""
+    config = load(tmp_path, """
+/**:
+  ros__parameters:
+    start_type_description_service: true
+    qos_overrides./image.subscription.reliability: reliable
+    qos_overrides:
+      /camera_info:
+        subscription:
+          depth: 5
+    tracker.min_hits: 4
+""")
+    assert config.tracker.min_hits == 4
+
+
+def test_a_ros_parameter_file_is_read_as_the_node_reads_it(tmp_path: Path) -> None:
+    """An integer for a float setting, or items as a map: the offline tools took them, the node refused the file
+    (rclpy: INTEGER for a DOUBLE) or started with no items (rcl made the map items.mug, items.box). A plain
+    mapping, which the node never reads, still takes both."""
+    with pytest.raises(BadInputError, match="change.threshold takes a float: write 25.0"):
+        load(tmp_path, "/**:\n  ros__parameters:\n    change.threshold: 25\n")
+    with pytest.raises(BadInputError, match="items must be a list of 'name=id' strings in a ROS parameter file"):
+        load(tmp_path, "spatial_memory:\n  ros__parameters:\n    items: {mug: 3}\n")
+    assert load(tmp_path, "change.threshold: 25\nitems: {mug: 3}\n").change.threshold == 25.0
 
 
 def test_unknown_keys_are_named(tmp_path: Path) -> None:

@@ -6,9 +6,11 @@ Accepted layouts (they can be mixed in one file):
 - tag settings at the top level (``tag_size_m``, ``items``) as the node declares them, or under ``tags.``.
 
 ``items`` is a string array ``["mug=3", "pallet_A=17"]`` because ROS parameters cannot hold maps; a
-``{name: id}`` map is accepted too. The node's own parameters (NODE_ONLY_KEYS) are skipped, so the
+``{name: id}`` map is accepted too, but not in a ROS parameter file (rcl would make it items.mug, which the node
+does not read). The node's own parameters (NODE_ONLY_KEYS) and ROS's (qos_overrides.*) are skipped, so the
 offline tools read config/spatial_memory.yaml as it is; any other unknown key raises BadInputError
-naming it, so a typo never silently falls back to a default.
+naming it, so a typo never silently falls back to a default. A ROS parameter file is read as the node reads it:
+a float setting written as an integer (25, not 25.0) is refused there, as rclpy refuses it.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ TAG36H11_IDS = 587
 NODE_ONLY_KEYS = frozenset({
     "device", "rate_hz", "map_frame", "camera_frame", "pose_source", "fixed_transform", "depth_max_dt_s",
     "publish_debug_image", "marker_lifetime_s", "tf_timeout_s", "image_transport", "image_rectified", "check_jpeg",
-    "cameras", "use_sim_time",
+    "cameras", "use_sim_time", "start_type_description_service",
 })
+ROS_KEY_PREFIXES = ("qos_overrides.",)  # rclpy's QoS overrides of the node's topics (README, "QoS")
 
 _SECTIONS = [f.name for f in dataclasses.fields(PipelineConfig)]  # "tags", "change", ...
 _ALIASES = {"tag_size_m": "tags.tag_size_m", "items": "tags.items"}
@@ -135,18 +138,21 @@ def load_pipeline_config(
     if not isinstance(data, dict):
         raise BadInputError(f"config file {path} must hold a mapping of settings")
     try:
-        return config_from_params(_unwrap_ros(data), ignore_keys=ignore_keys, base=base)
+        return config_from_params(_unwrap_ros(data), ignore_keys=ignore_keys, base=base,
+                                  ros_file=_is_ros_file(data))
     except BadInputError as e:
         raise BadInputError(f"{path}: {e}") from None
 
 
 def config_from_params(
-    params: Mapping[str, Any], *, ignore_keys: Collection[str] = NODE_ONLY_KEYS, base: PipelineConfig | None = None
+    params: Mapping[str, Any], *, ignore_keys: Collection[str] = NODE_ONLY_KEYS, base: PipelineConfig | None = None,
+    ros_file: bool = False,
 ) -> PipelineConfig:
     """Build a validated PipelineConfig from flat dotted and/or nested settings (no ROS wrapper), e.g.
-    ``{"tag_size_m": 0.1, "items": ["mug=3"], "change.threshold": 25}``; see load_pipeline_config."""
+    ``{"tag_size_m": 0.1, "items": ["mug=3"], "change.threshold": 25}``; see load_pipeline_config. ros_file: the
+    settings come from a ROS parameter file, to be refused where the node would refuse them."""
     flat = _flatten(params)
-    skip = set(ignore_keys)
+    skip = set(ignore_keys) | {k for k in flat if k.startswith(ROS_KEY_PREFIXES)}
     unknown = sorted(k for k in flat if k not in _FIELD_TYPES and k not in _ALIASES and k not in skip)
     if unknown:
         known = sorted(set(_FIELD_TYPES) - {"tags.tag_size_m", "tags.items"} | set(_ALIASES))
@@ -160,11 +166,15 @@ def config_from_params(
         section, name = dotted.split(".", 1)
         if name in values[section]:
             raise BadInputError(f"setting {dotted} is given twice (once as {key})")
-        values[section][name] = _coerce(dotted, raw)
+        values[section][name] = _coerce(dotted, raw, ros_file)
 
     default = PipelineConfig() if base is None else base
     sections = {s: dataclasses.replace(getattr(default, s), **v) for s, v in values.items()}
     return PipelineConfig(**sections).validate()
+
+
+def _is_ros_file(data: dict[Any, Any]) -> bool:
+    return any(isinstance(v, dict) and "ros__parameters" in v for v in data.values())
 
 
 def _unwrap_ros(data: dict[Any, Any]) -> dict[Any, Any]:
@@ -204,12 +214,18 @@ def _flatten(params: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _coerce(key: str, raw: Any) -> Any:
+def _coerce(key: str, raw: Any, ros_file: bool = False) -> Any:
     tp = _FIELD_TYPES[key]
     if key == "tags.items":
         if raw is None:
             return {}
+        if ros_file and not isinstance(raw, list):
+            # rcl makes a map items.mug, items.box (the node starts with no items) and a string a string
+            raise BadInputError(f"items must be a list of 'name=id' strings in a ROS parameter file, as the node "
+                                f"reads it (e.g. [\"mug=3\"]), not {raw!r}")
         return parse_items(raw)
+    if ros_file and tp is float and isinstance(raw, int) and not isinstance(raw, bool):
+        raise BadInputError(f"{key} takes a float: write {raw}.0, as the node (rclpy) refuses an integer for it")
     if tp is bool and isinstance(raw, bool):
         return raw
     if tp == _STR_LIST and isinstance(raw, list) and all(isinstance(x, str) for x in raw):
