@@ -263,7 +263,12 @@ def test_export_round_trip_is_read_by_the_tum_reader_and_run(tmp_path: Path,
     rows = [r.split(",") for r in (seq / "gt" / "gt.txt").read_text().splitlines()]
     assert rows and all(len(r) == 10 and r[6] in ("0", "1") and r[7:] == ["-1", "-1", "-1"] for r in rows)
     agent = next(a for a in truth[int(rows[0][0]) - 1].truth.agents if a.agent_id == int(rows[0][1]))
-    assert [float(v) for v in rows[0][2:4]] == pytest.approx(agent.box[:2].tolist(), abs=0.01)
+    # 1-based pixels, as MOTChallenge's truth: read back by the PETS09 reader, it is the box again (it was 1 px off)
+    assert [float(v) for v in rows[0][2:4]] == pytest.approx((agent.box[:2] + 1).tolist(), abs=0.01)
+    from spatial_memory_ros.evaluate.pets import read_mot_gt
+
+    back = read_mot_gt(seq / "gt" / "gt.txt")[int(rows[0][0])]
+    assert np.allclose(back.boxes[back.ids.tolist().index(agent.agent_id)], agent.box, atol=0.01)
     # flag 1 = what the bench scores, 0 = don't-care, row for row as truth_tracks splits them
     flags = [(int(r[0]) - 1, int(r[1]), r[6]) for r in rows]
     expect = [(f.index, a.agent_id, "1" if a.visible_px >= 100 else "0") for f in truth for a in f.truth.agents]

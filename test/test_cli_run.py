@@ -102,7 +102,7 @@ def test_run_writes_every_output_and_skips_bad_frames(tmp_path: Path, capsys) ->
 
     mot = read_mot(out / "tracks.txt")  # confirmed tracks only; frame numbers are input positions, 1-based
     assert mot[:, 0].tolist() == [1, 3, 5, 6] and set(mot[:, 1]) == {4}
-    np.testing.assert_allclose(mot[0, 2:], [10, 20, 20, 40, 0.9, 0.0, 0.0, 0.6])
+    np.testing.assert_allclose(mot[0, 2:], [11, 21, 20, 40, 0.9, 0.0, 0.0, 0.6])  # the box (10, 20), 1-based
     masks = sorted(p.name for p in (out / "change_masks").iterdir())
     assert masks == ["000001.png", "000003.png", "000005.png", "000006.png"]
     assert cv2.imread(str(out / "change_masks" / masks[0]), cv2.IMREAD_UNCHANGED).shape == (240, 320)

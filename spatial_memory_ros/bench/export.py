@@ -128,7 +128,9 @@ def export_sequence(
             for a in f.truth.agents:
                 x1, y1, x2, y2 = (float(v) for v in a.box)
                 flag = int(a.visible_px >= min_agent_px)
-                gt.write(f"{f.index + 1},{a.agent_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{flag},-1,-1,-1\n")
+                # 1-based pixels, as MOTChallenge's ground truth (evaluate.pets.read_mot_gt) and run's tracks.txt
+                gt.write(f"{f.index + 1},{a.agent_id},{x1 + 1:.2f},{y1 + 1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{flag},"
+                         "-1,-1,-1\n")
                 rows += flag
                 dont_care += 1 - flag
             write_change_mask(out_dir / "gt" / "change_masks", f.index + 1, f.truth.change_mask)

@@ -77,8 +77,10 @@ def write_items_json(
 def mot_rows(frame_number: int, tracks: Iterable[TrackInfo]) -> list[str]:
     """MOTChallenge rows "frame,id,bb_left,bb_top,bb_width,bb_height,conf,x,y,z" for one frame.
 
-    frame_number is 1-based (MOTChallenge). Only CONFIRMED tracks are written: tentative ones are not
-    yet claimed by the tracker and lost ones only have a predicted box, so neither should be scored.
+    frame_number is 1-based, and so are the pixels (MOTChallenge: the top-left pixel is (1, 1); PETS09's and the
+    MOT benchmarks' ground truth are written so, and bench --export's gt.txt too). Only CONFIRMED tracks are
+    written: tentative ones are not yet claimed by the tracker and lost ones only have a predicted box, so neither
+    should be scored.
     x, y, z are the track's map-frame position (m), or -1 when it has none.
     """
     rows = []
@@ -90,7 +92,7 @@ def mot_rows(frame_number: int, tracks: Iterable[TrackInfo]) -> list[str]:
             xyz = ",".join(f"{v:.3f}" for v in t.position)
         else:
             xyz = "-1,-1,-1"
-        rows.append(f"{frame_number},{t.track_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
+        rows.append(f"{frame_number},{t.track_id},{x1 + 1:.2f},{y1 + 1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
                     f"{t.confidence:.3f},{xyz}")
     return rows
 
