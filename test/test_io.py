@@ -376,3 +376,23 @@ def test_tag_is_detectable_in_fixture() -> None:
     dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h11)
     _, ids, _ = cv2.aruco.ArucoDetector(dictionary).detectMarkers(tag_image())
     assert ids is not None and ids.ravel().tolist() == [TAG_ID]
+
+
+def test_items_json_is_replaced_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was written in place: a Ctrl-C or a full disk mid-write left half a JSON file."""
+    from spatial_memory_ros.io import outputs
+
+    path = tmp_path / "items.json"
+    outputs.write_items_json(path, [])
+    before = path.read_text()
+
+    def fails_half_way(self: Path, text: str, encoding: str = "utf-8") -> int:
+        with open(self, "w", encoding=encoding) as f:
+            f.write(text[: len(text) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", fails_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        outputs.write_items_json(path, [])
+    monkeypatch.undo()
+    assert path.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["items.json"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -70,8 +71,16 @@ def items_to_dict(answers: Iterable[ItemAnswer], *, map_frame: str | None = None
 def write_items_json(
     path: str | Path, answers: Iterable[ItemAnswer], *, map_frame: str | None = None, frame_id: str = MAP_FRAME_ID
 ) -> None:
+    """items.json, written beside it and renamed over it: a Ctrl-C or a kill mid-write leaves the old file or the
+    new one, never half of one."""
     text = json.dumps(items_to_dict(answers, map_frame=map_frame, frame_id=frame_id), indent=2, allow_nan=False)
-    Path(path).write_text(text + "\n", encoding="utf-8")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def mot_rows(frame_number: int, tracks: Iterable[TrackInfo]) -> list[str]:
