@@ -43,3 +43,22 @@ def test_a_clock_stepped_forward_is_confirmed_and_a_slow_camera_is_not_held() ->
     assert _feed([100.0, 100.1, 130.0, 130.1, 130.2]) == [Stamp.IN_ORDER] * 2 + [Stamp.HELD] + [Stamp.IN_ORDER] * 2
     assert set(_feed([100.0 + 2.0 * i for i in range(10)])) == {Stamp.IN_ORDER}  # 0.5 Hz
     assert _feed([5.0])[0] is Stamp.IN_ORDER  # the first frame, whatever its stamp
+
+
+def test_a_camera_slower_than_the_windows_loses_one_frame_then_none() -> None:
+    """A frame every 20 s (rate_hz 0.05, which the node accepts), or every 10.001 s: every frame was held, each one
+    too far from the last; now the second spacing alike confirms it, and the windows follow the spacing."""
+    for period in (20.0, 10.001, 300.0):
+        got = _feed([1000.0 + period * i for i in range(8)])
+        assert got == [Stamp.IN_ORDER, Stamp.HELD] + [Stamp.IN_ORDER] * 6, period
+    # a slow camera's clock going back is still told from a glitch, at its own spacing
+    assert _feed([0.0, 20.0, 40.0, 60.0, 5.0, 25.0, 45.0]) == [
+        Stamp.IN_ORDER, Stamp.HELD, Stamp.IN_ORDER, Stamp.IN_ORDER, Stamp.HELD, Stamp.WENT_BACK, Stamp.IN_ORDER]
+    assert _feed([0.0, 20.0, 40.0, 60.0, 5.0, 80.0]) == [
+        Stamp.IN_ORDER, Stamp.HELD, Stamp.IN_ORDER, Stamp.IN_ORDER, Stamp.HELD, Stamp.IN_ORDER]
+
+
+def test_one_stall_does_not_widen_the_windows() -> None:
+    """The spacing is the median of the last gaps: one 9 s stall in a 10 Hz stream leaves a frame 30 s ahead held."""
+    stamps = [100.0 + 0.1 * i for i in range(5)] + [109.5, 109.6, 109.7, 139.7, 109.8]
+    assert _feed(stamps)[-2:] == [Stamp.HELD, Stamp.IN_ORDER]

@@ -44,15 +44,18 @@ def test_an_unchanged_floor_seen_again_brighter_is_no_change():
     assert sum(int(m.sum()) for m, _ in again) == 0
 
 
-@pytest.mark.parametrize("t0", [0.0, 1.7e9])
-def test_a_change_is_marked_for_settle_s_then_becomes_the_floor(t0: float):
+@pytest.mark.parametrize(("first", "t0"), [(None, 0.0), (None, 1.7e9), (1.7e9, 5.0), (5.0, 1.7e9 + 7.3)])
+def test_a_change_is_marked_for_settle_s_then_becomes_the_floor(first: float | None, t0: float):
     """Also at a ROS clock's stamps (1.7e9 s), where float32 steps by 128 s: the clock was kept in float32 from
-    0, and the 2 s settle time became a minute."""
+    0, and the 2 s settle time became a minute. And after a first frame on another clock (a driver restarted on its
+    own clock; simulation time, then wall time): counted from that first frame, the 2 s were the whole run."""
     rng = np.random.default_rng(3)
     fmap = FloorChangeMap(FloorChangeConfig(settle_s=2.0))
     T = pose(4.5, 5.0)  # a still camera looking at the board
     board = board_pixels(T)
     assert board.sum() > 1000
+    if first is not None:
+        fmap.update(render(texture(board=True), T, rng), K, T, first)
     for k in range(5):
         fmap.update(render(texture(board=True), T, rng), K, T, t0 + 0.1 * k)
     marked = []

@@ -1002,3 +1002,22 @@ def test_frames_without_a_change_commit_the_clock_every_ten_seconds(tmp_path: Pa
     memory.close()
     with MemoryStore(db, exclusive=False) as reader:
         assert reader.clock == pytest.approx(45.0)
+
+
+def test_a_slow_camera_after_the_clock_went_back_is_not_taken_for_late_frames() -> None:
+    """After a bag looped, every stamp over now + 5 s was taken for a late frame of the old clock for 10 s: a
+    camera 10 s apart had its new sightings stored 981 s in the past and "now" frozen."""
+    memory = ItemMemory(MemoryConfig(db_path=""))
+    a, b = np.zeros(3), np.array([3.0, 0.0, 0.0])
+    for t in np.arange(0.0, 1000.0, 10.0):
+        memory.advance(t)
+        memory.observe([ItemObservation("mug", a, t)])
+    for t in (0.0, 10.0, 20.0, 30.0):  # the bag plays again; the mug is at b now
+        memory.advance(t)
+        memory.observe([ItemObservation("mug", b if t > 0 else a, t)])
+        answer = memory.locate("mug")
+        assert answer.current.last_seen == t
+    assert np.allclose(answer.current.position, b)
+    # a late frame of the old clock, near where it was, is still moved back with the remembered times
+    memory.observe([ItemObservation("mug", b, 992.0)])
+    assert memory.locate("mug").current.last_seen < 30.0

@@ -48,6 +48,10 @@ _GAIN_RANGE = (0.2, 5.0)  # a fitted gain outside this is no light change (a lig
 _SATURATED = 250.0  # a look this bright in any channel may be clipped: it tells no gain and teaches no drift
 
 
+# s: _since is float32 from t0, whose step at 1e5 s is 8 ms; beyond it t0 moves up
+_REBASE_S = 1e5
+
+
 class FloorChangeMap:
     """Per-camera floor memory; update() returns the frame's scene-change mask."""
 
@@ -162,10 +166,16 @@ class FloorChangeMap:
         dist = dist.reshape(rows, cols).astype(np.float32)
         seen = cv2.warpPerspective(src, H_img_cell, (cols, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                    borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        if self._t0 is None:
-            self._t0 = float(stamp)
-        if float(stamp) < self._last_t - 1.0:  # the clock went back (a bag played again): no clock can be trusted
+        if self._t0 is None or float(stamp) < self._last_t - 1.0:
+            # first, or the clock went back (a bag played again): no time can be trusted. t0 too: kept from the old
+            # clock (1.7e9 s) and the new one starting near 0, _since's float32 stepped 128 s, and settle_s was void
             self._since.fill(np.nan)
+            self._t0 = float(stamp)
+        elif float(stamp) - self._t0 > _REBASE_S:
+            # far ahead of t0 (a long run, or a clock stepped from simulation time to wall time): times from a
+            # nearer t0, the cells' "different since" moved with it (long ago stays long ago)
+            self._since -= np.float32(float(stamp) - self._t0)
+            self._t0 = float(stamp)
         self._last_t = float(stamp)
         changed = self._compare_and_learn(window, seen, dist, inview, float(stamp) - self._t0, float(centre[2]))
         if not changed.any():

@@ -101,6 +101,7 @@ class ItemMemory:
         self._retry_at = -math.inf  # time.monotonic() from which frames try to write again
         self._moved_back_at = -math.inf  # time.monotonic() of the last _clock_went_back
         self._last_shift: float | None = None  # what it moved every time by (s, negative)
+        self._old_clock_now = -math.inf  # "now" just before the clock last went back (s, the old clock)
         self._warned_at = -math.inf  # time.monotonic() of the last "back and forth" warning
         self._prior: ReturnPrior | None = load_return_prior(config.return_prior_path) if config.return_prior else None
         for name, state in (store.load() if store is not None else {}).items():
@@ -153,11 +154,15 @@ class ItemMemory:
         Kept as it was, it lifted "now" back to the old clock, and the next frame of the new one moved every time
         back a second time, the new clock's sightings with them (and 300 s of dwell, the gap cap, came of it)."""
         shift = self._last_shift
+        # a late frame is near where the old clock was; every stamp above now + CLOCK_BACK_S was taken for one, and
+        # the new clock's frames more than 5 s apart (a slow camera, a bag replayed fast) were all moved back
         if (shift is not None and time.monotonic() - self._moved_back_at < _CLOCK_BACK_REST_S
+                and max(self._now, self._old_clock_now) - CLOCK_BACK_S < stamp
                 and self._now + CLOCK_BACK_S < stamp <= self._now - shift + CLOCK_BACK_S):
             return stamp + shift
         if stamp < self._now - CLOCK_BACK_S:
             if time.monotonic() - self._moved_back_at >= _CLOCK_BACK_REST_S:
+                self._old_clock_now = self._now
                 self._last_shift = self._clock_went_back(stamp)
                 self._moved_back_at = time.monotonic()
             elif time.monotonic() - self._warned_at >= _CLOCK_BACK_REST_S:
