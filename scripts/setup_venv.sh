@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-VENV=${SPATIAL_MEMORY_VENV:-$ROOT/.venv}
+VENV=$(realpath -m "${SPATIAL_MEMORY_VENV:-$ROOT/.venv}")  # absolute: CMake's AMENT_PREFIX_PATH needs it
 PY=${PYTHON:-python3}
 WITH_DATA=0
 for arg in "$@"; do
@@ -25,7 +25,7 @@ apt_install() {  # apt_install PKG...: as root, or through sudo without a passwo
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo -n"
   command -v apt-get >/dev/null \
-    && $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+    && $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"  # sudo resets env
 }
 
 pip_install() {  # pip install, quiet, without pip's notes on empty local indexes and on retries; fails when pip does

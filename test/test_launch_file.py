@@ -199,3 +199,17 @@ def test_rviz_config_copy_only_where_topics_differ_and_removed_at_shutdown(monke
     assert shutdown.kind == "OnShutdown"
     shutdown.kwargs["on_shutdown"](object(), object())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_launcher_templates_are_executable() -> None:
+    """CMake's configure_file copies a template's mode, and colcon's --symlink-install links lib/spatial_memory's
+    node to that copy: from a 0644 template `ros2 run` and the launch file found no executable."""
+    templates = sorted((ROOT / "scripts").glob("*.in"))
+    assert {t.name for t in templates} >= {"spatial_memory_node.in", "spatial_memory_cli.in"}
+    for template in templates:
+        assert os.access(template, os.X_OK), template
+        assert template.read_text().startswith("#!/bin/sh\n'''exec' \"@Python3_EXECUTABLE@\"")
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    # the command line of a ROS install: colcon ignores setup.py's console script
+    assert "scripts/spatial_memory_cli.in ${CMAKE_CURRENT_BINARY_DIR}/spatial-memory" in cmake
+    assert "ENV ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST" in cmake  # colcon test on this machine only, as test.sh
