@@ -153,7 +153,7 @@ def test_two_cameras_one_memory(tmp_path: Path, method: str) -> None:
         assert code == 0, f"the node exited with {code}:\n{node.output()}"
 
 
-def test_several_cameras_need_each_image_placed_by_tf(tmp_path: Path) -> None:
+def test_several_cameras_need_each_image_placed_by_tf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One fixed transform cannot place two cameras, nor one camera_frame name them: refused at start."""
     import rclpy
     from rclpy.parameter import Parameter
@@ -174,6 +174,18 @@ def test_several_cameras_need_each_image_placed_by_tf(tmp_path: Path) -> None:
         with pytest.raises(BadInputError, match="not relative ROS names"):
             SpatialMemoryNode(context=context, parameter_overrides=[
                 Parameter("memory.db_path", value=str(tmp_path / "m.db")), Parameter("cameras", value=["/x"])])
+        # a bad fixed transform is refused before the models load and the memory's file is locked (after, before)
+        from spatial_memory_ros.ros import node as node_module
+
+        opened: list[int] = []
+        real_open = node_module.Pipeline.open_cameras
+        monkeypatch.setattr(node_module.Pipeline, "open_cameras",
+                            staticmethod(lambda *a, **k: opened.append(1) or real_open(*a, **k)))
+        with pytest.raises(BadInputError, match="quaternion"):
+            SpatialMemoryNode(context=context, parameter_overrides=[
+                Parameter("memory.db_path", value=str(tmp_path / "m.db")),
+                Parameter("pose_source", value="fixed"), Parameter("fixed_transform", value=[0.0] * 7)])
+        assert opened == []
     finally:
         rclpy.try_shutdown(context=context)
 

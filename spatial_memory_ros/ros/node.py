@@ -81,6 +81,9 @@ class SpatialMemoryNode(FrameProcessing):
         self._tf_timeout = self.settings.tf_timeout_s
 
         names = self.settings.cameras
+        # before the pipelines: a bad fixed_transform or a missing tf2_ros was found after the models had loaded and
+        # the memory's file was locked, and the pipelines were left open
+        self.pose_source = make_pose_source(self, self.settings.pose_source, self.settings.fixed_transform)
         # one pipeline per camera, over one item memory (core.pipeline.Pipeline.open_cameras)
         self.pipelines = Pipeline.open_cameras(self.settings.pipeline, len(names), device=self.device)
         store = self.pipeline.memory.store
@@ -104,7 +107,6 @@ class SpatialMemoryNode(FrameProcessing):
 
         input_group = MutuallyExclusiveCallbackGroup()
         service_group = ReentrantCallbackGroup()
-        self.pose_source = make_pose_source(self, self.settings.pose_source, self.settings.fixed_transform)
         self.get_logger().info(f"camera pose from: {self.pose_source.name}")
         self.cameras = [
             CameraInput(self, name, i, compressed=self.settings.image_transport == "compressed",
