@@ -220,7 +220,7 @@ def _coerce(key: str, raw: Any, ros_file: bool = False) -> Any:
         if raw is None:
             return {}
         if ros_file and not isinstance(raw, list):
-            # rcl makes a map items.mug, items.box (the node starts with no items) and a string a string
+            # rcl makes a map items.mug, items.box (the node starts with no items); a string the node refuses
             raise BadInputError(f"items must be a list of 'name=id' strings in a ROS parameter file, as the node "
                                 f"reads it (e.g. [\"mug=3\"]), not {raw!r}")
         return parse_items(raw)
