@@ -35,7 +35,7 @@ from ..core.types import CameraIntrinsics, Frame
 from ..ros import decode
 from ..ros.image_checks import matching_depth
 from . import OnBadFrame
-from .bag_files import DamagedBagError, bag_files, deserialize, is_bag, open_reader, read_messages, unclosed_files
+from .bag_files import bag_files, deserialize, is_bag, open_reader, read_messages, unclosed_files
 from .bag_recover import NothingToRecover, is_cut_short, recover_mcap
 from .bag_stamps import BagStamps
 from .bag_topics import CAMERA_INFO, COMPRESSED, IMAGE, TF, BagOptions, choose_topics
@@ -178,15 +178,10 @@ class BagReader:
         if not wanted:
             return
         first_error = ""
-        messages = read_messages(reader, self._connections(reader, list(wanted)), self.path)
-        while True:
-            try:
-                conn, log_ns, raw = next(messages)
-            except StopIteration:
-                break
-            except DamagedBagError as exc:  # what came before it is good: frames() stops there too
-                _log.warning("%s (tf and camera_info)", exc)
-                break
+        conns = self._connections(reader, list(wanted))
+        # what came before a damaged part is good: frames() stops there too
+        for conn, log_ns, raw in read_messages(reader, conns, self.path,
+                                               on_damage=lambda exc: _log.warning("%s (tf and camera_info)", exc)):
             try:
                 msg = deserialize(reader, raw, conn)
             except BadInputError as exc:
@@ -291,18 +286,10 @@ class BagReader:
 
         with open_reader(self._sources, self.path) as reader:
             conns = self._connections(reader, [topics.image, topics.depth])
-
-            def messages() -> Iterator[tuple[Connection, int, bytes]]:
-                """The bag's messages up to a damaged part, if any: the frames before it are given, and on_bad is
-                told once why the rest are not (a video cut short ends so too), so that run finishes its outputs."""
-                try:
-                    yield from read_messages(reader, conns, self.path)
-                except DamagedBagError as exc:
-                    if on_bad is None:
-                        raise
-                    on_bad(index, exc)
-
-            for conn, log_ns, raw in messages():
+            # up to a damaged part, if any: the frames before it are given, and on_bad is told once why the rest are
+            # not (a video cut short ends so too), so that run finishes its outputs
+            damaged = None if on_bad is None else lambda exc: on_bad(index, exc)
+            for conn, log_ns, raw in read_messages(reader, conns, self.path, on_damage=damaged):
                 if conn.topic == topics.depth and topics.depth != topics.image:
                     try:
                         msg = deserialize(reader, raw, conn)

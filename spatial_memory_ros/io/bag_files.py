@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,11 +77,14 @@ class DamagedBagError(BadInputError):
     whole (a file cut short is recovered at open instead)."""
 
 
-def read_messages(reader: AnyReader, connections: list[Connection], path: Path) -> Iterator[tuple[Connection, int,
-                                                                                                   bytes]]:
+def read_messages(
+    reader: AnyReader, connections: list[Connection], path: Path,
+    on_damage: Callable[[DamagedBagError], None] | None = None,
+) -> Iterator[tuple[Connection, int, bytes]]:
     """reader.messages(connections), with an error reading the bag's storage as DamagedBagError naming it: it
     escaped as rosbags' ReaderError, struct.error or the SQLite driver's error, a traceback part-way through a run
-    that left its outputs unfinished."""
+    that left its outputs unfinished. on_damage, if given, is told instead, and the messages end there: what came
+    before the damage is good."""
     messages = reader.messages(connections)
     count = 0
     while True:
@@ -90,9 +93,12 @@ def read_messages(reader: AnyReader, connections: list[Connection], path: Path) 
         except StopIteration:
             return
         except Exception as exc:  # noqa: BLE001 - each storage plugin and its driver raise their own errors
-            raise DamagedBagError(f"bag {path} is damaged after {count} messages read: "
-                                  f"{type(exc).__name__}: {' '.join(str(exc).split())}; the rest of it is not "
-                                  "read") from None
+            damage = DamagedBagError(f"bag {path} is damaged after {count} messages read: {type(exc).__name__}: "
+                                     f"{' '.join(str(exc).split())}; the rest of it is not read")
+            if on_damage is None:
+                raise damage from None
+            on_damage(damage)
+            return
         count += 1
         yield item
 
