@@ -173,13 +173,18 @@ def config_from_params(
     return PipelineConfig(**sections).validate()
 
 
+def _is_ros_section(value: Any) -> bool:
+    """A ROS parameter file's node section: ``{ros__parameters: {...}}``."""
+    return isinstance(value, dict) and "ros__parameters" in value
+
+
 def _is_ros_file(data: dict[Any, Any]) -> bool:
-    return any(isinstance(v, dict) and "ros__parameters" in v for v in data.values())
+    return any(_is_ros_section(v) for v in data.values())
 
 
 def _unwrap_ros(data: dict[Any, Any]) -> dict[Any, Any]:
     """Return the ros__parameters block of a ROS parameter file, or the mapping itself."""
-    wrapped = {k: v for k, v in data.items() if isinstance(v, dict) and "ros__parameters" in v}
+    wrapped = {k: v for k, v in data.items() if _is_ros_section(v)}
     if not wrapped:
         return data
     if len(wrapped) != len(data) or len(wrapped) > 1:
