@@ -452,17 +452,10 @@ def test_bags_that_cannot_be_read_are_clear_errors(tmp_path: Path, capsys: pytes
 def test_a_cut_in_a_record_header_or_a_zeroed_chunk_is_still_a_cut(tmp_path: Path) -> None:
     """The cut can fall in a record's 9-byte header (struct.error) or leave a compressed chunk zeroed (a power
     loss: zstd's or lz4's error): the complete chunks before it are read, not a traceback."""
-    import struct
-
     write_bag(tmp_path / "bag", scene_frames(14, 8))
     mcap = tmp_path / "bag" / "bag.mcap"
     data = mcap.read_bytes()
-    pos, chunks = 8, []
-    while pos < len(data) - 8:
-        op, length = data[pos], struct.unpack_from("<Q", data, pos + 1)[0]
-        if op == 0x06:  # a chunk
-            chunks.append(pos)
-        pos += 9 + length
+    chunks = _mcap_chunks(data)
     assert len(chunks) >= 3
     for name, cut in (("header", data[:chunks[2] + 4]),  # inside the third chunk's length field
                       ("zeroed", data[:chunks[2] + 60] + bytes(len(data) - chunks[2] - 60))):
