@@ -296,6 +296,7 @@ def _bad_frames() -> list[tuple[str, Frame]]:
         ("pose scaled", Frame(image=good, stamp=0.0, T_map_cam=np.diag([2.0, 2.0, 2.0, 1.0]))),
         ("pose mirrored", Frame(image=good, stamp=0.0, T_map_cam=np.diag([1.0, 1.0, -1.0, 1.0]))),
         ("pose last row", Frame(image=good, stamp=0.0, T_map_cam=np.vstack([np.eye(4)[:3], [0.0, 0.0, 1.0, 1.0]]))),
+        ("pose far away", Frame(image=good, stamp=0.0, T_map_cam=pose((0.0, 0.0, 0.0), (0.0, 2e8, 0.0)))),
         ("stamp text", Frame(image=good, stamp="0.5")),  # type: ignore[arg-type]
         ("negative focal length", Frame(image=good, stamp=0.0, intrinsics=dataclasses.replace(INTR, fx=-300.0))),
         ("nan centre", Frame(image=good, stamp=0.0, intrinsics=dataclasses.replace(INTR, cx=float("nan")))),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import BadInputError
-from .geometry import is_rigid
+from .geometry import MAX_POSE_OFFSET_M, is_rigid
 from .types import Frame
 
 
@@ -37,6 +37,9 @@ def validate_frame(frame: Frame) -> None:
         if not is_rigid(T):
             raise BadInputError("frame.T_map_cam is not a rigid transform (its 3 x 3 part must be a rotation, "
                                 f"its last row 0 0 0 1), got {np.round(T, 4).tolist()}")
+        if np.abs(T[:3, 3]).max() > MAX_POSE_OFFSET_M:  # the learned model's step refused it after the tracks moved
+            raise BadInputError(f"frame.T_map_cam puts the camera {np.abs(T[:3, 3]).max():.3g} m from the map "
+                                f"origin (at most {MAX_POSE_OFFSET_M:.0e} m)")
     depth = frame.depth
     if depth is not None:
         if not isinstance(depth, np.ndarray) or not np.issubdtype(depth.dtype, np.floating):

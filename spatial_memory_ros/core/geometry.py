@@ -18,6 +18,11 @@ def make_transform(translation: ArrayLike, quaternion: ArrayLike) -> np.ndarray:
     return T
 
 
+# Farther from the map origin than any map on Earth (UTM northings are ~1e7 m): a broken pose. The pipeline and the
+# learned model's step both refuse it; in the model it made the memory NaN for good.
+MAX_POSE_OFFSET_M = 1e8
+
+
 def is_rigid(T: np.ndarray) -> bool:
     """Whether a finite (4, 4) T is a rigid transform: its 3 x 3 part a rotation (orthonormal, determinant 1, to
     1e-3; a float32 quaternion's is ~1e-7 off) and its last row 0 0 0 1. A scaled or mirrored one would put every

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..core.errors import BadInputError
-from ..core.geometry import is_rigid, scale_intrinsics
+from ..core.geometry import MAX_POSE_OFFSET_M, is_rigid, scale_intrinsics
 from ..core.types import CameraIntrinsics
 from .config import ModelConfig
 
@@ -133,7 +133,6 @@ def check_image(image: np.ndarray) -> None:
         raise BadInputError(f"image must be a non-empty (H, W, 3) uint8 BGR array, got {got}")
 
 
-_MAX_OFFSET_M = 1e8  # farther from the map origin than any map on Earth (UTM northings are ~1e7 m): a broken pose
 _FAR_M = 1024.0  # float32's step there is 0.06 mm, a ten-thousandth of the floor features' shortest wavelength
 
 
@@ -149,7 +148,7 @@ def checked_pose(T: np.ndarray | None) -> np.ndarray:
     if not is_rigid(pose):
         raise BadInputError("T_map_cam must be a rigid transform: an orthonormal rotation (determinant 1) and a "
                             "last row of 0 0 0 1")
-    if np.abs(pose[:3, 3]).max() > _MAX_OFFSET_M:
+    if np.abs(pose[:3, 3]).max() > MAX_POSE_OFFSET_M:
         raise BadInputError(f"T_map_cam puts the camera {np.abs(pose[:3, 3]).max():.3g} m from the map origin "
-                            f"(at most {_MAX_OFFSET_M:.0e} m)")
+                            f"(at most {MAX_POSE_OFFSET_M:.0e} m)")
     return pose
