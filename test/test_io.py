@@ -380,19 +380,30 @@ def test_tag_is_detectable_in_fixture() -> None:
 
 def test_items_json_is_replaced_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """It was written in place: a Ctrl-C or a full disk mid-write left half a JSON file."""
+    from spatial_memory_ros.core import atomic_file
     from spatial_memory_ros.io import outputs
 
     path = tmp_path / "items.json"
     outputs.write_items_json(path, [])
     before = path.read_text()
 
-    def fails_half_way(self: Path, text: str, encoding: str = "utf-8") -> int:
-        with open(self, "w", encoding=encoding) as f:
-            f.write(text[: len(text) // 2])
+    def disk_full(fd: int) -> None:  # the data are written but cannot be flushed: the write failed half way
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_text", fails_half_way)
+    monkeypatch.setattr(atomic_file.os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        outputs.write_items_json(path, [])
+        outputs.write_items_json(path, [answer("mug")])
     monkeypatch.undo()
     assert path.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["items.json"]
+
+
+def test_the_writable_probe_and_the_writers_leave_a_users_tmp_file_alone(tmp_path: Path) -> None:
+    """Both wrote and removed PATH.tmp: a file of that name beside the output (a user's own) was deleted."""
+    from spatial_memory_ros.io.outputs import check_writable
+
+    theirs = tmp_path / "items.json.tmp"
+    theirs.write_text("mine")
+    check_writable(tmp_path / "items.json", "--json file")
+    write_items_json(tmp_path / "items.json", [answer("mug")])
+    assert theirs.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["items.json", "items.json.tmp"]

@@ -375,7 +375,7 @@ def test_a_checkpoint_is_flushed_to_disk_before_and_after_its_rename(tmp_path: P
     """Without fsyncs a power loss could leave the rename on disk and the data not: an empty OUT.state."""
     import os
 
-    from spatial_memory_ros.model import checkpoint
+    from spatial_memory_ros.core import atomic_file
 
     synced: list[str] = []
     real = os.fsync
@@ -384,7 +384,7 @@ def test_a_checkpoint_is_flushed_to_disk_before_and_after_its_rename(tmp_path: P
         synced.append(os.readlink(f"/proc/self/fd/{fd}"))
         real(fd)
 
-    monkeypatch.setattr(checkpoint.os, "fsync", fsync)
+    monkeypatch.setattr(atomic_file.os, "fsync", fsync)
     save_model(tmp_path / "m.pt", tiny_model())
     assert len(synced) == 2 and synced[0].endswith(".tmp") and synced[1] == str(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]

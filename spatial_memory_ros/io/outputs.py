@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -17,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..core.atomic_file import replace_file
 from ..core.errors import BadInputError
 from ..core.types import ItemAnswer, ItemLocation, TrackInfo, TrackState
 
@@ -71,16 +73,10 @@ def items_to_dict(answers: Iterable[ItemAnswer], *, map_frame: str | None = None
 def write_items_json(
     path: str | Path, answers: Iterable[ItemAnswer], *, map_frame: str | None = None, frame_id: str = MAP_FRAME_ID
 ) -> None:
-    """items.json, written beside it and renamed over it: a Ctrl-C or a kill mid-write leaves the old file or the
-    new one, never half of one."""
+    """items.json, through core.atomic_file.replace_file: a Ctrl-C, a kill or a power loss mid-write leaves the old
+    file or the new one, never half of one."""
     text = json.dumps(items_to_dict(answers, map_frame=map_frame, frame_id=frame_id), indent=2, allow_nan=False)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    replace_file(Path(path), lambda f: f.write((text + "\n").encode("utf-8")))
 
 
 def mot_rows(frame_number: int, tracks: Iterable[TrackInfo]) -> list[str]:
@@ -170,10 +166,9 @@ def check_writable(path: Path, what: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise BadInputError(f"cannot create the folder of the {what} {path}: {e.strerror or e}") from e
-    probe = path.with_name(path.name + ".tmp")  # a file beside it, as atomic_save writes first: try one
-    try:
-        with open(probe, "ab"):
-            pass
-        probe.unlink()
+    try:  # a file beside it, as core.atomic_file.replace_file writes first (a unique name: never a user's file)
+        fd, probe = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
         raise BadInputError(f"cannot write the {what} {path}: {e.strerror or e}") from e

@@ -6,16 +6,15 @@ same plus the optimizer, the step and where the training data had got to.
 
 from __future__ import annotations
 
-import os
 import pickle
 import struct
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..core.atomic_file import replace_file
 from ..core.errors import BadInputError
 from .config import ModelConfig
 from .model import SpatialMemoryModel
@@ -75,43 +74,15 @@ def short_reason(e: BaseException, limit: int = 240) -> str:
 
 
 def atomic_save(obj: dict[str, Any], path: Path) -> None:
-    """torch.save to a temporary file beside path, flushed to disk, then renamed over path and the rename flushed:
-    a reader never sees half a file, even if the writer is killed mid-save, the file it replaces stays whole until
-    then, and after a power loss path is the old file or the new one (without the fsyncs the rename could reach the
-    disk before the data: an empty OUT.state). The temporary name is unique, so two runs writing one path at once do
-    not write into one file. BadInputError if it cannot be written (the CLIs call io.outputs.check_writable before
-    their work; a checkpoint written every 100 steps need not probe again)."""
-    tmp: Path | None = None
+    """torch.save through core.atomic_file.replace_file: a reader never sees half a file, even if the writer is killed
+    mid-save or the power goes, and the file it replaces stays whole until then. BadInputError if it cannot be
+    written (the CLIs call io.outputs.check_writable before their work; a checkpoint written every 100 steps need
+    not probe again)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        tmp = Path(name)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_folder(path.parent)
+        replace_file(path, lambda f: torch.save(obj, f))
     except (OSError, RuntimeError) as e:  # torch raises RuntimeError for a file it cannot open
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
         reason = e.strerror if isinstance(e, OSError) and e.strerror else short_reason(e)
         raise BadInputError(f"cannot write {path}: {reason}") from e
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Flush a folder's entries (the rename) to disk; a file system that cannot (some network mounts) is left be."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_model(path: str | Path, model: SpatialMemoryModel, meta: dict[str, Any] | None = None) -> None:
