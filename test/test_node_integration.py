@@ -304,3 +304,37 @@ def test_ctrl_c_twice_still_closes_the_memory_and_exits_0(tmp_path: Path) -> Non
     code = node.stop(signal.SIGINT)
     assert code == 0 and "Traceback" not in node.output(), node.output()
     assert not (tmp_path / "m.db-wal").exists()
+
+
+def test_a_camera_info_latched_once_before_the_node_starts_is_heard_with_the_durability_override(
+        tmp_path: Path) -> None:
+    """A driver that publishes camera_info once, transient local, before the node is up: the node's volatile
+    subscription never heard it and dropped every frame for "no valid camera_info". camera_info's durability can
+    now be overridden like its reliability (README, "QoS"); a late joiner gets the stored sample only reliably."""
+    domain = fresh_domain()
+    drv = Driver(domain)
+    try:
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        info_pub = drv.node.create_publisher(CameraInfo, "camera_info", latched)
+        info_pub.publish(camera_info(sec_to_stamp(time.time())))
+        t, q = split_transform(T_MAP_CAM)
+        node = NodeProcess(domain, tmp_path / "node.log", {
+            "memory.db_path": str(tmp_path / "m.db"), "change.method": "classical", "pose_source": "fixed",
+            "fixed_transform": [*map(float, t), *map(float, q)],
+            "qos_overrides./t/camera_info.subscription.durability": "transient_local",
+            "qos_overrides./t/camera_info.subscription.reliability": "reliable"})
+        try:
+            masks = drv.collect(Image, "change_mask")
+            image_pub = drv.node.create_publisher(Image, "image", 10)
+            assert drv.spin_until(lambda: image_pub.get_subscription_count() > 0, 40), node.output()
+            assert info_pub.get_subscription_count() == 1, "the override did not make the subscriptions match"
+            for _ in range(10):
+                image_pub.publish(bgr_to_image(render(A, None), header(CAMERA_FRAME, sec_to_stamp(time.time()))))
+                drv.spin_until(lambda: False, 0.15)
+            assert drv.spin_until(lambda: len(masks) >= 3, 10), node.output()
+            assert "no valid camera_info" not in node.output()
+        finally:
+            node.stop()
+    finally:
+        drv.close()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from rclpy.callback_groups import CallbackGroup
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from spatial_memory.msg import TrackArray
@@ -115,8 +115,12 @@ class CameraInput:
             node.create_subscription(Image, prefix + "image", self._on_image, camera_qos,
                                      callback_group=input_group, qos_overriding_options=overrides)
         self.info_topic = node.resolve_topic_name(prefix + "camera_info")
+        # Durability may be overridden too: a driver that publishes camera_info once, latched (transient local), is
+        # heard only by a transient-local subscription, which in turn hears no volatile publisher (most drivers).
+        info_overrides = QoSOverridingOptions(policy_kinds=(
+            QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY, QoSPolicyKind.DURABILITY))
         node.create_subscription(CameraInfo, prefix + "camera_info", self._on_camera_info, camera_qos,
-                                 callback_group=input_group, qos_overriding_options=overrides)
+                                 callback_group=input_group, qos_overriding_options=info_overrides)
         node.create_subscription(Image, prefix + "depth", self._on_depth, QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=5, reliability=qos_profile_sensor_data.reliability),
             callback_group=input_group, qos_overriding_options=overrides)
