@@ -31,8 +31,6 @@ from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame
 from spatial_memory_ros.io.tum import TumReader
 
-pytest.importorskip("spatial_memory_ros.core.pipeline", reason="the core Pipeline is not there yet")
-
 SCORES = {  # part of results.json -> (capability that scores it, its scores in [0, 1])
     "tracking": ("tracking", ("det_precision", "det_recall", "det_f1", "hota", "idf1", "mota")),
     "change": ("change", ("miou", "f1_changed")),

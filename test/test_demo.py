@@ -9,13 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from spatial_memory_ros.cli.demo import run_demo  # noqa: E402  (after the skip: it needs the Pipeline)
 from spatial_memory_ros.core.types import FrameResult, TagDetection, TrackInfo, TrackState
 from spatial_memory_ros.sim import make_scene
 from spatial_memory_ros.viz import annotate, contact_sheet
-
-pytest.importorskip("spatial_memory_ros.core.pipeline", reason="the core Pipeline is not there yet")
-
-from spatial_memory_ros.cli.demo import run_demo  # noqa: E402  (after the skip: it needs the Pipeline)
 
 
 def test_demo_answers_usual_home_and_current_truth(

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+pytest.importorskip("torch")  # the model and the embedder need it; without it the rest of the suite still runs
+
 from spatial_memory_ros.model import photo_stream
 from spatial_memory_ros.model.config import ModelConfig, TrainConfig
 from spatial_memory_ros.model.data import ITEM_LABEL, render_photo_stream, render_stream

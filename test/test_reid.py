@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+pytest.importorskip("torch")  # the model and the embedder need it; without it the rest of the suite still runs
+
 from spatial_memory_ros.core.config import ChangeConfig, DetectorConfig, MemoryConfig, PipelineConfig, TrackerConfig
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.item_memory import ItemMemory

@@ -8,16 +8,17 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from spatial_memory_ros.core.config import DetectorConfig, LiftingConfig, MemoryConfig, PipelineConfig, TagConfig
-from spatial_memory_ros.core.errors import BadInputError
-from spatial_memory_ros.core.item_memory import ItemMemory
-from spatial_memory_ros.core.pipeline import Pipeline
-from spatial_memory_ros.core.tags import TagDetector
-from spatial_memory_ros.core.types import CameraIntrinsics, Frame, PositionSource
-from spatial_memory_ros.model.tag_reader import CROP_PX, TagRead, TagReader, cell_variants, tag_cells, warp_quad
-from spatial_memory_ros.model.tag_reader_train import _targets, loss_fn
+torch = pytest.importorskip("torch")  # the model needs it; without it the rest of the suite still runs
+
+from spatial_memory_ros.core.config import DetectorConfig, LiftingConfig, MemoryConfig, PipelineConfig, TagConfig  # noqa: E402
+from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
+from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
+from spatial_memory_ros.core.pipeline import Pipeline  # noqa: E402
+from spatial_memory_ros.core.tags import TagDetector  # noqa: E402
+from spatial_memory_ros.core.types import CameraIntrinsics, Frame, PositionSource  # noqa: E402
+from spatial_memory_ros.model.tag_reader import CROP_PX, TagRead, TagReader, cell_variants, tag_cells, warp_quad  # noqa: E402
+from spatial_memory_ros.model.tag_reader_train import _targets, loss_fn  # noqa: E402
 
 IDS = list(range(100, 118))  # the warehouse scene's 18 items
 W, H = 320, 240
