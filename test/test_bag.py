@@ -852,3 +852,30 @@ def test_an_image_without_a_frame_id_gives_every_out_bag_topic_one_frame(tmp_pat
         frames = {c.topic: reader.deserialize(raw, c.msgtype).header.frame_id  # type: ignore[attr-defined]
                   for c, _, raw in reader.messages() if c.topic in ("/tracks", "/change_mask")}
     assert frames == {"/tracks": "camera", "/change_mask": "camera"}
+
+
+def test_out_bag_track_times_are_the_images_exact_stamps(tmp_path: Path) -> None:
+    """The node gives a track's first_seen / last_seen back as the image's exact stamp (encode.remember_stamp); the
+    bag writer converted the core's float seconds, tens of ns off a real-epoch stamp, so they matched no header."""
+    from spatial_memory_ros.core.types import FrameResult, PositionSource, TrackInfo, TrackState
+    from spatial_memory_ros.io.bag import FrameHeader
+    from spatial_memory_ros.io.bag_writer import BagResultWriter
+
+    sec, first_ns, last_ns = 1_717_171_717, 123_456_789, 223_456_789
+    first, last = sec + first_ns * 1e-9, sec + last_ns * 1e-9  # the float seconds bag_stamps gives the core
+    writer = BagResultWriter(tmp_path / "res", map_frame="map")
+    for t, ns in ((first, first_ns), (last, last_ns)):
+        track = TrackInfo(1, "item", "mug", TrackState.CONFIRMED, False, 0.9, np.array([0.0, 0.0, 10.0, 10.0]),
+                          np.array([1.0, 2.0, 0.0]), np.zeros(3), first, t, PositionSource.TAG)
+        result = FrameResult(stamp=t, tracks=[track], change_mask=np.zeros((4, 4), np.uint8), tags=[],
+                             observations=[], camera_moved=False)
+        writer.write(t, result, [], FrameHeader("cam", sec * 10**9 + ns, sec * 10**9 + ns))
+    writer.close()
+    with AnyReader([tmp_path / "res"], default_typestore=typestore()) as reader:
+        arrays = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages() if c.topic == "/tracks"]
+    assert len(arrays) == 2
+    for array in arrays:
+        header = (array.header.stamp.sec, array.header.stamp.nanosec)
+        seen = array.tracks[0]
+        assert (seen.last_seen.sec, seen.last_seen.nanosec) == header
+        assert (seen.first_seen.sec, seen.first_seen.nanosec) == (sec, first_ns)

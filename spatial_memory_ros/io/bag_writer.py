@@ -72,6 +72,9 @@ class BagResultWriter:
                                  stamp_msg.sec * 1_000_000_000 + stamp_msg.nanosec)
         else:
             stamp_msg = T.Time(sec=header.stamp_ns // 1_000_000_000, nanosec=header.stamp_ns % 1_000_000_000)
+            # as the node does at decoding: a track's first_seen / last_seen (float s in the core) then come back as
+            # this image's exact stamp, not tens of ns off it, so they match /tracks' and /change_mask's headers
+            encode.remember_stamp(stamp_msg.sec, stamp_msg.nanosec)
         frame = self._map_frame or header.frame_id or DEFAULT_CAMERA_FRAME  # as items.json names it
         self._markers.frame_id = frame
         # as the node does (two frame periods at least): a 0.5 Hz input's markers were gone half the time on replay
