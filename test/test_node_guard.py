@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not installed")
 import rclpy  # noqa: E402
-from bag_scene import CAMERA_FRAME, HEIGHT_M, INTR  # noqa: E402
+from bag_scene import CAMERA_FRAME, HEIGHT_M, INTR, scene_frames  # noqa: E402
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy  # noqa: E402
 from ros_support import fixed_pose_node  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
@@ -161,6 +161,52 @@ def test_save_memory_without_a_file_says_nothing_was_saved(tmp_path: Path) -> No
     try:
         response = node._on_save(Trigger.Request(), Trigger.Response())
         assert not response.success and "RAM only" in response.message
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_a_reset_between_a_frames_step_and_its_publishing_is_not_undone_by_it(tmp_path: Path) -> None:
+    """reset_memory waited for a frame's pipeline step only: landing before that frame's publishing, it cleared
+    RViz, and then the frame's tracks (of the forgotten memory) were published and drawn again."""
+    import threading
+
+    from rclpy.parameter import Parameter
+    from std_srvs.srv import Trigger
+    from visualization_msgs.msg import Marker
+
+    node, context = fixed_pose_node(tmp_path / "m.db", HEIGHT_M, Parameter("items", value=["mug=3"]),
+                                    Parameter("change.method", value="classical"))
+    try:
+        sent: list[tuple[str, object]] = []
+        for name, pub in (("markers", node.markers_pub), ("tracks", node.cameras[0].tracks_pub)):
+            def record(msg: object, name: str = name, publish: object = pub.publish) -> None:
+                sent.append((name, msg))
+                publish(msg)  # type: ignore[operator]
+            pub.publish = record  # type: ignore[method-assign]
+        frames = scene_frames()
+        for t, image in frames[:-1]:
+            node.process(bgr_to_image(image, header(CAMERA_FRAME, sec_to_stamp(t))), INTR, [], node.cameras[0])
+        assert any(t.item == "mug" for _, m in sent[-2:] for t in getattr(m, "tracks", [])), "no mug track to reset"
+        publish = node._publish
+        reset = threading.Thread(target=node._on_reset, args=(Trigger.Request(), Trigger.Response()))
+
+        def reset_lands_now(*args: object) -> None:
+            reset.start()
+            reset.join(timeout=1.0)  # the old code let it finish here, before this frame's publishing
+            publish(*args)  # type: ignore[arg-type]
+        node._publish = reset_lands_now  # type: ignore[method-assign]
+        sent.clear()
+        t, image = frames[-1]
+        node.process(bgr_to_image(image, header(CAMERA_FRAME, sec_to_stamp(t))), INTR, [], node.cameras[0])
+        reset.join(timeout=10.0)
+        assert not reset.is_alive()
+        names = [name for name, _ in sent]
+        last_markers = [m for name, m in sent if name == "markers"][-1]
+        assert names[-1] == "markers" and last_markers.markers, names  # the reset's clear() came last
+        assert all(k.action == Marker.DELETE for k in last_markers.markers)
+        assert node.pipeline.list_items() == []
     finally:
         node.close()
         node.destroy_node()

@@ -206,14 +206,16 @@ class FrameProcessing(Node):
             self._warn(f"{camera.name}:{ignored[0]}", f"ignoring depth image{camera.label}: {ignored[1]}")
         frame = Frame(image=image, stamp=stamp_s, intrinsics=intrinsics,
                       T_map_cam=T_map_cam, depth=depth)
-        try:
-            with camera.process_lock:
+        # the publishing too under the lock: a reset_memory between the step and its publishing cleared RViz, and
+        # then this frame's tracks (the reset's forgotten items among them) were published and drawn again
+        with camera.process_lock:
+            try:
                 result = self.pipelines[camera.index].update(frame)
-        except BadInputError as exc:  # keyed by its subject (frame.T_map_cam, frame.depth, ...), as bad images are
-            self._drop(camera, f"pipeline:{str(exc).split()[0]}", str(exc))
-            return
-        camera.processed += 1
-        self._publish(camera, msg, image, result)
+            except BadInputError as exc:  # keyed by its subject (frame.T_map_cam, frame.depth, ...), as bad images
+                self._drop(camera, f"pipeline:{str(exc).split()[0]}", str(exc))
+                return
+            camera.processed += 1
+            self._publish(camera, msg, image, result)
         done = time.monotonic()
         camera.health.processed(done, done - started)
 
