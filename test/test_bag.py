@@ -128,6 +128,13 @@ def test_a_rectified_image_topic_takes_its_intrinsics_from_p(tmp_path: Path) -> 
     """--image-rectified (the node's image_rectified): camera_info's P, no distortion; without P, a clear error."""
     write_bag(tmp_path / "bag", scene_frames(2, 0))
     assert main(["run", str(tmp_path / "bag"), "--out", str(tmp_path / "out"), "--image-rectified"]) == 0
+    import argparse
+
+    from spatial_memory_ros.cli.bag_args import add_bag_arguments, bag_options
+
+    parser = argparse.ArgumentParser()
+    add_bag_arguments(parser)  # the run above gives the same result either way (this bag's P is its K, D zero)
+    assert bag_options(parser.parse_args(["--image-rectified"])) == BagOptions(image_rectified=True)
     reader = open_input(tmp_path / "bag", bag=BagOptions(image_rectified=True))
     for _, frame in reader.frames():
         assert frame.intrinsics == dataclasses.replace(INTR, distortion=())

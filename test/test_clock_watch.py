@@ -62,3 +62,10 @@ def test_one_stall_does_not_widen_the_windows() -> None:
     """The spacing is the median of the last gaps: one 9 s stall in a 10 Hz stream leaves a frame 30 s ahead held."""
     stamps = [100.0 + 0.1 * i for i in range(5)] + [109.5, 109.6, 109.7, 139.7, 109.8]
     assert _feed(stamps)[-2:] == [Stamp.HELD, Stamp.IN_ORDER]
+
+
+def test_a_frame_far_ahead_is_confirmed_only_by_a_next_one_as_far_after_it() -> None:
+    """A slow camera's spacing confirms a held frame when the next comes about as far after it (within a quarter);
+    a next frame at another spacing is no confirmation: both stay held, and the clock does not move to them."""
+    assert _feed([100.0, 100.1, 200.0, 400.0]) == [Stamp.IN_ORDER] * 2 + [Stamp.HELD] * 2
+    assert _feed([100.0, 100.1, 200.0, 299.0])[-1] is Stamp.IN_ORDER  # 98.9 s after it, 99.9 s ahead: a spacing

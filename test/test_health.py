@@ -36,6 +36,17 @@ def test_a_healthy_node_is_ok_with_its_rates() -> None:
     assert values["images received / processed / dropped since start"] == "300 / 100 / 0"
 
 
+def test_rates_right_after_start_are_over_the_time_watched() -> None:
+    """One second after start, a 30 Hz camera is 30 Hz, not 6 Hz over a 5 s window it was not up for."""
+    h = FrameHealth(window_s=5.0)
+    h.start(0.0)
+    end = _feed(h, 0.0, 1.0, camera_hz=30.0, process_every=3)
+    report = h.report(end, rate_hz=10.0)
+    values = dict(report.values)
+    assert values["images received (Hz)"] == "30.0" and values["frames processed (Hz)"] == "10.0"
+    assert report.level == Level.OK, report.message
+
+
 def test_no_image_warns_at_first_then_is_an_error() -> None:
     h = FrameHealth(window_s=5.0)
     h.start(100.0)
