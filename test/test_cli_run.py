@@ -475,3 +475,55 @@ def test_run_into_a_memory_of_another_frame_is_refused_and_changes_nothing(tmp_p
     err = capsys.readouterr().err
     assert f"holds positions in frame 'robot2/map', not '{frame}'" in err and "Traceback" not in err
     assert db.read_bytes() == before
+
+
+def test_sigterm_is_a_ctrl_c_for_every_subcommand() -> None:
+    """SIGTERM (kill, timeout, a CI cancel) killed the process at once: run's tracks.txt ended frames before its
+    masks, with no items.json, and train lost the steps since its last checkpoint. It now does what Ctrl-C does."""
+    import os
+    import signal
+
+    from spatial_memory_ros.cli.main import _sigterm_as_ctrl_c
+    from spatial_memory_ros.cli.run import _stop_after_the_frame
+
+    before = signal.getsignal(signal.SIGTERM)
+    with _sigterm_as_ctrl_c():
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)  # Python's own SIGINT handler: KeyboardInterrupt
+        with _stop_after_the_frame() as stopping:
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stopping()  # run's handler: the frame in hand is finished first
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_run_stopped_by_sigterm_ends_every_output_on_one_frame(tmp_path: Path) -> None:
+    """The whole command, as `timeout` or `kill` stops it."""
+    import signal
+    import subprocess
+    import time
+
+    write_video(tmp_path / "v.avi", n=400)
+    save_camera_yaml(INTRINSICS, tmp_path / "camera.yaml")
+    out = tmp_path / "out"
+    child = subprocess.Popen([sys.executable, "-m", "spatial_memory_ros.cli", "run", str(tmp_path / "v.avi"),
+                              "--out", str(out), "--items", "mug=3", "--camera", str(tmp_path / "camera.yaml")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        end = time.monotonic() + 120
+        while child.poll() is None and time.monotonic() < end and len(list(out.glob("change_masks/*.png"))) < 10:
+            time.sleep(0.05)
+        assert child.poll() is None, "the run ended before it could be stopped"
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, err.decode()
+    masks = sorted(int(p.stem) for p in out.glob("change_masks/*.png"))
+    rows = (out / "tracks.txt").read_text().splitlines()
+    assert rows and masks and masks[-1] < 400
+    assert {int(r.split(",")[0]) for r in rows} <= set(masks) and int(rows[-1].split(",")[0]) == masks[-1]
+    assert json.loads((out / "items.json").read_text())["items"], "no items.json written"
+    assert b"Traceback" not in err

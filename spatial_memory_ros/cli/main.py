@@ -8,12 +8,17 @@ Expected failures (SpatialMemoryError, missing or unwritable files) print one li
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from ..core.config import PipelineConfig
 from ..core.errors import SpatialMemoryError
@@ -42,7 +47,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; returns the process exit code (0 ok, 2 error, 130 interrupted)."""
+    """Run one subcommand; returns the process exit code (0 ok, 2 error, 130 interrupted: Ctrl-C or SIGTERM)."""
+    with _sigterm_as_ctrl_c():
+        return _main(argv)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (kill, timeout, systemd, a CI cancel) does what Ctrl-C does at that moment: whatever SIGINT handler
+    is in force (run's stop after this frame, train's save at the step's end) or KeyboardInterrupt. It killed the
+    process with no message, leaving tracks.txt behind the masks and no items.json, and train without a save. Only
+    in the main thread (the only one signals reach); the handler before is put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def as_sigint(signum: int, frame: FrameType | None) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        elif handler != signal.SIG_IGN:  # SIG_DFL, or one set outside Python: as Ctrl-C would
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, as_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
     try:
         parser = build_parser()  # imports torch and the subcommands: a second or more, long enough for a Ctrl-C
