@@ -388,3 +388,56 @@ def test_a_checkpoint_is_flushed_to_disk_before_and_after_its_rename(tmp_path: P
     save_model(tmp_path / "m.pt", tiny_model())
     assert len(synced) == 2 and synced[0].endswith(".tmp") and synced[1] == str(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["kill PID", "kill the process group"])
+def test_sigterm_saves_like_ctrl_c_and_the_rendering_workers_go_with_it(tmp_path: Path, group: bool) -> None:
+    """SIGTERM (kill, timeout, systemd) killed train with no save; sent to the process group it also killed a
+    rendering worker that held the pool's queue lock, and the parent then waited for it forever after saving. Now
+    SIGTERM is a Ctrl-C to the parent, and the workers, in a session of their own, neither get nor outlive it."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from spatial_memory_ros.model.checkpoint import load_file
+
+    out = tmp_path / "model.pt"
+    run = [*TINY_RUN]
+    run[run.index("--steps") + 1] = "100000"
+    run[run.index("--checkpoint-every") + 1] = "100000"
+    run[run.index("--workers") + 1] = "2"
+    child = subprocess.Popen([sys.executable, "-m", "spatial_memory_ros.cli", "train", "--out", str(out), *run],
+                             stderr=subprocess.PIPE, cwd=Path(__file__).parents[1], start_new_session=True)
+    err = bytearray()
+
+    def read_err() -> None:
+        for chunk in iter(lambda: child.stderr.read1(4096), b""):  # type: ignore[union-attr]
+            err.extend(chunk)
+
+    threading.Thread(target=read_err, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120.0
+        while not re.search(rb"\b[1-9][0-9]*/100000\b", bytes(err)) and child.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert child.poll() is None, bytes(err).decode(errors="replace")[-2000:]
+        workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(child.pid)], capture_output=True,
+                                                  text=True).stdout.split()]
+        assert len(workers) >= 2, workers
+        if group:
+            os.killpg(child.pid, signal.SIGTERM)
+        else:
+            child.send_signal(signal.SIGTERM)
+        code = child.wait(60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    text = bytes(err).decode(errors="replace")
+    assert code == 130, text[-2000:]
+    assert "Traceback" not in text and "interrupted" in text
+    assert load_file(out.with_name("model.pt.state"))["step"] >= 1 and out.is_file()
+    time.sleep(1.0)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()], "a rendering worker outlived train"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import collections
+import contextlib
+import ctypes
 import multiprocessing as mp
+import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +18,7 @@ from ..core.errors import BadInputError
 from .config import ModelConfig, TrainConfig
 from .data import Stream, render_stream
 
+_PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
 _LABEL_STRIDE = 1 << 20  # instance labels are made unique per lane assignment: label + assignment * this
 
 
@@ -21,6 +26,20 @@ def _worker_init() -> None:
     import cv2
 
     cv2.setNumThreads(1)  # one core per rendering worker
+    # Signals are the parent's to act on; it saves and stops the pool (terminate(): SIGTERM, which the fork
+    # inherited as the CLI's Ctrl-C: the default is put back). A terminal's Ctrl-C reaches the whole process group:
+    # each worker printed a KeyboardInterrupt traceback; a SIGTERM to the group (kill -TERM -PGID) killed a worker
+    # that held the pool's queue lock, and the parent's terminate() then waited for it forever. In a session of
+    # their own the workers get neither, and die with the parent (a kill -9 of it left them waiting on the queue).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    parent = os.getppid()
+    with contextlib.suppress(OSError):
+        os.setsid()
+    with contextlib.suppress(OSError, AttributeError):  # Linux's prctl; elsewhere the session alone
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
 
 
 class StreamSource:
