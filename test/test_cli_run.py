@@ -331,10 +331,10 @@ def test_a_first_ctrl_c_waits_for_the_frame_and_a_second_stops_at_once() -> None
     import os
     import signal
 
-    from spatial_memory_ros.cli.run import _stop_after_the_frame
+    from spatial_memory_ros.cli.stopping import stop_after_the_frame
 
     before = signal.getsignal(signal.SIGINT)
-    with _stop_after_the_frame() as stopping:
+    with stop_after_the_frame() as stopping:
         assert not stopping()
         os.kill(os.getpid(), signal.SIGINT)
         assert stopping()  # asked to stop, no KeyboardInterrupt: the frame in hand is finished first
@@ -484,13 +484,13 @@ def test_sigterm_is_a_ctrl_c_for_every_subcommand() -> None:
     import signal
 
     from spatial_memory_ros.cli.main import _sigterm_as_ctrl_c
-    from spatial_memory_ros.cli.run import _stop_after_the_frame
+    from spatial_memory_ros.cli.stopping import stop_after_the_frame
 
     before = signal.getsignal(signal.SIGTERM)
     with _sigterm_as_ctrl_c():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)  # Python's own SIGINT handler: KeyboardInterrupt
-        with _stop_after_the_frame() as stopping:
+        with stop_after_the_frame() as stopping:
             os.kill(os.getpid(), signal.SIGTERM)
             assert stopping()  # run's handler: the frame in hand is finished first
             with pytest.raises(KeyboardInterrupt):

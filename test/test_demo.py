@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from spatial_memory_ros.cli.demo import run_demo  # noqa: E402  (after the skip: it needs the Pipeline)
+from spatial_memory_ros.cli.demo import run_demo
 from spatial_memory_ros.core.types import FrameResult, TagDetection, TrackInfo, TrackState
 from spatial_memory_ros.sim import make_scene
 from spatial_memory_ros.viz import annotate, contact_sheet
@@ -67,6 +67,50 @@ def test_demo_writes_a_readable_video(tmp_path: Path, capsys: pytest.CaptureFixt
     ok, img = cap.read()
     cap.release()
     assert ok and img.shape == (240, 320, 3)
+
+
+def test_a_ctrl_c_ends_every_output_on_one_frame_and_one_while_loading_keeps_the_last_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Ctrl-C (or SIGTERM) mid-run raised at once: tracks.txt could end a frame before the masks, or be empty
+    (buffered), and demo.avi was left unfinished. While the models loaded it emptied the last run's demo.avi and
+    kept the rest of its outputs."""
+    import os
+    import signal
+
+    import spatial_memory_ros.cli.demo as demo
+    from spatial_memory_ros.core.pipeline import Pipeline
+
+    assert run_demo(tmp_path, width=320, height=240, duration_s=1.0) == 0
+    video = (tmp_path / "demo.avi").read_bytes()
+
+    def loading_interrupted(cls: type, config: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Pipeline, "open", classmethod(loading_interrupted))
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(tmp_path, width=320, height=240, duration_s=1.0)
+    assert (tmp_path / "demo.avi").read_bytes() == video and (tmp_path / "items.json").is_file()
+    monkeypatch.undo()
+
+    real = demo.to_frame
+
+    def ctrl_c_at_the_fifth(f: object) -> object:
+        if f.index == 4:  # type: ignore[attr-defined]
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(f)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(demo, "to_frame", ctrl_c_at_the_fifth)
+    assert run_demo(tmp_path, width=320, height=240, duration_s=1.0) == 130
+    assert "interrupted after 5 of" in capsys.readouterr().out
+    masks = sorted(int(p.stem) for p in (tmp_path / "change_masks").glob("*.png"))
+    assert masks == [1, 2, 3, 4, 5]
+    rows = (tmp_path / "tracks.txt").read_text().splitlines()
+    assert {int(r.split(",")[0]) for r in rows} <= set(masks)
+    assert json.loads((tmp_path / "items.json").read_text())["items"]
+    cap = cv2.VideoCapture(str(tmp_path / "demo.avi"))
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    assert frames == 5
 
 
 def test_annotate_draws_on_a_copy() -> None:

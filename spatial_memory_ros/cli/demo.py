@@ -21,6 +21,7 @@ from ..io.outputs import MotWriter, remove_change_masks, write_change_mask, writ
 from ..progress import bar_interval
 from ..sim import SimFrame, make_scene, to_frame
 from ..viz import annotate, contact_sheet, draw_caption, overlay_mask
+from .stopping import stop_after_the_frame
 
 SHEET_ROWS, SHEET_COLS = 3, 4
 SHEET_CELL_PX = 480  # cells are scaled to this width; labels stay legible at 0.75 of 640
@@ -67,18 +68,22 @@ def run_demo(
     sheet_at = set(np.linspace(0, n - 1, SHEET_ROWS * SHEET_COLS).round().astype(int).tolist())
     masks_dir = out_dir / "change_masks"
     masks_dir.mkdir(parents=True, exist_ok=True)
-    writer = _video_writer(out_dir / "demo.avi", scene.preset.rate_hz, (width, height)) if video else None
+    writer: cv2.VideoWriter | None = None
     rows: dict[int, _TrackRow] = {}
     cells: list[np.ndarray] = []
     last: SimFrame | None = None
+    interrupted = False
     start = time.monotonic()
     try:
-        with Pipeline.open(config) as pipe, MotWriter(out_dir / "tracks.txt") as mot:
-            # an earlier run's results in this folder go now: a run stopped half way must not sit beside a
-            # finished run's items.json and contact sheet, looking finished itself
+        with Pipeline.open(config) as pipe, MotWriter(out_dir / "tracks.txt") as mot, \
+                stop_after_the_frame() as stopping:
+            # an earlier run's results in this folder go now (not before the models load: a Ctrl-C then, or a
+            # model that fails to load, left them whole but for an emptied demo.avi): a run stopped half way must
+            # not sit beside a finished run's items.json and contact sheet, looking finished itself
             (out_dir / "items.json").unlink(missing_ok=True)
             (out_dir / "contact_sheet.png").unlink(missing_ok=True)
             remove_change_masks(masks_dir)
+            writer = _video_writer(out_dir / "demo.avi", scene.preset.rate_hz, (width, height)) if video else None
             for f in tqdm(scene, total=n, unit="frame", desc="demo", mininterval=bar_interval()):
                 result = pipe.update(to_frame(f))
                 _count_tracks(rows, result.tracks)
@@ -91,6 +96,9 @@ def run_demo(
                     if f.index in sheet_at:
                         cells.append(frame_img)
                 last = f
+                if stopping():  # Ctrl-C or SIGTERM: this frame is in every output; the items as they stand
+                    interrupted = True
+                    break
             answers = pipe.list_items()
             pipe.save()
     finally:
@@ -106,9 +114,9 @@ def run_demo(
     sheet = np.vstack([draw_caption(np.full((22, sheet.shape[1], 3), 40, np.uint8), legend), sheet])
     if not cv2.imwrite(str(out_dir / "contact_sheet.png"), sheet):
         raise OSError(f"cannot write {out_dir / 'contact_sheet.png'}")
-    print(
-        f"processed {n} simulated frames ({width}x{height}) in {elapsed:.1f} s ({n / elapsed:.1f} frames/s)"
-    )
+    done = 0 if last is None else last.index + 1
+    print(f"{'interrupted after' if interrupted else 'processed'} {done} of {n} simulated frames ({width}x{height}) "
+          f"in {elapsed:.1f} s ({done / elapsed:.1f} frames/s)")
     print()
     print(format_tracks(rows))
     print()
@@ -119,7 +127,7 @@ def run_demo(
         ["demo.avi"] if writer is not None else []
     )
     print(f"wrote {out_dir}/: {', '.join(written)}")
-    return 0
+    return 130 if interrupted else 0  # as the CLI's EXIT_INTERRUPTED
 
 
 def _video_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter | None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +27,7 @@ from ..io.outputs import (
     write_items_json,
 )
 from ..progress import bar_interval
+from .stopping import stop_after_the_frame
 
 # Bad frames are all counted, but only the first few are printed: a wholly unreadable input would
 # otherwise bury the summary.
@@ -142,7 +141,7 @@ def run_offline(
                 return mot
 
             bar = outputs.enter_context(tqdm(total=total, unit="frame", mininterval=bar_interval()))
-            stopping = outputs.enter_context(_stop_after_the_frame())
+            stopping = outputs.enter_context(stop_after_the_frame())
             try:
                 for index, frame in source.frames(on_bad, limit=max_frames):
                     if stopping():
@@ -234,27 +233,3 @@ def format_summary(s: RunSummary) -> str:
     if s.out_bag is not None and s.frames:  # with no frame, the bag folder was removed again
         lines.append(f"wrote {s.out_bag}/ (MCAP: /tracks, /change_mask, /markers)")
     return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def _stop_after_the_frame() -> Iterator[Callable[[], bool]]:
-    """Yields whether Ctrl-C was pressed: the first press lets the frame in hand finish, so that tracks.txt, the
-    masks and --out-bag's three topics all end on the same frame (a KeyboardInterrupt between two of them left
-    one a frame short); a second press stops at once (KeyboardInterrupt). Only the main thread sets handlers;
-    elsewhere Ctrl-C stops at once, as before."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
-        yield lambda: False
-        return
-    pressed: list[bool] = []
-
-    def on_sigint(signum: int, frame: object) -> None:
-        if pressed:
-            raise KeyboardInterrupt
-        pressed.append(True)
-        tqdm.write("stopping after this frame (Ctrl-C again to stop now)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield lambda: bool(pressed)
-    finally:
-        signal.signal(signal.SIGINT, previous)

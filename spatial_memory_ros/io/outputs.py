@@ -114,6 +114,8 @@ class MotWriter:
         for row in mot_rows(frame_number, tracks):
             self._file.write(row + "\n")
             self.rows_written += 1
+        # to the OS each frame: a process killed outright left tracks.txt frames behind the masks (or empty)
+        self._file.flush()
 
     def close(self) -> None:
         self._file.close()
