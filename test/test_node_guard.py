@@ -211,3 +211,27 @@ def test_a_reset_between_a_frames_step_and_its_publishing_is_not_undone_by_it(tm
         node.close()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def test_a_memory_file_locked_at_close_is_logged_and_everything_still_closes(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Another program holding the memory file's write lock when the node stops: close() raised out of the first
+    pipeline (a traceback, exit 1, the node neither destroyed nor its other pipelines closed)."""
+    import sqlite3
+
+    from rclpy.parameter import Parameter
+
+    node, context = fixed_pose_node(tmp_path / "m.db", HEIGHT_M, Parameter("items", value=["mug=3"]),
+                                    Parameter("change.method", value="classical"))
+    holder = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # what the node sees from now on waits in RAM (item_memory write_error)
+        for t, image in scene_frames()[:8]:
+            node.process(bgr_to_image(image, header(CAMERA_FRAME, sec_to_stamp(t))), INTR, [], node.cameras[0])
+        assert node.pipeline.list_items(), "nothing seen to write"
+        assert node.close() is False
+    finally:
+        holder.close()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    assert "the memory's last changes were not written to" in capfd.readouterr().err

@@ -276,16 +276,26 @@ class SpatialMemoryNode(FrameProcessing):
             stack.enter_context(camera.process_lock)
         return stack
 
-    def close(self) -> None:
-        """Stop the workers after their current frames, then commit and close the memory."""
+    def close(self) -> bool:
+        """Stop the workers after their current frames, then commit and close the memory. False (logged) when the
+        last changes could not be written: the file keeps what was committed before, and everything is closed
+        all the same (the error was raised out of the first pipeline: a traceback, the others left open)."""
         self._stopping.set()
         for worker in self._workers:
             if worker.is_alive():
                 worker.join(timeout=10.0)
         self.pose_source.close()
+        saved = True
         with self._all_cameras_still():
             for pipeline in self.pipelines:  # the shared memory is committed and closed by the first
-                pipeline.close()
+                try:
+                    pipeline.close()
+                except SpatialMemoryError as exc:
+                    saved = False
+                    self.get_logger().error(
+                        f"the memory's last changes were not written to {self.settings.pipeline.memory.db_path}: "
+                        f"{exc}; the file keeps what was committed before")
+        return saved
 
 
 def make_executor(context: rclpy.Context | None = None) -> SingleThreadedExecutor:
@@ -317,7 +327,8 @@ def main(args: list[str] | None = None) -> int:
     finally:
         _ignore_stop_signals()
         if node is not None:
-            node.close()
+            if not node.close():
+                code = 1
             node.destroy_node()
         rclpy.try_shutdown()
     return code
