@@ -338,3 +338,18 @@ def test_a_camera_info_latched_once_before_the_node_starts_is_heard_with_the_dur
             node.stop()
     finally:
         drv.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_while_the_node_imports_is_a_normal_stop(tmp_path: Path, sig: int) -> None:
+    """Importing the node takes seconds before rclpy's handlers are in: a Ctrl-C then was a KeyboardInterrupt
+    traceback, a SIGTERM killed it by the signal (-15); launch expects a stop's exit 0. The signal is sent once numpy
+    is loaded, while the heavier modules (OpenCV, torch, rclpy) still import."""
+    node = NodeProcess(fresh_domain(), tmp_path / "node.log", {"memory.db_path": str(tmp_path / "m.db")})
+    maps = Path(f"/proc/{node.proc.pid}/maps")
+    end = time.monotonic() + 30
+    while node.alive() and time.monotonic() < end and "_multiarray_umath" not in maps.read_text():
+        time.sleep(0.002)
+    assert "ready:" not in node.output()
+    assert node.stop(sig, timeout=30) == 0, node.output()
+    assert "Traceback" not in node.output()

@@ -314,7 +314,8 @@ def main(args: list[str] | None = None) -> int:
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        if node is None:  # Ctrl-C while the models loaded: said nothing
+            rclpy.logging.get_logger("spatial_memory").info("stopped while starting")
     except SpatialMemoryError as exc:  # bad configuration or an unusable store: say why and exit
         rclpy.logging.get_logger("spatial_memory").fatal(f"cannot start: {exc}")
         code = 1
