@@ -247,3 +247,31 @@ def test_bad_presets_are_refused() -> None:
         SimScene(tiny(moves=(MoveSpec("zzz", 1.0, 2.0, (0.0, 0.0, 0.0)),)))
     with pytest.raises(ValueError, match="unique"):
         SimScene(tiny(items=(ItemSpec("a", 1, (0, 0, 0)), ItemSpec("b", 1, (1, 0, 0)))))
+
+
+@pytest.mark.parametrize("settle_s", [0.0, 2.0])
+def test_a_change_that_settled_out_of_view_is_the_reference_when_next_seen(settle_s: float) -> None:
+    """sim/scene.py: a new look replaces the reference once it has lasted change_settle_s, time out of view included.
+    An item shown for one frame, then taken away out of view: the truth overwrote the pending look with the empty
+    floor before it could settle, so the place seen empty again was no change."""
+    from spatial_memory_ros.bench.scene import make_bench_scene
+    from spatial_memory_ros.sim.truth import ChangeTruth
+
+    scene = make_bench_scene("warehouse", "static", 0.3, 150)
+    renderer = scene.renderer
+    _, _, H = renderer.static_layer(scene.camera.pose(0.0), ())
+    size = (scene.preset.width, scene.preset.height)
+    boxes = scene._placement_boxes(H @ renderer.grid.A_tex_map, tuple(range(len(scene.script.placements))))
+    p = max(boxes, key=lambda k: (boxes[k][2] - boxes[k][0]) * (boxes[k][3] - boxes[k][1]))  # the largest in view
+    seen, hidden = np.ones(size[::-1], bool), np.zeros(size[::-1], bool)
+    truth = ChangeTruth(renderer.grid, scene.script.placements, renderer.edges_m, settle_s)
+    truth.set_current(())
+    assert not truth.update(0.0, H, seen, size)[0].any()  # the first sighting sets the reference
+    truth.set_current((p,))
+    shown = truth.update(0.1, H, seen, size)[0].sum()
+    assert shown > 100
+    truth.update(0.2, H, hidden, size)  # out of view, the item still there
+    truth.set_current(())
+    truth.update(settle_s + 1.0, H, hidden, size)  # taken away, still out of view
+    gone = truth.update(settle_s + 2.0, H, seen, size)[0].sum()
+    assert abs(int(gone) - int(shown)) <= 0.05 * shown, (shown, gone)

@@ -98,6 +98,12 @@ class ChangeTruth:
         ti = tex_idx[seen.ravel()[pix_idx]]
         s = self.cur.ravel()[ti]
         ref, cand, since = self.ref.ravel(), self.cand.ravel(), self.since.ravel()
+        # a look that has lasted settle_s since it was first shown is the reference, time out of view included: one
+        # shown briefly, then gone while out of view, was overwritten below before it could be, and its going was no
+        # change when the place was next seen
+        grown = ti[(cand[ti] != UNKNOWN) & (ref[ti] != cand[ti])
+                   & (np.float32(t) - since[ti] >= self.settle_s - SETTLE_EPS_S) & (np.float32(t) - since[ti] > 0)]
+        ref[grown] = cand[grown]
         first = ref[ti] == UNKNOWN
         ref[ti[first]] = s[first]
         new = cand[ti] != s
@@ -105,7 +111,7 @@ class ChangeTruth:
         since[ti[new]] = t
         age = np.float32(t) - since[ti]
         ts = ti[(age >= self.settle_s - SETTLE_EPS_S) & (age > 0)]
-        if np.any(first) or np.any(ref[ts] != cand[ts]):
+        if grown.size or np.any(first) or np.any(ref[ts] != cand[ts]):
             ref[ts] = cand[ts]
             self.version += 1
         cur_img, ref_img = self.labels(H_img_tex, size)
