@@ -449,3 +449,16 @@ def test_a_rerun_without_a_memory_method_leaves_no_earlier_map(tmp_path: Path,
 def test_the_help_names_the_methods_a_plain_bench_runs() -> None:
     """`bench --help` writes the default methods out (so that it need not import them); they must be the ones run."""
     assert HELP_DEFAULT_METHODS.split(",") == list(DEFAULT_METHODS)
+
+
+def test_tracking_with_nothing_in_view_and_nothing_claimed_is_n_a_not_zero() -> None:
+    """A short run with no agent in view and no box: every tracking score read 0.000, as a tracker that failed."""
+    from spatial_memory_ros.bench.report import format_table
+
+    doc = _one_method_doc(4, 0.5, 0.25)
+    empty = {"det_f1": 0.0, "det_f1_low": float("nan"), "det_f1_high": float("nan"), "hota": 0.0, "idf1": 0.0,
+             "mota": 0.0, "num_gt": 0, "num_pred": 0}
+    doc["methods"]["m"]["tracking"] = empty
+    assert format_table(doc).splitlines()[2].split()[1:6] == ["n/a"] * 5
+    doc["methods"]["m"]["tracking"] = {**empty, "mota": -3.0, "num_pred": 3}  # false alarms with nothing there
+    assert format_table(doc).splitlines()[2].split()[1:6] == ["0.000", "n/a", "0.000", "0.000", "-3.000"]

@@ -21,6 +21,8 @@ def _part(part: str, key: str) -> Getter:
             return None
         if scores.get("n", 1) == 0:
             return math.nan  # nothing was asked (a short run)
+        if part == "tracking" and scores.get("num_gt", 1) == 0 and scores.get("num_pred", 1) == 0:
+            return math.nan  # nothing in view and nothing claimed: 0.000 read as a tracker that failed
         value = scores.get(key)  # None: not a number (written as null), or a score newer than that results.json
         return math.nan if value is None else value
 
