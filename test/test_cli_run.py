@@ -496,6 +496,13 @@ def test_sigterm_is_a_ctrl_c_for_every_subcommand() -> None:
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is before
+    # a job started with & by a script has SIGINT ignored: a kill must still stop it (it did nothing at all)
+    sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _sigterm_as_ctrl_c(), pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGINT, sigint)
 
 
 def test_run_stopped_by_sigterm_ends_every_output_on_one_frame(tmp_path: Path) -> None:

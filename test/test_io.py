@@ -407,3 +407,20 @@ def test_the_writable_probe_and_the_writers_leave_a_users_tmp_file_alone(tmp_pat
     write_items_json(tmp_path / "items.json", [answer("mug")])
     assert theirs.read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["items.json", "items.json.tmp"]
+
+
+def test_items_json_keeps_the_mode_a_file_would_have(tmp_path: Path) -> None:
+    """Written through a mkstemp file (600) and renamed: items.json and the model files became owner-only, so a
+    node running as another user could not read them."""
+    import os
+
+    path = tmp_path / "items.json"
+    old = os.umask(0o022)
+    try:
+        write_items_json(path, [answer("mug")])
+        assert path.stat().st_mode & 0o777 == 0o644
+        path.chmod(0o640)
+        write_items_json(path, [answer("mug")])  # a file there: its mode is kept
+        assert path.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)

@@ -66,7 +66,7 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
         handler = signal.getsignal(signal.SIGINT)
         if callable(handler):
             handler(signal.SIGINT, frame)
-        elif handler != signal.SIG_IGN:  # SIG_DFL, or one set outside Python: as Ctrl-C would
+        else:  # SIG_DFL; or SIG_IGN, as a job started with & by a script inherits it: a kill must still stop it
             raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, as_sigint)

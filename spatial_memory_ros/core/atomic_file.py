@@ -8,7 +8,9 @@ file. Checkpoints and items.json are written this way.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,9 @@ def replace_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
     tmp: Path | None = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:
+            # mkstemp makes the file 600: the old file's mode, else what the umask gives a new file (a node running
+            # as another user could not read items.json or a model file)
+            os.fchmod(f.fileno(), _mode_for(path))
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -32,6 +37,24 @@ def replace_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
     _fsync_folder(path.parent)
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask; from /proc where it can be read (os.umask can only be read by setting it, which
+    another thread's new file would see)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Umask:")), 8)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def _fsync_folder(folder: Path) -> None:
