@@ -17,7 +17,6 @@ The first four are the TUM RGB-D layout that io.TumReader (and so `spatial-memor
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from tqdm import tqdm
 from ..core.errors import BadInputError
 from ..core.geometry import split_transform
 from ..io.camera_yaml import save_camera_yaml
-from ..io.outputs import remove_change_masks, write_change_mask
+from ..io.outputs import json_text, remove_change_masks, write_change_mask
 from ..sim import ItemTruth, SimScene
 from .seeds import seed_role
 
@@ -149,7 +148,7 @@ def export_sequence(
         "down or moved; it holds until the next one.",
         "items": items,
     }
-    (out_dir / "gt" / "items.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "gt" / "items.json").write_text(json_text(doc), encoding="utf-8")
     meta = {
         "preset": p.name,
         "camera": p.camera.mode,
@@ -161,5 +160,5 @@ def export_sequence(
         "height": p.height,
         "duration_s": p.duration_s,
     }
-    (out_dir / "sequence.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "sequence.json").write_text(json_text(meta), encoding="utf-8")
     return ExportSummary(out_dir, n, rows, dont_care)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..io.outputs import json_text
 from .runner import BenchResult
 
 # (column header, how to read it from a method's scores); None where the method does not do that part.
@@ -166,20 +166,9 @@ def format_summary(result: BenchResult) -> str:
     return "\n".join([head, "", format_table(data), "", notes])
 
 
-def _plain(value: Any) -> Any:
-    """JSON has no NaN or inf: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def write_results(result: BenchResult, path: Path, extra: dict[str, Any] | None = None) -> None:
     """results.json: the run's settings, every method's scores, the items' final answers (+ extra facts)."""
     data = result.to_json()
     if extra:
         data["run"].update(extra)
-    path.write_text(json.dumps(_plain(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    path.write_text(json_text(data), encoding="utf-8")

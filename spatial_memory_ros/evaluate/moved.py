@@ -23,7 +23,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import gzip
-import json
 import shutil
 import tempfile
 import time
@@ -38,6 +37,7 @@ from ..core.config import PipelineConfig
 from ..core.errors import BadInputError
 from ..core.pipeline import Pipeline
 from ..core.types import Frame, TrackState
+from ..io.outputs import json_text
 from ..viz import contact_sheet, draw_caption, overlay_mask
 from .assumed_camera import AssumedCamera
 from .config import default_config
@@ -198,7 +198,7 @@ def evaluate_moved(
         "static_guess_near_fraction": float(np.mean(static_near)) if static_near else 0.0,
         "ms_per_frame_mean": float(np.mean(seconds) * 1000.0),
     }
-    (out / f"{clip}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / f"{clip}_metrics.json").write_text(json_text(metrics))
     (out / f"{clip}_change.png").unlink(missing_ok=True)  # drawn only when the run reaches its frames
     if sheet:
         # 16 levels per channel keep the PNG small enough for docs/.

@@ -17,7 +17,6 @@ Scoring conventions:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import time
@@ -39,6 +38,7 @@ from ..core.store import MemoryStore
 from ..core.types import Detection, Frame, TrackState
 from ..detect.base import ObjectDetector
 from ..detect.factory import make_detector
+from ..io.outputs import json_text
 from ..reid.base import AppearanceEmbedder
 from ..viz import contact_sheet, draw_caption, overlay_mask, track_color
 from .config import default_config
@@ -257,7 +257,7 @@ def evaluate_pets09(
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "opencv": cv2.__version__,
                     "python": platform.python_version(), "load_avg_1min": os.getloadavg()[0]},
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / "metrics.json").write_text(json_text(metrics))
     return metrics
 
 

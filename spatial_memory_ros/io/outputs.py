@@ -79,6 +79,22 @@ def write_items_json(
     replace_file(Path(path), lambda f: f.write((text + "\n").encode("utf-8")))
 
 
+def json_text(data: Any) -> str:
+    """Indented JSON with every NaN or infinity as null: JSON has neither (json.dumps wrote a bare NaN, which
+    JavaScript's JSON.parse and strict readers refuse)."""
+    return json.dumps(_plain(data), indent=2, allow_nan=False) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def mot_rows(frame_number: int, tracks: Iterable[TrackInfo]) -> list[str]:
     """MOTChallenge rows "frame,id,bb_left,bb_top,bb_width,bb_height,conf,x,y,z" for one frame.
 
