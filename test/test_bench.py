@@ -462,3 +462,13 @@ def test_tracking_with_nothing_in_view_and_nothing_claimed_is_n_a_not_zero() -> 
     assert format_table(doc).splitlines()[2].split()[1:6] == ["n/a"] * 5
     doc["methods"]["m"]["tracking"] = {**empty, "mota": -3.0, "num_pred": 3}  # false alarms with nothing there
     assert format_table(doc).splitlines()[2].split()[1:6] == ["0.000", "n/a", "0.000", "0.000", "-3.000"]
+
+
+def test_a_bench_refused_before_it_runs_leaves_no_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--out was made before the methods and the model were checked: a mistyped --methods left an empty folder."""
+    from spatial_memory_ros.cli.main import main
+
+    code = main(["bench", "--preset", "home", "--camera", "static", "--minutes", "0.01", "--seed", "100",
+                 "--methods", "pipeline,magic", "--out", str(tmp_path / "o")])
+    assert code == 2 and "unknown methods" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -93,7 +93,10 @@ def test_evaluate_cli_refuses_a_turn_for_the_clips_without_people(tmp_path: Path
     for args in (["cup", "--pan-deg", "5"], ["cup", "--exposure-ms", "30"],
                  ["pets09", "--exposure-ms", "30"],  # a still camera does not blur
                  ["cup", "--video", "x.mp4"], ["box", "--gt", "gt.txt"],  # were ignored: opencv-doc's clip was scored
-                 ["pets09", "--pan-deg", "nan"], ["pets09", "--pan-deg", "5", "--exposure-ms", "nan"]):
+                 ["pets09", "--pan-deg", "nan"], ["pets09", "--pan-deg", "5", "--exposure-ms", "nan"],
+                 # these were ignored without a word
+                 ["pets09", "--turn-period-s", "-5"], ["cup", "--turn-period-s", "3"],
+                 ["pets09", "--assumed-hfov-deg", "70"]):
         assert main(["evaluate", *args, "--out", str(tmp_path / "o")]) == 2
         assert args[-2] in capsys.readouterr().err
         assert not (tmp_path / "o").exists()

@@ -135,6 +135,8 @@ def test_torchs_long_misfit_message_is_cut_to_one_line() -> None:
     (["bench", "--minutes", "inf", "--out", "OUT"], "minutes must be > 0 and at most"),
     (["fit-return-prior", "--minutes", "inf", "--out", "OUT/p.json"], "minutes"),
     (["train-tag-reader", "--out", "OUT/r.pt", "--val-scenes", "0"], "--val-scenes and --epochs must be >= 1"),
+    (["train", "--out", "OUT/m.pt", "--workers", "-1"], "workers must be >= 0"),  # rendered in-process, unsaid
+    (["bench", "--export", "OUT/e", "--model", "no-such-file.pt"], "--model: for a benchmark run"),  # ignored
 ])
 def test_values_no_run_can_use_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                             expected: str) -> None:

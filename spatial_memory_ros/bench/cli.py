@@ -121,6 +121,10 @@ def bench_command(args: argparse.Namespace) -> int:
         patrol_speed=args.patrol_speed, patrol_stop_s=args.patrol_stop,
     ).validate()  # an export too: it skipped these checks (--minutes inf never ended, --width 0 a traceback)
     if args.export is not None:
+        ignored = [flag for flag, value in (("--out", args.out), ("--methods", args.methods), ("--model", args.model))
+                   if value is not None]
+        if ignored:  # they were silently ignored (a missing --model file too)
+            raise BadInputError(f"{', '.join(ignored)}: for a benchmark run; --export only writes the scene")
         return _export(args, width, height)
     check_seed(args.seed, allow_train_seed=args.allow_train_seed)
     out = args.out if args.out is not None else default_out(args.preset, args.camera, args.minutes, args.seed)
@@ -128,8 +132,14 @@ def bench_command(args: argparse.Namespace) -> int:
         out = out.with_name(f"{out.name}_{args.patrol_speed:g}mps")
     if args.out is None and args.patrol_stop > 0:
         out = out.with_name(f"{out.name}_stop{args.patrol_stop:g}s")
-    out.mkdir(parents=True, exist_ok=True)
-    result = run_bench(config)  # progress on stderr, also into a log file: a long run shows where it is
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)  # now: an unwritable --out is said before the run, not after it
+    try:
+        result = run_bench(config)  # progress on stderr, also into a log file: a long run shows where it is
+    except BaseException:
+        if made and not any(out.iterdir()):  # a refused run (a bad --methods, --model) leaves no folder behind
+            out.rmdir()
+        raise
     from .plots import plot_map, plot_metrics, plot_samples
     from .report import format_summary, write_results
     from .scene import bench_preset

@@ -243,16 +243,17 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    "detector.backend coco and apriltag_items false); memory.db_path is ignored (the memory stays "
                    "in RAM)")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="only the first N frames")
-    p.add_argument("--assumed-hfov-deg", type=positive_float, default=60.0, metavar="DEG",
-                   help="cup, box: horizontal field of view of the assumed camera (the clips have no camera_info)")
-    p.add_argument("--assumed-distance-m", type=positive_float, default=0.45, metavar="M",
+    p.add_argument("--assumed-hfov-deg", type=positive_float, metavar="DEG",
+                   help="cup, box: horizontal field of view of the assumed camera (the clips have no camera_info; "
+                   "default 60)")
+    p.add_argument("--assumed-distance-m", type=positive_float, metavar="M",
                    help="cup, box: assumed distance of the plane the object moves in (the clips have no depth); "
-                   "positions are in these assumed metres, not metric")
+                   "positions are in these assumed metres, not metric (default 0.45)")
     p.add_argument("--pan-deg", type=finite_float, default=0.0, metavar="DEG",
                    help="pets09: see the video through a camera that pans +-DEG and tilts a quarter of that, "
                    "a 512x384 re-projection with its pose (evaluate/turning_view.py); 0 = the still camera")
-    p.add_argument("--turn-period-s", type=finite_float, default=20.0, metavar="S",
-                   help="pets09 with --pan-deg: seconds per pan cycle (the tilt's is 1.7 times that)")
+    p.add_argument("--turn-period-s", type=finite_float, metavar="S",
+                   help="pets09 with --pan-deg: seconds per pan cycle (the tilt's is 1.7 times that; default 20)")
     p.add_argument("--exposure-ms", type=finite_float, default=0.0, metavar="MS",
                    help="pets09 with --pan-deg: motion blur of a shutter open this long (0 = none)")
     p.set_defaults(handler=_evaluate)
@@ -264,23 +265,30 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     config = None if args.config is None else evaluation_config(args.config, default_config())
     if args.sequence in moved.CLIPS:
-        if args.pan_deg != 0 or args.exposure_ms != 0:
-            raise SpatialMemoryError("--pan-deg and --exposure-ms are for pets09 (its truth has people's boxes to "
-                                     "re-project)")
+        if args.pan_deg != 0 or args.exposure_ms != 0 or args.turn_period_s is not None:
+            raise SpatialMemoryError("--pan-deg, --turn-period-s and --exposure-ms are for pets09 (its truth has "
+                                     "people's boxes to re-project)")
         if args.video is not None or args.gt is not None:
             raise SpatialMemoryError(f"--video and --gt are for pets09; {args.sequence} is opencv-doc's "
                                      f"{args.sequence}.mp4 with its own truth")
         from ..evaluate.assumed_camera import AssumedCamera
 
-        camera = AssumedCamera(hfov_deg=args.assumed_hfov_deg, distance_m=args.assumed_distance_m)
+        assumed = {k: v for k, v in (("hfov_deg", args.assumed_hfov_deg), ("distance_m", args.assumed_distance_m))
+                   if v is not None}
+        camera = AssumedCamera(**assumed)
         print(moved.format_report(moved.evaluate_moved(args.sequence, args.out, config=config,
                                                        max_frames=args.max_frames, camera=camera)))
         _say_written(args.out, [f"{args.sequence}_metrics.json", f"{args.sequence}_change.png"])
         return 0
     kwargs = {k: v for k, v in (("video", args.video), ("gt_path", args.gt)) if v is not None}
     turning = None
+    if args.assumed_hfov_deg is not None or args.assumed_distance_m is not None:
+        raise SpatialMemoryError("--assumed-hfov-deg and --assumed-distance-m are for cup and box (PETS09 is scored "
+                                 "in pixels)")
     if args.exposure_ms < 0 or (args.exposure_ms > 0 and args.pan_deg == 0):
         raise SpatialMemoryError("--exposure-ms: a time >= 0, and only with --pan-deg (a still camera does not blur)")
+    if args.turn_period_s is not None and args.pan_deg == 0:
+        raise SpatialMemoryError("--turn-period-s: only with --pan-deg (a still camera does not turn)")
     if args.pan_deg != 0:
         import cv2
 
@@ -293,7 +301,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise SpatialMemoryError(f"cannot read the video's size: {args.video or pets.VTEST_AVI}")
         try:
             turning = TurningView(source_size=size, pan_deg=args.pan_deg, tilt_deg=args.pan_deg / 4,
-                                  period_s=args.turn_period_s, exposure_s=args.exposure_ms / 1000.0)
+                                  period_s=20.0 if args.turn_period_s is None else args.turn_period_s,
+                                  exposure_s=args.exposure_ms / 1000.0)
         except ValueError as exc:  # a period or pan it cannot make
             raise SpatialMemoryError(f"--pan-deg / --turn-period-s / --exposure-ms: {exc}") from exc
     metrics = pets.evaluate_pets09(args.out, config=config, max_frames=args.max_frames, turning=turning, **kwargs)

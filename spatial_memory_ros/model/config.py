@@ -193,6 +193,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1")
         if self.stream_frames < self.clip:
             raise ValueError("stream_frames must be >= clip")
+        if self.workers < 0:  # -1 rendered in this process, as 0 does, without a word
+            raise ValueError("workers must be >= 0 (0 = render in this process)")
         if not 0.0 <= self.teleports <= 1.0 or self.scene_weight < 0 or self.place_cells < 0:
             raise ValueError("teleports must be in [0, 1], scene_weight and place_cells >= 0")
         if not 0.0 <= self.recolour <= 1.0 or not 0.0 <= (self.recolour_patrol or 0.0) <= 1.0:
