@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The shipped model, start to end: bash scripts/train_shipped.sh [OUT_DIR]   (about 55 min on the 2-core CPU)
+# The shipped model, start to end: bash scripts/train_shipped.sh [OUT_DIR]   (about 40 min on the 2-core CPU: 14 + 24 min, the checkpoint's meta)
 # Run 1: the default training command, seed 1000. Run 2: the still-camera head on top of it, every other weight
 # frozen (its photo streams need Debian's opencv-doc: scripts/setup_venv.sh --data). Both runs are
 # reproducible from their seed (the learning rate follows the steps) and resume where they stopped: run this
