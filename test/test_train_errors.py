@@ -443,3 +443,24 @@ def test_sigterm_saves_like_ctrl_c_and_the_rendering_workers_go_with_it(tmp_path
     assert load_file(out.with_name("model.pt.state"))["step"] >= 1 and out.is_file()
     time.sleep(1.0)
     assert not [w for w in workers if Path(f"/proc/{w}").exists()], "a rendering worker outlived train"
+
+
+def test_a_third_walk_of_a_stream_is_refused() -> None:
+    """reuse 3 put a stream's second and third walks in two lanes side by side: the same frames twice in a chunk,
+    an exact copy of each positive among InfoNCE's negatives."""
+    from spatial_memory_ros.model.config import TrainConfig
+
+    TrainConfig(reuse=2).validate()
+    with pytest.raises(ValueError, match="reuse must be 1 or 2"):
+        TrainConfig(reuse=3).validate()
+
+
+def test_a_clip_too_short_for_the_predictive_loss_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """--clip at or under predict_k left no frame k ahead in a chunk: the predictive loss was 0 at every step."""
+    with caplog.at_level("WARNING", logger="spatial_memory_ros.model.train"):
+        _tiny_train(tmp_path / "m.pt", steps=1, clip=2)
+    assert "the predictive (InfoNCE) loss is off in this run" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="spatial_memory_ros.model.train"):
+        _tiny_train(tmp_path / "n.pt", steps=1, clip=4, stream_frames=8)
+    assert "InfoNCE" not in caplog.text

@@ -195,6 +195,9 @@ class TrainConfig:
             raise ValueError("stream_frames must be >= clip")
         if self.workers < 0:  # -1 rendered in this process, as 0 does, without a word
             raise ValueError("workers must be >= 0 (0 = render in this process)")
+        if self.reuse > 2:  # a third walk of a stream came right beside the second: the same frames in two lanes,
+            # an exact copy of each positive among InfoNCE's negatives and one object as two for re-id
+            raise ValueError("reuse must be 1 or 2")
         if not 0.0 <= self.teleports <= 1.0 or self.scene_weight < 0 or self.place_cells < 0:
             raise ValueError("teleports must be in [0, 1], scene_weight and place_cells >= 0")
         if not 0.0 <= self.recolour <= 1.0 or not 0.0 <= (self.recolour_patrol or 0.0) <= 1.0:
