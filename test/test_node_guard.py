@@ -235,3 +235,21 @@ def test_a_memory_file_locked_at_close_is_logged_and_everything_still_closes(
         node.destroy_node()
         rclpy.try_shutdown(context=context)
     assert "the memory's last changes were not written to" in capfd.readouterr().err
+
+
+def test_images_without_a_frame_id_are_processed_and_the_unplaceable_outputs_are_said(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """With pose_source fixed a frame needs no frame_id, and the change mask went out with an empty one, silently:
+    RViz cannot place it."""
+    node, context = fixed_pose_node(tmp_path / "m.db", HEIGHT_M)
+    try:
+        scene = render_scene(INTR, [(3, pose((0, 0, 0), (0.1, 0.0, HEIGHT_M)))], 0.16, background=150)
+        for k in range(2):
+            node.process(bgr_to_image(scene, header("", sec_to_stamp(100.0 + k))), INTR, [], node.cameras[0])
+        assert node.frames_processed == 2
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    logged = capfd.readouterr().err
+    assert logged.count("carry no frame_id and camera_frame is not set") == 1  # throttled

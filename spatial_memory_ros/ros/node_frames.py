@@ -228,6 +228,10 @@ class FrameProcessing(Node):
         # in the frame the pose was looked up for: camera_frame, where set, corrects a driver's empty or wrong one
         # (an RViz Camera display needs it)
         image_header = conv.header(self.settings.camera_frame or msg.header.frame_id, msg.header.stamp)
+        if not image_header.frame_id:  # processed all the same (pose_source fixed needs no frame), but unplaceable
+            self._warn(f"{camera.name}:no_frame_id", f"images on {camera.image_topic} carry no frame_id and "
+                       "camera_frame is not set: change_mask and debug_image go out without a frame, which RViz "
+                       "cannot place; set camera_frame")
         camera.mask_pub.publish(conv.bgr_to_image(result.change_mask, image_header))
         answers = self.pipeline.list_items()
         # each camera's tracks in a marker namespace of their own: track ids are per camera
