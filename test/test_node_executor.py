@@ -1,6 +1,6 @@
 """The node's executor hands out one callback per message. rclpy's MultiThreadedExecutor, which the node used
 before, re-yields every callback its thread pool has not started yet, in a loop without waiting: beside the
-pipeline worker that loop starved the pool and the node lost camera frames for up to 1.8 s (BENCHMARKS.md,
+pipeline worker that loop starved the pool and the node lost camera frames in gaps of 0.5-2.6 s (BENCHMARKS.md,
 "The node's executor"). Here the node and a publisher share one process; each executor step that returns
 before its timeout handed out a callback, and those steps are counted against the messages sent."""
 
