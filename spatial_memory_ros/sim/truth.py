@@ -101,21 +101,23 @@ class ChangeTruth:
         # a look that has lasted settle_s since it was first shown is the reference, time out of view included: one
         # shown briefly, then gone while out of view, was overwritten below before it could be, and its going was no
         # change when the place was next seen
-        grown = ti[(cand[ti] != UNKNOWN) & (ref[ti] != cand[ti])
-                   & (np.float32(t) - since[ti] >= self.settle_s - SETTLE_EPS_S) & (np.float32(t) - since[ti] > 0)]
+        grown = ti[(cand[ti] != UNKNOWN) & (ref[ti] != cand[ti]) & self._settled(np.float32(t) - since[ti])]
         ref[grown] = cand[grown]
         first = ref[ti] == UNKNOWN
         ref[ti[first]] = s[first]
         new = cand[ti] != s
         cand[ti[new]] = s[new]
         since[ti[new]] = t
-        age = np.float32(t) - since[ti]
-        ts = ti[(age >= self.settle_s - SETTLE_EPS_S) & (age > 0)]
+        ts = ti[self._settled(np.float32(t) - since[ti])]
         if grown.size or np.any(first) or np.any(ref[ts] != cand[ts]):
             ref[ts] = cand[ts]
             self.version += 1
         cur_img, ref_img = self.labels(H_img_tex, size)
         return seen & (ref_img != UNKNOWN) & (ref_img != cur_img), cur_img
+
+    def _settled(self, age: np.ndarray) -> np.ndarray:
+        """Which looks of this age (s since first shown) replace the reference: settle_s, never in their first frame."""
+        return (age >= self.settle_s - SETTLE_EPS_S) & (age > 0)
 
     def _project(self, H_img_tex: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """(flat texel indices, flat pixel indices) of the remembered texels that fall inside the image."""
