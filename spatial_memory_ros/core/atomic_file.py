@@ -21,7 +21,7 @@ def replace_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Call write(f) on a temporary file beside path, then put it in path's place. Whatever write or the file system
     raises is raised, with the temporary file removed and path as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, name = temp_file_beside(path)
     tmp: Path | None = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -37,6 +37,11 @@ def replace_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
     _fsync_folder(path.parent)
+
+
+def temp_file_beside(path: Path) -> tuple[int, str]:
+    """(open descriptor, name) of a new, uniquely named PATH.XXXX.tmp in path's folder: never a user's own file."""
+    return tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
 
 
 def _mode_for(path: Path) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..core.atomic_file import replace_file
+from ..core.atomic_file import replace_file, temp_file_beside
 from ..core.errors import BadInputError
 from ..core.types import ItemAnswer, ItemLocation, TrackInfo, TrackState
 
@@ -184,8 +183,8 @@ def check_writable(path: Path, what: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise BadInputError(f"cannot create the folder of the {what} {path}: {e.strerror or e}") from e
-    try:  # a file beside it, as core.atomic_file.replace_file writes first (a unique name: never a user's file)
-        fd, probe = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:  # a file beside it, as core.atomic_file.replace_file writes first
+        fd, probe = temp_file_beside(path)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
