@@ -483,11 +483,10 @@ def test_sigterm_is_a_ctrl_c_for_every_subcommand() -> None:
     import os
     import signal
 
-    from spatial_memory_ros.cli.main import _sigterm_as_ctrl_c
-    from spatial_memory_ros.cli.stopping import stop_after_the_frame
+    from spatial_memory_ros.cli.stopping import sigterm_as_ctrl_c, stop_after_the_frame
 
     before = signal.getsignal(signal.SIGTERM)
-    with _sigterm_as_ctrl_c():
+    with sigterm_as_ctrl_c():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)  # Python's own SIGINT handler: KeyboardInterrupt
         with stop_after_the_frame() as stopping:
@@ -499,7 +498,7 @@ def test_sigterm_is_a_ctrl_c_for_every_subcommand() -> None:
     # a job started with & by a script has SIGINT ignored: a kill must still stop it (it did nothing at all)
     sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        with _sigterm_as_ctrl_c(), pytest.raises(KeyboardInterrupt):
+        with sigterm_as_ctrl_c(), pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
     finally:
         signal.signal(signal.SIGINT, sigint)

@@ -21,7 +21,7 @@ from ..io.outputs import MotWriter, remove_change_masks, write_change_mask, writ
 from ..progress import bar_interval
 from ..sim import SimFrame, make_scene, to_frame
 from ..viz import annotate, contact_sheet, draw_caption, overlay_mask
-from .stopping import stop_after_the_frame
+from .stopping import EXIT_INTERRUPTED, stop_after_the_frame
 
 SHEET_ROWS, SHEET_COLS = 3, 4
 SHEET_CELL_PX = 480  # cells are scaled to this width; labels stay legible at 0.75 of 640
@@ -127,7 +127,7 @@ def run_demo(
         ["demo.avi"] if writer is not None else []
     )
     print(f"wrote {out_dir}/: {', '.join(written)}")
-    return 130 if interrupted else 0  # as the CLI's EXIT_INTERRUPTED
+    return EXIT_INTERRUPTED if interrupted else 0
 
 
 def _video_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter | None:

@@ -8,25 +8,20 @@ Expected failures (SpatialMemoryError, missing or unwritable files) print one li
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 
 from ..core.config import PipelineConfig
 from ..core.errors import SpatialMemoryError
 from .arg_types import finite_float, folder, non_negative_int, positive_float, positive_int
+from .stopping import EXIT_INTERRUPTED, sigterm_as_ctrl_c
 
 PROG = "spatial-memory"
 EXIT_ERROR = 2  # as argparse uses for usage errors
-EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,32 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; returns the process exit code (0 ok, 2 error, 130 interrupted: Ctrl-C or SIGTERM)."""
-    with _sigterm_as_ctrl_c():
+    with sigterm_as_ctrl_c():
         return _main(argv)
-
-
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM (kill, timeout, systemd, a CI cancel) does what Ctrl-C does at that moment: whatever SIGINT handler
-    is in force (run's stop after this frame, train's save at the step's end) or KeyboardInterrupt. It killed the
-    process with no message, leaving tracks.txt behind the masks and no items.json, and train without a save. Only
-    in the main thread (the only one signals reach); the handler before is put back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def as_sigint(signum: int, frame: FrameType | None) -> None:
-        handler = signal.getsignal(signal.SIGINT)
-        if callable(handler):
-            handler(signal.SIGINT, frame)
-        else:  # SIG_DFL; or SIG_IGN, as a job started with & by a script inherits it: a kill must still stop it
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, as_sigint)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv: list[str] | None) -> int:

@@ -214,8 +214,8 @@ def train(
     model = SpatialMemoryModel.from_config(model_cfg).to(device)
     if tc.clip <= model_cfg.predict_k:  # a test's tiny run may; a real one should know (the loss was 0, unsaid)
         LOG.warning("--clip %d is not more than the model's predict_k (%d): no frame of a chunk has one %d ahead, "
-                       "so the predictive (InfoNCE) loss is off in this run", tc.clip, model_cfg.predict_k,
-                       model_cfg.predict_k)
+                    "so the predictive (InfoNCE) loss is off in this run", tc.clip, model_cfg.predict_k,
+                    model_cfg.predict_k)
     init_meta = _init_from(model, Path(tc.init)) if tc.init and not resume else None
     if tc.freeze_base:  # only the still head learns (model/still_head.py)
         for name, param in model.named_parameters():
