@@ -2,8 +2,8 @@
 
 - mask_loss: supervised BCE + soft dice on the generator's change mask (plus a coarse per-patch BCE),
   optionally weighting the unchanged cells just outside a change higher (the edge band, where a halo grows);
-- cpc_loss: InfoNCE, the memory at t (with the camera pose at t + k) predicts the frame features at
-  t + k against every other (stream, time) pair of the chunk as negatives;
+- cpc_loss: InfoNCE, the memory at t (with the camera pose at t + k) predicts the features of frame t + k (the
+  frame alone: model.train.predictive_loss) against every other (stream, time) pair of the chunk as negatives;
 - consistency_loss: penalises memory updates that the frames do not back: the squared change of the
   state, weighted by how little of the picture changed between the two frames (a fixed scale);
 - anchor_loss: keeps the change logits near another model's (soft BCE), on the lanes it is asked for;
@@ -92,16 +92,10 @@ def info_nce(queries: torch.Tensor, keys: torch.Tensor, temperature: float) -> t
     return F.cross_entropy(logits, torch.arange(len(queries), device=queries.device))
 
 
-def cpc_loss(
-    predictions: list[torch.Tensor], targets: list[torch.Tensor], k: int, temperature: float
-) -> torch.Tensor:
-    """predictions[t] (B, E) made at t for t + k; targets[t] (B, E) embed frame t. Needs T > k."""
-    T = len(targets)
-    if k >= T:
-        return targets[0].new_zeros(())
-    q = torch.cat(predictions[: T - k])  # ((T - k) B, E)
-    z = torch.cat(targets[k:])
-    return info_nce(q, z, temperature)
+def cpc_loss(predictions: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """predictions (M, E): forecasts of the frames whose features are the rows of targets (M, E), both
+    L2-normalised; every other row is a negative (the chunk's other (lane, time) pairs)."""
+    return info_nce(predictions, targets, temperature)
 
 
 # What counts as visual evidence between two frames: the share of pixels that moved by more than 0.1 in some

@@ -155,5 +155,24 @@ class SpatialMemoryModel(nn.Module):
                 new_state = torch.cat([new_state, self.place.write(cells, where, valid, keys, tokens)], dim=1)
         return StepOutput(logits, patch_logits, self.embed_head(tokens), tokens, new_state, camera, region)
 
+    def frame_tokens(self, image: torch.Tensor) -> torch.Tensor:
+        """The frame's own patch tokens (B, N, D): the encoder given no pose, the initial memory and no background.
+
+        image: (B, 3, H, W) BGR 0..255 at the input size. The predictive loss's target: forward()'s tokens also carry
+        the frame's pose features and its memory read, and those picked the right frame among the chunk's others
+        with one picture in every frame (BENCHMARKS "The predictive loss has a shortcut"). These differ only where
+        the pictures do."""
+        B, dev = image.shape[0], image.device
+        no_pose = torch.zeros(B, dtype=torch.bool, device=dev)
+        if self.config.background:
+            x_in = normalise_image(image, torch.zeros_like(image), no_pose)
+        else:
+            x_in = normalise_image(image)
+        identity = torch.eye(4, device=dev).expand(B, 4, 4)
+        camera = self.camera_embed(camera_features(self.config, identity, no_pose))  # the same for every frame
+        pose = torch.zeros(B, self.config.num_patches, self.config.pose_features, device=dev)
+        tokens, _ = self.encoder(x_in, pose, self.memory.read(self.memory.initial_state(B, dev), camera))
+        return tokens
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

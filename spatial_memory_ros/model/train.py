@@ -65,7 +65,7 @@ def chunk_loss(
     images, masks, poses = batch["images"], batch["masks"], batch["poses"]
     K, has_pose = batch["K"], batch["has_pose"]
     T = images.shape[0]
-    states, tokens, cameras, embeds = [state], [], [], []
+    states, cameras, embeds = [state], [], []
     parts: dict[str, float] = {"inter": 0.0, "union": 0.0}
     loss_mask = images.new_zeros((), dtype=torch.float32)
     loss_anchor = images.new_zeros((), dtype=torch.float32)
@@ -85,14 +85,11 @@ def chunk_loss(
             parts["inter"] += float((pred & truth).sum())
             parts["union"] += float((pred | truth).sum())
         states.append(out.state)
-        tokens.append(out.tokens)
         cameras.append(out.camera)
         embeds.append(out.embeddings)
-    k = cfg.predict_k
     S = cfg.memory_slots  # the slots; a place memory's cells follow them in the state and predict nothing
-    predictions = [model.predict_head.predict(states[t + 1][:, :S], cameras[t + k]) for t in range(max(T - k, 0))]
-    targets = [model.predict_head.target(x) for x in tokens]
-    l_cpc = cpc_loss(predictions, targets, k, weights.temperature)
+    # a memory-dropout chunk (the ablation) has no memory to make predictive: its forecasts read the carried one
+    l_cpc = predictive_loss(model, images, states, cameras, weights) if use_memory else loss_mask.new_zeros(())
     l_cons = consistency_loss([x[:, :S] for x in states], images) if use_memory else loss_mask.new_zeros(())
     l_reid = reid_loss(torch.stack(embeds), batch["labels"].flatten(2), weights.temperature)
     loss = (loss_mask + anchor_weight * loss_anchor) / T + weights.cpc * l_cpc + weights.consistency * l_cons \
@@ -102,6 +99,28 @@ def chunk_loss(
         "reid": l_reid.item(), "anchor": loss_anchor.item() / T, "iou": parts["inter"] / max(parts["union"], 1.0),
     }
     return loss, logs, states[-1]
+
+
+def predictive_loss(
+    model: SpatialMemoryModel, images: torch.Tensor, states: list[torch.Tensor], cameras: list[torch.Tensor],
+    weights: LossWeights,
+) -> torch.Tensor:
+    """InfoNCE of the memory after frame t (with the camera at t + k) against frame t + k's own features.
+
+    images (T, B, 3, H, W); states: the chunk's T + 1 states, its initial one first; cameras: T pose embeddings.
+    The target is the frame alone (SpatialMemoryModel.frame_tokens), computed without gradient: the memory must
+    learn to predict the picture, and the encoder is not pulled toward features that are easy to predict. 0 where
+    the loss could train nothing (its weight 0, or the predictive head frozen: a --freeze-base fine-tune), so no
+    encoder pass is spent on it, and where no frame of the chunk has one k ahead."""
+    k, T = model.config.predict_k, images.shape[0]
+    head = model.predict_head
+    if weights.cpc == 0 or k >= T or not any(p.requires_grad for p in head.parameters()):
+        return states[0].new_zeros((), dtype=torch.float32)
+    S = model.config.memory_slots
+    predictions = torch.cat([head.predict(states[t + 1][:, :S], cameras[t + k]) for t in range(T - k)])
+    with torch.no_grad():  # frames k..T-1 in one pass, time-major as the predictions
+        seen = model.frame_tokens(images[k:].flatten(0, 1))  # ((T - k) B, N, D)
+    return cpc_loss(predictions, head.target(seen), weights.temperature)
 
 
 @torch.no_grad()
