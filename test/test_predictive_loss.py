@@ -118,11 +118,17 @@ def test_no_predictive_loss_without_a_memory_or_a_head_to_train() -> None:
     assert none_ahead["cpc"] == 0.0
 
 
-def test_background_model_target_has_no_background() -> None:
-    """A model with the still-background input gets none in its target: what the frame shows, not the background."""
-    model = tiny_model(config=replace(TINY, background=True))
-    image = torch.from_numpy(np.random.default_rng(5).integers(0, 256, (2, 3, TINY.image_height, TINY.image_width),
-                                                               np.uint8))
+@pytest.mark.parametrize("background", [False, True])
+def test_frame_tokens_are_forward_given_no_pose_no_memory_and_no_background(background: bool) -> None:
+    """frame_tokens is the lighter twin of forward()'s encoder input (no heads): it must stay what forward gives a
+    frame without pose, with the memory off and, for a model with the still-background input, no background."""
+    model = tiny_model(config=replace(TINY, background=background))
+    rng = np.random.default_rng(5)
+    image = torch.from_numpy(rng.integers(0, 256, (2, 3, TINY.image_height, TINY.image_width), np.uint8))
+    carried = model.initial_state(2) + 0.3  # not the initial memory: use_memory=False must not read it
     with torch.no_grad():
         tokens = model.frame_tokens(image)
-    assert tokens.shape == (2, TINY.num_patches, TINY.dim) and bool(torch.isfinite(tokens).all())
+        plain = model(image, K_TINY.expand(2, 3, 3), _poses(rng, 2), torch.zeros(2, dtype=torch.bool), carried,
+                      use_memory=False).tokens
+    assert tokens.shape == (2, TINY.num_patches, TINY.dim)
+    assert torch.allclose(tokens, plain, atol=1e-5)
