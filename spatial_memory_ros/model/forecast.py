@@ -81,20 +81,17 @@ def persistence(stream: StreamForecasts) -> StreamForecasts:
     return StreamForecasts(stream.targets[:len(stream.targets) - k], stream.targets, k)
 
 
-def forecast_recall(streams: list[StreamForecasts], window: int, *, stride: int = 1,
-                    targets: list[torch.Tensor] | None = None) -> ForecastRecall:
+def forecast_recall(streams: list[StreamForecasts], window: int, *, stride: int = 1) -> ForecastRecall:
     """Recall@1 of the forecasts over groups of candidates. A group holds, from every stream, the forecasts
     made after frames s, s + stride, ..., s + (window - 1) * stride, and its candidates are the frames those
     forecasts are for (each + k): streams x window of them, as a training chunk's negatives are its other
-    (stream, time) pairs (stride 1). Groups start every window * stride frames. targets: the candidates'
-    embeddings per stream, if not the streams' own (one run's forecasts against another run's targets of the
-    same frames)."""
+    (stream, time) pairs (stride 1). Groups start every window * stride frames."""
     if window < 1 or stride < 1:
         raise ValueError(f"window and stride must be >= 1, got {window} and {stride}")
     if not streams:
         raise ValueError("no streams")
     k = streams[0].k
-    tgts = [s.targets for s in streams] if targets is None else targets
+    tgts = [s.targets for s in streams]
     length = min(len(s.forecasts) for s in streams)
     if any(s.k != k for s in streams) or any(len(t) < length + k for t in tgts):
         raise ValueError("streams of different k, or targets shorter than their forecasts")

@@ -86,16 +86,12 @@ def anchor_loss(
     return pix + patch
 
 
-def info_nce(queries: torch.Tensor, keys: torch.Tensor, temperature: float) -> torch.Tensor:
-    """queries, keys (M, E) L2-normalised; row i of keys is the positive of row i of queries."""
-    logits = queries.float() @ keys.float().T / temperature  # (M, M)
-    return F.cross_entropy(logits, torch.arange(len(queries), device=queries.device))
-
-
 def cpc_loss(predictions: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
-    """predictions (M, E): forecasts of the frames whose features are the rows of targets (M, E), both
-    L2-normalised; every other row is a negative (the chunk's other (lane, time) pairs)."""
-    return info_nce(predictions, targets, temperature)
+    """InfoNCE. predictions (M, E): forecasts of the frames whose features are the rows of targets (M, E), both
+    L2-normalised; row i of targets is the positive of row i of predictions, every other row a negative (the
+    chunk's other (lane, time) pairs)."""
+    logits = predictions.float() @ targets.float().T / temperature  # (M, M)
+    return F.cross_entropy(logits, torch.arange(len(predictions), device=predictions.device))
 
 
 # What counts as visual evidence between two frames: the share of pixels that moved by more than 0.1 in some
