@@ -478,11 +478,12 @@ def test_an_empty_image_is_bad_input(shape: tuple[int, int, int]) -> None:
 
 def test_a_place_memory_steps_under_autocast() -> None:
     """The CUDA path runs the step under fp16 autocast (training, bf16): the place memory's gate and keys came out
-    of their linears in half precision and index_add_ into its fp32 sums raised. CPU autocast does the same."""
+    of their linears in half precision and index_add_ into its fp32 sums raised. CPU autocast does the same; bf16
+    here, the half precision every torch's CPU autocast takes (2.1 refuses fp16 on the CPU)."""
     det = LearnedChangeDetector(tiny_model(config=replace(TINY, place_cells=8)), device="cpu", intrinsics=INTR)
-    det._amp = True  # network_step enters torch.autocast(device, float16), as it does on CUDA
     image = np.random.default_rng(2).integers(0, 256, (120, 160, 3), dtype=np.uint8)
-    det.update(image, look_at([0.0, 0.0, 1.5], [1.0, 0.0, 0.0]))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast is thread state: the step inside runs under it
+        det.update(image, look_at([0.0, 0.0, 1.5], [1.0, 0.0, 0.0]))
     assert torch.isfinite(det.state).all() and bool((det.state[0, TINY.memory_slots:].abs().sum(-1) > 0).any())
 
 

@@ -6,6 +6,7 @@ same plus the optimizer, the step and where the training data had got to.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import struct
 import zipfile
@@ -62,6 +63,14 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise BadInputError("device is cuda but torch sees no CUDA device; use auto or cpu")
     return torch.device(device)
+
+
+def fp16_on_cuda(device: torch.device) -> contextlib.AbstractContextManager[object]:
+    """fp16 autocast on CUDA, nothing elsewhere. No autocast object at all on the CPU: an older torch (2.1.2, an
+    apt python3-torch's age) refuses to build an fp16 CPU autocast even with enabled=False."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
 
 
 def short_reason(e: BaseException, limit: int = 240) -> str:

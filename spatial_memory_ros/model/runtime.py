@@ -29,7 +29,7 @@ from ..core.geometry import same_intrinsics, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
 from ..core.types import CameraIntrinsics
 from .boxes import agreed_regions, box_embeddings, complete_at_border, mask_regions, side_fleck, trim_bottom
-from .checkpoint import DEFAULT_CHECKPOINT, build_model, resolve_device
+from .checkpoint import DEFAULT_CHECKPOINT, build_model, fp16_on_cuda, resolve_device
 from .model import SpatialMemoryModel
 from .step_inputs import NetworkStep, PreparedFrame, camera_K, check_image, checked_pose, model_K, step_tensors
 from .still_motion import AGENT_MARGIN, moving_still_regions
@@ -137,7 +137,6 @@ class LearnedChangeDetector:
         # a still head (and its background) at still_scale times the model's input: see update_batch
         self.still_scale = still_scale if self._backgrounds and self.model.still is not None else 1
         self._logit_threshold = float(np.log(threshold / (1.0 - threshold)))
-        self._amp = self.device.type == "cuda"
         # the memory's rows are read and written by network_step() and reset(), which cameras' threads may call
         self._state_lock = threading.RLock()
         self.reset()
@@ -301,7 +300,7 @@ class LearnedChangeDetector:
             blank = torch.tensor([f.blank for f in frames], device=dev) if any(f.blank for f in frames) else None
             if blank is not None:  # those rows step as the memory-disabled model: the initial memory in, nothing out
                 state = torch.where(blank[:, None, None], self.model.initial_state(n, dev), state)
-            with torch.autocast(dev.type, dtype=torch.float16, enabled=self._amp):
+            with fp16_on_cuda(dev):
                 out = self.model(x.image, x.K, x.pose, x.has_pose, state, use_memory=self.use_memory,
                                  background=x.background, background_valid=x.background_valid,
                                  still_image=x.still_image, still_background=x.still_background,

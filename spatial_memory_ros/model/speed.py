@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ..core.floor_change_config import FloorChangeConfig
 from ..sim import make_scene
-from .checkpoint import DEFAULT_CHECKPOINT, resolve_device
+from .checkpoint import DEFAULT_CHECKPOINT, fp16_on_cuda, resolve_device
 from .config import ModelConfig
 from .model import SpatialMemoryModel
 from .runtime import LearnedChangeDetector
@@ -143,7 +143,7 @@ def _model_fps(det: LearnedChangeDetector, n: int, dev: torch.device) -> float:
     if det.still_scale > 1:  # (only with a still head and its background) it reads a finer frame and background
         fine = torch.nn.functional.interpolate(image.float(), scale_factor=det.still_scale).to(torch.uint8)
         extra |= {"still_image": fine, "still_background": fine}
-    with torch.autocast(dev.type, dtype=torch.float16, enabled=dev.type == "cuda"):
+    with fp16_on_cuda(dev):
         for _ in range(10):
             state = det.model(image, K, T, flag, state, **extra).state
         if dev.type == "cuda":
