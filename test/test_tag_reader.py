@@ -17,7 +17,15 @@ from spatial_memory_ros.core.item_memory import ItemMemory  # noqa: E402
 from spatial_memory_ros.core.pipeline import Pipeline  # noqa: E402
 from spatial_memory_ros.core.tags import TagDetector  # noqa: E402
 from spatial_memory_ros.core.types import CameraIntrinsics, Frame, PositionSource  # noqa: E402
-from spatial_memory_ros.model.tag_reader import CROP_PX, TagRead, TagReader, cell_variants, tag_cells, warp_quad  # noqa: E402
+from spatial_memory_ros.model.tag_reader import (  # noqa: E402
+    CROP_PX,
+    TagRead,
+    TagReader,
+    cell_variants,
+    normalise,
+    tag_cells,
+    warp_quad,
+)
 from spatial_memory_ros.model.tag_reader_train import _targets, loss_fn  # noqa: E402
 
 IDS = list(range(100, 118))  # the warehouse scene's 18 items
@@ -272,3 +280,12 @@ def test_damaged_reader_weights_give_a_clear_error(tmp_path) -> None:
     torch.save({"weight": torch.zeros(3)}, foreign)
     with pytest.raises(BadInputError, match="not a tag reader's weights"):
         TagReader(IDS, foreign)
+
+
+def test_crops_reach_the_network_as_float32_whatever_numpy_promotes() -> None:
+    """numpy 1 (apt's, under ROS) computes percentiles of float32 in float64 and kept the crops in it: the
+    network's float32 weights then refused them (every read, not one)."""
+    crops = np.random.default_rng(0).integers(0, 256, (3, CROP_PX, CROP_PX), dtype=np.uint8)
+    x = normalise(crops)
+    assert x.dtype == torch.float32 and x.shape == (3, 1, CROP_PX, CROP_PX)
+    assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0

@@ -57,7 +57,7 @@ def normalise(crops: np.ndarray) -> torch.Tensor:
     x = crops.astype(np.float32).reshape(len(crops), -1)
     lo, hi = np.percentile(x, 5, axis=1, keepdims=True), np.percentile(x, 95, axis=1, keepdims=True)
     x = np.clip((x - lo) / np.maximum(hi - lo, 8.0), 0.0, 1.0) * 2.0 - 1.0
-    return torch.from_numpy(x.reshape(len(crops), 1, CROP_PX, CROP_PX))
+    return torch.from_numpy(x.reshape(len(crops), 1, CROP_PX, CROP_PX).astype(np.float32))  # float32 on numpy 1 too
 
 
 class CellNet(nn.Module):
