@@ -310,3 +310,39 @@ def test_a_memory_of_another_frame_is_refused_at_start(tmp_path: Path) -> None:
         "memory.db_path": str(db), "map_frame": "odom", "change.method": "classical"}))
     assert "holds positions in frame 'map', not 'odom'" in log, log
     assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("refusal", ["damaged model", "memory of another frame"])
+def test_a_refused_start_stops_the_tf_listener_thread(tmp_path: Path, refusal: str) -> None:
+    """The pose source's /tf thread starts before the pipelines open. Refused after it (a damaged model file, a
+    memory of another frame), the node left that thread blocked in rclpy's wait, and at the process's exit it woke
+    into a finalising interpreter: `terminate called without an active exception`, exit -6 instead of 1 (seen with
+    torch 2.1; a race with any). The node, made in this process, must leave no such thread behind."""
+    import threading
+
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from spatial_memory_ros.core.errors import SpatialMemoryError
+    from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT
+    from spatial_memory_ros.ros.node import SpatialMemoryNode
+
+    params = [Parameter("memory.db_path", value=str(tmp_path / "m.db")), Parameter("pose_source", value="tf_topics")]
+    if refusal == "damaged model":
+        cut = tmp_path / "model.pt"
+        cut.write_bytes(DEFAULT_CHECKPOINT.read_bytes()[:200_000])
+        params += [Parameter("change.method", value="learned"), Parameter("change.model_path", value=str(cut))]
+    else:
+        from spatial_memory_ros.core.store import MemoryStore
+
+        with MemoryStore(tmp_path / "m.db") as store:
+            store.claim_frame("map")
+        params += [Parameter("map_frame", value="odom"), Parameter("change.method", value="classical")]
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    try:
+        with pytest.raises(SpatialMemoryError):
+            SpatialMemoryNode(context=context, parameter_overrides=params)
+        assert not [t for t in threading.enumerate() if t.name == "tf_listener" and t.is_alive()]
+    finally:
+        rclpy.try_shutdown(context=context)

@@ -84,8 +84,14 @@ class SpatialMemoryNode(FrameProcessing):
         # before the pipelines: a bad fixed_transform or a missing tf2_ros was found after the models had loaded and
         # the memory's file was locked, and the pipelines were left open
         self.pose_source = make_pose_source(self, self.settings.pose_source, self.settings.fixed_transform)
-        # one pipeline per camera, over one item memory (core.pipeline.Pipeline.open_cameras)
-        self.pipelines = Pipeline.open_cameras(self.settings.pipeline, len(names), device=self.device)
+        # one pipeline per camera, over one item memory (core.pipeline.Pipeline.open_cameras). Refused here (a
+        # damaged model, a memory file in use or of another frame), the pose source is closed too: its /tf thread,
+        # left blocked in rclpy's wait, woke during the interpreter's exit and aborted the process (exit -6, not 1)
+        try:
+            self.pipelines = Pipeline.open_cameras(self.settings.pipeline, len(names), device=self.device)
+        except BaseException:
+            self.pose_source.close()
+            raise
         store = self.pipeline.memory.store
         if store is not None:
             try:  # the file's positions are in one frame: another map_frame would relabel them (FrameMismatchError)
@@ -93,6 +99,7 @@ class SpatialMemoryNode(FrameProcessing):
             except BaseException:
                 for pipeline in self.pipelines:
                     pipeline.close()
+                self.pose_source.close()
                 raise
         if store is not None and store.moved_aside_to is not None:
             # The core logs through Python logging, which a ROS user may not see: say it here too.
