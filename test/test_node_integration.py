@@ -332,8 +332,10 @@ def test_a_camera_info_latched_once_before_the_node_starts_is_heard_with_the_dur
             for _ in range(10):
                 image_pub.publish(bgr_to_image(render(A, None), header(CAMERA_FRAME, sec_to_stamp(time.time()))))
                 drv.spin_until(lambda: False, 0.15)
+            # masks at all: camera_info was heard (without the override every frame is dropped). Not "no frame
+            # dropped for it": the stored sample comes some time after the subscriptions match, and under load a
+            # first image came before it, rightly dropped (a run beside another suite failed so)
             assert drv.spin_until(lambda: len(masks) >= 3, 10), node.output()
-            assert "no valid camera_info" not in node.output()
         finally:
             node.stop()
     finally:
