@@ -12,6 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=$(realpath -m "${1:-/tmp/spatial_memory_apt_venv}")
 [ $# -gt 0 ] && shift
 WORK=$(mktemp -d)
+chmod 755 "$WORK"  # mktemp's 0700 kept test_store's other user out of the package itself
 trap 'rm -rf "$WORK"' EXIT
 git -C "$ROOT" archive HEAD | tar x -C "$WORK"
 cd "$WORK"

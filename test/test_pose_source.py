@@ -124,6 +124,36 @@ def test_the_topic_listener_keeps_its_own_name_when_the_process_is_renamed() -> 
         rclpy.try_shutdown(context=context)
 
 
+@pytest.mark.parametrize("shut_down", [True, False])
+def test_the_listener_thread_stops_quietly_only_when_the_context_went_down(monkeypatch, shut_down: bool) -> None:  # type: ignore[no-untyped-def]
+    """A Ctrl-C can shut the context down between the executor's check and its wait, where rclpy raises RCLError
+    ("the given context is not valid"), and the /tf thread printed a traceback on a normal stop. That error is
+    quiet only once the context is down; with the context up, an error in the thread is still reported."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    main = rclpy.create_node("spatial_memory", context=context)
+    listener = ps._ListenerNode(main)
+    reported: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: reported.append(args.exc_value))
+
+    def spin() -> None:
+        if shut_down:
+            rclpy.try_shutdown(context=context)
+        raise RuntimeError("failed to initialize wait set: the given context is not valid")
+
+    monkeypatch.setattr(listener._executor, "spin", spin)
+    try:
+        listener.start()
+        listener._thread.join(timeout=10)
+        assert not listener._thread.is_alive()
+        assert [str(e) for e in reported] == ([] if shut_down else
+                                              ["failed to initialize wait set: the given context is not valid"])
+    finally:
+        listener.node.destroy_node()
+        main.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
 def test_tf2_ros_listens_on_a_node_and_thread_of_its_own(node, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """TransformListener(buffer, node, spin_thread=True) was given the main node: tf2's thread added it to an
     executor of its own, so either /tf went to the main executor (behind camera and service traffic) or the

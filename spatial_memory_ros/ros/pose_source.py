@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
@@ -97,8 +96,15 @@ class _ListenerNode:
         self._thread.start()
 
     def _spin(self) -> None:
-        with contextlib.suppress(ExternalShutdownException):  # the context was shut down: normal exit
+        try:
             self._executor.spin()
+        except ExternalShutdownException:  # the context was shut down: normal exit
+            pass
+        except Exception:
+            if self.node.context.ok():
+                raise
+            # shut down between the executor's check and its wait (Ctrl-C): rclpy raises RCLError "failed to
+            # initialize wait set: the given context is not valid" there, a traceback on a normal stop
 
     def close(self) -> None:
         self._executor.shutdown(timeout_sec=2.0)
