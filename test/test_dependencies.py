@@ -8,8 +8,9 @@ from __future__ import annotations
 import ast
 import re
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from catkin_pkg.package import parse_package
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "spatial_memory_ros"
@@ -69,14 +70,15 @@ def third_party_imports(root: Path) -> dict[str, set[str]]:
                 names = [node.args[0].value]
             for name in names:
                 top = name.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in OWN and top != "__future__":
+                if top not in sys.stdlib_module_names and top not in OWN:
                     found.setdefault(top, set()).add(str(path.relative_to(root.parent)))
     return found
 
 
-def package_xml_keys(path: Path) -> set[str]:
-    tags = ("depend", "exec_depend", "build_depend", "build_export_depend")
-    return {e.text.strip() for e in ET.parse(path).getroot() if e.tag in tags and e.text}
+def package_xml_keys(package_dir: Path) -> set[str]:
+    """The run and build keys of package.xml, as rosdep reads them (catkin_pkg: <depend> is both)."""
+    package = parse_package(package_dir)
+    return {d.name for d in package.build_depends + package.exec_depends + package.build_export_depends}
 
 
 def pinned_distributions(*paths: Path) -> set[str]:
@@ -93,7 +95,7 @@ def pinned_distributions(*paths: Path) -> set[str]:
 def test_every_third_party_import_is_declared() -> None:
     imports = third_party_imports(PACKAGE)
     assert {"numpy", "torch", "rclpy"} <= imports.keys()  # the scan sees imports at all
-    keys = package_xml_keys(ROOT / "package.xml")
+    keys = package_xml_keys(ROOT)
     pins = pinned_distributions(ROOT / "requirements.txt", ROOT / "requirements-nodeps.txt")
     undeclared = {m: sorted(f)[:3] for m, f in imports.items() if m not in ROSDEP and m not in PIP_ONLY}
     assert not undeclared, f"imported, but neither a rosdep key nor pip-only here: {undeclared}"

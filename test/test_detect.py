@@ -57,6 +57,16 @@ def test_apriltag_backend_on_the_visp_photo() -> None:
     assert all(0.3 < d.position[2] < 1.0 for d in dets if d.position is not None)  # a desk photo: < 1 m
 
 
+def _vtest_frame(number: int) -> np.ndarray:
+    """vtest.avi's frame `number`, 1-based as MOT frame numbers are."""
+    cap = cv2.VideoCapture(str(VTEST))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, number - 1)
+    ok, image = cap.read()
+    cap.release()
+    assert ok, f"{VTEST}: no frame {number}"
+    return image
+
+
 def test_coco_kept_classes() -> None:
     from spatial_memory_ros.detect.coco_ssd import kept_class_ids
 
@@ -75,10 +85,7 @@ def test_coco_scoring_only_kept_classes_changes_no_detection(prune: bool) -> Non
 
     images = [s.image for s in make_scene("demo", width=640, height=480).frames(limit=3)]
     if VTEST.exists():
-        cap = cv2.VideoCapture(str(VTEST))
-        cap.set(cv2.CAP_PROP_POS_FRAMES, 249)
-        images.append(cap.read()[1])
-        cap.release()
+        images.append(_vtest_frame(250))
     config = DetectorConfig(backend="coco", score_threshold=0.05)
     graph, text = model_files()
     engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)  # the detector's engine: the new one rounds differently
@@ -109,10 +116,7 @@ def test_coco_falls_back_to_the_full_graph_where_the_pruned_one_does_not_run(mon
 
     if not VTEST.exists():
         pytest.skip(f"{VTEST} missing: apt-get install opencv-doc")
-    cap = cv2.VideoCapture(str(VTEST))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, 249)
-    image = cap.read()[1]
-    cap.release()
+    image = _vtest_frame(250)
     config = DetectorConfig(backend="coco", score_threshold=0.05)
     monkeypatch.setattr(coco_ssd, "forward_runs", lambda net: False)  # as OpenCV 4.11 answers
     detector = coco_ssd.CocoSsdDetector(config)
@@ -130,11 +134,7 @@ def test_coco_backend_finds_the_people_of_a_pets09_frame() -> None:
     if not PETS_GT.exists():
         pytest.skip(f"{PETS_GT} missing (MOTChallenge PETS09-S2L1 gt.txt in the shared data folder)")
     number = 250  # MOT frame numbers are 1-based: the 250th decoded frame; 7 people walk in the open
-    cap = cv2.VideoCapture(str(VTEST))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, number - 1)
-    ok, image = cap.read()
-    cap.release()
-    assert ok
+    image = _vtest_frame(number)
     gt = np.loadtxt(PETS_GT, delimiter=",")
     gt = gt[(gt[:, 0] == number) & (gt[:, 6] == 1)]
     truth = np.column_stack([gt[:, 2] - 1, gt[:, 3] - 1, gt[:, 2] - 1 + gt[:, 4], gt[:, 3] - 1 + gt[:, 5]])

@@ -76,6 +76,27 @@ def _prune(net: cv2.dnn.Net, name: str, kept: np.ndarray) -> None:
     net.setParam(layer_id, 1, np.ascontiguousarray(bias.reshape(-1)[channels]))
 
 
+def _load_net(graph: Path, text: Path, kept: np.ndarray) -> cv2.dnn.Net:
+    """The graph, its class-prediction convolutions cut down to kept (all NUM_CLASSES: untouched)."""
+    pruned_text, found = _NUM_CLASSES_ATTR.subn(lambda m: m.group(1) + str(len(kept)), text.read_text())
+    if found != 1:
+        raise BadInputError(f"{text}: expected one DetectionOutput num_classes of {NUM_CLASSES}; reinstall")
+    buffers = (np.frombuffer(graph.read_bytes(), np.uint8), np.frombuffer(pruned_text.encode(), np.uint8))
+    engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
+    try:
+        if engine is None:  # OpenCV 4.x has one engine and no `engine` argument
+            net = cv2.dnn.readNetFromTensorflow(*buffers)
+        else:  # OpenCV 5: the classic engine runs this TF graph; the new one was slower on it here
+            net = cv2.dnn.readNetFromTensorflow(*buffers, engine=engine)
+        if len(kept) < NUM_CLASSES:
+            for name in _CLASS_LAYERS:
+                _prune(net, name, kept)
+    except (cv2.error, ValueError, IndexError) as e:  # a truncated or foreign graph: say so at start
+        raise BadInputError(f"cannot load the COCO SSD graph {graph}: {str(e).strip().splitlines()[-1]}; "
+                            "reinstall the package that ships it") from None
+    return net
+
+
 def forward_runs(net: cv2.dnn.Net) -> bool:
     """Whether the net runs a frame. OpenCV 5 runs the pruned graph; 4.11 (the README's pin under ROS) loads it
     and then fails at the first forward, in DetectionOutput's reshape to the class count."""
@@ -98,38 +119,17 @@ class CocoSsdDetector:
         """prune: score only the config's classes, where this OpenCV runs the pruned graph (see forward_runs);
         the full graph's boxes of those classes are the same."""
         self.config = config
-        self._graph, self._text = model_files()
+        graph, text = model_files()
         self._wanted = np.array(kept_class_ids(config))
         self._kept = self._wanted  # (K + 1,) TF class id of each output class
         self.pruned = prune
         if prune:
-            self._net = self._load(self._kept)
+            self._net = _load_net(graph, text, self._kept)
             if not forward_runs(self._net):  # OpenCV 4.x: DetectionOutput refuses the smaller class count
                 self.pruned = False
         if not self.pruned:
             self._kept = np.arange(NUM_CLASSES)  # every class scored; raw() keeps the config's
-            self._net = self._load(self._kept)
-
-    def _load(self, kept: np.ndarray) -> cv2.dnn.Net:
-        """The graph, its class-prediction convolutions cut down to kept (all NUM_CLASSES: untouched)."""
-        graph, text = self._graph, self._text
-        pruned_text, found = _NUM_CLASSES_ATTR.subn(lambda m: m.group(1) + str(len(kept)), text.read_text())
-        if found != 1:
-            raise BadInputError(f"{text}: expected one DetectionOutput num_classes of {NUM_CLASSES}; reinstall")
-        buffers = (np.frombuffer(graph.read_bytes(), np.uint8), np.frombuffer(pruned_text.encode(), np.uint8))
-        engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
-        try:
-            if engine is None:  # OpenCV 4.x has one engine and no `engine` argument
-                net = cv2.dnn.readNetFromTensorflow(*buffers)
-            else:  # OpenCV 5: the classic engine runs this TF graph; the new one was slower on it here
-                net = cv2.dnn.readNetFromTensorflow(*buffers, engine=engine)
-            if len(kept) < NUM_CLASSES:
-                for name in _CLASS_LAYERS:
-                    _prune(net, name, kept)
-        except (cv2.error, ValueError, IndexError) as e:  # a truncated or foreign graph: say so at start
-            raise BadInputError(f"cannot load the COCO SSD graph {graph}: {str(e).strip().splitlines()[-1]}; "
-                                "reinstall the package that ships it") from None
-        return net
+            self._net = _load_net(graph, text, self._kept)
 
     def raw(self, image_bgr: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
         """Every box of a kept class above a low floor: boxes (N, 4) px, labels (N,), scores (N,)."""

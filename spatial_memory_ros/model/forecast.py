@@ -91,15 +91,14 @@ def forecast_recall(streams: list[StreamForecasts], window: int, *, stride: int 
     if not streams:
         raise ValueError("no streams")
     k = streams[0].k
-    tgts = [s.targets for s in streams]
     length = min(len(s.forecasts) for s in streams)
-    if any(s.k != k for s in streams) or any(len(t) < length + k for t in tgts):
+    if any(s.k != k for s in streams) or any(len(s.targets) < length + k for s in streams):
         raise ValueError("streams of different k, or targets shorter than their forecasts")
     span = window * stride
     hits = scored = 0
     for start in range(0, length - span + 1, span):
         times = torch.arange(start, start + span, stride)
-        cand = torch.cat([t[times + k] for t in tgts])  # (streams * window, E)
+        cand = torch.cat([s.targets[times + k] for s in streams])  # (streams * window, E)
         for i, s in enumerate(streams):
             best = (s.forecasts[times] @ cand.T).argmax(dim=1)
             hits += int((best == torch.arange(window, device=best.device) + i * window).sum())

@@ -85,22 +85,20 @@ class SpatialMemoryNode(FrameProcessing):
         # the memory's file was locked, and the pipelines were left open
         self.pose_source = make_pose_source(self, self.settings.pose_source, self.settings.fixed_transform)
         # one pipeline per camera, over one item memory (core.pipeline.Pipeline.open_cameras). Refused here (a
-        # damaged model, a memory file in use or of another frame), the pose source is closed too: its /tf thread,
-        # left blocked in rclpy's wait, woke during the interpreter's exit and aborted the process (exit -6, not 1)
+        # damaged model, a memory file in use or of another frame), what was opened is closed, the pose source too:
+        # its /tf thread, left blocked in rclpy's wait, woke during the interpreter's exit and aborted the process
+        # (exit -6, not 1)
+        self.pipelines = []
         try:
             self.pipelines = Pipeline.open_cameras(self.settings.pipeline, len(names), device=self.device)
+            store = self.pipeline.memory.store
+            if store is not None:  # the file's positions are in one frame: another map_frame would relabel them
+                store.claim_frame(self.settings.map_frame)  # (FrameMismatchError)
         except BaseException:
+            for pipeline in self.pipelines:
+                pipeline.close()
             self.pose_source.close()
             raise
-        store = self.pipeline.memory.store
-        if store is not None:
-            try:  # the file's positions are in one frame: another map_frame would relabel them (FrameMismatchError)
-                store.claim_frame(self.settings.map_frame)
-            except BaseException:
-                for pipeline in self.pipelines:
-                    pipeline.close()
-                self.pose_source.close()
-                raise
         if store is not None and store.moved_aside_to is not None:
             # The core logs through Python logging, which a ROS user may not see: say it here too.
             self.get_logger().error(
