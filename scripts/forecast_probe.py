@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from spatial_memory_ros.bench.scene import make_bench_scene
 from spatial_memory_ros.model.checkpoint import DEFAULT_CHECKPOINT, build_model
-from spatial_memory_ros.model.forecast import StreamForecasts, forecast_recall, persistence, run_stream
+from spatial_memory_ros.model.forecast import StreamForecasts, forecast_recall, persistence, run_streams
 
 SCENES = (("warehouse", "patrol"), ("home", "patrol"), ("warehouse", "static"), ("home", "static"))
 
@@ -52,11 +52,12 @@ def main() -> None:
     model = build_model(args.model).eval()
     runs: dict[bool, list[StreamForecasts]] = {True: [], False: []}
     frames = int(round(args.minutes * 60 * 10))
-    with tqdm(total=frames * len(SCENES) * 2, unit="frame", desc="forecast probe") as bar:
-        for preset, camera in SCENES:
-            for memory in (True, False):
-                runs[memory].append(run_stream(model, _frames(preset, camera, args.minutes, args.seed, bar),
-                                               use_memory=memory))
+    with tqdm(total=frames * len(SCENES), unit="frame", desc="forecast probe") as bar:
+        for preset, camera in SCENES:  # one rendering of the scene for the memory and its ablation
+            scene = _frames(preset, camera, args.minutes, args.seed, bar)
+            with_memory, ablation = run_streams(model, scene, use_memory=(True, False))
+            runs[True].append(with_memory)
+            runs[False].append(ablation)
     k = runs[True][0].k
     print(f"seed {args.seed}, {args.minutes:g} min a scene, k = {k}, window {args.window}, model {args.model}")
     print("| candidates | stride | memory | no memory (ablation) | the frame itself | chance |")

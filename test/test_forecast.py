@@ -20,6 +20,7 @@ from spatial_memory_ros.model.forecast import (  # noqa: E402
     forecast_recall,
     persistence,
     run_stream,
+    run_streams,
 )
 
 K = 2
@@ -91,3 +92,13 @@ def test_without_memory_a_forecast_knows_only_where_the_camera_will_be() -> None
     assert not torch.allclose(on_a.forecasts, on_b.forecasts, atol=1e-3)  # the memory of the pictures does
     assert torch.equal(on_a.targets, off_a.targets)  # the target is the frame alone: no memory in it
     assert not torch.allclose(on_a.targets, on_b.targets, atol=1e-3)  # but the picture
+
+
+def test_one_pass_for_the_memory_and_its_ablation_gives_the_two_runs() -> None:
+    model = tiny_model()
+    frames = _frames(2, 10)
+    both = run_streams(model, frames, use_memory=(True, False))
+    for run, memory in zip(both, (True, False), strict=True):
+        alone = run_stream(model, frames, use_memory=memory)
+        assert torch.allclose(run.forecasts, alone.forecasts, atol=1e-6) and torch.equal(run.targets, alone.targets)
+    assert not torch.allclose(both[0].forecasts, both[1].forecasts, atol=1e-3)  # neither state leaked into the other

@@ -16,7 +16,7 @@ BENCHMARKS "The predictive loss has a shortcut").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -44,34 +44,45 @@ class ForecastRecall:
     forecasts: int  # how many were scored
 
 
-@torch.inference_mode()
 def run_stream(model: SpatialMemoryModel, frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], *,
                use_memory: bool) -> StreamForecasts:
     """frames: (image BGR uint8 at any size, K (3, 3) at that size, T_map_cam (4, 4)) in order; each image is
     shrunk to the model's input as the runtime does (INTER_AREA). One camera, batch 1, on the model's device."""
+    return run_streams(model, frames, use_memory=(use_memory,))[0]
+
+
+@torch.inference_mode()
+def run_streams(model: SpatialMemoryModel, frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], *,
+                use_memory: Sequence[bool]) -> list[StreamForecasts]:
+    """run_stream once per use_memory setting, in one pass over frames: each frame is shrunk and its target
+    computed once (the frame alone, the same for every setting), so a memory and its ablation cost one rendering."""
     cfg = model.config
     dev = next(model.parameters()).device
-    state = model.initial_state(1, dev)
-    states, cameras, targets = [], [], []
+    state = [model.initial_state(1, dev) for _ in use_memory]
+    slots: list[list[torch.Tensor]] = [[] for _ in use_memory]
+    cameras: list[list[torch.Tensor]] = [[] for _ in use_memory]
+    targets = []
     for image, K_px, T in frames:
         h, w = image.shape[:2]
         small = cv2.resize(image, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA)
         K = scale_intrinsics(np.asarray(K_px, np.float64), cfg.image_width / w, cfg.image_height / h)
         image_t = torch.from_numpy(small).to(dev).permute(2, 0, 1)[None]
-        out = model(image_t,
-                    torch.from_numpy(K.astype(np.float32)).to(dev)[None],
-                    torch.from_numpy(np.asarray(T, np.float32)).to(dev)[None],
-                    torch.ones(1, dtype=torch.bool, device=dev), state, use_memory=use_memory)
-        state = out.state
-        # a place memory's cells predict nothing (as in training); a copy, since a view keeps the whole state alive
-        states.append(state[:, :cfg.memory_slots].clone())
-        cameras.append(out.camera)
+        K_t = torch.from_numpy(K.astype(np.float32)).to(dev)[None]
+        T_t = torch.from_numpy(np.asarray(T, np.float32)).to(dev)[None]
+        for i, memory in enumerate(use_memory):
+            out = model(image_t, K_t, T_t, torch.ones(1, dtype=torch.bool, device=dev), state[i], use_memory=memory)
+            state[i] = out.state
+            # a place memory's cells predict nothing (as in training); a copy: a view keeps the whole state alive
+            slots[i].append(out.state[:, :cfg.memory_slots].clone())
+            cameras[i].append(out.camera)
         targets.append(model.predict_head.target(model.frame_tokens(image_t)))  # the frame alone, as trained
-    k = cfg.predict_k
-    forecasts = [model.predict_head.predict(states[t], cameras[t + k]) for t in range(len(states) - k)]
-    E = cfg.embed_dim
-    return StreamForecasts(torch.cat(forecasts).float() if forecasts else torch.zeros(0, E),
-                           torch.cat(targets).float() if targets else torch.zeros(0, E), k)
+    k, E = cfg.predict_k, cfg.embed_dim
+    target = torch.cat(targets).float() if targets else torch.zeros(0, E)
+    runs = []
+    for s, c in zip(slots, cameras, strict=True):
+        forecasts = [model.predict_head.predict(s[t], c[t + k]) for t in range(len(s) - k)]
+        runs.append(StreamForecasts(torch.cat(forecasts).float() if forecasts else torch.zeros(0, E), target, k))
+    return runs
 
 
 def persistence(stream: StreamForecasts) -> StreamForecasts:
