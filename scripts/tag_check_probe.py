@@ -110,13 +110,13 @@ def main() -> None:
         now["position"] = position
         return checkable(position, *rest, **kw)
 
-    def empty(candidates: Any, seen: Any, tagged: Any, tag_size_m: float, frame: Any, *rest: Any) -> Any:
+    def empty(candidates: Any, seen: Any, tagged: Any, tag_size_m: float, frame: Any, *rest: Any, **kw: Any) -> Any:
         now["stamp"], now["image"] = frame.stamp, frame.image
-        return empty_places(candidates, seen, tagged, tag_size_m, frame, *rest)
+        return empty_places(candidates, seen, tagged, tag_size_m, frame, *rest, **kw)
 
     visibility._occluded_in_depth = depth_test
     visibility.tag_checkable = tag_checkable
-    pipeline.empty_places = empty  # type: ignore[assignment]
+    pipeline.empty_places = empty
     run_bench(BenchConfig(preset=args.preset, camera=args.camera, minutes=args.minutes, seed=args.seed,
                           methods=(args.method,)))
     print(f"{asked[0]} depth tests; the 5 x 5 grid and the earlier five probes split {sum(splits.values())}")
