@@ -38,6 +38,7 @@ from .turning import (
     off_canvas,
     rotation_for_shift,
     view_from_canvas,
+    wh,
 )
 from .turning import warp as warp_view
 from .types import CameraIntrinsics
@@ -180,7 +181,7 @@ class ChangeDetector:
         self._previous, self._previous_seen_pose = gray, pose
         if colour is not None:  # the angle ignores brightness, so the colour reference takes pixels as they are
             assert self._reference_colour is not None
-            small = colour.shape[1::-1]  # (w, h) of the colour copy
+            small = wh(colour)  # (w, h) of the colour copy
             absorb_c = at_size(absorb.astype(np.uint8), small) > 0
             np.copyto(self._reference_colour, colour, where=absorb_c[..., None])
             cv2.accumulateWeighted(colour, self._reference_colour, _BACKGROUND_RATE, mask=at_size(unchanged, small))
@@ -289,7 +290,7 @@ class ChangeDetector:
         in_reference_light = (gray - np.float32(offset)) / np.float32(gain)
         c.learn(in_reference_light, absorb, ~changed, stable, np.linalg.inv(view))
         if colour is not None and colour_view is not None:
-            small = colour.shape[1::-1]
+            small = wh(colour)
             c.learn_colour(colour, at_size(absorb.astype(np.uint8), small) > 0,
                            at_size((~changed).astype(np.uint8), small) > 0, np.linalg.inv(colour_view))
         self._previous, self._previous_colour, self._previous_seen_pose = gray, colour, pose

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .turning import TurnLimits, canvas_offset, canvas_shape, coverage, footprint, is_standing, known_in_view
+from .turning import TurnLimits, canvas_offset, canvas_shape, coverage, footprint, hw, is_standing, known_in_view, wh
 from .turning import warp as warp_view
 
 _TURNS = TurnLimits()
@@ -19,9 +19,9 @@ _TURNS = TurnLimits()
 
 def reprojected(image: np.ndarray, H: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """image re-projected by H into fill's view; where it did not reach, fill (compared with itself: unchanged)."""
-    size = fill.shape[1::-1]
+    size = wh(fill)
     out = warp_view(image, H, size, replicate=True)
-    inside = coverage(H, image.shape[:2], size)
+    inside = coverage(H, hw(image), size)
     out[~inside] = fill[~inside]
     return out
 
@@ -74,7 +74,7 @@ class TurnCanvas:
     def view_of(canvas: np.ndarray, known: np.ndarray, view: np.ndarray,
                 current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The canvas in this view, and where it is known; elsewhere the current image (unchanged there)."""
-        size = current.shape[1::-1]
+        size = wh(current)
         out = warp_view(canvas, view, size)
         seen = known_in_view(known, view, size)
         out[~seen] = current[~seen]
@@ -85,7 +85,7 @@ class TurnCanvas:
         """As ChangeDetector.update's reference update, onto the canvas: new pixels and absorbed ones take the
         frame (in the reference's light), unchanged known ones blend towards it; the stable counts follow."""
         rows, cols, H, cover = _learn_onto(self.reference, self.known, frame, absorb, unchanged, to_canvas, self.rate)
-        self.stable[rows, cols][cover] = warp_view(stable.astype(np.int16), H, cover.shape[1::-1], nearest=True)[cover]
+        self.stable[rows, cols][cover] = warp_view(stable.astype(np.int16), H, wh(cover), nearest=True)[cover]
 
     def learn_colour(self, colour: np.ndarray, absorb: np.ndarray, unchanged: np.ndarray,
                      to_canvas: np.ndarray) -> None:
@@ -99,10 +99,10 @@ def _learn_onto(canvas: np.ndarray, known: np.ndarray, frame: np.ndarray, absorb
     """One reference canvas (and its known pixels) updated in place from a frame in the view, within the window
     the frame covers: new and absorbed pixels take the frame, known unchanged ones blend towards it at
     rate. Returns the window (rows, cols), the view -> window homography and what the frame covers."""
-    rows, cols, H = footprint(to_canvas, frame.shape[:2], known.shape)
+    rows, cols, H = footprint(to_canvas, hw(frame), hw(known))
     window, seen = canvas[rows, cols], known[rows, cols]  # views: updated in place
-    size = seen.shape[1::-1]
-    cover = coverage(H, frame.shape[:2], size)
+    size = wh(seen)
+    cover = coverage(H, hw(frame), size)
     frame_c = warp_view(frame, H, size, replicate=True)
     absorb_c = cover & (warp_view(absorb.astype(np.uint8), H, size, nearest=True) > 0)
     blend = cover & seen & ~absorb_c & (warp_view(unchanged.astype(np.uint8), H, size, nearest=True) > 0)

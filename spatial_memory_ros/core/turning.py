@@ -96,6 +96,17 @@ def is_blurred_step(limits: TurnLimits, T_last: np.ndarray | None, T: np.ndarray
     return T_last is not None and T is not None and pose_delta(T_last, T)[1] > limits.max_step_deg
 
 
+def hw(image: np.ndarray) -> tuple[int, int]:
+    """(h, w) of an image array, as the pair the functions here take (numpy 1's stubs type shape[:2] as a tuple of
+    any length, which a ROS install's numpy 1.26 checks as an error)."""
+    return int(image.shape[0]), int(image.shape[1])
+
+
+def wh(image: np.ndarray) -> tuple[int, int]:
+    """(w, h) of an image array: OpenCV's size order (warp's size)."""
+    return int(image.shape[1]), int(image.shape[0])
+
+
 def footprint(H_to: np.ndarray, src_shape: tuple[int, int], shape: tuple[int, int]) -> tuple[slice, slice, np.ndarray]:
     """Where a src_shape (h, w) image lands on a destination of shape (H, W) through H_to: the (rows, cols) slices
     of its bounding box (clipped, a pixel of margin), and H_to shifted to that box, so that warping into the box
@@ -139,7 +150,7 @@ def _empty(rows: slice, cols: slice) -> bool:
 def known_in_view(known: np.ndarray, H_view: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(h, w) bool: view pixels whose bilinear read of the canvas touches only known canvas pixels (the canvas's
     known pixels eroded by one, within the window the view reads)."""
-    rows, cols, _ = footprint(np.linalg.inv(H_view), size[::-1], known.shape)
+    rows, cols, _ = footprint(np.linalg.inv(H_view), size[::-1], hw(known))
     if _empty(rows, cols):  # off the canvas (off_canvas): nothing of it is known (cv2.erode refused the window)
         return np.zeros(size[::-1], bool)
     window = np.zeros(known.shape, np.uint8)

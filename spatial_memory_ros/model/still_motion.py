@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ..core.geometry import pose_delta
-from ..core.turning import TurnLimits, coverage, is_standing, measured_shift, view_from_canvas, warp
+from ..core.turning import TurnLimits, coverage, hw, is_standing, measured_shift, view_from_canvas, warp, wh
 from .background import BackgroundConfig, shake_shift, shifted
 
 # the network's mask grown by this before the background (here) and the floor memory (runtime) skip it: its
@@ -150,5 +150,5 @@ def _turned_onto(grey_before: np.ndarray, T_before: np.ndarray | None, T: np.nda
         return None
     H = view_from_canvas(np.asarray(K, np.float64), np.asarray(T_before, np.float64), np.asarray(T, np.float64),
                          (0, 0))
-    size = grey_before.shape[::-1]
-    return warp(grey_before, H, size), coverage(H, grey_before.shape, size)
+    size = wh(grey_before)
+    return warp(grey_before, H, size), coverage(H, hw(grey_before), size)

@@ -32,6 +32,7 @@ from ..core.turning import (
     centre_shift,
     coverage,
     footprint,
+    hw,
     is_blurred_step,
     is_turn,
     known_in_view,
@@ -260,12 +261,12 @@ class _Canvas:
         # only the frame's footprint on the canvas (core.turning.footprint): the canvas is nine times the view, and
         # the whole of it, warped and updated, was 11 of a turning frame's 16 ms at 256 x 192; nothing outside the
         # footprint is covered, so nothing there changes
-        rows, cols, to_box = footprint(to_canvas, image_bgr.shape[:2], self.count.shape)
+        rows, cols, to_box = footprint(to_canvas, hw(image_bgr), hw(self.count))
         size = (cols.stop - cols.start, rows.stop - rows.start)
         if size[0] <= 0 or size[1] <= 0:
             return
         frame = warp(image_bgr.astype(np.float32), to_box, size, replicate=True)
-        cover = coverage(to_box, image_bgr.shape[:2], size)
+        cover = coverage(to_box, hw(image_bgr), size)
         left = np.zeros_like(cover)
         if skip is not None:
             left = warp((np.asarray(skip) > 0).astype(np.uint8), to_box, size, nearest=True) > 0
