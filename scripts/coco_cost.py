@@ -19,8 +19,7 @@ import numpy as np
 
 from spatial_memory_ros.core.config import DetectorConfig
 from spatial_memory_ros.detect.coco_ssd import CocoSsdDetector
-
-VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+from spatial_memory_ros.evaluate.pets import VTEST_AVI
 
 
 def main() -> None:
@@ -30,10 +29,10 @@ def main() -> None:
     args = p.parse_args()
     cv2.setNumThreads(1)
     detector = CocoSsdDetector(DetectorConfig(backend="coco"), prune=not args.full)
-    cap = cv2.VideoCapture(VTEST)
+    cap = cv2.VideoCapture(str(VTEST_AVI))
     frames = [image for ok, image in (cap.read() for _ in range(args.frames + 5)) if ok]
     if len(frames) < args.frames + 5:
-        raise SystemExit(f"{VTEST}: fewer than {args.frames + 5} frames (apt-get install opencv-doc)")
+        raise SystemExit(f"{VTEST_AVI}: fewer than {args.frames + 5} frames (apt-get install opencv-doc)")
     for image in frames[:5]:
         detector.raw(image)
     times = []

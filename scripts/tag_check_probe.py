@@ -39,13 +39,6 @@ def five_probes(depth: np.ndarray, uv: np.ndarray, z: np.ndarray, margin_m: floa
     return bool(np.any(depth[rows, cols] < expected - margin_m))
 
 
-def grid_weights() -> np.ndarray:
-    """(25, 4) bilinear weights of the tag's corners at today's probes (visibility._occluded_in_depth's grid)."""
-    s = np.array([0.03, 0.25, 0.5, 0.75, 0.97])
-    a, b = (g.reshape(-1) for g in np.meshgrid(s, s))
-    return np.column_stack([(1 - a) * (1 - b), a * (1 - b), a * b, (1 - a) * b])
-
-
 def tile(image: np.ndarray, depth: np.ndarray, uv: np.ndarray, z: np.ndarray, margin_m: float, label: str
          ) -> np.ndarray:
     """Crop around the tag, magnified: the camera with the tag's outline and probes | its depth, nearer = warmer."""
@@ -55,11 +48,11 @@ def tile(image: np.ndarray, depth: np.ndarray, uv: np.ndarray, z: np.ndarray, ma
     x1, y1 = min(x1, width), min(y1, height)
     crop = image[y0:y1, x0:x1].copy()
     cv2.polylines(crop, [np.round(uv - [x0, y0]).astype(np.int32)], True, (0, 255, 0), 1)
-    w = grid_weights()
-    for (u, v), e in zip(np.round(w @ uv).astype(int), w @ z):
+    probes, expected = visibility.probe_grid(uv, z)
+    near = visibility.probe_depths(depth, probes) < expected - margin_m
+    for (u, v), red in zip(np.round(probes).astype(int), near):
         if 0 <= v - y0 < crop.shape[0] and 0 <= u - x0 < crop.shape[1]:
-            near = np.nanmedian(depth[max(v - 1, 0):v + 2, max(u - 1, 0):u + 2]) < e - margin_m  # as today's: 3 x 3
-            crop[v - y0, u - x0] = (0, 0, 255) if near else (255, 0, 0)
+            crop[v - y0, u - x0] = (0, 0, 255) if red else (255, 0, 0)
     d = depth[y0:y1, x0:x1]
     lo, hi = np.nanmin(d), np.nanmax(d)
     d8 = np.nan_to_num(255 * (hi - d) / max(hi - lo, 1e-6)).astype(np.uint8)

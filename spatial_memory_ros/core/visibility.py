@@ -98,28 +98,37 @@ def tag_checkable(
     return depth is None or not _occluded_in_depth(depth, uv, z, config.occlusion_margin_m)
 
 
-def _occluded_in_depth(depth: np.ndarray, uv: np.ndarray, z: np.ndarray, margin_m: float) -> bool:
-    """Depth nearer than the tag by more than margin_m at any of a 5 x 5 grid of probes over the tag, its outer
-    ones 3 % of a side in from the edges: the decoder needs the whole black border, and probes at the centre and
-    the corners pulled 25 % inward missed a post hiding the tag's outer 12 %, so a tag sitting there partly hidden
-    was "checked" five frames running and its item "missing". The grid is bilinear in the picture (uv, z at the
-    corners, in order around the tag): for a tag a few dozen pixels wide, within a pixel or two of the true points.
-    """
+def probe_grid(uv: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The depth test's 5 x 5 grid of probes over a tag: (25, 2) px and the tag's depth there (25,) m. Its outer
+    probes are 3 % of a side in from the edges: the decoder needs the whole black border, and probes at the centre
+    and the corners pulled 25 % inward missed a post hiding the tag's outer 12 %, so a tag sitting there partly
+    hidden was "checked" five frames running and its item "missing". The grid is bilinear in the picture (uv, z at
+    the corners, in order around the tag): for a tag a few dozen pixels wide, within a pixel or two of the true
+    points."""
     s = np.array([0.03, 0.25, 0.5, 0.75, 0.97])
     a, b = (g.reshape(-1) for g in np.meshgrid(s, s))  # (25,) each: along the first side, along the last
     w = np.column_stack([(1 - a) * (1 - b), a * (1 - b), a * b, (1 - a) * b])  # (25, 4) weights of the corners
-    probes, expected = w @ uv, w @ z
-    # Each probe reads the median of its 3 x 3 pixels: a depth camera's noise is per pixel, an occluder is not, and
-    # 25 single pixels of a far tag's noisy depth (tens of cm at 3-5 m) hid it from checks more often than 5 did.
+    return w @ uv, w @ z
+
+
+def probe_depths(depth: np.ndarray, probes: np.ndarray) -> np.ndarray:
+    """(N,) m: the median of each probe's 3 x 3 pixels (clipped to the image), NaN where none has depth. A depth
+    camera's noise is per pixel, an occluder is not, and 25 single pixels of a far tag's noisy depth (tens of cm
+    at 3-5 m) hid it from checks more often than 5 did."""
     d = np.arange(-1, 2)
-    cols = np.clip(np.round(probes[:, 0]).astype(int)[:, None] + d[None, :], 0, depth.shape[1] - 1)  # (25, 3)
+    cols = np.clip(np.round(probes[:, 0]).astype(int)[:, None] + d[None, :], 0, depth.shape[1] - 1)  # (N, 3)
     rows = np.clip(np.round(probes[:, 1]).astype(int)[:, None] + d[None, :], 0, depth.shape[0] - 1)
     patches = depth[rows[:, :, None], cols[:, None, :]].reshape(len(probes), 9)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a patch with no depth at all: NaN, no evidence
-        seen = np.nanmedian(patches, axis=1)
+        return np.nanmedian(patches, axis=1)
+
+
+def _occluded_in_depth(depth: np.ndarray, uv: np.ndarray, z: np.ndarray, margin_m: float) -> bool:
+    """Depth nearer than the tag by more than margin_m at any probe of probe_grid (probe_depths' medians)."""
+    probes, expected = probe_grid(uv, z)
     # NaN (no depth) compares False: unknown depth is not evidence of an occluder.
-    return bool(np.any(seen < expected - margin_m))
+    return bool(np.any(probe_depths(depth, probes) < expected - margin_m))
 
 
 def empty_places(

@@ -62,6 +62,7 @@ def run_streams(model: SpatialMemoryModel, frames: Iterable[tuple[np.ndarray, np
     slots: list[list[torch.Tensor]] = [[] for _ in use_memory]
     cameras: list[list[torch.Tensor]] = [[] for _ in use_memory]
     targets = []
+    has_pose = torch.ones(1, dtype=torch.bool, device=dev)  # every frame comes with its pose
     for image, K_px, T in frames:
         h, w = image.shape[:2]
         small = cv2.resize(image, (cfg.image_width, cfg.image_height), interpolation=cv2.INTER_AREA)
@@ -70,7 +71,7 @@ def run_streams(model: SpatialMemoryModel, frames: Iterable[tuple[np.ndarray, np
         K_t = torch.from_numpy(K.astype(np.float32)).to(dev)[None]
         T_t = torch.from_numpy(np.asarray(T, np.float32)).to(dev)[None]
         for i, memory in enumerate(use_memory):
-            out = model(image_t, K_t, T_t, torch.ones(1, dtype=torch.bool, device=dev), state[i], use_memory=memory)
+            out = model(image_t, K_t, T_t, has_pose, state[i], use_memory=memory)
             state[i] = out.state
             # a place memory's cells predict nothing (as in training); a copy: a view keeps the whole state alive
             slots[i].append(out.state[:, :cfg.memory_slots].clone())
