@@ -72,6 +72,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --background: a still camera's change head of C channels (model/still_head.py); 0 = none")
     p.add_argument("--freeze-base", action="store_true",
                    help="with --still-head and --init: train only the still head, keep the rest as --init has it")
+    p.add_argument("--ema", type=float, default=d.ema, metavar="DECAY",
+                   help="write the weights' exponential moving average (e.g. 0.99) to OUT instead of the last "
+                        "step's; OUT.state keeps the raw ones (default 0 = off)")
     p.set_defaults(handler=run_train)
 
 
@@ -89,7 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
         background_skips_changes=args.background_skips_changes,
         init=str(args.init) if args.init else "", anchor=args.anchor, edge_weight=args.edge_weight,
         photos=args.photos, decoys=args.decoys, floors=args.floors, still_head=args.still_head,
-        freeze_base=args.freeze_base,
+        freeze_base=args.freeze_base, ema=args.ema,
     )
     try:
         tc.validate()

@@ -180,6 +180,11 @@ class TrainConfig:
     still_head: int = 0  # ModelConfig.still_head (needs background)
     # train only the still head: the rest keeps the --init weights exactly, so a moving camera's output is theirs
     freeze_base: bool = False
+    # decay of an exponential moving average of the weights, which the model file then holds (the state file keeps
+    # the raw weights the optimizer steps); 0 = off, the file holds the last step's weights (the shipped recipe).
+    # The average smooths the last few hundred steps' wander, which draws of one recipe differ by (BENCHMARKS
+    # "Draws of one recipe, averaged")
+    ema: float = 0.0
 
     def validate(self) -> TrainConfig:
         for f in dataclasses.fields(self):  # NaN passes every "< 0" check below
@@ -211,6 +216,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.edge_weight < 0:
             raise ValueError("edge_weight must be >= 0")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError("ema must be in [0, 1) (0 = off)")
         if self.anchor < 0 or (self.anchor > 0 and not self.init):
             raise ValueError("anchor must be >= 0 and needs init (the model to stay near)")
         if not self.time_limit_min > 0:

@@ -23,10 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..core.errors import BadInputError
 from .checkpoint import (
@@ -244,6 +245,9 @@ def train(
         teacher.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=tc.lr, weight_decay=tc.weight_decay)
+    # the weights' moving average (tc.ema), which OUT then holds; it reads the weights, never steers them
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(tc.ema), use_buffers=True) if tc.ema else None
+    written = model if averaged is None else cast(SpatialMemoryModel, averaged.module)  # what OUT holds
     state_path = out.with_name(out.name + ".state")
     step, first_stream, minutes_before = 0, 0, 0.0
     resumed: dict[str, Any] | None = None
@@ -279,6 +283,11 @@ def train(
         if resumed is None:
             LOG.warning("%s holds no lane positions or generator states (an older version's file): the run goes "
                         "on from fresh streams, not exactly as it would have", state_path)
+        if averaged is not None:
+            if resumed is None or resumed.get("ema") is None:
+                raise BadInputError(f"{state_path} holds no moving average of the weights to go on with (--ema): "
+                                    "an older version's file")
+            averaged.load_state_dict(resumed["ema"])
     meta = {**(meta or {}), "train_config": dataclasses.asdict(tc)}
     if init_meta is not None:  # a fine-tune: the file records the chain of runs that made it
         meta["init_meta"] = init_meta
@@ -318,8 +327,10 @@ def train(
     def save(done: int, final: bool) -> None:
         info = {**meta, "step": done, "minutes": minutes_before + (time.monotonic() - start) / 60, "final": final}
         resume_from = {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in boundary.items() if k != "fetched"}
+        # between steps, as the raw weights are: the average moves inside the step's deferred block with them
+        resume_from["ema"] = None if averaged is None else {k: v.cpu() for k, v in averaged.state_dict().items()}
         save_training_state(state_path, model, optimizer, done, first_stream + boundary["fetched"], info, resume_from)
-        save_model(out, model, info)
+        save_model(out, written, info)
 
     done = first_step = step
     stepping = False
@@ -354,6 +365,8 @@ def train(
             stepping = True
             with interrupt_deferred():
                 optimizer.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
                 state = last.detach()
                 done = step + 1
                 boundary = between_steps()
