@@ -3,34 +3,19 @@ stopped run resumes with its average."""
 
 from __future__ import annotations
 
-import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 torch = pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_model import tiny_train  # noqa: E402
 
 from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
 from spatial_memory_ros.model.checkpoint import load_file  # noqa: E402
 from spatial_memory_ros.model.config import TrainConfig  # noqa: E402
-from spatial_memory_ros.model.train import train  # noqa: E402
-
-
-def _run(out: Path, *, stop_after: int | None = None, resume: bool = False, **changes: object) -> None:
-    """A tiny run of the default model; warm-up 2, so steps 0 and 1 take the same learning rate whatever --steps
-    is. Ctrl-C'd before step `stop_after` (counted from where it starts) if given."""
-    settings: dict[str, Any] = dict(steps=6, batch=2, clip=2, stream_frames=6, reuse=2, warmup=2, workers=0,
-                                    threads=1, checkpoint_every=100, device="cpu")
-    tc = dataclasses.replace(TrainConfig(), **{**settings, **changes})
-
-    def progress(steps: Any, total: int, initial: int) -> Any:
-        for n, step in enumerate(steps):
-            if n == stop_after:
-                raise KeyboardInterrupt
-            yield step
-
-    train(tc, out, resume=resume, progress=progress)
 
 
 def _weights(path: Path) -> dict[str, Any]:
@@ -39,9 +24,9 @@ def _weights(path: Path) -> dict[str, Any]:
 
 def test_the_file_holds_the_moving_average_and_the_state_the_raw_weights(tmp_path: Path) -> None:
     one, two, ema = tmp_path / "one.pt", tmp_path / "two.pt", tmp_path / "ema.pt"
-    _run(one, steps=1)
-    _run(two, steps=2)
-    _run(ema, steps=2, ema=0.75)
+    tiny_train(one, steps=1)
+    tiny_train(two, steps=2)
+    tiny_train(ema, steps=2, ema=0.75)
     w1, w2, averaged = _weights(one), _weights(two), _weights(ema)
     raw = dict(load_file(ema.with_name("ema.pt.state"))["model"])
     # the average never steers the run: the optimizer's weights are a plain run's, bit for bit
@@ -56,16 +41,16 @@ def test_the_file_holds_the_moving_average_and_the_state_the_raw_weights(tmp_pat
 
 def test_a_stopped_run_with_an_average_resumes_to_a_straight_runs_file(tmp_path: Path) -> None:
     straight, stopped = tmp_path / "straight.pt", tmp_path / "stopped.pt"
-    _run(straight, ema=0.9)
+    tiny_train(straight, ema=0.9)
     with pytest.raises(KeyboardInterrupt):
-        _run(stopped, ema=0.9, stop_after=3)
-    _run(stopped, ema=0.9, resume=True)
+        tiny_train(stopped, ema=0.9, stop_after=3)
+    tiny_train(stopped, ema=0.9, resume=True)
     a, b = _weights(straight), _weights(stopped)
     assert not [k for k in a if not torch.equal(a[k], b[k])]
     with pytest.raises(KeyboardInterrupt):  # the average may not be switched on or off on resume
-        _run(tmp_path / "plain.pt", stop_after=2)
+        tiny_train(tmp_path / "plain.pt", stop_after=2)
     with pytest.raises(BadInputError, match=r"resume with ema=0\.0"):
-        _run(tmp_path / "plain.pt", ema=0.9, resume=True)
+        tiny_train(tmp_path / "plain.pt", ema=0.9, resume=True)
 
 
 @pytest.mark.parametrize("decay", [-0.1, 1.0, float("nan")])

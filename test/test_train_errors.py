@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_model import tiny_model  # noqa: E402
+from tiny_model import tiny_model, tiny_train  # noqa: E402
 
 from spatial_memory_ros.cli.main import main  # noqa: E402
 from spatial_memory_ros.core.errors import BadInputError  # noqa: E402
@@ -221,34 +221,6 @@ def test_ctrl_c_keeps_the_steps_done_and_resume_goes_on_from_them(tmp_path: Path
     assert load_file(out.with_name("model.pt.state"))["step"] == state["step"] + 1
 
 
-def _tiny_train(out: Path, *, stop_after: int | None = None, resume: bool = False,
-                seen: dict[str, Any] | None = None, **changes: object) -> None:
-    """A 6-step run on the default model (2 lanes, 2-frame chunks of 6-frame streams each walked twice), Ctrl-C'd
-    before step `stop_after` (counted from where it starts) if given. `seen`, if given, gets the step the run
-    starts at (the progress hook's `initial`) and the steps it takes."""
-    import dataclasses
-
-    from spatial_memory_ros.model.config import TrainConfig
-    from spatial_memory_ros.model.train import train
-
-    settings: dict[str, Any] = dict(steps=6, batch=2, clip=2, stream_frames=6, reuse=2, warmup=2, workers=0,
-                                    threads=1, checkpoint_every=100, device="cpu", memory_dropout=0.3,
-                                    pose_dropout=0.3)
-    tc = dataclasses.replace(TrainConfig(), **{**settings, **changes})
-
-    def progress(steps: Any, total: int, initial: int) -> Any:
-        taken: list[int] = []
-        if seen is not None:
-            seen.update(initial=initial, taken=taken)
-        for n, step in enumerate(steps):
-            if n == stop_after:
-                raise KeyboardInterrupt
-            taken.append(step)
-            yield step
-
-    train(tc, out, resume=resume, progress=progress)
-
-
 def test_a_ctrl_c_inside_an_optimizer_step_is_held_until_the_step_is_counted() -> None:
     """The Ctrl-C test above was flaky: a SIGINT landing inside optimizer.step() saved nothing (half-stepped
     weights), so a run lost every step since its last checkpoint. train() now holds it until the step is done and
@@ -278,12 +250,12 @@ def test_a_stopped_and_resumed_run_ends_with_the_weights_of_a_straight_one(tmp_p
     from spatial_memory_ros.model.checkpoint import load_file
 
     straight, stopped = tmp_path / "straight.pt", tmp_path / "stopped.pt"
-    _tiny_train(straight)
+    tiny_train(straight)
     with pytest.raises(KeyboardInterrupt):
-        _tiny_train(stopped, stop_after=4)
+        tiny_train(stopped, stop_after=4)
     assert load_file(stopped.with_name("stopped.pt.state"))["step"] == 4
     seen: dict[str, Any] = {}
-    _tiny_train(stopped, resume=True, seen=seen)
+    tiny_train(stopped, resume=True, seen=seen)
     # it goes on from step 4 and takes only steps 4 and 5: a "resume" that started again from step 0 ends with the
     # same weights (the run is seeded), and only this tells them apart
     assert seen == {"initial": 4, "taken": [4, 5]}
@@ -296,11 +268,11 @@ def test_a_stopped_and_resumed_run_ends_with_the_weights_of_a_straight_one(tmp_p
 def test_resume_refuses_other_settings_and_names_them(tmp_path: Path) -> None:
     out = tmp_path / "model.pt"
     with pytest.raises(KeyboardInterrupt):
-        _tiny_train(out, stop_after=2)
+        tiny_train(out, stop_after=2)
     with pytest.raises(BadInputError, match=r"resume with seed=1000\b.*only checkpoint_every"):
-        _tiny_train(out, resume=True, seed=1001)
+        tiny_train(out, resume=True, seed=1001)
     seen: dict[str, Any] = {}
-    _tiny_train(out, resume=True, steps=7, seen=seen)  # more steps: allowed, and it goes on from step 2
+    tiny_train(out, resume=True, steps=7, seen=seen)  # more steps: allowed, and it goes on from step 2
     assert seen == {"initial": 2, "taken": [2, 3, 4, 5, 6]}
     assert torch.load(out.with_name("model.pt.state"), weights_only=True)["step"] == 7
 
@@ -312,7 +284,7 @@ def test_a_ctrl_c_in_the_middle_of_a_step_resumes_exactly(tmp_path: Path, monkey
     from spatial_memory_ros.model.checkpoint import load_file
 
     straight, cut = tmp_path / "straight.pt", tmp_path / "cut.pt"
-    _tiny_train(straight)
+    tiny_train(straight)
     real, calls = train_module.chunk_loss, []
 
     def interrupted_on_the_fourth(*args: Any, **kwargs: Any) -> Any:
@@ -323,10 +295,10 @@ def test_a_ctrl_c_in_the_middle_of_a_step_resumes_exactly(tmp_path: Path, monkey
 
     monkeypatch.setattr(train_module, "chunk_loss", interrupted_on_the_fourth)
     with pytest.raises(KeyboardInterrupt):
-        _tiny_train(cut)
+        tiny_train(cut)
     monkeypatch.setattr(train_module, "chunk_loss", real)
     assert load_file(cut.with_name("cut.pt.state"))["step"] == 3
-    _tiny_train(cut, resume=True)
+    tiny_train(cut, resume=True)
     a, b = load_file(straight)["model"], load_file(cut)["model"]
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, different[:5]
@@ -337,13 +309,13 @@ def test_the_time_limit_counts_this_session_so_resume_goes_on(tmp_path: Path) ->
     step and stopped again."""
     out = tmp_path / "model.pt"
     with pytest.raises(KeyboardInterrupt):
-        _tiny_train(out, stop_after=2)
+        tiny_train(out, stop_after=2)
     state_path = out.with_name("model.pt.state")
     state = torch.load(state_path, weights_only=True)
     state["meta"]["minutes"] = 1000.0  # as if the first session had run into the 55-minute limit long ago
     torch.save(state, state_path)
     seen: dict[str, Any] = {}
-    _tiny_train(out, resume=True, seen=seen)  # the default limit, 55 min
+    tiny_train(out, resume=True, seen=seen)  # the default limit, 55 min
     assert seen == {"initial": 2, "taken": [2, 3, 4, 5]}
     meta = torch.load(state_path, weights_only=True)["meta"]
     assert meta["final"] is True and meta["minutes"] > 1000.0  # the meta still adds the sessions up
@@ -367,7 +339,7 @@ def test_a_loss_that_is_not_finite_stops_the_run_and_keeps_the_last_checkpoint(
 
     monkeypatch.setattr(train_module, "chunk_loss", diverging_on_the_third)
     with pytest.raises(BadInputError, match="the loss is not finite at step 3"):
-        _tiny_train(out, checkpoint_every=1)
+        tiny_train(out, checkpoint_every=1)
     assert load_file(out.with_name("model.pt.state"))["step"] == 2
     build_model(out)  # finite: the loader takes it
 
@@ -458,9 +430,9 @@ def test_a_third_walk_of_a_stream_is_refused() -> None:
 def test_a_clip_too_short_for_the_predictive_loss_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """--clip at or under predict_k left no frame k ahead in a chunk: the predictive loss was 0 at every step."""
     with caplog.at_level("WARNING", logger="spatial_memory_ros.model.train"):
-        _tiny_train(tmp_path / "m.pt", steps=1, clip=2)
+        tiny_train(tmp_path / "m.pt", steps=1, clip=2)
     assert "the predictive (InfoNCE) loss is off in this run" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="spatial_memory_ros.model.train"):
-        _tiny_train(tmp_path / "n.pt", steps=1, clip=4, stream_frames=8)
+        tiny_train(tmp_path / "n.pt", steps=1, clip=4, stream_frames=8)
     assert "InfoNCE" not in caplog.text
