@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from .errors import BadInputError
+from .turning import wh
 
 _BLUR_KSIZE = (5, 5)  # suppresses sensor noise and sub-pixel jitter before differencing
 _FIT_STRIDE = 4  # the gain/offset fit uses every 4th pixel in each direction: plenty, 16x cheaper
@@ -52,7 +53,7 @@ def prepare_colour(image: np.ndarray) -> np.ndarray | None:
 
 def at_size(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A uint8 mask resized (nearest) to size (w, h); itself when it has that size already."""
-    return mask if mask.shape[1::-1] == size else cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+    return mask if wh(mask) == size else cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
 
 
 def full_size(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from ..core.geometry import pose_delta
-from ..core.turning import measured_shift, misfit, picture_moved, translated
+from ..core.turning import measured_shift, misfit, picture_moved, translated, wh
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ def shifted(image: np.ndarray, shift: tuple[float, float], *, nearest: bool = Fa
     """The image moved by shift (dx, dy) px (out[y + dy, x + dx] = image[y, x]), its edge repeated where the move
     uncovers the border."""
     M = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]], np.float32)
-    return cv2.warpAffine(image, M, image.shape[1::-1], flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
+    return cv2.warpAffine(image, M, wh(image), flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
 
 

@@ -27,6 +27,7 @@ from ..core.floor_change import FloorChangeMap
 from ..core.floor_change_config import FloorChangeConfig
 from ..core.geometry import same_intrinsics, scale_intrinsics
 from ..core.still_edges import StillEdges, StillEdgesConfig
+from ..core.turning import wh
 from ..core.types import CameraIntrinsics
 from .boxes import agreed_regions, box_embeddings, complete_at_border, mask_regions, side_fleck, trim_bottom
 from .checkpoint import DEFAULT_CHECKPOINT, build_model, fp16_on_cuda, resolve_device
@@ -333,7 +334,7 @@ class LearnedChangeDetector:
         if frame.background is not None:  # learn the frame, without what the network calls changed if the model says so
             skip = None
             if self.config.background_skips_changes:
-                skip = cv2.resize((step.logits > self._logit_threshold).astype(np.uint8), frame.seen.shape[1::-1],
+                skip = cv2.resize((step.logits > self._logit_threshold).astype(np.uint8), wh(frame.seen),
                                   interpolation=cv2.INTER_NEAREST)
             self._backgrounds[c].learn(frame.seen, skip)
         h, w = image.shape[:2]
