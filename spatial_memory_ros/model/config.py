@@ -127,7 +127,7 @@ class TrainConfig:
     """Training settings; the defaults are the shipped CPU run."""
 
     # optimizer steps (one per lane chunk). 2,400 since 2026-12-07: at 1,200 four of six draws of the recipe failed
-    # a validation run, at 2,400 none of three failed a validation patrol (BENCHMARKS "Twice the steps")
+    # a validation run, at 2,400 one of four (BENCHMARKS "Twice the steps", "The remake is another network")
     steps: int = 2400
     batch: int = 8  # lanes: streams walked in parallel
     clip: int = 8  # frames per chunk (the truncated-BPTT horizon)
