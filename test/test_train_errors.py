@@ -436,3 +436,20 @@ def test_a_clip_too_short_for_the_predictive_loss_says_so(tmp_path: Path, caplog
     with caplog.at_level("WARNING", logger="spatial_memory_ros.model.train"):
         tiny_train(tmp_path / "n.pt", steps=1, clip=4, stream_frames=8)
     assert "InfoNCE" not in caplog.text
+
+
+def test_the_file_records_the_machine_of_each_session(tmp_path: Path) -> None:
+    """Training is not bit for bit the same across boxes, so a file says where it was made: the versions and the
+    CPU kernels torch used, one entry per session, a resumed run's after the first's."""
+    from spatial_memory_ros.model.checkpoint import checkpoint_meta
+
+    out = tmp_path / "m.pt"
+    with pytest.raises(KeyboardInterrupt):
+        tiny_train(out, stop_after=3)
+    first = checkpoint_meta(out)["machines"]
+    assert len(first) == 1
+    assert first[0]["torch"] == torch.__version__ and first[0]["threads"] == 1 and first[0]["device"] == "cpu"
+    assert first[0]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    tiny_train(out, resume=True)
+    both = checkpoint_meta(out)["machines"]
+    assert len(both) == 2 and both[0] == first[0]

@@ -43,6 +43,7 @@ from .checkpoint import (
 from .config import LARGE, ModelConfig, TrainConfig
 from .losses import LossWeights, anchor_loss, consistency_loss, cpc_loss, mask_loss, reid_loss
 from .model import SpatialMemoryModel
+from .provenance import machine
 from .train_streams import Lanes, StreamSource
 
 LOG = logging.getLogger(__name__)
@@ -251,6 +252,7 @@ def train(
     state_path = out.with_name(out.name + ".state")
     step, first_stream, minutes_before = 0, 0, 0.0
     resumed: dict[str, Any] | None = None
+    machines_before: list[Any] = []  # the sessions before this one (a resumed run's)
     if not resume and state_path.exists():
         # a run of maybe hours: starting again over it without --resume threw it away without a word
         raise BadInputError(f"{state_path} holds a training run already: --resume to go on from it, or give another "
@@ -278,6 +280,7 @@ def train(
         _check_same_run(dict(meta_before.get("train_config", {})), tc, state_path)
         step, first_stream = int(data["step"]), int(data["next_stream"])
         minutes_before = float(meta_before.get("minutes", 0.0))
+        machines_before = list(meta_before.get("machines", []))
         init_meta = meta_before.get("init_meta")
         resumed = data.get("resume")  # lanes, carried memory, generators: absent in an older version's file
         if resumed is None:
@@ -289,6 +292,8 @@ def train(
                                     "an older version's file")
             averaged.load_state_dict(resumed["ema"])
     meta = {**(meta or {}), "train_config": dataclasses.asdict(tc)}
+    # one entry per session: a resumed run may have gone on on another box, whose arithmetic differs
+    meta["machines"] = [*machines_before, machine(device, tc.threads)]
     if init_meta is not None:  # a fine-tune: the file records the chain of runs that made it
         meta["init_meta"] = init_meta
     rng = np.random.default_rng([tc.seed, step])
