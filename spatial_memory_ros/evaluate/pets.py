@@ -33,6 +33,7 @@ from ..bench.metrics import TrackingAccumulator
 from ..core.config import PipelineConfig
 from ..core.errors import BadInputError
 from ..core.item_memory import ItemMemory
+from ..core.machine import cpu_name
 from ..core.pipeline import Pipeline
 from ..core.store import MemoryStore
 from ..core.types import Detection, Frame, TrackState
@@ -254,7 +255,7 @@ def evaluate_pets09(
         "change": {"method": config.change.method, **people_change.summary()},
         "ms_per_frame": {"pipeline": _ms(t_pipe), "detector": _ms(detector.seconds), "bytetrack": _ms(t_byte),
                          "reid": _ms(embedder.seconds if embedder is not None else [])},
-        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "opencv": cv2.__version__,
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "opencv": cv2.__version__,
                     "python": platform.python_version(), "load_avg_1min": os.getloadavg()[0]},
     }
     (out / "metrics.json").write_text(json_text(metrics))
@@ -291,14 +292,6 @@ def _draw_change(image: np.ndarray, mask: np.ndarray, gt: GroundTruth | None, nu
     return draw_caption(img, f"frame {number}: tint = change mask ({method}), white = people (truth)")
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def format_report(m: dict[str, Any]) -> str:

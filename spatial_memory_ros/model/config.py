@@ -124,7 +124,7 @@ LARGE = ModelConfig(image_width=192, image_height=144, dim=192, depth=6, heads=6
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training settings; the defaults are the shipped CPU run."""
+    """Training settings; the defaults are run 1 of scripts/train_shipped.sh (the shipped file had 1,200 steps)."""
 
     # optimizer steps (one per lane chunk). 2,400 since 2026-12-07: at 1,200 four of six draws of the recipe failed
     # a validation run, at 2,400 one of four (BENCHMARKS "Twice the steps", "The remake is another network")
@@ -143,7 +143,8 @@ class TrainConfig:
     memory_dropout: float = 0.1  # chunks run with the memory disabled, so the ablation is in-distribution
     pose_dropout: float = 0.1  # lanes whose stream is walked without the camera pose
     # Time budget: the run saves and stops there, steps done or not (the checkpoint's meta records how many).
-    # The learning rate follows the steps alone, so that a run is the same on any machine; on an idle 2-core
+    # The learning rate follows the steps alone, so that a run does not depend on a machine's speed (its weights
+    # are the same on one box, not across boxes: BENCHMARKS "The remake is another network"); on an idle 2-core
     # CPU the default steps end first (23-40 min: the speed of 2026-12-07's boxes), and --resume finishes a run the
     # budget cut short.
     time_limit_min: float = 55.0

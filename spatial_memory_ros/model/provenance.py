@@ -8,21 +8,11 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
 
 import numpy as np
 import torch
 
-
-def _cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else what platform reports ("" if nothing)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+from ..core.machine import cpu_name
 
 
 def machine(device: torch.device, threads: int) -> dict[str, str | int]:
@@ -32,7 +22,7 @@ def machine(device: torch.device, threads: int) -> dict[str, str | int]:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         # the kernels torch dispatches to (e.g. AVX2, AVX512): a box with other ones sums in another order
         "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
         "cpu_count": os.cpu_count() or 0,

@@ -34,6 +34,7 @@ import numpy as np
 
 from spatial_memory_ros.core.errors import BadInputError
 from spatial_memory_ros.core.geometry import split_transform
+from spatial_memory_ros.core.machine import cpu_name
 from spatial_memory_ros.core.types import CameraIntrinsics
 
 from .node_process import NodeProcess, stale_config_warning
@@ -291,12 +292,8 @@ def _self_cpu() -> float:
 
 
 def _machine() -> str:
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores visible, load average {os.getloadavg()[0]:.2f} at the end"
+    cpu = cpu_name("unknown CPU")
+    return f"{cpu}, {os.cpu_count()} cores visible, load average {os.getloadavg()[0]:.2f} at the end"
 
 
 def format_result(r: BenchResult) -> str:
